@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Diagnostics about an input file: where (file:line:col), how bad, what is
+ * wrong and how to fix it. The parser and the config rules collect them; the
+ * CLI and the daemon print them. Stage modules never print them themselves.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "util/macro.h"
+
+typedef enum DiagSeverity {
+        DIAG_ERROR,
+        DIAG_WARNING,
+        DIAG_NOTE,
+} DiagSeverity;
+
+typedef struct Diag {
+        DiagSeverity severity;
+        char *file;     /* as the user named it; may be NULL */
+        unsigned line;  /* 1-based; 0 when the problem has no line (a missing key) */
+        unsigned col;   /* 1-based; 0 when unknown */
+        char *message;  /* never holds a secret value */
+        char *hint;     /* how to fix it; may be NULL */
+} Diag;
+
+typedef struct DiagList {
+        Diag *items;
+        size_t n;
+        size_t allocated;
+} DiagList;
+
+/* Appends a diagnostic; returns 0 or -ENOMEM. */
+int diag_add(DiagList *l, DiagSeverity severity, const char *file, unsigned line, unsigned col,
+             const char *hint, const char *format, ...) _printf_(7, 8);
+size_t diag_count(const DiagList *l, DiagSeverity severity);
+static inline bool diag_has_errors(const DiagList *l) {
+        return diag_count(l, DIAG_ERROR) > 0;
+}
+/* The first error, or NULL. */
+const Diag *diag_first_error(const DiagList *l);
+/* Frees the items; the list itself may live on the stack. */
+void diag_list_clear(DiagList *l);
+const char *diag_severity_to_string(DiagSeverity s);
+/* "FILE:LINE:COL: severity: message" and, if any, an indented "hint:" line. */
+void diag_print(const Diag *d, FILE *f);
+/* "FILE:LINE:COL: message" in one line, for STATUS= and error returns.
+ * Returns a malloc'ed string or NULL. */
+char *diag_format_short(const Diag *d);

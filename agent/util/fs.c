@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/fs.h"
+#include "util/macro.h"
+
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0, allocated = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+
+        for (;;) {
+                if (len + 4096 + 1 > allocated) {
+                        size_t n = allocated ? allocated * 2 : 8192;
+                        char *p = realloc(buf, n);
+                        if (!p)
+                                return -ENOMEM;
+                        buf = p;
+                        allocated = n;
+                }
+                ssize_t k = read(fd, buf + len, allocated - len - 1);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        break;
+                len += (size_t) k;
+                if (len > max)
+                        return -EFBIG;
+        }
+
+        buf[len] = 0;
+        if (ret_len)
+                *ret_len = len;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+char *path_dirname(const char *path) {
+        const char *slash = strrchr(path, '/');
+
+        if (!slash)
+                return strdup(".");
+        if (slash == path)
+                return strdup("/");
+        return strndup(path, (size_t) (slash - path));
+}
+
+const char *path_basename(const char *path) {
+        const char *slash = strrchr(path, '/');
+
+        return slash ? slash + 1 : path;
+}
+
+static int fsync_directory_of(const char *path) {
+        _cleanup_free_ char *dir = path_dirname(path);
+        _cleanup_close_ int fd = -1;
+
+        if (!dir)
+                return -ENOMEM;
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (fsync(fd) < 0)
+                return negative_errno();
+        return 0;
+}
+
+static int write_all(int fd, const char *p, size_t len) {
+        while (len > 0) {
+                ssize_t k = write(fd, p, len);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                p += k;
+                len -= (size_t) k;
+        }
+        return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, int keep_owner) {
+        _cleanup_free_ char *dir = path_dirname(path), *tmp = NULL;
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        bool have_st = false;
+        int r;
+
+        if (!dir)
+                return -ENOMEM;
+        if (keep_owner && stat(path, &st) >= 0)
+                have_st = true;
+        if (asprintf(&tmp, "%s/.#%s.XXXXXX", dir, path_basename(path)) < 0)
+                return -ENOMEM;
+
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+
+        r = write_all(fd, data, len);
+        if (r >= 0 && fchmod(fd, have_st ? (st.st_mode & 07777) : mode) < 0)
+                r = negative_errno();
+        if (r >= 0 && have_st && fchown(fd, st.st_uid, st.st_gid) < 0 && errno != EPERM)
+                r = negative_errno();
+        if (r >= 0 && fsync(fd) < 0)
+                r = negative_errno();
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                unlink(tmp);
+                return r;
+        }
+        return fsync_directory_of(path);
+}
+
+int mkdir_p(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+
+        if (!p)
+                return -ENOMEM;
+        for (char *s = p + 1; *s; s++) {
+                if (*s != '/')
+                        continue;
+                *s = 0;
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return negative_errno();
+                *s = '/';
+        }
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return negative_errno();
+        return 0;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * File helpers: read a whole file, and replace a file atomically (temp file
+ * in the same directory, fsync, rename, fsync of the directory), so a crash
+ * leaves either the old or the new content, never a mix.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Reads path into a NUL-terminated buffer; *ret_len excludes the NUL.
+ * Returns 0, -ENOENT, -EFBIG (over max bytes) or another negative errno. */
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
+
+/* Atomically replaces path with data, creating it with mode. When
+ * keep_owner is set and path exists, its mode, owner and group are kept. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, int keep_owner);
+
+/* mkdir -p with mode for the directories it creates. */
+int mkdir_p(const char *path, mode_t mode);
+
+/* Directory part of path (malloc'ed; "." when there is none). */
+char *path_dirname(const char *path);
+/* Last component of path (points into path). */
+const char *path_basename(const char *path);

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util/log.h"
+
+static int max_level = LOG_INFO;
+static bool use_prefix = false;
+
+void log_set_max_level(int level) {
+        max_level = level;
+}
+
+int log_get_max_level(void) {
+        return max_level;
+}
+
+void log_set_prefix(bool on) {
+        use_prefix = on;
+}
+
+/* True when stderr is the journal stream systemd handed us. */
+static bool stderr_is_journal(void) {
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+
+        if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
+                return false;
+        if (fstat(STDERR_FILENO, &st) < 0)
+                return false;
+        return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
+}
+
+void log_setup(void) {
+        const char *l = getenv("NAP_LOG_LEVEL");
+
+        use_prefix = stderr_is_journal() || getenv("NAP_LOG_PREFIX");
+        if (!l)
+                return;
+        if (streq(l, "debug"))
+                max_level = LOG_DEBUG;
+        else if (streq(l, "info"))
+                max_level = LOG_INFO;
+        else if (streq(l, "notice"))
+                max_level = LOG_NOTICE;
+        else if (streq(l, "warning"))
+                max_level = LOG_WARNING;
+        else if (streq(l, "err") || streq(l, "error"))
+                max_level = LOG_ERR;
+}
+
+int log_internal(int level, int error, const char *format, ...) {
+        int saved = errno;
+        char buf[4096];
+        va_list ap;
+
+        if (error < 0)
+                error = -error;
+        if (level > max_level)
+                return -error;
+
+        /* "%m" stands for the error we were given, not for errno. */
+        errno = error;
+        va_start(ap, format);
+        vsnprintf(buf, sizeof buf, format, ap);
+        va_end(ap);
+
+        if (use_prefix)
+                fprintf(stderr, "<%d>%s\n", level, buf);
+        else
+                fprintf(stderr, "%s\n", buf);
+        errno = saved;
+        return -error;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Logging to stderr with sd-daemon "<N>" priority prefixes, so journald keeps
+ * the level when the agent runs under systemd. Only the manager and the CLI
+ * log above debug; stage modules log at debug at most.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <syslog.h>
+
+#include "util/macro.h"
+
+void log_set_max_level(int level);
+int log_get_max_level(void);
+/* Prefix lines with "<N>" (default when stderr is the journal). */
+void log_set_prefix(bool on);
+/* Set up from $JOURNAL_STREAM and $NAP_LOG_LEVEL. */
+void log_setup(void);
+
+/* Logs, and returns -abs(error) so callers can `return log_error_errno(r, ...)`.
+ * "%m" in format expands to strerror(-error). */
+int log_internal(int level, int error, const char *format, ...) _printf_(3, 4);
+
+#define log_full_errno(level, error, ...) log_internal((level), (error), __VA_ARGS__)
+#define log_debug(...) log_internal(LOG_DEBUG, 0, __VA_ARGS__)
+#define log_info(...) log_internal(LOG_INFO, 0, __VA_ARGS__)
+#define log_notice(...) log_internal(LOG_NOTICE, 0, __VA_ARGS__)
+#define log_warning(...) log_internal(LOG_WARNING, 0, __VA_ARGS__)
+#define log_error(...) log_internal(LOG_ERR, 0, __VA_ARGS__)
+#define log_debug_errno(e, ...) log_internal(LOG_DEBUG, (e), __VA_ARGS__)
+#define log_info_errno(e, ...) log_internal(LOG_INFO, (e), __VA_ARGS__)
+#define log_warning_errno(e, ...) log_internal(LOG_WARNING, (e), __VA_ARGS__)
+#define log_error_errno(e, ...) log_internal(LOG_ERR, (e), __VA_ARGS__)

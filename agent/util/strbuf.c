@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/strbuf.h"
+
+static bool strbuf_reserve(StrBuf *b, size_t extra) {
+        size_t need;
+        char *p;
+
+        if (b->oom)
+                return false;
+        need = b->len + extra + 1;
+        if (need <= b->allocated)
+                return true;
+        size_t n = b->allocated ? b->allocated : 64;
+        while (n < need)
+                n *= 2;
+        p = realloc(b->s, n);
+        if (!p) {
+                b->oom = true;
+                return false;
+        }
+        b->s = p;
+        b->allocated = n;
+        return true;
+}
+
+void strbuf_putn(StrBuf *b, const char *s, size_t n) {
+        if (!strbuf_reserve(b, n))
+                return;
+        memcpy(b->s + b->len, s, n);
+        b->len += n;
+        b->s[b->len] = 0;
+}
+
+void strbuf_putc(StrBuf *b, char c) {
+        strbuf_putn(b, &c, 1);
+}
+
+void strbuf_puts(StrBuf *b, const char *s) {
+        strbuf_putn(b, s, strlen(s));
+}
+
+void strbuf_printf(StrBuf *b, const char *format, ...) {
+        va_list ap;
+        int n;
+
+        va_start(ap, format);
+        n = vsnprintf(NULL, 0, format, ap);
+        va_end(ap);
+        if (n < 0 || !strbuf_reserve(b, (size_t) n)) {
+                b->oom = true;
+                return;
+        }
+        va_start(ap, format);
+        vsnprintf(b->s + b->len, (size_t) n + 1, format, ap);
+        va_end(ap);
+        b->len += (size_t) n;
+}
+
+char *strbuf_steal(StrBuf *b) {
+        char *s;
+
+        if (b->oom) {
+                strbuf_free(b);
+                return NULL;
+        }
+        s = b->s ? b->s : strdup("");
+        *b = (StrBuf) { 0 };
+        return s;
+}
+
+void strbuf_free(StrBuf *b) {
+        free(b->s);
+        *b = (StrBuf) { 0 };
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "tests.h"
+
+jmp_buf test_jmp;
+int test_failed_flag;
+
+int test_run(const TestCase *cases, size_t n) {
+        const char *only = getenv("TEST_ONLY");
+        unsigned passed = 0, failed = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                if (only && strcmp(only, cases[i].name) != 0)
+                        continue;
+                test_failed_flag = 0;
+                if (setjmp(test_jmp) == 0)
+                        cases[i].func();
+                if (test_failed_flag) {
+                        printf("FAIL %s\n", cases[i].name);
+                        failed++;
+                } else {
+                        printf("ok   %s\n", cases[i].name);
+                        passed++;
+                }
+                fflush(stdout);
+        }
+        printf("%u passed, %u failed\n", passed, failed);
+        return failed ? 1 : 0;
+}
