@@ -6,9 +6,9 @@ int test_failed_flag;
 
 int test_run(const TestCase *cases, size_t n) {
         const char *only = getenv("TEST_ONLY");
-        unsigned passed = 0, failed = 0;
+        volatile unsigned passed = 0, failed = 0;
 
-        for (size_t i = 0; i < n; i++) {
+        for (volatile size_t i = 0; i < n; i++) {
                 if (only && strcmp(only, cases[i].name) != 0)
                         continue;
                 test_failed_flag = 0;
