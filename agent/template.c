@@ -1,3 +1,689 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nap-config.h"
 #include "template.h"
-int template_placeholder(void); int template_placeholder(void) { return 0; }
+#include "util/fs.h"
+#include "util/strbuf.h"
+
+#define TEMPLATE_MAX_BYTES (256 * 1024)
+
+typedef struct RenderCtx {
+        const Config *config;
+        const char *file; /* for diagnostics */
+        DiagList *diags;
+        int error;        /* first error seen, negative errno */
+} RenderCtx;
+
+int kind_rank(const char *kind) {
+        static const char *const order[] = { "Namespace", "ServiceAccount", "Secret", "ConfigMap", "Service", "Deployment" };
+
+        for (size_t i = 0; i < ELEMENTSOF(order); i++)
+                if (streq(order[i], kind))
+                        return (int) i;
+        return (int) ELEMENTSOF(order);
+}
+
+/* ---- substitution ------------------------------------------------------ */
+
+static char *base64_encode(const char *s) {
+        size_t n = strlen(s);
+        char *out = malloc(4 * ((n + 2) / 3) + 1);
+
+        if (!out)
+                return NULL;
+        EVP_EncodeBlock((unsigned char *) out, (const unsigned char *) s, (int) n);
+        return out;
+}
+
+/* Looks up "NAME" or "NAME|base64"; *ret_var gets the variable. */
+static int lookup(RenderCtx *ctx, const char *ref, size_t n, const ConfigVar **ret_var, bool *ret_base64) {
+        char name[128];
+        const char *bar = memchr(ref, '|', n);
+        size_t nl = bar ? (size_t) (bar - ref) : n;
+
+        if (nl == 0 || nl >= sizeof name)
+                return -EINVAL;
+        memcpy(name, ref, nl);
+        name[nl] = 0;
+        *ret_base64 = false;
+        if (bar) {
+                if (n - nl - 1 != 6 || strncmp(bar + 1, "base64", 6) != 0) {
+                        diag_add(ctx->diags, DIAG_ERROR, ctx->file, 0, 0, "the only filter is |base64",
+                                 "unknown filter in \"${%.*s}\"", (int) n, ref);
+                        return -EINVAL;
+                }
+                *ret_base64 = true;
+        }
+        *ret_var = config_var(ctx->config, name);
+        if (!*ret_var) {
+                diag_add(ctx->diags, DIAG_ERROR, ctx->file, 0, 0, "see `nap-agent vars` for the known variables",
+                         "template uses unknown variable %s", name);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* Expands a string. Returns 1 when the whole string is one absent variable
+ * (drop the field), 0 otherwise with *ret set to a new JSON value. */
+static int substitute_string(RenderCtx *ctx, const char *s, cJSON **ret) {
+        StrBuf b = { 0 };
+        const ConfigVar *only = NULL;
+        bool only_b64 = false;
+        size_t pieces = 0;
+
+        for (const char *p = s; *p;) {
+                if (p[0] == '$' && p[1] == '$' && p[2] == '{') {
+                        strbuf_puts(&b, "${");
+                        p += 3, pieces++;
+                        continue;
+                }
+                if (!(p[0] == '$' && p[1] == '{')) {
+                        strbuf_putc(&b, *p++);
+                        pieces++;
+                        continue;
+                }
+                const char *end = strchr(p, '}');
+                const ConfigVar *v;
+                bool b64;
+                if (!end || lookup(ctx, p + 2, (size_t) (end - p - 2), &v, &b64) < 0) {
+                        if (!end)
+                                diag_add(ctx->diags, DIAG_ERROR, ctx->file, 0, 0, NULL, "unterminated \"${\" in template");
+                        strbuf_free(&b);
+                        return -EINVAL;
+                }
+                if (v->value) {
+                        _cleanup_free_ char *enc = b64 ? base64_encode(v->value) : NULL;
+                        strbuf_puts(&b, b64 ? (enc ? enc : "") : v->value);
+                }
+                only = v, only_b64 = b64;
+                pieces += 2; /* a placeholder counts for more than one literal */
+                p = end + 1;
+        }
+
+        if (pieces == 2 && only) { /* exactly one placeholder, nothing else */
+                strbuf_free(&b);
+                if (!only->value)
+                        return 1;
+                if (only->type == VAR_INT && !only_b64)
+                        *ret = cJSON_CreateNumber(strtod(only->value, NULL));
+                else if (only->type == VAR_BOOL && !only_b64)
+                        *ret = cJSON_CreateBool(streq(only->value, "true"));
+                else if (only_b64) {
+                        _cleanup_free_ char *enc = base64_encode(only->value);
+                        *ret = enc ? cJSON_CreateString(enc) : NULL;
+                } else
+                        *ret = cJSON_CreateString(only->value);
+                return *ret ? 0 : -ENOMEM;
+        }
+        _cleanup_free_ char *out = strbuf_steal(&b);
+        if (!out)
+                return -ENOMEM;
+        *ret = cJSON_CreateString(out);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* Substitutes in place through j's children. */
+static int substitute(RenderCtx *ctx, cJSON *j) {
+        cJSON *child = j->child;
+
+        while (child) {
+                cJSON *next = child->next;
+                int r;
+
+                if (cJSON_IsString(child)) {
+                        cJSON *n = NULL;
+                        r = substitute_string(ctx, child->valuestring, &n);
+                        if (r < 0)
+                                return r;
+                        if (r > 0)
+                                cJSON_Delete(cJSON_DetachItemViaPointer(j, child));
+                        else
+                                cJSON_ReplaceItemViaPointer(j, child, n);
+                } else if (cJSON_IsObject(child) || cJSON_IsArray(child)) {
+                        r = substitute(ctx, child);
+                        if (r < 0)
+                                return r;
+                }
+                child = next;
+        }
+        return 0;
+}
+
+/* ---- canonical form and digests ---------------------------------------- */
+
+static int cmp_keys(const void *a, const void *b) {
+        return strcmp((*(cJSON *const *) a)->string, (*(cJSON *const *) b)->string);
+}
+
+static cJSON *canonical_copy(const cJSON *j) {
+        cJSON *out;
+        size_t n = 0;
+
+        if (!cJSON_IsObject(j) && !cJSON_IsArray(j))
+                return cJSON_Duplicate(j, true);
+        out = cJSON_IsObject(j) ? cJSON_CreateObject() : cJSON_CreateArray();
+        if (!out)
+                return NULL;
+        for (cJSON *c = j->child; c; c = c->next)
+                n++;
+        _cleanup_free_ cJSON **items = calloc(n ? n : 1, sizeof *items);
+        if (!items) {
+                cJSON_Delete(out);
+                return NULL;
+        }
+        n = 0;
+        for (cJSON *c = j->child; c; c = c->next)
+                items[n++] = c;
+        if (cJSON_IsObject(j))
+                qsort(items, n, sizeof *items, cmp_keys);
+        for (size_t i = 0; i < n; i++) {
+                cJSON *c = canonical_copy(items[i]);
+                if (!c) {
+                        cJSON_Delete(out);
+                        return NULL;
+                }
+                if (cJSON_IsObject(j))
+                        cJSON_AddItemToObject(out, items[i]->string, c);
+                else
+                        cJSON_AddItemToArray(out, c);
+        }
+        return out;
+}
+
+char *json_canonical(const cJSON *j) {
+        cJSON *c = canonical_copy(j);
+        char *s;
+
+        if (!c)
+                return NULL;
+        s = cJSON_PrintUnformatted(c);
+        cJSON_Delete(c);
+        return s;
+}
+
+static void sha256(const void *data, size_t len, uint8_t out[32]) {
+        unsigned n = 32;
+
+        EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
+void digest_to_hex(const uint8_t d[32], char ret[65]) {
+        static const char hex[] = "0123456789abcdef";
+
+        for (size_t i = 0; i < 32; i++) {
+                ret[2 * i] = hex[d[i] >> 4];
+                ret[2 * i + 1] = hex[d[i] & 15];
+        }
+        ret[64] = 0;
+}
+
+/* ---- digest of the Secret values a pod template consumes -------------- */
+
+typedef struct StrList {
+        char **items;
+        size_t n;
+} StrList;
+
+static void strlist_free(StrList *l) {
+        for (size_t i = 0; i < l->n; i++)
+                free(l->items[i]);
+        free(l->items);
+        *l = (StrList) { 0 };
+}
+
+static int strlist_add(StrList *l, char *s) {
+        char **p;
+
+        if (!s)
+                return -ENOMEM;
+        p = realloc(l->items, (l->n + 1) * sizeof *p);
+        if (!p) {
+                free(s);
+                return -ENOMEM;
+        }
+        l->items = p;
+        l->items[l->n++] = s;
+        return 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static const DesiredObject *find_secret(const DesiredSet *s, const char *ns, const char *name) {
+        for (size_t i = 0; i < s->n_objects; i++) {
+                const DesiredObject *o = &s->objects[i];
+                if (streq(o->kind, "Secret") && streq(o->name, name) && streq(o->namespace ? o->namespace : "", ns))
+                        return o;
+        }
+        return NULL;
+}
+
+/* Adds "secret/key=value" for key of secret name (every key when key is NULL).
+ * A Secret we do not render (the platform's own) contributes nothing. */
+static int add_secret_values(StrList *l, const DesiredSet *s, const char *ns, const char *name, const char *key) {
+        const DesiredObject *sec = find_secret(s, ns, name);
+        const cJSON *data;
+        char *line;
+
+        if (!sec)
+                return 0;
+        data = cJSON_GetObjectItemCaseSensitive(sec->body, "data");
+        for (const cJSON *d = data ? data->child : NULL; d; d = d->next) {
+                if (key && !streq(d->string, key))
+                        continue;
+                if (asprintf(&line, "%s/%s=%s", name, d->string, cJSON_IsString(d) ? d->valuestring : "") < 0)
+                        return -ENOMEM;
+                if (strlist_add(l, line) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static const char *json_str(const cJSON *j, const char *key) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+        return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int collect_container_refs(StrList *l, const DesiredSet *s, const char *ns, const cJSON *containers) {
+        const cJSON *c, *e;
+        int r;
+
+        cJSON_ArrayForEach(c, containers) {
+                cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(c, "env")) {
+                        const cJSON *ref = cJSON_GetObjectItemCaseSensitive(
+                                cJSON_GetObjectItemCaseSensitive(e, "valueFrom"), "secretKeyRef");
+                        const char *name = json_str(ref, "name"), *key = json_str(ref, "key");
+                        if (name && key && (r = add_secret_values(l, s, ns, name, key)) < 0)
+                                return r;
+                }
+                cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(c, "envFrom")) {
+                        const char *name = json_str(cJSON_GetObjectItemCaseSensitive(e, "secretRef"), "name");
+                        if (name && (r = add_secret_values(l, s, ns, name, NULL)) < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+static int annotate_pod_template(DesiredObject *o, const DesiredSet *s) {
+        cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o->body, "spec"), "template");
+        const cJSON *pod = cJSON_GetObjectItemCaseSensitive(tmpl, "spec"), *v;
+        const char *ns = o->namespace ? o->namespace : "";
+        _cleanup_(strlist_free) StrList l = { 0 };
+        StrBuf b = { 0 };
+        uint8_t d[32];
+        char hex[65];
+        int r;
+
+        if (!pod)
+                return 0;
+        if ((r = collect_container_refs(&l, s, ns, cJSON_GetObjectItemCaseSensitive(pod, "containers"))) < 0 ||
+            (r = collect_container_refs(&l, s, ns, cJSON_GetObjectItemCaseSensitive(pod, "initContainers"))) < 0)
+                return r;
+        cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(pod, "volumes")) {
+                const char *name = json_str(cJSON_GetObjectItemCaseSensitive(v, "secret"), "secretName");
+                if (name && (r = add_secret_values(&l, s, ns, name, NULL)) < 0)
+                        return r;
+        }
+        if (l.n == 0)
+                return 0;
+
+        qsort(l.items, l.n, sizeof *l.items, cmp_str);
+        for (size_t i = 0; i < l.n; i++) {
+                if (i > 0 && streq(l.items[i], l.items[i - 1]))
+                        continue;
+                strbuf_puts(&b, l.items[i]);
+                strbuf_putc(&b, '\n');
+        }
+        _cleanup_free_ char *joined = strbuf_steal(&b);
+        if (!joined)
+                return -ENOMEM;
+        sha256(joined, strlen(joined), d);
+        explicit_bzero(joined, strlen(joined));
+        digest_to_hex(d, hex);
+
+        cJSON *meta = cJSON_GetObjectItemCaseSensitive(tmpl, "metadata");
+        if (!meta && !(meta = cJSON_AddObjectToObject(tmpl, "metadata")))
+                return -ENOMEM;
+        cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
+        if (!ann && !(ann = cJSON_AddObjectToObject(meta, "annotations")))
+                return -ENOMEM;
+        cJSON_DeleteItemFromObjectCaseSensitive(ann, SECRET_DIGEST_ANNOTATION);
+        return cJSON_AddStringToObject(ann, SECRET_DIGEST_ANNOTATION, hex) ? 0 : -ENOMEM;
+}
+
+/* ---- template files ---------------------------------------------------- */
+
+static const char *templates_dir(const TemplateDirs *d) {
+        static char exe[4096];
+        const char *e;
+        ssize_t n;
+
+        if (d && d->dir)
+                return d->dir;
+        if ((e = getenv("NAP_TEMPLATES_DIR")))
+                return e;
+        /* A binary run from its build tree uses the templates of its source
+         * tree, so a developer's edit to a template is seen without install. */
+        n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n > 0) {
+                exe[n] = 0;
+                size_t bl = strlen(NAP_BUILD_ROOT);
+                if (strncmp(exe, NAP_BUILD_ROOT, bl) == 0 && exe[bl] == '/')
+                        return NAP_SOURCE_TEMPLATES_DIR;
+        }
+        return NAP_TEMPLATES_DIR;
+}
+
+static const char *override_dir(const TemplateDirs *d) {
+        const char *e;
+
+        if (d && d->override_dir)
+                return d->override_dir;
+        if ((e = getenv("NAP_TEMPLATES_OVERRIDE_DIR")))
+                return e;
+        return NAP_TEMPLATES_OVERRIDE_DIR;
+}
+
+static int json_filter(const struct dirent *de) {
+        size_t n = strlen(de->d_name);
+        return de->d_name[0] != '.' && n > 5 && streq(de->d_name + n - 5, ".json");
+}
+
+/* The template file names: those of dir, plus any the override dir adds. */
+static int list_templates(const char *dir, const char *odir, StrList *ret) {
+        struct dirent **a = NULL, **b = NULL;
+        int na, nb, r = 0;
+
+        na = scandir(dir, &a, json_filter, alphasort);
+        if (na < 0)
+                return negative_errno();
+        nb = scandir(odir, &b, json_filter, alphasort);
+        for (int i = 0; i < na; i++)
+                if (r >= 0)
+                        r = strlist_add(ret, strdup(a[i]->d_name));
+        for (int i = 0; i < nb; i++) {
+                bool dup = false;
+                for (size_t j = 0; j < ret->n; j++)
+                        dup = dup || streq(ret->items[j], b[i]->d_name);
+                if (!dup && r >= 0)
+                        r = strlist_add(ret, strdup(b[i]->d_name));
+        }
+        for (int i = 0; i < na; i++)
+                free(a[i]);
+        for (int i = 0; i < nb; i++)
+                free(b[i]);
+        free(a);
+        free(b);
+        return r;
+}
+
+static int parse_template_file(const char *path, cJSON **ret, DiagList *diags) {
+        _cleanup_free_ char *text = NULL;
+        const char *end = NULL;
+        cJSON *j;
+        int r;
+
+        r = read_full_file(path, TEMPLATE_MAX_BYTES, &text, NULL);
+        if (r < 0) {
+                diag_add(diags, DIAG_ERROR, path, 0, 0, NULL, "cannot read template: %s", strerror(-r));
+                return r;
+        }
+        j = cJSON_ParseWithOpts(text, &end, true);
+        if (!j) {
+                unsigned line = 1, col = 1;
+                for (const char *p = text; end && p < end; p++)
+                        if (*p == '\n')
+                                line++, col = 1;
+                        else
+                                col++;
+                diag_add(diags, DIAG_ERROR, path, line, col, NULL, "template is not valid JSON");
+                return -EINVAL;
+        }
+        *ret = j;
+        return 0;
+}
+
+static char *dup_str(const cJSON *j, const char *key) {
+        const char *s = json_str(j, key);
+        return s ? strdup(s) : NULL;
+}
+
+static int add_object(DesiredSet *s, Module m, const char *path, cJSON *body, DiagList *diags) {
+        const cJSON *meta = cJSON_GetObjectItemCaseSensitive(body, "metadata");
+        DesiredObject *o, *p;
+
+        if (!json_str(body, "apiVersion") || !json_str(body, "kind") || !json_str(meta, "name")) {
+                diag_add(diags, DIAG_ERROR, path, 0, 0, NULL, "object needs apiVersion, kind and metadata.name");
+                cJSON_Delete(body);
+                return -EINVAL;
+        }
+        p = realloc(s->objects, (s->n_objects + 1) * sizeof *p);
+        if (!p) {
+                cJSON_Delete(body);
+                return -ENOMEM;
+        }
+        s->objects = p;
+        o = &s->objects[s->n_objects++];
+        *o = (DesiredObject) {
+                .module = m,
+                .source = strdup(path_basename(path)),
+                .api_version = dup_str(body, "apiVersion"),
+                .kind = dup_str(body, "kind"),
+                .namespace = dup_str(meta, "namespace"),
+                .name = dup_str(meta, "name"),
+                .body = body,
+        };
+        o->rank = kind_rank(o->kind);
+        o->holds_secrets = streq(o->kind, "Secret");
+        if (!o->source || !o->api_version || !o->kind || !o->name)
+                return -ENOMEM;
+        return 0;
+}
+
+static int add_client(DesiredSet *s, Module m, const char *path, cJSON *body, DiagList *diags) {
+        DesiredClient *c, *p;
+        int r = 0;
+
+        p = realloc(s->clients, (s->n_clients + 1) * sizeof *p);
+        if (!p)
+                r = -ENOMEM;
+        else {
+                s->clients = p;
+                c = &s->clients[s->n_clients++];
+                *c = (DesiredClient) {
+                        .module = m,
+                        .id = dup_str(body, "id"),
+                        .name = dup_str(body, "name"),
+                        .redirect_uri = dup_str(body, "redirect_uri"),
+                };
+                if (!c->id || !c->name || !c->redirect_uri) {
+                        diag_add(diags, DIAG_ERROR, path, 0, 0, NULL,
+                                 "oauthClient needs id, name and redirect_uri (is the service URL derivable?)");
+                        r = -EINVAL;
+                }
+        }
+        cJSON_Delete(body);
+        return r;
+}
+
+static int render_file(const Config *c, const char *path, bool all, DesiredSet *s, DiagList *diags) {
+        cJSON *j = NULL, *item;
+        const char *mod;
+        int m, r;
+
+        r = parse_template_file(path, &j, diags);
+        if (r < 0)
+                return r;
+        mod = json_str(j, "module");
+        m = mod ? module_from_string(mod) : -EINVAL;
+        if (m < 0) {
+                diag_add(diags, DIAG_ERROR, path, 0, 0, "one of sandbox, browser, turn",
+                         "template needs a \"module\" naming its module");
+                cJSON_Delete(j);
+                return -EINVAL;
+        }
+        if (!all && !config_module_enabled(c, (Module) m)) {
+                cJSON_Delete(j);
+                return 0;
+        }
+
+        RenderCtx ctx = { .config = c, .file = path, .diags = diags };
+        bool is_client = cJSON_HasObjectItem(j, "oauthClient");
+        item = cJSON_DetachItemFromObjectCaseSensitive(j, is_client ? "oauthClient" : "object");
+        cJSON_Delete(j);
+        if (!cJSON_IsObject(item)) {
+                diag_add(diags, DIAG_ERROR, path, 0, 0, NULL, "template needs an \"object\" or an \"oauthClient\"");
+                cJSON_Delete(item);
+                return -EINVAL;
+        }
+        r = substitute(&ctx, item);
+        if (r < 0) {
+                cJSON_Delete(item);
+                return r;
+        }
+        return is_client ? add_client(s, (Module) m, path, item, diags) : add_object(s, (Module) m, path, item, diags);
+}
+
+static int cmp_objects(const void *a, const void *b) {
+        const DesiredObject *x = a, *y = b;
+        int r;
+
+        if (x->rank != y->rank)
+                return x->rank < y->rank ? -1 : 1;
+        if ((r = strcmp(x->kind, y->kind)) != 0)
+                return r;
+        return strcmp(x->name, y->name);
+}
+
+static int finish_set(DesiredSet *s) {
+        int r;
+
+        qsort(s->objects, s->n_objects, sizeof *s->objects, cmp_objects);
+        for (size_t i = 0; i < s->n_objects; i++)
+                if ((r = annotate_pod_template(&s->objects[i], s)) < 0)
+                        return r;
+        for (size_t i = 0; i < s->n_objects; i++) {
+                DesiredObject *o = &s->objects[i];
+                o->canonical = json_canonical(o->body);
+                if (!o->canonical)
+                        return -ENOMEM;
+                sha256(o->canonical, strlen(o->canonical), o->digest);
+        }
+        return 0;
+}
+
+static int render(const Config *c, const TemplateDirs *dirs, bool all, DesiredSet **ret, DiagList *diags) {
+        _cleanup_(desired_set_freep) DesiredSet *s = NULL;
+        _cleanup_(strlist_free) StrList names = { 0 };
+        const char *dir = templates_dir(dirs), *odir = override_dir(dirs);
+        int r, failed = 0;
+
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        r = list_templates(dir, odir, &names);
+        if (r < 0) {
+                diag_add(diags, DIAG_ERROR, dir, 0, 0, "set NAP_TEMPLATES_DIR or reinstall nap-agent",
+                         "cannot list templates: %s", strerror(-r));
+                return r;
+        }
+        for (size_t i = 0; i < names.n; i++) {
+                _cleanup_free_ char *path = NULL;
+                if (asprintf(&path, "%s/%s", odir, names.items[i]) < 0)
+                        return -ENOMEM;
+                if (access(path, F_OK) < 0) {
+                        free(path);
+                        if (asprintf(&path, "%s/%s", dir, names.items[i]) < 0)
+                                return -ENOMEM;
+                }
+                r = render_file(c, path, all, s, diags);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        failed = r; /* keep going: report every broken template */
+        }
+        if (failed < 0)
+                return failed;
+        r = finish_set(s);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+int template_render(const Config *c, const TemplateDirs *dirs, DesiredSet **ret, DiagList *diags) {
+        return render(c, dirs, false, ret, diags);
+}
+
+int template_render_all(const Config *c, const TemplateDirs *dirs, DesiredSet **ret, DiagList *diags) {
+        return render(c, dirs, true, ret, diags);
+}
+
+DesiredSet *desired_set_free(DesiredSet *s) {
+        if (!s)
+                return NULL;
+        for (size_t i = 0; i < s->n_objects; i++) {
+                DesiredObject *o = &s->objects[i];
+                free(o->source);
+                free(o->api_version);
+                free(o->kind);
+                free(o->namespace);
+                free(o->name);
+                cJSON_Delete(o->body);
+                if (o->canonical)
+                        explicit_bzero(o->canonical, strlen(o->canonical));
+                free(o->canonical);
+        }
+        for (size_t i = 0; i < s->n_clients; i++) {
+                free(s->clients[i].id);
+                free(s->clients[i].name);
+                free(s->clients[i].redirect_uri);
+        }
+        free(s->objects);
+        free(s->clients);
+        free(s);
+        return NULL;
+}
+
+char *desired_object_id(const DesiredObject *o) {
+        char *s;
+
+        if (o->namespace ? asprintf(&s, "%s/%s/%s", o->kind, o->namespace, o->name) < 0
+                         : asprintf(&s, "%s/%s", o->kind, o->name) < 0)
+                return NULL;
+        return s;
+}
+
+static void redact_strings(cJSON *j, const Config *c) {
+        for (cJSON *ch = j->child; ch; ch = ch->next) {
+                if (cJSON_IsString(ch) && config_contains_secret(c, ch->valuestring))
+                        cJSON_SetValuestring(ch, "<redacted>");
+                else if (cJSON_IsObject(ch) || cJSON_IsArray(ch))
+                        redact_strings(ch, c);
+        }
+}
+
+cJSON *desired_object_redacted(const DesiredObject *o, const Config *c) {
+        cJSON *j = cJSON_Duplicate(o->body, true), *d;
+
+        if (!j)
+                return NULL;
+        if (o->holds_secrets) {
+                static const char *const fields[] = { "data", "stringData" };
+                for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                        cJSON *data = cJSON_GetObjectItemCaseSensitive(j, fields[i]);
+                        for (d = data ? data->child : NULL; d; d = d->next)
+                                cJSON_SetValuestring(d, "<redacted>");
+                }
+        }
+        redact_strings(j, c);
+        return j;
+}

@@ -1,1 +1,81 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Stage 3 of the pipeline: configuration -> the desired set. Reads the JSON
+ * templates (each file names the module that owns it and holds either one
+ * Kubernetes object or one oauth client), substitutes the configuration's
+ * variables, keeps only what enabled modules own, adds to every pod template
+ * an annotation with the digest of the Secret values it consumes, and gives
+ * each object a canonical serialisation (keys sorted) and its SHA-256.
+ *
+ * Substitution, in any JSON string: "${NAME}" and "${NAME|base64}"; "$${"
+ * stands for a literal "${". A string that is exactly one "${NAME}":
+ *   - of an absent variable: the member (or array element) is dropped;
+ *   - of an int or bool variable: becomes a JSON number or boolean.
+ * A name the configuration does not know is an error in the template.
+ */
 #pragma once
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define SECRET_DIGEST_ANNOTATION "nap-agent.neutree.ai/secret-digest"
+#define MANAGED_BY_LABEL "app.kubernetes.io/managed-by"
+
+typedef struct DesiredObject {
+        Module module;
+        char *source;      /* template file it came from */
+        char *api_version; /* these four point into nothing else: owned */
+        char *kind;
+        char *namespace;   /* NULL for cluster-scoped kinds */
+        char *name;
+        int rank;          /* apply order: Secrets/ConfigMaps, Services, Deployments */
+        cJSON *body;       /* the object, as applied */
+        char *canonical;   /* sorted-key compact JSON of body */
+        uint8_t digest[32];/* SHA-256 of canonical */
+        bool holds_secrets;/* a Secret: never print its data */
+} DesiredObject;
+
+typedef struct DesiredClient {
+        Module module;
+        char *id;
+        char *name;
+        char *redirect_uri;
+} DesiredClient;
+
+typedef struct DesiredSet {
+        DesiredObject *objects; /* in apply order */
+        size_t n_objects;
+        DesiredClient *clients;
+        size_t n_clients;
+} DesiredSet;
+
+typedef struct TemplateDirs {
+        const char *dir;          /* NULL: $NAP_TEMPLATES_DIR, the source tree when run from the build tree, or the installed dir */
+        const char *override_dir; /* NULL: $NAP_TEMPLATES_OVERRIDE_DIR or /etc/nap/templates.d */
+} TemplateDirs;
+
+/* Renders the desired set for c. Template problems are reported as error
+ * diagnostics (file:line where known) and return -EINVAL. */
+int template_render(const Config *c, const TemplateDirs *dirs, DesiredSet **ret, DiagList *diags);
+
+/* Renders every template whatever the toggles say: the objects each module
+ * would own. The planner uses it to know what a disabled module owns. */
+int template_render_all(const Config *c, const TemplateDirs *dirs, DesiredSet **ret, DiagList *diags);
+
+DesiredSet *desired_set_free(DesiredSet *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(DesiredSet *, desired_set_free);
+
+/* Sorted-key compact serialisation. Returns malloc'ed string or NULL. */
+char *json_canonical(const cJSON *j);
+/* Lower-case hex of 32 bytes into 65 bytes. */
+void digest_to_hex(const uint8_t d[32], char ret[65]);
+
+/* A deep copy of o->body with every Secret value and every string that
+ * contains a secret of c replaced by "<redacted>". */
+cJSON *desired_object_redacted(const DesiredObject *o, const Config *c);
+
+/* "Kind/name" or "Kind/namespace/name" identity; malloc'ed. */
+char *desired_object_id(const DesiredObject *o);
+int kind_rank(const char *kind);

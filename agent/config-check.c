@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config-check.h"
+
+bool is_dns_label(const char *s, size_t max) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > max)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char ch = s[i];
+                bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || (ch == '-' && i > 0 && i < n - 1);
+                if (!ok)
+                        return false;
+        }
+        return true;
+}
+
+bool is_ip_address(const char *s) {
+        unsigned char buf[16];
+
+        return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static bool is_hostname(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > 253)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!isalnum((unsigned char) *p) && *p != '-' && *p != '.')
+                        return false;
+        return s[0] != '-' && s[0] != '.' && s[n - 1] != '-';
+}
+
+/* A host as it can stand in a URL: hostname, IPv4, or [IPv6]. */
+static bool is_url_host(const char *s, size_t n) {
+        char buf[256];
+
+        if (n == 0 || n >= sizeof buf)
+                return false;
+        memcpy(buf, s, n);
+        buf[n] = 0;
+        if (buf[0] == '[') {
+                if (buf[n - 1] != ']')
+                        return false;
+                buf[n - 1] = 0;
+                unsigned char a[16];
+                return inet_pton(AF_INET6, buf + 1, a) == 1;
+        }
+        return is_hostname(buf);
+}
+
+static bool parse_int_range(const char *s, long min, long max, long *ret) {
+        char *end;
+        long v;
+
+        if (!s || !*s || !isdigit((unsigned char) s[0]))
+                return false;
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno || *end || v < min || v > max)
+                return false;
+        *ret = v;
+        return true;
+}
+
+/* Characters a URL may carry here: RFC 3986 unreserved, reserved and '%'. */
+static bool is_url_char(char ch) {
+        return isalnum((unsigned char) ch) || strchr("-._~:/?#[]@!$&'()*+,;=%", ch);
+}
+
+bool is_http_url(const char *s) {
+        const char *host, *end;
+        size_t hl;
+
+        if (strncmp(s, "http://", 7) == 0)
+                host = s + 7;
+        else if (strncmp(s, "https://", 8) == 0)
+                host = s + 8;
+        else
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!is_url_char(*p))
+                        return false;
+        end = host + strcspn(host, "/?#");
+        /* host[:port], where host may be [v6] */
+        const char *colon = NULL;
+        if (host[0] == '[') {
+                const char *rb = memchr(host, ']', (size_t) (end - host));
+                if (!rb)
+                        return false;
+                if (rb + 1 < end) {
+                        if (rb[1] != ':')
+                                return false;
+                        colon = rb + 1;
+                }
+        } else
+                colon = memchr(host, ':', (size_t) (end - host));
+        hl = (size_t) ((colon ? colon : end) - host);
+        if (!is_url_host(host, hl))
+                return false;
+        if (colon) {
+                char port[8];
+                size_t pl = (size_t) (end - colon - 1);
+                long v;
+                if (pl == 0 || pl >= sizeof port)
+                        return false;
+                memcpy(port, colon + 1, pl);
+                port[pl] = 0;
+                if (!parse_int_range(port, 1, 65535, &v))
+                        return false;
+        }
+        return true;
+}
+
+static bool is_image_ref(const char *s) {
+        if (!*s)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!isalnum((unsigned char) *p) && !strchr("._-/:@", *p))
+                        return false;
+        return true;
+}
+
+static bool is_image_tag(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > 128 || s[0] == '.' || s[0] == '-')
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!isalnum((unsigned char) *p) && !strchr("._-", *p))
+                        return false;
+        return true;
+}
+
+static bool is_pg_name(const char *s) {
+        if (!*s || !(isalpha((unsigned char) s[0]) || s[0] == '_'))
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!isalnum((unsigned char) *p) && !strchr("_-", *p))
+                        return false;
+        return strlen(s) <= 63;
+}
+
+static bool is_placeholder(const char *s) {
+        return strncasecmp(s, "change-me", 9) == 0 || strncasecmp(s, "changeme", 8) == 0 ||
+               strncasecmp(s, "change_me", 9) == 0;
+}
+
+#define ERR(hint, ...) diag_add(diags, DIAG_ERROR, c->path, v->line, v->line ? v->col : 0, hint, __VA_ARGS__)
+#define WARN(hint, ...) diag_add(diags, DIAG_WARNING, c->path, v->line, v->line ? v->col : 0, hint, __VA_ARGS__)
+
+static void check_url(Config *c, ConfigVar *v, bool public, DiagList *diags) {
+        size_t n;
+
+        if (public && strempty(v->value))
+                return;
+        n = strlen(v->value);
+        if (public && n > 0 && v->value[n - 1] == '/') {
+                while (n > 0 && v->value[n - 1] == '/')
+                        v->value[--n] = 0;
+                WARN("write it without the trailing slash",
+                     "%s ends with '/'; using \"%s\" (redirect URIs are matched exactly)", v->name, v->value);
+        }
+        if (!is_http_url(v->value))
+                ERR("write it as http://HOST[:PORT][/PATH] or https://...",
+                    "%s=\"%s\" is not an http(s) URL", v->name, v->value);
+}
+
+static void check_secret(Config *c, ConfigVar *v, DiagList *diags) {
+        if (is_placeholder(v->value))
+                ERR("run `nap-agent gen-secrets` to replace placeholders with random values",
+                    "%s is still a change-me placeholder", v->name);
+        else if (strlen(v->value) < 32)
+                ERR("use at least 32 characters, e.g. `nap-agent gen-secrets` or `openssl rand -hex 32`",
+                    "%s is too short (%zu characters, at least 32 needed)", v->name, strlen(v->value));
+}
+
+static void check_number(Config *c, ConfigVar *v, long min, long max, const char *what, DiagList *diags) {
+        long n;
+
+        if (!parse_int_range(v->value, min, max, &n))
+                ERR(NULL, "%s=\"%s\" is not %s (%ld-%ld)", v->name, v->value, what, min, max);
+}
+
+void config_check_value(Config *c, ConfigVar *v, CheckKind kind, DiagList *diags) {
+        switch (kind) {
+        case CHECK_NONE:
+                break;
+        case CHECK_DNS_LABEL:
+        case CHECK_NAME_PREFIX:
+                if (!is_dns_label(v->value, kind == CHECK_NAME_PREFIX ? 40 : 63))
+                        ERR("use lower-case letters, digits and '-', starting and ending with a letter or digit",
+                            "%s=\"%s\" is not a valid DNS-1123 label%s", v->name, v->value,
+                            kind == CHECK_NAME_PREFIX ? " of at most 40 characters" : "");
+                break;
+        case CHECK_IMAGE:
+                if (!is_image_ref(v->value))
+                        ERR(NULL, "%s=\"%s\" is not a valid image reference", v->name, v->value);
+                break;
+        case CHECK_IMAGE_TAG:
+                if (!is_image_tag(v->value))
+                        ERR(NULL, "%s=\"%s\" is not a valid image tag", v->name, v->value);
+                break;
+        case CHECK_HOST:
+                if (!strempty(v->value) && !is_url_host(v->value, strlen(v->value)))
+                        ERR("a hostname, an IPv4 address or an [IPv6] address",
+                            "%s=\"%s\" is not a valid host", v->name, v->value);
+                break;
+        case CHECK_NODE_PORT:
+                check_number(c, v, 30000, 32767, "a NodePort", diags);
+                break;
+        case CHECK_PORT:
+                check_number(c, v, 1, 65535, "a port", diags);
+                break;
+        case CHECK_URL:
+        case CHECK_PUBLIC_URL:
+                check_url(c, v, kind == CHECK_PUBLIC_URL, diags);
+                break;
+        case CHECK_INGRESS_MODE:
+                if (!streq(v->value, "nodeport") && !streq(v->value, "external"))
+                        ERR("use nodeport or external", "INGRESS_MODE=\"%s\" is not nodeport or external", v->value);
+                break;
+        case CHECK_PG_NAME:
+                if (!is_pg_name(v->value))
+                        ERR(NULL, "%s=\"%s\" is not a valid PostgreSQL name", v->name, v->value);
+                break;
+        case CHECK_BOOL:
+                if (!streq(v->value, "true") && !streq(v->value, "false"))
+                        ERR("use true or false (lower case)", "%s=\"%s\" is not true or false", v->name, v->value);
+                break;
+        case CHECK_SECRET:
+                check_secret(c, v, diags);
+                break;
+        case CHECK_DOMAIN:
+                if (!strempty(v->value) && !is_hostname(v->value + (strncmp(v->value, "*.", 2) == 0 ? 2 : 0)))
+                        ERR(NULL, "%s=\"%s\" is not a valid domain", v->name, v->value);
+                break;
+        case CHECK_TURN_HOST:
+                if (is_ip_address(v->value))
+                        break;
+                if (!is_hostname(v->value))
+                        ERR("set it to an IP address browsers can reach", "TURN_HOST=\"%s\" is not an IP address",
+                            v->value);
+                else
+                        WARN("set it to the node's IP address",
+                             "TURN_HOST=\"%s\" is a hostname: coturn listens and relays on an IP address, and "
+                             "browsers must reach it", v->value);
+                break;
+        }
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The per-value rules of DESIGN.md §3 (ranges, URL and name syntax, secret
+ * strength), used by config.c. Kept apart so config.c stays about the table
+ * and the derivations.
+ */
+#pragma once
+
+#include "config.h"
+
+typedef enum CheckKind {
+        CHECK_NONE,
+        CHECK_DNS_LABEL,
+        CHECK_NAME_PREFIX,
+        CHECK_IMAGE,
+        CHECK_IMAGE_TAG,
+        CHECK_HOST,
+        CHECK_NODE_PORT,
+        CHECK_PORT,
+        CHECK_URL,
+        CHECK_PUBLIC_URL, /* may be empty; a trailing slash is stripped (warning) */
+        CHECK_INGRESS_MODE,
+        CHECK_PG_NAME,
+        CHECK_BOOL,
+        CHECK_SECRET,
+        CHECK_DOMAIN,
+        CHECK_TURN_HOST,
+} CheckKind;
+
+/* Checks v against kind, adding diagnostics at v's position. May normalise
+ * v->value in place (trailing slash). Never puts a secret value in a message. */
+void config_check_value(Config *c, ConfigVar *v, CheckKind kind, DiagList *diags);
+
+/* Syntax checks shared with other stages. */
+bool is_dns_label(const char *s, size_t max);
+bool is_ip_address(const char *s);
+bool is_http_url(const char *s);
