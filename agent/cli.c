@@ -1,2 +1,133 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The command line: parses options, picks the verb, runs the pipeline stages
+ * the verb needs, and prints. The CLI (and the manager) are the only places
+ * that print diagnostics and decide exit codes.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
 #include "cli.h"
-int cli_main(int argc, char *argv[]) { return 0; }
+#include "cli-verbs.h"
+#include "nap-config.h"
+#include "util/log.h"
+
+typedef struct Verb {
+        const char *name;
+        int (*run)(CliArgs *a);
+        const char *summary;
+} Verb;
+
+static const Verb verbs[] = {
+        { "check",  cli_check,  "validate values.env, like `nginx -t` (exit 0 valid, 1 invalid)" },
+        { "vars",   cli_vars,   "print the variables as parsed, defaulted and derived" },
+        { "render", cli_render, "print the desired Kubernetes objects and oauth clients" },
+};
+
+static void help(void) {
+        printf("Usage: nap-agent VERB [OPTIONS]\n\n"
+               "Applies the Code Sandbox and Remote Browser modules of the NAP agent platform\n"
+               "from /etc/nap/values.env: only what changed, declaratively.\n\n"
+               "Verbs:\n");
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                printf("  %-8s %s\n", verbs[i].name, verbs[i].summary);
+        printf("\nOptions:\n"
+               "  --values FILE       values.env to read (default $NAP_VALUES or %s)\n"
+               "  --json              machine-readable output (vars)\n"
+               "  --show-secrets      print secret values instead of <redacted>\n"
+               "  --format json|yaml  output format of render (default yaml)\n"
+               "  --output DIR        render: one file per object into DIR\n"
+               "  --templates DIR     template directory (default: installed templates)\n"
+               "  -h --help           show this help\n"
+               "  --version           show the version\n",
+               NAP_VALUES_PATH);
+}
+
+enum {
+        ARG_VERSION = 0x100,
+        ARG_VALUES,
+        ARG_JSON,
+        ARG_SHOW_SECRETS,
+        ARG_FORMAT,
+        ARG_OUTPUT,
+        ARG_TEMPLATES,
+};
+
+static int parse_args(int argc, char *argv[], CliArgs *a) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "values", required_argument, NULL, ARG_VALUES },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "show-secrets", no_argument, NULL, ARG_SHOW_SECRETS },
+                { "format", required_argument, NULL, ARG_FORMAT },
+                { "output", required_argument, NULL, ARG_OUTPUT },
+                { "templates", required_argument, NULL, ARG_TEMPLATES },
+                { 0 },
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("nap-agent %s\n", PACKAGE_VERSION);
+                        return 0;
+                case ARG_VALUES:
+                        a->values = optarg;
+                        break;
+                case ARG_JSON:
+                        a->json = true;
+                        break;
+                case ARG_SHOW_SECRETS:
+                        a->show_secrets = true;
+                        break;
+                case ARG_FORMAT:
+                        if (!streq(optarg, "json") && !streq(optarg, "yaml"))
+                                return log_error_errno(EINVAL, "--format takes json or yaml, not '%s'", optarg);
+                        a->format = optarg;
+                        break;
+                case ARG_OUTPUT:
+                        a->output = optarg;
+                        break;
+                case ARG_TEMPLATES:
+                        a->templates.dir = optarg;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc)
+                a->verb = argv[optind++];
+        if (optind < argc)
+                return log_error_errno(EINVAL, "unexpected argument '%s'; see nap-agent --help", argv[optind]);
+        return 1;
+}
+
+int cli_main(int argc, char *argv[]) {
+        CliArgs a = { .format = "yaml" };
+        int r;
+
+        log_setup();
+        r = parse_args(argc, argv, &a);
+        if (r <= 0)
+                return r < 0 ? CLI_EXIT_USAGE : 0;
+        if (!a.values)
+                a.values = getenv("NAP_VALUES");
+        if (!a.values)
+                a.values = NAP_VALUES_PATH;
+        if (!a.verb) {
+                help();
+                return CLI_EXIT_USAGE;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(verbs[i].name, a.verb))
+                        return verbs[i].run(&a);
+        log_error("unknown verb '%s'; see nap-agent --help", a.verb);
+        return CLI_EXIT_USAGE;
+}

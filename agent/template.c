@@ -41,8 +41,14 @@ static char *base64_encode(const char *s) {
         return out;
 }
 
-/* Looks up "NAME" or "NAME|base64"; *ret_var gets the variable. */
-static int lookup(RenderCtx *ctx, const char *ref, size_t n, const ConfigVar **ret_var, bool *ret_base64) {
+typedef enum Filter {
+        FILTER_NONE,
+        FILTER_BASE64, /* the value, base64-encoded (Secret data) */
+        FILTER_STR,    /* always a JSON string, even for an int (env values) */
+} Filter;
+
+/* Looks up "NAME", "NAME|base64" or "NAME|str"; *ret_var gets the variable. */
+static int lookup(RenderCtx *ctx, const char *ref, size_t n, const ConfigVar **ret_var, Filter *ret_filter) {
         char name[128];
         const char *bar = memchr(ref, '|', n);
         size_t nl = bar ? (size_t) (bar - ref) : n;
@@ -51,14 +57,18 @@ static int lookup(RenderCtx *ctx, const char *ref, size_t n, const ConfigVar **r
                 return -EINVAL;
         memcpy(name, ref, nl);
         name[nl] = 0;
-        *ret_base64 = false;
+        *ret_filter = FILTER_NONE;
         if (bar) {
-                if (n - nl - 1 != 6 || strncmp(bar + 1, "base64", 6) != 0) {
-                        diag_add(ctx->diags, DIAG_ERROR, ctx->file, 0, 0, "the only filter is |base64",
+                size_t fl = n - nl - 1;
+                if (fl == 6 && strncmp(bar + 1, "base64", 6) == 0)
+                        *ret_filter = FILTER_BASE64;
+                else if (fl == 3 && strncmp(bar + 1, "str", 3) == 0)
+                        *ret_filter = FILTER_STR;
+                else {
+                        diag_add(ctx->diags, DIAG_ERROR, ctx->file, 0, 0, "the filters are |base64 and |str",
                                  "unknown filter in \"${%.*s}\"", (int) n, ref);
                         return -EINVAL;
                 }
-                *ret_base64 = true;
         }
         *ret_var = config_var(ctx->config, name);
         if (!*ret_var) {
@@ -74,7 +84,7 @@ static int lookup(RenderCtx *ctx, const char *ref, size_t n, const ConfigVar **r
 static int substitute_string(RenderCtx *ctx, const char *s, cJSON **ret) {
         StrBuf b = { 0 };
         const ConfigVar *only = NULL;
-        bool only_b64 = false;
+        Filter only_filter = FILTER_NONE;
         size_t pieces = 0;
 
         for (const char *p = s; *p;) {
@@ -90,18 +100,18 @@ static int substitute_string(RenderCtx *ctx, const char *s, cJSON **ret) {
                 }
                 const char *end = strchr(p, '}');
                 const ConfigVar *v;
-                bool b64;
-                if (!end || lookup(ctx, p + 2, (size_t) (end - p - 2), &v, &b64) < 0) {
+                Filter f;
+                if (!end || lookup(ctx, p + 2, (size_t) (end - p - 2), &v, &f) < 0) {
                         if (!end)
                                 diag_add(ctx->diags, DIAG_ERROR, ctx->file, 0, 0, NULL, "unterminated \"${\" in template");
                         strbuf_free(&b);
                         return -EINVAL;
                 }
                 if (v->value) {
-                        _cleanup_free_ char *enc = b64 ? base64_encode(v->value) : NULL;
-                        strbuf_puts(&b, b64 ? (enc ? enc : "") : v->value);
+                        _cleanup_free_ char *enc = f == FILTER_BASE64 ? base64_encode(v->value) : NULL;
+                        strbuf_puts(&b, f == FILTER_BASE64 ? (enc ? enc : "") : v->value);
                 }
-                only = v, only_b64 = b64;
+                only = v, only_filter = f;
                 pieces += 2; /* a placeholder counts for more than one literal */
                 p = end + 1;
         }
@@ -110,11 +120,11 @@ static int substitute_string(RenderCtx *ctx, const char *s, cJSON **ret) {
                 strbuf_free(&b);
                 if (!only->value)
                         return 1;
-                if (only->type == VAR_INT && !only_b64)
+                if (only->type == VAR_INT && only_filter == FILTER_NONE)
                         *ret = cJSON_CreateNumber(strtod(only->value, NULL));
-                else if (only->type == VAR_BOOL && !only_b64)
+                else if (only->type == VAR_BOOL && only_filter == FILTER_NONE)
                         *ret = cJSON_CreateBool(streq(only->value, "true"));
-                else if (only_b64) {
+                else if (only_filter == FILTER_BASE64) {
                         _cleanup_free_ char *enc = base64_encode(only->value);
                         *ret = enc ? cJSON_CreateString(enc) : NULL;
                 } else

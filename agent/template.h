@@ -7,7 +7,8 @@
  * an annotation with the digest of the Secret values it consumes, and gives
  * each object a canonical serialisation (keys sorted) and its SHA-256.
  *
- * Substitution, in any JSON string: "${NAME}" and "${NAME|base64}"; "$${"
+ * Substitution, in any JSON string: "${NAME}", "${NAME|base64}" and
+ * "${NAME|str}" (a string even for an int); "$${"
  * stands for a literal "${". A string that is exactly one "${NAME}":
  *   - of an absent variable: the member (or array element) is dropped;
  *   - of an int or bool variable: becomes a JSON number or boolean.

@@ -64,8 +64,6 @@ int log_internal(int level, int error, const char *format, ...) {
         if (level > max_level)
                 return -error;
 
-        /* "%m" stands for the error we were given, not for errno. */
-        errno = error;
         va_start(ap, format);
         vsnprintf(buf, sizeof buf, format, ap);
         va_end(ap);

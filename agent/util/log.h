@@ -9,7 +9,12 @@
 #include <stdbool.h>
 #include <syslog.h>
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "util/macro.h"
+
+#define STRERROR(e) strerror(abs(e))
 
 void log_set_max_level(int level);
 int log_get_max_level(void);
@@ -19,7 +24,8 @@ void log_set_prefix(bool on);
 void log_setup(void);
 
 /* Logs, and returns -abs(error) so callers can `return log_error_errno(r, ...)`.
- * "%m" in format expands to strerror(-error). */
+ * We build with -Wpedantic, which refuses glibc's "%m": use "%s" with
+ * STRERROR(r) instead. */
 int log_internal(int level, int error, const char *format, ...) _printf_(3, 4);
 
 #define log_full_errno(level, error, ...) log_internal((level), (error), __VA_ARGS__)

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The verbs of the command line and what they share. Each returns the
+ * process exit status.
+ */
+#pragma once
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "template.h"
+
+enum {
+        CLI_EXIT_OK = 0,
+        CLI_EXIT_FAILURE = 1,
+        CLI_EXIT_CHANGES = 2, /* plan: changes pending */
+        CLI_EXIT_USAGE = 64,
+};
+
+typedef struct CliArgs {
+        const char *verb;
+        const char *values;
+        bool json;
+        bool show_secrets;
+        const char *format;
+        const char *output;
+        TemplateDirs templates;
+} CliArgs;
+
+/* Loads values.env and builds the configuration, printing every diagnostic
+ * to stderr. Returns 0 with *ret set when there are no errors; else
+ * negative (the diagnostics said why). */
+int cli_load_config(const CliArgs *a, Config **ret);
+
+int cli_check(CliArgs *a);
+int cli_vars(CliArgs *a);
+int cli_render(CliArgs *a);
