@@ -182,6 +182,9 @@ static void check_secret(Config *c, ConfigVar *v, DiagList *diags) {
         else if (strlen(v->value) < 32)
                 ERR("use at least 32 characters, e.g. `nap-agent gen-secrets` or `openssl rand -hex 32`",
                     "%s is too short (%zu characters, at least 32 needed)", v->name, strlen(v->value));
+        else if (strncmp(v->value, "demo-only-", 10) == 0)
+                WARN("empty it and run `nap-agent gen-secrets` before real use",
+                     "%s is the example file's public demo value", v->name);
 }
 
 static void check_number(Config *c, ConfigVar *v, long min, long max, const char *what, DiagList *diags) {

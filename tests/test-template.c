@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config-util.h"
+#include "template.h"
+
+static const TemplateDirs dirs = { .dir = NAP_TEST_TEMPLATES, .override_dir = "/nonexistent/nap-test" };
+
+static DesiredSet *render_strv(const char *const *kv) {
+        _cleanup_(diag_list_clear) DiagList d = { 0 };
+        _cleanup_(config_freep) Config *c = config_from_strv(kv, &d);
+        DesiredSet *s = NULL;
+
+        for (size_t i = 0; i < d.n; i++)
+                if (d.items[i].severity == DIAG_ERROR)
+                        TEST_FAIL("config error: %s", d.items[i].message);
+        ASSERT_OK(template_render(c, &dirs, &s, &d));
+        return s;
+}
+#define RENDER(...) render_strv((const char *const[]) { __VA_ARGS__, NULL })
+
+static const DesiredObject *find(const DesiredSet *s, const char *kind, const char *name) {
+        for (size_t i = 0; i < s->n_objects; i++)
+                if (streq(s->objects[i].kind, kind) && streq(s->objects[i].name, name))
+                        return &s->objects[i];
+        return NULL;
+}
+
+static const DesiredClient *find_client(const DesiredSet *s, const char *id) {
+        for (size_t i = 0; i < s->n_clients; i++)
+                if (streq(s->clients[i].id, id))
+                        return &s->clients[i];
+        return NULL;
+}
+
+static const char *env_value(const DesiredObject *o, const char *name) {
+        const cJSON *containers = cJSON_GetObjectItem(
+                cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o->body, "spec"), "template"), "spec"),
+                "containers");
+        const cJSON *e;
+
+        cJSON_ArrayForEach(e, cJSON_GetObjectItem(cJSON_GetArrayItem(containers, 0), "env")) {
+                const cJSON *n = cJSON_GetObjectItem(e, "name"), *v = cJSON_GetObjectItem(e, "value");
+                if (cJSON_IsString(n) && streq(n->valuestring, name))
+                        return cJSON_IsString(v) ? v->valuestring : NULL;
+        }
+        return NULL;
+}
+
+static const cJSON *first_service_port(const DesiredObject *o) {
+        return cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o->body, "spec"), "ports"), 0);
+}
+
+TEST(modules_select_objects) {
+        _cleanup_(desired_set_freep) DesiredSet *both = RENDER(BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=true");
+        _cleanup_(desired_set_freep) DesiredSet *sb = RENDER(BASE_KEYS, "SANDBOX_ENABLED=true");
+        _cleanup_(desired_set_freep) DesiredSet *none = RENDER(BASE_KEYS, "SANDBOX_ENABLED=false");
+
+        ASSERT_EQ(both->n_objects, 8);
+        ASSERT_EQ(both->n_clients, 2);
+        ASSERT_EQ(sb->n_objects, 3);
+        ASSERT_EQ(sb->n_clients, 1);
+        ASSERT_TRUE(find(sb, "Deployment", "nap-sandbox"));
+        ASSERT_NULL(find(sb, "Deployment", "coturn"));
+        ASSERT_EQ(none->n_objects, 0);
+        ASSERT_EQ(none->n_clients, 0);
+        ASSERT_TRUE(find(both, "Deployment", "coturn"));
+        ASSERT_TRUE(find(both, "Service", "coturn"));
+}
+
+TEST(apply_order) {
+        _cleanup_(desired_set_freep) DesiredSet *s = RENDER(BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=true");
+
+        for (size_t i = 1; i < s->n_objects; i++)
+                ASSERT_TRUE(s->objects[i - 1].rank <= s->objects[i].rank);
+        ASSERT_STREQ(s->objects[0].kind, "Secret");
+        ASSERT_STREQ(s->objects[s->n_objects - 1].kind, "Deployment");
+}
+
+/* The Deployment's *_SERVICE_URL + /api/auth/callback must be the client's
+ * redirect_uri: the control plane matches redirect URIs exactly. */
+static void check_invariant(const char *const *kv) {
+        _cleanup_(desired_set_freep) DesiredSet *s = render_strv(kv);
+        static const char *const mods[][3] = {
+                { "nap-sandbox", "SANDBOX_SERVICE_URL", "sandbox-service" },
+                { "nap-browser", "BROWSER_SERVICE_URL", "browser-service" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(mods); i++) {
+                const DesiredObject *dep = find(s, "Deployment", mods[i][0]);
+                const DesiredClient *cl = find_client(s, mods[i][2]);
+                ASSERT_TRUE(!dep == !cl);
+                if (!dep)
+                        continue;
+                _cleanup_free_ char *expect = NULL;
+                ASSERT_TRUE(asprintf(&expect, "%s/api/auth/callback", env_value(dep, mods[i][1])) > 0);
+                ASSERT_STREQ(cl->redirect_uri, expect);
+        }
+}
+#define INVARIANT(...) check_invariant((const char *const[]) { __VA_ARGS__, NULL })
+
+TEST(service_url_equals_redirect_uri) {
+        INVARIANT(BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=true");
+        INVARIANT(BASE_KEYS, "SANDBOX_ENABLED=true", "SANDBOX_NODE_PORT=31234");
+        INVARIANT(BASE_KEYS, "BROWSER_ENABLED=true", "BROWSER_PUBLIC_URL=https://b.example.com/");
+        INVARIANT(BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=true", "INGRESS_MODE=external",
+                  "SANDBOX_PUBLIC_URL=https://s.example.com/x/", "BROWSER_PUBLIC_URL=https://b.example.com");
+        INVARIANT(BASE_KEYS, "SANDBOX_ENABLED=true", "INGRESS_MODE=external");
+}
+
+TEST(trailing_slash_nowhere) {
+        _cleanup_(desired_set_freep) DesiredSet *s =
+                RENDER(BASE_KEYS, "SANDBOX_ENABLED=true", "SANDBOX_PUBLIC_URL=https://s.example.com/");
+
+        ASSERT_STREQ(env_value(find(s, "Deployment", "nap-sandbox"), "SANDBOX_SERVICE_URL"), "https://s.example.com");
+        ASSERT_STREQ(find_client(s, "sandbox-service")->redirect_uri, "https://s.example.com/api/auth/callback");
+}
+
+TEST(node_port_typed_and_dropped) {
+        _cleanup_(desired_set_freep) DesiredSet *np = RENDER(BASE_KEYS, "SANDBOX_ENABLED=true");
+        _cleanup_(desired_set_freep) DesiredSet *ext = RENDER(BASE_KEYS, "SANDBOX_ENABLED=true", "INGRESS_MODE=external");
+        const cJSON *p = first_service_port(find(np, "Service", "nap-sandbox"));
+
+        ASSERT_TRUE(cJSON_IsNumber(cJSON_GetObjectItem(p, "nodePort")));
+        ASSERT_EQ(cJSON_GetObjectItem(p, "nodePort")->valueint, 30086);
+        p = first_service_port(find(ext, "Service", "nap-sandbox"));
+        ASSERT_NULL(cJSON_GetObjectItem(p, "nodePort"));
+        ASSERT_STREQ(cJSON_GetObjectItem(cJSON_GetObjectItem(find(ext, "Service", "nap-sandbox")->body, "spec"), "type")
+                             ->valuestring,
+                     "ClusterIP");
+        /* An env value stays a string even for an int variable. */
+        _cleanup_(desired_set_freep) DesiredSet *br = RENDER(BASE_KEYS, "BROWSER_ENABLED=true");
+        ASSERT_STREQ(env_value(find(br, "Deployment", "nap-browser"), "TURN_PORT"), "3478");
+}
+
+static void check_ports_have_protocol(const cJSON *j, int *ports_seen) {
+        for (const cJSON *c = j->child; c; c = c->next) {
+                if (c->string && streq(c->string, "ports") && cJSON_IsArray(c)) {
+                        const cJSON *p;
+                        cJSON_ArrayForEach(p, c) {
+                                ASSERT_TRUE(cJSON_IsString(cJSON_GetObjectItem(p, "protocol")));
+                                (*ports_seen)++;
+                        }
+                }
+                if (cJSON_IsObject(c) || cJSON_IsArray(c))
+                        check_ports_have_protocol(c, ports_seen);
+        }
+}
+
+TEST(every_port_has_protocol) {
+        _cleanup_(desired_set_freep) DesiredSet *s = RENDER(BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=true");
+        int seen = 0;
+
+        for (size_t i = 0; i < s->n_objects; i++)
+                check_ports_have_protocol(s->objects[i].body, &seen);
+        ASSERT_EQ(seen, 8);
+}
+
+/* Renders both modules with key set to value, returns the set. */
+static DesiredSet *render_with(const char *key, const char *value) {
+        static char buf[256];
+        snprintf(buf, sizeof buf, "%s=%s", key, value);
+        return RENDER(BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=true", buf);
+}
+
+static void check_secret_change(const char *key, const char *const *expect_changed) {
+        _cleanup_(desired_set_freep) DesiredSet *a = render_with("UNRELATED", "x");
+        _cleanup_(desired_set_freep) DesiredSet *b = render_with(key, "changed-0123456789abcdef0123456789abcdef");
+
+        ASSERT_EQ(a->n_objects, b->n_objects);
+        for (size_t i = 0; i < a->n_objects; i++) {
+                bool changed = memcmp(a->objects[i].digest, b->objects[i].digest, 32) != 0, expected = false;
+                for (size_t k = 0; expect_changed[k]; k++)
+                        expected = expected || streq(expect_changed[k], a->objects[i].name);
+                if (changed != expected)
+                        TEST_FAIL("%s: %s %s/%s", key, changed ? "unexpectedly changed" : "did not change",
+                                  a->objects[i].kind, a->objects[i].name);
+        }
+}
+
+TEST(secret_change_rolls_only_consumers) {
+        check_secret_change("SANDBOX_JWT_SECRET", (const char *const[]) { "nap-sandbox-secret", "nap-sandbox", NULL });
+        check_secret_change("SANDBOX_SERVICE_KEY",
+                            (const char *const[]) { "nap-sandbox-secret", "nap-sandbox", "nap-browser", NULL });
+        check_secret_change("BROWSER_JWT_SECRET", (const char *const[]) { "nap-browser-secret", "nap-browser", NULL });
+        check_secret_change("TURN_AUTH_SECRET",
+                            (const char *const[]) { "nap-browser-secret", "nap-browser", "coturn", NULL });
+}
+
+TEST(digest_annotation_present) {
+        _cleanup_(desired_set_freep) DesiredSet *s = RENDER(BASE_KEYS, "SANDBOX_ENABLED=true");
+        const cJSON *ann = cJSON_GetObjectItem(
+                cJSON_GetObjectItem(
+                        cJSON_GetObjectItem(cJSON_GetObjectItem(find(s, "Deployment", "nap-sandbox")->body, "spec"),
+                                            "template"),
+                        "metadata"),
+                "annotations");
+        const cJSON *d = cJSON_GetObjectItem(ann, SECRET_DIGEST_ANNOTATION);
+
+        ASSERT_TRUE(cJSON_IsString(d));
+        ASSERT_EQ(strlen(d->valuestring), 64);
+}
+
+TEST(canonical_is_sorted_and_stable) {
+        cJSON *a = cJSON_Parse("{\"b\":1,\"a\":{\"d\":[3,{\"z\":1,\"y\":2}],\"c\":\"x\"}}");
+        _cleanup_free_ char *s = json_canonical(a);
+
+        ASSERT_STREQ(s, "{\"a\":{\"c\":\"x\",\"d\":[3,{\"y\":2,\"z\":1}]},\"b\":1}");
+        cJSON_Delete(a);
+}
+
+TEST(redacted_output_has_no_secret) {
+        static const char *const keys[] = { BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=true", NULL };
+        _cleanup_(diag_list_clear) DiagList d = { 0 };
+        _cleanup_(config_freep) Config *c = config_from_strv(keys, &d);
+        _cleanup_(desired_set_freep) DesiredSet *s = NULL;
+
+        ASSERT_OK(template_render(c, &dirs, &s, &d));
+        for (size_t i = 0; i < s->n_objects; i++) {
+                cJSON *j = desired_object_redacted(&s->objects[i], c);
+                _cleanup_free_ char *text = cJSON_PrintUnformatted(j);
+                cJSON_Delete(j);
+                ASSERT_NULL(strstr(text, "0123456789abcdef0123456789abcdef"));
+                /* nor its base64 ("0123456789abcdef" encodes to "MDEyMzQ1Njc4OWFiY2RlZ") */
+                ASSERT_NULL(strstr(text, "MDEyMzQ1Njc4OWFiY2Rl"));
+        }
+}
+
+static char *make_dir(void) {
+        char tmpl[] = "/tmp/nap-test-XXXXXX";
+        ASSERT_TRUE(mkdtemp(tmpl));
+        return strdup(tmpl);
+}
+
+static void write_text(const char *dir, const char *name, const char *text) {
+        _cleanup_free_ char *p = NULL;
+        ASSERT_TRUE(asprintf(&p, "%s/%s", dir, name) > 0);
+        FILE *f = fopen(p, "we");
+        ASSERT_TRUE(f);
+        fputs(text, f);
+        fclose(f);
+}
+
+TEST(override_dir_replaces_file) {
+        static const char *const keys[] = { BASE_KEYS, "SANDBOX_ENABLED=true", NULL };
+        _cleanup_(diag_list_clear) DiagList d = { 0 };
+        _cleanup_(config_freep) Config *c = config_from_strv(keys, &d);
+        _cleanup_(desired_set_freep) DesiredSet *s = NULL;
+        _cleanup_free_ char *odir = make_dir();
+
+        write_text(odir, "sandbox-oauth-client.json",
+                   "{\"module\":\"sandbox\",\"oauthClient\":{\"id\":\"sandbox-service\",\"name\":\"Custom\","
+                   "\"redirect_uri\":\"${SANDBOX_REDIRECT_URI}\"}}");
+        TemplateDirs o = { .dir = NAP_TEST_TEMPLATES, .override_dir = odir };
+        ASSERT_OK(template_render(c, &o, &s, &d));
+        ASSERT_STREQ(find_client(s, "sandbox-service")->name, "Custom");
+        ASSERT_EQ(s->n_clients, 1);
+        _cleanup_free_ char *cmd = NULL;
+        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", odir) > 0);
+        ASSERT_EQ(system(cmd), 0);
+}
+
+TEST(template_errors) {
+        static const char *const keys[] = { BASE_KEYS, "SANDBOX_ENABLED=true", NULL };
+        _cleanup_(diag_list_clear) DiagList d = { 0 };
+        _cleanup_(config_freep) Config *c = config_from_strv(keys, &d);
+        DesiredSet *s = NULL;
+        _cleanup_free_ char *dir = make_dir();
+
+        write_text(dir, "a.json", "{\"module\":\"sandbox\",\"object\":{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\","
+                                  "\"metadata\":{\"name\":\"${NO_SUCH_VAR}\"}}}");
+        write_text(dir, "b.json", "{\"module\":\"sandbox\",\n \"object\": {,}}");
+        TemplateDirs o = { .dir = dir, .override_dir = "/nonexistent" };
+        ASSERT_EQ(template_render(c, &o, &s, &d), -EINVAL);
+        ASSERT_NULL(s);
+        ASSERT_TRUE(diags_mention(&d, DIAG_ERROR, "template uses unknown variable NO_SUCH_VAR"));
+        ASSERT_TRUE(diags_mention(&d, DIAG_ERROR, "template is not valid JSON"));
+        _cleanup_free_ char *cmd = NULL;
+        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", dir) > 0);
+        ASSERT_EQ(system(cmd), 0);
+}
+
+TEST_MAIN(T(modules_select_objects), T(apply_order), T(service_url_equals_redirect_uri), T(trailing_slash_nowhere),
+          T(node_port_typed_and_dropped), T(every_port_has_protocol), T(secret_change_rolls_only_consumers),
+          T(digest_annotation_present), T(canonical_is_sorted_and_stable), T(redacted_output_has_no_secret),
+          T(override_dir_replaces_file), T(template_errors))

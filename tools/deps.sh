@@ -1,0 +1,26 @@
+#!/bin/bash
+# Installs, as root, what nap-agent needs to build and test from Debian's
+# archive. Quick when everything is already there.
+set -euo pipefail
+
+pkgs=(
+	# build
+	gcc meson ninja-build pkg-config
+	libsystemd-dev libcurl4-openssl-dev libcjson-dev libpq-dev libssl-dev libyaml-dev
+	# tests: real servers and the clients the tests drive them with
+	postgresql etcd-server etcd-client openssl curl xz-utils jq python3 bash
+)
+if [ "${NAP_WITH_CLANG:-1}" = 1 ]; then pkgs+=(clang); fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps.sh: missing packages: ${missing[*]}; run as root" >&2
+		exit 1
+	fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
