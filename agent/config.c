@@ -238,7 +238,11 @@ Toggle config_module_toggle(const Config *c, Module m) {
 bool config_contains_secret(const Config *c, const char *s) {
         for (size_t i = 0; i < c->n_vars; i++) {
                 const ConfigVar *v = &c->vars[i];
-                if (v->secret && !strempty(v->value) && strstr(s, v->value))
+                if (!v->secret || strempty(v->value))
+                        continue;
+                /* A very short secret would match inside unrelated words; it
+                 * is still hidden where it stands alone. */
+                if (streq(s, v->value) || (strlen(v->value) >= 6 && strstr(s, v->value)))
                         return true;
         }
         return false;

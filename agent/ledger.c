@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ledger.h"
+#include "util/fs.h"
+
+#define LEDGER_MAX_BYTES (16 * 1024 * 1024)
+
+void ledger_now(char *buf, size_t size) {
+        struct timespec ts;
+        struct tm tm;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void ledger_hmac(const Ledger *l, const void *data, size_t len, char ret[LEDGER_DIGEST_HEX]) {
+        static const char hex[] = "0123456789abcdef";
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned n = 0;
+
+        HMAC(EVP_sha256(), l->key, sizeof l->key, data, len, md, &n);
+        for (unsigned i = 0; i < 32; i++) {
+                ret[2 * i] = hex[md[i] >> 4];
+                ret[2 * i + 1] = hex[md[i] & 15];
+        }
+        ret[64] = 0;
+}
+
+/* Reads the per-host key, creating it (0600) on first use. */
+static int load_key(Ledger *l) {
+        _cleanup_free_ char *path = NULL, *data = NULL;
+        size_t len;
+        int r;
+
+        if (asprintf(&path, "%s/ledger.key", l->dir) < 0)
+                return -ENOMEM;
+        r = read_full_file(path, 1024, &data, &len);
+        if (r >= 0 && len == sizeof l->key) {
+                memcpy(l->key, data, sizeof l->key);
+                return 0;
+        }
+        if (r >= 0 || r != -ENOENT)
+                return r >= 0 ? -EBADMSG : r;
+        if (RAND_bytes(l->key, sizeof l->key) != 1)
+                return -EIO;
+        return write_file_atomic(path, l->key, sizeof l->key, 0600, 0);
+}
+
+static char *json_dup(const cJSON *j, const char *key) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+        return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
+}
+
+static void copy_digest(char dst[LEDGER_DIGEST_HEX], const cJSON *j) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "digest");
+        snprintf(dst, LEDGER_DIGEST_HEX, "%s", cJSON_IsString(v) ? v->valuestring : "");
+}
+
+static int parse_objects(Ledger *l, const cJSON *arr) {
+        const cJSON *o;
+
+        cJSON_ArrayForEach(o, arr) {
+                _cleanup_free_ char *av = json_dup(o, "apiVersion"), *kind = json_dup(o, "kind"),
+                                    *ns = json_dup(o, "namespace"), *name = json_dup(o, "name"),
+                                    *mod = json_dup(o, "module"), *rv = json_dup(o, "resourceVersion");
+                char digest[LEDGER_DIGEST_HEX];
+                const cJSON *view = cJSON_GetObjectItemCaseSensitive(o, "view");
+                int r;
+
+                if (!av || !kind || !name || !mod)
+                        return -EBADMSG;
+                copy_digest(digest, o);
+                r = ledger_record_object(l, av, kind, ns, name, mod, digest, rv,
+                                         view ? cJSON_Duplicate(view, true) : NULL);
+                if (r < 0)
+                        return r;
+                LedgerObject *e = &l->objects[l->n_objects - 1];
+                free(e->applied_at);
+                e->applied_at = json_dup(o, "appliedAt");
+        }
+        return 0;
+}
+
+static int parse_clients(Ledger *l, const cJSON *arr) {
+        const cJSON *o;
+
+        cJSON_ArrayForEach(o, arr) {
+                _cleanup_free_ char *id = json_dup(o, "id"), *mod = json_dup(o, "module"), *name = json_dup(o, "name"),
+                                    *uri = json_dup(o, "redirectUri");
+                char digest[LEDGER_DIGEST_HEX];
+                int r;
+
+                if (!id || !mod)
+                        return -EBADMSG;
+                copy_digest(digest, o);
+                r = ledger_record_client(l, id, mod, name, uri, digest);
+                if (r < 0)
+                        return r;
+                LedgerClient *e = &l->clients[l->n_clients - 1];
+                free(e->applied_at);
+                e->applied_at = json_dup(o, "appliedAt");
+        }
+        return 0;
+}
+
+static int parse_ledger(Ledger *l, const char *text) {
+        cJSON *j = cJSON_Parse(text);
+        const cJSON *schema, *gen, *last;
+        int r;
+
+        if (!cJSON_IsObject(j)) {
+                cJSON_Delete(j);
+                return -EBADMSG;
+        }
+        schema = cJSON_GetObjectItemCaseSensitive(j, "schema");
+        gen = cJSON_GetObjectItemCaseSensitive(j, "generation");
+        if (!cJSON_IsNumber(schema) || !cJSON_IsNumber(gen) || gen->valuedouble < 0) {
+                cJSON_Delete(j);
+                return -EBADMSG;
+        }
+        if (schema->valueint > LEDGER_SCHEMA) {
+                cJSON_Delete(j);
+                return -EPROTONOSUPPORT;
+        }
+        l->generation = (uint64_t) gen->valuedouble;
+        r = parse_objects(l, cJSON_GetObjectItemCaseSensitive(j, "objects"));
+        if (r >= 0)
+                r = parse_clients(l, cJSON_GetObjectItemCaseSensitive(j, "clients"));
+        last = cJSON_GetObjectItemCaseSensitive(j, "lastPass");
+        l->last_time = json_dup(last, "time");
+        l->last_result = json_dup(last, "result");
+        l->last_message = json_dup(last, "message");
+        cJSON_Delete(j);
+        return r;
+}
+
+static void ledger_clear(Ledger *l) {
+        for (size_t i = 0; i < l->n_objects; i++) {
+                LedgerObject *o = &l->objects[i];
+                free(o->api_version);
+                free(o->kind);
+                free(o->namespace);
+                free(o->name);
+                free(o->module);
+                free(o->resource_version);
+                free(o->applied_at);
+                cJSON_Delete(o->view);
+        }
+        for (size_t i = 0; i < l->n_clients; i++) {
+                LedgerClient *c = &l->clients[i];
+                free(c->id);
+                free(c->module);
+                free(c->name);
+                free(c->redirect_uri);
+                free(c->applied_at);
+        }
+        free(l->objects);
+        free(l->clients);
+        free(l->last_time);
+        free(l->last_result);
+        free(l->last_message);
+        l->objects = NULL, l->clients = NULL;
+        l->n_objects = l->n_clients = 0;
+        l->last_time = l->last_result = l->last_message = NULL;
+        l->generation = 0;
+}
+
+/* Moves a ledger we cannot read out of the way, keeping it for a human. */
+static int move_aside(Ledger *l, int error, char **ret_warning) {
+        char stamp[32], *aside = NULL;
+
+        ledger_now(stamp, sizeof stamp);
+        if (asprintf(&aside, "%s.corrupt-%s", l->path, stamp) < 0)
+                return -ENOMEM;
+        if (rename(l->path, aside) < 0) {
+                int r = negative_errno();
+                free(aside);
+                return r;
+        }
+        if (ret_warning &&
+            asprintf(ret_warning, "ledger '%s' is unreadable (%s); moved it to '%s' and starting empty: every "
+                     "object is applied again once", l->path, strerror(-error), aside) < 0)
+                *ret_warning = NULL;
+        free(aside);
+        return 0;
+}
+
+int ledger_open(const char *dir, Ledger **ret, char **ret_warning) {
+        _cleanup_(ledger_freep) Ledger *l = NULL;
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        if (ret_warning)
+                *ret_warning = NULL;
+        l = calloc(1, sizeof *l);
+        if (!l)
+                return -ENOMEM;
+        l->dir = strdup(dir);
+        if (!l->dir || asprintf(&l->path, "%s/ledger.json", dir) < 0)
+                return -ENOMEM;
+        r = mkdir_p(dir, 0700);
+        if (r < 0)
+                return r;
+        r = load_key(l);
+        if (r < 0)
+                return r;
+
+        r = read_full_file(l->path, LEDGER_MAX_BYTES, &text, NULL);
+        if (r == -ENOENT)
+                r = 0;
+        else if (r >= 0) {
+                r = parse_ledger(l, text);
+                if (r == -EPROTONOSUPPORT)
+                        return r;
+        }
+        if (r < 0) {
+                ledger_clear(l);
+                int k = move_aside(l, r, ret_warning);
+                if (k < 0)
+                        return k;
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+Ledger *ledger_free(Ledger *l) {
+        if (!l)
+                return NULL;
+        ledger_clear(l);
+        explicit_bzero(l->key, sizeof l->key);
+        free(l->dir);
+        free(l->path);
+        free(l);
+        return NULL;
+}
+
+static bool eq_opt(const char *a, const char *b) {
+        return (!a && !b) || (a && b && streq(a, b));
+}
+
+LedgerObject *ledger_find_object(const Ledger *l, const char *kind, const char *namespace, const char *name) {
+        for (size_t i = 0; i < l->n_objects; i++) {
+                LedgerObject *o = &l->objects[i];
+                if (streq(o->kind, kind) && streq(o->name, name) && eq_opt(o->namespace, namespace))
+                        return o;
+        }
+        return NULL;
+}
+
+LedgerClient *ledger_find_client(const Ledger *l, const char *id) {
+        for (size_t i = 0; i < l->n_clients; i++)
+                if (streq(l->clients[i].id, id))
+                        return &l->clients[i];
+        return NULL;
+}
+
+static int set_str(char **dst, const char *s) {
+        char *c = NULL;
+
+        if (s && !(c = strdup(s)))
+                return -ENOMEM;
+        free(*dst);
+        *dst = c;
+        return 0;
+}
+
+int ledger_record_object(Ledger *l, const char *api_version, const char *kind, const char *namespace,
+                         const char *name, const char *module, const char *digest, const char *resource_version,
+                         cJSON *view) {
+        LedgerObject *o = ledger_find_object(l, kind, namespace, name);
+        char now[32];
+
+        if (!o) {
+                LedgerObject *p = realloc(l->objects, (l->n_objects + 1) * sizeof *p);
+                if (!p) {
+                        cJSON_Delete(view);
+                        return -ENOMEM;
+                }
+                l->objects = p;
+                o = &l->objects[l->n_objects++];
+                *o = (LedgerObject) { 0 };
+        }
+        ledger_now(now, sizeof now);
+        snprintf(o->digest, sizeof o->digest, "%s", digest);
+        cJSON_Delete(o->view);
+        o->view = view;
+        if (set_str(&o->api_version, api_version) < 0 || set_str(&o->kind, kind) < 0 ||
+            set_str(&o->namespace, namespace) < 0 || set_str(&o->name, name) < 0 || set_str(&o->module, module) < 0 ||
+            set_str(&o->resource_version, resource_version) < 0 || set_str(&o->applied_at, now) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int ledger_record_client(Ledger *l, const char *id, const char *module, const char *name, const char *redirect_uri,
+                         const char *digest) {
+        LedgerClient *c = ledger_find_client(l, id);
+        char now[32];
+
+        if (!c) {
+                LedgerClient *p = realloc(l->clients, (l->n_clients + 1) * sizeof *p);
+                if (!p)
+                        return -ENOMEM;
+                l->clients = p;
+                c = &l->clients[l->n_clients++];
+                *c = (LedgerClient) { 0 };
+        }
+        ledger_now(now, sizeof now);
+        snprintf(c->digest, sizeof c->digest, "%s", digest);
+        if (set_str(&c->id, id) < 0 || set_str(&c->module, module) < 0 || set_str(&c->name, name) < 0 ||
+            set_str(&c->redirect_uri, redirect_uri) < 0 || set_str(&c->applied_at, now) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+void ledger_forget_object(Ledger *l, const char *kind, const char *namespace, const char *name) {
+        LedgerObject *o = ledger_find_object(l, kind, namespace, name);
+        size_t i;
+
+        if (!o)
+                return;
+        i = (size_t) (o - l->objects);
+        free(o->api_version);
+        free(o->kind);
+        free(o->namespace);
+        free(o->name);
+        free(o->module);
+        free(o->resource_version);
+        free(o->applied_at);
+        cJSON_Delete(o->view);
+        memmove(o, o + 1, (l->n_objects - i - 1) * sizeof *o);
+        l->n_objects--;
+}
+
+void ledger_forget_client(Ledger *l, const char *id) {
+        LedgerClient *c = ledger_find_client(l, id);
+        size_t i;
+
+        if (!c)
+                return;
+        i = (size_t) (c - l->clients);
+        free(c->id);
+        free(c->module);
+        free(c->name);
+        free(c->redirect_uri);
+        free(c->applied_at);
+        memmove(c, c + 1, (l->n_clients - i - 1) * sizeof *c);
+        l->n_clients--;
+}
+
+int ledger_set_last_pass(Ledger *l, bool ok, const char *message) {
+        char now[32];
+
+        ledger_now(now, sizeof now);
+        if (set_str(&l->last_time, now) < 0 || set_str(&l->last_result, ok ? "ok" : "error") < 0 ||
+            set_str(&l->last_message, message) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static void add_str(cJSON *o, const char *key, const char *value) {
+        if (value)
+                cJSON_AddStringToObject(o, key, value);
+}
+
+static cJSON *ledger_to_json(const Ledger *l) {
+        cJSON *j = cJSON_CreateObject(), *objs, *clients, *last;
+
+        if (!j)
+                return NULL;
+        cJSON_AddNumberToObject(j, "schema", LEDGER_SCHEMA);
+        cJSON_AddNumberToObject(j, "generation", (double) l->generation);
+        last = cJSON_AddObjectToObject(j, "lastPass");
+        add_str(last, "time", l->last_time);
+        add_str(last, "result", l->last_result);
+        add_str(last, "message", l->last_message);
+        objs = cJSON_AddArrayToObject(j, "objects");
+        for (size_t i = 0; i < l->n_objects; i++) {
+                const LedgerObject *o = &l->objects[i];
+                cJSON *e = cJSON_CreateObject();
+                add_str(e, "apiVersion", o->api_version);
+                add_str(e, "kind", o->kind);
+                add_str(e, "namespace", o->namespace);
+                add_str(e, "name", o->name);
+                add_str(e, "module", o->module);
+                add_str(e, "digest", o->digest);
+                add_str(e, "resourceVersion", o->resource_version);
+                add_str(e, "appliedAt", o->applied_at);
+                if (o->view)
+                        cJSON_AddItemToObject(e, "view", cJSON_Duplicate(o->view, true));
+                cJSON_AddItemToArray(objs, e);
+        }
+        clients = cJSON_AddArrayToObject(j, "clients");
+        for (size_t i = 0; i < l->n_clients; i++) {
+                const LedgerClient *c = &l->clients[i];
+                cJSON *e = cJSON_CreateObject();
+                add_str(e, "id", c->id);
+                add_str(e, "module", c->module);
+                add_str(e, "name", c->name);
+                add_str(e, "redirectUri", c->redirect_uri);
+                add_str(e, "digest", c->digest);
+                add_str(e, "appliedAt", c->applied_at);
+                cJSON_AddItemToArray(clients, e);
+        }
+        return j;
+}
+
+int ledger_commit(Ledger *l) {
+        cJSON *j = ledger_to_json(l);
+        char *text;
+        int r;
+
+        if (!j)
+                return -ENOMEM;
+        text = cJSON_Print(j);
+        cJSON_Delete(j);
+        if (!text)
+                return -ENOMEM;
+        r = write_file_atomic(l->path, text, strlen(text), 0600, 0);
+        free(text);
+        return r;
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The ledger: what the agent applied, so a pass applies only what changed
+ * and prunes only what is its own. One JSON file, ledger.json, in the state
+ * directory (mode 0600 in a 0700 directory), replaced atomically. For each
+ * object and oauth client it keeps the identity, a keyed digest (HMAC-SHA-256
+ * with a random per-host key kept beside it in ledger.key, so a secret cannot
+ * be guessed from the file), the resourceVersion and when it was applied,
+ * plus a view of the applied object in which every secret value is replaced
+ * by its keyed digest (for `plan` to show which fields changed). It never
+ * holds a secret value.
+ */
+#pragma once
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/macro.h"
+
+#define LEDGER_SCHEMA 1
+#define LEDGER_DIGEST_HEX 65
+
+typedef struct LedgerObject {
+        char *api_version;
+        char *kind;
+        char *namespace; /* NULL for cluster-scoped */
+        char *name;
+        char *module;
+        char digest[LEDGER_DIGEST_HEX];
+        char *resource_version;
+        char *applied_at; /* RFC 3339 UTC */
+        cJSON *view;      /* secret-free view of what was applied; may be NULL */
+} LedgerObject;
+
+typedef struct LedgerClient {
+        char *id;
+        char *module;
+        char *name;
+        char *redirect_uri;
+        char digest[LEDGER_DIGEST_HEX];
+        char *applied_at;
+} LedgerClient;
+
+typedef struct Ledger {
+        char *dir;
+        char *path;
+        uint8_t key[32];
+        uint64_t generation;
+        LedgerObject *objects;
+        size_t n_objects;
+        LedgerClient *clients;
+        size_t n_clients;
+        /* the last pass */
+        char *last_time;
+        char *last_result; /* "ok" or "error" */
+        char *last_message;
+} Ledger;
+
+/* Opens the ledger in dir, creating dir (0700) and the key on first use.
+ * A corrupt or unreadable ledger.json is renamed to ledger.json.corrupt-TIME
+ * and the ledger starts empty; then *ret_warning (if given) says so.
+ * A newer schema is refused with -EPROTONOSUPPORT. */
+int ledger_open(const char *dir, Ledger **ret, char **ret_warning);
+Ledger *ledger_free(Ledger *l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Ledger *, ledger_free);
+
+/* Writes the ledger atomically (temp file, fsync, rename, fsync dir). */
+int ledger_commit(Ledger *l);
+
+/* HMAC-SHA-256 of data with the ledger key, as hex. */
+void ledger_hmac(const Ledger *l, const void *data, size_t len, char ret[LEDGER_DIGEST_HEX]);
+
+LedgerObject *ledger_find_object(const Ledger *l, const char *kind, const char *namespace, const char *name);
+LedgerClient *ledger_find_client(const Ledger *l, const char *id);
+
+/* Records (adds or replaces) an applied object; view is taken over. */
+int ledger_record_object(Ledger *l, const char *api_version, const char *kind, const char *namespace,
+                         const char *name, const char *module, const char *digest, const char *resource_version,
+                         cJSON *view);
+int ledger_record_client(Ledger *l, const char *id, const char *module, const char *name, const char *redirect_uri,
+                         const char *digest);
+/* Forgets an object or client; 0 also when it was not there. */
+void ledger_forget_object(Ledger *l, const char *kind, const char *namespace, const char *name);
+void ledger_forget_client(Ledger *l, const char *id);
+
+/* Notes the outcome of a pass (message must hold no secret). */
+int ledger_set_last_pass(Ledger *l, bool ok, const char *message);
+
+/* Current time as RFC 3339 UTC into buf (at least 32 bytes). */
+void ledger_now(char *buf, size_t size);

@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+#include "util/strbuf.h"
+
+/* ---- secret-free views and digests ------------------------------------ */
+
+static void redact_value(cJSON *j, const Ledger *l) {
+        char h[LEDGER_DIGEST_HEX], buf[32];
+
+        ledger_hmac(l, j->valuestring, strlen(j->valuestring), h);
+        snprintf(buf, sizeof buf, "<redacted:%.12s>", h);
+        cJSON_SetValuestring(j, buf);
+}
+
+static void redact_tree(cJSON *j, const Config *c, const Ledger *l) {
+        for (cJSON *ch = j->child; ch; ch = ch->next) {
+                if (cJSON_IsString(ch) && config_contains_secret(c, ch->valuestring))
+                        redact_value(ch, l);
+                else if (cJSON_IsObject(ch) || cJSON_IsArray(ch))
+                        redact_tree(ch, c, l);
+        }
+}
+
+cJSON *plan_object_view(const DesiredObject *o, const Config *c, const Ledger *l) {
+        cJSON *j = cJSON_Duplicate(o->body, true);
+
+        if (!j)
+                return NULL;
+        if (o->holds_secrets) {
+                static const char *const fields[] = { "data", "stringData" };
+                for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                        cJSON *data = cJSON_GetObjectItemCaseSensitive(j, fields[i]);
+                        for (cJSON *d = data ? data->child : NULL; d; d = d->next)
+                                if (cJSON_IsString(d))
+                                        redact_value(d, l);
+                }
+        }
+        redact_tree(j, c, l);
+        return j;
+}
+
+static void object_digest(const Ledger *l, const DesiredObject *o, char ret[LEDGER_DIGEST_HEX]) {
+        ledger_hmac(l, o->canonical, strlen(o->canonical), ret);
+}
+
+void plan_client_digest(const Ledger *l, const DesiredClient *dc, char ret[LEDGER_DIGEST_HEX]) {
+        StrBuf b = { 0 };
+
+        /* NUL-separated, so no two different clients serialise alike. */
+        strbuf_puts(&b, dc->id);
+        strbuf_putc(&b, 0);
+        strbuf_puts(&b, dc->name);
+        strbuf_putc(&b, 0);
+        strbuf_puts(&b, dc->redirect_uri);
+        ledger_hmac(l, b.s ? b.s : "", b.len, ret);
+        strbuf_free(&b);
+}
+
+/* ---- field diffs ------------------------------------------------------ */
+
+typedef struct Field {
+        char *path;
+        char *value; /* compact JSON, secrets already redacted */
+} Field;
+
+typedef struct FieldList {
+        Field *items;
+        size_t n;
+} FieldList;
+
+static void field_list_free(FieldList *l) {
+        for (size_t i = 0; i < l->n; i++) {
+                free(l->items[i].path);
+                free(l->items[i].value);
+        }
+        free(l->items);
+}
+
+static int field_add(FieldList *l, const char *path, const cJSON *v) {
+        Field *p = realloc(l->items, (l->n + 1) * sizeof *p);
+
+        if (!p)
+                return -ENOMEM;
+        l->items = p;
+        p[l->n] = (Field) { .path = strdup(path), .value = cJSON_PrintUnformatted(v) };
+        if (!p[l->n].path || !p[l->n].value) {
+                free(p[l->n].path);
+                free(p[l->n].value);
+                return -ENOMEM;
+        }
+        l->n++;
+        return 0;
+}
+
+/* Flattens j into path -> scalar; array elements that are objects with a
+ * "name" are addressed by it (env[name=PORT]), which keeps diffs readable. */
+static int flatten(const cJSON *j, const char *prefix, FieldList *out) {
+        size_t i = 0;
+
+        if (!(cJSON_IsObject(j) || cJSON_IsArray(j)) || !j->child)
+                return field_add(out, prefix, j);
+        for (const cJSON *c = j->child; c; c = c->next, i++) {
+                _cleanup_free_ char *p = NULL;
+                const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
+                int r;
+
+                if (cJSON_IsObject(j))
+                        r = asprintf(&p, "%s%s%s", prefix, *prefix ? "." : "", c->string);
+                else if (cJSON_IsObject(c) && cJSON_IsString(name))
+                        r = asprintf(&p, "%s[name=%s]", prefix, name->valuestring);
+                else
+                        r = asprintf(&p, "%s[%zu]", prefix, i);
+                if (r < 0)
+                        return -ENOMEM;
+                r = flatten(c, p, out);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int cmp_field(const void *a, const void *b) {
+        return strcmp(((const Field *) a)->path, ((const Field *) b)->path);
+}
+
+/* For printing: "<redacted:abc>" -> "<redacted>" (the digest is for the ledger). */
+static const char *shown(const char *v) {
+        return strstr(v, "<redacted") ? "<redacted>" : v;
+}
+
+static int add_change(PlanAction *a, const char *format, ...) _printf_(2, 3);
+static int add_change(PlanAction *a, const char *format, ...) {
+        char **p = realloc(a->changes, (a->n_changes + 1) * sizeof *p);
+        va_list ap;
+        int r;
+
+        if (!p)
+                return -ENOMEM;
+        a->changes = p;
+        va_start(ap, format);
+        r = vasprintf(&a->changes[a->n_changes], format, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        a->n_changes++;
+        return 0;
+}
+
+static int diff_views(PlanAction *a, const cJSON *old, const cJSON *new) {
+        FieldList fo = { 0 }, fn = { 0 };
+        size_t i = 0, k = 0;
+        int r = 0;
+
+        if (!old)
+                return add_change(a, "(the ledger has no view of the applied object)");
+        if ((r = flatten(old, "", &fo)) < 0 || (r = flatten(new, "", &fn)) < 0)
+                goto finish;
+        qsort(fo.items, fo.n, sizeof *fo.items, cmp_field);
+        qsort(fn.items, fn.n, sizeof *fn.items, cmp_field);
+        while (r >= 0 && (i < fo.n || k < fn.n)) {
+                int c = i >= fo.n ? 1 : k >= fn.n ? -1 : strcmp(fo.items[i].path, fn.items[k].path);
+                if (c < 0) {
+                        r = add_change(a, "%s: %s → (removed)", fo.items[i].path, shown(fo.items[i].value));
+                        i++;
+                } else if (c > 0) {
+                        r = add_change(a, "%s: (added) %s", fn.items[k].path, shown(fn.items[k].value));
+                        k++;
+                } else {
+                        if (!streq(fo.items[i].value, fn.items[k].value))
+                                r = add_change(a, "%s: %s → %s%s", fo.items[i].path, shown(fo.items[i].value),
+                                               shown(fn.items[k].value),
+                                               strstr(fn.items[k].value, "<redacted") ? " (changed)" : "");
+                        i++, k++;
+                }
+        }
+finish:
+        field_list_free(&fo);
+        field_list_free(&fn);
+        return r;
+}
+
+/* ---- computing the plan ------------------------------------------------ */
+
+static bool eq_str(const char *a, const char *b) {
+        return (!a && !b) || (a && b && streq(a, b));
+}
+
+static PlanAction *new_action(Plan *p, PlanOp op, bool is_client, const char *module) {
+        PlanAction *n = realloc(p->actions, (p->n_actions + 1) * sizeof *n);
+
+        if (!n)
+                return NULL;
+        p->actions = n;
+        n = &p->actions[p->n_actions++];
+        *n = (PlanAction) { .op = op, .is_client = is_client, .module = strdup(module) };
+        return n->module ? n : NULL;
+}
+
+static int dup_into(char **dst, const char *s) {
+        if (!s)
+                return 0;
+        *dst = strdup(s);
+        return *dst ? 0 : -ENOMEM;
+}
+
+static int plan_desired_object(Plan *p, const DesiredObject *o, const Config *c, const Ledger *l) {
+        const LedgerObject *e = ledger_find_object(l, o->kind, o->namespace, o->name);
+        char digest[LEDGER_DIGEST_HEX];
+        PlanAction *a;
+
+        object_digest(l, o, digest);
+        a = new_action(p, !e ? PLAN_CREATE : streq(e->digest, digest) ? PLAN_UNCHANGED : PLAN_UPDATE, false,
+                       module_to_string(o->module));
+        if (!a)
+                return -ENOMEM;
+        a->object = o;
+        a->adopt = !e;
+        memcpy(a->digest, digest, sizeof digest);
+        if (dup_into(&a->api_version, o->api_version) < 0 || dup_into(&a->kind, o->kind) < 0 ||
+            dup_into(&a->namespace, o->namespace) < 0 || dup_into(&a->name, o->name) < 0)
+                return -ENOMEM;
+        a->view = plan_object_view(o, c, l);
+        if (!a->view)
+                return -ENOMEM;
+        return a->op == PLAN_UPDATE ? diff_views(a, e->view, a->view) : 0;
+}
+
+static int plan_desired_client(Plan *p, const DesiredClient *dc, const Ledger *l) {
+        const LedgerClient *e = ledger_find_client(l, dc->id);
+        char digest[LEDGER_DIGEST_HEX];
+        PlanAction *a;
+
+        plan_client_digest(l, dc, digest);
+        a = new_action(p, !e ? PLAN_CREATE : streq(e->digest, digest) ? PLAN_UNCHANGED : PLAN_UPDATE, true,
+                       module_to_string(dc->module));
+        if (!a || dup_into(&a->client_id, dc->id) < 0)
+                return -ENOMEM;
+        a->client = dc;
+        memcpy(a->digest, digest, sizeof digest);
+        if (a->op != PLAN_UPDATE)
+                return 0;
+        if (!eq_str(e->redirect_uri, dc->redirect_uri) &&
+            add_change(a, "redirect_uris: [\"%s\"] → [\"%s\"]", e->redirect_uri ? e->redirect_uri : "?",
+                       dc->redirect_uri) < 0)
+                return -ENOMEM;
+        if (!eq_str(e->name, dc->name) &&
+            add_change(a, "name: \"%s\" → \"%s\"", e->name ? e->name : "?", dc->name) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static bool object_desired(const DesiredSet *d, const LedgerObject *e) {
+        for (size_t i = 0; i < d->n_objects; i++) {
+                const DesiredObject *o = &d->objects[i];
+                if (streq(o->kind, e->kind) && streq(o->name, e->name) && eq_str(o->namespace, e->namespace))
+                        return true;
+        }
+        return false;
+}
+
+static bool client_desired(const DesiredSet *d, const char *id) {
+        for (size_t i = 0; i < d->n_clients; i++)
+                if (streq(d->clients[i].id, id))
+                        return true;
+        return false;
+}
+
+static const char *toggle_key(int m) {
+        return m == MODULE_SANDBOX ? "SANDBOX_ENABLED" : "BROWSER_ENABLED";
+}
+
+/* Whether what the ledger holds for module may be deleted; else why not. */
+static bool may_prune(const Config *c, const char *module, const char **ret_reason) {
+        int m = module_from_string(module);
+
+        if (m < 0) {
+                *ret_reason = "unknown module";
+                return false;
+        }
+        switch (config_module_toggle(c, (Module) m)) {
+        case TOGGLE_OFF:
+                *ret_reason = m == MODULE_TURN ? "BROWSER_ENABLED=false" : toggle_key(m);
+                return true;
+        case TOGGLE_ON:
+                *ret_reason = "no longer rendered";
+                return true;
+        case TOGGLE_ABSENT:
+                break;
+        }
+        *ret_reason = NULL;
+        return false;
+}
+
+static int note_kept(Plan *p, const char *module, size_t n_objects, size_t n_clients, const Config *c) {
+        int m = module_from_string(module);
+        char **notes = realloc(p->notes, (p->n_notes + 1) * sizeof *notes);
+
+        if (!notes)
+                return -ENOMEM;
+        p->notes = notes;
+        if (asprintf(&p->notes[p->n_notes], "%s is not in %s: keeping the %s module's %zu object(s) and %zu oauth "
+                     "client(s) as they are (set %s=false to remove them)",
+                     toggle_key(m), c->path, module, n_objects, n_clients, toggle_key(m)) < 0)
+                return -ENOMEM;
+        p->n_notes++;
+        return 0;
+}
+
+static int plan_prunes(Plan *p, const DesiredSet *d, const Config *c, const Ledger *l) {
+        size_t kept[_MODULE_MAX][2] = { { 0 } };
+        const char *reason;
+
+        /* Reverse apply order: Deployments, Services, Secrets. */
+        for (int rank = 99; rank >= 0; rank--)
+                for (size_t i = 0; i < l->n_objects; i++) {
+                        const LedgerObject *e = &l->objects[i];
+                        if (kind_rank(e->kind) != rank || object_desired(d, e))
+                                continue;
+                        if (!may_prune(c, e->module, &reason)) {
+                                int m = module_from_string(e->module);
+                                if (m >= 0)
+                                        kept[m][0]++;
+                                continue;
+                        }
+                        PlanAction *a = new_action(p, PLAN_DELETE, false, e->module);
+                        if (!a || dup_into(&a->api_version, e->api_version) < 0 || dup_into(&a->kind, e->kind) < 0 ||
+                            dup_into(&a->namespace, e->namespace) < 0 || dup_into(&a->name, e->name) < 0 ||
+                            dup_into(&a->reason, reason) < 0)
+                                return -ENOMEM;
+                }
+        for (size_t i = 0; i < l->n_clients; i++) {
+                const LedgerClient *e = &l->clients[i];
+                if (client_desired(d, e->id))
+                        continue;
+                if (!may_prune(c, e->module, &reason)) {
+                        int m = module_from_string(e->module);
+                        if (m >= 0)
+                                kept[m][1]++;
+                        continue;
+                }
+                PlanAction *a = new_action(p, PLAN_DELETE, true, e->module);
+                if (!a || dup_into(&a->client_id, e->id) < 0 || dup_into(&a->reason, reason) < 0)
+                        return -ENOMEM;
+        }
+        for (int m = 0; m < _MODULE_MAX; m++)
+                if (m != MODULE_TURN && (kept[m][0] || kept[m][1] || (m == MODULE_BROWSER && kept[MODULE_TURN][0])) &&
+                    note_kept(p, module_to_string((Module) m), kept[m][0] + (m == MODULE_BROWSER ? kept[MODULE_TURN][0] : 0),
+                              kept[m][1], c) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
+int plan_compute(const DesiredSet *desired, const Config *c, const Ledger *l, Plan **ret) {
+        _cleanup_(plan_freep) Plan *p = calloc(1, sizeof *p);
+        int r;
+
+        if (!p)
+                return -ENOMEM;
+        r = plan_prunes(p, desired, c, l);
+        for (size_t i = 0; r >= 0 && i < desired->n_objects; i++)
+                r = plan_desired_object(p, &desired->objects[i], c, l);
+        for (size_t i = 0; r >= 0 && i < desired->n_clients; i++)
+                r = plan_desired_client(p, &desired->clients[i], l);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+Plan *plan_free(Plan *p) {
+        if (!p)
+                return NULL;
+        for (size_t i = 0; i < p->n_actions; i++) {
+                PlanAction *a = &p->actions[i];
+                free(a->module);
+                free(a->api_version);
+                free(a->kind);
+                free(a->namespace);
+                free(a->name);
+                free(a->client_id);
+                free(a->reason);
+                cJSON_Delete(a->view);
+                for (size_t k = 0; k < a->n_changes; k++)
+                        free(a->changes[k]);
+                free(a->changes);
+        }
+        for (size_t i = 0; i < p->n_notes; i++)
+                free(p->notes[i]);
+        free(p->notes);
+        free(p->actions);
+        free(p);
+        return NULL;
+}
+
+size_t plan_count(const Plan *p, PlanOp op, bool clients) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < p->n_actions; i++)
+                if (p->actions[i].op == op && p->actions[i].is_client == clients)
+                        n++;
+        return n;
+}
+
+bool plan_has_changes(const Plan *p) {
+        for (size_t i = 0; i < p->n_actions; i++)
+                if (p->actions[i].op != PLAN_UNCHANGED)
+                        return true;
+        return false;
+}
+
+char *plan_action_id(const PlanAction *a) {
+        char *s;
+
+        if (a->is_client)
+                return asprintf(&s, "oauth client \"%s\"", a->client_id) < 0 ? NULL : s;
+        if (a->namespace)
+                return asprintf(&s, "%s %s/%s", a->kind, a->namespace, a->name) < 0 ? NULL : s;
+        return asprintf(&s, "%s %s", a->kind, a->name) < 0 ? NULL : s;
+}
+
+static const char *op_word(const PlanAction *a) {
+        static const char *const objw[] = { "+ create", "~ update", "- delete", "  unchanged" };
+        static const char *const clw[] = { "+ register", "~ update", "- remove", "  unchanged" };
+        return a->is_client ? clw[a->op] : objw[a->op];
+}
+
+void plan_print(const Plan *p, FILE *f, bool show_unchanged) {
+        fprintf(f, "Plan: %zu to create, %zu to update, %zu to delete, %zu unchanged; oauth clients: %zu to register, "
+                   "%zu to update, %zu to remove, %zu unchanged\n",
+                plan_count(p, PLAN_CREATE, false), plan_count(p, PLAN_UPDATE, false), plan_count(p, PLAN_DELETE, false),
+                plan_count(p, PLAN_UNCHANGED, false), plan_count(p, PLAN_CREATE, true), plan_count(p, PLAN_UPDATE, true),
+                plan_count(p, PLAN_DELETE, true), plan_count(p, PLAN_UNCHANGED, true));
+        for (size_t i = 0; i < p->n_actions; i++) {
+                const PlanAction *a = &p->actions[i];
+                _cleanup_free_ char *id = plan_action_id(a);
+                if (a->op == PLAN_UNCHANGED && !show_unchanged)
+                        continue;
+                fprintf(f, "%s %s (module %s", op_word(a), id ? id : "?", a->module);
+                if (a->reason)
+                        fprintf(f, ": %s", a->reason);
+                fputc(')', f);
+                if (a->is_client && a->op == PLAN_CREATE)
+                        fprintf(f, " → %s", a->client->redirect_uri);
+                fputc('\n', f);
+                for (size_t k = 0; k < a->n_changes; k++)
+                        fprintf(f, "    %s\n", a->changes[k]);
+        }
+        for (size_t i = 0; i < p->n_notes; i++)
+                fprintf(f, "note: %s\n", p->notes[i]);
+        if (!plan_has_changes(p))
+                fprintf(f, "No changes: the cluster and the database match values.env as last applied.\n");
+}

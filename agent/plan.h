@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Stage 4 of the pipeline: desired set + ledger -> ordered actions.
+ *
+ * An object or client whose keyed digest equals the ledger's is unchanged
+ * and costs no request. What the ledger holds and the desired set does not
+ * is deleted only when its module's toggle is in values.env: explicitly
+ * false (the module was turned off) or true (the object was renamed or
+ * dropped from the templates). A module whose toggle line is missing keeps
+ * everything it has, and the plan says why in a note (DESIGN.md §7).
+ *
+ * Order: deletes first, Deployments before Services before Secrets (so a
+ * NodePort held by an old Service is free before a new one asks for it);
+ * then creates and updates, Secrets and ConfigMaps, Services, Deployments;
+ * then the oauth clients.
+ */
+#pragma once
+
+#include <stdio.h>
+
+#include "config.h"
+#include "ledger.h"
+#include "template.h"
+
+typedef enum PlanOp {
+        PLAN_CREATE,
+        PLAN_UPDATE,
+        PLAN_DELETE,
+        PLAN_UNCHANGED,
+} PlanOp;
+
+typedef struct PlanAction {
+        PlanOp op;
+        bool is_client;
+        char *module;
+        /* objects */
+        char *api_version;
+        char *kind;
+        char *namespace;
+        char *name;
+        const DesiredObject *object; /* NULL for deletes */
+        cJSON *view;                 /* secret-free view of the desired object */
+        bool adopt;                  /* not in the ledger: may exist from install.sh */
+        /* clients */
+        const DesiredClient *client; /* NULL for deletes */
+        char *client_id;
+        /* both */
+        char digest[LEDGER_DIGEST_HEX]; /* keyed digest of what is desired */
+        char **changes;                 /* human "path: old → new" lines */
+        size_t n_changes;
+        char *reason;                   /* why a delete happens */
+} PlanAction;
+
+typedef struct Plan {
+        PlanAction *actions;
+        size_t n_actions;
+        char **notes;
+        size_t n_notes;
+} Plan;
+
+/* Computes the plan. desired and l must outlive the plan. */
+int plan_compute(const DesiredSet *desired, const Config *c, const Ledger *l, Plan **ret);
+Plan *plan_free(Plan *p);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Plan *, plan_free);
+
+size_t plan_count(const Plan *p, PlanOp op, bool clients);
+/* Whether any action is not PLAN_UNCHANGED. */
+bool plan_has_changes(const Plan *p);
+
+/* The reviewer's view: a summary line, one line per change with the changed
+ * fields indented below, and the notes. Secrets print as <redacted>. */
+void plan_print(const Plan *p, FILE *f, bool show_unchanged);
+
+/* Secret-free view of o: every Secret value and every string holding a
+ * secret of c becomes "<redacted:HMAC12>" keyed with l. Caller owns it. */
+cJSON *plan_object_view(const DesiredObject *o, const Config *c, const Ledger *l);
+/* Keyed digest of a desired client. */
+void plan_client_digest(const Ledger *l, const DesiredClient *dc, char ret[LEDGER_DIGEST_HEX]);
+/* "Kind namespace/name" of an action (malloc'ed). */
+char *plan_action_id(const PlanAction *a);
