@@ -455,3 +455,23 @@ void plan_print(const Plan *p, FILE *f, bool show_unchanged) {
         if (!plan_has_changes(p))
                 fprintf(f, "No changes: the cluster and the database match values.env as last applied.\n");
 }
+
+int plan_action_record(Ledger *l, const PlanAction *a, const char *resource_version) {
+        if (a->is_client) {
+                if (a->op == PLAN_DELETE) {
+                        ledger_forget_client(l, a->client_id);
+                        return 0;
+                }
+                return ledger_record_client(l, a->client->id, a->module, a->client->name, a->client->redirect_uri,
+                                            a->digest);
+        }
+        if (a->op == PLAN_DELETE) {
+                ledger_forget_object(l, a->kind, a->namespace, a->name);
+                return 0;
+        }
+        cJSON *view = cJSON_Duplicate(a->view, true);
+        if (!view)
+                return -ENOMEM;
+        return ledger_record_object(l, a->api_version, a->kind, a->namespace, a->name, a->module, a->digest,
+                                    resource_version, view);
+}

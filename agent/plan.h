@@ -76,5 +76,8 @@ void plan_print(const Plan *p, FILE *f, bool show_unchanged);
 cJSON *plan_object_view(const DesiredObject *o, const Config *c, const Ledger *l);
 /* Keyed digest of a desired client. */
 void plan_client_digest(const Ledger *l, const DesiredClient *dc, char ret[LEDGER_DIGEST_HEX]);
+/* Brings the ledger in line with a carried-out action (records what was
+ * applied, forgets what was deleted). */
+int plan_action_record(Ledger *l, const PlanAction *a, const char *resource_version);
 /* "Kind namespace/name" of an action (malloc'ed). */
 char *plan_action_id(const PlanAction *a);

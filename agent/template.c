@@ -153,8 +153,14 @@ static int substitute(RenderCtx *ctx, cJSON *j) {
                                 return r;
                         if (r > 0)
                                 cJSON_Delete(cJSON_DetachItemViaPointer(j, child));
-                        else
+                        else {
+                                /* ReplaceItemViaPointer keeps the old key only if we copy it. */
+                                if (child->string && !(n->string = strdup(child->string))) {
+                                        cJSON_Delete(n);
+                                        return -ENOMEM;
+                                }
                                 cJSON_ReplaceItemViaPointer(j, child, n);
+                        }
                 } else if (cJSON_IsObject(child) || cJSON_IsArray(child)) {
                         r = substitute(ctx, child);
                         if (r < 0)

@@ -171,8 +171,10 @@ static void check_secret_change(const char *key, const char *const *expect_chang
         ASSERT_EQ(a->n_objects, b->n_objects);
         for (size_t i = 0; i < a->n_objects; i++) {
                 bool changed = memcmp(a->objects[i].digest, b->objects[i].digest, 32) != 0, expected = false;
+                char id[256];
+                snprintf(id, sizeof id, "%s/%s", a->objects[i].kind, a->objects[i].name);
                 for (size_t k = 0; expect_changed[k]; k++)
-                        expected = expected || streq(expect_changed[k], a->objects[i].name);
+                        expected = expected || streq(expect_changed[k], id);
                 if (changed != expected)
                         TEST_FAIL("%s: %s %s/%s", key, changed ? "unexpectedly changed" : "did not change",
                                   a->objects[i].kind, a->objects[i].name);
@@ -180,12 +182,16 @@ static void check_secret_change(const char *key, const char *const *expect_chang
 }
 
 TEST(secret_change_rolls_only_consumers) {
-        check_secret_change("SANDBOX_JWT_SECRET", (const char *const[]) { "nap-sandbox-secret", "nap-sandbox", NULL });
+        check_secret_change("SANDBOX_JWT_SECRET",
+                            (const char *const[]) { "Secret/nap-sandbox-secret", "Deployment/nap-sandbox", NULL });
         check_secret_change("SANDBOX_SERVICE_KEY",
-                            (const char *const[]) { "nap-sandbox-secret", "nap-sandbox", "nap-browser", NULL });
-        check_secret_change("BROWSER_JWT_SECRET", (const char *const[]) { "nap-browser-secret", "nap-browser", NULL });
+                            (const char *const[]) { "Secret/nap-sandbox-secret", "Deployment/nap-sandbox",
+                                                    "Deployment/nap-browser", NULL });
+        check_secret_change("BROWSER_JWT_SECRET",
+                            (const char *const[]) { "Secret/nap-browser-secret", "Deployment/nap-browser", NULL });
         check_secret_change("TURN_AUTH_SECRET",
-                            (const char *const[]) { "nap-browser-secret", "nap-browser", "coturn", NULL });
+                            (const char *const[]) { "Secret/nap-browser-secret", "Deployment/nap-browser",
+                                                    "Deployment/coturn", NULL });
 }
 
 TEST(digest_annotation_present) {

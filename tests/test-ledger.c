@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ledger.h"
+#include "tests.h"
+#include "util/fs.h"
+
+static char *tmpdir(void) {
+        char t[] = "/tmp/nap-ledger-XXXXXX";
+        ASSERT_TRUE(mkdtemp(t));
+        return strdup(t);
+}
+
+static void rm_rf(const char *dir) {
+        _cleanup_free_ char *cmd = NULL;
+        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", dir) > 0);
+        ASSERT_EQ(system(cmd), 0);
+}
+
+static char *path_in(const char *dir, const char *name) {
+        char *p;
+        ASSERT_TRUE(asprintf(&p, "%s/%s", dir, name) > 0);
+        return p;
+}
+
+static mode_t mode_of(const char *p) {
+        struct stat st;
+        ASSERT_EQ(stat(p, &st), 0);
+        return st.st_mode & 07777;
+}
+
+TEST(create_commit_reopen) {
+        _cleanup_free_ char *top = tmpdir(), *dir = path_in(top, "state");
+        _cleanup_(ledger_freep) Ledger *l = NULL;
+        Ledger *l2 = NULL;
+        char d[LEDGER_DIGEST_HEX];
+
+        ASSERT_OK(ledger_open(dir, &l, NULL));
+        ASSERT_EQ(mode_of(dir), 0700);
+        _cleanup_free_ char *key = path_in(dir, "ledger.key"), *json = path_in(dir, "ledger.json");
+        ASSERT_EQ(mode_of(key), 0600);
+        ASSERT_EQ(l->n_objects, 0);
+
+        ledger_hmac(l, "x", 1, d);
+        ASSERT_OK(ledger_record_object(l, "v1", "Service", "nap", "nap-sandbox", "sandbox", d, "42",
+                                       cJSON_Parse("{\"spec\":{\"type\":\"NodePort\"}}")));
+        ASSERT_OK(ledger_record_client(l, "sandbox-service", "sandbox", "Code Sandbox", "http://h:1/cb", d));
+        l->generation = 3;
+        ASSERT_OK(ledger_set_last_pass(l, true, "applied 1 object"));
+        ASSERT_OK(ledger_commit(l));
+        ASSERT_EQ(mode_of(json), 0600);
+
+        ASSERT_OK(ledger_open(dir, &l2, NULL));
+        ASSERT_EQ(l2->generation, 3);
+        ASSERT_EQ(l2->n_objects, 1);
+        ASSERT_STREQ(l2->objects[0].resource_version, "42");
+        ASSERT_STREQ(l2->objects[0].digest, d);
+        ASSERT_TRUE(ledger_find_object(l2, "Service", "nap", "nap-sandbox"));
+        ASSERT_NULL(ledger_find_object(l2, "Service", "other", "nap-sandbox"));
+        ASSERT_STREQ(ledger_find_client(l2, "sandbox-service")->redirect_uri, "http://h:1/cb");
+        ASSERT_STREQ(l2->last_result, "ok");
+        /* the same key: the same digests */
+        char d2[LEDGER_DIGEST_HEX];
+        ledger_hmac(l2, "x", 1, d2);
+        ASSERT_STREQ(d, d2);
+
+        ledger_forget_object(l2, "Service", "nap", "nap-sandbox");
+        ledger_forget_client(l2, "sandbox-service");
+        ASSERT_EQ(l2->n_objects, 0);
+        ASSERT_EQ(l2->n_clients, 0);
+        ledger_free(l2);
+        rm_rf(top);
+}
+
+TEST(keys_differ_per_host) {
+        _cleanup_free_ char *a = tmpdir(), *b = tmpdir();
+        _cleanup_(ledger_freep) Ledger *la = NULL;
+        _cleanup_(ledger_freep) Ledger *lb = NULL;
+        char da[LEDGER_DIGEST_HEX], db[LEDGER_DIGEST_HEX];
+
+        ASSERT_OK(ledger_open(a, &la, NULL));
+        ASSERT_OK(ledger_open(b, &lb, NULL));
+        ledger_hmac(la, "secret", 6, da);
+        ledger_hmac(lb, "secret", 6, db);
+        ASSERT_TRUE(!streq(da, db));
+        rm_rf(a);
+        rm_rf(b);
+}
+
+TEST(corrupt_ledger_moved_aside) {
+        _cleanup_free_ char *dir = tmpdir(), *json = path_in(dir, "ledger.json"), *warning = NULL;
+        _cleanup_(ledger_freep) Ledger *l = NULL;
+
+        ASSERT_OK(write_file_atomic(json, "{\"schema\":1,\"generation\":", 25, 0600, 0));
+        ASSERT_OK(ledger_open(dir, &l, &warning));
+        ASSERT_TRUE(warning && strstr(warning, "moved it to"));
+        ASSERT_EQ(l->n_objects, 0);
+        ASSERT_TRUE(access(json, F_OK) < 0); /* moved */
+        _cleanup_free_ char *cmd = NULL;
+        ASSERT_TRUE(asprintf(&cmd, "ls '%s' | grep -q 'ledger.json.corrupt-'", dir) > 0);
+        ASSERT_EQ(system(cmd), 0);
+        rm_rf(dir);
+}
+
+TEST(newer_schema_refused) {
+        _cleanup_free_ char *dir = tmpdir(), *json = path_in(dir, "ledger.json");
+        Ledger *l = NULL;
+        const char *text = "{\"schema\":99,\"generation\":1,\"objects\":[]}";
+
+        ASSERT_OK(write_file_atomic(json, text, strlen(text), 0600, 0));
+        ASSERT_EQ(ledger_open(dir, &l, NULL), -EPROTONOSUPPORT);
+        ASSERT_NULL(l);
+        ASSERT_EQ(access(json, F_OK), 0); /* left alone for the newer agent */
+        rm_rf(dir);
+}
+
+TEST(commit_leaves_no_temp_files) {
+        _cleanup_free_ char *dir = tmpdir();
+        _cleanup_(ledger_freep) Ledger *l = NULL;
+
+        ASSERT_OK(ledger_open(dir, &l, NULL));
+        for (int i = 0; i < 5; i++)
+                ASSERT_OK(ledger_commit(l));
+        _cleanup_free_ char *cmd = NULL;
+        ASSERT_TRUE(asprintf(&cmd, "test $(ls -A '%s' | wc -l) -eq 2", dir) > 0);
+        ASSERT_EQ(system(cmd), 0);
+        rm_rf(dir);
+}
+
+TEST_MAIN(T(create_commit_reopen), T(keys_differ_per_host), T(corrupt_ledger_moved_aside), T(newer_schema_refused),
+          T(commit_leaves_no_temp_files))
