@@ -24,6 +24,10 @@ typedef struct CliArgs {
         bool show_secrets;
         const char *format;
         const char *output;
+        const char *state_dir;
+        const char *kubeconfig;
+        bool live;
+        bool resync;
         TemplateDirs templates;
 } CliArgs;
 
@@ -35,3 +39,7 @@ int cli_load_config(const CliArgs *a, Config **ret);
 int cli_check(CliArgs *a);
 int cli_vars(CliArgs *a);
 int cli_render(CliArgs *a);
+int cli_plan(CliArgs *a);
+int cli_apply(CliArgs *a);
+int cli_seed(CliArgs *a);
+int cli_status(CliArgs *a);

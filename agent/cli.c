@@ -26,6 +26,10 @@ static const Verb verbs[] = {
         { "check",  cli_check,  "validate values.env, like `nginx -t` (exit 0 valid, 1 invalid)" },
         { "vars",   cli_vars,   "print the variables as parsed, defaulted and derived" },
         { "render", cli_render, "print the desired Kubernetes objects and oauth clients" },
+        { "plan",   cli_plan,   "show what apply would change (exit 0 none, 2 changes pending, 1 error)" },
+        { "apply",  cli_apply,  "one reconcile pass: apply exactly what changed" },
+        { "seed",   cli_seed,   "sync only the oauth_clients rows" },
+        { "status", cli_status, "what the agent applied, and its last pass" },
 };
 
 static void help(void) {
@@ -42,6 +46,10 @@ static void help(void) {
                "  --format json|yaml  output format of render (default yaml)\n"
                "  --output DIR        render: one file per object into DIR\n"
                "  --templates DIR     template directory (default: installed templates)\n"
+               "  --state-dir DIR     ledger directory (default $STATE_DIRECTORY or /var/lib/nap-agent)\n"
+               "  --kubeconfig FILE   kubeconfig (default $KUBECONFIG, KUBECONFIG in values.env, ...)\n"
+               "  --live              plan: compare with the cluster (server-side dry-run), showing drift\n"
+               "  --resync            apply: re-apply everything, repairing drift\n"
                "  -h --help           show this help\n"
                "  --version           show the version\n",
                NAP_VALUES_PATH);
@@ -55,6 +63,10 @@ enum {
         ARG_FORMAT,
         ARG_OUTPUT,
         ARG_TEMPLATES,
+        ARG_STATE_DIR,
+        ARG_KUBECONFIG,
+        ARG_LIVE,
+        ARG_RESYNC,
 };
 
 static int parse_args(int argc, char *argv[], CliArgs *a) {
@@ -67,6 +79,10 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
                 { "format", required_argument, NULL, ARG_FORMAT },
                 { "output", required_argument, NULL, ARG_OUTPUT },
                 { "templates", required_argument, NULL, ARG_TEMPLATES },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "kubeconfig", required_argument, NULL, ARG_KUBECONFIG },
+                { "live", no_argument, NULL, ARG_LIVE },
+                { "resync", no_argument, NULL, ARG_RESYNC },
                 { 0 },
         };
         int c;
@@ -98,6 +114,18 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
                         break;
                 case ARG_TEMPLATES:
                         a->templates.dir = optarg;
+                        break;
+                case ARG_STATE_DIR:
+                        a->state_dir = optarg;
+                        break;
+                case ARG_KUBECONFIG:
+                        a->kubeconfig = optarg;
+                        break;
+                case ARG_LIVE:
+                        a->live = true;
+                        break;
+                case ARG_RESYNC:
+                        a->resync = true;
                         break;
                 default:
                         return -EINVAL;

@@ -475,3 +475,120 @@ int plan_action_record(Ledger *l, const PlanAction *a, const char *resource_vers
         return ledger_record_object(l, a->api_version, a->kind, a->namespace, a->name, a->module, a->digest,
                                     resource_version, view);
 }
+
+/* ---- the live plan ----------------------------------------------------- */
+
+/* Drops what the server owns (status, bookkeeping metadata), so that a
+ * dry-run result and the live object compare on what the agent sets. */
+static void strip_server_fields(cJSON *j) {
+        static const char *const meta[] = { "managedFields", "resourceVersion", "generation", "creationTimestamp",
+                                            "uid", "selfLink" };
+        cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "metadata");
+
+        cJSON_DeleteItemFromObjectCaseSensitive(j, "status");
+        for (size_t i = 0; i < ELEMENTSOF(meta); i++)
+                cJSON_DeleteItemFromObjectCaseSensitive(m, meta[i]);
+}
+
+/* A server object as a secret-free view, like plan_object_view(). */
+static cJSON *live_view(cJSON *live, const DesiredObject *o, const Config *c, const Ledger *l) {
+        DesiredObject tmp = *o;
+
+        strip_server_fields(live);
+        tmp.body = live;
+        return plan_object_view(&tmp, c, l);
+}
+
+static int plan_live_object(Plan *p, const DesiredObject *o, const Config *c, const Ledger *l, PlanLiveFetch fetch,
+                            void *userdata) {
+        cJSON *would = NULL, *live = NULL, *vw = NULL, *vl = NULL;
+        char *cw = NULL, *cl = NULL;
+        PlanAction *a;
+        int r;
+
+        r = fetch(o, &would, &live, userdata);
+        if (r < 0)
+                return r;
+        a = new_action(p, PLAN_CREATE, false, module_to_string(o->module));
+        if (!a || dup_into(&a->api_version, o->api_version) < 0 || dup_into(&a->kind, o->kind) < 0 ||
+            dup_into(&a->namespace, o->namespace) < 0 || dup_into(&a->name, o->name) < 0) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        a->object = o;
+        a->adopt = !ledger_find_object(l, o->kind, o->namespace, o->name);
+        object_digest(l, o, a->digest);
+        a->view = plan_object_view(o, c, l);
+        if (!a->view) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        if (!live)
+                goto finish; /* missing in the cluster: create */
+        vw = live_view(would, o, c, l);
+        vl = live_view(live, o, c, l);
+        if (!vw || !vl) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        cw = json_canonical(vw);
+        cl = json_canonical(vl);
+        if (!cw || !cl) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        a->op = streq(cw, cl) ? PLAN_UNCHANGED : PLAN_UPDATE;
+        if (a->op == PLAN_UPDATE)
+                r = diff_views(a, vl, vw);
+finish:
+        free(cw);
+        free(cl);
+        cJSON_Delete(would);
+        cJSON_Delete(live);
+        cJSON_Delete(vw);
+        cJSON_Delete(vl);
+        return r;
+}
+
+static int plan_live_client(Plan *p, const DesiredClient *dc, const Ledger *l, PlanLiveClient fetch, void *userdata) {
+        _cleanup_free_ char *name = NULL, *uri = NULL;
+        PlanAction *a;
+        int r;
+
+        r = fetch(dc->id, &name, &uri, userdata);
+        if (r < 0)
+                return r;
+        a = new_action(p, r == 0 ? PLAN_CREATE : PLAN_UNCHANGED, true, module_to_string(dc->module));
+        if (!a || dup_into(&a->client_id, dc->id) < 0)
+                return -ENOMEM;
+        a->client = dc;
+        plan_client_digest(l, dc, a->digest);
+        if (r == 0)
+                return 0;
+        if (!eq_str(uri, dc->redirect_uri) &&
+            add_change(a, "redirect_uris: [\"%s\"] → [\"%s\"]", uri ? uri : "", dc->redirect_uri) < 0)
+                return -ENOMEM;
+        if (!eq_str(name, dc->name) && add_change(a, "name: \"%s\" → \"%s\"", name ? name : "", dc->name) < 0)
+                return -ENOMEM;
+        if (a->n_changes > 0)
+                a->op = PLAN_UPDATE;
+        return 0;
+}
+
+int plan_compute_live(const DesiredSet *desired, const Config *c, const Ledger *l, PlanLiveFetch fetch,
+                      PlanLiveClient fetch_client, void *userdata, Plan **ret) {
+        _cleanup_(plan_freep) Plan *p = calloc(1, sizeof *p);
+        int r;
+
+        if (!p)
+                return -ENOMEM;
+        r = plan_prunes(p, desired, c, l);
+        for (size_t i = 0; r >= 0 && i < desired->n_objects; i++)
+                r = plan_live_object(p, &desired->objects[i], c, l, fetch, userdata);
+        for (size_t i = 0; r >= 0 && fetch_client && i < desired->n_clients; i++)
+                r = plan_live_client(p, &desired->clients[i], l, fetch_client, userdata);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(p);
+        return 0;
+}

@@ -76,6 +76,18 @@ void plan_print(const Plan *p, FILE *f, bool show_unchanged);
 cJSON *plan_object_view(const DesiredObject *o, const Config *c, const Ledger *l);
 /* Keyed digest of a desired client. */
 void plan_client_digest(const Ledger *l, const DesiredClient *dc, char ret[LEDGER_DIGEST_HEX]);
+/* For `plan --live`: fetch returns what a server-side dry-run apply of o
+ * would leave (*ret_would_be) and the live object (*ret_live, NULL when it
+ * does not exist); fetch_client returns 1 with the stored name and first
+ * redirect_uri of a client row, 0 when there is none. Negative aborts. */
+typedef int (*PlanLiveFetch)(const DesiredObject *o, cJSON **ret_would_be, cJSON **ret_live, void *userdata);
+typedef int (*PlanLiveClient)(const char *id, char **ret_name, char **ret_redirect_uri, void *userdata);
+
+/* Like plan_compute(), but compares with the cluster and the database, so
+ * it also shows drift; deletes still come from the ledger. */
+int plan_compute_live(const DesiredSet *desired, const Config *c, const Ledger *l, PlanLiveFetch fetch,
+                      PlanLiveClient fetch_client, void *userdata, Plan **ret);
+
 /* Brings the ledger in line with a carried-out action (records what was
  * applied, forgets what was deleted). */
 int plan_action_record(Ledger *l, const PlanAction *a, const char *resource_version);

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The verbs that reconcile: plan, apply, seed and status. They run the
+ * manager's pass (or its first half) once, in the foreground.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli-verbs.h"
+#include "manager.h"
+#include "util/log.h"
+
+static int open_manager(const CliArgs *a, Manager **ret) {
+        ManagerOptions o = {
+                .values_path = a->values,
+                .state_dir = a->state_dir,
+                .kubeconfig = a->kubeconfig,
+                .templates = a->templates,
+        };
+        return manager_new(&o, ret);
+}
+
+typedef struct LiveCtx {
+        Manager *m;
+        const Config *c;
+} LiveCtx;
+
+static int fetch_live(const DesiredObject *o, cJSON **ret_would_be, cJSON **ret_live, void *userdata) {
+        LiveCtx *ctx = userdata;
+        KubeApplyResult ar = { 0 };
+        KubeError err = { 0 };
+        KubeClient *k;
+        cJSON *live = NULL;
+        int r;
+
+        r = manager_kube(ctx->m, ctx->c, &k);
+        if (r < 0)
+                return r;
+        KubeRef ref = { o->api_version, o->kind, o->namespace, o->name };
+        r = kube_get(k, &ref, &live, &err);
+        if (r == -ENOENT)
+                live = NULL;
+        else if (r < 0)
+                return log_error_errno(r, "Failed to read %s/%s: %s", o->kind, o->name, err.message);
+        r = kube_apply(k, o->body, NULL, KUBE_APPLY_DRY_RUN, &ar, &err);
+        if (r < 0) {
+                cJSON_Delete(live);
+                return log_error_errno(r, "Server-side dry-run of %s/%s failed: %s", o->kind, o->name, err.message);
+        }
+        *ret_would_be = ar.live;
+        ar.live = NULL;
+        kube_apply_result_clear(&ar);
+        *ret_live = live;
+        return 0;
+}
+
+static int fetch_client(const char *id, char **ret_name, char **ret_uri, void *userdata) {
+        LiveCtx *ctx = userdata;
+        _cleanup_(oauth_client_freep) OAuthClient *row = NULL;
+        OAuthError err = { 0 };
+        OAuthDb *db;
+        int r;
+
+        r = manager_db(ctx->m, ctx->c, &db);
+        if (r < 0)
+                return r;
+        r = oauth_get(db, id, &row, &err);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read oauth client '%s': %s", id, err.message);
+        if (r == 0)
+                return 0;
+        *ret_name = row->name ? strdup(row->name) : NULL;
+        *ret_uri = row->n_redirect_uris > 0 && row->redirect_uris[0] ? strdup(row->redirect_uris[0]) : NULL;
+        return 1;
+}
+
+int cli_plan(CliArgs *a) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_(desired_set_freep) DesiredSet *d = NULL;
+        _cleanup_(plan_freep) Plan *p = NULL;
+        _cleanup_free_ char *why = NULL;
+        int r;
+
+        if (open_manager(a, &m) < 0)
+                return CLI_EXIT_FAILURE;
+        r = manager_load_desired(m, &c, &d, &why);
+        if (r < 0) {
+                log_error("%s: nothing would be applied", why ? why : STRERROR(r));
+                return CLI_EXIT_FAILURE;
+        }
+        if (a->live) {
+                LiveCtx ctx = { m, c };
+                r = plan_compute_live(d, c, m->ledger, fetch_live, fetch_client, &ctx, &p);
+        } else
+                r = plan_compute(d, c, m->ledger, &p);
+        if (r < 0) {
+                log_error_errno(r, "Failed to compute the plan: %s", STRERROR(r));
+                return CLI_EXIT_FAILURE;
+        }
+        plan_print(p, stdout, false);
+        return plan_has_changes(p) ? CLI_EXIT_CHANGES : CLI_EXIT_OK;
+}
+
+static int run_pass(const CliArgs *a, unsigned flags) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        PassResult res = { 0 };
+        int r;
+
+        if (open_manager(a, &m) < 0)
+                return CLI_EXIT_FAILURE;
+        r = manager_pass(m, flags, &res);
+        if (res.status)
+                log_full_errno(r < 0 ? LOG_ERR : LOG_INFO, 0, "%s", res.status);
+        pass_result_clear(&res);
+        return r < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+}
+
+int cli_apply(CliArgs *a) {
+        return run_pass(a, a->resync ? PASS_RESYNC : 0);
+}
+
+int cli_seed(CliArgs *a) {
+        return run_pass(a, PASS_CLIENTS_ONLY);
+}
+
+static cJSON *status_json(const Manager *m) {
+        const Ledger *l = m->ledger;
+        cJSON *j = cJSON_CreateObject(), *last, *objs, *cls;
+
+        cJSON_AddNumberToObject(j, "generation", (double) l->generation);
+        cJSON_AddStringToObject(j, "stateDir", m->state_dir);
+        last = cJSON_AddObjectToObject(j, "lastPass");
+        if (l->last_time) {
+                cJSON_AddStringToObject(last, "time", l->last_time);
+                cJSON_AddStringToObject(last, "result", l->last_result ? l->last_result : "unknown");
+                cJSON_AddStringToObject(last, "message", l->last_message ? l->last_message : "");
+        }
+        objs = cJSON_AddArrayToObject(j, "objects");
+        for (size_t i = 0; i < l->n_objects; i++) {
+                const LedgerObject *o = &l->objects[i];
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddStringToObject(e, "apiVersion", o->api_version);
+                cJSON_AddStringToObject(e, "kind", o->kind);
+                if (o->namespace)
+                        cJSON_AddStringToObject(e, "namespace", o->namespace);
+                cJSON_AddStringToObject(e, "name", o->name);
+                cJSON_AddStringToObject(e, "module", o->module);
+                cJSON_AddStringToObject(e, "state", "applied");
+                if (o->resource_version)
+                        cJSON_AddStringToObject(e, "resourceVersion", o->resource_version);
+                if (o->applied_at)
+                        cJSON_AddStringToObject(e, "appliedAt", o->applied_at);
+                cJSON_AddItemToArray(objs, e);
+        }
+        cls = cJSON_AddArrayToObject(j, "oauthClients");
+        for (size_t i = 0; i < l->n_clients; i++) {
+                const LedgerClient *c = &l->clients[i];
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddStringToObject(e, "id", c->id);
+                cJSON_AddStringToObject(e, "module", c->module);
+                cJSON_AddStringToObject(e, "state", "registered");
+                if (c->redirect_uri)
+                        cJSON_AddStringToObject(e, "redirectUri", c->redirect_uri);
+                if (c->applied_at)
+                        cJSON_AddStringToObject(e, "appliedAt", c->applied_at);
+                cJSON_AddItemToArray(cls, e);
+        }
+        return j;
+}
+
+int cli_status(CliArgs *a) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        const Ledger *l;
+
+        if (open_manager(a, &m) < 0)
+                return CLI_EXIT_FAILURE;
+        l = m->ledger;
+        if (a->json) {
+                cJSON *j = status_json(m);
+                char *s = j ? cJSON_Print(j) : NULL;
+                cJSON_Delete(j);
+                if (!s)
+                        return CLI_EXIT_FAILURE;
+                puts(s);
+                free(s);
+                return CLI_EXIT_OK;
+        }
+        printf("generation %llu; state in '%s'\n", (unsigned long long) l->generation, m->state_dir);
+        if (l->last_time)
+                printf("last pass: %s, %s: %s\n", l->last_time, l->last_result ? l->last_result : "?",
+                       l->last_message ? l->last_message : "");
+        else
+                printf("last pass: none yet\n");
+        printf("objects (%zu):\n", l->n_objects);
+        for (size_t i = 0; i < l->n_objects; i++) {
+                const LedgerObject *o = &l->objects[i];
+                printf("  %-10s %s%s%s  module %s, resourceVersion %s, applied %s\n", o->kind,
+                       o->namespace ? o->namespace : "", o->namespace ? "/" : "", o->name, o->module,
+                       o->resource_version ? o->resource_version : "?", o->applied_at ? o->applied_at : "?");
+        }
+        printf("oauth clients (%zu):\n", l->n_clients);
+        for (size_t i = 0; i < l->n_clients; i++)
+                printf("  %s → %s  module %s, registered %s\n", l->clients[i].id,
+                       l->clients[i].redirect_uri ? l->clients[i].redirect_uri : "?", l->clients[i].module,
+                       l->clients[i].applied_at ? l->clients[i].applied_at : "?");
+        return CLI_EXIT_OK;
+}
