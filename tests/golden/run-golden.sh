@@ -7,7 +7,7 @@
 # usage: run-golden.sh NAP_AGENT TEMPLATES_DIR VERB [--update]
 set -euo pipefail
 
-agent=$1 templates=$2 verb=$3 update=${4:-}
+agent=$(realpath "$1") templates=$2 verb=$3 update=${4:-}
 dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/$verb" && pwd)
 export NAP_TEMPLATES_DIR=$templates
 export NAP_TEMPLATES_OVERRIDE_DIR=/nonexistent/nap-golden
