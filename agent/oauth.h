@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The PostgreSQL half of `apply`: the `oauth_clients` rows the optional
+ * services (sandbox-service, browser-service) log in to the control plane
+ * with. Public PKCE clients: secret_hash NULL, exactly one redirect_uri,
+ * created_by = the oldest user with role 'admin'. One transaction per pass;
+ * one parameterised upsert per client that writes nothing when the row
+ * already matches; a plain DELETE for a module turned explicitly off.
+ *
+ * Errors are negative errnos; the human detail (never the password) is in
+ * OAuthError.message:
+ *   -ECONNREFUSED  nothing listens at host:port ("cannot reach PostgreSQL at HOST:PORT: ...")
+ *   -EHOSTUNREACH  host unreachable or its name does not resolve (same message)
+ *   -ETIMEDOUT     connect_timeout expired (same message), or statement_timeout hit
+ *   -EACCES        authentication refused ("PostgreSQL rejected the credentials for user "U""),
+ *                  or the role lacks a privilege on a table (SQLSTATE 42501)
+ *   -ENOENT        a table is missing ("table oauth_clients does not exist: the control plane
+ *                  has not run its migrations yet"), or the database does not exist
+ *   -ENODATA       a row must be inserted but no user has role 'admin' ("no user with role
+ *                  'admin' in table users: seed the platform admin first")
+ *   -EINVAL        invalid connection string, invalid spec, or the server refused a value
+ *                  (SQLSTATE class 22/23)
+ *   -EAGAIN        serialization failure or deadlock (40001/40P01): retry the pass
+ *   -ECONNRESET    the connection was lost during the call (the next call reconnects once)
+ *   -ENOMEM        out of memory
+ *   -EIO           any other libpq or server failure
+ * err may be NULL; it is written only on failure. Never logs above debug.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/macro.h"
+
+typedef struct OAuthDb OAuthDb;
+
+typedef struct OAuthError {
+        char message[512]; /* one line, password replaced by <redacted>; "" when none */
+        char sqlstate[6];  /* the server's SQLSTATE when there was one, else "" */
+} OAuthError;
+
+typedef struct OAuthOptions {
+        unsigned connect_timeout_s;    /* 0: 5 s */
+        unsigned statement_timeout_ms; /* 0: 5000 ms */
+} OAuthOptions;
+
+typedef struct OAuthClientSpec {
+        const char *id;           /* "sandbox-service" */
+        const char *name;         /* "Code Sandbox" */
+        const char *redirect_uri; /* stored as the one element of redirect_uris, verbatim */
+} OAuthClientSpec;
+
+typedef enum OAuthChange {
+        OAUTH_UNCHANGED, /* upsert: the row already matched, nothing written */
+        OAUTH_CREATED,   /* upsert: inserted */
+        OAUTH_UPDATED,   /* upsert: name and/or redirect_uris (and updated_at) rewritten */
+        OAUTH_DELETED,   /* delete: the row was there and is gone */
+        OAUTH_ABSENT,    /* delete: there was no such row */
+        _OAUTH_CHANGE_MAX,
+} OAuthChange;
+
+/* A row as stored, for doctor, status and tests. */
+typedef struct OAuthClient {
+        char *id;
+        char *name;
+        bool has_secret;      /* secret_hash IS NOT NULL (the hash itself is never read) */
+        char **redirect_uris; /* NULL-terminated, in array order; a NULL element reads as "" */
+        size_t n_redirect_uris;
+        char *created_by;
+        char *description;  /* NULL when NULL */
+        char *homepage_url; /* NULL when NULL */
+} OAuthClient;
+
+/* Connects with conninfo (a postgres:// URI or key=value string; NULL or ""
+ * means libpq's defaults from PG* variables). connect_timeout and
+ * statement_timeout are always set (an `options` in conninfo is kept and
+ * extended), client_encoding is UTF8, fallback_application_name nap-agent. */
+int oauth_db_connect(const char *conninfo, const OAuthOptions *opts, OAuthDb **ret, OAuthError *err);
+OAuthDb *oauth_db_free(OAuthDb *db);
+DEFINE_TRIVIAL_CLEANUP_FUNC(OAuthDb *, oauth_db_free);
+
+/* One transaction: upserts every spec, then deletes every id in delete_ids.
+ * On success ret_changes (n_specs + n_delete entries, may be NULL when both
+ * are 0) gets one OAuthChange per spec, then one per delete. On any failure
+ * the transaction is rolled back, nothing was changed and ret_changes is not
+ * written. Reconnects first if the connection was lost. */
+int oauth_sync(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs, const char *const *delete_ids,
+               size_t n_delete, OAuthChange *ret_changes, OAuthError *err);
+
+/* Reads one row: returns 1 and *ret (free with oauth_client_free) when it
+ * exists, 0 and *ret = NULL when it does not, or a negative errno. */
+int oauth_get(OAuthDb *db, const char *id, OAuthClient **ret, OAuthError *err);
+OAuthClient *oauth_client_free(OAuthClient *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(OAuthClient *, oauth_client_free);
+
+/* The control plane's own check: 1 when row id exists and redirect_uri is
+ * exactly one of its redirect_uris, 0 when not, or a negative errno. */
+int oauth_redirect_uri_matches(OAuthDb *db, const char *id, const char *redirect_uri, OAuthError *err);
+
+/* The user new rows would be created_by: returns 1 and *ret_id (malloc'ed),
+ * or 0 and *ret_id = NULL when no user has role 'admin'; negative on error. */
+int oauth_admin_user(OAuthDb *db, char **ret_id, OAuthError *err);
+
+/* A key=value conninfo with every value single-quoted and escaped. A NULL
+ * argument leaves its keyword out; port 0 leaves it out too (libpq: 5432).
+ * Returns a malloc'ed string, or NULL when out of memory. */
+char *oauth_conninfo_build(const char *user, const char *password, const char *host, unsigned port,
+                           const char *dbname);
+
+/* "unchanged", "created", "updated", "deleted", "absent"; NULL when out of range. */
+const char *oauth_change_to_string(OAuthChange c);
