@@ -122,6 +122,18 @@ int cli_apply(CliArgs *a) {
         return run_pass(a, a->resync ? PASS_RESYNC : 0);
 }
 
+int cli_run(CliArgs *a) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        LoopOptions lo = {
+                .debounce_usec = (uint64_t) a->debounce_ms * 1000ULL,
+                .resync_usec = (uint64_t) a->resync_seconds * 1000000ULL,
+        };
+
+        if (open_manager(a, &m) < 0)
+                return CLI_EXIT_FAILURE;
+        return manager_run(m, &lo) < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+}
+
 int cli_seed(CliArgs *a) {
         return run_pass(a, PASS_CLIENTS_ONLY);
 }

@@ -28,6 +28,8 @@ typedef struct CliArgs {
         const char *kubeconfig;
         bool live;
         bool resync;
+        unsigned long resync_seconds;
+        unsigned long debounce_ms;
         TemplateDirs templates;
 } CliArgs;
 
@@ -39,6 +41,7 @@ int cli_load_config(const CliArgs *a, Config **ret);
 int cli_check(CliArgs *a);
 int cli_vars(CliArgs *a);
 int cli_render(CliArgs *a);
+int cli_run(CliArgs *a);
 int cli_plan(CliArgs *a);
 int cli_apply(CliArgs *a);
 int cli_seed(CliArgs *a);

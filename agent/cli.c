@@ -26,6 +26,7 @@ static const Verb verbs[] = {
         { "check",  cli_check,  "validate values.env, like `nginx -t` (exit 0 valid, 1 invalid)" },
         { "vars",   cli_vars,   "print the variables as parsed, defaulted and derived" },
         { "render", cli_render, "print the desired Kubernetes objects and oauth clients" },
+        { "run",    cli_run,    "the daemon: watch values.env and apply every edit" },
         { "plan",   cli_plan,   "show what apply would change (exit 0 none, 2 changes pending, 1 error)" },
         { "apply",  cli_apply,  "one reconcile pass: apply exactly what changed" },
         { "seed",   cli_seed,   "sync only the oauth_clients rows" },
@@ -49,7 +50,9 @@ static void help(void) {
                "  --state-dir DIR     ledger directory (default $STATE_DIRECTORY or /var/lib/nap-agent)\n"
                "  --kubeconfig FILE   kubeconfig (default $KUBECONFIG, KUBECONFIG in values.env, ...)\n"
                "  --live              plan: compare with the cluster (server-side dry-run), showing drift\n"
-               "  --resync            apply: re-apply everything, repairing drift\n"
+               "  --resync[=SECONDS]  apply: re-apply everything, repairing drift;\n"
+               "                      run: the period of that full re-apply (default 600, 0: never)\n"
+               "  --debounce MS       run: quiet time after an edit before applying (default 100)\n"
                "  -h --help           show this help\n"
                "  --version           show the version\n",
                NAP_VALUES_PATH);
@@ -67,7 +70,20 @@ enum {
         ARG_KUBECONFIG,
         ARG_LIVE,
         ARG_RESYNC,
+        ARG_DEBOUNCE,
 };
+
+static int parse_uint(const char *s, const char *opt, unsigned long max, unsigned long *ret) {
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || *end || end == s || v > max)
+                return log_error_errno(EINVAL, "%s takes a number from 0 to %lu, not '%s'", opt, max, s);
+        *ret = v;
+        return 0;
+}
 
 static int parse_args(int argc, char *argv[], CliArgs *a) {
         static const struct option options[] = {
@@ -82,7 +98,8 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "kubeconfig", required_argument, NULL, ARG_KUBECONFIG },
                 { "live", no_argument, NULL, ARG_LIVE },
-                { "resync", no_argument, NULL, ARG_RESYNC },
+                { "resync", optional_argument, NULL, ARG_RESYNC },
+                { "debounce", required_argument, NULL, ARG_DEBOUNCE },
                 { 0 },
         };
         int c;
@@ -126,6 +143,12 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
                         break;
                 case ARG_RESYNC:
                         a->resync = true;
+                        if (optarg && parse_uint(optarg, "--resync", 7UL * 24 * 3600, &a->resync_seconds) < 0)
+                                return -EINVAL;
+                        break;
+                case ARG_DEBOUNCE:
+                        if (parse_uint(optarg, "--debounce", 60000, &a->debounce_ms) < 0)
+                                return -EINVAL;
                         break;
                 default:
                         return -EINVAL;
@@ -138,7 +161,7 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
 }
 
 int cli_main(int argc, char *argv[]) {
-        CliArgs a = { .format = "yaml" };
+        CliArgs a = { .format = "yaml", .resync_seconds = 600, .debounce_ms = 100 };
         int r;
 
         log_setup();

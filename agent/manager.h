@@ -9,6 +9,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "kube.h"
@@ -69,6 +70,15 @@ int manager_pass(Manager *m, unsigned flags, PassResult *ret);
 /* Loads values.env and renders it, logging the diagnostics. On failure
  * *ret_status says why in one line. */
 int manager_load_desired(Manager *m, Config **ret_config, DesiredSet **ret_desired, char **ret_status);
+
+typedef struct LoopOptions {
+        uint64_t debounce_usec; /* quiet time after an edit before a pass (default 100 ms) */
+        uint64_t resync_usec;   /* periodic full re-apply; 0: never (default 10 min) */
+} LoopOptions;
+
+/* The daemon: runs until SIGTERM/SIGINT, then saves the ledger. Returns 0
+ * on a clean stop. */
+int manager_run(Manager *m, const LoopOptions *opts);
 
 /* The Kubernetes client, made on first use from the kubeconfig that
  * --kubeconfig, $KUBECONFIG, KUBECONFIG in values.env, the credential or
