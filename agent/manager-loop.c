@@ -78,11 +78,13 @@ static void disarm(sd_event_source *s) {
 }
 
 static void notify_status(Loop *l, const char *status) {
+        const char *path = l->m->options.values_path;
+
         if (!l->ready_sent) {
-                (void) sd_notifyf(false, "READY=1\nSTATUS=%s", status);
+                (void) sd_notifyf(false, "READY=1\nSTATUS=%s; watching %s", status, path);
                 l->ready_sent = true;
         } else
-                (void) sd_notifyf(false, "STATUS=%s", status);
+                (void) sd_notifyf(false, "STATUS=%s; watching %s", status, path);
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata);

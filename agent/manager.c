@@ -101,10 +101,11 @@ static void log_diags(const DiagList *d) {
                 int level = d->items[i].severity == DIAG_ERROR ? LOG_ERR
                             : d->items[i].severity == DIAG_WARNING ? LOG_WARNING
                                                                     : LOG_NOTICE;
+                const char *sev = d->items[i].severity == DIAG_WARNING ? "warning: " : "";
                 if (d->items[i].hint)
-                        log_full_errno(level, 0, "%s (hint: %s)", s ? s : "?", d->items[i].hint);
+                        log_full_errno(level, 0, "%s%s (hint: %s)", sev, s ? s : "?", d->items[i].hint);
                 else
-                        log_full_errno(level, 0, "%s", s ? s : "?");
+                        log_full_errno(level, 0, "%s%s", sev, s ? s : "?");
         }
 }
 
@@ -395,14 +396,13 @@ static int apply_clients(Manager *m, const Config *c, const Plan *p, bool resync
 
 static void describe(PassResult *res, const Manager *m, bool changed) {
         if (!changed && !res->objects_repaired && !res->clients_repaired) {
-                set_status(res, "no changes; generation %llu; watching %s",
-                           (unsigned long long) m->ledger->generation, m->options.values_path);
+                set_status(res, "no changes; generation %llu", (unsigned long long) m->ledger->generation);
                 return;
         }
-        set_status(res, "applied %u object(s), deleted %u, %u oauth client change(s)%s; generation %llu; watching %s",
+        set_status(res, "applied %u object(s), deleted %u, %u oauth client change(s)%s; generation %llu",
                    res->objects_applied, res->objects_deleted, res->clients_changed,
                    res->objects_repaired || res->clients_repaired ? " (drift repaired)" : "",
-                   (unsigned long long) m->ledger->generation, m->options.values_path);
+                   (unsigned long long) m->ledger->generation);
 }
 
 static void finish_pass(Manager *m, int r, PassResult *res) {
