@@ -46,3 +46,4 @@ int cli_plan(CliArgs *a);
 int cli_apply(CliArgs *a);
 int cli_seed(CliArgs *a);
 int cli_status(CliArgs *a);
+int cli_gen_secrets(CliArgs *a);

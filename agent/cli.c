@@ -31,6 +31,7 @@ static const Verb verbs[] = {
         { "apply",  cli_apply,  "one reconcile pass: apply exactly what changed" },
         { "seed",   cli_seed,   "sync only the oauth_clients rows" },
         { "status", cli_status, "what the agent applied, and its last pass" },
+        { "gen-secrets", cli_gen_secrets, "fill empty or change-me secrets in values.env, in place" },
 };
 
 static void help(void) {
@@ -39,7 +40,7 @@ static void help(void) {
                "from /etc/nap/values.env: only what changed, declaratively.\n\n"
                "Verbs:\n");
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-                printf("  %-8s %s\n", verbs[i].name, verbs[i].summary);
+                printf("  %-12s %s\n", verbs[i].name, verbs[i].summary);
         printf("\nOptions:\n"
                "  --values FILE       values.env to read (default $NAP_VALUES or %s)\n"
                "  --json              machine-readable output (vars)\n"
