@@ -1,0 +1,522 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kubeconfig loading for the Kubernetes client: libyaml's document API,
+ * then a walk from current-context to its cluster and user. See kubeconfig.h.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "kubeconfig.h"
+#include "util/fs.h"
+#include "util/log.h"
+
+#define KUBECONFIG_MAX (4u * 1024u * 1024u)
+#define CREDENTIAL_FILE_MAX (1024u * 1024u)
+
+static void blob_wipe(KubeBlob *b) {
+        if (b->data) {
+                explicit_bzero(b->data, b->size);
+                free(b->data);
+        }
+        *b = (KubeBlob) { 0 };
+}
+
+static void string_wipe(char **s) {
+        if (*s) {
+                explicit_bzero(*s, strlen(*s));
+                free(*s);
+                *s = NULL;
+        }
+}
+
+KubeConfig *kubeconfig_free(KubeConfig *k) {
+        if (!k)
+                return NULL;
+        free(k->path);
+        free(k->context);
+        free(k->cluster);
+        free(k->user);
+        free(k->namespace);
+        free(k->server);
+        blob_wipe(&k->ca);
+        string_wipe(&k->token);
+        blob_wipe(&k->client_cert);
+        blob_wipe(&k->client_key);
+        free(k);
+        return NULL;
+}
+
+/* ---- base64 ---------------------------------------------------------- */
+
+static int b64_value(char c) {
+        if (c >= 'A' && c <= 'Z')
+                return c - 'A';
+        if (c >= 'a' && c <= 'z')
+                return c - 'a' + 26;
+        if (c >= '0' && c <= '9')
+                return c - '0' + 52;
+        if (c == '+')
+                return 62;
+        if (c == '/')
+                return 63;
+        return -1;
+}
+
+int kubeconfig_base64_decode(const char *in, KubeBlob *ret) {
+        size_t n = strlen(in), len = 0, pad = 0, quad = 0;
+        uint32_t acc = 0;
+        _cleanup_free_ unsigned char *out = malloc(n / 4 * 3 + 3);
+
+        if (!out)
+                return -ENOMEM;
+        for (const char *p = in; *p; p++) {
+                if (strchr(" \t\r\n", *p))
+                        continue;
+                if (*p == '=') {
+                        pad++;
+                        if (pad > 2)
+                                return -EINVAL;
+                        acc <<= 6;
+                        quad++;
+                } else {
+                        int v = b64_value(*p);
+                        if (v < 0 || pad > 0) /* data after padding */
+                                return -EINVAL;
+                        acc = acc << 6 | (uint32_t) v;
+                        quad++;
+                }
+                if (quad == 4) {
+                        out[len++] = (unsigned char) (acc >> 16);
+                        if (pad < 2)
+                                out[len++] = (unsigned char) (acc >> 8);
+                        if (pad < 1)
+                                out[len++] = (unsigned char) acc;
+                        acc = 0;
+                        quad = 0;
+                }
+        }
+        if (quad != 0 || len == 0)
+                return -EINVAL;
+        ret->data = TAKE_PTR(out);
+        ret->size = len;
+        return 0;
+}
+
+/* ---- YAML helpers ---------------------------------------------------- */
+
+typedef struct Doc {
+        yaml_document_t doc;
+        const char *path;
+} Doc;
+
+static yaml_node_t *node_at(Doc *d, int index) {
+        return yaml_document_get_node(&d->doc, index);
+}
+
+static unsigned node_line(const yaml_node_t *n) {
+        return n ? (unsigned) n->start_mark.line + 1 : 0;
+}
+
+static const char *node_str(const yaml_node_t *n) {
+        if (!n || n->type != YAML_SCALAR_NODE)
+                return NULL;
+        return (const char *) n->data.scalar.value;
+}
+
+/* True for a plain "", "~" or "null": an absent value. */
+static bool node_is_null(const yaml_node_t *n) {
+        const char *s = node_str(n);
+        return s && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+               (streq(s, "") || streq(s, "~") || streq(s, "null") || streq(s, "Null") || streq(s, "NULL"));
+}
+
+static yaml_node_t *map_get(Doc *d, yaml_node_t *map, const char *key) {
+        if (!map || map->type != YAML_MAPPING_NODE)
+                return NULL;
+        for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+                const char *k = node_str(node_at(d, p->key));
+                if (k && streq(k, key)) {
+                        yaml_node_t *v = node_at(d, p->value);
+                        return node_is_null(v) ? NULL : v;
+                }
+        }
+        return NULL;
+}
+
+/* Reads a string field of map (where = "cluster 'x'"); *ret NULL when absent. */
+static int get_string(Doc *d, yaml_node_t *map, const char *key, const char *where, const char **ret,
+                      KubeError *err) {
+        yaml_node_t *v = map_get(d, map, key);
+
+        *ret = NULL;
+        if (!v)
+                return 0;
+        if (v->type != YAML_SCALAR_NODE)
+                return kube_error_setf(err, -EINVAL, "kubeconfig '%s':%u: %s: '%s' is not a string", d->path,
+                                       node_line(v), where, key);
+        *ret = node_str(v);
+        return 0;
+}
+
+static int get_bool(Doc *d, yaml_node_t *map, const char *key, const char *where, bool *ret, KubeError *err) {
+        const char *s;
+        int r = get_string(d, map, key, where, &s, err);
+
+        if (r < 0)
+                return r;
+        if (!s)
+                *ret = false;
+        else if (strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0 || strcasecmp(s, "on") == 0)
+                *ret = true;
+        else if (strcasecmp(s, "false") == 0 || strcasecmp(s, "no") == 0 || strcasecmp(s, "off") == 0)
+                *ret = false;
+        else
+                return kube_error_setf(err, -EINVAL, "kubeconfig '%s':%u: %s: '%s' is not a boolean", d->path,
+                                       node_line(map_get(d, map, key)), where, key);
+        return 0;
+}
+
+/* Finds, in the sequence root[list], the entry named name and returns its
+ * member `member` (a mapping). kind is "context", "cluster" or "user". */
+static yaml_node_t *find_named(Doc *d, yaml_node_t *root, const char *list, const char *member, const char *name) {
+        yaml_node_t *seq = map_get(d, root, list);
+
+        if (!seq || seq->type != YAML_SEQUENCE_NODE)
+                return NULL;
+        for (yaml_node_item_t *i = seq->data.sequence.items.start; i < seq->data.sequence.items.top; i++) {
+                yaml_node_t *entry = node_at(d, *i);
+                const char *n = node_str(map_get(d, entry, "name"));
+                if (n && streq(n, name)) {
+                        yaml_node_t *m = map_get(d, entry, member);
+                        return m && m->type == YAML_MAPPING_NODE ? m : NULL;
+                }
+        }
+        return NULL;
+}
+
+/* ---- credentials ------------------------------------------------------ */
+
+static char *resolve_path(const char *kubeconfig, const char *file) {
+        _cleanup_free_ char *dir = NULL;
+        char *p;
+
+        if (file[0] == '/')
+                return strdup(file);
+        dir = path_dirname(kubeconfig);
+        if (!dir || asprintf(&p, "%s/%s", dir, file) < 0)
+                return NULL;
+        return p;
+}
+
+static int read_credential_file(Doc *d, const char *where, const char *key, const char *file, char **ret,
+                                size_t *ret_size, KubeError *err) {
+        _cleanup_free_ char *p = resolve_path(d->path, file);
+        int r;
+
+        if (!p)
+                return -ENOMEM;
+        r = read_full_file(p, CREDENTIAL_FILE_MAX, ret, ret_size);
+        if (r < 0)
+                return kube_error_setf(err, r == -EFBIG ? -EINVAL : r, "kubeconfig '%s': %s: %s '%s': %s", d->path,
+                                       where, key, p, STRERROR(r));
+        return 0;
+}
+
+static bool is_pem(const KubeBlob *b) {
+        return b->size > 11 && memmem(b->data, b->size, "-----BEGIN ", 11);
+}
+
+/* Reads the pair KEY (a file) / KEY-data (base64) into *ret as PEM. */
+static int get_pem(Doc *d, yaml_node_t *map, const char *key, const char *where, KubeBlob *ret, KubeError *err) {
+        _cleanup_free_ char *data_key = NULL;
+        const char *file, *data;
+        int r;
+
+        if (asprintf(&data_key, "%s-data", key) < 0)
+                return -ENOMEM;
+        r = get_string(d, map, key, where, &file, err);
+        if (r < 0)
+                return r;
+        r = get_string(d, map, data_key, where, &data, err);
+        if (r < 0)
+                return r;
+
+        if (data) { /* as client-go: the data wins over the file */
+                r = kubeconfig_base64_decode(data, ret);
+                if (r == -EINVAL)
+                        return kube_error_setf(err, r, "kubeconfig '%s':%u: %s: %s is not valid base64", d->path,
+                                               node_line(map_get(d, map, data_key)), where, data_key);
+                if (r < 0)
+                        return r;
+                if (!is_pem(ret)) {
+                        blob_wipe(ret);
+                        return kube_error_setf(err, -EINVAL, "kubeconfig '%s':%u: %s: %s is not PEM data", d->path,
+                                               node_line(map_get(d, map, data_key)), where, data_key);
+                }
+        } else if (file) {
+                char *buf;
+                size_t size;
+                r = read_credential_file(d, where, key, file, &buf, &size, err);
+                if (r < 0)
+                        return r;
+                *ret = (KubeBlob) { .data = (unsigned char *) buf, .size = size };
+                if (!is_pem(ret)) {
+                        blob_wipe(ret);
+                        return kube_error_setf(err, -EINVAL, "kubeconfig '%s': %s: %s '%s' is not a PEM file",
+                                               d->path, where, key, file);
+                }
+        }
+        return 0;
+}
+
+static int load_cluster(Doc *d, yaml_node_t *cluster, KubeConfig *k, KubeError *err) {
+        _cleanup_free_ char *where = NULL;
+        const char *server;
+        int r;
+
+        if (asprintf(&where, "cluster '%s'", k->cluster) < 0)
+                return -ENOMEM;
+        r = get_string(d, cluster, "server", where, &server, err);
+        if (r < 0)
+                return r;
+        if (!server)
+                return kube_error_setf(err, -EINVAL, "kubeconfig '%s': %s has no server", d->path, where);
+        if (!strneq(server, "https://", 8) && !strneq(server, "http://", 7))
+                return kube_error_setf(err, -EINVAL, "kubeconfig '%s': %s: server '%s' is not an http(s) URL",
+                                       d->path, where, server);
+        k->server = strdup(server);
+        if (!k->server)
+                return -ENOMEM;
+        for (size_t n = strlen(k->server); n > 0 && k->server[n - 1] == '/'; n--)
+                k->server[n - 1] = 0;
+
+        r = get_bool(d, cluster, "insecure-skip-tls-verify", where, &k->insecure_skip_tls_verify, err);
+        if (r < 0)
+                return r;
+        r = get_pem(d, cluster, "certificate-authority", where, &k->ca, err);
+        if (r < 0)
+                return r;
+        if (k->insecure_skip_tls_verify && k->ca.size > 0)
+                return kube_error_setf(err, -EINVAL,
+                                       "kubeconfig '%s': %s: a certificate authority together with "
+                                       "insecure-skip-tls-verify is not allowed",
+                                       d->path, where);
+        return 0;
+}
+
+static int load_user(Doc *d, yaml_node_t *user, KubeConfig *k, KubeError *err) {
+        _cleanup_free_ char *where = NULL;
+        const char *token, *token_file;
+        int r;
+
+        if (asprintf(&where, "user '%s'", k->user) < 0)
+                return -ENOMEM;
+        r = get_string(d, user, "token", where, &token, err);
+        if (r < 0)
+                return r;
+        r = get_string(d, user, "tokenFile", where, &token_file, err);
+        if (r < 0)
+                return r;
+        if (token) {
+                k->token = strdup(token);
+                if (!k->token)
+                        return -ENOMEM;
+        } else if (token_file) {
+                size_t n;
+                r = read_credential_file(d, where, "tokenFile", token_file, &k->token, &n, err);
+                if (r < 0)
+                        return r;
+                while (n > 0 && strchr(" \t\r\n", k->token[n - 1]))
+                        k->token[--n] = 0;
+                if (n == 0)
+                        return kube_error_setf(err, -EINVAL, "kubeconfig '%s': %s: tokenFile '%s' is empty",
+                                               d->path, where, token_file);
+        }
+        if (k->token && strpbrk(k->token, "\r\n"))
+                return kube_error_setf(err, -EINVAL, "kubeconfig '%s': %s: the token contains a line break",
+                                       d->path, where);
+
+        r = get_pem(d, user, "client-certificate", where, &k->client_cert, err);
+        if (r < 0)
+                return r;
+        r = get_pem(d, user, "client-key", where, &k->client_key, err);
+        if (r < 0)
+                return r;
+        if ((k->client_cert.size > 0) != (k->client_key.size > 0))
+                return kube_error_setf(err, -EINVAL, "kubeconfig '%s': %s has a client %s but no client %s",
+                                       d->path, where, k->client_cert.size > 0 ? "certificate" : "key",
+                                       k->client_cert.size > 0 ? "key" : "certificate");
+
+        if (!k->token && k->client_cert.size == 0) {
+                static const char *const unsupported[] = { "exec", "auth-provider", "username", "password" };
+                for (size_t i = 0; i < ELEMENTSOF(unsupported); i++)
+                        if (map_get(d, user, unsupported[i]))
+                                return kube_error_setf(err, -EOPNOTSUPP,
+                                                       "kubeconfig '%s': %s uses '%s', which nap-agent does not "
+                                                       "support (use a token or a client certificate)",
+                                                       d->path, where, unsupported[i]);
+        }
+        return 0;
+}
+
+static int load_document(Doc *d, KubeConfig *k, KubeError *err) {
+        yaml_node_t *root = yaml_document_get_root_node(&d->doc), *context, *cluster, *user = NULL;
+        const char *s;
+        int r;
+
+        if (!root || (root->type == YAML_SCALAR_NODE && node_is_null(root)))
+                return kube_error_setf(err, -EINVAL, "kubeconfig '%s' is empty", d->path);
+        if (root->type != YAML_MAPPING_NODE)
+                return kube_error_setf(err, -EINVAL, "kubeconfig '%s' is not a YAML mapping", d->path);
+
+        r = get_string(d, root, "current-context", "top level", &s, err);
+        if (r < 0)
+                return r;
+        if (!s)
+                return kube_error_setf(err, -EINVAL, "kubeconfig '%s' has no current-context", d->path);
+        if (!(k->context = strdup(s)))
+                return -ENOMEM;
+
+        context = find_named(d, root, "contexts", "context", k->context);
+        if (!context)
+                return kube_error_setf(err, -EINVAL, "kubeconfig '%s': current-context '%s' is not defined",
+                                       d->path, k->context);
+        r = get_string(d, context, "cluster", "context", &s, err);
+        if (r < 0)
+                return r;
+        if (!s)
+                return kube_error_setf(err, -EINVAL, "kubeconfig '%s': context '%s' names no cluster", d->path,
+                                       k->context);
+        if (!(k->cluster = strdup(s)))
+                return -ENOMEM;
+        r = get_string(d, context, "user", "context", &s, err);
+        if (r < 0)
+                return r;
+        if (s && !(k->user = strdup(s)))
+                return -ENOMEM;
+        r = get_string(d, context, "namespace", "context", &s, err);
+        if (r < 0)
+                return r;
+        if (s && !(k->namespace = strdup(s)))
+                return -ENOMEM;
+
+        cluster = find_named(d, root, "clusters", "cluster", k->cluster);
+        if (!cluster)
+                return kube_error_setf(err, -EINVAL,
+                                       "kubeconfig '%s': context '%s' names cluster '%s', which is not defined",
+                                       d->path, k->context, k->cluster);
+        r = load_cluster(d, cluster, k, err);
+        if (r < 0)
+                return r;
+        if (!k->user)
+                return 0;
+        user = find_named(d, root, "users", "user", k->user);
+        if (!user)
+                return kube_error_setf(err, -EINVAL, "kubeconfig '%s': context '%s' names user '%s', which is not defined",
+                                       d->path, k->context, k->user);
+        return load_user(d, user, k, err);
+}
+
+int kubeconfig_load(const char *path, KubeConfig **ret, KubeError *err) {
+        _cleanup_(kubeconfig_freep) KubeConfig *k = NULL;
+        _cleanup_free_ char *text = NULL;
+        yaml_parser_t parser;
+        Doc d = { .path = path };
+        size_t len;
+        int r;
+
+        r = read_full_file(path, KUBECONFIG_MAX, &text, &len);
+        if (r == -ENOENT)
+                return kube_error_setf(err, r, "kubeconfig '%s' does not exist", path);
+        if (r == -EFBIG)
+                return kube_error_setf(err, -EINVAL, "kubeconfig '%s' is larger than %u bytes", path,
+                                       KUBECONFIG_MAX);
+        if (r < 0)
+                return kube_error_setf(err, r, "kubeconfig '%s' cannot be read: %s", path, STRERROR(r));
+
+        k = calloc(1, sizeof *k);
+        if (!k || !(k->path = strdup(path)))
+                return -ENOMEM;
+
+        if (!yaml_parser_initialize(&parser))
+                return -ENOMEM;
+        yaml_parser_set_input_string(&parser, (const unsigned char *) text, len);
+        if (!yaml_parser_load(&parser, &d.doc)) {
+                r = kube_error_setf(err, -EINVAL, "kubeconfig '%s':%zu:%zu: %s", path,
+                                    parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+                                    strna(parser.problem));
+                yaml_parser_delete(&parser);
+                return r;
+        }
+        yaml_parser_delete(&parser);
+
+        r = load_document(&d, k, err);
+        yaml_document_delete(&d.doc);
+        explicit_bzero(text, len);
+        if (r < 0)
+                return r;
+
+        log_debug("kubeconfig '%s': context '%s', server '%s'%s", path, k->context, k->server,
+                  k->insecure_skip_tls_verify ? " (TLS not verified)" : "");
+        *ret = TAKE_PTR(k);
+        return 0;
+}
+
+/* ---- locate ---------------------------------------------------------- */
+
+static int return_path(const char *dir, const char *p, char **ret_path) {
+        char *s;
+
+        if (dir && p[0] != '/') {
+                if (asprintf(&s, "%s/%s", dir, p) < 0)
+                        return -ENOMEM;
+        } else if (!(s = strdup(p)))
+                return -ENOMEM;
+        *ret_path = s;
+        return 0;
+}
+
+int kubeconfig_locate_in(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
+                         const char *const *defaults, char **ret_path) {
+        const char *env = getenv("KUBECONFIG"), *creds = getenv("CREDENTIALS_DIRECTORY");
+
+        if (!strempty(explicit_path))
+                return return_path(NULL, explicit_path, ret_path);
+        if (!strempty(env)) {
+                /* kubectl merges a ':'-separated list; we use its first entry. */
+                _cleanup_free_ char *first = strndup(env, strcspn(env, ":"));
+                if (!first)
+                        return -ENOMEM;
+                if (*first)
+                        return return_path(NULL, first, ret_path);
+        }
+        if (!strempty(values_kubeconfig))
+                return return_path(values_dir, values_kubeconfig, ret_path);
+        if (!strempty(creds)) {
+                _cleanup_free_ char *p = NULL;
+                if (asprintf(&p, "%s/kubeconfig", creds) < 0)
+                        return -ENOMEM;
+                if (access(p, F_OK) == 0) {
+                        *ret_path = TAKE_PTR(p);
+                        return 0;
+                }
+        }
+        for (const char *const *d = defaults; d && *d; d++)
+                if (access(*d, F_OK) == 0)
+                        return return_path(NULL, *d, ret_path);
+        return -ENOENT;
+}
+
+int kubeconfig_locate(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
+                      char **ret_path) {
+        static const char *const defaults[] = { "/etc/rancher/k3s/k3s.yaml", "/etc/kubernetes/admin.conf", NULL };
+        return kubeconfig_locate_in(explicit_path, values_kubeconfig, values_dir, defaults, ret_path);
+}

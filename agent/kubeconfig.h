@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Where the Kubernetes client gets its connection from: find the kubeconfig
+ * and read the parts of it that nap-agent uses (current-context -> cluster
+ * server, CA, insecure-skip-tls-verify; user token, tokenFile, client
+ * certificate and key), with libyaml. Files named in it are relative to the
+ * kubeconfig's directory and are read here, so every credential reaches curl
+ * as a blob and a missing file is reported at load time. Errors name the file
+ * and the field; never a token or key.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kube.h"
+
+typedef struct KubeBlob {
+        unsigned char *data;
+        size_t size;
+} KubeBlob;
+
+typedef struct KubeConfig {
+        char *path;    /* the file it was read from */
+        char *context; /* names, as in the file */
+        char *cluster;
+        char *user;
+        char *namespace; /* of the context, or NULL */
+
+        char *server; /* without trailing '/' */
+        bool insecure_skip_tls_verify;
+        KubeBlob ca;  /* PEM; size 0: the system's trust store */
+
+        char *token;         /* secret; NULL: no bearer token */
+        KubeBlob client_cert; /* PEM; size 0: none */
+        KubeBlob client_key;  /* PEM; secret */
+} KubeConfig;
+
+/* Reads path. -ENOENT when it does not exist, -EINVAL (with err) when it is
+ * not a usable kubeconfig, -EACCES when it or a file it names is unreadable. */
+int kubeconfig_load(const char *path, KubeConfig **ret, KubeError *err);
+/* Wipes the secrets and frees. */
+KubeConfig *kubeconfig_free(KubeConfig *k);
+DEFINE_TRIVIAL_CLEANUP_FUNC(KubeConfig *, kubeconfig_free);
+
+/* Picks the kubeconfig: explicit_path (--kubeconfig), else $KUBECONFIG (its
+ * first entry), else values_kubeconfig (KUBECONFIG of values.env, relative to
+ * values_dir), else the first existing of $CREDENTIALS_DIRECTORY/kubeconfig,
+ * /etc/rancher/k3s/k3s.yaml, /etc/kubernetes/admin.conf. A path that was
+ * configured is returned even if it does not exist (loading it then says
+ * so); -ENOENT when nothing was configured and no default exists. */
+int kubeconfig_locate(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
+                      char **ret_path);
+/* Same, with the well-known paths (NULL-terminated) given, for tests. */
+int kubeconfig_locate_in(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
+                         const char *const *defaults, char **ret_path);
+
+/* Strict base64 (whitespace ignored) for the *-data fields. -EINVAL when bad. */
+int kubeconfig_base64_decode(const char *in, KubeBlob *ret);

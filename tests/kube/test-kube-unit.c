@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests of the Kubernetes client without a server: kubeconfig parsing
+ * (from files written to a temp dir), locate order, REST paths, Status
+ * messages, and the transport's handling of a refused connection.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kube.h"
+#include "kubeconfig.h"
+#include "tests.h"
+
+#define PEM_CERT "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+#define PEM_KEY "-----BEGIN PRIVATE KEY-----\nMIIBfakekey\n-----END PRIVATE KEY-----\n"
+/* base64 of PEM_CERT and PEM_KEY */
+#define PEM_CERT_B64 "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJmYWtlCi0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K"
+#define PEM_KEY_B64 "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCk1JSUJmYWtla2V5Ci0tLS0tRU5EIFBSSVZBVEUgS0VZLS0tLS0K"
+
+static char tmpdir[256];
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path);
+}
+
+static void tmp_setup(void) {
+        if (tmpdir[0])
+                nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        snprintf(tmpdir, sizeof tmpdir, "/tmp/test-kube-unit.XXXXXX");
+        if (!mkdtemp(tmpdir))
+                abort();
+}
+
+/* Writes tmpdir/name (creating one level of subdirectory) and returns its path. */
+static const char *write_file(const char *name, const char *content) {
+        static char path[512];
+        FILE *f;
+
+        snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+        if (strchr(name, '/')) {
+                char dir[512];
+                snprintf(dir, sizeof dir, "%s", path);
+                *strrchr(dir, '/') = 0;
+                mkdir(dir, 0700);
+        }
+        f = fopen(path, "w");
+        if (!f)
+                abort();
+        fputs(content, f);
+        fclose(f);
+        return path;
+}
+
+static int load(const char *text, KubeConfig **ret, KubeError *err) {
+        const char *p = write_file("kubeconfig", text);
+        kube_error_clear(err);
+        return kubeconfig_load(p, ret, err);
+}
+
+#define HEAD                                                 \
+        "apiVersion: v1\nkind: Config\ncurrent-context: c1\n" \
+        "contexts:\n- name: c1\n  context: {cluster: k1, user: u1, namespace: ns1}\n"
+
+TEST(token) {
+        KubeConfig *k = NULL;
+        KubeError err;
+
+        ASSERT_OK(load(HEAD "clusters:\n- name: k1\n  cluster:\n    server: https://127.0.0.1:6443/\n"
+                            "    certificate-authority-data: " PEM_CERT_B64 "\n"
+                            "users:\n- name: u1\n  user:\n    token: abc.def\n",
+                       &k, &err));
+        ASSERT_STREQ(k->server, "https://127.0.0.1:6443");
+        ASSERT_STREQ(k->context, "c1");
+        ASSERT_STREQ(k->cluster, "k1");
+        ASSERT_STREQ(k->user, "u1");
+        ASSERT_STREQ(k->namespace, "ns1");
+        ASSERT_STREQ(k->token, "abc.def");
+        ASSERT_EQ(k->ca.size, strlen(PEM_CERT));
+        ASSERT_TRUE(memcmp(k->ca.data, PEM_CERT, k->ca.size) == 0);
+        ASSERT_EQ(k->client_cert.size, 0);
+        ASSERT_TRUE(!k->insecure_skip_tls_verify);
+        kubeconfig_free(k);
+}
+
+TEST(token_file_relative) {
+        KubeConfig *k = NULL;
+        KubeError err;
+
+        tmp_setup();
+        write_file("secrets/token", "tok-from-file\n\n");
+        ASSERT_OK(load(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1', insecure-skip-tls-verify: true}\n"
+                            "users:\n- name: u1\n  user: {tokenFile: secrets/token}\n",
+                       &k, &err));
+        ASSERT_STREQ(k->token, "tok-from-file");
+        ASSERT_TRUE(k->insecure_skip_tls_verify);
+        ASSERT_EQ(k->ca.size, 0);
+        kubeconfig_free(k);
+}
+
+TEST(client_cert_data) {
+        KubeConfig *k = NULL;
+        KubeError err;
+
+        ASSERT_OK(load(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1'}\n"
+                            "users:\n- name: u1\n  user:\n    client-certificate-data: " PEM_CERT_B64 "\n"
+                            "    client-key-data: " PEM_KEY_B64 "\n",
+                       &k, &err));
+        ASSERT_NULL(k->token);
+        ASSERT_EQ(k->client_cert.size, strlen(PEM_CERT));
+        ASSERT_EQ(k->client_key.size, strlen(PEM_KEY));
+        ASSERT_TRUE(memcmp(k->client_key.data, PEM_KEY, k->client_key.size) == 0);
+        kubeconfig_free(k);
+}
+
+TEST(files_relative_to_kubeconfig) {
+        KubeConfig *k = NULL;
+        KubeError err;
+        char abs_ca[600];
+
+        tmp_setup();
+        write_file("pki/ca.crt", PEM_CERT);
+        write_file("pki/client.crt", PEM_CERT);
+        write_file("pki/client.key", PEM_KEY);
+        snprintf(abs_ca, sizeof abs_ca, "%s/pki/ca.crt", tmpdir);
+        ASSERT_OK(load(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1', certificate-authority: pki/ca.crt}\n"
+                            "users:\n- name: u1\n  user: {client-certificate: pki/client.crt, client-key: ./pki/client.key}\n",
+                       &k, &err));
+        ASSERT_EQ(k->ca.size, strlen(PEM_CERT));
+        ASSERT_EQ(k->client_cert.size, strlen(PEM_CERT));
+        ASSERT_EQ(k->client_key.size, strlen(PEM_KEY));
+        kubeconfig_free(k);
+        k = NULL;
+
+        /* An absolute path is taken as it is. */
+        {
+                char text[2048];
+                snprintf(text, sizeof text,
+                         HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1', certificate-authority: '%s'}\n"
+                              "users:\n- name: u1\n  user: {token: t}\n",
+                         abs_ca);
+                ASSERT_OK(load(text, &k, &err));
+                ASSERT_EQ(k->ca.size, strlen(PEM_CERT));
+                kubeconfig_free(k);
+        }
+}
+
+/* Loads text expecting failure r, with a message containing each of the
+ * NULL-terminated fragments. */
+static void expect_error(const char *text, int expected, const char *const *fragments) {
+        KubeConfig *k = NULL;
+        KubeError err;
+        int r = load(text, &k, &err);
+
+        if (r != expected)
+                TEST_FAIL("expected %d, got %d (%s)", expected, r, err.message);
+        ASSERT_NULL(k);
+        for (const char *const *f = fragments; *f; f++)
+                if (!strstr(err.message, *f))
+                        TEST_FAIL("message '%s' lacks '%s'", err.message, *f);
+        if (strstr(err.message, "s3cr3t"))
+                TEST_FAIL("message '%s' shows the token", err.message);
+}
+#define EXPECT_ERROR(text, r, ...) expect_error(text, r, (const char *const[]) { __VA_ARGS__, NULL })
+
+TEST(errors) {
+        tmp_setup();
+        EXPECT_ERROR("apiVersion: v1\ncontexts: []\n", -EINVAL, "kubeconfig '", "has no current-context");
+        EXPECT_ERROR("", -EINVAL, "is empty");
+        EXPECT_ERROR("- a\n- b\n", -EINVAL, "is not a YAML mapping");
+        EXPECT_ERROR("current-context: foo\ncontexts: [\n", -EINVAL, "kubeconfig '", "/kubeconfig':");
+        EXPECT_ERROR("current-context: foo\ncontexts:\n- name: c1\n  context: {cluster: k1}\n", -EINVAL,
+                     "current-context 'foo' is not defined");
+        EXPECT_ERROR("current-context: foo\ncontexts:\n- name: foo\n  context: {cluster: bar, user: u}\n"
+                     "users:\n- name: u\n  user: {token: s3cr3t}\n",
+                     -EINVAL, "context 'foo' names cluster 'bar', which is not defined");
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1'}\n"
+                          "users:\n- name: other\n  user: {token: s3cr3t}\n",
+                     -EINVAL, "context 'c1' names user 'u1', which is not defined");
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {insecure-skip-tls-verify: true}\n", -EINVAL,
+                     "cluster 'k1' has no server");
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: 'ftp://h'}\n", -EINVAL,
+                     "is not an http(s) URL");
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster:\n    server: https://h:1\n"
+                          "    certificate-authority-data: 'not*base64'\n",
+                     -EINVAL, ":11: cluster 'k1': certificate-authority-data is not valid base64");
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster:\n    server: https://h:1\n"
+                          "    certificate-authority-data: aGVsbG8=\n",
+                     -EINVAL, "certificate-authority-data is not PEM data");
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1', certificate-authority: nope.crt}\n",
+                     -ENOENT, "cluster 'k1': certificate-authority '", "/nope.crt': No such file");
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1', insecure-skip-tls-verify: maybe}\n",
+                     -EINVAL, "'insecure-skip-tls-verify' is not a boolean");
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1', insecure-skip-tls-verify: true, "
+                          "certificate-authority-data: " PEM_CERT_B64 "}\n",
+                     -EINVAL, "insecure-skip-tls-verify is not allowed");
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1'}\n"
+                          "users:\n- name: u1\n  user: {token: s3cr3t, client-key-data: " PEM_KEY_B64 "}\n",
+                     -EINVAL, "user 'u1' has a client key but no client certificate");
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1'}\n"
+                          "users:\n- name: u1\n  user: {token: s3cr3t, client-certificate-data: 'Zm9v!'}\n",
+                     -EINVAL, "user 'u1': client-certificate-data is not valid base64");
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1'}\n"
+                          "users:\n- name: u1\n  user: {tokenFile: missing-token}\n",
+                     -ENOENT, "user 'u1': tokenFile '", "missing-token': No such file");
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1'}\n"
+                          "users:\n- name: u1\n  user:\n    exec: {command: aws}\n",
+                     -EOPNOTSUPP, "user 'u1' uses 'exec'");
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: [a]}\n", -EINVAL, "'server' is not a string");
+}
+
+TEST(missing_file) {
+        KubeConfig *k = NULL;
+        KubeError err;
+
+        ASSERT_EQ(kubeconfig_load("/nonexistent/kubeconfig", &k, &err), -ENOENT);
+        ASSERT_STREQ(err.message, "kubeconfig '/nonexistent/kubeconfig' does not exist");
+}
+
+TEST(base64) {
+        KubeBlob b = { 0 };
+
+        ASSERT_OK(kubeconfig_base64_decode("aGVsbG8=", &b));
+        ASSERT_EQ(b.size, 5);
+        ASSERT_TRUE(memcmp(b.data, "hello", 5) == 0);
+        free(b.data);
+        ASSERT_OK(kubeconfig_base64_decode("aGVs\nbG8h", &b));
+        ASSERT_EQ(b.size, 6);
+        free(b.data);
+        ASSERT_OK(kubeconfig_base64_decode("aA==", &b));
+        ASSERT_EQ(b.size, 1);
+        free(b.data);
+        ASSERT_EQ(kubeconfig_base64_decode("aGVsbG8", &b), -EINVAL);
+        ASSERT_EQ(kubeconfig_base64_decode("aA==aA==", &b), -EINVAL);
+        ASSERT_EQ(kubeconfig_base64_decode("a===", &b), -EINVAL);
+        ASSERT_EQ(kubeconfig_base64_decode("", &b), -EINVAL);
+        ASSERT_EQ(kubeconfig_base64_decode("a-b_", &b), -EINVAL);
+}
+
+TEST(locate) {
+        char *p = NULL, defaults_a[600], defaults_b[600], creds[600];
+        const char *defaults[3] = { defaults_a, defaults_b, NULL };
+
+        tmp_setup();
+        snprintf(defaults_a, sizeof defaults_a, "%s/k3s.yaml", tmpdir);
+        snprintf(defaults_b, sizeof defaults_b, "%s/admin.conf", tmpdir);
+        snprintf(creds, sizeof creds, "%s/creds", tmpdir);
+        unsetenv("KUBECONFIG");
+        unsetenv("CREDENTIALS_DIRECTORY");
+
+        ASSERT_EQ(kubeconfig_locate_in(NULL, NULL, NULL, defaults, &p), -ENOENT);
+        write_file("admin.conf", "x");
+        ASSERT_OK(kubeconfig_locate_in(NULL, NULL, NULL, defaults, &p));
+        ASSERT_STREQ(p, defaults_b);
+        free(p);
+        write_file("k3s.yaml", "x");
+        ASSERT_OK(kubeconfig_locate_in(NULL, "", NULL, defaults, &p));
+        ASSERT_STREQ(p, defaults_a);
+        free(p);
+
+        /* $CREDENTIALS_DIRECTORY/kubeconfig, only when it exists */
+        setenv("CREDENTIALS_DIRECTORY", creds, 1);
+        ASSERT_OK(kubeconfig_locate_in(NULL, NULL, NULL, defaults, &p));
+        ASSERT_STREQ(p, defaults_a);
+        free(p);
+        write_file("creds/kubeconfig", "x");
+        ASSERT_OK(kubeconfig_locate_in(NULL, NULL, NULL, defaults, &p));
+        ASSERT_TRUE(strstr(p, "/creds/kubeconfig") != NULL);
+        free(p);
+
+        /* values.env's KUBECONFIG, relative to its directory */
+        ASSERT_OK(kubeconfig_locate_in(NULL, "kube/config", "/etc/nap", defaults, &p));
+        ASSERT_STREQ(p, "/etc/nap/kube/config");
+        free(p);
+        ASSERT_OK(kubeconfig_locate_in(NULL, "/abs/config", "/etc/nap", defaults, &p));
+        ASSERT_STREQ(p, "/abs/config");
+        free(p);
+
+        /* $KUBECONFIG (its first entry), even when the file is missing */
+        setenv("KUBECONFIG", "/from/env:/second", 1);
+        ASSERT_OK(kubeconfig_locate_in(NULL, "kube/config", "/etc/nap", defaults, &p));
+        ASSERT_STREQ(p, "/from/env");
+        free(p);
+
+        /* --kubeconfig wins */
+        ASSERT_OK(kubeconfig_locate_in("/explicit", "kube/config", "/etc/nap", defaults, &p));
+        ASSERT_STREQ(p, "/explicit");
+        free(p);
+        unsetenv("KUBECONFIG");
+        unsetenv("CREDENTIALS_DIRECTORY");
+}
+
+static void expect_path(const char *api_version, const char *kind, const char *ns, const char *name,
+                        int expected, const char *path) {
+        KubeRef ref = { api_version, kind, ns, name };
+        char *p = NULL;
+        int r = kube_path(&ref, &p);
+
+        if (r != expected)
+                TEST_FAIL("%s %s: expected %d, got %d", api_version, kind, expected, r);
+        if (path)
+                ASSERT_STREQ(p, path);
+        free(p);
+}
+
+TEST(paths) {
+        expect_path("v1", "Secret", "nap", "s", 0, "/api/v1/namespaces/nap/secrets/s");
+        expect_path("v1", "Service", "nap", "sandbox", 0, "/api/v1/namespaces/nap/services/sandbox");
+        expect_path("v1", "ConfigMap", "nap", "c.1", 0, "/api/v1/namespaces/nap/configmaps/c.1");
+        expect_path("v1", "Namespace", NULL, "nap", 0, "/api/v1/namespaces/nap");
+        expect_path("apps/v1", "Deployment", "nap", "browser", 0, "/apis/apps/v1/namespaces/nap/deployments/browser");
+        expect_path("coordination.k8s.io/v1", "Lease", "nap", "nap-agent", 0,
+                    "/apis/coordination.k8s.io/v1/namespaces/nap/leases/nap-agent");
+        expect_path("v1", "Pod", "nap", "p", -EOPNOTSUPP, NULL);
+        expect_path("extensions/v1beta1", "Deployment", "nap", "d", -EOPNOTSUPP, NULL);
+        expect_path("v1", "Service", NULL, "s", -EINVAL, NULL);
+        expect_path("v1", "Namespace", "nap", "nap", -EINVAL, NULL);
+        expect_path("v1", "Service", "nap", "a/b", -EINVAL, NULL);
+        expect_path("v1", "Service", "nap", "../x", -EINVAL, NULL);
+        expect_path("v1", "Service", "nap", "x?y", -EINVAL, NULL);
+        expect_path("v1", "Service", "Nap", "x", -EINVAL, NULL);
+        expect_path("v1", "Service", "n.p", "x", -EINVAL, NULL);
+        expect_path("v1", "Service", "nap", "-x", -EINVAL, NULL);
+        expect_path("v1", "Service", "nap", "", -EINVAL, NULL);
+}
+
+TEST(ref_from_object) {
+        cJSON *o = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"Service\","
+                               "\"metadata\":{\"name\":\"s\",\"namespace\":\"nap\"}}");
+        KubeRef ref;
+
+        ASSERT_OK(kube_ref_from_object(o, &ref));
+        ASSERT_STREQ(ref.api_version, "v1");
+        ASSERT_STREQ(ref.kind, "Service");
+        ASSERT_STREQ(ref.namespace, "nap");
+        ASSERT_STREQ(ref.name, "s");
+        cJSON_Delete(o);
+        o = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"nap\"}}");
+        ASSERT_OK(kube_ref_from_object(o, &ref));
+        ASSERT_NULL(ref.namespace);
+        cJSON_Delete(o);
+        o = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{}}");
+        ASSERT_EQ(kube_ref_from_object(o, &ref), -EINVAL);
+        cJSON_Delete(o);
+}
+
+TEST(status_messages) {
+        KubeError err;
+
+        ASSERT_EQ(kube_error_from_response(422,
+                                           "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
+                                           "\"message\":\"Service \\\"b\\\" is invalid: spec.ports[0].nodePort: "
+                                           "Invalid value: 30086: provided port is already allocated\","
+                                           "\"reason\":\"Invalid\",\"code\":422}",
+                                           &err),
+                  -EINVAL);
+        ASSERT_STREQ(err.message, "Service \"b\" is invalid: spec.ports[0].nodePort: Invalid value: 30086: "
+                                  "provided port is already allocated (HTTP 422)");
+        ASSERT_STREQ(err.reason, "Invalid");
+        ASSERT_EQ(err.http_status, 422);
+
+        ASSERT_EQ(kube_error_from_response(404, "{\"kind\":\"Status\",\"message\":\"namespaces \\\"x\\\" not found\","
+                                                "\"reason\":\"NotFound\",\"code\":404}",
+                                           &err),
+                  -ENOENT);
+        ASSERT_STREQ(err.message, "namespaces \"x\" not found (HTTP 404)");
+        ASSERT_EQ(kube_error_from_response(401, "{\"kind\":\"Status\",\"message\":\"Unauthorized\","
+                                                "\"reason\":\"Unauthorized\",\"code\":401}",
+                                           &err),
+                  -EACCES);
+        ASSERT_STREQ(err.message, "Unauthorized: the kubeconfig's credentials were not accepted (HTTP 401)");
+        ASSERT_EQ(kube_error_from_response(403, "{\"message\":\"services is forbidden: User \\\"x\\\" cannot patch\"}",
+                                           &err),
+                  -EACCES);
+        ASSERT_STREQ(err.message,
+                     "services is forbidden: User \"x\" cannot patch (HTTP 403)");
+        ASSERT_EQ(kube_error_from_response(409, "{\"message\":\"Operation cannot be fulfilled\",\"reason\":\"Conflict\"}",
+                                           &err),
+                  -EEXIST);
+        ASSERT_EQ(kube_error_from_response(503, "upstream down\nmore", &err), -EIO);
+        ASSERT_STREQ(err.message, "upstream down (HTTP 503)");
+        ASSERT_STREQ(err.reason, "");
+        ASSERT_EQ(kube_error_from_response(500, "", &err), -EIO);
+        ASSERT_STREQ(err.message, "HTTP 500 without a message");
+        ASSERT_EQ(kube_error_from_response(429, NULL, &err), -EBUSY);
+}
+
+static bool cancel_now(void *userdata) {
+        return true;
+}
+
+/* A port with a bound but not listening socket refuses connections. */
+static int refusing_port(int *ret_fd) {
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof a;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+        if (fd < 0 || bind(fd, (struct sockaddr *) &a, sizeof a) < 0 || getsockname(fd, (struct sockaddr *) &a, &len) < 0)
+                abort();
+        *ret_fd = fd;
+        return ntohs(a.sin_port);
+}
+
+TEST(client_refused_and_cancelled) {
+        KubeClientOptions opts = { .deadline_ms = 1200, .backoff_initial_ms = 50, .backoff_max_ms = 200 };
+        KubeRef ref = { "v1", "Service", "nap", "s" };
+        KubeClient *c = NULL;
+        KubeStats stats;
+        KubeError err;
+        char text[1024];
+        cJSON *o = NULL;
+        int fd, port = refusing_port(&fd);
+
+        tmp_setup();
+        snprintf(text, sizeof text,
+                 HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://127.0.0.1:%d'}\n"
+                      "users:\n- name: u1\n  user: {token: s3cr3t}\n",
+                 port);
+        ASSERT_OK(kube_client_new(write_file("kubeconfig", text), &opts, &c, &err));
+        ASSERT_EQ(kube_get(c, &ref, &o, &err), -ECONNREFUSED);
+        ASSERT_NULL(o);
+        kube_client_stats(c, &stats);
+        ASSERT_TRUE(stats.requests >= 3);
+        ASSERT_TRUE(strstr(err.message, "cannot connect to 'https://127.0.0.1:") != NULL);
+        ASSERT_TRUE(strstr(err.message, "gave up after") != NULL);
+        ASSERT_TRUE(strstr(err.message, "s3cr3t") == NULL);
+        kube_client_free(c);
+
+        opts.cancelled = cancel_now;
+        ASSERT_OK(kube_client_new(write_file("kubeconfig", text), &opts, &c, &err));
+        ASSERT_EQ(kube_get(c, &ref, &o, &err), -ECANCELED);
+        kube_client_stats(c, &stats);
+        ASSERT_EQ(stats.requests, 0);
+        c = kube_client_free(c);
+        close(fd);
+
+        ASSERT_EQ(kube_client_new("/nonexistent/kc", NULL, &c, &err), -ENOENT);
+        ASSERT_NULL(c);
+}
+
+static void cleanup(void) {
+        if (tmpdir[0])
+                nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static const TestCase cases[] = {
+        T(token), T(token_file_relative), T(client_cert_data), T(files_relative_to_kubeconfig), T(errors),
+        T(missing_file), T(base64), T(locate), T(paths), T(ref_from_object), T(status_messages),
+        T(client_refused_and_cancelled),
+};
+
+int main(void) {
+        int r;
+
+        tmp_setup();
+        r = test_run(cases, ELEMENTSOF(cases));
+        cleanup();
+        return r;
+}

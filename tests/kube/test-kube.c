@@ -1,0 +1,704 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Integration tests of the Kubernetes client against the real kube-apiserver
+ * of tests/harness (run through with-harness.sh, which exports KUBECONFIG,
+ * KUBE_API_URL, KUBE_TOKEN, KUBE_CA_FILE, NAP_AUDIT_LOG and KUBECTL), and,
+ * for retries, against fault-proxy.py in front of it.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "kube.h"
+#include "tests.h"
+
+#define NS "kube-it"
+
+static const char *api_url, *token, *ca_file, *audit_log, *kubectl;
+static char tmpdir[256], ca_b64[8192];
+
+static double now(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static int sh(const char *format, ...) _printf_(1, 2);
+static int sh(const char *format, ...) {
+        char cmd[4096];
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        vsnprintf(cmd, sizeof cmd, format, ap);
+        va_end(ap);
+        r = system(cmd);
+        return WIFEXITED(r) ? WEXITSTATUS(r) : -1;
+}
+
+static const char *tmp_path(const char *name) {
+        static char p[8][512];
+        static unsigned i;
+        char *s = p[i++ % 8];
+        snprintf(s, 512, "%s/%s", tmpdir, name);
+        return s;
+}
+
+static void write_text(const char *path, const char *text) {
+        FILE *f = fopen(path, "w");
+        if (!f)
+                abort();
+        fputs(text, f);
+        fclose(f);
+}
+
+/* Writes a kubeconfig; cluster_extra and user are YAML lines (indented 4). */
+static const char *kubeconfig(const char *name, const char *server, const char *cluster_extra, const char *user) {
+        char text[16384];
+        const char *p = tmp_path(name);
+
+        snprintf(text, sizeof text,
+                 "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+                 "contexts:\n- name: c\n  context: {cluster: k, user: u}\n"
+                 "clusters:\n- name: k\n  cluster:\n    server: %s\n%s\n"
+                 "users:\n- name: u\n  user:\n%s\n",
+                 server, cluster_extra, user);
+        write_text(p, text);
+        return p;
+}
+
+static char *ca_data_line(void) {
+        static char line[8300];
+        snprintf(line, sizeof line, "    certificate-authority-data: %s", ca_b64);
+        return line;
+}
+
+static char *token_line(const char *t) {
+        static char line[512];
+        snprintf(line, sizeof line, "    token: %s", t);
+        return line;
+}
+
+static KubeClient *client_for(const char *path, const KubeClientOptions *opts) {
+        KubeClient *c = NULL;
+        KubeError err;
+        int r = kube_client_new(path, opts, &c, &err);
+        if (r < 0)
+                TEST_FAIL("kube_client_new: %s", err.message);
+        return c;
+}
+
+static KubeClient *default_client(void) {
+        return client_for(kubeconfig("default", api_url, ca_data_line(), token_line(token)), NULL);
+}
+
+static cJSON *service(const char *name, const char *label, int node_port) {
+        char text[1024];
+        snprintf(text, sizeof text,
+                 "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"%s\",\"namespace\":\"" NS "\","
+                 "\"labels\":{\"app\":\"%s\"}},\"spec\":{\"type\":\"%s\",\"selector\":{\"app\":\"x\"},"
+                 "\"ports\":[{\"name\":\"http\",\"port\":80,\"protocol\":\"TCP\"%s%.0d}]}}",
+                 name, label, node_port ? "NodePort" : "ClusterIP", node_port ? ",\"nodePort\":" : "", node_port);
+        return cJSON_Parse(text);
+}
+
+static cJSON *configmap(const char *name, const char *value) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s\",\"namespace\":\"" NS
+                 "\"},\"data\":{\"k\":\"%s\"}}",
+                 name, value);
+        return cJSON_Parse(text);
+}
+
+static void apply_ok(KubeClient *c, cJSON *obj, const char *last_rv, unsigned flags, KubeApplyResult *ret) {
+        KubeError err;
+        int r = kube_apply(c, obj, last_rv, flags, ret, &err);
+        if (r < 0)
+                TEST_FAIL("kube_apply: %d %s", r, err.message);
+}
+
+TEST(namespace) {
+        KubeClient *c = default_client();
+        cJSON *ns = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"" NS "\"}}");
+        KubeApplyResult res;
+
+        apply_ok(c, ns, NULL, 0, &res);
+        ASSERT_TRUE(res.created);
+        kube_apply_result_clear(&res);
+        cJSON_Delete(ns);
+        kube_client_free(c);
+}
+
+TEST(apply_unchanged_changed) {
+        KubeClient *c = default_client();
+        cJSON *svc = service("web", "one", 0);
+        KubeApplyResult a, b, d;
+        KubeStats st;
+
+        apply_ok(c, svc, NULL, 0, &a);
+        ASSERT_TRUE(a.created && a.changed && !a.adopted);
+        apply_ok(c, svc, a.resource_version, 0, &b);
+        ASSERT_TRUE(!b.created && !b.changed);
+        ASSERT_STREQ(b.resource_version, a.resource_version);
+        cJSON_Delete(svc);
+        svc = service("web", "two", 0);
+        apply_ok(c, svc, b.resource_version, 0, &d);
+        ASSERT_TRUE(!d.created && d.changed);
+        ASSERT_TRUE(strcmp(d.resource_version, b.resource_version) != 0);
+        ASSERT_STREQ(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(d.live, "metadata"), "labels"),
+                                         "app")->valuestring,
+                     "two");
+        /* one request per apply, all on one connection */
+        kube_client_stats(c, &st);
+        ASSERT_EQ(st.requests, 3);
+        ASSERT_EQ(st.connections, 1);
+        kube_apply_result_clear(&a);
+        kube_apply_result_clear(&b);
+        kube_apply_result_clear(&d);
+        cJSON_Delete(svc);
+        kube_client_free(c);
+}
+
+TEST(get_delete) {
+        KubeClient *c = default_client();
+        KubeRef ref = { "v1", "Service", NS, "web" };
+        cJSON *o = NULL;
+        bool existed = false;
+        KubeError err;
+
+        ASSERT_OK(kube_get(c, &ref, &o, &err));
+        ASSERT_STREQ(cJSON_GetObjectItem(o, "kind")->valuestring, "Service");
+        cJSON_Delete(o);
+        o = NULL;
+        ASSERT_OK(kube_delete(c, &ref, &existed, &err));
+        ASSERT_TRUE(existed);
+        ASSERT_EQ(kube_get(c, &ref, &o, &err), -ENOENT);
+        ASSERT_EQ(err.http_status, 404);
+        ASSERT_OK(kube_delete(c, &ref, &existed, &err));
+        ASSERT_TRUE(!existed);
+        kube_client_free(c);
+}
+
+TEST(dry_run) {
+        KubeClient *c = default_client();
+        KubeRef ref = { "v1", "ConfigMap", NS, "dry" };
+        cJSON *cm = configmap("dry", "a"), *o = NULL;
+        KubeApplyResult res, res2;
+        KubeError err;
+
+        apply_ok(c, cm, NULL, KUBE_APPLY_DRY_RUN, &res);
+        ASSERT_TRUE(res.created && res.changed);
+        ASSERT_EQ(kube_get(c, &ref, &o, &err), -ENOENT);
+        kube_apply_result_clear(&res);
+
+        apply_ok(c, cm, NULL, 0, &res);
+        apply_ok(c, cm, NULL, KUBE_APPLY_DRY_RUN, &res2);
+        ASSERT_TRUE(!res2.created && !res2.changed);
+        kube_apply_result_clear(&res2);
+        cJSON_Delete(cm);
+        cm = configmap("dry", "b");
+        apply_ok(c, cm, NULL, KUBE_APPLY_DRY_RUN, &res2);
+        ASSERT_TRUE(!res2.created && res2.changed);
+        ASSERT_OK(kube_get(c, &ref, &o, &err));
+        ASSERT_STREQ(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "data"), "k")->valuestring, "a");
+        ASSERT_STREQ(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "resourceVersion")->valuestring,
+                     res.resource_version);
+        kube_apply_result_clear(&res);
+        kube_apply_result_clear(&res2);
+        cJSON_Delete(o);
+        cJSON_Delete(cm);
+        kube_client_free(c);
+}
+
+TEST(nodeport_collision) {
+        KubeClient *c = default_client();
+        cJSON *svc = service("second", "x", 30086);
+        KubeApplyResult res;
+        KubeError err;
+
+        ASSERT_EQ(sh("printf '%%s' '{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"first\","
+                     "\"namespace\":\"" NS "\"},\"spec\":{\"type\":\"NodePort\",\"ports\":[{\"port\":80,"
+                     "\"protocol\":\"TCP\",\"nodePort\":30086}]}}' | \"$KUBECTL\" create -f - >/dev/null"),
+                  0);
+        ASSERT_EQ(kube_apply(c, svc, NULL, 0, &res, &err), -EINVAL);
+        ASSERT_EQ(err.http_status, 422);
+        ASSERT_STREQ(err.reason, "Invalid");
+        printf("  422: %s\n", err.message);
+        ASSERT_TRUE(strstr(err.message, "spec.ports[0].nodePort: Invalid value: 30086: provided port is already "
+                                        "allocated") != NULL);
+        cJSON_Delete(svc);
+        kube_client_free(c);
+}
+
+TEST(wrong_token) {
+        KubeClient *c = client_for(kubeconfig("badtoken", api_url, ca_data_line(), token_line("wrong-token")), NULL);
+        cJSON *cm = configmap("never", "a");
+        KubeApplyResult res;
+        KubeError err;
+
+        ASSERT_EQ(kube_apply(c, cm, NULL, 0, &res, &err), -EACCES);
+        ASSERT_EQ(err.http_status, 401);
+        printf("  401: %s\n", err.message);
+        ASSERT_TRUE(strstr(err.message, "wrong-token") == NULL);
+        cJSON_Delete(cm);
+        kube_client_free(c);
+}
+
+TEST(missing_namespace) {
+        KubeClient *c = default_client();
+        cJSON *cm = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"x\","
+                                "\"namespace\":\"does-not-exist\"}}");
+        KubeApplyResult res;
+        KubeError err;
+
+        ASSERT_EQ(kube_apply(c, cm, NULL, 0, &res, &err), -ENOENT);
+        printf("  404: %s\n", err.message);
+        ASSERT_TRUE(strstr(err.message, "namespaces \"does-not-exist\" not found") != NULL);
+        cJSON_Delete(cm);
+        kube_client_free(c);
+}
+
+TEST(tls) {
+        KubeClient *c;
+        KubeRef ref = { "v1", "Namespace", NULL, NS };
+        cJSON *o = NULL;
+        KubeError err;
+
+        /* Another CA than the server's. */
+        ASSERT_EQ(sh("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=other-ca -keyout '%s' -out '%s' "
+                     "2>/dev/null",
+                     tmp_path("other-ca.key"), tmp_path("other-ca.crt")),
+                  0);
+        c = client_for(kubeconfig("otherca", api_url, "    certificate-authority: other-ca.crt", token_line(token)),
+                       NULL);
+        ASSERT_EQ(kube_get(c, &ref, &o, &err), -EPROTO);
+        printf("  TLS: %s\n", err.message);
+        ASSERT_TRUE(strstr(err.message, "TLS with '") != NULL);
+        kube_client_free(c);
+
+        /* No CA: the system's store does not know the harness CA either. */
+        c = client_for(kubeconfig("noca", api_url, "", token_line(token)), NULL);
+        ASSERT_EQ(kube_get(c, &ref, &o, &err), -EPROTO);
+        kube_client_free(c);
+
+        /* Unless the kubeconfig says so. */
+        c = client_for(kubeconfig("insecure", api_url, "    insecure-skip-tls-verify: true", token_line(token)), NULL);
+        ASSERT_OK(kube_get(c, &ref, &o, &err));
+        cJSON_Delete(o);
+        kube_client_free(c);
+}
+
+TEST(kubeconfig_variants) {
+        KubeRef ref = { "v1", "Namespace", NULL, NS };
+        char user[8192];
+        KubeClient *c;
+        cJSON *o = NULL;
+        KubeError err;
+        char ca_key[512];
+        int r;
+
+        /* token file and CA file, relative to the kubeconfig */
+        mkdir(tmp_path("creds"), 0700);
+        ASSERT_EQ(sh("cp '%s' '%s' && printf '%%s\\n' \"$KUBE_TOKEN\" >'%s'", ca_file, tmp_path("creds/ca.crt"),
+                     tmp_path("creds/token")),
+                  0);
+        c = client_for(kubeconfig("tokenfile", api_url, "    certificate-authority: creds/ca.crt",
+                                  "    tokenFile: creds/token"),
+                       NULL);
+        ASSERT_OK(kube_get(c, &ref, &o, &err));
+        cJSON_Delete(o);
+        kube_client_free(c);
+
+        /* client certificate data, signed by the harness CA */
+        snprintf(ca_key, sizeof ca_key, "%.*s/ca.key", (int) (strrchr(ca_file, '/') - ca_file), ca_file);
+        if (access(ca_key, R_OK) < 0) {
+                printf("  skip client certificate: no CA key beside '%s'\n", ca_file);
+                return;
+        }
+        ASSERT_EQ(sh("cd '%s' && openssl req -newkey rsa:2048 -nodes -subj '/O=system:masters/CN=nap-cert' "
+                     "-keyout client.key -out client.csr 2>/dev/null && "
+                     "openssl x509 -req -in client.csr -CA '%s' -CAkey '%s' -CAcreateserial -days 1 "
+                     "-out client.crt 2>/dev/null && base64 -w0 client.crt >client.crt.b64 && "
+                     "base64 -w0 client.key >client.key.b64",
+                     tmpdir, ca_file, ca_key),
+                  0);
+        {
+                char cert[4096] = "", key[4096] = "";
+                FILE *f = fopen(tmp_path("client.crt.b64"), "r");
+                ASSERT_TRUE(f && fgets(cert, sizeof cert, f));
+                fclose(f);
+                f = fopen(tmp_path("client.key.b64"), "r");
+                ASSERT_TRUE(f && fgets(key, sizeof key, f));
+                fclose(f);
+                snprintf(user, sizeof user, "    client-certificate-data: %s\n    client-key-data: %s", cert, key);
+        }
+        c = client_for(kubeconfig("cert", api_url, ca_data_line(), user), NULL);
+        r = kube_get(c, &ref, &o, &err);
+        kube_client_free(c);
+        if (r == -EACCES && err.http_status == 401) {
+                /* TLS with the client certificate worked; the server just does
+                 * not authenticate client certificates. */
+                printf("  skip client certificate authentication: the harness's kube-apiserver runs without "
+                       "--client-ca-file (the TLS handshake with the certificate succeeded: %s)\n",
+                       err.message);
+        } else {
+                if (r < 0)
+                        TEST_FAIL("client certificate: %s", err.message);
+                cJSON_Delete(o);
+        }
+        /* and both, certificate and token */
+        snprintf(user + strlen(user), sizeof user - strlen(user), "\n%s", token_line(token));
+        c = client_for(kubeconfig("cert-token", api_url, ca_data_line(), user), NULL);
+        ASSERT_OK(kube_get(c, &ref, &o, &err));
+        cJSON_Delete(o);
+        kube_client_free(c);
+}
+
+/* The managers named in obj's managedFields, ","-joined. */
+static void managers(const cJSON *obj, char *buf, size_t size) {
+        const cJSON *e;
+        buf[0] = 0;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItem(cJSON_GetObjectItem(obj, "metadata"), "managedFields")) {
+                size_t n = strlen(buf);
+                snprintf(buf + n, size - n, "%s%s/%s", n ? "," : "", cJSON_GetObjectItem(e, "manager")->valuestring,
+                         cJSON_GetObjectItem(e, "operation")->valuestring);
+        }
+}
+
+static void adopt_case(const char *name, const char *kubectl_args) {
+        KubeClient *c = default_client();
+        KubeRef ref = { "v1", "Service", NS, name };
+        KubeApplyResult res, res2;
+        cJSON *svc = service(name, "x", 0), *o = NULL;
+        const cJSON *labels, *annotations;
+        char m[512];
+        KubeError err;
+
+        ASSERT_EQ(sh("printf '%%s' '{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"%s\","
+                     "\"namespace\":\"" NS "\",\"labels\":{\"app\":\"x\",\"extra\":\"old\"},\"annotations\":"
+                     "{\"install.sh/note\":\"old\"}},\"spec\":{\"selector\":{\"app\":\"x\"},\"ports\":[{\"name\":"
+                     "\"http\",\"port\":80,\"protocol\":\"TCP\"}]}}' | \"$KUBECTL\" apply %s -f - >/dev/null",
+                     name, kubectl_args),
+                  0);
+        apply_ok(c, svc, NULL, KUBE_APPLY_ADOPT, &res);
+        ASSERT_TRUE(res.adopted && res.changed && !res.created);
+        ASSERT_OK(kube_get(c, &ref, &o, &err));
+        labels = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "labels");
+        annotations = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "annotations");
+        ASSERT_TRUE(!cJSON_HasObjectItem(labels, "extra"));
+        ASSERT_TRUE(!cJSON_HasObjectItem(annotations, "install.sh/note"));
+        ASSERT_TRUE(!cJSON_HasObjectItem(annotations, "kubectl.kubernetes.io/last-applied-configuration"));
+        managers(o, m, sizeof m);
+        ASSERT_STREQ(m, "nap-agent/Apply");
+        cJSON_Delete(o);
+
+        /* Already ours: nothing to take over. */
+        apply_ok(c, svc, res.resource_version, KUBE_APPLY_ADOPT, &res2);
+        ASSERT_TRUE(!res2.adopted && !res2.changed);
+        kube_apply_result_clear(&res);
+        kube_apply_result_clear(&res2);
+        cJSON_Delete(svc);
+        kube_client_free(c);
+}
+
+TEST(adopt_server_side) {
+        adopt_case("adopt-ssa", "--server-side");
+}
+
+TEST(adopt_client_side) {
+        adopt_case("adopt-csa", "");
+}
+
+TEST(adopt_missing) {
+        KubeClient *c = default_client();
+        cJSON *cm = configmap("adopt-new", "a");
+        KubeApplyResult res;
+
+        apply_ok(c, cm, NULL, KUBE_APPLY_ADOPT, &res);
+        ASSERT_TRUE(res.created && !res.adopted);
+        kube_apply_result_clear(&res);
+        cJSON_Delete(cm);
+        kube_client_free(c);
+}
+
+/* Counts audit events after offset by nap-agent's user agent: patches of
+ * names starting with prefix, and any other verb. */
+static void audit_count(long offset, const char *prefix, unsigned *ret_patches, unsigned *ret_other) {
+        FILE *f = fopen(audit_log, "r");
+        char *line = NULL;
+        size_t n = 0;
+
+        *ret_patches = *ret_other = 0;
+        if (!f || fseek(f, offset, SEEK_SET) < 0)
+                TEST_FAIL("cannot read audit log '%s'", audit_log);
+        while (getline(&line, &n, f) > 0) {
+                cJSON *e = cJSON_Parse(line);
+                const cJSON *ua = cJSON_GetObjectItem(e, "userAgent"), *verb = cJSON_GetObjectItem(e, "verb");
+                const cJSON *name = cJSON_GetObjectItem(cJSON_GetObjectItem(e, "objectRef"), "name");
+                if (cJSON_IsString(ua) && strncmp(ua->valuestring, "nap-agent/", 10) == 0) {
+                        if (cJSON_IsString(name) && strncmp(name->valuestring, prefix, strlen(prefix)) == 0 &&
+                            strcmp(verb->valuestring, "patch") == 0)
+                                (*ret_patches)++;
+                        else
+                                (*ret_other)++;
+                }
+                cJSON_Delete(e);
+        }
+        free(line);
+        fclose(f);
+}
+
+TEST(audit_one_patch_per_object) {
+        KubeClient *c = default_client();
+        KubeApplyResult res[3];
+        char *rv[3];
+        unsigned patches, other;
+        struct stat st;
+        long offset;
+
+        ASSERT_TRUE(stat(audit_log, &st) == 0);
+        offset = (long) st.st_size;
+        for (int pass = 0; pass < 2; pass++)
+                for (int i = 0; i < 3; i++) {
+                        char name[32];
+                        snprintf(name, sizeof name, "audit-%d", i);
+                        cJSON *cm = configmap(name, "v");
+                        apply_ok(c, cm, pass ? rv[i] : NULL, 0, &res[i]);
+                        ASSERT_TRUE(pass ? !res[i].changed : res[i].created);
+                        if (pass) {
+                                free(rv[i]);
+                                kube_apply_result_clear(&res[i]);
+                        } else {
+                                rv[i] = strdup(res[i].resource_version);
+                                kube_apply_result_clear(&res[i]);
+                        }
+                        cJSON_Delete(cm);
+                }
+        audit_count(offset, "audit-", &patches, &other);
+        printf("  audit: %u patches, %u other requests\n", patches, other);
+        ASSERT_EQ(patches, 6);
+        ASSERT_EQ(other, 0);
+        kube_client_free(c);
+}
+
+/* ---- faults, through fault-proxy.py ------------------------------------ */
+
+static pid_t proxy_pid;
+static char proxy_url[64];
+
+static void proxy_start(void) {
+        const char *port_file = tmp_path("proxy.port");
+        char buf[16] = "";
+
+        proxy_pid = fork();
+        if (proxy_pid == 0) {
+                execlp("python3", "python3", FAULT_PROXY, api_url, ca_file, port_file, (char *) NULL);
+                _exit(127);
+        }
+        for (int i = 0; i < 100; i++) { /* up to 10 s */
+                FILE *f = fopen(port_file, "r");
+                if (f) {
+                        bool ok = fgets(buf, sizeof buf, f) != NULL;
+                        fclose(f);
+                        if (ok)
+                                break;
+                }
+                usleep(100000);
+        }
+        if (!buf[0])
+                TEST_FAIL("fault-proxy did not start");
+        snprintf(proxy_url, sizeof proxy_url, "http://127.0.0.1:%d", atoi(buf));
+}
+
+static void proxy_stop(void) {
+        if (proxy_pid > 0) {
+                kill(proxy_pid, SIGTERM);
+                waitpid(proxy_pid, NULL, 0);
+                proxy_pid = 0;
+        }
+}
+
+/* POSTs body to the proxy's control path; returns its JSON answer's "requests". */
+static long proxy_control(const char *path, const char *body) {
+        CURL *h = curl_easy_init();
+        char url[128];
+        FILE *out = tmpfile();
+        char answer[256] = "";
+        long requests = -1;
+
+        snprintf(url, sizeof url, "%s%s", proxy_url, path);
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        if (body)
+                curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT, 5L);
+        if (curl_easy_perform(h) != CURLE_OK)
+                TEST_FAIL("fault-proxy control %s failed", path);
+        curl_easy_cleanup(h);
+        rewind(out);
+        if (fgets(answer, sizeof answer, out)) {
+                cJSON *j = cJSON_Parse(answer);
+                const cJSON *r = cJSON_GetObjectItem(j, "requests");
+                if (cJSON_IsNumber(r))
+                        requests = (long) r->valuedouble;
+                cJSON_Delete(j);
+        }
+        fclose(out);
+        return requests;
+}
+
+static KubeClient *proxy_client(const KubeClientOptions *opts) {
+        if (proxy_pid <= 0)
+                proxy_start();
+        proxy_control("/__reset__", "");
+        return client_for(kubeconfig("proxy", proxy_url, "", token_line(token)), opts);
+}
+
+TEST(fault_retry_success) {
+        KubeClientOptions opts = { .backoff_initial_ms = 50, .backoff_max_ms = 400 };
+        KubeClient *c;
+        cJSON *cm = configmap("faulty", "a");
+        KubeApplyResult res;
+        char *rv;
+        double t0;
+
+        c = proxy_client(&opts);
+        proxy_control("/__fault__", "[{\"type\":\"status\",\"code\":503},{\"type\":\"drop\"},"
+                                    "{\"type\":\"status\",\"code\":502}]");
+        apply_ok(c, cm, NULL, 0, &res);
+        ASSERT_TRUE(res.created);
+        ASSERT_EQ(proxy_control("/__stats__", NULL), 4);
+
+        /* 429 with Retry-After: 1 is honoured */
+        rv = strdup(res.resource_version);
+        kube_apply_result_clear(&res);
+        proxy_control("/__fault__", "[{\"type\":\"status\",\"code\":429,\"retry_after\":1}]");
+        t0 = now();
+        apply_ok(c, cm, rv, 0, &res);
+        ASSERT_TRUE(now() - t0 >= 0.95);
+        ASSERT_TRUE(!res.changed);
+        ASSERT_EQ(proxy_control("/__stats__", NULL), 6);
+        free(rv);
+        kube_apply_result_clear(&res);
+        kube_client_free(c);
+        cJSON_Delete(cm);
+}
+
+TEST(fault_give_up) {
+        KubeClientOptions opts = { .request_timeout_ms = 700, .deadline_ms = 2000, .backoff_initial_ms = 50,
+                                   .backoff_max_ms = 300 };
+        KubeClient *c = proxy_client(&opts);
+        cJSON *cm = configmap("faulty", "b");
+        KubeApplyResult res;
+        KubeError err;
+        double t0;
+
+        /* 503 until the deadline */
+        proxy_control("/__fault__", "[" "{\"type\":\"status\",\"code\":503},{\"type\":\"status\",\"code\":503},"
+                                    "{\"type\":\"status\",\"code\":503},{\"type\":\"status\",\"code\":503},"
+                                    "{\"type\":\"status\",\"code\":503},{\"type\":\"status\",\"code\":503},"
+                                    "{\"type\":\"status\",\"code\":503},{\"type\":\"status\",\"code\":503},"
+                                    "{\"type\":\"status\",\"code\":503},{\"type\":\"status\",\"code\":503},"
+                                    "{\"type\":\"status\",\"code\":503},{\"type\":\"status\",\"code\":503}]");
+        t0 = now();
+        ASSERT_EQ(kube_apply(c, cm, NULL, 0, &res, &err), -EIO);
+        printf("  503: %s\n", err.message);
+        ASSERT_TRUE(now() - t0 < 2.5);
+        ASSERT_TRUE(strstr(err.message, "fault-proxy: injected 503 (HTTP 503) (gave up after") != NULL);
+        proxy_control("/__reset__", "");
+
+        /* a stalled answer: per-request timeout, retried, then the deadline */
+        proxy_control("/__fault__", "[{\"type\":\"delay\",\"seconds\":3},{\"type\":\"delay\",\"seconds\":3},"
+                                    "{\"type\":\"delay\",\"seconds\":3},{\"type\":\"delay\",\"seconds\":3}]");
+        t0 = now();
+        ASSERT_EQ(kube_apply(c, cm, NULL, 0, &res, &err), -ETIMEDOUT);
+        printf("  timeout: %s\n", err.message);
+        ASSERT_TRUE(now() - t0 < 2.5);
+        ASSERT_TRUE(strstr(err.message, "gave up after") != NULL);
+        proxy_control("/__reset__", "");
+
+        /* Retry-After beyond the deadline: give up at once */
+        proxy_control("/__fault__", "[{\"type\":\"status\",\"code\":429,\"retry_after\":30}]");
+        t0 = now();
+        ASSERT_EQ(kube_apply(c, cm, NULL, 0, &res, &err), -EBUSY);
+        printf("  429: %s\n", err.message);
+        ASSERT_TRUE(now() - t0 < 1.0);
+        kube_client_free(c);
+        cJSON_Delete(cm);
+}
+
+static double cancel_at;
+static bool cancel_after(void *userdata) {
+        return now() >= cancel_at;
+}
+
+TEST(fault_cancel) {
+        KubeClientOptions opts = { .cancelled = cancel_after };
+        KubeClient *c = proxy_client(&opts);
+        cJSON *cm = configmap("faulty", "c");
+        KubeApplyResult res;
+        KubeError err;
+        double t0;
+
+        proxy_control("/__fault__", "[{\"type\":\"delay\",\"seconds\":8}]");
+        t0 = now();
+        cancel_at = t0 + 0.5;
+        ASSERT_EQ(kube_apply(c, cm, NULL, 0, &res, &err), -ECANCELED);
+        printf("  cancelled after %.2f s: %s\n", now() - t0, err.message);
+        ASSERT_TRUE(now() - t0 < 2.0);
+        kube_client_free(c);
+        cJSON_Delete(cm);
+        proxy_stop();
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path);
+}
+
+static const TestCase cases[] = {
+        T(namespace), T(apply_unchanged_changed), T(get_delete), T(dry_run), T(nodeport_collision),
+        T(wrong_token), T(missing_namespace), T(tls), T(kubeconfig_variants), T(adopt_server_side),
+        T(adopt_client_side), T(adopt_missing), T(audit_one_patch_per_object), T(fault_retry_success),
+        T(fault_give_up), T(fault_cancel),
+};
+
+int main(void) {
+        FILE *f;
+        char cmd[600];
+        int r;
+
+        api_url = getenv("KUBE_API_URL");
+        token = getenv("KUBE_TOKEN");
+        ca_file = getenv("KUBE_CA_FILE");
+        audit_log = getenv("NAP_AUDIT_LOG");
+        kubectl = getenv("KUBECTL");
+        if (!api_url || !token || !ca_file || !audit_log || !kubectl || !getenv("KUBECONFIG")) {
+                fprintf(stderr, "test-kube: run me through tests/harness/with-harness.sh "
+                                "(KUBE_API_URL, KUBE_TOKEN, KUBE_CA_FILE, NAP_AUDIT_LOG, KUBECTL, KUBECONFIG)\n");
+                return 1;
+        }
+        snprintf(tmpdir, sizeof tmpdir, "/tmp/test-kube.XXXXXX");
+        if (!mkdtemp(tmpdir))
+                return 1;
+        snprintf(cmd, sizeof cmd, "base64 -w0 '%s'", ca_file);
+        f = popen(cmd, "r");
+        if (!f || !fgets(ca_b64, sizeof ca_b64, f))
+                return 1;
+        pclose(f);
+
+        r = test_run(cases, ELEMENTSOF(cases));
+        proxy_stop();
+        nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        return r;
+}
