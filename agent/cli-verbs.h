@@ -47,3 +47,4 @@ int cli_apply(CliArgs *a);
 int cli_seed(CliArgs *a);
 int cli_status(CliArgs *a);
 int cli_gen_secrets(CliArgs *a);
+int cli_doctor(CliArgs *a);

@@ -29,7 +29,7 @@ struct KubeClient {
         CURL *curl;
         KubeConfig *config;
         KubeClientOptions opts;
-        struct curl_slist *headers[3]; /* by RequestBody */
+        struct curl_slist *headers[4]; /* by RequestBody */
         char errbuf[CURL_ERROR_SIZE];
         StrBuf response;
         bool response_too_big;
@@ -43,6 +43,7 @@ typedef enum RequestBody {
         BODY_NONE,
         BODY_APPLY, /* application/apply-patch+yaml (JSON is valid YAML) */
         BODY_MERGE, /* application/merge-patch+json */
+        BODY_JSON,  /* application/json (POST of a new object) */
 } RequestBody;
 
 /* An HTTP answer, after retries. */
@@ -203,6 +204,7 @@ static int build_headers(KubeClient *c) {
                 [BODY_NONE] = NULL,
                 [BODY_APPLY] = "Content-Type: application/apply-patch+yaml",
                 [BODY_MERGE] = "Content-Type: application/merge-patch+json",
+                [BODY_JSON] = "Content-Type: application/json",
         };
 
         for (size_t i = 0; i < ELEMENTSOF(c->headers); i++) {
@@ -686,6 +688,39 @@ int kube_delete(KubeClient *c, const KubeRef *ref, bool *ret_existed, KubeError 
                 return http_failure(&resp, err);
         if (ret_existed)
                 *ret_existed = resp.status != 404;
+        return 0;
+}
+
+int kube_get_path(KubeClient *c, const char *path, cJSON **ret, KubeError *err) {
+        _cleanup_(response_clear) Response resp = { 0 };
+        int r;
+
+        r = call(c, "GET", path, BODY_NONE, NULL, &resp, err);
+        if (r < 0)
+                return r;
+        if (resp.status != 200)
+                return http_failure(&resp, err);
+        if (!cJSON_IsObject(resp.json))
+                return kube_error_setf(err, -EBADMSG, "GET %s: the answer is not a JSON object", path);
+        *ret = TAKE_PTR(resp.json);
+        return 0;
+}
+
+int kube_create_path(KubeClient *c, const char *path, const cJSON *body, cJSON **ret, KubeError *err) {
+        _cleanup_(response_clear) Response resp = { 0 };
+        _cleanup_free_ char *text = cJSON_PrintUnformatted(body);
+        int r;
+
+        if (!text)
+                return -ENOMEM;
+        r = call(c, "POST", path, BODY_JSON, text, &resp, err);
+        if (r < 0)
+                return r;
+        if (resp.status != 200 && resp.status != 201)
+                return http_failure(&resp, err);
+        if (!cJSON_IsObject(resp.json))
+                return kube_error_setf(err, -EBADMSG, "POST %s: the answer is not a JSON object", path);
+        *ret = TAKE_PTR(resp.json);
         return 0;
 }
 

@@ -125,6 +125,13 @@ int kube_delete(KubeClient *c, const KubeRef *ref, bool *ret_existed, KubeError 
 /* GET; -ENOENT (and err set) when the object does not exist. */
 int kube_get(KubeClient *c, const KubeRef *ref, cJSON **ret, KubeError *err);
 
+/* GET of any API path (with its query, e.g. a pod list with a label
+ * selector): the JSON object answered. -ENOENT on 404. */
+int kube_get_path(KubeClient *c, const char *path, cJSON **ret, KubeError *err);
+/* POST of body (JSON) to path, e.g. a SelfSubjectAccessReview: the JSON
+ * object answered (200 or 201). */
+int kube_create_path(KubeClient *c, const char *path, const cJSON *body, cJSON **ret, KubeError *err);
+
 /* Exposed for tests: the one-line message for an HTTP error answer (a
  * Status body, other JSON, text or nothing), into err; returns the errno. */
 int kube_error_from_response(long http_status, const char *body, KubeError *err);

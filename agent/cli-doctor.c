@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `nap-agent doctor [--json]`: see doctor.h. Exit 0 when nothing fails. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli-verbs.h"
+#include "doctor.h"
+#include "util/log.h"
+
+int cli_doctor(CliArgs *a) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        DoctorReport report = { 0 };
+        ManagerOptions o = {
+                .values_path = a->values,
+                .state_dir = a->state_dir,
+                .kubeconfig = a->kubeconfig,
+                .templates = a->templates,
+        };
+        int r;
+
+        /* Short deadlines: a doctor that hangs helps nobody. */
+        o.kube_options.deadline_ms = 8000;
+        o.kube_options.request_timeout_ms = 4000;
+        if (manager_new(&o, &m) < 0)
+                return CLI_EXIT_FAILURE;
+        r = doctor_run(m, NULL, &report);
+        if (r < 0) {
+                doctor_report_clear(&report);
+                log_error_errno(r, "doctor failed: %s", STRERROR(r));
+                return CLI_EXIT_FAILURE;
+        }
+        if (a->json) {
+                char *s = doctor_report_json(&report);
+                if (s)
+                        puts(s);
+                free(s);
+        } else
+                doctor_print(&report, stdout);
+        r = doctor_report_failed(&report) ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+        doctor_report_clear(&report);
+        return r;
+}

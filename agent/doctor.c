@@ -1,0 +1,538 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config-check.h"
+#include "doctor.h"
+#include "util/log.h"
+#include "util/strbuf.h"
+
+typedef struct Ctx {
+        Manager *m;
+        const DoctorOptions *opts;
+        DoctorReport *report;
+        Config *config;
+        DesiredSet *desired;
+        KubeClient *kube; /* NULL when unreachable */
+        OAuthDb *db;      /* NULL when unreachable */
+        int error;        /* -ENOMEM seen */
+} Ctx;
+
+static void add(Ctx *ctx, DoctorStatus st, const char *id, const char *fix, const char *format, ...) _printf_(5, 6);
+static void add(Ctx *ctx, DoctorStatus st, const char *id, const char *fix, const char *format, ...) {
+        DoctorReport *r = ctx->report;
+        DoctorCheck *c = realloc(r->checks, (r->n_checks + 1) * sizeof *c);
+        va_list ap;
+
+        if (!c) {
+                ctx->error = -ENOMEM;
+                return;
+        }
+        r->checks = c;
+        c = &r->checks[r->n_checks];
+        *c = (DoctorCheck) { .status = st, .id = strdup(id), .fix = fix ? strdup(fix) : NULL };
+        va_start(ap, format);
+        if (vasprintf(&c->summary, format, ap) < 0)
+                c->summary = NULL;
+        va_end(ap);
+        if (!c->id || !c->summary || (fix && !c->fix)) {
+                ctx->error = -ENOMEM;
+                free(c->id);
+                free(c->summary);
+                free(c->fix);
+                return;
+        }
+        r->n_checks++;
+}
+
+static const char *cget(Ctx *ctx, const char *name) {
+        const char *v = config_get(ctx->config, name);
+        return v ? v : "";
+}
+
+/* ---- 1. values.env ------------------------------------------------------ */
+
+static void check_values(Ctx *ctx) {
+        const char *path = ctx->m->options.values_path;
+        _cleanup_free_ char *why = NULL;
+        struct stat st;
+        int r;
+
+        r = manager_load_desired(ctx->m, &ctx->config, &ctx->desired, &why);
+        if (r < 0) {
+                _cleanup_free_ char *fix = NULL;
+                if (asprintf(&fix, "nap-agent check --values %s", path) < 0)
+                        fix = NULL;
+                add(ctx, DOCTOR_FAIL, "values.valid", fix, "%s", why ? why : STRERROR(r));
+                return;
+        }
+        add(ctx, DOCTOR_OK, "values.valid", NULL, "%s is valid: sandbox %s, browser %s", path,
+            config_module_enabled(ctx->config, MODULE_SANDBOX) ? "on" : "off",
+            config_module_enabled(ctx->config, MODULE_BROWSER) ? "on" : "off");
+        if (stat(path, &st) == 0 && (st.st_mode & 0004)) {
+                _cleanup_free_ char *fix = NULL;
+                if (asprintf(&fix, "chmod 0640 %s", path) < 0)
+                        fix = NULL;
+                add(ctx, DOCTOR_WARN, "values.permissions", fix, "%s is world-readable (mode %04o) and holds secrets",
+                    path, st.st_mode & 07777);
+        } else
+                add(ctx, DOCTOR_OK, "values.permissions", NULL, "%s is not world-readable", path);
+        const EnvEntry *tos = envfile_get(ctx->config->env, "TOS_HOST"), *nap = envfile_get(ctx->config->env, "NAP_HOST");
+        if (tos && nap && !streq(tos->value, nap->value))
+                add(ctx, DOCTOR_WARN, "values.host", "remove the TOS_HOST line; NAP_HOST wins",
+                    "TOS_HOST and NAP_HOST differ; NAP_HOST is used");
+        else if (tos && !nap)
+                add(ctx, DOCTOR_OK, "values.host", NULL,
+                    "TOS_HOST is set (NAP_HOST is its newer name; either works)");
+}
+
+/* ---- 2. API server, namespace, RBAC ---------------------------------------- */
+
+static bool can(Ctx *ctx, const char *verb, const char *group, const char *resource, const char **ret_reason) {
+        _cleanup_free_ char *body = NULL;
+        KubeError err = { 0 };
+        cJSON *resp = NULL;
+        bool allowed = false;
+
+        if (asprintf(&body, "{\"apiVersion\":\"authorization.k8s.io/v1\",\"kind\":\"SelfSubjectAccessReview\","
+                     "\"spec\":{\"resourceAttributes\":{\"namespace\":\"%s\",\"verb\":\"%s\",\"group\":\"%s\","
+                     "\"resource\":\"%s\"}}}", cget(ctx, "NAMESPACE"), verb, group, resource) < 0)
+                return false;
+        cJSON *j = cJSON_Parse(body);
+        int r = kube_create_path(ctx->kube, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", j, &resp, &err);
+        cJSON_Delete(j);
+        if (r >= 0) {
+                const cJSON *st = cJSON_GetObjectItem(resp, "status");
+                allowed = cJSON_IsTrue(cJSON_GetObjectItem(st, "allowed"));
+        }
+        *ret_reason = r < 0 ? "the review itself was refused" : NULL;
+        cJSON_Delete(resp);
+        return allowed;
+}
+
+static void check_rbac(Ctx *ctx) {
+        static const char *const verbs[] = { "get", "patch", "delete" };
+        static const char *const res[][2] = { { "", "secrets" }, { "", "services" }, { "apps", "deployments" } };
+        StrBuf missing = { 0 };
+        const char *reason = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(res); i++)
+                for (size_t v = 0; v < ELEMENTSOF(verbs); v++)
+                        if (!can(ctx, verbs[v], res[i][0], res[i][1], &reason))
+                                strbuf_printf(&missing, "%s%s %s", missing.len ? ", " : "", verbs[v], res[i][1]);
+        _cleanup_free_ char *m = strbuf_steal(&missing);
+        if (m && *m)
+                add(ctx, DOCTOR_FAIL, "kube.rbac",
+                    "grant the agent's user a Role with get, patch and delete on secrets, services and deployments",
+                    "RBAC denies in namespace '%s': %s%s%s", cget(ctx, "NAMESPACE"), m, reason ? "; " : "",
+                    reason ? reason : "");
+        else
+                add(ctx, DOCTOR_OK, "kube.rbac", NULL, "RBAC allows get, patch and delete on secrets, services and "
+                    "deployments in '%s'", cget(ctx, "NAMESPACE"));
+}
+
+static void check_kube(Ctx *ctx) {
+        KubeError err = { 0 };
+        cJSON *v = NULL;
+        int r;
+
+        r = manager_kube(ctx->m, ctx->config, &ctx->kube);
+        if (r < 0) {
+                ctx->kube = NULL;
+                add(ctx, DOCTOR_FAIL, "kube.reachable", "pass --kubeconfig, or set KUBECONFIG in values.env",
+                    "no usable kubeconfig: %s", STRERROR(r));
+                return;
+        }
+        r = kube_get_path(ctx->kube, "/version", &v, &err);
+        if (r < 0) {
+                add(ctx, DOCTOR_FAIL, "kube.reachable", "check the server address and credentials in the kubeconfig",
+                    "API server %s: %s", kube_client_server(ctx->kube), err.message);
+                ctx->kube = NULL;
+                return;
+        }
+        const cJSON *gv = cJSON_GetObjectItem(v, "gitVersion");
+        add(ctx, DOCTOR_OK, "kube.reachable", NULL, "API server %s answers (Kubernetes %s)",
+            kube_client_server(ctx->kube), cJSON_IsString(gv) ? gv->valuestring : "?");
+        cJSON_Delete(v);
+
+        KubeRef ns = { "v1", "Namespace", NULL, cget(ctx, "NAMESPACE") };
+        r = kube_get(ctx->kube, &ns, &v, &err);
+        if (r == -ENOENT) {
+                _cleanup_free_ char *fix = NULL;
+                if (asprintf(&fix, "kubectl create namespace %s", cget(ctx, "NAMESPACE")) < 0)
+                        fix = NULL;
+                add(ctx, DOCTOR_FAIL, "kube.namespace", fix, "namespace '%s' does not exist", cget(ctx, "NAMESPACE"));
+        } else if (r < 0)
+                add(ctx, DOCTOR_FAIL, "kube.namespace", NULL, "cannot read namespace '%s': %s", cget(ctx, "NAMESPACE"),
+                    err.message);
+        else
+                add(ctx, DOCTOR_OK, "kube.namespace", NULL, "namespace '%s' exists", cget(ctx, "NAMESPACE"));
+        cJSON_Delete(v);
+        check_rbac(ctx);
+}
+
+/* ---- 3 and 4. oauth_clients: invalid_client, invalid_redirect_uri ------- */
+
+static const struct {
+        Module module;
+        const char *prefix; /* of the keys */
+        const char *client;
+        const char *component;
+} services[] = {
+        { MODULE_SANDBOX, "SANDBOX", "sandbox-service", "sandbox" },
+        { MODULE_BROWSER, "BROWSER", "browser-service", "browser" },
+};
+
+/* The live Deployment's env value of name, or NULL. */
+static char *live_env(Ctx *ctx, const char *deployment, const char *name) {
+        KubeRef ref = { "apps/v1", "Deployment", cget(ctx, "NAMESPACE"), deployment };
+        KubeError err = { 0 };
+        cJSON *d = NULL;
+        char *out = NULL;
+        const cJSON *c, *e;
+
+        if (!ctx->kube || kube_get(ctx->kube, &ref, &d, &err) < 0)
+                return NULL;
+        const cJSON *containers = cJSON_GetObjectItem(
+                cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "spec"), "template"), "spec"),
+                "containers");
+        cJSON_ArrayForEach(c, containers) cJSON_ArrayForEach(e, cJSON_GetObjectItem(c, "env")) {
+                const cJSON *n = cJSON_GetObjectItem(e, "name"), *v = cJSON_GetObjectItem(e, "value");
+                if (!out && cJSON_IsString(n) && streq(n->valuestring, name) && cJSON_IsString(v))
+                        out = strdup(v->valuestring);
+        }
+        cJSON_Delete(d);
+        return out;
+}
+
+static void check_node_port(Ctx *ctx, size_t i, const char *svc_name) {
+        _cleanup_free_ char *id = NULL, *key = NULL;
+        KubeRef ref = { "v1", "Service", cget(ctx, "NAMESPACE"), svc_name };
+        KubeError err = { 0 };
+        cJSON *s = NULL;
+
+        if (ctx->config->ingress_external || !ctx->kube || asprintf(&id, "nodeport.%s", services[i].component) < 0 ||
+            asprintf(&key, "%s_NODE_PORT", services[i].prefix) < 0 || kube_get(ctx->kube, &ref, &s, &err) < 0)
+                return;
+        const cJSON *np = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "spec"), "ports"), 0), "nodePort");
+        long want = strtol(cget(ctx, key), NULL, 10);
+        if (cJSON_IsNumber(np) && np->valueint != want)
+                add(ctx, DOCTOR_FAIL, id, "nap-agent apply --resync",
+                    "Service '%s' has nodePort %d but values.env says %s=%ld", svc_name, np->valueint, key, want);
+        else
+                add(ctx, DOCTOR_OK, id, NULL, "Service '%s' has nodePort %ld as values.env says", svc_name, want);
+        cJSON_Delete(s);
+}
+
+static void check_service_oauth(Ctx *ctx, size_t i) {
+        _cleanup_free_ char *id_exists = NULL, *id_uri = NULL, *dep = NULL, *url_key = NULL, *pub_key = NULL,
+                            *live_url = NULL, *expect = NULL;
+        _cleanup_(oauth_client_freep) OAuthClient *row = NULL;
+        OAuthError err = { 0 };
+        int r;
+
+        if (asprintf(&id_exists, "oauth.%s.exists", services[i].client) < 0 ||
+            asprintf(&id_uri, "oauth.%s.redirect_uri", services[i].client) < 0 ||
+            asprintf(&dep, "%s-%s", cget(ctx, "APP_PREFIX"), services[i].component) < 0 ||
+            asprintf(&url_key, "%s_SERVICE_URL", services[i].prefix) < 0 ||
+            asprintf(&pub_key, "%s_PUBLIC_URL", services[i].prefix) < 0) {
+                ctx->error = -ENOMEM;
+                return;
+        }
+        if (ctx->config->ingress_external && strempty(config_get(ctx->config, pub_key))) {
+                _cleanup_free_ char *fix = NULL;
+                if (asprintf(&fix, "set %s=https://... in values.env", pub_key) < 0)
+                        fix = NULL;
+                add(ctx, DOCTOR_WARN, id_uri, fix, "INGRESS_MODE=external but %s is empty: logins will fail with "
+                    "400 invalid_redirect_uri", pub_key);
+        }
+        check_node_port(ctx, i, dep);
+        if (!ctx->db)
+                return;
+        r = oauth_get(ctx->db, services[i].client, &row, &err);
+        if (r <= 0) {
+                add(ctx, DOCTOR_FAIL, id_exists, "nap-agent seed",
+                    "%s: no row in oauth_clients (logins fail with 400 invalid_client)%s%s", services[i].client,
+                    r < 0 ? ": " : "", r < 0 ? err.message : "");
+                return;
+        }
+        add(ctx, DOCTOR_OK, id_exists, NULL, "%s is registered in oauth_clients", services[i].client);
+        live_url = live_env(ctx, dep, url_key);
+        if (!live_url) {
+                add(ctx, DOCTOR_FAIL, id_uri, "nap-agent apply", "Deployment '%s' or its %s env is missing", dep,
+                    url_key);
+                return;
+        }
+        if (asprintf(&expect, "%s/api/auth/callback", live_url) < 0) {
+                ctx->error = -ENOMEM;
+                return;
+        }
+        r = oauth_redirect_uri_matches(ctx->db, services[i].client, expect, &err);
+        if (r == 1)
+                add(ctx, DOCTOR_OK, id_uri, NULL, "%s's redirect_uris contain %s", services[i].client, expect);
+        else
+                add(ctx, DOCTOR_FAIL, id_uri, "nap-agent seed",
+                    "%s's redirect_uris lack %s, which the live Deployment uses (400 invalid_redirect_uri)%s%s",
+                    services[i].client, expect, r < 0 ? ": " : "", r < 0 ? err.message : "");
+}
+
+static void check_oauth(Ctx *ctx) {
+        bool any = false;
+
+        for (size_t i = 0; i < ELEMENTSOF(services); i++)
+                any = any || config_module_enabled(ctx->config, services[i].module);
+        if (!any)
+                return;
+        if (manager_db(ctx->m, ctx->config, &ctx->db) < 0) {
+                ctx->db = NULL;
+                add(ctx, DOCTOR_FAIL, "oauth.database", "set DATABASE_URL in values.env, or PG_USERNAME/PG_PASSWORD",
+                    "cannot reach the control plane's database (see the error above)");
+        } else
+                add(ctx, DOCTOR_OK, "oauth.database", NULL, "the control plane's database answers");
+        for (size_t i = 0; i < ELEMENTSOF(services); i++)
+                if (config_module_enabled(ctx->config, services[i].module))
+                        check_service_oauth(ctx, i);
+}
+
+/* ---- 5 and 6. TURN and OpenSandbox --------------------------------------- */
+
+/* Number of pods with label selector sel in ns, and how many are Ready. */
+static int count_pods(Ctx *ctx, const char *ns, const char *sel, unsigned *ret_total, unsigned *ret_ready,
+                      KubeError *err) {
+        _cleanup_free_ char *path = NULL;
+        cJSON *list = NULL;
+        const cJSON *pod, *cond;
+        int r;
+
+        if (asprintf(&path, "/api/v1/namespaces/%s/pods?labelSelector=%s", ns, sel) < 0)
+                return -ENOMEM;
+        r = kube_get_path(ctx->kube, path, &list, err);
+        if (r < 0)
+                return r;
+        *ret_total = *ret_ready = 0;
+        cJSON_ArrayForEach(pod, cJSON_GetObjectItem(list, "items")) {
+                (*ret_total)++;
+                cJSON_ArrayForEach(cond, cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "status"), "conditions")) {
+                        const cJSON *t = cJSON_GetObjectItem(cond, "type"), *s = cJSON_GetObjectItem(cond, "status");
+                        if (cJSON_IsString(t) && streq(t->valuestring, "Ready") && cJSON_IsString(s) &&
+                            streq(s->valuestring, "True"))
+                                (*ret_ready)++;
+                }
+        }
+        cJSON_Delete(list);
+        return 0;
+}
+
+static void check_turn(Ctx *ctx) {
+        const char *host = cget(ctx, "TURN_HOST");
+        unsigned total = 0, ready = 0, port = (unsigned) strtoul(cget(ctx, "TURN_PORT"), NULL, 10);
+        KubeError err = { 0 };
+        int r;
+
+        if (!config_module_enabled(ctx->config, MODULE_BROWSER))
+                return;
+        if (!*host) {
+                add(ctx, DOCTOR_FAIL, "turn.host", "set TURN_HOST=<node IP> in values.env",
+                    "TURN_HOST is empty: browsers get no video");
+                return;
+        }
+        if (!is_ip_address(host)) {
+                add(ctx, DOCTOR_WARN, "turn.host", "set TURN_HOST to the node's IP address",
+                    "TURN_HOST=%s is not an IP address", host);
+                return;
+        }
+        add(ctx, DOCTOR_OK, "turn.host", NULL, "TURN_HOST=%s is an IP address", host);
+        if (ctx->kube) {
+                r = count_pods(ctx, cget(ctx, "NAMESPACE"), "app%3Dcoturn", &total, &ready, &err);
+                if (r < 0)
+                        add(ctx, DOCTOR_FAIL, "turn.pod", NULL, "cannot list coturn pods: %s", err.message);
+                else if (ready == 0)
+                        add(ctx, DOCTOR_FAIL, "turn.pod", "kubectl -n nap describe pod -l app=coturn",
+                            "no ready coturn pod (%u pod(s) with app=coturn)", total);
+                else
+                        add(ctx, DOCTOR_OK, "turn.pod", NULL, "%u of %u coturn pod(s) ready", ready, total);
+        }
+        _cleanup_free_ char *mapped = NULL;
+        r = doctor_stun_ping(host, port, ctx->opts->stun_timeout_ms, &mapped);
+        if (r < 0)
+                add(ctx, DOCTOR_FAIL, "turn.stun", "check that coturn runs and that UDP to TURN_HOST:TURN_PORT is open",
+                    "no STUN answer from %s:%u (%s): browsers will show a black screen", host, port, STRERROR(r));
+        else
+                add(ctx, DOCTOR_OK, "turn.stun", NULL, "STUN Binding answered by %s:%u%s%s", host, port,
+                    mapped ? ", mapped address " : "", mapped ? mapped : "");
+}
+
+static void check_opensandbox(Ctx *ctx) {
+        const char *url = cget(ctx, "OPENSANDBOX_URL");
+        char ns[64];
+        unsigned total = 0, ready = 0;
+        KubeError err = { 0 };
+
+        if (!config_module_enabled(ctx->config, MODULE_SANDBOX))
+                return;
+        if (!is_http_url(url)) {
+                add(ctx, DOCTOR_FAIL, "opensandbox.url", "set OPENSANDBOX_URL=http://opensandbox-server.NS.svc:80",
+                    "OPENSANDBOX_URL=\"%s\" is not an http(s) URL", url);
+                return;
+        }
+        /* http://NAME.NS.svc[...]: the namespace is the host's second label. */
+        const char *h = strstr(url, "://") + 3, *dot = strchr(h, '.');
+        size_t n = dot ? strcspn(dot + 1, ".:/") : 0;
+        if (dot && n > 0 && n < sizeof ns) {
+                memcpy(ns, dot + 1, n);
+                ns[n] = 0;
+        } else
+                snprintf(ns, sizeof ns, "%s", cget(ctx, "NAMESPACE"));
+        add(ctx, DOCTOR_OK, "opensandbox.url", NULL, "OPENSANDBOX_URL parses; OpenSandbox expected in namespace '%s'", ns);
+        if (!ctx->kube)
+                return;
+        if (count_pods(ctx, ns, "app.kubernetes.io%2Fname%3Dopensandbox", &total, &ready, &err) < 0)
+                add(ctx, DOCTOR_FAIL, "opensandbox.pods", NULL, "cannot list pods in '%s': %s", ns, err.message);
+        else if (total == 0)
+                add(ctx, DOCTOR_FAIL, "opensandbox.pods", "install OpenSandbox into that namespace (its Helm chart)",
+                    "no OpenSandbox pods (app.kubernetes.io/name=opensandbox) in namespace '%s': sandboxes cannot start",
+                    ns);
+        else
+                add(ctx, DOCTOR_OK, "opensandbox.pods", NULL, "%u OpenSandbox pod(s) in '%s', %u ready", total, ns, ready);
+}
+
+/* ---- 7. the agent itself --------------------------------------------------- */
+
+static void check_daemon(Ctx *ctx) {
+        char line[512];
+        StrBuf out = { 0 };
+        FILE *p;
+
+        if (access("/run/systemd/system", F_OK) < 0)
+                return; /* not booted with systemd */
+        p = popen("systemctl show -p ActiveState -p StatusText nap-agent.service 2>/dev/null", "re");
+        if (!p)
+                return;
+        while (fgets(line, sizeof line, p)) {
+                line[strcspn(line, "\n")] = 0;
+                strbuf_printf(&out, "%s%s", out.len ? ", " : "", line);
+        }
+        pclose(p);
+        _cleanup_free_ char *s = strbuf_steal(&out);
+        if (s && strstr(s, "ActiveState=active"))
+                add(ctx, DOCTOR_OK, "agent.daemon", NULL, "nap-agent.service: %s", s);
+        else if (s && *s)
+                add(ctx, DOCTOR_WARN, "agent.daemon", "systemctl enable --now nap-agent", "nap-agent.service: %s", s);
+}
+
+static void check_agent(Ctx *ctx) {
+        const Ledger *l = ctx->m->ledger;
+        unsigned missing = 0;
+        StrBuf names = { 0 };
+
+        add(ctx, DOCTOR_OK, "agent.ledger", NULL, "ledger in '%s' is readable: generation %llu, %zu object(s), "
+            "%zu oauth client(s)", ctx->m->state_dir, (unsigned long long) l->generation, l->n_objects, l->n_clients);
+        if (l->last_result && streq(l->last_result, "error"))
+                add(ctx, DOCTOR_FAIL, "agent.last_pass", "journalctl -u nap-agent", "last pass at %s failed: %s",
+                    l->last_time ? l->last_time : "?", l->last_message ? l->last_message : "?");
+        else if (l->last_result)
+                add(ctx, DOCTOR_OK, "agent.last_pass", NULL, "last pass at %s: %s", l->last_time ? l->last_time : "?",
+                    l->last_message ? l->last_message : "ok");
+        for (size_t i = 0; ctx->kube && i < l->n_objects; i++) {
+                const LedgerObject *o = &l->objects[i];
+                KubeRef ref = { o->api_version, o->kind, o->namespace, o->name };
+                KubeError err = { 0 };
+                cJSON *live = NULL;
+                if (kube_get(ctx->kube, &ref, &live, &err) == -ENOENT) {
+                        missing++;
+                        strbuf_printf(&names, "%s%s/%s", names.len ? ", " : "", o->kind, o->name);
+                }
+                cJSON_Delete(live);
+        }
+        _cleanup_free_ char *n = strbuf_steal(&names);
+        if (missing)
+                add(ctx, DOCTOR_FAIL, "agent.drift", "nap-agent apply --resync",
+                    "%u object(s) the agent applied are missing live: %s", missing, n ? n : "?");
+        else if (ctx->kube)
+                add(ctx, DOCTOR_OK, "agent.drift", NULL, "every object in the ledger exists live");
+        check_daemon(ctx);
+}
+
+/* ---- the report ------------------------------------------------------------ */
+
+int doctor_run(Manager *m, const DoctorOptions *opts, DoctorReport *ret) {
+        DoctorOptions defaults = { 0 };
+        Ctx ctx = { .m = m, .opts = opts ? opts : &defaults, .report = ret };
+
+        *ret = (DoctorReport) { 0 };
+        check_values(&ctx);
+        if (ctx.config) {
+                check_kube(&ctx);
+                check_oauth(&ctx);
+                check_turn(&ctx);
+                check_opensandbox(&ctx);
+        }
+        check_agent(&ctx);
+        config_free(ctx.config);
+        desired_set_free(ctx.desired);
+        return ctx.error;
+}
+
+void doctor_report_clear(DoctorReport *r) {
+        for (size_t i = 0; i < r->n_checks; i++) {
+                free(r->checks[i].id);
+                free(r->checks[i].summary);
+                free(r->checks[i].fix);
+        }
+        free(r->checks);
+        *r = (DoctorReport) { 0 };
+}
+
+bool doctor_report_failed(const DoctorReport *r) {
+        for (size_t i = 0; i < r->n_checks; i++)
+                if (r->checks[i].status == DOCTOR_FAIL)
+                        return true;
+        return false;
+}
+
+static const char *status_word(DoctorStatus s) {
+        static const char *const w[] = { "ok", "warn", "fail", "skip" };
+        return w[s];
+}
+
+void doctor_print(const DoctorReport *r, FILE *f) {
+        size_t counts[4] = { 0 };
+
+        for (size_t i = 0; i < r->n_checks; i++) {
+                const DoctorCheck *c = &r->checks[i];
+                counts[c->status]++;
+                fprintf(f, "%-4s  %-38s %s\n", status_word(c->status), c->id, c->summary);
+                if (c->fix && c->status != DOCTOR_OK)
+                        fprintf(f, "      %-38s fix: %s\n", "", c->fix);
+        }
+        fprintf(f, "%zu ok, %zu warning(s), %zu failure(s)\n", counts[DOCTOR_OK], counts[DOCTOR_WARN],
+                counts[DOCTOR_FAIL]);
+}
+
+char *doctor_report_json(const DoctorReport *r) {
+        cJSON *j = cJSON_CreateObject(), *arr;
+        char *s;
+
+        if (!j)
+                return NULL;
+        cJSON_AddBoolToObject(j, "ok", !doctor_report_failed(r));
+        arr = cJSON_AddArrayToObject(j, "checks");
+        for (size_t i = 0; i < r->n_checks; i++) {
+                cJSON *c = cJSON_CreateObject();
+                cJSON_AddStringToObject(c, "id", r->checks[i].id);
+                cJSON_AddStringToObject(c, "status", status_word(r->checks[i].status));
+                cJSON_AddStringToObject(c, "summary", r->checks[i].summary);
+                if (r->checks[i].fix)
+                        cJSON_AddStringToObject(c, "fix", r->checks[i].fix);
+                else
+                        cJSON_AddNullToObject(c, "fix");
+                cJSON_AddItemToArray(arr, c);
+        }
+        s = cJSON_Print(j);
+        cJSON_Delete(j);
+        return s;
+}
