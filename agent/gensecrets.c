@@ -111,7 +111,7 @@ int gensecrets_fill(const char *text, size_t len, const EnvFile *env, GenSecrets
                 edits[n++] = (Edit) { (size_t) s, (size_t) end, text[s] == '\'' || text[s] == '"' ? text[s] : 0,
                                       gensecrets_keys[k] };
         }
-        qsort(edits, n, sizeof *edits, cmp_edit);
+        qsort_safe(edits, n, sizeof *edits, cmp_edit);
         for (size_t i = 0; i < n && r >= 0; i++) {
                 char hex[65];
                 r = rnd(hex, userdata);

@@ -160,8 +160,8 @@ static int diff_views(PlanAction *a, const cJSON *old, const cJSON *new) {
                 return add_change(a, "(the ledger has no view of the applied object)");
         if ((r = flatten(old, "", &fo)) < 0 || (r = flatten(new, "", &fn)) < 0)
                 goto finish;
-        qsort(fo.items, fo.n, sizeof *fo.items, cmp_field);
-        qsort(fn.items, fn.n, sizeof *fn.items, cmp_field);
+        qsort_safe(fo.items, fo.n, sizeof *fo.items, cmp_field);
+        qsort_safe(fn.items, fn.n, sizeof *fn.items, cmp_field);
         while (r >= 0 && (i < fo.n || k < fn.n)) {
                 int c = i >= fo.n ? 1 : k >= fn.n ? -1 : strcmp(fo.items[i].path, fn.items[k].path);
                 if (c < 0) {

@@ -197,7 +197,7 @@ static cJSON *canonical_copy(const cJSON *j) {
         for (cJSON *c = j->child; c; c = c->next)
                 items[n++] = c;
         if (cJSON_IsObject(j))
-                qsort(items, n, sizeof *items, cmp_keys);
+                qsort_safe(items, n, sizeof *items, cmp_keys);
         for (size_t i = 0; i < n; i++) {
                 cJSON *c = canonical_copy(items[i]);
                 if (!c) {
@@ -351,7 +351,7 @@ static int annotate_pod_template(DesiredObject *o, const DesiredSet *s) {
         if (l.n == 0)
                 return 0;
 
-        qsort(l.items, l.n, sizeof *l.items, cmp_str);
+        qsort_safe(l.items, l.n, sizeof *l.items, cmp_str);
         for (size_t i = 0; i < l.n; i++) {
                 if (i > 0 && streq(l.items[i], l.items[i - 1]))
                         continue;
@@ -582,7 +582,7 @@ static int cmp_objects(const void *a, const void *b) {
 static int finish_set(DesiredSet *s) {
         int r;
 
-        qsort(s->objects, s->n_objects, sizeof *s->objects, cmp_objects);
+        qsort_safe(s->objects, s->n_objects, sizeof *s->objects, cmp_objects);
         for (size_t i = 0; i < s->n_objects; i++)
                 if ((r = annotate_pod_template(&s->objects[i], s)) < 0)
                         return r;
