@@ -21,16 +21,7 @@
 
 /* The bundled example: the source tree's when run from the build tree. */
 static const char *example_path(void) {
-        char exe[4096];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        size_t bl = strlen(NAP_BUILD_ROOT);
-
-        if (n > 0) {
-                exe[n] = 0;
-                if (strncmp(exe, NAP_BUILD_ROOT, bl) == 0 && exe[bl] == '/')
-                        return NAP_SOURCE_EXAMPLE_VALUES;
-        }
-        return NAP_EXAMPLE_VALUES;
+        return exe_is_below(NAP_BUILD_ROOT) ? NAP_SOURCE_EXAMPLE_VALUES : NAP_EXAMPLE_VALUES;
 }
 
 static int read_or_create(const char *path, char **ret, size_t *ret_len) {

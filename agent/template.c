@@ -378,9 +378,7 @@ static int annotate_pod_template(DesiredObject *o, const DesiredSet *s) {
 /* ---- template files ---------------------------------------------------- */
 
 static const char *templates_dir(const TemplateDirs *d) {
-        static char exe[4096];
         const char *e;
-        ssize_t n;
 
         if (d && d->dir)
                 return d->dir;
@@ -388,14 +386,7 @@ static const char *templates_dir(const TemplateDirs *d) {
                 return e;
         /* A binary run from its build tree uses the templates of its source
          * tree, so a developer's edit to a template is seen without install. */
-        n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        if (n > 0) {
-                exe[n] = 0;
-                size_t bl = strlen(NAP_BUILD_ROOT);
-                if (strncmp(exe, NAP_BUILD_ROOT, bl) == 0 && exe[bl] == '/')
-                        return NAP_SOURCE_TEMPLATES_DIR;
-        }
-        return NAP_TEMPLATES_DIR;
+        return exe_is_below(NAP_BUILD_ROOT) ? NAP_SOURCE_TEMPLATES_DIR : NAP_TEMPLATES_DIR;
 }
 
 static const char *override_dir(const TemplateDirs *d) {
