@@ -654,21 +654,12 @@ static int get_optional(KubeClient *c, const char *path, cJSON **ret, KubeError 
 
 int kube_get(KubeClient *c, const KubeRef *ref, cJSON **ret, KubeError *err) {
         _cleanup_free_ char *path = NULL;
-        _cleanup_(response_clear) Response resp = { 0 };
         int r;
 
         r = ref_path(ref, &path, err);
         if (r < 0)
                 return r;
-        r = call(c, "GET", path, BODY_NONE, NULL, &resp, err);
-        if (r < 0)
-                return r;
-        if (resp.status != 200)
-                return http_failure(&resp, err);
-        if (!cJSON_IsObject(resp.json))
-                return kube_error_setf(err, -EBADMSG, "GET %s: the answer is not a JSON object", path);
-        *ret = TAKE_PTR(resp.json);
-        return 0;
+        return kube_get_path(c, path, ret, err);
 }
 
 int kube_delete(KubeClient *c, const KubeRef *ref, bool *ret_existed, KubeError *err) {

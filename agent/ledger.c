@@ -146,26 +146,30 @@ static int parse_ledger(Ledger *l, const char *text) {
         return r;
 }
 
+static void object_done(LedgerObject *o) {
+        free(o->api_version);
+        free(o->kind);
+        free(o->namespace);
+        free(o->name);
+        free(o->module);
+        free(o->resource_version);
+        free(o->applied_at);
+        cJSON_Delete(o->view);
+}
+
+static void client_done(LedgerClient *c) {
+        free(c->id);
+        free(c->module);
+        free(c->name);
+        free(c->redirect_uri);
+        free(c->applied_at);
+}
+
 static void ledger_clear(Ledger *l) {
-        for (size_t i = 0; i < l->n_objects; i++) {
-                LedgerObject *o = &l->objects[i];
-                free(o->api_version);
-                free(o->kind);
-                free(o->namespace);
-                free(o->name);
-                free(o->module);
-                free(o->resource_version);
-                free(o->applied_at);
-                cJSON_Delete(o->view);
-        }
-        for (size_t i = 0; i < l->n_clients; i++) {
-                LedgerClient *c = &l->clients[i];
-                free(c->id);
-                free(c->module);
-                free(c->name);
-                free(c->redirect_uri);
-                free(c->applied_at);
-        }
+        for (size_t i = 0; i < l->n_objects; i++)
+                object_done(&l->objects[i]);
+        for (size_t i = 0; i < l->n_clients; i++)
+                client_done(&l->clients[i]);
         free(l->objects);
         free(l->clients);
         free(l->last_time);
@@ -331,14 +335,7 @@ void ledger_forget_object(Ledger *l, const char *kind, const char *namespace, co
         if (!o)
                 return;
         i = (size_t) (o - l->objects);
-        free(o->api_version);
-        free(o->kind);
-        free(o->namespace);
-        free(o->name);
-        free(o->module);
-        free(o->resource_version);
-        free(o->applied_at);
-        cJSON_Delete(o->view);
+        object_done(o);
         memmove(o, o + 1, (l->n_objects - i - 1) * sizeof *o);
         l->n_objects--;
 }
@@ -350,11 +347,7 @@ void ledger_forget_client(Ledger *l, const char *id) {
         if (!c)
                 return;
         i = (size_t) (c - l->clients);
-        free(c->id);
-        free(c->module);
-        free(c->name);
-        free(c->redirect_uri);
-        free(c->applied_at);
+        client_done(c);
         memmove(c, c + 1, (l->n_clients - i - 1) * sizeof *c);
         l->n_clients--;
 }
