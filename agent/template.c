@@ -521,7 +521,7 @@ static int add_client(DesiredSet *s, Module m, const char *path, cJSON *body, Di
         return r;
 }
 
-static int render_file(const Config *c, const char *path, bool all, DesiredSet *s, DiagList *diags) {
+static int render_file(const Config *c, const char *path, DesiredSet *s, DiagList *diags) {
         cJSON *j = NULL, *item;
         const char *mod;
         int m, r;
@@ -537,7 +537,7 @@ static int render_file(const Config *c, const char *path, bool all, DesiredSet *
                 cJSON_Delete(j);
                 return -EINVAL;
         }
-        if (!all && !config_module_enabled(c, (Module) m)) {
+        if (!config_module_enabled(c, (Module) m)) {
                 cJSON_Delete(j);
                 return 0;
         }
@@ -587,7 +587,7 @@ static int finish_set(DesiredSet *s) {
         return 0;
 }
 
-static int render(const Config *c, const TemplateDirs *dirs, bool all, DesiredSet **ret, DiagList *diags) {
+static int render(const Config *c, const TemplateDirs *dirs, DesiredSet **ret, DiagList *diags) {
         _cleanup_(desired_set_freep) DesiredSet *s = NULL;
         _cleanup_(strlist_free) StrList names = { 0 };
         const char *dir = templates_dir(dirs), *odir = override_dir(dirs);
@@ -611,7 +611,7 @@ static int render(const Config *c, const TemplateDirs *dirs, bool all, DesiredSe
                         if (asprintf(&path, "%s/%s", dir, names.items[i]) < 0)
                                 return -ENOMEM;
                 }
-                r = render_file(c, path, all, s, diags);
+                r = render_file(c, path, s, diags);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)
@@ -627,11 +627,7 @@ static int render(const Config *c, const TemplateDirs *dirs, bool all, DesiredSe
 }
 
 int template_render(const Config *c, const TemplateDirs *dirs, DesiredSet **ret, DiagList *diags) {
-        return render(c, dirs, false, ret, diags);
-}
-
-int template_render_all(const Config *c, const TemplateDirs *dirs, DesiredSet **ret, DiagList *diags) {
-        return render(c, dirs, true, ret, diags);
+        return render(c, dirs, ret, diags);
 }
 
 DesiredSet *desired_set_free(DesiredSet *s) {

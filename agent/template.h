@@ -61,10 +61,6 @@ typedef struct TemplateDirs {
  * diagnostics (file:line where known) and return -EINVAL. */
 int template_render(const Config *c, const TemplateDirs *dirs, DesiredSet **ret, DiagList *diags);
 
-/* Renders every template whatever the toggles say: the objects each module
- * would own. The planner uses it to know what a disabled module owns. */
-int template_render_all(const Config *c, const TemplateDirs *dirs, DesiredSet **ret, DiagList *diags);
-
 DesiredSet *desired_set_free(DesiredSet *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(DesiredSet *, desired_set_free);
 
