@@ -7,7 +7,7 @@
 # the .deb (and .buildinfo/.changes) moved to OUTDIR. Then lintian, which
 # must report no error and no warning.
 #
-# Usage: packaging/build-deb.sh [OUTDIR]        (default: ./dist)
+# Usage: packaging/build-deb.sh [OUTDIR]        (default: ./build-packages)
 # Env:   DEB_BUILD_OPTIONS   e.g. nocheck (default: the unit and golden
 #                            suites run during the build)
 #        NAP_LINTIAN=0       skip lintian
@@ -15,7 +15,7 @@
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
-out=${1:-$src/dist}
+out=${1:-$src/build-packages}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 t0=$(date +%s)
@@ -40,15 +40,11 @@ work=$(mktemp -d /tmp/nap-deb.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 tree=$work/nap-agent
 mkdir -p "$tree"
-# The source as git sees it, so build dirs and other ignored files stay out.
-(cd "$src" && git ls-files -z --cached --others --exclude-standard) |
-	grep -zvE '^(build[^/]*|dist|packaging/debian)/' |
-	(cd "$src" && xargs -0 cp --parents -t "$tree" 2>/dev/null || true)
-(cd "$src" && git ls-files -z --cached --others --exclude-standard) |
-	grep -zvE '^(build[^/]*|dist|packaging/debian)/' | while IFS= read -r -d '' f; do
-	[ -e "$src/$f" ] && [ ! -e "$tree/$f" ] && { echo "build-deb.sh: failed to copy '$f'" >&2; exit 1; }
-	true
-done
+# The source as git sees it (tracked and untracked files that exist, not
+# ignored ones), so build dirs and editor files stay out.
+(cd "$src" && git ls-files -z --cached --others --exclude-standard | grep -zvE '^(build[^/]*|packaging/debian)/' |
+	while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+	xargs -0 cp --parents -t "$tree")
 cp -a "$src/packaging/debian" "$tree/debian"
 
 echo "build-deb.sh: dpkg-buildpackage in $tree (DEB_BUILD_OPTIONS='${DEB_BUILD_OPTIONS:-}')"
