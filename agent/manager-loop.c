@@ -26,6 +26,10 @@
 
 #define BACKOFF_MIN_USEC (1ULL * 1000000ULL)
 #define BACKOFF_MAX_USEC (300ULL * 1000000ULL)
+/* One API call, its in-call retries included. The client's default (30 s)
+ * suits a one-shot `apply`; the daemon has its own backoff, and READY=1,
+ * SIGHUP and new edits all wait for the pass in progress. */
+#define DAEMON_CALL_DEADLINE_MS 5000
 
 typedef struct Loop {
         Manager *m;
@@ -271,6 +275,8 @@ int manager_run(Manager *m, const LoopOptions *opts) {
 
         srandom((unsigned) now_usec() ^ (unsigned) getpid());
         m->options.kube_options.cancelled = stop_pending;
+        if (m->options.kube_options.deadline_ms == 0)
+                m->options.kube_options.deadline_ms = DAEMON_CALL_DEADLINE_MS;
         r = sd_event_new(&l.event);
         if (r < 0) {
                 log_error_errno(r, "Failed to create the event loop: %s", STRERROR(r));
