@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Every way people edit values.env is seen by `nap-agent run`, and each
+edit is applied exactly once: one pass (one STATUS=), one PATCH of each
+object the edit changes (the apiserver's audit log), one write of the
+oauth row (a trigger on oauth_clients), and nothing else.
+
+Patterns: a write in place (open O_TRUNC + write), an editor's temp file
+renamed over it, vim's backup-rename then write, `sed -i`, `cp other
+values.env`, a symlink swapped to point elsewhere (twice, the second time
+into another directory), an in-place edit of the symlink's target in that
+other directory, and the file deleted then re-created (the deletion itself
+applies nothing).
+
+    with-harness.sh test-edits.py NAP_AGENT
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemonlib import (Agent, Audit, NotifySocket, Results, Workdir, base_values, env, kube_get, psql,  # noqa: E402
+                       set_key, setup_database, write_in_place, write_rename)
+
+T = Results()
+SVC = ("patch", "services", "nap", "nap-sandbox")
+DEP = ("patch", "deployments", "nap", "nap-sandbox")
+APPLIED = re.compile(r"STATUS=applied 2 object\(s\), deleted 0, 1 oauth client change\(s\); generation \d+; watching .*")
+
+
+def oauth_log_setup():
+    """Every write of an oauth_clients row, as the database saw it."""
+    psql("""
+        CREATE TABLE IF NOT EXISTS oauth_log (n serial, op text, id text, uris text[]);
+        CREATE OR REPLACE FUNCTION oauth_log_row() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF TG_OP = 'DELETE' THEN
+            INSERT INTO oauth_log (op, id, uris) VALUES (TG_OP, OLD.id, OLD.redirect_uris);
+          ELSE
+            INSERT INTO oauth_log (op, id, uris) VALUES (TG_OP, NEW.id, NEW.redirect_uris);
+          END IF;
+          RETURN NULL;
+        END $$;
+        DROP TRIGGER IF EXISTS oauth_log_trigger ON oauth_clients;
+        CREATE TRIGGER oauth_log_trigger AFTER INSERT OR UPDATE OR DELETE ON oauth_clients
+          FOR EACH ROW EXECUTE FUNCTION oauth_log_row();
+    """)
+
+
+def oauth_log_since(n):
+    out = psql("SELECT n, op, id, array_to_string(uris, ' ') FROM oauth_log WHERE n > %d ORDER BY n" % n)
+    return [tuple(line.split("|")) for line in out.splitlines() if line]
+
+
+def oauth_log_last():
+    return int(psql("SELECT coalesce(max(n), 0) FROM oauth_log").strip())
+
+
+class Editing:
+    def __init__(self, binary, wd):
+        self.wd = wd
+        self.etc = os.path.join(wd, "etc")
+        self.other = os.path.join(wd, "elsewhere")
+        self.other2 = os.path.join(wd, "elsewhere2")
+        for d in (self.etc, self.other, self.other2):
+            os.makedirs(d)
+        self.values = os.path.join(self.etc, "values.env")
+        self.text = base_values(SANDBOX_NODE_PORT="30086")
+        write_in_place(self.values, self.text)
+        self.port = 30086
+        self.audit = Audit()
+        self.notify = NotifySocket(wd)
+        self.agent = Agent(binary, wd, self.values, os.path.join(wd, "state"), env("KUBECONFIG"), ["--resync=0"],
+                           notify=self.notify)
+        ok = self.notify.wait_for(lambda m: "READY=1" in m, 30) is not None
+        T.check(ok and kube_get("service", "nap", "nap-sandbox") is not None, "the agent is up, first pass applied",
+                self.notify.snapshot())
+
+    def next_text(self):
+        """The current file with the next SANDBOX_NODE_PORT."""
+        self.port += 1
+        return set_key(self.text, "SANDBOX_NODE_PORT", str(self.port))
+
+    def expect_once(self, name, edit, passes=1):
+        """Runs edit(), then checks: `passes` STATUS= lines, the last one
+        'applied', one PATCH of the Service and of the Deployment, one
+        UPDATE of the oauth row, the live nodePort."""
+        n, mark, logn = self.notify.count(), self.audit.mark(), oauth_log_last()
+        t0 = time.monotonic()
+        edit()
+        i = self.notify.wait_for(lambda m: m.startswith("STATUS=applied"), 10, n)
+        took = time.monotonic() - t0
+        time.sleep(0.4)  # a second pass would come within the debounce and a pass
+        writes = sorted(w[:4] for w in self.audit.settle(mark))
+        statuses = [m for _, m in self.notify.snapshot(n)]
+        rows = oauth_log_since(logn)
+        svc = kube_get("service", "nap", "nap-sandbox")
+        uri = "http://192.0.2.10:%d/api/auth/callback" % self.port
+        T.check(i is not None and len(statuses) == passes and APPLIED.fullmatch(statuses[-1]),
+                "%s: seen, %d pass(es), applied (%.0f ms)" % (name, passes, took * 1000), statuses)
+        T.check(writes == sorted([SVC, DEP]), "%s: one PATCH of the Service and one of the Deployment" % name,
+                writes)
+        T.check([r[1:] for r in rows] == [("UPDATE", "sandbox-service", uri)], "%s: one write of the oauth row" % name,
+                rows)
+        T.check(svc and svc["spec"]["ports"][0].get("nodePort") == self.port, "%s: nodePort %d live" %
+                (name, self.port))
+
+    def expect_nothing(self, name, act, status=None):
+        """Runs act(), then checks: no write request, no oauth write, and
+        either no pass at all or one pass whose STATUS= matches status."""
+        n, mark, logn = self.notify.count(), self.audit.mark(), oauth_log_last()
+        act()
+        if status:
+            self.notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
+        time.sleep(0.5)
+        statuses = [m for _, m in self.notify.snapshot(n)]
+        T.check(len(statuses) == 1 and re.fullmatch(status, statuses[0]) if status else statuses == [],
+                "%s: %s" % (name, "STATUS= says so" if status else "no pass"), statuses)
+        writes = self.audit.settle(mark, quiet=0.3)
+        T.check(writes == [] and oauth_log_since(logn) == [], "%s: nothing written" % name, writes)
+
+    def stop(self):
+        rc = self.agent.stop()
+        self.notify.close()
+        return rc
+
+
+def main():
+    binary = sys.argv[1]
+    setup_database()
+    with Workdir("nap-test-edits.") as wd:
+        e = Editing(binary, wd)
+        oauth_log_setup()
+        try:
+            run(e)
+        except Exception as ex:
+            T.check(False, "raised", repr(ex))
+        finally:
+            T.check(e.stop() == 0, "exit 0 on SIGTERM")
+            out = e.agent.output()
+            T.check(not re.search(r"(?m)^(Failed|Event loop failed)", out), "no failure logged", out)
+    return T.finish()
+
+
+def run(e):
+    v = e.values
+
+    # 1. open O_TRUNC + write, as most editors without backups do
+    e.expect_once("write in place", lambda: write_in_place(v, e.next_text()))
+
+    # 2. a temp file in the same directory renamed over it (emacs, sed -i, vim with backupcopy=no)
+    e.expect_once("temp file renamed over", lambda: write_rename(v, e.next_text()))
+
+    # 3. vim's default: rename the original to a backup, write a new file, drop the backup
+    def vim():
+        text = e.next_text()
+        os.rename(v, v + "~")
+        write_in_place(v, text)
+        os.unlink(v + "~")
+    e.expect_once("vim backup-rename and write", vim)
+
+    # 4. sed -i
+    def sed():
+        e.port += 1
+        subprocess.run(["sed", "-i", "s/^SANDBOX_NODE_PORT=.*/SANDBOX_NODE_PORT=%d/" % e.port, v], check=True)
+    e.expect_once("sed -i", sed)
+
+    # 5. cp other values.env (cp opens the existing file O_TRUNC and writes)
+    def cp():
+        other = os.path.join(e.wd, "other.env")
+        with open(other, "w") as f:
+            f.write(e.next_text())
+        subprocess.run(["cp", other, v], check=True)
+    e.expect_once("cp other values.env", cp)
+
+    # 6. a symlink swapped in: ln -sfn on a temp link, renamed over values.env
+    def swap(target):
+        def act():
+            with open(target, "w") as f:
+                f.write(e.next_text())
+            link = os.path.join(e.etc, ".values.env.link")
+            subprocess.run(["ln", "-sfn", target, link], check=True)
+            subprocess.run(["mv", "-T", link, v], check=True)
+        return act
+    a = os.path.join(e.other, "a.env")
+    b = os.path.join(e.other2, "b.env")
+    e.expect_once("file replaced by a symlink (ln -sfn + rename)", swap(a))
+    e.expect_once("symlink swapped to another directory", swap(b))
+
+    # 7. the target edited in place, in its own directory
+    e.expect_once("symlink's target edited in place", lambda: write_in_place(b, e.next_text()))
+    e.expect_once("symlink's target renamed over (sed -i on it)", lambda: write_rename(b, e.next_text()))
+
+    # ... and the old target is no longer the file
+    e.expect_nothing("old symlink target edited", lambda: write_in_place(a, set_key(e.text, "SANDBOX_NODE_PORT",
+                                                                                       "30200")))
+    # an unrelated file in the watched directories
+    e.expect_nothing("other file in the directory", lambda: write_in_place(os.path.join(e.etc, "notes.txt"), "x"))
+
+    # 8. deleted (applies nothing, says so), then re-created
+    e.expect_nothing("deleted", lambda: os.unlink(v),
+                     status=r"STATUS=%s is missing: nothing applied, nothing deleted; keeping generation \d+; "
+                            r"watching .*" % re.escape(v))
+    T.check(kube_get("service", "nap", "nap-sandbox") is not None, "deleted: the Service stays")
+    e.expect_once("re-created", lambda: write_in_place(v, e.next_text()))
+
+    # 9. a no-op: the same bytes written again
+    e.expect_nothing("same content written again", lambda: write_in_place(v, open(v).read()),
+                     status=r"STATUS=no changes; generation \d+; watching .*")
+
+    # 10. a whole directory of edits in a burst: one pass
+    def burst():
+        for _ in range(20):
+            write_in_place(v, e.next_text())
+            time.sleep(0.005)
+    e.expect_once("20 writes 5 ms apart", burst)
+    shutil.rmtree(e.other, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""`nap-agent run` speaks the sd_notify protocol: the exact notifications,
+read from a real AF_UNIX datagram socket passed as NOTIFY_SOCKET, for
+start, an edit, an invalid edit, a fixed edit, SIGHUP, SIGTERM, the
+watchdog, a resync repairing a deleted Service and a deleted oauth row,
+SIGTERM during a slow apply, and an API server unreachable at start.
+
+    with-harness.sh test-notify.py NAP_AGENT
+"""
+import json
+import os
+import re
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemonlib import (Agent, Audit, NotifySocket, Proxy, Results, Workdir, base_values, env,  # noqa: E402
+                       fields, free_port, kube_get, kubectl, oauth_rows, psql, setup_database, set_key,
+                       wait_until, write_in_place, write_kubeconfig)
+
+T = Results()
+SVC = ("patch", "services", "nap", "nap-sandbox")
+DEP = ("patch", "deployments", "nap", "nap-sandbox")
+
+
+def texts(notify, start=0, watchdog=False):
+    """The notifications since start, WATCHDOG=1 left out unless asked."""
+    return [m for _, m in notify.snapshot(start) if watchdog or m != "WATCHDOG=1"]
+
+
+def status_of(m):
+    return dict(fields(m)).get("STATUS", "")
+
+
+def writes(audit, mark):
+    return sorted(w[:4] for w in audit.settle(mark))
+
+
+def node_port():
+    svc = kube_get("service", "nap", "nap-sandbox")
+    return svc and svc["spec"]["ports"][0].get("nodePort")
+
+
+def basic(binary, wd, values, state):
+    """Start, edit, invalid edit, fixed edit, SIGHUP, SIGTERM; WATCHDOG=1
+    from WATCHDOG_USEC."""
+    audit = Audit()
+    notify = NotifySocket(wd)
+    watching = "; watching %s" % values
+    text = base_values(SANDBOX_NODE_PORT="30086")
+    write_in_place(values, text)
+    t0 = time.monotonic()
+    agent = Agent(binary, wd, values, state, env("KUBECONFIG"), ["--resync=0"], notify=notify,
+                  extra_env={"WATCHDOG_USEC": "400000"})
+    try:
+        # start
+        i = notify.wait_for(lambda m: "READY=1" in m, 30)
+        got = texts(notify)
+        T.check(i is not None and got[:1] == [
+            "READY=1\nSTATUS=applied 3 object(s), deleted 0, 1 oauth client change(s); generation 1" + watching],
+            "start: READY=1 with STATUS= after the first pass, nothing before it", got)
+
+        # an edit
+        n, mark = notify.count(), audit.mark()
+        write_in_place(values, set_key(text, "SANDBOX_NODE_PORT", "30087"))
+        notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
+        w = writes(audit, mark)
+        T.check(texts(notify, n) == [
+            "STATUS=applied 2 object(s), deleted 0, 1 oauth client change(s); generation 2" + watching],
+            "edit: one STATUS= saying what was applied", texts(notify, n))
+        T.check(w == sorted([SVC, DEP]), "edit: one PATCH of the Service and of the Deployment", w)
+
+        # an invalid edit: line 20 becomes `TOS_HOST=192.0.2.10 5`
+        n, mark = notify.count(), audit.mark()
+        bad = set_key(set_key(text, "SANDBOX_NODE_PORT", "30111"), "TOS_HOST", "192.0.2.10 5")
+        line = bad.split("\n").index("TOS_HOST=192.0.2.10 5") + 1
+        write_in_place(values, bad)
+        notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
+        w = writes(audit, mark)
+        got = texts(notify, n)
+        T.check(len(got) == 1 and re.fullmatch(
+            r"STATUS=%s:%d:%d: [^\n]*unquoted blank[^\n]*; keeping generation 2%s"
+            % (re.escape(values), line, len("TOS_HOST=192.0.2.10 ") + 1, re.escape(watching)), got[0]),
+            "invalid edit: STATUS=FILE:LINE:COL: ...; keeping generation 2", got)
+        T.check(w == [], "invalid edit: no write request", w)
+        T.check(node_port() == 30087, "invalid edit: the Service keeps nodePort 30087", node_port())
+
+        # the fix
+        n, mark = notify.count(), audit.mark()
+        write_in_place(values, set_key(text, "SANDBOX_NODE_PORT", "30088"))
+        notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
+        w = writes(audit, mark)
+        T.check(texts(notify, n) == [
+            "STATUS=applied 2 object(s), deleted 0, 1 oauth client change(s); generation 3" + watching],
+            "fixed edit: applied, generation 3", texts(notify, n))
+        T.check(w == sorted([SVC, DEP]) and node_port() == 30088, "fixed edit: one PATCH each, nodePort 30088", w)
+
+        # SIGHUP
+        n, mark = notify.count(), audit.mark()
+        before = time.clock_gettime(time.CLOCK_MONOTONIC)
+        agent.signal(signal.SIGHUP)
+        notify.wait_for(lambda m: m == "READY=1", 10, n)
+        after = time.clock_gettime(time.CLOCK_MONOTONIC)
+        got = texts(notify, n)
+        ok = len(got) == 3
+        if ok:
+            f0 = fields(got[0])
+            usec = int(dict(f0).get("MONOTONIC_USEC", "0"))
+            ok = ([k for k, _ in f0] == ["RELOADING", "MONOTONIC_USEC", "STATUS"] and f0[0][1] == "1" and
+                  before * 1e6 <= usec <= after * 1e6 and
+                  got[1] == "STATUS=no changes; generation 3" + watching and got[2] == "READY=1")
+        T.check(ok, "SIGHUP: RELOADING=1 + MONOTONIC_USEC (now), then STATUS=, then READY=1", got)
+        T.check(writes(audit, mark) == [], "SIGHUP: no write request when nothing changed")
+
+        # SIGTERM
+        n = notify.count()
+        ts = time.monotonic()
+        agent.signal(signal.SIGTERM)
+        rc = agent.wait(10)
+        took = time.monotonic() - ts
+        time.sleep(0.1)
+        got = texts(notify, n)
+        T.check(rc == 0 and took < 2, "SIGTERM: exit 0 at once", "rc=%s after %.1f s" % (rc, took))
+        T.check(got == ["STOPPING=1\nSTATUS=stopping"], "SIGTERM: STOPPING=1", got)
+
+        # the watchdog, every WATCHDOG_USEC/2 or so
+        dog = [t for t, m in notify.snapshot() if m == "WATCHDOG=1"]
+        gaps = [b - a for a, b in zip(dog, dog[1:])]
+        span = time.monotonic() - t0
+        T.check(len(dog) >= span / 0.4 and max(gaps or [9]) < 0.4,
+                "WATCHDOG=1 within every WATCHDOG_USEC (0.4 s)",
+                "%d in %.1f s, longest gap %.2f s" % (len(dog), span, max(gaps or [0])))
+    finally:
+        agent.stop()
+        notify.close()
+
+
+def resync(binary, wd, values, state):
+    """--resync=2 repairs a deleted Service and a deleted oauth row, and
+    logs what it repaired; no WATCHDOG_USEC, no WATCHDOG=1."""
+    notify = NotifySocket(wd)
+    watching = "; watching %s" % values
+    agent = Agent(binary, wd, values, state, env("KUBECONFIG"), ["--resync=2"], notify=notify)
+    try:
+        notify.wait_for(lambda m: "READY=1" in m, 30)
+        T.check(texts(notify) == ["READY=1\nSTATUS=no changes; generation 3" + watching],
+                "resync: READY=1, no changes", texts(notify))
+        kubectl("delete", "service", "-n", "nap", "nap-sandbox")
+        psql("DELETE FROM oauth_clients WHERE id = 'sandbox-service'")
+        ok = wait_until(lambda: node_port() == 30088 and "sandbox-service" in oauth_rows(), 12, 0.2)
+        T.check(ok, "resync: the Service and the oauth row are back within a period")
+        time.sleep(2.5)  # one more resync: nothing left to repair
+        got = texts(notify, 1)
+        repaired = [m for m in got if "(drift repaired)" in m]
+        plain = [m for m in got if "(drift repaired)" not in m]
+        T.check(got and all(re.fullmatch(r"STATUS=(no changes|applied 0 object\(s\), deleted 0, 0 oauth client "
+                                         r"change\(s\) \(drift repaired\)); generation \d+" + re.escape(watching), m)
+                            for m in got) and 1 <= len(repaired) <= 2 and
+                plain and plain[-1] == got[-1],
+                "resync: one STATUS= per period, the repairs said, then no changes", (got, agent.output()))
+        out = agent.output()
+        T.check("repaired drift on Service nap/nap-sandbox (it had been deleted)" in out and
+                'repaired oauth client "sandbox-service" (its row had been deleted)' in out,
+                "resync: logs what it repaired", out)
+        T.check(not any(m == "WATCHDOG=1" for _, m in notify.snapshot()), "no WATCHDOG=1 without WATCHDOG_USEC")
+    finally:
+        T.check(agent.stop() == 0, "resync: exit 0 on SIGTERM")
+        notify.close()
+
+
+def slow_apply(binary, wd, values, state):
+    """SIGTERM while a PATCH is held by the proxy: the request is
+    cancelled, STOPPING=1, the ledger saved, exit 0 within a bound."""
+    proxy = Proxy().start()
+    kc = write_kubeconfig(os.path.join(wd, "kubeconfig-proxy"), proxy.url())
+    notify = NotifySocket(wd)
+    agent = Agent(binary, wd, values, state, kc, ["--resync=0"], notify=notify)
+    ledger = os.path.join(state, "ledger.json")
+    try:
+        notify.wait_for(lambda m: "READY=1" in m, 30)
+        gen = int(re.search(r"generation (\d+)", texts(notify)[0]).group(1))
+        proxy.write_delay = 4.0
+        n0 = len(proxy.writes())
+        write_in_place(values, set_key(base_values(), "SANDBOX_NODE_PORT", "30089"))
+        held = wait_until(lambda: len(proxy.writes()) > n0, 10)
+        T.check(held, "slow apply: a PATCH reached the proxy and is held")
+        time.sleep(0.3)
+        ts = time.monotonic()
+        agent.signal(signal.SIGTERM)
+        rc = agent.wait(10)
+        took = time.monotonic() - ts
+        time.sleep(0.1)
+        got = texts(notify)
+        T.check(rc == 0 and took < 2.5, "slow apply: SIGTERM cancels the request, exit 0 within 2.5 s",
+                "rc=%s after %.1f s" % (rc, took))
+        T.check(len(got) == 3 and got[0].startswith("READY=1\n") and
+                re.fullmatch(r"STATUS=pass failed: [^\n]*[Cc]ancel[^\n]*; keeping generation %d; watching .*" % gen,
+                             got[1]) and got[2] == "STOPPING=1\nSTATUS=stopping",
+                "slow apply: READY=1, STATUS= (cancelled), STOPPING=1", got)
+        with open(ledger) as f:
+            lg = json.load(f)
+        T.check(os.path.getmtime(ledger) >= time.time() - took - 1.5 and lg["generation"] == gen and
+                lg["lastPass"]["result"] == "error" and "cancel" in lg["lastPass"]["message"].lower(),
+                "slow apply: the ledger is saved (generation kept, the cancelled pass recorded)", lg.get("lastPass"))
+    finally:
+        agent.stop()
+        notify.close()
+        proxy.write_delay = 0
+        proxy.stop()
+
+
+def unreachable(binary, wd, values, state):
+    """The kubeconfig names a closed port: READY=1 comes anyway, STATUS
+    says why; once a proxy listens there the retry backoff converges."""
+    port = free_port()
+    kc = write_kubeconfig(os.path.join(wd, "kubeconfig-late"), "http://127.0.0.1:%d" % port)
+    write_in_place(values, set_key(base_values(), "SANDBOX_NODE_PORT", "30090"))
+    audit = Audit()
+    mark = audit.mark()
+    notify = NotifySocket(wd)
+    t0 = time.monotonic()
+    agent = Agent(binary, wd, values, state, kc, ["--resync=0"], notify=notify)
+    proxy = Proxy(port)
+    try:
+        i = notify.wait_for(lambda m: "READY=1" in m, 30)
+        took = time.monotonic() - t0
+        got = texts(notify)
+        T.check(i == 0 and took < 8 and re.fullmatch(
+            r"READY=1\nSTATUS=pass failed: Connection refused; keeping generation \d+; watching .*", got[0]),
+            "unreachable: READY=1 within 8 s, STATUS says why", "%r after %.1f s" % (got, took))
+        time.sleep(1.5)
+        proxy.start()
+        j = notify.wait_for(lambda m: "applied" in m, 30)
+        got = texts(notify)
+        T.check(j is not None and all("Connection refused" in m for m in got[:j]) and
+                re.fullmatch(r"STATUS=applied 2 object\(s\), deleted 0, 1 oauth client change\(s\); generation \d+; "
+                             r"watching .*", got[j]),
+                "unreachable: retried with backoff, then converged", got)
+        out = agent.output()
+        T.check(re.search(r"retrying in [0-9.]+ s", out), "unreachable: logs the backoff")
+        w = writes(audit, mark)
+        T.check(w == sorted([SVC, DEP]) and node_port() == 30090, "unreachable: then one PATCH each", w)
+    finally:
+        T.check(agent.stop() == 0, "unreachable: exit 0 on SIGTERM")
+        notify.close()
+        proxy.stop()
+
+
+def main():
+    binary = sys.argv[1]
+    setup_database()
+    with Workdir("nap-test-notify.") as wd:
+        values = os.path.join(wd, "values.env")
+        state = os.path.join(wd, "state")
+        for step in (basic, resync, slow_apply, unreachable):
+            t = time.monotonic()
+            try:
+                step(binary, wd, values, state)
+            except Exception as e:  # a step that blew up is a failure, the others still run
+                T.check(False, "%s raised" % step.__name__, repr(e))
+            print("# %s: %.1f s" % (step.__name__, time.monotonic() - t), flush=True)
+    return T.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
