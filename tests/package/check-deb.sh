@@ -1,0 +1,38 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Builds the .deb (packaging/build-deb.sh: dpkg-buildpackage, then lintian
+# with no error and no warning) into OUTDIR and checks what it holds.
+# Usage: check-deb.sh SOURCE_ROOT OUTDIR
+set -euo pipefail
+src=${1:?usage: check-deb.sh SOURCE_ROOT OUTDIR}
+out=${2:?usage: check-deb.sh SOURCE_ROOT OUTDIR}
+command -v dpkg-buildpackage >/dev/null || { echo "SKIP: no dpkg-buildpackage"; exit 77; }
+
+DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-nocheck} bash "$src/packaging/build-deb.sh" "$out"
+deb=$(ls "$out"/nap-agent_*.deb)
+fail=0
+list=$(dpkg-deb -c "$deb" | awk '{ print $1, $2, $6 }')
+for w in \
+	'-rwxr-xr-x root/root ./usr/bin/nap-agent' \
+	'-rw-r--r-- root/root ./lib/systemd/system/nap-agent.service' \
+	'-rw-r--r-- root/root ./usr/lib/sysusers.d/nap-agent.conf' \
+	'-rw-r--r-- root/root ./usr/lib/tmpfiles.d/nap-agent.conf' \
+	'-rw-r--r-- root/root ./usr/share/man/man8/nap-agent.8.gz' \
+	'-rw-r--r-- root/root ./usr/share/bash-completion/completions/nap-agent' \
+	'-rw-r--r-- root/root ./usr/share/nap-agent/templates/sandbox-deployment.json' \
+	'-rw-r--r-- root/root ./usr/share/nap-agent/values.env.example' \
+	'-rw-r----- root/root ./etc/nap/values.env' \
+	'drwxr-xr-x root/root ./etc/nap/templates.d/'; do
+	grep -qxF -- "$w" <<<"$list" && echo "ok: $w" || { echo "FAIL: not in the .deb: $w"; fail=1; }
+done
+[ "$(dpkg-deb -f "$deb" Package)" = nap-agent ] || fail=1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+dpkg-deb -e "$deb" "$tmp"
+grep -qx /etc/nap/values.env "$tmp/conffiles" && echo "ok: conffile /etc/nap/values.env" ||
+	{ echo "FAIL: /etc/nap/values.env is not a conffile"; fail=1; }
+# sysusers before tmpfiles (the group must exist), then the unit enabled.
+order=$(grep -noE 'systemd-sysusers|systemd-tmpfiles|deb-systemd-helper enable' "$tmp/postinst" | cut -d: -f2 | uniq | tr '\n' ' ')
+[ "$order" = "systemd-sysusers systemd-tmpfiles deb-systemd-helper enable " ] && echo "ok: postinst order: $order" ||
+	{ echo "FAIL: postinst order '$order'"; fail=1; }
+exit $fail

@@ -1,0 +1,11 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Builds the rpm with rpmbuild -bb (packaging/build-rpm.sh, which also checks
+# rpm -qlp: binary, unit, man page, templates, sysusers/tmpfiles snippets,
+# the 0640 %config(noreplace) values.env and the systemd scriptlets).
+# Usage: check-rpm.sh SOURCE_ROOT OUTDIR
+set -euo pipefail
+src=${1:?usage: check-rpm.sh SOURCE_ROOT OUTDIR}
+out=${2:?usage: check-rpm.sh SOURCE_ROOT OUTDIR}
+command -v rpmbuild >/dev/null || [ "$(id -u)" = 0 ] || { echo "SKIP: no rpmbuild"; exit 77; }
+exec bash "$src/packaging/build-rpm.sh" "$out"

@@ -1,0 +1,122 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Offline checks of the systemd integration, no systemd as PID 1 needed:
+#  - systemd-analyze verify of units/nap-agent.service is clean (ExecStart=
+#    pointed at the built binary, Documentation= at the built man page);
+#  - systemd-analyze security --offline=true: exposure at most $MAX_EXPOSURE;
+#  - the settings issue 7 asks for are there;
+#  - sysusers.d creates the nap-agent user and tmpfiles.d gives values.env
+#    0640 root:nap-agent, both run against a scratch --root.
+# Usage: check-unit.sh SOURCE_ROOT [BUILT_BINARY] [BUILT_MANPAGE]
+set -euo pipefail
+
+src=${1:?usage: check-unit.sh SOURCE_ROOT [BINARY] [MANPAGE]}
+bin=${2:-}
+manpage=${3:-}
+unit=$src/units/nap-agent.service
+MAX_EXPOSURE=${MAX_EXPOSURE:-2.0}
+fail=0
+ok() { echo "ok: $*"; }
+bad() { echo "FAIL: $*"; fail=1; }
+
+command -v systemd-analyze >/dev/null || { echo "SKIP: no systemd-analyze"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# --- systemd-analyze verify ---------------------------------------------------
+if [ -n "$bin" ] && [ ! -e /usr/bin/nap-agent ]; then
+	sed "s|/usr/bin/nap-agent|$bin|g" "$unit" >"$tmp/nap-agent.service"
+else
+	cp "$unit" "$tmp/nap-agent.service"
+fi
+man_opt=--man=no
+if [ -n "$manpage" ] && [ -f "$manpage" ] && command -v man >/dev/null; then
+	mkdir -p "$tmp/man/man8"
+	cp "$manpage" "$tmp/man/man8/nap-agent.8"
+	export MANPATH=$tmp/man
+	man_opt=--man=yes
+fi
+if out=$(systemd-analyze verify "$man_opt" "$tmp/nap-agent.service" 2>&1) && [ -z "$out" ]; then
+	ok "systemd-analyze verify $man_opt: clean"
+else
+	bad "systemd-analyze verify:"$'\n'"$out"
+fi
+
+# --- systemd-analyze security --------------------------------------------------
+sec=$(systemd-analyze security --offline=true --no-pager "$unit" 2>&1) || true
+level=$(sed -n 's/.*Overall exposure level for nap-agent.service: \([0-9.]*\).*/\1/p' <<<"$sec")
+if [ -z "$level" ]; then
+	bad "no exposure level in:"$'\n'"$sec"
+elif awk -v l="$level" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(l <= m) }'; then
+	ok "exposure level $level <= $MAX_EXPOSURE"
+else
+	bad "exposure level $level > $MAX_EXPOSURE"
+	grep '✗' <<<"$sec" || true
+fi
+
+# --- the settings the unit must have -------------------------------------------
+want=(
+	'Type=notify'
+	'ExecStart=/usr/bin/nap-agent run'
+	'ExecReload=/bin/kill -HUP $MAINPID'
+	'Restart=on-failure'
+	'User=nap-agent'
+	'Group=nap-agent'
+	'StateDirectory=nap-agent'
+	'StateDirectoryMode=0700'
+	'LoadCredential=kubeconfig:/etc/nap/kubeconfig'
+	'UMask=0077'
+	'ProtectSystem=strict'
+	'ProtectHome=yes'
+	'PrivateTmp=yes'
+	'PrivateDevices=yes'
+	'NoNewPrivileges=yes'
+	'CapabilityBoundingSet='
+	'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6'
+	'SystemCallFilter=@system-service'
+	'SystemCallArchitectures=native'
+	'MemoryDenyWriteExecute=yes'
+	'ProtectProc=invisible'
+	'ProcSubset=pid'
+	'ProtectKernelTunables=yes'
+	'ProtectKernelModules=yes'
+	'ProtectKernelLogs=yes'
+	'ProtectControlGroups=yes'
+	'ProtectClock=yes'
+	'ProtectHostname=yes'
+	'RestrictNamespaces=yes'
+	'RestrictRealtime=yes'
+	'RestrictSUIDSGID=yes'
+	'LockPersonality=yes'
+	'WantedBy=multi-user.target'
+)
+for w in "${want[@]}"; do
+	grep -qxF -- "$w" "$unit" && ok "$w" || bad "missing line '$w'"
+done
+grep -qE '^WatchdogSec=[1-9]' "$unit" && ok "WatchdogSec set" || bad "no WatchdogSec="
+grep -qE '^RestartSec=[1-9]' "$unit" && ok "RestartSec set" || bad "no RestartSec="
+grep -qE '^(IPAddressDeny|IPAddressAllow|PrivateNetwork)=' "$unit" &&
+	bad "the API server and PostgreSQL may be anywhere: no IP allow list" || ok "no IP allow list"
+
+# --- sysusers.d and tmpfiles.d, against a scratch root ------------------------
+r=$tmp/root
+mkdir -p "$r/etc/nap" "$r/usr/lib/sysusers.d" "$r/usr/lib/tmpfiles.d"
+cp "$src/etc/nap/values.env" "$r/etc/nap/values.env"
+chmod 0644 "$r/etc/nap/values.env"
+cp "$src/units/nap-agent.sysusers" "$r/usr/lib/sysusers.d/nap-agent.conf"
+cp "$src/units/nap-agent.tmpfiles" "$r/usr/lib/tmpfiles.d/nap-agent.conf"
+if [ "$(id -u)" = 0 ]; then
+	systemd-sysusers --root="$r" nap-agent.conf 2>&1
+	pw=$(grep '^nap-agent:' "$r/etc/passwd" || true)
+	gid=$(awk -F: '$1 == "nap-agent" { print $3 }' "$r/etc/group")
+	[[ $pw == nap-agent:x:*:*:*:/var/lib/nap-agent:/usr/sbin/nologin ]] &&
+		ok "sysusers: $pw" || bad "sysusers: no system user nap-agent ('$pw')"
+	systemd-tmpfiles --root="$r" --create nap-agent.conf 2>&1
+	st=$(stat -c '%a %u %g' "$r/etc/nap/values.env")
+	[ "$st" = "640 0 $gid" ] && ok "tmpfiles: values.env 0640 root:nap-agent" ||
+		bad "tmpfiles: values.env is '$st', want '640 0 $gid'"
+else
+	echo "skip: sysusers/tmpfiles --root need root"
+fi
+
+exit $fail
