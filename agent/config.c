@@ -13,7 +13,10 @@
 
 #include "config.h"
 #include "config-check.h"
+#include "util/fs.h"
 #include "util/strbuf.h"
+
+#define CONFIG_ENVFILE_MAX (1024 * 1024) /* as envfile_load() */
 
 typedef struct KeySpec {
         const char *name;
@@ -449,12 +452,45 @@ int config_new(EnvFile *env, Config **ret, DiagList *diags) {
         return 0;
 }
 
+/* A last line without its newline is how a write cut short looks (an
+ * editor or a script interrupted, a full disk): its value may be a prefix
+ * of the intended one that still validates (TURN_PORT=34 of 3478), so the
+ * file is refused until it ends with a newline. */
+static void check_final_newline(const char *path, const char *text, size_t len, DiagList *diags) {
+        unsigned line = 1, col = 1;
+
+        if (len == 0 || text[len - 1] == '\n')
+                return;
+        for (size_t i = 0; i < len; i++) {
+                if (text[i] == '\n')
+                        line++, col = 1;
+                else
+                        col++;
+        }
+        diag_add(diags, DIAG_ERROR, path, line, col,
+                 "end the last line with a newline; nothing is applied until then",
+                 "the file does not end with a newline: it may have been cut short by an interrupted write");
+}
+
 int config_load(const char *path, Config **ret, DiagList *diags) {
         _cleanup_(envfile_freep) EnvFile *env = NULL;
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
         Config *c;
         int r;
 
-        r = envfile_load(path, &env, diags);
+        r = read_full_file(path, CONFIG_ENVFILE_MAX, &text, &len);
+        if (r == -EFBIG) {
+                r = diag_add(diags, DIAG_ERROR, path, 0, 0, "values.env holds a few dozen settings",
+                             "file is larger than 1 MiB");
+                return r < 0 ? r : -EINVAL;
+        }
+        if (r < 0)
+                return r;
+        r = envfile_parse(path, text, len, &env, diags);
+        if (r >= 0)
+                check_final_newline(path, text, len, diags);
+        explicit_bzero(text, len);
         if (r < 0)
                 return r;
         r = config_new(env, &c, diags);
