@@ -386,7 +386,7 @@ def invariant(site, namespaces=None, kept=()):
         nss = {site.vals.get("NAMESPACE") or "nap"}
     for ns in nss:
         have = list_managed(ns)
-        want = {(r, n) for (r, n2, n) in [(r, n2, n) for (r, n2, n) in desired] if n2 == ns} | set(kept)
+        want = {(r, n) for (r, n2, n) in desired if n2 == ns} | {k for k in kept if isinstance(k, tuple)}
         if have != want:
             errs.append("objects in %s: extra %s, missing %s" % (ns, sorted(have - want), sorted(want - have)))
     want_rows = {c["id"]: c for c in d.get("oauthClients", [])}
@@ -446,3 +446,35 @@ def hexsecret(tag):
     """A deterministic 64-hex-char secret, distinct per tag."""
     import hashlib
     return hashlib.sha256(tag.encode()).hexdigest()
+
+
+def base_values(tag, **over):
+    """Both modules on, NodePorts, every secret set: the starting values.env."""
+    v = [
+        ("NAMESPACE", "nap"), ("APP_PREFIX", "nap"), ("REGISTRY", "registry.test/platform"), ("IMAGE_TAG", "v1.0.0"),
+        ("TOS_HOST", "192.0.2.10"), ("TOS_NODE_PORT", "30080"), ("INGRESS_MODE", "nodeport"),
+        ("PG_USERNAME", "nap"), ("DB_NAME", "nap"),
+        ("SANDBOX_ENABLED", "true"), ("SANDBOX_NODE_PORT", "30086"),
+        ("SANDBOX_JWT_SECRET", hexsecret(tag + "-sjwt")), ("SANDBOX_SERVICE_KEY", hexsecret(tag + "-skey")),
+        ("SANDBOX_DOMAIN", ""), ("SANDBOX_PUBLIC_URL", ""),
+        ("BROWSER_ENABLED", "true"), ("BROWSER_NODE_PORT", "30085"),
+        ("BROWSER_JWT_SECRET", hexsecret(tag + "-bjwt")), ("TURN_AUTH_SECRET", hexsecret(tag + "-turn")),
+        ("TURN_HOST", "192.0.2.20"), ("TURN_PORT", "3478"), ("BROWSER_PUBLIC_URL", ""),
+    ]
+    d = dict(v)
+    d.update(over)
+    return list(d.items())
+
+
+def proxy_kubeconfig(path, port):
+    with open(path, "w") as f:
+        f.write("apiVersion: v1\nkind: Config\nclusters:\n- name: proxy\n  cluster:\n"
+                "    server: http://127.0.0.1:%d\nusers:\n- name: u\n  user:\n    token: %s\n"
+                "contexts:\n- name: c\n  context:\n    cluster: proxy\n    user: u\ncurrent-context: c\n"
+                % (port, TOKEN))
+
+
+def status_json(site):
+    r = agent("status", "--json", "--state-dir", site.state)
+    check(r.rc == 0, "status --json: %r" % r)
+    return json.loads(r.out)

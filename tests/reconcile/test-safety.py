@@ -1,0 +1,405 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Safety of `nap-agent apply` against the harness's real servers:
+
+  - a SIGKILL between two object applies (a proxy stalls the 2nd PATCH,
+    before or after forwarding it) leaves a state from which the next apply
+    converges, applying exactly what was not yet recorded, with no object
+    lost, duplicated or recreated;
+  - a corrupt, truncated or newer-schema ledger;
+  - a values.env emptied, deleted, truncated mid-line (at every line), with
+    a syntax error or an invalid value: nothing applied, nothing deleted;
+  - a toggle line removed: nothing deleted, and plan says why;
+  - adoption of objects created by `kubectl apply --server-side`.
+
+After every case the invariant holds (see reclib.invariant).
+
+    with-harness.sh test-safety.py NAP_AGENT SRCDIR
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reclib as R  # noqa: E402
+from reclib import check  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NS = "nap"
+S_SECRET, S_SVC, S_DEPLOY = ("secrets", "nap-sandbox-secret"), ("services", "nap-sandbox"), ("deployments", "nap-sandbox")
+B_SECRET, B_SVC, B_DEPLOY = ("secrets", "nap-browser-secret"), ("services", "nap-browser"), ("deployments", "nap-browser")
+T_DEPLOY, T_SVC = ("deployments", "coturn"), ("services", "coturn")
+ALL = [S_SECRET, S_SVC, S_DEPLOY, B_SECRET, B_SVC, B_DEPLOY, T_DEPLOY, T_SVC]
+SANDBOX, BROWSER = ALL[:3], ALL[3:]
+
+
+def patches(objs, ns=NS):
+    return sorted("patch %s %s/%s" % (r, ns, n) for r, n in objs)
+
+
+def actual(writes):
+    return sorted("%s %s %s/%s" % (v, r, ns, n) for v, r, ns, n, _u, _c in writes)
+
+
+def uids(objs, ns=NS):
+    out = {}
+    for r, n in objs:
+        o = R.get_obj(r, ns, n)
+        out[(r, n)] = o["metadata"]["uid"] if o else None
+    return out
+
+
+def apply_ok(site, *more):
+    r = site.apply(*more)
+    check(r.rc == 0, "apply failed: %r" % r)
+    return r
+
+
+def converged(site):
+    """The invariant, and a second apply makes no request."""
+    R.invariant(site)
+    m = R.mark()
+    r = site.apply()
+    reqs = R.requests_since(m)
+    check(r.rc == 0 and not reqs, "apply after convergence made requests (exit %d):\n%s" % (r.rc, R.fmt_reqs(reqs)))
+
+
+# ---- crashes ------------------------------------------------------------------
+
+def crash_run(site, nth, mode):
+    """Runs apply through slow-proxy.py, SIGKILLs it while the nth PATCH is
+    held; returns the writes that reached the server."""
+    ctrl = tempfile.mkdtemp(dir=R.WORK, prefix="proxy.")
+    proxy = subprocess.Popen([sys.executable, os.path.join(HERE, "slow-proxy.py"), R.API,
+                              os.environ["KUBE_CA_FILE"], ctrl, str(nth), mode])
+    agent = None
+    try:
+        for _ in range(200):
+            if os.path.exists(os.path.join(ctrl, "port")):
+                break
+            time.sleep(0.05)
+        with open(os.path.join(ctrl, "port")) as f:
+            port = int(f.read())
+        kc = os.path.join(ctrl, "kubeconfig")
+        R.proxy_kubeconfig(kc, port)
+        m = R.mark()
+        agent = R.spawn("apply", *site.args("--kubeconfig", kc))
+        for _ in range(400):
+            if os.path.exists(os.path.join(ctrl, "held")) or agent.poll() is not None:
+                break
+            time.sleep(0.05)
+        if agent.poll() is not None:
+            raise R.Failure("apply finished before the stalled PATCH: %s" % (agent.communicate(),))
+        check(os.path.exists(os.path.join(ctrl, "held")), "the proxy never held a PATCH")
+        os.kill(agent.pid, signal.SIGKILL)
+        agent.wait()
+        agent.communicate()
+        open(os.path.join(ctrl, "release"), "w").close()
+        return R.writes_since(m)
+    finally:
+        if agent and agent.poll() is None:
+            os.kill(agent.pid, signal.SIGKILL)
+            agent.wait()
+        open(os.path.join(ctrl, "release"), "w").close()
+        proxy.terminate()
+        proxy.wait(timeout=10)
+
+
+def recover(site, planned, got_through, mode, rows_expected):
+    """The next apply writes exactly what the ledger did not record."""
+    recorded = got_through[:1]  # only the first PATCH was answered
+    check(len(got_through) == (1 if mode == "before" else 2),
+          "writes before the kill:\n%s" % R.fmt_reqs(got_through))
+    st = R.status_json(site)
+    pl = site.plan()
+    check(pl.rc == 2, "plan after the crash: want exit 2, got %r" % pl)
+    before_uids = uids(ALL)
+    before_rows = R.rows()
+    m = R.mark()
+    apply_ok(site)
+    writes = R.writes_since(m)
+    want = sorted(set(planned) - set(actual(recorded)))
+    check(actual(writes) == want, "recovery writes:\n  want %s\n  have %s" % (want, actual(writes)))
+    ch = R.row_changes(before_rows, R.rows())
+    check(ch == rows_expected, "rows written on recovery: want %s, have %s" % (rows_expected, ch))
+    after = uids(ALL)
+    check(all(before_uids[k] is None or before_uids[k] == after[k] for k in after),
+          "an object was recreated: %s -> %s" % (before_uids, after))
+    converged(site)
+    return st
+
+
+def case_crash_first_install(site):
+    got = crash_run(site, 2, "after")
+    st = R.status_json(site)
+    check(len(st["objects"]) == 1 and not st["oauthClients"],
+          "ledger after the crash: want 1 object, no client; have %s" % st)
+    recover(site, patches(ALL), got, "after", {"sandbox-service": "insert", "browser-service": "insert"})
+
+
+def case_crash_update_before(site):
+    site.vals.update(SANDBOX_JWT_SECRET=R.hexsecret("safety-2-sjwt"), TURN_AUTH_SECRET=R.hexsecret("safety-2-turn"),
+                     BROWSER_NODE_PORT="30095")
+    site.write()
+    got = crash_run(site, 2, "before")
+    recover(site, patches([S_SECRET, B_SECRET, B_SVC, S_DEPLOY, B_DEPLOY, T_DEPLOY]), got, "before",
+            {"browser-service": "update"})
+
+
+def case_crash_update_after(site):
+    site.vals.update(SANDBOX_JWT_SECRET=R.hexsecret("safety-3-sjwt"), TURN_PORT="3479")
+    site.write()
+    got = crash_run(site, 2, "after")
+    recover(site, patches([S_SECRET, S_DEPLOY, B_DEPLOY, T_DEPLOY, T_SVC]), got, "after", {})
+
+
+# ---- the ledger -----------------------------------------------------------------
+
+def ledger_path(site):
+    return os.path.join(site.state, "ledger.json")
+
+
+def corrupt_ledger(content):
+    def case(site):
+        with open(ledger_path(site)) as f:
+            good = f.read()
+        with open(ledger_path(site), "w") as f:
+            f.write(content(good))
+        before_uids, before_rows = uids(ALL), R.rows()
+        m = R.mark()
+        r = apply_ok(site)
+        writes = R.writes_since(m)
+        check("corrupt" in r.err or "moved" in r.err, "no warning about the corrupt ledger: %r" % r)
+        check(actual(writes) == patches(ALL), "writes after a corrupt ledger: %s" % actual(writes))
+        check(uids(ALL) == before_uids, "objects were recreated")
+        ch = R.row_changes(before_rows, R.rows())
+        check(ch == {}, "rows rewritten although they match: %s" % ch)
+        aside = [f for f in os.listdir(site.state) if f.startswith("ledger.json.corrupt")]
+        check(aside, "the corrupt ledger was not moved aside: %s" % os.listdir(site.state))
+        for f in aside:
+            os.unlink(os.path.join(site.state, f))
+        converged(site)
+    return case
+
+
+def case_newer_schema(site):
+    with open(ledger_path(site)) as f:
+        good = f.read()
+    j = json.loads(good)
+    j["schema"] = 99
+    with open(ledger_path(site), "w") as f:
+        json.dump(j, f)
+    with open(ledger_path(site)) as f:
+        newer = f.read()
+    m = R.mark()
+    r = site.apply()
+    reqs = R.requests_since(m)
+    check(r.rc != 0 and "newer" in r.err, "a newer ledger was not refused: %r" % r)
+    check(not reqs, "requests made with a newer ledger:\n%s" % R.fmt_reqs(reqs))
+    with open(ledger_path(site)) as f:
+        check(f.read() == newer, "the newer ledger was modified")
+    with open(ledger_path(site), "w") as f:
+        f.write(good)
+    converged(site)
+
+
+# ---- bad values.env -------------------------------------------------------------
+
+def bad_values(make, want_rc=1, plan_rc=1):
+    """make(site) -> None; applies, asserts nothing happened, restores."""
+    def case(site):
+        base = site.text()
+        make(site)
+        before = R.rows()
+        m = R.mark()
+        r = site.apply()
+        reqs = R.requests_since(m)
+        check(r.rc == want_rc if want_rc is not None else True, "apply: want exit %s, got %r" % (want_rc, r))
+        check(not reqs, "requests made:\n%s" % R.fmt_reqs(reqs))
+        check(R.rows() == before, "oauth_clients rows changed")
+        if plan_rc is not None:
+            p = site.plan()
+            check(p.rc == plan_rc, "plan: want exit %d, got %r" % (plan_rc, p))
+        st = R.status_json(site)
+        if want_rc:
+            check(st["lastPass"].get("result") == "error", "status after a refused pass: %s" % st["lastPass"])
+        site.write(base)
+        converged(site)
+    return case
+
+
+def write_text(text):
+    return lambda site: site.write(text)
+
+
+def truncate_at(pattern, keep):
+    """Cuts the file right after the first `keep` characters of the line
+    that starts with pattern."""
+    def make(site):
+        t = site.text()
+        i = t.index("\n" + pattern) + 1
+        site.write(t[:i + keep])
+    return make
+
+
+def append(line):
+    return lambda site: site.write(site.text() + line + "\n")
+
+
+def replace_value(key, value):
+    def make(site):
+        t = site.text().replace("\n%s=%s\n" % (key, site.vals[key]), "\n%s=%s\n" % (key, value))
+        site.write(t)
+    return make
+
+
+def case_truncation_sweep(site):
+    """Cut short in the middle of every line's key and of every value: no
+    write at all, no row touched; afterwards the full file converges."""
+    base = site.text()
+    cuts = []
+    off = 0
+    for ln in base.splitlines(True):
+        body = ln.rstrip("\n")
+        cuts.append(off + max(1, len(body) // 4))
+        if "=" in body and not body.startswith("#"):
+            eq = body.index("=")
+            cuts.append(off + eq + 1 + (len(body) - eq - 1) // 2)
+        off += len(ln)
+    applied = []
+    for cut in cuts:
+        site.write(base[:cut])
+        before = R.rows()
+        m = R.mark()
+        r = site.apply()
+        reqs = R.requests_since(m)
+        if reqs or r.rc == 0:
+            applied.append("%r (exit %d)\n%s" % (base[base.rfind("\n", 0, cut) + 1:cut], r.rc, R.fmt_reqs(reqs)))
+        check(R.rows() == before, "cut after %r: rows changed" % base[:cut][-30:])
+        if reqs:
+            site.write(base)
+            apply_ok(site)
+    site.write(base)
+    check(not applied, "a file cut short was used (%d of %d cuts):\n  %s"
+          % (len(applied), len(cuts), "\n  ".join(applied)))
+    converged(site)
+
+
+# ---- toggles --------------------------------------------------------------------
+
+def toggle_removed(key, allowed, kept):
+    def case(site):
+        site.vals[key] = None
+        site.write()
+        try:
+            removed(site, key, allowed, kept)
+        finally:
+            site.vals[key] = "true"
+            site.write()
+        apply_ok(site)
+        converged(site)
+    return case
+
+
+def removed(site, key, allowed, kept):
+    p = site.plan()
+    check("note: %s is not in" % key in p.out, "plan does not say why it keeps the module: %r" % p)
+    before = R.rows()
+    m = R.mark()
+    r = apply_ok(site)
+    writes = R.writes_since(m)
+    check("%s is not in" % key in r.err, "apply does not say why it keeps the module: %r" % r)
+    check(set(actual(writes)) <= set(allowed) and len(writes) == len(set(actual(writes))),
+          "writes with %s removed:\n%s" % (key, R.fmt_reqs(writes)))
+    if writes:
+        print("     (with %s removed: %s)" % (key, ", ".join(actual(writes))))
+    check(R.rows() == before, "oauth_clients rows changed")
+    R.invariant(site, kept=kept)
+    m = R.mark()
+    apply_ok(site)
+    check(not R.requests_since(m), "a second apply made requests")
+
+
+# ---- adoption -------------------------------------------------------------------
+
+def case_adoption(_site):
+    ns = "adopt"
+    R.ensure_namespace(ns)
+    site = R.Site("adopt", R.base_values("adopt", NAMESPACE=ns, APP_PREFIX="adopt", SANDBOX_NODE_PORT="31086",
+                                        BROWSER_NODE_PORT="31085"))
+    items = site.render()["items"]
+    for it in items:
+        it["metadata"]["labels"]["installed-by"] = "install.sh"
+    R.kubectl("apply", "--server-side", "--field-manager=kubectl", "-f", "-",
+              input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+    objs = [(R.RESOURCE_OF[i["kind"]], i["metadata"]["name"]) for i in items]
+    before = uids(objs, ns)
+    m = R.mark()
+    r = apply_ok(site)
+    writes = R.writes_since(m)
+    check([w for w in writes if w[0] != "patch"] == [], "non-apply writes:\n%s" % R.fmt_reqs(writes))
+    for i in items:
+        check("adopted %s %s/%s" % (i["kind"], ns, i["metadata"]["name"]) in r.err,
+              "no 'adopted' line for %s %s: %r" % (i["kind"], i["metadata"]["name"], r))
+        live = R.get_obj(R.RESOURCE_OF[i["kind"]], ns, i["metadata"]["name"])
+        check("installed-by" not in live["metadata"].get("labels", {}),
+              "the installer's label survived on %s %s" % (i["kind"], i["metadata"]["name"]))
+    check(uids(objs, ns) == before, "adopted objects were recreated")
+    check(r.err.count("adopted ") == len(items), "adoption logged more than once per object: %r" % r.err)
+    converged(site)
+    m = R.mark()
+    r = apply_ok(site, "--resync")
+    check("adopted" not in r.err, "adopted again on resync: %r" % r)
+
+
+def main():
+    R.init(sys.argv)
+    run = R.Runner("reconcile-safety")
+    R.ensure_namespace(NS)
+    site = R.Site("safety", R.base_values("safety"))
+    cases = [
+        ("crash (SIGKILL) during the first install, after the 2nd PATCH reached the server", case_crash_first_install),
+        ("crash (SIGKILL) while the 2nd PATCH of an update is in flight", case_crash_update_before),
+        ("crash (SIGKILL) after the 2nd PATCH of an update was applied, before its answer", case_crash_update_after),
+        ("corrupt ledger (garbage)", corrupt_ledger(lambda good: "{ this is not json")),
+        ("corrupt ledger (truncated)", corrupt_ledger(lambda good: good[:len(good) // 2])),
+        ("corrupt ledger (empty file)", corrupt_ledger(lambda good: "")),
+        ("ledger of a newer schema is refused", case_newer_schema),
+        ("values.env emptied", bad_values(write_text(""), want_rc=None, plan_rc=0)),
+        ("values.env only comments", bad_values(write_text("# nothing here\n\n"), want_rc=None, plan_rc=0)),
+        ("values.env deleted", bad_values(lambda s: os.unlink(s.values))),
+        ("values.env truncated in a secret", bad_values(truncate_at("SANDBOX_JWT_SECRET=", 30))),
+        ("values.env truncated in a toggle's name", bad_values(truncate_at("BROWSER_ENABLED=", 10))),
+        ("values.env truncated in a toggle's value", bad_values(truncate_at("BROWSER_ENABLED=", 18))),
+        ("syntax error: $(...)", bad_values(append("DATE=$(date)"))),
+        ("syntax error: backticks", bad_values(append("DATE=`date`"))),
+        ("syntax error: unquoted &", bad_values(append("URL=http://h/p?a=1&b=2"))),
+        ("syntax error: unterminated quote", bad_values(append("TURN_HOST='192.0.2.30"))),
+        ("syntax error: not an assignment", bad_values(append("BROWSER_ENABLED true"))),
+        ("syntax error: invalid key", bad_values(append("1KEY=x"))),
+        ("invalid value: NodePort out of range", bad_values(replace_value("BROWSER_NODE_PORT", "99999"))),
+        ("invalid value: NodePorts collide", bad_values(replace_value("BROWSER_NODE_PORT", "30086"))),
+        ("invalid value: placeholder secret", bad_values(replace_value("TURN_AUTH_SECRET", "change-me"))),
+        ("invalid value: required key emptied", bad_values(replace_value("TURN_HOST", ""))),
+        ("invalid value: toggle not a boolean", bad_values(replace_value("SANDBOX_ENABLED", "yes"))),
+        ("values.env truncated at the middle of every line", case_truncation_sweep),
+        ("BROWSER_ENABLED line removed", toggle_removed("BROWSER_ENABLED", [], BROWSER + ["browser-service"])),
+        ("SANDBOX_ENABLED line removed", toggle_removed("SANDBOX_ENABLED", patches([B_SECRET, B_DEPLOY]),
+                                                       SANDBOX + ["sandbox-service"])),
+        ("adoption of objects from kubectl apply --server-side", case_adoption),
+    ]
+    for name, fn in cases:
+        ok = run.case(name, fn, site)
+        if not ok and name.startswith("crash"):
+            break
+    secrets = [v for _k, v in R.base_values("safety") + R.base_values("adopt") if len(v) == 64] + \
+        [R.hexsecret(t) for t in ("safety-2-sjwt", "safety-2-turn", "safety-3-sjwt")]
+    return run.finish(secrets)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
