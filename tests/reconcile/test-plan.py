@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""`nap-agent plan`, `plan --live` and `status --json` against the harness.
+
+Golden tests: for every plan/NN-name.env, plan/base.env is applied with a
+fresh state dir (except for NN-fresh-*), then `nap-agent plan --values
+NN-name.env` runs in plan/; its stdout, stderr and exit status are compared
+with NN-name.ok (0 no changes, 2 changes pending, 1 error). With --update,
+the .ok files are rewritten instead, for review with `git diff`.
+
+Then: `plan --live` shows drift (a Service's nodePort and a label changed
+with kubectl, an oauth row deleted) and `apply --resync` repairs it; the
+shape of `status --json` (documented in README.md) and that it holds no
+secret.
+
+    with-harness.sh test-plan.py NAP_AGENT SRCDIR [--update]
+"""
+import base64
+import difflib
+import json
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reclib as R  # noqa: E402
+from reclib import check  # noqa: E402
+
+PLAN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plan")
+
+
+def normalise(text, state):
+    text = text.replace(state, "STATE")
+    text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "TIME", text)
+    return re.sub(r"resourceVersion[\" :=]+\d+", "resourceVersion RV", text)
+
+
+def golden(name, update):
+    state = os.path.join(R.WORK, "golden", name)
+    if "-fresh-" not in name:
+        r = R.agent("apply", "--values", "base.env", "--state-dir", state, cwd=PLAN_DIR)
+        check(r.rc == 0, "applying base.env failed: %r" % r)
+    r = R.agent("plan", "--values", name + ".env", "--state-dir", state, cwd=PLAN_DIR)
+    out = r.out + ("--- stderr\n" + r.err if r.err else "") + "--- exit %d\n" % r.rc
+    out = normalise(out, state)
+    ok = os.path.join(PLAN_DIR, name + ".ok")
+    if update:
+        with open(ok, "w") as f:
+            f.write(out)
+        return
+    check(os.path.exists(ok), "missing %s.ok (run: meson compile -C BUILD update-golden-plan)" % name)
+    with open(ok) as f:
+        want = f.read()
+    check(out == want, "output differs from %s.ok:\n%s" % (name, "".join(
+        difflib.unified_diff(want.splitlines(True), out.splitlines(True), name + ".ok", "actual"))))
+    rc = re.search(r"--- exit (\d+)\n$", want)
+    check(rc and int(rc.group(1)) in (0, 1, 2), "%s.ok: exit status not 0, 1 or 2" % name)
+
+
+def case_exit_codes():
+    site = R.Site("exit", R.base_values("golden"))
+    r = site.plan()
+    check(r.rc == 2, "plan before the first apply: want 2, got %r" % r)
+    r = site.apply()
+    check(r.rc == 0, "apply: %r" % r)
+    r = site.plan()
+    check(r.rc == 0, "plan after apply: want 0, got %r" % r)
+    r = R.agent("plan", "--values", os.path.join(site.dir, "missing.env"), "--state-dir", site.state)
+    check(r.rc == 1, "plan of a missing values.env: want 1, got %r" % r)
+    r = site.plan("--live")
+    check(r.rc == 0, "plan --live right after apply: want 0 (no drift), got %r" % r)
+
+
+def case_live_drift(site):
+    m = R.mark()
+    R.kubectl("-n", "nap", "patch", "service", "nap-sandbox", "--type=json",
+              "-p", '[{"op": "replace", "path": "/spec/ports/0/nodePort", "value": 30099}]')
+    R.kubectl("-n", "nap", "label", "service", "nap-browser", "app.kubernetes.io/part-of=something-else", "--overwrite")
+    R.psql("DELETE FROM oauth_clients WHERE id = 'sandbox-service'")
+    r = site.plan()
+    check(r.rc == 0, "plan (from the ledger) sees no change: want 0, got %r" % r)
+    r = site.plan("--live")
+    check(r.rc == 2, "plan --live: want 2, got %r" % r)
+    for want in ("~ update Service nap/nap-sandbox", "nodePort: 30099 → 30086",
+                 "~ update Service nap/nap-browser", "app.kubernetes.io/part-of: \"something-else\" → \"nap\"",
+                 "+ register oauth client \"sandbox-service\""):
+        check(want in r.out, "plan --live does not show %r:\n%s" % (want, r.out))
+    for unwanted in ("Deployment", "Secret", "coturn"):
+        check(unwanted not in r.out, "plan --live shows drift on %s that is not there:\n%s" % (unwanted, r.out))
+    writes = [w for w in R.requests_since(m) if w[0] in R.WRITE_VERBS and "dryRun" not in w[4]]
+    check(not writes, "plan --live wrote:\n%s" % R.fmt_reqs(writes))
+    r = site.apply("--resync")
+    check(r.rc == 0 and "repaired" in r.err, "apply --resync: %r" % r)
+    R.invariant(site)
+    r = site.plan("--live")
+    check(r.rc == 0, "plan --live after the repair: want 0, got %r" % r)
+
+
+def is_time(s):
+    return isinstance(s, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", s) is not None
+
+
+def validate_status(j, site, objects=True):
+    check(set(j) == {"generation", "stateDir", "lastPass", "objects", "oauthClients"}, "keys: %s" % sorted(j))
+    check(isinstance(j["generation"], int) and j["generation"] >= 0, "generation: %r" % j["generation"])
+    check(j["stateDir"] == site.state, "stateDir: %r" % j["stateDir"])
+    lp = j["lastPass"]
+    check(isinstance(lp, dict), "lastPass: %r" % lp)
+    if lp:
+        check(set(lp) == {"time", "result", "message"}, "lastPass keys: %s" % sorted(lp))
+        check(is_time(lp["time"]) and lp["result"] in ("ok", "error") and isinstance(lp["message"], str),
+              "lastPass: %r" % lp)
+    check(isinstance(j["objects"], list) and isinstance(j["oauthClients"], list), "objects/oauthClients not lists")
+    for o in j["objects"]:
+        check(set(o) == {"apiVersion", "kind", "namespace", "name", "module", "state", "resourceVersion",
+                         "appliedAt"}, "object keys: %s" % sorted(o))
+        check(o["module"] in ("sandbox", "browser", "turn") and o["state"] == "applied" and is_time(o["appliedAt"])
+              and o["resourceVersion"].isdigit(), "object: %r" % o)
+    for c in j["oauthClients"]:
+        check(set(c) == {"id", "module", "state", "redirectUri", "appliedAt"}, "client keys: %s" % sorted(c))
+        check(c["module"] in ("sandbox", "browser") and c["state"] == "registered" and is_time(c["appliedAt"])
+              and c["redirectUri"].startswith("http"), "client: %r" % c)
+
+
+def case_status(site):
+    fresh = R.Site("status-fresh", R.base_values("golden"))
+    j = R.status_json(fresh)
+    validate_status(j, fresh)
+    check(j["generation"] == 0 and j["lastPass"] == {} and not j["objects"] and not j["oauthClients"],
+          "status of a fresh state dir: %r" % j)
+
+    j = R.status_json(site)
+    validate_status(j, site)
+    d = site.render()
+    want = sorted((i["apiVersion"], i["kind"], i["metadata"]["namespace"], i["metadata"]["name"]) for i in d["items"])
+    have = sorted((o["apiVersion"], o["kind"], o["namespace"], o["name"]) for o in j["objects"])
+    check(have == want, "status objects %s, want %s" % (have, want))
+    for o in j["objects"]:
+        live = R.get_obj(R.RESOURCE_OF[o["kind"]], o["namespace"], o["name"])
+        check(live["metadata"]["resourceVersion"] == o["resourceVersion"],
+              "%s %s: resourceVersion %s, live %s" % (o["kind"], o["name"], o["resourceVersion"],
+                                                     live["metadata"]["resourceVersion"]))
+    check(sorted((c["id"], c["redirectUri"]) for c in j["oauthClients"])
+          == sorted((c["id"], c["redirect_uris"][0]) for c in d["oauthClients"]), "status clients: %r" % j)
+    check(j["lastPass"]["result"] == "ok" and j["generation"] >= 1, "lastPass: %r" % j)
+
+    # A refused pass is recorded, without a secret.
+    bad = site.text().replace("BROWSER_NODE_PORT=30085", "BROWSER_NODE_PORT=99999")
+    site.write(bad)
+    r = site.apply()
+    check(r.rc == 1, "apply of an invalid file: %r" % r)
+    j2 = R.status_json(site)
+    validate_status(j2, site)
+    check(j2["lastPass"]["result"] == "error" and j2["generation"] == j["generation"]
+          and "BROWSER_NODE_PORT" in j2["lastPass"]["message"], "status after a refused pass: %r" % j2["lastPass"])
+    site.write()
+    r = site.apply()
+    check(r.rc == 0, "apply: %r" % r)
+
+    txt = json.dumps(R.status_json(site)) + R.agent("status", "--state-dir", site.state).out
+    with open(os.path.join(site.state, "ledger.json")) as f:
+        ledger = f.read()
+    for s in site.secrets():
+        for form in (s, base64.b64encode(s.encode()).decode()):
+            check(form not in txt, "status shows a secret")
+            check(form not in ledger, "ledger.json holds a secret")
+
+
+def main():
+    update = "--update" in sys.argv
+    R.init([a for a in sys.argv if a != "--update"])
+    run = R.Runner("reconcile-plan")
+    R.ensure_namespace("nap")
+    names = sorted(f[:-4] for f in os.listdir(PLAN_DIR) if f.endswith(".env") and f != "base.env")
+    for n in names:
+        run.case("golden plan/%s" % n, golden, n, update)
+    if update:
+        print("updated %d .ok files in %s" % (len(names), PLAN_DIR))
+        return run.finish()
+    run.case("plan exit codes: 2 pending, 0 none, 1 error; plan --live 0 right after apply", case_exit_codes)
+    site = R.Site("live", R.base_values("golden"))
+    r = site.apply()
+    check(r.rc == 0, "apply: %r" % r)
+    run.case("plan --live shows drift; apply --resync repairs it", case_live_drift, site)
+    run.case("status --json: shape, values, no secret", case_status, site)
+    secrets = [v for _k, v in R.base_values("golden") if len(v) == 64] + [R.hexsecret("golden-2-sjwt")]
+    return run.finish(secrets)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
