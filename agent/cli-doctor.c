@@ -18,12 +18,16 @@ int cli_doctor(CliArgs *a) {
         };
         int r;
 
-        /* Short deadlines: a doctor that hangs helps nobody. */
-        o.kube_options.deadline_ms = 8000;
-        o.kube_options.request_timeout_ms = 4000;
+        /* Short deadlines: a doctor that hangs helps nobody. An API server
+         * that refuses connections fails within about 3 s, not after the
+         * 30 s of retries a reconcile pass allows itself. */
+        o.kube_options.deadline_ms = 3000;
+        o.kube_options.request_timeout_ms = 2500;
+        o.kube_options.connect_timeout_ms = 1500;
+        DoctorOptions d = { .started = time(NULL) };
         if (manager_new(&o, &m) < 0)
                 return CLI_EXIT_FAILURE;
-        r = doctor_run(m, NULL, &report);
+        r = doctor_run(m, &d, &report);
         if (r < 0) {
                 doctor_report_clear(&report);
                 log_error_errno(r, "doctor failed: %s", STRERROR(r));

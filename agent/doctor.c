@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -68,19 +69,23 @@ static void check_values(Ctx *ctx) {
                 if (asprintf(&fix, "nap-agent check --values %s", path) < 0)
                         fix = NULL;
                 add(ctx, DOCTOR_FAIL, "values.valid", fix, "%s", why ? why : STRERROR(r));
-                return;
-        }
-        add(ctx, DOCTOR_OK, "values.valid", NULL, "%s is valid: sandbox %s, browser %s", path,
-            config_module_enabled(ctx->config, MODULE_SANDBOX) ? "on" : "off",
-            config_module_enabled(ctx->config, MODULE_BROWSER) ? "on" : "off");
-        if (stat(path, &st) == 0 && (st.st_mode & 0004)) {
+        } else
+                add(ctx, DOCTOR_OK, "values.valid", NULL, "%s is valid: sandbox %s, browser %s", path,
+                    config_module_enabled(ctx->config, MODULE_SANDBOX) ? "on" : "off",
+                    config_module_enabled(ctx->config, MODULE_BROWSER) ? "on" : "off");
+        if (stat(path, &st) < 0)
+                return; /* missing: values.valid said so */
+        if (st.st_mode & 0004) {
                 _cleanup_free_ char *fix = NULL;
                 if (asprintf(&fix, "chmod 0640 %s", path) < 0)
                         fix = NULL;
                 add(ctx, DOCTOR_WARN, "values.permissions", fix, "%s is world-readable (mode %04o) and holds secrets",
                     path, st.st_mode & 07777);
         } else
-                add(ctx, DOCTOR_OK, "values.permissions", NULL, "%s is not world-readable", path);
+                add(ctx, DOCTOR_OK, "values.permissions", NULL, "%s is not world-readable (mode %04o)", path,
+                    st.st_mode & 07777);
+        if (!ctx->config)
+                return;
         const EnvEntry *tos = envfile_get(ctx->config->env, "TOS_HOST"), *nap = envfile_get(ctx->config->env, "NAP_HOST");
         if (tos && nap && !streq(tos->value, nap->value))
                 add(ctx, DOCTOR_WARN, "values.host", "remove the TOS_HOST line; NAP_HOST wins",
@@ -88,6 +93,12 @@ static void check_values(Ctx *ctx) {
         else if (tos && !nap)
                 add(ctx, DOCTOR_OK, "values.host", NULL,
                     "TOS_HOST is set (NAP_HOST is its newer name; either works)");
+        else if (tos)
+                add(ctx, DOCTOR_OK, "values.host", NULL, "TOS_HOST and NAP_HOST agree");
+        else if (nap)
+                add(ctx, DOCTOR_OK, "values.host", NULL, "NAP_HOST is set");
+        else
+                add(ctx, DOCTOR_OK, "values.host", NULL, "neither NAP_HOST nor TOS_HOST is set (the default is used)");
 }
 
 /* ---- 2. API server, namespace, RBAC ---------------------------------------- */
@@ -109,7 +120,8 @@ static bool can(Ctx *ctx, const char *verb, const char *group, const char *resou
                 const cJSON *st = cJSON_GetObjectItem(resp, "status");
                 allowed = cJSON_IsTrue(cJSON_GetObjectItem(st, "allowed"));
         }
-        *ret_reason = r < 0 ? "the review itself was refused" : NULL;
+        if (r < 0)
+                *ret_reason = "the review itself was refused";
         cJSON_Delete(resp);
         return allowed;
 }
@@ -152,12 +164,15 @@ static void check_kube(Ctx *ctx) {
                 add(ctx, DOCTOR_FAIL, "kube.reachable", "check the server address and credentials in the kubeconfig",
                     "API server %s: %s", kube_client_server(ctx->kube), err.message);
                 ctx->kube = NULL;
+                add(ctx, DOCTOR_SKIP, "kube.namespace", NULL, "not checked: the API server is not reachable");
+                add(ctx, DOCTOR_SKIP, "kube.rbac", NULL, "not checked: the API server is not reachable");
                 return;
         }
         const cJSON *gv = cJSON_GetObjectItem(v, "gitVersion");
         add(ctx, DOCTOR_OK, "kube.reachable", NULL, "API server %s answers (Kubernetes %s)",
             kube_client_server(ctx->kube), cJSON_IsString(gv) ? gv->valuestring : "?");
         cJSON_Delete(v);
+        v = NULL; /* kube_get leaves it alone on failure */
 
         KubeRef ns = { "v1", "Namespace", NULL, cget(ctx, "NAMESPACE") };
         r = kube_get(ctx->kube, &ns, &v, &err);
@@ -187,16 +202,20 @@ static const struct {
         { MODULE_BROWSER, "BROWSER", "browser-service", "browser" },
 };
 
-/* The live Deployment's env value of name, or NULL. */
-static char *live_env(Ctx *ctx, const char *deployment, const char *name) {
+/* The live Deployment's env value of name in *ret (NULL when the Deployment
+ * has no such env). Returns 0, or the negative errno of kube_get with err set
+ * (-ENOENT: no such Deployment). */
+static int live_env(Ctx *ctx, const char *deployment, const char *name, char **ret, KubeError *err) {
         KubeRef ref = { "apps/v1", "Deployment", cget(ctx, "NAMESPACE"), deployment };
-        KubeError err = { 0 };
         cJSON *d = NULL;
         char *out = NULL;
         const cJSON *c, *e;
+        int r;
 
-        if (!ctx->kube || kube_get(ctx->kube, &ref, &d, &err) < 0)
-                return NULL;
+        *ret = NULL;
+        r = kube_get(ctx->kube, &ref, &d, err);
+        if (r < 0)
+                return r;
         const cJSON *containers = cJSON_GetObjectItem(
                 cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "spec"), "template"), "spec"),
                 "containers");
@@ -206,7 +225,8 @@ static char *live_env(Ctx *ctx, const char *deployment, const char *name) {
                         out = strdup(v->valuestring);
         }
         cJSON_Delete(d);
-        return out;
+        *ret = out;
+        return 0;
 }
 
 static void check_node_port(Ctx *ctx, size_t i, const char *svc_name) {
@@ -214,13 +234,34 @@ static void check_node_port(Ctx *ctx, size_t i, const char *svc_name) {
         KubeRef ref = { "v1", "Service", cget(ctx, "NAMESPACE"), svc_name };
         KubeError err = { 0 };
         cJSON *s = NULL;
+        int r;
 
-        if (ctx->config->ingress_external || !ctx->kube || asprintf(&id, "nodeport.%s", services[i].component) < 0 ||
-            asprintf(&key, "%s_NODE_PORT", services[i].prefix) < 0 || kube_get(ctx->kube, &ref, &s, &err) < 0)
+        if (ctx->config->ingress_external)
                 return;
+        if (asprintf(&id, "nodeport.%s", services[i].component) < 0 ||
+            asprintf(&key, "%s_NODE_PORT", services[i].prefix) < 0) {
+                ctx->error = -ENOMEM;
+                return;
+        }
+        if (!ctx->kube) {
+                add(ctx, DOCTOR_SKIP, id, NULL, "not checked: the API server is not reachable");
+                return;
+        }
+        r = kube_get(ctx->kube, &ref, &s, &err);
+        if (r == -ENOENT) {
+                add(ctx, DOCTOR_FAIL, id, "nap-agent apply --resync", "Service '%s' does not exist", svc_name);
+                return;
+        }
+        if (r < 0) {
+                add(ctx, DOCTOR_FAIL, id, NULL, "cannot read Service '%s': %s", svc_name, err.message);
+                return;
+        }
         const cJSON *np = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "spec"), "ports"), 0), "nodePort");
         long want = strtol(cget(ctx, key), NULL, 10);
-        if (cJSON_IsNumber(np) && np->valueint != want)
+        if (!cJSON_IsNumber(np))
+                add(ctx, DOCTOR_FAIL, id, "nap-agent apply --resync",
+                    "Service '%s' has no nodePort but values.env says %s=%ld", svc_name, key, want);
+        else if (np->valueint != want)
                 add(ctx, DOCTOR_FAIL, id, "nap-agent apply --resync",
                     "Service '%s' has nodePort %d but values.env says %s=%ld", svc_name, np->valueint, key, want);
         else
@@ -254,16 +295,33 @@ static void check_service_oauth(Ctx *ctx, size_t i) {
         if (!ctx->db)
                 return;
         r = oauth_get(ctx->db, services[i].client, &row, &err);
-        if (r <= 0) {
+        if (r < 0) {
+                add(ctx, DOCTOR_FAIL, id_exists, NULL, "cannot read %s's row in oauth_clients: %s",
+                    services[i].client, err.message);
+                return;
+        }
+        if (r == 0) {
                 add(ctx, DOCTOR_FAIL, id_exists, "nap-agent seed",
-                    "%s: no row in oauth_clients (logins fail with 400 invalid_client)%s%s", services[i].client,
-                    r < 0 ? ": " : "", r < 0 ? err.message : "");
+                    "%s: no row in oauth_clients (logins fail with 400 invalid_client)", services[i].client);
                 return;
         }
         add(ctx, DOCTOR_OK, id_exists, NULL, "%s is registered in oauth_clients", services[i].client);
-        live_url = live_env(ctx, dep, url_key);
+        if (!ctx->kube) {
+                add(ctx, DOCTOR_SKIP, id_uri, NULL, "not checked: the API server is not reachable");
+                return;
+        }
+        KubeError kerr = { 0 };
+        r = live_env(ctx, dep, url_key, &live_url, &kerr);
+        if (r == -ENOENT) {
+                add(ctx, DOCTOR_FAIL, id_uri, "nap-agent apply --resync", "Deployment '%s' does not exist", dep);
+                return;
+        }
+        if (r < 0) {
+                add(ctx, DOCTOR_FAIL, id_uri, NULL, "cannot read Deployment '%s': %s", dep, kerr.message);
+                return;
+        }
         if (!live_url) {
-                add(ctx, DOCTOR_FAIL, id_uri, "nap-agent apply", "Deployment '%s' or its %s env is missing", dep,
+                add(ctx, DOCTOR_FAIL, id_uri, "nap-agent apply --resync", "Deployment '%s' has no %s env", dep,
                     url_key);
                 return;
         }
@@ -340,21 +398,31 @@ static void check_turn(Ctx *ctx) {
                     "TURN_HOST is empty: browsers get no video");
                 return;
         }
-        if (!is_ip_address(host)) {
+        bool ip = is_ip_address(host);
+        if (!ip)
                 add(ctx, DOCTOR_WARN, "turn.host", "set TURN_HOST to the node's IP address",
                     "TURN_HOST=%s is not an IP address", host);
-                return;
-        }
-        add(ctx, DOCTOR_OK, "turn.host", NULL, "TURN_HOST=%s is an IP address", host);
-        if (ctx->kube) {
+        else
+                add(ctx, DOCTOR_OK, "turn.host", NULL, "TURN_HOST=%s is an IP address", host);
+        if (!ctx->kube)
+                add(ctx, DOCTOR_SKIP, "turn.pod", NULL, "not checked: the API server is not reachable");
+        else {
+                _cleanup_free_ char *fix = NULL;
+                if (asprintf(&fix, "kubectl -n %s describe pod -l app=coturn", cget(ctx, "NAMESPACE")) < 0)
+                        fix = NULL;
                 r = count_pods(ctx, cget(ctx, "NAMESPACE"), "app%3Dcoturn", &total, &ready, &err);
                 if (r < 0)
                         add(ctx, DOCTOR_FAIL, "turn.pod", NULL, "cannot list coturn pods: %s", err.message);
                 else if (ready == 0)
-                        add(ctx, DOCTOR_FAIL, "turn.pod", "kubectl -n nap describe pod -l app=coturn",
-                            "no ready coturn pod (%u pod(s) with app=coturn)", total);
+                        add(ctx, DOCTOR_FAIL, "turn.pod", fix, "no ready coturn pod (%u pod(s) with app=coturn)",
+                            total);
                 else
                         add(ctx, DOCTOR_OK, "turn.pod", NULL, "%u of %u coturn pod(s) ready", ready, total);
+        }
+        if (!ip) {
+                /* Never resolve a name here: the probe goes only to the configured address. */
+                add(ctx, DOCTOR_SKIP, "turn.stun", NULL, "not probed: TURN_HOST is not an IP address");
+                return;
         }
         _cleanup_free_ char *mapped = NULL;
         r = doctor_stun_ping(host, port, ctx->opts->stun_timeout_ms, &mapped);
@@ -388,8 +456,10 @@ static void check_opensandbox(Ctx *ctx) {
         } else
                 snprintf(ns, sizeof ns, "%s", cget(ctx, "NAMESPACE"));
         add(ctx, DOCTOR_OK, "opensandbox.url", NULL, "OPENSANDBOX_URL parses; OpenSandbox expected in namespace '%s'", ns);
-        if (!ctx->kube)
+        if (!ctx->kube) {
+                add(ctx, DOCTOR_SKIP, "opensandbox.pods", NULL, "not checked: the API server is not reachable");
                 return;
+        }
         if (count_pods(ctx, ns, "app.kubernetes.io%2Fname%3Dopensandbox", &total, &ready, &err) < 0)
                 add(ctx, DOCTOR_FAIL, "opensandbox.pods", NULL, "cannot list pods in '%s': %s", ns, err.message);
         else if (total == 0)
@@ -424,36 +494,81 @@ static void check_daemon(Ctx *ctx) {
                 add(ctx, DOCTOR_WARN, "agent.daemon", "systemctl enable --now nap-agent", "nap-agent.service: %s", s);
 }
 
+/* The name of a ledger.json.corrupt-TIME that opening the ledger made in
+ * this run (TIME not before opts->started), or NULL. */
+static char *ledger_moved_aside(Ctx *ctx) {
+        static const char prefix[] = "ledger.json.corrupt-";
+        char since[32];
+        struct tm tm;
+        char *found = NULL;
+        DIR *d;
+        struct dirent *de;
+
+        if (ctx->opts->started == 0 || !gmtime_r(&ctx->opts->started, &tm) ||
+            strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                return NULL;
+        d = opendir(ctx->m->state_dir);
+        if (!d)
+                return NULL;
+        while (!found && (de = readdir(d)))
+                if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 &&
+                    strcmp(de->d_name + strlen(prefix), since) >= 0)
+                        found = strdup(de->d_name);
+        closedir(d);
+        return found;
+}
+
 static void check_agent(Ctx *ctx) {
         const Ledger *l = ctx->m->ledger;
-        unsigned missing = 0;
+        unsigned missing = 0, unreadable = 0;
         StrBuf names = { 0 };
+        char first_error[sizeof ((KubeError) { 0 }).message] = "";
 
-        add(ctx, DOCTOR_OK, "agent.ledger", NULL, "ledger in '%s' is readable: generation %llu, %zu object(s), "
-            "%zu oauth client(s)", ctx->m->state_dir, (unsigned long long) l->generation, l->n_objects, l->n_clients);
+        _cleanup_free_ char *moved = ledger_moved_aside(ctx);
+        if (moved)
+                add(ctx, DOCTOR_WARN, "agent.ledger", "nap-agent apply",
+                    "ledger.json in '%s' was corrupt: moved aside to %s; the next pass applies every object once "
+                    "more", ctx->m->state_dir, moved);
+        else
+                add(ctx, DOCTOR_OK, "agent.ledger", NULL, "ledger in '%s' is readable: generation %llu, %zu "
+                    "object(s), %zu oauth client(s)", ctx->m->state_dir, (unsigned long long) l->generation,
+                    l->n_objects, l->n_clients);
         if (l->last_result && streq(l->last_result, "error"))
                 add(ctx, DOCTOR_FAIL, "agent.last_pass", "journalctl -u nap-agent", "last pass at %s failed: %s",
                     l->last_time ? l->last_time : "?", l->last_message ? l->last_message : "?");
         else if (l->last_result)
                 add(ctx, DOCTOR_OK, "agent.last_pass", NULL, "last pass at %s: %s", l->last_time ? l->last_time : "?",
                     l->last_message ? l->last_message : "ok");
+        else
+                add(ctx, DOCTOR_WARN, "agent.last_pass", "nap-agent apply (or systemctl enable --now nap-agent)",
+                    "no pass recorded in '%s': nothing has been applied from this state directory yet",
+                    ctx->m->state_dir);
         for (size_t i = 0; ctx->kube && i < l->n_objects; i++) {
                 const LedgerObject *o = &l->objects[i];
                 KubeRef ref = { o->api_version, o->kind, o->namespace, o->name };
                 KubeError err = { 0 };
                 cJSON *live = NULL;
-                if (kube_get(ctx->kube, &ref, &live, &err) == -ENOENT) {
+                int r = kube_get(ctx->kube, &ref, &live, &err);
+                if (r == -ENOENT) {
                         missing++;
                         strbuf_printf(&names, "%s%s/%s", names.len ? ", " : "", o->kind, o->name);
-                }
-                cJSON_Delete(live);
+                } else if (r < 0) {
+                        if (unreadable++ == 0)
+                                snprintf(first_error, sizeof first_error, "%s", err.message);
+                } else
+                        cJSON_Delete(live);
         }
         _cleanup_free_ char *n = strbuf_steal(&names);
         if (missing)
                 add(ctx, DOCTOR_FAIL, "agent.drift", "nap-agent apply --resync",
                     "%u object(s) the agent applied are missing live: %s", missing, n ? n : "?");
+        else if (ctx->kube && unreadable)
+                add(ctx, DOCTOR_FAIL, "agent.drift", NULL, "cannot read %u of %zu object(s) in the ledger: %s",
+                    unreadable, l->n_objects, first_error);
         else if (ctx->kube)
                 add(ctx, DOCTOR_OK, "agent.drift", NULL, "every object in the ledger exists live");
+        else
+                add(ctx, DOCTOR_SKIP, "agent.drift", NULL, "not checked: the API server is not reachable");
         check_daemon(ctx);
 }
 
@@ -509,8 +624,11 @@ void doctor_print(const DoctorReport *r, FILE *f) {
                 if (c->fix && c->status != DOCTOR_OK)
                         fprintf(f, "      %-38s fix: %s\n", "", c->fix);
         }
-        fprintf(f, "%zu ok, %zu warning(s), %zu failure(s)\n", counts[DOCTOR_OK], counts[DOCTOR_WARN],
+        fprintf(f, "%zu ok, %zu warning(s), %zu failure(s)", counts[DOCTOR_OK], counts[DOCTOR_WARN],
                 counts[DOCTOR_FAIL]);
+        if (counts[DOCTOR_SKIP] > 0)
+                fprintf(f, ", %zu skipped", counts[DOCTOR_SKIP]);
+        fputc('\n', f);
 }
 
 char *doctor_report_json(const DoctorReport *r) {
