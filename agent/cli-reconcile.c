@@ -88,7 +88,11 @@ int cli_plan(CliArgs *a) {
                 return CLI_EXIT_FAILURE;
         r = manager_load_desired(m, &c, &d, &why);
         if (r < 0) {
-                log_error("%s: nothing would be applied", why ? why : STRERROR(r));
+                /* An invalid file's diagnostics were just logged; say only what follows. */
+                if (r == -EINVAL)
+                        log_error("%s is invalid: nothing would be applied", a->values);
+                else
+                        log_error("%s: nothing would be applied", why ? why : STRERROR(r));
                 return CLI_EXIT_FAILURE;
         }
         if (a->live) {
@@ -112,7 +116,10 @@ static int run_pass(const CliArgs *a, unsigned flags) {
         if (open_manager(a, &m) < 0)
                 return CLI_EXIT_FAILURE;
         r = manager_pass(m, flags, &res);
-        if (res.status)
+        if (res.invalid_values && r == -EINVAL)
+                log_error("%s is invalid: nothing applied, nothing deleted; keeping generation %llu", a->values,
+                          (unsigned long long) m->ledger->generation);
+        else if (res.status)
                 log_full_errno(r < 0 ? LOG_ERR : LOG_INFO, 0, "%s", res.status);
         pass_result_clear(&res);
         return r < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
