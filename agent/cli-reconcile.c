@@ -119,8 +119,11 @@ static int run_pass(const CliArgs *a, unsigned flags) {
         if (res.invalid_values && r == -EINVAL)
                 log_error("%s is invalid: nothing applied, nothing deleted; keeping generation %llu", a->values,
                           (unsigned long long) m->ledger->generation);
-        else if (res.status)
-                log_full_errno(r < 0 ? LOG_ERR : LOG_INFO, 0, "%s", res.status);
+        else if (r >= 0 && res.status)
+                log_info("%s", res.status);
+        else if (r < 0 && res.invalid_values && res.status)
+                log_error("%s", res.status); /* a missing file: nothing else said so */
+        /* Otherwise the manager has logged the one line that says why. */
         pass_result_clear(&res);
         return r < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }

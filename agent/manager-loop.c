@@ -126,11 +126,11 @@ static void run_pass(Loop *l, unsigned flags) {
         } else if (r == -ECANCELED || stop_pending(NULL))
                 log_info("pass cancelled: stopping");
         else if (res.invalid_values)
-                log_error("%s", res.status); /* wait for the next edit: retrying cannot help */
-        else {
-                log_error("%s", res.status ? res.status : "pass failed");
-                schedule_retry(l);
-        }
+                /* The diagnostics were logged; retrying cannot help: wait for the next edit. */
+                log_notice("nothing applied, nothing deleted; keeping generation %llu; waiting for the next edit",
+                           (unsigned long long) l->m->ledger->generation);
+        else
+                schedule_retry(l); /* the manager logged why */
         pass_result_clear(&res);
 }
 

@@ -140,6 +140,18 @@ int manager_load_desired(Manager *m, Config **ret_config, DesiredSet **ret_desir
         return 0;
 }
 
+/* Logs the one line that says why the pass fails, keeps it for STATUS=,
+ * and returns -abs(error). */
+static int manager_fail(Manager *m, int error, const char *format, ...) _printf_(3, 4);
+static int manager_fail(Manager *m, int error, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        vsnprintf(m->last_error, sizeof m->last_error, format, ap);
+        va_end(ap);
+        return log_error_errno(error, "%s", m->last_error);
+}
+
 /* ---- connections ------------------------------------------------------- */
 
 int manager_kube(Manager *m, const Config *c, KubeClient **ret) {
@@ -148,10 +160,10 @@ int manager_kube(Manager *m, const Config *c, KubeClient **ret) {
         int r;
 
         if (!dir)
-                return log_error_errno(ENOMEM, "Out of memory");
+                return manager_fail(m, ENOMEM, "Out of memory");
         r = kubeconfig_locate(m->options.kubeconfig, config_get(c, "KUBECONFIG"), dir, &path);
         if (r < 0)
-                return log_error_errno(r, "No kubeconfig found: pass --kubeconfig, set KUBECONFIG (in the "
+                return manager_fail(m, r, "No kubeconfig found: pass --kubeconfig, set KUBECONFIG (in the "
                                           "environment or in values.env), or hand it in with LoadCredential=kubeconfig");
         if (m->kube && m->kube_path && streq(m->kube_path, path)) {
                 *ret = m->kube;
@@ -162,7 +174,7 @@ int manager_kube(Manager *m, const Config *c, KubeClient **ret) {
         m->kube_path = NULL;
         r = kube_client_new(path, &m->options.kube_options, &m->kube, &err);
         if (r < 0)
-                return log_error_errno(r, "Failed to load kubeconfig '%s': %s", path, err.message);
+                return manager_fail(m, r, "Failed to load kubeconfig '%s': %s", path, err.message);
         m->kube_path = TAKE_PTR(path);
         *ret = m->kube;
         return 0;
@@ -184,13 +196,13 @@ static int pg_service_host(Manager *m, const Config *c, char **ret) {
         KubeRef ref = { .api_version = "v1", .kind = "Service", .namespace = config_get(c, "NAMESPACE"), .name = name };
         r = kube_get(k, &ref, &svc, &err);
         if (r < 0)
-                return log_error_errno(r, "Failed to read Service '%s' for the database address (set DATABASE_URL "
+                return manager_fail(m, r, "Failed to read Service '%s' for the database address (set DATABASE_URL "
                                           "to skip this): %s", name, err.message);
         const cJSON *ip = cJSON_GetObjectItem(cJSON_GetObjectItem(svc, "spec"), "clusterIP");
         r = cJSON_IsString(ip) && !streq(ip->valuestring, "None") && (*ret = strdup(ip->valuestring)) ? 0 : -EADDRNOTAVAIL;
         cJSON_Delete(svc);
         if (r < 0)
-                return log_error_errno(r, "Service '%s' has no ClusterIP; set DATABASE_URL in values.env", name);
+                return manager_fail(m, r, "Service '%s' has no ClusterIP; set DATABASE_URL in values.env", name);
         return 0;
 }
 
@@ -228,7 +240,7 @@ int manager_db(Manager *m, const Config *c, OAuthDb **ret) {
         m->db_conninfo = NULL;
         r = oauth_db_connect(conninfo, NULL, &m->db, &err);
         if (r < 0)
-                return log_error_errno(r, "Failed to connect to the database: %s", err.message);
+                return manager_fail(m, r, "Failed to connect to the database: %s", err.message);
         m->db_conninfo = TAKE_PTR(conninfo);
         *ret = m->db;
         return 0;
@@ -248,7 +260,7 @@ static int delete_object(Manager *m, KubeClient *k, const PlanAction *a, const c
 
         r = kube_delete(k, &ref, &existed, &err);
         if (r < 0)
-                return log_error_errno(r, "Failed to delete %s: %s", id, err.message);
+                return manager_fail(m, r, "Failed to delete %s: %s", id, err.message);
         log_info("deleted %s (%s)%s", id, a->reason ? a->reason : "pruned", existed ? "" : ", it was already gone");
         res->objects_deleted++;
         return 0;
@@ -274,7 +286,7 @@ static int apply_object(Manager *m, KubeClient *k, const PlanAction *a, const ch
                 r = kube_apply(k, a->object->body, NULL, 0, &ar, &err);
         }
         if (r < 0)
-                return log_error_errno(r, "Failed to apply %s: %s", id, err.message);
+                return manager_fail(m, r, "Failed to apply %s: %s", id, err.message);
         if (ar.adopted)
                 log_notice("adopted %s: fields owned by the old installer now belong to nap-agent", id);
         if (resync && a->op == PLAN_UNCHANGED) {
@@ -290,7 +302,7 @@ static int apply_object(Manager *m, KubeClient *k, const PlanAction *a, const ch
         r = plan_action_record(m->ledger, a, ar.resource_version);
         kube_apply_result_clear(&ar);
         if (r < 0)
-                return log_error_errno(r, "Out of memory");
+                return manager_fail(m, r, "Out of memory");
         return 0;
 }
 
@@ -308,7 +320,7 @@ static int apply_objects(Manager *m, const Config *c, const Plan *p, bool resync
                         return r;
                 id = plan_action_id(a);
                 if (!id)
-                        return log_error_errno(ENOMEM, "Out of memory");
+                        return manager_fail(m, ENOMEM, "Out of memory");
                 r = a->op == PLAN_DELETE ? delete_object(m, k, a, id, res) : apply_object(m, k, a, id, resync, res);
                 if (r >= 0 && a->op == PLAN_DELETE)
                         r = plan_action_record(m->ledger, a, NULL);
@@ -360,7 +372,7 @@ static int apply_clients(Manager *m, const Config *c, const Plan *p, bool resync
         int r;
 
         if (!specs || !dels || !order || !changes)
-                return log_error_errno(ENOMEM, "Out of memory");
+                return manager_fail(m, ENOMEM, "Out of memory");
         for (size_t i = 0; i < p->n_actions; i++) {
                 const PlanAction *a = &p->actions[i];
                 if (a->is_client && a->op != PLAN_DELETE && (a->op != PLAN_UNCHANGED || resync)) {
@@ -382,11 +394,11 @@ static int apply_clients(Manager *m, const Config *c, const Plan *p, bool resync
                 return r;
         r = oauth_sync(db, specs, ns, dels, nd, changes, &err);
         if (r < 0)
-                return log_error_errno(r, "Failed to sync oauth_clients: %s", err.message);
+                return manager_fail(m, r, "Failed to sync oauth_clients: %s", err.message);
         for (size_t i = 0; i < ns + nd; i++) {
                 log_client_change(order[i], changes[i], resync, res);
                 if (plan_action_record(m->ledger, order[i], NULL) < 0)
-                        return log_error_errno(ENOMEM, "Out of memory");
+                        return manager_fail(m, ENOMEM, "Out of memory");
         }
         r = ledger_commit(m->ledger);
         if (r < 0)
@@ -407,7 +419,7 @@ static void describe(PassResult *res, const Manager *m, bool changed) {
 
 static void finish_pass(Manager *m, int r, PassResult *res) {
         if (r < 0 && !res->status)
-                set_status(res, "pass failed: %s; keeping generation %llu", STRERROR(r),
+                set_status(res, "%s; keeping generation %llu", m->last_error[0] ? m->last_error : STRERROR(r),
                            (unsigned long long) m->ledger->generation);
         if (ledger_set_last_pass(m->ledger, r >= 0, res->status) < 0 || ledger_commit(m->ledger) < 0)
                 log_warning("Failed to save the ledger, ignoring");
@@ -422,6 +434,7 @@ int manager_pass(Manager *m, unsigned flags, PassResult *res) {
         int r;
 
         *res = (PassResult) { 0 };
+        m->last_error[0] = 0;
         r = manager_load_desired(m, &c, &d, &why);
         if (r < 0) {
                 res->invalid_values = true;
@@ -432,7 +445,7 @@ int manager_pass(Manager *m, unsigned flags, PassResult *res) {
         }
         r = plan_compute(d, c, m->ledger, &p);
         if (r < 0)
-                return log_error_errno(r, "Failed to plan: %s", STRERROR(r));
+                return manager_fail(m, r, "Failed to plan: %s", STRERROR(r));
         for (size_t i = 0; i < p->n_notes; i++)
                 log_notice("%s", p->notes[i]);
         changed = plan_has_changes(p);

@@ -34,6 +34,7 @@ typedef struct Manager {
         char *kube_path; /* the kubeconfig kube was made from */
         OAuthDb *db;
         char *db_conninfo; /* what db was made from (may hold a password) */
+        char last_error[512]; /* why the current pass failed, one line, no secret */
 } Manager;
 
 enum {
