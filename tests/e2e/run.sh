@@ -1,0 +1,447 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# The systemd end-to-end test: boots a Debian 12 root with systemd 252 as
+# PID 1 in systemd-nspawn (how, on machines that do not run systemd, is in
+# ../shared/systemd/README.md), installs the built .deb in it the way the
+# README tells users to, and checks what the package does to a real system:
+#
+#   package   apt install ./nap-agent_*.deb; the unit enabled the Debian way
+#             (deb-systemd-helper) and not started; the nap-agent system
+#             user; /etc/nap/values.env 0640 root:nap-agent; nap-agent runs
+#             as that user, which can read values.env and others cannot;
+#             the hardened unit starts under its sandbox (kubeconfig as a
+#             credential, READY even with the API server unreachable) and
+#             stops cleanly; purge leaves nothing but the system user.
+#   daemon    (NAP_E2E_DAEMON=1) against the control plane of tests/harness
+#             on the host's 127.0.0.1 (the container shares the host's
+#             network): enable --now returns after READY, status shows
+#             STATUS=, edits by sed -i and as an editor saves apply
+#             (checked in the apiserver and PostgreSQL), reload, journal
+#             priorities and no secret, clean stop, kill -9 restarts and
+#             converges, the watchdog fires when the loop hangs.
+#
+# Usage: tests/e2e/run.sh [DEB]    (default: build it with packaging/build-deb.sh)
+# Env:   NAP_E2E_CACHE    where the debootstrapped root is kept as a tarball
+#                         (default ~/.cache/nap-agent/e2e); made once, ~1 min
+#        NAP_E2E_DAEMON=1 also run the daemon checks (starts tests/harness)
+#        NAP_E2E_KEEP=1   keep the work dir (the root, logs) for a look
+#
+# Needs root. Everything lives in a temp dir; outside it, only what it
+# started is touched: the cgroups /sys/fs/cgroup/{systemd,unified}/nspawn-NAME
+# (removed at the end), /run/systemd/nspawn if it was missing (removed), and
+# the harness's own temp dir. Exit 0 when every check passed.
+set -euo pipefail
+trap 'echo "e2e: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+
+src=$(cd "$(dirname "$0")/../.." && pwd)
+CACHE=${NAP_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nap-agent/e2e}
+TARBALL=$CACHE/rootfs.tar.zst
+NAME=nap-e2e-$$
+CG=nspawn-$NAME
+SUITE=bookworm
+# systemd as PID 1, and the .deb's dependencies, so that it installs with no
+# apt lists (offline): the runtime libraries and procps (/bin/kill).
+INCLUDE=systemd,systemd-sysv,dbus,procps,libcurl4,libcjson1,libpq5,libssl3,libyaml-0-2
+MIRROR=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+
+T0=$(date +%s.%N)
+el() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+log() { echo "[e2e $(el "$T0")s] $*"; }
+pass=0 fail=0
+ok() { echo "PASS: $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+check() { [ "$2" = "$1" ] && ok "$3 ($2)" || bad "$3: want '$1', got '$2'"; }
+
+[ "$(id -u)" = 0 ] || { echo "e2e: needs root (systemd-nspawn)" >&2; exit 1; }
+
+# --- host tools ------------------------------------------------------------------
+need=()
+command -v systemd-nspawn >/dev/null || need+=(systemd-container)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v zstd >/dev/null || need+=(zstd)
+if [ ${#need[@]} -gt 0 ]; then
+	log "installing ${need[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# --- the .deb ---------------------------------------------------------------------
+work=$(mktemp -d /tmp/nap-e2e.XXXXXX)
+ROOT=$work/root
+if [ $# -ge 1 ]; then
+	deb=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+else
+	t=$(date +%s.%N)
+	DEB_BUILD_OPTIONS=nocheck NAP_LINTIAN=0 bash "$src/packaging/build-deb.sh" "$work/deb" >"$work/build-deb.log" 2>&1 ||
+		{ cat "$work/build-deb.log"; exit 1; }
+	deb=$(ls "$work"/deb/nap-agent_*.deb)
+	log "built $(basename "$deb") in $(el "$t")s"
+fi
+[ -f "$deb" ] || { echo "e2e: no .deb '$deb'" >&2; exit 1; }
+
+# --- the root: debootstrap once into the cache, unpack a fresh copy per run -------
+if [ ! -f "$TARBALL" ]; then
+	t=$(date +%s.%N)
+	mkdir -p "$CACHE"
+	rm -rf "$CACHE/root.tmp"
+	debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$CACHE/root.tmp" "$MIRROR" \
+		>"$CACHE/debootstrap.log" 2>&1 || { tail -20 "$CACHE/debootstrap.log"; exit 1; }
+	echo nap-e2e >"$CACHE/root.tmp/etc/hostname"
+	rm -rf "$CACHE/root.tmp/var/cache/apt/archives/"*.deb "$CACHE/root.tmp/var/lib/apt/lists/"*
+	tar -C "$CACHE/root.tmp" --numeric-owner --xattrs --xattrs-include='*' -cpf - . |
+		zstd -q -T0 -10 -o "$TARBALL.tmp"
+	mv -f "$TARBALL.tmp" "$TARBALL"
+	rm -rf "$CACHE/root.tmp"
+	log "debootstrapped $SUITE into $TARBALL in $(el "$t")s"
+fi
+mkdir -p "$ROOT"
+tar -C "$ROOT" --numeric-owner --xattrs --xattrs-include='*' -I zstd -xpf "$TARBALL"
+cp "$deb" "$ROOT/root/"
+debname=$(basename "$deb")
+
+# --- boot and stop (after ../shared/systemd/nspawn-recipe.sh) ---------------------
+nspawn_pid=
+harness_dir=
+# The container's PID 1 as the host sees it: the child of systemd-nspawn,
+# else (nspawn gone) the process in the payload's init.scope.
+leader() {
+	local p=
+	[ -n "$nspawn_pid" ] && p=$(ps -o pid= --ppid "$nspawn_pid" 2>/dev/null | awk 'NR == 1 { print $1 }')
+	[ -n "$p" ] || p=$(cat "/sys/fs/cgroup/systemd/$CG/payload/init.scope/cgroup.procs" 2>/dev/null | head -1)
+	echo "$p"
+}
+# Runs a command inside the container, in all its namespaces, with a clean
+# environment.
+cx() {
+	local L
+	L=$(leader) && [ -n "$L" ] || { echo "container not running" >&2; return 1; }
+	nsenter -t "$L" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		LANG=C.UTF-8 SYSTEMD_PAGER= SYSTEMD_COLORS=0 "$@"
+}
+sc() { cx systemctl --no-pager "$@"; }
+
+boot() {
+	local t h i st=
+	t=$(date +%s.%N)
+	for h in systemd unified; do mkdir -p "/sys/fs/cgroup/$h/$CG"; done
+	if [ ! -d /run/systemd/nspawn ]; then
+		mkdir -p /run/systemd/nspawn
+		touch "$work/.created-run-nspawn"
+	fi
+	# A private mount namespace with a tmpfs for nspawn's runtime files (the
+	# host's /run is on disk); our own cgroup, which --keep-unit splits into
+	# payload/ and supervisor/; no registration (no machined, no D-Bus here);
+	# the host's network, so the daemon reaches the harness on 127.0.0.1.
+	setsid unshare -m --propagation private /bin/bash -c '
+		mount -t tmpfs -o mode=0755 tmpfs /run/systemd/nspawn
+		echo $$ > /sys/fs/cgroup/systemd/'"$CG"'/cgroup.procs
+		echo $$ > /sys/fs/cgroup/unified/'"$CG"'/cgroup.procs
+		echo $$ > "'"$work"'/nspawn.pid"
+		exec systemd-nspawn -q -D "'"$ROOT"'" -M "'"$NAME"'" -b \
+			--register=no --keep-unit --console=read-only' \
+		>"$work/boot.log" 2>&1 </dev/null &
+	# (the PID that execs nspawn, not $!: setsid forks when it has to)
+	for i in $(seq 1 200); do [ -s "$work/nspawn.pid" ] && break; sleep 0.05; done
+	nspawn_pid=$(cat "$work/nspawn.pid" 2>/dev/null || true)
+	for i in $(seq 1 200); do [ -n "$(leader)" ] && break; sleep 0.05; done
+	[ -n "$(leader)" ] || { cat "$work/boot.log"; ps -ef --forest | grep -B2 -A2 nspawn; return 1; }
+	for i in $(seq 1 600); do
+		st=$(cx systemctl is-system-running --wait 2>/dev/null) && break
+		case "$st" in running | degraded) break ;; esac
+		sleep 0.1
+	done
+	log "booted: nspawn $nspawn_pid, PID 1 is $(leader) on the host, '$st', in $(el "$t")s"
+	[ "$st" = running ] || sc --failed || true
+}
+
+# Whether nspawn or the container's PID 1 is still there.
+running() {
+	{ [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; } ||
+		[ -s "/sys/fs/cgroup/systemd/$CG/payload/init.scope/cgroup.procs" ]
+}
+
+shutdown() {
+	local i h d L
+	L=$(leader || true)
+	if { [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; } || [ -n "$L" ]; then
+		cx systemctl poweroff 2>/dev/null || kill -TERM "$nspawn_pid" 2>/dev/null || true
+		for i in $(seq 1 300); do running || break; sleep 0.1; done
+		if running; then
+			# SIGKILL to the container's PID 1 ends its PID namespace; nspawn
+			# then exits by itself.
+			log "poweroff timed out: SIGKILL to the container's PID 1 ($L)"
+			[ -n "$L" ] && kill -KILL "$L" 2>/dev/null
+			for i in $(seq 1 50); do running || break; sleep 0.1; done
+			[ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null && kill -KILL "$nspawn_pid"
+		fi
+		log "container stopped"
+	fi
+	nspawn_pid=
+	for h in systemd unified; do
+		[ -d "/sys/fs/cgroup/$h/$CG" ] || continue
+		find "/sys/fs/cgroup/$h/$CG" -depth -type d | while read -r d; do rmdir "$d" 2>/dev/null || true; done
+		[ -d "/sys/fs/cgroup/$h/$CG" ] && log "WARNING: cgroup $h/$CG still has processes"
+	done
+	if [ -f "$work/.created-run-nspawn" ]; then
+		rmdir /run/systemd/nspawn 2>/dev/null || true
+		rm -f "$work/.created-run-nspawn"
+	fi
+}
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	shutdown
+	if [ -n "$harness_dir" ]; then
+		"$src/tests/harness/harness.sh" stop "$harness_dir" >/dev/null 2>&1 || true
+	fi
+	if [ "${NAP_E2E_KEEP:-0}" = 1 ]; then
+		log "kept $work"
+	else
+		rm -rf "$work"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Every path on the root's own file system but the volatile and the
+# package manager's bookkeeping: what install + purge may leave behind.
+snapshot() {
+	cx find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /run -o -path /tmp \
+		-o -path /var/tmp -o -path /var/log -o -path /var/cache -o -path /var/lib/dpkg \
+		-o -path /var/lib/apt -o -path /root \) -prune -o -print | sort
+}
+
+# Waits up to $1 seconds for "$2 ..." to succeed.
+wait_for() {
+	local n=$(($1 * 10)) i
+	shift
+	for ((i = 0; i < n; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	return 1
+}
+
+# ======================================================================= package
+test_package() {
+	local out t pw st before after extra j
+	echo "== install: apt install ./$debname"
+	before=$(snapshot)
+	t=$(date +%s.%N)
+	if out=$(cx sh -c "cd /root && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ./$debname" 2>&1); then
+		ok "apt install ./$debname ($(el "$t")s)"
+	else
+		bad "apt install ./$debname:"$'\n'"$out"
+		return
+	fi
+
+	echo "== the unit: enabled the Debian way, not started"
+	check enabled "$(sc is-enabled nap-agent.service 2>&1)" "systemctl is-enabled nap-agent"
+	cx test -L /etc/systemd/system/multi-user.target.wants/nap-agent.service &&
+		ok "multi-user.target.wants/nap-agent.service symlink" || bad "no multi-user.target.wants symlink"
+	cx test -e /var/lib/systemd/deb-systemd-helper-enabled/nap-agent.service.dsh-also &&
+		ok "deb-systemd-helper state recorded (so purge can undo it)" || bad "no deb-systemd-helper state"
+	check inactive "$(sc is-active nap-agent.service 2>&1)" "not started on install (values.env first)"
+
+	echo "== the system user and values.env"
+	pw=$(cx getent passwd nap-agent || true)
+	IFS=: read -r _ _ uid _ _ home shell <<<"$pw"
+	[ -n "$pw" ] && [ "$uid" -lt 1000 ] && [ "$home" = /var/lib/nap-agent ] && [ "$shell" = /usr/sbin/nologin ] &&
+		ok "system user: $pw" || bad "system user nap-agent: '$pw'"
+	st=$(cx stat -c '%a %U %G' /etc/nap/values.env)
+	check "640 root nap-agent" "$st" "/etc/nap/values.env mode and owner"
+	check "$(cx nap-agent --version 2>&1)" "$(cx runuser -u nap-agent -- nap-agent --version 2>&1)" \
+		"nap-agent --version as the nap-agent user"
+	cx runuser -u nap-agent -- nap-agent check >/dev/null 2>&1 &&
+		ok "the nap-agent user reads and checks values.env" || bad "nap-agent check as nap-agent failed"
+	cx runuser -u nobody -- nap-agent check >/dev/null 2>&1 &&
+		bad "another user can read values.env" || ok "another user cannot read values.env"
+	cx man -w nap-agent >/dev/null 2>&1 || cx test -f /usr/share/man/man8/nap-agent.8.gz &&
+		ok "man page installed" || bad "no man page"
+
+	echo "== the hardened unit starts under its sandbox"
+	# An unreachable API server: the first pass fails, READY=1 comes anyway.
+	cx sh -c 'umask 077 && cat > /etc/nap/kubeconfig' <<-'EOF'
+		apiVersion: v1
+		kind: Config
+		clusters:
+		- name: c
+		  cluster:
+		    server: https://127.0.0.1:1
+		users:
+		- name: u
+		  user:
+		    token: e2e-not-a-real-token
+		contexts:
+		- name: x
+		  context:
+		    cluster: c
+		    user: u
+		current-context: x
+	EOF
+	t=$(date +%s.%N)
+	if out=$(sc start nap-agent.service 2>&1); then
+		ok "systemctl start returned after READY ($(el "$t")s)"
+	else
+		bad "systemctl start nap-agent: $out"
+	fi
+	check active "$(sc is-active nap-agent.service 2>&1)" "active"
+	st=$(sc show -p StatusText --value nap-agent.service)
+	[ -n "$st" ] && ok "STATUS=: $st" || bad "no STATUS= text"
+	check "nap-agent" "$(cx ps -o user= -p "$(sc show -p MainPID --value nap-agent.service)" 2>&1)" "runs as nap-agent"
+	check "700 nap-agent nap-agent" "$(cx stat -c '%a %U %G' /var/lib/nap-agent)" "StateDirectory"
+	t=$(date +%s.%N)
+	sc stop nap-agent.service
+	check "inactive success 0" "$(sc show -p ActiveState --value nap-agent.service) $(sc show -p Result --value nap-agent.service) $(sc show -p ExecMainStatus --value nap-agent.service)" \
+		"stopped cleanly in $(el "$t")s"
+	j=$(cx journalctl -b -u nap-agent.service --no-pager -o cat 2>&1)
+	grep -q e2e-not-a-real-token <<<"$j" && bad "the token appears in the journal" || ok "no token in the journal"
+	cx rm -f /etc/nap/kubeconfig
+
+	echo "== purge: nothing left but the system user (Debian policy keeps it)"
+	if out=$(cx sh -c "DEBIAN_FRONTEND=noninteractive apt-get purge -y nap-agent" 2>&1); then
+		ok "apt-get purge nap-agent"
+	else
+		bad "apt-get purge nap-agent:"$'\n'"$out"
+	fi
+	check "not-installed" "$(cx dpkg-query -W -f='${db:Status-Status}' nap-agent 2>/dev/null || echo not-installed)" "package state"
+	after=$(snapshot)
+	# Allowed: the shadow tools' backups and lock from creating the user.
+	extra=$(comm -13 <(echo "$before") <(echo "$after") |
+		grep -vxE '/etc/(passwd|group|shadow|gshadow)-|/etc/\.pwd\.lock' || true)
+	[ -z "$extra" ] && ok "no file or directory left behind" || bad "left behind:"$'\n'"$extra"
+	extra=$(comm -23 <(echo "$before") <(echo "$after") || true)
+	[ -z "$extra" ] && ok "nothing removed that was there before" || bad "removed:"$'\n'"$extra"
+	cx getent passwd nap-agent >/dev/null && ok "system user nap-agent kept" || bad "system user removed"
+	[ -z "$(sc list-unit-files --no-legend nap-agent.service 2>/dev/null)" ] &&
+		ok "systemd knows no nap-agent.service any more" || bad "nap-agent.service still known to systemd"
+}
+
+# ======================================================================== daemon
+# The checks of the running daemon against a real control plane. They need
+# tests/harness (etcd, kube-apiserver, PostgreSQL on the host's 127.0.0.1).
+H() { (set -a && . "$harness_dir/env" && set +a && "$@"); }
+kget() { H sh -c '"$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"' kubectl "$@"; }
+node_port() { kget get service -n nap nap-sandbox -o 'jsonpath={.spec.ports[0].nodePort}' 2>/dev/null; }
+redirect_uri() { H psql -X -At -c "SELECT array_to_string(redirect_uris, ' ') FROM oauth_clients WHERE id = 'sandbox-service'" 2>/dev/null; }
+main_pid() { sc show -p MainPID --value nap-agent.service; }
+node_port_is() { [ "$(node_port)" = "$1" ]; }
+redirect_uri_is() { [ "$(redirect_uri)" = "$1" ]; }
+restarted_since() { [ "$(sc show -p NRestarts --value nap-agent.service)" -gt "$1" ]; }
+is_active() { [ "$(sc is-active nap-agent.service)" = active ]; }
+
+test_daemon() {
+	local t d j out pid1 pid2 n0 secrets s pri
+	echo "== daemon: a control plane on the host (tests/harness)"
+	harness_dir=$(mktemp -d /tmp/nap-e2e-harness.XXXXXX)
+	bash "$src/tests/harness/harness.sh" deps >/dev/null
+	"$src/tests/harness/harness.sh" start "$harness_dir" >"$work/harness.log" 2>&1 ||
+		{ cat "$work/harness.log"; bad "harness did not start"; return; }
+	H psql -X -q -v ON_ERROR_STOP=1 -f "$src/tests/oauth/schema.sql" >/dev/null
+	H psql -X -q -c "INSERT INTO users (id, email, role) VALUES ('admin', 'admin@example.com', 'admin') ON CONFLICT DO NOTHING" >/dev/null
+
+	cx sh -c "cd /root && DEBIAN_FRONTEND=noninteractive apt-get install -y ./$debname" >/dev/null 2>&1 ||
+		{ bad "install"; return; }
+	# The kubeconfig, self-contained (CA inline), as the credential file.
+	H sh -c 'printf "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: %s\n    certificate-authority-data: %s\nusers:\n- name: u\n  user:\n    token: %s\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n" \
+		"$KUBE_API_URL" "$(base64 -w0 "$KUBE_CA_FILE")" "$KUBE_TOKEN"' | cx sh -c 'umask 077 && cat > /etc/nap/kubeconfig'
+	# values.env: the example, edited as an operator would, with the database.
+	cx sed -i -e "s|^TOS_HOST=.*|TOS_HOST=127.0.0.1|" /etc/nap/values.env
+	H sh -c 'echo "DATABASE_URL=$DATABASE_URL"' | cx sh -c 'cat >> /etc/nap/values.env'
+	secrets=$(cx sed -n -E 's/^(SANDBOX_JWT_SECRET|SANDBOX_SERVICE_KEY)=([^ #]+).*/\2/p' /etc/nap/values.env)
+	secrets+=$'\n'$(H sh -c 'echo "$PGPASSWORD"')$'\n'$(H sh -c 'echo "$KUBE_TOKEN"')
+	# Test-only: a short watchdog, and the hook that hangs the loop on SIGUSR2.
+	cx mkdir -p /etc/systemd/system/nap-agent.service.d
+	cx sh -c 'printf "[Service]\nEnvironment=NAP_AGENT_TEST_HOOKS=1\nWatchdogSec=4s\nRestartSec=1s\n" > /etc/systemd/system/nap-agent.service.d/e2e.conf'
+	sc daemon-reload
+
+	echo "== enable --now returns after READY, with the first pass done"
+	t=$(date +%s.%N)
+	out=$(sc enable --now nap-agent.service 2>&1) && ok "systemctl enable --now ($(el "$t")s)" || bad "enable --now: $out"
+	check active "$(sc is-active nap-agent.service)" "active right after enable --now"
+	check 30086 "$(node_port)" "Service nap-sandbox applied by the first pass"
+	s=$(sc status nap-agent.service 2>&1 || true)
+	grep -q '^ *Status: "' <<<"$s" && ok "systemctl status shows $(grep '^ *Status:' <<<"$s" | sed 's/^ *//')" ||
+		bad "no Status: line in systemctl status"
+
+	echo "== edits apply: sed -i, and an editor's write-and-rename"
+	cx sed -i 's/^SANDBOX_NODE_PORT=.*/SANDBOX_NODE_PORT=30087/' /etc/nap/values.env
+	wait_for 20 node_port_is 30087 &&
+		ok "sed -i: nodePort 30087 in the apiserver" || bad "sed -i edit not applied (nodePort '$(node_port)')"
+	cx sh -c 'cp -p /etc/nap/values.env /etc/nap/.values.env.swp &&
+		sed -i "s|^SANDBOX_PUBLIC_URL=.*|SANDBOX_PUBLIC_URL=http://sandbox.e2e.test|" /etc/nap/.values.env.swp &&
+		mv /etc/nap/.values.env.swp /etc/nap/values.env'
+	wait_for 20 redirect_uri_is http://sandbox.e2e.test/api/auth/callback &&
+		ok "write-and-rename: redirect_uri in PostgreSQL" || bad "editor-style edit not applied ('$(redirect_uri)')"
+	check "640 root nap-agent" "$(cx stat -c '%a %U %G' /etc/nap/values.env)" "values.env mode after the edits"
+
+	echo "== reload"
+	pid1=$(main_pid)
+	sc reload nap-agent.service && ok "systemctl reload" || bad "systemctl reload failed"
+	check active "$(sc is-active nap-agent.service)" "active after reload"
+	check "$pid1" "$(main_pid)" "same MainPID after reload"
+
+	echo "== an invalid edit: logged as an error, nothing applied"
+	cx sed -i 's/^SANDBOX_NODE_PORT=.*/SANDBOX_NODE_PORT=99999/' /etc/nap/values.env
+	sleep 2
+	check 30087 "$(node_port)" "nodePort unchanged by an invalid edit"
+	cx sed -i 's/^SANDBOX_NODE_PORT=.*/SANDBOX_NODE_PORT=30087/' /etc/nap/values.env
+
+	echo "== journal: priorities, and no secret"
+	sleep 1
+	j=$(cx journalctl -b -u nap-agent.service --no-pager -o json --output-fields=PRIORITY,MESSAGE,_PID 2>&1)
+	pri=$(grep -o '"PRIORITY":"[0-9]"' <<<"$j" | sort | uniq -c | tr -s ' \n' ' ')
+	grep -q '"PRIORITY":"6"' <<<"$j" && ok "info lines (PRIORITY=6): $pri" || bad "no info lines: $pri"
+	grep -q '"PRIORITY":"3"' <<<"$j" && ok "the invalid edit logged at PRIORITY=3" || bad "no error line for the invalid edit"
+	j=$(cx journalctl -b --no-pager -o cat 2>&1)
+	while IFS= read -r s; do
+		[ -n "$s" ] || continue
+		grep -qF -- "$s" <<<"$j" && bad "a secret (${s:0:6}...) is in the journal"
+	done <<<"$secrets"
+	ok "checked the journal for $(grep -c . <<<"$secrets") secrets"
+
+	echo "== stop is clean"
+	t=$(date +%s.%N)
+	sc stop nap-agent.service
+	d=$(el "$t")
+	check "inactive success 0" "$(sc show -p ActiveState --value nap-agent.service) $(sc show -p Result --value nap-agent.service) $(sc show -p ExecMainStatus --value nap-agent.service)" \
+		"stopped in ${d}s"
+
+	echo "== kill -9: restarted, converges"
+	sc start nap-agent.service
+	pid1=$(main_pid)
+	n0=$(sc show -p NRestarts --value nap-agent.service)
+	cx kill -9 "$pid1"
+	cx sed -i 's/^SANDBOX_NODE_PORT=.*/SANDBOX_NODE_PORT=30088/' /etc/nap/values.env
+	wait_for 30 restarted_since "$n0" || true
+	wait_for 30 node_port_is 30088 &&
+		ok "after kill -9 the restarted daemon applied the pending edit" || bad "no convergence after kill -9 (nodePort '$(node_port)')"
+	pid2=$(main_pid)
+	[ "$pid2" != "$pid1" ] && [ "$pid2" != 0 ] && ok "restarted: MainPID $pid1 -> $pid2" || bad "not restarted after kill -9"
+
+	echo "== watchdog: a hung loop is killed and restarted"
+	n0=$(sc show -p NRestarts --value nap-agent.service)
+	cx kill -USR2 "$(main_pid)"
+	wait_for 15 restarted_since "$n0" || true
+	j=$(cx journalctl -b -u nap-agent.service --no-pager 2>&1)
+	grep -q 'Watchdog timeout' <<<"$j" && ok "journal: watchdog timeout" || bad "no watchdog timeout in the journal"
+	wait_for 20 is_active &&
+		ok "active again after the watchdog restart" || bad "not active after the watchdog restart"
+
+	sc disable --now nap-agent.service >/dev/null 2>&1 || true
+	cx rm -rf /etc/systemd/system/nap-agent.service.d /etc/nap/kubeconfig
+	cx sh -c "DEBIAN_FRONTEND=noninteractive apt-get purge -y nap-agent" >/dev/null 2>&1 || bad "purge after the daemon checks"
+}
+
+# ========================================================================== main
+boot
+test_package
+if [ "${NAP_E2E_DAEMON:-0}" = 1 ]; then
+	test_daemon
+else
+	log "daemon checks skipped (NAP_E2E_DAEMON=1 runs them)"
+fi
+log "$pass passed, $fail failed"
+[ "$fail" = 0 ]
