@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""nap-agent's daemon against the harness: prints figures, asserts nothing.
+
+    tests/harness/with-harness.sh python3 bench/bench.py NAP_AGENT [EDITS_PER_KIND] [IDLE_SECONDS]
+
+(a) edit-to-applied latency: from the write of values.env to the last
+    audit-logged write request of that edit (stageTimestamp), and to the
+    daemon's STATUS= (which also covers the oauth row), median and p95;
+(b) write requests per single-key edit, per kind of edit;
+(c) the agent's RSS and its wake-ups per minute while idle (context
+    switches from /proc/PID/status);
+(d) the same edits the install.sh way (`nap-agent render --output DIR
+    --show-secrets` then `kubectl apply --server-side --force-conflicts -f
+    DIR`), timed in the same run, with the ratio.
+"""
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "daemon"))
+from daemonlib import (Agent, Audit, NotifySocket, base_values, env, parse_ts, set_key,  # noqa: E402
+                       setup_database, write_in_place)
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def smaps(pid):
+    """[(mapping, Rss KiB)] of file mappings, largest first, and the Pss."""
+    per, name, pss = {}, None, 0
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            parts = line.split()
+            if "-" in parts[0] and len(parts) >= 5 and ":" in parts[3]:
+                name = os.path.basename(parts[5]) if len(parts) > 5 and parts[5].startswith("/") else None
+            elif parts[0] == "Rss:" and name:
+                per[name] = per.get(name, 0) + int(parts[1])
+            elif parts[0] == "Pss:":
+                pss += int(parts[1])
+    return sorted(per.items(), key=lambda kv: -kv[1]), pss
+
+
+def edits(per_kind):
+    """[(kind, key, value)], kinds interleaved; each changes one key."""
+    kinds = [
+        ("nodeport", "SANDBOX_NODE_PORT", lambda i: str(30087 + i % 2)),
+        ("secret", "SANDBOX_JWT_SECRET", lambda i: "%064x" % (i + 1)),
+        ("url", "SANDBOX_PUBLIC_URL", lambda i: "https://sandbox%d.example.com" % i),
+        ("image-tag", "IMAGE_TAG", lambda i: "v1.%d" % i),
+        ("toggle", "BROWSER_ENABLED", lambda i: "false" if i % 2 == 0 else "true"),
+        ("no-op", None, None),
+    ]
+    out = []
+    for i in range(per_kind):
+        for kind, key, val in kinds:
+            out.append((kind, key, val(i) if val else None))
+    return out
+
+
+def main():
+    binary = sys.argv[1]
+    per_kind = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    idle_s = int(sys.argv[3]) if len(sys.argv) > 3 else 60
+    setup_database()
+    wd = tempfile.mkdtemp(prefix="nap-bench.")
+    values = os.path.join(wd, "values.env")
+    text = base_values(BROWSER_ENABLED="true", SANDBOX_NODE_PORT="30086")
+    write_in_place(values, text)
+    audit = Audit()
+    notify = NotifySocket(wd)
+    agent = Agent(binary, wd, values, os.path.join(wd, "state"), env("KUBECONFIG"), ["--resync=0"], notify=notify)
+    if notify.wait_for(lambda m: "READY=1" in m, 30) is None:
+        print("the agent did not start:\n" + agent.output())
+        return 1
+    rss_first = agent.status("VmRSS")
+
+    plan = edits(per_kind)
+    texts = []
+    rows = []  # kind, to_audit_ms, to_status_ms, writes
+    for kind, key, value in plan:
+        if key:
+            text = set_key(text, key, value)
+        texts.append(text)
+        n, mark = notify.count(), audit.mark()
+        t_wall, t_mono = time.time(), time.monotonic()
+        write_in_place(values, text)
+        i = notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
+        t_status = notify.snapshot(i)[0][0] if i is not None else float("nan")
+        w = audit.settle(mark, quiet=0.25)
+        last = max((parse_ts(x[5]) for x in w), default=None)
+        rows.append((kind, (last - t_wall) * 1000 if last else None, (t_status - t_mono) * 1000, len(w)))
+        time.sleep(0.05)
+
+    # (c) idle
+    time.sleep(2)
+    st0 = {k: agent.status(k) for k in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")}
+    t0 = time.monotonic()
+    time.sleep(idle_s)
+    st1 = {k: agent.status(k) for k in st0}
+    idle_min = (time.monotonic() - t0) / 60
+    wakeups = sum(st1[k] - st0[k] for k in st0) / idle_min
+    rss = {k: agent.status(k) for k in ("VmRSS", "RssAnon", "RssFile", "RssShmem", "VmHWM")}
+    libs, pss = smaps(agent.pid)
+    agent.stop()
+    notify.close()
+
+    # (d) the install.sh way, same edits, same cluster
+    ist = []
+    out_dir = os.path.join(wd, "rendered")
+    kfile = os.path.join(wd, "install-values.env")
+    for (kind, _, _), text in zip(plan, texts):
+        write_in_place(kfile, text)
+        mark = audit.mark()
+        t = time.monotonic()
+        subprocess.run(["rm", "-rf", out_dir], check=True)
+        subprocess.run([binary, "render", "--values", kfile, "--output", out_dir, "--show-secrets"],
+                       check=True, capture_output=True)
+        p = subprocess.run([env("KUBECTL"), "--kubeconfig", env("KUBECONFIG"), "apply", "--server-side",
+                            "--force-conflicts", "-f", out_dir], capture_output=True, text=True)
+        took = (time.monotonic() - t) * 1000
+        writes = [e for e in audit.events(mark) if e.get("stage") == "ResponseComplete" and
+                  e.get("verb") in ("create", "update", "patch", "delete") and
+                  (e.get("userAgent") or "").startswith("kubectl")]
+        ist.append((kind, took, len(writes), p.returncode))
+
+    # ---- figures -------------------------------------------------------------
+    print()
+    print("nap-agent daemon bench: %d edits (%d kinds x %d), debounce 100 ms, %s cores" %
+          (len(plan), len(plan) // per_kind, per_kind, os.cpu_count()))
+    applied = [r for r in rows if r[1] is not None]
+    a_ms = [r[1] for r in applied]
+    s_ms = [r[2] for r in rows]
+    print("(a) edit-to-applied, edits that wrote (n=%d): last audit-logged write: median %.0f ms, p95 %.0f ms" %
+          (len(a_ms), statistics.median(a_ms), pct(a_ms, 95)))
+    print("    edit-to-STATUS= (whole pass incl. oauth rows), all edits (n=%d): median %.0f ms, p95 %.0f ms" %
+          (len(s_ms), statistics.median(s_ms), pct(s_ms, 95)))
+    print("(b) write requests per edit, and latency, by kind:")
+    print("    %-10s %8s %8s %10s %10s %12s" % ("kind", "writes", "(max)", "audit p50", "STATUS p50", "install.sh"))
+    for kind in dict.fromkeys(r[0] for r in rows):
+        ks = [r for r in rows if r[0] == kind]
+        ws = [r[3] for r in ks]
+        au = [r[1] for r in ks if r[1] is not None]
+        iw = [x[2] for x in ist if x[0] == kind]
+        print("    %-10s %8.1f %8d %10s %10.0f %9.1f wr" % (
+            kind, statistics.mean(ws), max(ws), "%.0f" % statistics.median(au) if au else "-",
+            statistics.median(r[2] for r in ks), statistics.mean(iw)))
+    print("(c) RSS after the first pass %d KiB; idle: VmRSS %d KiB (anon %d, file %d, shmem %d), peak %d KiB" %
+          (rss_first, rss["VmRSS"], rss["RssAnon"], rss["RssFile"], rss["RssShmem"], rss["VmHWM"]))
+    print("    Pss %d KiB; file-backed Rss by mapping: %s" % (pss, ", ".join(
+        "%s %d" % (name, kib) for name, kib in libs[:8])))
+    print("    idle wake-ups: %.1f per minute (context switches over %d s, no watchdog, resync off)" %
+          (wakeups, idle_s))
+    i_ms = [x[1] for x in ist]
+    bad = [x for x in ist if x[3] != 0]
+    print("(d) install.sh way (render --output + kubectl apply --server-side --force-conflicts), same %d edits:" %
+          len(ist))
+    print("    median %.0f ms, p95 %.0f ms, %.1f write requests per edit%s" %
+          (statistics.median(i_ms), pct(i_ms, 95), statistics.mean(x[2] for x in ist),
+           "" if not bad else " (%d kubectl failures)" % len(bad)))
+    print("    ratio install.sh / agent (median, to STATUS=): %.1fx; total %.1f s vs %.1f s" %
+          (statistics.median(i_ms) / statistics.median(s_ms), sum(i_ms) / 1000, sum(s_ms) / 1000))
+    noop = [r[3] for r in rows if r[0] == "no-op"]
+    print("goals: median edit-to-applied < 150 ms: %s (%.0f ms); no-op edit writes 0: %s (max %d); "
+          "idle RSS < 10 MiB: %s (%.1f MiB)" % (
+              "met" if statistics.median(a_ms) < 150 else "NOT met", statistics.median(a_ms),
+              "met" if max(noop) == 0 else "NOT met", max(noop),
+              "met" if rss["VmRSS"] < 10240 else "NOT met", rss["VmRSS"] / 1024))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
