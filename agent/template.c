@@ -118,7 +118,10 @@ static int substitute_string(RenderCtx *ctx, const char *s, cJSON **ret) {
 
         if (pieces == 2 && only) { /* exactly one placeholder, nothing else */
                 strbuf_free(&b);
-                if (!only->value)
+                /* Absent, or empty where the API server would drop an empty
+                 * string anyway (omitempty): leaving it out keeps a re-apply
+                 * a true no-op instead of a write that changes nothing. */
+                if (!only->value || (!*only->value && only->type == VAR_STRING))
                         return 1;
                 if (only->type == VAR_INT && only_filter == FILTER_NONE)
                         *ret = cJSON_CreateNumber(strtod(only->value, NULL));

@@ -10,7 +10,9 @@
  * Substitution, in any JSON string: "${NAME}", "${NAME|base64}" and
  * "${NAME|str}" (a string even for an int); "$${"
  * stands for a literal "${". A string that is exactly one "${NAME}":
- *   - of an absent variable: the member (or array element) is dropped;
+ *   - of an absent variable, or of an empty string variable: the member (or
+ *     array element) is dropped (the API server drops empty strings too, so
+ *     sending them would make every re-apply a write);
  *   - of an int or bool variable: becomes a JSON number or boolean.
  * A name the configuration does not know is an error in the template.
  */
