@@ -68,6 +68,8 @@ void kube_error_clear(KubeError *err) {
                 *err = (KubeError) { 0 };
 }
 
+static void error_vset(KubeError *err, long status, const char *reason, const char *format, va_list ap)
+        __attribute__((format(printf, 4, 0)));
 static void error_vset(KubeError *err, long status, const char *reason, const char *format, va_list ap) {
         if (!err)
                 return;

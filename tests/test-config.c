@@ -6,7 +6,7 @@
 
 TEST(defaults) {
         _cleanup_(diag_list_clear) DiagList d = { 0 };
-        _cleanup_(config_freep) Config *c = CONFIG(&d, "UNRELATED=1");
+        _cleanup_(config_freep) _unused_ Config *c = CONFIG(&d, "UNRELATED=1");
 
         ASSERT_EQ(diag_has_errors(&d), 0);
         ASSERT_STREQ(config_get(c, "NAMESPACE"), "nap");
@@ -22,7 +22,7 @@ TEST(defaults) {
 
 TEST(defaults_follow_earlier_keys) {
         _cleanup_(diag_list_clear) DiagList d = { 0 };
-        _cleanup_(config_freep) Config *c = CONFIG(&d, "NAMESPACE=prod", "REGISTRY=reg.local:5000/x",
+        _cleanup_(config_freep) _unused_ Config *c = CONFIG(&d, "NAMESPACE=prod", "REGISTRY=reg.local:5000/x",
                                                    "APP_PREFIX=acme", "IMAGE_TAG=v1.2");
 
         ASSERT_STREQ(config_get(c, "PLATFORM_IMAGE_PREFIX"), "reg.local:5000/x/acme");
@@ -33,7 +33,7 @@ TEST(defaults_follow_earlier_keys) {
 
 TEST(service_urls_and_redirects) {
         _cleanup_(diag_list_clear) DiagList d = { 0 };
-        _cleanup_(config_freep) Config *c =
+        _cleanup_(config_freep) _unused_ Config *c =
                 CONFIG(&d, BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=true", "BROWSER_NODE_PORT=31000",
                        "SANDBOX_PUBLIC_URL=https://sb.example.com/base");
 
@@ -47,7 +47,7 @@ TEST(service_urls_and_redirects) {
 
 TEST(trailing_slash_stripped_with_warning) {
         _cleanup_(diag_list_clear) DiagList d = { 0 };
-        _cleanup_(config_freep) Config *c =
+        _cleanup_(config_freep) _unused_ Config *c =
                 CONFIG(&d, BASE_KEYS, "SANDBOX_ENABLED=true", "SANDBOX_PUBLIC_URL=https://sb.example.com//");
 
         ASSERT_EQ(diag_has_errors(&d), 0);
@@ -58,7 +58,7 @@ TEST(trailing_slash_stripped_with_warning) {
 
 TEST(toggles) {
         _cleanup_(diag_list_clear) DiagList d = { 0 };
-        _cleanup_(config_freep) Config *c = CONFIG(&d, BASE_KEYS, "SANDBOX_ENABLED=false", "BROWSER_ENABLED=true");
+        _cleanup_(config_freep) _unused_ Config *c = CONFIG(&d, BASE_KEYS, "SANDBOX_ENABLED=false", "BROWSER_ENABLED=true");
 
         ASSERT_EQ(config_module_toggle(c, MODULE_SANDBOX), TOGGLE_OFF);
         ASSERT_EQ(config_module_toggle(c, MODULE_BROWSER), TOGGLE_ON);
@@ -67,7 +67,7 @@ TEST(toggles) {
 
 TEST(bad_bool) {
         _cleanup_(diag_list_clear) DiagList d = { 0 };
-        _cleanup_(config_freep) Config *c = CONFIG(&d, "SANDBOX_ENABLED=True");
+        _cleanup_(config_freep) _unused_ Config *c = CONFIG(&d, "SANDBOX_ENABLED=True");
 
         ASSERT_TRUE(diags_mention(&d, DIAG_ERROR, "SANDBOX_ENABLED=\"True\" is not true or false"));
         ASSERT_EQ(d.items[0].line, 1);
@@ -76,7 +76,7 @@ TEST(bad_bool) {
 
 TEST(required_secrets_and_placeholders) {
         _cleanup_(diag_list_clear) DiagList d = { 0 };
-        _cleanup_(config_freep) Config *c =
+        _cleanup_(config_freep) _unused_ Config *c =
                 CONFIG(&d, "TOS_HOST=h.example.com", "SANDBOX_ENABLED=true", "BROWSER_ENABLED=true",
                        "SANDBOX_JWT_SECRET=change-me-0123456789abcdef0123456789abcdef", "SANDBOX_SERVICE_KEY=tooshort",
                        "TURN_AUTH_SECRET=");
@@ -95,14 +95,14 @@ TEST(required_secrets_and_placeholders) {
 
 TEST(disabled_module_needs_nothing) {
         _cleanup_(diag_list_clear) DiagList d = { 0 };
-        _cleanup_(config_freep) Config *c = CONFIG(&d, "SANDBOX_ENABLED=false", "SANDBOX_JWT_SECRET=x");
+        _cleanup_(config_freep) _unused_ Config *c = CONFIG(&d, "SANDBOX_ENABLED=false", "SANDBOX_JWT_SECRET=x");
 
         ASSERT_EQ(diag_has_errors(&d), 0);
 }
 
 TEST(node_ports) {
         _cleanup_(diag_list_clear) DiagList d = { 0 };
-        _cleanup_(config_freep) Config *c =
+        _cleanup_(config_freep) _unused_ Config *c =
                 CONFIG(&d, BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=true", "BROWSER_NODE_PORT=30086",
                        "TOS_NODE_PORT=29999");
 
@@ -112,7 +112,7 @@ TEST(node_ports) {
 
 TEST(node_port_collision_ignored_for_disabled_module) {
         _cleanup_(diag_list_clear) DiagList d = { 0 };
-        _cleanup_(config_freep) Config *c =
+        _cleanup_(config_freep) _unused_ Config *c =
                 CONFIG(&d, BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=false", "BROWSER_NODE_PORT=30086");
 
         ASSERT_EQ(diag_has_errors(&d), 0);
@@ -120,7 +120,7 @@ TEST(node_port_collision_ignored_for_disabled_module) {
 
 TEST(external_ingress) {
         _cleanup_(diag_list_clear) DiagList d = { 0 };
-        _cleanup_(config_freep) Config *c =
+        _cleanup_(config_freep) _unused_ Config *c =
                 CONFIG(&d, BASE_KEYS, "SANDBOX_ENABLED=true", "INGRESS_MODE=external");
 
         ASSERT_EQ(diag_has_errors(&d), 0);
@@ -131,7 +131,7 @@ TEST(external_ingress) {
 
 TEST(host_alias) {
         _cleanup_(diag_list_clear) DiagList d = { 0 };
-        _cleanup_(config_freep) Config *c = CONFIG(&d, "TOS_HOST=a.example.com", "NAP_HOST=b.example.com");
+        _cleanup_(config_freep) _unused_ Config *c = CONFIG(&d, "TOS_HOST=a.example.com", "NAP_HOST=b.example.com");
 
         ASSERT_STREQ(config_get(c, "TOS_HOST"), "b.example.com");
         ASSERT_TRUE(diags_mention(&d, DIAG_WARNING, "TOS_HOST and NAP_HOST are both set and differ"));
@@ -139,7 +139,7 @@ TEST(host_alias) {
 
 TEST(turn_host_hostname_warns) {
         _cleanup_(diag_list_clear) DiagList d = { 0 };
-        _cleanup_(config_freep) Config *c = CONFIG(&d, BASE_KEYS, "BROWSER_ENABLED=true", "TURN_HOST=turn.example");
+        _cleanup_(config_freep) _unused_ Config *c = CONFIG(&d, BASE_KEYS, "BROWSER_ENABLED=true", "TURN_HOST=turn.example");
 
         ASSERT_EQ(diag_has_errors(&d), 0);
         ASSERT_TRUE(diags_mention(&d, DIAG_WARNING, "TURN_HOST=\"turn.example\" is a hostname"));

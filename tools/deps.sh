@@ -9,6 +9,8 @@ pkgs=(
 	libsystemd-dev libcurl4-openssl-dev libcjson-dev libpq-dev libssl-dev libyaml-dev
 	# tests: real servers and the clients the tests drive them with
 	postgresql etcd-server etcd-client openssl curl xz-utils jq python3 bash
+	# packages and the systemd end-to-end test
+	scdoc debhelper fakeroot lintian rpm dpkg-dev systemd-container debootstrap zstd
 )
 if [ "${NAP_WITH_CLANG:-1}" = 1 ]; then pkgs+=(clang); fi
 
