@@ -254,6 +254,10 @@ test_package() {
 	check "640 root nap-agent" "$st" "/etc/nap/values.env mode and owner"
 	check "$(cx nap-agent --version 2>&1)" "$(cx runuser -u nap-agent -- nap-agent --version 2>&1)" \
 		"nap-agent --version as the nap-agent user"
+	# The package ships values.env with empty secrets: the operator fills them.
+	out=$(cx nap-agent gen-secrets 2>&1) && grep -q "filled SANDBOX_JWT_SECRET" <<<"$out" &&
+		ok "nap-agent gen-secrets fills the empty secrets" || bad "gen-secrets: $out"
+	check "640 root nap-agent" "$(cx stat -c '%a %U %G' /etc/nap/values.env)" "gen-secrets keeps mode and owner"
 	cx runuser -u nap-agent -- nap-agent check >/dev/null 2>&1 &&
 		ok "the nap-agent user reads and checks values.env" || bad "nap-agent check as nap-agent failed"
 	cx runuser -u nobody -- nap-agent check >/dev/null 2>&1 &&
@@ -348,6 +352,7 @@ test_daemon() {
 	H sh -c 'printf "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: %s\n    certificate-authority-data: %s\nusers:\n- name: u\n  user:\n    token: %s\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n" \
 		"$KUBE_API_URL" "$(base64 -w0 "$KUBE_CA_FILE")" "$KUBE_TOKEN"' | cx sh -c 'umask 077 && cat > /etc/nap/kubeconfig'
 	# values.env: the example, edited as an operator would, with the database.
+	cx nap-agent gen-secrets >/dev/null
 	cx sed -i -e "s|^TOS_HOST=.*|TOS_HOST=127.0.0.1|" /etc/nap/values.env
 	H sh -c 'echo "DATABASE_URL=$DATABASE_URL"' | cx sh -c 'cat >> /etc/nap/values.env'
 	secrets=$(cx sed -n -E 's/^(SANDBOX_JWT_SECRET|SANDBOX_SERVICE_KEY)=([^ #]+).*/\2/p' /etc/nap/values.env)
