@@ -420,6 +420,7 @@ launch_apiserver() {
 		--tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
 		--cert-dir="$pki/generated" \
 		--token-auth-file="$pki/tokens.csv" \
+		--client-ca-file="$pki/ca.crt" \
 		--authorization-mode=RBAC \
 		--anonymous-auth=false \
 		--service-cluster-ip-range=10.96.0.0/16 \
