@@ -252,7 +252,8 @@ static bool is_immutable_error(int r, const KubeError *err) {
         return r == -EINVAL && (strstr(err->message, "field is immutable") || strstr(err->message, "may not change"));
 }
 
-static int delete_object(Manager *m, KubeClient *k, const PlanAction *a, const char *id, PassResult *res) {
+static int delete_object(Manager *m, KubeClient *k, const PlanAction *a, const char *id, const char *reason,
+                         PassResult *res) {
         KubeRef ref = { .api_version = a->api_version, .kind = a->kind, .namespace = a->namespace, .name = a->name };
         KubeError err = { 0 };
         bool existed = false;
@@ -261,7 +262,7 @@ static int delete_object(Manager *m, KubeClient *k, const PlanAction *a, const c
         r = kube_delete(k, &ref, &existed, &err);
         if (r < 0)
                 return manager_fail(m, r, "Failed to delete %s: %s", id, err.message);
-        log_info("deleted %s (%s)%s", id, a->reason ? a->reason : "pruned", existed ? "" : ", it was already gone");
+        log_info("deleted %s (%s)%s", id, reason, existed ? "" : ", it was already gone");
         res->objects_deleted++;
         return 0;
 }
@@ -278,7 +279,7 @@ static int apply_object(Manager *m, KubeClient *k, const PlanAction *a, const ch
         r = kube_apply(k, a->object->body, e ? e->resource_version : NULL, a->adopt ? KUBE_APPLY_ADOPT : 0, &ar, &err);
         if (is_immutable_error(r, &err)) {
                 log_notice("%s cannot be changed in place (%s); deleting and creating it again", id, err.message);
-                r = delete_object(m, k, a, id, res);
+                r = delete_object(m, k, a, id, "to create it again", res);
                 if (r < 0)
                         return r;
                 res->objects_deleted--; /* a replacement, not a prune */
@@ -321,7 +322,8 @@ static int apply_objects(Manager *m, const Config *c, const Plan *p, bool resync
                 id = plan_action_id(a);
                 if (!id)
                         return manager_fail(m, ENOMEM, "Out of memory");
-                r = a->op == PLAN_DELETE ? delete_object(m, k, a, id, res) : apply_object(m, k, a, id, resync, res);
+                r = a->op == PLAN_DELETE ? delete_object(m, k, a, id, a->reason ? a->reason : "pruned", res)
+                                         : apply_object(m, k, a, id, resync, res);
                 if (r >= 0 && a->op == PLAN_DELETE)
                         r = plan_action_record(m->ledger, a, NULL);
                 /* The ledger follows every success at once, so a crash

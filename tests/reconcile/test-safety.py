@@ -356,6 +356,34 @@ def case_adoption(_site):
     check("adopted" not in r.err, "adopted again on resync: %r" % r)
 
 
+# ---- a change Kubernetes cannot make in place ---------------------------------
+
+def case_recreate(_site):
+    """install.sh made coturn's Service with a ClusterIP; the agent's is
+    headless (clusterIP None), which the server refuses to change in place
+    (422, "may not change once set"): the agent deletes and creates it."""
+    ns = "recreate"
+    R.ensure_namespace(ns)
+    site = R.Site("recreate", R.base_values("recreate", NAMESPACE=ns, APP_PREFIX="recreate",
+                                            SANDBOX_NODE_PORT="31186", BROWSER_NODE_PORT="31185"))
+    R.kubectl("apply", "--server-side", "--field-manager=kubectl", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "coturn", "namespace": ns},
+        "spec": {"selector": {"app": "coturn"},
+                 "ports": [{"name": "turn-udp", "port": 3478, "protocol": "UDP"}]}}))
+    old = R.get_obj("services", ns, "coturn")
+    check(old["spec"].get("clusterIP") not in (None, "None"), "the installer's Service got no ClusterIP")
+    m = R.mark()
+    r = apply_ok(site)
+    new = R.get_obj("services", ns, "coturn")
+    check(new["spec"].get("clusterIP") == "None", "coturn is not headless: %r" % new["spec"])
+    check(new["metadata"]["uid"] != old["metadata"]["uid"], "coturn was not recreated")
+    check("Service %s/coturn cannot be changed in place" % ns in r.err, "no line saying why: %r" % r.err)
+    writes = [w for w in R.writes_since(m) if w[1] == "services" and w[3] == "coturn"]
+    check([w[0] for w in writes] == ["patch", "patch", "delete", "patch"],
+          "coturn: expected adoption patch, refused apply, delete, apply; got:\n%s" % R.fmt_reqs(writes))
+    converged(site)
+
+
 def main():
     R.init(sys.argv)
     run = R.Runner("reconcile-safety")
@@ -391,12 +419,13 @@ def main():
         ("SANDBOX_ENABLED line removed", toggle_removed("SANDBOX_ENABLED", patches([B_SECRET, B_DEPLOY]),
                                                        SANDBOX + ["sandbox-service"])),
         ("adoption of objects from kubectl apply --server-side", case_adoption),
+        ("a change the server refuses in place (headless Service) is made by recreating", case_recreate),
     ]
     for name, fn in cases:
         ok = run.case(name, fn, site)
         if not ok and name.startswith("crash"):
             break
-    secrets = [v for _k, v in R.base_values("safety") + R.base_values("adopt") if len(v) == 64] + \
+    secrets = [v for _k, v in R.base_values("safety") + R.base_values("adopt") + R.base_values("recreate") if len(v) == 64] + \
         [R.hexsecret(t) for t in ("safety-2-sjwt", "safety-2-turn", "safety-3-sjwt")]
     return run.finish(secrets)
 
