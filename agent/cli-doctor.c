@@ -11,6 +11,7 @@ int cli_doctor(CliArgs *a) {
         _cleanup_(manager_freep) Manager *m = NULL;
         DoctorReport report = { 0 };
         ManagerOptions o = {
+                .read_only = true,
                 .values_path = a->values,
                 .state_dir = a->state_dir,
                 .kubeconfig = a->kubeconfig,
@@ -24,10 +25,9 @@ int cli_doctor(CliArgs *a) {
         o.kube_options.deadline_ms = 3000;
         o.kube_options.request_timeout_ms = 2500;
         o.kube_options.connect_timeout_ms = 1500;
-        DoctorOptions d = { .started = time(NULL) };
         if (manager_new(&o, &m) < 0)
                 return CLI_EXIT_FAILURE;
-        r = doctor_run(m, &d, &report);
+        r = doctor_run(m, NULL, &report);
         if (r < 0) {
                 doctor_report_clear(&report);
                 log_error_errno(r, "doctor failed: %s", STRERROR(r));

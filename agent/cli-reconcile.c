@@ -12,8 +12,9 @@
 #include "manager.h"
 #include "util/log.h"
 
-static int open_manager(const CliArgs *a, Manager **ret) {
+static int open_manager(const CliArgs *a, bool read_only, Manager **ret) {
         ManagerOptions o = {
+                .read_only = read_only,
                 .values_path = a->values,
                 .state_dir = a->state_dir,
                 .kubeconfig = a->kubeconfig,
@@ -84,7 +85,7 @@ int cli_plan(CliArgs *a) {
         _cleanup_free_ char *why = NULL;
         int r;
 
-        if (open_manager(a, &m) < 0)
+        if (open_manager(a, true, &m) < 0)
                 return CLI_EXIT_FAILURE;
         r = manager_load_desired(m, &c, &d, &why);
         if (r < 0) {
@@ -113,7 +114,7 @@ static int run_pass(const CliArgs *a, unsigned flags) {
         PassResult res = { 0 };
         int r;
 
-        if (open_manager(a, &m) < 0)
+        if (open_manager(a, false, &m) < 0)
                 return CLI_EXIT_FAILURE;
         r = manager_pass(m, flags, &res);
         if (res.invalid_values && r == -EINVAL)
@@ -139,7 +140,7 @@ int cli_run(CliArgs *a) {
                 .resync_usec = (uint64_t) a->resync_seconds * 1000000ULL,
         };
 
-        if (open_manager(a, &m) < 0)
+        if (open_manager(a, false, &m) < 0)
                 return CLI_EXIT_FAILURE;
         return manager_run(m, &lo) < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }
@@ -197,7 +198,7 @@ int cli_status(CliArgs *a) {
         _cleanup_(manager_freep) Manager *m = NULL;
         const Ledger *l;
 
-        if (open_manager(a, &m) < 0)
+        if (open_manager(a, true, &m) < 0)
                 return CLI_EXIT_FAILURE;
         l = m->ledger;
         if (a->json) {

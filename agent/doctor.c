@@ -494,41 +494,15 @@ static void check_daemon(Ctx *ctx) {
                 add(ctx, DOCTOR_WARN, "agent.daemon", "systemctl enable --now nap-agent", "nap-agent.service: %s", s);
 }
 
-/* The name of a ledger.json.corrupt-TIME that opening the ledger made in
- * this run (TIME not before opts->started), or NULL. */
-static char *ledger_moved_aside(Ctx *ctx) {
-        static const char prefix[] = "ledger.json.corrupt-";
-        char since[32];
-        struct tm tm;
-        char *found = NULL;
-        DIR *d;
-        struct dirent *de;
-
-        if (ctx->opts->started == 0 || !gmtime_r(&ctx->opts->started, &tm) ||
-            strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-                return NULL;
-        d = opendir(ctx->m->state_dir);
-        if (!d)
-                return NULL;
-        while (!found && (de = readdir(d)))
-                if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 &&
-                    strcmp(de->d_name + strlen(prefix), since) >= 0)
-                        found = strdup(de->d_name);
-        closedir(d);
-        return found;
-}
-
 static void check_agent(Ctx *ctx) {
         const Ledger *l = ctx->m->ledger;
         unsigned missing = 0, unreadable = 0;
         StrBuf names = { 0 };
         char first_error[sizeof ((KubeError) { 0 }).message] = "";
 
-        _cleanup_free_ char *moved = ledger_moved_aside(ctx);
-        if (moved)
+        if (l->unreadable)
                 add(ctx, DOCTOR_WARN, "agent.ledger", "nap-agent apply",
-                    "ledger.json in '%s' was corrupt: moved aside to %s; the next pass applies every object once "
-                    "more", ctx->m->state_dir, moved);
+                    "%s: the next pass moves it aside and applies every object once more", l->unreadable);
         else
                 add(ctx, DOCTOR_OK, "agent.ledger", NULL, "ledger in '%s' is readable: generation %llu, %zu "
                     "object(s), %zu oauth client(s)", ctx->m->state_dir, (unsigned long long) l->generation,

@@ -33,10 +33,6 @@ typedef struct DoctorReport {
 
 typedef struct DoctorOptions {
         unsigned stun_timeout_ms; /* 0: 1000 */
-        /* When the Manager was created (0: unknown). Opening the ledger moves
-         * a corrupt ledger.json aside as ledger.json.corrupt-TIME; one with a
-         * TIME not before this was corrupt when doctor started. */
-        time_t started;
 } DoctorOptions;
 
 /* Runs every check it can; never fails half-way (a check that cannot run

@@ -39,7 +39,7 @@ void ledger_hmac(const Ledger *l, const void *data, size_t len, char ret[LEDGER_
 }
 
 /* Reads the per-host key, creating it (0600) on first use. */
-static int load_key(Ledger *l) {
+static int load_key(Ledger *l, bool read_only) {
         _cleanup_free_ char *path = NULL, *data = NULL;
         size_t len;
         int r;
@@ -51,11 +51,13 @@ static int load_key(Ledger *l) {
                 memcpy(l->key, data, sizeof l->key);
                 return 0;
         }
-        if (r >= 0 || r != -ENOENT)
+        if (r >= 0 || (r != -ENOENT && !read_only))
                 return r >= 0 ? -EBADMSG : r;
         if (RAND_bytes(l->key, sizeof l->key) != 1)
                 return -EIO;
-        return write_file_atomic(path, l->key, sizeof l->key, 0600, 0);
+        /* Read-only without a key: an ephemeral one; no digest can match,
+         * which is right, since there is no ledger either. */
+        return read_only ? 0 : write_file_atomic(path, l->key, sizeof l->key, 0600, 0);
 }
 
 static char *json_dup(const cJSON *j, const char *key) {
@@ -201,7 +203,7 @@ static int move_aside(Ledger *l, int error, char **ret_warning) {
         return 0;
 }
 
-int ledger_open(const char *dir, Ledger **ret, char **ret_warning) {
+static int ledger_open_full(const char *dir, bool read_only, Ledger **ret, char **ret_warning) {
         _cleanup_(ledger_freep) Ledger *l = NULL;
         _cleanup_free_ char *text = NULL;
         int r;
@@ -211,18 +213,19 @@ int ledger_open(const char *dir, Ledger **ret, char **ret_warning) {
         l = calloc(1, sizeof *l);
         if (!l)
                 return -ENOMEM;
+        l->read_only = read_only;
         l->dir = strdup(dir);
         if (!l->dir || asprintf(&l->path, "%s/ledger.json", dir) < 0)
                 return -ENOMEM;
-        r = mkdir_p(dir, 0700);
+        r = read_only ? 0 : mkdir_p(dir, 0700);
         if (r < 0)
                 return r;
-        r = load_key(l);
+        r = load_key(l, read_only);
         if (r < 0)
                 return r;
 
         r = read_full_file(l->path, LEDGER_MAX_BYTES, &text, NULL);
-        if (r == -ENOENT)
+        if (r == -ENOENT || (read_only && r == -EACCES))
                 r = 0;
         else if (r >= 0) {
                 r = parse_ledger(l, text);
@@ -231,18 +234,35 @@ int ledger_open(const char *dir, Ledger **ret, char **ret_warning) {
         }
         if (r < 0) {
                 ledger_clear(l);
-                int k = move_aside(l, r, ret_warning);
-                if (k < 0)
-                        return k;
+                if (asprintf(&l->unreadable, "ledger '%s' is unreadable (%s)", l->path, strerror(-r)) < 0)
+                        return -ENOMEM;
+                if (read_only) {
+                        if (ret_warning && asprintf(ret_warning, "%s; treating it as empty (the next apply moves it "
+                                                    "aside)", l->unreadable) < 0)
+                                *ret_warning = NULL;
+                } else {
+                        int k = move_aside(l, r, ret_warning);
+                        if (k < 0)
+                                return k;
+                }
         }
         *ret = TAKE_PTR(l);
         return 0;
+}
+
+int ledger_open(const char *dir, Ledger **ret, char **ret_warning) {
+        return ledger_open_full(dir, false, ret, ret_warning);
+}
+
+int ledger_open_read_only(const char *dir, Ledger **ret, char **ret_warning) {
+        return ledger_open_full(dir, true, ret, ret_warning);
 }
 
 Ledger *ledger_free(Ledger *l) {
         if (!l)
                 return NULL;
         ledger_clear(l);
+        free(l->unreadable);
         explicit_bzero(l->key, sizeof l->key);
         free(l->dir);
         free(l->path);
@@ -410,10 +430,13 @@ static cJSON *ledger_to_json(const Ledger *l) {
 }
 
 int ledger_commit(Ledger *l) {
-        cJSON *j = ledger_to_json(l);
+        cJSON *j;
         char *text;
         int r;
 
+        if (l->read_only)
+                return -EROFS;
+        j = ledger_to_json(l);
         if (!j)
                 return -ENOMEM;
         text = cJSON_Print(j);

@@ -56,6 +56,8 @@ typedef struct Ledger {
         char *last_time;
         char *last_result; /* "ok" or "error" */
         char *last_message;
+        bool read_only;   /* opened with ledger_open_read_only(): commit refuses */
+        char *unreadable; /* why ledger.json could not be read (it was treated as empty), or NULL */
 } Ledger;
 
 /* Opens the ledger in dir, creating dir (0700) and the key on first use.
@@ -63,6 +65,10 @@ typedef struct Ledger {
  * and the ledger starts empty; then *ret_warning (if given) says so.
  * A newer schema is refused with -EPROTONOSUPPORT. */
 int ledger_open(const char *dir, Ledger **ret, char **ret_warning);
+/* For the verbs that only look (plan, status, doctor): creates nothing,
+ * moves nothing; a missing directory or key gives an empty ledger, a
+ * corrupt one an empty ledger with l->unreadable set and a warning. */
+int ledger_open_read_only(const char *dir, Ledger **ret, char **ret_warning);
 Ledger *ledger_free(Ledger *l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Ledger *, ledger_free);
 

@@ -44,7 +44,8 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
         m->state_dir = strdup(dir ? dir : DEFAULT_STATE_DIR);
         if (!m->state_dir)
                 return log_error_errno(ENOMEM, "Out of memory");
-        r = ledger_open(m->state_dir, &m->ledger, &warning);
+        r = opts->read_only ? ledger_open_read_only(m->state_dir, &m->ledger, &warning)
+                            : ledger_open(m->state_dir, &m->ledger, &warning);
         if (r == -EPROTONOSUPPORT)
                 return log_error_errno(r, "Ledger in '%s' was written by a newer nap-agent; refusing to touch it",
                                        m->state_dir);
@@ -83,7 +84,8 @@ int manager_reload(Manager *m) {
         int r;
 
         drop_connections(m);
-        r = ledger_open(m->state_dir, &l, &warning);
+        r = m->options.read_only ? ledger_open_read_only(m->state_dir, &l, &warning)
+                                 : ledger_open(m->state_dir, &l, &warning);
         if (r < 0)
                 return log_error_errno(r, "Failed to reopen the ledger in '%s': %s", m->state_dir, STRERROR(r));
         if (warning)
@@ -436,6 +438,8 @@ int manager_pass(Manager *m, unsigned flags, PassResult *res) {
         int r;
 
         *res = (PassResult) { 0 };
+        if (m->options.read_only)
+                return -EROFS;
         m->last_error[0] = 0;
         r = manager_load_desired(m, &c, &d, &why);
         if (r < 0) {

@@ -24,6 +24,7 @@ typedef struct ManagerOptions {
         const char *kubeconfig; /* --kubeconfig, or NULL */
         TemplateDirs templates;
         KubeClientOptions kube_options;
+        bool read_only; /* plan, status, doctor: the ledger is only read (see ledger_open_read_only) */
 } ManagerOptions;
 
 typedef struct Manager {

@@ -128,5 +128,29 @@ TEST(commit_leaves_no_temp_files) {
         rm_rf(dir);
 }
 
-TEST_MAIN(T(create_commit_reopen), T(keys_differ_per_host), T(corrupt_ledger_moved_aside), T(newer_schema_refused),
+TEST(read_only_changes_nothing) {
+        _cleanup_free_ char *top = tmpdir(), *missing = path_in(top, "none"), *json = path_in(top, "ledger.json"),
+                            *warning = NULL;
+        _cleanup_(ledger_freep) Ledger *l = NULL;
+        Ledger *l2 = NULL;
+
+        /* A state directory that does not exist: an empty ledger, nothing created. */
+        ASSERT_OK(ledger_open_read_only(missing, &l, NULL));
+        ASSERT_EQ(l->n_objects, 0);
+        ASSERT_TRUE(access(missing, F_OK) < 0);
+        ASSERT_EQ(ledger_commit(l), -EROFS);
+        ASSERT_TRUE(access(missing, F_OK) < 0);
+
+        /* A corrupt ledger: treated as empty, said so, left where it is. */
+        ASSERT_OK(write_file_atomic(json, "{\"schema\":", 10, 0600, 0));
+        ASSERT_OK(ledger_open_read_only(top, &l2, &warning));
+        ASSERT_TRUE(l2->unreadable && strstr(l2->unreadable, "unreadable"));
+        ASSERT_TRUE(warning && strstr(warning, "treating it as empty"));
+        ASSERT_EQ(access(json, F_OK), 0);
+        ASSERT_TRUE(access(path_in(top, "ledger.key"), F_OK) < 0); /* no key written either */
+        ledger_free(l2);
+        rm_rf(top);
+}
+
+TEST_MAIN(T(create_commit_reopen), T(read_only_changes_nothing), T(keys_differ_per_host), T(corrupt_ledger_moved_aside), T(newer_schema_refused),
           T(commit_leaves_no_temp_files))
