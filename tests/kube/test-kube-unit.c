@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "kube.h"
+#include "kube-adopt.h"
 #include "kubeconfig.h"
 #include "tests.h"
 
@@ -449,10 +450,44 @@ static void cleanup(void) {
                 nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* What install.sh's kubectl owned becomes nap-agent's (one Apply entry with
+ * the union of the fields), a controller keeps its own, the last-applied
+ * annotation goes, and the patch is guarded by the resourceVersion read. */
+TEST(adopt_patch) {
+        cJSON *live = cJSON_Parse(
+                "{\"metadata\":{\"resourceVersion\":\"42\",\"annotations\":{\"" KUBE_LAST_APPLIED "\":\"{}\"},"
+                "\"managedFields\":["
+                "{\"manager\":\"kubectl\",\"operation\":\"Apply\",\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:a\":{}}}}},"
+                "{\"manager\":\"kubectl-client-side-apply\",\"operation\":\"Update\",\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:b\":{}}},\"f:spec\":{\"f:type\":{}}}},"
+                "{\"manager\":\"kube-controller-manager\",\"operation\":\"Update\",\"fieldsV1\":{\"f:status\":{}}}]}}");
+        cJSON *patch = NULL, *again = NULL;
+
+        ASSERT_TRUE(live);
+        ASSERT_OK(kube_adopt_patch(live, "v1", &patch));
+        ASSERT_TRUE(patch);
+        _cleanup_free_ char *text = cJSON_PrintUnformatted(patch);
+        ASSERT_STREQ(text,
+                     "{\"metadata\":{\"resourceVersion\":\"42\",\"managedFields\":["
+                     "{\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:a\":{},\"f:b\":{}}},\"f:spec\":{\"f:type\":{}}},"
+                     "\"manager\":\"nap-agent\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"fieldsType\":\"FieldsV1\"},"
+                     "{\"manager\":\"kube-controller-manager\",\"operation\":\"Update\",\"fieldsV1\":{\"f:status\":{}}}],"
+                     "\"annotations\":{\"" KUBE_LAST_APPLIED "\":null}}}");
+        cJSON_Delete(patch);
+        cJSON_Delete(live);
+
+        /* Already nap-agent's alone: nothing to do. */
+        live = cJSON_Parse("{\"metadata\":{\"resourceVersion\":\"7\",\"managedFields\":["
+                           "{\"manager\":\"nap-agent\",\"operation\":\"Apply\",\"fieldsV1\":{\"f:data\":{}}},"
+                           "{\"manager\":\"kube-controller-manager\",\"operation\":\"Update\",\"fieldsV1\":{}}]}}");
+        ASSERT_OK(kube_adopt_patch(live, "v1", &again));
+        ASSERT_NULL(again);
+        cJSON_Delete(live);
+}
+
 static const TestCase cases[] = {
         T(token), T(token_file_relative), T(client_cert_data), T(files_relative_to_kubeconfig), T(errors),
         T(missing_file), T(base64), T(locate), T(paths), T(ref_from_object), T(status_messages),
-        T(client_refused_and_cancelled),
+        T(client_refused_and_cancelled), T(adopt_patch),
 };
 
 int main(void) {
