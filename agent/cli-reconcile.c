@@ -120,8 +120,8 @@ static int run_pass(const CliArgs *a, unsigned flags) {
         if (res.invalid_values && r == -EINVAL)
                 log_error("%s is invalid: nothing applied, nothing deleted; keeping generation %llu", a->values,
                           (unsigned long long) m->ledger->generation);
-        else if (r >= 0 && res.status)
-                log_info("%s", res.status);
+        else if (r >= 0 && res.status && !(flags & PASS_CLIENTS_ONLY))
+                log_info("%s", res.status); /* seed says only what it registered */
         else if (r < 0 && res.invalid_values && res.status)
                 log_error("%s", res.status); /* a missing file: nothing else said so */
         /* Otherwise the manager has logged the one line that says why. */

@@ -454,7 +454,6 @@ int manager_pass(Manager *m, unsigned flags, PassResult *res) {
                 return manager_fail(m, r, "Failed to plan: %s", STRERROR(r));
         for (size_t i = 0; i < p->n_notes; i++)
                 log_notice("%s", p->notes[i]);
-        changed = plan_has_changes(p);
         if (flags & PASS_CLIENTS_ONLY) {
                 r = apply_clients(m, c, p, true, res);
         } else {
@@ -462,6 +461,9 @@ int manager_pass(Manager *m, unsigned flags, PassResult *res) {
                 if (r >= 0)
                         r = apply_clients(m, c, p, resync, res);
         }
+        /* A generation is what was written, not what was planned (seed
+         * plans objects too but writes only clients). */
+        changed = res->objects_applied || res->objects_deleted || res->clients_changed;
         if (r >= 0 && (changed || res->objects_repaired || res->clients_repaired))
                 m->ledger->generation++;
         if (r >= 0)
