@@ -61,6 +61,7 @@ def oauth_log_last():
 
 class Editing:
     def __init__(self, binary, wd):
+        self.binary = binary
         self.wd = wd
         self.etc = os.path.join(wd, "etc")
         self.other = os.path.join(wd, "elsewhere")
@@ -218,6 +219,31 @@ def run(e):
             time.sleep(0.005)
     e.expect_once("20 writes 5 ms apart", burst)
     shutil.rmtree(e.other, ignore_errors=True)
+
+    # 11. `nap-agent gen-secrets` filling an emptied secret: the emptied file is
+    # refused (nothing applied); the rewrite is one edit, applied once: the
+    # Secret and the Deployment whose pods read it, nothing else.
+    e.text = set_key(e.text, "SANDBOX_NODE_PORT", str(e.port))
+    e.expect_nothing("secret emptied", lambda: write_in_place(v, set_key(e.text, "SANDBOX_JWT_SECRET", "")),
+                     status=r"STATUS=[^\n]*SANDBOX_JWT_SECRET is required[^\n]*; keeping generation \d+; watching .*")
+    mode = os.stat(v).st_mode & 0o7777
+    n, mark, logn = e.notify.count(), e.audit.mark(), oauth_log_last()
+    r = subprocess.run([e.binary, "gen-secrets", "--values", v], capture_output=True, text=True)
+    # (PG_PASSWORD= is empty in these files too; DATABASE_URL is what connects.)
+    T.check(r.returncode == 0 and "filled SANDBOX_JWT_SECRET" in r.stdout.splitlines() and
+            "filled SANDBOX_SERVICE_KEY" not in r.stdout, "gen-secrets: fills the emptied secret, not the set ones",
+            (r.returncode, r.stdout, r.stderr))
+    i = e.notify.wait_for(lambda m: m.startswith("STATUS=applied"), 10, n)
+    time.sleep(0.4)
+    writes = sorted(w[:4] for w in e.audit.settle(mark))
+    statuses = [m for _, m in e.notify.snapshot(n)]
+    T.check(i is not None and len(statuses) == 1 and
+            statuses[0].startswith("STATUS=applied 2 object(s), deleted 0, 0 oauth client change(s)"),
+            "gen-secrets: the daemon sees one edit, one pass", statuses)
+    T.check(writes == sorted([("patch", "secrets", "nap", "nap-sandbox-secret"), DEP]),
+            "gen-secrets: one PATCH of the Secret and one of the Deployment", writes)
+    T.check(oauth_log_since(logn) == [], "gen-secrets: the oauth row is not written")
+    T.check(os.stat(v).st_mode & 0o7777 == mode, "gen-secrets: the file mode is kept")
 
 
 if __name__ == "__main__":
