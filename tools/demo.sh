@@ -18,7 +18,7 @@ fi
 bash tests/harness/harness.sh deps
 
 work=$(mktemp -d /tmp/nap-demo.XXXXXX)
-harness=$work/control-plane
+harness=$(mktemp -d /tmp/nap-demo-control-plane.XXXXXX)  # its own: postgres must traverse it
 cleanup() {
 	trap - EXIT INT TERM
 	bash tests/harness/harness.sh stop "$harness" || true
