@@ -13,10 +13,7 @@
 
 #include "config.h"
 #include "config-check.h"
-#include "util/fs.h"
 #include "util/strbuf.h"
-
-#define CONFIG_ENVFILE_MAX (1024 * 1024) /* as envfile_load() */
 
 typedef struct KeySpec {
         const char *name;
@@ -479,12 +476,7 @@ int config_load(const char *path, Config **ret, DiagList *diags) {
         Config *c;
         int r;
 
-        r = read_full_file(path, CONFIG_ENVFILE_MAX, &text, &len);
-        if (r == -EFBIG) {
-                r = diag_add(diags, DIAG_ERROR, path, 0, 0, "values.env holds a few dozen settings",
-                             "file is larger than 1 MiB");
-                return r < 0 ? r : -EINVAL;
-        }
+        r = envfile_read(path, &text, &len, diags);
         if (r < 0)
                 return r;
         r = envfile_parse(path, text, len, &env, diags);

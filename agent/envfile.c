@@ -805,17 +805,23 @@ int envfile_parse(const char *path, const char *text, size_t len, EnvFile **ret,
         return 0;
 }
 
-int envfile_load(const char *path, EnvFile **ret, DiagList *diags) {
-        _cleanup_free_ char *text = NULL;
-        size_t len = 0;
-        int r;
+int envfile_read(const char *path, char **ret, size_t *ret_len, DiagList *diags) {
+        int r = read_full_file(path, ENVFILE_MAX_SIZE, ret, ret_len);
 
-        r = read_full_file(path, ENVFILE_MAX_SIZE, &text, &len);
         if (r == -EFBIG) {
                 r = diag_add(diags, DIAG_ERROR, path, 0, 0, "values.env holds a few dozen settings",
                              "file is larger than 1 MiB");
                 return r < 0 ? r : -EINVAL;
         }
+        return r;
+}
+
+int envfile_load(const char *path, EnvFile **ret, DiagList *diags) {
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        int r;
+
+        r = envfile_read(path, &text, &len, diags);
         if (r < 0)
                 return r;
         r = envfile_parse(path, text, len, ret, diags);

@@ -37,6 +37,10 @@ typedef struct EnvFile {
  * *ret is written only on success. */
 int envfile_parse(const char *path, const char *text, size_t len, EnvFile **ret, DiagList *diags);
 
+/* Reads path (at most 1 MiB: larger is an error diagnostic and -EINVAL)
+ * into a NUL-terminated buffer the caller frees (and should wipe). */
+int envfile_read(const char *path, char **ret, size_t *ret_len, DiagList *diags);
+
 /* Reads and parses path. -ENOENT when missing (no diagnostic added). */
 int envfile_load(const char *path, EnvFile **ret, DiagList *diags);
 

@@ -311,6 +311,14 @@ static int note_kept(Plan *p, const char *module, size_t n_objects, size_t n_cli
         return 0;
 }
 
+/* kept[module][0]: objects, [1]: clients a missing toggle line keeps. */
+static void count_kept(size_t kept[][2], const char *module, int what) {
+        int m = module_from_string(module);
+
+        if (m >= 0)
+                kept[m][what]++;
+}
+
 static int plan_prunes(Plan *p, const DesiredSet *d, const Config *c, const Ledger *l) {
         size_t kept[_MODULE_MAX][2] = { { 0 } };
         const char *reason;
@@ -322,9 +330,7 @@ static int plan_prunes(Plan *p, const DesiredSet *d, const Config *c, const Ledg
                         if (kind_rank(e->kind) != rank || object_desired(d, e))
                                 continue;
                         if (!may_prune(c, e->module, &reason)) {
-                                int m = module_from_string(e->module);
-                                if (m >= 0)
-                                        kept[m][0]++;
+                                count_kept(kept, e->module, 0);
                                 continue;
                         }
                         PlanAction *a = new_action(p, PLAN_DELETE, false, e->module);
@@ -338,9 +344,7 @@ static int plan_prunes(Plan *p, const DesiredSet *d, const Config *c, const Ledg
                 if (client_desired(d, e->id))
                         continue;
                 if (!may_prune(c, e->module, &reason)) {
-                        int m = module_from_string(e->module);
-                        if (m >= 0)
-                                kept[m][1]++;
+                        count_kept(kept, e->module, 1);
                         continue;
                 }
                 PlanAction *a = new_action(p, PLAN_DELETE, true, e->module);
