@@ -138,6 +138,7 @@ int cli_run(CliArgs *a) {
         LoopOptions lo = {
                 .debounce_usec = (uint64_t) a->debounce_ms * 1000ULL,
                 .resync_usec = (uint64_t) a->resync_seconds * 1000000ULL,
+                .idle_close_usec = (uint64_t) a->idle_close_seconds * 1000000ULL,
         };
 
         if (open_manager(a, false, &m) < 0)

@@ -30,6 +30,7 @@ typedef struct CliArgs {
         bool resync;
         unsigned long resync_seconds;
         unsigned long debounce_ms;
+        unsigned long idle_close_seconds;
         TemplateDirs templates;
 } CliArgs;
 

@@ -55,6 +55,8 @@ static void help(void) {
                "  --resync[=SECONDS]  apply: re-apply everything, repairing drift;\n"
                "                      run: the period of that full re-apply (default 600, 0: never)\n"
                "  --debounce MS       run: quiet time after an edit before applying (default 100)\n"
+               "  --idle-close SECS   run: after this long without a pass, close the connections\n"
+               "                      and unload libcurl and libpq (default 30, 0: never)\n"
                "  -h --help           show this help\n"
                "  --version           show the version\n",
                NAP_VALUES_PATH);
@@ -73,6 +75,7 @@ enum {
         ARG_LIVE,
         ARG_RESYNC,
         ARG_DEBOUNCE,
+        ARG_IDLE_CLOSE,
 };
 
 static int parse_uint(const char *s, const char *opt, unsigned long max, unsigned long *ret) {
@@ -102,6 +105,7 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
                 { "live", no_argument, NULL, ARG_LIVE },
                 { "resync", optional_argument, NULL, ARG_RESYNC },
                 { "debounce", required_argument, NULL, ARG_DEBOUNCE },
+                { "idle-close", required_argument, NULL, ARG_IDLE_CLOSE },
                 { 0 },
         };
         int c;
@@ -152,6 +156,10 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
                         if (parse_uint(optarg, "--debounce", 60000, &a->debounce_ms) < 0)
                                 return -EINVAL;
                         break;
+                case ARG_IDLE_CLOSE:
+                        if (parse_uint(optarg, "--idle-close", 7UL * 24 * 3600, &a->idle_close_seconds) < 0)
+                                return -EINVAL;
+                        break;
                 default:
                         return -EINVAL;
                 }
@@ -163,7 +171,7 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
 }
 
 int cli_main(int argc, char *argv[]) {
-        CliArgs a = { .format = "yaml", .resync_seconds = 600, .debounce_ms = 100 };
+        CliArgs a = { .format = "yaml", .resync_seconds = 600, .debounce_ms = 100, .idle_close_seconds = 30 };
         int r;
 
         log_setup();

@@ -13,9 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "kube.h"
+#include "kube-curl.h"
 #include "kube-adopt.h"
 #include "kubeconfig.h"
 #include "nap-config.h"
@@ -26,6 +25,7 @@
 #define RESPONSE_MAX (64u * 1024u * 1024u)
 
 struct KubeClient {
+        bool curl_open; /* this client holds libcurl open */
         CURL *curl;
         KubeConfig *config;
         KubeClientOptions opts;
@@ -185,16 +185,19 @@ static int xferinfo_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
 static void slist_wipe_free(struct curl_slist *l) {
         for (struct curl_slist *i = l; i; i = i->next)
                 explicit_bzero(i->data, strlen(i->data));
-        curl_slist_free_all(l);
+        sym_curl_slist_free_all(l);
 }
 
 KubeClient *kube_client_free(KubeClient *c) {
         if (!c)
                 return NULL;
-        if (c->curl)
-                curl_easy_cleanup(c->curl);
-        for (size_t i = 0; i < ELEMENTSOF(c->headers); i++)
-                slist_wipe_free(c->headers[i]);
+        if (c->curl_open) {
+                if (c->curl)
+                        sym_curl_easy_cleanup(c->curl);
+                for (size_t i = 0; i < ELEMENTSOF(c->headers); i++)
+                        slist_wipe_free(c->headers[i]);
+                kube_curl_close();
+        }
         kubeconfig_free(c->config);
         strbuf_free(&c->response);
         free(c);
@@ -211,13 +214,13 @@ static int build_headers(KubeClient *c) {
 
         for (size_t i = 0; i < ELEMENTSOF(c->headers); i++) {
                 struct curl_slist *l = NULL, *n;
-                l = curl_slist_append(l, "Accept: application/json");
-                if (l && (n = curl_slist_append(l, "Expect:")))
+                l = sym_curl_slist_append(l, "Accept: application/json");
+                if (l && (n = sym_curl_slist_append(l, "Expect:")))
                         l = n;
                 else
                         goto oom;
                 if (content_type[i]) {
-                        if (!(n = curl_slist_append(l, content_type[i])))
+                        if (!(n = sym_curl_slist_append(l, content_type[i])))
                                 goto oom;
                         l = n;
                 }
@@ -225,7 +228,7 @@ static int build_headers(KubeClient *c) {
                         _cleanup_free_ char *h = NULL;
                         if (asprintf(&h, "Authorization: Bearer %s", c->config->token) < 0)
                                 goto oom;
-                        n = curl_slist_append(l, h);
+                        n = sym_curl_slist_append(l, h);
                         explicit_bzero(h, strlen(h));
                         if (!n)
                                 goto oom;
@@ -245,48 +248,42 @@ static int setup_curl(KubeClient *c) {
         CURL *h = c->curl;
         bool ok = true;
 
-        ok = ok && curl_easy_setopt(h, CURLOPT_USERAGENT, "nap-agent/" PACKAGE_VERSION) == CURLE_OK;
-        ok = ok && curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf) == CURLE_OK;
-        ok = ok && curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
-        ok = ok && curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
-        ok = ok && curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
-        ok = ok && curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1) == CURLE_OK;
-        ok = ok && curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
-        ok = ok && curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) c->opts.connect_timeout_ms) == CURLE_OK;
-        ok = ok && curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb) == CURLE_OK;
-        ok = ok && curl_easy_setopt(h, CURLOPT_WRITEDATA, c) == CURLE_OK;
-        ok = ok && curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb) == CURLE_OK;
-        ok = ok && curl_easy_setopt(h, CURLOPT_XFERINFODATA, c) == CURLE_OK;
-        ok = ok && curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L) == CURLE_OK;
-        ok = ok && curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, k->insecure_skip_tls_verify ? 0L : 1L) == CURLE_OK;
-        ok = ok && curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, k->insecure_skip_tls_verify ? 0L : 2L) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_USERAGENT, "nap-agent/" PACKAGE_VERSION) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) c->opts.connect_timeout_ms) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_WRITEDATA, c) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_XFERINFODATA, c) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, k->insecure_skip_tls_verify ? 0L : 1L) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, k->insecure_skip_tls_verify ? 0L : 2L) == CURLE_OK;
         if (k->ca.size > 0) {
                 struct curl_blob b = { .data = k->ca.data, .len = k->ca.size, .flags = CURL_BLOB_COPY };
-                ok = ok && curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &b) == CURLE_OK;
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &b) == CURLE_OK;
         }
         if (k->client_cert.size > 0) {
                 struct curl_blob cert = { .data = k->client_cert.data, .len = k->client_cert.size,
                                           .flags = CURL_BLOB_COPY };
                 struct curl_blob key = { .data = k->client_key.data, .len = k->client_key.size,
                                          .flags = CURL_BLOB_COPY };
-                ok = ok && curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM") == CURLE_OK;
-                ok = ok && curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cert) == CURLE_OK;
-                ok = ok && curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM") == CURLE_OK;
-                ok = ok && curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &key) == CURLE_OK;
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM") == CURLE_OK;
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cert) == CURLE_OK;
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM") == CURLE_OK;
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &key) == CURLE_OK;
         }
         return ok ? 0 : -EOPNOTSUPP;
 }
 
 int kube_client_new(const char *kubeconfig_path, const KubeClientOptions *opts, KubeClient **ret, KubeError *err) {
-        static bool curl_initialized = false;
         _cleanup_(kube_client_freep) KubeClient *c = NULL;
+        char why[256];
         int r;
-
-        if (!curl_initialized) {
-                if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-                        return kube_error_setf(err, -EIO, "libcurl could not be initialized");
-                curl_initialized = true;
-        }
 
         c = calloc(1, sizeof *c);
         if (!c)
@@ -308,7 +305,11 @@ int kube_client_new(const char *kubeconfig_path, const KubeClientOptions *opts, 
         r = kubeconfig_load(kubeconfig_path, &c->config, err);
         if (r < 0)
                 return r;
-        c->curl = curl_easy_init();
+        r = kube_curl_open(why, sizeof why);
+        if (r < 0)
+                return kube_error_setf(err, r, "%s", why);
+        c->curl_open = true;
+        c->curl = sym_curl_easy_init();
         if (!c->curl)
                 return kube_error_setf(err, -ENOMEM, "libcurl could not create a handle");
         r = build_headers(c);
@@ -372,7 +373,7 @@ static long retry_after_ms(KubeClient *c) {
         char *end;
         long s;
 
-        if (curl_easy_header(c->curl, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+        if (sym_curl_easy_header(c->curl, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
                 return -1;
         s = strtol(h->value, &end, 10);
         if (end == h->value || s < 0 || s > 3600)
@@ -390,7 +391,7 @@ static bool status_retryable(long status, unsigned attempt) {
 
 /* Maps a curl failure; *retry tells whether another attempt may help. */
 static int transport_error(KubeClient *c, CURLcode cc, bool *retry, KubeError *err) {
-        const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc);
+        const char *detail = c->errbuf[0] ? c->errbuf : sym_curl_easy_strerror(cc);
         const char *server = c->config->server;
 
         *retry = false;
@@ -445,22 +446,22 @@ static CURLcode perform_once(KubeClient *c, const char *method, const char *url,
         c->response_too_big = false;
         c->errbuf[0] = 0;
 
-        curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers[body_type]);
-        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L); /* resets any body of the previous request */
+        sym_curl_easy_setopt(h, CURLOPT_URL, url);
+        sym_curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+        sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers[body_type]);
+        sym_curl_easy_setopt(h, CURLOPT_HTTPGET, 1L); /* resets any body of the previous request */
         if (body) {
-                curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-                curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(body));
+                sym_curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+                sym_curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(body));
         }
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, streq(method, "GET") ? NULL : method);
+        sym_curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, streq(method, "GET") ? NULL : method);
 
-        cc = curl_easy_perform(h);
+        cc = sym_curl_easy_perform(h);
         c->stats.requests++;
-        if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK)
+        if (sym_curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK)
                 c->stats.connections += (unsigned long) connects;
         if (cc == CURLE_OK)
-                curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, ret_status);
+                sym_curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, ret_status);
         return cc;
 }
 
@@ -518,7 +519,7 @@ static int call(KubeClient *c, const char *method, const char *path, RequestBody
                 .attempts = attempt,
                 .seconds = (double) (now_ms() - start) / 1000.0,
         };
-        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &ret->status);
+        sym_curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &ret->status);
         ret->body = strbuf_steal(&c->response);
         if (!ret->body)
                 return -ENOMEM;

@@ -7,10 +7,12 @@
  * re-applies everything periodically to repair drift, and speaks the
  * sd_notify protocol (READY, STATUS, RELOADING, STOPPING, WATCHDOG).
  * Idle, it sleeps in the event loop: only the resync and watchdog timers
- * wake it.
+ * wake it. A while after the last pass it closes its connections, which
+ * unloads libcurl and libpq, so it idles small.
  */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,7 @@ typedef struct Loop {
         sd_event_source *debounce;
         sd_event_source *retry;
         sd_event_source *resync;
+        sd_event_source *idle_close;
         sd_event_source *watch[2]; /* the values file's directory, and its symlink target's */
         char *watch_name[2];
         uint64_t backoff_usec;
@@ -93,6 +96,7 @@ static void notify_status(Loop *l, const char *status) {
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata);
 static int on_resync(sd_event_source *s, uint64_t usec, void *userdata);
+static int on_idle_close(sd_event_source *s, uint64_t usec, void *userdata);
 
 static void schedule_retry(Loop *l) {
         uint64_t jitter;
@@ -117,6 +121,8 @@ static void run_pass(Loop *l, unsigned flags) {
         disarm(l->retry);
         r = manager_pass(l->m, flags, &res);
         l->passes++;
+        if (l->opts->idle_close_usec > 0)
+                (void) arm(&l->idle_close, l->event, now_usec() + l->opts->idle_close_usec, on_idle_close, l);
         notify_status(l, res.status ? res.status : "pass finished");
         if (r >= 0) {
                 l->backoff_usec = 0;
@@ -153,6 +159,18 @@ static int on_resync(sd_event_source *s, uint64_t usec, void *userdata) {
         log_debug("periodic resync");
         run_pass(l, PASS_RESYNC);
         schedule_resync(l);
+        return 0;
+}
+
+/* Nothing has happened for a while: the next edit may be hours away. Closing
+ * the connections unloads libcurl and libpq with all they pulled in (LDAP,
+ * Kerberos, GnuTLS), and the heap they used goes back to the kernel. */
+static int on_idle_close(sd_event_source *s, uint64_t usec, void *userdata) {
+        Loop *l = userdata;
+
+        manager_close_connections(l->m);
+        (void) malloc_trim(0);
+        log_debug("idle: connections closed, libcurl and libpq unloaded");
         return 0;
 }
 
@@ -246,6 +264,7 @@ static void loop_free(Loop *l) {
         sd_event_source_disable_unref(l->debounce);
         sd_event_source_disable_unref(l->retry);
         sd_event_source_disable_unref(l->resync);
+        sd_event_source_disable_unref(l->idle_close);
         sd_event_unref(l->event);
 }
 

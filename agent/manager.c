@@ -57,7 +57,7 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
         return 0;
 }
 
-static void drop_connections(Manager *m) {
+void manager_close_connections(Manager *m) {
         m->kube = kube_client_free(m->kube);
         m->db = oauth_db_free(m->db);
         free(m->kube_path);
@@ -71,7 +71,7 @@ static void drop_connections(Manager *m) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
-        drop_connections(m);
+        manager_close_connections(m);
         ledger_free(m->ledger);
         free(m->state_dir);
         free(m);
@@ -83,7 +83,7 @@ int manager_reload(Manager *m) {
         _cleanup_free_ char *warning = NULL;
         int r;
 
-        drop_connections(m);
+        manager_close_connections(m);
         r = m->options.read_only ? ledger_open_read_only(m->state_dir, &l, &warning)
                                  : ledger_open(m->state_dir, &l, &warning);
         if (r < 0)

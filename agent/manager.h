@@ -65,6 +65,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
  * re-reads the kubeconfig and the database settings (SIGHUP). */
 int manager_reload(Manager *m);
 
+/* Closes the API server and database connections; with them go libcurl and
+ * libpq (see util/dlib.h). The next pass opens them again. */
+void manager_close_connections(Manager *m);
+
 /* One reconcile pass. Returns 0 when everything converged, else a negative
  * errno (the status line says why); ret is always filled. */
 int manager_pass(Manager *m, unsigned flags, PassResult *ret);
@@ -76,6 +80,7 @@ int manager_load_desired(Manager *m, Config **ret_config, DesiredSet **ret_desir
 typedef struct LoopOptions {
         uint64_t debounce_usec; /* quiet time after an edit before a pass (default 100 ms) */
         uint64_t resync_usec;   /* periodic full re-apply; 0: never (default 10 min) */
+        uint64_t idle_close_usec; /* after a pass, when to close the connections; 0: never */
 } LoopOptions;
 
 /* The daemon: runs until SIGTERM/SIGINT, then saves the ledger. Returns 0

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "oauth.h"
+#include "oauth-pq.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -20,6 +21,7 @@
 #define DEFAULT_STATEMENT_TIMEOUT_MS 5000
 
 struct OAuthDb {
+        bool pq_open; /* this connection holds libpq open */
         PGconn *conn;
         char *password; /* from conninfo, only to redact it from messages */
         unsigned statement_timeout_ms;
@@ -119,7 +121,7 @@ static void error_vset(OAuthError *err, const char *const *secrets, size_t n_sec
 static void db_error(const OAuthDb *db, OAuthError *err, const char *sqlstate, const char *format, ...)
         _printf_(4, 5);
 static void db_error(const OAuthDb *db, OAuthError *err, const char *sqlstate, const char *format, ...) {
-        const char *secrets[2] = { db ? db->password : NULL, db && db->conn ? PQpass(db->conn) : NULL };
+        const char *secrets[2] = { db ? db->password : NULL, db && db->conn ? sym_PQpass(db->conn) : NULL };
         va_list ap;
 
         va_start(ap, format);
@@ -168,10 +170,11 @@ static int connect_error(OAuthDb *db, OAuthError *err) {
         static const char *const unreach[] = { "No route to host", "Network is unreachable",
                                                "could not translate host name", "Name or service not known",
                                                "Temporary failure in name resolution" };
-        const char *m = PQerrorMessage(db->conn), *d = libpq_detail(m);
-        const char *host = strna(PQhost(db->conn)), *port = strna(PQport(db->conn)), *user = strna(PQuser(db->conn));
+        const char *m = sym_PQerrorMessage(db->conn), *d = libpq_detail(m);
+        const char *host = strna(sym_PQhost(db->conn)), *port = strna(sym_PQport(db->conn));
+        const char *user = strna(sym_PQuser(db->conn));
 
-        if (PQconnectionNeedsPassword(db->conn)) {
+        if (sym_PQconnectionNeedsPassword(db->conn)) {
                 db_error(db, err, NULL, "PostgreSQL rejected the credentials for user \"%s\": no password supplied",
                          user);
                 return -EACCES;
@@ -211,12 +214,13 @@ static int build_params(const PQconninfoOption *parsed, const OAuthOptions *opts
         _cleanup_free_ const char **keys = NULL, **values = NULL;
         _cleanup_free_ char *options = NULL, *timeout = NULL;
         const char *user_options = NULL;
+        bool gssencmode = getenv("PGGSSENCMODE");
         size_t n = 0, k = 0;
 
         for (const PQconninfoOption *o = parsed; o->keyword; o++)
                 n++;
-        keys = calloc(n + 5, sizeof *keys);
-        values = calloc(n + 5, sizeof *values);
+        keys = calloc(n + 6, sizeof *keys);
+        values = calloc(n + 6, sizeof *values);
         if (!keys || !values)
                 return -ENOMEM;
         for (const PQconninfoOption *o = parsed; o->keyword; o++) {
@@ -228,6 +232,8 @@ static int build_params(const PQconninfoOption *parsed, const OAuthOptions *opts
                 }
                 if (streq(o->keyword, "connect_timeout") || streq(o->keyword, "client_encoding"))
                         continue;
+                if (streq(o->keyword, "gssencmode"))
+                        gssencmode = true;
                 keys[k] = o->keyword;
                 values[k++] = o->val;
         }
@@ -243,6 +249,12 @@ static int build_params(const PQconninfoOption *parsed, const OAuthOptions *opts
         keys[k] = "connect_timeout", values[k++] = timeout;
         keys[k] = "client_encoding", values[k++] = "UTF8";
         keys[k] = "fallback_application_name", values[k++] = "nap-agent";
+        /* The agent signs in with a password. libpq's default (prefer) first
+         * asks Kerberos for credentials on every connection, and the
+         * per-thread state that leaves behind is lost when libpq is unloaded
+         * between passes: opt out unless the operator asked for GSSAPI. */
+        if (!gssencmode)
+                keys[k] = "gssencmode", values[k++] = "disable";
         *ret_keys = TAKE_PTR(keys);
         *ret_values = TAKE_PTR(values);
         *ret_options = TAKE_PTR(options);
@@ -252,12 +264,12 @@ static int build_params(const PQconninfoOption *parsed, const OAuthOptions *opts
 
 static void conninfo_freep(PQconninfoOption **p) {
         if (*p)
-                PQconninfoFree(*p);
+                sym_PQconninfoFree(*p);
 }
 
 static int parse_conninfo(const char *conninfo, PQconninfoOption **ret, OAuthError *err) {
         char *errmsg = NULL;
-        PQconninfoOption *parsed = PQconninfoParse(strempty(conninfo) ? "" : conninfo, &errmsg);
+        PQconninfoOption *parsed = sym_PQconninfoParse(strempty(conninfo) ? "" : conninfo, &errmsg);
 
         if (parsed) {
                 *ret = parsed;
@@ -267,18 +279,21 @@ static int parse_conninfo(const char *conninfo, PQconninfoOption **ret, OAuthErr
                 return oom(err);
         /* libpq may quote the rest of the string, which may hold the password. */
         if (strchr(conninfo, '@') || strcasestr(conninfo, "password"))
-                db_error(NULL, err, NULL, "invalid PostgreSQL connection string (details withheld: it holds a password)");
+                db_error(NULL, err, NULL,
+                         "invalid PostgreSQL connection string (details withheld: it holds a password)");
         else
                 db_error(NULL, err, NULL, "invalid PostgreSQL connection string: %s", errmsg);
-        PQfreemem(errmsg);
+        sym_PQfreemem(errmsg);
         return -EINVAL;
 }
 
 int oauth_db_connect(const char *conninfo, const OAuthOptions *opts, OAuthDb **ret, OAuthError *err) {
+        /* First declared, last freed: the others need libpq, which db holds open. */
+        _cleanup_(oauth_db_freep) OAuthDb *db = NULL;
         _cleanup_(conninfo_freep) PQconninfoOption *parsed = NULL;
         _cleanup_free_ const char **keys = NULL, **values = NULL;
         _cleanup_free_ char *options = NULL, *timeout = NULL;
-        _cleanup_(oauth_db_freep) OAuthDb *db = NULL;
+        char why[256];
         OAuthOptions o = {
                 .connect_timeout_s = opts && opts->connect_timeout_s ? opts->connect_timeout_s
                                                                      : DEFAULT_CONNECT_TIMEOUT_S,
@@ -289,12 +304,18 @@ int oauth_db_connect(const char *conninfo, const OAuthOptions *opts, OAuthDb **r
 
         if (!ret)
                 return -EINVAL;
-        r = parse_conninfo(conninfo, &parsed, err);
-        if (r < 0)
-                return r;
         db = calloc(1, sizeof *db);
         if (!db)
                 return oom(err);
+        r = oauth_pq_open(why, sizeof why);
+        if (r < 0) {
+                db_error(NULL, err, NULL, "%s", why);
+                return r;
+        }
+        db->pq_open = true;
+        r = parse_conninfo(conninfo, &parsed, err);
+        if (r < 0)
+                return r;
         db->statement_timeout_ms = o.statement_timeout_ms;
         for (const PQconninfoOption *p = parsed; p->keyword; p++)
                 if (streq(p->keyword, "password") && !strempty(p->val) && !(db->password = strdup(p->val)))
@@ -303,14 +324,14 @@ int oauth_db_connect(const char *conninfo, const OAuthOptions *opts, OAuthDb **r
         if (r < 0)
                 return oom(err);
 
-        db->conn = PQconnectdbParams(keys, values, 0);
+        db->conn = sym_PQconnectdbParams(keys, values, 0);
         if (!db->conn)
                 return oom(err);
-        PQsetNoticeProcessor(db->conn, notice_to_debug, NULL);
-        if (PQstatus(db->conn) != CONNECTION_OK)
+        sym_PQsetNoticeProcessor(db->conn, notice_to_debug, NULL);
+        if (sym_PQstatus(db->conn) != CONNECTION_OK)
                 return connect_error(db, err);
-        log_debug("oauth: connected to PostgreSQL at %s:%s as '%s'", strna(PQhost(db->conn)),
-                  strna(PQport(db->conn)), strna(PQuser(db->conn)));
+        log_debug("oauth: connected to PostgreSQL at %s:%s as '%s'", strna(sym_PQhost(db->conn)),
+                  strna(sym_PQport(db->conn)), strna(sym_PQuser(db->conn)));
         *ret = TAKE_PTR(db);
         return 0;
 }
@@ -319,22 +340,24 @@ OAuthDb *oauth_db_free(OAuthDb *db) {
         if (!db)
                 return NULL;
         if (db->conn)
-                PQfinish(db->conn);
+                sym_PQfinish(db->conn);
         if (db->password) {
                 explicit_bzero(db->password, strlen(db->password));
                 free(db->password);
         }
+        if (db->pq_open)
+                oauth_pq_close();
         free(db);
         return NULL;
 }
 
 /* A lost connection (server restart, idle timeout) is re-established once. */
 static int ensure_connected(OAuthDb *db, OAuthError *err) {
-        if (PQstatus(db->conn) == CONNECTION_OK)
+        if (sym_PQstatus(db->conn) == CONNECTION_OK)
                 return 0;
         log_debug("oauth: connection to PostgreSQL lost, reconnecting");
-        PQreset(db->conn);
-        if (PQstatus(db->conn) != CONNECTION_OK)
+        sym_PQreset(db->conn);
+        if (sym_PQstatus(db->conn) != CONNECTION_OK)
                 return connect_error(db, err);
         return 0;
 }
@@ -354,21 +377,21 @@ static const char *quoted_name(const char *s, char *buf, size_t size, const char
 }
 
 static int result_error(OAuthDb *db, const PGresult *res, OAuthError *err) {
-        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-        const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
-        const char *column = res ? PQresultErrorField(res, PG_DIAG_COLUMN_NAME) : NULL;
+        const char *state = res ? sym_PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        const char *primary = res ? sym_PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        const char *detail = res ? sym_PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+        const char *column = res ? sym_PQresultErrorField(res, PG_DIAG_COLUMN_NAME) : NULL;
         char name[128];
 
-        if (PQstatus(db->conn) != CONNECTION_OK) {
-                db_error(db, err, state, "lost the connection to PostgreSQL at %s:%s: %s", strna(PQhost(db->conn)),
-                         strna(PQport(db->conn)), primary ? primary : libpq_detail(PQerrorMessage(db->conn)));
+        if (sym_PQstatus(db->conn) != CONNECTION_OK) {
+                db_error(db, err, state, "lost the connection to PostgreSQL at %s:%s: %s", strna(sym_PQhost(db->conn)),
+                         strna(sym_PQport(db->conn)), primary ? primary : libpq_detail(sym_PQerrorMessage(db->conn)));
                 return -ECONNRESET;
         }
         if (!res)
                 return oom(err);
         if (!state) {
-                db_error(db, err, NULL, "PostgreSQL client error: %s", PQresultErrorMessage(res));
+                db_error(db, err, NULL, "PostgreSQL client error: %s", sym_PQresultErrorMessage(res));
                 return -EIO;
         }
         if (streq(state, "42P01")) {
@@ -399,25 +422,25 @@ static int result_error(OAuthDb *db, const PGresult *res, OAuthError *err) {
 /* Runs one parameterised statement (text parameters, text results). */
 static int exec_params(OAuthDb *db, const char *sql, int n_params, const char *const *params, PGresult **ret,
                        OAuthError *err) {
-        PGresult *res = PQexecParams(db->conn, sql, n_params, NULL, params, NULL, NULL, 0);
-        ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+        PGresult *res = sym_PQexecParams(db->conn, sql, n_params, NULL, params, NULL, NULL, 0);
+        ExecStatusType s = res ? sym_PQresultStatus(res) : PGRES_FATAL_ERROR;
         int r;
 
         if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
                 r = result_error(db, res, err); /* res NULL: could not even send */
-                PQclear(res);
+                sym_PQclear(res);
                 return r;
         }
         if (ret)
                 *ret = res;
         else
-                PQclear(res);
+                sym_PQclear(res);
         return 0;
 }
 
 static void pqclearp(PGresult **p) {
         if (*p)
-                PQclear(*p);
+                sym_PQclear(*p);
 }
 
 static int upsert_one(OAuthDb *db, const OAuthClientSpec *s, OAuthChange *ret, OAuthError *err) {
@@ -428,10 +451,10 @@ static int upsert_one(OAuthDb *db, const OAuthClientSpec *s, OAuthChange *ret, O
         r = exec_params(db, SQL_UPSERT, 3, params, &res, err);
         if (r < 0)
                 return r;
-        if (PQntuples(res) == 0)
+        if (sym_PQntuples(res) == 0)
                 *ret = OAUTH_UNCHANGED;
         else
-                *ret = streq(PQgetvalue(res, 0, 0), "t") ? OAUTH_CREATED : OAUTH_UPDATED;
+                *ret = streq(sym_PQgetvalue(res, 0, 0), "t") ? OAUTH_CREATED : OAUTH_UPDATED;
         log_debug("oauth: '%s' %s", s->id, oauth_change_to_string(*ret));
         return 0;
 }
@@ -443,7 +466,7 @@ static int delete_one(OAuthDb *db, const char *id, OAuthChange *ret, OAuthError 
         r = exec_params(db, SQL_DELETE, 1, &id, &res, err);
         if (r < 0)
                 return r;
-        *ret = streq(PQcmdTuples(res), "0") ? OAUTH_ABSENT : OAUTH_DELETED;
+        *ret = streq(sym_PQcmdTuples(res), "0") ? OAUTH_ABSENT : OAUTH_DELETED;
         log_debug("oauth: '%s' %s", id, oauth_change_to_string(*ret));
         return 0;
 }
@@ -513,8 +536,8 @@ int oauth_sync(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs, const 
 
         r = sync_in_transaction(db, specs, n_specs, delete_ids, n_delete, changes, err);
         if (r < 0) {
-                if (PQtransactionStatus(db->conn) != PQTRANS_IDLE)
-                        PQclear(PQexec(db->conn, "ROLLBACK"));
+                if (sym_PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+                        sym_PQclear(sym_PQexec(db->conn, "ROLLBACK"));
                 return r;
         }
         memcpy(ret_changes, changes, (n_specs + n_delete) * sizeof *changes);
@@ -540,11 +563,11 @@ OAuthClient *oauth_client_free(OAuthClient *c) {
 }
 
 static int dup_field(const PGresult *res, int row, int col, char **ret) {
-        if (PQgetisnull(res, row, col)) {
+        if (sym_PQgetisnull(res, row, col)) {
                 *ret = NULL;
                 return 0;
         }
-        *ret = strdup(PQgetvalue(res, row, col));
+        *ret = strdup(sym_PQgetvalue(res, row, col));
         return *ret ? 0 : -ENOMEM;
 }
 
@@ -552,7 +575,7 @@ static int dup_field(const PGresult *res, int row, int col, char **ret) {
  * (n, uri), or one row with n NULL for an empty array. */
 static int client_from_result(const PGresult *res, OAuthClient **ret) {
         _cleanup_(oauth_client_freep) OAuthClient *c = NULL;
-        int rows = PQntuples(res);
+        int rows = sym_PQntuples(res);
 
         c = calloc(1, sizeof *c);
         if (!c)
@@ -564,11 +587,11 @@ static int client_from_result(const PGresult *res, OAuthClient **ret) {
             dup_field(res, 0, 3, &c->created_by) < 0 || dup_field(res, 0, 4, &c->description) < 0 ||
             dup_field(res, 0, 5, &c->homepage_url) < 0)
                 return -ENOMEM;
-        c->has_secret = streq(PQgetvalue(res, 0, 2), "t");
+        c->has_secret = streq(sym_PQgetvalue(res, 0, 2), "t");
         for (int i = 0; i < rows; i++) {
-                if (PQgetisnull(res, i, 6))
+                if (sym_PQgetisnull(res, i, 6))
                         continue;
-                c->redirect_uris[c->n_redirect_uris] = strdup(PQgetvalue(res, i, 7)); /* NULL reads as "" */
+                c->redirect_uris[c->n_redirect_uris] = strdup(sym_PQgetvalue(res, i, 7)); /* NULL reads as "" */
                 if (!c->redirect_uris[c->n_redirect_uris])
                         return -ENOMEM;
                 c->n_redirect_uris++;
@@ -590,7 +613,7 @@ int oauth_get(OAuthDb *db, const char *id, OAuthClient **ret, OAuthError *err) {
         r = exec_params(db, SQL_GET, 1, &id, &res, err);
         if (r < 0)
                 return r;
-        if (PQntuples(res) == 0) {
+        if (sym_PQntuples(res) == 0) {
                 *ret = NULL;
                 return 0;
         }
@@ -613,7 +636,7 @@ int oauth_redirect_uri_matches(OAuthDb *db, const char *id, const char *redirect
         r = exec_params(db, SQL_MATCH, 2, params, &res, err);
         if (r < 0)
                 return r;
-        return PQntuples(res) > 0;
+        return sym_PQntuples(res) > 0;
 }
 
 int oauth_admin_user(OAuthDb *db, char **ret_id, OAuthError *err) {
@@ -629,11 +652,11 @@ int oauth_admin_user(OAuthDb *db, char **ret_id, OAuthError *err) {
         r = exec_params(db, SQL_ADMIN, 0, NULL, &res, err);
         if (r < 0)
                 return r;
-        if (PQntuples(res) == 0) {
+        if (sym_PQntuples(res) == 0) {
                 *ret_id = NULL;
                 return 0;
         }
-        id = strdup(PQgetvalue(res, 0, 0));
+        id = strdup(sym_PQgetvalue(res, 0, 0));
         if (!id)
                 return oom(err);
         *ret_id = id;

@@ -7,6 +7,10 @@
 (a) edit-to-applied latency: from the write of values.env to the last
     audit-logged write request of that edit (stageTimestamp), and to the
     daemon's STATUS= (which also covers the oauth row), median and p95;
+    warm (edits in quick succession: connections open) and cold (each edit
+    after the agent has closed its connections and unloaded libcurl and
+    libpq; the agent runs with --idle-close=2 so that this takes 2 s, not
+    the default 30);
 (b) write requests per single-key edit, per kind of edit;
 (c) the agent's RSS and its wake-ups per minute while idle (context
     switches from /proc/PID/status);
@@ -20,6 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+IDLE_CLOSE_S = 2
+COLD_EDITS = 10
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "daemon"))
 from daemonlib import (Agent, Audit, NotifySocket, base_values, env, parse_ts, set_key,  # noqa: E402
@@ -44,6 +51,22 @@ def smaps(pid):
             elif parts[0] == "Pss:":
                 pss += int(parts[1])
     return sorted(per.items(), key=lambda kv: -kv[1]), pss
+
+
+def net_libs_mapped(agent):
+    return any(lib.startswith(("libcurl.", "libpq.")) for lib in agent.libraries())
+
+
+def timed_edit(agent, notify, audit, values, text):
+    """Writes values.env; returns (ms to the last audit-logged write or None, ms to STATUS=, writes)."""
+    n, mark = notify.count(), audit.mark()
+    t_wall, t_mono = time.time(), time.monotonic()
+    write_in_place(values, text)
+    i = notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
+    t_status = notify.snapshot(i)[0][0] if i is not None else float("nan")
+    w = audit.settle(mark, quiet=0.25)
+    last = max((parse_ts(x[5]) for x in w), default=None)
+    return (last - t_wall) * 1000 if last else None, (t_status - t_mono) * 1000, len(w)
 
 
 def edits(per_kind):
@@ -74,7 +97,8 @@ def main():
     write_in_place(values, text)
     audit = Audit()
     notify = NotifySocket(wd)
-    agent = Agent(binary, wd, values, os.path.join(wd, "state"), env("KUBECONFIG"), ["--resync=0"], notify=notify)
+    agent = Agent(binary, wd, values, os.path.join(wd, "state"), env("KUBECONFIG"),
+                  ["--resync=0", "--idle-close=%d" % IDLE_CLOSE_S], notify=notify)
     if notify.wait_for(lambda m: "READY=1" in m, 30) is None:
         print("the agent did not start:\n" + agent.output())
         return 1
@@ -87,18 +111,21 @@ def main():
         if key:
             text = set_key(text, key, value)
         texts.append(text)
-        n, mark = notify.count(), audit.mark()
-        t_wall, t_mono = time.time(), time.monotonic()
-        write_in_place(values, text)
-        i = notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
-        t_status = notify.snapshot(i)[0][0] if i is not None else float("nan")
-        w = audit.settle(mark, quiet=0.25)
-        last = max((parse_ts(x[5]) for x in w), default=None)
-        rows.append((kind, (last - t_wall) * 1000 if last else None, (t_status - t_mono) * 1000, len(w)))
+        rows.append((kind,) + timed_edit(agent, notify, audit, values, text))
         time.sleep(0.05)
+    rss_open = agent.status("VmRSS")
 
-    # (c) idle
-    time.sleep(2)
+    # (a) cold: each edit after the idle close
+    cold = []  # to_audit_ms, to_status_ms, libs were unloaded
+    for i in range(COLD_EDITS):
+        time.sleep(IDLE_CLOSE_S + 0.5)
+        unloaded = not net_libs_mapped(agent)
+        text = set_key(text, "SANDBOX_PUBLIC_URL", "https://cold%d.example.com" % i)
+        cold.append(timed_edit(agent, notify, audit, values, text)[:2] + (unloaded,))
+
+    # (c) idle, after the idle close
+    time.sleep(IDLE_CLOSE_S + 1)
+    libs_mapped = net_libs_mapped(agent)
     st0 = {k: agent.status(k) for k in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")}
     t0 = time.monotonic()
     time.sleep(idle_s)
@@ -136,10 +163,14 @@ def main():
     applied = [r for r in rows if r[1] is not None]
     a_ms = [r[1] for r in applied]
     s_ms = [r[2] for r in rows]
-    print("(a) edit-to-applied, edits that wrote (n=%d): last audit-logged write: median %.0f ms, p95 %.0f ms" %
+    print("(a) edit-to-applied, warm, edits that wrote (n=%d): last audit-logged write: median %.0f ms, p95 %.0f ms" %
           (len(a_ms), statistics.median(a_ms), pct(a_ms, 95)))
     print("    edit-to-STATUS= (whole pass incl. oauth rows), all edits (n=%d): median %.0f ms, p95 %.0f ms" %
           (len(s_ms), statistics.median(s_ms), pct(s_ms, 95)))
+    c_ms = [c[0] for c in cold if c[0] is not None]
+    print("    cold (libcurl and libpq unloaded before %d of %d edits; url edits): last write: median %.0f ms, "
+          "p95 %.0f ms; STATUS= median %.0f ms" % (sum(c[2] for c in cold), len(cold), statistics.median(c_ms),
+                                                   pct(c_ms, 95), statistics.median(c[1] for c in cold)))
     print("(b) write requests per edit, and latency, by kind:")
     print("    %-10s %8s %8s %10s %10s %12s" % ("kind", "writes", "(max)", "audit p50", "STATUS p50", "install.sh"))
     for kind in dict.fromkeys(r[0] for r in rows):
@@ -150,8 +181,10 @@ def main():
         print("    %-10s %8.1f %8d %10s %10.0f %9.1f wr" % (
             kind, statistics.mean(ws), max(ws), "%.0f" % statistics.median(au) if au else "-",
             statistics.median(r[2] for r in ks), statistics.mean(iw)))
-    print("(c) RSS after the first pass %d KiB; idle: VmRSS %d KiB (anon %d, file %d, shmem %d), peak %d KiB" %
-          (rss_first, rss["VmRSS"], rss["RssAnon"], rss["RssFile"], rss["RssShmem"], rss["VmHWM"]))
+    print("(c) RSS after the first pass %d KiB, after the warm edits %d KiB (connections open)" % (rss_first, rss_open))
+    print("    idle (connections closed, libcurl/libpq mapped: %s): VmRSS %d KiB (anon %d, file %d, shmem %d), "
+          "peak %d KiB" % ("yes" if libs_mapped else "no", rss["VmRSS"], rss["RssAnon"], rss["RssFile"],
+                           rss["RssShmem"], rss["VmHWM"]))
     print("    Pss %d KiB; file-backed Rss by mapping: %s" % (pss, ", ".join(
         "%s %d" % (name, kib) for name, kib in libs[:8])))
     print("    idle wake-ups: %.1f per minute (context switches over %d s, no watchdog, resync off)" %
@@ -166,9 +199,10 @@ def main():
     print("    ratio install.sh / agent (median, to STATUS=): %.1fx; total %.1f s vs %.1f s" %
           (statistics.median(i_ms) / statistics.median(s_ms), sum(i_ms) / 1000, sum(s_ms) / 1000))
     noop = [r[3] for r in rows if r[0] == "no-op"]
-    print("goals: median edit-to-applied < 150 ms: %s (%.0f ms); no-op edit writes 0: %s (max %d); "
+    worst = max(statistics.median(a_ms), statistics.median(c_ms))
+    print("goals: median edit-to-applied < 150 ms: %s (warm %.0f ms, cold %.0f ms); no-op edit writes 0: %s (max %d); "
           "idle RSS < 10 MiB: %s (%.1f MiB)" % (
-              "met" if statistics.median(a_ms) < 150 else "NOT met", statistics.median(a_ms),
+              "met" if worst < 150 else "NOT met", statistics.median(a_ms), statistics.median(c_ms),
               "met" if max(noop) == 0 else "NOT met", max(noop),
               "met" if rss["VmRSS"] < 10240 else "NOT met", rss["VmRSS"] / 1024))
     return 0

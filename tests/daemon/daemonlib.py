@@ -295,6 +295,11 @@ class Agent:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
+    def libraries(self):
+        """The basenames of the shared libraries mapped in the process."""
+        with open("/proc/%d/maps" % self.pid) as f:
+            return {os.path.basename(p) for p in (line.split()[-1] for line in f if ".so" in line)}
+
     def status(self, key):
         """A field of /proc/PID/status as an int (VmRSS in KiB, ctxt switches)."""
         with open("/proc/%d/status" % self.pid) as f:

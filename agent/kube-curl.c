@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * See kube-curl.h. The soname is the ABI the agent is built against; the
+ * packages depend on it explicitly, since the linker no longer records it.
+ */
+#include <errno.h>
+
+#include "kube-curl.h"
+#include "util/dlib.h"
+#include "util/macro.h"
+
+#define KUBE_CURL_DEFINE(f) __typeof__(f) *sym_##f;
+KUBE_CURL_SYMBOLS(KUBE_CURL_DEFINE)
+#undef KUBE_CURL_DEFINE
+
+#define KUBE_CURL_ENTRY(f) { #f, (void **) &sym_##f },
+static const DLibSymbol symbols[] = { KUBE_CURL_SYMBOLS(KUBE_CURL_ENTRY) };
+#undef KUBE_CURL_ENTRY
+
+static int global_init(void) {
+        return sym_curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -EIO;
+}
+
+static void global_cleanup(void) {
+        sym_curl_global_cleanup();
+}
+
+static DLib libcurl = {
+        .soname = "libcurl.so.4",
+        .symbols = symbols,
+        .n_symbols = ELEMENTSOF(symbols),
+        .after_open = global_init,
+        .before_close = global_cleanup,
+};
+
+int kube_curl_open(char *err, size_t err_size) {
+        return dlib_open(&libcurl, err, err_size);
+}
+
+void kube_curl_close(void) {
+        dlib_close(&libcurl);
+}
+
+bool kube_curl_is_open(void) {
+        return dlib_is_open(&libcurl);
+}

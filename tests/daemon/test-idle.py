@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""`nap-agent run --idle-close`: a while after a pass the daemon closes its
+connections, which unloads libcurl and libpq (and the LDAP, Kerberos and
+GnuTLS libraries they pull in), and the next edit, SIGHUP or resync opens
+them again and is applied as usual.
+
+  - agent 1 (--idle-close=1): the libraries are mapped after the first
+    pass, unmapped a second later with a smaller RSS; four cold edits are
+    each applied once (one PATCH of the Service and of the Deployment, the
+    oauth row updated), and the RSS after each close does not creep up; a
+    SIGHUP while unloaded reloads and finds nothing to do;
+  - agent 2 (--idle-close=1 --resync=3): a Service and an oauth row deleted
+    while the libraries are unloaded are repaired by the next resync;
+  - agent 3 (--idle-close=0): the connections stay open.
+
+    with-harness.sh test-idle.py NAP_AGENT
+"""
+import os
+import re
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemonlib import (Agent, Audit, NotifySocket, Results, Workdir, base_values, env, kube_get, kubectl,  # noqa: E402
+                       psql, set_key, setup_database, wait_until, write_in_place)
+
+T = Results()
+SVC = ("patch", "services", "nap", "nap-sandbox")
+DEP = ("patch", "deployments", "nap", "nap-sandbox")
+# What libcurl and libpq bring with them on Debian and Fedora, beside libssl
+# and p11-kit, which OpenSSL and p11-kit pin in memory themselves.
+NET_LIBS = ("libcurl.", "libpq.", "libldap", "libkrb5.", "libgssapi_krb5.", "libgnutls.", "libnghttp2.")
+
+
+def net_libs(agent):
+    return sorted(lib for lib in agent.libraries() if lib.startswith(NET_LIBS))
+
+
+def curl_and_pq(agent):
+    libs = net_libs(agent)
+    return any(x.startswith("libcurl.") for x in libs) and any(x.startswith("libpq.") for x in libs)
+
+
+def redirect_uris():
+    return psql("SELECT array_to_string(redirect_uris, ' ') FROM oauth_clients WHERE id = 'sandbox-service'").strip()
+
+
+def start(wd, name, args, **keys):
+    d = os.path.join(wd, name)
+    os.makedirs(d)
+    values = os.path.join(d, "values.env")
+    text = base_values(**keys)
+    write_in_place(values, text)
+    notify = NotifySocket(d)
+    agent = Agent(sys.argv[1], d, values, os.path.join(d, "state"), env("KUBECONFIG"), args, notify=notify)
+    ready = notify.wait_for(lambda m: "READY=1" in m, 30) is not None
+    T.check(ready, "%s: READY=1" % name, notify.snapshot())
+    return agent, notify, values, text
+
+
+def wait_unloaded(agent, name, timeout=5):
+    ok = wait_until(lambda: not net_libs(agent), timeout)
+    T.check(ok, "%s: libcurl and libpq unloaded after the idle close" % name, net_libs(agent))
+    return ok
+
+
+def stop(agent, notify, name):
+    rc = agent.stop()
+    notify.close()
+    T.check(rc == 0, "%s: exit 0 on SIGTERM" % name, agent.output())
+    T.check(not re.search(r"(?m)^(Failed|Event loop failed)", agent.output()), "%s: no failure logged" % name,
+            agent.output())
+
+
+def cold_edits(wd):
+    audit = Audit()
+    agent, notify, values, text = start(wd, "agent1", ["--resync=0", "--idle-close=1"], SANDBOX_NODE_PORT="30086")
+    T.check(curl_and_pq(agent), "agent1: libcurl and libpq mapped after the first pass", net_libs(agent))
+    rss_open = agent.status("VmRSS")
+    wait_unloaded(agent, "agent1")
+    rss_closed = [agent.status("VmRSS")]
+    T.check(rss_closed[0] < rss_open - 2048, "agent1: VmRSS fell by more than 2 MiB (%d -> %d KiB)" %
+            (rss_open, rss_closed[0]))
+
+    port = 30086
+    for i in range(4):
+        port += 1
+        text = set_key(text, "SANDBOX_NODE_PORT", str(port))
+        n, mark = notify.count(), audit.mark()
+        write_in_place(values, text)
+        got = notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
+        status = notify.snapshot(got)[0][1] if got is not None else None
+        writes = sorted(w[:4] for w in audit.settle(mark))
+        svc = kube_get("service", "nap", "nap-sandbox")
+        T.check(status and status.startswith("STATUS=applied 2 object(s), deleted 0, 1 oauth client change(s)"),
+                "cold edit %d: applied" % (i + 1), status)
+        T.check(writes == sorted([SVC, DEP]), "cold edit %d: one PATCH of the Service and one of the Deployment" %
+                (i + 1), writes)
+        T.check(svc and svc["spec"]["ports"][0].get("nodePort") == port, "cold edit %d: nodePort %d live" %
+                (i + 1, port))
+        T.check(redirect_uris() == "http://192.0.2.10:%d/api/auth/callback" % port,
+                "cold edit %d: oauth row updated" % (i + 1), redirect_uris())
+        if not wait_unloaded(agent, "cold edit %d" % (i + 1)):
+            break
+        rss_closed.append(agent.status("VmRSS"))
+    print("# VmRSS %d KiB with the connections open; after each idle close: %s KiB" %
+          (rss_open, ", ".join(str(r) for r in rss_closed)), flush=True)
+    T.check(max(rss_closed[1:]) - rss_closed[1] < 512, "agent1: RSS after each close does not creep up",
+            rss_closed)
+
+    n, mark = notify.count(), audit.mark()
+    agent.signal(signal.SIGHUP)
+    got = notify.wait_for(lambda m: m.startswith("READY=1"), 10, n)
+    msgs = [m for _, m in notify.snapshot(n)]
+    T.check(got is not None and any(re.match(r"STATUS=no changes; generation \d+", m) for m in msgs),
+            "agent1: SIGHUP while unloaded: reloaded, no changes", msgs)
+    T.check(audit.settle(mark, quiet=0.3) == [], "agent1: SIGHUP wrote nothing")
+    stop(agent, notify, "agent1")
+
+
+def resync_repairs(wd):
+    agent, notify, values, text = start(wd, "agent2", ["--resync=3", "--idle-close=1"], SANDBOX_NODE_PORT="30090")
+    wait_unloaded(agent, "agent2")
+    n = notify.count()
+    kubectl("-n", "nap", "delete", "service", "nap-sandbox", "--wait=false")
+    psql("DELETE FROM oauth_clients WHERE id = 'sandbox-service'")
+    got = notify.wait_for(lambda m: "(drift repaired)" in m, 15, n)
+    T.check(got is not None, "agent2: the resync after an idle close repairs drift", notify.snapshot(n))
+    T.check(kube_get("service", "nap", "nap-sandbox") is not None, "agent2: the Service is back")
+    T.check(redirect_uris() == "http://192.0.2.10:30090/api/auth/callback", "agent2: the oauth row is back",
+            redirect_uris())
+    stop(agent, notify, "agent2")
+
+
+def never_close(wd):
+    agent, notify, _, _ = start(wd, "agent3", ["--resync=0", "--idle-close=0"])
+    time.sleep(2.5)
+    T.check(curl_and_pq(agent), "agent3: --idle-close=0 keeps the connections and libraries", net_libs(agent))
+    stop(agent, notify, "agent3")
+
+
+def main():
+    setup_database()
+    with Workdir("nap-test-idle.") as wd:
+        for case in (cold_edits, resync_repairs, never_close):
+            try:
+                case(wd)
+            except Exception as ex:
+                T.check(False, "%s raised" % case.__name__, repr(ex))
+    return T.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
