@@ -17,7 +17,8 @@
 #             on the host's 127.0.0.1 (the container shares the host's
 #             network): enable --now returns after READY, status shows
 #             STATUS=, edits by sed -i and as an editor saves apply
-#             (checked in the apiserver and PostgreSQL), reload, journal
+#             (checked in the apiserver and PostgreSQL), also once the idle
+#             close has unloaded libcurl and libpq, reload, journal
 #             priorities and no secret, clean stop, kill -9 restarts and
 #             converges, the watchdog fires when the loop hangs.
 #
@@ -406,6 +407,18 @@ test_daemon() {
 		grep -qF -- "$s" <<<"$j" && bad "a secret (${s:0:6}...) is in the journal"
 	done <<<"$secrets"
 	ok "checked the journal for $(grep -c . <<<"$secrets") secrets"
+
+	echo "== idle: libcurl and libpq unloaded (reload or idle close); the next edit applies"
+	net_libs_unmapped() {
+		local maps
+		maps=$(cx cat "/proc/$(main_pid)/maps") && grep -q '/libc\.so' <<<"$maps" && ! grep -qE '/lib(curl|pq)\.so' <<<"$maps"
+	}
+	wait_for 45 net_libs_unmapped &&
+		ok "idle: libcurl and libpq not mapped (VmRSS $(cx awk '/^VmRSS/ { print $2 }' "/proc/$(main_pid)/status") KiB)" ||
+		bad "libcurl or libpq still mapped 45 s after the last pass (--idle-close defaults to 30 s)"
+	cx sed -i 's|^SANDBOX_PUBLIC_URL=.*|SANDBOX_PUBLIC_URL=http://sandbox2.e2e.test|' /etc/nap/values.env
+	wait_for 20 redirect_uri_is http://sandbox2.e2e.test/api/auth/callback &&
+		ok "an edit with libcurl and libpq unloaded: redirect_uri in PostgreSQL" || bad "edit with the libraries unloaded not applied ('$(redirect_uri)')"
 
 	echo "== stop is clean"
 	t=$(date +%s.%N)
