@@ -17,8 +17,8 @@
 #             on the host's 127.0.0.1 (the container shares the host's
 #             network): enable --now returns after READY, status shows
 #             STATUS=, edits by sed -i and as an editor saves apply
-#             (checked in the apiserver and PostgreSQL), also once the idle
-#             close has unloaded libcurl and libpq, reload, journal
+#             (checked in the apiserver and PostgreSQL), also while libcurl
+#             and libpq are unloaded, reload, journal
 #             priorities and no secret, clean stop, kill -9 restarts and
 #             converges, the watchdog fires when the loop hangs.
 #
