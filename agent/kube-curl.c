@@ -17,7 +17,18 @@ KUBE_CURL_SYMBOLS(KUBE_CURL_DEFINE)
 static const DLibSymbol symbols[] = { KUBE_CURL_SYMBOLS(KUBE_CURL_ENTRY) };
 #undef KUBE_CURL_ENTRY
 
+static DLib libcurl;
+
 static int global_init(void) {
+        const curl_version_info_data *v = sym_curl_version_info(CURLVERSION_NOW);
+
+        /* Before 7.87.0, a transfer that timed out while resolving a name left
+         * the resolver thread running detached, inside libcurl: unloading it
+         * then would crash. Since, libcurl joins the thread (CURLOPT_QUICK_EXIT
+         * off, the default). The packages require 7.87.0; a build against an
+         * older one keeps libcurl loaded. */
+        if (!v || v->version_num < 0x075700)
+                libcurl.pinned = true;
         return sym_curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -EIO;
 }
 

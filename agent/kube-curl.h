@@ -13,6 +13,7 @@
 #define KUBE_CURL_SYMBOLS(X)    \
         X(curl_global_init)     \
         X(curl_global_cleanup)  \
+        X(curl_version_info)    \
         X(curl_easy_init)       \
         X(curl_easy_setopt)     \
         X(curl_easy_getinfo)    \
@@ -30,6 +31,7 @@ KUBE_CURL_SYMBOLS(KUBE_CURL_DECLARE)
 /* Opens libcurl (and runs curl_global_init) for one more user. On failure err
  * says why in one line. */
 int kube_curl_open(char *err, size_t err_size);
-/* The last user's close runs curl_global_cleanup and unloads the library. */
+/* The last user's close runs curl_global_cleanup and unloads the library
+ * (not a libcurl older than 7.87.0: see kube-curl.c). */
 void kube_curl_close(void);
 bool kube_curl_is_open(void);

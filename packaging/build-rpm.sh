@@ -91,7 +91,7 @@ perm=$(rpm -qp --qf '[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} %{FILE
 [[ $perm == "-rw-r----- root nap-agent cn /etc/nap/values.env" ]] && echo "ok: $perm" ||
 	{ echo "FAIL: values.env is '$perm', want -rw-r----- root nap-agent, config(noreplace)"; fail=1; }
 requires=$(rpm -qpR "$rpm_file" 2>/dev/null)
-for q in 'libcurl(\([^)]*\))? >= 7\.85\.0' 'libpq(\([^)]*\))?'; do
+for q in 'libcurl(\([^)]*\))? >= 7\.87\.0' 'libpq(\([^)]*\))?'; do
 	grep -qxE -- "$q" <<<"$requires" && echo "ok: Requires: $q" || { echo "FAIL: no Requires: $q: $requires"; fail=1; }
 done
 scripts=$(rpm -qp --scripts "$rpm_file" 2>/dev/null)

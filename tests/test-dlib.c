@@ -94,4 +94,40 @@ TEST(missing_symbol) {
         ASSERT_TRUE(!mapped("libcurl.so"));
 }
 
-TEST_MAIN(T(curl_open_close), T(pq_open_close), T(missing_library), T(missing_symbol))
+static DLib pinned_pq;
+static void *pq_version_fn;
+
+static int pin(void) {
+        pinned_pq.pinned = true;
+        return 0;
+}
+
+/* Last: a pinned library stays mapped for the rest of the process. */
+TEST(pinned_stays) {
+        DLibSymbol syms[] = { { "PQlibVersion", &pq_version_fn } };
+        char err[256];
+
+        pinned_pq = (DLib) { .soname = "libpq.so.5", .symbols = syms, .n_symbols = 1, .after_open = pin };
+        ASSERT_TRUE(!mapped("libpq.so"));
+        ASSERT_OK(dlib_open(&pinned_pq, err, sizeof err));
+        dlib_close(&pinned_pq);
+        ASSERT_TRUE(dlib_is_open(&pinned_pq) && mapped("libpq.so") && pq_version_fn != NULL);
+        /* and a later open finds it loaded, with its symbols */
+        ASSERT_OK(dlib_open(&pinned_pq, err, sizeof err));
+        ASSERT_TRUE(pq_version_fn != NULL);
+        dlib_close(&pinned_pq);
+        ASSERT_TRUE(mapped("libpq.so"));
+}
+
+TEST(curl_unloads) {
+        char err[256];
+
+        /* the libcurl the packages require (>= 7.87.0) is not pinned */
+        ASSERT_OK(kube_curl_open(err, sizeof err));
+        ASSERT_TRUE(sym_curl_version_info(CURLVERSION_NOW)->version_num >= 0x075700);
+        kube_curl_close();
+        ASSERT_TRUE(!kube_curl_is_open() && !mapped("libcurl.so"));
+}
+
+TEST_MAIN(T(curl_open_close), T(pq_open_close), T(missing_library), T(missing_symbol), T(curl_unloads),
+          T(pinned_stays))

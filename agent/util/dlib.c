@@ -18,7 +18,7 @@ int dlib_open(DLib *lib, char *err, size_t err_size) {
         const char *e;
         int r;
 
-        if (lib->users > 0) {
+        if (lib->handle) { /* in use, or pinned */
                 lib->users++;
                 return 0;
         }
@@ -47,6 +47,7 @@ int dlib_open(DLib *lib, char *err, size_t err_size) {
         lib->users = 1;
         return 0;
 fail:
+        lib->pinned = false;
         reset_symbols(lib);
         (void) dlclose(lib->handle);
         lib->handle = NULL;
@@ -54,7 +55,7 @@ fail:
 }
 
 void dlib_close(DLib *lib) {
-        if (lib->users == 0 || --lib->users > 0)
+        if (lib->users == 0 || --lib->users > 0 || lib->pinned)
                 return;
         if (lib->before_close)
                 lib->before_close();
@@ -64,5 +65,5 @@ void dlib_close(DLib *lib) {
 }
 
 bool dlib_is_open(const DLib *lib) {
-        return lib->users > 0;
+        return lib->handle != NULL;
 }

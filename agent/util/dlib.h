@@ -22,6 +22,7 @@ typedef struct DLib {
         size_t n_symbols;
         int (*after_open)(void);    /* optional: library-wide init, negative errno on failure */
         void (*before_close)(void); /* optional: library-wide cleanup */
+        bool pinned;                /* set by after_open: never close, the library cannot be unloaded safely */
         void *handle;
         unsigned users;
 } DLib;
@@ -30,7 +31,8 @@ typedef struct DLib {
  * On failure nothing stays open and err (if given) says why in one line. */
 int dlib_open(DLib *lib, char *err, size_t err_size);
 
-/* Drops a user; the last one closes the library and resets the pointers. */
+/* Drops a user; the last one closes the library and resets the pointers,
+ * unless it is pinned. */
 void dlib_close(DLib *lib);
 
 bool dlib_is_open(const DLib *lib);

@@ -28,7 +28,7 @@ done
 [ "$(dpkg-deb -f "$deb" Package)" = nap-agent ] || fail=1
 # libcurl and libpq are opened with dlopen: nothing but the control file says the agent needs them.
 depends=$(dpkg-deb -f "$deb" Depends)
-for d in 'libcurl4 (>= 7.85.0)' libpq5 libcjson1 libyaml-0-2; do
+for d in 'libcurl4 (>= 7.87.0)' libpq5 libcjson1 libyaml-0-2; do
 	grep -qF -- "$d" <<<"$depends" && echo "ok: Depends: $d" || { echo "FAIL: Depends lacks $d: $depends"; fail=1; }
 done
 tmp=$(mktemp -d)
