@@ -214,7 +214,7 @@ static int build_params(const PQconninfoOption *parsed, const OAuthOptions *opts
         _cleanup_free_ const char **keys = NULL, **values = NULL;
         _cleanup_free_ char *options = NULL, *timeout = NULL;
         const char *user_options = NULL;
-        bool gssencmode = getenv("PGGSSENCMODE");
+        bool gssencmode = getenv("PGGSSENCMODE") != NULL;
         size_t n = 0, k = 0;
 
         for (const PQconninfoOption *o = parsed; o->keyword; o++)
