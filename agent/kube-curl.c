@@ -6,18 +6,11 @@
 #include <errno.h>
 
 #include "kube-curl.h"
-#include "util/dlib.h"
 #include "util/macro.h"
 
-#define KUBE_CURL_DEFINE(f) __typeof__(f) *sym_##f;
-KUBE_CURL_SYMBOLS(KUBE_CURL_DEFINE)
-#undef KUBE_CURL_DEFINE
+KUBE_CURL_SYMBOLS(DLIB_DEFINE_SYMBOL)
 
-#define KUBE_CURL_ENTRY(f) { #f, (void **) &sym_##f },
-static const DLibSymbol symbols[] = { KUBE_CURL_SYMBOLS(KUBE_CURL_ENTRY) };
-#undef KUBE_CURL_ENTRY
-
-static DLib libcurl;
+static const DLibSymbol symbols[] = { KUBE_CURL_SYMBOLS(DLIB_SYMBOL_ENTRY) };
 
 static int global_init(void) {
         const curl_version_info_data *v = sym_curl_version_info(CURLVERSION_NOW);
@@ -28,7 +21,7 @@ static int global_init(void) {
          * off, the default). The packages require 7.87.0; a build against an
          * older one keeps libcurl loaded. */
         if (!v || v->version_num < 0x075700)
-                libcurl.pinned = true;
+                kube_curl.pinned = true;
         return sym_curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -EIO;
 }
 
@@ -36,22 +29,10 @@ static void global_cleanup(void) {
         sym_curl_global_cleanup();
 }
 
-static DLib libcurl = {
+DLib kube_curl = {
         .soname = "libcurl.so.4",
         .symbols = symbols,
         .n_symbols = ELEMENTSOF(symbols),
         .after_open = global_init,
         .before_close = global_cleanup,
 };
-
-int kube_curl_open(char *err, size_t err_size) {
-        return dlib_open(&libcurl, err, err_size);
-}
-
-void kube_curl_close(void) {
-        dlib_close(&libcurl);
-}
-
-bool kube_curl_is_open(void) {
-        return dlib_is_open(&libcurl);
-}

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libcurl for the Kubernetes client, opened when a client is made and closed
- * with the last one (util/dlib.h says why). kube.c calls libcurl only through
- * these sym_ pointers, which are valid while a client exists.
+ * libcurl for the Kubernetes client: a client holds kube_curl open (dlib_open
+ * when it is made, dlib_close when it is freed; util/dlib.h says why). kube.c
+ * calls libcurl only through these sym_ pointers, valid while it is open.
  */
 #pragma once
 
 #include <curl/curl.h>
-#include <stdbool.h>
-#include <stddef.h>
+
+#include "util/dlib.h"
 
 #define KUBE_CURL_SYMBOLS(X)    \
         X(curl_global_init)     \
@@ -24,14 +24,8 @@
         X(curl_slist_append)    \
         X(curl_slist_free_all)
 
-#define KUBE_CURL_DECLARE(f) extern __typeof__(f) *sym_##f;
-KUBE_CURL_SYMBOLS(KUBE_CURL_DECLARE)
-#undef KUBE_CURL_DECLARE
+KUBE_CURL_SYMBOLS(DLIB_DECLARE_SYMBOL)
 
-/* Opens libcurl (and runs curl_global_init) for one more user. On failure err
- * says why in one line. */
-int kube_curl_open(char *err, size_t err_size);
-/* The last user's close runs curl_global_cleanup and unloads the library
- * (not a libcurl older than 7.87.0: see kube-curl.c). */
-void kube_curl_close(void);
-bool kube_curl_is_open(void);
+/* The first open runs curl_global_init, the last close curl_global_cleanup
+ * and unloads the library (not a libcurl older than 7.87.0: see kube-curl.c). */
+extern DLib kube_curl;

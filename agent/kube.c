@@ -196,7 +196,7 @@ KubeClient *kube_client_free(KubeClient *c) {
                         sym_curl_easy_cleanup(c->curl);
                 for (size_t i = 0; i < ELEMENTSOF(c->headers); i++)
                         slist_wipe_free(c->headers[i]);
-                kube_curl_close();
+                dlib_close(&kube_curl);
         }
         kubeconfig_free(c->config);
         strbuf_free(&c->response);
@@ -305,7 +305,7 @@ int kube_client_new(const char *kubeconfig_path, const KubeClientOptions *opts, 
         r = kubeconfig_load(kubeconfig_path, &c->config, err);
         if (r < 0)
                 return r;
-        r = kube_curl_open(why, sizeof why);
+        r = dlib_open(&kube_curl, why, sizeof why);
         if (r < 0)
                 return kube_error_setf(err, r, "%s", why);
         c->curl_open = true;

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libpq for the oauth_clients sync, opened when a connection is made and
- * closed with the last one (util/dlib.h says why). oauth.c calls libpq only
- * through these sym_ pointers, which are valid while a connection exists.
+ * libpq for the oauth_clients sync: a connection holds oauth_pq open
+ * (dlib_open when it is made, dlib_close when it is freed; util/dlib.h says
+ * why). oauth.c calls libpq only through these sym_ pointers, valid while it
+ * is open.
  */
 #pragma once
 
 #include <libpq-fe.h>
-#include <stdbool.h>
-#include <stddef.h>
+
+#include "util/dlib.h"
 
 #define OAUTH_PQ_SYMBOLS(X)          \
         X(PQconnectdbParams)         \
@@ -37,12 +38,6 @@
         X(PQconninfoParse)           \
         X(PQconninfoFree)
 
-#define OAUTH_PQ_DECLARE(f) extern __typeof__(f) *sym_##f;
-OAUTH_PQ_SYMBOLS(OAUTH_PQ_DECLARE)
-#undef OAUTH_PQ_DECLARE
+OAUTH_PQ_SYMBOLS(DLIB_DECLARE_SYMBOL)
 
-/* Opens libpq for one more user. On failure err says why in one line. */
-int oauth_pq_open(char *err, size_t err_size);
-/* The last user's close unloads the library. */
-void oauth_pq_close(void);
-bool oauth_pq_is_open(void);
+extern DLib oauth_pq;

@@ -307,7 +307,7 @@ int oauth_db_connect(const char *conninfo, const OAuthOptions *opts, OAuthDb **r
         db = calloc(1, sizeof *db);
         if (!db)
                 return oom(err);
-        r = oauth_pq_open(why, sizeof why);
+        r = dlib_open(&oauth_pq, why, sizeof why);
         if (r < 0) {
                 db_error(NULL, err, NULL, "%s", why);
                 return r;
@@ -346,7 +346,7 @@ OAuthDb *oauth_db_free(OAuthDb *db) {
                 free(db->password);
         }
         if (db->pq_open)
-                oauth_pq_close();
+                dlib_close(&oauth_pq);
         free(db);
         return NULL;
 }

@@ -34,38 +34,38 @@ TEST(curl_open_close) {
         char err[256];
 
         ASSERT_TRUE(!mapped("libcurl.so"));
-        ASSERT_OK(kube_curl_open(err, sizeof err));
-        ASSERT_TRUE(kube_curl_is_open() && mapped("libcurl.so"));
+        ASSERT_OK(dlib_open(&kube_curl, err, sizeof err));
+        ASSERT_TRUE(dlib_is_open(&kube_curl) && mapped("libcurl.so"));
         ASSERT_TRUE(sym_curl_easy_strerror != NULL);
         ASSERT_STREQ(sym_curl_easy_strerror(CURLE_OK), "No error");
 
         /* a second user keeps it open after the first one closes */
-        ASSERT_OK(kube_curl_open(err, sizeof err));
-        kube_curl_close();
-        ASSERT_TRUE(kube_curl_is_open() && mapped("libcurl.so"));
-        kube_curl_close();
-        ASSERT_TRUE(!kube_curl_is_open());
+        ASSERT_OK(dlib_open(&kube_curl, err, sizeof err));
+        dlib_close(&kube_curl);
+        ASSERT_TRUE(dlib_is_open(&kube_curl) && mapped("libcurl.so"));
+        dlib_close(&kube_curl);
+        ASSERT_TRUE(!dlib_is_open(&kube_curl));
         ASSERT_TRUE(sym_curl_easy_strerror == NULL);
         ASSERT_TRUE(!mapped("libcurl.so"));
         ASSERT_TRUE(!mapped("libldap"));
 
         /* and it opens again */
-        ASSERT_OK(kube_curl_open(err, sizeof err));
+        ASSERT_OK(dlib_open(&kube_curl, err, sizeof err));
         ASSERT_TRUE(mapped("libcurl.so"));
-        kube_curl_close();
+        dlib_close(&kube_curl);
         ASSERT_TRUE(!mapped("libcurl.so"));
-        kube_curl_close(); /* one close too many does nothing */
-        ASSERT_TRUE(!kube_curl_is_open());
+        dlib_close(&kube_curl); /* one close too many does nothing */
+        ASSERT_TRUE(!dlib_is_open(&kube_curl));
 }
 
 TEST(pq_open_close) {
         char err[256];
 
-        ASSERT_OK(oauth_pq_open(err, sizeof err));
-        ASSERT_TRUE(mapped("libpq.so") && oauth_pq_is_open());
+        ASSERT_OK(dlib_open(&oauth_pq, err, sizeof err));
+        ASSERT_TRUE(mapped("libpq.so") && dlib_is_open(&oauth_pq));
         ASSERT_TRUE(sym_PQconninfoParse != NULL);
-        oauth_pq_close();
-        ASSERT_TRUE(!mapped("libpq.so") && !oauth_pq_is_open());
+        dlib_close(&oauth_pq);
+        ASSERT_TRUE(!mapped("libpq.so") && !dlib_is_open(&oauth_pq));
         ASSERT_TRUE(sym_PQconninfoParse == NULL);
 }
 
@@ -123,10 +123,10 @@ TEST(curl_unloads) {
         char err[256];
 
         /* the libcurl the packages require (>= 7.87.0) is not pinned */
-        ASSERT_OK(kube_curl_open(err, sizeof err));
+        ASSERT_OK(dlib_open(&kube_curl, err, sizeof err));
         ASSERT_TRUE(sym_curl_version_info(CURLVERSION_NOW)->version_num >= 0x075700);
-        kube_curl_close();
-        ASSERT_TRUE(!kube_curl_is_open() && !mapped("libcurl.so"));
+        dlib_close(&kube_curl);
+        ASSERT_TRUE(!dlib_is_open(&kube_curl) && !mapped("libcurl.so"));
 }
 
 TEST_MAIN(T(curl_open_close), T(pq_open_close), T(missing_library), T(missing_symbol), T(curl_unloads),

@@ -10,6 +10,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* For a list of functions X(f): declare (in a header) and define the pointer
+ * sym_f of the function's own type, and make f's DLibSymbol entry. */
+#define DLIB_DECLARE_SYMBOL(f) extern __typeof__(f) *sym_##f;
+#define DLIB_DEFINE_SYMBOL(f) __typeof__(f) *sym_##f;
+#define DLIB_SYMBOL_ENTRY(f) { #f, (void **) &sym_##f },
+
 /* One symbol to resolve: its name and the function pointer to fill. */
 typedef struct DLibSymbol {
         const char *name;
