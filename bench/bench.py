@@ -53,10 +53,6 @@ def smaps(pid):
     return sorted(per.items(), key=lambda kv: -kv[1]), pss
 
 
-def net_libs_mapped(agent):
-    return any(lib.startswith(("libcurl.", "libpq.")) for lib in agent.libraries())
-
-
 def timed_edit(agent, notify, audit, values, text):
     """Writes values.env; returns (ms to the last audit-logged write or None, ms to STATUS=, writes)."""
     n, mark = notify.count(), audit.mark()
@@ -119,13 +115,13 @@ def main():
     cold = []  # to_audit_ms, to_status_ms, libs were unloaded
     for i in range(COLD_EDITS):
         time.sleep(IDLE_CLOSE_S + 0.5)
-        unloaded = not net_libs_mapped(agent)
+        unloaded = not agent.net_libs()
         text = set_key(text, "SANDBOX_PUBLIC_URL", "https://cold%d.example.com" % i)
         cold.append(timed_edit(agent, notify, audit, values, text)[:2] + (unloaded,))
 
     # (c) idle, after the idle close
     time.sleep(IDLE_CLOSE_S + 1)
-    libs_mapped = net_libs_mapped(agent)
+    libs_mapped = bool(agent.net_libs())
     st0 = {k: agent.status(k) for k in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")}
     t0 = time.monotonic()
     time.sleep(idle_s)

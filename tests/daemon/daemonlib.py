@@ -253,6 +253,9 @@ def fields(message):
 
 # ---- the agent --------------------------------------------------------------
 
+NET_LIBS = ("libcurl.", "libpq.", "libldap", "libkrb5.", "libgssapi_krb5.", "libgnutls.", "libnghttp2.")
+
+
 class Agent:
     """One `nap-agent run` process, its stderr in a file."""
 
@@ -299,6 +302,11 @@ class Agent:
         """The basenames of the shared libraries mapped in the process."""
         with open("/proc/%d/maps" % self.pid) as f:
             return {os.path.basename(p) for p in (line.split()[-1] for line in f if ".so" in line)}
+
+    def net_libs(self):
+        """libcurl, libpq and what they bring with them (on Debian and Fedora;
+        not libssl and p11-kit, which pin themselves in memory), if mapped."""
+        return sorted(lib for lib in self.libraries() if lib.startswith(NET_LIBS))
 
     def status(self, key):
         """A field of /proc/PID/status as an int (VmRSS in KiB, ctxt switches)."""

@@ -29,17 +29,8 @@ from daemonlib import (Agent, Audit, NotifySocket, Results, Workdir, base_values
 T = Results()
 SVC = ("patch", "services", "nap", "nap-sandbox")
 DEP = ("patch", "deployments", "nap", "nap-sandbox")
-# What libcurl and libpq bring with them on Debian and Fedora, beside libssl
-# and p11-kit, which OpenSSL and p11-kit pin in memory themselves.
-NET_LIBS = ("libcurl.", "libpq.", "libldap", "libkrb5.", "libgssapi_krb5.", "libgnutls.", "libnghttp2.")
-
-
-def net_libs(agent):
-    return sorted(lib for lib in agent.libraries() if lib.startswith(NET_LIBS))
-
-
 def curl_and_pq(agent):
-    libs = net_libs(agent)
+    libs = agent.net_libs()
     return any(x.startswith("libcurl.") for x in libs) and any(x.startswith("libpq.") for x in libs)
 
 
@@ -61,8 +52,8 @@ def start(wd, name, args, **keys):
 
 
 def wait_unloaded(agent, name, timeout=5):
-    ok = wait_until(lambda: not net_libs(agent), timeout)
-    T.check(ok, "%s: libcurl and libpq unloaded after the idle close" % name, net_libs(agent))
+    ok = wait_until(lambda: not agent.net_libs(), timeout)
+    T.check(ok, "%s: libcurl and libpq unloaded after the idle close" % name, agent.net_libs())
     return ok
 
 
@@ -77,7 +68,7 @@ def stop(agent, notify, name):
 def cold_edits(wd):
     audit = Audit()
     agent, notify, values, text = start(wd, "agent1", ["--resync=0", "--idle-close=1"], SANDBOX_NODE_PORT="30086")
-    T.check(curl_and_pq(agent), "agent1: libcurl and libpq mapped after the first pass", net_libs(agent))
+    T.check(curl_and_pq(agent), "agent1: libcurl and libpq mapped after the first pass", agent.net_libs())
     rss_open = agent.status("VmRSS")
     wait_unloaded(agent, "agent1")
     rss_closed = [agent.status("VmRSS")]
@@ -137,7 +128,7 @@ def resync_repairs(wd):
 def never_close(wd):
     agent, notify, _, _ = start(wd, "agent3", ["--resync=0", "--idle-close=0"])
     time.sleep(2.5)
-    T.check(curl_and_pq(agent), "agent3: --idle-close=0 keeps the connections and libraries", net_libs(agent))
+    T.check(curl_and_pq(agent), "agent3: --idle-close=0 keeps the connections and libraries", agent.net_libs())
     stop(agent, notify, "agent3")
 
 

@@ -87,15 +87,8 @@ starttime() {
 	awk '{ print $20 }' <<<"$stat"
 }
 
-# alive PID START: the PID exists, is not a zombie and is the process that
-# was started (so a recycled PID is never signalled).
-alive() {
-	local stat f
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	stat=${stat##*) }
-	read -r -a f <<<"$stat"
-	[ "${f[0]}" != Z ] && [ "${f[0]}" != X ] && [ "${f[19]}" = "$2" ]
-}
+# shellcheck source=alive.sh
+. "$HERE/alive.sh"
 
 # record NAME PID: append to DIR/pids ("name pid starttime").
 record() {

@@ -18,14 +18,8 @@ SELF=$HERE/$(basename "${BASH_SOURCE[0]}")
 HARNESS=$HERE/harness.sh
 WITH=$HERE/with-harness.sh
 
-# alive PID START: same rule as harness.sh (exists, not a zombie, same start time).
-alive() {
-	local stat f
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	stat=${stat##*) }
-	read -r -a f <<<"$stat"
-	[ "${f[0]}" != Z ] && [ "${f[0]}" != X ] && [ "${f[19]}" = "$2" ]
-}
+# shellcheck source=alive.sh
+. "$HERE/alive.sh"
 
 # ---------------------------------------------------------------------------
 # Inner part: runs under with-harness.sh, the harness variables exported.
