@@ -590,7 +590,7 @@ static int finish_set(DesiredSet *s) {
         return 0;
 }
 
-static int render(const Config *c, const TemplateDirs *dirs, DesiredSet **ret, DiagList *diags) {
+int template_render(const Config *c, const TemplateDirs *dirs, DesiredSet **ret, DiagList *diags) {
         _cleanup_(desired_set_freep) DesiredSet *s = NULL;
         _cleanup_(strlist_free) StrList names = { 0 };
         const char *dir = templates_dir(dirs), *odir = override_dir(dirs);
@@ -627,10 +627,6 @@ static int render(const Config *c, const TemplateDirs *dirs, DesiredSet **ret, D
                 return r;
         *ret = TAKE_PTR(s);
         return 0;
-}
-
-int template_render(const Config *c, const TemplateDirs *dirs, DesiredSet **ret, DiagList *diags) {
-        return render(c, dirs, ret, diags);
 }
 
 DesiredSet *desired_set_free(DesiredSet *s) {
