@@ -13,6 +13,7 @@
 #include "util/log.h"
 
 static int open_manager(const CliArgs *a, bool read_only, Manager **ret) {
+        _cleanup_free_ char *who = NULL;
         ManagerOptions o = {
                 .read_only = read_only,
                 .values_path = a->values,
@@ -20,6 +21,11 @@ static int open_manager(const CliArgs *a, bool read_only, Manager **ret) {
                 .kubeconfig = a->kubeconfig,
                 .templates = a->templates,
         };
+
+        /* The verbs that write hold the state directory (see util/lock.h). */
+        if (!read_only && asprintf(&who, "nap-agent %s", a->verb) < 0)
+                return log_error_errno(ENOMEM, "Out of memory");
+        o.lock_as = who;
         return manager_new(&o, ret);
 }
 
@@ -136,7 +142,7 @@ int cli_apply(CliArgs *a) {
 int cli_run(CliArgs *a) {
         _cleanup_(manager_freep) Manager *m = NULL;
         LoopOptions lo = {
-                .debounce_usec = (uint64_t) a->debounce_ms * 1000ULL,
+                .settle_usec = (uint64_t) a->settle_ms * 1000ULL,
                 .resync_usec = (uint64_t) a->resync_seconds * 1000000ULL,
                 .idle_close_usec = (uint64_t) a->idle_close_seconds * 1000000ULL,
         };

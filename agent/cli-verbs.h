@@ -29,7 +29,7 @@ typedef struct CliArgs {
         bool live;
         bool resync;
         unsigned long resync_seconds;
-        unsigned long debounce_ms;
+        unsigned long settle_ms;
         unsigned long idle_close_seconds;
         TemplateDirs templates;
 } CliArgs;

@@ -54,7 +54,8 @@ static void help(void) {
                "  --live              plan: compare with the cluster (server-side dry-run), showing drift\n"
                "  --resync[=SECONDS]  apply: re-apply everything, repairing drift;\n"
                "                      run: the period of that full re-apply (default 600, 0: never)\n"
-               "  --debounce MS       run: quiet time after an edit before applying (default 100)\n"
+               "  --settle MS         run: how long a write that is not closed must be quiet before\n"
+               "                      it is applied (default 500; a closed or renamed file: at once)\n"
                "  --idle-close SECS   run: after this long without a pass, close the connections\n"
                "                      and unload libcurl and libpq (default 30, 0: never)\n"
                "  -h --help           show this help\n"
@@ -74,7 +75,7 @@ enum {
         ARG_KUBECONFIG,
         ARG_LIVE,
         ARG_RESYNC,
-        ARG_DEBOUNCE,
+        ARG_SETTLE,
         ARG_IDLE_CLOSE,
 };
 
@@ -104,7 +105,7 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
                 { "kubeconfig", required_argument, NULL, ARG_KUBECONFIG },
                 { "live", no_argument, NULL, ARG_LIVE },
                 { "resync", optional_argument, NULL, ARG_RESYNC },
-                { "debounce", required_argument, NULL, ARG_DEBOUNCE },
+                { "settle", required_argument, NULL, ARG_SETTLE },
                 { "idle-close", required_argument, NULL, ARG_IDLE_CLOSE },
                 { 0 },
         };
@@ -152,8 +153,8 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
                         if (optarg && parse_uint(optarg, "--resync", 7UL * 24 * 3600, &a->resync_seconds) < 0)
                                 return -EINVAL;
                         break;
-                case ARG_DEBOUNCE:
-                        if (parse_uint(optarg, "--debounce", 60000, &a->debounce_ms) < 0)
+                case ARG_SETTLE:
+                        if (parse_uint(optarg, "--settle", 60000, &a->settle_ms) < 0)
                                 return -EINVAL;
                         break;
                 case ARG_IDLE_CLOSE:
@@ -171,7 +172,7 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
 }
 
 int cli_main(int argc, char *argv[]) {
-        CliArgs a = { .format = "yaml", .resync_seconds = 600, .debounce_ms = 100, .idle_close_seconds = 30 };
+        CliArgs a = { .format = "yaml", .resync_seconds = 600, .settle_ms = 500, .idle_close_seconds = 30 };
         int r;
 
         log_setup();

@@ -4,24 +4,20 @@
 #include <string.h>
 
 #include "kube-adopt.h"
-#include "util/macro.h"
+#include "util/json.h"
 
 #define FIELD_MANAGER KUBE_FIELD_MANAGER
-#define LAST_APPLIED KUBE_LAST_APPLIED
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
-
-static const char *json_string(const cJSON *o, const char *key) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-        return cJSON_IsString(v) ? v->valuestring : NULL;
+/* The one entry an adoption takes over: install.sh's `kubectl apply
+ * --server-side`. Update managers (kubectl-label, kubectl-edit,
+ * kubectl-patch, kubectl-set, controllers) keep their fields: they are what
+ * an operator or a controller changed on purpose. */
+static bool entry_transferable(const char *manager, const char *operation) {
+        return manager && operation && streq(manager, "kubectl") && streq(operation, "Apply");
 }
 
-/* Managers whose fields an adoption takes over: what kubectl (server- or
- * client-side apply, create, edit, patch...) recorded for install.sh, and
- * nap-agent itself. Controllers keep theirs. */
-static bool manager_transferable(const char *m) {
-        return m && (streq(m, "kubectl") || strneq(m, "kubectl-", 8) || streq(m, "before-first-apply") ||
-                     streq(m, FIELD_MANAGER));
+static bool entry_is_ours(const char *manager, const char *operation) {
+        return manager && operation && streq(manager, FIELD_MANAGER) && streq(operation, "Apply");
 }
 
 /* Union of two FieldsV1 trees (objects of "f:", "k:", "v:", "i:" and "."). */
@@ -47,13 +43,18 @@ static int fields_merge(cJSON *dst, const cJSON *src) {
 
 int kube_adopt_patch(const cJSON *live, const char *api_version, cJSON **ret) {
         const cJSON *metadata = cJSON_GetObjectItemCaseSensitive(live, "metadata");
-        const cJSON *annotations = cJSON_GetObjectItemCaseSensitive(metadata, "annotations");
         const cJSON *rv = cJSON_GetObjectItemCaseSensitive(metadata, "resourceVersion"), *e;
-        bool last_applied = cJSON_HasObjectItem(annotations, LAST_APPLIED);
         _cleanup_(cJSON_Deletep) cJSON *patch = NULL;
         cJSON *m, *fields, *mf, *entry;
         unsigned foreign = 0;
         int r;
+
+        /* nap-agent applied it before (the ledger was lost): nothing to adopt. */
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(metadata, "managedFields"))
+                if (entry_is_ours(json_string(e, "manager"), json_string(e, "operation"))) {
+                        *ret = NULL;
+                        return 0;
+                }
 
         if (!(patch = cJSON_CreateObject()) || !(m = cJSON_AddObjectToObject(patch, "metadata")) ||
             !cJSON_AddStringToObject(m, "resourceVersion", cJSON_IsString(rv) ? rv->valuestring : "") ||
@@ -68,8 +69,7 @@ int kube_adopt_patch(const cJSON *live, const char *api_version, cJSON **ret) {
         cJSON_AddItemToArray(mf, entry);
 
         cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(metadata, "managedFields")) {
-                const char *manager = json_string(e, "manager"), *op = json_string(e, "operation");
-                if (!manager_transferable(manager)) {
+                if (!entry_transferable(json_string(e, "manager"), json_string(e, "operation"))) {
                         cJSON *copy = cJSON_Duplicate(e, true);
                         if (!copy || !cJSON_AddItemToArray(mf, copy)) {
                                 cJSON_Delete(copy);
@@ -77,13 +77,12 @@ int kube_adopt_patch(const cJSON *live, const char *api_version, cJSON **ret) {
                         }
                         continue;
                 }
-                if (!streq(manager, FIELD_MANAGER) || !op || !streq(op, "Apply"))
-                        foreign++;
+                foreign++;
                 r = fields_merge(fields, cJSON_GetObjectItemCaseSensitive(e, "fieldsV1"));
                 if (r < 0)
                         return r;
         }
-        if (foreign == 0 && !last_applied) {
+        if (foreign == 0) {
                 *ret = NULL;
                 return 0;
         }
@@ -93,11 +92,6 @@ int kube_adopt_patch(const cJSON *live, const char *api_version, cJSON **ret) {
             !cJSON_AddStringToObject(entry, "apiVersion", api_version) ||
             !cJSON_AddStringToObject(entry, "fieldsType", "FieldsV1"))
                 return -ENOMEM;
-        if (last_applied) {
-                cJSON *a = cJSON_AddObjectToObject(m, "annotations");
-                if (!a || !cJSON_AddNullToObject(a, LAST_APPLIED))
-                        return -ENOMEM;
-        }
         *ret = TAKE_PTR(patch);
         return 0;
 }

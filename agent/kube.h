@@ -3,9 +3,13 @@
  * The Kubernetes client: the stage that turns desired objects into
  * server-side applies and deletes against the kube-apiserver (DESIGN.md §5).
  *
- * One CURL easy handle per client, reused for every request, so a pass over
- * N objects costs N requests on one keep-alive connection. A normal apply is
- * exactly one PATCH; only adoption (KUBE_APPLY_ADOPT) reads first. Failures
+ * Every verb is asynchronous: it starts requests on the client's sd-event
+ * loop (kube-http.h) and reports through a callback, so the daemon's loop is
+ * never blocked and independent requests run at once over kept-alive
+ * connections. The synchronous wrappers (kube_apply, kube_get...) run the
+ * loop until their request is done, for the one-shot CLI verbs and doctor.
+ * A normal apply is exactly one PATCH; only adoption (KUBE_APPLY_ADOPT) and
+ * a resync (KUBE_APPLY_RESYNC) read first. Failures
  * come back as a negative errno plus one human line in a KubeError, built
  * from the server's Status message; this module never logs above debug and
  * never puts a token or key into an error or a log line.
@@ -16,10 +20,14 @@
 #pragma once
 
 #include <stdbool.h>
+#include <systemd/sd-event.h>
 
 #include <cjson/cJSON.h>
 
 #include "util/macro.h"
+
+/* The field manager of every write the agent makes. */
+#define KUBE_FIELD_MANAGER "nap-agent"
 
 /* The human detail of the last failure: one line, safe to log. */
 typedef struct KubeError {
@@ -39,23 +47,25 @@ typedef struct KubeClientOptions {
         unsigned deadline_ms;        /* one call, retries included; 0: 30000 */
         unsigned backoff_initial_ms; /* 0: 200 */
         unsigned backoff_max_ms;     /* 0: 5000 */
-        /* Polled between retries (every 50 ms while waiting) and by curl during
-         * a transfer (about once a second while no data flows); returning true
-         * makes the call fail with -ECANCELED (for SIGTERM). */
-        bool (*cancelled)(void *userdata);
-        void *userdata;
 } KubeClientOptions;
 
 typedef struct KubeClient KubeClient;
 
 /* Loads the kubeconfig at kubeconfig_path (see kubeconfig.h) and prepares a
- * connection; nothing is sent yet. opts may be NULL for the defaults. */
-int kube_client_new(const char *kubeconfig_path, const KubeClientOptions *opts, KubeClient **ret, KubeError *err);
+ * connection; nothing is sent yet. opts may be NULL for the defaults. The
+ * client runs its requests on event (a reference is taken), or on a private
+ * loop when event is NULL. Freeing a client drops its requests in flight
+ * without calling their callbacks; never free it from inside one. */
+int kube_client_new(const char *kubeconfig_path, const KubeClientOptions *opts, sd_event *event, KubeClient **ret,
+                    KubeError *err);
 KubeClient *kube_client_free(KubeClient *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(KubeClient *, kube_client_free);
 
 /* The server URL, e.g. "https://127.0.0.1:6443" (owned by c). */
 const char *kube_client_server(const KubeClient *c);
+sd_event *kube_client_event(const KubeClient *c);
+/* Whether no request is in flight or waiting to be retried. */
+bool kube_client_idle(const KubeClient *c);
 
 typedef struct KubeStats {
         unsigned long requests;    /* HTTP requests sent, retries included */
@@ -83,16 +93,22 @@ int kube_ref_from_object(const cJSON *obj, KubeRef *ret);
  * other kind, -EINVAL for a bad name or a namespace where none belongs (or
  * none where one must). */
 int kube_path(const KubeRef *ref, char **ret);
+/* kube_path() with the error described in err. */
+int kube_ref_path(const KubeRef *ref, char **ret, KubeError *err);
+/* The path of a collection, e.g. "/apis/apps/v1/namespaces/ns/deployments"
+ * (for a list or a watch); errors as kube_path(). */
+int kube_collection_path(const char *api_version, const char *kind, const char *namespace, char **ret);
 
 enum {
         KUBE_APPLY_DRY_RUN = 1u << 0, /* dryRun=All: validated, nothing persisted */
-        KUBE_APPLY_ADOPT = 1u << 1,   /* take fields over from other appliers first */
+        KUBE_APPLY_ADOPT = 1u << 1,   /* take fields over from install.sh's kubectl first */
+        KUBE_APPLY_RESYNC = 1u << 2,  /* read first; write only when the live object lacks what obj says */
 };
 
 typedef struct KubeApplyResult {
         char *resource_version; /* after the apply; NULL after a dry run that would create */
         bool created;           /* 201 */
-        bool changed;           /* created, or resourceVersion differs from the one passed in */
+        bool changed;           /* created, or the apply changed the object (see kube_apply) */
         bool adopted;           /* fields of other managers (kubectl...) were taken over */
         cJSON *live;            /* the object as the server returned it */
 } KubeApplyResult;
@@ -105,14 +121,18 @@ void kube_apply_result_clear(KubeApplyResult *r);
  * changed). Without KUBE_APPLY_ADOPT this is exactly one request.
  *
  * With KUBE_APPLY_ADOPT (for an object the caller does not know yet): GET it
- * (missing: a plain create); if managers named kubectl, kubectl-* or
- * before-first-apply own fields, or the last-applied-configuration annotation
- * is present, rewrite metadata.managedFields so that their entries become one
- * nap-agent Apply entry and drop the annotation (one merge PATCH, guarded by
- * the resourceVersion just read), then apply. nap-agent is then the only
- * owner of those fields, so a later apply without a field removes it; the
- * fields of controllers (other managers) are left alone. Under DRY_RUN the
- * rewrite is not sent, only reported in adopted.
+ * (missing: a plain create); unless nap-agent already has an Apply entry in
+ * its managedFields, rewrite metadata.managedFields so that the entry of
+ * install.sh's `kubectl apply --server-side` (manager kubectl, operation
+ * Apply) becomes nap-agent's (one merge PATCH, guarded by the
+ * resourceVersion just read), then apply. nap-agent is then the owner of
+ * those fields, so a later apply without a field removes it; the fields of
+ * Update managers (kubectl-label, kubectl-edit, kubectl-patch, controllers)
+ * stay theirs. Under DRY_RUN the rewrite is not sent, only reported.
+ *
+ * With KUBE_APPLY_RESYNC: GET it; when every field of obj is already live
+ * with the same value, nothing is written (changed false); otherwise apply,
+ * and changed tells whether the apply moved the resourceVersion.
  *
  * *ret is written only on success; free with kube_apply_result_clear(). */
 int kube_apply(KubeClient *c, const cJSON *obj, const char *last_resource_version, unsigned flags,
@@ -131,6 +151,30 @@ int kube_get_path(KubeClient *c, const char *path, cJSON **ret, KubeError *err);
 /* POST of body (JSON) to path, e.g. a SelfSubjectAccessReview: the JSON
  * object answered (200 or 201). */
 int kube_create_path(KubeClient *c, const char *path, const cJSON *body, cJSON **ret, KubeError *err);
+
+/* ---- asynchronous verbs ----------------------------------------------------
+ * Each starts its requests on the client's loop and calls its callback
+ * exactly once, from the loop, unless cancelled first. */
+
+typedef struct KubeOp KubeOp;
+/* Stops the operation (its request in flight is dropped) and frees it; its
+ * callback is not called. NULL is a no-op. A request the server received
+ * may still take effect. */
+void kube_op_cancel(KubeOp *op);
+
+/* obj: the object answered (the callee owns it), NULL on error. */
+typedef void (*KubeObjectDone)(int r, cJSON *obj, const KubeError *err, void *userdata);
+typedef void (*KubeDeleteDone)(int r, bool existed, const KubeError *err, void *userdata);
+/* res: may be taken over (steal its pointers); NULL on error. */
+typedef void (*KubeApplyDone)(int r, KubeApplyResult *res, const KubeError *err, void *userdata);
+
+/* GET of an API path (with its query). -ENOENT on 404. */
+int kube_get_start(KubeClient *c, const char *path, KubeObjectDone done, void *userdata, KubeOp **ret);
+/* DELETE with propagationPolicy=Background, a 404 being success (existed false). */
+int kube_delete_start(KubeClient *c, const KubeRef *ref, KubeDeleteDone done, void *userdata, KubeOp **ret);
+/* kube_apply(), asynchronously. obj is serialised at once: it need not outlive the call. */
+int kube_apply_start(KubeClient *c, const cJSON *obj, const char *last_resource_version, unsigned flags,
+                     KubeApplyDone done, void *userdata, KubeOp **ret);
 
 /* Exposed for tests: the one-line message for an HTTP error answer (a
  * Status body, other JSON, text or nothing), into err; returns the errno. */

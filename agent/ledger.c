@@ -13,6 +13,7 @@
 
 #include "ledger.h"
 #include "util/fs.h"
+#include "util/log.h"
 
 #define LEDGER_MAX_BYTES (16 * 1024 * 1024)
 
@@ -39,9 +40,9 @@ void ledger_hmac(const Ledger *l, const void *data, size_t len, char ret[LEDGER_
 }
 
 /* Reads the per-host key, creating it (0600) on first use. */
-static int load_key(Ledger *l, bool read_only) {
+static int load_key(Ledger *l, bool read_only, char **ret_message) {
         _cleanup_free_ char *path = NULL, *data = NULL;
-        size_t len;
+        size_t len = 0;
         int r;
 
         if (asprintf(&path, "%s/ledger.key", l->dir) < 0)
@@ -49,10 +50,24 @@ static int load_key(Ledger *l, bool read_only) {
         r = read_full_file(path, 1024, &data, &len);
         if (r >= 0 && len == sizeof l->key) {
                 memcpy(l->key, data, sizeof l->key);
+                explicit_bzero(data, len);
                 return 0;
         }
-        if (r >= 0 || (r != -ENOENT && !read_only))
-                return r >= 0 ? -EBADMSG : r;
+        if (data)
+                explicit_bzero(data, len);
+        if ((r >= 0 || r == -EFBIG) && ret_message &&
+            asprintf(ret_message, "the ledger key '%s' is %s, not %zu bytes: it is damaged; remove it and "
+                     "'%s' (nap-agent makes a new key and reads what it owns back from the cluster)",
+                     path, r == -EFBIG ? "too large" : len < sizeof l->key ? "too short" : "too long",
+                     sizeof l->key, l->path) < 0)
+                *ret_message = NULL;
+        if (r >= 0 || r == -EFBIG)
+                return -EBADMSG;
+        if (r != -ENOENT && !read_only) {
+                if (ret_message && asprintf(ret_message, "cannot read the ledger key '%s': %s", path, STRERROR(r)) < 0)
+                        *ret_message = NULL;
+                return r;
+        }
         if (RAND_bytes(l->key, sizeof l->key) != 1)
                 return -EIO;
         /* Read-only without a key: an ephemeral one; no digest can match,
@@ -91,6 +106,9 @@ static int parse_objects(Ledger *l, const cJSON *arr) {
                 LedgerObject *e = &l->objects[l->n_objects - 1];
                 free(e->applied_at);
                 e->applied_at = json_dup(o, "appliedAt");
+                e->pending = json_dup(o, "pending");
+                if (e->pending && !streq(e->pending, "apply") && !streq(e->pending, "delete"))
+                        return -EBADMSG;
         }
         return 0;
 }
@@ -128,7 +146,10 @@ static int parse_ledger(Ledger *l, const char *text) {
         }
         schema = cJSON_GetObjectItemCaseSensitive(j, "schema");
         gen = cJSON_GetObjectItemCaseSensitive(j, "generation");
-        if (!cJSON_IsNumber(schema) || !cJSON_IsNumber(gen) || gen->valuedouble < 0) {
+        /* Numbers are doubles in JSON: only integers up to 2^53 are exact. */
+        if (!cJSON_IsNumber(schema) || !cJSON_IsNumber(gen) || gen->valuedouble < 0 ||
+            gen->valuedouble > 9007199254740992.0 || gen->valuedouble != (double) (uint64_t) gen->valuedouble ||
+            schema->valuedouble < 1 || schema->valuedouble > 1000) {
                 cJSON_Delete(j);
                 return -EBADMSG;
         }
@@ -156,6 +177,7 @@ static void object_done(LedgerObject *o) {
         free(o->module);
         free(o->resource_version);
         free(o->applied_at);
+        free(o->pending);
         cJSON_Delete(o->view);
 }
 
@@ -183,21 +205,30 @@ static void ledger_clear(Ledger *l) {
         l->generation = 0;
 }
 
-/* Moves a ledger we cannot read out of the way, keeping it for a human. */
+/* Moves a ledger we cannot parse out of the way, keeping it for a human;
+ * never over an earlier copy (two in the same second get .1, .2...). */
 static int move_aside(Ledger *l, int error, char **ret_warning) {
         char stamp[32], *aside = NULL;
 
         ledger_now(stamp, sizeof stamp);
-        if (asprintf(&aside, "%s.corrupt-%s", l->path, stamp) < 0)
-                return -ENOMEM;
-        if (rename(l->path, aside) < 0) {
-                int r = negative_errno();
+        for (unsigned n = 0;; n++) {
+                int r;
+
                 free(aside);
-                return r;
+                if ((n == 0 ? asprintf(&aside, "%s.corrupt-%s", l->path, stamp)
+                            : asprintf(&aside, "%s.corrupt-%s.%u", l->path, stamp, n)) < 0)
+                        return -ENOMEM;
+                if (renameat2(AT_FDCWD, l->path, AT_FDCWD, aside, RENAME_NOREPLACE) >= 0)
+                        break;
+                r = negative_errno();
+                if (r != -EEXIST || n >= 1000) {
+                        free(aside);
+                        return r;
+                }
         }
         if (ret_warning &&
-            asprintf(ret_warning, "ledger '%s' is unreadable (%s); moved it to '%s' and starting empty: every "
-                     "object is applied again once", l->path, strerror(-error), aside) < 0)
+            asprintf(ret_warning, "ledger '%s' is unreadable (%s); moved it to '%s': what nap-agent owns is read "
+                     "back from the cluster", l->path, STRERROR(error), aside) < 0)
                 *ret_warning = NULL;
         free(aside);
         return 0;
@@ -210,6 +241,7 @@ static int ledger_open_full(const char *dir, bool read_only, Ledger **ret, char 
 
         if (ret_warning)
                 *ret_warning = NULL;
+
         l = calloc(1, sizeof *l);
         if (!l)
                 return -ENOMEM;
@@ -220,21 +252,31 @@ static int ledger_open_full(const char *dir, bool read_only, Ledger **ret, char 
         r = read_only ? 0 : mkdir_p(dir, 0700);
         if (r < 0)
                 return r;
-        r = load_key(l, read_only);
+        r = load_key(l, read_only, ret_warning);
         if (r < 0)
                 return r;
 
         r = read_full_file(l->path, LEDGER_MAX_BYTES, &text, NULL);
-        if (r == -ENOENT || (read_only && r == -EACCES))
+        if (r == -ENOENT || (read_only && r == -EACCES)) {
+                l->rebuild = r == -ENOENT;
                 r = 0;
-        else if (r >= 0) {
+        } else if (r == -EFBIG)
+                r = -EBADMSG;
+        else if (r < 0) {
+                /* Not a damaged ledger but a failure to read it: moving it
+                 * aside would lose what the agent owns. */
+                if (ret_warning && asprintf(ret_warning, "cannot read the ledger '%s': %s", l->path, STRERROR(r)) < 0)
+                        *ret_warning = NULL;
+                return r;
+        } else {
                 r = parse_ledger(l, text);
-                if (r == -EPROTONOSUPPORT)
+                if (r == -EPROTONOSUPPORT || r == -ENOMEM)
                         return r;
         }
         if (r < 0) {
+                l->rebuild = true;
                 ledger_clear(l);
-                if (asprintf(&l->unreadable, "ledger '%s' is unreadable (%s)", l->path, strerror(-r)) < 0)
+                if (asprintf(&l->unreadable, "ledger '%s' is unreadable (%s)", l->path, STRERROR(r)) < 0)
                         return -ENOMEM;
                 if (read_only) {
                         if (ret_warning && asprintf(ret_warning, "%s; treating it as empty (the next apply moves it "
@@ -320,6 +362,8 @@ int ledger_record_object(Ledger *l, const char *api_version, const char *kind, c
         snprintf(o->digest, sizeof o->digest, "%s", digest);
         cJSON_Delete(o->view);
         o->view = view;
+        free(o->pending);
+        o->pending = NULL;
         if (set_str(&o->api_version, api_version) < 0 || set_str(&o->kind, kind) < 0 ||
             set_str(&o->namespace, namespace) < 0 || set_str(&o->name, name) < 0 || set_str(&o->module, module) < 0 ||
             set_str(&o->resource_version, resource_version) < 0 || set_str(&o->applied_at, now) < 0)
@@ -346,6 +390,39 @@ int ledger_record_client(Ledger *l, const char *id, const char *module, const ch
             set_str(&c->redirect_uri, redirect_uri) < 0 || set_str(&c->applied_at, now) < 0)
                 return -ENOMEM;
         return 0;
+}
+
+int ledger_intend_object(Ledger *l, const char *api_version, const char *kind, const char *namespace,
+                         const char *name, const char *module, const char *op, bool *ret_created) {
+        LedgerObject *o = ledger_find_object(l, kind, namespace, name);
+        bool created = !o;
+        int r;
+
+        if (!o) {
+                r = ledger_record_object(l, api_version, kind, namespace, name, module, "", NULL, NULL);
+                if (r < 0)
+                        return r;
+                o = ledger_find_object(l, kind, namespace, name);
+        }
+        r = set_str(&o->pending, op);
+        if (r < 0)
+                return r;
+        if (ret_created)
+                *ret_created = created;
+        return 0;
+}
+
+void ledger_abandon_intent(Ledger *l, const char *kind, const char *namespace, const char *name, bool created) {
+        LedgerObject *o = ledger_find_object(l, kind, namespace, name);
+
+        if (!o)
+                return;
+        if (created) {
+                ledger_forget_object(l, kind, namespace, name);
+                return;
+        }
+        free(o->pending);
+        o->pending = NULL;
 }
 
 void ledger_forget_object(Ledger *l, const char *kind, const char *namespace, const char *name) {
@@ -410,6 +487,7 @@ static cJSON *ledger_to_json(const Ledger *l) {
                 add_str(e, "digest", o->digest);
                 add_str(e, "resourceVersion", o->resource_version);
                 add_str(e, "appliedAt", o->applied_at);
+                add_str(e, "pending", o->pending);
                 if (o->view)
                         cJSON_AddItemToObject(e, "view", cJSON_Duplicate(o->view, true));
                 cJSON_AddItemToArray(objs, e);

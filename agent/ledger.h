@@ -32,6 +32,7 @@ typedef struct LedgerObject {
         char *resource_version;
         char *applied_at; /* RFC 3339 UTC */
         cJSON *view;      /* secret-free view of what was applied; may be NULL */
+        char *pending;    /* "apply" or "delete": a write was sent, its outcome not yet recorded */
 } LedgerObject;
 
 typedef struct LedgerClient {
@@ -58,17 +59,22 @@ typedef struct Ledger {
         char *last_message;
         bool read_only;   /* opened with ledger_open_read_only(): commit refuses */
         char *unreadable; /* why ledger.json could not be read (it was treated as empty), or NULL */
+        bool rebuild;     /* ledger.json was missing or unparsable: what the agent owns is to be
+                           * read back from the cluster before anything is applied */
 } Ledger;
 
 /* Opens the ledger in dir, creating dir (0700) and the key on first use.
- * A corrupt or unreadable ledger.json is renamed to ledger.json.corrupt-TIME
- * and the ledger starts empty; then *ret_warning (if given) says so.
+ * An unparsable ledger.json is renamed to ledger.json.corrupt-TIME (never
+ * over an earlier copy), the ledger starts empty with l->rebuild set, and
+ * *ret_message (if given) says so. Any other failure to read it (EIO,
+ * EACCES, ENOMEM...) fails, and so does a ledger.key of the wrong size; on
+ * failure *ret_message says what is wrong, naming the file, when it can.
  * A newer schema is refused with -EPROTONOSUPPORT. */
-int ledger_open(const char *dir, Ledger **ret, char **ret_warning);
+int ledger_open(const char *dir, Ledger **ret, char **ret_message);
 /* For the verbs that only look (plan, status, doctor): creates nothing,
  * moves nothing; a missing directory or key gives an empty ledger, a
  * corrupt one an empty ledger with l->unreadable set and a warning. */
-int ledger_open_read_only(const char *dir, Ledger **ret, char **ret_warning);
+int ledger_open_read_only(const char *dir, Ledger **ret, char **ret_message);
 Ledger *ledger_free(Ledger *l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Ledger *, ledger_free);
 
@@ -87,6 +93,17 @@ int ledger_record_object(Ledger *l, const char *api_version, const char *kind, c
                          cJSON *view);
 int ledger_record_client(Ledger *l, const char *id, const char *module, const char *name, const char *redirect_uri,
                          const char *digest);
+/* Notes before a write that op ("apply" or "delete") is being sent for the
+ * object, creating its entry (with no digest) when the ledger does not know
+ * it yet, so that a write whose answer is lost still counts as the agent's.
+ * *ret_created (may be NULL) says whether the entry is new. Recording or
+ * forgetting the object settles it. */
+int ledger_intend_object(Ledger *l, const char *api_version, const char *kind, const char *namespace,
+                         const char *name, const char *module, const char *op, bool *ret_created);
+/* Undoes an intent whose write certainly did not happen (the server
+ * refused it): a new entry goes, an old one loses its pending mark. */
+void ledger_abandon_intent(Ledger *l, const char *kind, const char *namespace, const char *name, bool created);
+
 /* Forgets an object or client; 0 also when it was not there. */
 void ledger_forget_object(Ledger *l, const char *kind, const char *namespace, const char *name);
 void ledger_forget_client(Ledger *l, const char *id);

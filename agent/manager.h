@@ -2,14 +2,18 @@
 /*
  * The manager runs the pipeline: values.env -> config -> desired set ->
  * plan -> apply (Kubernetes, PostgreSQL) -> ledger. One pass is what the
- * `apply` verb does once and what the daemon does on every edit. It is,
- * with the CLI, the only place that logs above debug: it decides what to do
- * and says so once per decision.
+ * `apply` verb does once and what the daemon does on every edit. A pass is
+ * asynchronous (manager-pass.c): its requests run on the manager's sd-event
+ * loop, independent ones at once, so the daemon's loop is never blocked;
+ * the one-shot verbs run the same pass and the loop until it is done. The
+ * manager is, with the CLI, the only place that logs above debug: it
+ * decides what to do and says so once per decision.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <systemd/sd-event.h>
 
 #include "config.h"
 #include "kube.h"
@@ -24,22 +28,31 @@ typedef struct ManagerOptions {
         const char *kubeconfig; /* --kubeconfig, or NULL */
         TemplateDirs templates;
         KubeClientOptions kube_options;
-        bool read_only; /* plan, status, doctor: the ledger is only read (see ledger_open_read_only) */
+        OAuthOptions oauth_options;
+        unsigned pass_deadline_ms; /* a whole pass; 0: 60 s */
+        bool read_only;            /* plan, status, doctor: the ledger is only read (see ledger_open_read_only) */
+        const char *lock_as;       /* set: hold the state directory's lock, as this (e.g. "nap-agent apply") */
+        sd_event *event;           /* the loop passes run on; NULL: a private one */
 } ManagerOptions;
+
+typedef struct Pass Pass;
 
 typedef struct Manager {
         ManagerOptions options;
+        sd_event *event;
+        int lock_fd;
         char *state_dir;
         Ledger *ledger;
         KubeClient *kube;
         char *kube_path; /* the kubeconfig kube was made from */
         OAuthDb *db;
         char *db_conninfo; /* what db was made from (may hold a password) */
+        Pass *pass;        /* the pass in progress, or NULL */
         char last_error[512]; /* why the current pass failed, one line, no secret */
 } Manager;
 
 enum {
-        PASS_RESYNC = 1u << 0,  /* re-apply every desired object and client, repairing drift */
+        PASS_RESYNC = 1u << 0,  /* re-read every desired object and client, repairing drift */
         PASS_DRY_RUN = 1u << 1, /* plan only: nothing is sent, nothing recorded */
         PASS_CLIENTS_ONLY = 1u << 2, /* `seed`: only the oauth_clients rows */
 };
@@ -48,29 +61,51 @@ typedef struct PassResult {
         unsigned objects_applied;  /* created or changed */
         unsigned objects_deleted;
         unsigned objects_repaired; /* resync found them drifted */
-        unsigned clients_changed;  /* registered, updated or removed */
+        unsigned clients_changed;  /* registered or updated */
         unsigned clients_repaired;
         unsigned objects_unchanged;
+        unsigned warnings;         /* survived, logged (e.g. nap-cp missing) */
         bool invalid_values;       /* values.env could not be used: nothing was applied */
         char *status;              /* one line for STATUS= and `status`; no secret */
 } PassResult;
 
 void pass_result_clear(PassResult *r);
+/* Whether the pass wrote anything (created, changed, deleted or repaired). */
+bool pass_result_wrote(const PassResult *r);
 
+/* Opens the ledger in the state directory (and takes its lock when
+ * opts->lock_as is set: -EBUSY, logged with the holder, when another
+ * process has it). */
 int manager_new(const ManagerOptions *opts, Manager **ret);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
 /* Drops the server connections and reloads the ledger, so the next pass
- * re-reads the kubeconfig and the database settings (SIGHUP). */
+ * re-reads the kubeconfig and the database settings (SIGHUP). Not while a
+ * pass runs (-EBUSY). */
 int manager_reload(Manager *m);
 
 /* Closes the API server and database connections; with them go libcurl and
- * libpq (see util/dlib.h). The next pass opens them again. */
+ * libpq (see util/dlib.h). The next pass opens them again. Not while a pass
+ * runs. */
 void manager_close_connections(Manager *m);
 
-/* One reconcile pass. Returns 0 when everything converged, else a negative
- * errno (the status line says why); ret is always filled. */
+/* Called once when a pass ends (not when it is cancelled). r: 0 when
+ * everything converged, else a negative errno (res->status says why). res
+ * is the caller's to clear. */
+typedef void (*PassDone)(Manager *m, int r, PassResult *res, void *userdata);
+
+/* Starts a pass on the manager's loop. -EBUSY when one is running; never
+ * calls done from inside this call. */
+int manager_pass_start(Manager *m, unsigned flags, PassDone done, void *userdata);
+/* Stops the pass in progress at once: requests in flight are dropped (their
+ * intents stay in the ledger, which is saved), done is not called. */
+void manager_pass_cancel(Manager *m);
+bool manager_pass_running(const Manager *m);
+
+/* One pass, run to the end on the manager's loop (the one-shot verbs).
+ * Returns 0 when everything converged, else a negative errno (the status
+ * line says why); ret is always filled. */
 int manager_pass(Manager *m, unsigned flags, PassResult *ret);
 
 /* Loads values.env and renders it, logging the diagnostics. On failure
@@ -78,8 +113,8 @@ int manager_pass(Manager *m, unsigned flags, PassResult *ret);
 int manager_load_desired(Manager *m, Config **ret_config, DesiredSet **ret_desired, char **ret_status);
 
 typedef struct LoopOptions {
-        uint64_t debounce_usec; /* quiet time after an edit before a pass (default 100 ms) */
-        uint64_t resync_usec;   /* periodic full re-apply; 0: never (default 10 min) */
+        uint64_t settle_usec;     /* quiet time after a write that is not closed (default 500 ms) */
+        uint64_t resync_usec;     /* periodic full re-apply; 0: never (default 10 min) */
         uint64_t idle_close_usec; /* after a pass, when to close the connections; 0: never */
 } LoopOptions;
 
@@ -88,10 +123,20 @@ typedef struct LoopOptions {
 int manager_run(Manager *m, const LoopOptions *opts);
 
 /* The Kubernetes client, made on first use from the kubeconfig that
- * --kubeconfig, $KUBECONFIG, KUBECONFIG in values.env, the credential or
+ * --kubeconfig, $KUBECONFIG, the credential, KUBECONFIG in values.env or
  * the well-known paths name. */
 int manager_kube(Manager *m, const Config *c, KubeClient **ret);
-/* The database, made on first use from $DATABASE_URL, DATABASE_URL in
- * values.env, or PG_USERNAME/PG_PASSWORD/DB_NAME and the ClusterIP of
- * Service ${APP_PREFIX}-pg-rw. */
+/* The database for a conninfo (made when it differs from the last one). */
+int manager_db_for(Manager *m, const char *conninfo, OAuthDb **ret);
+/* The conninfo from $DATABASE_URL or DATABASE_URL in values.env; 0 and
+ * NULL when neither is set (then the ClusterIP of ${APP_PREFIX}-pg-rw is
+ * needed, see manager_db_conninfo_for_host). */
+int manager_db_conninfo(const Config *c, char **ret);
+char *manager_db_conninfo_for_host(const Config *c, const char *host);
+/* The database, synchronously (plan --live, doctor): the conninfo, the
+ * Service address when needed, and the connection. */
 int manager_db(Manager *m, const Config *c, OAuthDb **ret);
+
+/* Logs the one line that says why the pass fails, keeps it for STATUS=,
+ * and returns -abs(error). */
+int manager_fail(Manager *m, int error, const char *format, ...) _printf_(3, 4);

@@ -25,6 +25,13 @@ struct OAuthDb {
         PGconn *conn;
         char *password; /* from conninfo, only to redact it from messages */
         unsigned statement_timeout_ms;
+        /* TEMPORARY stopgap state */
+        sd_event *event;
+        sd_event_source *defer;
+        OAuthClientSpec *specs;
+        size_t n_specs;
+        OAuthSyncDone cb;
+        void *userdata;
 };
 
 /* Inserts the client, or rewrites name/redirect_uris/updated_at of an existing
@@ -347,6 +354,8 @@ OAuthDb *oauth_db_free(OAuthDb *db) {
         }
         if (db->pq_open)
                 dlib_close(&oauth_pq);
+        oauth_cancel(db);
+        sd_event_unref(db->event);
         free(db);
         return NULL;
 }
@@ -694,4 +703,65 @@ char *oauth_conninfo_build(const char *user, const char *password, const char *h
         put_conninfo_value(&b, "user", user);
         put_conninfo_value(&b, "password", password);
         return strbuf_steal(&b);
+}
+
+/* ---------------------------------------------------------------------------
+ * TEMPORARY stopgap: runs the synchronous sync from a defer source. */
+
+int oauth_db_new(const char *conninfo, const OAuthOptions *opts, sd_event *event, OAuthDb **ret, OAuthError *err) {
+        OAuthDb *db = NULL;
+        int r = oauth_db_connect(conninfo, opts, &db, err);
+
+        if (r < 0)
+                return r;
+        db->event = event ? sd_event_ref(event) : NULL;
+        *ret = db;
+        return 0;
+}
+
+static int on_defer(sd_event_source *s, void *userdata) {
+        OAuthDb *db = userdata;
+        _cleanup_free_ OAuthChange *changes = calloc(db->n_specs + 1, sizeof *changes);
+        OAuthError err = { 0 };
+        OAuthSyncDone cb = db->cb;
+        void *ud = db->userdata;
+        int r;
+
+        r = changes ? oauth_sync(db, db->specs, db->n_specs, NULL, 0, changes, &err) : -ENOMEM;
+        oauth_cancel(db);
+        cb(db, r, changes, &err, ud);
+        return 0;
+}
+
+int oauth_sync_start(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs, const char *const *delete_ids,
+                     size_t n_delete, OAuthSyncDone cb, void *userdata) {
+        int r;
+
+        if (db->defer)
+                return -EBUSY;
+        if (n_delete > 0)
+                return -EOPNOTSUPP;
+        db->specs = calloc(n_specs + 1, sizeof *db->specs);
+        if (!db->specs)
+                return -ENOMEM;
+        memcpy(db->specs, specs, n_specs * sizeof *specs);
+        db->n_specs = n_specs;
+        db->cb = cb;
+        db->userdata = userdata;
+        r = sd_event_add_defer(db->event, &db->defer, on_defer, db);
+        if (r < 0) {
+                free(db->specs);
+                db->specs = NULL;
+        }
+        return r;
+}
+
+void oauth_cancel(OAuthDb *db) {
+        db->defer = sd_event_source_disable_unref(db->defer);
+        free(db->specs);
+        db->specs = NULL;
+}
+
+bool oauth_busy(const OAuthDb *db) {
+        return db->defer;
 }

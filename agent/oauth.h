@@ -30,6 +30,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <systemd/sd-event.h>
 
 #include "util/macro.h"
 
@@ -43,6 +44,7 @@ typedef struct OAuthError {
 typedef struct OAuthOptions {
         unsigned connect_timeout_s;    /* 0: 5 s */
         unsigned statement_timeout_ms; /* 0: 5000 ms */
+        unsigned deadline_ms;          /* 0: 10000 ms, a whole operation */
 } OAuthOptions;
 
 typedef struct OAuthClientSpec {
@@ -87,6 +89,16 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(OAuthDb *, oauth_db_free);
  * written. Reconnects first if the connection was lost. */
 int oauth_sync(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs, const char *const *delete_ids,
                size_t n_delete, OAuthChange *ret_changes, OAuthError *err);
+
+/* TEMPORARY (lead's branch, until the asynchronous libpq work lands): the
+ * asynchronous API the manager is written against. */
+typedef void (*OAuthSyncDone)(OAuthDb *db, int r, const OAuthChange *changes, const OAuthError *err,
+                              void *userdata);
+int oauth_db_new(const char *conninfo, const OAuthOptions *opts, sd_event *event, OAuthDb **ret, OAuthError *err);
+int oauth_sync_start(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs, const char *const *delete_ids,
+                     size_t n_delete, OAuthSyncDone cb, void *userdata);
+void oauth_cancel(OAuthDb *db);
+bool oauth_busy(const OAuthDb *db);
 
 /* Reads one row: returns 1 and *ret (free with oauth_client_free) when it
  * exists, 0 and *ret = NULL when it does not, or a negative errno. */

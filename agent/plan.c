@@ -214,8 +214,9 @@ static int plan_desired_object(Plan *p, const DesiredObject *o, const Config *c,
         PlanAction *a;
 
         object_digest(l, o, digest);
-        a = new_action(p, !e ? PLAN_CREATE : streq(e->digest, digest) ? PLAN_UNCHANGED : PLAN_UPDATE, false,
-                       module_to_string(o->module));
+        /* A pending write's outcome is unknown: apply again, whatever the digest. */
+        a = new_action(p, !e ? PLAN_CREATE : !e->pending && streq(e->digest, digest) ? PLAN_UNCHANGED : PLAN_UPDATE,
+                       false, module_to_string(o->module));
         if (!a)
                 return -ENOMEM;
         a->object = o;
@@ -311,6 +312,19 @@ static int note_kept(Plan *p, const char *module, size_t n_objects, size_t n_cli
         return 0;
 }
 
+static int note_client_kept(Plan *p, const char *id, const char *reason) {
+        char **notes = realloc(p->notes, (p->n_notes + 1) * sizeof *notes);
+
+        if (!notes)
+                return -ENOMEM;
+        p->notes = notes;
+        if (asprintf(&p->notes[p->n_notes], "keeping oauth client \"%s\" (%s): deleting its row would also delete "
+                     "its users' refresh tokens and authorization codes", id, reason) < 0)
+                return -ENOMEM;
+        p->n_notes++;
+        return 0;
+}
+
 /* kept[module][0]: objects, [1]: clients a missing toggle line keeps. */
 static void count_kept(size_t kept[][2], const char *module, int what) {
         int m = module_from_string(module);
@@ -339,16 +353,16 @@ static int plan_prunes(Plan *p, const DesiredSet *d, const Config *c, const Ledg
                             dup_into(&a->reason, reason) < 0)
                                 return -ENOMEM;
                 }
+        /* An oauth_clients row is never deleted: the control plane's schema
+         * cascades the delete to every refresh token and authorization code
+         * of the client. A module turned off keeps its row (unused). */
         for (size_t i = 0; i < l->n_clients; i++) {
                 const LedgerClient *e = &l->clients[i];
                 if (client_desired(d, e->id))
                         continue;
-                if (!may_prune(c, e->module, &reason)) {
+                if (!may_prune(c, e->module, &reason))
                         count_kept(kept, e->module, 1);
-                        continue;
-                }
-                PlanAction *a = new_action(p, PLAN_DELETE, true, e->module);
-                if (!a || dup_into(&a->client_id, e->id) < 0 || dup_into(&a->reason, reason) < 0)
+                else if (note_client_kept(p, e->id, reason) < 0)
                         return -ENOMEM;
         }
         for (int m = 0; m < _MODULE_MAX; m++)

@@ -154,11 +154,15 @@ TEST(toggle_off_deletes_in_reverse_order) {
         PLAN(&w, l, BOTH);
         carry_out(&w, l);
         PLAN(&w, l, BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=false");
-        ASSERT_STREQ(changed(w.plan), "-coturn -nap-browser -coturn(svc) -nap-browser(svc) -nap-browser-secret -browser-service(client) ");
+        /* The oauth row stays: deleting it would cascade to the client's tokens. */
+        ASSERT_STREQ(changed(w.plan), "-coturn -nap-browser -coturn(svc) -nap-browser(svc) -nap-browser-secret ");
         ASSERT_STREQ(action(w.plan, "Deployment", "coturn")->reason, "BROWSER_ENABLED=false");
+        ASSERT_EQ(plan_count(w.plan, PLAN_DELETE, true), 0);
+        ASSERT_EQ(w.plan->n_notes, 1);
+        ASSERT_TRUE(strstr(w.plan->notes[0], "keeping oauth client \"browser-service\" (BROWSER_ENABLED=false)"));
         carry_out(&w, l);
         ASSERT_EQ(l->n_objects, 3);
-        ASSERT_EQ(l->n_clients, 1);
+        ASSERT_EQ(l->n_clients, 2);
         world_free(&w);
         ledger_free(l);
         cleanup_dir(dir);

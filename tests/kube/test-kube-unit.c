@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "kube.h"
+#include "util/json.h"
 #include "kube-adopt.h"
 #include "kubeconfig.h"
 #include "tests.h"
@@ -392,9 +393,6 @@ TEST(status_messages) {
         ASSERT_EQ(kube_error_from_response(429, NULL, &err), -EBUSY);
 }
 
-static bool cancel_now(void *userdata) {
-        return true;
-}
 
 /* A port with a bound but not listening socket refuses connections. */
 static int refusing_port(int *ret_fd) {
@@ -406,6 +404,10 @@ static int refusing_port(int *ret_fd) {
                 abort();
         *ret_fd = fd;
         return ntohs(a.sin_port);
+}
+
+static void never_called(int r, cJSON *obj, const KubeError *err, void *userdata) {
+        abort();
 }
 
 TEST(client_refused_and_cancelled) {
@@ -423,7 +425,7 @@ TEST(client_refused_and_cancelled) {
                  HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://127.0.0.1:%d'}\n"
                       "users:\n- name: u1\n  user: {token: s3cr3t}\n",
                  port);
-        ASSERT_OK(kube_client_new(write_file("kubeconfig", text), &opts, &c, &err));
+        ASSERT_OK(kube_client_new(write_file("kubeconfig", text), &opts, NULL, &c, &err));
         ASSERT_EQ(kube_get(c, &ref, &o, &err), -ECONNREFUSED);
         ASSERT_NULL(o);
         kube_client_stats(c, &stats);
@@ -433,15 +435,21 @@ TEST(client_refused_and_cancelled) {
         ASSERT_TRUE(strstr(err.message, "s3cr3t") == NULL);
         kube_client_free(c);
 
-        opts.cancelled = cancel_now;
-        ASSERT_OK(kube_client_new(write_file("kubeconfig", text), &opts, &c, &err));
-        ASSERT_EQ(kube_get(c, &ref, &o, &err), -ECANCELED);
-        kube_client_stats(c, &stats);
-        ASSERT_EQ(stats.requests, 0);
+        /* Cancelled while it waits to retry: no callback, nothing left running. */
+        ASSERT_OK(kube_client_new(write_file("kubeconfig", text), &opts, NULL, &c, &err));
+        KubeOp *op = NULL;
+        ASSERT_OK(kube_get_start(c, "/api/v1/namespaces/nap/services/s", never_called, NULL, &op));
+        ASSERT_TRUE(!(kube_client_idle(c)));
+        for (int i = 0; i < 20; i++)
+                ASSERT_TRUE(sd_event_run(kube_client_event(c), 10 * 1000) >= 0);
+        kube_op_cancel(op);
+        ASSERT_TRUE(kube_client_idle(c));
+        for (int i = 0; i < 5; i++)
+                ASSERT_TRUE(sd_event_run(kube_client_event(c), 10 * 1000) >= 0);
         c = kube_client_free(c);
         close(fd);
 
-        ASSERT_EQ(kube_client_new("/nonexistent/kc", NULL, &c, &err), -ENOENT);
+        ASSERT_EQ(kube_client_new("/nonexistent/kc", NULL, NULL, &c, &err), -ENOENT);
         ASSERT_NULL(c);
 }
 
@@ -450,15 +458,15 @@ static void cleanup(void) {
                 nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* What install.sh's kubectl owned becomes nap-agent's (one Apply entry with
- * the union of the fields), a controller keeps its own, the last-applied
- * annotation goes, and the patch is guarded by the resourceVersion read. */
+/* What install.sh's `kubectl apply --server-side` owned (manager kubectl,
+ * Apply) becomes nap-agent's Apply entry; the fields of Update managers (an
+ * operator's kubectl label/edit/set, a controller) stay theirs, and the
+ * patch is guarded by the resourceVersion read. */
 TEST(adopt_patch) {
         cJSON *live = cJSON_Parse(
-                "{\"metadata\":{\"resourceVersion\":\"42\",\"annotations\":{\"" KUBE_LAST_APPLIED "\":\"{}\"},"
-                "\"managedFields\":["
-                "{\"manager\":\"kubectl\",\"operation\":\"Apply\",\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:a\":{}}}}},"
-                "{\"manager\":\"kubectl-client-side-apply\",\"operation\":\"Update\",\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:b\":{}}},\"f:spec\":{\"f:type\":{}}}},"
+                "{\"metadata\":{\"resourceVersion\":\"42\",\"managedFields\":["
+                "{\"manager\":\"kubectl\",\"operation\":\"Apply\",\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:a\":{}}},\"f:spec\":{\"f:type\":{}}}},"
+                "{\"manager\":\"kubectl-label\",\"operation\":\"Update\",\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:b\":{}}}}},"
                 "{\"manager\":\"kube-controller-manager\",\"operation\":\"Update\",\"fieldsV1\":{\"f:status\":{}}}]}}");
         cJSON *patch = NULL, *again = NULL;
 
@@ -468,26 +476,59 @@ TEST(adopt_patch) {
         _cleanup_free_ char *text = cJSON_PrintUnformatted(patch);
         ASSERT_STREQ(text,
                      "{\"metadata\":{\"resourceVersion\":\"42\",\"managedFields\":["
-                     "{\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:a\":{},\"f:b\":{}}},\"f:spec\":{\"f:type\":{}}},"
+                     "{\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:a\":{}}},\"f:spec\":{\"f:type\":{}}},"
                      "\"manager\":\"nap-agent\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"fieldsType\":\"FieldsV1\"},"
-                     "{\"manager\":\"kube-controller-manager\",\"operation\":\"Update\",\"fieldsV1\":{\"f:status\":{}}}],"
-                     "\"annotations\":{\"" KUBE_LAST_APPLIED "\":null}}}");
+                     "{\"manager\":\"kubectl-label\",\"operation\":\"Update\",\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:b\":{}}}}},"
+                     "{\"manager\":\"kube-controller-manager\",\"operation\":\"Update\",\"fieldsV1\":{\"f:status\":{}}}]}}");
         cJSON_Delete(patch);
         cJSON_Delete(live);
 
-        /* Already nap-agent's alone: nothing to do. */
+        /* nap-agent applied it before (a lost ledger): nothing is taken, even
+         * though kubectl still has an Apply entry too. */
         live = cJSON_Parse("{\"metadata\":{\"resourceVersion\":\"7\",\"managedFields\":["
+                           "{\"manager\":\"kubectl\",\"operation\":\"Apply\",\"fieldsV1\":{\"f:data\":{}}},"
                            "{\"manager\":\"nap-agent\",\"operation\":\"Apply\",\"fieldsV1\":{\"f:data\":{}}},"
                            "{\"manager\":\"kube-controller-manager\",\"operation\":\"Update\",\"fieldsV1\":{}}]}}");
         ASSERT_OK(kube_adopt_patch(live, "v1", &again));
         ASSERT_NULL(again);
         cJSON_Delete(live);
+
+        /* Only Update managers: nothing of install.sh's to take. */
+        live = cJSON_Parse("{\"metadata\":{\"resourceVersion\":\"8\",\"managedFields\":["
+                           "{\"manager\":\"kubectl-edit\",\"operation\":\"Update\",\"fieldsV1\":{\"f:data\":{}}}]}}");
+        ASSERT_OK(kube_adopt_patch(live, "v1", &again));
+        ASSERT_NULL(again);
+        cJSON_Delete(live);
+}
+
+/* What a resync compares: every field the agent sets, whatever others added. */
+TEST(json_covers) {
+        cJSON *have = cJSON_Parse("{\"metadata\":{\"name\":\"x\",\"labels\":{\"a\":\"1\",\"op\":\"2\"}},"
+                                  "\"spec\":{\"args\":[\"-a\",\"-b\"],\"env\":[{\"name\":\"X\",\"value\":\"1\"},"
+                                  "{\"name\":\"OPS\",\"value\":\"y\"}],\"port\":3006},\"status\":{\"r\":1}}");
+        cJSON *want = cJSON_Parse("{\"metadata\":{\"name\":\"x\",\"labels\":{\"a\":\"1\"}},"
+                                  "\"spec\":{\"args\":[\"-a\",\"-b\"],\"env\":[{\"name\":\"X\",\"value\":\"1\"}],\"port\":3006}}");
+        cJSON *args = cJSON_Parse("{\"spec\":{\"args\":[\"-a\"]}}");
+        cJSON *env = cJSON_Parse("{\"spec\":{\"env\":[{\"name\":\"X\",\"value\":\"2\"}]}}");
+        cJSON *port = cJSON_Parse("{\"spec\":{\"port\":3007}}");
+
+        ASSERT_TRUE(have && want && args && env && port);
+        ASSERT_TRUE(json_covers(have, want));
+        ASSERT_TRUE(!(json_covers(have, args))); /* a list of strings is compared whole */
+        ASSERT_TRUE(!(json_covers(have, env)));
+        ASSERT_TRUE(!(json_covers(have, port)));
+        ASSERT_TRUE(!(json_covers(want, have)));
+        cJSON_Delete(have);
+        cJSON_Delete(want);
+        cJSON_Delete(args);
+        cJSON_Delete(env);
+        cJSON_Delete(port);
 }
 
 static const TestCase cases[] = {
         T(token), T(token_file_relative), T(client_cert_data), T(files_relative_to_kubeconfig), T(errors),
         T(missing_file), T(base64), T(locate), T(paths), T(ref_from_object), T(status_messages),
-        T(client_refused_and_cancelled), T(adopt_patch),
+        T(client_refused_and_cancelled), T(adopt_patch), T(json_covers),
 };
 
 int main(void) {

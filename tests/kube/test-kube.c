@@ -92,7 +92,7 @@ static char *token_line(const char *t) {
 static KubeClient *client_for(const char *path, const KubeClientOptions *opts) {
         KubeClient *c = NULL;
         KubeError err;
-        int r = kube_client_new(path, opts, &c, &err);
+        int r = kube_client_new(path, opts, NULL, &c, &err);
         if (r < 0)
                 TEST_FAIL("kube_client_new: %s", err.message);
         return c;
@@ -370,7 +370,12 @@ static void managers(const cJSON *obj, char *buf, size_t size) {
         }
 }
 
-static void adopt_case(const char *name, const char *kubectl_args) {
+/* install.sh's objects (kubectl apply --server-side, manager kubectl) are
+ * adopted: the fields kubectl applied become nap-agent's, so what the agent
+ * does not set (label extra, the annotation) goes. What an operator set
+ * with `kubectl label` (an Update manager) stays, and so does everything of
+ * an object kubectl only created or edited (no kubectl Apply entry). */
+static void adopt_case(const char *name, const char *kubectl_args, bool adopt) {
         KubeClient *c = default_client();
         KubeRef ref = { "v1", "Service", NS, name };
         KubeApplyResult res, res2;
@@ -382,19 +387,22 @@ static void adopt_case(const char *name, const char *kubectl_args) {
         ASSERT_EQ(sh("printf '%%s' '{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"%s\","
                      "\"namespace\":\"" NS "\",\"labels\":{\"app\":\"x\",\"extra\":\"old\"},\"annotations\":"
                      "{\"install.sh/note\":\"old\"}},\"spec\":{\"selector\":{\"app\":\"x\"},\"ports\":[{\"name\":"
-                     "\"http\",\"port\":80,\"protocol\":\"TCP\"}]}}' | \"$KUBECTL\" apply %s -f - >/dev/null",
-                     name, kubectl_args),
+                     "\"http\",\"port\":80,\"protocol\":\"TCP\"}]}}' | \"$KUBECTL\" %s -f - >/dev/null && "
+                     "\"$KUBECTL\" -n " NS " label service %s operator=set >/dev/null",
+                     name, kubectl_args, name),
                   0);
         apply_ok(c, svc, NULL, KUBE_APPLY_ADOPT, &res);
-        ASSERT_TRUE(res.adopted && res.changed && !res.created);
+        ASSERT_TRUE(res.adopted == adopt && res.changed && !res.created);
         ASSERT_OK(kube_get(c, &ref, &o, &err));
         labels = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "labels");
         annotations = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "annotations");
-        ASSERT_TRUE(!cJSON_HasObjectItem(labels, "extra"));
-        ASSERT_TRUE(!cJSON_HasObjectItem(annotations, "install.sh/note"));
-        ASSERT_TRUE(!cJSON_HasObjectItem(annotations, "kubectl.kubernetes.io/last-applied-configuration"));
+        ASSERT_TRUE(cJSON_HasObjectItem(labels, "extra") == !adopt);
+        ASSERT_TRUE(cJSON_HasObjectItem(annotations, "install.sh/note") == !adopt);
+        ASSERT_STREQ(cJSON_GetObjectItem(labels, "operator")->valuestring, "set");
         managers(o, m, sizeof m);
-        ASSERT_STREQ(m, "nap-agent/Apply");
+        printf("  %s: managers %s\n", name, m);
+        ASSERT_TRUE(strstr(m, "nap-agent/Apply") && strstr(m, "kubectl-label/Update"));
+        ASSERT_TRUE(!strstr(m, "kubectl/Apply"));
         cJSON_Delete(o);
 
         /* Already ours: nothing to take over. */
@@ -407,11 +415,11 @@ static void adopt_case(const char *name, const char *kubectl_args) {
 }
 
 TEST(adopt_server_side) {
-        adopt_case("adopt-ssa", "--server-side");
+        adopt_case("adopt-ssa", "apply --server-side", true);
 }
 
-TEST(adopt_client_side) {
-        adopt_case("adopt-csa", "");
+TEST(adopt_keeps_update_managers) {
+        adopt_case("adopt-created", "create", false);
 }
 
 TEST(adopt_missing) {
@@ -634,27 +642,88 @@ TEST(fault_give_up) {
         cJSON_Delete(cm);
 }
 
-static double cancel_at;
-static bool cancel_after(void *userdata) {
-        return now() >= cancel_at;
+typedef struct Async {
+        unsigned done;
+        int r[4];
+        double at[4];
+        double last_tick, max_gap;
+        KubeOp *victim;
+        double cancel_at;
+} Async;
+
+static void async_applied(int r, KubeApplyResult *res, const KubeError *err, void *userdata) {
+        Async *a = userdata;
+
+        a->r[a->done] = r;
+        a->at[a->done++] = now();
 }
 
-TEST(fault_cancel) {
-        KubeClientOptions opts = { .cancelled = cancel_after };
-        KubeClient *c = proxy_client(&opts);
-        cJSON *cm = configmap("faulty", "c");
-        KubeApplyResult res;
-        KubeError err;
+/* A 50 ms timer on the same loop: if the loop were blocked by a request,
+ * a gap between its firings would show it. */
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        Async *a = userdata;
+        double t = now();
+
+        if (a->last_tick > 0 && t - a->last_tick > a->max_gap)
+                a->max_gap = t - a->last_tick;
+        a->last_tick = t;
+        if (a->victim && a->cancel_at > 0 && t >= a->cancel_at) {
+                kube_op_cancel(a->victim);
+                a->victim = NULL;
+                a->done++;
+        }
+        return sd_event_source_set_time_relative(s, 50 * 1000) < 0 ? -1 : sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+static void run_until(KubeClient *c, Async *a, unsigned n, double limit) {
+        double t0 = now();
+        while (a->done < n && now() - t0 < limit)
+                ASSERT_TRUE(sd_event_run(kube_client_event(c), 100 * 1000) >= 0);
+}
+
+/* Requests of one pass run at once on one loop that is never blocked:
+ * three applies each held 1 s by the proxy finish together in about 1 s,
+ * and one held 8 s is cancelled after 0.5 s without a callback, nothing of
+ * it left running. */
+TEST(fault_async) {
+        KubeClient *c = proxy_client(NULL);
+        cJSON *cm[3] = { configmap("async-a", "1"), configmap("async-b", "1"), configmap("async-c", "1") };
+        sd_event_source *tick = NULL;
+        Async a = { 0 };
         double t0;
 
+        ASSERT_OK(sd_event_add_time_relative(kube_client_event(c), &tick, CLOCK_MONOTONIC, 50 * 1000, 0, on_tick, &a));
+        proxy_control("/__fault__", "[{\"type\":\"delay\",\"seconds\":1},{\"type\":\"delay\",\"seconds\":1},"
+                                    "{\"type\":\"delay\",\"seconds\":1}]");
+        t0 = now();
+        for (int i = 0; i < 3; i++)
+                ASSERT_OK(kube_apply_start(c, cm[i], NULL, 0, async_applied, &a, NULL));
+        run_until(c, &a, 3, 10);
+        ASSERT_EQ(a.done, 3u);
+        for (int i = 0; i < 3; i++) {
+                ASSERT_OK(a.r[i]);
+                printf("  apply %d answered after %.2f s\n", i, a.at[i] - t0);
+                ASSERT_TRUE(a.at[i] - t0 < 2.0);
+        }
+        printf("  longest gap between 50 ms ticks: %.0f ms\n", a.max_gap * 1000);
+        ASSERT_TRUE(a.max_gap < 0.25);
+        proxy_control("/__reset__", "");
+
+        a = (Async) { 0 };
         proxy_control("/__fault__", "[{\"type\":\"delay\",\"seconds\":8}]");
         t0 = now();
-        cancel_at = t0 + 0.5;
-        ASSERT_EQ(kube_apply(c, cm, NULL, 0, &res, &err), -ECANCELED);
-        printf("  cancelled after %.2f s: %s\n", now() - t0, err.message);
-        ASSERT_TRUE(now() - t0 < 2.0);
+        ASSERT_OK(kube_apply_start(c, cm[0], NULL, 0, async_applied, &a, &a.victim));
+        a.cancel_at = t0 + 0.5;
+        run_until(c, &a, 1, 5);
+        ASSERT_EQ(a.done, 1u); /* by the cancel, not by a callback */
+        ASSERT_TRUE(now() - t0 < 1.0);
+        ASSERT_TRUE(kube_client_idle(c));
+        ASSERT_TRUE(a.max_gap < 0.25);
+        printf("  cancelled after %.2f s\n", now() - t0);
+        sd_event_source_disable_unref(tick);
         kube_client_free(c);
-        cJSON_Delete(cm);
+        for (int i = 0; i < 3; i++)
+                cJSON_Delete(cm[i]);
         proxy_stop();
 }
 
@@ -665,8 +734,8 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 static const TestCase cases[] = {
         T(namespace), T(apply_unchanged_changed), T(get_delete), T(dry_run), T(nodeport_collision),
         T(wrong_token), T(missing_namespace), T(tls), T(kubeconfig_variants), T(adopt_server_side),
-        T(adopt_client_side), T(adopt_missing), T(audit_one_patch_per_object), T(fault_retry_success),
-        T(fault_give_up), T(fault_cancel),
+        T(adopt_keeps_update_managers), T(adopt_missing), T(audit_one_patch_per_object), T(fault_retry_success),
+        T(fault_give_up), T(fault_async),
 };
 
 int main(void) {

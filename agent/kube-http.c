@@ -1,0 +1,767 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * See kube-http.h. One CURLM multi handle per client, glued to the client's
+ * sd-event loop: curl tells us which sockets to watch (socket_cb) and when
+ * to wake it (timer_cb); the loop calls curl_multi_socket_action() back and
+ * we collect the finished transfers. Each call owns one easy handle, reused
+ * for its retries; the multi handle's connection cache (and the share
+ * handle's TLS sessions) keep connections alive between calls and passes.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "kube-curl.h"
+#include "kube-error.h"
+#include "kube-http.h"
+#include "kubeconfig.h"
+#include "nap-config.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/strbuf.h"
+
+struct KubeClient {
+        KubeConfig *config;
+        KubeClientOptions opts;
+        sd_event *event;
+        bool curl_open; /* this client holds libcurl open */
+        CURLM *multi;
+        CURLSH *share;
+        sd_event_source *timer;
+        sd_event_source **ios; /* one per socket curl asked us to watch */
+        size_t n_ios;
+        struct curl_slist *headers[_KUBE_BODY_MAX];
+        unsigned seed;
+        KubeStats stats;
+        KubeCall *calls; /* in flight or waiting to retry */
+        bool lines_pending;
+};
+
+struct KubeCall {
+        KubeClient *c;
+        KubeCall *prev, *next;
+        char *method;
+        char *path;
+        char *url;
+        char *body;
+        KubeBody body_type;
+        KubeCallLine on_line;
+        CURL *easy;
+        bool in_multi;
+        StrBuf response;
+        size_t line_start; /* streams: where the next unread line begins */
+        bool lines_pending;
+        bool too_big;
+        char errbuf[CURL_ERROR_SIZE];
+        unsigned attempt;
+        uint64_t start_ms, deadline_ms;
+        sd_event_source *retry;
+        KubeCallDone done;
+        void *userdata;
+};
+
+void kube_response_clear(KubeResponse *r) {
+        if (!r)
+                return;
+        cJSON_Delete(r->json);
+        free(r->body);
+        *r = (KubeResponse) { 0 };
+}
+
+/* ---- the client ----------------------------------------------------------- */
+
+static void slist_wipe_free(struct curl_slist *l) {
+        for (struct curl_slist *i = l; i; i = i->next)
+                explicit_bzero(i->data, strlen(i->data));
+        sym_curl_slist_free_all(l);
+}
+
+static void call_free(KubeCall *call);
+
+KubeClient *kube_client_free(KubeClient *c) {
+        if (!c)
+                return NULL;
+        while (c->calls)
+                call_free(c->calls);
+        if (c->curl_open) {
+                if (c->multi)
+                        sym_curl_multi_cleanup(c->multi);
+                if (c->share)
+                        sym_curl_share_cleanup(c->share);
+                for (size_t i = 0; i < ELEMENTSOF(c->headers); i++)
+                        slist_wipe_free(c->headers[i]);
+                dlib_close(&kube_curl);
+        }
+        for (size_t i = 0; i < c->n_ios; i++)
+                sd_event_source_disable_unref(c->ios[i]);
+        free(c->ios);
+        sd_event_source_disable_unref(c->timer);
+        sd_event_unref(c->event);
+        kubeconfig_free(c->config);
+        free(c);
+        return NULL;
+}
+
+static int build_headers(KubeClient *c) {
+        static const char *const content_type[_KUBE_BODY_MAX] = {
+                [KUBE_BODY_NONE] = NULL,
+                [KUBE_BODY_APPLY] = "Content-Type: application/apply-patch+yaml",
+                [KUBE_BODY_MERGE] = "Content-Type: application/merge-patch+json",
+                [KUBE_BODY_JSON] = "Content-Type: application/json",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(c->headers); i++) {
+                struct curl_slist *l = NULL, *n;
+                l = sym_curl_slist_append(l, "Accept: application/json");
+                if (l && (n = sym_curl_slist_append(l, "Expect:")))
+                        l = n;
+                else
+                        goto oom;
+                if (content_type[i]) {
+                        if (!(n = sym_curl_slist_append(l, content_type[i])))
+                                goto oom;
+                        l = n;
+                }
+                if (c->config->token) {
+                        _cleanup_free_ char *h = NULL;
+                        if (asprintf(&h, "Authorization: Bearer %s", c->config->token) < 0)
+                                goto oom;
+                        n = sym_curl_slist_append(l, h);
+                        explicit_bzero(h, strlen(h));
+                        if (!n)
+                                goto oom;
+                        l = n;
+                }
+                c->headers[i] = l;
+                continue;
+        oom:
+                slist_wipe_free(l);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp);
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp);
+
+static int setup_multi(KubeClient *c) {
+        bool ok;
+
+        c->multi = sym_curl_multi_init();
+        c->share = sym_curl_share_init();
+        if (!c->multi || !c->share)
+                return -ENOMEM;
+        ok = sym_curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_cb) == CURLM_OK &&
+             sym_curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) == CURLM_OK &&
+             sym_curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb) == CURLM_OK &&
+             sym_curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c) == CURLM_OK &&
+             sym_curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX) == CURLM_OK &&
+             /* HTTP/1.1 (a plain-HTTP server, a proxy) opens one connection per
+              * concurrent request: a pass never needs more than a handful. */
+             sym_curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L) == CURLM_OK &&
+             sym_curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) == CURLSHE_OK &&
+             sym_curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) == CURLSHE_OK;
+        return ok ? 0 : -EOPNOTSUPP;
+}
+
+int kube_client_new(const char *kubeconfig_path, const KubeClientOptions *opts, sd_event *event, KubeClient **ret,
+                    KubeError *err) {
+        _cleanup_(kube_client_freep) KubeClient *c = NULL;
+        char why[256];
+        int r;
+
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        if (opts)
+                c->opts = *opts;
+        if (c->opts.request_timeout_ms == 0)
+                c->opts.request_timeout_ms = 10000;
+        if (c->opts.connect_timeout_ms == 0)
+                c->opts.connect_timeout_ms = 5000;
+        if (c->opts.deadline_ms == 0)
+                c->opts.deadline_ms = 30000;
+        if (c->opts.backoff_initial_ms == 0)
+                c->opts.backoff_initial_ms = 200;
+        if (c->opts.backoff_max_ms == 0)
+                c->opts.backoff_max_ms = 5000;
+        c->seed = (unsigned) now_usec() ^ (unsigned) getpid() ^ (unsigned) (uintptr_t) c;
+        if (event)
+                c->event = sd_event_ref(event);
+        else if ((r = sd_event_new(&c->event)) < 0)
+                return kube_error_setf(err, r, "cannot create an event loop: %s", STRERROR(r));
+
+        r = kubeconfig_load(kubeconfig_path, &c->config, err);
+        if (r < 0)
+                return r;
+        r = dlib_open(&kube_curl, why, sizeof why);
+        if (r < 0)
+                return kube_error_setf(err, r, "%s", why);
+        c->curl_open = true;
+        r = build_headers(c);
+        if (r >= 0)
+                r = setup_multi(c);
+        if (r < 0)
+                return kube_error_setf(err, r, "libcurl could not set up a client: %s", STRERROR(r));
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+const char *kube_client_server(const KubeClient *c) {
+        return c->config->server;
+}
+
+void kube_client_stats(const KubeClient *c, KubeStats *ret) {
+        *ret = c->stats;
+}
+
+sd_event *kube_client_event(const KubeClient *c) {
+        return c->event;
+}
+
+bool kube_client_idle(const KubeClient *c) {
+        return !c->calls;
+}
+
+/* ---- glue between curl and sd-event ---------------------------------------- */
+
+static void process_done(KubeClient *c);
+static void dispatch_lines(KubeClient *c);
+
+static void after_action(KubeClient *c) {
+        process_done(c);
+        if (c->lines_pending)
+                dispatch_lines(c);
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        KubeClient *c = userdata;
+        int action = 0, running;
+
+        if (revents & (EPOLLIN | EPOLLHUP))
+                action |= CURL_CSELECT_IN;
+        if (revents & EPOLLOUT)
+                action |= CURL_CSELECT_OUT;
+        if (revents & EPOLLERR)
+                action |= CURL_CSELECT_ERR;
+        (void) sym_curl_multi_socket_action(c->multi, fd, action, &running);
+        after_action(c);
+        return 0;
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        KubeClient *c = userdata;
+        int running;
+
+        (void) sym_curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        after_action(c);
+        return 0;
+}
+
+static void ios_remove(KubeClient *c, sd_event_source *s) {
+        for (size_t i = 0; i < c->n_ios; i++)
+                if (c->ios[i] == s) {
+                        c->ios[i] = c->ios[--c->n_ios];
+                        break;
+                }
+        sd_event_source_disable_unref(s);
+}
+
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
+        KubeClient *c = userp;
+        sd_event_source *s = socketp, **n;
+        uint32_t events = 0;
+        int r;
+
+        if (what == CURL_POLL_REMOVE) {
+                if (s) {
+                        ios_remove(c, s);
+                        (void) sym_curl_multi_assign(c->multi, fd, NULL);
+                }
+                return 0;
+        }
+        if (what & CURL_POLL_IN)
+                events |= EPOLLIN;
+        if (what & CURL_POLL_OUT)
+                events |= EPOLLOUT;
+        if (s) {
+                r = sd_event_source_set_io_events(s, events);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(s, SD_EVENT_ON);
+                return r < 0 ? -1 : 0;
+        }
+        n = realloc(c->ios, (c->n_ios + 1) * sizeof *n);
+        if (!n)
+                return -1;
+        c->ios = n;
+        r = sd_event_add_io(c->event, &s, fd, events, on_io, c);
+        if (r < 0)
+                return -1;
+        (void) sd_event_source_set_description(s, "kube-io");
+        c->ios[c->n_ios++] = s;
+        if (sym_curl_multi_assign(c->multi, fd, s) != CURLM_OK) {
+                ios_remove(c, s);
+                return -1;
+        }
+        return 0;
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp) {
+        KubeClient *c = userp;
+        uint64_t at;
+        int r;
+
+        if (timeout_ms < 0) {
+                if (c->timer)
+                        (void) sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+                return 0;
+        }
+        at = now_usec() + (uint64_t) timeout_ms * 1000ULL;
+        if (c->timer) {
+                r = sd_event_source_set_time(c->timer, at);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+        } else {
+                r = sd_event_add_time(c->event, &c->timer, CLOCK_MONOTONIC, at, 0, on_timer, c);
+                if (r >= 0)
+                        (void) sd_event_source_set_description(c->timer, "kube-timer");
+        }
+        return r < 0 ? -1 : 0;
+}
+
+/* ---- calls ----------------------------------------------------------------- */
+
+static void call_unlink(KubeCall *call) {
+        KubeClient *c = call->c;
+
+        if (call->prev)
+                call->prev->next = call->next;
+        else if (c->calls == call)
+                c->calls = call->next;
+        if (call->next)
+                call->next->prev = call->prev;
+        call->prev = call->next = NULL;
+}
+
+static void call_free(KubeCall *call) {
+        if (!call)
+                return;
+        call_unlink(call);
+        if (call->easy) {
+                if (call->in_multi)
+                        sym_curl_multi_remove_handle(call->c->multi, call->easy);
+                sym_curl_easy_cleanup(call->easy);
+        }
+        sd_event_source_disable_unref(call->retry);
+        if (call->body)
+                explicit_bzero(call->body, strlen(call->body));
+        if (call->response.s)
+                explicit_bzero(call->response.s, call->response.len);
+        strbuf_free(&call->response);
+        free(call->method);
+        free(call->path);
+        free(call->url);
+        free(call->body);
+        free(call);
+}
+
+void kube_call_cancel(KubeCall *call) {
+        call_free(call);
+}
+
+static size_t write_cb(char *ptr, size_t size, size_t n, void *userdata) {
+        KubeCall *call = userdata;
+
+        if (call->response.len + n > KUBE_RESPONSE_MAX) {
+                call->too_big = true;
+                return 0;
+        }
+        strbuf_putn(&call->response, ptr, n);
+        if (call->response.oom)
+                return 0;
+        if (call->on_line && memchr(ptr, '\n', n))
+                call->lines_pending = call->c->lines_pending = true;
+        return size * n;
+}
+
+static int setup_easy(KubeCall *call) {
+        KubeClient *c = call->c;
+        KubeConfig *k = c->config;
+        CURL *h = call->easy;
+        bool ok = true;
+
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_URL, call->url) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_PRIVATE, call) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_SHARE, c->share) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_USERAGENT, "nap-agent/" PACKAGE_VERSION) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_ERRORBUFFER, call->errbuf) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS) == CURLE_OK;
+        /* Over TLS, wait for the first connection's ALPN answer rather than
+         * open one per concurrent request: HTTP/2 multiplexes them all. */
+        if (strneq(k->server, "https://", 8))
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) c->opts.connect_timeout_ms) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_WRITEDATA, call) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers[call->body_type]) == CURLE_OK;
+        if (call->body) {
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_POSTFIELDS, call->body) == CURLE_OK;
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(call->body)) ==
+                                   CURLE_OK;
+        }
+        if (!streq(call->method, "GET"))
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, call->method) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, k->insecure_skip_tls_verify ? 0L : 1L) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, k->insecure_skip_tls_verify ? 0L : 2L) == CURLE_OK;
+        if (k->ca.size > 0) {
+                struct curl_blob b = { .data = k->ca.data, .len = k->ca.size, .flags = CURL_BLOB_COPY };
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &b) == CURLE_OK;
+        }
+        if (k->client_cert.size > 0) {
+                struct curl_blob cert = { .data = k->client_cert.data, .len = k->client_cert.size,
+                                          .flags = CURL_BLOB_COPY };
+                struct curl_blob key = { .data = k->client_key.data, .len = k->client_key.size,
+                                         .flags = CURL_BLOB_COPY };
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM") == CURLE_OK;
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cert) == CURLE_OK;
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM") == CURLE_OK;
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &key) == CURLE_OK;
+        }
+        return ok ? 0 : -EOPNOTSUPP;
+}
+
+/* Starts one attempt: the transfer joins the multi handle; the loop drives it. */
+static int attempt_start(KubeCall *call) {
+        uint64_t now = now_ms(), left = call->deadline_ms > now ? call->deadline_ms - now : 1;
+        long timeout = (long) (call->on_line || left < call->c->opts.request_timeout_ms
+                                       ? left
+                                       : call->c->opts.request_timeout_ms);
+
+        strbuf_free(&call->response);
+        call->response = (StrBuf) { 0 };
+        call->line_start = 0;
+        call->too_big = false;
+        call->errbuf[0] = 0;
+        call->attempt++;
+        if (sym_curl_easy_setopt(call->easy, CURLOPT_TIMEOUT_MS, timeout) != CURLE_OK ||
+            sym_curl_multi_add_handle(call->c->multi, call->easy) != CURLM_OK)
+                return -EIO;
+        call->in_multi = true;
+        return 0;
+}
+
+static void call_complete(KubeCall *call, int r, KubeResponse *resp, const KubeError *err) {
+        KubeCallDone done = call->done;
+        void *userdata = call->userdata;
+
+        call_unlink(call);
+        done(call, r, resp, err, userdata);
+        call_free(call);
+}
+
+static void call_complete_error(KubeCall *call, int r, KubeError *err) {
+        if (call->attempt > 1)
+                kube_error_append(err, " (gave up after %u attempts in %.1f s)", call->attempt,
+                                  (double) (now_ms() - call->start_ms) / 1000.0);
+        call_complete(call, r, NULL, err);
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        KubeCall *call = userdata;
+        KubeError err = { 0 };
+        int r;
+
+        call->retry = sd_event_source_disable_unref(call->retry);
+        r = attempt_start(call);
+        if (r < 0) {
+                kube_error_setf(&err, r, "%s %s: libcurl refused the transfer", call->method, call->path);
+                call_complete_error(call, r, &err);
+        }
+        return 0;
+}
+
+/* Capped exponential backoff with "equal jitter": half fixed, half random. */
+static uint64_t backoff_ms(KubeClient *c, unsigned attempt) {
+        uint64_t d = c->opts.backoff_initial_ms;
+
+        for (unsigned i = 1; i < attempt && d < c->opts.backoff_max_ms; i++)
+                d *= 2;
+        if (d > c->opts.backoff_max_ms)
+                d = c->opts.backoff_max_ms;
+        return d / 2 + (uint64_t) rand_r(&c->seed) % (d / 2 + 1);
+}
+
+/* Retry-After in seconds (the HTTP-date form is not used by the apiserver). */
+static long retry_after_ms(KubeCall *call) {
+        struct curl_header *h;
+        char *end;
+        long s;
+
+        if (sym_curl_easy_header(call->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+                return -1;
+        s = strtol(h->value, &end, 10);
+        if (end == h->value || s < 0 || s > 3600)
+                return -1;
+        return s * 1000;
+}
+
+static bool status_retryable(long status, unsigned attempt) {
+        /* A 500 from the apiserver is mostly deterministic (e.g. a Service
+         * port without protocol on 1.20): try it twice, not until the deadline. */
+        if (status == 500)
+                return attempt < 2;
+        return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+/* Schedules another attempt after delay; false when the deadline does not
+ * leave room for it. */
+static bool schedule_retry(KubeCall *call, uint64_t delay) {
+        if (call->on_line || now_ms() + delay >= call->deadline_ms)
+                return false;
+        if (sd_event_add_time_relative(call->c->event, &call->retry, CLOCK_MONOTONIC, delay * 1000ULL, 0, on_retry,
+                                       call) < 0)
+                return false;
+        (void) sd_event_source_set_description(call->retry, "kube-retry");
+        return true;
+}
+
+static void deliver(KubeCall *call, long status) {
+        KubeResponse resp = {
+                .status = status,
+                .attempts = call->attempt,
+                .seconds = (double) (now_ms() - call->start_ms) / 1000.0,
+        };
+        KubeError err = { 0 };
+
+        if (!call->response.s)
+                strbuf_puts(&call->response, "");
+        resp.body = strbuf_steal(&call->response);
+        if (!resp.body) {
+                kube_error_setf(&err, -ENOMEM, "out of memory");
+                call_complete(call, -ENOMEM, NULL, &err);
+                return;
+        }
+        resp.json = cJSON_Parse(resp.body);
+        call_complete(call, 0, &resp, NULL);
+        kube_response_clear(&resp);
+}
+
+static void call_finished(KubeCall *call, CURLcode cc) {
+        KubeClient *c = call->c;
+        long status = 0, connects = 0, after = -1;
+        KubeError err = { 0 };
+        bool retry;
+        int r;
+
+        sym_curl_multi_remove_handle(c->multi, call->easy);
+        call->in_multi = false;
+        c->stats.requests++;
+        if (sym_curl_easy_getinfo(call->easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK)
+                c->stats.connections += (unsigned long) connects;
+        if (cc == CURLE_OK)
+                sym_curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
+        log_debug("kube: %s %s -> %ld (curl %d, attempt %u)", call->method, call->path, status, (int) cc,
+                  call->attempt);
+
+        if (cc == CURLE_OK) {
+                if (call->on_line && call->lines_pending)
+                        return; /* dispatch_lines() hands the rest over, then delivers */
+                if (status_retryable(status, call->attempt)) {
+                        after = status == 429 || status == 503 ? retry_after_ms(call) : -1;
+                        if (schedule_retry(call, after >= 0 ? (uint64_t) after : backoff_ms(c, call->attempt)))
+                                return;
+                }
+                deliver(call, status);
+                return;
+        }
+        r = kube_error_from_curl(cc, call->errbuf[0] ? call->errbuf : sym_curl_easy_strerror(cc), c->config->server,
+                                 call->too_big, &retry, &err);
+        if (retry && schedule_retry(call, backoff_ms(c, call->attempt)))
+                return;
+        call_complete_error(call, r, &err);
+}
+
+static void process_done(KubeClient *c) {
+        CURLMsg *msg;
+        int left;
+
+        while ((msg = sym_curl_multi_info_read(c->multi, &left))) {
+                KubeCall *call = NULL;
+
+                if (msg->msg != CURLMSG_DONE)
+                        continue;
+                if (sym_curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &call) != CURLE_OK || !call)
+                        continue;
+                call_finished(call, msg->data.result);
+        }
+}
+
+/* Hands the complete lines of one stream to its consumer. Returns false
+ * when the call ended (stopped by the consumer, or its transfer had
+ * finished and it was delivered). */
+static bool stream_lines(KubeCall *call) {
+        StrBuf *b = &call->response;
+        KubeError err = { 0 };
+        char *nl;
+
+        call->lines_pending = false;
+        while (call->line_start < b->len && (nl = memchr(b->s + call->line_start, '\n', b->len - call->line_start))) {
+                size_t start = call->line_start, len = (size_t) (nl - (b->s + start));
+                int r;
+
+                call->line_start = start + len + 1;
+                if (len == 0)
+                        continue;
+                *nl = 0;
+                r = call->on_line(call, b->s + start, len, call->userdata);
+                if (r < 0) {
+                        kube_error_setf(&err, r, "%s %s: stopped by its consumer", call->method, call->path);
+                        call_complete(call, r, NULL, &err);
+                        return false;
+                }
+        }
+        if (call->line_start > 64 * 1024 && call->line_start == b->len) {
+                b->len = 0; /* everything read: start the buffer over */
+                call->line_start = 0;
+        }
+        if (!call->in_multi) {
+                long status = 0;
+                sym_curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
+                deliver(call, status);
+                return false;
+        }
+        return true;
+}
+
+static void dispatch_lines(KubeClient *c) {
+        bool again = true;
+
+        c->lines_pending = false;
+        /* A consumer may cancel or start calls: rescan from the head after each. */
+        while (again) {
+                again = false;
+                for (KubeCall *call = c->calls; call; call = call->next)
+                        if (call->lines_pending) {
+                                (void) stream_lines(call);
+                                again = true;
+                                break;
+                        }
+        }
+}
+
+static int call_new(KubeClient *c, const char *method, const char *path, const KubeCallOptions *opts,
+                    KubeCall **ret) {
+        KubeCall *call = calloc(1, sizeof *call);
+
+        if (!call)
+                return -ENOMEM;
+        call->c = c;
+        call->body_type = opts ? opts->body_type : KUBE_BODY_NONE;
+        call->on_line = opts ? opts->on_line : NULL;
+        call->method = strdup(method);
+        call->path = strdup(path);
+        if (!call->method || !call->path || asprintf(&call->url, "%s%s", c->config->server, path) < 0 ||
+            (opts && opts->body && !(call->body = strdup(opts->body)))) {
+                call_free(call);
+                return -ENOMEM;
+        }
+        call->start_ms = now_ms();
+        call->deadline_ms = call->start_ms + (opts && opts->deadline_ms ? opts->deadline_ms : c->opts.deadline_ms);
+        *ret = call;
+        return 0;
+}
+
+int kube_call_start(KubeClient *c, const char *method, const char *path, const KubeCallOptions *opts,
+                    KubeCallDone done, void *userdata, KubeCall **ret) {
+        KubeCall *call = NULL;
+        int r;
+
+        r = call_new(c, method, path, opts, &call);
+        if (r < 0)
+                return r;
+        call->done = done;
+        call->userdata = userdata;
+        call->next = c->calls;
+        if (c->calls)
+                c->calls->prev = call;
+        c->calls = call;
+        call->easy = sym_curl_easy_init();
+        r = call->easy ? setup_easy(call) : -ENOMEM;
+        if (r >= 0)
+                r = attempt_start(call);
+        if (r < 0) {
+                call_free(call);
+                return r;
+        }
+        if (ret)
+                *ret = call;
+        return 0;
+}
+
+/* ---- running to completion (synchronous callers) ----------------------------- */
+
+int kube_client_run_until(KubeClient *c, const bool *done) {
+        int r;
+
+        if (sd_event_get_state(c->event) == SD_EVENT_RUNNING)
+                return -EDEADLK;
+        while (!*done) {
+                r = sd_event_run(c->event, UINT64_MAX);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+typedef struct SyncCall {
+        bool done;
+        int r;
+        KubeResponse resp;
+        KubeError err;
+} SyncCall;
+
+static void sync_done(KubeCall *call, int r, KubeResponse *resp, const KubeError *err, void *userdata) {
+        SyncCall *s = userdata;
+
+        s->done = true;
+        s->r = r;
+        if (resp) {
+                s->resp = *resp;
+                *resp = (KubeResponse) { 0 };
+        }
+        if (err)
+                s->err = *err;
+}
+
+int kube_call_sync(KubeClient *c, const char *method, const char *path, KubeBody body_type, const char *body,
+                   KubeResponse *ret, KubeError *err) {
+        KubeCallOptions o = { .body_type = body_type, .body = body };
+        SyncCall s = { 0 };
+        KubeCall *call = NULL;
+        int r;
+
+        r = kube_call_start(c, method, path, &o, sync_done, &s, &call);
+        if (r < 0)
+                return kube_error_setf(err, r, "%s %s: cannot start the request: %s", method, path, STRERROR(r));
+        r = kube_client_run_until(c, &s.done);
+        if (r < 0) {
+                if (!s.done)
+                        kube_call_cancel(call);
+                kube_response_clear(&s.resp);
+                return kube_error_setf(err, r, "%s %s: the event loop failed: %s", method, path, STRERROR(r));
+        }
+        if (s.r < 0) {
+                if (err)
+                        *err = s.err;
+                return s.r;
+        }
+        *ret = s.resp;
+        return 0;
+}

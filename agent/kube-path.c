@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Where an object lives in the REST API: the kinds the agent knows, their
+ * resource names, and the paths of an object or of a collection.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kube.h"
+#include "util/json.h"
+
+typedef struct KindInfo {
+        const char *api_version;
+        const char *kind;
+        const char *resource;
+        bool namespaced;
+} KindInfo;
+
+static const KindInfo kinds[] = {
+        { "v1", "Namespace", "namespaces", false },
+        { "v1", "Secret", "secrets", true },
+        { "v1", "Service", "services", true },
+        { "v1", "ConfigMap", "configmaps", true },
+        { "v1", "ServiceAccount", "serviceaccounts", true },
+        { "apps/v1", "Deployment", "deployments", true },
+        { "apps/v1", "StatefulSet", "statefulsets", true },
+        { "apps/v1", "DaemonSet", "daemonsets", true },
+        { "coordination.k8s.io/v1", "Lease", "leases", true },
+};
+
+int kube_ref_from_object(const cJSON *obj, KubeRef *ret) {
+        const cJSON *metadata = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+        const cJSON *ns = cJSON_GetObjectItemCaseSensitive(metadata, "namespace");
+        KubeRef ref = {
+                .api_version = json_string(obj, "apiVersion"),
+                .kind = json_string(obj, "kind"),
+                .namespace = cJSON_IsString(ns) ? ns->valuestring : NULL,
+                .name = json_string(metadata, "name"),
+        };
+
+        if (!ref.api_version || !ref.kind || !ref.name || (ns && !cJSON_IsString(ns) && !cJSON_IsNull(ns)))
+                return -EINVAL;
+        *ret = ref;
+        return 0;
+}
+
+/* RFC 1123 subdomain (object names) or label (namespaces). */
+static bool valid_name(const char *s, bool label) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > (label ? 63u : 253u))
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char ch = s[i];
+                bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+                if (!alnum && (i == 0 || i == n - 1 || !(ch == '-' || (ch == '.' && !label))))
+                        return false;
+        }
+        return true;
+}
+
+static const KindInfo *kind_info(const char *api_version, const char *kind) {
+        for (size_t i = 0; i < ELEMENTSOF(kinds); i++)
+                if (streq(kinds[i].api_version, api_version) && streq(kinds[i].kind, kind))
+                        return &kinds[i];
+        return NULL;
+}
+
+static const char *api_root(const KindInfo *k) {
+        return strchr(k->api_version, '/') ? "apis" : "api";
+}
+
+int kube_collection_path(const char *api_version, const char *kind, const char *namespace, char **ret) {
+        const KindInfo *k = kind_info(api_version, kind);
+        char *p;
+        int n;
+
+        if (!k)
+                return -EOPNOTSUPP;
+        if (k->namespaced != !strempty(namespace) || (k->namespaced && !valid_name(namespace, true)))
+                return -EINVAL;
+        if (k->namespaced)
+                n = asprintf(&p, "/%s/%s/namespaces/%s/%s", api_root(k), k->api_version, namespace, k->resource);
+        else
+                n = asprintf(&p, "/%s/%s/%s", api_root(k), k->api_version, k->resource);
+        if (n < 0)
+                return -ENOMEM;
+        *ret = p;
+        return 0;
+}
+
+int kube_path(const KubeRef *ref, char **ret) {
+        const KindInfo *k = kind_info(ref->api_version, ref->kind);
+        char *p;
+        int n;
+
+        if (!k)
+                return -EOPNOTSUPP;
+        if (!valid_name(ref->name, false) || (k->namespaced != !strempty(ref->namespace)) ||
+            (k->namespaced && !valid_name(ref->namespace, true)))
+                return -EINVAL;
+
+        if (k->namespaced)
+                n = asprintf(&p, "/%s/%s/namespaces/%s/%s/%s", api_root(k), k->api_version, ref->namespace,
+                             k->resource, ref->name);
+        else
+                n = asprintf(&p, "/%s/%s/%s/%s", api_root(k), k->api_version, k->resource, ref->name);
+        if (n < 0)
+                return -ENOMEM;
+        *ret = p;
+        return 0;
+}
+
+int kube_ref_path(const KubeRef *ref, char **ret, KubeError *err) {
+        int r = kube_path(ref, ret);
+
+        if (r == -EOPNOTSUPP)
+                return kube_error_setf(err, r, "kind '%s' of apiVersion '%s' is not supported", ref->kind,
+                                       ref->api_version);
+        if (r == -EINVAL)
+                return kube_error_setf(err, r, "%s '%s%s%s': bad name or namespace", ref->kind,
+                                       strempty(ref->namespace) ? "" : ref->namespace,
+                                       strempty(ref->namespace) ? "" : "/", ref->name);
+        return r;
+}

@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The daemon: one sd-event loop around the manager's asynchronous pass. It
+ * watches values.env with inotify and starts a pass as soon as an edit is
+ * complete (the writer closed the file, or renamed it into place); a write
+ * left open starts one after a quiet period. An edit during a pass cancels
+ * nothing and schedules exactly one follow-up pass. Failed passes retry
+ * with capped exponential backoff, a periodic resync repairs drift, and the
+ * sd_notify protocol is spoken (READY, STATUS, RELOADING, STOPPING,
+ * WATCHDOG). Idle, only the resync and watchdog timers wake it; a while
+ * after the last pass it closes its connections, which unloads libcurl and
+ * libpq. manager-watch.c follows values.env through directory swaps and
+ * symlinks.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "manager-watch.h"
+#include "manager.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#define BACKOFF_MIN_USEC (1ULL * 1000000ULL)
+#define BACKOFF_MAX_USEC (300ULL * 1000000ULL)
+
+typedef struct Loop {
+        Manager *m;
+        const LoopOptions *opts;
+        sd_event *event;
+        Watch *watch;
+        sd_event_source *settle;
+        sd_event_source *retry;
+        sd_event_source *resync;
+        sd_event_source *idle_close;
+        sd_event_source *watchdog;
+        uint64_t watchdog_usec;
+        uint64_t backoff_usec;
+        unsigned pending;    /* a pass is asked for while one runs: its flags (PENDING_PASS set) */
+        bool ready_sent;
+        bool reloading;
+        bool stopping;
+        uint64_t max_dispatch_nsec; /* CPU of the longest loop iteration since the last pass */
+} Loop;
+
+#define PENDING_PASS (1u << 31)
+
+static int arm(sd_event_source **s, sd_event *e, uint64_t usec, sd_event_time_handler_t cb, void *userdata) {
+        int r;
+
+        if (*s) {
+                r = sd_event_source_set_time(*s, usec);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(*s, SD_EVENT_ONESHOT);
+                return r;
+        }
+        return sd_event_add_time(e, s, CLOCK_MONOTONIC, usec, 1000, cb, userdata);
+}
+
+static void disarm(sd_event_source *s) {
+        if (s)
+                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+}
+
+static void notify_status(Loop *l, const char *status) {
+        const char *path = l->m->options.values_path;
+
+        if (!l->ready_sent || l->reloading) {
+                (void) sd_notifyf(false, "READY=1\nSTATUS=%s; watching %s", status, path);
+                l->ready_sent = true;
+                l->reloading = false;
+        } else
+                (void) sd_notifyf(false, "STATUS=%s; watching %s", status, path);
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata);
+static int on_resync(sd_event_source *s, uint64_t usec, void *userdata);
+static int on_idle_close(sd_event_source *s, uint64_t usec, void *userdata);
+static void on_pass_done(Manager *m, int r, PassResult *res, void *userdata);
+
+static void schedule_retry(Loop *l) {
+        uint64_t jitter;
+
+        l->backoff_usec = l->backoff_usec ? l->backoff_usec * 2 : BACKOFF_MIN_USEC;
+        if (l->backoff_usec > BACKOFF_MAX_USEC)
+                l->backoff_usec = BACKOFF_MAX_USEC;
+        jitter = (uint64_t) random() % (l->backoff_usec / 4 + 1);
+        log_info("retrying in %.1f s", (double) (l->backoff_usec + jitter) / 1e6);
+        (void) arm(&l->retry, l->event, now_usec() + l->backoff_usec + jitter, on_retry, l);
+}
+
+static void schedule_resync(Loop *l) {
+        if (l->opts->resync_usec > 0)
+                (void) arm(&l->resync, l->event, now_usec() + l->opts->resync_usec, on_resync, l);
+}
+
+/* Starts a pass, or, while one runs, asks for exactly one more after it. */
+static void run_pass(Loop *l, unsigned flags) {
+        int r;
+
+        if (l->stopping)
+                return;
+        if (manager_pass_running(l->m)) {
+                l->pending |= flags | PENDING_PASS;
+                return;
+        }
+        disarm(l->retry);
+        disarm(l->idle_close);
+        r = manager_pass_start(l->m, flags, on_pass_done, l);
+        if (r < 0) {
+                log_error_errno(r, "Failed to start a pass: %s", STRERROR(r));
+                schedule_retry(l);
+        }
+}
+
+static void on_pass_done(Manager *m, int r, PassResult *res, void *userdata) {
+        Loop *l = userdata;
+
+        if (l->opts->idle_close_usec > 0)
+                (void) arm(&l->idle_close, l->event, now_usec() + l->opts->idle_close_usec, on_idle_close, l);
+        notify_status(l, res->status ? res->status : "pass finished");
+        log_debug("loop: longest iteration since the last pass: %.2f ms of CPU", l->max_dispatch_nsec / 1e6);
+        l->max_dispatch_nsec = 0;
+        if (r >= 0) {
+                l->backoff_usec = 0;
+                if (pass_result_wrote(res))
+                        log_info("%s", res->status);
+        } else if (res->invalid_values)
+                /* The diagnostics were logged; retrying cannot help: wait for the next edit. */
+                log_notice("nothing applied, nothing deleted; keeping generation %llu; waiting for the next edit",
+                           (unsigned long long) m->ledger->generation);
+        else if (!(l->pending & PENDING_PASS))
+                schedule_retry(l); /* the manager logged why */
+        if (l->pending & PENDING_PASS) {
+                unsigned flags = l->pending & ~PENDING_PASS;
+                l->pending = 0;
+                run_pass(l, flags);
+        }
+}
+
+/* An edit is complete: a pass now, whatever the backoff. */
+static void on_edit(void *userdata) {
+        Loop *l = userdata;
+
+        disarm(l->settle);
+        l->backoff_usec = 0;
+        run_pass(l, 0);
+}
+
+static int on_settled(sd_event_source *s, uint64_t usec, void *userdata) {
+        log_debug("values file quiet for %.0f ms: treating the write as complete",
+                  (double) ((Loop *) userdata)->opts->settle_usec / 1000.0);
+        on_edit(userdata);
+        return 0;
+}
+
+/* A write that is not closed yet: a pass once it has been quiet a while. */
+static void on_partial_edit(void *userdata) {
+        Loop *l = userdata;
+
+        (void) arm(&l->settle, l->event, now_usec() + l->opts->settle_usec, on_settled, l);
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        run_pass(userdata, 0);
+        return 0;
+}
+
+static int on_resync(sd_event_source *s, uint64_t usec, void *userdata) {
+        Loop *l = userdata;
+
+        log_debug("periodic resync");
+        run_pass(l, PASS_RESYNC);
+        schedule_resync(l);
+        return 0;
+}
+
+/* Nothing has happened for a while: the next edit may be hours away. Closing
+ * the connections unloads libcurl and libpq with all they pulled in (LDAP,
+ * Kerberos, GnuTLS), and the heap they used goes back to the kernel. */
+static int on_idle_close(sd_event_source *s, uint64_t usec, void *userdata) {
+        Loop *l = userdata;
+
+        if (manager_pass_running(l->m))
+                return 0; /* the pass re-arms it when it ends */
+        manager_close_connections(l->m);
+        (void) malloc_trim(0);
+        log_debug("idle: connections closed, libcurl and libpq unloaded");
+        return 0;
+}
+
+static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
+        Loop *l = userdata;
+
+        (void) sd_notify(false, "WATCHDOG=1");
+        return arm(&l->watchdog, l->event, now_usec() + l->watchdog_usec / 4, on_watchdog, l);
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Loop *l = userdata;
+
+        (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+                          (unsigned long long) now_usec());
+        log_info("reloading: re-reading values.env, the kubeconfig and the ledger");
+        /* What is in flight is dropped (its intents are kept and saved), so
+         * the reload does not wait on a slow server. */
+        manager_pass_cancel(l->m);
+        l->pending = 0;
+        (void) manager_reload(l->m);
+        (void) watch_refresh(l->watch);
+        l->reloading = true; /* READY=1 follows the next pass */
+        run_pass(l, 0);
+        return 0;
+}
+
+static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Loop *l = userdata;
+
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=stopping");
+        log_info("stopping on %s", si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+        l->stopping = true;
+        manager_pass_cancel(l->m); /* saves the ledger, intents included */
+        return sd_event_exit(l->event, 0);
+}
+
+static void loop_free(Loop *l) {
+        watch_free(l->watch);
+        sd_event_source_disable_unref(l->settle);
+        sd_event_source_disable_unref(l->retry);
+        sd_event_source_disable_unref(l->resync);
+        sd_event_source_disable_unref(l->idle_close);
+        sd_event_source_disable_unref(l->watchdog);
+}
+
+static int setup_signals(Loop *l) {
+        sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return negative_errno();
+        if ((r = sd_event_add_signal(l->event, NULL, SIGTERM, on_stop, l)) < 0 ||
+            (r = sd_event_add_signal(l->event, NULL, SIGINT, on_stop, l)) < 0 ||
+            (r = sd_event_add_signal(l->event, NULL, SIGHUP, on_sighup, l)) < 0)
+                return r;
+        return 0;
+}
+
+/* WATCHDOG=1 every quarter of WatchdogSec: a gap never comes near it. */
+static int setup_watchdog(Loop *l) {
+        int r = sd_watchdog_enabled(false, &l->watchdog_usec);
+
+        if (r <= 0)
+                return r;
+        return on_watchdog(NULL, 0, l);
+}
+
+static uint64_t thread_cpu_nsec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+/* sd_event_loop(), measuring the CPU each iteration takes. */
+static int loop_run(Loop *l) {
+        int r;
+
+        for (;;) {
+                uint64_t t = thread_cpu_nsec(), d;
+
+                r = sd_event_run(l->event, UINT64_MAX);
+                d = thread_cpu_nsec() - t;
+                if (d > l->max_dispatch_nsec)
+                        l->max_dispatch_nsec = d;
+                if (r < 0)
+                        return r;
+                if (sd_event_get_state(l->event) == SD_EVENT_FINISHED)
+                        return 0;
+        }
+}
+
+/* Every request and the whole pass end within less than half the
+ * watchdog interval (and 30 s without one): a stalled server makes a pass
+ * fail and retry, never a silent daemon. */
+static void set_deadlines(Manager *m, uint64_t watchdog_usec) {
+        unsigned pass_ms = 30000;
+
+        if (watchdog_usec > 0 && watchdog_usec * 45 / 100000 < pass_ms)
+                pass_ms = (unsigned) (watchdog_usec * 45 / 100000);
+        if (pass_ms < 200)
+                pass_ms = 200;
+        if (!m->options.pass_deadline_ms)
+                m->options.pass_deadline_ms = pass_ms;
+        if (!m->options.kube_options.deadline_ms)
+                m->options.kube_options.deadline_ms = pass_ms;
+        if (!m->options.kube_options.request_timeout_ms)
+                m->options.kube_options.request_timeout_ms = pass_ms < 10000 ? pass_ms : 10000;
+        if (!m->options.kube_options.connect_timeout_ms)
+                m->options.kube_options.connect_timeout_ms = pass_ms < 5000 ? pass_ms : 5000;
+        if (!m->options.oauth_options.deadline_ms)
+                m->options.oauth_options.deadline_ms = pass_ms;
+        if (!m->options.oauth_options.connect_timeout_s)
+                m->options.oauth_options.connect_timeout_s = pass_ms < 5000 ? (pass_ms + 999) / 1000 : 5;
+        if (!m->options.oauth_options.statement_timeout_ms)
+                m->options.oauth_options.statement_timeout_ms = pass_ms < 5000 ? pass_ms : 5000;
+}
+
+int manager_run(Manager *m, const LoopOptions *opts) {
+        Loop l = { .m = m, .opts = opts, .event = m->event };
+        int r;
+
+        srandom((unsigned) now_usec() ^ (unsigned) getpid());
+        if ((r = setup_signals(&l)) < 0 || (r = setup_watchdog(&l)) < 0) {
+                log_error_errno(r, "Failed to set up signals or the watchdog: %s", STRERROR(r));
+                goto finish;
+        }
+        set_deadlines(m, l.watchdog_usec);
+        r = watch_new(m->event, m->options.values_path, on_edit, on_partial_edit, &l, &l.watch);
+        if (r < 0)
+                goto finish;
+        log_info("nap-agent watching '%s', state in '%s'", m->options.values_path, m->state_dir);
+
+        /* The first pass runs at once; READY=1 follows it whatever its
+         * outcome, so boot never waits on an unreachable API server. */
+        run_pass(&l, 0);
+        schedule_resync(&l);
+        r = loop_run(&l);
+        if (r < 0)
+                log_error_errno(r, "Event loop failed: %s", STRERROR(r));
+        manager_pass_cancel(m);
+        r = ledger_commit(m->ledger);
+        if (r < 0)
+                log_warning_errno(r, "Failed to save the ledger on exit: %s", STRERROR(r));
+        r = 0;
+finish:
+        loop_free(&l);
+        return r;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "util/json.h"
+
+const cJSON *json_get_path(const cJSON *o, const char *const *keys) {
+        for (; o && *keys; keys++)
+                o = cJSON_GetObjectItemCaseSensitive(o, *keys);
+        return o;
+}
+
+static bool array_of_scalars(const cJSON *a) {
+        const cJSON *i;
+
+        cJSON_ArrayForEach(i, a)
+                if (cJSON_IsObject(i) || cJSON_IsArray(i))
+                        return false;
+        return true;
+}
+
+bool json_covers(const cJSON *have, const cJSON *want) {
+        const cJSON *w, *h;
+
+        if (!have || !want)
+                return have == want;
+        if (cJSON_IsObject(want)) {
+                if (!cJSON_IsObject(have))
+                        return false;
+                cJSON_ArrayForEach(w, want)
+                        if (!json_covers(cJSON_GetObjectItemCaseSensitive(have, w->string), w))
+                                return false;
+                return true;
+        }
+        if (cJSON_IsArray(want)) {
+                if (!cJSON_IsArray(have))
+                        return false;
+                if (array_of_scalars(want))
+                        return cJSON_Compare(have, want, true);
+                cJSON_ArrayForEach(w, want) {
+                        bool found = false;
+                        cJSON_ArrayForEach(h, have)
+                                if (json_covers(h, w)) {
+                                        found = true;
+                                        break;
+                                }
+                        if (!found)
+                                return false;
+                }
+                return true;
+        }
+        return cJSON_Compare(have, want, true);
+}
