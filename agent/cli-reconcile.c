@@ -178,7 +178,9 @@ static cJSON *status_json(const Manager *m) {
                         cJSON_AddStringToObject(e, "namespace", o->namespace);
                 cJSON_AddStringToObject(e, "name", o->name);
                 cJSON_AddStringToObject(e, "module", o->module);
-                cJSON_AddStringToObject(e, "state", "applied");
+                cJSON_AddStringToObject(e, "state", o->pending ? "pending" : "applied");
+                if (o->pending)
+                        cJSON_AddStringToObject(e, "pending", o->pending);
                 if (o->resource_version)
                         cJSON_AddStringToObject(e, "resourceVersion", o->resource_version);
                 if (o->applied_at)
@@ -191,7 +193,7 @@ static cJSON *status_json(const Manager *m) {
                 cJSON *e = cJSON_CreateObject();
                 cJSON_AddStringToObject(e, "id", c->id);
                 cJSON_AddStringToObject(e, "module", c->module);
-                cJSON_AddStringToObject(e, "state", "registered");
+                cJSON_AddStringToObject(e, "state", c->kept ? "kept" : "registered");
                 if (c->redirect_uri)
                         cJSON_AddStringToObject(e, "redirectUri", c->redirect_uri);
                 if (c->applied_at)
@@ -227,14 +229,18 @@ int cli_status(CliArgs *a) {
         printf("objects (%zu):\n", l->n_objects);
         for (size_t i = 0; i < l->n_objects; i++) {
                 const LedgerObject *o = &l->objects[i];
-                printf("  %-10s %s%s%s  module %s, resourceVersion %s, applied %s\n", o->kind,
+                printf("  %-10s %s%s%s  module %s, resourceVersion %s, %s %s\n", o->kind,
                        o->namespace ? o->namespace : "", o->namespace ? "/" : "", o->name, o->module,
-                       o->resource_version ? o->resource_version : "?", o->applied_at ? o->applied_at : "?");
+                       o->resource_version ? o->resource_version : "?",
+                       !o->pending ? "applied" : streq(o->pending, "apply") ? "an apply is pending since"
+                                                                            : "a delete is pending since",
+                       o->applied_at ? o->applied_at : "?");
         }
         printf("oauth clients (%zu):\n", l->n_clients);
         for (size_t i = 0; i < l->n_clients; i++)
-                printf("  %s → %s  module %s, registered %s\n", l->clients[i].id,
+                printf("  %s → %s  module %s, registered %s%s\n", l->clients[i].id,
                        l->clients[i].redirect_uri ? l->clients[i].redirect_uri : "?", l->clients[i].module,
-                       l->clients[i].applied_at ? l->clients[i].applied_at : "?");
+                       l->clients[i].applied_at ? l->clients[i].applied_at : "?",
+                       l->clients[i].kept ? " (kept: the module is off)" : "");
         return CLI_EXIT_OK;
 }

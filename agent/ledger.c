@@ -131,6 +131,7 @@ static int parse_clients(Ledger *l, const cJSON *arr) {
                 LedgerClient *e = &l->clients[l->n_clients - 1];
                 free(e->applied_at);
                 e->applied_at = json_dup(o, "appliedAt");
+                e->kept = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "kept"));
         }
         return 0;
 }
@@ -386,6 +387,7 @@ int ledger_record_client(Ledger *l, const char *id, const char *module, const ch
         }
         ledger_now(now, sizeof now);
         snprintf(c->digest, sizeof c->digest, "%s", digest);
+        c->kept = false;
         if (set_str(&c->id, id) < 0 || set_str(&c->module, module) < 0 || set_str(&c->name, name) < 0 ||
             set_str(&c->redirect_uri, redirect_uri) < 0 || set_str(&c->applied_at, now) < 0)
                 return -ENOMEM;
@@ -502,6 +504,8 @@ static cJSON *ledger_to_json(const Ledger *l) {
                 add_str(e, "redirectUri", c->redirect_uri);
                 add_str(e, "digest", c->digest);
                 add_str(e, "appliedAt", c->applied_at);
+                if (c->kept)
+                        cJSON_AddTrueToObject(e, "kept");
                 cJSON_AddItemToArray(clients, e);
         }
         return j;

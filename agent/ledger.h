@@ -42,6 +42,7 @@ typedef struct LedgerClient {
         char *redirect_uri;
         char digest[LEDGER_DIGEST_HEX];
         char *applied_at;
+        bool kept; /* its module is off; the row is kept (see plan.c), no longer maintained */
 } LedgerClient;
 
 typedef struct Ledger {

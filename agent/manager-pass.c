@@ -62,6 +62,7 @@ struct Pass {
         void *userdata;
         sd_event_source *begin;
         sd_event_source *deadline;
+        sd_event_source *save;   /* deferred: the ledger after the answers of one loop iteration */
         Config *config;
         DesiredSet *desired;
         Plan *plan;
@@ -131,6 +132,21 @@ static int pass_commit(Pass *p) {
         return r;
 }
 
+static int on_save(sd_event_source *s, void *userdata) {
+        Pass *p = userdata;
+
+        p->save = sd_event_source_disable_unref(p->save);
+        (void) pass_commit(p);
+        return 0;
+}
+
+/* Each settled write is saved at once, so that a crash loses nothing; the
+ * answers that arrive in one loop iteration share one save. */
+static void save_soon(Pass *p) {
+        if (!p->save && sd_event_add_defer(p->m->event, &p->save, on_save, p) < 0)
+                (void) pass_commit(p);
+}
+
 static Task *task_free(Task *t) {
         Pass *p;
 
@@ -171,8 +187,11 @@ static void object_task_done(Task *t) {
         Pass *p = t->pass;
 
         task_free(t);
-        if (--p->objects_in_flight > 0)
+        if (--p->objects_in_flight > 0) {
+                save_soon(p);
                 return;
+        }
+        p->save = sd_event_source_disable_unref(p->save);
         if (pass_commit(p) < 0 || p->error) {
                 p->objects_done = true;
                 pass_maybe_finish(p);
@@ -575,6 +594,7 @@ static void pass_free(Pass *p) {
                 oauth_cancel(p->m->db);
         sd_event_source_disable_unref(p->begin);
         sd_event_source_disable_unref(p->deadline);
+        sd_event_source_disable_unref(p->save);
         plan_free(p->plan);
         desired_set_free(p->desired);
         config_free(p->config);
@@ -584,12 +604,27 @@ static void pass_free(Pass *p) {
         free(p);
 }
 
+/* The rows of modules turned off stay (plan.c says why): say so in the ledger. */
+static void mark_kept_clients(Pass *p) {
+        Ledger *l = p->m->ledger;
+
+        for (size_t i = 0; i < l->n_clients; i++) {
+                bool desired = false;
+                for (size_t k = 0; k < p->desired->n_clients; k++)
+                        if (streq(p->desired->clients[k].id, l->clients[i].id))
+                                desired = true;
+                l->clients[i].kept = !desired;
+        }
+}
+
 static void pass_finish(Pass *p) {
         Manager *m = p->m;
         PassDone done = p->done;
         void *userdata = p->userdata;
         int r = p->error;
 
+        if (p->plan)
+                mark_kept_clients(p);
         if (r >= 0 && pass_result_wrote(&p->res))
                 m->ledger->generation++; /* what was written, not what was planned */
         if (r >= 0)

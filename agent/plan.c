@@ -312,14 +312,15 @@ static int note_kept(Plan *p, const char *module, size_t n_objects, size_t n_cli
         return 0;
 }
 
-static int note_client_kept(Plan *p, const char *id, const char *reason) {
+static int note_client_kept(Plan *p, const char *id, const char *module, bool module_on) {
         char **notes = realloc(p->notes, (p->n_notes + 1) * sizeof *notes);
 
         if (!notes)
                 return -ENOMEM;
         p->notes = notes;
-        if (asprintf(&p->notes[p->n_notes], "keeping oauth client \"%s\" (%s): deleting its row would also delete "
-                     "its users' refresh tokens and authorization codes", id, reason) < 0)
+        if (asprintf(&p->notes[p->n_notes], "keeping oauth client \"%s\" of the %s module, which %s: deleting its row "
+                     "would also delete its users' refresh tokens and authorization codes", id, module,
+                     module_on ? "no longer renders it" : "is off") < 0)
                 return -ENOMEM;
         p->n_notes++;
         return 0;
@@ -362,7 +363,7 @@ static int plan_prunes(Plan *p, const DesiredSet *d, const Config *c, const Ledg
                         continue;
                 if (!may_prune(c, e->module, &reason))
                         count_kept(kept, e->module, 1);
-                else if (note_client_kept(p, e->id, reason) < 0)
+                else if (note_client_kept(p, e->id, e->module, streq(reason, "no longer rendered")) < 0)
                         return -ENOMEM;
         }
         for (int m = 0; m < _MODULE_MAX; m++)

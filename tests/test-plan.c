@@ -159,7 +159,7 @@ TEST(toggle_off_deletes_in_reverse_order) {
         ASSERT_STREQ(action(w.plan, "Deployment", "coturn")->reason, "BROWSER_ENABLED=false");
         ASSERT_EQ(plan_count(w.plan, PLAN_DELETE, true), 0);
         ASSERT_EQ(w.plan->n_notes, 1);
-        ASSERT_TRUE(strstr(w.plan->notes[0], "keeping oauth client \"browser-service\" (BROWSER_ENABLED=false)"));
+        ASSERT_TRUE(strstr(w.plan->notes[0], "keeping oauth client \"browser-service\" of the browser module, which is off"));
         carry_out(&w, l);
         ASSERT_EQ(l->n_objects, 3);
         ASSERT_EQ(l->n_clients, 2);

@@ -234,11 +234,11 @@ CASES = [
     ("INGRESS_MODE external -> nodeport, URLs from the NodePorts", {"INGRESS_MODE": "nodeport"},
      P(S_SVC, B_SVC), {}, {"extra_check": service_is("nap-browser", "NodePort", 30095)}),
     ("SANDBOX_ENABLED on -> off", {"SANDBOX_ENABLED": "false"},
-     D(S_DEPLOY, S_SVC, S_SECRET) + P(B_SECRET, B_DEPLOY), {"sandbox-service": "delete"}, {}),
+     D(S_DEPLOY, S_SVC, S_SECRET) + P(B_SECRET, B_DEPLOY), {}, {}),  # the row stays (tokens cascade)
     ("SANDBOX_ENABLED off -> on", {"SANDBOX_ENABLED": "true"},
-     P(S_SECRET, B_SECRET, S_SVC, S_DEPLOY, B_DEPLOY), {"sandbox-service": "insert"}, {}),
-    ("BROWSER_ENABLED on -> off", {"BROWSER_ENABLED": "false"}, D(*BROWSER), {"browser-service": "delete"}, {}),
-    ("BROWSER_ENABLED off -> on", {"BROWSER_ENABLED": "true"}, P(*BROWSER), {"browser-service": "insert"}, {}),
+     P(S_SECRET, B_SECRET, S_SVC, S_DEPLOY, B_DEPLOY), {}, {}),  # ... and is still right
+    ("BROWSER_ENABLED on -> off", {"BROWSER_ENABLED": "false"}, D(*BROWSER), {}, {}),
+    ("BROWSER_ENABLED off -> on", {"BROWSER_ENABLED": "true"}, P(*BROWSER), {}, {}),
     ("APP_PREFIX", {"APP_PREFIX": "acme"},
      D(*in_ns("nap", [S_SECRET, S_SVC, S_DEPLOY, B_SECRET, B_SVC, B_DEPLOY]))
      + P(*in_ns("nap", [S_SECRET, S_SVC, S_DEPLOY, B_SECRET, B_SVC, B_DEPLOY], prefix="acme"), T_DEPLOY), {}, {}),

@@ -95,6 +95,12 @@ def crash_run(site, nth, mode):
         if agent.poll() is not None:
             raise R.Failure("apply finished before the stalled PATCH: %s" % (agent.communicate(),))
         check(os.path.exists(os.path.join(ctrl, "held")), "the proxy never held a PATCH")
+        # The PATCHes of one rank go at once: wait until the answered ones are
+        # in the ledger (each settled write is saved at once), then kill.
+        for _ in range(200):
+            if sum(o["state"] == "applied" for o in R.status_json(site)["objects"]) >= nth - 1:
+                break
+            time.sleep(0.05)
         os.kill(agent.pid, signal.SIGKILL)
         agent.wait()
         agent.communicate()
@@ -109,23 +115,29 @@ def crash_run(site, nth, mode):
         proxy.wait(timeout=10)
 
 
-def recover(site, planned, got_through, mode, rows_expected):
-    """The next apply writes exactly what the ledger did not record."""
+def recover(site, planned, got_through, mode, rows_expected, rows_before):
+    """The next apply writes exactly what the ledger did not record: the
+    first PATCH was answered (recorded), the second one's outcome is
+    unknown (its intent is in the ledger), so it is repeated. The rows are
+    synced beside the objects, so the crash may come before or after them:
+    counted from before the crashed run, each changes exactly once."""
     recorded = got_through[:1]  # only the first PATCH was answered
     check(len(got_through) == (1 if mode == "before" else 2),
           "writes before the kill:\n%s" % R.fmt_reqs(got_through))
     st = R.status_json(site)
+    pending = [o["name"] for o in st["objects"] if o["state"] == "pending"]
+    check(len(pending) == 1, "ledger after the crash: want the held write pending, have %s" % st["objects"])
     pl = site.plan()
     check(pl.rc == 2, "plan after the crash: want exit 2, got %r" % pl)
     before_uids = uids(ALL)
-    before_rows = R.rows()
     m = R.mark()
     apply_ok(site)
     writes = R.writes_since(m)
     want = sorted(set(planned) - set(actual(recorded)))
     check(actual(writes) == want, "recovery writes:\n  want %s\n  have %s" % (want, actual(writes)))
-    ch = R.row_changes(before_rows, R.rows())
-    check(ch == rows_expected, "rows written on recovery: want %s, have %s" % (rows_expected, ch))
+    ch = R.row_changes(rows_before, R.rows())
+    check(ch == rows_expected, "rows written by the crashed run and the recovery: want %s, have %s"
+          % (rows_expected, ch))
     after = uids(ALL)
     check(all(before_uids[k] is None or before_uids[k] == after[k] for k in after),
           "an object was recreated: %s -> %s" % (before_uids, after))
@@ -134,27 +146,30 @@ def recover(site, planned, got_through, mode, rows_expected):
 
 
 def case_crash_first_install(site):
+    rows = R.rows()
     got = crash_run(site, 2, "after")
     st = R.status_json(site)
-    check(len(st["objects"]) == 1 and not st["oauthClients"],
-          "ledger after the crash: want 1 object, no client; have %s" % st)
-    recover(site, patches(ALL), got, "after", {"sandbox-service": "insert", "browser-service": "insert"})
+    check(len(st["objects"]) == 2 and [o["state"] for o in st["objects"]].count("applied") == 1,
+          "ledger after the crash: want 1 object applied and 1 pending; have %s" % st)
+    recover(site, patches(ALL), got, "after", {"sandbox-service": "insert", "browser-service": "insert"}, rows)
 
 
 def case_crash_update_before(site):
     site.vals.update(SANDBOX_JWT_SECRET=R.hexsecret("safety-2-sjwt"), TURN_AUTH_SECRET=R.hexsecret("safety-2-turn"),
                      BROWSER_NODE_PORT="30095")
     site.write()
+    rows = R.rows()
     got = crash_run(site, 2, "before")
     recover(site, patches([S_SECRET, B_SECRET, B_SVC, S_DEPLOY, B_DEPLOY, T_DEPLOY]), got, "before",
-            {"browser-service": "update"})
+            {"browser-service": "update"}, rows)
 
 
 def case_crash_update_after(site):
     site.vals.update(SANDBOX_JWT_SECRET=R.hexsecret("safety-3-sjwt"), TURN_PORT="3479")
     site.write()
+    rows = R.rows()
     got = crash_run(site, 2, "after")
-    recover(site, patches([S_SECRET, S_DEPLOY, B_DEPLOY, T_DEPLOY, T_SVC]), got, "after", {})
+    recover(site, patches([S_SECRET, S_DEPLOY, B_DEPLOY, T_DEPLOY, T_SVC]), got, "after", {}, rows)
 
 
 # ---- the ledger -----------------------------------------------------------------
@@ -163,27 +178,68 @@ def ledger_path(site):
     return os.path.join(site.state, "ledger.json")
 
 
-def corrupt_ledger(content):
+def operator_edits():
+    """What an operator does with kubectl beside the agent: Update managers
+    (kubectl-label, kubectl-annotate, kubectl-set) whose fields must survive."""
+    R.kubectl("-n", NS, "label", "deployment", "nap-sandbox", "team=ops", "--overwrite")
+    R.kubectl("-n", NS, "annotate", "service", "nap-browser", "ops/note=keep", "--overwrite")
+    R.kubectl("-n", NS, "set", "env", "deployment/nap-browser", "OPS_DEBUG=1")
+
+
+def operator_fields_kept():
+    sd, bs, bd = R.get_obj(S_DEPLOY[0], NS, S_DEPLOY[1]), R.get_obj(B_SVC[0], NS, B_SVC[1]), \
+        R.get_obj(B_DEPLOY[0], NS, B_DEPLOY[1])
+    env = {e["name"]: e.get("value") for e in bd["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+    check(sd["metadata"]["labels"].get("team") == "ops", "kubectl label lost: %s" % sd["metadata"]["labels"])
+    check(bs["metadata"].get("annotations", {}).get("ops/note") == "keep", "kubectl annotate lost")
+    check(env.get("OPS_DEBUG") == "1", "kubectl set env lost: %s" % sorted(env))
+
+
+def lost_ledger(damage, note):
+    """damage(path): the ledger is lost or damaged. The next apply reads back
+    from the cluster what carries nap-agent's label and Apply entry instead of
+    adopting it again: nothing is written (no pod rolls), what operators set
+    with kubectl stays, and the ledger knows every object again."""
     def case(site):
-        with open(ledger_path(site)) as f:
-            good = f.read()
-        with open(ledger_path(site), "w") as f:
-            f.write(content(good))
+        operator_edits()
         before_uids, before_rows = uids(ALL), R.rows()
+        gens = {n: R.get_obj(r, NS, n)["metadata"].get("generation") for r, n in ALL if r == "deployments"}
+        damage(ledger_path(site))
         m = R.mark()
         r = apply_ok(site)
         writes = R.writes_since(m)
-        check("corrupt" in r.err or "moved" in r.err, "no warning about the corrupt ledger: %r" % r)
-        check(actual(writes) == patches(ALL), "writes after a corrupt ledger: %s" % actual(writes))
+        check(note in r.err, "no word about the ledger (%r): %r" % (note, r))
+        check(actual(writes) == [], "writes after the ledger was lost: %s" % actual(writes))
         check(uids(ALL) == before_uids, "objects were recreated")
+        check({n: R.get_obj(r, NS, n)["metadata"].get("generation") for r, n in ALL if r == "deployments"} == gens,
+              "a Deployment's generation moved: its pods would roll")
         ch = R.row_changes(before_rows, R.rows())
         check(ch == {}, "rows rewritten although they match: %s" % ch)
-        aside = [f for f in os.listdir(site.state) if f.startswith("ledger.json.corrupt")]
-        check(aside, "the corrupt ledger was not moved aside: %s" % os.listdir(site.state))
-        for f in aside:
-            os.unlink(os.path.join(site.state, f))
+        st = R.status_json(site)
+        check(sorted((o["kind"], o["name"]) for o in st["objects"] if o["state"] == "applied") ==
+              sorted((k, n) for k, n in [("Secret", "nap-sandbox-secret"), ("Service", "nap-sandbox"),
+                                         ("Deployment", "nap-sandbox"), ("Secret", "nap-browser-secret"),
+                                         ("Service", "nap-browser"), ("Deployment", "nap-browser"),
+                                         ("Deployment", "coturn"), ("Service", "coturn")]),
+              "the ledger was not rebuilt: %s" % st["objects"])
+        operator_fields_kept()
+        R.kubectl("-n", NS, "label", "deployment", "nap-sandbox", "team-")
+        R.kubectl("-n", NS, "annotate", "service", "nap-browser", "ops/note-")
+        R.kubectl("-n", NS, "set", "env", "deployment/nap-browser", "OPS_DEBUG-")
+        for f in os.listdir(site.state):
+            if f.startswith("ledger.json.corrupt"):
+                os.unlink(os.path.join(site.state, f))
         converged(site)
     return case
+
+
+def corrupt_ledger(content):
+    def damage(path):
+        with open(path) as f:
+            good = f.read()
+        with open(path, "w") as f:
+            f.write(content(good))
+    return lost_ledger(damage, "moved it to")
 
 
 def case_newer_schema(site):
@@ -393,6 +449,7 @@ def main():
         ("crash (SIGKILL) during the first install, after the 2nd PATCH reached the server", case_crash_first_install),
         ("crash (SIGKILL) while the 2nd PATCH of an update is in flight", case_crash_update_before),
         ("crash (SIGKILL) after the 2nd PATCH of an update was applied, before its answer", case_crash_update_after),
+        ("ledger deleted", lost_ledger(os.unlink, "read back")),
         ("corrupt ledger (garbage)", corrupt_ledger(lambda good: "{ this is not json")),
         ("corrupt ledger (truncated)", corrupt_ledger(lambda good: good[:len(good) // 2])),
         ("corrupt ledger (empty file)", corrupt_ledger(lambda good: "")),
