@@ -27,7 +27,10 @@
 #define MANAGED_BY_LABEL "app.kubernetes.io/managed-by"
 
 typedef struct DesiredObject {
-        Module module;
+        Module module;     /* the first of its owners that is on */
+        char *modules;     /* all its owners, "sandbox" or "sandbox,browser": the
+                            * ledger records this, so the plan deletes an object
+                            * only when every owner lets it go */
         char *source;      /* template file it came from */
         char *api_version; /* these four point into nothing else: owned */
         char *kind;
