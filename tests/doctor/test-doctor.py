@@ -539,9 +539,9 @@ def values_permissions():
 
 @case
 def values_host():
-    d = doctor(values=variant(NAP_HOST="192.0.2.99"))
+    d = doctor(values=variant(TOS_HOST="192.0.2.99"))
     expect(d, "values.host", "warn", rc=0, summary="differ", fix="TOS_HOST")
-    d = doctor(values=variant(NAP_HOST="192.0.2.10"))
+    d = doctor(values=variant(TOS_HOST="192.0.2.10"))
     expect(d, "values.host", "ok", rc=0)
     d = doctor()
     expect(d, "values.host", "ok", rc=0)
