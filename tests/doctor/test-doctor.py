@@ -498,7 +498,7 @@ def human_output_shape():
 @case
 def values_valid():
     """An invalid values.env: values.valid fails (with the first diagnostic, never the secret)."""
-    short = "hunter2-short"
+    short = "change-me-hunter2"  # a placeholder is an error (a short secret only a warning)
     SECRETS.append(short)
     v = variant(SANDBOX_NODE_PORT="notaport")
     d = doctor(values=v)
