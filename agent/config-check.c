@@ -286,16 +286,31 @@ static void check_node_selector(Config *c, ConfigVar *v, DiagList *diags) {
                 ERR(NULL, "%s: out of memory", v->name);
 }
 
+static void check_dns_label(Config *c, ConfigVar *v, size_t max, DiagList *diags) {
+        if (!is_dns_label(v->value, max))
+                ERR("use lower-case letters, digits and '-', starting and ending with a letter or digit",
+                    "%s=\"%s\" is not a valid DNS-1123 label%s", v->name, v->value,
+                    max < 63 ? " of at most 40 characters" : "");
+}
+
+static void check_turn_host(Config *c, ConfigVar *v, DiagList *diags) {
+        if (is_ip_address(v->value))
+                return;
+        if (!is_hostname(v->value))
+                ERR("set it to an IP address browsers can reach", "TURN_HOST=\"%s\" is not an IP address", v->value);
+        else
+                WARN("set it to the node's IP address",
+                     "TURN_HOST=\"%s\" is a hostname: coturn listens and relays on an IP address, and browsers "
+                     "must reach it", v->value);
+}
+
 void config_check_value(Config *c, ConfigVar *v, CheckKind kind, DiagList *diags) {
         switch (kind) {
         case CHECK_NONE:
                 break;
         case CHECK_DNS_LABEL:
         case CHECK_NAME_PREFIX:
-                if (!is_dns_label(v->value, kind == CHECK_NAME_PREFIX ? 40 : 63))
-                        ERR("use lower-case letters, digits and '-', starting and ending with a letter or digit",
-                            "%s=\"%s\" is not a valid DNS-1123 label%s", v->name, v->value,
-                            kind == CHECK_NAME_PREFIX ? " of at most 40 characters" : "");
+                check_dns_label(c, v, kind == CHECK_NAME_PREFIX ? 40 : 63, diags);
                 break;
         case CHECK_IMAGE:
                 if (!is_image_ref(v->value))
@@ -348,15 +363,7 @@ void config_check_value(Config *c, ConfigVar *v, CheckKind kind, DiagList *diags
                              "%s=\"%s\" is not a valid Secret name", v->name, v->value);
                 break;
         case CHECK_TURN_HOST:
-                if (is_ip_address(v->value))
-                        break;
-                if (!is_hostname(v->value))
-                        ERR("set it to an IP address browsers can reach", "TURN_HOST=\"%s\" is not an IP address",
-                            v->value);
-                else
-                        WARN("set it to the node's IP address",
-                             "TURN_HOST=\"%s\" is a hostname: coturn listens and relays on an IP address, and "
-                             "browsers must reach it", v->value);
+                check_turn_host(c, v, diags);
                 break;
         }
 }
