@@ -92,7 +92,7 @@ static const char *shown_value(const CliArgs *a, const char *name, const char *v
 }
 
 static const char *origin_word(VarOrigin o) {
-        return o == VAR_FROM_FILE ? "file" : o == VAR_DEFAULT ? "default" : "derived";
+        return var_origin_to_string(o);
 }
 
 static int vars_json(const CliArgs *a, const Config *c) {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -8,6 +9,7 @@
 #include <strings.h>
 
 #include "config-check.h"
+#include "util/strbuf.h"
 
 bool is_dns_label(const char *s, size_t max) {
         size_t n = strlen(s);
@@ -121,6 +123,86 @@ bool is_http_url(const char *s) {
         return true;
 }
 
+/* A DNS-1123 subdomain: what Kubernetes accepts as most object names. */
+static bool is_dns_subdomain(const char *s, size_t n) {
+        if (n == 0 || n > 253)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char ch = s[i];
+                bool edge = i == 0 || i == n - 1 || s[i - 1] == '.' || s[i + 1] == '.';
+                if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
+                        continue;
+                if ((ch == '-' || ch == '.') && !edge)
+                        continue;
+                return false;
+        }
+        return true;
+}
+
+/* The name part of a label key, or a label value (which may also be empty). */
+static bool is_label_word(const char *s, size_t n) {
+        if (n == 0 || n > 63 || !isalnum((unsigned char) s[0]) || !isalnum((unsigned char) s[n - 1]))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!isalnum((unsigned char) s[i]) && !strchr("-_.", s[i]))
+                        return false;
+        return true;
+}
+
+/* [prefix/]name, the prefix a DNS subdomain. */
+static bool is_label_key(const char *s, size_t n) {
+        const char *slash = memchr(s, '/', n);
+
+        if (!slash)
+                return is_label_word(s, n);
+        return is_dns_subdomain(s, (size_t) (slash - s)) &&
+               is_label_word(slash + 1, n - (size_t) (slash - s) - 1);
+}
+
+static int selector_problem(char **ret_problem, const char *pair, size_t n, const char *why) {
+        return asprintf(ret_problem, "\"%.*s\" %s", (int) n, pair, why) < 0 ? -ENOMEM : -EINVAL;
+}
+
+int node_selector_to_json(const char *s, char **ret_json, char **ret_problem) {
+        cJSON *map;
+        size_t len = strlen(s);
+        int r = 0;
+
+        if (len == 0) {
+                *ret_json = NULL;
+                return 0;
+        }
+        if (!(map = cJSON_CreateObject()))
+                return -ENOMEM;
+        for (const char *p = s; r == 0 && p < s + len;) {
+                size_t n = strcspn(p, ",");
+                const char *eq = memchr(p, '=', n);
+                char key[320], value[64];
+
+                if (n == 0 && p[n] == ',')
+                        r = selector_problem(ret_problem, p, 0, "is an empty pair (two commas)");
+                else if (!eq)
+                        r = selector_problem(ret_problem, p, n, "has no '=' (write key=value)");
+                else if (!is_label_key(p, (size_t) (eq - p)) || (size_t) (eq - p) >= sizeof key)
+                        r = selector_problem(ret_problem, p, n, "has no valid label key before '='");
+                else if ((size_t) (p + n - eq - 1) >= sizeof value ||
+                         (p + n - eq - 1 > 0 && !is_label_word(eq + 1, (size_t) (p + n - eq - 1))))
+                        r = selector_problem(ret_problem, p, n, "has no valid label value after '='");
+                else {
+                        snprintf(key, sizeof key, "%.*s", (int) (eq - p), p);
+                        snprintf(value, sizeof value, "%.*s", (int) (p + n - eq - 1), eq + 1);
+                        cJSON_DeleteItemFromObjectCaseSensitive(map, key); /* the last one wins, as in kubectl */
+                        if (!cJSON_AddStringToObject(map, key, value))
+                                r = -ENOMEM;
+                }
+                p += n + (p[n] == ',');
+        }
+        if (r == 0 && !(*ret_json = cJSON_PrintUnformatted(map)))
+                r = -ENOMEM;
+        cJSON_Delete(map);
+        return r;
+}
+
 static bool is_image_ref(const char *s) {
         if (!*s)
                 return false;
@@ -180,8 +262,8 @@ static void check_secret(Config *c, ConfigVar *v, DiagList *diags) {
                 ERR("run `nap-agent gen-secrets` to replace placeholders with random values",
                     "%s is still a change-me placeholder", v->name);
         else if (strlen(v->value) < 32)
-                ERR("use at least 32 characters, e.g. `nap-agent gen-secrets` or `openssl rand -hex 32`",
-                    "%s is too short (%zu characters, at least 32 needed)", v->name, strlen(v->value));
+                WARN("use at least 32 characters, e.g. `nap-agent gen-secrets` or `openssl rand -hex 32`",
+                     "%s is short (%zu characters; 32 or more are recommended)", v->name, strlen(v->value));
         else if (strncmp(v->value, "demo-only-", 10) == 0)
                 WARN("empty it and run `nap-agent gen-secrets` before real use",
                      "%s is the example file's public demo value", v->name);
@@ -194,16 +276,41 @@ static void check_number(Config *c, ConfigVar *v, long min, long max, const char
                 ERR(NULL, "%s=\"%s\" is not %s (%ld-%ld)", v->name, v->value, what, min, max);
 }
 
+static void check_node_selector(Config *c, ConfigVar *v, DiagList *diags) {
+        _cleanup_free_ char *json = NULL, *problem = NULL;
+        int r = node_selector_to_json(v->value, &json, &problem);
+
+        if (r == -EINVAL)
+                ERR("write it as key1=value1,key2=value2 (node labels, no spaces)", "%s: %s", v->name, problem);
+        else if (r < 0)
+                ERR(NULL, "%s: out of memory", v->name);
+}
+
+static void check_dns_label(Config *c, ConfigVar *v, size_t max, DiagList *diags) {
+        if (!is_dns_label(v->value, max))
+                ERR("use lower-case letters, digits and '-', starting and ending with a letter or digit",
+                    "%s=\"%s\" is not a valid DNS-1123 label%s", v->name, v->value,
+                    max < 63 ? " of at most 40 characters" : "");
+}
+
+static void check_turn_host(Config *c, ConfigVar *v, DiagList *diags) {
+        if (is_ip_address(v->value))
+                return;
+        if (!is_hostname(v->value))
+                ERR("set it to an IP address browsers can reach", "TURN_HOST=\"%s\" is not an IP address", v->value);
+        else
+                WARN("set it to the node's IP address",
+                     "TURN_HOST=\"%s\" is a hostname: coturn listens and relays on an IP address, and browsers "
+                     "must reach it", v->value);
+}
+
 void config_check_value(Config *c, ConfigVar *v, CheckKind kind, DiagList *diags) {
         switch (kind) {
         case CHECK_NONE:
                 break;
         case CHECK_DNS_LABEL:
         case CHECK_NAME_PREFIX:
-                if (!is_dns_label(v->value, kind == CHECK_NAME_PREFIX ? 40 : 63))
-                        ERR("use lower-case letters, digits and '-', starting and ending with a letter or digit",
-                            "%s=\"%s\" is not a valid DNS-1123 label%s", v->name, v->value,
-                            kind == CHECK_NAME_PREFIX ? " of at most 40 characters" : "");
+                check_dns_label(c, v, kind == CHECK_NAME_PREFIX ? 40 : 63, diags);
                 break;
         case CHECK_IMAGE:
                 if (!is_image_ref(v->value))
@@ -247,16 +354,16 @@ void config_check_value(Config *c, ConfigVar *v, CheckKind kind, DiagList *diags
                 if (!strempty(v->value) && !is_hostname(v->value + (strncmp(v->value, "*.", 2) == 0 ? 2 : 0)))
                         ERR(NULL, "%s=\"%s\" is not a valid domain", v->name, v->value);
                 break;
+        case CHECK_NODE_SELECTOR:
+                check_node_selector(c, v, diags);
+                break;
+        case CHECK_OBJECT_NAME:
+                if (!strempty(v->value) && !is_dns_subdomain(v->value, strlen(v->value)))
+                        WARN("Kubernetes names are lower-case letters, digits, '-' and '.'",
+                             "%s=\"%s\" is not a valid Secret name", v->name, v->value);
+                break;
         case CHECK_TURN_HOST:
-                if (is_ip_address(v->value))
-                        break;
-                if (!is_hostname(v->value))
-                        ERR("set it to an IP address browsers can reach", "TURN_HOST=\"%s\" is not an IP address",
-                            v->value);
-                else
-                        WARN("set it to the node's IP address",
-                             "TURN_HOST=\"%s\" is a hostname: coturn listens and relays on an IP address, and "
-                             "browsers must reach it", v->value);
+                check_turn_host(c, v, diags);
                 break;
         }
 }

@@ -25,6 +25,8 @@ typedef enum CheckKind {
         CHECK_SECRET,
         CHECK_DOMAIN,
         CHECK_TURN_HOST,
+        CHECK_NODE_SELECTOR, /* key1=val1,key2=val2; empty: none */
+        CHECK_OBJECT_NAME,   /* a Kubernetes object name (DNS-1123 subdomain); empty: none */
 } CheckKind;
 
 /* Checks v against kind, adding diagnostics at v's position. May normalise
@@ -35,3 +37,10 @@ void config_check_value(Config *c, ConfigVar *v, CheckKind kind, DiagList *diags
 bool is_dns_label(const char *s, size_t max);
 bool is_ip_address(const char *s);
 bool is_http_url(const char *s);
+
+/* Parses a node selector written as install.sh reads it: split on ',', then
+ * each pair on its first '=' (a trailing ',' is ignored, as bash's `read -a`
+ * does). Returns 0 with *ret_json the JSON object text (NULL when s is
+ * empty), or -EINVAL with *ret_problem saying which pair is wrong and why;
+ * -ENOMEM. The caller frees both. */
+int node_selector_to_json(const char *s, char **ret_json, char **ret_problem);

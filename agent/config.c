@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The key table of DESIGN.md §3 is data (key_specs below): name, default,
- * check, and which module needs it. config_new() walks it in order, so a
- * default may refer to keys above it; then derives the values the templates
- * use; then checks the cross-key rules (NodePort collisions, required keys).
+ * The key table of DESIGN.md §3 and UPSTREAM.md §1 is data (key_specs
+ * below): name, older name, default, check, and which module uses it.
+ * config_new() walks it in order, so a default may refer to keys above it;
+ * then derives the values the templates use; then checks the cross-key
+ * rules (NodePort collisions, the APP_PREFIX guard, module combinations).
  */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,47 +17,57 @@
 #include "config-check.h"
 #include "util/strbuf.h"
 
+#define PUBLIC_REGISTRY "ghcr.io/neutree-ai/agent-platform"
+
 typedef struct KeySpec {
         const char *name;
-        const char *alias;   /* newer name accepted for the same key */
-        const char *def;     /* default, may use ${KEY} of keys above; NULL: absent */
+        const char *alias;   /* older name accepted for the same key (the name above wins) */
+        const char *def;     /* default, may use ${KEY} of keys above; NULL: none. An empty
+                              * value in the file takes it too, as `${KEY:-default}` does */
         VarType type;
         CheckKind check;
         bool secret;
-        int required_by;     /* a Module, or -1 */
+        int module;          /* checked only while this Module is on; -1: always */
+        bool required;       /* an empty value is an error while the module is on */
 } KeySpec;
 
 static const KeySpec key_specs[] = {
-        { "NAMESPACE",             NULL,            "nap",                                 VAR_STRING, CHECK_DNS_LABEL,    false, -1 },
-        { "APP_PREFIX",            NULL,            "nap",                                 VAR_STRING, CHECK_NAME_PREFIX,  false, -1 },
-        { "REGISTRY",              NULL,            "ghcr.io/neutree-ai/agent-platform",   VAR_STRING, CHECK_IMAGE,        false, -1 },
-        { "IMAGE_TAG",             NULL,            "latest",                              VAR_STRING, CHECK_IMAGE_TAG,    false, -1 },
-        { "PLATFORM_IMAGE_PREFIX", NULL,            "${REGISTRY}/${APP_PREFIX}",           VAR_STRING, CHECK_IMAGE,        false, -1 },
-        { "COTURN_IMAGE",          NULL,            "docker.io/coturn/coturn:4.6",         VAR_STRING, CHECK_IMAGE,        false, -1 },
-        { "BROWSER_IMAGE",         NULL,            "${PLATFORM_IMAGE_PREFIX}-chromium:${IMAGE_TAG}", VAR_STRING, CHECK_IMAGE, false, -1 },
-        { "TOS_HOST",              "NAP_HOST",      NULL,                                  VAR_STRING, CHECK_HOST,         false, -1 },
-        { "TOS_NODE_PORT",         "NAP_NODE_PORT", "30080",                               VAR_INT,    CHECK_NODE_PORT,    false, -1 },
-        { "WEB_PUBLIC_URL",        NULL,            NULL,                                  VAR_STRING, CHECK_PUBLIC_URL,   false, -1 },
-        { "INGRESS_MODE",          NULL,            "nodeport",                            VAR_STRING, CHECK_INGRESS_MODE, false, -1 },
-        { "PG_USERNAME",           NULL,            "nap",                                 VAR_STRING, CHECK_PG_NAME,      false, -1 },
-        { "PG_PASSWORD",           NULL,            NULL,                                  VAR_STRING, CHECK_NONE,         true,  -1 },
-        { "DB_NAME",               NULL,            "nap",                                 VAR_STRING, CHECK_PG_NAME,      false, -1 },
-        { "DATABASE_URL",          NULL,            NULL,                                  VAR_STRING, CHECK_NONE,         true,  -1 },
-        { "KUBECONFIG",            NULL,            NULL,                                  VAR_STRING, CHECK_NONE,         false, -1 },
-        { "SANDBOX_ENABLED",       NULL,            "false",                               VAR_BOOL,   CHECK_BOOL,         false, -1 },
-        { "SANDBOX_NODE_PORT",     NULL,            "30086",                               VAR_INT,    CHECK_NODE_PORT,    false, -1 },
-        { "SANDBOX_JWT_SECRET",    NULL,            NULL,                                  VAR_STRING, CHECK_SECRET,       true,  MODULE_SANDBOX },
-        { "SANDBOX_SERVICE_KEY",   NULL,            NULL,                                  VAR_STRING, CHECK_SECRET,       true,  MODULE_SANDBOX },
-        { "SANDBOX_DOMAIN",        NULL,            "",                                    VAR_STRING, CHECK_DOMAIN,       false, -1 },
-        { "OPENSANDBOX_URL",       NULL,            "http://opensandbox-server.${NAMESPACE}.svc:80", VAR_STRING, CHECK_URL, false, -1 },
-        { "SANDBOX_PUBLIC_URL",    NULL,            "",                                    VAR_STRING, CHECK_PUBLIC_URL,   false, -1 },
-        { "BROWSER_ENABLED",       NULL,            "false",                               VAR_BOOL,   CHECK_BOOL,         false, -1 },
-        { "BROWSER_NODE_PORT",     NULL,            "30085",                               VAR_INT,    CHECK_NODE_PORT,    false, -1 },
-        { "BROWSER_JWT_SECRET",    NULL,            NULL,                                  VAR_STRING, CHECK_SECRET,       true,  MODULE_BROWSER },
-        { "TURN_AUTH_SECRET",      NULL,            NULL,                                  VAR_STRING, CHECK_SECRET,       true,  MODULE_BROWSER },
-        { "TURN_HOST",             NULL,            NULL,                                  VAR_STRING, CHECK_TURN_HOST,    false, MODULE_BROWSER },
-        { "TURN_PORT",             NULL,            "3478",                                VAR_INT,    CHECK_PORT,         false, -1 },
-        { "BROWSER_PUBLIC_URL",    NULL,            "",                                    VAR_STRING, CHECK_PUBLIC_URL,   false, -1 },
+        { "NAMESPACE",             NULL,            "nap",                                 VAR_STRING, CHECK_DNS_LABEL,     false, -1, false },
+        { "APP_PREFIX",            NULL,            "nap",                                 VAR_STRING, CHECK_NAME_PREFIX,   false, -1, false },
+        { "REGISTRY",              NULL,            PUBLIC_REGISTRY,                       VAR_STRING, CHECK_IMAGE,         false, -1, false },
+        { "IMAGE_TAG",             NULL,            "latest",                              VAR_STRING, CHECK_IMAGE_TAG,     false, -1, false },
+        { "PLATFORM_IMAGE_PREFIX", NULL,            "${REGISTRY}/${APP_PREFIX}",           VAR_STRING, CHECK_IMAGE,         false, -1, false },
+        { "COTURN_IMAGE",          NULL,            "docker.io/coturn/coturn:4.6",         VAR_STRING, CHECK_IMAGE,         false, -1, false },
+        { "RUNTIME_NODE_IMAGE",    NULL,            "docker.io/library/node:22-bookworm",  VAR_STRING, CHECK_IMAGE,         false, -1, false },
+        { "RUNTIME_PYTHON_IMAGE",  NULL,            "docker.io/library/python:3.12-bookworm", VAR_STRING, CHECK_IMAGE,      false, -1, false },
+        { "RUNTIME_GOLANG_IMAGE",  NULL,            "docker.io/library/golang:1.23",       VAR_STRING, CHECK_IMAGE,         false, -1, false },
+        { "PAUSE_IMAGE",           NULL,            "registry.k8s.io/pause:3.9",           VAR_STRING, CHECK_IMAGE,         false, -1, false },
+        { "IMAGE_PULL_SECRET",     NULL,            NULL,                                  VAR_STRING, CHECK_OBJECT_NAME,   false, -1, false },
+        { "NAP_HOST",              "TOS_HOST",      NULL,                                  VAR_STRING, CHECK_HOST,          false, -1, false },
+        { "NAP_NODE_PORT",         "TOS_NODE_PORT", "30080",                               VAR_INT,    CHECK_NODE_PORT,     false, -1, false },
+        { "WEB_PUBLIC_URL",        NULL,            "http://${NAP_HOST}:${NAP_NODE_PORT}", VAR_STRING, CHECK_PUBLIC_URL,    false, -1, false },
+        { "INGRESS_MODE",          NULL,            "nodeport",                            VAR_STRING, CHECK_INGRESS_MODE,  false, -1, false },
+        { "PG_USERNAME",           NULL,            "nap",                                 VAR_STRING, CHECK_PG_NAME,       false, -1, false },
+        { "PG_PASSWORD",           NULL,            NULL,                                  VAR_STRING, CHECK_NONE,          true,  -1, false },
+        { "DB_NAME",               NULL,            "nap",                                 VAR_STRING, CHECK_PG_NAME,       false, -1, false },
+        { "DATABASE_URL",          NULL,            NULL,                                  VAR_STRING, CHECK_NONE,          true,  -1, false },
+        { "KUBECONFIG",            NULL,            NULL,                                  VAR_STRING, CHECK_NONE,          false, -1, false },
+        { "SANDBOX_ENABLED",       NULL,            "false",                               VAR_BOOL,   CHECK_BOOL,          false, -1, false },
+        { "SANDBOX_NODE_PORT",     NULL,            "30086",                               VAR_INT,    CHECK_NODE_PORT,     false, -1, false },
+        { "SANDBOX_JWT_SECRET",    NULL,            NULL,                                  VAR_STRING, CHECK_SECRET,        true,  MODULE_SANDBOX, true },
+        { "SANDBOX_SERVICE_KEY",   NULL,            NULL,                                  VAR_STRING, CHECK_SECRET,        true,  MODULE_SANDBOX, true },
+        { "SANDBOX_DOMAIN",        NULL,            "",                                    VAR_STRING, CHECK_DOMAIN,        false, -1, false },
+        { "SANDBOX_NODE_SELECTOR", NULL,            NULL,                                  VAR_STRING, CHECK_NODE_SELECTOR, false, MODULE_SANDBOX, false },
+        { "OPENSANDBOX_URL",       NULL,            "http://opensandbox-server.${NAMESPACE}.svc:80", VAR_STRING, CHECK_URL, false, -1, false },
+        { "SANDBOX_PUBLIC_URL",    NULL,            "http://${NAP_HOST}:${SANDBOX_NODE_PORT}", VAR_STRING, CHECK_PUBLIC_URL, false, -1, false },
+        { "BROWSER_ENABLED",       NULL,            "false",                               VAR_BOOL,   CHECK_BOOL,          false, -1, false },
+        { "BROWSER_NODE_PORT",     NULL,            "30085",                               VAR_INT,    CHECK_NODE_PORT,     false, -1, false },
+        { "BROWSER_JWT_SECRET",    NULL,            NULL,                                  VAR_STRING, CHECK_SECRET,        true,  MODULE_BROWSER, true },
+        { "TURN_AUTH_SECRET",      NULL,            NULL,                                  VAR_STRING, CHECK_SECRET,        true,  MODULE_BROWSER, true },
+        { "TURN_HOST",             NULL,            NULL,                                  VAR_STRING, CHECK_TURN_HOST,     false, MODULE_BROWSER, true },
+        { "TURN_PORT",             NULL,            "3478",                                VAR_INT,    CHECK_PORT,          false, -1, false },
+        { "COTURN_NODE_SELECTOR",  NULL,            NULL,                                  VAR_STRING, CHECK_NODE_SELECTOR, false, MODULE_BROWSER, false },
+        { "BROWSER_PUBLIC_URL",    NULL,            "http://${NAP_HOST}:${BROWSER_NODE_PORT}", VAR_STRING, CHECK_PUBLIC_URL, false, -1, false },
 };
 
 static const char *const module_names[_MODULE_MAX] = {
@@ -73,6 +85,24 @@ int module_from_string(const char *s) {
                 if (streq(module_names[m], s))
                         return m;
         return -EINVAL;
+}
+
+const char *var_origin_to_string(VarOrigin o) {
+        switch (o) {
+        case VAR_FROM_FILE:
+                return "file";
+        case VAR_DEFAULT:
+                return "default";
+        case VAR_FILE_EMPTY:
+                return "file (empty) → default";
+        case VAR_DERIVED:
+                break;
+        }
+        return "derived";
+}
+
+bool config_var_from_file(const ConfigVar *v) {
+        return v && v->origin == VAR_FROM_FILE;
 }
 
 bool config_key_is_secret(const char *name) {
@@ -139,9 +169,12 @@ static int config_set(Config *c, const char *name, const char *value, VarType ty
         return 0;
 }
 
-/* Expands ${KEY} of variables already in the table, for defaults. */
-static char *expand_default(const Config *c, const char *def) {
+/* Expands ${KEY} of variables already in the table, for defaults. A default
+ * that refers to a variable without a value cannot be built: *ret is NULL
+ * then (`http://${NAP_HOST}:30086` with no NAP_HOST is no URL). */
+static int expand_default(const Config *c, const char *def, char **ret) {
         StrBuf b = { 0 };
+        bool missing = false;
 
         for (const char *p = def; *p;) {
                 const char *end;
@@ -151,45 +184,56 @@ static char *expand_default(const Config *c, const char *def) {
                         if (n < sizeof name) {
                                 memcpy(name, p + 2, n);
                                 name[n] = 0;
-                                strbuf_puts(&b, config_get(c, name) ? config_get(c, name) : "");
+                                const char *v = config_get(c, name);
+                                missing = missing || strempty(v);
+                                strbuf_puts(&b, strempty(v) ? "" : v);
                         }
                         p = end + 1;
                 } else
                         strbuf_putc(&b, *p++);
         }
-        return strbuf_steal(&b);
+        _cleanup_free_ char *s = strbuf_steal(&b);
+        if (!s)
+                return -ENOMEM;
+        *ret = missing ? NULL : TAKE_PTR(s);
+        return 0;
 }
 
-static void add_alias_warnings(const Config *c, const KeySpec *k, const EnvEntry *old, const EnvEntry *new,
-                               DiagList *diags) {
-        if (old && new && !streq(old->value, new->value))
-                diag_add(diags, DIAG_WARNING, c->path, new->line, new->col,
+/* The line that sets k: its own name's, or the older name's when only that
+ * one has a value (install.sh reads only the new name; older files carry the
+ * old one). Both set and different: the new name wins, with a warning. */
+static const EnvEntry *key_entry(const Config *c, const KeySpec *k, DiagList *diags) {
+        const EnvEntry *e = envfile_get(c->env, k->name), *old = k->alias ? envfile_get(c->env, k->alias) : NULL;
+
+        if (!old)
+                return e;
+        if (e && !strempty(e->value) && !strempty(old->value) && !streq(e->value, old->value))
+                diag_add(diags, DIAG_WARNING, c->path, e->line, e->col,
                          "remove one of the two lines; the newer name wins",
-                         "%s and %s are both set and differ; using %s", k->name, k->alias, k->alias);
+                         "%s and %s are both set and differ; using %s", k->alias, k->name, k->name);
+        if (!e || (strempty(e->value) && !strempty(old->value)))
+                return old;
+        return e;
+}
+
+static int config_load_key(Config *c, const KeySpec *k, DiagList *diags) {
+        const EnvEntry *e = key_entry(c, k, diags);
+        _cleanup_free_ char *v = NULL;
+        int r;
+
+        /* A value of its own; or an empty one where there is no default to take. */
+        if (e && (!strempty(e->value) || strempty(k->def)))
+                return config_set(c, k->name, e->value, k->type, VAR_FROM_FILE, k->secret, e->line, e->value_col);
+        if (k->def && (r = expand_default(c, k->def, &v)) < 0)
+                return r;
+        if (e) /* `KEY=` takes the default, as `${KEY:-default}` does */
+                return config_set(c, k->name, v, k->type, VAR_FILE_EMPTY, k->secret, e->line, e->value_col);
+        return config_set(c, k->name, v, k->type, VAR_DEFAULT, k->secret, 0, 0);
 }
 
 static int config_load_keys(Config *c, DiagList *diags) {
         for (size_t i = 0; i < ELEMENTSOF(key_specs); i++) {
-                const KeySpec *k = &key_specs[i];
-                const EnvEntry *e = envfile_get(c->env, k->name), *a = NULL;
-                int r;
-
-                if (k->alias) {
-                        a = envfile_get(c->env, k->alias);
-                        add_alias_warnings(c, k, e, a, diags);
-                        if (a)
-                                e = a;
-                }
-                if (e)
-                        r = config_set(c, k->name, e->value, k->type, VAR_FROM_FILE, k->secret, e->line,
-                                       e->value_col);
-                else if (k->def) {
-                        _cleanup_free_ char *v = expand_default(c, k->def);
-                        if (!v)
-                                return -ENOMEM;
-                        r = config_set(c, k->name, v, k->type, VAR_DEFAULT, k->secret, 0, 0);
-                } else
-                        r = config_set(c, k->name, NULL, k->type, VAR_DEFAULT, k->secret, 0, 0);
+                int r = config_load_key(c, &key_specs[i], diags);
                 if (r < 0)
                         return r;
         }
@@ -219,10 +263,12 @@ static int config_load_unknown(Config *c) {
         return 0;
 }
 
+/* A toggle line that is there says on ("true") or off (anything else that
+ * passed the check: "false" or empty, which install.sh reads as false). */
 static Toggle toggle_of(const Config *c, const char *name) {
         const ConfigVar *v = config_var(c, name);
 
-        if (!v || v->origin != VAR_FROM_FILE)
+        if (!v || (v->origin != VAR_FROM_FILE && v->origin != VAR_FILE_EMPTY))
                 return TOGGLE_ABSENT;
         return v->value && streq(v->value, "true") ? TOGGLE_ON : TOGGLE_OFF;
 }
@@ -248,20 +294,24 @@ bool config_contains_secret(const Config *c, const char *s) {
         return false;
 }
 
+static unsigned diag_col(const ConfigVar *v) {
+        return v->line ? v->col : 0;
+}
+
 static void check_keys(Config *c, DiagList *diags) {
         for (size_t i = 0; i < ELEMENTSOF(key_specs); i++) {
                 const KeySpec *k = &key_specs[i];
                 ConfigVar *v = config_var_mut(c, k->name);
-                bool needed = k->required_by < 0 || config_module_enabled(c, (Module) k->required_by);
 
-                if (k->required_by >= 0 && needed && strempty(v->value)) {
-                        diag_add(diags, DIAG_ERROR, c->path, v->line, v->line ? v->col : 0,
+                if (k->module >= 0 && !config_module_enabled(c, (Module) k->module))
+                        continue;
+                if (k->required && strempty(v->value)) {
+                        diag_add(diags, DIAG_ERROR, c->path, v->line, diag_col(v),
                                  k->secret ? "run `nap-agent gen-secrets` to fill it with a random value" : NULL,
-                                 "%s is required when %s is enabled", k->name,
-                                 module_to_string((Module) k->required_by));
+                                 "%s is required when %s is enabled", k->name, module_to_string((Module) k->module));
                         continue;
                 }
-                if (!needed || !v->value)
+                if (!v->value)
                         continue;
                 /* Defaults are ours and valid; only what the file says is checked,
                  * except values built from other keys (they may carry bad parts). */
@@ -270,62 +320,54 @@ static void check_keys(Config *c, DiagList *diags) {
         }
 }
 
+/* The public URLs (UPSTREAM.md §1) are resolved by the key table; here they
+ * feed the service URLs and redirect URIs, and a module that is on needs its
+ * own: `http://:30086` would be deployed otherwise. */
 static int config_derive_urls(Config *c, DiagList *diags) {
-        const char *host = config_get(c, "TOS_HOST");
-        const ConfigVar *web = config_var(c, "WEB_PUBLIC_URL");
         static const struct {
                 Module module;
                 const char *prefix;
         } svc[] = { { MODULE_SANDBOX, "SANDBOX" }, { MODULE_BROWSER, "BROWSER" } };
+        const ConfigVar *web = config_var(c, "WEB_PUBLIC_URL");
+        bool any = config_module_enabled(c, MODULE_SANDBOX) || config_module_enabled(c, MODULE_BROWSER);
         int r;
 
-        if (!web->value && !strempty(host)) {
-                _cleanup_free_ char *u = NULL;
-                if (asprintf(&u, "http://%s:%s", host, config_get(c, "TOS_NODE_PORT")) < 0)
-                        return -ENOMEM;
-                r = config_set(c, "WEB_PUBLIC_URL", u, VAR_STRING, VAR_DERIVED, false, 0, 0);
-                if (r < 0)
-                        return r;
-        }
+        if (!web->value && any)
+                diag_add(diags, DIAG_ERROR, c->path, web->line, diag_col(web),
+                         "set NAP_HOST to the host users reach NodePorts at, or set WEB_PUBLIC_URL",
+                         "WEB_PUBLIC_URL cannot be derived: NAP_HOST is empty");
+        if (any && c->ingress_external && !config_var_from_file(web))
+                diag_add(diags, DIAG_WARNING, c->path, web->line, diag_col(web),
+                         "set it to the URL users reach the control plane at behind your ingress",
+                         "INGRESS_MODE=external but WEB_PUBLIC_URL is empty: the services send logins to %s, "
+                         "a NodePort URL", web->value ? web->value : "nowhere");
 
         for (size_t i = 0; i < ELEMENTSOF(svc); i++) {
-                _cleanup_free_ char *k_public = NULL, *k_port = NULL, *k_url = NULL, *k_redirect = NULL,
-                                    *url = NULL, *redirect = NULL;
+                _cleanup_free_ char *k_public = NULL, *k_url = NULL, *k_redirect = NULL, *redirect = NULL;
                 if (asprintf(&k_public, "%s_PUBLIC_URL", svc[i].prefix) < 0 ||
-                    asprintf(&k_port, "%s_NODE_PORT", svc[i].prefix) < 0 ||
                     asprintf(&k_url, "%s_SERVICE_URL", svc[i].prefix) < 0 ||
                     asprintf(&k_redirect, "%s_REDIRECT_URI", svc[i].prefix) < 0)
                         return -ENOMEM;
                 const ConfigVar *pub = config_var(c, k_public);
                 bool enabled = config_module_enabled(c, svc[i].module);
 
-                if (!strempty(pub->value))
-                        url = strdup(pub->value);
-                else if (!strempty(host)) {
-                        if (asprintf(&url, "http://%s:%s", host, config_get(c, k_port)) < 0)
-                                return -ENOMEM;
-                } else if (enabled)
-                        diag_add(diags, DIAG_ERROR, c->path, 0, 0,
-                                 "set TOS_HOST (or NAP_HOST) to the host users reach NodePorts at, or set the public URL",
-                                 "%s cannot be derived: neither %s nor TOS_HOST is set", k_url, k_public);
-                if (enabled && c->ingress_external && strempty(pub->value))
-                        diag_add(diags, DIAG_WARNING, c->path, pub->line, pub->col,
+                if (enabled && !pub->value)
+                        diag_add(diags, DIAG_ERROR, c->path, pub->line, diag_col(pub),
+                                 "set NAP_HOST to the host users reach NodePorts at, or set the public URL",
+                                 "%s cannot be derived: NAP_HOST is empty", k_public);
+                if (enabled && c->ingress_external && !config_var_from_file(pub))
+                        diag_add(diags, DIAG_WARNING, c->path, pub->line, diag_col(pub),
                                  "set it to the URL users reach the service at behind your ingress",
                                  "INGRESS_MODE=external but %s is empty: the redirect URI will use the NodePort "
                                  "URL, the classic cause of \"400 invalid_redirect_uri\"", k_public);
-                if (url && asprintf(&redirect, "%s/api/auth/callback", url) < 0)
+                if (pub->value && asprintf(&redirect, "%s/api/auth/callback", pub->value) < 0)
                         return -ENOMEM;
-                r = config_set(c, k_url, url, VAR_STRING, VAR_DERIVED, false, 0, 0);
+                r = config_set(c, k_url, pub->value, VAR_STRING, VAR_DERIVED, false, 0, 0);
                 if (r >= 0)
                         r = config_set(c, k_redirect, redirect, VAR_STRING, VAR_DERIVED, false, 0, 0);
                 if (r < 0)
                         return r;
         }
-
-        if (!config_get(c, "WEB_PUBLIC_URL") &&
-            (config_module_enabled(c, MODULE_SANDBOX) || config_module_enabled(c, MODULE_BROWSER)))
-                diag_add(diags, DIAG_ERROR, c->path, 0, 0, "set TOS_HOST (or NAP_HOST), or WEB_PUBLIC_URL",
-                         "WEB_PUBLIC_URL cannot be derived: TOS_HOST is not set");
         return 0;
 }
 
@@ -343,10 +385,53 @@ static int derive_fmt(Config *c, const char *name, VarType type, const char *for
         return config_set(c, name, v, type, VAR_DERIVED, false, 0, 0);
 }
 
+/* name = the node selector of key as a JSON map; absent when it is empty or
+ * malformed (check_keys reported that where it matters). With tolerations,
+ * tolerations = [{operator: Exists}] whenever there is a selector. */
+static int derive_node_selector(Config *c, const char *key, const char *name, const char *tolerations) {
+        _cleanup_free_ char *json = NULL, *problem = NULL;
+        const char *v = config_get(c, key);
+        int r;
+
+        r = node_selector_to_json(strempty(v) ? "" : v, &json, &problem);
+        if (r == -ENOMEM)
+                return r;
+        r = config_set(c, name, r < 0 ? NULL : json, VAR_JSON, VAR_DERIVED, false, 0, 0);
+        if (r >= 0 && tolerations)
+                r = config_set(c, tolerations, json ? "[{\"operator\":\"Exists\"}]" : NULL, VAR_JSON, VAR_DERIVED,
+                               false, 0, 0);
+        return r;
+}
+
+/* IMAGE_PULL_SECRET, and IMAGE_PULL_SECRETS = [{name: it}] for pod specs.
+ * install.sh names it `regcred` when the registry has a login. */
+static int derive_pull_secret(Config *c) {
+        const char *user = config_get(c, "REGISTRY_USERNAME"), *pass = config_get(c, "REGISTRY_PASSWORD");
+        _cleanup_free_ char *list = NULL;
+        int r;
+
+        if (strempty(config_get(c, "IMAGE_PULL_SECRET")) && !strempty(user) && !strempty(pass)) {
+                r = config_set(c, "IMAGE_PULL_SECRET", "regcred", VAR_STRING, VAR_DERIVED, false, 0, 0);
+                if (r < 0)
+                        return r;
+        }
+        const char *name = config_get(c, "IMAGE_PULL_SECRET");
+        if (!strempty(name)) {
+                cJSON *l = cJSON_CreateArray(), *o = cJSON_CreateObject();
+                if (o && cJSON_AddStringToObject(o, "name", name) && l && cJSON_AddItemToArray(l, o))
+                        o = NULL;
+                list = l ? cJSON_PrintUnformatted(l) : NULL;
+                cJSON_Delete(l);
+                cJSON_Delete(o);
+                if (!list)
+                        return -ENOMEM;
+        }
+        return config_set(c, "IMAGE_PULL_SECRETS", list, VAR_JSON, VAR_DERIVED, false, 0, 0);
+}
+
 static int config_derive(Config *c, DiagList *diags) {
         const char *prefix = config_get(c, "APP_PREFIX"), *ipfx = config_get(c, "PLATFORM_IMAGE_PREFIX"),
-                   *tag = config_get(c, "IMAGE_TAG");
-        bool sandbox = config_module_enabled(c, MODULE_SANDBOX);
+                   *tag = config_get(c, "IMAGE_TAG"), *registry = config_get(c, "REGISTRY");
         int r;
 
         r = config_derive_urls(c, diags);
@@ -356,6 +441,8 @@ static int config_derive(Config *c, DiagList *diags) {
         if ((r = derive_fmt(c, "SERVICE_TYPE", VAR_STRING, "%s", c->ingress_external ? "ClusterIP" : "NodePort")) < 0 ||
             (r = derive_fmt(c, "SANDBOX_IMAGE", VAR_STRING, "%s-sandbox:%s", ipfx, tag)) < 0 ||
             (r = derive_fmt(c, "BROWSER_SERVICE_IMAGE", VAR_STRING, "%s-browser:%s", ipfx, tag)) < 0 ||
+            /* the image every remote browser session starts from: the only one the platform publishes */
+            (r = derive_fmt(c, "CHROMIUM_IMAGE", VAR_STRING, "%s/chromium-headful:%s", registry, tag)) < 0 ||
             (r = derive_fmt(c, "NAP_URL", VAR_STRING, "http://%s-cp:3000", prefix)) < 0 ||
             (r = derive_fmt(c, "PG_HOST", VAR_STRING, "%s-pg-rw", prefix)) < 0 ||
             (r = derive_fmt(c, "PG_SECRET_NAME", VAR_STRING, "%s-pg-user", prefix)) < 0)
@@ -373,27 +460,17 @@ static int config_derive(Config *c, DiagList *diags) {
                         return r;
         }
 
-        /* The browser calls the sandbox with SANDBOX_SERVICE_KEY. With the
-         * sandbox on, it reads the sandbox's Secret (one source of truth);
-         * otherwise its own Secret carries a copy, when one is set. */
-        r = derive_fmt(c, "BROWSER_SERVICE_KEY_SECRET", VAR_STRING, "%s-%s-secret", prefix,
-                       sandbox ? "sandbox" : "browser");
-        if (r >= 0)
-                r = derive_fmt(c, "BROWSER_SERVICE_KEY_SECRET_KEY", VAR_STRING, "%s",
-                               sandbox ? "SERVICE_KEY" : "SANDBOX_SERVICE_KEY");
-        if (r >= 0) {
-                const char *key = config_get(c, "SANDBOX_SERVICE_KEY");
-                r = config_set(c, "BROWSER_OWN_SERVICE_KEY", sandbox || strempty(key) ? NULL : key, VAR_STRING,
-                               VAR_DERIVED, true, 0, 0);
-        }
-        return r;
+        if ((r = derive_node_selector(c, "COTURN_NODE_SELECTOR", "COTURN_NODE_SELECTOR_MAP", "COTURN_TOLERATIONS")) < 0 ||
+            (r = derive_node_selector(c, "SANDBOX_NODE_SELECTOR", "SANDBOX_NODE_SELECTOR_MAP", NULL)) < 0)
+                return r;
+        return derive_pull_secret(c);
 }
 
 static void check_node_port_collisions(Config *c, DiagList *diags) {
         static const struct {
                 const char *key;
                 int module;
-        } ports[] = { { "TOS_NODE_PORT", -1 }, { "SANDBOX_NODE_PORT", MODULE_SANDBOX }, { "BROWSER_NODE_PORT", MODULE_BROWSER } };
+        } ports[] = { { "NAP_NODE_PORT", -1 }, { "SANDBOX_NODE_PORT", MODULE_SANDBOX }, { "BROWSER_NODE_PORT", MODULE_BROWSER } };
 
         if (c->ingress_external)
                 return;
@@ -407,10 +484,53 @@ static void check_node_port_collisions(Config *c, DiagList *diags) {
                         if (!a->value || !b->value || !streq(a->value, b->value))
                                 continue;
                         const ConfigVar *at = b->origin == VAR_FROM_FILE ? b : a;
-                        diag_add(diags, DIAG_ERROR, c->path, at->line, at->line ? at->col : 0,
+                        diag_add(diags, DIAG_ERROR, c->path, at->line, diag_col(at),
                                  "every NodePort must be distinct: pick another port in 30000-32767",
                                  "%s and %s are both %s", ports[i].key, ports[j].key, a->value);
                 }
+}
+
+/* install.sh's first APP_PREFIX guard: the public registry hosts only nap-*
+ * images, so another prefix with the default image prefix pulls images that
+ * do not exist. (The second guard, another prefix already installed in the
+ * namespace, needs the cluster: the manager checks it.) */
+static void check_app_prefix(Config *c, DiagList *diags) {
+        const ConfigVar *prefix = config_var(c, "APP_PREFIX"), *ipfx = config_var(c, "PLATFORM_IMAGE_PREFIX");
+        _cleanup_free_ char *public = NULL;
+
+        if (!prefix->value || streq(prefix->value, "nap") || !ipfx->value)
+                return;
+        if (asprintf(&public, PUBLIC_REGISTRY "/%s", prefix->value) < 0 || !streq(ipfx->value, public))
+                return;
+        const ConfigVar *at = config_var_from_file(ipfx) ? ipfx : prefix;
+        diag_add(diags, DIAG_ERROR, c->path, at->line, diag_col(at),
+                 "set PLATFORM_IMAGE_PREFIX=" PUBLIC_REGISTRY "/nap to keep your object names and pull the public "
+                 "images, or point REGISTRY at your own registry that holds the images under this prefix",
+                 "APP_PREFIX=%s makes the images %s-*, but the public registry hosts only nap-* images",
+                 prefix->value, ipfx->value);
+}
+
+/* Keys people carry over that nothing reads. */
+static void check_ignored_keys(Config *c, DiagList *diags) {
+        const EnvEntry *e;
+
+        if ((e = envfile_get(c->env, "COTURN_ENABLED")))
+                diag_add(diags, DIAG_WARNING, c->path, e->line, e->col, "remove the line",
+                         "COTURN_ENABLED is ignored: the TURN relay (coturn) runs exactly when BROWSER_ENABLED=true");
+        if ((e = envfile_get(c->env, "BROWSER_IMAGE")))
+                diag_add(diags, DIAG_WARNING, c->path, e->line, e->col,
+                         "remove the line; to pull the session image from a mirror, set REGISTRY",
+                         "BROWSER_IMAGE is not read: remote browser sessions always start from "
+                         "${REGISTRY}/chromium-headful:${IMAGE_TAG} (here %s)", config_get(c, "CHROMIUM_IMAGE"));
+}
+
+static void check_modules(Config *c, DiagList *diags) {
+        const ConfigVar *t = config_var(c, "BROWSER_ENABLED");
+
+        if (config_module_enabled(c, MODULE_BROWSER) && !config_module_enabled(c, MODULE_SANDBOX))
+                diag_add(diags, DIAG_WARNING, c->path, t->line, diag_col(t), "set SANDBOX_ENABLED=true as well",
+                         "the browser is on without the sandbox: the browser service starts its sessions through "
+                         "the sandbox service, so no session will start");
 }
 
 static int config_build(Config *c, DiagList *diags) {
@@ -428,7 +548,12 @@ static int config_build(Config *c, DiagList *diags) {
 
         check_keys(c, diags);
         check_node_port_collisions(c, diags);
-        return config_derive(c, diags);
+        check_app_prefix(c, diags);
+        check_modules(c, diags);
+        r = config_derive(c, diags);
+        if (r >= 0)
+                check_ignored_keys(c, diags);
+        return r;
 }
 
 int config_new(EnvFile *env, Config **ret, DiagList *diags) {

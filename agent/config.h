@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Stage 2 of the pipeline: the variables of values.env -> the configuration.
- * Applies the defaults of DESIGN.md §3, derives the values the templates use
- * (service URLs, redirect URIs, Service type, images), and checks every rule,
- * collecting diagnostics with file:line:col and a fix hint. An error
- * diagnostic means nothing may be applied.
+ * Reads the keys as install.sh does (UPSTREAM.md §1: `${KEY:-default}`, so an
+ * empty value takes the default like an absent key; an empty toggle is off),
+ * derives the values the templates use (public URLs, redirect URIs, Service
+ * type, node selectors, pull secrets), and checks every rule, collecting
+ * diagnostics with file:line:col and a fix hint. Errors only where install.sh
+ * stops or the deployment would certainly break; an error diagnostic means
+ * nothing may be applied. Everything else that looks wrong is a warning.
  *
  * The result is a flat table of named variables, which is what the templates
  * substitute and what `nap-agent vars` prints. A variable can be absent
@@ -21,7 +24,7 @@
 
 typedef enum Toggle {
         TOGGLE_ABSENT, /* no line for it: off, but never a reason to delete */
-        TOGGLE_OFF,    /* present and explicitly "false" */
+        TOGGLE_OFF,    /* present and "false" or empty (install.sh's default) */
         TOGGLE_ON,
 } Toggle;
 
@@ -36,12 +39,15 @@ typedef enum VarType {
         VAR_STRING,
         VAR_INT,  /* rendered as a JSON number when a template field is exactly it */
         VAR_BOOL, /* rendered as a JSON boolean likewise */
+        VAR_JSON, /* a JSON text (a map, a list): rendered as that value likewise;
+                   * only ever a whole template string */
 } VarType;
 
 typedef enum VarOrigin {
         VAR_FROM_FILE,
         VAR_DEFAULT,
         VAR_DERIVED,
+        VAR_FILE_EMPTY, /* the file's line is empty, so the default applies */
 } VarOrigin;
 
 typedef struct ConfigVar {
@@ -50,7 +56,8 @@ typedef struct ConfigVar {
         VarType type;
         VarOrigin origin;
         bool secret;   /* never printed unless the user asks */
-        unsigned line; /* where the file set it (0 if not from the file) */
+        unsigned line; /* where the file set it (0 if not from the file; for
+                        * VAR_FILE_EMPTY, the empty line) */
         unsigned col;  /* column of its value */
 } ConfigVar;
 
@@ -77,6 +84,11 @@ int config_load(const char *path, Config **ret, DiagList *diags);
 const ConfigVar *config_var(const Config *c, const char *name);
 /* The value, or NULL when absent or unknown. */
 const char *config_get(const Config *c, const char *name);
+
+/* "file", "default", "file (empty) → default" or "derived", for `vars`. */
+const char *var_origin_to_string(VarOrigin o);
+/* Whether the file gave the variable a value of its own (not a default). */
+bool config_var_from_file(const ConfigVar *v);
 
 bool config_module_enabled(const Config *c, Module m);
 Toggle config_module_toggle(const Config *c, Module m);

@@ -484,22 +484,13 @@ static int return_path(const char *dir, const char *p, char **ret_path) {
         return 0;
 }
 
-int kubeconfig_locate_in(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
-                         const char *const *defaults, char **ret_path) {
-        const char *env = getenv("KUBECONFIG"), *creds = getenv("CREDENTIALS_DIRECTORY");
+/* The first existing of the places nothing configured explicitly.
+ * *ret_skipped: values_path was looked at and does not exist. */
+static int locate_existing(const char *values_path, const char *const *defaults, char **ret_path,
+                           bool *ret_skipped) {
+        const char *creds = getenv("CREDENTIALS_DIRECTORY");
 
-        if (!strempty(explicit_path))
-                return return_path(NULL, explicit_path, ret_path);
-        if (!strempty(env)) {
-                /* kubectl merges a ':'-separated list; we use its first entry. */
-                _cleanup_free_ char *first = strndup(env, strcspn(env, ":"));
-                if (!first)
-                        return -ENOMEM;
-                if (*first)
-                        return return_path(NULL, first, ret_path);
-        }
-        if (!strempty(values_kubeconfig))
-                return return_path(values_dir, values_kubeconfig, ret_path);
+        *ret_skipped = false;
         if (!strempty(creds)) {
                 _cleanup_free_ char *p = NULL;
                 if (asprintf(&p, "%s/kubeconfig", creds) < 0)
@@ -509,14 +500,49 @@ int kubeconfig_locate_in(const char *explicit_path, const char *values_kubeconfi
                         return 0;
                 }
         }
+        if (values_path) {
+                if (access(values_path, F_OK) == 0)
+                        return return_path(NULL, values_path, ret_path);
+                *ret_skipped = true;
+        }
         for (const char *const *d = defaults; d && *d; d++)
                 if (access(*d, F_OK) == 0)
                         return return_path(NULL, *d, ret_path);
         return -ENOENT;
 }
 
+int kubeconfig_locate_in(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
+                         const char *const *defaults, char **ret_path, char **ret_skipped) {
+        const char *env = getenv("KUBECONFIG");
+        _cleanup_free_ char *values_path = NULL, *path = NULL;
+        bool skipped = false;
+        int r;
+
+        if (!strempty(explicit_path))
+                r = return_path(NULL, explicit_path, &path);
+        else if (!strempty(env)) {
+                /* kubectl merges a ':'-separated list; we use its first entry. */
+                _cleanup_free_ char *first = strndup(env, strcspn(env, ":"));
+                if (!first)
+                        return -ENOMEM;
+                r = *first ? return_path(NULL, first, &path) : -ENOENT;
+        } else
+                r = -ENOENT;
+        if (r == -ENOENT) {
+                if (!strempty(values_kubeconfig) && return_path(values_dir, values_kubeconfig, &values_path) < 0)
+                        return -ENOMEM;
+                r = locate_existing(values_path, defaults, &path, &skipped);
+        }
+        if (r < 0)
+                return r;
+        if (ret_skipped)
+                *ret_skipped = skipped ? TAKE_PTR(values_path) : NULL;
+        *ret_path = TAKE_PTR(path);
+        return 0;
+}
+
 int kubeconfig_locate(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
-                      char **ret_path) {
+                      char **ret_path, char **ret_skipped) {
         static const char *const defaults[] = { "/etc/rancher/k3s/k3s.yaml", "/etc/kubernetes/admin.conf", NULL };
-        return kubeconfig_locate_in(explicit_path, values_kubeconfig, values_dir, defaults, ret_path);
+        return kubeconfig_locate_in(explicit_path, values_kubeconfig, values_dir, defaults, ret_path, ret_skipped);
 }

@@ -43,17 +43,22 @@ int kubeconfig_load(const char *path, KubeConfig **ret, KubeError *err);
 KubeConfig *kubeconfig_free(KubeConfig *k);
 DEFINE_TRIVIAL_CLEANUP_FUNC(KubeConfig *, kubeconfig_free);
 
-/* Picks the kubeconfig: explicit_path (--kubeconfig), else $KUBECONFIG (its
- * first entry), else values_kubeconfig (KUBECONFIG of values.env, relative to
- * values_dir), else the first existing of $CREDENTIALS_DIRECTORY/kubeconfig,
- * /etc/rancher/k3s/k3s.yaml, /etc/kubernetes/admin.conf. A path that was
- * configured is returned even if it does not exist (loading it then says
- * so); -ENOENT when nothing was configured and no default exists. */
+/* Picks the kubeconfig, in the order a service needs (issue 12):
+ * explicit_path (--kubeconfig), else $KUBECONFIG (its first entry), else
+ * $CREDENTIALS_DIRECTORY/kubeconfig (systemd's LoadCredential=) when it
+ * exists, else values_kubeconfig (KUBECONFIG of values.env, relative to
+ * values_dir) when it exists, else the first existing of
+ * /etc/rancher/k3s/k3s.yaml, /etc/kubernetes/admin.conf. The first two are
+ * returned even if they do not exist (loading then says so). A values.env
+ * path that does not exist (the platform's files carry
+ * `KUBECONFIG=./kubeconfig.yaml`, meant for install.sh's shell) is passed
+ * over when it was looked at: on success *ret_skipped (may be NULL) gets
+ * it, for the caller to warn about, or NULL. -ENOENT when nothing is found. */
 int kubeconfig_locate(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
-                      char **ret_path);
+                      char **ret_path, char **ret_skipped);
 /* Same, with the well-known paths (NULL-terminated) given, for tests. */
 int kubeconfig_locate_in(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
-                         const char *const *defaults, char **ret_path);
+                         const char *const *defaults, char **ret_path, char **ret_skipped);
 
 /* Strict base64 (whitespace ignored) for the *-data fields. -EINVAL when bad. */
 int kubeconfig_base64_decode(const char *in, KubeBlob *ret);

@@ -194,13 +194,13 @@ int manager_fail(Manager *m, int error, const char *format, ...) {
 /* ---- connections ------------------------------------------------------- */
 
 int manager_kube(Manager *m, const Config *c, KubeClient **ret) {
-        _cleanup_free_ char *path = NULL, *dir = path_dirname(m->options.values_path);
+        _cleanup_free_ char *path = NULL, *skipped = NULL, *dir = path_dirname(m->options.values_path);
         KubeError err = { 0 };
         int r;
 
         if (!dir)
                 return manager_fail(m, ENOMEM, "Out of memory");
-        r = kubeconfig_locate(m->options.kubeconfig, config_get(c, "KUBECONFIG"), dir, &path);
+        r = kubeconfig_locate(m->options.kubeconfig, config_get(c, "KUBECONFIG"), dir, &path, &skipped);
         if (r < 0)
                 return manager_fail(m, r, "No kubeconfig found: pass --kubeconfig, set KUBECONFIG (in the "
                                           "environment or in values.env), or hand it in with LoadCredential=kubeconfig");
@@ -208,6 +208,8 @@ int manager_kube(Manager *m, const Config *c, KubeClient **ret) {
                 *ret = m->kube;
                 return 0;
         }
+        if (skipped)
+                log_warning("KUBECONFIG in values.env names '%s', which does not exist, ignoring", skipped);
         m->kube = kube_client_free(m->kube);
         free(m->kube_path);
         m->kube_path = NULL;

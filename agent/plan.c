@@ -216,7 +216,7 @@ static int plan_desired_object(Plan *p, const DesiredObject *o, const Config *c,
         object_digest(l, o, digest);
         /* A pending write's outcome is unknown: apply again, whatever the digest. */
         a = new_action(p, !e ? PLAN_CREATE : !e->pending && streq(e->digest, digest) ? PLAN_UNCHANGED : PLAN_UPDATE,
-                       false, module_to_string(o->module));
+                       false, o->modules);
         if (!a)
                 return -ENOMEM;
         a->object = o;
@@ -276,9 +276,7 @@ static const char *toggle_key(int m) {
 }
 
 /* Whether what the ledger holds for module may be deleted; else why not. */
-static bool may_prune(const Config *c, const char *module, const char **ret_reason) {
-        int m = module_from_string(module);
-
+static bool may_prune_module(const Config *c, int m, const char **ret_reason) {
         if (m < 0) {
                 *ret_reason = "unknown module";
                 return false;
@@ -295,6 +293,27 @@ static bool may_prune(const Config *c, const char *module, const char **ret_reas
         }
         *ret_reason = NULL;
         return false;
+}
+
+/* The same for an object owned by several modules ("sandbox,browser": the
+ * browser reads the sandbox's Secret): it goes only when every owner lets it
+ * go. *ret_keeper is the module that keeps it, else -1. */
+static bool may_prune(const Config *c, const char *modules, const char **ret_reason, int *ret_keeper) {
+        const char *first = NULL;
+
+        for (const char *p = modules; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+                char name[32];
+                snprintf(name, sizeof name, "%.*s", (int) strcspn(p, ","), p);
+                int m = module_from_string(name);
+                if (!may_prune_module(c, m, ret_reason)) {
+                        *ret_keeper = m;
+                        return false;
+                }
+                first = first ? first : *ret_reason;
+        }
+        *ret_reason = first ? first : "unknown module";
+        *ret_keeper = -1;
+        return first != NULL;
 }
 
 static int note_kept(Plan *p, const char *module, size_t n_objects, size_t n_clients, const Config *c) {
@@ -327,9 +346,7 @@ static int note_client_kept(Plan *p, const char *id, const char *module, bool mo
 }
 
 /* kept[module][0]: objects, [1]: clients a missing toggle line keeps. */
-static void count_kept(size_t kept[][2], const char *module, int what) {
-        int m = module_from_string(module);
-
+static void count_kept(size_t kept[][2], int m, int what) {
         if (m >= 0)
                 kept[m][what]++;
 }
@@ -337,6 +354,7 @@ static void count_kept(size_t kept[][2], const char *module, int what) {
 static int plan_prunes(Plan *p, const DesiredSet *d, const Config *c, const Ledger *l) {
         size_t kept[_MODULE_MAX][2] = { { 0 } };
         const char *reason;
+        int keeper;
 
         /* Reverse apply order: Deployments, Services, Secrets. */
         for (int rank = 99; rank >= 0; rank--)
@@ -344,8 +362,8 @@ static int plan_prunes(Plan *p, const DesiredSet *d, const Config *c, const Ledg
                         const LedgerObject *e = &l->objects[i];
                         if (kind_rank(e->kind) != rank || object_desired(d, e))
                                 continue;
-                        if (!may_prune(c, e->module, &reason)) {
-                                count_kept(kept, e->module, 0);
+                        if (!may_prune(c, e->module, &reason, &keeper)) {
+                                count_kept(kept, keeper, 0);
                                 continue;
                         }
                         PlanAction *a = new_action(p, PLAN_DELETE, false, e->module);
@@ -361,8 +379,8 @@ static int plan_prunes(Plan *p, const DesiredSet *d, const Config *c, const Ledg
                 const LedgerClient *e = &l->clients[i];
                 if (client_desired(d, e->id))
                         continue;
-                if (!may_prune(c, e->module, &reason))
-                        count_kept(kept, e->module, 1);
+                if (!may_prune(c, e->module, &reason, &keeper))
+                        count_kept(kept, keeper, 1);
                 else if (note_client_kept(p, e->id, e->module, streq(reason, "no longer rendered")) < 0)
                         return -ENOMEM;
         }
@@ -528,7 +546,7 @@ static int plan_live_object(Plan *p, const DesiredObject *o, const Config *c, co
         r = fetch(o, &would, &live, userdata);
         if (r < 0)
                 return r;
-        a = new_action(p, PLAN_CREATE, false, module_to_string(o->module));
+        a = new_action(p, PLAN_CREATE, false, o->modules);
         if (!a || dup_into(&a->api_version, o->api_version) < 0 || dup_into(&a->kind, o->kind) < 0 ||
             dup_into(&a->namespace, o->namespace) < 0 || dup_into(&a->name, o->name) < 0) {
                 r = -ENOMEM;

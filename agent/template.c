@@ -21,7 +21,8 @@ typedef struct RenderCtx {
 } RenderCtx;
 
 int kind_rank(const char *kind) {
-        static const char *const order[] = { "Namespace", "ServiceAccount", "Secret", "ConfigMap", "Service", "Deployment" };
+        static const char *const order[] = { "Namespace", "ServiceAccount", "Secret",    "ConfigMap",
+                                             "Service",   "Deployment",     "DaemonSet" };
 
         for (size_t i = 0; i < ELEMENTSOF(order); i++)
                 if (streq(order[i], kind))
@@ -79,11 +80,41 @@ static int lookup(RenderCtx *ctx, const char *ref, size_t n, const ConfigVar **r
         return 0;
 }
 
+/* The value of a string that is exactly one placeholder of v. Returns 1
+ * when the field goes (absent, or an empty string: the API server drops
+ * empty strings too, so sending them would make every re-apply a write), 0
+ * with *ret set. A Secret value (|base64) always stays, empty when v is
+ * empty or absent, as install.sh's `KEY: "${VAR}"`: a pod that reads the
+ * key starts with an empty value instead of failing on a missing key. */
+static int whole_value(RenderCtx *ctx, const ConfigVar *v, Filter f, cJSON **ret) {
+        if (f == FILTER_BASE64) {
+                _cleanup_free_ char *enc = base64_encode(v->value ? v->value : "");
+                *ret = enc ? cJSON_CreateString(enc) : NULL;
+                return *ret ? 0 : -ENOMEM;
+        }
+        if (!v->value || (!*v->value && v->type != VAR_BOOL))
+                return 1;
+        if (v->type == VAR_INT && f == FILTER_NONE)
+                *ret = cJSON_CreateNumber(strtod(v->value, NULL));
+        else if (v->type == VAR_BOOL && f == FILTER_NONE)
+                *ret = cJSON_CreateBool(streq(v->value, "true"));
+        else if (v->type == VAR_JSON && f == FILTER_NONE) {
+                *ret = cJSON_Parse(v->value);
+                if (!*ret) {
+                        diag_add(ctx->diags, DIAG_ERROR, ctx->file, 0, 0, NULL, "variable %s is not valid JSON",
+                                 v->name);
+                        return -EINVAL;
+                }
+        } else
+                *ret = cJSON_CreateString(v->value);
+        return *ret ? 0 : -ENOMEM;
+}
+
 /* Expands a string. Returns 1 when the whole string is one absent variable
  * (drop the field), 0 otherwise with *ret set to a new JSON value. */
 static int substitute_string(RenderCtx *ctx, const char *s, cJSON **ret) {
         StrBuf b = { 0 };
-        const ConfigVar *only = NULL;
+        const ConfigVar *only = NULL, *json = NULL;
         Filter only_filter = FILTER_NONE;
         size_t pieces = 0;
 
@@ -112,27 +143,21 @@ static int substitute_string(RenderCtx *ctx, const char *s, cJSON **ret) {
                         strbuf_puts(&b, f == FILTER_BASE64 ? (enc ? enc : "") : v->value);
                 }
                 only = v, only_filter = f;
+                if (v->type == VAR_JSON && f == FILTER_NONE)
+                        json = v;
                 pieces += 2; /* a placeholder counts for more than one literal */
                 p = end + 1;
         }
 
         if (pieces == 2 && only) { /* exactly one placeholder, nothing else */
                 strbuf_free(&b);
-                /* Absent, or empty where the API server would drop an empty
-                 * string anyway (omitempty): leaving it out keeps a re-apply
-                 * a true no-op instead of a write that changes nothing. */
-                if (!only->value || (!*only->value && only->type == VAR_STRING))
-                        return 1;
-                if (only->type == VAR_INT && only_filter == FILTER_NONE)
-                        *ret = cJSON_CreateNumber(strtod(only->value, NULL));
-                else if (only->type == VAR_BOOL && only_filter == FILTER_NONE)
-                        *ret = cJSON_CreateBool(streq(only->value, "true"));
-                else if (only_filter == FILTER_BASE64) {
-                        _cleanup_free_ char *enc = base64_encode(only->value);
-                        *ret = enc ? cJSON_CreateString(enc) : NULL;
-                } else
-                        *ret = cJSON_CreateString(only->value);
-                return *ret ? 0 : -ENOMEM;
+                return whole_value(ctx, only, only_filter, ret);
+        }
+        if (json) {
+                strbuf_free(&b);
+                diag_add(ctx->diags, DIAG_ERROR, ctx->file, 0, 0, "write it as a whole string: \"${%s}\"",
+                         "variable %s holds JSON and cannot stand inside a longer string", json->name);
+                return -EINVAL;
         }
         _cleanup_free_ char *out = strbuf_steal(&b);
         if (!out)
@@ -466,7 +491,42 @@ static char *dup_str(const cJSON *j, const char *key) {
         return s ? strdup(s) : NULL;
 }
 
-static int add_object(DesiredSet *s, Module m, const char *path, cJSON *body, DiagList *diags) {
+/* Who owns a template: "module" is one name or a list of names. */
+typedef struct Owners {
+        Module first_enabled; /* the module it is shown under */
+        bool enabled;         /* rendered: one of the owners is on */
+        char names[64];       /* "sandbox" or "sandbox,browser", as the ledger records it */
+} Owners;
+
+static int template_owners(const Config *c, const cJSON *j, const char *path, Owners *ret, DiagList *diags) {
+        const cJSON *mod = cJSON_GetObjectItemCaseSensitive(j, "module");
+        bool list = cJSON_IsArray(mod);
+        int n = list ? cJSON_GetArraySize(mod) : cJSON_IsString(mod) ? 1 : 0;
+        Owners o = { 0 };
+
+        for (int i = 0; i < n; i++) {
+                const cJSON *e = list ? cJSON_GetArrayItem(mod, i) : mod;
+                int m = cJSON_IsString(e) ? module_from_string(e->valuestring) : -EINVAL;
+                if (m < 0 || strlen(o.names) + strlen(e->valuestring) + 2 > sizeof o.names) {
+                        n = 0;
+                        break;
+                }
+                if (!o.enabled && config_module_enabled(c, (Module) m))
+                        o.enabled = true, o.first_enabled = (Module) m;
+                if (i > 0)
+                        strcat(o.names, ",");
+                strcat(o.names, e->valuestring);
+        }
+        if (n == 0) {
+                diag_add(diags, DIAG_ERROR, path, 0, 0, "one of sandbox, browser, turn, or a list of them",
+                         "template needs a \"module\" naming the module(s) that own it");
+                return -EINVAL;
+        }
+        *ret = o;
+        return 0;
+}
+
+static int add_object(DesiredSet *s, const Owners *own, const char *path, cJSON *body, DiagList *diags) {
         const cJSON *meta = cJSON_GetObjectItemCaseSensitive(body, "metadata");
         DesiredObject *o, *p;
 
@@ -483,7 +543,8 @@ static int add_object(DesiredSet *s, Module m, const char *path, cJSON *body, Di
         s->objects = p;
         o = &s->objects[s->n_objects++];
         *o = (DesiredObject) {
-                .module = m,
+                .module = own->first_enabled,
+                .modules = strdup(own->names),
                 .source = strdup(path_basename(path)),
                 .api_version = dup_str(body, "apiVersion"),
                 .kind = dup_str(body, "kind"),
@@ -493,12 +554,12 @@ static int add_object(DesiredSet *s, Module m, const char *path, cJSON *body, Di
         };
         o->rank = kind_rank(o->kind);
         o->holds_secrets = streq(o->kind, "Secret");
-        if (!o->source || !o->api_version || !o->kind || !o->name)
+        if (!o->modules || !o->source || !o->api_version || !o->kind || !o->name)
                 return -ENOMEM;
         return 0;
 }
 
-static int add_client(DesiredSet *s, Module m, const char *path, cJSON *body, DiagList *diags) {
+static int add_client(DesiredSet *s, const Owners *own, const char *path, cJSON *body, DiagList *diags) {
         DesiredClient *c, *p;
         int r = 0;
 
@@ -509,7 +570,7 @@ static int add_client(DesiredSet *s, Module m, const char *path, cJSON *body, Di
                 s->clients = p;
                 c = &s->clients[s->n_clients++];
                 *c = (DesiredClient) {
-                        .module = m,
+                        .module = own->first_enabled,
                         .id = dup_str(body, "id"),
                         .name = dup_str(body, "name"),
                         .redirect_uri = dup_str(body, "redirect_uri"),
@@ -526,23 +587,16 @@ static int add_client(DesiredSet *s, Module m, const char *path, cJSON *body, Di
 
 static int render_file(const Config *c, const char *path, DesiredSet *s, DiagList *diags) {
         cJSON *j = NULL, *item;
-        const char *mod;
-        int m, r;
+        Owners own;
+        int r;
 
         r = parse_template_file(path, &j, diags);
         if (r < 0)
                 return r;
-        mod = json_str(j, "module");
-        m = mod ? module_from_string(mod) : -EINVAL;
-        if (m < 0) {
-                diag_add(diags, DIAG_ERROR, path, 0, 0, "one of sandbox, browser, turn",
-                         "template needs a \"module\" naming its module");
+        r = template_owners(c, j, path, &own, diags);
+        if (r < 0 || !own.enabled) {
                 cJSON_Delete(j);
-                return -EINVAL;
-        }
-        if (!config_module_enabled(c, (Module) m)) {
-                cJSON_Delete(j);
-                return 0;
+                return r;
         }
 
         RenderCtx ctx = { .config = c, .file = path, .diags = diags };
@@ -559,7 +613,7 @@ static int render_file(const Config *c, const char *path, DesiredSet *s, DiagLis
                 cJSON_Delete(item);
                 return r;
         }
-        return is_client ? add_client(s, (Module) m, path, item, diags) : add_object(s, (Module) m, path, item, diags);
+        return is_client ? add_client(s, &own, path, item, diags) : add_object(s, &own, path, item, diags);
 }
 
 static int cmp_objects(const void *a, const void *b) {
@@ -634,6 +688,7 @@ DesiredSet *desired_set_free(DesiredSet *s) {
                 return NULL;
         for (size_t i = 0; i < s->n_objects; i++) {
                 DesiredObject *o = &s->objects[i];
+                free(o->modules);
                 free(o->source);
                 free(o->api_version);
                 free(o->kind);

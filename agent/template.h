@@ -1,19 +1,24 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Stage 3 of the pipeline: configuration -> the desired set. Reads the JSON
- * templates (each file names the module that owns it and holds either one
- * Kubernetes object or one oauth client), substitutes the configuration's
- * variables, keeps only what enabled modules own, adds to every pod template
- * an annotation with the digest of the Secret values it consumes, and gives
- * each object a canonical serialisation (keys sorted) and its SHA-256.
+ * templates (each file names the module that owns it, or a list of modules
+ * that share it, and holds either one Kubernetes object or one oauth
+ * client), substitutes the configuration's variables, keeps what an enabled
+ * module owns, adds to every pod template an annotation with the digest of
+ * the Secret values it consumes, and gives each object a canonical
+ * serialisation (keys sorted) and its SHA-256.
  *
  * Substitution, in any JSON string: "${NAME}", "${NAME|base64}" and
  * "${NAME|str}" (a string even for an int); "$${"
  * stands for a literal "${". A string that is exactly one "${NAME}":
- *   - of an absent variable, or of an empty string variable: the member (or
- *     array element) is dropped (the API server drops empty strings too, so
+ *   - of an absent variable, or of an empty one: the member (or array
+ *     element) is dropped (the API server drops empty strings too, so
  *     sending them would make every re-apply a write);
- *   - of an int or bool variable: becomes a JSON number or boolean.
+ *   - of an int or bool variable: becomes a JSON number or boolean;
+ *   - of a JSON variable (a node selector map, a tolerations list): becomes
+ *     that JSON value. A JSON variable inside a longer string is an error.
+ * "${NAME|base64}" alone is never dropped: absent or empty, it is "" (a
+ * Secret key that exists with an empty value, as install.sh writes it).
  * A name the configuration does not know is an error in the template.
  */
 #pragma once
@@ -27,7 +32,10 @@
 #define MANAGED_BY_LABEL "app.kubernetes.io/managed-by"
 
 typedef struct DesiredObject {
-        Module module;
+        Module module;     /* the first of its owners that is on */
+        char *modules;     /* all its owners, "sandbox" or "sandbox,browser": the
+                            * ledger records this, so the plan deletes an object
+                            * only when every owner lets it go */
         char *source;      /* template file it came from */
         char *api_version; /* these four point into nothing else: owned */
         char *kind;

@@ -90,14 +90,14 @@ TEST(first_pass_creates_everything_then_nothing) {
         World w = { 0 };
 
         PLAN(&w, l, BOTH);
-        ASSERT_EQ(plan_count(w.plan, PLAN_CREATE, false), 8);
+        ASSERT_EQ(plan_count(w.plan, PLAN_CREATE, false), 9);
         ASSERT_EQ(plan_count(w.plan, PLAN_CREATE, true), 2);
         ASSERT_TRUE(action(w.plan, "Secret", "nap-sandbox-secret")->adopt);
         carry_out(&w, l);
 
         PLAN(&w, l, BOTH, "A_COMMENT_CHANGED_NOTHING=1");
         ASSERT_TRUE(!plan_has_changes(w.plan));
-        ASSERT_EQ(plan_count(w.plan, PLAN_UNCHANGED, false), 8);
+        ASSERT_EQ(plan_count(w.plan, PLAN_UNCHANGED, false), 9);
         world_free(&w);
         ledger_free(l);
         cleanup_dir(dir);
@@ -161,7 +161,7 @@ TEST(toggle_off_deletes_in_reverse_order) {
         ASSERT_EQ(w.plan->n_notes, 1);
         ASSERT_TRUE(strstr(w.plan->notes[0], "keeping oauth client \"browser-service\" of the browser module, which is off"));
         carry_out(&w, l);
-        ASSERT_EQ(l->n_objects, 3);
+        ASSERT_EQ(l->n_objects, 4);
         ASSERT_EQ(l->n_clients, 2);
         world_free(&w);
         ledger_free(l);
@@ -190,9 +190,12 @@ TEST(rename_deletes_old_before_creating_new) {
         Ledger *l = fresh_ledger(&dir);
         World w = { 0 };
 
-        PLAN(&w, l, BASE_KEYS, "SANDBOX_ENABLED=true");
+        PLAN(&w, l, BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=false");
         carry_out(&w, l);
-        PLAN(&w, l, BASE_KEYS, "SANDBOX_ENABLED=true", "APP_PREFIX=acme");
+        /* (the browser's toggle is there: a missing one would keep the old
+         * Secret, which the browser also owns) */
+        PLAN(&w, l, BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=false", "APP_PREFIX=acme",
+             "PLATFORM_IMAGE_PREFIX=ghcr.io/neutree-ai/agent-platform/nap");
         ASSERT_STREQ(changed(w.plan), "-nap-sandbox -nap-sandbox(svc) -nap-sandbox-secret +acme-sandbox-secret +acme-sandbox(svc) +acme-sandbox ");
         ASSERT_STREQ(action(w.plan, "Service", "nap-sandbox")->reason, "no longer rendered");
         world_free(&w);
@@ -222,7 +225,42 @@ TEST(ingress_switch_updates_services) {
         cleanup_dir(dir);
 }
 
+/* The sandbox's Secret is owned by both modules (the browser reads its
+ * SERVICE_KEY): it goes only when neither module keeps it. */
+TEST(shared_secret_outlives_either_module) {
+        char *dir;
+        Ledger *l = fresh_ledger(&dir);
+        World w = { 0 };
+
+        PLAN(&w, l, BOTH);
+        ASSERT_STREQ(action(w.plan, "Secret", "nap-sandbox-secret")->module, "sandbox,browser");
+        carry_out(&w, l);
+
+        /* sandbox off, browser on: the Secret stays, rendered for the browser */
+        PLAN(&w, l, BASE_KEYS, "SANDBOX_ENABLED=false", "BROWSER_ENABLED=true");
+        ASSERT_STREQ(changed(w.plan), "-sandbox-image-warmer -nap-sandbox -nap-sandbox(svc) ");
+
+        /* sandbox off, the browser's line lost: the browser keeps what it has, the Secret too */
+        PLAN(&w, l, BASE_KEYS, "SANDBOX_ENABLED=false");
+        ASSERT_STREQ(changed(w.plan), "-sandbox-image-warmer -nap-sandbox -nap-sandbox(svc) ");
+        ASSERT_EQ(w.plan->n_notes, 2);
+        ASSERT_TRUE(strstr(w.plan->notes[0], "keeping oauth client \"sandbox-service\""));
+        ASSERT_TRUE(strstr(w.plan->notes[1], "keeping the browser module's 6 object(s)"));
+        carry_out(&w, l);
+
+        /* both off: now it goes, after the workloads that read it */
+        PLAN(&w, l, BASE_KEYS, "SANDBOX_ENABLED=false", "BROWSER_ENABLED=");
+        ASSERT_STREQ(changed(w.plan), "-coturn -nap-browser -coturn(svc) -nap-browser(svc) -nap-browser-secret "
+                                      "-nap-sandbox-secret ");
+        ASSERT_STREQ(action(w.plan, "Secret", "nap-sandbox-secret")->reason, "SANDBOX_ENABLED");
+        carry_out(&w, l);
+        ASSERT_EQ(l->n_objects, 0);
+        world_free(&w);
+        ledger_free(l);
+        cleanup_dir(dir);
+}
+
 TEST_MAIN(T(first_pass_creates_everything_then_nothing), T(node_port_edit_touches_three_things),
           T(secret_edit_rolls_only_its_users_and_hides_values), T(toggle_off_deletes_in_reverse_order),
           T(missing_toggle_line_deletes_nothing), T(rename_deletes_old_before_creating_new),
-          T(ingress_switch_updates_services))
+          T(ingress_switch_updates_services), T(shared_secret_outlives_either_module))

@@ -57,12 +57,21 @@ TEST(modules_select_objects) {
         _cleanup_(desired_set_freep) DesiredSet *sb = RENDER(BASE_KEYS, "SANDBOX_ENABLED=true");
         _cleanup_(desired_set_freep) DesiredSet *none = RENDER(BASE_KEYS, "SANDBOX_ENABLED=false");
 
-        ASSERT_EQ(both->n_objects, 8);
+        _cleanup_(desired_set_freep) DesiredSet *br = RENDER(BASE_KEYS, "BROWSER_ENABLED=true");
+
+        ASSERT_EQ(both->n_objects, 9);
         ASSERT_EQ(both->n_clients, 2);
-        ASSERT_EQ(sb->n_objects, 3);
+        ASSERT_EQ(sb->n_objects, 4);
         ASSERT_EQ(sb->n_clients, 1);
         ASSERT_TRUE(find(sb, "Deployment", "nap-sandbox"));
+        ASSERT_TRUE(find(sb, "DaemonSet", "sandbox-image-warmer"));
         ASSERT_NULL(find(sb, "Deployment", "coturn"));
+        /* the browser reads SANDBOX_SERVICE_KEY from the sandbox's Secret, so
+         * that Secret comes with the browser alone too */
+        ASSERT_EQ(br->n_objects, 6);
+        ASSERT_TRUE(find(br, "Secret", "nap-sandbox-secret"));
+        ASSERT_NULL(find(br, "Deployment", "nap-sandbox"));
+        ASSERT_NULL(find(br, "DaemonSet", "sandbox-image-warmer"));
         ASSERT_EQ(none->n_objects, 0);
         ASSERT_EQ(none->n_clients, 0);
         ASSERT_TRUE(find(both, "Deployment", "coturn"));
@@ -75,7 +84,8 @@ TEST(apply_order) {
         for (size_t i = 1; i < s->n_objects; i++)
                 ASSERT_TRUE(s->objects[i - 1].rank <= s->objects[i].rank);
         ASSERT_STREQ(s->objects[0].kind, "Secret");
-        ASSERT_STREQ(s->objects[s->n_objects - 1].kind, "Deployment");
+        ASSERT_STREQ(s->objects[s->n_objects - 2].kind, "Deployment");
+        ASSERT_STREQ(s->objects[s->n_objects - 1].kind, "DaemonSet");
 }
 
 /* The Deployment's *_SERVICE_URL + /api/auth/callback must be the client's
@@ -248,6 +258,12 @@ static void write_text(const char *dir, const char *name, const char *text) {
         fclose(f);
 }
 
+static void remove_dir(const char *dir) {
+        _cleanup_free_ char *cmd = NULL;
+        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", dir) > 0);
+        ASSERT_EQ(system(cmd), 0);
+}
+
 TEST(override_dir_replaces_file) {
         static const char *const keys[] = { BASE_KEYS, "SANDBOX_ENABLED=true", NULL };
         _cleanup_(diag_list_clear) DiagList d = { 0 };
@@ -287,7 +303,101 @@ TEST(template_errors) {
         ASSERT_EQ(system(cmd), 0);
 }
 
+static const cJSON *pod_spec(const DesiredObject *o) {
+        return cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o->body, "spec"), "template"), "spec");
+}
+
+TEST(json_variables_render_as_values) {
+        _cleanup_(desired_set_freep) DesiredSet *with =
+                RENDER(BASE_KEYS, "BROWSER_ENABLED=true", "SANDBOX_ENABLED=true", "COTURN_NODE_SELECTOR=a=1,b=2",
+                       "IMAGE_PULL_SECRET=pull", "SANDBOX_NODE_SELECTOR=pool=sb");
+        _cleanup_(desired_set_freep) DesiredSet *without = RENDER(BASE_KEYS, "BROWSER_ENABLED=true", "SANDBOX_ENABLED=true");
+        const cJSON *pod = pod_spec(find(with, "Deployment", "coturn"));
+        _cleanup_free_ char *sel = cJSON_PrintUnformatted(cJSON_GetObjectItem(pod, "nodeSelector"));
+        _cleanup_free_ char *tol = cJSON_PrintUnformatted(cJSON_GetObjectItem(pod, "tolerations"));
+        _cleanup_free_ char *pull = cJSON_PrintUnformatted(cJSON_GetObjectItem(pod, "imagePullSecrets"));
+        _cleanup_free_ char *wsel =
+                cJSON_PrintUnformatted(cJSON_GetObjectItem(pod_spec(find(with, "DaemonSet", "sandbox-image-warmer")), "nodeSelector"));
+
+        ASSERT_STREQ(sel, "{\"a\":\"1\",\"b\":\"2\"}");
+        ASSERT_STREQ(tol, "[{\"operator\":\"Exists\"}]");
+        ASSERT_STREQ(pull, "[{\"name\":\"pull\"}]");
+        ASSERT_STREQ(wsel, "{\"pool\":\"sb\"}");
+        pod = pod_spec(find(without, "Deployment", "coturn"));
+        ASSERT_NULL(cJSON_GetObjectItem(pod, "nodeSelector"));
+        ASSERT_NULL(cJSON_GetObjectItem(pod, "tolerations"));
+        ASSERT_NULL(cJSON_GetObjectItem(pod, "imagePullSecrets"));
+        ASSERT_NULL(cJSON_GetObjectItem(pod_spec(find(without, "DaemonSet", "sandbox-image-warmer")), "nodeSelector"));
+}
+
+static char *make_dir(void);
+static void write_text(const char *dir, const char *name, const char *text);
+static void remove_dir(const char *dir);
+
+/* Renders the one template text with keys; returns template_render's result. */
+static int render_text(const char *text, const char *const *keys, DesiredSet **ret, DiagList *d) {
+        _cleanup_(config_freep) Config *c = config_from_strv(keys, d);
+        _cleanup_free_ char *dir = make_dir();
+        int r;
+
+        write_text(dir, "t.json", text);
+        TemplateDirs o = { .dir = dir, .override_dir = "/nonexistent" };
+        r = template_render(c, &o, ret, d);
+        remove_dir(dir);
+        return r;
+}
+
+TEST(json_variable_inside_a_string_is_an_error) {
+        static const char *const keys[] = { BASE_KEYS, "BROWSER_ENABLED=true", "COTURN_NODE_SELECTOR=a=1", NULL };
+        _cleanup_(diag_list_clear) DiagList d = { 0 };
+        DesiredSet *s = NULL;
+
+        ASSERT_EQ(render_text("{\"module\":\"browser\",\"object\":{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\","
+                              "\"metadata\":{\"name\":\"x\"},\"data\":{\"k\":\"sel=${COTURN_NODE_SELECTOR_MAP}\"}}}",
+                              keys, &s, &d),
+                  -EINVAL);
+        ASSERT_NULL(s);
+        ASSERT_TRUE(diags_mention(&d, DIAG_ERROR, "COTURN_NODE_SELECTOR_MAP holds JSON"));
+}
+
+TEST(template_owned_by_several_modules) {
+        static const char *const br[] = { BASE_KEYS, "BROWSER_ENABLED=true", "SANDBOX_ENABLED=false", NULL };
+        static const char *const off[] = { BASE_KEYS, "BROWSER_ENABLED=false", "SANDBOX_ENABLED=false", NULL };
+        static const char *const text = "{\"module\":[\"sandbox\",\"browser\"],\"object\":{\"apiVersion\":\"v1\","
+                                        "\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"shared\"}}}";
+        _cleanup_(diag_list_clear) DiagList d = { 0 };
+        _cleanup_(desired_set_freep) DesiredSet *on = NULL, *none = NULL;
+        DesiredSet *bad = NULL;
+
+        ASSERT_OK(render_text(text, br, &on, &d));
+        ASSERT_EQ(on->n_objects, 1);
+        ASSERT_EQ(on->objects[0].module, MODULE_BROWSER); /* shown under the owner that is on */
+        ASSERT_STREQ(on->objects[0].modules, "sandbox,browser");
+        ASSERT_OK(render_text(text, off, &none, &d));
+        ASSERT_EQ(none->n_objects, 0);
+        ASSERT_EQ(render_text("{\"module\":[\"sandbox\",\"nope\"],\"object\":{}}", br, &bad, &d), -EINVAL);
+        ASSERT_EQ(render_text("{\"module\":[],\"object\":{}}", br, &bad, &d), -EINVAL);
+        ASSERT_TRUE(diags_mention(&d, DIAG_ERROR, "template needs a \"module\""));
+}
+
+/* install.sh writes both module Secrets with whatever the keys hold; a key
+ * that exists with an empty value lets a pod start where a missing key
+ * would stop it. */
+TEST(secret_values_stay_when_empty) {
+        _cleanup_(desired_set_freep) DesiredSet *s =
+                RENDER("NAP_HOST=203.0.113.7", "BROWSER_ENABLED=true", "SANDBOX_ENABLED=false",
+                       "BROWSER_JWT_SECRET=browser-jwt-0123456789abcdef0123456789abcdef",
+                       "TURN_AUTH_SECRET=turn-secret-0123456789abcdef0123456789abcdef", "TURN_HOST=203.0.113.8",
+                       "SANDBOX_JWT_SECRET=");
+        const cJSON *data = cJSON_GetObjectItem(find(s, "Secret", "nap-sandbox-secret")->body, "data");
+
+        ASSERT_STREQ(cJSON_GetObjectItem(data, "JWT_SECRET")->valuestring, "");
+        ASSERT_STREQ(cJSON_GetObjectItem(data, "SERVICE_KEY")->valuestring, "");
+}
+
 TEST_MAIN(T(modules_select_objects), T(apply_order), T(service_url_equals_redirect_uri), T(trailing_slash_nowhere),
           T(node_port_typed_and_dropped), T(every_port_has_protocol), T(secret_change_rolls_only_consumers),
           T(digest_annotation_present), T(canonical_is_sorted_and_stable), T(redacted_output_has_no_secret),
-          T(override_dir_replaces_file), T(template_errors))
+          T(override_dir_replaces_file), T(template_errors), T(json_variables_render_as_values),
+          T(json_variable_inside_a_string_is_an_error), T(template_owned_by_several_modules),
+          T(secret_values_stay_when_empty))

@@ -59,7 +59,7 @@ def basic(binary, wd, values, state):
         i = notify.wait_for(lambda m: "READY=1" in m, 30)
         got = texts(notify)
         T.check(i is not None and got[:1] == [
-            "READY=1\nSTATUS=applied 3 object(s), deleted 0, 1 oauth client change(s); generation 1" + watching],
+            "READY=1\nSTATUS=applied 4 object(s), deleted 0, 1 oauth client change(s); generation 1" + watching],
             "start: READY=1 with STATUS= after the first pass, nothing before it", got)
 
         # an edit
@@ -72,17 +72,17 @@ def basic(binary, wd, values, state):
             "edit: one STATUS= saying what was applied", texts(notify, n))
         T.check(w == sorted([SVC, DEP]), "edit: one PATCH of the Service and of the Deployment", w)
 
-        # an invalid edit: line 20 becomes `TOS_HOST=192.0.2.10 5`
+        # an invalid edit: the NAP_HOST line becomes `NAP_HOST=192.0.2.10 5`
         n, mark = notify.count(), audit.mark()
-        bad = set_key(set_key(text, "SANDBOX_NODE_PORT", "30111"), "TOS_HOST", "192.0.2.10 5")
-        line = bad.split("\n").index("TOS_HOST=192.0.2.10 5") + 1
+        bad = set_key(set_key(text, "SANDBOX_NODE_PORT", "30111"), "NAP_HOST", "192.0.2.10 5")
+        line = bad.split("\n").index("NAP_HOST=192.0.2.10 5") + 1
         write_in_place(values, bad)
         notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
         w = writes(audit, mark)
         got = texts(notify, n)
         T.check(len(got) == 1 and re.fullmatch(
             r"STATUS=%s:%d:%d: [^\n]*unquoted blank[^\n]*; keeping generation 2%s"
-            % (re.escape(values), line, len("TOS_HOST=192.0.2.10 ") + 1, re.escape(watching)), got[0]),
+            % (re.escape(values), line, len("NAP_HOST=192.0.2.10 ") + 1, re.escape(watching)), got[0]),
             "invalid edit: STATUS=FILE:LINE:COL: ...; keeping generation 2", got)
         T.check(w == [], "invalid edit: no write request", w)
         T.check(node_port() == 30087, "invalid edit: the Service keeps nodePort 30087", node_port())

@@ -39,7 +39,7 @@ BAD_TAG = "invalid-only"
 
 # Each invalid file has the markers and one of these mistakes.
 MISTAKES = [
-    ("TOS_HOST", "192.0.2.10 5"),          # unquoted blank: bash would run `5`
+    ("NAP_HOST", "192.0.2.10 5"),          # unquoted blank: bash would run `5`
     ("REGISTRY", "$(id)"),                 # command substitution, refused
     ("INGRESS_MODE", "sideways"),          # not an ingress mode
     ("BROWSER_NODE_PORT", "99999"),        # not a NodePort
@@ -82,7 +82,7 @@ def valid_text(rng):
     keys = {
         "SANDBOX_NODE_PORT": str(rng.choice(range(30086, 30100))),
         "BROWSER_NODE_PORT": str(rng.choice(range(30070, 30080))),
-        "TOS_HOST": rng.choice(["192.0.2.10", "192.0.2.11", "198.51.100.7"]),
+        "NAP_HOST": rng.choice(["192.0.2.10", "192.0.2.11", "198.51.100.7"]),
         "IMAGE_TAG": rng.choice(["latest", "v1.2.3", "v1.2.4"]),
         "SANDBOX_JWT_SECRET": rng.choice(["d", "f", "9"]) * 64,
         "BROWSER_JWT_SECRET": rng.choice(["b", "a"]) * 64,

@@ -498,7 +498,7 @@ def human_output_shape():
 @case
 def values_valid():
     """An invalid values.env: values.valid fails (with the first diagnostic, never the secret)."""
-    short = "hunter2-short"
+    short = "change-me-hunter2"  # a placeholder is an error (a short secret only a warning)
     SECRETS.append(short)
     v = variant(SANDBOX_NODE_PORT="notaport")
     d = doctor(values=v)
@@ -539,9 +539,9 @@ def values_permissions():
 
 @case
 def values_host():
-    d = doctor(values=variant(NAP_HOST="192.0.2.99"))
+    d = doctor(values=variant(TOS_HOST="192.0.2.99"))
     expect(d, "values.host", "warn", rc=0, summary="differ", fix="TOS_HOST")
-    d = doctor(values=variant(NAP_HOST="192.0.2.10"))
+    d = doctor(values=variant(TOS_HOST="192.0.2.10"))
     expect(d, "values.host", "ok", rc=0)
     d = doctor()
     expect(d, "values.host", "ok", rc=0)

@@ -352,10 +352,15 @@ test_daemon() {
 	# The kubeconfig, self-contained (CA inline), as the credential file.
 	H sh -c 'printf "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: %s\n    certificate-authority-data: %s\nusers:\n- name: u\n  user:\n    token: %s\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n" \
 		"$KUBE_API_URL" "$(base64 -w0 "$KUBE_CA_FILE")" "$KUBE_TOKEN"' | cx sh -c 'umask 077 && cat > /etc/nap/kubeconfig'
-	# values.env: the example, edited as an operator would, with the database.
+	# values.env: the example, edited as an operator would, with the database,
+	# and the line every platform values.env carries for install.sh's shell:
+	# KUBECONFIG=./kubeconfig.yaml, a file that does not exist here. The
+	# service must still reach the API server through its credential.
 	cx nap-agent gen-secrets >/dev/null
-	cx sed -i -e "s|^TOS_HOST=.*|TOS_HOST=127.0.0.1|" /etc/nap/values.env
+	cx sed -i -e "s|^NAP_HOST=.*|NAP_HOST=127.0.0.1|" /etc/nap/values.env
 	H sh -c 'echo "DATABASE_URL=$DATABASE_URL"' | cx sh -c 'cat >> /etc/nap/values.env'
+	cx sh -c 'echo "KUBECONFIG=./kubeconfig.yaml" >> /etc/nap/values.env'
+	cx test ! -e /etc/nap/kubeconfig.yaml || bad "/etc/nap/kubeconfig.yaml exists in the container"
 	secrets=$(cx sed -n -E 's/^(SANDBOX_JWT_SECRET|SANDBOX_SERVICE_KEY)=([^ #]+).*/\2/p' /etc/nap/values.env)
 	secrets+=$'\n'$(H sh -c 'echo "$PGPASSWORD"')$'\n'$(H sh -c 'echo "$KUBE_TOKEN"')
 	# Test-only: a short watchdog, and the hook that hangs the loop on SIGUSR2.
@@ -367,7 +372,8 @@ test_daemon() {
 	t=$(date +%s.%N)
 	out=$(sc enable --now nap-agent.service 2>&1) && ok "systemctl enable --now ($(el "$t")s)" || bad "enable --now: $out"
 	check active "$(sc is-active nap-agent.service)" "active right after enable --now"
-	check 30086 "$(node_port)" "Service nap-sandbox applied by the first pass"
+	# (through the credential: values.env's KUBECONFIG names a missing file)
+	check 30086 "$(node_port)" "Service nap-sandbox applied by the first pass, with KUBECONFIG=./kubeconfig.yaml in values.env"
 	s=$(sc status nap-agent.service 2>&1 || true)
 	grep -q '^ *Status: "' <<<"$s" && ok "systemctl status shows $(grep '^ *Status:' <<<"$s" | sed 's/^ *//')" ||
 		bad "no Status: line in systemctl status"

@@ -246,7 +246,7 @@ TEST(base64) {
 }
 
 TEST(locate) {
-        char *p = NULL, defaults_a[600], defaults_b[600], creds[600];
+        char *p = NULL, *skipped = NULL, defaults_a[600], defaults_b[600], creds[600];
         const char *defaults[3] = { defaults_a, defaults_b, NULL };
 
         tmp_setup();
@@ -256,42 +256,66 @@ TEST(locate) {
         unsetenv("KUBECONFIG");
         unsetenv("CREDENTIALS_DIRECTORY");
 
-        ASSERT_EQ(kubeconfig_locate_in(NULL, NULL, NULL, defaults, &p), -ENOENT);
+        ASSERT_EQ(kubeconfig_locate_in(NULL, NULL, NULL, defaults, &p, &skipped), -ENOENT);
         write_file("admin.conf", "x");
-        ASSERT_OK(kubeconfig_locate_in(NULL, NULL, NULL, defaults, &p));
+        ASSERT_OK(kubeconfig_locate_in(NULL, NULL, NULL, defaults, &p, &skipped));
         ASSERT_STREQ(p, defaults_b);
+        ASSERT_NULL(skipped);
         free(p);
         write_file("k3s.yaml", "x");
-        ASSERT_OK(kubeconfig_locate_in(NULL, "", NULL, defaults, &p));
+        ASSERT_OK(kubeconfig_locate_in(NULL, "", NULL, defaults, &p, NULL));
         ASSERT_STREQ(p, defaults_a);
         free(p);
 
-        /* $CREDENTIALS_DIRECTORY/kubeconfig, only when it exists */
-        setenv("CREDENTIALS_DIRECTORY", creds, 1);
-        ASSERT_OK(kubeconfig_locate_in(NULL, NULL, NULL, defaults, &p));
+        /* values.env's KUBECONFIG, relative to its directory, before k3s and kubeadm... */
+        write_file("etc/kubeconfig", "x");
+        char values_dir[700], want[800];
+        snprintf(values_dir, sizeof values_dir, "%s/etc", tmpdir);
+        snprintf(want, sizeof want, "%s/etc/kubeconfig", tmpdir);
+        ASSERT_OK(kubeconfig_locate_in(NULL, "kubeconfig", values_dir, defaults, &p, &skipped));
+        ASSERT_STREQ(p, want);
+        ASSERT_NULL(skipped);
+        free(p);
+        ASSERT_OK(kubeconfig_locate_in(NULL, want, "/elsewhere", defaults, &p, NULL));
+        ASSERT_STREQ(p, want);
+        free(p);
+        /* ...but one that does not exist (the platform's `./kubeconfig.yaml`) is
+         * passed over, named for the caller's warning */
+        ASSERT_OK(kubeconfig_locate_in(NULL, "./kubeconfig.yaml", values_dir, defaults, &p, &skipped));
         ASSERT_STREQ(p, defaults_a);
+        snprintf(want, sizeof want, "%s/etc/./kubeconfig.yaml", tmpdir);
+        ASSERT_STREQ(skipped, want);
+        free(p);
+        free(skipped);
+        unlink(defaults_a);
+        unlink(defaults_b);
+        ASSERT_EQ(kubeconfig_locate_in(NULL, "./kubeconfig.yaml", values_dir, defaults, &p, &skipped), -ENOENT);
+        write_file("k3s.yaml", "x");
+
+        /* $CREDENTIALS_DIRECTORY/kubeconfig, only when it exists, before values.env */
+        setenv("CREDENTIALS_DIRECTORY", creds, 1);
+        ASSERT_OK(kubeconfig_locate_in(NULL, "kubeconfig", values_dir, defaults, &p, NULL));
+        ASSERT_TRUE(strstr(p, "/etc/kubeconfig") != NULL);
         free(p);
         write_file("creds/kubeconfig", "x");
-        ASSERT_OK(kubeconfig_locate_in(NULL, NULL, NULL, defaults, &p));
+        ASSERT_OK(kubeconfig_locate_in(NULL, "kubeconfig", values_dir, defaults, &p, &skipped));
         ASSERT_TRUE(strstr(p, "/creds/kubeconfig") != NULL);
+        ASSERT_NULL(skipped);
+        free(p);
+        /* with the credential there, a missing values.env path is no news */
+        ASSERT_OK(kubeconfig_locate_in(NULL, "./kubeconfig.yaml", values_dir, defaults, &p, &skipped));
+        ASSERT_TRUE(strstr(p, "/creds/kubeconfig") != NULL);
+        ASSERT_NULL(skipped);
         free(p);
 
-        /* values.env's KUBECONFIG, relative to its directory */
-        ASSERT_OK(kubeconfig_locate_in(NULL, "kube/config", "/etc/nap", defaults, &p));
-        ASSERT_STREQ(p, "/etc/nap/kube/config");
-        free(p);
-        ASSERT_OK(kubeconfig_locate_in(NULL, "/abs/config", "/etc/nap", defaults, &p));
-        ASSERT_STREQ(p, "/abs/config");
-        free(p);
-
-        /* $KUBECONFIG (its first entry), even when the file is missing */
+        /* $KUBECONFIG (its first entry), even when the file is missing, before the credential */
         setenv("KUBECONFIG", "/from/env:/second", 1);
-        ASSERT_OK(kubeconfig_locate_in(NULL, "kube/config", "/etc/nap", defaults, &p));
+        ASSERT_OK(kubeconfig_locate_in(NULL, "kubeconfig", values_dir, defaults, &p, NULL));
         ASSERT_STREQ(p, "/from/env");
         free(p);
 
         /* --kubeconfig wins */
-        ASSERT_OK(kubeconfig_locate_in("/explicit", "kube/config", "/etc/nap", defaults, &p));
+        ASSERT_OK(kubeconfig_locate_in("/explicit", "kubeconfig", values_dir, defaults, &p, NULL));
         ASSERT_STREQ(p, "/explicit");
         free(p);
         unsetenv("KUBECONFIG");

@@ -46,9 +46,10 @@ KINDS = {
     "secrets": ("Secret", "/api/v1"),
     "services": ("Service", "/api/v1"),
     "deployments": ("Deployment", "/apis/apps/v1"),
+    "daemonsets": ("DaemonSet", "/apis/apps/v1"),
 }
 RESOURCE_OF = {v[0]: k for k, v in KINDS.items()}
-RANK = {"secrets": 0, "services": 1, "deployments": 2}
+RANK = {"secrets": 0, "services": 1, "deployments": 2, "daemonsets": 3}
 
 
 class Failure(Exception):

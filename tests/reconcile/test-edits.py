@@ -53,11 +53,12 @@ BASE = [
 # Shorthands for the expected writes: "P secret nap-sandbox-secret" is a
 # PATCH (server-side apply) of that Secret in the site's namespace; "D ..."
 # a DELETE; a name "ns/name" names another namespace.
-RES = {"secret": "secrets", "svc": "services", "deploy": "deployments"}
+RES = {"secret": "secrets", "svc": "services", "deploy": "deployments", "ds": "daemonsets"}
 S_SECRET, S_SVC, S_DEPLOY = "secret nap-sandbox-secret", "svc nap-sandbox", "deploy nap-sandbox"
 B_SECRET, B_SVC, B_DEPLOY = "secret nap-browser-secret", "svc nap-browser", "deploy nap-browser"
 T_DEPLOY, T_SVC = "deploy coturn", "svc coturn"
-SANDBOX = [S_SECRET, S_SVC, S_DEPLOY]
+W_DS = "ds sandbox-image-warmer"
+SANDBOX = [S_SECRET, S_SVC, S_DEPLOY, W_DS]
 BROWSER = [B_SECRET, B_SVC, B_DEPLOY, T_DEPLOY, T_SVC]
 
 
@@ -193,19 +194,19 @@ CASES = [
      {"sandbox-service": "insert", "browser-service": "insert"}, {}),
     ("no-op: apply again", {}, [], {}, {"noop": True}),
     ("no-op: a comment added", add_comment, [], {}, {"noop": True}),
-    ("REGISTRY", {"REGISTRY": "registry.test/other"}, P(S_DEPLOY, B_DEPLOY), {}, {}),
-    ("IMAGE_TAG", {"IMAGE_TAG": "v1.0.1"}, P(S_DEPLOY, B_DEPLOY), {}, {}),
+    ("REGISTRY", {"REGISTRY": "registry.test/other"}, P(S_DEPLOY, B_DEPLOY, W_DS), {}, {}),
+    ("IMAGE_TAG", {"IMAGE_TAG": "v1.0.1"}, P(S_DEPLOY, B_DEPLOY, W_DS), {}, {}),
     ("PLATFORM_IMAGE_PREFIX", {"PLATFORM_IMAGE_PREFIX": "mirror.test/nap/nap"}, P(S_DEPLOY, B_DEPLOY), {}, {}),
     ("COTURN_IMAGE", {"COTURN_IMAGE": "mirror.test/coturn/coturn:4.6.2"}, P(T_DEPLOY), {}, {}),
-    ("TOS_HOST", {"TOS_HOST": "192.0.2.11"}, P(S_DEPLOY, B_DEPLOY), BOTH,
+    ("TOS_HOST", {"TOS_HOST": "192.0.2.11"}, P(S_DEPLOY, B_DEPLOY, T_DEPLOY), BOTH,
      {"extra_check": row_uri("sandbox-service", "http://192.0.2.11:30086/api/auth/callback")}),
     ("no-op: TOS_HOST renamed NAP_HOST, same value", tos_to_nap_host("192.0.2.11"), [], {}, {"noop": True}),
-    ("NAP_HOST", {"NAP_HOST": "192.0.2.12"}, P(S_DEPLOY, B_DEPLOY), BOTH, {}),
+    ("NAP_HOST", {"NAP_HOST": "192.0.2.12"}, P(S_DEPLOY, B_DEPLOY, T_DEPLOY), BOTH, {}),
     ("no-op: NAP_HOST back to TOS_HOST", nap_to_tos_host("192.0.2.12"), [], {}, {"noop": True}),
     ("TOS_NODE_PORT", {"TOS_NODE_PORT": "30081"}, P(S_DEPLOY, B_DEPLOY), {}, {}),
     ("WEB_PUBLIC_URL", {"WEB_PUBLIC_URL": "https://nap.example.com"}, P(S_DEPLOY, B_DEPLOY), {}, {}),
-    ("PG_USERNAME", {"PG_USERNAME": "nap_app"}, P(S_DEPLOY), {}, {}),
-    ("DB_NAME", {"DB_NAME": "nap_db"}, P(S_DEPLOY), {}, {}),
+    ("PG_USERNAME", {"PG_USERNAME": "nap_app"}, P(S_DEPLOY, B_DEPLOY), {}, {}),
+    ("DB_NAME", {"DB_NAME": "nap_db"}, P(S_DEPLOY, B_DEPLOY), {}, {}),
     ("SANDBOX_NODE_PORT", {"SANDBOX_NODE_PORT": "30096"}, P(S_SVC, S_DEPLOY), SBX,
      {"extra_check": service_is("nap-sandbox", "NodePort", 30096)}),
     ("SANDBOX_JWT_SECRET", {"SANDBOX_JWT_SECRET": R.hexsecret("edits-2-sjwt")}, P(S_SECRET, S_DEPLOY), {}, {}),
@@ -234,9 +235,9 @@ CASES = [
     ("INGRESS_MODE external -> nodeport, URLs from the NodePorts", {"INGRESS_MODE": "nodeport"},
      P(S_SVC, B_SVC), {}, {"extra_check": service_is("nap-browser", "NodePort", 30095)}),
     ("SANDBOX_ENABLED on -> off", {"SANDBOX_ENABLED": "false"},
-     D(S_DEPLOY, S_SVC, S_SECRET) + P(B_SECRET, B_DEPLOY), {}, {}),  # the row stays (tokens cascade)
+     D(W_DS, S_DEPLOY, S_SVC), {}, {}),  # the oauth row stays (tokens cascade)
     ("SANDBOX_ENABLED off -> on", {"SANDBOX_ENABLED": "true"},
-     P(S_SECRET, B_SECRET, S_SVC, S_DEPLOY, B_DEPLOY), {}, {}),  # ... and is still right
+     P(S_SVC, S_DEPLOY, W_DS), {}, {}),  # ... and is still right
     ("BROWSER_ENABLED on -> off", {"BROWSER_ENABLED": "false"}, D(*BROWSER), {}, {}),
     ("BROWSER_ENABLED off -> on", {"BROWSER_ENABLED": "true"}, P(*BROWSER), {}, {}),
     ("APP_PREFIX", {"APP_PREFIX": "acme"},

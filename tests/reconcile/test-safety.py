@@ -33,8 +33,9 @@ NS = "nap"
 S_SECRET, S_SVC, S_DEPLOY = ("secrets", "nap-sandbox-secret"), ("services", "nap-sandbox"), ("deployments", "nap-sandbox")
 B_SECRET, B_SVC, B_DEPLOY = ("secrets", "nap-browser-secret"), ("services", "nap-browser"), ("deployments", "nap-browser")
 T_DEPLOY, T_SVC = ("deployments", "coturn"), ("services", "coturn")
-ALL = [S_SECRET, S_SVC, S_DEPLOY, B_SECRET, B_SVC, B_DEPLOY, T_DEPLOY, T_SVC]
-SANDBOX, BROWSER = ALL[:3], ALL[3:]
+W_DS = ("daemonsets", "sandbox-image-warmer")
+ALL = [S_SECRET, S_SVC, S_DEPLOY, W_DS, B_SECRET, B_SVC, B_DEPLOY, T_DEPLOY, T_SVC]
+SANDBOX, BROWSER = ALL[:4], ALL[4:]
 
 
 def patches(objs, ns=NS):
