@@ -96,10 +96,11 @@ def crash_run(site, nth, mode):
         if agent.poll() is not None:
             raise R.Failure("apply finished before the stalled PATCH: %s" % (agent.communicate(),))
         check(os.path.exists(os.path.join(ctrl, "held")), "the proxy never held a PATCH")
-        # The PATCHes of one rank go at once: wait until the answered ones are
-        # in the ledger (each settled write is saved at once), then kill.
+        # The PATCHes of one rank go at once, each with its intent saved
+        # first: wait until the answered ones are settled in the ledger (each
+        # answer is saved at once) and only the held one is pending, then kill.
         for _ in range(200):
-            if sum(o["state"] == "applied" for o in R.status_json(site)["objects"]) >= nth - 1:
+            if sum(o["state"] == "pending" for o in R.status_json(site)["objects"]) == 1:
                 break
             time.sleep(0.05)
         os.kill(agent.pid, signal.SIGKILL)
@@ -221,7 +222,8 @@ def lost_ledger(damage, note):
               sorted((k, n) for k, n in [("Secret", "nap-sandbox-secret"), ("Service", "nap-sandbox"),
                                          ("Deployment", "nap-sandbox"), ("Secret", "nap-browser-secret"),
                                          ("Service", "nap-browser"), ("Deployment", "nap-browser"),
-                                         ("Deployment", "coturn"), ("Service", "coturn")]),
+                                         ("Deployment", "coturn"), ("Service", "coturn"),
+                                         ("DaemonSet", "sandbox-image-warmer")]),
               "the ledger was not rebuilt: %s" % st["objects"])
         operator_fields_kept()
         R.kubectl("-n", NS, "label", "deployment", "nap-sandbox", "team-")
