@@ -70,12 +70,16 @@ static void disarm(sd_event_source *s) {
 static void notify_status(Loop *l, const char *status) {
         const char *path = l->m->options.values_path;
 
-        if (!l->ready_sent || l->reloading) {
+        if (!l->ready_sent) {
                 (void) sd_notifyf(false, "READY=1\nSTATUS=%s; watching %s", status, path);
                 l->ready_sent = true;
+                return;
+        }
+        (void) sd_notifyf(false, "STATUS=%s; watching %s", status, path);
+        if (l->reloading) {
+                (void) sd_notify(false, "READY=1");
                 l->reloading = false;
-        } else
-                (void) sd_notifyf(false, "STATUS=%s; watching %s", status, path);
+        }
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata);
@@ -209,7 +213,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         log_info("reloading: re-reading values.env, the kubeconfig and the ledger");
         /* What is in flight is dropped (its intents are kept and saved), so
          * the reload does not wait on a slow server. */
-        manager_pass_cancel(l->m);
+        manager_pass_cancel(l->m, "reloading");
         l->pending = 0;
         (void) manager_reload(l->m);
         (void) watch_refresh(l->watch);
@@ -221,10 +225,14 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Loop *l = userdata;
 
-        (void) sd_notify(false, "STOPPING=1\nSTATUS=stopping");
         log_info("stopping on %s", si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
         l->stopping = true;
-        manager_pass_cancel(l->m); /* saves the ledger, intents included */
+        /* What is in flight is dropped, its intents saved: exit at once. */
+        if (manager_pass_cancel(l->m, "stopping")) {
+                log_info("%s", l->m->ledger->last_message);
+                notify_status(l, l->m->ledger->last_message);
+        }
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=stopping");
         return sd_event_exit(l->event, 0);
 }
 
@@ -300,8 +308,10 @@ static void set_deadlines(Manager *m, uint64_t watchdog_usec) {
                 pass_ms = 200;
         if (!m->options.pass_deadline_ms)
                 m->options.pass_deadline_ms = pass_ms;
+        /* One call, its retries included: a few seconds, then the pass
+         * fails and the daemon's own backoff takes over. */
         if (!m->options.kube_options.deadline_ms)
-                m->options.kube_options.deadline_ms = pass_ms;
+                m->options.kube_options.deadline_ms = pass_ms < 5000 ? pass_ms : 5000;
         if (!m->options.kube_options.request_timeout_ms)
                 m->options.kube_options.request_timeout_ms = pass_ms < 10000 ? pass_ms : 10000;
         if (!m->options.kube_options.connect_timeout_ms)
@@ -336,7 +346,7 @@ int manager_run(Manager *m, const LoopOptions *opts) {
         r = loop_run(&l);
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %s", STRERROR(r));
-        manager_pass_cancel(m);
+        manager_pass_cancel(m, NULL);
         r = ledger_commit(m->ledger);
         if (r < 0)
                 log_warning_errno(r, "Failed to save the ledger on exit: %s", STRERROR(r));

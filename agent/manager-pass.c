@@ -746,16 +746,23 @@ int manager_pass_start(Manager *m, unsigned flags, PassDone done, void *userdata
         return 0;
 }
 
-void manager_pass_cancel(Manager *m) {
+bool manager_pass_cancel(Manager *m, const char *why) {
+        _cleanup_free_ char *status = NULL;
         Pass *p = m->pass;
 
         if (!p)
-                return;
+                return false;
         m->pass = NULL;
         pass_free(p);
+        if (m->options.read_only)
+                return true;
+        if (why && asprintf(&status, "%s: the pass in progress was cancelled (what it had in flight is repeated by "
+                            "the next pass); keeping generation %llu", why,
+                            (unsigned long long) m->ledger->generation) >= 0)
+                (void) ledger_set_last_pass(m->ledger, false, status);
         /* Intents of what was in flight stay: the next pass repeats them. */
-        if (!m->options.read_only)
-                (void) ledger_commit(m->ledger);
+        (void) ledger_commit(m->ledger);
+        return true;
 }
 
 bool manager_pass_running(const Manager *m) {
@@ -786,7 +793,7 @@ int manager_pass(Manager *m, unsigned flags, PassResult *ret) {
         while (r >= 0 && !s.done)
                 r = sd_event_run(m->event, UINT64_MAX);
         if (r < 0 && !s.done) {
-                manager_pass_cancel(m);
+                manager_pass_cancel(m, NULL);
                 return r;
         }
         *ret = s.res;

@@ -109,7 +109,7 @@ void manager_close_connections(Manager *m) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
-        manager_pass_cancel(m);
+        manager_pass_cancel(m, NULL);
         manager_close_connections(m);
         ledger_free(m->ledger);
         free(m->state_dir);

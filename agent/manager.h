@@ -99,8 +99,10 @@ typedef void (*PassDone)(Manager *m, int r, PassResult *res, void *userdata);
  * calls done from inside this call. */
 int manager_pass_start(Manager *m, unsigned flags, PassDone done, void *userdata);
 /* Stops the pass in progress at once: requests in flight are dropped (their
- * intents stay in the ledger, which is saved), done is not called. */
-void manager_pass_cancel(Manager *m);
+ * intents stay in the ledger, which is saved), done is not called. With why
+ * (e.g. "stopping") and a pass running, the ledger's last pass says it was
+ * cancelled and why. Returns whether a pass was running. */
+bool manager_pass_cancel(Manager *m, const char *why);
 bool manager_pass_running(const Manager *m);
 
 /* One pass, run to the end on the manager's loop (the one-shot verbs).

@@ -53,7 +53,7 @@ def basic(binary, wd, values, state):
     write_in_place(values, text)
     t0 = time.monotonic()
     agent = Agent(binary, wd, values, state, env("KUBECONFIG"), ["--resync=0"], notify=notify,
-                  extra_env={"WATCHDOG_USEC": "400000"})
+                  extra_env={"WATCHDOG_USEC": "2000000"})
     try:
         # start
         i = notify.wait_for(lambda m: "READY=1" in m, 30)
@@ -125,12 +125,12 @@ def basic(binary, wd, values, state):
         T.check(rc == 0 and took < 2, "SIGTERM: exit 0 at once", "rc=%s after %.1f s" % (rc, took))
         T.check(got == ["STOPPING=1\nSTATUS=stopping"], "SIGTERM: STOPPING=1", got)
 
-        # the watchdog, every WATCHDOG_USEC/2 or so
+        # the watchdog: every WATCHDOG_USEC/4, so no gap comes near half of it
         dog = [t for t, m in notify.snapshot() if m == "WATCHDOG=1"]
         gaps = [b - a for a, b in zip(dog, dog[1:])]
         span = time.monotonic() - t0
-        T.check(len(dog) >= span / 0.4 and max(gaps or [9]) < 0.4,
-                "WATCHDOG=1 within every WATCHDOG_USEC (0.4 s)",
+        T.check(len(dog) >= span / 1.0 and max(gaps or [9]) < 1.0,
+                "WATCHDOG=1 with no gap of 1 s (WATCHDOG_USEC 2 s)",
                 "%d in %.1f s, longest gap %.2f s" % (len(dog), span, max(gaps or [0])))
     finally:
         agent.stop()
@@ -196,8 +196,8 @@ def slow_apply(binary, wd, values, state):
         T.check(rc == 0 and took < 2.5, "slow apply: SIGTERM cancels the request, exit 0 within 2.5 s",
                 "rc=%s after %.1f s" % (rc, took))
         T.check(len(got) == 3 and got[0].startswith("READY=1\n") and
-                re.fullmatch(r"STATUS=Failed to apply [^\n]*[Cc]ancel[^\n]*; keeping generation %d; watching .*" % gen,
-                             got[1]) and got[2] == "STOPPING=1\nSTATUS=stopping",
+                re.fullmatch(r"STATUS=stopping: the pass in progress was cancelled[^\n]*; keeping generation %d; "
+                             r"watching .*" % gen, got[1]) and got[2] == "STOPPING=1\nSTATUS=stopping",
                 "slow apply: READY=1, STATUS= (cancelled), STOPPING=1", got)
         with open(ledger) as f:
             lg = json.load(f)
@@ -235,13 +235,16 @@ def unreachable(binary, wd, values, state):
         j = notify.wait_for(lambda m: "applied" in m, 30)
         got = texts(notify)
         T.check(j is not None and all("; keeping generation" in m for m in got[:j]) and
-                re.fullmatch(r"STATUS=applied 2 object\(s\), deleted 0, 1 oauth client change\(s\); generation \d+; "
+                # the row goes beside the objects: the failed passes may have written it already
+                re.fullmatch(r"STATUS=applied 2 object\(s\), deleted 0, [01] oauth client change\(s\); generation \d+; "
                              r"watching .*", got[j]),
                 "unreachable: retried with backoff, then converged", got)
         out = agent.output()
         T.check(re.search(r"retrying in [0-9.]+ s", out), "unreachable: logs the backoff")
         w = writes(audit, mark)
         T.check(w == sorted([SVC, DEP]) and node_port() == 30090, "unreachable: then one PATCH each", w)
+        T.check(oauth_rows().get("sandbox-service", (None, []))[1] == ["http://192.0.2.10:30090/api/auth/callback"],
+                "unreachable: the oauth row follows", oauth_rows())
     finally:
         T.check(agent.stop() == 0, "unreachable: exit 0 on SIGTERM")
         notify.close()
