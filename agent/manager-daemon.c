@@ -27,6 +27,11 @@
 #include "util/log.h"
 
 #define BACKOFF_MIN_USEC (1ULL * 1000000ULL)
+/* A complete edit this soon after the previous one is part of a burst (a
+ * script writing several times): the pass waits until the burst has been
+ * quiet this long, so a burst costs one more pass, not one per write. An
+ * edit after a quiet spell is applied at once. */
+#define BURST_USEC (100ULL * 1000ULL)
 #define BACKOFF_MAX_USEC (300ULL * 1000000ULL)
 
 typedef struct Loop {
@@ -35,6 +40,8 @@ typedef struct Loop {
         sd_event *event;
         Watch *watch;
         sd_event_source *settle;
+        sd_event_source *burst;
+        uint64_t last_edit_usec;
         sd_event_source *retry;
         sd_event_source *resync;
         sd_event_source *idle_close;
@@ -42,6 +49,7 @@ typedef struct Loop {
         uint64_t watchdog_usec;
         uint64_t backoff_usec;
         unsigned pending;    /* a pass is asked for while one runs: its flags (PENDING_PASS set) */
+        unsigned passes; /* started */
         bool ready_sent;
         bool reloading;
         bool stopping;
@@ -113,13 +121,17 @@ static void run_pass(Loop *l, unsigned flags) {
                 l->pending |= flags | PENDING_PASS;
                 return;
         }
+        flags |= l->pending & ~PENDING_PASS;
+        l->pending = 0;
         disarm(l->retry);
         disarm(l->idle_close);
         r = manager_pass_start(l->m, flags, on_pass_done, l);
         if (r < 0) {
                 log_error_errno(r, "Failed to start a pass: %s", STRERROR(r));
                 schedule_retry(l);
+                return;
         }
+        log_debug("pass %u starting%s", ++l->passes, flags & PASS_RESYNC ? " (resync)" : "");
 }
 
 static void on_pass_done(Manager *m, int r, PassResult *res, void *userdata) {
@@ -128,7 +140,8 @@ static void on_pass_done(Manager *m, int r, PassResult *res, void *userdata) {
         if (l->opts->idle_close_usec > 0)
                 (void) arm(&l->idle_close, l->event, now_usec() + l->opts->idle_close_usec, on_idle_close, l);
         notify_status(l, res->status ? res->status : "pass finished");
-        log_debug("loop: longest iteration since the last pass: %.2f ms of CPU", l->max_dispatch_nsec / 1e6);
+        log_debug("pass %u done; the longest loop iteration since the last pass took %.2f ms of CPU", l->passes,
+                  l->max_dispatch_nsec / 1e6);
         l->max_dispatch_nsec = 0;
         if (r >= 0) {
                 l->backoff_usec = 0;
@@ -140,19 +153,35 @@ static void on_pass_done(Manager *m, int r, PassResult *res, void *userdata) {
                            (unsigned long long) m->ledger->generation);
         else if (!(l->pending & PENDING_PASS))
                 schedule_retry(l); /* the manager logged why */
-        if (l->pending & PENDING_PASS) {
+        if ((l->pending & PENDING_PASS) && !(l->burst && sd_event_source_get_enabled(l->burst, NULL) > 0)) {
                 unsigned flags = l->pending & ~PENDING_PASS;
                 l->pending = 0;
                 run_pass(l, flags);
         }
 }
 
-/* An edit is complete: a pass now, whatever the backoff. */
-static void on_edit(void *userdata) {
+static int on_burst_over(sd_event_source *s, uint64_t usec, void *userdata) {
         Loop *l = userdata;
 
+        log_debug("a burst of edits is over: one pass for all of it");
+        run_pass(l, 0);
+        return 0;
+}
+
+/* An edit is complete: a pass now, whatever the backoff (or, within a
+ * burst of edits, once the burst is over). */
+static void on_edit(void *userdata) {
+        Loop *l = userdata;
+        uint64_t now = now_usec();
+        bool burst = now - l->last_edit_usec < BURST_USEC;
+
+        l->last_edit_usec = now;
         disarm(l->settle);
         l->backoff_usec = 0;
+        if (burst) {
+                (void) arm(&l->burst, l->event, now + BURST_USEC, on_burst_over, l);
+                return;
+        }
         run_pass(l, 0);
 }
 
@@ -239,6 +268,7 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
 static void loop_free(Loop *l) {
         watch_free(l->watch);
         sd_event_source_disable_unref(l->settle);
+        sd_event_source_disable_unref(l->burst);
         sd_event_source_disable_unref(l->retry);
         sd_event_source_disable_unref(l->resync);
         sd_event_source_disable_unref(l->idle_close);

@@ -38,13 +38,17 @@ struct Watch {
         sd_event_source *refresh; /* deferred: refresh, then complete() */
 };
 
-static void dirs_clear(Watch *w) {
-        for (size_t i = 0; i < w->n_dirs; i++) {
-                sd_event_source_disable_unref(w->dirs[i].src);
-                free(w->dirs[i].dir);
-                for (size_t k = 0; k < w->dirs[i].n_names; k++)
-                        free(w->dirs[i].names[k]);
+static void dirs_free(WatchDir *dirs, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                sd_event_source_disable_unref(dirs[i].src);
+                free(dirs[i].dir);
+                for (size_t k = 0; k < dirs[i].n_names; k++)
+                        free(dirs[i].names[k]);
         }
+}
+
+static void dirs_clear(Watch *w) {
+        dirs_free(w->dirs, w->n_dirs);
         w->n_dirs = 0;
 }
 
@@ -109,12 +113,18 @@ static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *
         }
         if (ev->len == 0 || !has_name(d, ev->name))
                 return 0;
-        log_debug("values file event 0x%x on '%s/%s'", ev->mask, d->dir, ev->name);
         if (d->ancestor || (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) ||
-            ((ev->mask & IN_CREATE) && is_symlink(d, ev->name)))
+            ((ev->mask & IN_CREATE) && is_symlink(d, ev->name))) {
+                log_debug("edit complete: '%s/%s' %s", d->dir, ev->name,
+                          d->ancestor                  ? "appeared"
+                          : ev->mask & IN_CLOSE_WRITE ? "closed after writing"
+                          : ev->mask & IN_MOVED_TO    ? "renamed into place"
+                                                      : "created as a symlink");
                 refresh_then_complete(w);
-        else
+        } else {
+                log_debug("edit in progress: '%s/%s' (0x%x)", d->dir, ev->name, ev->mask);
                 w->partial(w->userdata);
+        }
         return 0;
 }
 
@@ -194,12 +204,17 @@ static int follow_links(const char *path, char *ret[MAX_NAMES], size_t *ret_n) {
         return 0;
 }
 
+/* The new watches are added before the old ones go: a directory watched
+ * before and after keeps its kernel watch throughout, so no event falls
+ * into the gap. */
 int watch_refresh(Watch *w) {
         char *chain[MAX_NAMES] = { 0 };
-        size_t n = 0;
+        WatchDir old[MAX_DIRS];
+        size_t n = 0, n_old = w->n_dirs;
         int r;
 
-        dirs_clear(w);
+        memcpy(old, w->dirs, sizeof old);
+        w->n_dirs = 0;
         r = follow_links(w->path, chain, &n);
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 _cleanup_free_ char *dir = path_dirname(chain[i]);
@@ -217,6 +232,7 @@ int watch_refresh(Watch *w) {
                         log_debug("watching '%s' for '%s'%s", d->dir, d->names[0],
                                   d->ancestor ? " to appear" : "");
         }
+        dirs_free(old, n_old);
         return r;
 }
 

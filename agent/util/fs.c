@@ -118,6 +118,10 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
                 r = negative_errno();
         if (r >= 0 && fsync(fd) < 0)
                 r = negative_errno();
+        /* Closed before the rename: a close after it would reach a watcher
+         * (the daemon's inotify) as a second write of path itself. */
+        if (close(TAKE_FD(fd)) < 0 && r >= 0)
+                r = negative_errno();
         if (r >= 0 && rename(tmp, path) < 0)
                 r = negative_errno();
         if (r < 0) {

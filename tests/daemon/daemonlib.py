@@ -358,6 +358,27 @@ class Audit:
                         (e.get("responseStatus") or {}).get("code"), e.get("stageTimestamp")))
         return out
 
+    def fence(self, timeout=10):
+        """A GET with a unique name, sent by the test; returns once the audit
+        log holds it, so every request the apiserver answered before it is
+        in the log too."""
+        import uuid
+        name = "fence-" + uuid.uuid4().hex[:12]
+        kubectl("get", "configmap", "-n", "default", name, "--ignore-not-found")
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with open(self.path, "rb") as f:
+                f.seek(max(0, os.path.getsize(self.path) - 262144))
+                if name.encode() in f.read():
+                    return
+            time.sleep(0.02)
+        raise RuntimeError("the audit log never showed the fence request %s" % name)
+
+    def writes_since(self, since):
+        """The agent's writes since the mark, up to a fence request."""
+        self.fence()
+        return self.agent_writes(since)
+
     def settle(self, since, quiet=0.5, timeout=15):
         """Waits until the agent has sent no write for `quiet` seconds."""
         last = (None, time.monotonic())

@@ -17,13 +17,14 @@ applies nothing).
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemonlib import (Agent, Audit, NotifySocket, Results, Workdir, base_values, env, kube_get, psql,  # noqa: E402
-                       set_key, setup_database, write_in_place, write_rename)
+                       set_key, setup_database, wait_until, write_in_place, write_rename)
 
 T = Results()
 SVC = ("patch", "services", "nap", "nap-sandbox")
@@ -72,10 +73,11 @@ class Editing:
         self.text = base_values(SANDBOX_NODE_PORT="30086")
         write_in_place(self.values, self.text)
         self.port = 30086
+        self.fences = 0
         self.audit = Audit()
         self.notify = NotifySocket(wd)
         self.agent = Agent(binary, wd, self.values, os.path.join(wd, "state"), env("KUBECONFIG"), ["--resync=0"],
-                           notify=self.notify)
+                           notify=self.notify, extra_env={"NAP_LOG_LEVEL": "debug"})
         ok = self.notify.wait_for(lambda m: "READY=1" in m, 30) is not None
         T.check(ok and kube_get("service", "nap", "nap-sandbox") is not None, "the agent is up, first pass applied",
                 self.notify.snapshot())
@@ -85,23 +87,51 @@ class Editing:
         self.port += 1
         return set_key(self.text, "SANDBOX_NODE_PORT", str(self.port))
 
-    def expect_once(self, name, edit, passes=1):
+    def fence(self, n):
+        """A comment added to values.env (renamed into place): a pass that
+        changes nothing. Events are taken in order and passes run one at a
+        time, so once the first pass that started after the agent saw this
+        rename is done (its debug log says when), every pass an earlier
+        event caused has reported. Returns the STATUS= lines since n, that
+        last pass's own left out."""
+        real = os.path.realpath(self.values)
+        o = len(self.agent.output())
+        self.fences += 1
+        with open(real) as f:
+            text = f.read()
+        write_rename(real, text + "# fence %d\n" % self.fences)
+        seen = wait_until(lambda: re.search(r"edit complete: '[^']*' renamed into place", self.agent.output()[o:]),
+                          10)
+        T.check(seen, "fence: the agent saw the rename", self.agent.output()[o:])
+        p = o + (seen.end() if seen else 0)
+        started = wait_until(lambda: re.search(r"pass (\d+) starting", self.agent.output()[p:]), 10)
+        T.check(started, "fence: a pass started after it", self.agent.output()[o:])
+        done = started and wait_until(lambda: "pass %s done" % started.group(1) in self.agent.output(), 15)
+        T.check(done, "fence: that pass is done", self.agent.output()[o:])
+        statuses = [m for _, m in self.notify.snapshot(n) if m.startswith("STATUS=")]
+        return statuses[:-1]
+
+    def expect_once(self, name, edit, passes=1, settled=False):
         """Runs edit(), then checks: `passes` STATUS= lines, the last one
         'applied', one PATCH of the Service and of the Deployment, one
-        UPDATE of the oauth row, the live nodePort."""
+        UPDATE of the oauth row, the live nodePort; and that the pass
+        started when the edit was complete, not after a quiet period."""
         n, mark, logn = self.notify.count(), self.audit.mark(), oauth_log_last()
+        out0 = len(self.agent.output())
         t0 = time.monotonic()
         edit()
         i = self.notify.wait_for(lambda m: m.startswith("STATUS=applied"), 10, n)
         took = time.monotonic() - t0
-        time.sleep(0.4)  # a second pass would come within the debounce and a pass
-        writes = sorted(w[:4] for w in self.audit.settle(mark))
-        statuses = [m for _, m in self.notify.snapshot(n)]
+        statuses = self.fence(n)
+        writes = sorted(w[:4] for w in self.audit.writes_since(mark))
         rows = oauth_log_since(logn)
         svc = kube_get("service", "nap", "nap-sandbox")
         uri = "http://192.0.2.10:%d/api/auth/callback" % self.port
+        log = self.agent.output()[out0:]
         T.check(i is not None and len(statuses) == passes and APPLIED.fullmatch(statuses[-1]),
                 "%s: seen, %d pass(es), applied (%.0f ms)" % (name, passes, took * 1000), statuses)
+        T.check(("quiet for" in log) == settled, "%s: %s" % (name, "applied after the quiet period" if settled else
+                                                            "applied when complete, no quiet period"), log)
         T.check(writes == sorted([SVC, DEP]), "%s: one PATCH of the Service and one of the Deployment" % name,
                 writes)
         T.check([r[1:] for r in rows] == [("UPDATE", "sandbox-service", uri)], "%s: one write of the oauth row" % name,
@@ -111,16 +141,20 @@ class Editing:
 
     def expect_nothing(self, name, act, status=None):
         """Runs act(), then checks: no write request, no oauth write, and
-        either no pass at all or one pass whose STATUS= matches status."""
+        either no pass at all or one pass whose STATUS= matches status.
+        (With no values.env left there is nothing to fence with: the next
+        edit's own count of passes sees a late one.)"""
         n, mark, logn = self.notify.count(), self.audit.mark(), oauth_log_last()
         act()
         if status:
             self.notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
-        time.sleep(0.5)
-        statuses = [m for _, m in self.notify.snapshot(n)]
+        if os.path.exists(self.values):
+            statuses = self.fence(n)
+        else:
+            statuses = [m for _, m in self.notify.snapshot(n)]
         T.check(len(statuses) == 1 and re.fullmatch(status, statuses[0]) if status else statuses == [],
                 "%s: %s" % (name, "STATUS= says so" if status else "no pass"), statuses)
-        writes = self.audit.settle(mark, quiet=0.3)
+        writes = self.audit.writes_since(mark)
         T.check(writes == [] and oauth_log_since(logn) == [], "%s: nothing written" % name, writes)
 
     def stop(self):
@@ -143,6 +177,10 @@ def main():
             T.check(e.stop() == 0, "exit 0 on SIGTERM")
             out = e.agent.output()
             T.check(not re.search(r"(?m)^(Failed|Event loop failed)", out), "no failure logged", out)
+        try:
+            dangling_symlink(binary, wd)
+        except Exception as ex:
+            T.check(False, "raised", repr(ex))
     return T.finish()
 
 
@@ -212,15 +250,51 @@ def run(e):
     e.expect_nothing("same content written again", lambda: write_in_place(v, open(v).read()),
                      status=r"STATUS=no changes; generation \d+; watching .*")
 
-    # 10. a whole directory of edits in a burst: one pass
-    def burst():
-        for _ in range(20):
-            write_in_place(v, e.next_text())
-            time.sleep(0.005)
-    e.expect_once("20 writes 5 ms apart", burst)
+    # 10. a burst of complete writes: the first starts a pass at once, the
+    # rest (each within 100 ms of the one before) make exactly one more,
+    # once the burst is over, which applies the last
+    n, mark = e.notify.count(), e.audit.mark()
+    for _ in range(20):
+        write_in_place(v, e.next_text())
+        time.sleep(0.005)
+    # (a fence right away would be part of the burst: wait for its second pass)
+    wait_until(lambda: sum(m.startswith("STATUS=applied") for _, m in e.notify.snapshot(n)) >= 2, 10)
+    statuses = e.fence(n)
+    writes = [w[:4] for w in e.audit.writes_since(mark)]
+    svc = kube_get("service", "nap", "nap-sandbox")
+    T.check(len(statuses) == 2 and all(APPLIED.fullmatch(m) for m in statuses),
+            "20 writes 5 ms apart: two passes (the first write, then the rest of the burst)", statuses)
+    T.check(writes.count(SVC) == len(statuses) and writes.count(DEP) == len(statuses) and len(writes) == 2 * len(statuses),
+            "20 writes 5 ms apart: one PATCH of the Service and of the Deployment per pass", writes)
+    T.check(svc and svc["spec"]["ports"][0].get("nodePort") == e.port, "20 writes 5 ms apart: the last one is live")
     shutil.rmtree(e.other, ignore_errors=True)
 
-    # 11. `nap-agent gen-secrets` filling an emptied secret: the emptied file is
+    # 11. one in-place write in two write() calls, 200 ms apart, then close:
+    # nothing is read half-way (the pass starts at the close), applied once
+    def two_writes():
+        text = e.next_text().encode()
+        fd = os.open(v, os.O_WRONLY | os.O_TRUNC)
+        try:
+            os.write(fd, text[:len(text) // 2])
+            time.sleep(0.2)  # the writer pausing mid-file (shorter than --settle)
+            os.write(fd, text[len(text) // 2:])
+        finally:
+            os.close(fd)
+    e.expect_once("one write in two write() calls with a pause", two_writes)
+
+    # 12. a writer that keeps the file open: applied after the quiet period
+    held = {}
+
+    def open_writer():
+        text = e.next_text().encode()
+        fd = os.open(v, os.O_WRONLY | os.O_TRUNC)
+        os.write(fd, text)
+        held["fd"] = fd
+    e.expect_once("a write left open (applied after --settle)", open_writer, settled=True)
+    os.close(held["fd"])
+    e.expect_nothing("... and its late close", lambda: None, status=r"STATUS=no changes; generation \d+; watching .*")
+
+    # 13. `nap-agent gen-secrets` filling an emptied secret: the emptied file is
     # refused (nothing applied); the rewrite is one edit, applied once: the
     # Secret and the Deployment whose pods read it, nothing else.
     e.text = set_key(e.text, "SANDBOX_NODE_PORT", str(e.port))
@@ -234,9 +308,8 @@ def run(e):
             "filled SANDBOX_SERVICE_KEY" not in r.stdout, "gen-secrets: fills the emptied secret, not the set ones",
             (r.returncode, r.stdout, r.stderr))
     i = e.notify.wait_for(lambda m: m.startswith("STATUS=applied"), 10, n)
-    time.sleep(0.4)
-    writes = sorted(w[:4] for w in e.audit.settle(mark))
-    statuses = [m for _, m in e.notify.snapshot(n)]
+    statuses = e.fence(n)
+    writes = sorted(w[:4] for w in e.audit.writes_since(mark))
     T.check(i is not None and len(statuses) == 1 and
             statuses[0].startswith("STATUS=applied 2 object(s), deleted 0, 0 oauth client change(s)"),
             "gen-secrets: the daemon sees one edit, one pass", statuses)
@@ -244,6 +317,64 @@ def run(e):
             "gen-secrets: one PATCH of the Secret and one of the Deployment", writes)
     T.check(oauth_log_since(logn) == [], "gen-secrets: the oauth row is not written")
     T.check(os.stat(v).st_mode & 0o7777 == mode, "gen-secrets: the file mode is kept")
+    e.text = open(v).read()
+
+    # 14. the directory swapped: `mv etc etc.old; mkdir etc`, then a new file
+    def swap_dir():
+        os.rename(e.etc, e.etc + ".old")
+        os.mkdir(e.etc)
+        write_in_place(v, e.next_text())
+    e.expect_once("the directory swapped (mv etc etc.old; mkdir etc; write)", swap_dir)
+    shutil.rmtree(e.etc + ".old")
+
+    # 15. an inotify queue overflow (the agent stopped while far more events
+    # than the queue holds happen in its directory, the edit among the last)
+    # is treated as an edit
+    def overflow():
+        junk = os.path.join(e.etc, "junk")
+        os.kill(e.agent.pid, signal.SIGSTOP)
+        try:
+            limit = int(open("/proc/sys/fs/inotify/max_queued_events").read())
+            os.mkdir(junk)
+            for k in range(limit + 100):
+                open(os.path.join(e.etc, ".j%d" % k), "w").close()
+            write_in_place(v, e.next_text())
+        finally:
+            os.kill(e.agent.pid, signal.SIGCONT)
+        out0 = len(e.agent.output())
+        e.overflow_seen = wait_until(lambda: "inotify queue overflow" in e.agent.output()[out0:], 10)
+    e.overflow_seen = False
+    e.expect_once("an inotify queue overflow", overflow)
+    T.check(e.overflow_seen, "an inotify queue overflow: the agent saw the overflow")
+    for f in os.listdir(e.etc):
+        if f.startswith(".j"):
+            os.unlink(os.path.join(e.etc, f))
+    os.rmdir(os.path.join(e.etc, "junk"))
+
+
+def dangling_symlink(binary, wd):
+    """values.env starts as a symlink to a file that does not exist yet: the
+    agent says so and applies nothing; creating the target is an edit."""
+    etc, real = os.path.join(wd, "etc2"), os.path.join(wd, "later", "values.env")
+    os.makedirs(etc)
+    values = os.path.join(etc, "values.env")
+    os.symlink(real, values)
+    notify = NotifySocket(wd)
+    agent = Agent(binary, wd, values, os.path.join(wd, "state"), env("KUBECONFIG"), ["--resync=0"], notify=notify)
+    try:
+        i = notify.wait_for(lambda m: "READY=1" in m, 30)
+        T.check(i is not None and "is missing: nothing applied" in notify.snapshot()[i][1],
+                "dangling symlink: READY=1, the file is missing, nothing applied", notify.snapshot())
+        n = notify.count()
+        os.makedirs(os.path.dirname(real))
+        write_in_place(real, base_values(SANDBOX_NODE_PORT="30150"))
+        j = notify.wait_for(lambda m: m.startswith("STATUS=applied"), 10, n)
+        svc = kube_get("service", "nap", "nap-sandbox")
+        T.check(j is not None and svc["spec"]["ports"][0].get("nodePort") == 30150,
+                "dangling symlink: creating the target (and its directory) applies it", notify.snapshot(n))
+    finally:
+        T.check(agent.stop() == 0, "dangling symlink: exit 0 on SIGTERM")
+        notify.close()
 
 
 if __name__ == "__main__":
