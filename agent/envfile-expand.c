@@ -6,6 +6,15 @@
  * assignments and hands each value here. What bash would execute or take
  * from the shell's own state ($(...), `...`, $((...)), $$, $RANDOM...) is
  * refused with the position of its "$".
+ *
+ * Bash's quoting inside "${VAR:-word}" is layered, and followed here as
+ * bash 5 does it: a single quote there is a literal character, yet it still
+ * quotes a "}" up to the next single quote ("${B:-'}'}" is '}'); $'...' and
+ * $"..." are quoting there as in an unquoted word, while in plain double
+ * quotes they are literal. $'...' is read only without backslash escapes
+ * (refused: bash's own scanner and its expander disagree about \' there),
+ * and $"..." as "..." (bash translates it only through a message catalog
+ * named by TEXTDOMAIN, so it is refused once the file sets TEXTDOMAIN).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -128,6 +137,19 @@ static int parse_squote(Parser *p, StrBuf *out) {
         return 0;
 }
 
+/* $'...' at the current "'" (the "$" at `at`): its text, literally. */
+static int parse_ansi_c(Parser *p, StrBuf *out, Pos at) {
+        Pos open = here(p);
+        long end = find_squote(p, p->pos + 1);
+
+        if (end < 0)
+                return unterminated_squote(p, open);
+        if (memchr(p->text + p->pos, '\\', (size_t) end - p->pos))
+                return envfile_error(p, at, "write the characters themselves between plain single quotes",
+                                     "escape sequences in ANSI-C quoting \"$'...'\" are not supported");
+        return parse_squote(p, out);
+}
+
 /* A backslash at the current position. In double quotes it escapes only
  * $ ` " \ (and } inside ${...}); elsewhere it escapes any character. In
  * the word of "${VAR:-word}" a backslash before "'" stays, but keeps that
@@ -136,6 +158,13 @@ static int parse_squote(Parser *p, StrBuf *out) {
 static void parse_backslash(Parser *p, StrBuf *out, bool in_dq, bool in_brace) {
         int n = next_raw(p);
 
+        if (in_dq && in_brace && n == '\'') {
+                emit(out, '\\');
+                advance(p);
+                emit(out, '\'');
+                advance(p);
+                return;
+        }
         if (n < 0 || (in_dq && !strchr(in_brace ? "$`\"\\}" : "$`\"\\", n))) {
                 emit(out, '\\');
                 advance(p);
@@ -173,6 +202,14 @@ static int parse_dquote(Parser *p, StrBuf *out) {
                         advance(p);
                 }
         }
+}
+
+/* $"..." at the current '"' (the "$" at `at`): read as "...". */
+static int parse_locale(Parser *p, StrBuf *out, Pos at) {
+        if (envfile_lookup(p, "TEXTDOMAIN") || envfile_lookup(p, "TEXTDOMAINDIR"))
+                return envfile_error(p, at, "drop the \"$\" before the double quote",
+                                     "locale translation $\"...\" after TEXTDOMAIN is set: bash may translate it");
+        return parse_dquote(p, out);
 }
 
 static int expand_name(Parser *p, StrBuf *out, const char *name, Pos at) {
@@ -303,13 +340,49 @@ static int parse_dollar(Parser *p, StrBuf *out, DollarCtx ctx) {
                 special[0] = (char) c;
                 return special_error(p, at, special);
         }
-        if (ctx == DOLLAR_UNQUOTED && c == '\'')
-                return envfile_error(p, at, "use plain single quotes, or double quotes for escapes",
-                                     "ANSI-C quoting \"$'\" is not supported");
-        if (ctx == DOLLAR_UNQUOTED && c == '"')
-                return envfile_error(p, at, "drop the \"$\" before the double quote",
-                                     "locale translation \"$\\\"\" is not supported");
+        if (ctx != DOLLAR_DQ && c == '\'')
+                return parse_ansi_c(p, out, at);
+        if (ctx != DOLLAR_DQ && c == '"')
+                return parse_locale(p, out, at);
         emit(out, '$'); /* a lone "$" is literal */
+        return 0;
+}
+
+/* A "'" in the word of "${VAR:-word}": literal, but up to the next "'" a
+ * "}" does not end the word (bash finds the end of the word first, treating
+ * '...' as quoted, then expands the word as double-quoted text). */
+static int parse_squote_in_brace_dq(Parser *p, StrBuf *out) {
+        Pos open = here(p);
+        long end = find_squote(p, p->pos + 1);
+        size_t len = p->len;
+        int r = 0;
+
+        if (end < 0)
+                return unterminated_squote(p, open);
+        emit(out, '\'');
+        advance(p);
+        p->len = (size_t) end; /* nothing inside may reach past the closing quote */
+        while (r >= 0 && cur(p) >= 0) {
+                int c = cur(p);
+
+                if (c == '\\')
+                        parse_backslash(p, out, true, true);
+                else if (c == '"')
+                        r = parse_dquote(p, out);
+                else if (c == '$')
+                        r = parse_dollar(p, out, DOLLAR_BRACE_DQ);
+                else if (c == '`')
+                        r = expansion_error(p, here(p), "`", "command substitution");
+                else {
+                        emit(out, (char) c);
+                        advance(p);
+                }
+        }
+        p->len = len;
+        if (r < 0)
+                return r;
+        emit(out, '\'');
+        advance(p);
         return 0;
 }
 
@@ -323,7 +396,7 @@ static int parse_word_unit(Parser *p, StrBuf *out, WordCtx ctx, int c, bool tild
                 return 0;
         case '\'':
                 if (ctx == WORD_BRACE_DQ)
-                        break;
+                        return parse_squote_in_brace_dq(p, out);
                 return parse_squote(p, out);
         case '"':
                 return parse_dquote(p, out);

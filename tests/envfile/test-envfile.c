@@ -428,9 +428,49 @@ TEST(refuse_special_parameters) {
         ERR("UID=5", 1, 1, "\"UID\" is set by bash itself and cannot be assigned here");
 }
 
+/* $'...' and $"..." are quoting where bash makes them so (unquoted, and in
+ * the word of ${VAR:-word} in or out of double quotes), literal text in
+ * plain double quotes. */
+TEST(dollar_quotes) {
+        check("A=$'x'", "A", "x");
+        check("A=x$'a b'y", "A", "xa by");
+        check("A=$\"x\"", "A", "x");
+        check("B=1\nA=$\"x$B\"", "A", "x1");
+        check("A=\"$'x'\"", "A", "$'x'");
+        check("A=${U:-$'}'}", "A", "}");
+        check("A=\"${U:-$'x'}\"", "A", "x");
+        check("A=\"${U:-$\"x\"}\"", "A", "x");
+        check("A=\"${U:-$'a'b$'c'}\"", "A", "abc");
+        check("A=\"${U:-$\"a}\"}\"", "A", "a}");
+        check("A=\"${U:-${V:-$'x'}}\"", "A", "x");
+        check("A=\"${U:-\"$'x'\"}\"", "A", "$'x'");
+}
+
+/* In "${VAR:-word}" a "'" is literal yet quotes a "}" up to the next "'";
+ * what is between is still expanded as double-quoted text. */
+TEST(single_quote_in_brace_dq) {
+        check("A=\"${B:-'}'}\"", "A", "'}'");
+        check("A=\"${B:-'x'}\"", "A", "'x'");
+        check("B=1\nA=\"${U:-'$B'}\"", "A", "'1'");
+        check("B=1\nA=\"${B:+'}'}\"", "A", "'}'");
+        check("A=\"${B:+'}'}\"", "A", "");
+        check("A=\"${U:-'a b'}\"", "A", "'a b'");
+        check("A=\"${U:-'a\\'}\"", "A", "'a\\'");
+        check("A=\"${U:-'\\}'}\"", "A", "'}'");
+        check("A=\"${U:-'\\$B'}\"", "A", "'$B'");
+        check("A=\"${U:-'a\"}\"c'}\"", "A", "'a}c'");
+        check("A=\"${U:-'$'x''}\"", "A", "'$'x''");
+        check("A=\"${U:-'\n'}\"", "A", "'\n'");
+        check("A=\"${U:-a\\'b}\"", "A", "a\\'b");
+        ERR("A=\"${U:-'x}\"\n", 1, 9, "unterminated single quote");
+}
+
 TEST(refuse_quoting_forms) {
-        ERR("A=$'x'", 1, 3, "ANSI-C quoting \"$'\" is not supported");
-        ERR("A=$\"x\"", 1, 3, "locale translation \"$\\\"\" is not supported");
+        ERR("A=$'x\\ty'", 1, 3, "escape sequences in ANSI-C quoting \"$'...'\" are not supported");
+        ERR("A=\"${U:-$'\\''}\"", 1, 9, "escape sequences in ANSI-C quoting \"$'...'\" are not supported");
+        ERR("A=$'x", 1, 4, "unterminated single quote");
+        ERR("TEXTDOMAIN=bash\nA=$\"x\"", 2, 3,
+            "locale translation $\"...\" after TEXTDOMAIN is set: bash may translate it");
 }
 
 TEST(refuse_tilde) {
@@ -685,7 +725,7 @@ TEST_MAIN(T(simple), T(export_prefix), T(blank_lines_and_comments), T(inline_com
           T(multiple_assignments), T(export_expands_before_assigning), T(append), T(bytes),
           T(long_line), T(not_nul_terminated), T(refuse_substitutions), T(refuse_metachars),
           T(refuse_hint_names_key), T(refuse_unterminated), T(refuse_parameter_expansions),
-          T(refuse_special_parameters), T(refuse_quoting_forms), T(refuse_tilde),
+          T(refuse_special_parameters), T(dollar_quotes), T(single_quote_in_brace_dq), T(refuse_quoting_forms), T(refuse_tilde),
           T(refuse_export_forms), T(refuse_not_assignment), T(refuse_words_after_value),
           T(refuse_file_level), T(refuse_too_large), T(refuse_expansion_bomb),
           T(refuse_append_bomb), T(nesting_limit),
