@@ -1,5 +1,7 @@
 #!/bin/bash
-# What the offline verbs write, from the outside:
+# What the offline verbs read and write, from the outside:
+# - `check` on a FIFO, a directory or a device exits 1 at once with
+#   "not a regular file" (it used to block in open() on a FIFO);
 # - `vars` prints control characters and newlines of a value C-style, never
 #   raw, and `vars --json` escapes them (and reads back the exact value);
 # - `render --output DIR --show-secrets` writes its files 0600 in a 0700
@@ -75,6 +77,16 @@ set +e
 rc=$?
 set -e
 if [ "$rc" = 1 ]; then ok "vars to a full device: exit 1"; else no "vars to a full device: exit $rc"; fi
+
+# 5. values.env that is not a regular file: refused at once
+mkfifo "$tmp/fifo.env"
+for f in "$tmp/fifo.env" "$tmp" /dev/zero; do
+	set +e
+	timeout 10 "$agent" check --values "$f" >/dev/null 2>"$tmp/check.err"
+	rc=$?
+	set -e
+	if [ "$rc" = 1 ] && grep -qF "$f: error: not a regular file" "$tmp/check.err"; then ok "check on $(stat -c %F "$f"): exit 1 at once"; else no "check on $f: exit $rc"; fi
+done
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ] && [ "$pass" -gt 0 ]
