@@ -183,6 +183,11 @@ static void ledger_clear(Ledger *l) {
         l->generation = 0;
 }
 
+int ledger_parse(Ledger *l, const char *text) {
+        ledger_clear(l);
+        return parse_ledger(l, text);
+}
+
 /* Moves a ledger we cannot read out of the way, keeping it for a human. */
 static int move_aside(Ledger *l, int error, char **ret_warning) {
         char stamp[32], *aside = NULL;
