@@ -1,0 +1,814 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The asynchronous oauth API on an sd-event loop, like the daemon's,
+ * against the harness's real PostgreSQL (tests/harness/with-harness.sh,
+ * HARNESS_COMPONENTS=pg). Besides the results, what it proves is that the
+ * loop is never blocked: a 100 ms timer on the same loop keeps firing while
+ * a backend is stopped (SIGSTOP), while a server accepts TCP and never
+ * answers, and while a row lock holds a statement; no gap between its
+ * firings exceeds 300 ms.
+ *
+ * Stopping a backend needs the right to signal PostgreSQL's processes: root
+ * (CI), or the user the harness runs PostgreSQL as (itself, when not root).
+ * Every stopped backend is continued, also when a test fails or the binary
+ * is killed.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "oauth.h"
+#include "pgtest.h"
+#include "tests.h"
+
+#define MSEC 1000ULL /* µs */
+
+static sd_event *loop;
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------------------
+ * Backends stopped by a test: always continued. */
+
+static pid_t stopped[8];
+static volatile sig_atomic_t n_stopped;
+
+static void cont_all(void) {
+        for (sig_atomic_t i = 0; i < n_stopped; i++)
+                kill(stopped[i], SIGCONT);
+        n_stopped = 0;
+}
+
+static void on_fatal(int sig) {
+        cont_all();
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+/* Before main: the loop, and the backends continued whatever happens. */
+__attribute__((constructor)) static void setup(void) {
+        static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGSEGV, SIGABRT, SIGBUS, SIGFPE };
+
+        atexit(cont_all);
+        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+                signal(sigs[i], on_fatal);
+        if (sd_event_new(&loop) < 0) {
+                fprintf(stderr, "cannot create an event loop\n");
+                exit(1);
+        }
+}
+
+static char proc_state(pid_t pid) {
+        char path[64], buf[512], *p;
+        FILE *f;
+        size_t n;
+
+        snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+        f = fopen(path, "re");
+        if (!f)
+                return '?';
+        n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        p = strrchr(buf, ')');
+        return p && p[1] == ' ' ? p[2] : '?';
+}
+
+static void stop_backend(pid_t pid) {
+        uint64_t t0 = now_ms();
+
+        ASSERT_TRUE(n_stopped < (sig_atomic_t) (sizeof stopped / sizeof stopped[0]));
+        stopped[n_stopped++] = pid;
+        if (kill(pid, SIGSTOP) < 0)
+                TEST_FAIL("cannot stop backend %d: %s (run as root, or as the user PostgreSQL runs as)", (int) pid,
+                          strerror(errno));
+        while (proc_state(pid) != 'T') {
+                if (now_ms() - t0 > 5000)
+                        TEST_FAIL("backend %d is not stopped (state %c)", (int) pid, proc_state(pid));
+                usleep(1000);
+        }
+}
+
+/* ---------------------------------------------------------------------------
+ * The loop, a ticker on it, and operations */
+
+typedef struct Ticker {
+        sd_event_source *s;
+        uint64_t last, max_gap; /* ms */
+        unsigned n;
+} Ticker;
+
+static void ticker_note(Ticker *t) {
+        uint64_t now = now_ms();
+        if (now - t->last > t->max_gap)
+                t->max_gap = now - t->last;
+        t->last = now;
+}
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        Ticker *t = userdata;
+
+        ticker_note(t);
+        t->n++;
+        if (sd_event_source_set_time_relative(s, 100 * MSEC) < 0)
+                return -EIO;
+        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+static void ticker_start(Ticker *t) {
+        *t = (Ticker) { .last = now_ms() };
+        ASSERT_OK(sd_event_add_time_relative(loop, &t->s, CLOCK_MONOTONIC, 100 * MSEC, 1 * MSEC, on_tick, t));
+}
+
+/* Stops it and checks the loop turned all along: no gap over 300 ms (the
+ * time since the last firing included), and as many firings as the time. */
+static void ticker_check(Ticker *t, uint64_t elapsed_ms) {
+        ticker_note(t);
+        t->s = sd_event_source_disable_unref(t->s);
+        if (t->max_gap >= 300)
+                TEST_FAIL("the loop was blocked: %llu ms between two firings of a 100 ms timer",
+                          (unsigned long long) t->max_gap);
+        ASSERT_TRUE(t->n + 2 >= elapsed_ms / 100);
+}
+
+typedef struct Result {
+        unsigned calls;
+        bool from_start; /* called from inside oauth_sync_start */
+        int r;
+        bool changes_null;
+        OAuthChange changes[4];
+        size_t n;
+        OAuthError err;
+} Result;
+
+static bool in_start;
+
+static void on_done(OAuthDb *db, int r, const OAuthChange *changes, const OAuthError *err, void *userdata) {
+        Result *res = userdata;
+
+        res->calls++;
+        res->from_start = res->from_start || in_start;
+        res->r = r;
+        res->changes_null = !changes;
+        if (changes)
+                memcpy(res->changes, changes, res->n * sizeof *changes);
+        if (err)
+                res->err = *err;
+}
+
+static void start(OAuthDb *db, const OAuthClientSpec *specs, size_t n, const char *const *del, size_t n_del,
+                  Result *res) {
+        int r;
+
+        *res = (Result) { .n = n + n_del, .r = 1 };
+        in_start = true;
+        r = oauth_sync_start(db, specs, n, del, n_del, on_done, res);
+        in_start = false;
+        ASSERT_OK(r);
+        ASSERT_EQ(res->calls, 0);
+        ASSERT_TRUE(oauth_busy(db));
+}
+
+/* Runs the loop until res has its answer (failing after 20 s); the time it took. */
+static uint64_t run_until_done(const Result *res) {
+        uint64_t t0 = now_ms();
+
+        while (res->calls == 0) {
+                if (now_ms() - t0 > 20000)
+                        TEST_FAIL("no answer within 20 s");
+                ASSERT_OK(sd_event_run(loop, 100 * MSEC));
+        }
+        ASSERT_EQ(res->calls, 1);
+        ASSERT_TRUE(!res->from_start);
+        return now_ms() - t0;
+}
+
+static void sync_ok(OAuthDb *db, const OAuthClientSpec *specs, size_t n, const char *const *del, size_t n_del,
+                    Result *res) {
+        start(db, specs, n, del, n_del, res);
+        run_until_done(res);
+        if (res->r < 0)
+                TEST_FAIL("oauth_sync_start: %s: %s", strerror(-res->r), res->err.message);
+        ASSERT_TRUE(!oauth_busy(db));
+}
+
+static OAuthDb *new_db(const char *conninfo, const OAuthOptions *opts) {
+        OAuthError err = { 0 };
+        OAuthDb *db = NULL;
+        int r = oauth_db_new(conninfo, opts, loop, &db, &err);
+        if (r < 0)
+                TEST_FAIL("oauth_db_new: %s: %s", strerror(-r), err.message);
+        return db;
+}
+
+/* DATABASE_URL with an application_name, to find the backend by. */
+static const char *url_app(const char *app) {
+        static char buf[1024];
+        snprintf(buf, sizeof buf, "%s?application_name=%s", env("DATABASE_URL"), app);
+        return buf;
+}
+
+static pid_t backend_pid(const char *app, pid_t not) {
+        char notbuf[16];
+        const char *v;
+
+        snprintf(notbuf, sizeof notbuf, "%d", (int) not);
+        v = sql_value("SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE application_name = $1 "
+                      "AND pid <> $2::int",
+                      app, notbuf);
+        if (!v[0] || strchr(v, ',') || streq(v, "(null)"))
+                TEST_FAIL("expected one backend for %s, found '%s'", app, v);
+        return (pid_t) atoi(v);
+}
+
+static void wait_backend_gone(pid_t pid) {
+        char buf[16];
+        uint64_t t0 = now_ms();
+
+        snprintf(buf, sizeof buf, "%d", (int) pid);
+        while (!streq(sql_value("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int", buf, NULL), "0")) {
+                if (now_ms() - t0 > 10000)
+                        TEST_FAIL("backend %d still there after 10 s", (int) pid);
+                usleep(5000);
+        }
+}
+
+static unsigned count_fds(void) {
+        DIR *d = opendir("/proc/self/fd");
+        unsigned n = 0;
+
+        ASSERT_TRUE(d);
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n;
+}
+
+static void assert_no_password(const char *message) {
+        if (strstr(message, env("PGPASSWORD")))
+                TEST_FAIL("the password is in: %s", message);
+        ASSERT_NULL(strchr(message, '\n'));
+}
+
+static void want_prefix(const char *message, const char *prefix) {
+        if (!starts_with(message, prefix))
+                TEST_FAIL("unexpected message: '%s' (wanted '%s...')", message, prefix);
+}
+
+/* ---------------------------------------------------------------------------
+ * Results */
+
+TEST(results) {
+        OAuthDb *db = new_db(url_app("nap-test-results"), NULL);
+        OAuthClientSpec specs[] = { SANDBOX, BROWSER };
+        const char *del[] = { "browser-service" }, *del_same[] = { "sandbox-service" };
+        Result res, other = { 0 };
+        char *before;
+
+        reset(true);
+        start(db, specs, 2, NULL, 0, &res);
+        ASSERT_EQ(oauth_sync_start(db, specs, 2, NULL, 0, on_done, &other), -EBUSY);
+        run_until_done(&res);
+        ASSERT_EQ(res.r, 0);
+        ASSERT_EQ(res.changes[0], OAUTH_CREATED);
+        ASSERT_EQ(res.changes[1], OAUTH_CREATED);
+        ASSERT_EQ(other.calls, 0);
+        ASSERT_TRUE(!oauth_busy(db));
+        /* Two specs, one transaction. */
+        ASSERT_STREQ(sql_value("SELECT concat_ws('|', count(*), count(DISTINCT xmin::text)) FROM oauth_clients",
+                               NULL, NULL),
+                     "2|1");
+
+        before = row_state(SANDBOX.id);
+        sync_ok(db, specs, 2, NULL, 0, &res);
+        ASSERT_EQ(res.changes[0], OAUTH_UNCHANGED);
+        ASSERT_EQ(res.changes[1], OAUTH_UNCHANGED);
+        char *after = row_state(SANDBOX.id);
+        ASSERT_STREQ(after, before);
+        free(before), free(after);
+
+        specs[0].redirect_uri = "https://sandbox.example.org/api/auth/callback";
+        sync_ok(db, specs, 2, NULL, 0, &res);
+        ASSERT_EQ(res.changes[0], OAUTH_UPDATED);
+        ASSERT_EQ(res.changes[1], OAUTH_UNCHANGED);
+        ASSERT_STREQ(sql_value("SELECT redirect_uris[1] FROM oauth_clients WHERE id = $1", SANDBOX.id, NULL),
+                     specs[0].redirect_uri);
+
+        sync_ok(db, specs, 1, del, 1, &res);
+        ASSERT_EQ(res.changes[0], OAUTH_UNCHANGED);
+        ASSERT_EQ(res.changes[1], OAUTH_DELETED);
+        sync_ok(db, specs, 1, del, 1, &res);
+        ASSERT_EQ(res.changes[1], OAUTH_ABSENT);
+        ASSERT_STREQ(sql_value("SELECT string_agg(id, ',') FROM oauth_clients", NULL, NULL), "sandbox-service");
+
+        /* Nothing to do: answered from the loop too, without changes. */
+        sync_ok(db, NULL, 0, NULL, 0, &res);
+        ASSERT_TRUE(res.changes_null);
+
+        /* A refusal comes through the callback, with its message. */
+        start(db, specs, 1, del_same, 1, &res);
+        run_until_done(&res);
+        ASSERT_EQ(res.r, -EINVAL);
+        ASSERT_TRUE(res.changes_null);
+        ASSERT_TRUE(strstr(res.err.message, "both registered and deleted"));
+        ASSERT_EQ(oauth_sync_start(NULL, specs, 1, NULL, 0, on_done, &res), -EINVAL);
+        ASSERT_EQ(oauth_sync_start(db, specs, 1, NULL, 0, NULL, &res), -EINVAL);
+        ASSERT_TRUE(!oauth_busy(db));
+        oauth_db_free(db);
+}
+
+/* From inside a callback: the next operation starts (the daemon's state
+ * machine does that), a synchronous call is refused, the db can be freed. */
+typedef struct Chain {
+        Result first, second;
+        int sync_r;
+        OAuthDb *freed;
+} Chain;
+
+static void on_first(OAuthDb *db, int r, const OAuthChange *changes, const OAuthError *err, void *userdata) {
+        Chain *c = userdata;
+        OAuthClient *row = NULL;
+
+        on_done(db, r, changes, err, &c->first);
+        c->sync_r = oauth_get(db, SANDBOX.id, &row, NULL);
+        c->second = (Result) { .n = 1, .r = 1 };
+        if (oauth_sync_start(db, &BROWSER, 1, NULL, 0, on_done, &c->second) < 0)
+                c->second.r = -EIO;
+}
+
+static void on_last(OAuthDb *db, int r, const OAuthChange *changes, const OAuthError *err, void *userdata) {
+        Chain *c = userdata;
+
+        on_done(db, r, changes, err, &c->first);
+        c->freed = oauth_db_free(db);
+}
+
+TEST(callbacks_chain) {
+        OAuthDb *db = new_db(url_app("nap-test-chain"), NULL);
+        Chain c = { .first = { .n = 1 } };
+
+        reset(true);
+        ASSERT_OK(oauth_sync_start(db, &SANDBOX, 1, NULL, 0, on_first, &c));
+        run_until_done(&c.second);
+        ASSERT_EQ(c.first.calls, 1);
+        ASSERT_EQ(c.first.r, 0);
+        ASSERT_EQ(c.sync_r, -EDEADLK);
+        ASSERT_EQ(c.second.r, 0);
+        ASSERT_EQ(c.second.changes[0], OAUTH_CREATED);
+        ASSERT_STREQ(sql_value("SELECT count(*) FROM oauth_clients", NULL, NULL), "2");
+
+        c = (Chain) { .first = { .n = 1 }, .freed = (OAuthDb *) 1 };
+        ASSERT_OK(oauth_sync_start(db, &SANDBOX, 1, NULL, 0, on_last, &c));
+        run_until_done(&c.first);
+        ASSERT_EQ(c.first.r, 0);
+        ASSERT_NULL(c.freed);
+}
+
+TEST(failure_rolls_back) {
+        OAuthDb *db = new_db(url_app("nap-test-rollback"), NULL);
+        OAuthClientSpec specs[] = { SANDBOX, BROWSER };
+        const char *del[] = { "other-client" };
+        Result res;
+        char *before, *after;
+
+        reset(true);
+        sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
+        sql("INSERT INTO oauth_clients (id, name, redirect_uris, created_by) VALUES "
+            "('other-client', 'O', ARRAY['http://o/cb'], 'admin-a')");
+        before = row_state(SANDBOX.id);
+        sql("UPDATE users SET role = 'user'");
+
+        /* The update of the first spec happens, the insert of the second cannot. */
+        specs[0].redirect_uri = "https://changed.example.org/api/auth/callback";
+        start(db, specs, 2, del, 1, &res);
+        run_until_done(&res);
+        ASSERT_EQ(res.r, -ENODATA);
+        ASSERT_TRUE(res.changes_null);
+        ASSERT_STREQ(res.err.message, "no user with role 'admin' in table users: seed the platform admin first");
+        after = row_state(SANDBOX.id);
+        ASSERT_STREQ(after, before);
+        ASSERT_STREQ(sql_value("SELECT string_agg(id, ',' ORDER BY id) FROM oauth_clients", NULL, NULL),
+                     "other-client,sandbox-service");
+        /* Rolled back at once, not at the next operation: the row is not locked. */
+        sql("SET lock_timeout = '200ms'; UPDATE oauth_clients SET description = NULL WHERE id = 'sandbox-service'; "
+            "RESET lock_timeout");
+
+        sql("UPDATE users SET role = 'admin' WHERE id = 'admin-a'");
+        sync_ok(db, specs, 2, del, 1, &res);
+        ASSERT_EQ(res.changes[0], OAUTH_UPDATED);
+        ASSERT_EQ(res.changes[1], OAUTH_CREATED);
+        ASSERT_EQ(res.changes[2], OAUTH_DELETED);
+        free(before), free(after);
+        oauth_db_free(db);
+}
+
+/* ---------------------------------------------------------------------------
+ * Deadlines, lost connections, stalls */
+
+TEST(deadline_during_statement) {
+        OAuthOptions opts = { .deadline_ms = 800, .statement_timeout_ms = 60000 };
+        OAuthDb *db = new_db(url_app("nap-test-deadline"), &opts);
+        PGconn *locker = PQconnectdb(env("DATABASE_URL"));
+        OAuthClientSpec s = SANDBOX;
+        char want[256];
+        Result res;
+        Ticker t;
+        uint64_t ms;
+
+        ASSERT_TRUE(PQstatus(locker) == CONNECTION_OK);
+        reset(true);
+        sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
+        PQclear(PQexec(locker, "BEGIN"));
+        PQclear(PQexec(locker, "SELECT 1 FROM oauth_clients WHERE id = 'sandbox-service' FOR UPDATE"));
+
+        s.name = "Renamed";
+        ticker_start(&t);
+        start(db, &s, 1, NULL, 0, &res);
+        ms = run_until_done(&res);
+        ticker_check(&t, ms);
+        ASSERT_EQ(res.r, -ETIMEDOUT);
+        ASSERT_TRUE(ms >= 750 && ms < 1800);
+        snprintf(want, sizeof want, "no answer from PostgreSQL at 127.0.0.1:%s within 800 ms", env("PGPORT"));
+        want_prefix(res.err.message, want);
+        assert_no_password(res.err.message);
+        PQclear(PQexec(locker, "ROLLBACK"));
+        PQfinish(locker);
+
+        /* The next operation reconnects; the timed-out one changed nothing. */
+        sync_ok(db, &s, 1, NULL, 0, &res);
+        ASSERT_EQ(res.changes[0], OAUTH_UPDATED);
+        oauth_db_free(db);
+}
+
+TEST(lost_during_operation) {
+        OAuthDb *db = new_db(url_app("nap-test-lost"), NULL);
+        PGconn *locker = PQconnectdb(env("DATABASE_URL"));
+        OAuthClientSpec s = SANDBOX;
+        char pidbuf[16], want[256];
+        uint64_t t0;
+        Result res;
+        pid_t pid;
+
+        ASSERT_TRUE(PQstatus(locker) == CONNECTION_OK);
+        reset(true);
+        sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
+        pid = backend_pid("nap-test-lost", 0);
+        snprintf(pidbuf, sizeof pidbuf, "%d", (int) pid);
+        PQclear(PQexec(locker, "BEGIN"));
+        PQclear(PQexec(locker, "SELECT 1 FROM oauth_clients WHERE id = 'sandbox-service' FOR UPDATE"));
+
+        s.name = "Renamed";
+        start(db, &s, 1, NULL, 0, &res);
+        /* Fence: the upsert waits for the row lock. */
+        t0 = now_ms();
+        while (!streq(sql_value("SELECT coalesce(wait_event_type, '') FROM pg_stat_activity WHERE pid = $1::int",
+                                pidbuf, NULL),
+                      "Lock")) {
+                if (now_ms() - t0 > 10000)
+                        TEST_FAIL("the upsert never waited for the lock");
+                ASSERT_OK(sd_event_run(loop, 10 * MSEC));
+        }
+        ASSERT_EQ(res.calls, 0);
+        ASSERT_STREQ(sql_value("SELECT pg_terminate_backend($1::int)", pidbuf, NULL), "t");
+        run_until_done(&res);
+        ASSERT_EQ(res.r, -ECONNRESET);
+        snprintf(want, sizeof want, "lost the connection to PostgreSQL at 127.0.0.1:%s: ", env("PGPORT"));
+        want_prefix(res.err.message, want);
+        assert_no_password(res.err.message);
+        PQclear(PQexec(locker, "ROLLBACK"));
+        PQfinish(locker);
+
+        sync_ok(db, &s, 1, NULL, 0, &res);
+        ASSERT_EQ(res.changes[0], OAUTH_UPDATED);
+        ASSERT_TRUE(backend_pid("nap-test-lost", 0) != pid);
+        oauth_db_free(db);
+}
+
+TEST(kept_connection_closed_reconnects) {
+        OAuthDb *db = new_db(url_app("nap-test-kept"), NULL);
+        char pidbuf[16];
+        Result res;
+        pid_t pid;
+
+        reset(true);
+        sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
+        pid = backend_pid("nap-test-kept", 0);
+        snprintf(pidbuf, sizeof pidbuf, "%d", (int) pid);
+        ASSERT_STREQ(sql_value("SELECT pg_terminate_backend($1::int)", pidbuf, NULL), "t");
+        wait_backend_gone(pid);
+
+        /* Transparently: no error, on a new backend. */
+        sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
+        ASSERT_EQ(res.r, 0);
+        ASSERT_EQ(res.changes[0], OAUTH_UNCHANGED);
+        ASSERT_TRUE(backend_pid("nap-test-kept", 0) != pid);
+        oauth_db_free(db);
+}
+
+TEST(stalled_backend) {
+        OAuthOptions opts = { .deadline_ms = 1500 };
+        OAuthDb *db = new_db(url_app("nap-test-stall"), &opts);
+        OAuthClientSpec s = SANDBOX;
+        unsigned fds = count_fds();
+        Result res, cancelled;
+        char want[256];
+        pid_t a, b;
+        Ticker t;
+        uint64_t t0, ms;
+
+        reset(true);
+        sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
+        a = backend_pid("nap-test-stall", 0);
+        stop_backend(a);
+
+        /* Cancelled during the stall: at once, and nothing is left running. */
+        s.name = "Renamed";
+        ticker_start(&t);
+        start(db, &s, 1, NULL, 0, &cancelled);
+        while (t.n < 3)
+                ASSERT_OK(sd_event_run(loop, UINT64_MAX));
+        ASSERT_TRUE(oauth_busy(db));
+        ASSERT_EQ(cancelled.calls, 0);
+        t0 = now_ms();
+        oauth_cancel(db);
+        ASSERT_TRUE(now_ms() - t0 < 50);
+        ASSERT_TRUE(!oauth_busy(db));
+        ASSERT_EQ(count_fds(), fds); /* the connection is closed */
+        oauth_cancel(db);            /* idle: nothing */
+        t.s = sd_event_source_disable_unref(t.s);
+
+        /* The next operation reconnects, to a backend that answers. */
+        sync_ok(db, &s, 1, NULL, 0, &res);
+        ASSERT_EQ(res.changes[0], OAUTH_UPDATED);
+        ASSERT_EQ(cancelled.calls, 0); /* fence: an operation completed since */
+
+        /* Stalled again: the deadline closes the connection; the loop runs on. */
+        b = backend_pid("nap-test-stall", a);
+        stop_backend(b);
+        s.name = "Renamed again";
+        ticker_start(&t);
+        start(db, &s, 1, NULL, 0, &res);
+        ms = run_until_done(&res);
+        ticker_check(&t, ms);
+        ASSERT_EQ(res.r, -ETIMEDOUT);
+        ASSERT_TRUE(ms >= 1450 && ms <= 2500);
+        snprintf(want, sizeof want, "no answer from PostgreSQL at 127.0.0.1:%s within 1500 ms: closed the connection",
+                 env("PGPORT"));
+        ASSERT_STREQ(res.err.message, want);
+        cont_all();
+
+        /* And once more: reconnected, the stalled transaction changed nothing. */
+        sync_ok(db, &s, 1, NULL, 0, &res);
+        ASSERT_EQ(res.changes[0], OAUTH_UPDATED);
+        oauth_db_free(db);
+}
+
+/* A socket that listens and never accepts: the kernel completes the TCP
+ * handshake, nobody answers the startup. */
+static int listen_silent(unsigned *port) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof sa;
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(bind(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        ASSERT_EQ(listen(fd, 16), 0);
+        ASSERT_EQ(getsockname(fd, (struct sockaddr *) &sa, &len), 0);
+        *port = ntohs(sa.sin_port);
+        return fd;
+}
+
+TEST(silent_server) {
+        OAuthOptions opts = { .deadline_ms = 1500 }, short_connect = { .connect_timeout_s = 1 };
+        char conninfo[256], want[256];
+        OAuthError err = { 0 };
+        OAuthDb *db, *never = (OAuthDb *) 1;
+        unsigned port;
+        int fd = listen_silent(&port), c;
+        Result res;
+        Ticker t;
+        uint64_t ms, t0;
+
+        snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%u dbname=nap user=nap password=S1lent-pw", port);
+        snprintf(want, sizeof want, "cannot reach PostgreSQL at 127.0.0.1:%u: timeout expired", port);
+
+        db = new_db(conninfo, &opts);
+        ticker_start(&t);
+        start(db, &SANDBOX, 1, NULL, 0, &res);
+        ms = run_until_done(&res);
+        ticker_check(&t, ms);
+        ASSERT_EQ(res.r, -ETIMEDOUT);
+        ASSERT_TRUE(ms >= 1450 && ms <= 2500);
+        ASSERT_STREQ(res.err.message, want);
+        ASSERT_NULL(strstr(res.err.message, "S1lent-pw"));
+        /* It did connect: the connection waits in the accept queue. */
+        c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+        ASSERT_TRUE(c >= 0);
+        close(c);
+        oauth_db_free(db);
+
+        /* The synchronous connect is bounded too (connect_timeout_s here). */
+        t0 = now_ms();
+        ASSERT_EQ(oauth_db_connect(conninfo, &short_connect, &never, &err), -ETIMEDOUT);
+        ms = now_ms() - t0;
+        ASSERT_TRUE(ms >= 950 && ms <= 2000);
+        ASSERT_TRUE(never == (OAuthDb *) 1);
+        ASSERT_STREQ(err.message, want);
+        close(fd);
+}
+
+/* ---------------------------------------------------------------------------
+ * Host names and TCP settings */
+
+/* "a,a,...": item n times; or, with items, each of them in turn, n times over. */
+static void repeat(char *buf, size_t size, const char *item, size_t n) {
+        buf[0] = 0;
+        for (size_t i = 0; i < n; i++)
+                snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", i ? "," : "", item);
+}
+
+/* The addresses "localhost" has here, as libpq would be given them. */
+static size_t localhost_addresses(char *buf, size_t size) {
+        static const struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+        struct addrinfo *ai = NULL;
+        char a[128];
+        size_t n = 0;
+
+        ASSERT_EQ(getaddrinfo("localhost", NULL, &hints, &ai), 0);
+        buf[0] = 0;
+        for (struct addrinfo *p = ai; p; p = p->ai_next) {
+                ASSERT_EQ(getnameinfo(p->ai_addr, p->ai_addrlen, a, sizeof a, NULL, 0, NI_NUMERICHOST), 0);
+                if (strstr(buf, a))
+                        continue;
+                snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", n++ ? "," : "", a);
+        }
+        freeaddrinfo(ai);
+        return n;
+}
+
+static char *setting(OAuthDb *db, const char *keyword) {
+        static char buf[512];
+        char *v = oauth_db_setting(db, keyword);
+
+        snprintf(buf, sizeof buf, "%s", v ? v : "(null)");
+        free(v);
+        return buf;
+}
+
+TEST(host_name_resolved) {
+        char conninfo[512], addrs[256], want[512], ports[256], closed_port[16];
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof sa;
+        size_t n = localhost_addresses(addrs, sizeof addrs);
+        OAuthError err = { 0 };
+        OAuthDb *db;
+        Result res;
+        int fd;
+
+        reset(true);
+        snprintf(conninfo, sizeof conninfo, "host=localhost port=%s dbname=nap user=nap password=%s",
+                 env("PGPORT"), env("PGPASSWORD"));
+        db = new_db(conninfo, NULL);
+        sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
+        ASSERT_EQ(res.changes[0], OAUTH_CREATED);
+        /* libpq was given the addresses (hostaddr), and the name beside them. */
+        ASSERT_STREQ(setting(db, "hostaddr"), addrs);
+        repeat(want, sizeof want, "localhost", n);
+        ASSERT_STREQ(setting(db, "host"), want);
+        ASSERT_TRUE(strstr(addrs, "127.0.0.1"));
+        ASSERT_STREQ(setting(db, "password"), "(null)");
+        oauth_db_free(db);
+
+        /* A numeric host needs nothing of the kind. */
+        db = new_db(env("DATABASE_URL"), NULL);
+        sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
+        ASSERT_STREQ(setting(db, "host"), "127.0.0.1");
+        ASSERT_STREQ(setting(db, "hostaddr"), "(null)");
+        oauth_db_free(db);
+
+        /* Two hosts, each with its port: every one resolved, the closed one skipped. */
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ASSERT_EQ(bind(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        ASSERT_EQ(getsockname(fd, (struct sockaddr *) &sa, &len), 0);
+        snprintf(closed_port, sizeof closed_port, "%u", ntohs(sa.sin_port));
+        snprintf(conninfo, sizeof conninfo, "host=localhost,localhost port=%s,%s dbname=nap user=nap password=%s",
+                 closed_port, env("PGPORT"), env("PGPASSWORD"));
+        db = new_db(conninfo, NULL);
+        sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
+        ASSERT_EQ(res.changes[0], OAUTH_UNCHANGED);
+        snprintf(want, sizeof want, "%s,%s", addrs, addrs);
+        ASSERT_STREQ(setting(db, "hostaddr"), want);
+        repeat(ports, sizeof ports, closed_port, n);
+        snprintf(want, sizeof want, "%s,", ports);
+        repeat(ports, sizeof ports, env("PGPORT"), n);
+        strncat(want, ports, sizeof want - strlen(want) - 1);
+        ASSERT_STREQ(setting(db, "port"), want);
+        repeat(want, sizeof want, "localhost", 2 * n);
+        ASSERT_STREQ(setting(db, "host"), want);
+        oauth_db_free(db);
+        close(fd);
+
+        /* The synchronous API goes the same way. */
+        snprintf(conninfo, sizeof conninfo, "host=localhost port=%s dbname=nap user=nap password=%s",
+                 env("PGPORT"), env("PGPASSWORD"));
+        ASSERT_OK(oauth_db_connect(conninfo, NULL, &db, &err));
+        ASSERT_STREQ(setting(db, "hostaddr"), addrs);
+        oauth_db_free(db);
+
+        /* What could make libpq resolve a name itself is refused. */
+        ASSERT_EQ(oauth_db_new("host=a,b port=1,2,3", NULL, loop, &db, &err), -EINVAL);
+        ASSERT_STREQ(err.message, "invalid PostgreSQL connection string: could not match 3 port numbers to 2 hosts");
+        ASSERT_EQ(oauth_db_new("host=a,b hostaddr=127.0.0.1", NULL, loop, &db, &err), -EINVAL);
+        ASSERT_EQ(unsetenv("PGHOST"), 0);
+        ASSERT_EQ(oauth_db_new("service=nap dbname=nap", NULL, loop, &db, &err), -EINVAL);
+        ASSERT_TRUE(strstr(err.message, "PostgreSQL service 'nap': give host or hostaddr"));
+        ASSERT_OK(oauth_db_new("service=nap host=127.0.0.1", NULL, loop, &db, &err));
+        oauth_db_free(db);
+        ASSERT_EQ(setenv("PGHOST", "127.0.0.1", 1), 0);
+}
+
+/* The socket of the db's connection: the one to PGPORT that is not raw()'s. */
+static int db_socket(void) {
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *de;
+        int found = -1, n = 0;
+
+        ASSERT_TRUE(d);
+        while ((de = readdir(d))) {
+                struct sockaddr_in sa;
+                socklen_t len = sizeof sa;
+                int fd = atoi(de->d_name);
+
+                if (de->d_name[0] == '.' || fd == dirfd(d) || fd == PQsocket(raw()) ||
+                    getpeername(fd, (struct sockaddr *) &sa, &len) < 0 || sa.sin_family != AF_INET ||
+                    ntohs(sa.sin_port) != (unsigned) atoi(env("PGPORT")))
+                        continue;
+                found = fd;
+                n++;
+        }
+        closedir(d);
+        ASSERT_EQ(n, 1);
+        return found;
+}
+
+static int sockopt(int fd, int level, int name) {
+        int v = -1;
+        socklen_t len = sizeof v;
+
+        ASSERT_EQ(getsockopt(fd, level, name, &v, &len), 0);
+        return v;
+}
+
+TEST(keepalives) {
+        OAuthDb *db = new_db(url_app("nap-test-tcp"), NULL);
+        char url[1200];
+        Result res;
+        int fd;
+
+        reset(true);
+        (void) raw();
+        sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
+        ASSERT_STREQ(setting(db, "keepalives"), "1");
+        ASSERT_STREQ(setting(db, "keepalives_idle"), "10");
+        ASSERT_STREQ(setting(db, "keepalives_interval"), "5");
+        ASSERT_STREQ(setting(db, "keepalives_count"), "3");
+        ASSERT_STREQ(setting(db, "tcp_user_timeout"), "10000");
+        /* In effect on the socket. */
+        fd = db_socket();
+        ASSERT_EQ(sockopt(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+        ASSERT_EQ(sockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE), 10);
+        ASSERT_EQ(sockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL), 5);
+        ASSERT_EQ(sockopt(fd, IPPROTO_TCP, TCP_KEEPCNT), 3);
+        ASSERT_EQ(sockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 10000);
+        oauth_db_free(db);
+
+        /* The conninfo's own values win. */
+        snprintf(url, sizeof url, "%s&keepalives_idle=7&tcp_user_timeout=3000", url_app("nap-test-tcp"));
+        db = new_db(url, NULL);
+        sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
+        ASSERT_STREQ(setting(db, "keepalives_idle"), "7");
+        ASSERT_STREQ(setting(db, "tcp_user_timeout"), "3000");
+        ASSERT_STREQ(setting(db, "keepalives_count"), "3");
+        fd = db_socket();
+        ASSERT_EQ(sockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE), 7);
+        ASSERT_EQ(sockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 3000);
+        oauth_db_free(db);
+}
+
+TEST_MAIN(T(results), T(callbacks_chain), T(failure_rolls_back), T(deadline_during_statement),
+          T(lost_during_operation), T(kept_connection_closed_reconnects), T(stalled_backend), T(silent_server),
+          T(host_name_resolved), T(keepalives))
