@@ -191,24 +191,21 @@ static int op_send_next(OAuthOp *op) {
 
 /* The statement's answer is complete (PQgetResult said NULL). */
 static int statement_done(OAuthOp *op) {
-        PGresult *res = op->res;
+        PGresult *res = TAKE_PTR(op->res);
         ExecStatusType s = res ? sym_PQresultStatus(res) : PGRES_FATAL_ERROR;
-        int r;
+        int r = 0;
 
         op->answered = op->answered || res != NULL;
         if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
-                return oauth_result_error(op->db, res, &op->err);
-        if (op->phase == PHASE_ROLLBACK) {
+                r = oauth_result_error(op->db, res, &op->err);
+        else if (op->phase == PHASE_ROLLBACK) {
                 op->phase = PHASE_ROLLED_BACK;
                 op->err = op->saved_err;
-                return op->r;
-        }
-        r = op->hooks.result ? op->hooks.result(op->data, op->next, res, &op->err) : 0;
-        if (r == 1)
-                op->res = NULL; /* the hook keeps it */
-        else
-                pqclearp(&op->res);
-        if (r < 0)
+                r = op->r;
+        } else if (op->hooks.result && (r = op->hooks.result(op->data, op->next, res, &op->err)) == 1)
+                res = NULL; /* the hook keeps it */
+        pqclearp(&res);
+        if (r < 0 || op->phase == PHASE_ROLLED_BACK)
                 return r;
         op->next++;
         return op_send_next(op);

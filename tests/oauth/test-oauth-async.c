@@ -403,9 +403,11 @@ TEST(failure_rolls_back) {
         ASSERT_STREQ(after, before);
         ASSERT_STREQ(sql_value("SELECT string_agg(id, ',' ORDER BY id) FROM oauth_clients", NULL, NULL),
                      "other-client,sandbox-service");
-        /* Rolled back at once, not at the next operation: the row is not locked. */
-        sql("SET lock_timeout = '200ms'; UPDATE oauth_clients SET description = NULL WHERE id = 'sandbox-service'; "
-            "RESET lock_timeout");
+        /* Rolled back before the callback, not at the next operation: the
+         * backend is not left idle in an aborted transaction. */
+        ASSERT_STREQ(sql_value("SELECT state FROM pg_stat_activity WHERE application_name = $1", "nap-test-rollback",
+                               NULL),
+                     "idle");
 
         sql("UPDATE users SET role = 'admin' WHERE id = 'admin-a'");
         sync_ok(db, specs, 2, del, 1, &res);
