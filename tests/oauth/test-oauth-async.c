@@ -27,193 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "looptest.h"
 #include "oauth.h"
 #include "pgtest.h"
 #include "tests.h"
-
-#define MSEC 1000ULL /* µs */
-
-static sd_event *loop;
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
-/* ---------------------------------------------------------------------------
- * Backends stopped by a test: always continued. */
-
-static pid_t stopped[8];
-static volatile sig_atomic_t n_stopped;
-
-static void cont_all(void) {
-        for (sig_atomic_t i = 0; i < n_stopped; i++)
-                kill(stopped[i], SIGCONT);
-        n_stopped = 0;
-}
-
-static void on_fatal(int sig) {
-        cont_all();
-        signal(sig, SIG_DFL);
-        raise(sig);
-}
-
-/* Before main: the loop, and the backends continued whatever happens. */
-__attribute__((constructor)) static void setup(void) {
-        static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGSEGV, SIGABRT, SIGBUS, SIGFPE };
-
-        atexit(cont_all);
-        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-                signal(sigs[i], on_fatal);
-        if (sd_event_new(&loop) < 0) {
-                fprintf(stderr, "cannot create an event loop\n");
-                exit(1);
-        }
-}
-
-static char proc_state(pid_t pid) {
-        char path[64], buf[512], *p;
-        FILE *f;
-        size_t n;
-
-        snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
-        f = fopen(path, "re");
-        if (!f)
-                return '?';
-        n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = 0;
-        p = strrchr(buf, ')');
-        return p && p[1] == ' ' ? p[2] : '?';
-}
-
-static void stop_backend(pid_t pid) {
-        uint64_t t0 = now_ms();
-
-        ASSERT_TRUE(n_stopped < (sig_atomic_t) (sizeof stopped / sizeof stopped[0]));
-        stopped[n_stopped++] = pid;
-        if (kill(pid, SIGSTOP) < 0)
-                TEST_FAIL("cannot stop backend %d: %s (run as root, or as the user PostgreSQL runs as)", (int) pid,
-                          strerror(errno));
-        while (proc_state(pid) != 'T') {
-                if (now_ms() - t0 > 5000)
-                        TEST_FAIL("backend %d is not stopped (state %c)", (int) pid, proc_state(pid));
-                usleep(1000);
-        }
-}
-
-/* ---------------------------------------------------------------------------
- * The loop, a ticker on it, and operations */
-
-typedef struct Ticker {
-        sd_event_source *s;
-        uint64_t last, max_gap; /* ms */
-        unsigned n;
-} Ticker;
-
-static void ticker_note(Ticker *t) {
-        uint64_t now = now_ms();
-        if (now - t->last > t->max_gap)
-                t->max_gap = now - t->last;
-        t->last = now;
-}
-
-static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
-        Ticker *t = userdata;
-
-        ticker_note(t);
-        t->n++;
-        if (sd_event_source_set_time_relative(s, 100 * MSEC) < 0)
-                return -EIO;
-        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-}
-
-static void ticker_start(Ticker *t) {
-        *t = (Ticker) { .last = now_ms() };
-        ASSERT_OK(sd_event_add_time_relative(loop, &t->s, CLOCK_MONOTONIC, 100 * MSEC, 1 * MSEC, on_tick, t));
-}
-
-/* Stops it and checks the loop turned all along: no gap over 300 ms (the
- * time since the last firing included), and as many firings as the time. */
-static void ticker_check(Ticker *t, uint64_t elapsed_ms) {
-        ticker_note(t);
-        t->s = sd_event_source_disable_unref(t->s);
-        if (t->max_gap >= 300)
-                TEST_FAIL("the loop was blocked: %llu ms between two firings of a 100 ms timer",
-                          (unsigned long long) t->max_gap);
-        ASSERT_TRUE(t->n + 2 >= elapsed_ms / 100);
-}
-
-typedef struct Result {
-        unsigned calls;
-        bool from_start; /* called from inside oauth_sync_start */
-        int r;
-        bool changes_null;
-        OAuthChange changes[4];
-        size_t n;
-        OAuthError err;
-} Result;
-
-static bool in_start;
-
-static void on_done(OAuthDb *db, int r, const OAuthChange *changes, const OAuthError *err, void *userdata) {
-        Result *res = userdata;
-
-        res->calls++;
-        res->from_start = res->from_start || in_start;
-        res->r = r;
-        res->changes_null = !changes;
-        if (changes)
-                memcpy(res->changes, changes, res->n * sizeof *changes);
-        if (err)
-                res->err = *err;
-}
-
-static void start(OAuthDb *db, const OAuthClientSpec *specs, size_t n, const char *const *del, size_t n_del,
-                  Result *res) {
-        int r;
-
-        *res = (Result) { .n = n + n_del, .r = 1 };
-        in_start = true;
-        r = oauth_sync_start(db, specs, n, del, n_del, on_done, res);
-        in_start = false;
-        ASSERT_OK(r);
-        ASSERT_EQ(res->calls, 0);
-        ASSERT_TRUE(oauth_busy(db));
-}
-
-/* Runs the loop until res has its answer (failing after 20 s); the time it took. */
-static uint64_t run_until_done(const Result *res) {
-        uint64_t t0 = now_ms();
-
-        while (res->calls == 0) {
-                if (now_ms() - t0 > 20000)
-                        TEST_FAIL("no answer within 20 s");
-                ASSERT_OK(sd_event_run(loop, 100 * MSEC));
-        }
-        ASSERT_EQ(res->calls, 1);
-        ASSERT_TRUE(!res->from_start);
-        return now_ms() - t0;
-}
-
-static void sync_ok(OAuthDb *db, const OAuthClientSpec *specs, size_t n, const char *const *del, size_t n_del,
-                    Result *res) {
-        start(db, specs, n, del, n_del, res);
-        run_until_done(res);
-        if (res->r < 0)
-                TEST_FAIL("oauth_sync_start: %s: %s", strerror(-res->r), res->err.message);
-        ASSERT_TRUE(!oauth_busy(db));
-}
-
-static OAuthDb *new_db(const char *conninfo, const OAuthOptions *opts) {
-        OAuthError err = { 0 };
-        OAuthDb *db = NULL;
-        int r = oauth_db_new(conninfo, opts, loop, &db, &err);
-        if (r < 0)
-                TEST_FAIL("oauth_db_new: %s: %s", strerror(-r), err.message);
-        return db;
-}
 
 /* DATABASE_URL with an application_name, to find the backend by. */
 static const char *url_app(const char *app) {
@@ -482,7 +299,7 @@ TEST(lost_during_operation) {
                       "Lock")) {
                 if (now_ms() - t0 > 10000)
                         TEST_FAIL("the upsert never waited for the lock");
-                ASSERT_OK(sd_event_run(loop, 10 * MSEC));
+                run_once(10 * MSEC);
         }
         ASSERT_EQ(res.calls, 0);
         ASSERT_STREQ(sql_value("SELECT pg_terminate_backend($1::int)", pidbuf, NULL), "t");
@@ -542,7 +359,7 @@ TEST(stalled_backend) {
         ticker_start(&t);
         start(db, &s, 1, NULL, 0, &cancelled);
         while (t.n < 3)
-                ASSERT_OK(sd_event_run(loop, UINT64_MAX));
+                run_once(UINT64_MAX);
         ASSERT_TRUE(oauth_busy(db));
         ASSERT_EQ(cancelled.calls, 0);
         t0 = now_ms();
@@ -811,6 +628,18 @@ TEST(keepalives) {
         oauth_db_free(db);
 }
 
+/* Runs last: no dispatch of the loop in all the tests above (connecting
+ * with SCRAM, every answer, every deadline) took more than a few ms of CPU. */
+TEST(dispatch_cpu) {
+        unsigned n;
+        uint64_t us = max_dispatch_cpu_us(&n);
+
+        printf("  %u dispatches, the longest took %.2f ms of CPU\n", n, (double) us / 1000);
+        if (n < 100)
+                TEST_FAIL("only %u dispatches measured: run the whole binary", n);
+        ASSERT_TRUE(us < 20000);
+}
+
 TEST_MAIN(T(results), T(callbacks_chain), T(failure_rolls_back), T(deadline_during_statement),
           T(lost_during_operation), T(kept_connection_closed_reconnects), T(stalled_backend), T(silent_server),
-          T(host_name_resolved), T(keepalives))
+          T(host_name_resolved), T(keepalives), T(dispatch_cpu))
