@@ -148,6 +148,34 @@ TEST(results) {
         oauth_db_free(db);
 }
 
+/* A statement larger than the socket buffers: PQflush sends it as the
+ * socket drains (EPOLLOUT), the loop turning meanwhile. */
+TEST(large_statement) {
+        OAuthDb *db = new_db(url_app("nap-test-large"), NULL);
+        size_t n = 8u << 20;
+        char *uri = malloc(n + 1);
+        OAuthClientSpec s = SANDBOX;
+        Result res;
+
+        ASSERT_TRUE(uri);
+        memcpy(uri, "https://", 8);
+        for (size_t i = 8; i < n; i++)
+                uri[i] = (char) ('a' + i * 7 % 26);
+        uri[n] = 0;
+        s.redirect_uri = uri;
+        reset(true);
+        sync_ok(db, &s, 1, NULL, 0, &res);
+        ASSERT_EQ(res.changes[0], OAUTH_CREATED);
+        ASSERT_STREQ(sql_value("SELECT length(redirect_uris[1]) = 8388608 AND md5(redirect_uris[1]) = md5($1) "
+                               "FROM oauth_clients WHERE id = 'sandbox-service'",
+                               uri, NULL),
+                     "t");
+        sync_ok(db, &s, 1, NULL, 0, &res);
+        ASSERT_EQ(res.changes[0], OAUTH_UNCHANGED);
+        free(uri);
+        oauth_db_free(db);
+}
+
 /* From inside a callback: the next operation starts (the daemon's state
  * machine does that), a synchronous call is refused, the db can be freed. */
 typedef struct Chain {
@@ -640,6 +668,6 @@ TEST(dispatch_cpu) {
         ASSERT_TRUE(us < 20000);
 }
 
-TEST_MAIN(T(results), T(callbacks_chain), T(failure_rolls_back), T(deadline_during_statement),
+TEST_MAIN(T(results), T(large_statement), T(callbacks_chain), T(failure_rolls_back), T(deadline_during_statement),
           T(lost_during_operation), T(kept_connection_closed_reconnects), T(stalled_backend), T(silent_server),
           T(host_name_resolved), T(keepalives), T(dispatch_cpu))
