@@ -64,15 +64,36 @@ static void wait_backend_gone(pid_t pid) {
         }
 }
 
-static unsigned count_fds(void) {
+/* The sockets connected to PostgreSQL other than raw()'s: the db's
+ * connection; *ret_fd gets the last one. */
+static int db_sockets(int *ret_fd) {
         DIR *d = opendir("/proc/self/fd");
-        unsigned n = 0;
+        struct dirent *de;
+        int n = 0;
 
         ASSERT_TRUE(d);
-        while (readdir(d))
+        while ((de = readdir(d))) {
+                struct sockaddr_in sa;
+                socklen_t len = sizeof sa;
+                int fd = atoi(de->d_name);
+
+                if (de->d_name[0] == '.' || fd == dirfd(d) || fd == PQsocket(raw()) ||
+                    getpeername(fd, (struct sockaddr *) &sa, &len) < 0 || sa.sin_family != AF_INET ||
+                    ntohs(sa.sin_port) != (unsigned) atoi(env("PGPORT")))
+                        continue;
+                if (ret_fd)
+                        *ret_fd = fd;
                 n++;
+        }
         closedir(d);
         return n;
+}
+
+static int db_socket(void) {
+        int fd = -1;
+
+        ASSERT_EQ(db_sockets(&fd), 1);
+        return fd;
 }
 
 static void assert_no_password(const char *message) {
@@ -370,7 +391,6 @@ TEST(stalled_backend) {
         OAuthOptions opts = { .deadline_ms = 1500 };
         OAuthDb *db = new_db(url_app("nap-test-stall"), &opts);
         OAuthClientSpec s = SANDBOX;
-        unsigned fds = count_fds();
         Result res, cancelled;
         char want[256];
         pid_t a, b;
@@ -379,6 +399,7 @@ TEST(stalled_backend) {
 
         reset(true);
         sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
+        ASSERT_EQ(db_sockets(NULL), 1);
         a = backend_pid("nap-test-stall", 0);
         stop_backend(a);
 
@@ -394,7 +415,7 @@ TEST(stalled_backend) {
         oauth_cancel(db);
         ASSERT_TRUE(now_ms() - t0 < 50);
         ASSERT_TRUE(!oauth_busy(db));
-        ASSERT_EQ(count_fds(), fds); /* the connection is closed */
+        ASSERT_EQ(db_sockets(NULL), 0); /* the connection is closed */
         oauth_cancel(db);            /* idle: nothing */
         t.s = sd_event_source_disable_unref(t.s);
 
@@ -586,30 +607,6 @@ TEST(host_name_resolved) {
         ASSERT_OK(oauth_db_new("service=nap host=127.0.0.1", NULL, loop, &db, &err));
         oauth_db_free(db);
         ASSERT_EQ(setenv("PGHOST", "127.0.0.1", 1), 0);
-}
-
-/* The socket of the db's connection: the one to PGPORT that is not raw()'s. */
-static int db_socket(void) {
-        DIR *d = opendir("/proc/self/fd");
-        struct dirent *de;
-        int found = -1, n = 0;
-
-        ASSERT_TRUE(d);
-        while ((de = readdir(d))) {
-                struct sockaddr_in sa;
-                socklen_t len = sizeof sa;
-                int fd = atoi(de->d_name);
-
-                if (de->d_name[0] == '.' || fd == dirfd(d) || fd == PQsocket(raw()) ||
-                    getpeername(fd, (struct sockaddr *) &sa, &len) < 0 || sa.sin_family != AF_INET ||
-                    ntohs(sa.sin_port) != (unsigned) atoi(env("PGPORT")))
-                        continue;
-                found = fd;
-                n++;
-        }
-        closedir(d);
-        ASSERT_EQ(n, 1);
-        return found;
 }
 
 static int sockopt(int fd, int level, int name) {
