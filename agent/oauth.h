@@ -37,6 +37,8 @@
  *                  once, transparently.
  *   -EBUSY         an operation is already running on this db
  *   -EDEADLK       a synchronous function was called from inside a dispatch of the db's own loop
+ *   -ECANCELED     a synchronous function's operation was cancelled (oauth_cancel from another
+ *                  source of a shared loop)
  *   -ENOMEM        out of memory
  *   -EIO           any other libpq or server failure
  * err may be NULL; it is written only on failure. Never logs above debug.

@@ -31,6 +31,7 @@
 #include "oauth.h"
 #include "pgtest.h"
 #include "tests.h"
+#include "util/macro.h"
 
 /* DATABASE_URL with an application_name, to find the backend by. */
 static const char *url_app(const char *app) {
@@ -537,20 +538,22 @@ static char *setting(OAuthDb *db, const char *keyword) {
         return buf;
 }
 
+static const char *conninfo_localhost(const char *host, const char *port) {
+        static char buf[512];
+
+        snprintf(buf, sizeof buf, "host=%s port=%s dbname=nap user=nap password=%s", host, port, env("PGPASSWORD"));
+        return buf;
+}
+
 TEST(host_name_resolved) {
-        char conninfo[512], addrs[256], want[512], ports[256], closed_port[16];
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof sa;
+        char addrs[256], want[512];
         size_t n = localhost_addresses(addrs, sizeof addrs);
         OAuthError err = { 0 };
         OAuthDb *db;
         Result res;
-        int fd;
 
         reset(true);
-        snprintf(conninfo, sizeof conninfo, "host=localhost port=%s dbname=nap user=nap password=%s",
-                 env("PGPORT"), env("PGPASSWORD"));
-        db = new_db(conninfo, NULL);
+        db = new_db(conninfo_localhost("localhost", env("PGPORT")), NULL);
         sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
         ASSERT_EQ(res.changes[0], OAUTH_CREATED);
         /* libpq was given the addresses (hostaddr), and the name beside them. */
@@ -568,45 +571,63 @@ TEST(host_name_resolved) {
         ASSERT_STREQ(setting(db, "hostaddr"), "(null)");
         oauth_db_free(db);
 
-        /* Two hosts, each with its port: every one resolved, the closed one skipped. */
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        ASSERT_EQ(bind(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        /* The synchronous API goes the same way. */
+        ASSERT_OK(oauth_db_connect(conninfo_localhost("localhost", env("PGPORT")), NULL, &db, &err));
+        ASSERT_STREQ(setting(db, "hostaddr"), addrs);
+        oauth_db_free(db);
+}
+
+/* Two hosts, each with its port: every one resolved (each address one more
+ * entry, with its host's port), the closed one passed over. */
+TEST(several_hosts) {
+        char addrs[256], want[512], ports[256], closed_port[16], hosts[64];
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof sa;
+        size_t n = localhost_addresses(addrs, sizeof addrs);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        OAuthDb *db;
+        Result res;
+
+        ASSERT_EQ(bind(fd, (struct sockaddr *) &sa, sizeof sa), 0); /* bound, not listening: refused */
         ASSERT_EQ(getsockname(fd, (struct sockaddr *) &sa, &len), 0);
         snprintf(closed_port, sizeof closed_port, "%u", ntohs(sa.sin_port));
-        snprintf(conninfo, sizeof conninfo, "host=localhost,localhost port=%s,%s dbname=nap user=nap password=%s",
-                 closed_port, env("PGPORT"), env("PGPASSWORD"));
-        db = new_db(conninfo, NULL);
+        snprintf(ports, sizeof ports, "%s,%s", closed_port, env("PGPORT"));
+        reset(true);
+        db = new_db(conninfo_localhost("localhost,localhost", ports), NULL);
         sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
-        ASSERT_EQ(res.changes[0], OAUTH_UNCHANGED);
+        ASSERT_EQ(res.changes[0], OAUTH_CREATED);
         snprintf(want, sizeof want, "%s,%s", addrs, addrs);
         ASSERT_STREQ(setting(db, "hostaddr"), want);
-        repeat(ports, sizeof ports, closed_port, n);
-        snprintf(want, sizeof want, "%s,", ports);
+        repeat(hosts, sizeof hosts, closed_port, n);
         repeat(ports, sizeof ports, env("PGPORT"), n);
-        strncat(want, ports, sizeof want - strlen(want) - 1);
+        snprintf(want, sizeof want, "%s,%s", hosts, ports);
         ASSERT_STREQ(setting(db, "port"), want);
         repeat(want, sizeof want, "localhost", 2 * n);
         ASSERT_STREQ(setting(db, "host"), want);
         oauth_db_free(db);
         close(fd);
+}
 
-        /* The synchronous API goes the same way. */
-        snprintf(conninfo, sizeof conninfo, "host=localhost port=%s dbname=nap user=nap password=%s",
-                 env("PGPORT"), env("PGPASSWORD"));
-        ASSERT_OK(oauth_db_connect(conninfo, NULL, &db, &err));
-        ASSERT_STREQ(setting(db, "hostaddr"), addrs);
-        oauth_db_free(db);
+/* What could make libpq resolve a name itself is refused. */
+TEST(host_lists_refused) {
+        const char *pghost = getenv("PGHOST");
+        _cleanup_free_ char *saved = pghost ? strdup(pghost) : NULL;
+        OAuthError err = { 0 };
+        OAuthDb *db = NULL;
 
-        /* What could make libpq resolve a name itself is refused. */
         ASSERT_EQ(oauth_db_new("host=a,b port=1,2,3", NULL, loop, &db, &err), -EINVAL);
         ASSERT_STREQ(err.message, "invalid PostgreSQL connection string: could not match 3 port numbers to 2 hosts");
         ASSERT_EQ(oauth_db_new("host=a,b hostaddr=127.0.0.1", NULL, loop, &db, &err), -EINVAL);
+        ASSERT_STREQ(err.message,
+                     "invalid PostgreSQL connection string: could not match 2 host names to 1 hostaddr values");
+        ASSERT_NULL(db);
         ASSERT_EQ(unsetenv("PGHOST"), 0);
         ASSERT_EQ(oauth_db_new("service=nap dbname=nap", NULL, loop, &db, &err), -EINVAL);
         ASSERT_TRUE(strstr(err.message, "PostgreSQL service 'nap': give host or hostaddr"));
         ASSERT_OK(oauth_db_new("service=nap host=127.0.0.1", NULL, loop, &db, &err));
         oauth_db_free(db);
-        ASSERT_EQ(setenv("PGHOST", "127.0.0.1", 1), 0);
+        if (saved)
+                ASSERT_EQ(setenv("PGHOST", saved, 1), 0);
 }
 
 static int sockopt(int fd, int level, int name) {
@@ -667,4 +688,4 @@ TEST(dispatch_cpu) {
 
 TEST_MAIN(T(results), T(large_statement), T(callbacks_chain), T(failure_rolls_back), T(deadline_during_statement),
           T(lost_during_operation), T(kept_connection_closed_reconnects), T(stalled_backend), T(silent_server),
-          T(host_name_resolved), T(keepalives), T(dispatch_cpu))
+          T(host_name_resolved), T(several_hosts), T(host_lists_refused), T(keepalives), T(dispatch_cpu))
