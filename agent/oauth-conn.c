@@ -74,18 +74,23 @@ static int hosts_check(OAuthDb *db, const char *host, const char *hostaddr, cons
         size_t nh = list_count(host), na = list_count(hostaddr), np = list_count(port);
 
         if (!host && !hostaddr && !strempty(service)) {
-                oauth_error(db, err, NULL, "PostgreSQL service '%s': give host or hostaddr in the connection string "
-                                           "too (the service file's host would be resolved blocking)", service);
+                oauth_error(db, err, NULL,
+                            "PostgreSQL service '%s': give host or hostaddr in the connection string too "
+                            "(the service file's host would be resolved blocking)",
+                            service);
                 return -EINVAL;
         }
         if (nh > 0 && na > 0 && nh != na) {
-                oauth_error(db, err, NULL, "invalid PostgreSQL connection string: could not match %zu host names "
-                                           "to %zu hostaddr values", nh, na);
+                oauth_error(db, err, NULL,
+                            "invalid PostgreSQL connection string: could not match %zu host names to %zu hostaddr "
+                            "values",
+                            nh, na);
                 return -EINVAL;
         }
         if (np > 1 && np != (nh > na ? nh : na)) {
-                oauth_error(db, err, NULL, "invalid PostgreSQL connection string: could not match %zu port "
-                                           "numbers to %zu hosts", np, nh > na ? nh : na);
+                oauth_error(db, err, NULL,
+                            "invalid PostgreSQL connection string: could not match %zu port numbers to %zu hosts", np,
+                            nh > na ? nh : na);
                 return -EINVAL;
         }
         return 0;

@@ -123,7 +123,7 @@ int oauth_connect_error(const OAuthDb *db, OAuthError *err) {
 
         if (sym_PQconnectionNeedsPassword(db->conn)) {
                 oauth_error(db, err, NULL, "PostgreSQL rejected the credentials for user \"%s\": no password supplied",
-                         user);
+                            user);
                 return -EACCES;
         }
         if (contains_any(m, auth, ELEMENTSOF(auth))) {
@@ -169,8 +169,9 @@ int oauth_result_error(const OAuthDb *db, const PGresult *res, OAuthError *err) 
         char name[128];
 
         if (sym_PQstatus(db->conn) != CONNECTION_OK) {
-                oauth_error(db, err, state, "lost the connection to PostgreSQL at %s:%s: %s", strna(sym_PQhost(db->conn)),
-                         strna(sym_PQport(db->conn)), primary ? primary : libpq_detail(sym_PQerrorMessage(db->conn)));
+                oauth_error(db, err, state, "lost the connection to PostgreSQL at %s:%s: %s",
+                            strna(sym_PQhost(db->conn)), strna(sym_PQport(db->conn)),
+                            primary ? primary : libpq_detail(sym_PQerrorMessage(db->conn)));
                 return -ECONNRESET;
         }
         if (!res) {
@@ -183,7 +184,7 @@ int oauth_result_error(const OAuthDb *db, const PGresult *res, OAuthError *err) 
         }
         if (streq(state, "42P01")) {
                 oauth_error(db, err, state, "table %s does not exist: the control plane has not run its migrations yet",
-                         quoted_name(primary, name, sizeof name, "oauth_clients"));
+                            quoted_name(primary, name, sizeof name, "oauth_clients"));
                 return -ENOENT;
         }
         if (streq(state, "23502") && column && streq(column, "created_by")) {
@@ -192,11 +193,11 @@ int oauth_result_error(const OAuthDb *db, const PGresult *res, OAuthError *err) 
         }
         if (streq(state, "57014")) {
                 oauth_error(db, err, state, "PostgreSQL cancelled the statement (statement_timeout %u ms): %s",
-                         db->statement_timeout_ms, strna(primary));
+                            db->statement_timeout_ms, strna(primary));
                 return -ETIMEDOUT;
         }
         oauth_error(db, err, state, "PostgreSQL: %s%s%s (SQLSTATE %s)", strna(primary), detail ? ": " : "",
-                 detail ? detail : "", state);
+                    detail ? detail : "", state);
         if (streq(state, "42501") || strneq(state, "28", 2))
                 return -EACCES;
         if (streq(state, "40001") || streq(state, "40P01"))

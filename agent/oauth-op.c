@@ -447,16 +447,17 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
 
         where(db, &host, &port);
         if (op->phase == PHASE_RESOLVE)
-                oauth_error(db, &op->err, NULL, "cannot reach PostgreSQL at %s:%s: timeout expired resolving the host name",
-                            host, port);
+                oauth_error(db, &op->err, NULL,
+                            "cannot reach PostgreSQL at %s:%s: timeout expired resolving the host name", host, port);
         else if (op->phase == PHASE_CONNECT)
                 oauth_error(db, &op->err, NULL, "cannot reach PostgreSQL at %s:%s: timeout expired", host, port);
         else if (op->phase == PHASE_ROLLBACK) {
                 op->err = op->saved_err;
                 r = op->r;
         } else
-                oauth_error(db, &op->err, NULL, "no answer from PostgreSQL at %s:%s within %u ms: closed the connection",
-                            host, port, db->deadline_ms);
+                oauth_error(db, &op->err, NULL,
+                            "no answer from PostgreSQL at %s:%s within %u ms: closed the connection", host, port,
+                            db->deadline_ms);
         log_debug("oauth: deadline expired, closing the connection to PostgreSQL");
         conn_drop(op);
         op_complete(op, r);

@@ -76,7 +76,7 @@ static int check_sync_args(const OAuthClientSpec *specs, size_t n_specs, const c
                 for (size_t j = 0; j < n_specs; j++)
                         if (streq(delete_ids[i], specs[j].id)) {
                                 oauth_error(NULL, err, NULL, "oauth client '%s' both registered and deleted",
-                                         delete_ids[i]);
+                                            delete_ids[i]);
                                 return -EINVAL;
                         }
         }
