@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The offline verbs: check, vars and render. They run the pure stages only
- * (envfile, config, template) and need no server.
+ * (envfile, config, template) and need no server. What they print from the
+ * file (values, in `vars`) is escaped C-style: a value may hold control
+ * characters meant for a terminal.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,13 +12,13 @@
 #include <sys/stat.h>
 
 #include "cli-verbs.h"
+#include "util/escape.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/yaml-out.h"
 
 static void print_diags(const DiagList *d) {
-        for (size_t i = 0; i < d->n; i++)
-                diag_print(&d->items[i], stderr);
+        diag_list_print(d, stderr);
 }
 
 /* Loads as far as it can: *ret is set whenever the file parsed. */
@@ -66,8 +68,11 @@ int cli_check(CliArgs *a) {
         r = load(a, &c, &diags);
         /* The templates are part of what `check` vouches for, like nginx -t
          * reading every included file. */
-        if (r >= 0 && !diag_has_errors(&diags))
-                (void) template_render(c, &a->templates, &s, &diags);
+        if (r >= 0 && !diag_has_errors(&diags)) {
+                r = template_render(c, &a->templates, &s, &diags);
+                if (r < 0 && r != -EINVAL)
+                        log_error_errno(r, "%s: cannot render the templates: %s", a->values, STRERROR(r));
+        }
         print_diags(&diags);
         if (r < 0 || diag_has_errors(&diags)) {
                 fprintf(stderr, "%s: configuration is invalid: %zu error(s), nothing would be applied\n", a->values,
@@ -96,33 +101,34 @@ static const char *origin_word(VarOrigin o) {
 }
 
 static int vars_json(const CliArgs *a, const Config *c) {
+        _cleanup_(strindex_freep) StrIndex *seen = NULL;
         cJSON *root = cJSON_CreateObject(), *file = cJSON_AddObjectToObject(root, "file"),
               *conf = cJSON_AddObjectToObject(root, "config");
+        bool ok = root && file && conf && strindex_new(&seen) >= 0;
         char *out;
 
-        if (!root || !file || !conf) {
-                cJSON_Delete(root);
-                return log_error_errno(ENOMEM, "Out of memory");
-        }
-        for (size_t i = 0; i < c->env->n_entries; i++) {
+        /* Each key once, where it was first assigned, with its last value. */
+        for (size_t i = 0; ok && i < c->env->n_entries; i++) {
                 const EnvEntry *e = envfile_get(c->env, c->env->entries[i].key);
-                if (cJSON_HasObjectItem(file, e->key))
+                size_t old;
+                ok = strindex_put(seen, e->key, i, &old) >= 0;
+                if (!ok || old != STRINDEX_NONE)
                         continue;
-                cJSON_AddStringToObject(file, e->key, shown_value(a, e->key, e->value, config_key_is_secret(e->key)));
+                ok = cJSON_AddStringToObject(file, e->key,
+                                             shown_value(a, e->key, e->value, config_key_is_secret(e->key))) != NULL;
         }
-        for (size_t i = 0; i < c->n_vars; i++) {
+        for (size_t i = 0; ok && i < c->n_vars; i++) {
                 const ConfigVar *v = &c->vars[i];
                 const char *val = shown_value(a, v->name, v->value, v->secret);
-                if (val)
-                        cJSON_AddStringToObject(conf, v->name, val);
-                else
-                        cJSON_AddNullToObject(conf, v->name);
+                ok = val ? cJSON_AddStringToObject(conf, v->name, val) != NULL
+                         : cJSON_AddNullToObject(conf, v->name) != NULL;
         }
-        out = cJSON_Print(root);
+        out = ok ? cJSON_Print(root) : NULL;
         cJSON_Delete(root);
         if (!out)
                 return log_error_errno(ENOMEM, "Out of memory");
         puts(out);
+        explicit_bzero(out, strlen(out));
         free(out);
         return 0;
 }
@@ -142,9 +148,12 @@ int cli_vars(CliArgs *a) {
                 for (size_t i = 0; i < c->n_vars; i++) {
                         const ConfigVar *v = &c->vars[i];
                         const char *val = shown_value(a, v->name, v->value, v->secret);
-                        printf("%s=%s  # %s%s\n", v->name, val ? val : "", origin_word(v->origin),
-                               val ? "" : ", absent");
+                        printf("%s=", v->name);
+                        fputs_escaped(val ? val : "", stdout);
+                        printf("  # %s%s\n", origin_word(v->origin), val ? "" : ", absent");
                 }
+        if (fflush(stdout) != 0 || ferror(stdout))
+                r = log_error_errno(EIO, "Failed to write to standard output");
         return r < 0 || diag_has_errors(&diags) ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }
 
@@ -152,91 +161,171 @@ static cJSON *object_for_output(const CliArgs *a, const DesiredObject *o, const 
         return a->show_secrets ? cJSON_Duplicate(o->body, true) : desired_object_redacted(o, c);
 }
 
-static void write_object(FILE *f, const CliArgs *a, const cJSON *j) {
-        if (streq(a->format, "yaml")) {
-                yaml_write(f, j);
-                return;
-        }
-        char *s = cJSON_Print(j);
+static void free_text(char *s, size_t len) {
         if (s)
-                fprintf(f, "%s\n", s);
+                explicit_bzero(s, len);
         free(s);
+}
+
+/* j as text in the chosen format, with a final newline; NULL when j is NULL
+ * or on OOM. The caller wipes it (free_text): it may hold secrets. */
+static char *format_json(const CliArgs *a, const cJSON *j, size_t *ret_len) {
+        char *buf = NULL, *s = NULL;
+        size_t len = 0;
+        FILE *f;
+        bool ok;
+
+        if (!j)
+                return NULL;
+        f = open_memstream(&buf, &len);
+        if (!f)
+                return NULL;
+        if (streq(a->format, "yaml"))
+                yaml_write(f, j);
+        else if ((s = cJSON_Print(j))) {
+                fprintf(f, "%s\n", s);
+                free_text(s, strlen(s));
+        }
+        ok = (streq(a->format, "yaml") || s) && !ferror(f);
+        if (fclose(f) != 0 || !ok) {
+                free_text(buf, len);
+                return NULL;
+        }
+        *ret_len = len;
+        return buf;
+}
+
+/* Writes j to f; -ENOMEM or -EIO when it could not. */
+static int write_object(FILE *f, const CliArgs *a, const cJSON *j) {
+        size_t len = 0;
+        char *s = format_json(a, j, &len);
+        int r = 0;
+
+        if (!s)
+                return -ENOMEM;
+        if (fwrite(s, 1, len, f) != len)
+                r = -EIO;
+        free_text(s, len);
+        return r;
+}
+
+static cJSON *client_json(const DesiredClient *dc) {
+        cJSON *o = cJSON_CreateObject(), *uris;
+
+        if (!cJSON_AddStringToObject(o, "id", dc->id) || !cJSON_AddStringToObject(o, "name", dc->name) ||
+            !cJSON_AddStringToObject(o, "module", module_to_string(dc->module)) ||
+            !(uris = cJSON_AddArrayToObject(o, "redirect_uris")) ||
+            !cJSON_AddItemToArray(uris, cJSON_CreateString(dc->redirect_uri))) {
+                cJSON_Delete(o);
+                return NULL;
+        }
+        return o;
 }
 
 static cJSON *clients_json(const DesiredSet *s) {
         cJSON *arr = cJSON_CreateArray();
 
         for (size_t i = 0; arr && i < s->n_clients; i++) {
-                cJSON *o = cJSON_CreateObject();
-                cJSON_AddStringToObject(o, "id", s->clients[i].id);
-                cJSON_AddStringToObject(o, "name", s->clients[i].name);
-                cJSON_AddStringToObject(o, "module", module_to_string(s->clients[i].module));
-                cJSON *uris = cJSON_AddArrayToObject(o, "redirect_uris");
-                cJSON_AddItemToArray(uris, cJSON_CreateString(s->clients[i].redirect_uri));
-                cJSON_AddItemToArray(arr, o);
+                cJSON *o = client_json(&s->clients[i]);
+                if (!o || !cJSON_AddItemToArray(arr, o)) {
+                        cJSON_Delete(o);
+                        cJSON_Delete(arr);
+                        return NULL;
+                }
         }
         return arr;
 }
 
-static int render_to_dir(const CliArgs *a, const Config *c, const DesiredSet *s) {
-        _cleanup_free_ char *cdir = NULL;
+/* Replaces path with j's text, mode 0600 when it may hold secrets. */
+static int write_output_file(const CliArgs *a, const char *path, cJSON *j) {
+        size_t len = 0;
+        char *text = format_json(a, j, &len);
         int r;
 
-        if ((r = mkdir_p(a->output, 0755)) < 0)
+        cJSON_Delete(j);
+        if (!text)
+                return log_error_errno(ENOMEM, "Failed to write '%s': %s", path, STRERROR(ENOMEM));
+        r = write_file_atomic(path, text, len, a->show_secrets ? 0600 : 0644, 0);
+        free_text(text, len);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write '%s': %s", path, STRERROR(r));
+        return 0;
+}
+
+static int render_to_dir(const CliArgs *a, const Config *c, const DesiredSet *s) {
+        _cleanup_free_ char *cdir = NULL, *cpath = NULL;
+        mode_t dmode = a->show_secrets ? 0700 : 0755;
+        int r;
+
+        if ((r = mkdir_p(a->output, dmode)) < 0)
                 return log_error_errno(r, "Failed to create '%s': %s", a->output, STRERROR(r));
         for (size_t i = 0; i < s->n_objects; i++) {
                 const DesiredObject *o = &s->objects[i];
                 _cleanup_free_ char *path = NULL;
-                _cleanup_fclose_ FILE *f = NULL;
                 if (asprintf(&path, "%s/%02zu-%s-%s.%s", a->output, i, o->kind, o->name, a->format) < 0)
                         return log_error_errno(ENOMEM, "Out of memory");
-                f = fopen(path, "we");
-                if (!f)
-                        return log_error_errno(errno, "Failed to write '%s': %s", path, STRERROR(errno));
-                cJSON *j = object_for_output(a, o, c);
-                write_object(f, a, j);
-                cJSON_Delete(j);
+                r = write_output_file(a, path, object_for_output(a, o, c));
+                if (r < 0)
+                        return r;
         }
         /* A subdirectory, so `kubectl apply -f DIR` reads only the objects. */
-        if (asprintf(&cdir, "%s/oauth-clients", a->output) < 0)
+        if (asprintf(&cdir, "%s/oauth-clients", a->output) < 0 || asprintf(&cpath, "%s/clients.json", cdir) < 0)
                 return log_error_errno(ENOMEM, "Out of memory");
-        if ((r = mkdir_p(cdir, 0755)) < 0)
+        if ((r = mkdir_p(cdir, dmode)) < 0)
                 return log_error_errno(r, "Failed to create '%s': %s", cdir, STRERROR(r));
-        _cleanup_free_ char *cpath = NULL;
-        if (asprintf(&cpath, "%s/clients.json", cdir) < 0)
-                return log_error_errno(ENOMEM, "Out of memory");
-        cJSON *cl = clients_json(s);
-        _cleanup_free_ char *text = cJSON_Print(cl);
-        cJSON_Delete(cl);
-        if (!text || (r = write_file_atomic(cpath, text, strlen(text), 0644, 0)) < 0)
-                return log_error_errno(text ? r : ENOMEM, "Failed to write '%s': %s", cpath, STRERROR(text ? r : ENOMEM));
+        r = write_output_file(&(CliArgs) { .format = "json", .show_secrets = a->show_secrets }, cpath,
+                              clients_json(s));
+        if (r < 0)
+                return r;
         fprintf(stderr, "wrote %zu object(s) and %zu oauth client(s) to '%s'\n", s->n_objects, s->n_clients, a->output);
         return 0;
 }
 
-static void render_to_stdout(const CliArgs *a, const Config *c, const DesiredSet *s) {
-        if (streq(a->format, "json")) {
-                cJSON *list = cJSON_CreateObject(), *items;
-                cJSON_AddStringToObject(list, "apiVersion", "v1");
-                cJSON_AddStringToObject(list, "kind", "List");
-                items = cJSON_AddArrayToObject(list, "items");
-                for (size_t i = 0; i < s->n_objects; i++)
-                        cJSON_AddItemToArray(items, object_for_output(a, &s->objects[i], c));
-                cJSON_AddItemToObject(list, "oauthClients", clients_json(s));
-                write_object(stdout, a, list);
-                cJSON_Delete(list);
-                return;
-        }
-        for (size_t i = 0; i < s->n_objects; i++) {
+static int render_list(const CliArgs *a, const Config *c, const DesiredSet *s) {
+        cJSON *list = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(list, "items");
+        bool ok = items && cJSON_AddStringToObject(list, "apiVersion", "v1") &&
+                  cJSON_AddStringToObject(list, "kind", "List");
+        int r;
+
+        for (size_t i = 0; ok && i < s->n_objects; i++) {
                 cJSON *j = object_for_output(a, &s->objects[i], c);
+                ok = j && cJSON_AddItemToArray(items, j);
+                if (!ok)
+                        cJSON_Delete(j);
+        }
+        if (ok) {
+                cJSON *cl = clients_json(s);
+                ok = cl && cJSON_AddItemToObject(list, "oauthClients", cl);
+                if (!ok)
+                        cJSON_Delete(cl);
+        }
+        r = ok ? write_object(stdout, a, list) : -ENOMEM;
+        cJSON_Delete(list);
+        return r;
+}
+
+static int render_to_stdout(const CliArgs *a, const Config *c, const DesiredSet *s) {
+        int r = 0;
+
+        if (streq(a->format, "json"))
+                r = render_list(a, c, s);
+        for (size_t i = 0; r >= 0 && !streq(a->format, "json") && i < s->n_objects; i++) {
                 printf("---\n# %s (module %s)\n", s->objects[i].source, module_to_string(s->objects[i].module));
-                write_object(stdout, a, j);
+                cJSON *j = object_for_output(a, &s->objects[i], c);
+                r = write_object(stdout, a, j);
                 cJSON_Delete(j);
         }
-        printf("---\n# oauth_clients rows (applied with `nap-agent seed`, not by kubectl):\n");
-        for (size_t i = 0; i < s->n_clients; i++)
-                printf("#   %s \"%s\" redirect_uris={%s}\n", s->clients[i].id, s->clients[i].name,
-                       s->clients[i].redirect_uri);
+        if (r >= 0 && !streq(a->format, "json")) {
+                printf("---\n# oauth_clients rows (applied with `nap-agent seed`, not by kubectl):\n");
+                for (size_t i = 0; i < s->n_clients; i++)
+                        printf("#   %s \"%s\" redirect_uris={%s}\n", s->clients[i].id, s->clients[i].name,
+                               s->clients[i].redirect_uri);
+        }
+        if (r >= 0 && (fflush(stdout) != 0 || ferror(stdout)))
+                r = -EIO;
+        if (r < 0)
+                return log_error_errno(r, "Failed to write the objects: %s", STRERROR(r));
+        return 0;
 }
 
 int cli_render(CliArgs *a) {
@@ -249,10 +338,12 @@ int cli_render(CliArgs *a) {
                 return CLI_EXIT_FAILURE;
         r = template_render(c, &a->templates, &s, &diags);
         print_diags(&diags);
-        if (r < 0)
+        if (r < 0 || diag_has_errors(&diags)) {
+                if (r < 0 && r != -EINVAL)
+                        log_error_errno(r, "Failed to render: %s", STRERROR(r));
                 return CLI_EXIT_FAILURE;
+        }
         if (a->output)
                 return render_to_dir(a, c, s) < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
-        render_to_stdout(a, c, s);
-        return CLI_EXIT_OK;
+        return render_to_stdout(a, c, s) < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }

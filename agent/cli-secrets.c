@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `nap-agent gen-secrets`: fills empty or placeholder secrets of values.env
- * in place (see gensecrets.h), replacing the file atomically with its mode
- * and owner kept, so a running daemon sees exactly one edit. Prints which
- * keys it filled, never their values.
+ * `nap-agent gen-secrets`: fills empty or placeholder machine-internal
+ * secrets of values.env in place and appends the missing ones (see
+ * gensecrets.h). The file is replaced atomically with its mode and owner
+ * kept, so a running daemon sees exactly one edit. When values.env is a
+ * symlink (to a config repository, say), the file it points to is replaced,
+ * in its own directory, and the link stays. Prints which keys it filled or
+ * appended, never their values.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli-verbs.h"
@@ -17,19 +22,60 @@
 #include "util/fs.h"
 #include "util/log.h"
 
-#define VALUES_MAX_BYTES (1024 * 1024)
-
 /* The bundled example: the source tree's when run from the build tree. */
 static const char *example_path(void) {
         return exe_is_below(NAP_BUILD_ROOT) ? NAP_SOURCE_EXAMPLE_VALUES : NAP_EXAMPLE_VALUES;
 }
 
-static int read_or_create(const char *path, char **ret, size_t *ret_len) {
-        int r = read_full_file(path, VALUES_MAX_BYTES, ret, ret_len);
+/* The file a chain of symlinks starting at path ends at, which need not
+ * exist yet (a dangling link: that is where the file is created). */
+static int resolve_links(const char *path, char **ret) {
+        _cleanup_free_ char *p = strdup(path);
 
+        for (unsigned n = 0; p; n++) {
+                _cleanup_free_ char *dir = NULL;
+                char target[PATH_MAX];
+                struct stat st;
+                ssize_t k;
+
+                if (n >= 40)
+                        return -ELOOP;
+                if (lstat(p, &st) < 0) {
+                        if (errno == ENOENT)
+                                break;
+                        return negative_errno();
+                }
+                if (!S_ISLNK(st.st_mode))
+                        break;
+                k = readlink(p, target, sizeof target - 1);
+                if (k < 0)
+                        return negative_errno();
+                target[k] = 0;
+                dir = target[0] == '/' ? NULL : path_dirname(p);
+                free(p);
+                if (target[0] == '/')
+                        p = strdup(target);
+                else if (!dir || asprintf(&p, "%s/%s", dir, target) < 0)
+                        p = NULL;
+        }
+        if (!p)
+                return -ENOMEM;
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+/* Reads path like the agent does (a regular file, at most 1 MiB), or the
+ * example when it does not exist (returns 1 then). */
+static int read_or_create(const char *path, char **ret, size_t *ret_len, DiagList *d) {
+        int r = envfile_read(path, ret, ret_len, d);
+
+        if (r == -EINVAL)
+                return r;
         if (r != -ENOENT)
                 return r < 0 ? log_error_errno(r, "Failed to read '%s': %s", path, STRERROR(r)) : 0;
-        r = read_full_file(example_path(), VALUES_MAX_BYTES, ret, ret_len);
+        r = envfile_read(example_path(), ret, ret_len, d);
+        if (r == -EINVAL)
+                return r;
         if (r < 0)
                 return log_error_errno(r, "'%s' does not exist and the example '%s' cannot be read: %s", path,
                                        example_path(), STRERROR(r));
@@ -37,42 +83,53 @@ static int read_or_create(const char *path, char **ret, size_t *ret_len) {
         return 1;
 }
 
+static void print_report(const GenSecretsReport *rep, const char *path) {
+        for (size_t i = 0; rep->filled[i]; i++)
+                printf("filled %s\n", rep->filled[i]);
+        for (size_t i = 0; rep->appended[i]; i++)
+                printf("appended %s\n", rep->appended[i]);
+        for (size_t i = 0; rep->skipped[i]; i++)
+                log_warning("%s is a placeholder assigned with += or from a variable: left alone, ignoring",
+                            rep->skipped[i]);
+        if (!rep->filled[0] && !rep->appended[0])
+                printf("nothing to fill: every secret in '%s' is set\n", path);
+}
+
 int cli_gen_secrets(CliArgs *a) {
         _cleanup_(diag_list_clear) DiagList d = { 0 };
         _cleanup_(envfile_freep) EnvFile *env = NULL;
-        _cleanup_free_ char *text = NULL, *out = NULL;
-        char **filled = NULL;
-        size_t len;
+        _cleanup_free_ char *target = NULL, *text = NULL, *out = NULL;
+        GenSecretsReport rep;
+        size_t len = 0;
         int r, created;
 
-        created = read_or_create(a->values, &text, &len);
-        if (created < 0)
-                return CLI_EXIT_FAILURE;
-        r = envfile_parse(a->values, text, len, &env, &d);
-        for (size_t i = 0; i < d.n; i++)
-                diag_print(&d.items[i], stderr);
+        r = resolve_links(a->values, &target);
         if (r < 0) {
+                log_error_errno(r, "Failed to resolve '%s': %s", a->values, STRERROR(r));
+                return CLI_EXIT_FAILURE;
+        }
+        created = read_or_create(target, &text, &len, &d);
+        if (created >= 0)
+                r = envfile_parse(a->values, text, len, &env, &d);
+        diag_list_print(&d, stderr);
+        if (created < 0 || r < 0) {
                 log_error("%s: not touching a file that does not parse", a->values);
                 return CLI_EXIT_FAILURE;
         }
-        r = gensecrets_fill(text, len, env, gensecrets_random_hex, NULL, &out, &filled);
+        r = gensecrets_fill(text, len, env, gensecrets_random_hex, NULL, &out, &rep);
+        explicit_bzero(text, len);
         if (r < 0) {
                 log_error_errno(r, "Failed to generate secrets: %s", STRERROR(r));
                 return CLI_EXIT_FAILURE;
         }
-        if (filled[0] || created) {
+        if (rep.filled[0] || rep.appended[0] || created)
                 /* New files are group-readable for the agent's group only. */
-                r = write_file_atomic(a->values, out, strlen(out), 0640, 1);
-                if (r < 0)
-                        log_error_errno(r, "Failed to write '%s': %s", a->values, STRERROR(r));
-        }
+                r = write_file_atomic(target, out, strlen(out), 0640, 1);
         explicit_bzero(out, strlen(out));
-        for (size_t i = 0; filled[i]; i++)
-                printf("filled %s\n", filled[i]);
-        if (!filled[0])
-                printf("nothing to fill: every secret in '%s' is set\n", a->values);
-        for (size_t i = 0; filled[i]; i++)
-                free(filled[i]);
-        free(filled);
-        return r < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+        if (r < 0) {
+                log_error_errno(r, "Failed to write '%s': %s", target, STRERROR(r));
+                return CLI_EXIT_FAILURE;
+        }
+        print_report(&rep, a->values);
+        return CLI_EXIT_OK;
 }

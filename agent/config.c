@@ -121,10 +121,9 @@ bool config_key_is_secret(const char *name) {
 }
 
 static ConfigVar *config_var_mut(Config *c, const char *name) {
-        for (size_t i = 0; i < c->n_vars; i++)
-                if (streq(c->vars[i].name, name))
-                        return &c->vars[i];
-        return NULL;
+        size_t i = strindex_get(c->var_index, name);
+
+        return i != STRINDEX_NONE ? &c->vars[i] : NULL;
 }
 
 const ConfigVar *config_var(const Config *c, const char *name) {
@@ -136,6 +135,32 @@ const char *config_get(const Config *c, const char *name) {
         return v ? v->value : NULL;
 }
 
+/* Appends a variable named name (copied), absent, and indexes it. */
+static ConfigVar *config_add_var(Config *c, const char *name) {
+        ConfigVar *v;
+
+        if (!c->var_index && strindex_new(&c->var_index) < 0)
+                return NULL;
+        if (c->n_vars == c->allocated_vars) {
+                size_t n = c->allocated_vars ? c->allocated_vars * 2 : 64;
+                ConfigVar *p = reallocarray(c->vars, n, sizeof *p);
+                if (!p)
+                        return NULL;
+                c->vars = p;
+                c->allocated_vars = n;
+        }
+        v = &c->vars[c->n_vars];
+        *v = (ConfigVar) { .name = strdup(name) };
+        if (!v->name)
+                return NULL;
+        if (strindex_put(c->var_index, v->name, c->n_vars, NULL) < 0) {
+                free(v->name);
+                return NULL;
+        }
+        c->n_vars++;
+        return v;
+}
+
 /* Adds or replaces a variable; value is copied (NULL: absent). */
 static int config_set(Config *c, const char *name, const char *value, VarType type, VarOrigin origin,
                       bool secret, unsigned line, unsigned col) {
@@ -144,21 +169,12 @@ static int config_set(Config *c, const char *name, const char *value, VarType ty
 
         if (value && !(copy = strdup(value)))
                 return -ENOMEM;
-        if (!v) {
-                ConfigVar *p = realloc(c->vars, (c->n_vars + 1) * sizeof *p);
-                if (!p) {
-                        free(copy);
-                        return -ENOMEM;
-                }
-                c->vars = p;
-                v = &c->vars[c->n_vars];
-                *v = (ConfigVar) { .name = strdup(name) };
-                if (!v->name) {
-                        free(copy);
-                        return -ENOMEM;
-                }
-                c->n_vars++;
+        if (!v && !(v = config_add_var(c, name))) {
+                free(copy);
+                return -ENOMEM;
         }
+        if (v->value)
+                explicit_bzero(v->value, strlen(v->value));
         free(v->value);
         v->value = copy;
         v->type = type;
@@ -240,19 +256,23 @@ static int config_load_keys(Config *c, DiagList *diags) {
         return 0;
 }
 
-/* Keys the file sets that the table does not know: kept for other tooling. */
+static bool is_alias(const char *name) {
+        for (size_t j = 0; j < ELEMENTSOF(key_specs); j++)
+                if (key_specs[j].alias && streq(key_specs[j].alias, name))
+                        return true;
+        return false;
+}
+
+/* Keys the file sets that the table does not know: kept for other tooling,
+ * in the order of their first assignment with the value of their last.
+ * Every lookup is indexed, so this is linear in the file. */
 static int config_load_unknown(Config *c) {
+        (void) strindex_reserve(c->var_index, c->n_vars + c->env->n_entries);
         for (size_t i = 0; i < c->env->n_entries; i++) {
                 const EnvEntry *e = &c->env->entries[i];
                 int r;
 
-                if (config_var(c, e->key))
-                        continue;
-                bool alias = false;
-                for (size_t j = 0; j < ELEMENTSOF(key_specs); j++)
-                        if (key_specs[j].alias && streq(key_specs[j].alias, e->key))
-                                alias = true;
-                if (alias)
+                if (config_var(c, e->key) || is_alias(e->key))
                         continue;
                 e = envfile_get(c->env, e->key); /* the last assignment */
                 r = config_set(c, e->key, e->value, VAR_STRING, VAR_FROM_FILE, config_key_is_secret(e->key),
@@ -628,6 +648,7 @@ Config *config_free(Config *c) {
                 free(c->vars[i].value);
         }
         free(c->vars);
+        strindex_free(c->var_index);
         free(c->path);
         envfile_free(c->env);
         free(c);

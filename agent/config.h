@@ -21,6 +21,7 @@
 
 #include "envfile.h"
 #include "util/diag.h"
+#include "util/strindex.h"
 
 typedef enum Toggle {
         TOGGLE_ABSENT, /* no line for it: off, but never a reason to delete */
@@ -66,6 +67,8 @@ typedef struct Config {
         EnvFile *env; /* owned */
         ConfigVar *vars;
         size_t n_vars;
+        size_t allocated_vars;
+        StrIndex *var_index; /* name -> its position in vars */
         Toggle toggles[_MODULE_MAX];
         bool ingress_external;
 } Config;

@@ -54,6 +54,10 @@ static char *mapped_address(const uint8_t *buf, size_t len) {
         return NULL;
 }
 
+char *doctor_stun_mapped_address(const uint8_t *answer, size_t len) {
+        return mapped_address(answer, len);
+}
+
 int doctor_stun_ping(const char *host, unsigned port, unsigned timeout_ms, char **ret_mapped) {
         struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
         struct addrinfo *ai = NULL;

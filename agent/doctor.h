@@ -7,6 +7,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -48,3 +49,6 @@ char *doctor_report_json(const DoctorReport *r);
  * up to timeout_ms for the matching success response. 0 on an answer,
  * -ETIMEDOUT on none, another negative errno on a local failure. */
 int doctor_stun_ping(const char *host, unsigned port, unsigned timeout_ms, char **ret_mapped);
+/* "a.b.c.d:port" of the XOR-MAPPED-ADDRESS in a Binding success answer of
+ * len bytes (its 20-byte header included), or NULL (none, not IPv4, OOM). */
+char *doctor_stun_mapped_address(const uint8_t *answer, size_t len);

@@ -8,9 +8,9 @@
 #include "gensecrets.h"
 #include "util/strbuf.h"
 
-const char *const gensecrets_keys[] = {
-        "SANDBOX_JWT_SECRET", "SANDBOX_SERVICE_KEY", "BROWSER_JWT_SECRET", "TURN_AUTH_SECRET",
-        "JWT_SECRET",         "CREDENTIAL_ENCRYPTION_KEY", "PLATFORM_SERVICE_KEY", "PG_PASSWORD",
+const char *const gensecrets_keys[GENSECRETS_N_KEYS + 1] = {
+        "JWT_SECRET",         "CREDENTIAL_ENCRYPTION_KEY", "PLATFORM_SERVICE_KEY", "BROWSER_JWT_SECRET",
+        "SANDBOX_JWT_SECRET", "SANDBOX_SERVICE_KEY",       "TURN_AUTH_SECRET",     "PG_PASSWORD",
         NULL,
 };
 
@@ -34,109 +34,101 @@ int gensecrets_random_hex(char ret[65], void *userdata) {
         return 0;
 }
 
-/* Offset of (line, col) in text, or -1. Columns count bytes from 1. */
-static long offset_of(const char *text, size_t len, unsigned line, unsigned col) {
-        size_t off = 0;
-
-        for (unsigned l = 1; l < line; l++) {
-                const char *nl = memchr(text + off, '\n', len - off);
-                if (!nl)
-                        return -1;
-                off = (size_t) (nl - text) + 1;
-        }
-        off += col - 1;
-        return off <= len ? (long) off : -1;
+static void push(const char **list, const char *key) {
+        while (*list)
+                list++;
+        *list = key;
 }
 
-/* The end of the value token starting at off: a quoted string, or an
- * unquoted word. -1 when it spans lines (left alone). */
-static long value_end(const char *text, size_t len, size_t off) {
-        size_t i = off;
-
-        while (i < len && text[i] != '\n' && text[i] != ' ' && text[i] != '\t') {
-                if (text[i] == '\'' || text[i] == '"') {
-                        char q = text[i++];
-                        while (i < len && text[i] != q && text[i] != '\n')
-                                i += (q == '"' && text[i] == '\\' && i + 1 < len) ? 2 : 1;
-                        if (i >= len || text[i] != q)
-                                return -1;
-                }
-                i++;
-        }
-        return (long) i;
-}
-
-static int strv_push(char ***v, size_t *n, const char *s) {
-        char **p = realloc(*v, (*n + 2) * sizeof *p);
-
-        if (!p)
-                return -ENOMEM;
-        *v = p;
-        if (!(p[*n] = strdup(s)))
-                return -ENOMEM;
-        p[++*n] = NULL;
-        return 0;
-}
-
+/* A value to replace: its entry, and its key as gensecrets_keys spells it. */
 typedef struct Edit {
-        size_t start, end;
-        char quote; /* 0, '\'' or '"' */
+        const EnvEntry *entry;
         const char *key;
 } Edit;
 
 static int cmp_edit(const void *a, const void *b) {
         const Edit *x = a, *y = b;
-        return x->start < y->start ? -1 : x->start > y->start;
+
+        return x->entry->value_start < y->entry->value_start ? -1 : x->entry->value_start > y->entry->value_start;
+}
+
+/* One random value, quoted as the value it replaces was (or bare). */
+static int put_secret(StrBuf *b, char quote, GenSecretsRandom rnd, void *userdata) {
+        char hex[65];
+        int r = rnd(hex, userdata);
+
+        if (r < 0)
+                return r;
+        if (quote)
+                strbuf_putc(b, quote);
+        strbuf_puts(b, hex);
+        if (quote)
+                strbuf_putc(b, quote);
+        explicit_bzero(hex, sizeof hex);
+        return 0;
+}
+
+/* Sorts the keys into the three lists; edits gets the values to replace,
+ * in file order. Returns how many. */
+static size_t plan(const char *text, size_t len, const EnvFile *env, GenSecretsReport *rep, Edit *edits) {
+        size_t n = 0;
+
+        for (size_t k = 0; gensecrets_keys[k]; k++) {
+                const EnvEntry *e = envfile_get(env, gensecrets_keys[k]);
+
+                if (!e)
+                        push(rep->appended, gensecrets_keys[k]);
+                else if (!gensecrets_is_placeholder(e->value))
+                        continue;
+                else if (e->append || e->value_end > len || e->value_start > e->value_end ||
+                         memchr(text + e->value_start, '$', e->value_end - e->value_start))
+                        push(rep->skipped, gensecrets_keys[k]);
+                else
+                        edits[n++] = (Edit) { e, gensecrets_keys[k] };
+        }
+        qsort_safe(edits, n, sizeof *edits, cmp_edit);
+        for (size_t i = 0; i < n; i++)
+                push(rep->filled, edits[i].key);
+        return n;
 }
 
 int gensecrets_fill(const char *text, size_t len, const EnvFile *env, GenSecretsRandom rnd, void *userdata,
-                    char **ret_text, char ***ret_filled) {
-        Edit edits[16];
-        size_t n = 0, nf = 0, pos = 0;
-        char **filled = calloc(1, sizeof *filled);
+                    char **ret_text, GenSecretsReport *ret_report) {
+        GenSecretsReport rep = { 0 };
+        Edit edits[GENSECRETS_N_KEYS];
+        size_t n, pos = 0;
         StrBuf b = { 0 };
         int r = 0;
 
-        if (!filled)
-                return -ENOMEM;
-        for (size_t k = 0; gensecrets_keys[k] && n < ELEMENTSOF(edits); k++) {
-                const EnvEntry *e = envfile_get(env, gensecrets_keys[k]);
-                long s, end;
-                if (!e || !gensecrets_is_placeholder(e->value))
-                        continue;
-                s = offset_of(text, len, e->line, e->value_col);
-                end = s >= 0 ? value_end(text, len, (size_t) s) : -1;
-                if (end < 0)
-                        continue;
-                edits[n++] = (Edit) { (size_t) s, (size_t) end, text[s] == '\'' || text[s] == '"' ? text[s] : 0,
-                                      gensecrets_keys[k] };
-        }
-        qsort_safe(edits, n, sizeof *edits, cmp_edit);
+        n = plan(text, len, env, &rep, edits);
         for (size_t i = 0; i < n && r >= 0; i++) {
-                char hex[65];
-                r = rnd(hex, userdata);
-                if (r < 0)
-                        break;
-                strbuf_putn(&b, text + pos, edits[i].start - pos);
-                if (edits[i].quote)
-                        strbuf_putc(&b, edits[i].quote);
-                strbuf_puts(&b, hex);
-                if (edits[i].quote)
-                        strbuf_putc(&b, edits[i].quote);
-                explicit_bzero(hex, sizeof hex);
-                pos = edits[i].end;
-                r = strv_push(&filled, &nf, edits[i].key);
+                char q = text[edits[i].entry->value_start];
+                strbuf_putn(&b, text + pos, edits[i].entry->value_start - pos);
+                r = put_secret(&b, q == '\'' || q == '"' ? q : 0, rnd, userdata);
+                pos = edits[i].entry->value_end;
         }
         strbuf_putn(&b, text + pos, len - pos);
-        char *out = strbuf_steal(&b);
-        if (r < 0 || !out) {
-                free(out);
-                for (size_t i = 0; i < nf; i++)
-                        free(filled[i]);
-                free(filled);
-                return r < 0 ? r : -ENOMEM;
+        if (rep.appended[0]) {
+                if (len > 0 && text[len - 1] != '\n')
+                        strbuf_putc(&b, '\n');
+                strbuf_puts(&b, "# machine-internal secrets, added by `nap-agent gen-secrets`\n");
         }
-        *ret_text = out;
-        *ret_filled = filled;
+        for (size_t i = 0; r >= 0 && rep.appended[i]; i++) {
+                strbuf_printf(&b, "%s=", rep.appended[i]);
+                r = put_secret(&b, 0, rnd, userdata);
+                strbuf_putc(&b, '\n');
+        }
+        if (r >= 0 && b.oom)
+                r = -ENOMEM;
+        if (r < 0) {
+                if (b.s)
+                        explicit_bzero(b.s, b.len);
+                strbuf_free(&b);
+                return r;
+        }
+        *ret_text = strbuf_steal(&b);
+        if (!*ret_text)
+                return -ENOMEM;
+        *ret_report = rep;
         return 0;
 }

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `gen-secrets`: fills the machine-internal secrets of values.env that are
- * empty or still a placeholder with 32 random bytes as 64 hex characters,
- * editing only those values: every other byte of the file (order, comments,
- * blank lines, quoting) stays as it was. Pure text in, text out; the CLI
- * reads and replaces the file.
+ * `gen-secrets`: gives the machine-internal secrets of values.env random
+ * values, as the platform's own tooling does (UPSTREAM.md §3): each one that
+ * is empty or still a placeholder gets 32 random bytes as 64 hex characters
+ * in place, and each one missing from the file is appended. Secrets a
+ * person must know (ADMIN_PASSWORD, LDAP_BIND_PASSWORD) are never
+ * generated. Only the value as written is replaced, found by the byte range
+ * the parser recorded (EnvEntry.value_start/value_end): every other byte of
+ * the file (order, comments, blank lines, quoting) stays as it was. Pure
+ * text in, text out; the CLI reads and replaces the file.
  */
 #pragma once
 
@@ -12,8 +16,11 @@
 
 #include "envfile.h"
 
-/* The keys gen-secrets may fill, NULL-terminated. */
-extern const char *const gensecrets_keys[];
+#define GENSECRETS_N_KEYS 8
+
+/* The keys gen-secrets fills or appends, in the order it appends them,
+ * NULL-terminated. */
+extern const char *const gensecrets_keys[GENSECRETS_N_KEYS + 1];
 
 /* Whether value is a placeholder to replace: empty, change-me..., changeme...,
  * or the example file's demo-only-... */
@@ -23,9 +30,19 @@ bool gensecrets_is_placeholder(const char *value);
 typedef int (*GenSecretsRandom)(char ret[65], void *userdata);
 int gensecrets_random_hex(char ret[65], void *userdata); /* OpenSSL RAND_bytes */
 
-/* Returns in *ret_text the new text and in *ret_filled a NULL-terminated list
- * of the keys it filled (both malloc'ed; the list may be empty). Only the
- * last assignment of a key counts, as in bash. A value spanning lines is
- * left alone. */
+/* What gensecrets_fill() did, as NULL-terminated lists of keys (pointers
+ * into gensecrets_keys: nothing to free). */
+typedef struct GenSecretsReport {
+        const char *filled[GENSECRETS_N_KEYS + 1];   /* replaced in place, in file order */
+        const char *appended[GENSECRETS_N_KEYS + 1]; /* were missing: added at the end */
+        const char *skipped[GENSECRETS_N_KEYS + 1];  /* placeholders left alone: their last
+                                                      * assignment is KEY+=... or expands a
+                                                      * variable, so replacing its text would
+                                                      * not give the value bash reads */
+} GenSecretsReport;
+
+/* Returns in *ret_text the new text (malloc'ed; the caller wipes it) for
+ * text, which env was parsed from; *ret_report says what changed. Only the
+ * last assignment of a key counts, as in bash. */
 int gensecrets_fill(const char *text, size_t len, const EnvFile *env, GenSecretsRandom rnd, void *userdata,
-                    char **ret_text, char ***ret_filled);
+                    char **ret_text, GenSecretsReport *ret_report);

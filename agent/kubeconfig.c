@@ -425,22 +425,11 @@ static int load_document(Doc *d, KubeConfig *k, KubeError *err) {
         return load_user(d, user, k, err);
 }
 
-int kubeconfig_load(const char *path, KubeConfig **ret, KubeError *err) {
+int kubeconfig_parse(const char *path, const char *text, size_t len, KubeConfig **ret, KubeError *err) {
         _cleanup_(kubeconfig_freep) KubeConfig *k = NULL;
-        _cleanup_free_ char *text = NULL;
         yaml_parser_t parser;
         Doc d = { .path = path };
-        size_t len;
         int r;
-
-        r = read_full_file(path, KUBECONFIG_MAX, &text, &len);
-        if (r == -ENOENT)
-                return kube_error_setf(err, r, "kubeconfig '%s' does not exist", path);
-        if (r == -EFBIG)
-                return kube_error_setf(err, -EINVAL, "kubeconfig '%s' is larger than %u bytes", path,
-                                       KUBECONFIG_MAX);
-        if (r < 0)
-                return kube_error_setf(err, r, "kubeconfig '%s' cannot be read: %s", path, STRERROR(r));
 
         k = calloc(1, sizeof *k);
         if (!k || !(k->path = strdup(path)))
@@ -460,7 +449,6 @@ int kubeconfig_load(const char *path, KubeConfig **ret, KubeError *err) {
 
         r = load_document(&d, k, err);
         yaml_document_delete(&d.doc);
-        explicit_bzero(text, len);
         if (r < 0)
                 return r;
 
@@ -468,6 +456,24 @@ int kubeconfig_load(const char *path, KubeConfig **ret, KubeError *err) {
                   k->insecure_skip_tls_verify ? " (TLS not verified)" : "");
         *ret = TAKE_PTR(k);
         return 0;
+}
+
+int kubeconfig_load(const char *path, KubeConfig **ret, KubeError *err) {
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r;
+
+        r = read_full_file(path, KUBECONFIG_MAX, &text, &len);
+        if (r == -ENOENT)
+                return kube_error_setf(err, r, "kubeconfig '%s' does not exist", path);
+        if (r == -EFBIG)
+                return kube_error_setf(err, -EINVAL, "kubeconfig '%s' is larger than %u bytes", path,
+                                       KUBECONFIG_MAX);
+        if (r < 0)
+                return kube_error_setf(err, r, "kubeconfig '%s' cannot be read: %s", path, STRERROR(r));
+        r = kubeconfig_parse(path, text, len, ret, err);
+        explicit_bzero(text, len);
+        return r;
 }
 
 /* ---- locate ---------------------------------------------------------- */

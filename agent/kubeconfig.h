@@ -39,6 +39,9 @@ typedef struct KubeConfig {
 /* Reads path. -ENOENT when it does not exist, -EINVAL (with err) when it is
  * not a usable kubeconfig, -EACCES when it or a file it names is unreadable. */
 int kubeconfig_load(const char *path, KubeConfig **ret, KubeError *err);
+/* Parses text (len bytes) as the kubeconfig at path (what kubeconfig_load
+ * does after reading it; files it names are read relative to path). */
+int kubeconfig_parse(const char *path, const char *text, size_t len, KubeConfig **ret, KubeError *err);
 /* Wipes the secrets and frees. */
 KubeConfig *kubeconfig_free(KubeConfig *k);
 DEFINE_TRIVIAL_CLEANUP_FUNC(KubeConfig *, kubeconfig_free);

@@ -206,6 +206,11 @@ static void ledger_clear(Ledger *l) {
         l->generation = 0;
 }
 
+int ledger_parse(Ledger *l, const char *text) {
+        ledger_clear(l);
+        return parse_ledger(l, text);
+}
+
 /* Moves a ledger we cannot parse out of the way, keeping it for a human;
  * never over an earlier copy (two in the same second get .1, .2...). */
 static int move_aside(Ledger *l, int error, char **ret_warning) {

@@ -77,6 +77,11 @@ int ledger_open(const char *dir, Ledger **ret, char **ret_message);
  * corrupt one an empty ledger with l->unreadable set and a warning. */
 int ledger_open_read_only(const char *dir, Ledger **ret, char **ret_message);
 Ledger *ledger_free(Ledger *l);
+/* Replaces l's objects, clients and last pass with those of text, the
+ * content of a ledger.json (NUL-terminated): what opening does after
+ * reading it. -EBADMSG when it is not a ledger, -EPROTONOSUPPORT for a newer
+ * schema. */
+int ledger_parse(Ledger *l, const char *text);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Ledger *, ledger_free);
 
 /* Writes the ledger atomically (temp file, fsync, rename, fsync dir). */

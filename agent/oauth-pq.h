@@ -2,8 +2,8 @@
 /*
  * libpq for the oauth_clients sync: a connection holds oauth_pq open
  * (dlib_open when it is made, dlib_close when it is freed; util/dlib.h says
- * why). oauth.c calls libpq only through these sym_ pointers, valid while it
- * is open.
+ * why). The oauth-*.c files call libpq only through these sym_ pointers,
+ * valid while it is open.
  */
 #pragma once
 
@@ -12,10 +12,12 @@
 #include "util/dlib.h"
 
 #define OAUTH_PQ_SYMBOLS(X)          \
-        X(PQconnectdbParams)         \
+        X(PQconnectStartParams)      \
+        X(PQconnectPoll)             \
+        X(PQsocket)                  \
         X(PQstatus)                  \
         X(PQfinish)                  \
-        X(PQreset)                   \
+        X(PQsetnonblocking)          \
         X(PQsetNoticeProcessor)      \
         X(PQerrorMessage)            \
         X(PQhost)                    \
@@ -23,9 +25,13 @@
         X(PQuser)                    \
         X(PQpass)                    \
         X(PQconnectionNeedsPassword) \
+        X(PQconninfo)                \
         X(PQtransactionStatus)       \
-        X(PQexec)                    \
-        X(PQexecParams)              \
+        X(PQsendQueryParams)         \
+        X(PQflush)                   \
+        X(PQconsumeInput)            \
+        X(PQisBusy)                  \
+        X(PQgetResult)               \
         X(PQresultStatus)            \
         X(PQresultErrorMessage)      \
         X(PQresultErrorField)        \

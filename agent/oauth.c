@@ -1,38 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * oauth_clients over libpq: connect with bounded timeouts, one transaction
- * per sync pass, parameterised statements only (no SQL is ever built from a
- * value), and every libpq/server failure translated here into a negative
- * errno plus a one-line message with the password redacted.
+ * oauth_clients: the statements (parameterised only: no SQL is ever built
+ * from a value) and what their results mean, the asynchronous sync
+ * (oauth_sync_start), and the synchronous functions, which run the same
+ * operations on the db's loop until they complete. The connection and the
+ * machine that runs an operation are in oauth-conn.c and oauth-op.c; the
+ * translation of failures in oauth-error.c.
  */
 #include <errno.h>
 #include <libpq-fe.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "oauth.h"
+#include "oauth-conn.h"
 #include "oauth-pq.h"
+#include "oauth.h"
 #include "util/log.h"
 #include "util/strbuf.h"
-
-#define DEFAULT_CONNECT_TIMEOUT_S 5
-#define DEFAULT_STATEMENT_TIMEOUT_MS 5000
-
-struct OAuthDb {
-        bool pq_open; /* this connection holds libpq open */
-        PGconn *conn;
-        char *password; /* from conninfo, only to redact it from messages */
-        unsigned statement_timeout_ms;
-        /* TEMPORARY stopgap state */
-        sd_event *event;
-        sd_event_source *defer;
-        OAuthClientSpec *specs;
-        size_t n_specs;
-        OAuthSyncDone cb;
-        void *userdata;
-};
 
 /* Inserts the client, or rewrites name/redirect_uris/updated_at of an existing
  * row only when one of them differs (zero rows back: unchanged). created_by
@@ -67,489 +52,278 @@ const char *oauth_change_to_string(OAuthChange c) {
         return change_table[c];
 }
 
-/* ---------------------------------------------------------------------------
- * Messages: one line, every occurrence of a secret replaced by <redacted>. */
-
-static void redact_flatten(StrBuf *out, const char *msg, const char *const *secrets, size_t n_secrets) {
-        bool space = false;
-
-        for (const char *p = msg; *p;) {
-                bool hit = false;
-
-                for (size_t i = 0; i < n_secrets; i++) {
-                        size_t l = secrets[i] ? strlen(secrets[i]) : 0;
-                        if (l > 0 && strneq(p, secrets[i], l)) {
-                                if (space)
-                                        strbuf_putc(out, ' ');
-                                space = false;
-                                strbuf_puts(out, "<redacted>");
-                                p += l;
-                                hit = true;
-                                break;
-                        }
-                }
-                if (hit)
-                        continue;
-                if (strchr(" \t\r\n", *p)) {
-                        space = out->len > 0;
-                } else {
-                        if (space)
-                                strbuf_putc(out, ' ');
-                        space = false;
-                        strbuf_putc(out, *p);
-                }
-                p++;
-        }
-}
-
-static void error_vset(OAuthError *err, const char *const *secrets, size_t n_secrets, const char *sqlstate,
-                       const char *format, va_list ap) _printf_(5, 0);
-static void error_vset(OAuthError *err, const char *const *secrets, size_t n_secrets, const char *sqlstate,
-                       const char *format, va_list ap) {
-        _cleanup_free_ char *raw = NULL;
-        StrBuf b = { 0 };
-
-        if (!err)
-                return;
-        snprintf(err->sqlstate, sizeof err->sqlstate, "%s", strempty(sqlstate) ? "" : sqlstate);
-        if (vasprintf(&raw, format, ap) < 0) {
-                raw = NULL;
-                snprintf(err->message, sizeof err->message, "out of memory");
-                return;
-        }
-        redact_flatten(&b, raw, secrets, n_secrets);
-        if (b.oom || !b.s)
-                snprintf(err->message, sizeof err->message, "%s", b.oom ? "out of memory" : "");
-        else
-                snprintf(err->message, sizeof err->message, "%s", b.s);
-        strbuf_free(&b);
-}
-
-static void db_error(const OAuthDb *db, OAuthError *err, const char *sqlstate, const char *format, ...)
-        _printf_(4, 5);
-static void db_error(const OAuthDb *db, OAuthError *err, const char *sqlstate, const char *format, ...) {
-        const char *secrets[2] = { db ? db->password : NULL, db && db->conn ? sym_PQpass(db->conn) : NULL };
-        va_list ap;
-
-        va_start(ap, format);
-        error_vset(err, secrets, ELEMENTSOF(secrets), sqlstate, format, ap);
-        va_end(ap);
-}
-
-static int oom(OAuthError *err) {
-        if (err) {
-                snprintf(err->message, sizeof err->message, "out of memory");
-                err->sqlstate[0] = 0;
-        }
-        return -ENOMEM;
-}
-
-/* libpq's connection messages start with 'connection to server at "h", port p
- * failed: ' and may carry a "FATAL:  " prefix: keep only what follows. */
-static const char *libpq_detail(const char *m) {
-        const char *p;
-
-        if (!m)
-                return "";
-        if (strneq(m, "connection to server", 20) && (p = strstr(m, "failed: ")))
-                m = p + 8;
-        if (strneq(m, "FATAL:", 6))
-                m += 6;
-        while (*m == ' ')
-                m++;
-        return m;
-}
-
-/* ---------------------------------------------------------------------------
- * Connecting */
-
-static bool contains_any(const char *s, const char *const *needles, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                if (strstr(s, needles[i]))
-                        return true;
-        return false;
-}
-
-/* Translates a failed connection. libpq gives no SQLSTATE for it, so this
- * reads its (client-side, untranslated unless NLS is set up) message. */
-static int connect_error(OAuthDb *db, OAuthError *err) {
-        static const char *const auth[] = { "authentication failed", "pg_hba.conf", "role \"" };
-        static const char *const unreach[] = { "No route to host", "Network is unreachable",
-                                               "could not translate host name", "Name or service not known",
-                                               "Temporary failure in name resolution" };
-        const char *m = sym_PQerrorMessage(db->conn), *d = libpq_detail(m);
-        const char *host = strna(sym_PQhost(db->conn)), *port = strna(sym_PQport(db->conn));
-        const char *user = strna(sym_PQuser(db->conn));
-
-        if (sym_PQconnectionNeedsPassword(db->conn)) {
-                db_error(db, err, NULL, "PostgreSQL rejected the credentials for user \"%s\": no password supplied",
-                         user);
-                return -EACCES;
-        }
-        if (contains_any(m, auth, ELEMENTSOF(auth))) {
-                db_error(db, err, NULL, "PostgreSQL rejected the credentials for user \"%s\": %s", user, d);
-                return -EACCES;
-        }
-        if (strstr(m, "database \"") && strstr(m, "does not exist")) {
-                db_error(db, err, NULL, "PostgreSQL at %s:%s: %s", host, port, d);
-                return -ENOENT;
-        }
-        if (strstr(m, "timeout expired")) {
-                db_error(db, err, NULL, "cannot reach PostgreSQL at %s:%s: %s", host, port, d);
-                return -ETIMEDOUT;
-        }
-        if (contains_any(m, unreach, ELEMENTSOF(unreach))) {
-                db_error(db, err, NULL, "cannot reach PostgreSQL at %s:%s: %s", host, port, d);
-                return -EHOSTUNREACH;
-        }
-        if (strstr(m, "Connection refused") || strstr(m, "No such file or directory")) {
-                db_error(db, err, NULL, "cannot reach PostgreSQL at %s:%s: %s", host, port, d);
-                return -ECONNREFUSED;
-        }
-        db_error(db, err, NULL, "cannot connect to PostgreSQL at %s:%s: %s", host, port, d);
-        return -EIO;
-}
-
-static void notice_to_debug(void *userdata, const char *message) {
-        log_debug("oauth: PostgreSQL: %s", message);
-}
-
-/* The parsed conninfo as keyword/value arrays for PQconnectdbParams, with our
- * settings replacing or extending the caller's. */
-static int build_params(const PQconninfoOption *parsed, const OAuthOptions *opts, const char ***ret_keys,
-                        const char ***ret_values, char **ret_options, char **ret_timeout) {
-        _cleanup_free_ const char **keys = NULL, **values = NULL;
-        _cleanup_free_ char *options = NULL, *timeout = NULL;
-        const char *user_options = NULL;
-        bool gssencmode = getenv("PGGSSENCMODE") != NULL;
-        size_t n = 0, k = 0;
-
-        for (const PQconninfoOption *o = parsed; o->keyword; o++)
-                n++;
-        keys = calloc(n + 6, sizeof *keys);
-        values = calloc(n + 6, sizeof *values);
-        if (!keys || !values)
-                return -ENOMEM;
-        for (const PQconninfoOption *o = parsed; o->keyword; o++) {
-                if (!o->val)
-                        continue;
-                if (streq(o->keyword, "options")) {
-                        user_options = o->val;
-                        continue;
-                }
-                if (streq(o->keyword, "connect_timeout") || streq(o->keyword, "client_encoding"))
-                        continue;
-                if (streq(o->keyword, "gssencmode"))
-                        gssencmode = true;
-                keys[k] = o->keyword;
-                values[k++] = o->val;
-        }
-        if (!user_options)
-                user_options = getenv("PGOPTIONS"); /* which libpq would no longer read */
-        if (asprintf(&options, "%s%s-c statement_timeout=%u", strempty(user_options) ? "" : user_options,
-                     strempty(user_options) ? "" : " ", opts->statement_timeout_ms) < 0 ||
-            asprintf(&timeout, "%u", opts->connect_timeout_s) < 0) {
-                options = timeout = NULL;
-                return -ENOMEM;
-        }
-        keys[k] = "options", values[k++] = options;
-        keys[k] = "connect_timeout", values[k++] = timeout;
-        keys[k] = "client_encoding", values[k++] = "UTF8";
-        keys[k] = "fallback_application_name", values[k++] = "nap-agent";
-        /* The agent signs in with a password. libpq's default (prefer) first
-         * asks Kerberos for credentials on every connection, and the
-         * per-thread state that leaves behind is lost when libpq is unloaded
-         * between passes: opt out unless the operator asked for GSSAPI. */
-        if (!gssencmode)
-                keys[k] = "gssencmode", values[k++] = "disable";
-        *ret_keys = TAKE_PTR(keys);
-        *ret_values = TAKE_PTR(values);
-        *ret_options = TAKE_PTR(options);
-        *ret_timeout = TAKE_PTR(timeout);
-        return 0;
-}
-
-static void conninfo_freep(PQconninfoOption **p) {
-        if (*p)
-                sym_PQconninfoFree(*p);
-}
-
-static int parse_conninfo(const char *conninfo, PQconninfoOption **ret, OAuthError *err) {
-        char *errmsg = NULL;
-        PQconninfoOption *parsed = sym_PQconninfoParse(strempty(conninfo) ? "" : conninfo, &errmsg);
-
-        if (parsed) {
-                *ret = parsed;
-                return 0;
-        }
-        if (!errmsg)
-                return oom(err);
-        /* libpq may quote the rest of the string, which may hold the password. */
-        if (strchr(conninfo, '@') || strcasestr(conninfo, "password"))
-                db_error(NULL, err, NULL,
-                         "invalid PostgreSQL connection string (details withheld: it holds a password)");
-        else
-                db_error(NULL, err, NULL, "invalid PostgreSQL connection string: %s", errmsg);
-        sym_PQfreemem(errmsg);
-        return -EINVAL;
-}
-
-int oauth_db_connect(const char *conninfo, const OAuthOptions *opts, OAuthDb **ret, OAuthError *err) {
-        /* First declared, last freed: the others need libpq, which db holds open. */
-        _cleanup_(oauth_db_freep) OAuthDb *db = NULL;
-        _cleanup_(conninfo_freep) PQconninfoOption *parsed = NULL;
-        _cleanup_free_ const char **keys = NULL, **values = NULL;
-        _cleanup_free_ char *options = NULL, *timeout = NULL;
-        char why[256];
-        OAuthOptions o = {
-                .connect_timeout_s = opts && opts->connect_timeout_s ? opts->connect_timeout_s
-                                                                     : DEFAULT_CONNECT_TIMEOUT_S,
-                .statement_timeout_ms = opts && opts->statement_timeout_ms ? opts->statement_timeout_ms
-                                                                           : DEFAULT_STATEMENT_TIMEOUT_MS,
-        };
-        int r;
-
-        if (!ret)
-                return -EINVAL;
-        db = calloc(1, sizeof *db);
-        if (!db)
-                return oom(err);
-        r = dlib_open(&oauth_pq, why, sizeof why);
-        if (r < 0) {
-                db_error(NULL, err, NULL, "%s", why);
-                return r;
-        }
-        db->pq_open = true;
-        r = parse_conninfo(conninfo, &parsed, err);
-        if (r < 0)
-                return r;
-        db->statement_timeout_ms = o.statement_timeout_ms;
-        for (const PQconninfoOption *p = parsed; p->keyword; p++)
-                if (streq(p->keyword, "password") && !strempty(p->val) && !(db->password = strdup(p->val)))
-                        return oom(err);
-        r = build_params(parsed, &o, &keys, &values, &options, &timeout);
-        if (r < 0)
-                return oom(err);
-
-        db->conn = sym_PQconnectdbParams(keys, values, 0);
-        if (!db->conn)
-                return oom(err);
-        sym_PQsetNoticeProcessor(db->conn, notice_to_debug, NULL);
-        if (sym_PQstatus(db->conn) != CONNECTION_OK)
-                return connect_error(db, err);
-        log_debug("oauth: connected to PostgreSQL at %s:%s as '%s'", strna(sym_PQhost(db->conn)),
-                  strna(sym_PQport(db->conn)), strna(sym_PQuser(db->conn)));
-        *ret = TAKE_PTR(db);
-        return 0;
-}
-
-OAuthDb *oauth_db_free(OAuthDb *db) {
-        if (!db)
-                return NULL;
-        if (db->conn)
-                sym_PQfinish(db->conn);
-        if (db->password) {
-                explicit_bzero(db->password, strlen(db->password));
-                free(db->password);
-        }
-        if (db->pq_open)
-                dlib_close(&oauth_pq);
-        oauth_cancel(db);
-        sd_event_unref(db->event);
-        free(db);
-        return NULL;
-}
-
-/* A lost connection (server restart, idle timeout) is re-established once. */
-static int ensure_connected(OAuthDb *db, OAuthError *err) {
-        if (sym_PQstatus(db->conn) == CONNECTION_OK)
-                return 0;
-        log_debug("oauth: connection to PostgreSQL lost, reconnecting");
-        sym_PQreset(db->conn);
-        if (sym_PQstatus(db->conn) != CONNECTION_OK)
-                return connect_error(db, err);
-        return 0;
-}
-
-/* ---------------------------------------------------------------------------
- * Statements */
-
-/* The name inside the first pair of double quotes of s ("relation "x" does
- * not exist"), into buf; fallback when there is none. */
-static const char *quoted_name(const char *s, char *buf, size_t size, const char *fallback) {
-        const char *a = s ? strchr(s, '"') : NULL, *b = a ? strchr(a + 1, '"') : NULL;
-
-        if (!b || b == a + 1)
-                return fallback;
-        snprintf(buf, size, "%.*s", (int) (b - a - 1), a + 1);
-        return buf;
-}
-
-static int result_error(OAuthDb *db, const PGresult *res, OAuthError *err) {
-        const char *state = res ? sym_PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        const char *primary = res ? sym_PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-        const char *detail = res ? sym_PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
-        const char *column = res ? sym_PQresultErrorField(res, PG_DIAG_COLUMN_NAME) : NULL;
-        char name[128];
-
-        if (sym_PQstatus(db->conn) != CONNECTION_OK) {
-                db_error(db, err, state, "lost the connection to PostgreSQL at %s:%s: %s", strna(sym_PQhost(db->conn)),
-                         strna(sym_PQport(db->conn)), primary ? primary : libpq_detail(sym_PQerrorMessage(db->conn)));
-                return -ECONNRESET;
-        }
-        if (!res)
-                return oom(err);
-        if (!state) {
-                db_error(db, err, NULL, "PostgreSQL client error: %s", sym_PQresultErrorMessage(res));
-                return -EIO;
-        }
-        if (streq(state, "42P01")) {
-                db_error(db, err, state, "table %s does not exist: the control plane has not run its migrations yet",
-                         quoted_name(primary, name, sizeof name, "oauth_clients"));
-                return -ENOENT;
-        }
-        if (streq(state, "23502") && column && streq(column, "created_by")) {
-                db_error(db, err, state, "no user with role 'admin' in table users: seed the platform admin first");
-                return -ENODATA;
-        }
-        if (streq(state, "57014")) {
-                db_error(db, err, state, "PostgreSQL cancelled the statement (statement_timeout %u ms): %s",
-                         db->statement_timeout_ms, strna(primary));
-                return -ETIMEDOUT;
-        }
-        db_error(db, err, state, "PostgreSQL: %s%s%s (SQLSTATE %s)", strna(primary), detail ? ": " : "",
-                 detail ? detail : "", state);
-        if (streq(state, "42501") || strneq(state, "28", 2))
-                return -EACCES;
-        if (streq(state, "40001") || streq(state, "40P01"))
-                return -EAGAIN;
-        if (strneq(state, "22", 2) || strneq(state, "23", 2))
-                return -EINVAL;
-        return -EIO;
-}
-
-/* Runs one parameterised statement (text parameters, text results). */
-static int exec_params(OAuthDb *db, const char *sql, int n_params, const char *const *params, PGresult **ret,
-                       OAuthError *err) {
-        PGresult *res = sym_PQexecParams(db->conn, sql, n_params, NULL, params, NULL, NULL, 0);
-        ExecStatusType s = res ? sym_PQresultStatus(res) : PGRES_FATAL_ERROR;
-        int r;
-
-        if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-                r = result_error(db, res, err); /* res NULL: could not even send */
-                sym_PQclear(res);
-                return r;
-        }
-        if (ret)
-                *ret = res;
-        else
-                sym_PQclear(res);
-        return 0;
-}
-
 static void pqclearp(PGresult **p) {
         if (*p)
                 sym_PQclear(*p);
+        *p = NULL;
 }
 
-static int upsert_one(OAuthDb *db, const OAuthClientSpec *s, OAuthChange *ret, OAuthError *err) {
-        _cleanup_(pqclearp) PGresult *res = NULL;
-        const char *params[] = { s->id, s->name, s->redirect_uri };
-        int r;
-
-        r = exec_params(db, SQL_UPSERT, 3, params, &res, err);
-        if (r < 0)
-                return r;
-        if (sym_PQntuples(res) == 0)
-                *ret = OAUTH_UNCHANGED;
-        else
-                *ret = streq(sym_PQgetvalue(res, 0, 0), "t") ? OAUTH_CREATED : OAUTH_UPDATED;
-        log_debug("oauth: '%s' %s", s->id, oauth_change_to_string(*ret));
-        return 0;
-}
-
-static int delete_one(OAuthDb *db, const char *id, OAuthChange *ret, OAuthError *err) {
-        _cleanup_(pqclearp) PGresult *res = NULL;
-        int r;
-
-        r = exec_params(db, SQL_DELETE, 1, &id, &res, err);
-        if (r < 0)
-                return r;
-        *ret = streq(sym_PQcmdTuples(res), "0") ? OAUTH_ABSENT : OAUTH_DELETED;
-        log_debug("oauth: '%s' %s", id, oauth_change_to_string(*ret));
-        return 0;
-}
+/* ---------------------------------------------------------------------------
+ * The sync: BEGIN, one upsert per spec, one delete per id, COMMIT */
 
 static int check_sync_args(const OAuthClientSpec *specs, size_t n_specs, const char *const *delete_ids,
                            size_t n_delete, OAuthError *err) {
         for (size_t i = 0; i < n_specs; i++)
                 if (strempty(specs[i].id) || !specs[i].name || !specs[i].redirect_uri) {
-                        db_error(NULL, err, NULL, "oauth client #%zu: id, name and redirect_uri are required", i);
+                        oauth_error(NULL, err, NULL, "oauth client #%zu: id, name and redirect_uri are required", i);
                         return -EINVAL;
                 }
         for (size_t i = 0; i < n_delete; i++) {
                 if (strempty(delete_ids[i])) {
-                        db_error(NULL, err, NULL, "oauth client to delete #%zu: empty id", i);
+                        oauth_error(NULL, err, NULL, "oauth client to delete #%zu: empty id", i);
                         return -EINVAL;
                 }
                 for (size_t j = 0; j < n_specs; j++)
                         if (streq(delete_ids[i], specs[j].id)) {
-                                db_error(NULL, err, NULL, "oauth client '%s' both registered and deleted",
-                                         delete_ids[i]);
+                                oauth_error(NULL, err, NULL, "oauth client '%s' both registered and deleted",
+                                            delete_ids[i]);
                                 return -EINVAL;
                         }
         }
         return 0;
 }
 
-static int sync_in_transaction(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs,
-                               const char *const *delete_ids, size_t n_delete, OAuthChange *changes,
-                               OAuthError *err) {
+typedef struct SyncJob {
+        OAuthSyncDone cb;
+        void *userdata;
+        size_t n_specs, n_delete;
+        OAuthChange *changes;
+        char **strings; /* the copies the statements point into */
+        size_t n_strings;
+        OAuthStatement *stmts;
+} SyncJob;
+
+static void sync_job_free(void *p) {
+        SyncJob *j = p;
+
+        if (!j)
+                return;
+        for (size_t i = 0; i < j->n_strings; i++)
+                free(j->strings[i]);
+        free(j->strings);
+        free(j->changes);
+        free(j->stmts);
+        free(j);
+}
+
+static const char *copy(SyncJob *j, const char *s) {
+        char *c = strdup(s);
+
+        if (c)
+                j->strings[j->n_strings++] = c;
+        return c;
+}
+
+/* The statements, each pointing into copies of the specs and ids. */
+static int sync_job_fill(SyncJob *j, const OAuthClientSpec *specs, const char *const *delete_ids) {
+        size_t n = j->n_specs + j->n_delete;
+
+        j->changes = calloc(n, sizeof *j->changes);
+        j->strings = calloc(3 * j->n_specs + j->n_delete, sizeof *j->strings);
+        j->stmts = calloc(n + 2, sizeof *j->stmts);
+        if (!j->changes || !j->strings || !j->stmts)
+                return -ENOMEM;
+        j->stmts[0] = (OAuthStatement) { .sql = "BEGIN" };
+        for (size_t i = 0; i < j->n_specs; i++) {
+                OAuthStatement *st = &j->stmts[1 + i];
+
+                *st = (OAuthStatement) { .sql = SQL_UPSERT, .n_params = 3 };
+                if (!(st->params[0] = copy(j, specs[i].id)) || !(st->params[1] = copy(j, specs[i].name)) ||
+                    !(st->params[2] = copy(j, specs[i].redirect_uri)))
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; i < j->n_delete; i++) {
+                OAuthStatement *st = &j->stmts[1 + j->n_specs + i];
+
+                *st = (OAuthStatement) { .sql = SQL_DELETE, .n_params = 1 };
+                if (!(st->params[0] = copy(j, delete_ids[i])))
+                        return -ENOMEM;
+        }
+        j->stmts[n + 1] = (OAuthStatement) { .sql = "COMMIT" };
+        return 0;
+}
+
+/* Statement i's result: 0 is BEGIN, the last COMMIT. */
+static int sync_result(void *p, size_t i, PGresult *res, OAuthError *err) {
+        SyncJob *j = p;
+        OAuthChange *ch;
+        size_t k = i - 1;
+
+        if (i == 0 || k >= j->n_specs + j->n_delete)
+                return 0;
+        ch = &j->changes[k];
+        if (k < j->n_specs)
+                *ch = sym_PQntuples(res) == 0                   ? OAUTH_UNCHANGED
+                      : streq(sym_PQgetvalue(res, 0, 0), "t") ? OAUTH_CREATED
+                                                              : OAUTH_UPDATED;
+        else
+                *ch = streq(sym_PQcmdTuples(res), "0") ? OAUTH_ABSENT : OAUTH_DELETED;
+        log_debug("oauth: '%s' %s", j->stmts[i].params[0], oauth_change_to_string(*ch));
+        return 0;
+}
+
+static void sync_done(OAuthDb *db, void *p, int r, const OAuthError *err) {
+        SyncJob *j = p;
+
+        j->cb(db, r, r >= 0 && j->n_specs + j->n_delete > 0 ? j->changes : NULL, err, j->userdata);
+}
+
+static const OAuthOpHooks sync_hooks = { .result = sync_result, .done = sync_done, .free = sync_job_free };
+
+int oauth_sync_start(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs, const char *const *delete_ids,
+                     size_t n_delete, OAuthSyncDone cb, void *userdata) {
+        SyncJob *j;
+        OAuthError err = { 0 };
         int r;
 
-        r = exec_params(db, "BEGIN", 0, NULL, NULL, err);
+        if (!db || !cb || (n_specs > 0 && !specs) || (n_delete > 0 && !delete_ids))
+                return -EINVAL;
+        if (oauth_busy(db))
+                return -EBUSY;
+        j = calloc(1, sizeof *j);
+        if (!j)
+                return -ENOMEM;
+        *j = (SyncJob) { .cb = cb, .userdata = userdata, .n_specs = n_specs, .n_delete = n_delete };
+        /* Refusals come through cb too, with their message. */
+        r = check_sync_args(specs, n_specs, delete_ids, n_delete, &err);
+        if (r < 0 || n_specs + n_delete == 0)
+                return oauth_op_start_done(db, r, &err, &sync_hooks, j);
+        if (sync_job_fill(j, specs, delete_ids) < 0) {
+                sync_job_free(j);
+                return -ENOMEM;
+        }
+        return oauth_op_start(db, j->stmts, n_specs + n_delete + 2, &sync_hooks, j);
+}
+
+/* ---------------------------------------------------------------------------
+ * Synchronous: an operation, and the db's loop run until it is done */
+
+typedef struct Waiter {
+        bool done;
+        int r;
+        OAuthError err;
+        PGresult *res;        /* a read's result */
+        OAuthChange *changes; /* a sync's: where to copy them */
+        size_t n_changes;
+} Waiter;
+
+static int wait_begin(OAuthDb *db, OAuthError *err) {
+        if (sd_event_get_state(db->event) == SD_EVENT_RUNNING) {
+                oauth_error(NULL, err, NULL, "synchronous database call from inside its event loop's dispatch");
+                return -EDEADLK;
+        }
+        if (oauth_busy(db)) {
+                oauth_error(NULL, err, NULL, "another database operation is running");
+                return -EBUSY;
+        }
+        return 0;
+}
+
+static int wait_done(OAuthDb *db, Waiter *w, OAuthError *err) {
+        int r;
+
+        while (!w->done) {
+                if (!oauth_busy(db)) { /* cancelled by someone else on a shared loop */
+                        oauth_error(NULL, err, NULL, "the database operation was cancelled");
+                        return -ECANCELED;
+                }
+                r = sd_event_run(db->event, UINT64_MAX);
+                if (r < 0) {
+                        oauth_cancel(db);
+                        oauth_error(NULL, err, NULL, "event loop failed: %s", strerror(-r));
+                        return r;
+                }
+        }
+        if (w->r < 0 && err)
+                *err = w->err;
+        return w->r;
+}
+
+static void waiter_done(OAuthDb *db, void *p, int r, const OAuthError *err) {
+        Waiter *w = p;
+
+        w->done = true;
+        w->r = r;
+        if (err)
+                w->err = *err;
+}
+
+static int waiter_keep(void *p, size_t i, PGresult *res, OAuthError *err) {
+        Waiter *w = p;
+
+        w->res = res;
+        return 1;
+}
+
+static const OAuthOpHooks read_hooks = { .result = waiter_keep, .done = waiter_done };
+
+int oauth_db_connect(const char *conninfo, const OAuthOptions *opts, OAuthDb **ret, OAuthError *err) {
+        _cleanup_(oauth_db_freep) OAuthDb *db = NULL;
+        Waiter w = { 0 };
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        r = oauth_db_new(conninfo, opts, NULL, &db, err);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n_specs; i++) {
-                r = upsert_one(db, &specs[i], &changes[i], err);
-                if (r < 0)
-                        return r;
-        }
-        for (size_t i = 0; i < n_delete; i++) {
-                r = delete_one(db, delete_ids[i], &changes[n_specs + i], err);
-                if (r < 0)
-                        return r;
-        }
-        return exec_params(db, "COMMIT", 0, NULL, NULL, err);
+        r = oauth_op_start(db, NULL, 0, &read_hooks, &w);
+        if (r < 0)
+                return oauth_oom(err);
+        r = wait_done(db, &w, err);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(db);
+        return 0;
+}
+
+static void sync_waiter_done(OAuthDb *db, int r, const OAuthChange *changes, const OAuthError *err,
+                             void *userdata) {
+        Waiter *w = userdata;
+
+        if (r >= 0 && changes)
+                memcpy(w->changes, changes, w->n_changes * sizeof *changes);
+        waiter_done(db, w, r, err);
 }
 
 int oauth_sync(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs, const char *const *delete_ids,
                size_t n_delete, OAuthChange *ret_changes, OAuthError *err) {
-        _cleanup_free_ OAuthChange *changes = NULL;
+        Waiter w = { .changes = ret_changes, .n_changes = n_specs + n_delete };
         int r;
 
         if (!db || (n_specs > 0 && !specs) || (n_delete > 0 && !delete_ids) ||
             (n_specs + n_delete > 0 && !ret_changes))
                 return -EINVAL;
-        r = check_sync_args(specs, n_specs, delete_ids, n_delete, err);
+        r = wait_begin(db, err);
         if (r < 0)
                 return r;
-        if (n_specs + n_delete == 0)
-                return 0;
-        changes = calloc(n_specs + n_delete, sizeof *changes);
-        if (!changes)
-                return oom(err);
-        r = ensure_connected(db, err);
+        r = oauth_sync_start(db, specs, n_specs, delete_ids, n_delete, sync_waiter_done, &w);
         if (r < 0)
-                return r;
+                return r == -ENOMEM ? oauth_oom(err) : r;
+        return wait_done(db, &w, err);
+}
 
-        r = sync_in_transaction(db, specs, n_specs, delete_ids, n_delete, changes, err);
+/* Runs one statement; *ret gets its result. */
+static int run_read(OAuthDb *db, const char *sql, int n_params, const char *const *params, PGresult **ret,
+                    OAuthError *err) {
+        OAuthStatement st = { .sql = sql, .n_params = n_params };
+        Waiter w = { 0 };
+        int r;
+
+        for (int i = 0; i < n_params; i++)
+                st.params[i] = params[i];
+        r = wait_begin(db, err);
+        if (r < 0)
+                return r;
+        r = oauth_op_start(db, &st, 1, &read_hooks, &w);
+        if (r < 0)
+                return oauth_oom(err);
+        r = wait_done(db, &w, err);
         if (r < 0) {
-                if (sym_PQtransactionStatus(db->conn) != PQTRANS_IDLE)
-                        sym_PQclear(sym_PQexec(db->conn, "ROLLBACK"));
+                pqclearp(&w.res);
                 return r;
         }
-        memcpy(ret_changes, changes, (n_specs + n_delete) * sizeof *changes);
+        *ret = w.res;
         return 0;
 }
 
@@ -616,10 +390,7 @@ int oauth_get(OAuthDb *db, const char *id, OAuthClient **ret, OAuthError *err) {
 
         if (!db || !id || !ret)
                 return -EINVAL;
-        r = ensure_connected(db, err);
-        if (r < 0)
-                return r;
-        r = exec_params(db, SQL_GET, 1, &id, &res, err);
+        r = run_read(db, SQL_GET, 1, &id, &res, err);
         if (r < 0)
                 return r;
         if (sym_PQntuples(res) == 0) {
@@ -627,7 +398,7 @@ int oauth_get(OAuthDb *db, const char *id, OAuthClient **ret, OAuthError *err) {
                 return 0;
         }
         if (client_from_result(res, &c) < 0)
-                return oom(err);
+                return oauth_oom(err);
         *ret = c;
         return 1;
 }
@@ -639,10 +410,7 @@ int oauth_redirect_uri_matches(OAuthDb *db, const char *id, const char *redirect
 
         if (!db || !id || !redirect_uri)
                 return -EINVAL;
-        r = ensure_connected(db, err);
-        if (r < 0)
-                return r;
-        r = exec_params(db, SQL_MATCH, 2, params, &res, err);
+        r = run_read(db, SQL_MATCH, 2, params, &res, err);
         if (r < 0)
                 return r;
         return sym_PQntuples(res) > 0;
@@ -655,10 +423,7 @@ int oauth_admin_user(OAuthDb *db, char **ret_id, OAuthError *err) {
 
         if (!db || !ret_id)
                 return -EINVAL;
-        r = ensure_connected(db, err);
-        if (r < 0)
-                return r;
-        r = exec_params(db, SQL_ADMIN, 0, NULL, &res, err);
+        r = run_read(db, SQL_ADMIN, 0, NULL, &res, err);
         if (r < 0)
                 return r;
         if (sym_PQntuples(res) == 0) {
@@ -667,7 +432,7 @@ int oauth_admin_user(OAuthDb *db, char **ret_id, OAuthError *err) {
         }
         id = strdup(sym_PQgetvalue(res, 0, 0));
         if (!id)
-                return oom(err);
+                return oauth_oom(err);
         *ret_id = id;
         return 1;
 }
@@ -703,65 +468,4 @@ char *oauth_conninfo_build(const char *user, const char *password, const char *h
         put_conninfo_value(&b, "user", user);
         put_conninfo_value(&b, "password", password);
         return strbuf_steal(&b);
-}
-
-/* ---------------------------------------------------------------------------
- * TEMPORARY stopgap: runs the synchronous sync from a defer source. */
-
-int oauth_db_new(const char *conninfo, const OAuthOptions *opts, sd_event *event, OAuthDb **ret, OAuthError *err) {
-        OAuthDb *db = NULL;
-        int r = oauth_db_connect(conninfo, opts, &db, err);
-
-        if (r < 0)
-                return r;
-        db->event = event ? sd_event_ref(event) : NULL;
-        *ret = db;
-        return 0;
-}
-
-static int on_defer(sd_event_source *s, void *userdata) {
-        OAuthDb *db = userdata;
-        _cleanup_free_ OAuthChange *changes = calloc(db->n_specs + 1, sizeof *changes);
-        OAuthError err = { 0 };
-        OAuthSyncDone cb = db->cb;
-        void *ud = db->userdata;
-        int r;
-
-        r = changes ? oauth_sync(db, db->specs, db->n_specs, NULL, 0, changes, &err) : -ENOMEM;
-        oauth_cancel(db);
-        cb(db, r, changes, &err, ud);
-        return 0;
-}
-
-int oauth_sync_start(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs, const char *const *delete_ids,
-                     size_t n_delete, OAuthSyncDone cb, void *userdata) {
-        int r;
-
-        if (db->defer)
-                return -EBUSY;
-        if (n_delete > 0)
-                return -EOPNOTSUPP;
-        db->specs = calloc(n_specs + 1, sizeof *db->specs);
-        if (!db->specs)
-                return -ENOMEM;
-        memcpy(db->specs, specs, n_specs * sizeof *specs);
-        db->n_specs = n_specs;
-        db->cb = cb;
-        db->userdata = userdata;
-        r = sd_event_add_defer(db->event, &db->defer, on_defer, db);
-        if (r < 0) {
-                free(db->specs);
-                db->specs = NULL;
-        }
-        return r;
-}
-
-void oauth_cancel(OAuthDb *db) {
-        db->defer = sd_event_source_disable_unref(db->defer);
-        free(db->specs);
-        db->specs = NULL;
-}
-
-bool oauth_busy(const OAuthDb *db) {
-        return db->defer;
 }

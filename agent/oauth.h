@@ -7,11 +7,22 @@
  * one parameterised upsert per client that writes nothing when the row
  * already matches; a plain DELETE for a module turned explicitly off.
  *
+ * Everything runs on an sd-event loop and never blocks it: the host name is
+ * resolved on a thread (util/resolve), libpq connects and queries through
+ * its asynchronous API, and every operation has a deadline enforced by a
+ * timer, after which the connection is closed. The daemon starts operations
+ * on its own loop (oauth_sync_start); the synchronous functions below run
+ * the same operations on the db's loop until they complete, for the CLI and
+ * doctor.
+ *
  * Errors are negative errnos; the human detail (never the password) is in
  * OAuthError.message:
  *   -ECONNREFUSED  nothing listens at host:port ("cannot reach PostgreSQL at HOST:PORT: ...")
  *   -EHOSTUNREACH  host unreachable or its name does not resolve (same message)
- *   -ETIMEDOUT     connect_timeout expired (same message), or statement_timeout hit
+ *   -ETIMEDOUT     connecting took longer than connect_timeout_s (same message, "timeout expired"),
+ *                  the server cancelled a statement (statement_timeout), or the operation's deadline
+ *                  expired ("no answer from PostgreSQL at HOST:PORT within N ms"): the connection
+ *                  is closed and the next operation reconnects
  *   -EACCES        authentication refused ("PostgreSQL rejected the credentials for user "U""),
  *                  or the role lacks a privilege on a table (SQLSTATE 42501)
  *   -ENOENT        a table is missing ("table oauth_clients does not exist: the control plane
@@ -21,7 +32,13 @@
  *   -EINVAL        invalid connection string, invalid spec, or the server refused a value
  *                  (SQLSTATE class 22/23)
  *   -EAGAIN        serialization failure or deadlock (40001/40P01): retry the pass
- *   -ECONNRESET    the connection was lost during the call (the next call reconnects once)
+ *   -ECONNRESET    the connection was lost during the operation (the next one reconnects). A kept
+ *                  connection found closed before the operation got any answer is re-established
+ *                  once, transparently.
+ *   -EBUSY         an operation is already running on this db
+ *   -EDEADLK       a synchronous function was called from inside a dispatch of the db's own loop
+ *   -ECANCELED     a synchronous function's operation was cancelled (oauth_cancel from another
+ *                  source of a shared loop)
  *   -ENOMEM        out of memory
  *   -EIO           any other libpq or server failure
  * err may be NULL; it is written only on failure. Never logs above debug.
@@ -42,9 +59,10 @@ typedef struct OAuthError {
 } OAuthError;
 
 typedef struct OAuthOptions {
-        unsigned connect_timeout_s;    /* 0: 5 s */
-        unsigned statement_timeout_ms; /* 0: 5000 ms */
-        unsigned deadline_ms;          /* 0: 10000 ms, a whole operation */
+        unsigned connect_timeout_s;    /* 0: 5 s; resolving the host name and connecting, all hosts together */
+        unsigned statement_timeout_ms; /* 0: 5000 ms; enforced by the server, per statement */
+        unsigned deadline_ms;          /* 0: 10000 ms; a whole operation (connect and every statement),
+                                          enforced here by a timer on the loop */
 } OAuthOptions;
 
 typedef struct OAuthClientSpec {
@@ -74,13 +92,63 @@ typedef struct OAuthClient {
         char *homepage_url; /* NULL when NULL */
 } OAuthClient;
 
-/* Connects with conninfo (a postgres:// URI or key=value string; NULL or ""
- * means libpq's defaults from PG* variables). connect_timeout and
- * statement_timeout are always set (an `options` in conninfo is kept and
- * extended), client_encoding is UTF8, fallback_application_name nap-agent. */
-int oauth_db_connect(const char *conninfo, const OAuthOptions *opts, OAuthDb **ret, OAuthError *err);
+/* Parses and checks conninfo (a postgres:// URI or key=value string; NULL
+ * or "" means libpq's defaults from PG* variables) and loads libpq; resolves
+ * and connects nothing yet. Every connection made later has
+ * statement_timeout (an `options` in conninfo is kept and extended),
+ * client_encoding UTF8, fallback_application_name nap-agent, and unless
+ * conninfo sets them keepalives (idle 10 s, interval 5 s, count 3: a dead
+ * peer is noticed within 25 s) and tcp_user_timeout 10000 ms. A host that
+ * is a name is resolved without blocking before each connection and given
+ * to libpq as hostaddr beside host (which TLS and pg_hba still see); every
+ * host of a list is, each address of a name becoming one more entry. A
+ * `service` (conninfo or PGSERVICE) is refused unless host or hostaddr is
+ * given too: its file could name a host libpq would resolve itself.
+ * event: the loop every operation runs on (a reference is taken); NULL
+ * makes a private one, which the synchronous functions run. */
+int oauth_db_new(const char *conninfo, const OAuthOptions *opts, sd_event *event, OAuthDb **ret,
+                 OAuthError *err);
+/* Cancels a running operation (its callback is not called), closes the
+ * connection, drops the loop reference. NULL-safe; returns NULL. */
 OAuthDb *oauth_db_free(OAuthDb *db);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OAuthDb *, oauth_db_free);
+
+/* The asynchronous sync: one transaction (connect or reuse the kept
+ * connection, BEGIN, one upsert per spec, one delete per id, COMMIT), all of
+ * it non-blocking on the db's loop. cb runs exactly once, from the loop,
+ * never from inside this call: r is 0 and changes has n_specs + n_delete
+ * entries (one per spec, then one per delete; NULL when both are 0), or r is
+ * a negative errno with err set, everything rolled back and changes NULL.
+ * changes and err are valid during the call only. The db is idle again when
+ * cb runs: cb may start the next operation, or free db. specs and
+ * delete_ids are copied. Returns 0, or -EBUSY when an operation is running,
+ * -EINVAL for NULL arguments, -ENOMEM; then cb is never called. */
+typedef void (*OAuthSyncDone)(OAuthDb *db, int r, const OAuthChange *changes, const OAuthError *err,
+                              void *userdata);
+int oauth_sync_start(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs, const char *const *delete_ids,
+                     size_t n_delete, OAuthSyncDone cb, void *userdata);
+
+/* Abandons the running operation at once (SIGTERM, a pass deadline):
+ * closes its connection without waiting for anything (no PQcancel), and its
+ * callback is not called. A no-op when idle. */
+void oauth_cancel(OAuthDb *db);
+bool oauth_busy(const OAuthDb *db);
+
+/* The live connection's value of a libpq connection keyword ("hostaddr",
+ * "keepalives_idle", ...), malloc'ed; NULL when there is no connection, the
+ * keyword is unknown or unset, or it is "password". For doctor and tests. */
+char *oauth_db_setting(const OAuthDb *db, const char *keyword);
+
+/* ---------------------------------------------------------------------------
+ * Synchronous: each function starts the operation and runs the db's loop
+ * (sd_event_run) until it completes. For the CLI and doctor only: never call
+ * one from inside a dispatch of that loop (-EDEADLK), nor while an operation
+ * is running (-EBUSY). On a shared loop, other sources are dispatched
+ * meanwhile. */
+
+/* oauth_db_new with a private loop, then connects, so that an unreachable
+ * or refusing server is reported here. */
+int oauth_db_connect(const char *conninfo, const OAuthOptions *opts, OAuthDb **ret, OAuthError *err);
 
 /* One transaction: upserts every spec, then deletes every id in delete_ids.
  * On success ret_changes (n_specs + n_delete entries, may be NULL when both
@@ -89,16 +157,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(OAuthDb *, oauth_db_free);
  * written. Reconnects first if the connection was lost. */
 int oauth_sync(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs, const char *const *delete_ids,
                size_t n_delete, OAuthChange *ret_changes, OAuthError *err);
-
-/* TEMPORARY (lead's branch, until the asynchronous libpq work lands): the
- * asynchronous API the manager is written against. */
-typedef void (*OAuthSyncDone)(OAuthDb *db, int r, const OAuthChange *changes, const OAuthError *err,
-                              void *userdata);
-int oauth_db_new(const char *conninfo, const OAuthOptions *opts, sd_event *event, OAuthDb **ret, OAuthError *err);
-int oauth_sync_start(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs, const char *const *delete_ids,
-                     size_t n_delete, OAuthSyncDone cb, void *userdata);
-void oauth_cancel(OAuthDb *db);
-bool oauth_busy(const OAuthDb *db);
 
 /* Reads one row: returns 1 and *ret (free with oauth_client_free) when it
  * exists, 0 and *ret = NULL when it does not, or a negative errno. */

@@ -5,6 +5,29 @@
 #include <string.h>
 
 #include "util/diag.h"
+#include "util/escape.h"
+
+static const Diag oom_diag = {
+        .severity = DIAG_ERROR,
+        .message = (char *) "out of memory: a diagnostic could not be recorded, so nothing is taken as valid",
+};
+
+static int diag_fill(Diag *d, const char *file, const char *hint, const char *format, va_list ap) _printf_(4, 0);
+static int diag_fill(Diag *d, const char *file, const char *hint, const char *format, va_list ap) {
+        if (vasprintf(&d->message, format, ap) < 0) {
+                d->message = NULL;
+                return -ENOMEM;
+        }
+        d->file = file ? strdup(file) : NULL;
+        d->hint = hint ? strdup(hint) : NULL;
+        if ((file && !d->file) || (hint && !d->hint)) {
+                free(d->message);
+                free(d->file);
+                free(d->hint);
+                return -ENOMEM;
+        }
+        return 0;
+}
 
 int diag_add(DiagList *l, DiagSeverity severity, const char *file, unsigned line, unsigned col,
              const char *hint, const char *format, ...) {
@@ -15,8 +38,10 @@ int diag_add(DiagList *l, DiagSeverity severity, const char *file, unsigned line
         if (l->n == l->allocated) {
                 size_t n = l->allocated ? l->allocated * 2 : 8;
                 Diag *p = realloc(l->items, n * sizeof *p);
-                if (!p)
+                if (!p) {
+                        l->oom = true;
                         return -ENOMEM;
+                }
                 l->items = p;
                 l->allocated = n;
         }
@@ -24,24 +49,18 @@ int diag_add(DiagList *l, DiagSeverity severity, const char *file, unsigned line
         d = &l->items[l->n];
         *d = (Diag) { .severity = severity, .line = line, .col = col };
         va_start(ap, format);
-        r = vasprintf(&d->message, format, ap);
+        r = diag_fill(d, file, hint, format, ap);
         va_end(ap);
-        if (r < 0)
-                return -ENOMEM;
-        d->file = file ? strdup(file) : NULL;
-        d->hint = hint ? strdup(hint) : NULL;
-        if ((file && !d->file) || (hint && !d->hint)) {
-                free(d->message);
-                free(d->file);
-                free(d->hint);
-                return -ENOMEM;
+        if (r < 0) {
+                l->oom = true;
+                return r;
         }
         l->n++;
         return 0;
 }
 
 size_t diag_count(const DiagList *l, DiagSeverity severity) {
-        size_t c = 0;
+        size_t c = severity == DIAG_ERROR && l->oom;
 
         for (size_t i = 0; i < l->n; i++)
                 if (l->items[i].severity == severity)
@@ -53,7 +72,7 @@ const Diag *diag_first_error(const DiagList *l) {
         for (size_t i = 0; i < l->n; i++)
                 if (l->items[i].severity == DIAG_ERROR)
                         return &l->items[i];
-        return NULL;
+        return l->oom ? &oom_diag : NULL;
 }
 
 void diag_list_clear(DiagList *l) {
@@ -78,28 +97,43 @@ const char *diag_severity_to_string(DiagSeverity s) {
         return "?";
 }
 
-static int format_location(const Diag *d, char *buf, size_t size) {
+/* "FILE:LINE:COL: " with the file name escaped. */
+static void put_location(const Diag *d, StrBuf *b) {
+        strbuf_put_escaped(b, d->file ? d->file : "values.env");
         if (d->line > 0 && d->col > 0)
-                return snprintf(buf, size, "%s:%u:%u: ", d->file ? d->file : "values.env", d->line, d->col);
-        if (d->line > 0)
-                return snprintf(buf, size, "%s:%u: ", d->file ? d->file : "values.env", d->line);
-        return snprintf(buf, size, "%s: ", d->file ? d->file : "values.env");
+                strbuf_printf(b, ":%u:%u", d->line, d->col);
+        else if (d->line > 0)
+                strbuf_printf(b, ":%u", d->line);
+        strbuf_puts(b, ": ");
 }
 
 void diag_print(const Diag *d, FILE *f) {
-        char loc[1024];
+        StrBuf b = { 0 };
+        char *s;
 
-        format_location(d, loc, sizeof loc);
-        fprintf(f, "%s%s: %s\n", loc, diag_severity_to_string(d->severity), d->message);
-        if (d->hint)
-                fprintf(f, "    hint: %s\n", d->hint);
+        put_location(d, &b);
+        strbuf_printf(&b, "%s: ", diag_severity_to_string(d->severity));
+        strbuf_put_escaped(&b, d->message);
+        if (d->hint) {
+                strbuf_puts(&b, "\n    hint: ");
+                strbuf_put_escaped(&b, d->hint);
+        }
+        s = strbuf_steal(&b);
+        fprintf(f, "%s\n", s ? s : "error: out of memory while printing a diagnostic");
+        free(s);
+}
+
+void diag_list_print(const DiagList *l, FILE *f) {
+        for (size_t i = 0; i < l->n; i++)
+                diag_print(&l->items[i], f);
+        if (l->oom)
+                diag_print(&oom_diag, f);
 }
 
 char *diag_format_short(const Diag *d) {
-        char loc[1024], *s;
+        StrBuf b = { 0 };
 
-        format_location(d, loc, sizeof loc);
-        if (asprintf(&s, "%s%s", loc, d->message) < 0)
-                return NULL;
-        return s;
+        put_location(d, &b);
+        strbuf_put_escaped(&b, d->message);
+        return strbuf_steal(&b);
 }

@@ -13,12 +13,16 @@
 
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len) {
         _cleanup_close_ int fd = -1;
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0, allocated = 0;
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return negative_errno();
+        return read_full_fd(fd, max, ret, ret_len);
+}
+
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0, allocated = 0;
 
         for (;;) {
                 if (len + 4096 + 1 > allocated) {

@@ -13,6 +13,8 @@
 /* Reads path into a NUL-terminated buffer; *ret_len excludes the NUL.
  * Returns 0, -ENOENT, -EFBIG (over max bytes) or another negative errno. */
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
+/* The same from an open file descriptor, read to its end. */
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
 
 /* Atomically replaces path with data, creating it with mode. When
  * keep_owner is set and path exists, its mode, owner and group are kept. */

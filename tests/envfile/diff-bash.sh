@@ -8,16 +8,23 @@
 # For every CORPUS_DIR/*.env (and the example FILE, when it exists) the
 # parser's {"file": {KEY: value}} must equal what
 #   env -i bash -c 'set -a; source FILE'
-# exports, byte for byte. For every REFUSED_DIR/NAME.env the parser must fail
-# and its first "error:" line on stderr must equal NAME.err (run from
-# REFUSED_DIR, so the file name in it is NAME.env).
+# exports, byte for byte, and the parser must exit as expected. For every
+# REFUSED_DIR/NAME.env the parser must exit 1 and its first "error:" line on
+# stderr must equal NAME.err (run from REFUSED_DIR, so the file name in it is
+# NAME.env).
 #
-# DUMPER is a command taking FILE (tests/envfile/envfile-dump). With
-# NAP_AGENT=path the product command is used instead:
+# DUMPER is a command taking FILE (tests/envfile/envfile-dump), which exits
+# 0 exactly when the file parses. With NAP_AGENT=path the product command is
+# used instead:
 #   $NAP_AGENT vars --json --show-secrets --values FILE
+# which also applies the configuration's rules: it exits 0 unless the file
+# says otherwise in a comment line
+#   # nap-agent vars exits N: MESSAGE
+# (MESSAGE: what its first "error:" line says), for a file that parses but is
+# not a valid configuration. Its "file" object must still equal bash.
 set -eu
 exec python3 - "$@" <<'PYEOF'
-import glob, json, os, subprocess, sys, tempfile
+import glob, json, os, re, subprocess, sys, tempfile
 
 args = sys.argv[1:]
 example = None
@@ -62,12 +69,30 @@ def bash_map(path, tmp):
         m[dec(k)] = dec(v)
     return m
 
+EXPECT = re.compile(r"^# nap-agent vars exits ([0-9]+): (.+)$", re.M)
+
+def expected_exit(path):
+    """(exit status, first error message or None) the parser command must give."""
+    if not nap_agent:
+        return 0, None
+    m = EXPECT.search(open(path, encoding="utf-8", errors="surrogateescape").read())
+    return (int(m.group(1)), m.group(2)) if m else (0, None)
+
+def first_error(stderr):
+    errs = [l for l in dec(stderr).splitlines() if ": error: " in l]
+    return errs[0] if errs else None
+
 def parser_map(path):
     p = subprocess.run(parser_cmd(path), stdin=subprocess.DEVNULL, capture_output=True)
+    want_rc, want_msg = expected_exit(path)
+    got = first_error(p.stderr)
+    if p.returncode != want_rc or (want_msg and not (got and got.endswith(": error: " + want_msg))):
+        return None, "parser exited %d (expected %d%s): %s" % (
+            p.returncode, want_rc, ", " + repr(want_msg) if want_msg else "", got or dec(p.stderr).strip())
     try:
         return json.loads(dec(p.stdout))["file"], None
     except (ValueError, KeyError, TypeError):
-        return None, "parser failed (exit %d): %s" % (p.returncode, dec(p.stderr).strip())
+        return None, "parser printed no JSON (exit %d): %s" % (p.returncode, dec(p.stderr).strip())
 
 def check_accepted(path, tmp):
     pm, err = parser_map(path)
@@ -87,11 +112,13 @@ def check_refused(path):
     d, name = os.path.split(path)
     want = open(path[:-4] + ".err", encoding="utf-8").read().strip()
     p = subprocess.run(parser_cmd(name), cwd=d or ".", stdin=subprocess.DEVNULL, capture_output=True)
-    errs = [l for l in dec(p.stderr).splitlines() if ": error: " in l]
+    got = first_error(p.stderr)
     if p.returncode == 0:
         return "accepted, expected: " + want
-    if not errs or errs[0] != want:
-        return "got %r\n  expected %r" % (errs[0] if errs else dec(p.stderr).strip(), want)
+    if p.returncode != 1:
+        return "exit %d (expected 1): %s" % (p.returncode, dec(p.stderr).strip())
+    if got != want:
+        return "got %r\n  expected %r" % (got or dec(p.stderr).strip(), want)
     return None
 
 passed = failed = 0

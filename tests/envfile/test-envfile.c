@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "envfile.h"
 #include "tests.h"
@@ -426,9 +428,49 @@ TEST(refuse_special_parameters) {
         ERR("UID=5", 1, 1, "\"UID\" is set by bash itself and cannot be assigned here");
 }
 
+/* $'...' and $"..." are quoting where bash makes them so (unquoted, and in
+ * the word of ${VAR:-word} in or out of double quotes), literal text in
+ * plain double quotes. */
+TEST(dollar_quotes) {
+        check("A=$'x'", "A", "x");
+        check("A=x$'a b'y", "A", "xa by");
+        check("A=$\"x\"", "A", "x");
+        check("B=1\nA=$\"x$B\"", "A", "x1");
+        check("A=\"$'x'\"", "A", "$'x'");
+        check("A=${U:-$'}'}", "A", "}");
+        check("A=\"${U:-$'x'}\"", "A", "x");
+        check("A=\"${U:-$\"x\"}\"", "A", "x");
+        check("A=\"${U:-$'a'b$'c'}\"", "A", "abc");
+        check("A=\"${U:-$\"a}\"}\"", "A", "a}");
+        check("A=\"${U:-${V:-$'x'}}\"", "A", "x");
+        check("A=\"${U:-\"$'x'\"}\"", "A", "$'x'");
+}
+
+/* In "${VAR:-word}" a "'" is literal yet quotes a "}" up to the next "'";
+ * what is between is still expanded as double-quoted text. */
+TEST(single_quote_in_brace_dq) {
+        check("A=\"${B:-'}'}\"", "A", "'}'");
+        check("A=\"${B:-'x'}\"", "A", "'x'");
+        check("B=1\nA=\"${U:-'$B'}\"", "A", "'1'");
+        check("B=1\nA=\"${B:+'}'}\"", "A", "'}'");
+        check("A=\"${B:+'}'}\"", "A", "");
+        check("A=\"${U:-'a b'}\"", "A", "'a b'");
+        check("A=\"${U:-'a\\'}\"", "A", "'a\\'");
+        check("A=\"${U:-'\\}'}\"", "A", "'}'");
+        check("A=\"${U:-'\\$B'}\"", "A", "'$B'");
+        check("A=\"${U:-'a\"}\"c'}\"", "A", "'a}c'");
+        check("A=\"${U:-'$'x''}\"", "A", "'$'x''");
+        check("A=\"${U:-'\n'}\"", "A", "'\n'");
+        check("A=\"${U:-a\\'b}\"", "A", "a\\'b");
+        ERR("A=\"${U:-'x}\"\n", 1, 9, "unterminated single quote");
+}
+
 TEST(refuse_quoting_forms) {
-        ERR("A=$'x'", 1, 3, "ANSI-C quoting \"$'\" is not supported");
-        ERR("A=$\"x\"", 1, 3, "locale translation \"$\\\"\" is not supported");
+        ERR("A=$'x\\ty'", 1, 3, "escape sequences in ANSI-C quoting \"$'...'\" are not supported");
+        ERR("A=\"${U:-$'\\''}\"", 1, 9, "escape sequences in ANSI-C quoting \"$'...'\" are not supported");
+        ERR("A=$'x", 1, 4, "unterminated single quote");
+        ERR("TEXTDOMAIN=bash\nA=$\"x\"", 2, 3,
+            "locale translation $\"...\" after TEXTDOMAIN is set: bash may translate it");
 }
 
 TEST(refuse_tilde) {
@@ -590,6 +632,71 @@ TEST(messages_never_hold_values) {
         }
 }
 
+/* A FIFO, a directory or a device is refused at once, never read: opening
+ * a FIFO for reading without O_NONBLOCK waits for a writer (the alarm turns
+ * such a hang into a failure). */
+TEST(refuse_not_regular) {
+        char dir[] = "/tmp/test-envfile-XXXXXX";
+        _cleanup_free_ char *fifo = NULL;
+        const char *paths[3];
+
+        ASSERT_TRUE(mkdtemp(dir));
+        ASSERT_TRUE(asprintf(&fifo, "%s/values.env", dir) > 0);
+        ASSERT_OK(mkfifo(fifo, 0600) < 0 ? -errno : 0);
+        paths[0] = fifo, paths[1] = dir, paths[2] = "/dev/null";
+        alarm(10);
+        for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
+                _cleanup_(diag_list_clear) DiagList diags = { 0 };
+                _cleanup_free_ char *text = NULL;
+                EnvFile *f = NULL;
+                size_t len = 0;
+
+                ASSERT_EQ(envfile_read(paths[i], &text, &len, &diags), -EINVAL);
+                ASSERT_NULL(text);
+                ASSERT_EQ(diags.n, 1);
+                ASSERT_STREQ(diags.items[0].message, "not a regular file");
+                ASSERT_STREQ(diags.items[0].file, paths[i]);
+                ASSERT_EQ(diags.items[0].line, 0);
+                ASSERT_EQ(envfile_load(paths[i], &f, &diags), -EINVAL);
+                ASSERT_NULL(f);
+        }
+        alarm(0);
+        unlink(fifo);
+        rmdir(dir);
+}
+
+/* Each entry knows the bytes of its value as written, quotes and all. */
+TEST(value_spans) {
+        const char *t = "A=x\n"
+                        "export B='q r'  # c\n"
+                        "C=\"a\nb\"\n"
+                        "D=\n"
+                        "E=1 E+=${A}y\n"
+                        "F=\\\nz\n";
+        static const struct {
+                const char *raw;
+                bool append;
+        } want[] = { { "x", false }, { "'q r'", false }, { "\"a\nb\"", false }, { "", false },
+                     { "1", false }, { "${A}y", true }, { "\\\nz", false } };
+        DiagList diags = { 0 };
+        EnvFile *f = parse_ok(t, &diags);
+
+        ASSERT_EQ(f->n_entries, ELEMENTSOF(want));
+        for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+                const EnvEntry *e = &f->entries[i];
+                ASSERT_TRUE(e->value_start <= e->value_end && e->value_end <= strlen(t));
+                if (e->value_end - e->value_start != strlen(want[i].raw) ||
+                    memcmp(t + e->value_start, want[i].raw, strlen(want[i].raw)) != 0)
+                        TEST_FAIL("entry %zu (%s): span [%zu, %zu) is not \"%s\"", i, e->key, e->value_start,
+                                  e->value_end, want[i].raw);
+                ASSERT_EQ(e->append, want[i].append);
+        }
+        ASSERT_STREQ(envfile_value(f, "E"), "1xy");
+        ASSERT_STREQ(envfile_value(f, "F"), "z");
+        envfile_free(f);
+        diag_list_clear(&diags);
+}
+
 TEST(load) {
         char path[] = "/tmp/test-envfile-XXXXXX";
         int fd = mkstemp(path);
@@ -618,8 +725,8 @@ TEST_MAIN(T(simple), T(export_prefix), T(blank_lines_and_comments), T(inline_com
           T(multiple_assignments), T(export_expands_before_assigning), T(append), T(bytes),
           T(long_line), T(not_nul_terminated), T(refuse_substitutions), T(refuse_metachars),
           T(refuse_hint_names_key), T(refuse_unterminated), T(refuse_parameter_expansions),
-          T(refuse_special_parameters), T(refuse_quoting_forms), T(refuse_tilde),
+          T(refuse_special_parameters), T(dollar_quotes), T(single_quote_in_brace_dq), T(refuse_quoting_forms), T(refuse_tilde),
           T(refuse_export_forms), T(refuse_not_assignment), T(refuse_words_after_value),
           T(refuse_file_level), T(refuse_too_large), T(refuse_expansion_bomb),
           T(refuse_append_bomb), T(nesting_limit),
-          T(messages_never_hold_values), T(load))
+          T(messages_never_hold_values), T(refuse_not_regular), T(value_spans), T(load))

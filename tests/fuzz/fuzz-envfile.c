@@ -12,14 +12,6 @@
 #include "envfile.h"
 #include "fuzz.h"
 
-#define CHECK(x)                                                                \
-        do {                                                                    \
-                if (!(x)) {                                                     \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x); \
-                        abort();                                                \
-                }                                                               \
-        } while (0)
-
 static bool valid_key(const char *k) {
         if (!k || !*k || (*k >= '0' && *k <= '9'))
                 return false;

@@ -18,98 +18,8 @@
 #include <unistd.h>
 
 #include "oauth.h"
+#include "pgtest.h"
 #include "tests.h"
-
-static const OAuthClientSpec SANDBOX = { "sandbox-service", "Code Sandbox",
-                                         "http://10.0.0.5:30086/api/auth/callback" };
-static const OAuthClientSpec BROWSER = { "browser-service", "Remote Browser",
-                                         "http://10.0.0.5:30085/api/auth/callback" };
-
-static PGconn *raw_conn;
-
-static const char *env(const char *name) {
-        const char *v = getenv(name);
-        if (!v || !*v) {
-                fprintf(stderr, "%s is not set: run under tests/harness/with-harness.sh\n", name);
-                exit(77);
-        }
-        return v;
-}
-
-static PGconn *raw(void) {
-        if (!raw_conn) {
-                raw_conn = PQconnectdb(env("DATABASE_URL"));
-                if (PQstatus(raw_conn) != CONNECTION_OK)
-                        TEST_FAIL("raw connection: %s", PQerrorMessage(raw_conn));
-                PQclear(PQexec(raw_conn, "SET client_min_messages = warning"));
-        }
-        return raw_conn;
-}
-
-/* Runs sql (simple protocol: may hold several statements). */
-static void sql(const char *s) {
-        PGresult *res = PQexec(raw(), s);
-        ExecStatusType st = PQresultStatus(res);
-        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-                TEST_FAIL("%s: %s", s, PQresultErrorMessage(res));
-        PQclear(res);
-}
-
-/* The first column of the first row of s with up to two parameters, as a
- * static string; "(none)" without rows, "(null)" for NULL. */
-static const char *sql_value(const char *s, const char *p1, const char *p2) {
-        static char buf[4096];
-        const char *params[] = { p1, p2 };
-        int n = p2 ? 2 : p1 ? 1 : 0;
-        PGresult *res = PQexecParams(raw(), s, n, NULL, params, NULL, NULL, 0);
-
-        if (PQresultStatus(res) != PGRES_TUPLES_OK)
-                TEST_FAIL("%s: %s", s, PQresultErrorMessage(res));
-        if (PQntuples(res) == 0)
-                snprintf(buf, sizeof buf, "(none)");
-        else if (PQgetisnull(res, 0, 0))
-                snprintf(buf, sizeof buf, "(null)");
-        else
-                snprintf(buf, sizeof buf, "%s", PQgetvalue(res, 0, 0));
-        PQclear(res);
-        return buf;
-}
-
-/* Everything about a row a write would change, xmin included. */
-static char *row_state(const char *id) {
-        char *s = strdup(sql_value("SELECT concat_ws('|', xmin::text, name, secret_hash, redirect_uris::text, "
-                                   "created_by, created_at::text, description, homepage_url, updated_at::text) "
-                                   "FROM oauth_clients WHERE id = $1",
-                                   id, NULL));
-        ASSERT_TRUE(s);
-        return s;
-}
-
-static void load_schema(void) {
-        char buf[8192];
-        FILE *f = fopen(NAP_OAUTH_SCHEMA, "re");
-        size_t n;
-
-        ASSERT_TRUE(f);
-        n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = 0;
-        sql(buf);
-}
-
-/* Fresh tables in public; admins "admin-b" (older) and "admin-a" (newer) and
- * an even older plain user, so "oldest admin" is neither the first id nor
- * the oldest user. */
-static void reset(bool with_admins) {
-        sql("DROP TABLE IF EXISTS oauth_clients, users CASCADE");
-        load_schema();
-        sql("INSERT INTO users (id, email, role, created_at) VALUES "
-            "('user-0', 'u0@example.org', 'user', '2019-01-01T00:00:00Z')");
-        if (with_admins)
-                sql("INSERT INTO users (id, email, role, created_at) VALUES "
-                    "('admin-a', 'a@example.org', 'admin', '2021-01-01T00:00:00Z'), "
-                    "('admin-b', 'b@example.org', 'admin', '2020-01-01T00:00:00Z')");
-}
 
 static OAuthDb *db_connect(void) {
         OAuthError err = { 0 };
@@ -128,9 +38,6 @@ static void sync_ok(OAuthDb *db, const OAuthClientSpec *specs, size_t n, const c
                 TEST_FAIL("oauth_sync: %s: %s", strerror(-r), err.message);
 }
 
-static bool starts_with(const char *s, const char *prefix) {
-        return strncmp(s, prefix, strlen(prefix)) == 0;
-}
 
 TEST(conninfo_build) {
         const char *pw = "p'w \\x\" =;@/?";

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The asynchronous oauth tests' loop: one sd-event loop like the daemon's,
+ * a ticker that proves it keeps turning, operations started and run to
+ * their answer with the CPU time of every dispatch measured, and backends
+ * stopped with SIGSTOP that are always continued (at exit, and on a fatal
+ * or terminating signal).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "oauth.h"
+
+#define MSEC 1000ULL /* in µs */
+
+extern sd_event *loop;
+
+uint64_t now_ms(void);
+
+/* Stops a backend (SIGSTOP) and waits until it is; fails the test when it
+ * may not be signalled. */
+void stop_backend(pid_t pid);
+/* Continues every backend stopped so far. */
+void cont_all(void);
+
+/* A 100 ms timer on the loop. */
+typedef struct Ticker {
+        sd_event_source *s;
+        uint64_t last, max_gap; /* ms */
+        unsigned n;
+} Ticker;
+void ticker_start(Ticker *t);
+/* Stops it and fails the test unless the loop turned all along: no gap
+ * over 300 ms (the time since the last firing included) and as many
+ * firings as elapsed_ms allows. */
+void ticker_check(Ticker *t, uint64_t elapsed_ms);
+
+/* What an operation's callback was given. */
+typedef struct Result {
+        unsigned calls;
+        bool from_start; /* called from inside oauth_sync_start */
+        int r;
+        bool changes_null;
+        OAuthChange changes[4];
+        size_t n;
+        OAuthError err;
+} Result;
+void on_done(OAuthDb *db, int r, const OAuthChange *changes, const OAuthError *err, void *userdata);
+
+/* oauth_sync_start with on_done: checks it returned 0, did not call back
+ * yet and left the db busy. */
+void start(OAuthDb *db, const OAuthClientSpec *specs, size_t n, const char *const *del, size_t n_del,
+           Result *res);
+/* Runs the loop (one step: up to timeout_us) and measures its dispatch. */
+void run_once(uint64_t timeout_us);
+/* Runs the loop until res has its one answer, not from inside the start
+ * (failing after 20 s); returns the time it took, in ms. */
+uint64_t run_until_done(const Result *res);
+/* start, run_until_done, and r must be 0. */
+void sync_ok(OAuthDb *db, const OAuthClientSpec *specs, size_t n, const char *const *del, size_t n_del,
+             Result *res);
+OAuthDb *new_db(const char *conninfo, const OAuthOptions *opts);
+
+/* The most CPU time one dispatch of the loop took so far (µs), and how many
+ * dispatches were measured. */
+uint64_t max_dispatch_cpu_us(unsigned *ret_n);
