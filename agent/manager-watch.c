@@ -35,7 +35,8 @@ struct Watch {
         void *userdata;
         WatchDir dirs[MAX_DIRS];
         size_t n_dirs;
-        sd_event_source *refresh; /* deferred: refresh, then complete() */
+        sd_event_source *refresh; /* deferred: refresh, then complete() or partial() */
+        bool refresh_complete;    /* complete() after it even when the file is not there */
 };
 
 static void dirs_free(WatchDir *dirs, size_t n) {
@@ -68,12 +69,22 @@ static int on_refresh(sd_event_source *s, void *userdata) {
 
         w->refresh = sd_event_source_disable_unref(w->refresh);
         (void) watch_refresh(w);
-        w->complete(w->userdata);
+        /* The directories changed (swapped, made anew): the file may be on
+         * its way, or half written before the new watch could see it being
+         * closed, so it gets the quiet period of a write left open. */
+        if (w->refresh_complete)
+                w->complete(w->userdata);
+        else
+                w->partial(w->userdata);
+        w->refresh_complete = false;
         return 0;
 }
 
-/* Sources are not freed from inside their own dispatch: refresh later. */
-static void refresh_then_complete(Watch *w) {
+/* Sources are not freed from inside their own dispatch: refresh later.
+ * complete: an edit of the file itself is complete; otherwise the watched
+ * directories changed, and what follows depends on the file being there. */
+static void refresh_then(Watch *w, bool complete) {
+        w->refresh_complete = w->refresh_complete || complete;
         if (!w->refresh && sd_event_add_defer(w->event, &w->refresh, on_refresh, w) < 0)
                 w->complete(w->userdata);
 }
@@ -98,7 +109,7 @@ static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *
 
         if (ev->mask & IN_Q_OVERFLOW) {
                 log_notice("inotify queue overflow: events were lost, treating it as an edit");
-                refresh_then_complete(w);
+                refresh_then(w, true);
                 return 0;
         }
         for (size_t i = 0; i < w->n_dirs; i++)
@@ -108,19 +119,20 @@ static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *
                 return 0;
         if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_UNMOUNT)) {
                 log_debug("watched directory '%s' went away (0x%x): following", d->dir, ev->mask);
-                refresh_then_complete(w);
+                refresh_then(w, false);
                 return 0;
         }
         if (ev->len == 0 || !has_name(d, ev->name))
                 return 0;
-        if (d->ancestor || (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) ||
-            ((ev->mask & IN_CREATE) && is_symlink(d, ev->name))) {
+        if (d->ancestor) {
+                log_debug("'%s/%s' appeared: following", d->dir, ev->name);
+                refresh_then(w, false);
+        } else if ((ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) || ((ev->mask & IN_CREATE) && is_symlink(d, ev->name))) {
                 log_debug("edit complete: '%s/%s' %s", d->dir, ev->name,
-                          d->ancestor                  ? "appeared"
-                          : ev->mask & IN_CLOSE_WRITE ? "closed after writing"
-                          : ev->mask & IN_MOVED_TO    ? "renamed into place"
-                                                      : "created as a symlink");
-                refresh_then_complete(w);
+                          ev->mask & IN_CLOSE_WRITE ? "closed after writing"
+                          : ev->mask & IN_MOVED_TO  ? "renamed into place"
+                                                    : "created as a symlink");
+                refresh_then(w, true);
         } else {
                 log_debug("edit in progress: '%s/%s' (0x%x)", d->dir, ev->name, ev->mask);
                 w->partial(w->userdata);
@@ -178,6 +190,13 @@ static int watch_entry(Watch *w, const char *dir, const char *name) {
         return d ? dir_add_name(d, component) : -ENOMEM;
 }
 
+static bool entry_exists(const char *dir, const char *name) {
+        _cleanup_free_ char *p = NULL;
+        struct stat st;
+
+        return asprintf(&p, "%s/%s", dir, name) >= 0 && lstat(p, &st) >= 0;
+}
+
 /* The file and every symlink on the way to its target, as paths. */
 static int follow_links(const char *path, char *ret[MAX_NAMES], size_t *ret_n) {
         size_t n = 0;
@@ -231,6 +250,9 @@ int watch_refresh(Watch *w) {
                 else
                         log_debug("watching '%s' for '%s'%s", d->dir, d->names[0],
                                   d->ancestor ? " to appear" : "");
+                /* Made between our look and the watch: its event is lost. */
+                if (r >= 0 && d->ancestor && entry_exists(d->dir, d->names[0]))
+                        refresh_then(w, false);
         }
         dirs_free(old, n_old);
         return r;

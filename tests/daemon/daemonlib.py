@@ -239,6 +239,26 @@ class NotifySocket:
         i = wait_until(find, timeout)
         return i - 1 if i else None
 
+    def sync(self, timeout=10):
+        """Returns once every datagram sent to the socket before this call
+        has been recorded: a datagram of our own, sent now, comes after them
+        (a Unix datagram socket keeps the order); it is not kept."""
+        marker = "X-TEST-SYNC=%d" % time.monotonic_ns()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            s.sendto(marker.encode(), self.path)
+        finally:
+            s.close()
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self.lock:
+                for i, (_, m) in enumerate(self.messages):
+                    if m == marker:
+                        del self.messages[i]
+                        return
+            time.sleep(0.01)
+        raise RuntimeError("the notify socket never received our own datagram")
+
     def close(self):
         self.closed = True
         self.thread.join(2)

@@ -44,10 +44,10 @@ seed() {
 	fi
 }
 
-seed "unreachable: one line" 1 "^Failed to connect to the database: cannot reach PostgreSQL at 127.0.0.1:$port" \
+seed "unreachable: one line" 1 "^Failed to sync oauth_clients: cannot reach PostgreSQL at 127.0.0.1:$port" \
 	"postgresql://nap:x@127.0.0.1:$port/nap?connect_timeout=2"
 seed "authentication failed: one line, no password" 1 \
-	'^Failed to connect to the database: PostgreSQL rejected the credentials for user "nap"' \
+	'^Failed to sync oauth_clients: PostgreSQL rejected the credentials for user "nap"' \
 	"postgresql://nap:wrong-password-xyz@$PGHOST:$PGPORT/$PGDATABASE"
 seed "table missing: one line telling the control plane has not migrated" 1 \
 	"^Failed to sync oauth_clients: table oauth_clients does not exist: the control plane has not run its migrations yet"

@@ -114,7 +114,8 @@ def validate_status(j, site, objects=True):
     for o in j["objects"]:
         check(set(o) == {"apiVersion", "kind", "namespace", "name", "module", "state", "resourceVersion",
                          "appliedAt"}, "object keys: %s" % sorted(o))
-        check(o["module"] in ("sandbox", "browser", "turn") and o["state"] == "applied" and is_time(o["appliedAt"])
+        check(all(m in ("sandbox", "browser", "turn") for m in o["module"].split(",")) and o["state"] == "applied"
+              and is_time(o["appliedAt"])
               and o["resourceVersion"].isdigit(), "object: %r" % o)
     for c in j["oauthClients"]:
         check(set(c) == {"id", "module", "state", "redirectUri", "appliedAt"}, "client keys: %s" % sorted(c))
