@@ -325,7 +325,9 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
         } else {
-                r = sd_event_add_time(c->event, &c->timer, CLOCK_MONOTONIC, at, 0, on_timer, c);
+                /* Accuracy 1 µs: 0 would mean sd-event's default of 250 ms,
+                 * a quarter second added to every request. */
+                r = sd_event_add_time(c->event, &c->timer, CLOCK_MONOTONIC, at, 1, on_timer, c);
                 if (r >= 0)
                         (void) sd_event_source_set_description(c->timer, "kube-timer");
         }
@@ -525,7 +527,7 @@ static bool status_retryable(long status, unsigned attempt) {
 static bool schedule_retry(KubeCall *call, uint64_t delay) {
         if (call->on_line || now_ms() + delay >= call->deadline_ms)
                 return false;
-        if (sd_event_add_time_relative(call->c->event, &call->retry, CLOCK_MONOTONIC, delay * 1000ULL, 0, on_retry,
+        if (sd_event_add_time_relative(call->c->event, &call->retry, CLOCK_MONOTONIC, delay * 1000ULL, 1000, on_retry,
                                        call) < 0)
                 return false;
         (void) sd_event_source_set_description(call->retry, "kube-retry");

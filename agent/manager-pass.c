@@ -302,7 +302,7 @@ static void on_gone_check(int r, cJSON *obj, const KubeError *err, void *userdat
                 if (r >= 0)
                         return;
         } else if (r >= 0) {
-                r = sd_event_add_time_relative(t->pass->m->event, &t->timer, CLOCK_MONOTONIC, GONE_POLL_USEC, 0,
+                r = sd_event_add_time_relative(t->pass->m->event, &t->timer, CLOCK_MONOTONIC, GONE_POLL_USEC, 1000,
                                                on_gone_timer, t);
                 if (r >= 0)
                         return;
@@ -734,7 +734,7 @@ int manager_pass_start(Manager *m, unsigned flags, PassDone done, void *userdata
         m->last_error[0] = 0;
         r = sd_event_add_defer(m->event, &p->begin, on_begin, p);
         if (r >= 0)
-                r = sd_event_add_time_relative(m->event, &p->deadline, CLOCK_MONOTONIC, (uint64_t) ms * 1000ULL, 0,
+                r = sd_event_add_time_relative(m->event, &p->deadline, CLOCK_MONOTONIC, (uint64_t) ms * 1000ULL, 1000,
                                                on_deadline, p);
         if (r < 0) {
                 pass_free(p);
