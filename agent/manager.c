@@ -238,11 +238,11 @@ char *manager_db_conninfo_for_host(const Config *c, const char *host) {
                                     config_get(c, "DB_NAME"));
 }
 
-int manager_db_for(Manager *m, const char *conninfo, OAuthDb **ret) {
+static int db_make(Manager *m, const char *conninfo, bool private_loop, OAuthDb **ret) {
         OAuthError err = { 0 };
         int r;
 
-        if (m->db && m->db_conninfo && streq(m->db_conninfo, conninfo)) {
+        if (m->db && m->db_conninfo && streq(m->db_conninfo, conninfo) && m->db_private == private_loop) {
                 *ret = m->db;
                 return 0;
         }
@@ -251,7 +251,9 @@ int manager_db_for(Manager *m, const char *conninfo, OAuthDb **ret) {
                 explicit_bzero(m->db_conninfo, strlen(m->db_conninfo));
         free(m->db_conninfo);
         m->db_conninfo = NULL;
-        r = oauth_db_new(conninfo, &m->options.oauth_options, m->event, &m->db, &err);
+        m->db_private = private_loop;
+        r = private_loop ? oauth_db_connect(conninfo, &m->options.oauth_options, &m->db, &err)
+                         : oauth_db_new(conninfo, &m->options.oauth_options, m->event, &m->db, &err);
         if (r < 0)
                 return manager_fail(m, r, "Failed to connect to the database: %s", err.message);
         m->db_conninfo = strdup(conninfo);
@@ -261,6 +263,10 @@ int manager_db_for(Manager *m, const char *conninfo, OAuthDb **ret) {
         }
         *ret = m->db;
         return 0;
+}
+
+int manager_db_for(Manager *m, const char *conninfo, OAuthDb **ret) {
+        return db_make(m, conninfo, false, ret);
 }
 
 /* The ClusterIP of Service ${APP_PREFIX}-pg-rw, read synchronously. */
@@ -302,7 +308,7 @@ int manager_db(Manager *m, const Config *c, OAuthDb **ret) {
                 r = conninfo ? 0 : -ENOMEM;
         }
         if (r >= 0)
-                r = manager_db_for(m, conninfo, ret);
+                r = db_make(m, conninfo, true, ret);
         if (conninfo)
                 explicit_bzero(conninfo, strlen(conninfo));
         return r;

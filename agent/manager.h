@@ -47,6 +47,7 @@ typedef struct Manager {
         char *kube_path; /* the kubeconfig kube was made from */
         OAuthDb *db;
         char *db_conninfo; /* what db was made from (may hold a password) */
+        bool db_private;   /* db runs on its own loop (made by manager_db, for the synchronous verbs) */
         Pass *pass;        /* the pass in progress, or NULL */
         char last_error[512]; /* why the current pass failed, one line, no secret */
 } Manager;
@@ -128,7 +129,8 @@ int manager_run(Manager *m, const LoopOptions *opts);
  * --kubeconfig, $KUBECONFIG, the credential, KUBECONFIG in values.env or
  * the well-known paths name. */
 int manager_kube(Manager *m, const Config *c, KubeClient **ret);
-/* The database for a conninfo (made when it differs from the last one). */
+/* The database for a conninfo, on the manager's loop (made when it differs
+ * from the last one); nothing is connected before the first operation. */
 int manager_db_for(Manager *m, const char *conninfo, OAuthDb **ret);
 /* The conninfo from $DATABASE_URL or DATABASE_URL in values.env; 0 and
  * NULL when neither is set (then the ClusterIP of ${APP_PREFIX}-pg-rw is
@@ -136,7 +138,8 @@ int manager_db_for(Manager *m, const char *conninfo, OAuthDb **ret);
 int manager_db_conninfo(const Config *c, char **ret);
 char *manager_db_conninfo_for_host(const Config *c, const char *host);
 /* The database, synchronously (plan --live, doctor): the conninfo, the
- * Service address when needed, and the connection. */
+ * Service address when needed, and the connection, made at once on a loop
+ * of its own so that an unreachable server is reported here. */
 int manager_db(Manager *m, const Config *c, OAuthDb **ret);
 
 /* Logs the one line that says why the pass fails, keeps it for STATUS=,
