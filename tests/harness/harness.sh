@@ -11,7 +11,8 @@
 #   harness.sh stop DIR          stop what `start DIR` started; remove DIR unless HARNESS_KEEP
 #
 # Environment:
-#   HARNESS_COMPONENTS   "kube pg" (default), "kube" or "pg"
+#   HARNESS_COMPONENTS   "kube pg" (default), "kube kcm pg" (with kube-controller-manager:
+#                        ReplicaSets, Pods and status for Deployments and DaemonSets), "kube" or "pg"
 #   HARNESS_KEEP         if set (non-empty), `stop` leaves DIR in place
 #   KUBE_APISERVER       kube-apiserver binary to use (else PATH, then the cache)
 #   KUBECTL              kubectl binary to use (else PATH, then the cache)
@@ -174,6 +175,40 @@ unpack_prebuilt() {
 		rm -f "$tmp"
 		return 1
 	fi
+}
+
+find_kcm() {
+	local k
+	for k in "${KUBE_CONTROLLER_MANAGER:-}" "$(command -v kube-controller-manager 2>/dev/null || true)" \
+		"$CACHE/bin/kube-controller-manager"; do
+		[ -n "$k" ] && [ -x "$k" ] && { echo "$k"; return 0; }
+	done
+	return 1
+}
+
+unpack_prebuilt_kcm() {
+	local src=$NAP_K8S_PREBUILT_DIR/kube-controller-manager.xz
+	[ -x "$CACHE/bin/kube-controller-manager" ] && return 0
+	local tmp=$CACHE/bin/kube-controller-manager.tmp.$$
+	log "unpacking $src into $CACHE/bin"
+	if ! { mkdir -p "$CACHE/bin" && xz -dc "$src" >"$tmp" && chmod 755 "$tmp" &&
+		mv -f "$tmp" "$CACHE/bin/kube-controller-manager"; }; then
+		rm -f "$tmp"
+		return 1
+	fi
+}
+
+# ensure_kcm: print the kube-controller-manager to use, unpacking the
+# prebuilt one when there is none (no build path: it comes with the
+# apiserver's, or set KUBE_CONTROLLER_MANAGER).
+ensure_kcm() {
+	local k
+	if k=$(find_kcm); then echo "$k"; return 0; fi
+	[ -n "${NAP_K8S_PREBUILT_DIR:-}" ] && [ -f "$NAP_K8S_PREBUILT_DIR/kube-controller-manager.xz" ] ||
+		die "no kube-controller-manager (KUBE_CONTROLLER_MANAGER, PATH, $CACHE/bin, NAP_K8S_PREBUILT_DIR)"
+	with_cache_lock unpack_prebuilt_kcm >&2
+	k=$(find_kcm) || die "kube-controller-manager still missing after unpack"
+	echo "$k"
 }
 
 # ensure_apiserver: print the kube-apiserver to use; unpack or build it first
@@ -511,6 +546,26 @@ start_kube_finish() {
 		fail "kubectl create namespace nap failed" "$DIR/logs/kubectl.log"
 }
 
+# The controllers that give Deployments and DaemonSets ReplicaSets, Pods and
+# status (no scheduler, no kubelet: Pods stay Pending until a test sets their
+# status). Secure and insecure serving off: nothing listens.
+start_kcm() {
+	local kcm
+	kcm=$(ensure_kcm) || fail "no kube-controller-manager"
+	"$kcm" \
+		--kubeconfig="$DIR/kubeconfig" \
+		--port=0 --secure-port=0 \
+		--leader-elect=false \
+		--use-service-account-credentials=false \
+		--service-account-private-key-file="$DIR/pki/sa.key" \
+		--root-ca-file="$DIR/pki/ca.crt" \
+		--controllers='*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service,-route,-attachdetach,-persistentvolume-binder,-persistentvolume-expander,-pvc-protection,-pv-protection,-ttl,-csrsigning' \
+		--v=1 \
+		>"$DIR/logs/kube-controller-manager.log" 2>&1 </dev/null &
+	record kube-controller-manager "$!"
+	log "kube-controller-manager $kcm started"
+}
+
 start_pg() {
 	local pg=$DIR/pg attempt i logf=$DIR/logs/postgres.log
 	[ -x "$PGBIN/postgres" ] || fail "no $PGBIN/postgres: run '$SELF deps' as root"
@@ -607,14 +662,16 @@ cmd_start() {
 	[ -z "$(ls -A "$DIR")" ] || die "$DIR is not empty (start needs a fresh directory)"
 	COMPONENTS=${HARNESS_COMPONENTS:-kube pg}
 	COMPONENTS=${COMPONENTS//,/ }
-	WANT_KUBE='' WANT_PG=
+	WANT_KUBE='' WANT_PG='' WANT_KCM=
 	for c in $COMPONENTS; do
 		case $c in
 			kube) WANT_KUBE=1 ;;
+			kcm) WANT_KCM=1 ;;
 			pg) WANT_PG=1 ;;
-			*) die "unknown component '$c' in HARNESS_COMPONENTS (known: kube pg)" ;;
+			*) die "unknown component '$c' in HARNESS_COMPONENTS (known: kube kcm pg)" ;;
 		esac
 	done
+	[ -z "$WANT_KCM" ] || [ -n "$WANT_KUBE" ] || die "HARNESS_COMPONENTS: kcm needs kube"
 	[ -n "$WANT_KUBE$WANT_PG" ] || die "HARNESS_COMPONENTS selects nothing"
 	# Settings of the caller's environment that the servers or psql would obey.
 	unset PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE PGSERVICE PGOPTIONS PGSSLMODE PGDATA DATABASE_URL
@@ -632,6 +689,7 @@ cmd_start() {
 	[ -n "$WANT_KUBE" ] && start_kube_launch
 	[ -n "$WANT_PG" ] && start_pg
 	[ -n "$WANT_KUBE" ] && start_kube_finish "$t0"
+	[ -n "$WANT_KCM" ] && start_kcm
 	write_env
 	trap - EXIT INT TERM
 	log "started [$COMPONENTS] in $DIR in $(elapsed "$t0") s"

@@ -115,6 +115,18 @@ chk_pg_only() {
 	[ ! -e "$NAP_HARNESS_DIR/etcd" ] || { echo "etcd dir exists"; return 1; }
 }
 
+# With kube-controller-manager, a Deployment gets its ReplicaSet and a Pod.
+chk_kcm() {
+	local i
+	"$KUBECTL" --kubeconfig "$KUBECONFIG" -n nap create deployment kcm-probe --image=registry.invalid/x >/dev/null || return 1
+	for ((i = 0; i < 300; i++)); do
+		[ -n "$("$KUBECTL" --kubeconfig "$KUBECONFIG" -n nap get pods -l app=kcm-probe -o name 2>/dev/null)" ] && return 0
+		sleep 0.1
+	done
+	echo "no Pod for the Deployment after 30 s"
+	return 1
+}
+
 wait_peer() {
 	local i
 	for ((i = 0; i < 900; i++)); do
@@ -148,6 +160,9 @@ inner() {
 		inner_check "readyz without token is 401" chk_no_token_401
 		inner_check "namespace nap exists" chk_namespace
 		inner_check "server-side apply is in the audit log" chk_apply_audited
+		case ",$NAP_HARNESS_COMPONENTS," in
+			*,kcm,*) inner_check "kube-controller-manager: a Deployment gets a Pod" chk_kcm ;;
+		esac
 	fi
 	inner_check "psql with DATABASE_URL" chk_psql_url
 	inner_check "psql with PG* variables" chk_psql_pgvars
@@ -226,7 +241,7 @@ mkdir -p "$T/a" "$T/b"
 t0=$SECONDS
 HARNESS_COMPONENTS="kube pg" "$WITH" "$SELF" --inner "$T/a" "$T/b" >"$T/a.log" 2>&1 &
 pa=$!
-HARNESS_COMPONENTS="kube pg" "$WITH" "$SELF" --inner "$T/b" "$T/a" >"$T/b.log" 2>&1 &
+HARNESS_COMPONENTS="kube kcm pg" "$WITH" "$SELF" --inner "$T/b" "$T/a" >"$T/b.log" 2>&1 &
 pb=$!
 rca=0 rcb=0
 wait "$pa" || rca=$?
