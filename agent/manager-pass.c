@@ -127,7 +127,7 @@ static int pass_commit(Pass *p) {
         int r = ledger_commit(p->m->ledger);
 
         if (r < 0)
-                pass_fail(p, r, "Failed to save the ledger in '%s': %s (nothing more is applied until it can be saved)",
+                pass_fail(p, r, "Failed to save the ledger in '%s': %s (nothing is written until it can be saved)",
                           p->m->state_dir, STRERROR(r));
         return r;
 }
@@ -647,12 +647,27 @@ static void pass_maybe_finish(Pass *p) {
                 pass_finish(p);
 }
 
+/* What the pass still waits for, for the deadline's message. */
+static void describe_in_flight(Pass *p, char *buf, size_t size) {
+        size_t n = 0;
+
+        buf[0] = 0;
+        for (Task *t = p->tasks; t && n + 1 < size; t = t->next)
+                n += (size_t) snprintf(buf + n, size - n, "%s%s", n ? ", " : "", t->id ? t->id : t->kind);
+        if (p->db_busy && n + 1 < size)
+                n += (size_t) snprintf(buf + n, size - n, "%sthe oauth_clients rows", n ? ", " : "");
+        if (p->pg_op && n + 1 < size)
+                snprintf(buf + n, size - n, "%sthe database's Service", n ? ", " : "");
+}
+
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         Pass *p = userdata;
         unsigned ms = p->m->options.pass_deadline_ms ? p->m->options.pass_deadline_ms : DEFAULT_PASS_DEADLINE_MS;
+        char waiting[256];
 
-        pass_fail(p, ETIMEDOUT, "The pass did not finish within %.1f s; dropping the requests in flight (they are "
-                  "repeated by the next pass)", ms / 1000.0);
+        describe_in_flight(p, waiting, sizeof waiting);
+        pass_fail(p, ETIMEDOUT, "The pass did not finish within %.1f s (still waiting for %s); dropping what is in "
+                  "flight (the next pass repeats it)", ms / 1000.0, waiting[0] ? waiting : "nothing");
         while (p->tasks)
                 task_free(p->tasks);
         kube_op_cancel(p->pg_op);

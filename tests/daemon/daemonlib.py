@@ -424,15 +424,20 @@ def parse_ts(ts):
 
 class Proxy:
     """Plain HTTP on 127.0.0.1 in front of the harness's apiserver (HTTPS).
-    Records every request (method, path, body, time.monotonic()); holds
-    write requests for `write_delay` seconds when set. Can listen on a
-    chosen port, e.g. one a kubeconfig already names, from start() on."""
+    Records every request (method, path, body, time.monotonic()). Faults,
+    each off when 0: `write_delay` holds a write before forwarding it,
+    `delay` holds every request before forwarding it (a slow server),
+    `answer_delay` forwards a write at once and holds its answer (the write
+    is done, the client does not learn it in time). Can listen on a chosen
+    port, e.g. one a kubeconfig already names, from start() on."""
 
     def __init__(self, port=0):
         self.port = port
         self.upstream = urllib.parse.urlsplit(env("KUBE_API_URL"))
         self.ctx = ssl.create_default_context(cafile=env("KUBE_CA_FILE"))
         self.write_delay = 0.0
+        self.delay = 0.0
+        self.answer_delay = 0.0
         self.requests = []
         self.inflight = 0
         self.lock = threading.Lock()
@@ -455,15 +460,17 @@ class Proxy:
                 body = self.rfile.read(n) if n else b""
                 with proxy.lock:
                     proxy.requests.append((self.command, self.path, body, time.monotonic()))
-                    delay = proxy.write_delay if self.command not in ("GET", "HEAD") else 0
+                    write = self.command not in ("GET", "HEAD")
+                    delay = max(proxy.write_delay if write else 0, proxy.delay)
+                    after = proxy.answer_delay if write else 0
                     proxy.inflight += 1
                 try:
-                    self.forward(body, delay)
+                    self.forward(body, delay, after)
                 finally:
                     with proxy.lock:
                         proxy.inflight -= 1
 
-            def forward(self, body, delay):
+            def forward(self, body, delay, after=0):
                 if delay:
                     time.sleep(delay)
                 conn = http.client.HTTPSConnection(proxy.upstream.hostname, proxy.upstream.port,
@@ -478,6 +485,8 @@ class Proxy:
                     resp = None
                 finally:
                     conn.close()
+                if after:
+                    time.sleep(after)
                 try:
                     self.send_response(resp.status if resp else 502)
                     skip = ("transfer-encoding", "connection", "content-length", "keep-alive")

@@ -1,0 +1,319 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""`nap-agent run` under faults (issue 13), against the harness with
+kube-controller-manager (real Deployment status writes):
+
+  - its loop is never blocked: under WATCHDOG_USEC=2 s no gap between two
+    WATCHDOG=1 reaches 1 s while the API server answers every request in
+    4 s, while the PostgreSQL backend of its connection is stopped
+    (SIGSTOP), and while values.env is a FIFO; SIGTERM exits within 1 s in
+    each case; once the fault is gone the pass converges; no loop iteration
+    takes 50 ms of CPU (the daemon's debug log measures each one);
+  - it never loses track of what it owns: a read-only state directory fails
+    the pass (nothing written, nothing reported as applied) and is retried
+    once writable; a write whose answer came too late is pruned when the
+    edit is reverted; a second agent on the same state directory refuses;
+    status writes by the controller followed by resyncs are not "drift".
+
+    with-harness.sh test-faults.py NAP_AGENT   (HARNESS_COMPONENTS="kube kcm pg")
+"""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemonlib import (Agent, Audit, NotifySocket, Proxy, Results, Workdir, base_values, env, kube_get,  # noqa: E402
+                       kubectl, psql, set_key, setup_database, wait_until, write_in_place, write_kubeconfig)
+
+T = Results()
+WATCHDOG_USEC = 2000000
+APPLIED = re.compile(r"STATUS=applied [^\n]*; generation \d+; watching .*")
+
+
+def node_port():
+    svc = kube_get("service", "nap", "nap-sandbox")
+    return svc and svc["spec"]["ports"][0].get("nodePort")
+
+
+class Daemon:
+    """One agent under WATCHDOG_USEC=2 s, its kubeconfig through a proxy."""
+
+    def __init__(self, binary, wd, name, args=("--resync=0",), values_text=None):
+        self.binary, self.wd = binary, wd
+        self.dir = os.path.join(wd, name)
+        os.makedirs(self.dir)
+        self.values = os.path.join(self.dir, "values.env")
+        self.state = os.path.join(self.dir, "state")
+        self.port = 30200
+        self.text = values_text or base_values(SANDBOX_NODE_PORT=str(self.port))
+        write_in_place(self.values, self.text)
+        self.proxy = Proxy().start()
+        self.kc = write_kubeconfig(os.path.join(self.dir, "kubeconfig"), self.proxy.url())
+        self.notify = NotifySocket(self.dir)
+        self.agent = Agent(binary, self.dir, self.values, self.state, self.kc, list(args), notify=self.notify,
+                           extra_env={"WATCHDOG_USEC": str(WATCHDOG_USEC), "NAP_LOG_LEVEL": "debug"})
+        i = self.notify.wait_for(lambda m: "READY=1" in m, 30)
+        T.check(i is not None and "keeping generation" not in self.notify.snapshot()[i][1],
+                "%s: up, first pass applied" % name, self.notify.snapshot())
+
+    def edit(self, **keys):
+        for k, v in keys.items():
+            self.text = set_key(self.text, k, v)
+        write_in_place(self.values, self.text)
+
+    def next_port(self):
+        self.port += 1
+        self.edit(SANDBOX_NODE_PORT=str(self.port))
+
+    def statuses(self, n):
+        return [m for _, m in self.notify.snapshot(n) if m.startswith("STATUS=")]
+
+    def watchdog_gaps(self, since):
+        """The gaps between WATCHDOG=1 datagrams after time `since`."""
+        self.notify.sync()
+        dog = [t for t, m in self.notify.snapshot() if m == "WATCHDOG=1" and t >= since]
+        return [b - a for a, b in zip(dog, dog[1:])], len(dog)
+
+    def check_watchdog(self, what, since):
+        gaps, n = self.watchdog_gaps(since)
+        span = time.monotonic() - since
+        T.check(n >= span / 1.0 and gaps and max(gaps) < 1.0,
+                "%s: WATCHDOG=1 with no gap of 1 s" % what,
+                "%d in %.1f s, longest gap %.2f s" % (n, span, max(gaps or [0])))
+
+    def sigterm_fast(self, what):
+        ts = time.monotonic()
+        self.agent.signal(signal.SIGTERM)
+        rc = self.agent.wait(10)
+        took = time.monotonic() - ts
+        T.check(rc == 0 and took < 1.0, "%s: SIGTERM exits 0 within 1 s" % what, "rc=%s after %.2f s" % (rc, took))
+
+    def max_dispatch_ms(self):
+        return max([float(x) for x in re.findall(r"took ([0-9.]+) ms of CPU", self.agent.output())] or [0])
+
+    def close(self):
+        self.agent.stop()
+        self.notify.close()
+        self.proxy.delay = self.proxy.answer_delay = 0
+        self.proxy.stop()
+
+
+def slow_api_server(binary, wd):
+    d = Daemon(binary, wd, "slow")
+    try:
+        n, t0 = d.notify.count(), time.monotonic()
+        d.proxy.delay = 4.0
+        d.next_port()
+        failed = d.notify.wait_for(lambda m: m.startswith("STATUS=") and "keeping generation" in m, 10, n)
+        T.check(failed is not None and "did not finish within 0.9 s" in d.notify.snapshot()[failed][1],
+                "slow API server: the pass fails at its deadline (0.9 s, under half of WatchdogSec)",
+                d.statuses(n))
+        # a few more failed retries (1 s, 2 s backoff) while every answer takes 4 s
+        wait_until(lambda: len(d.statuses(n)) >= 3, 15)
+        d.check_watchdog("slow API server", t0)
+        n = d.notify.count()
+        d.proxy.delay = 0
+        ok = d.notify.wait_for(lambda m: APPLIED.fullmatch(m) is not None, 30, n)
+        T.check(ok is not None and node_port() == d.port, "slow API server: converges once it answers again",
+                d.statuses(n))
+        # SIGTERM while a request is held for 4 s
+        d.proxy.delay = 4.0
+        n = len(d.proxy.requests)
+        d.next_port()
+        T.check(wait_until(lambda: len(d.proxy.requests) > n, 5), "slow API server: a request is held")
+        d.sigterm_fast("slow API server")
+        T.check(d.max_dispatch_ms() < 50, "slow API server: no loop iteration took 50 ms of CPU",
+                "%.2f ms" % d.max_dispatch_ms())
+    finally:
+        d.close()
+
+
+def backend_pids():
+    out = psql("SELECT pid FROM pg_stat_activity WHERE application_name = 'nap-agent'")
+    return [int(x) for x in out.split()]
+
+
+def stalled_database(binary, wd):
+    d = Daemon(binary, wd, "pg")
+    stopped = []
+    try:
+        pids = backend_pids()
+        T.check(len(pids) == 1, "stalled database: the agent keeps one connection", pids)
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+        n, t0 = d.notify.count(), time.monotonic()
+        d.next_port()  # the oauth row changes too: the pass needs the database
+        failed = d.notify.wait_for(lambda m: "keeping generation" in m, 10, n)
+        T.check(failed is not None and "the oauth_clients rows" in d.notify.snapshot()[failed][1],
+                "stalled database: the pass fails at its deadline, saying why", d.statuses(n))
+        # the retry connects anew (a new backend): it converges while the old one stays stopped
+        ok = d.notify.wait_for(lambda m: APPLIED.fullmatch(m) is not None, 15, n)
+        T.check(ok is not None, "stalled database: converges on a new connection", d.statuses(n))
+        rows = psql("SELECT array_to_string(redirect_uris, ' ') FROM oauth_clients WHERE id = 'sandbox-service'")
+        T.check(rows.strip() == "http://192.0.2.10:%d/api/auth/callback" % d.port,
+                "stalled database: the row is written", rows)
+        d.check_watchdog("stalled database", t0)
+        # SIGTERM while the new backend is stopped in the middle of a pass
+        for pid in backend_pids():
+            if pid not in stopped:
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+        d.next_port()
+        T.check(wait_until(lambda: re.search(r"pass \d+ starting", d.agent.output().rsplit("edit complete", 1)[-1]),
+                           5), "stalled database: a pass is under way")
+        d.sigterm_fast("stalled database")
+        T.check(d.max_dispatch_ms() < 50, "stalled database: no loop iteration took 50 ms of CPU",
+                "%.2f ms" % d.max_dispatch_ms())
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        d.close()
+
+
+def fifo_values(binary, wd):
+    d = Daemon(binary, wd, "fifo")
+    try:
+        n, t0 = d.notify.count(), time.monotonic()
+        os.unlink(d.values)
+        os.mkfifo(d.values, 0o640)
+        refused = d.notify.wait_for(lambda m: "not a regular file" in m, 10, n)
+        T.check(refused is not None, "FIFO: refused with a located error, nothing applied", d.statuses(n))
+        time.sleep(2.5)  # a span for the watchdog to be measured over (not a "nothing happened" check)
+        d.check_watchdog("FIFO", t0)
+        n = d.notify.count()
+        os.unlink(d.values)
+        d.next_port()
+        ok = d.notify.wait_for(lambda m: APPLIED.fullmatch(m) is not None, 10, n)
+        T.check(ok is not None and node_port() == d.port, "FIFO: a regular file again is applied", d.statuses(n))
+        os.unlink(d.values)
+        os.mkfifo(d.values, 0o640)
+        d.notify.wait_for(lambda m: "not a regular file" in m, 10, n)
+        d.sigterm_fast("FIFO")
+    finally:
+        d.close()
+
+
+def read_only_state(binary, wd):
+    d = Daemon(binary, wd, "ro")
+    audit = Audit()
+    mounted = False
+    try:
+        if os.geteuid() == 0:  # root writes anywhere: a read-only bind mount
+            subprocess.run(["mount", "--bind", d.state, d.state], check=True)
+            mounted = True
+            subprocess.run(["mount", "-o", "remount,bind,ro", d.state], check=True)
+        else:
+            os.chmod(d.state, 0o500)
+        n, mark = d.notify.count(), audit.mark()
+        d.next_port()
+        failed = d.notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
+        st = d.notify.snapshot()[failed][1] if failed is not None else ""
+        T.check("Failed to save the ledger" in st and "keeping generation" in st and "applied" not in st,
+                "read-only state dir: the pass fails, saying so, nothing reported as applied", d.statuses(n))
+        T.check(audit.writes_since(mark) == [], "read-only state dir: nothing written before the intent is saved",
+                audit.writes_since(mark))
+        if mounted:
+            subprocess.run(["umount", d.state], check=True)
+            mounted = False
+        else:
+            os.chmod(d.state, 0o700)
+        ok = d.notify.wait_for(lambda m: APPLIED.fullmatch(m) is not None, 15, n)
+        T.check(ok is not None and node_port() == d.port, "read-only state dir: retried and applied once writable",
+                d.statuses(n))
+    finally:
+        if mounted:
+            subprocess.run(["umount", d.state])
+        d.close()
+
+
+def lost_answer_then_revert(binary, wd):
+    """The browser turned on while the answers of writes come 3 s late (the
+    writes are done): the pass fails at its deadline; turned off again at
+    once, the objects written without an answer are deleted all the same."""
+    d = Daemon(binary, wd, "lost", values_text=base_values(SANDBOX_NODE_PORT="30200", BROWSER_ENABLED="false"))
+    try:
+        T.check(kube_get("secret", "nap", "nap-browser-secret") is None, "lost answer: no browser Secret at first")
+        n = d.notify.count()
+        d.proxy.answer_delay = 3.0
+        d.edit(BROWSER_ENABLED="true")
+        failed = d.notify.wait_for(lambda m: "keeping generation" in m, 10, n)
+        T.check(failed is not None, "lost answer: the pass fails at its deadline", d.statuses(n))
+        T.check(wait_until(lambda: kube_get("secret", "nap", "nap-browser-secret") is not None, 10),
+                "lost answer: the Secret was written all the same")
+        d.proxy.answer_delay = 0
+        n = d.notify.count()
+        d.edit(BROWSER_ENABLED="false")
+        ok = d.notify.wait_for(lambda m: APPLIED.fullmatch(m) is not None, 15, n)
+        T.check(ok is not None, "lost answer: the revert is applied", d.statuses(n))
+        T.check(kube_get("secret", "nap", "nap-browser-secret") is None,
+                "lost answer: the Secret whose answer was lost is deleted")
+    finally:
+        d.close()
+
+
+def two_agents(binary, wd):
+    d = Daemon(binary, wd, "two")
+    try:
+        r = subprocess.run([binary, "apply", "--values", d.values, "--state-dir", d.state, "--kubeconfig", d.kc],
+                           capture_output=True, text=True, timeout=30)
+        T.check(r.returncode == 1 and "in use by another nap-agent (PID %d nap-agent run)" % d.agent.pid in r.stderr,
+                "two agents: apply beside the daemon refuses, naming it", (r.returncode, r.stderr))
+        r = subprocess.run([binary, "run", "--values", d.values, "--state-dir", d.state, "--kubeconfig", d.kc],
+                           capture_output=True, text=True, timeout=30)
+        T.check(r.returncode == 1 and "in use by another nap-agent" in r.stderr,
+                "two agents: a second daemon refuses", (r.returncode, r.stderr))
+    finally:
+        d.close()
+
+
+def status_writes_are_not_drift(binary, wd):
+    """kube-controller-manager writes the Deployments' status (and their
+    resourceVersion moves): resyncs (every 2 s) read, find nothing of the
+    agent's changed, write nothing and report no repair."""
+    d = Daemon(binary, wd, "resync", args=("--resync=2",))
+    audit = Audit()
+    try:
+        T.check(wait_until(lambda: (kube_get("deployment", "nap", "nap-sandbox") or {}).get("status", {})
+                           .get("observedGeneration"), 15), "resync: the controller writes the Deployment's status")
+        o, mark, n = len(d.agent.output()), audit.mark(), d.notify.count()
+        # a Pod deleted: the controllers make another and write the status anew
+        kubectl("-n", "nap", "delete", "pods", "-l", "app=nap-sandbox", "--wait=false")
+        # two whole resync passes after this point
+        done = wait_until(lambda: len(re.findall(r"pass (\d+) starting \(resync\)", d.agent.output()[o:])) >= 3, 15)
+        T.check(done, "resync: it ran (three resync passes seen)")
+        last = re.findall(r"pass (\d+) starting \(resync\)", d.agent.output()[o:])[-1]
+        wait_until(lambda: "pass %s done" % last in d.agent.output(), 10)
+        d.notify.sync()
+        got = d.statuses(n)
+        gen = {re.search(r"generation (\d+)", m).group(1) for m in got}
+        T.check(got and all(m.startswith("STATUS=no changes") for m in got) and len(gen) == 1,
+                "resync: no changes, the generation stays", got)
+        T.check("repaired" not in d.agent.output()[o:], "resync: nothing called repaired")
+        T.check(audit.writes_since(mark) == [], "resync: no write request", audit.writes_since(mark))
+        status_writes = [e for e in audit.events(mark) if e.get("stage") == "ResponseComplete" and
+                         (e.get("objectRef") or {}).get("subresource") == "status" and
+                         (e.get("objectRef") or {}).get("resource") in ("deployments", "replicasets")]
+        T.check(status_writes, "resync: meanwhile the controller wrote status (resourceVersions moved)")
+    finally:
+        d.close()
+
+
+def main():
+    binary = sys.argv[1]
+    setup_database()
+    with Workdir("nap-test-faults.") as wd:
+        for case in (slow_api_server, stalled_database, fifo_values, read_only_state, lost_answer_then_revert,
+                     two_agents, status_writes_are_not_drift):
+            try:
+                case(binary, wd)
+            except Exception as ex:
+                T.check(False, "%s raised" % case.__name__, repr(ex))
+    return T.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
