@@ -45,13 +45,13 @@ struct Task {
         Task *prev, *next;
         TaskStep step;
         const PlanAction *a;     /* NULL for TASK_LIST */
+        size_t index;            /* of a in the plan */
         const char *api_version; /* TASK_LIST */
         const char *kind;        /* TASK_LIST */
         char *id;
         unsigned flags;          /* of the apply (KUBE_APPLY_*) */
         KubeOp *op;
         sd_event_source *timer;
-        bool intent_created;
         bool started;
 };
 
@@ -71,6 +71,11 @@ struct Pass {
         Task *tasks;  /* running */
         unsigned objects_in_flight;
         size_t next;  /* the plan action the next group starts from */
+        bool *intended;       /* per plan action: its intent is in the ledger */
+        bool *created;        /* ... and made its entry */
+        bool *sent;           /* ... and its request went out */
+        unsigned *apply_flags; /* per plan action, taken before its intent marked it pending */
+        bool intents_saved;
         bool objects_done;
         unsigned lists_in_flight;
         /* clients */
@@ -182,17 +187,16 @@ static Task *task_new(Pass *p, TaskStep step, const PlanAction *a) {
         return t;
 }
 
-/* An object task is over: when its group is, save the ledger and go on. */
+/* An object task is over: each answer is saved at once (save_soon); when
+ * the group is over, the next one starts. */
 static void object_task_done(Task *t) {
         Pass *p = t->pass;
 
         task_free(t);
-        if (--p->objects_in_flight > 0) {
-                save_soon(p);
+        save_soon(p);
+        if (--p->objects_in_flight > 0)
                 return;
-        }
-        p->save = sd_event_source_disable_unref(p->save);
-        if (pass_commit(p) < 0 || p->error) {
+        if (p->error) {
                 p->objects_done = true;
                 pass_maybe_finish(p);
                 return;
@@ -208,8 +212,10 @@ static const LedgerObject *ledger_entry(const Pass *p, const PlanAction *a) {
 static void abandon_if_refused(Task *t, const KubeError *err) {
         const PlanAction *a = t->a;
 
-        if (err && err->http_status > 0)
-                ledger_abandon_intent(t->pass->m->ledger, a->kind, a->namespace, a->name, t->intent_created);
+        if (err && err->http_status > 0) {
+                ledger_abandon_intent(t->pass->m->ledger, a->kind, a->namespace, a->name, t->pass->created[t->index]);
+                t->pass->intended[t->index] = false;
+        }
 }
 
 /* ---- applying and deleting objects ---------------------------------------------- */
@@ -376,23 +382,58 @@ static bool same_group(const PlanAction *x, const PlanAction *y) {
         return (x->op == PLAN_DELETE) == (y->op == PLAN_DELETE) && kind_rank(x->kind) == kind_rank(y->kind);
 }
 
-/* The group's tasks, each with its intent in the ledger (not saved yet). */
-static int group_prepare(Pass *p, size_t from, size_t to) {
-        for (size_t i = from; i < to; i++) {
-                const PlanAction *a = &p->plan->actions[i];
-                Task *t;
+/* Before the first write of the pass, the intent of every write it may
+ * make goes into the ledger, saved once: a write whose answer is lost (a
+ * deadline, a kill) is then still the agent's. The flags of each apply are
+ * taken first: an intent marks its entry pending. */
+static int intents_write(Pass *p) {
+        const Plan *plan = p->plan;
+
+        p->intended = calloc(plan->n_actions + 1, sizeof *p->intended);
+        p->created = calloc(plan->n_actions + 1, sizeof *p->created);
+        p->sent = calloc(plan->n_actions + 1, sizeof *p->sent);
+        p->apply_flags = calloc(plan->n_actions + 1, sizeof *p->apply_flags);
+        if (!p->intended || !p->created || !p->sent || !p->apply_flags)
+                return -ENOMEM;
+        for (size_t i = 0; i < plan->n_actions; i++) {
+                const PlanAction *a = &plan->actions[i];
                 int r;
 
                 if (!action_relevant(p, a))
                         continue;
+                p->apply_flags[i] = a->op == PLAN_DELETE ? 0 : apply_flags(p, a);
+                r = ledger_intend_object(p->m->ledger, a->api_version, a->kind, a->namespace, a->name, a->module,
+                                         a->op == PLAN_DELETE ? "delete" : "apply", &p->created[i]);
+                if (r < 0)
+                        return r;
+                p->intended[i] = true;
+        }
+        return 0;
+}
+
+/* The intents of writes that were never sent (an earlier group failed, the
+ * deadline came first) are taken back: nothing of theirs can have happened. */
+static void intents_unsent_abandon(Pass *p) {
+        for (size_t i = 0; p->intended && i < p->plan->n_actions; i++) {
+                const PlanAction *a = &p->plan->actions[i];
+                if (p->intended[i] && !p->sent[i])
+                        ledger_abandon_intent(p->m->ledger, a->kind, a->namespace, a->name, p->created[i]);
+        }
+}
+
+/* The group's tasks (their intents are in the ledger already). */
+static int group_prepare(Pass *p, size_t from, size_t to) {
+        for (size_t i = from; i < to; i++) {
+                const PlanAction *a = &p->plan->actions[i];
+                Task *t;
+
+                if (!p->intended || !p->intended[i])
+                        continue;
                 t = task_new(p, a->op == PLAN_DELETE ? TASK_DELETE : TASK_APPLY, a);
                 if (!t)
                         return -ENOMEM;
-                t->flags = a->op == PLAN_DELETE ? 0 : apply_flags(p, a);
-                r = ledger_intend_object(p->m->ledger, a->api_version, a->kind, a->namespace, a->name, a->module,
-                                         a->op == PLAN_DELETE ? "delete" : "apply", &t->intent_created);
-                if (r < 0)
-                        return r;
+                t->index = i;
+                t->flags = p->apply_flags[i];
         }
         return 0;
 }
@@ -407,6 +448,8 @@ static void group_launch(Pass *p) {
                         continue;
                 t->started = true;
                 r = p->error ? -ECANCELED : t->step == TASK_DELETE ? task_start_delete(t) : task_start_apply(t, t->flags);
+                if (r >= 0)
+                        p->sent[t->index] = true;
                 if (r < 0) {
                         if (r != -ECANCELED)
                                 pass_fail(p, r, "Failed to start applying %s: %s", t->id, STRERROR(r));
@@ -417,15 +460,36 @@ static void group_launch(Pass *p) {
         }
 }
 
+/* The first group: the client, and every intent saved before any write. */
+static int objects_begin(Pass *p) {
+        KubeClient *k;
+        int r;
+
+        r = manager_kube(p->m, p->config, &k);
+        if (r < 0) {
+                pass_failed(p, r);
+                return r;
+        }
+        r = intents_write(p);
+        if (r < 0) {
+                pass_fail(p, r, "Out of memory");
+                return r;
+        }
+        r = pass_commit(p);
+        if (r >= 0)
+                p->intents_saved = true;
+        return r;
+}
+
 static void objects_next_group(Pass *p) {
         const Plan *plan = p->plan;
-        KubeClient *k;
         size_t from, to;
         int r;
 
         while (p->next < plan->n_actions && !action_relevant(p, &plan->actions[p->next]))
                 p->next++;
-        if (p->next >= plan->n_actions || p->error) {
+        if (p->next >= plan->n_actions || p->error ||
+            (!p->intents_saved && objects_begin(p) < 0)) {
                 p->objects_done = true;
                 pass_maybe_finish(p);
                 return;
@@ -436,13 +500,9 @@ static void objects_next_group(Pass *p) {
                         break;
         p->next = to;
 
-        r = manager_kube(p->m, p->config, &k);
+        r = group_prepare(p, from, to);
         if (r < 0)
-                pass_failed(p, r);
-        else if ((r = group_prepare(p, from, to)) < 0)
                 pass_fail(p, r, "Out of memory");
-        else
-                (void) pass_commit(p);
         group_launch(p); /* after a failure, this drops the prepared tasks */
         if (p->objects_in_flight == 0) {
                 /* Nothing started: a failure (or nothing relevant after all). */
@@ -600,6 +660,10 @@ static void pass_free(Pass *p) {
         config_free(p->config);
         free(p->specs);
         free(p->client_actions);
+        free(p->intended);
+        free(p->created);
+        free(p->sent);
+        free(p->apply_flags);
         pass_result_clear(&p->res);
         free(p);
 }
@@ -625,6 +689,7 @@ static void pass_finish(Pass *p) {
 
         if (p->plan)
                 mark_kept_clients(p);
+        intents_unsent_abandon(p);
         if (r >= 0 && pass_result_wrote(&p->res))
                 m->ledger->generation++; /* what was written, not what was planned */
         if (r >= 0)
@@ -768,6 +833,8 @@ bool manager_pass_cancel(Manager *m, const char *why) {
         if (!p)
                 return false;
         m->pass = NULL;
+        if (p->plan)
+                intents_unsent_abandon(p);
         pass_free(p);
         if (m->options.read_only)
                 return true;

@@ -4,21 +4,25 @@
 
     tests/harness/with-harness.sh python3 bench/bench.py NAP_AGENT [EDITS_PER_KIND] [IDLE_SECONDS]
 
-(a) edit-to-applied latency: from the write of values.env to the last
-    audit-logged write request of that edit (stageTimestamp), and to the
-    daemon's STATUS= (which also covers the oauth row), median and p95;
-    warm (edits in quick succession: connections open) and cold (each edit
-    after the agent has closed its connections and unloaded libcurl and
-    libpq; the agent runs with --idle-close=2 so that this takes 2 s, not
-    the default 30);
+(a) edit-to-applied latency: from the write of values.env (closed, as an
+    editor does) to the last audit-logged write request of that edit
+    (stageTimestamp), and to the daemon's STATUS= (which also covers the
+    oauth row), median and p95; warm (connections open; edits 150 ms apart,
+    outside the daemon's 100 ms burst window, as no human types faster) and
+    cold (each edit after the agent has closed its connections and unloaded
+    libcurl and libpq; the agent runs with --idle-close=2 so that this takes
+    2 s, not the default 30); and the CPU of the longest loop iteration
+    (the daemon's debug log measures every one);
 (b) write requests per single-key edit, per kind of edit;
 (c) the agent's RSS and its wake-ups per minute while idle (context
     switches from /proc/PID/status);
 (d) the same edits the install.sh way (`nap-agent render --output DIR
     --show-secrets` then `kubectl apply --server-side --force-conflicts -f
-    DIR`), timed in the same run, with the ratio.
+    DIR`), timed in the same run, with the ratio to the agent's
+    edit-to-last-write.
 """
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -54,14 +58,17 @@ def smaps(pid):
 
 
 def timed_edit(agent, notify, audit, values, text):
-    """Writes values.env; returns (ms to the last audit-logged write or None, ms to STATUS=, writes)."""
+    """Writes values.env; returns (ms to the last audit-logged write or None, ms to STATUS=, writes).
+    The pass reported (STATUS=), the writes are those the audit log holds
+    up to a request of the bench's own (a fence, not a quiet period)."""
     n, mark = notify.count(), audit.mark()
     t_wall, t_mono = time.time(), time.monotonic()
     write_in_place(values, text)
     i = notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
     t_status = notify.snapshot(i)[0][0] if i is not None else float("nan")
-    w = audit.settle(mark, quiet=0.25)
+    w = audit.writes_since(mark)
     last = max((parse_ts(x[5]) for x in w), default=None)
+    time.sleep(0.15)  # the next edit outside the daemon's burst window
     return (last - t_wall) * 1000 if last else None, (t_status - t_mono) * 1000, len(w)
 
 
@@ -94,7 +101,8 @@ def main():
     audit = Audit()
     notify = NotifySocket(wd)
     agent = Agent(binary, wd, values, os.path.join(wd, "state"), env("KUBECONFIG"),
-                  ["--resync=0", "--idle-close=%d" % IDLE_CLOSE_S], notify=notify)
+                  ["--resync=0", "--idle-close=%d" % IDLE_CLOSE_S], notify=notify,
+                  extra_env={"NAP_LOG_LEVEL": "debug"})
     if notify.wait_for(lambda m: "READY=1" in m, 30) is None:
         print("the agent did not start:\n" + agent.output())
         return 1
@@ -108,7 +116,6 @@ def main():
             text = set_key(text, key, value)
         texts.append(text)
         rows.append((kind,) + timed_edit(agent, notify, audit, values, text))
-        time.sleep(0.05)
     rss_open = agent.status("VmRSS")
 
     # (a) cold: each edit after the idle close
@@ -130,6 +137,7 @@ def main():
     wakeups = sum(st1[k] - st0[k] for k in st0) / idle_min
     rss = {k: agent.status(k) for k in ("VmRSS", "RssAnon", "RssFile", "RssShmem", "VmHWM")}
     libs, pss = smaps(agent.pid)
+    dispatch = [float(x) for x in re.findall(r"took ([0-9.]+) ms of CPU", agent.output())]
     agent.stop()
     notify.close()
 
@@ -154,7 +162,7 @@ def main():
 
     # ---- figures -------------------------------------------------------------
     print()
-    print("nap-agent daemon bench: %d edits (%d kinds x %d), debounce 100 ms, %s cores" %
+    print("nap-agent daemon bench: %d edits (%d kinds x %d), each applied when the file is closed, %s cores" %
           (len(plan), len(plan) // per_kind, per_kind, os.cpu_count()))
     applied = [r for r in rows if r[1] is not None]
     a_ms = [r[1] for r in applied]
@@ -167,6 +175,7 @@ def main():
     print("    cold (libcurl and libpq unloaded before %d of %d edits; url edits): last write: median %.0f ms, "
           "p95 %.0f ms; STATUS= median %.0f ms" % (sum(c[2] for c in cold), len(cold), statistics.median(c_ms),
                                                    pct(c_ms, 95), statistics.median(c[1] for c in cold)))
+    print("    the longest loop iteration: %.1f ms of CPU (over %d passes)" % (max(dispatch or [0]), len(dispatch)))
     print("(b) write requests per edit, and latency, by kind:")
     print("    %-10s %8s %8s %10s %10s %12s" % ("kind", "writes", "(max)", "audit p50", "STATUS p50", "install.sh"))
     for kind in dict.fromkeys(r[0] for r in rows):
@@ -192,15 +201,23 @@ def main():
     print("    median %.0f ms, p95 %.0f ms, %.1f write requests per edit%s" %
           (statistics.median(i_ms), pct(i_ms, 95), statistics.mean(x[2] for x in ist),
            "" if not bad else " (%d kubectl failures)" % len(bad)))
-    print("    ratio install.sh / agent (median, to STATUS=): %.1fx; total %.1f s vs %.1f s" %
-          (statistics.median(i_ms) / statistics.median(s_ms), sum(i_ms) / 1000, sum(s_ms) / 1000))
+    print("    ratio install.sh / agent (median, install.sh's run / the agent's edit-to-last-write): %.1fx; "
+          "to STATUS=: %.1fx" % (statistics.median(i_ms) / statistics.median(a_ms),
+                                 statistics.median(i_ms) / statistics.median(s_ms)))
     noop = [r[3] for r in rows if r[0] == "no-op"]
-    worst = max(statistics.median(a_ms), statistics.median(c_ms))
-    print("goals: median edit-to-applied < 150 ms: %s (warm %.0f ms, cold %.0f ms); no-op edit writes 0: %s (max %d); "
-          "idle RSS < 10 MiB: %s (%.1f MiB)" % (
-              "met" if worst < 150 else "NOT met", statistics.median(a_ms), statistics.median(c_ms),
+    one = [r[1] for r in rows if r[0] == "url" and r[1] is not None]
+    tog = [r[1] for r in rows if r[0] == "toggle" and r[1] is not None]
+    ratio = statistics.median(i_ms) / statistics.median(a_ms)
+    print("goals: one-object edit (url) median < 25 ms: %s (%.1f ms); module toggle (5+ writes) median < 40 ms: %s "
+          "(%.1f ms); >= 8x install.sh: %s (%.1fx); no-op edit writes 0: %s (max %d); idle RSS <= 9.1 MiB: %s "
+          "(%.1f MiB); idle wake-ups 0: %s; no loop iteration of 50 ms of CPU: %s" % (
+              "met" if statistics.median(one) < 25 else "NOT met", statistics.median(one),
+              "met" if statistics.median(tog) < 40 else "NOT met", statistics.median(tog),
+              "met" if ratio >= 8 else "NOT met", ratio,
               "met" if max(noop) == 0 else "NOT met", max(noop),
-              "met" if rss["VmRSS"] < 10240 else "NOT met", rss["VmRSS"] / 1024))
+              "met" if rss["VmRSS"] <= 9.1 * 1024 else "NOT met", rss["VmRSS"] / 1024,
+              "met" if wakeups == 0 else "NOT met",
+              "met" if max(dispatch or [0]) < 50 else "NOT met"))
     return 0
 
 
