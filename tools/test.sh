@@ -2,7 +2,7 @@
 # The whole test suite, as the README gives it and .ci/run calls it. In order:
 #
 #   1. deps: tools/deps.sh and the harness's (kubectl, kube-apiserver);
-#   2. gcc, -Werror: every suite (unit, golden, integration against real
+#   2. gcc, -Werror: every test (unit, golden, integration against real
 #      kube-apiserver + etcd + PostgreSQL, package: unit file, docs, .deb
 #      with lintian, .rpm);
 #   3. the systemd end-to-end test (the .deb of 2 installed in a booted
@@ -20,7 +20,7 @@
 # `meson test` the run fails unless each test it ran reported OK (a SKIP,
 # e.g. an exit 77, fails it) and each suite asked for ran at least one test.
 # clang and valgrind are not optional. Build dirs: $NAP_BUILD_DIR (default
-# build-test), and -asan, -valgrind logs, -clang-fuzz beside it.
+# build-test), $NAP_BUILD_DIR-asan and $NAP_BUILD_DIR-clang-fuzz.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -43,18 +43,16 @@ setup() {
 	meson compile -C "$dir"
 }
 
-# run_tests DIR LOGBASE [MESON TEST OPTIONS...] --suite S...: meson test,
-# then the checks on what it ran (testlog: DIR/meson-logs/LOGBASE.json).
+# run_tests DIR LOGBASE "SUITES" [MESON TEST OPTIONS...]: meson test, then
+# the checks on what it ran (DIR/meson-logs/LOGBASE.json): every test OK,
+# and each of SUITES ran at least one.
 run_tests() {
-	local dir=$1 logbase=$2 rc=0 suites=()
-	shift 2
+	local dir=$1 logbase=$2 suites=$3 rc=0
+	shift 3
 	rm -f "$dir/meson-logs/$logbase.json"
 	meson test -C "$dir" --logbase "$logbase" --print-errorlogs --num-processes 2 "$@" || rc=$?
-	while [ $# -gt 0 ]; do
-		[ "$1" = --suite ] && suites+=("$2")
-		shift
-	done
-	python3 - "$dir/meson-logs/$logbase.json" "${suites[@]}" <<-'PY' || rc=1
+	# shellcheck disable=SC2086  # SUITES is a list
+	python3 - "$dir/meson-logs/$logbase.json" $suites <<-'PY' || rc=1
 		# Each test OK (not SKIP, not an expected failure); each suite ran.
 		import json, sys
 		path, suites = sys.argv[1], sys.argv[2:]
@@ -131,7 +129,7 @@ bash tests/harness/harness.sh deps
 build=${NAP_BUILD_DIR:-build-test}
 step "gcc -Werror: every suite ($build)"
 setup "$build"
-run_tests "$build" ci-all --suite unit --suite golden --suite integration --suite package
+run_tests "$build" ci-all "unit golden integration package script"
 
 step "systemd end-to-end (tests/e2e/run.sh)"
 NAP_E2E_DAEMON=1 bash tests/e2e/run.sh "$build"/tests/package/packages/nap-agent_*.deb
@@ -141,16 +139,16 @@ step "gcc ASan+UBSan: unit, golden, integration ($asan)"
 setup "$asan" -Db_sanitize=address,undefined -Db_lundef=false
 (
 	export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-	run_tests "$asan" ci-asan --suite unit --suite golden --suite integration
+	run_tests "$asan" ci-asan "unit golden integration" --suite unit --suite golden --suite integration
 )
 
 step "valgrind: unit ($build)"
-run_tests "$build" ci-valgrind --setup=valgrind --suite unit --no-suite script
+run_tests "$build" ci-valgrind unit --setup=valgrind --suite unit --no-suite script
 
 fuzz=$build-clang-fuzz
 step "clang -Werror, ASan+UBSan, libFuzzer: unit, golden ($fuzz)"
 CC=clang setup "$fuzz" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
-run_tests "$fuzz" ci-clang --suite unit --suite golden
+run_tests "$fuzz" ci-clang "unit golden" --suite unit --suite golden
 
 step "libFuzzer: 30 s per fuzzer, two at a time"
 fuzz_all "$fuzz" 30
