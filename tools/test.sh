@@ -44,15 +44,17 @@ setup() {
 }
 
 # run_tests DIR LOGBASE "SUITES" [MESON TEST OPTIONS...]: meson test, then
-# the checks on what it ran (DIR/meson-logs/LOGBASE.json): every test OK,
-# and each of SUITES ran at least one.
+# the checks on what it ran (DIR/meson-logs/LOGBASE.json, or
+# LOGBASE-SETUP.json with --setup): every test OK, and each of SUITES ran
+# at least one.
 run_tests() {
-	local dir=$1 logbase=$2 suites=$3 rc=0
+	local dir=$1 logbase=$2 suites=$3 rc=0 log
 	shift 3
-	rm -f "$dir/meson-logs/$logbase.json"
+	rm -f "$dir/meson-logs/$logbase".json "$dir/meson-logs/$logbase"-*.json
 	meson test -C "$dir" --logbase "$logbase" --print-errorlogs --num-processes 2 "$@" || rc=$?
+	log=$(ls "$dir/meson-logs/$logbase".json "$dir/meson-logs/$logbase"-*.json 2>/dev/null || true)
 	# shellcheck disable=SC2086  # SUITES is a list
-	python3 - "$dir/meson-logs/$logbase.json" $suites <<-'PY' || rc=1
+	python3 - "${log:-$dir/meson-logs/$logbase.json}" $suites <<-'PY' || rc=1
 		# Each test OK (not SKIP, not an expected failure); each suite ran.
 		import json, sys
 		path, suites = sys.argv[1], sys.argv[2:]
