@@ -32,13 +32,16 @@ step() {
 
 # setup DIR [MESON OPTIONS...]: configure DIR for CI, or reconfigure it with
 # these options when it exists (a dir left by a run without -Dci gets it).
+# Its output is shown only when it fails (meson says there which tool is
+# missing).
 setup() {
-	local dir=$1
+	local dir=$1 out
 	shift
-	if [ -d "$dir" ]; then
-		meson setup --reconfigure "$dir" --werror -Dci=true "$@" >/dev/null
-	else
-		meson setup "$dir" --werror -Dci=true "$@" >/dev/null
+	[ -d "$dir" ] && set -- --reconfigure "$@"
+	if ! out=$(meson setup "$dir" --werror -Dci=true "$@" 2>&1); then
+		printf '%s\n' "$out" | tail -25 >&2
+		echo "test.sh: meson setup $dir failed" >&2
+		return 1
 	fi
 	meson compile -C "$dir"
 }
