@@ -37,7 +37,7 @@ step() {
 setup() {
 	local dir=$1 out
 	shift
-	[ -d "$dir" ] && set -- --reconfigure "$@"
+	[ -f "$dir/meson-private/coredata.dat" ] && set -- --reconfigure "$@"
 	if ! out=$(meson setup "$dir" --werror -Dci=true "$@" 2>&1); then
 		printf '%s\n' "$out" | tail -25 >&2
 		echo "test.sh: meson setup $dir failed" >&2
