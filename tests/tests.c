@@ -4,6 +4,8 @@
 jmp_buf test_jmp;
 int test_failed_flag;
 
+/* TEST_ONLY=NAME runs that one case; a name that selects none (a typo, a
+ * renamed case) is a failure, not a run of nothing that passes. */
 int test_run(const TestCase *cases, size_t n) {
         const char *only = getenv("TEST_ONLY");
         volatile unsigned passed = 0, failed = 0;
@@ -24,5 +26,12 @@ int test_run(const TestCase *cases, size_t n) {
                 fflush(stdout);
         }
         printf("%u passed, %u failed\n", passed, failed);
+        if (passed + failed == 0) {
+                if (only)
+                        fprintf(stderr, "TEST_ONLY='%s' selects no case of this program\n", only);
+                else
+                        fprintf(stderr, "no test case ran\n");
+                return 1;
+        }
         return failed ? 1 : 0;
 }

@@ -1,42 +1,164 @@
 #!/bin/bash
-# The whole test suite, as the README gives it and .ci/run calls it: install
-# the dependencies, build with gcc (-Werror), run every suite (unit, golden,
-# integration against real kube-apiserver + etcd + PostgreSQL, package:
-# unit file, .deb with lintian, .rpm), then the systemd end-to-end test (the
-# .deb installed in a booted Debian 12 container, driven with systemctl), then
-# the unit and golden suites again under AddressSanitizer + UBSan.
+# The whole test suite, as the README gives it and .ci/run calls it. In order:
+#
+#   1. deps: tools/deps.sh and the harness's (kubectl, kube-apiserver);
+#   2. gcc, -Werror: every test (unit, golden, integration against real
+#      kube-apiserver + etcd + PostgreSQL, package: unit file, docs, .deb
+#      with lintian, .rpm);
+#   3. the systemd end-to-end test (the .deb of 2 installed in a booted
+#      Debian 12 container, driven with systemctl, the daemon against the
+#      harness);
+#   4. gcc with AddressSanitizer + UBSan: unit, golden and integration;
+#   5. the unit suite under valgrind (meson test --setup=valgrind, build 2);
+#   6. clang, -Werror, with ASan + UBSan and libFuzzer: unit and golden;
+#   7. every libFuzzer binary that build 6 made (tests/fuzz/fuzz-*), 30 s
+#      each, two at a time;
+#   8. the include checker (tools/check-includes.py).
+#
+# Every build is configured with -Dci=true: each tool a test needs is
+# required, so none is dropped. Nothing may be skipped either: after every
+# `meson test` the run fails unless each test it ran reported OK (a SKIP,
+# e.g. an exit 77, fails it) and each suite asked for ran at least one test.
+# clang and valgrind are not optional. Build dirs: $NAP_BUILD_DIR (default
+# build-test), $NAP_BUILD_DIR-asan and $NAP_BUILD_DIR-clang-fuzz.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
+T0=$(date +%s)
+step() {
+	local e=$(($(date +%s) - T0))
+	printf '\n=== [%dm%02ds] %s\n' $((e / 60)) $((e % 60)) "$*"
+}
 
+# setup DIR [MESON OPTIONS...]: configure DIR for CI, or reconfigure it with
+# these options when it exists (a dir left by a run without -Dci gets it).
+# Its output is shown only when it fails (meson says there which tool is
+# missing).
+setup() {
+	local dir=$1 out
+	shift
+	[ -f "$dir/meson-private/coredata.dat" ] && set -- --reconfigure "$@"
+	if ! out=$(meson setup "$dir" --werror -Dci=true "$@" 2>&1); then
+		printf '%s\n' "$out" | tail -25 >&2
+		echo "test.sh: meson setup $dir failed" >&2
+		return 1
+	fi
+	meson compile -C "$dir"
+}
+
+# run_tests DIR LOGBASE "SUITES" [MESON TEST OPTIONS...]: meson test, then
+# the checks on what it ran (DIR/meson-logs/LOGBASE.json, or
+# LOGBASE-SETUP.json with --setup): every test OK, and each of SUITES ran
+# at least one.
+run_tests() {
+	local dir=$1 logbase=$2 suites=$3 rc=0 log
+	shift 3
+	rm -f "$dir/meson-logs/$logbase".json "$dir/meson-logs/$logbase"-*.json
+	meson test -C "$dir" --logbase "$logbase" --print-errorlogs --num-processes 2 "$@" || rc=$?
+	log=$(ls "$dir/meson-logs/$logbase".json "$dir/meson-logs/$logbase"-*.json 2>/dev/null || true)
+	# shellcheck disable=SC2086  # SUITES is a list
+	python3 - "${log:-$dir/meson-logs/$logbase.json}" $suites <<-'PY' || rc=1
+		# Each test OK (not SKIP, not an expected failure); each suite ran.
+		import json, sys
+		path, suites = sys.argv[1], sys.argv[2:]
+		try:
+		    runs = [json.loads(line) for line in open(path) if line.strip()]
+		except OSError as e:
+		    sys.exit("test.sh: no test log %s: %s" % (path, e))
+		bad = ["%s: %s" % (r["name"], r["result"]) for r in runs if r["result"] != "OK"]
+		ran = {}
+		for r in runs:
+		    for s in r["name"].split(" / ", 1)[0].split(":", 1)[1].split("+"):
+		        ran[s] = ran.get(s, 0) + 1
+		empty = [s for s in suites if not ran.get(s)]
+		for b in bad:
+		    print("test.sh: not OK: " + b)
+		for s in empty:
+		    print("test.sh: suite '%s' ran no test" % s)
+		print("test.sh: %d test(s) ran (%s), %d not OK, %d empty suite(s)"
+		      % (len(runs), ", ".join("%s %d" % kv for kv in sorted(ran.items())), len(bad), len(empty)))
+		sys.exit(1 if bad or empty or not runs else 0)
+	PY
+	return $rc
+}
+
+# fuzz_all BUILDDIR SECONDS: every libFuzzer binary BUILDDIR/tests/fuzz/fuzz-*
+# (not the -replay drivers), with its corpus and dictionary when the tree
+# has them; new inputs go to a scratch dir, not into the tree. None found,
+# or one that crashes or exits non-zero, fails.
+fuzz_all() {
+	local dir=$1 secs=$2 scratch f name i rc=0 pids=() fuzzers=()
+	for f in "$dir"/tests/fuzz/fuzz-*; do
+		[[ $f == *-replay ]] && continue
+		[ -f "$f" ] && [ -x "$f" ] && fuzzers+=("$f")
+	done
+	if [ ${#fuzzers[@]} = 0 ]; then
+		echo "test.sh: no libFuzzer binary in $dir/tests/fuzz" >&2
+		return 1
+	fi
+	scratch=$(mktemp -d)
+	for ((i = 0; i < ${#fuzzers[@]}; i += 2)); do
+		pids=()
+		for f in "${fuzzers[@]:i:2}"; do
+			name=${f##*/fuzz-}
+			mkdir -p "$scratch/$name"
+			args=(-max_total_time="$secs" "$scratch/$name")
+			[ -f "tests/fuzz/$name.dict" ] && args=(-dict="tests/fuzz/$name.dict" "${args[@]}")
+			[ -d "tests/fuzz/corpus/$name" ] && args+=("tests/fuzz/corpus/$name")
+			"$f" "${args[@]}" >"$scratch/$name.log" 2>&1 &
+			pids+=("$!:$name")
+		done
+		for p in "${pids[@]}"; do
+			name=${p#*:}
+			if wait "${p%%:*}"; then
+				echo "fuzz-$name: $(grep -E '^Done [0-9]+ runs' "$scratch/$name.log" || tail -1 "$scratch/$name.log")"
+			else
+				echo "fuzz-$name: FAILED" >&2
+				tail -60 "$scratch/$name.log" >&2
+				rc=1
+			fi
+		done
+	done
+	rm -rf "$scratch"
+	echo "test.sh: ${#fuzzers[@]} fuzzer(s) ran ${secs} s each"
+	return $rc
+}
+
+step "dependencies"
 bash tools/deps.sh
 if [ -z "${NAP_K8S_PREBUILT_DIR:-}" ] && [ -f "$top/../shared/k8s/kube-apiserver.xz" ]; then
 	export NAP_K8S_PREBUILT_DIR=$top/../shared/k8s
 fi
-[ -x tests/harness/harness.sh ] && bash tests/harness/harness.sh deps
+bash tests/harness/harness.sh deps
 
 build=${NAP_BUILD_DIR:-build-test}
-[ -d "$build" ] || meson setup "$build" --werror
-meson compile -C "$build"
-meson test -C "$build" --print-errorlogs --num-processes 2
+step "gcc -Werror: every suite ($build)"
+setup "$build"
+run_tests "$build" ci-all "unit golden integration package script"
 
-# The systemd end-to-end test, with the daemon against the local control plane.
+step "systemd end-to-end (tests/e2e/run.sh)"
 NAP_E2E_DAEMON=1 bash tests/e2e/run.sh "$build"/tests/package/packages/nap-agent_*.deb
 
 asan=$build-asan
-[ -d "$asan" ] || meson setup "$asan" -Db_sanitize=address,undefined -Db_lundef=false --werror
-meson compile -C "$asan"
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	meson test -C "$asan" --suite unit --suite golden --print-errorlogs --num-processes 2
+step "gcc ASan+UBSan: unit, golden, integration ($asan)"
+setup "$asan" -Db_sanitize=address,undefined -Db_lundef=false
+(
+	export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	run_tests "$asan" ci-asan "unit golden integration" --suite unit --suite golden --suite integration
+)
 
-# clang: the same suites with clang's -Werror, and 30 s of libFuzzer on the
-# values.env parser (new inputs go to a scratch dir, not into the tree).
-if command -v clang >/dev/null; then
-	fuzz=$build-clang-fuzz
-	[ -d "$fuzz" ] || CC=clang meson setup "$fuzz" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false --werror
-	meson compile -C "$fuzz"
-	meson test -C "$fuzz" --suite unit --suite golden --print-errorlogs --num-processes 2
-	scratch=$(mktemp -d)
-	"$fuzz"/tests/fuzz/fuzz-envfile -max_total_time=30 -dict=tests/fuzz/envfile.dict "$scratch" tests/fuzz/corpus/envfile/ 2>&1 | tail -3
-	rm -rf "$scratch"
-fi
+step "valgrind: unit ($build)"
+run_tests "$build" ci-valgrind unit --setup=valgrind --suite unit --no-suite script
+
+fuzz=$build-clang-fuzz
+step "clang -Werror, ASan+UBSan, libFuzzer: unit, golden ($fuzz)"
+CC=clang setup "$fuzz" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+run_tests "$fuzz" ci-clang "unit golden" --suite unit --suite golden
+
+step "libFuzzer: 30 s per fuzzer, two at a time"
+fuzz_all "$fuzz" 30
+
+step "include directions (tools/check-includes.py)"
+python3 tools/check-includes.py agent
+
+step "all passed"

@@ -1,14 +1,18 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # Builds the .deb (packaging/build-deb.sh: dpkg-buildpackage, then lintian
-# with no error and no warning) into OUTDIR and checks what it holds.
+# with no error and no warning) into OUTDIR and checks what it holds. A
+# missing tool is a failure, never a skip.
 # Usage: check-deb.sh SOURCE_ROOT OUTDIR
 set -euo pipefail
 src=${1:?usage: check-deb.sh SOURCE_ROOT OUTDIR}
 out=${2:?usage: check-deb.sh SOURCE_ROOT OUTDIR}
-command -v dpkg-buildpackage >/dev/null || { echo "SKIP: no dpkg-buildpackage"; exit 77; }
+for t in dpkg-buildpackage dpkg-deb lintian; do
+	command -v "$t" >/dev/null || { echo "FAIL: no $t"; exit 1; }
+done
 
-DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-nocheck} bash "$src/packaging/build-deb.sh" "$out"
+# lintian always runs here, whatever NAP_LINTIAN the caller has set.
+DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-nocheck} NAP_LINTIAN=1 bash "$src/packaging/build-deb.sh" "$out"
 deb=$(ls "$out"/nap-agent_*.deb)
 fail=0
 list=$(dpkg-deb -c "$deb" | awk '{ print $1, $2, $6 }')

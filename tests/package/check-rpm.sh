@@ -7,5 +7,6 @@
 set -euo pipefail
 src=${1:?usage: check-rpm.sh SOURCE_ROOT OUTDIR}
 out=${2:?usage: check-rpm.sh SOURCE_ROOT OUTDIR}
-command -v rpmbuild >/dev/null || [ "$(id -u)" = 0 ] || { echo "SKIP: no rpmbuild"; exit 77; }
+# No rpmbuild is a failure (as root, build-rpm.sh installs it first).
+command -v rpmbuild >/dev/null || [ "$(id -u)" = 0 ] || { echo "FAIL: no rpmbuild"; exit 1; }
 exec bash "$src/packaging/build-rpm.sh" "$out"
