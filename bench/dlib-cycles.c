@@ -50,7 +50,7 @@ static int one_cycle(const char *kubeconfig, const char *conninfo) {
         cJSON *version = NULL;
         int r;
 
-        r = kube_client_new(kubeconfig, NULL, &c, &kerr);
+        r = kube_client_new(kubeconfig, NULL, NULL, &c, &kerr);
         if (r >= 0)
                 r = kube_get_path(c, "/version", &version, &kerr);
         cJSON_Delete(version);
