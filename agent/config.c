@@ -614,6 +614,18 @@ static void check_final_newline(const char *path, const char *text, size_t len, 
                  "the file does not end with a newline: it may have been cut short by an interrupted write");
 }
 
+/* A file that assigns nothing (empty, or only comments) is refused: that is
+ * what a write cut to nothing looks like, and an operator who wants the
+ * modules off says so with their toggles (decided in issue 15; README,
+ * "Safety"). */
+static void check_not_empty(const char *path, const EnvFile *env, DiagList *diags) {
+        if (env->n_entries == 0)
+                diag_add(diags, DIAG_ERROR, path, 1, 1,
+                         "write the settings back (at least SANDBOX_ENABLED and BROWSER_ENABLED); an empty or "
+                         "comments-only file applies nothing",
+                         "the file assigns no key at all: it may have been emptied or cut short");
+}
+
 int config_load(const char *path, Config **ret, DiagList *diags) {
         _cleanup_(envfile_freep) EnvFile *env = NULL;
         _cleanup_free_ char *text = NULL;
@@ -625,8 +637,10 @@ int config_load(const char *path, Config **ret, DiagList *diags) {
         if (r < 0)
                 return r;
         r = envfile_parse(path, text, len, &env, diags);
-        if (r >= 0)
+        if (r >= 0) {
                 check_final_newline(path, text, len, diags);
+                check_not_empty(path, env, diags);
+        }
         explicit_bzero(text, len);
         if (r < 0)
                 return r;

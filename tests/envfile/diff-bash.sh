@@ -21,7 +21,9 @@
 # says otherwise in a comment line
 #   # nap-agent vars exits N: MESSAGE
 # (MESSAGE: what its first "error:" line says), for a file that parses but is
-# not a valid configuration. Its "file" object must still equal bash.
+# not a valid configuration. Its "file" object must still equal bash. An
+# empty file, which cannot carry that comment, is refused as assigning
+# nothing (see check_not_empty in agent/config.c).
 set -eu
 exec python3 - "$@" <<'PYEOF'
 import glob, json, os, re, subprocess, sys, tempfile
@@ -75,6 +77,8 @@ def expected_exit(path):
     """(exit status, first error message or None) the parser command must give."""
     if not nap_agent:
         return 0, None
+    if os.path.getsize(path) == 0:
+        return 1, "the file assigns no key at all: it may have been emptied or cut short"
     m = EXPECT.search(open(path, encoding="utf-8", errors="surrogateescape").read())
     return (int(m.group(1)), m.group(2)) if m else (0, None)
 

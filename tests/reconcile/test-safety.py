@@ -282,14 +282,9 @@ REFUSED = {"rc": 1, "result": "error", "plan_rc": 1}
 
 # An emptied or comments-only values.env. DECIDED (issue 15; README, Safety:
 # "a values.env that is missing, empty, unparsable or invalid applies
-# nothing and deletes nothing"): it is refused like a missing one, i.e.
-# REFUSED. The product does not do that yet: it reads such a file as one
-# that lost both toggle lines, keeps both modules (a "... is not in ..."
-# note for each), exits 0 and records "ok". Until it refuses it, this pins
-# exactly that outcome, so neither the product nor the test drifts unseen;
-# then EMPTY becomes REFUSED and the `notes` check goes.
-EMPTY = {"rc": 0, "result": "ok", "plan_rc": 0,
-         "notes": ["SANDBOX_ENABLED is not in", "BROWSER_ENABLED is not in"]}
+# nothing and deletes nothing"): it is refused like a missing one (it is
+# what a write cut to nothing looks like), with the diagnostic saying so.
+EMPTY = dict(REFUSED, notes=["the file assigns no key at all"])
 
 
 def bad_values(make, want=REFUSED):
