@@ -499,8 +499,8 @@ def main():
         ("invalid value: toggle not a boolean", bad_values(replace_value("SANDBOX_ENABLED", "yes"))),
         ("values.env truncated at the middle of every line", case_truncation_sweep),
         ("BROWSER_ENABLED line removed", toggle_removed("BROWSER_ENABLED", [], BROWSER + ["browser-service"])),
-        ("SANDBOX_ENABLED line removed", toggle_removed("SANDBOX_ENABLED", patches([B_SECRET, B_DEPLOY]),
-                                                       SANDBOX + ["sandbox-service"])),
+        # (the browser reads the sandbox's Secret either way: nothing of it moves)
+        ("SANDBOX_ENABLED line removed", toggle_removed("SANDBOX_ENABLED", [], SANDBOX + ["sandbox-service"])),
         ("adoption of objects from kubectl apply --server-side", case_adoption),
         ("a change the server refuses in place (headless Service) is made by recreating", case_recreate),
     ]
