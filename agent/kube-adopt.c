@@ -95,3 +95,67 @@ int kube_adopt_patch(const cJSON *live, const char *api_version, cJSON **ret) {
         *ret = TAKE_PTR(patch);
         return 0;
 }
+
+/* Whether the element of list `have` that the FieldsV1 key "k:{...}" names
+ * is there: every member of the key equal. */
+static const cJSON *list_find_keyed(const cJSON *list, const char *key_json) {
+        _cleanup_(cJSON_Deletep) cJSON *key = cJSON_Parse(key_json);
+        const cJSON *e, *k;
+
+        if (!cJSON_IsObject(key) || !cJSON_IsArray(list))
+                return NULL;
+        cJSON_ArrayForEach(e, list) {
+                bool all = true;
+                cJSON_ArrayForEach(k, key)
+                        if (!cJSON_Compare(cJSON_GetObjectItemCaseSensitive(e, k->string), k, true))
+                                all = false;
+                if (all)
+                        return e;
+        }
+        return NULL;
+}
+
+static bool list_has_value(const cJSON *list, const char *value_json) {
+        _cleanup_(cJSON_Deletep) cJSON *v = cJSON_Parse(value_json);
+        const cJSON *e;
+
+        cJSON_ArrayForEach(e, list)
+                if (v && cJSON_Compare(e, v, true))
+                        return true;
+        return false;
+}
+
+/* Whether the FieldsV1 tree `fields` names a field that `want` does not set. */
+static bool fields_beyond(const cJSON *fields, const cJSON *want) {
+        const cJSON *f;
+
+        cJSON_ArrayForEach(f, fields) {
+                const char *k = f->string;
+                const cJSON *sub;
+
+                if (streq(k, ".") || strneq(k, "i:", 2))
+                        continue;
+                if (strneq(k, "f:", 2))
+                        sub = cJSON_IsObject(want) ? cJSON_GetObjectItemCaseSensitive(want, k + 2) : NULL;
+                else if (strneq(k, "k:", 2))
+                        sub = list_find_keyed(want, k + 2);
+                else if (strneq(k, "v:", 2)) {
+                        if (!cJSON_IsArray(want) || !list_has_value(want, k + 2))
+                                return true;
+                        continue;
+                } else
+                        continue;
+                if (!sub || (cJSON_IsObject(f) && f->child && fields_beyond(f, sub)))
+                        return true;
+        }
+        return false;
+}
+
+bool kube_owned_beyond(const cJSON *live, const cJSON *want) {
+        const cJSON *e;
+
+        cJSON_ArrayForEach(e, JSON_GET(live, "metadata", "managedFields"))
+                if (entry_is_ours(json_string(e, "manager"), json_string(e, "operation")))
+                        return fields_beyond(cJSON_GetObjectItemCaseSensitive(e, "fieldsV1"), want);
+        return false;
+}

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 
 #include "kube.h"
 
@@ -18,3 +19,8 @@
 /* *ret: the patch (caller frees), or NULL when nothing is to be taken over.
  * Returns 0 or -ENOMEM. */
 int kube_adopt_patch(const cJSON *live, const char *api_version, cJSON **ret);
+
+/* Whether nap-agent's Apply entry in live's managedFields owns a field that
+ * want does not set (a field an earlier apply set, which the next apply of
+ * want would remove). */
+bool kube_owned_beyond(const cJSON *live, const cJSON *want);

@@ -248,7 +248,10 @@ static int apply_after_read(KubeOp *op) {
         _cleanup_free_ char *query = NULL, *body = NULL;
         int r;
 
-        if ((op->flags & KUBE_APPLY_RESYNC) && op->before && json_covers(op->before, op->desired)) {
+        /* Nothing to write when every field of ours is live as desired and
+         * none of ours is live that is no longer desired. */
+        if ((op->flags & KUBE_APPLY_RESYNC) && op->before && json_covers(op->before, op->desired) &&
+            !kube_owned_beyond(op->before, op->desired)) {
                 apply_result(op, 200, TAKE_PTR(op->before), false);
                 return 1; /* done */
         }

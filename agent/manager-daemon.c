@@ -221,9 +221,9 @@ static int on_idle_close(sd_event_source *s, uint64_t usec, void *userdata) {
 
         if (manager_pass_running(l->m))
                 return 0; /* the pass re-arms it when it ends */
-        manager_close_connections(l->m);
+        manager_idle(l->m);
         (void) malloc_trim(0);
-        log_debug("idle: connections closed, libcurl and libpq unloaded");
+        log_debug("idle: connections closed, libcurl and libpq unloaded, the ledger saved and dropped");
         return 0;
 }
 
@@ -377,7 +377,7 @@ int manager_run(Manager *m, const LoopOptions *opts) {
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %s", STRERROR(r));
         manager_pass_cancel(m, NULL);
-        r = ledger_commit(m->ledger);
+        r = m->ledger ? ledger_commit(m->ledger) : 0;
         if (r < 0)
                 log_warning_errno(r, "Failed to save the ledger on exit: %s", STRERROR(r));
         r = 0;

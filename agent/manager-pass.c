@@ -220,11 +220,16 @@ static void abandon_if_refused(Task *t, const KubeError *err) {
 
 /* ---- applying and deleting objects ---------------------------------------------- */
 
+/* Changes server-side apply cannot make in place: the object is deleted
+ * and created again. */
 static bool is_immutable_error(int r, const KubeError *err) {
         return r == -EINVAL && err &&
                (strstr(err->message, "field is immutable") || strstr(err->message, "may not change") ||
                 /* an older coturn's RollingUpdate parameters under strategy Recreate */
-                strstr(err->message, "may not be specified when strategy"));
+                strstr(err->message, "may not be specified when strategy") ||
+                /* a probe the agent no longer sets (coturn's, before install.sh's fidelity): apply
+                 * removes its handler, the defaulted fields stay, and the rest is refused */
+                strstr(err->message, "must specify a handler type"));
 }
 
 static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *userdata);
@@ -807,6 +812,9 @@ int manager_pass_start(Manager *m, unsigned flags, PassDone done, void *userdata
                 return -EROFS;
         if (m->pass)
                 return -EBUSY;
+        r = manager_ledger(m);
+        if (r < 0)
+                return r;
         p = calloc(1, sizeof *p);
         if (!p)
                 return -ENOMEM;
@@ -833,6 +841,7 @@ bool manager_pass_cancel(Manager *m, const char *why) {
         if (!p)
                 return false;
         m->pass = NULL;
+        /* (a pass runs with the ledger in memory) */
         if (p->plan)
                 intents_unsent_abandon(p);
         pass_free(p);

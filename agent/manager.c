@@ -106,6 +106,17 @@ void manager_close_connections(Manager *m) {
         m->db_conninfo = NULL;
 }
 
+void manager_idle(Manager *m) {
+        manager_close_connections(m);
+        if (m->ledger && !m->options.read_only && ledger_commit(m->ledger) < 0)
+                return; /* keep what could not be saved */
+        m->ledger = ledger_free(m->ledger);
+}
+
+int manager_ledger(Manager *m) {
+        return m->ledger ? 0 : open_ledger(m, &m->ledger);
+}
+
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;

@@ -90,6 +90,11 @@ int manager_reload(Manager *m);
  * libpq (see util/dlib.h). The next pass opens them again. Not while a pass
  * runs. */
 void manager_close_connections(Manager *m);
+/* Idle: the connections closed, and the ledger (saved) dropped from memory;
+ * the next pass reads it again. Not while a pass runs. */
+void manager_idle(Manager *m);
+/* The ledger, read again when manager_idle() dropped it. */
+int manager_ledger(Manager *m);
 
 /* Called once when a pass ends (not when it is cancelled). r: 0 when
  * everything converged, else a negative errno (res->status says why). res

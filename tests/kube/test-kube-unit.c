@@ -525,6 +525,40 @@ TEST(adopt_patch) {
         cJSON_Delete(live);
 }
 
+/* What an earlier apply of nap-agent owned that is no longer desired: the
+ * next apply would remove it, so a resync must write. */
+TEST(owned_beyond) {
+        cJSON *live = cJSON_Parse(
+                "{\"metadata\":{\"managedFields\":[{\"manager\":\"kubectl-label\",\"operation\":\"Update\","
+                "\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:team\":{}}}}},"
+                "{\"manager\":\"nap-agent\",\"operation\":\"Apply\",\"fieldsV1\":{\"f:spec\":{"
+                "\"f:template\":{\"f:spec\":{\"f:containers\":{\"k:{\\\"name\\\":\\\"c\\\"}\":{\".\":{},"
+                "\"f:env\":{\"k:{\\\"name\\\":\\\"A\\\"}\":{\".\":{},\"f:name\":{},\"f:value\":{}}},"
+                "\"f:readinessProbe\":{\"f:periodSeconds\":{}}}}}},\"f:finalizers\":{\"v:\\\"x\\\"\":{}}}}}]}}");
+        cJSON *all = cJSON_Parse("{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"c\","
+                                 "\"env\":[{\"name\":\"A\",\"value\":\"1\"}],\"readinessProbe\":{\"periodSeconds\":5}}]}},"
+                                 "\"finalizers\":[\"x\"]}}");
+        cJSON *no_probe = cJSON_Parse("{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"c\","
+                                      "\"env\":[{\"name\":\"A\",\"value\":\"1\"}]}]}},\"finalizers\":[\"x\"]}}");
+        cJSON *no_env = cJSON_Parse("{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"c\","
+                                    "\"env\":[{\"name\":\"B\",\"value\":\"1\"}],\"readinessProbe\":{\"periodSeconds\":5}}]}},"
+                                    "\"finalizers\":[\"x\"]}}");
+        cJSON *no_value = cJSON_Parse("{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"c\","
+                                      "\"env\":[{\"name\":\"A\",\"value\":\"1\"}],\"readinessProbe\":{\"periodSeconds\":5}}]}},"
+                                      "\"finalizers\":[\"y\"]}}");
+
+        ASSERT_TRUE(live && all && no_probe && no_env && no_value);
+        ASSERT_TRUE(!kube_owned_beyond(live, all)); /* the operator's label is not ours */
+        ASSERT_TRUE(kube_owned_beyond(live, no_probe));
+        ASSERT_TRUE(kube_owned_beyond(live, no_env));
+        ASSERT_TRUE(kube_owned_beyond(live, no_value));
+        cJSON_Delete(live);
+        cJSON_Delete(all);
+        cJSON_Delete(no_probe);
+        cJSON_Delete(no_env);
+        cJSON_Delete(no_value);
+}
+
 /* What a resync compares: every field the agent sets, whatever others added. */
 TEST(json_covers) {
         cJSON *have = cJSON_Parse("{\"metadata\":{\"name\":\"x\",\"labels\":{\"a\":\"1\",\"op\":\"2\"}},"
@@ -552,7 +586,7 @@ TEST(json_covers) {
 static const TestCase cases[] = {
         T(token), T(token_file_relative), T(client_cert_data), T(files_relative_to_kubeconfig), T(errors),
         T(missing_file), T(base64), T(locate), T(paths), T(ref_from_object), T(status_messages),
-        T(client_refused_and_cancelled), T(adopt_patch), T(json_covers),
+        T(client_refused_and_cancelled), T(adopt_patch), T(owned_beyond), T(json_covers),
 };
 
 int main(void) {

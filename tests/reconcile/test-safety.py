@@ -466,6 +466,30 @@ def case_recreate(_site):
     converged(site)
 
 
+def case_probe_dropped(_site):
+    """An earlier nap-agent applied coturn with a readiness probe (tcpSocket);
+    install.sh's coturn has none. Dropping it from the apply removes the
+    handler the agent owned but leaves the fields the server defaulted, which
+    the server refuses ("must specify a handler type"): the agent deletes the
+    Deployment and creates it again, and the pass succeeds."""
+    ns = "probe"
+    R.ensure_namespace(ns)
+    site = R.Site("probe", R.base_values("probe", NAMESPACE=ns, APP_PREFIX="probe",
+                                         SANDBOX_NODE_PORT="31196", BROWSER_NODE_PORT="31195"))
+    d = site.render()
+    coturn = [i for i in d["items"] if i["kind"] == "Deployment" and i["metadata"]["name"] == "coturn"][0]
+    coturn["spec"]["template"]["spec"]["containers"][0]["readinessProbe"] = {
+        "tcpSocket": {"port": 3478}, "periodSeconds": 10}
+    R.kubectl("apply", "--server-side", "--field-manager=nap-agent", "-f", "-", input=json.dumps(coturn))
+    old = R.get_obj("deployments", ns, "coturn")
+    r = apply_ok(site)
+    new = R.get_obj("deployments", ns, "coturn")
+    check("readinessProbe" not in new["spec"]["template"]["spec"]["containers"][0], "the probe is still there")
+    check(new["metadata"]["uid"] != old["metadata"]["uid"], "coturn was not recreated")
+    check(r.err.count("Deployment %s/coturn cannot be changed in place" % ns) == 1, "not said once: %r" % r.err)
+    converged(site)
+
+
 def main():
     R.init(sys.argv)
     run = R.Runner("reconcile-safety")
@@ -503,6 +527,7 @@ def main():
         ("SANDBOX_ENABLED line removed", toggle_removed("SANDBOX_ENABLED", [], SANDBOX + ["sandbox-service"])),
         ("adoption of objects from kubectl apply --server-side", case_adoption),
         ("a change the server refuses in place (headless Service) is made by recreating", case_recreate),
+        ("an earlier agent's coturn probe dropped: recreated", case_probe_dropped),
     ]
     for name, fn in cases:
         ok = run.case(name, fn, site)
