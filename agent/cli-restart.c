@@ -21,15 +21,14 @@
 #include "util/json.h"
 #include "util/log.h"
 
-#define RESTART_FIELD_MANAGER "nap-agent-restart"
+#define RESTART_FIELD_MANAGER   "nap-agent-restart"
 #define RESTARTED_AT_ANNOTATION "kubectl.kubernetes.io/restartedAt"
 
 /* The workloads of the modules that are on: their Deployments and
  * DaemonSets, but not coturn (its image is pinned by COTURN_IMAGE, and
  * install.sh never restarted it). */
 static bool restartable(const DesiredObject *o) {
-        return !o->partial && o->module != MODULE_TURN &&
-               (streq(o->kind, "Deployment") || streq(o->kind, "DaemonSet"));
+        return !o->partial && o->module != MODULE_TURN && (streq(o->kind, "Deployment") || streq(o->kind, "DaemonSet"));
 }
 
 /* RFC 3339 UTC with milliseconds, so that two restarts in one second differ. */
@@ -66,8 +65,8 @@ static int restart_one(KubeClient *k, const DesiredObject *o, const cJSON *patch
 
         r = kube_patch(k, &ref, RESTART_FIELD_MANAGER, patch, NULL, &err);
         if (r == -ENOENT)
-                return log_error_errno(r, "%s %s/%s does not exist: run `nap-agent apply` first", o->kind,
-                                       o->namespace, o->name);
+                return log_error_errno(r, "%s %s/%s does not exist: run `nap-agent apply` first", o->kind, o->namespace,
+                                       o->name);
         if (r < 0)
                 return log_error_errno(r, "Failed to restart %s %s/%s: %s", o->kind, o->namespace, o->name,
                                        err.message);
@@ -82,8 +81,11 @@ int cli_restart(CliArgs *a) {
         _cleanup_(desired_set_freep) DesiredSet *d = NULL;
         _cleanup_(cJSON_Deletep) cJSON *patch = NULL;
         _cleanup_free_ char *why = NULL;
-        ManagerOptions o = { .read_only = true, .values_path = a->values, .state_dir = a->state_dir,
-                             .kubeconfig = a->kubeconfig, .templates = a->templates };
+        ManagerOptions o = { .read_only = true,
+                             .values_path = a->values,
+                             .state_dir = a->state_dir,
+                             .kubeconfig = a->kubeconfig,
+                             .templates = a->templates };
         char stamp[64];
         unsigned n = 0, failed = 0;
         KubeClient *k;

@@ -25,8 +25,8 @@
 static char *guard_key(const Manager *m, const Config *c) {
         char *s;
 
-        if (asprintf(&s, "%s\n%s\n%s", strna(m->kube_path), config_get(c, "NAMESPACE"),
-                     config_get(c, "APP_PREFIX")) < 0)
+        if (asprintf(&s, "%s\n%s\n%s", strna(m->kube_path), config_get(c, "NAMESPACE"), config_get(c, "APP_PREFIX")) <
+            0)
                 return NULL;
         return s;
 }
@@ -69,14 +69,18 @@ int manager_guard_verdict(Manager *m, const Config *c, int r, const cJSON *list,
         _cleanup_free_ char *other = NULL;
 
         if (r < 0)
-                return manager_fail(m, r, "Failed to list the Deployments of namespace '%s' (to check that no other "
-                                    "APP_PREFIX is installed there): %s", ns, err ? err->message : STRERROR(r));
+                return manager_fail(m, r,
+                                    "Failed to list the Deployments of namespace '%s' (to check that no other "
+                                    "APP_PREFIX is installed there): %s",
+                                    ns, err ? err->message : STRERROR(r));
         other = other_prefix(list, prefix);
         if (other)
-                return manager_fail(m, EEXIST, "Namespace '%s' holds an installation under APP_PREFIX '%s' (Deployment "
+                return manager_fail(m, EEXIST,
+                                    "Namespace '%s' holds an installation under APP_PREFIX '%s' (Deployment "
                                     "'%s-cp'), not '%s': applying would start a second, empty '%s-*' stack beside it. "
                                     "Set APP_PREFIX=%s in values.env to manage that installation (or choose another "
-                                    "NAMESPACE); nothing applied", ns, other, other, prefix, prefix, other);
+                                    "NAMESPACE); nothing applied",
+                                    ns, other, other, prefix, prefix, other);
         free(m->guard_passed);
         m->guard_passed = guard_key(m, c); /* NULL only costs a list next time */
         return 0;

@@ -322,7 +322,7 @@ static void on_gone_check(int r, cJSON *obj, const KubeError *err, void *userdat
 /* The object a partial one is set on does not exist: a warning, and the
  * ledger says so (no resourceVersion, see plan_entry_missing), so that a
  * pass that changes nothing does not look again; a resync does. */
-static void partial_missing(Task *t, const KubeError *err) {
+static void partial_missing(Task *t) {
         Pass *p = t->pass;
 
         log_warning("%s does not exist, so the fields nap-agent sets on it (%s) are not set: it belongs to the "
@@ -331,7 +331,6 @@ static void partial_missing(Task *t, const KubeError *err) {
         p->res.warnings++;
         if (plan_action_record(p->m->ledger, t->a, NULL) < 0)
                 pass_fail(p, ENOMEM, "Out of memory");
-        (void) err;
 }
 
 static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *userdata) {
@@ -340,7 +339,7 @@ static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *u
 
         t->op = NULL;
         if (t->a->object->partial && r == -ENOENT) {
-                partial_missing(t, err);
+                partial_missing(t);
                 object_task_done(t);
                 return;
         }
