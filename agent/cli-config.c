@@ -79,9 +79,11 @@ int cli_check(CliArgs *a) {
                         diag_count(&diags, DIAG_ERROR) + (r < 0 && r != -EINVAL));
                 return CLI_EXIT_FAILURE;
         }
+        size_t n = 0; /* the modules' objects; not the partial one set on the platform's nap-cp */
+        for (size_t i = 0; i < s->n_objects; i++)
+                n += !s->objects[i].partial;
         fprintf(stderr, "%s: configuration is valid: sandbox %s, browser %s; %zu object(s), %zu oauth client(s)",
-                a->values, toggle_word(c, MODULE_SANDBOX), toggle_word(c, MODULE_BROWSER), s->n_objects,
-                s->n_clients);
+                a->values, toggle_word(c, MODULE_SANDBOX), toggle_word(c, MODULE_BROWSER), n, s->n_clients);
         if (diag_count(&diags, DIAG_WARNING) > 0)
                 fprintf(stderr, "; %zu warning(s)", diag_count(&diags, DIAG_WARNING));
         fputc('\n', stderr);
@@ -261,9 +263,15 @@ static int render_to_dir(const CliArgs *a, const Config *c, const DesiredSet *s)
                 return log_error_errno(r, "Failed to create '%s': %s", a->output, STRERROR(r));
         for (size_t i = 0; i < s->n_objects; i++) {
                 const DesiredObject *o = &s->objects[i];
-                _cleanup_free_ char *path = NULL;
-                if (asprintf(&path, "%s/%02zu-%s-%s.%s", a->output, i, o->kind, o->name, a->format) < 0)
+                _cleanup_free_ char *path = NULL, *pdir = NULL;
+                /* A partial object (nap-cp's public URLs) is no object to
+                 * create: a subdirectory of its own, which `kubectl apply -f
+                 * DIR` does not read either. */
+                if (asprintf(&pdir, "%s%s", a->output, o->partial ? "/partial" : "") < 0 ||
+                    asprintf(&path, "%s/%02zu-%s-%s.%s", pdir, i, o->kind, o->name, a->format) < 0)
                         return log_error_errno(ENOMEM, "Out of memory");
+                if (o->partial && (r = mkdir_p(pdir, dmode)) < 0)
+                        return log_error_errno(r, "Failed to create '%s': %s", pdir, STRERROR(r));
                 r = write_output_file(a, path, object_for_output(a, o, c));
                 if (r < 0)
                         return r;
@@ -285,11 +293,13 @@ static int render_list(const CliArgs *a, const Config *c, const DesiredSet *s) {
         cJSON *list = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(list, "items");
         bool ok = items && cJSON_AddStringToObject(list, "apiVersion", "v1") &&
                   cJSON_AddStringToObject(list, "kind", "List");
+        cJSON *partial = ok ? cJSON_AddArrayToObject(list, "partialObjects") : NULL; /* set on existing objects only */
+        ok = ok && partial;
         int r;
 
         for (size_t i = 0; ok && i < s->n_objects; i++) {
                 cJSON *j = object_for_output(a, &s->objects[i], c);
-                ok = j && cJSON_AddItemToArray(items, j);
+                ok = j && cJSON_AddItemToArray(s->objects[i].partial ? partial : items, j);
                 if (!ok)
                         cJSON_Delete(j);
         }
@@ -310,7 +320,12 @@ static int render_to_stdout(const CliArgs *a, const Config *c, const DesiredSet 
         if (streq(a->format, "json"))
                 r = render_list(a, c, s);
         for (size_t i = 0; r >= 0 && !streq(a->format, "json") && i < s->n_objects; i++) {
-                printf("---\n# %s (module %s)\n", s->objects[i].source, module_to_string(s->objects[i].module));
+                if (s->objects[i].partial)
+                        printf("---\n# %s (partial: set on the existing object only, never created or deleted)\n",
+                               s->objects[i].source);
+                else
+                        printf("---\n# %s (module %s)\n", s->objects[i].source,
+                               module_to_string(s->objects[i].module));
                 cJSON *j = object_for_output(a, &s->objects[i], c);
                 r = write_object(stdout, a, j);
                 cJSON_Delete(j);

@@ -51,6 +51,10 @@ static int fetch_live(const DesiredObject *o, cJSON **ret_would_be, cJSON **ret_
                 live = NULL;
         else if (r < 0)
                 return log_error_errno(r, "Failed to read %s/%s: %s", o->kind, o->name, err.message);
+        if (!live && o->partial) { /* never created: no dry run (it would be refused) */
+                *ret_would_be = *ret_live = NULL;
+                return 0;
+        }
         r = kube_apply(k, o->body, NULL, KUBE_APPLY_DRY_RUN, &ar, &err);
         if (r < 0) {
                 cJSON_Delete(live);
@@ -104,6 +108,8 @@ int cli_plan(CliArgs *a) {
         }
         if (a->live) {
                 LiveCtx ctx = { m, c };
+                if (manager_guard(m, c) < 0) /* logged: another APP_PREFIX is installed there */
+                        return CLI_EXIT_FAILURE;
                 r = plan_compute_live(d, c, m->ledger, fetch_live, fetch_client, &ctx, &p);
         } else
                 r = plan_compute(d, c, m->ledger, &p);
@@ -156,6 +162,11 @@ int cli_seed(CliArgs *a) {
         return run_pass(a, PASS_CLIENTS_ONLY);
 }
 
+/* "pending", "missing" (a partial object's target did not exist) or "applied". */
+static const char *object_state(const LedgerObject *o) {
+        return o->pending ? "pending" : plan_entry_missing(o) ? "missing" : "applied";
+}
+
 static cJSON *status_json(const Manager *m) {
         const Ledger *l = m->ledger;
         cJSON *j = cJSON_CreateObject(), *last, *objs, *cls;
@@ -178,7 +189,9 @@ static cJSON *status_json(const Manager *m) {
                         cJSON_AddStringToObject(e, "namespace", o->namespace);
                 cJSON_AddStringToObject(e, "name", o->name);
                 cJSON_AddStringToObject(e, "module", o->module);
-                cJSON_AddStringToObject(e, "state", o->pending ? "pending" : "applied");
+                if (streq(o->module, PARTIAL_MODULE))
+                        cJSON_AddBoolToObject(e, "partial", true);
+                cJSON_AddStringToObject(e, "state", object_state(o));
                 if (o->pending)
                         cJSON_AddStringToObject(e, "pending", o->pending);
                 if (o->resource_version)
@@ -229,11 +242,15 @@ int cli_status(CliArgs *a) {
         printf("objects (%zu):\n", l->n_objects);
         for (size_t i = 0; i < l->n_objects; i++) {
                 const LedgerObject *o = &l->objects[i];
-                printf("  %-10s %s%s%s  module %s, resourceVersion %s, %s %s\n", o->kind,
-                       o->namespace ? o->namespace : "", o->namespace ? "/" : "", o->name, o->module,
+                bool partial = streq(o->module, PARTIAL_MODULE);
+                printf("  %-10s %s%s%s  %s %s, resourceVersion %s, %s %s\n", o->kind,
+                       o->namespace ? o->namespace : "", o->namespace ? "/" : "", o->name,
+                       partial ? "partial (only fields nap-agent sets), module" : "module", o->module,
                        o->resource_version ? o->resource_version : "?",
-                       !o->pending ? "applied" : streq(o->pending, "apply") ? "an apply is pending since"
-                                                                            : "a delete is pending since",
+                       plan_entry_missing(o)            ? "not found (never created) at"
+                       : !o->pending                    ? "applied"
+                       : streq(o->pending, "apply")     ? "an apply is pending since"
+                                                        : "a delete is pending since",
                        o->applied_at ? o->applied_at : "?");
         }
         printf("oauth clients (%zu):\n", l->n_clients);

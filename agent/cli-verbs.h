@@ -49,3 +49,4 @@ int cli_seed(CliArgs *a);
 int cli_status(CliArgs *a);
 int cli_gen_secrets(CliArgs *a);
 int cli_doctor(CliArgs *a);
+int cli_restart(CliArgs *a);

@@ -31,6 +31,7 @@ static const Verb verbs[] = {
         { "apply",  cli_apply,  "one reconcile pass: apply exactly what changed" },
         { "seed",   cli_seed,   "sync only the oauth_clients rows" },
         { "status", cli_status, "what the agent applied, and its last pass" },
+        { "restart", cli_restart, "restart the modules' workloads, pulling a re-pushed :latest image again" },
         { "doctor", cli_doctor, "run the operator's debugging list live (exit 0 when nothing fails)" },
         { "gen-secrets", cli_gen_secrets, "fill empty or change-me secrets in values.env, in place" },
 };

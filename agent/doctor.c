@@ -57,6 +57,23 @@ static const char *cget(Ctx *ctx, const char *name) {
 
 /* ---- 1. values.env ------------------------------------------------------ */
 
+/* A mutable tag: install.sh restarted the workloads on every run so that a
+ * re-pushed image was pulled; server-side apply of an unchanged pod
+ * template does not, so that is the operator's `nap-agent restart` now. */
+static void check_image_tag(Ctx *ctx) {
+        const char *tag = cget(ctx, "IMAGE_TAG");
+        bool on = config_module_enabled(ctx->config, MODULE_SANDBOX) ||
+                  config_module_enabled(ctx->config, MODULE_BROWSER);
+
+        if (streq(tag, "latest") && on)
+                add(ctx, DOCTOR_WARN, "values.image_tag",
+                    "nap-agent restart (after each push), or pin IMAGE_TAG to a release",
+                    "IMAGE_TAG=latest: an image pushed again under it is pulled only when the workloads restart, which "
+                    "applying values.env never does");
+        else
+                add(ctx, DOCTOR_OK, "values.image_tag", NULL, "IMAGE_TAG=%s%s", tag, on ? "" : " (no module is on)");
+}
+
 static void check_values(Ctx *ctx) {
         const char *path = ctx->m->options.values_path;
         _cleanup_free_ char *why = NULL;
@@ -99,6 +116,7 @@ static void check_values(Ctx *ctx) {
                 add(ctx, DOCTOR_OK, "values.host", NULL, "NAP_HOST is set");
         else
                 add(ctx, DOCTOR_OK, "values.host", NULL, "neither NAP_HOST nor TOS_HOST is set (the default is used)");
+        check_image_tag(ctx);
 }
 
 /* ---- 2. API server, namespace, RBAC ---------------------------------------- */
@@ -522,6 +540,8 @@ static void check_agent(Ctx *ctx) {
                 KubeRef ref = { o->api_version, o->kind, o->namespace, o->name };
                 KubeError err = { 0 };
                 cJSON *live = NULL;
+                if (plan_entry_missing(o))
+                        continue; /* a partial object's target that was not there: never applied */
                 int r = kube_get(ctx->kube, &ref, &live, &err);
                 if (r == -ENOENT) {
                         missing++;

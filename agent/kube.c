@@ -216,7 +216,7 @@ static void apply_result(KubeOp *op, long status, cJSON *live, bool written) {
                 res.changed = false;
         else if (dry_run)
                 res.changed = !op->before || !same_content(op->before, live);
-        else if (op->flags & (KUBE_APPLY_ADOPT | KUBE_APPLY_RESYNC))
+        else if (op->flags & (KUBE_APPLY_ADOPT | KUBE_APPLY_RESYNC | KUBE_APPLY_EXISTING))
                 res.changed = op->adopted || !op->before || !streq(strna(resource_version(op->before)), strna(rv));
         else
                 res.changed = !op->last_rv || !streq(op->last_rv, strna(rv));
@@ -277,8 +277,8 @@ static int apply_after_read(KubeOp *op) {
 static int apply_step(KubeOp *op, KubeResponse *resp, KubeError *err) {
         switch (op->step) {
         case APPLY_READ:
-                if (resp->status != 200 && resp->status != 404)
-                        return kube_http_failure(resp, err);
+                if (resp->status != 200 && (resp->status != 404 || (op->flags & KUBE_APPLY_EXISTING)))
+                        return kube_http_failure(resp, err); /* a 404 is -ENOENT */
                 if (resp->status == 200 && !cJSON_IsObject(resp->json))
                         return kube_error_setf(err, -EBADMSG, "GET %s: the answer is not a JSON object", op->path);
                 cJSON_Delete(op->before);
@@ -329,7 +329,9 @@ int kube_apply_start(KubeClient *c, const cJSON *obj, const char *last_resource_
                 return -ENOMEM;
         if ((flags & KUBE_APPLY_RESYNC) && !(op->desired = cJSON_Duplicate(obj, true)))
                 return -ENOMEM;
-        r = flags & (KUBE_APPLY_DRY_RUN | KUBE_APPLY_ADOPT | KUBE_APPLY_RESYNC) ? apply_read(op) : apply_write(op);
+        r = flags & (KUBE_APPLY_DRY_RUN | KUBE_APPLY_ADOPT | KUBE_APPLY_RESYNC | KUBE_APPLY_EXISTING)
+                    ? apply_read(op)
+                    : apply_write(op);
         if (r < 0)
                 return r;
         if (ret)
@@ -499,6 +501,34 @@ int kube_create_path(KubeClient *c, const char *path, const cJSON *body, cJSON *
         else if (!cJSON_IsObject(resp.json))
                 r = kube_error_setf(err, -EBADMSG, "POST %s: the answer is not a JSON object", path);
         else
+                *ret = TAKE_PTR(resp.json);
+        kube_response_clear(&resp);
+        return r;
+}
+
+int kube_patch(KubeClient *c, const KubeRef *ref, const char *field_manager, const cJSON *patch, cJSON **ret,
+               KubeError *err) {
+        _cleanup_free_ char *path = NULL, *query = NULL, *text = NULL;
+        KubeResponse resp = { 0 };
+        int r;
+
+        if (strempty(field_manager) || strspn(field_manager, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+                                               strlen(field_manager))
+                return kube_error_setf(err, -EINVAL, "invalid field manager name");
+        r = kube_ref_path(ref, &path, err);
+        if (r < 0)
+                return r;
+        text = cJSON_PrintUnformatted(patch);
+        if (!text || asprintf(&query, "%s?fieldManager=%s", path, field_manager) < 0)
+                return kube_error_setf(err, -ENOMEM, "out of memory");
+        r = kube_call_sync(c, "PATCH", query, KUBE_BODY_MERGE, text, &resp, err);
+        if (r < 0)
+                return r;
+        if (resp.status != 200)
+                r = kube_http_failure(&resp, err);
+        else if (!cJSON_IsObject(resp.json))
+                r = kube_error_setf(err, -EBADMSG, "PATCH %s: the answer is not a JSON object", path);
+        else if (ret)
                 *ret = TAKE_PTR(resp.json);
         kube_response_clear(&resp);
         return r;

@@ -103,6 +103,8 @@ enum {
         KUBE_APPLY_DRY_RUN = 1u << 0, /* dryRun=All: validated, nothing persisted */
         KUBE_APPLY_ADOPT = 1u << 1,   /* take fields over from install.sh's kubectl first */
         KUBE_APPLY_RESYNC = 1u << 2,  /* read first; write only when the live object lacks what obj says */
+        KUBE_APPLY_EXISTING = 1u << 3, /* read first; never create: a missing object is -ENOENT (a partial
+                                        * object, e.g. the env of the platform's own Deployment) */
 };
 
 typedef struct KubeApplyResult {
@@ -134,6 +136,11 @@ void kube_apply_result_clear(KubeApplyResult *r);
  * with the same value, nothing is written (changed false); otherwise apply,
  * and changed tells whether the apply moved the resourceVersion.
  *
+ * With KUBE_APPLY_EXISTING: GET it; missing, nothing is sent and the result
+ * is -ENOENT (err names it), so a partial obj never creates a broken object.
+ * An object deleted between the read and the write would be created: the
+ * server refuses that for a partial obj (a Deployment without selector).
+ *
  * *ret is written only on success; free with kube_apply_result_clear(). */
 int kube_apply(KubeClient *c, const cJSON *obj, const char *last_resource_version, unsigned flags,
                KubeApplyResult *ret, KubeError *err);
@@ -151,6 +158,14 @@ int kube_get_path(KubeClient *c, const char *path, cJSON **ret, KubeError *err);
 /* POST of body (JSON) to path, e.g. a SelfSubjectAccessReview: the JSON
  * object answered (200 or 201). */
 int kube_create_path(KubeClient *c, const char *path, const cJSON *body, cJSON **ret, KubeError *err);
+
+/* A JSON merge patch of an existing object under field_manager (letters,
+ * digits and '-'): an Update entry in its managedFields, not an Apply, so
+ * the fields it sets are that manager's and the agent's own server-side
+ * applies leave them alone. Never creates: -ENOENT when missing. *ret (may
+ * be NULL) gets the object answered. */
+int kube_patch(KubeClient *c, const KubeRef *ref, const char *field_manager, const cJSON *patch, cJSON **ret,
+               KubeError *err);
 
 /* ---- asynchronous verbs ----------------------------------------------------
  * Each starts its requests on the client's loop and calls its callback

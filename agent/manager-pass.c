@@ -63,6 +63,7 @@ struct Pass {
         sd_event_source *begin;
         sd_event_source *deadline;
         sd_event_source *save;   /* deferred: the ledger after the answers of one loop iteration */
+        KubeOp *guard_op;        /* the APP_PREFIX guard's list of Deployments (manager-guard.c) */
         Config *config;
         DesiredSet *desired;
         Plan *plan;
@@ -240,6 +241,10 @@ static unsigned apply_flags(const Pass *p, const PlanAction *a) {
         const LedgerObject *e = ledger_entry(p, a);
         unsigned flags = a->adopt ? KUBE_APPLY_ADOPT : 0;
 
+        /* A partial object (nap-cp's public URLs) is set only on what exists. */
+        if (a->object->partial)
+                flags = KUBE_APPLY_EXISTING;
+
         /* A resync reads first and writes only what drifted; so does the
          * first apply of an entry read back from the cluster (no digest). */
         if (((p->flags & PASS_RESYNC) && a->op == PLAN_UNCHANGED) || (e && !e->digest[0] && !e->pending))
@@ -266,7 +271,10 @@ static void log_applied(Task *t, const KubeApplyResult *ar) {
 
         if (ar->adopted)
                 log_notice("adopted %s: the fields install.sh's kubectl applied now belong to nap-agent", t->id);
-        if (t->step == TASK_REPLACE_APPLY) {
+        if (t->a->object->partial && ar->changed && !(t->flags & KUBE_APPLY_RESYNC)) {
+                log_info("updated %s: only the fields nap-agent sets on it (%s)", t->id, t->a->object->source);
+                p->res.objects_applied++;
+        } else if (t->step == TASK_REPLACE_APPLY) {
                 log_info("created %s again", t->id);
                 p->res.objects_applied++;
         } else if (t->flags & KUBE_APPLY_RESYNC) {
@@ -322,12 +330,32 @@ static void on_gone_check(int r, cJSON *obj, const KubeError *err, void *userdat
         object_task_done(t);
 }
 
+/* The object a partial one is set on does not exist: a warning, and the
+ * ledger says so (no resourceVersion, see plan_entry_missing), so that a
+ * pass that changes nothing does not look again; a resync does. */
+static void partial_missing(Task *t) {
+        Pass *p = t->pass;
+
+        log_warning("%s does not exist, so the fields nap-agent sets on it (%s) are not set: it belongs to the "
+                    "platform's own installation (install.sh), which nap-agent never creates; `nap-agent apply "
+                    "--resync` looks again, ignoring", t->id, t->a->object->source);
+        p->res.warnings++;
+        if (plan_action_record(p->m->ledger, t->a, NULL) < 0)
+                pass_fail(p, ENOMEM, "Out of memory");
+}
+
 static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *userdata) {
         Task *t = userdata;
         Pass *p = t->pass;
 
         t->op = NULL;
-        if (t->step == TASK_APPLY && is_immutable_error(r, err)) {
+        if (t->a->object->partial && r == -ENOENT) {
+                partial_missing(t);
+                object_task_done(t);
+                return;
+        }
+        /* Never for a partial object: it is not the agent's to delete. */
+        if (t->step == TASK_APPLY && !t->a->object->partial && is_immutable_error(r, err)) {
                 log_notice("%s cannot be changed in place (%s); deleting it, waiting until it is gone, and "
                            "creating it again", t->id, err->message);
                 t->step = TASK_REPLACE_DELETE;
@@ -337,7 +365,10 @@ static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *u
         }
         if (r < 0) {
                 abandon_if_refused(t, err);
-                pass_fail(p, r, "Failed to apply %s: %s", t->id, err ? err->message : STRERROR(r));
+                pass_fail(p, r, "Failed to apply %s: %s%s", t->id, err ? err->message : STRERROR(r),
+                          t->a->object->partial && r == -EINVAL ? " (only some fields are set on it: does it have "
+                                                                   "what they belong to, e.g. the container?)"
+                                                                 : "");
         } else {
                 log_applied(t, ar);
                 r = plan_action_record(p->m->ledger, t->a, ar->resource_version);
@@ -655,6 +686,7 @@ static void pass_free(Pass *p) {
         while (p->tasks)
                 task_free(p->tasks);
         kube_op_cancel(p->pg_op);
+        kube_op_cancel(p->guard_op);
         if (p->db_busy && p->m->db)
                 oauth_cancel(p->m->db);
         sd_event_source_disable_unref(p->begin);
@@ -742,6 +774,8 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
                 task_free(p->tasks);
         kube_op_cancel(p->pg_op);
         p->pg_op = NULL;
+        kube_op_cancel(p->guard_op);
+        p->guard_op = NULL;
         if (p->db_busy && p->m->db)
                 oauth_cancel(p->m->db);
         p->db_busy = false;
@@ -751,7 +785,68 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-/* Plans against the ledger and starts the objects and the clients. */
+/* Carries the plan out: the objects and the clients, at once. */
+static void pass_execute(Pass *p) {
+        (void) plan_forget_partials(p->m->ledger, p->desired); /* the plan's notes said so */
+        clients_start(p);
+        objects_next_group(p);
+}
+
+static bool action_relevant(const Pass *p, const PlanAction *a);
+static bool client_relevant(const Pass *p, const PlanAction *a);
+
+/* Whether the pass is going to write anything: a pass that is not (a
+ * converged `apply`) has nothing to guard and makes no request. */
+static bool pass_writes(const Pass *p) {
+        for (size_t i = 0; i < p->plan->n_actions; i++)
+                if (action_relevant(p, &p->plan->actions[i]) || client_relevant(p, &p->plan->actions[i]))
+                        return true;
+        return false;
+}
+
+static void on_guard_list(int r, cJSON *list, const KubeError *err, void *userdata) {
+        Pass *p = userdata;
+
+        p->guard_op = NULL;
+        r = manager_guard_verdict(p->m, p->config, r, list, err);
+        cJSON_Delete(list);
+        if (r < 0) {
+                pass_failed(p, r); /* logged */
+                p->objects_done = p->clients_done = true;
+                pass_maybe_finish(p);
+                return;
+        }
+        pass_execute(p);
+}
+
+/* install.sh's second APP_PREFIX guard: nothing is written into a namespace
+ * that holds another prefix's installation. Listed before the first write
+ * for a kubeconfig, NAMESPACE and APP_PREFIX, and again on a resync. `seed`
+ * writes only rows, into the database DATABASE_URL names or
+ * ${APP_PREFIX}-pg-rw's: no stack to start, and no API server needed with
+ * DATABASE_URL. Returns 1 when the pass may go on at once. */
+static int guard_start(Pass *p) {
+        _cleanup_free_ char *path = NULL;
+        KubeClient *k;
+        int r;
+
+        if ((p->flags & PASS_CLIENTS_ONLY) || !pass_writes(p))
+                return 1;
+        r = manager_kube(p->m, p->config, &k);
+        if (r < 0)
+                return r; /* logged */
+        if (!manager_guard_needed(p->m, p->config, p->flags & PASS_RESYNC))
+                return 1;
+        r = manager_guard_path(p->config, &path);
+        if (r >= 0)
+                r = kube_get_start(k, path, on_guard_list, p, &p->guard_op);
+        if (r < 0)
+                return manager_fail(p->m, r, "Failed to list the Deployments of namespace '%s': %s",
+                                    config_get(p->config, "NAMESPACE"), STRERROR(r));
+        return 0;
+}
+
+/* Plans against the ledger, checks the guard, and starts the objects and the clients. */
 static void pass_plan(Pass *p) {
         int r;
 
@@ -764,8 +859,13 @@ static void pass_plan(Pass *p) {
         }
         for (size_t i = 0; i < p->plan->n_notes; i++)
                 log_notice("%s", p->plan->notes[i]);
-        clients_start(p);
-        objects_next_group(p);
+        r = guard_start(p);
+        if (r < 0) {
+                pass_failed(p, r); /* logged */
+                p->objects_done = p->clients_done = true;
+                pass_maybe_finish(p);
+        } else if (r > 0)
+                pass_execute(p);
 }
 
 static int on_begin(sd_event_source *s, void *userdata) {

@@ -123,6 +123,7 @@ Manager *manager_free(Manager *m) {
         manager_pass_cancel(m, NULL);
         manager_close_connections(m);
         ledger_free(m->ledger);
+        free(m->guard_passed);
         free(m->state_dir);
         sd_event_unref(m->event);
         if (m->lock_fd >= 0)
@@ -138,6 +139,8 @@ int manager_reload(Manager *m) {
         if (m->pass)
                 return -EBUSY;
         manager_close_connections(m);
+        free(m->guard_passed); /* look again: the operator may have fixed the namespace */
+        m->guard_passed = NULL;
         r = open_ledger(m, &l);
         if (r < 0)
                 return r;

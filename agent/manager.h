@@ -49,6 +49,7 @@ typedef struct Manager {
         char *db_conninfo; /* what db was made from (may hold a password) */
         bool db_private;   /* db runs on its own loop (made by manager_db, for the synchronous verbs) */
         Pass *pass;        /* the pass in progress, or NULL */
+        char *guard_passed; /* what the APP_PREFIX guard last passed for (manager-guard.c), or NULL */
         char last_error[512]; /* why the current pass failed, one line, no secret */
 } Manager;
 
@@ -146,6 +147,18 @@ char *manager_db_conninfo_for_host(const Config *c, const char *host);
  * Service address when needed, and the connection, made at once on a loop
  * of its own so that an unreachable server is reported here. */
 int manager_db(Manager *m, const Config *c, OAuthDb **ret);
+
+/* install.sh's second APP_PREFIX guard (manager-guard.c): a namespace
+ * holding a Deployment <other>-cp, and none ${APP_PREFIX}-cp, is refused.
+ * manager_guard_needed: whether to look (again: always); the pass lists
+ * manager_guard_path on its loop and hands the answer (r, list, err) to
+ * manager_guard_verdict, which returns 0 or a negative errno it logged with
+ * manager_fail (-EEXIST: another prefix). manager_guard: the same,
+ * synchronously (plan --live). */
+bool manager_guard_needed(const Manager *m, const Config *c, bool again);
+int manager_guard_path(const Config *c, char **ret);
+int manager_guard_verdict(Manager *m, const Config *c, int r, const cJSON *list, const KubeError *err);
+int manager_guard(Manager *m, const Config *c);
 
 /* Logs the one line that says why the pass fails, keeps it for STATUS=,
  * and returns -abs(error). */

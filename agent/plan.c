@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "plan.h"
+#include "util/json.h"
 #include "util/strbuf.h"
 
 /* ---- secret-free views and digests ------------------------------------ */
@@ -208,19 +209,69 @@ static int dup_into(char **dst, const char *s) {
         return *dst ? 0 : -ENOMEM;
 }
 
+bool plan_entry_missing(const LedgerObject *e) {
+        return e && streq(e->module, PARTIAL_MODULE) && !e->pending && !e->resource_version && e->digest[0];
+}
+
+static int add_note(Plan *p, const char *format, ...) _printf_(2, 3);
+static int add_note(Plan *p, const char *format, ...) {
+        char **notes = realloc(p->notes, (p->n_notes + 1) * sizeof *notes);
+        va_list ap;
+        int r;
+
+        if (!notes)
+                return -ENOMEM;
+        p->notes = notes;
+        va_start(ap, format);
+        r = vasprintf(&p->notes[p->n_notes], format, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        p->n_notes++;
+        return 0;
+}
+
+/* What a partial object sets, for a plan that has nothing to compare it
+ * with: its fields below the identity, as additions, without the names that
+ * the paths already show (env[name=X].name). */
+static int partial_changes(PlanAction *a) {
+        _cleanup_(cJSON_Deletep) cJSON *skeleton = cJSON_Duplicate(a->view, true);
+        size_t n = 0;
+        int r;
+
+        if (!skeleton)
+                return -ENOMEM;
+        cJSON_DeleteItemFromObjectCaseSensitive(skeleton, "spec");
+        r = diff_views(a, skeleton, a->view);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < a->n_changes; i++) {
+                const char *added = strstr(a->changes[i], ": (added) ");
+                size_t len = added ? (size_t) (added - a->changes[i]) : 0;
+                if (len > 6 && strncmp(a->changes[i] + len - 6, "].name", 6) == 0)
+                        free(a->changes[i]);
+                else
+                        a->changes[n++] = a->changes[i];
+        }
+        a->n_changes = n;
+        return 0;
+}
+
 static int plan_desired_object(Plan *p, const DesiredObject *o, const Config *c, const Ledger *l) {
         const LedgerObject *e = ledger_find_object(l, o->kind, o->namespace, o->name);
         char digest[LEDGER_DIGEST_HEX];
         PlanAction *a;
 
         object_digest(l, o, digest);
-        /* A pending write's outcome is unknown: apply again, whatever the digest. */
-        a = new_action(p, !e ? PLAN_CREATE : !e->pending && streq(e->digest, digest) ? PLAN_UNCHANGED : PLAN_UPDATE,
+        /* A pending write's outcome is unknown: apply again, whatever the digest.
+         * A partial object is never created: new to the ledger, it is an update. */
+        a = new_action(p, !e ? (o->partial ? PLAN_UPDATE : PLAN_CREATE)
+                              : !e->pending && streq(e->digest, digest) ? PLAN_UNCHANGED : PLAN_UPDATE,
                        false, o->modules);
         if (!a)
                 return -ENOMEM;
         a->object = o;
-        a->adopt = !e;
+        a->adopt = !e && !o->partial; /* the rest of it is the platform's own */
         memcpy(a->digest, digest, sizeof digest);
         if (dup_into(&a->api_version, o->api_version) < 0 || dup_into(&a->kind, o->kind) < 0 ||
             dup_into(&a->namespace, o->namespace) < 0 || dup_into(&a->name, o->name) < 0)
@@ -228,7 +279,14 @@ static int plan_desired_object(Plan *p, const DesiredObject *o, const Config *c,
         a->view = plan_object_view(o, c, l);
         if (!a->view)
                 return -ENOMEM;
-        return a->op == PLAN_UPDATE ? diff_views(a, e->view, a->view) : 0;
+        if (a->op == PLAN_UNCHANGED && plan_entry_missing(e) &&
+            add_note(p, "%s %s/%s (the platform's own) did not exist at the last pass, so the fields of %s were not "
+                     "set on it; `nap-agent apply --resync` looks again", o->kind, o->namespace, o->name,
+                     o->source) < 0)
+                return -ENOMEM;
+        if (a->op != PLAN_UPDATE)
+                return 0;
+        return o->partial && (!e || !e->view) ? partial_changes(a) : diff_views(a, e->view, a->view);
 }
 
 static int plan_desired_client(Plan *p, const DesiredClient *dc, const Ledger *l) {
@@ -261,6 +319,17 @@ static bool object_desired(const DesiredSet *d, const LedgerObject *e) {
                 if (streq(o->kind, e->kind) && streq(o->name, e->name) && eq_str(o->namespace, e->namespace))
                         return true;
         }
+        return false;
+}
+
+/* Whether a partial object is desired at all: when none is (its URLs do
+ * not resolve, values.env was emptied), what the ledger has of them stays
+ * as it is; when one is, the entries of the others were replaced (a new
+ * APP_PREFIX or NAMESPACE) and go. */
+static bool partial_desired(const DesiredSet *d) {
+        for (size_t i = 0; i < d->n_objects; i++)
+                if (d->objects[i].partial)
+                        return true;
         return false;
 }
 
@@ -318,31 +387,16 @@ static bool may_prune(const Config *c, const char *modules, const char **ret_rea
 
 static int note_kept(Plan *p, const char *module, size_t n_objects, size_t n_clients, const Config *c) {
         int m = module_from_string(module);
-        char **notes = realloc(p->notes, (p->n_notes + 1) * sizeof *notes);
 
-        if (!notes)
-                return -ENOMEM;
-        p->notes = notes;
-        if (asprintf(&p->notes[p->n_notes], "%s is not in %s: keeping the %s module's %zu object(s) and %zu oauth "
-                     "client(s) as they are (set %s=false to remove them)",
-                     toggle_key(m), c->path, module, n_objects, n_clients, toggle_key(m)) < 0)
-                return -ENOMEM;
-        p->n_notes++;
-        return 0;
+        return add_note(p, "%s is not in %s: keeping the %s module's %zu object(s) and %zu oauth client(s) as they "
+                        "are (set %s=false to remove them)",
+                        toggle_key(m), c->path, module, n_objects, n_clients, toggle_key(m));
 }
 
 static int note_client_kept(Plan *p, const char *id, const char *module, bool module_on) {
-        char **notes = realloc(p->notes, (p->n_notes + 1) * sizeof *notes);
-
-        if (!notes)
-                return -ENOMEM;
-        p->notes = notes;
-        if (asprintf(&p->notes[p->n_notes], "keeping oauth client \"%s\" of the %s module, which %s: deleting its row "
-                     "would also delete its users' refresh tokens and authorization codes", id, module,
-                     module_on ? "no longer renders it" : "is off") < 0)
-                return -ENOMEM;
-        p->n_notes++;
-        return 0;
+        return add_note(p, "keeping oauth client \"%s\" of the %s module, which %s: deleting its row would also "
+                        "delete its users' refresh tokens and authorization codes", id, module,
+                        module_on ? "no longer renders it" : "is off");
 }
 
 /* kept[module][0]: objects, [1]: clients a missing toggle line keeps. */
@@ -362,6 +416,15 @@ static int plan_prunes(Plan *p, const DesiredSet *d, const Config *c, const Ledg
                         const LedgerObject *e = &l->objects[i];
                         if (kind_rank(e->kind) != rank || object_desired(d, e))
                                 continue;
+                        if (streq(e->module, PARTIAL_MODULE)) {
+                                /* The platform's own object: never deleted (see plan_forget_partials). */
+                                if (partial_desired(d) &&
+                                    add_note(p, "no longer setting fields on %s %s/%s, which is left as it is (a "
+                                             "partial object is never deleted)", e->kind, strna(e->namespace),
+                                             e->name) < 0)
+                                        return -ENOMEM;
+                                continue;
+                        }
                         if (!may_prune(c, e->module, &reason, &keeper)) {
                                 count_kept(kept, keeper, 0);
                                 continue;
@@ -460,6 +523,20 @@ char *plan_action_id(const PlanAction *a) {
         return asprintf(&s, "%s %s", a->kind, a->name) < 0 ? NULL : s;
 }
 
+size_t plan_forget_partials(Ledger *l, const DesiredSet *d) {
+        size_t n = 0;
+
+        for (size_t i = 0; partial_desired(d) && i < l->n_objects;) {
+                const LedgerObject *e = &l->objects[i];
+                if (streq(e->module, PARTIAL_MODULE) && !object_desired(d, e)) {
+                        ledger_forget_object(l, e->kind, e->namespace, e->name);
+                        n++;
+                } else
+                        i++;
+        }
+        return n;
+}
+
 static const char *op_word(const PlanAction *a) {
         static const char *const objw[] = { "+ create", "~ update", "- delete", "  unchanged" };
         static const char *const clw[] = { "+ register", "~ update", "- remove", "  unchanged" };
@@ -477,7 +554,11 @@ void plan_print(const Plan *p, FILE *f, bool show_unchanged) {
                 _cleanup_free_ char *id = plan_action_id(a);
                 if (a->op == PLAN_UNCHANGED && !show_unchanged)
                         continue;
-                fprintf(f, "%s %s (module %s", op_word(a), id ? id : "?", a->module);
+                if (a->object && a->object->partial)
+                        fprintf(f, "%s %s (partial: only the fields below, on the platform's own object", op_word(a),
+                                id ? id : "?");
+                else
+                        fprintf(f, "%s %s (module %s", op_word(a), id ? id : "?", a->module);
                 if (a->reason)
                         fprintf(f, ": %s", a->reason);
                 fputc(')', f);
@@ -553,11 +634,19 @@ static int plan_live_object(Plan *p, const DesiredObject *o, const Config *c, co
                 goto finish;
         }
         a->object = o;
-        a->adopt = !ledger_find_object(l, o->kind, o->namespace, o->name);
+        a->adopt = !o->partial && !ledger_find_object(l, o->kind, o->namespace, o->name);
         object_digest(l, o, a->digest);
         a->view = plan_object_view(o, c, l);
         if (!a->view) {
                 r = -ENOMEM;
+                goto finish;
+        }
+        if (!live && o->partial) {
+                /* Never created: nothing to do but say so. */
+                a->op = PLAN_UNCHANGED;
+                r = add_note(p, "%s %s/%s (the platform's own) does not exist, so the fields of %s cannot be set on "
+                             "it (it is never created: is the platform installed in namespace '%s'?)", o->kind,
+                             o->namespace, o->name, o->source, o->namespace);
                 goto finish;
         }
         if (!live)

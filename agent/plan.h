@@ -88,6 +88,15 @@ typedef int (*PlanLiveClient)(const char *id, char **ret_name, char **ret_redire
 int plan_compute_live(const DesiredSet *desired, const Config *c, const Ledger *l, PlanLiveFetch fetch,
                       PlanLiveClient fetch_client, void *userdata, Plan **ret);
 
+/* A partial object's entry (module PARTIAL_MODULE) that the last pass found
+ * missing: recorded with its digest and no resourceVersion, so that a pass
+ * that changes nothing does not look again (a resync does). */
+bool plan_entry_missing(const LedgerObject *e);
+/* Forgets the entries of partial objects no longer desired while another
+ * one is (a new APP_PREFIX or NAMESPACE): they are never deleted, only left
+ * as they are. Returns how many. */
+size_t plan_forget_partials(Ledger *l, const DesiredSet *d);
+
 /* Brings the ledger in line with a carried-out action (records what was
  * applied, forgets what was deleted). */
 int plan_action_record(Ledger *l, const PlanAction *a, const char *resource_version);

@@ -18,6 +18,7 @@ typedef struct RenderCtx {
         const char *file; /* for diagnostics */
         DiagList *diags;
         int error;        /* first error seen, negative errno */
+        bool dropped;     /* a field was dropped: its variable is absent or empty */
 } RenderCtx;
 
 int kind_rank(const char *kind) {
@@ -179,8 +180,10 @@ static int substitute(RenderCtx *ctx, cJSON *j) {
                         r = substitute_string(ctx, child->valuestring, &n);
                         if (r < 0)
                                 return r;
-                        if (r > 0)
+                        if (r > 0) {
                                 cJSON_Delete(cJSON_DetachItemViaPointer(j, child));
+                                ctx->dropped = true;
+                        }
                         else {
                                 /* ReplaceItemViaPointer keeps the old key only if we copy it. */
                                 if (child->string && !(n->string = strdup(child->string))) {
@@ -495,15 +498,41 @@ static char *dup_str(const cJSON *j, const char *key) {
 typedef struct Owners {
         Module first_enabled; /* the module it is shown under */
         bool enabled;         /* rendered: one of the owners is on */
+        bool partial;         /* "partial": true, owned by the platform's core */
         char names[64];       /* "sandbox" or "sandbox,browser", as the ledger records it */
 } Owners;
+
+/* A partial object belongs to the platform's core and is always rendered;
+ * the core's objects are never the agent's to create, so nothing else may
+ * name it. */
+static int partial_owners(const cJSON *j, const char *path, Owners *ret, DiagList *diags) {
+        const cJSON *mod = cJSON_GetObjectItemCaseSensitive(j, "module");
+        bool partial = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "partial"));
+        bool core = cJSON_IsString(mod) && streq(mod->valuestring, PARTIAL_MODULE);
+
+        if (!partial && !core)
+                return 0;
+        if (partial != core) {
+                diag_add(diags, DIAG_ERROR, path, 0, 0, "a partial object is the platform's own: \"module\": \""
+                         PARTIAL_MODULE "\", \"partial\": true",
+                         "template has %s without %s", partial ? "\"partial\": true" : "module \"" PARTIAL_MODULE "\"",
+                         partial ? "module \"" PARTIAL_MODULE "\"" : "\"partial\": true");
+                return -EINVAL;
+        }
+        *ret = (Owners) { .enabled = true, .partial = true, .names = PARTIAL_MODULE };
+        return 1;
+}
 
 static int template_owners(const Config *c, const cJSON *j, const char *path, Owners *ret, DiagList *diags) {
         const cJSON *mod = cJSON_GetObjectItemCaseSensitive(j, "module");
         bool list = cJSON_IsArray(mod);
         int n = list ? cJSON_GetArraySize(mod) : cJSON_IsString(mod) ? 1 : 0;
         Owners o = { 0 };
+        int r;
 
+        r = partial_owners(j, path, ret, diags);
+        if (r != 0)
+                return r < 0 ? r : 0;
         for (int i = 0; i < n; i++) {
                 const cJSON *e = list ? cJSON_GetArrayItem(mod, i) : mod;
                 int m = cJSON_IsString(e) ? module_from_string(e->valuestring) : -EINVAL;
@@ -554,6 +583,7 @@ static int add_object(DesiredSet *s, const Owners *own, const char *path, cJSON 
         };
         o->rank = kind_rank(o->kind);
         o->holds_secrets = streq(o->kind, "Secret");
+        o->partial = own->partial;
         if (!o->modules || !o->source || !o->api_version || !o->kind || !o->name)
                 return -ENOMEM;
         return 0;
@@ -603,15 +633,18 @@ static int render_file(const Config *c, const char *path, DesiredSet *s, DiagLis
         bool is_client = cJSON_HasObjectItem(j, "oauthClient");
         item = cJSON_DetachItemFromObjectCaseSensitive(j, is_client ? "oauthClient" : "object");
         cJSON_Delete(j);
-        if (!cJSON_IsObject(item)) {
+        if (!cJSON_IsObject(item) || (is_client && own.partial)) {
                 diag_add(diags, DIAG_ERROR, path, 0, 0, NULL, "template needs an \"object\" or an \"oauthClient\"");
                 cJSON_Delete(item);
                 return -EINVAL;
         }
         r = substitute(&ctx, item);
-        if (r < 0) {
+        if (r < 0 || (own.partial && ctx.dropped)) {
+                /* A partial object sets exactly what it names: without a
+                 * value (NAP_HOST and the URL empty) it would erase the
+                 * platform's, so it is not rendered at all. */
                 cJSON_Delete(item);
-                return r;
+                return r < 0 ? r : 0;
         }
         return is_client ? add_client(s, &own, path, item, diags) : add_object(s, &own, path, item, diags);
 }

@@ -20,6 +20,12 @@
  * "${NAME|base64}" alone is never dropped: absent or empty, it is "" (a
  * Secret key that exists with an empty value, as install.sh writes it).
  * A name the configuration does not know is an error in the template.
+ *
+ * A template with "partial": true (and "module": "core") holds only the
+ * fields the agent sets on an object the platform installed itself, the
+ * control plane's Deployment: it is rendered whatever the toggles say, but
+ * not at all when one of its variables is absent or empty (an env entry
+ * without its value would erase the platform's).
  */
 #pragma once
 
@@ -30,6 +36,8 @@
 
 #define SECRET_DIGEST_ANNOTATION "nap-agent.neutree.ai/secret-digest"
 #define MANAGED_BY_LABEL "app.kubernetes.io/managed-by"
+/* The owner of a partial object: the platform's core, which installed it. */
+#define PARTIAL_MODULE "core"
 
 typedef struct DesiredObject {
         Module module;     /* the first of its owners that is on */
@@ -46,6 +54,10 @@ typedef struct DesiredObject {
         char *canonical;   /* sorted-key compact JSON of body */
         uint8_t digest[32];/* SHA-256 of canonical */
         bool holds_secrets;/* a Secret: never print its data */
+        bool partial;      /* a few fields set on an object of the platform's own
+                            * (nap-cp's public URLs): applied only when it exists,
+                            * never created, adopted or deleted; module is
+                            * meaningless, modules is PARTIAL_MODULE */
 } DesiredObject;
 
 typedef struct DesiredClient {

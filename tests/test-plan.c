@@ -93,11 +93,17 @@ TEST(first_pass_creates_everything_then_nothing) {
         ASSERT_EQ(plan_count(w.plan, PLAN_CREATE, false), 9);
         ASSERT_EQ(plan_count(w.plan, PLAN_CREATE, true), 2);
         ASSERT_TRUE(action(w.plan, "Secret", "nap-sandbox-secret")->adopt);
+        /* the platform's nap-cp: never created, never adopted, only its two env entries */
+        const PlanAction *cp = action(w.plan, "Deployment", "nap-cp");
+        ASSERT_TRUE(cp->op == PLAN_UPDATE && !cp->adopt);
+        ASSERT_EQ(cp->n_changes, 2);
+        ASSERT_TRUE(strstr(cp->changes[1], "spec.template.spec.containers[name=control-plane].env[name=SANDBOX_PUBLIC_URL]"
+                                           ".value: (added) \"http://203.0.113.7:30086\""));
         carry_out(&w, l);
 
         PLAN(&w, l, BOTH, "A_COMMENT_CHANGED_NOTHING=1");
         ASSERT_TRUE(!plan_has_changes(w.plan));
-        ASSERT_EQ(plan_count(w.plan, PLAN_UNCHANGED, false), 9);
+        ASSERT_EQ(plan_count(w.plan, PLAN_UNCHANGED, false), 10);
         world_free(&w);
         ledger_free(l);
         cleanup_dir(dir);
@@ -111,7 +117,8 @@ TEST(node_port_edit_touches_three_things) {
         PLAN(&w, l, BOTH);
         carry_out(&w, l);
         PLAN(&w, l, BOTH, "BROWSER_NODE_PORT=31000");
-        ASSERT_STREQ(changed(w.plan), "~nap-browser(svc) ~nap-browser ~browser-service(client) ");
+        /* nap-cp builds the live-view links from BROWSER_PUBLIC_URL */
+        ASSERT_STREQ(changed(w.plan), "~nap-browser(svc) ~nap-browser ~nap-cp ~browser-service(client) ");
         const PlanAction *a = action(w.plan, "Deployment", "nap-browser");
         bool seen = false;
         for (size_t i = 0; i < a->n_changes; i++)
@@ -161,7 +168,7 @@ TEST(toggle_off_deletes_in_reverse_order) {
         ASSERT_EQ(w.plan->n_notes, 1);
         ASSERT_TRUE(strstr(w.plan->notes[0], "keeping oauth client \"browser-service\" of the browser module, which is off"));
         carry_out(&w, l);
-        ASSERT_EQ(l->n_objects, 4);
+        ASSERT_EQ(l->n_objects, 5); /* the sandbox's 4 and nap-cp */
         ASSERT_EQ(l->n_clients, 2);
         world_free(&w);
         ledger_free(l);
@@ -196,8 +203,14 @@ TEST(rename_deletes_old_before_creating_new) {
          * Secret, which the browser also owns) */
         PLAN(&w, l, BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=false", "APP_PREFIX=acme",
              "PLATFORM_IMAGE_PREFIX=ghcr.io/neutree-ai/agent-platform/nap");
-        ASSERT_STREQ(changed(w.plan), "-nap-sandbox -nap-sandbox(svc) -nap-sandbox-secret +acme-sandbox-secret +acme-sandbox(svc) +acme-sandbox ");
+        /* nap-cp is never deleted: the plan only says it is no longer set */
+        ASSERT_STREQ(changed(w.plan), "-nap-sandbox -nap-sandbox(svc) -nap-sandbox-secret +acme-sandbox-secret "
+                                      "+acme-sandbox(svc) ~acme-cp +acme-sandbox ");
         ASSERT_STREQ(action(w.plan, "Service", "nap-sandbox")->reason, "no longer rendered");
+        ASSERT_EQ(w.plan->n_notes, 1);
+        ASSERT_TRUE(strstr(w.plan->notes[0], "no longer setting fields on Deployment nap/nap-cp, which is left as it is"));
+        ASSERT_EQ(plan_forget_partials(l, w.desired), 1);
+        ASSERT_NULL(ledger_find_object(l, "Deployment", "nap", "nap-cp"));
         world_free(&w);
         ledger_free(l);
         cleanup_dir(dir);
@@ -212,7 +225,7 @@ TEST(ingress_switch_updates_services) {
         carry_out(&w, l);
         PLAN(&w, l, BASE_KEYS, "SANDBOX_ENABLED=true", "INGRESS_MODE=external",
              "SANDBOX_PUBLIC_URL=https://sb.example.com");
-        ASSERT_STREQ(changed(w.plan), "~nap-sandbox(svc) ~nap-sandbox ~sandbox-service(client) ");
+        ASSERT_STREQ(changed(w.plan), "~nap-sandbox(svc) ~nap-cp ~nap-sandbox ~sandbox-service(client) ");
         const PlanAction *a = action(w.plan, "Service", "nap-sandbox");
         bool type = false, port = false;
         for (size_t i = 0; i < a->n_changes; i++) {
@@ -254,7 +267,37 @@ TEST(shared_secret_outlives_either_module) {
                                       "-nap-sandbox-secret ");
         ASSERT_STREQ(action(w.plan, "Secret", "nap-sandbox-secret")->reason, "SANDBOX_ENABLED");
         carry_out(&w, l);
-        ASSERT_EQ(l->n_objects, 0);
+        ASSERT_EQ(l->n_objects, 1); /* nap-cp's public URLs: set with the modules off too */
+        ASSERT_TRUE(ledger_find_object(l, "Deployment", "nap", "nap-cp"));
+        world_free(&w);
+        ledger_free(l);
+        cleanup_dir(dir);
+}
+
+/* nap-cp did not exist: recorded without a resourceVersion, so that an
+ * unchanged pass does not look again, and said in a note; an edit of a
+ * public URL tries again. */
+TEST(partial_object_missing) {
+        char *dir;
+        Ledger *l = fresh_ledger(&dir);
+        World w = { 0 };
+
+        PLAN(&w, l, BOTH);
+        for (size_t i = 0; i < w.plan->n_actions; i++) {
+                const PlanAction *a = &w.plan->actions[i];
+                ASSERT_OK(plan_action_record(l, a, a->object && a->object->partial ? NULL : "1"));
+        }
+        ASSERT_TRUE(plan_entry_missing(ledger_find_object(l, "Deployment", "nap", "nap-cp")));
+        ASSERT_TRUE(!plan_entry_missing(ledger_find_object(l, "Deployment", "nap", "nap-sandbox")));
+
+        PLAN(&w, l, BOTH);
+        ASSERT_TRUE(!plan_has_changes(w.plan));
+        ASSERT_EQ(w.plan->n_notes, 1);
+        ASSERT_TRUE(strstr(w.plan->notes[0], "Deployment nap/nap-cp (the platform's own) did not exist at the last pass"));
+
+        PLAN(&w, l, BOTH, "SANDBOX_PUBLIC_URL=https://sb.example.com");
+        ASSERT_EQ(action(w.plan, "Deployment", "nap-cp")->op, PLAN_UPDATE);
+        ASSERT_EQ(w.plan->n_notes, 0);
         world_free(&w);
         ledger_free(l);
         cleanup_dir(dir);
@@ -263,4 +306,4 @@ TEST(shared_secret_outlives_either_module) {
 TEST_MAIN(T(first_pass_creates_everything_then_nothing), T(node_port_edit_touches_three_things),
           T(secret_edit_rolls_only_its_users_and_hides_values), T(toggle_off_deletes_in_reverse_order),
           T(missing_toggle_line_deletes_nothing), T(rename_deletes_old_before_creating_new),
-          T(ingress_switch_updates_services), T(shared_secret_outlives_either_module))
+          T(ingress_switch_updates_services), T(shared_secret_outlives_either_module), T(partial_object_missing))

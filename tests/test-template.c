@@ -59,20 +59,22 @@ TEST(modules_select_objects) {
 
         _cleanup_(desired_set_freep) DesiredSet *br = RENDER(BASE_KEYS, "BROWSER_ENABLED=true");
 
-        ASSERT_EQ(both->n_objects, 9);
+        /* + the partial nap-cp, whatever the toggles say */
+        ASSERT_EQ(both->n_objects, 10);
         ASSERT_EQ(both->n_clients, 2);
-        ASSERT_EQ(sb->n_objects, 4);
+        ASSERT_EQ(sb->n_objects, 5);
         ASSERT_EQ(sb->n_clients, 1);
         ASSERT_TRUE(find(sb, "Deployment", "nap-sandbox"));
         ASSERT_TRUE(find(sb, "DaemonSet", "sandbox-image-warmer"));
         ASSERT_NULL(find(sb, "Deployment", "coturn"));
         /* the browser reads SANDBOX_SERVICE_KEY from the sandbox's Secret, so
          * that Secret comes with the browser alone too */
-        ASSERT_EQ(br->n_objects, 6);
+        ASSERT_EQ(br->n_objects, 7);
         ASSERT_TRUE(find(br, "Secret", "nap-sandbox-secret"));
         ASSERT_NULL(find(br, "Deployment", "nap-sandbox"));
         ASSERT_NULL(find(br, "DaemonSet", "sandbox-image-warmer"));
-        ASSERT_EQ(none->n_objects, 0);
+        ASSERT_EQ(none->n_objects, 1);
+        ASSERT_TRUE(find(none, "Deployment", "nap-cp")->partial);
         ASSERT_EQ(none->n_clients, 0);
         ASSERT_TRUE(find(both, "Deployment", "coturn"));
         ASSERT_TRUE(find(both, "Service", "coturn"));
@@ -395,9 +397,67 @@ TEST(secret_values_stay_when_empty) {
         ASSERT_STREQ(cJSON_GetObjectItem(data, "SERVICE_KEY")->valuestring, "");
 }
 
+/* The control plane's nap-cp gets the resolved public URLs, always, and
+ * nothing else: no labels, no annotation, no other field of the platform's. */
+TEST(partial_control_plane_urls) {
+        _cleanup_(desired_set_freep) DesiredSet *off = RENDER(BASE_KEYS, "SANDBOX_ENABLED=false", "APP_PREFIX=acme",
+                                                              "PLATFORM_IMAGE_PREFIX=registry.test/acme",
+                                                              "BROWSER_PUBLIC_URL=https://br.example.com/");
+        const DesiredObject *o = find(off, "Deployment", "acme-cp");
+        _cleanup_free_ char *canonical = NULL;
+
+        ASSERT_TRUE(o && o->partial);
+        ASSERT_STREQ(o->modules, PARTIAL_MODULE);
+        ASSERT_STREQ(o->namespace, "nap");
+        ASSERT_STREQ(env_value(o, "SANDBOX_PUBLIC_URL"), "http://203.0.113.7:30086");
+        ASSERT_STREQ(env_value(o, "BROWSER_PUBLIC_URL"), "https://br.example.com");
+        canonical = json_canonical(o->body);
+        ASSERT_STREQ(canonical,
+                     "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"acme-cp\","
+                     "\"namespace\":\"nap\"},\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"env\":[{\"name\":"
+                     "\"SANDBOX_PUBLIC_URL\",\"value\":\"http://203.0.113.7:30086\"},{\"name\":\"BROWSER_PUBLIC_URL\","
+                     "\"value\":\"https://br.example.com\"}],\"name\":\"control-plane\"}]}}}}");
+
+        /* no NAP_HOST, so no sandbox URL: nap-cp is left alone rather than given an empty one */
+        _cleanup_(desired_set_freep) DesiredSet *empty = RENDER("SANDBOX_ENABLED=false",
+                                                                "BROWSER_PUBLIC_URL=https://br.example.com");
+        ASSERT_EQ(empty->n_objects, 0);
+        _cleanup_(desired_set_freep) DesiredSet *urls = RENDER("SANDBOX_ENABLED=false",
+                                                               "BROWSER_PUBLIC_URL=https://br.example.com",
+                                                               "SANDBOX_PUBLIC_URL=https://sb.example.com");
+        ASSERT_TRUE(find(urls, "Deployment", "nap-cp"));
+}
+
+/* "partial" and the module "core" go together, and never with an oauth client. */
+TEST(partial_template_errors) {
+        static const char *const keys[] = { BASE_KEYS, "SANDBOX_ENABLED=true", NULL };
+        static const char *const bad[] = {
+                "{\"module\":\"sandbox\",\"partial\":true,\"object\":{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\","
+                "\"metadata\":{\"name\":\"x\"}}}",
+                "{\"module\":\"core\",\"object\":{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\","
+                "\"metadata\":{\"name\":\"x\"}}}",
+                "{\"module\":\"core\",\"partial\":true,\"oauthClient\":{\"id\":\"x\",\"name\":\"x\","
+                "\"redirect_uri\":\"http://x\"}}",
+        };
+        _cleanup_(diag_list_clear) DiagList d = { 0 };
+        _cleanup_(config_freep) Config *c = config_from_strv(keys, &d);
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_(diag_list_clear) DiagList e = { 0 };
+                _cleanup_free_ char *dir = make_dir();
+                DesiredSet *s = NULL;
+                write_text(dir, "p.json", bad[i]);
+                TemplateDirs o = { .dir = dir, .override_dir = "/nonexistent" };
+                ASSERT_EQ(template_render(c, &o, &s, &e), -EINVAL);
+                ASSERT_NULL(s);
+                ASSERT_TRUE(diags_mention(&e, DIAG_ERROR, i < 2 ? "template has" : "template needs an"));
+                remove_dir(dir);
+        }
+}
+
 TEST_MAIN(T(modules_select_objects), T(apply_order), T(service_url_equals_redirect_uri), T(trailing_slash_nowhere),
           T(node_port_typed_and_dropped), T(every_port_has_protocol), T(secret_change_rolls_only_consumers),
           T(digest_annotation_present), T(canonical_is_sorted_and_stable), T(redacted_output_has_no_secret),
           T(override_dir_replaces_file), T(template_errors), T(json_variables_render_as_values),
           T(json_variable_inside_a_string_is_an_error), T(template_owned_by_several_modules),
-          T(secret_values_stay_when_empty))
+          T(secret_values_stay_when_empty), T(partial_control_plane_urls), T(partial_template_errors))

@@ -228,7 +228,7 @@ def unreachable(binary, wd, values, state):
         took = time.monotonic() - t0
         got = texts(notify)
         T.check(i == 0 and took < 8 and re.fullmatch(
-            r"READY=1\nSTATUS=Failed to apply [^\n]*[Cc]ouldn't connect to server[^\n]*; keeping generation \d+; watching .*", got[0]),
+            r"READY=1\nSTATUS=Failed to (apply|list the Deployments of namespace) [^\n]*[Cc]ouldn't connect to server[^\n]*; keeping generation \d+; watching .*", got[0]),
             "unreachable: READY=1 within 8 s, STATUS says why", "%r after %.1f s" % (got, took))
         time.sleep(1.5)
         proxy.start()

@@ -358,7 +358,7 @@ def case(fn):
 
 STUN_OK = Stun(True)
 STUN_SILENT = Stun(False)
-ALL_IDS = ["values.valid", "values.permissions", "values.host", "kube.reachable", "kube.namespace", "kube.rbac",
+ALL_IDS = ["values.valid", "values.permissions", "values.host", "values.image_tag", "kube.reachable", "kube.namespace", "kube.rbac",
            "oauth.database", "nodeport.sandbox", "oauth.sandbox-service.exists",
            "oauth.sandbox-service.redirect_uri", "nodeport.browser", "oauth.browser-service.exists",
            "oauth.browser-service.redirect_uri", "turn.host", "turn.pod", "turn.stun", "opensandbox.url",
@@ -545,6 +545,17 @@ def values_host():
     expect(d, "values.host", "ok", rc=0)
     d = doctor()
     expect(d, "values.host", "ok", rc=0)
+
+
+@case
+def values_image_tag():
+    """IMAGE_TAG=latest (the example's): a warning whose fix is the restart verb; a pinned tag is ok."""
+    d = doctor(values=variant(IMAGE_TAG="latest"))
+    expect(d, "values.image_tag", "warn", rc=0, summary="IMAGE_TAG=latest", fix="nap-agent restart")
+    d = doctor(values=variant(IMAGE_TAG="latest", SANDBOX_ENABLED="false", BROWSER_ENABLED="false"))
+    expect(d, "values.image_tag", "ok", summary="no module is on")
+    d = doctor()
+    expect(d, "values.image_tag", "ok", rc=0, summary="IMAGE_TAG=v1.0.0")
 
 
 @case
@@ -803,6 +814,7 @@ def setup():
     STUN_SILENT.start()
     BASE = {
         "NAMESPACE": NS,
+        "IMAGE_TAG": "v1.0.0",  # pinned: "latest" is a warning (values_image_tag)
         "TOS_HOST": "192.0.2.10",
         "SANDBOX_ENABLED": "true",
         "SANDBOX_JWT_SECRET": secret(),

@@ -51,7 +51,9 @@ def render(values):
     os.unlink(path)
     if p.returncode != 0:
         raise SystemExit("render failed (%d): %s" % (p.returncode, p.stderr))
-    return {"%s/%s" % (o["kind"], o["metadata"]["name"]): o for o in json.loads(p.stdout)["items"]}
+    out = json.loads(p.stdout)
+    objs = {"%s/%s" % (o["kind"], o["metadata"]["name"]): o for o in out["items"]}
+    return objs, out.get("partialObjects")
 
 
 # ---- the table (UPSTREAM.md §2, by hand) ---------------------------------------
@@ -286,13 +288,32 @@ def check_secret(objs, c, name, data):
     eq(where + ".data", got, data)
 
 
+def check_cp(partials, c):
+    """The control plane's Deployment (core, not a module object): the two
+    public URLs, always, modules on or off, and nothing else of it."""
+    where = "partial %s-cp" % c["prefix"]
+    if not isinstance(partials, list) or len(partials) != 1:
+        return fail(where, "want exactly one partial object, got %s" % json.dumps(partials))
+    want = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": c["prefix"] + "-cp", "namespace": c["namespace"]},
+        "spec": {"template": {"spec": {"containers": [{
+            "name": "control-plane",
+            "env": [{"name": "SANDBOX_PUBLIC_URL", "value": c["sandbox_url"]},
+                    {"name": "BROWSER_PUBLIC_URL", "value": c["browser_url"]}],
+        }]}}},
+    }
+    eq(where, partials[0], want)
+
+
 # ---- scenarios --------------------------------------------------------------------
 
 def scenario(title, values, c):
-    objs = render(values)
+    objs, partials = render(values)
     before = len(FAILURES)
     p = c["prefix"]
     want = set()
+    check_cp(partials, c)
     if c["sandbox"] or c["browser"]:
         want.add("Secret/%s-sandbox-secret" % p)
         check_secret(objs, c, p + "-sandbox-secret", {"JWT_SECRET": values.get("SANDBOX_JWT_SECRET", ""),
@@ -322,7 +343,8 @@ BASE = dict(prefix="nap", pg_user="nap", db="nap", registry="ghcr.io/neutree-ai/
             coturn_image="docker.io/coturn/coturn:4.6", node_image="docker.io/library/node:22-bookworm",
             python_image="docker.io/library/python:3.12-bookworm", golang_image="docker.io/library/golang:1.23",
             pause_image="registry.k8s.io/pause:3.9", sandbox_node_port=30086, browser_node_port=30085,
-            external=False, coturn_selector=None, sandbox_selector=None, pull_secret=None, sandbox=True, browser=True)
+            external=False, coturn_selector=None, sandbox_selector=None, pull_secret=None, sandbox=True, browser=True,
+            namespace="nap")
 
 ON = dict(S, NAP_HOST="203.0.113.7", TURN_HOST="203.0.113.8", SANDBOX_ENABLED="true", BROWSER_ENABLED="true")
 
@@ -340,6 +362,7 @@ scenario("selectors, pull secret, pinned tag, other names and ports",
               sandbox_selector={"pool": "sandbox", "zone": "eu-1a"}, turn_port=3479, sandbox_node_port=31086,
               browser_node_port=31085, sandbox_url="http://203.0.113.7:31086", browser_url="http://203.0.113.7:31085",
               sandbox_domain="sandbox.example.com", opensandbox_url="http://opensandbox-server.agents.svc:80",
+              namespace="agents",
               registry="mirror.example.com/nap", image_prefix="mirror.example.com/nap/nap",
               coturn_image="mirror.example.com/nap/coturn:4.6", pause_image="mirror.example.com/nap/pause:3.9"))
 
@@ -355,6 +378,10 @@ scenario("sandbox only", dict(ON, BROWSER_ENABLED="false"), dict(BASE, browser=F
 # SERVICE_KEY from the sandbox's, empty here as in install.sh.
 scenario("browser only", {k: v for k, v in ON.items() if not k.startswith("SANDBOX_")} | {"SANDBOX_ENABLED": "false"},
          dict(BASE, sandbox=False))
+
+# Both off: no module object, but nap-cp still gets the public URLs.
+scenario("both modules off", dict(ON, SANDBOX_ENABLED="false", BROWSER_ENABLED="false"),
+         dict(BASE, sandbox=False, browser=False))
 
 scenario("APP_PREFIX with its own image prefix",
          dict(ON, APP_PREFIX="acme", PLATFORM_IMAGE_PREFIX="ghcr.io/neutree-ai/agent-platform/nap"),
