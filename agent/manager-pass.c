@@ -72,7 +72,8 @@ struct Pass {
         Task *tasks;  /* running */
         unsigned objects_in_flight;
         size_t next;  /* the plan action the next group starts from */
-        bool *intended;       /* per plan action: its intent is in the ledger */
+        bool *queued;         /* per plan action: the pass is to send it */
+        bool *intended;       /* ... and its intent is in the ledger */
         bool *created;        /* ... and made its entry */
         bool *sent;           /* ... and its request went out */
         unsigned *apply_flags; /* per plan action, taken before its intent marked it pending */
@@ -213,7 +214,7 @@ static const LedgerObject *ledger_entry(const Pass *p, const PlanAction *a) {
 static void abandon_if_refused(Task *t, const KubeError *err) {
         const PlanAction *a = t->a;
 
-        if (err && err->http_status > 0) {
+        if (err && err->http_status > 0 && t->pass->intended[t->index]) {
                 ledger_abandon_intent(t->pass->m->ledger, a->kind, a->namespace, a->name, t->pass->created[t->index]);
                 t->pass->intended[t->index] = false;
         }
@@ -425,11 +426,12 @@ static bool same_group(const PlanAction *x, const PlanAction *y) {
 static int intents_write(Pass *p) {
         const Plan *plan = p->plan;
 
+        p->queued = calloc(plan->n_actions + 1, sizeof *p->queued);
         p->intended = calloc(plan->n_actions + 1, sizeof *p->intended);
         p->created = calloc(plan->n_actions + 1, sizeof *p->created);
         p->sent = calloc(plan->n_actions + 1, sizeof *p->sent);
         p->apply_flags = calloc(plan->n_actions + 1, sizeof *p->apply_flags);
-        if (!p->intended || !p->created || !p->sent || !p->apply_flags)
+        if (!p->queued || !p->intended || !p->created || !p->sent || !p->apply_flags)
                 return -ENOMEM;
         for (size_t i = 0; i < plan->n_actions; i++) {
                 const PlanAction *a = &plan->actions[i];
@@ -437,7 +439,12 @@ static int intents_write(Pass *p) {
 
                 if (!action_relevant(p, a))
                         continue;
+                p->queued[i] = true;
                 p->apply_flags[i] = a->op == PLAN_DELETE ? 0 : apply_flags(p, a);
+                /* A partial object (fields set on someone else's object) is
+                 * never the agent's to prune: a lost answer loses nothing. */
+                if (a->object && a->object->partial)
+                        continue;
                 r = ledger_intend_object(p->m->ledger, a->api_version, a->kind, a->namespace, a->name, a->module,
                                          a->op == PLAN_DELETE ? "delete" : "apply", &p->created[i]);
                 if (r < 0)
@@ -463,7 +470,7 @@ static int group_prepare(Pass *p, size_t from, size_t to) {
                 const PlanAction *a = &p->plan->actions[i];
                 Task *t;
 
-                if (!p->intended || !p->intended[i])
+                if (!p->queued || !p->queued[i])
                         continue;
                 t = task_new(p, a->op == PLAN_DELETE ? TASK_DELETE : TASK_APPLY, a);
                 if (!t)
@@ -697,6 +704,7 @@ static void pass_free(Pass *p) {
         config_free(p->config);
         free(p->specs);
         free(p->client_actions);
+        free(p->queued);
         free(p->intended);
         free(p->created);
         free(p->sent);
