@@ -399,19 +399,6 @@ class Audit:
         self.fence()
         return self.agent_writes(since)
 
-    def settle(self, since, quiet=0.5, timeout=15):
-        """Waits until the agent has sent no write for `quiet` seconds."""
-        last = (None, time.monotonic())
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            n = len(self.agent_writes(since))
-            if n != last[0]:
-                last = (n, time.monotonic())
-            elif time.monotonic() - last[1] >= quiet:
-                break
-            time.sleep(0.05)
-        return self.agent_writes(since)
-
 
 def parse_ts(ts):
     """RFC 3339 with microseconds (the audit log's) to seconds since the epoch."""

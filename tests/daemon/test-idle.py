@@ -83,7 +83,7 @@ def cold_edits(wd):
         write_in_place(values, text)
         got = notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
         status = notify.snapshot(got)[0][1] if got is not None else None
-        writes = sorted(w[:4] for w in audit.settle(mark))
+        writes = sorted(w[:4] for w in audit.writes_since(mark))
         svc = kube_get("service", "nap", "nap-sandbox")
         T.check(status and status.startswith("STATUS=applied 2 object(s), deleted 0, 1 oauth client change(s)"),
                 "cold edit %d: applied" % (i + 1), status)
@@ -107,7 +107,7 @@ def cold_edits(wd):
     msgs = [m for _, m in notify.snapshot(n)]
     T.check(got is not None and any(re.match(r"STATUS=no changes; generation \d+", m) for m in msgs),
             "agent1: SIGHUP while unloaded: reloaded, no changes", msgs)
-    T.check(audit.settle(mark, quiet=0.3) == [], "agent1: SIGHUP wrote nothing")
+    T.check(audit.writes_since(mark) == [], "agent1: SIGHUP wrote nothing")
     stop(agent, notify, "agent1")
 
 

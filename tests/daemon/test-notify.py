@@ -35,7 +35,10 @@ def status_of(m):
 
 
 def writes(audit, mark):
-    return sorted(w[:4] for w in audit.settle(mark))
+    """The agent's writes since mark, up to a request of the test's own in
+    the audit log (call it once the pass reported: STATUS= comes after its
+    last write)."""
+    return sorted(w[:4] for w in audit.writes_since(mark))
 
 
 def node_port():
@@ -120,7 +123,7 @@ def basic(binary, wd, values, state):
         agent.signal(signal.SIGTERM)
         rc = agent.wait(10)
         took = time.monotonic() - ts
-        time.sleep(0.1)
+        notify.sync()
         got = texts(notify, n)
         T.check(rc == 0 and took < 2, "SIGTERM: exit 0 at once", "rc=%s after %.1f s" % (rc, took))
         T.check(got == ["STOPPING=1\nSTATUS=stopping"], "SIGTERM: STOPPING=1", got)
@@ -151,7 +154,9 @@ def resync(binary, wd, values, state):
         psql("DELETE FROM oauth_clients WHERE id = 'sandbox-service'")
         ok = wait_until(lambda: node_port() == 30088 and "sandbox-service" in oauth_rows(), 12, 0.2)
         T.check(ok, "resync: the Service and the oauth row are back within a period")
-        time.sleep(2.5)  # one more resync: nothing left to repair
+        # one more resync after the repair: nothing left to repair
+        rep = notify.wait_for(lambda m: "(drift repaired)" in m, 10, 1)
+        notify.wait_for(lambda m: m.startswith("STATUS=no changes"), 10, (rep or 0) + 1)
         got = texts(notify, 1)
         repaired = [m for m in got if "(drift repaired)" in m]
         plain = [m for m in got if "(drift repaired)" not in m]
@@ -191,7 +196,7 @@ def slow_apply(binary, wd, values, state):
         agent.signal(signal.SIGTERM)
         rc = agent.wait(10)
         took = time.monotonic() - ts
-        time.sleep(0.1)
+        notify.sync()
         got = texts(notify)
         T.check(rc == 0 and took < 2.5, "slow apply: SIGTERM cancels the request, exit 0 within 2.5 s",
                 "rc=%s after %.1f s" % (rc, took))
