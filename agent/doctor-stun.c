@@ -18,17 +18,13 @@
 #include <unistd.h>
 
 #include "doctor.h"
+#include "util/clock.h"
 
 #define STUN_MAGIC 0x2112A442u
 #define STUN_BINDING_REQUEST 0x0001
 #define STUN_BINDING_SUCCESS 0x0101
 #define STUN_XOR_MAPPED_ADDRESS 0x0020
 
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
 
 /* "a.b.c.d:port" from an XOR-MAPPED-ADDRESS (IPv4 only; else NULL). */
 static char *mapped_address(const uint8_t *buf, size_t len) {

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "gensecrets.h"
+#include "util/hex.h"
 #include "util/strbuf.h"
 
 const char *const gensecrets_keys[GENSECRETS_N_KEYS + 1] = {
@@ -20,16 +21,11 @@ bool gensecrets_is_placeholder(const char *v) {
 }
 
 int gensecrets_random_hex(char ret[65], void *userdata) {
-        static const char hex[] = "0123456789abcdef";
         unsigned char b[32];
 
         if (RAND_bytes(b, sizeof b) != 1)
                 return -EIO;
-        for (size_t i = 0; i < sizeof b; i++) {
-                ret[2 * i] = hex[b[i] >> 4];
-                ret[2 * i + 1] = hex[b[i] & 15];
-        }
-        ret[64] = 0;
+        hex_encode(b, sizeof b, ret);
         explicit_bzero(b, sizeof b);
         return 0;
 }

@@ -13,6 +13,7 @@
 
 #include "ledger.h"
 #include "util/fs.h"
+#include "util/hex.h"
 #include "util/log.h"
 
 #define LEDGER_MAX_BYTES (16 * 1024 * 1024)
@@ -27,16 +28,11 @@ void ledger_now(char *buf, size_t size) {
 }
 
 void ledger_hmac(const Ledger *l, const void *data, size_t len, char ret[LEDGER_DIGEST_HEX]) {
-        static const char hex[] = "0123456789abcdef";
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned n = 0;
 
         HMAC(EVP_sha256(), l->key, sizeof l->key, data, len, md, &n);
-        for (unsigned i = 0; i < 32; i++) {
-                ret[2 * i] = hex[md[i] >> 4];
-                ret[2 * i + 1] = hex[md[i] & 15];
-        }
-        ret[64] = 0;
+        hex_encode(md, 32, ret);
 }
 
 /* Reads the per-host key, creating it (0600) on first use. */

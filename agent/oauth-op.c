@@ -15,6 +15,7 @@
 
 #include "oauth-conn.h"
 #include "oauth-pq.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/resolve.h"
 #include "util/strbuf.h"
@@ -58,13 +59,6 @@ struct OAuthOp {
         int r;         /* fixed: what to report; ROLLBACK: the failure to report */
         OAuthError err, saved_err;
 };
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
 
 static void notice_to_debug(void *userdata, const char *message) {
         log_debug("oauth: PostgreSQL: %s", message);
