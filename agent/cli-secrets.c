@@ -124,7 +124,7 @@ int cli_gen_secrets(CliArgs *a) {
         }
         if (rep.filled[0] || rep.appended[0] || created)
                 /* New files are group-readable for the agent's group only. */
-                r = write_file_atomic(target, out, strlen(out), 0640, 1);
+                r = write_file_atomic(target, out, strlen(out), 0640, WRITE_KEEP_OWNER);
         explicit_bzero(out, strlen(out));
         if (r < 0) {
                 log_error_errno(r, "Failed to write '%s': %s", target, STRERROR(r));

@@ -513,6 +513,10 @@ static cJSON *ledger_to_json(const Ledger *l) {
 }
 
 int ledger_commit(Ledger *l) {
+        return ledger_save(l, true);
+}
+
+int ledger_save(Ledger *l, bool durable) {
         cJSON *j;
         char *text;
         int r;
@@ -526,7 +530,7 @@ int ledger_commit(Ledger *l) {
         cJSON_Delete(j);
         if (!text)
                 return -ENOMEM;
-        r = write_file_atomic(l->path, text, strlen(text), 0600, 0);
+        r = write_file_atomic(l->path, text, strlen(text), 0600, durable ? 0 : WRITE_NO_SYNC);
         free(text);
         return r;
 }

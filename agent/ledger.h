@@ -86,6 +86,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Ledger *, ledger_free);
 
 /* Writes the ledger atomically (temp file, fsync, rename, fsync dir). */
 int ledger_commit(Ledger *l);
+/* The same, durable or not: without fsync a crash of the process loses
+ * nothing, one of the machine may lose the last save (for what only settles
+ * an earlier durable save: the next pass repeats a write, or reads the
+ * ledger back from the cluster). */
+int ledger_save(Ledger *l, bool durable);
 
 /* HMAC-SHA-256 of data with the ledger key, as hex. */
 void ledger_hmac(const Ledger *l, const void *data, size_t len, char ret[LEDGER_DIGEST_HEX]);

@@ -129,9 +129,11 @@ static void pass_failed(Pass *p, int error) {
                 p->error = -abs(error);
 }
 
-/* Saves the ledger; a pass that cannot record what it did fails. */
-static int pass_commit(Pass *p) {
-        int r = ledger_commit(p->m->ledger);
+/* Saves the ledger; a pass that cannot record what it did fails. Durable
+ * (fsync) for intents, which must be on disk before their writes; what
+ * only settles them need not be (see ledger_save). */
+static int pass_save(Pass *p, bool durable) {
+        int r = ledger_save(p->m->ledger, durable);
 
         if (r < 0)
                 pass_fail(p, r, "Failed to save the ledger in '%s': %s (nothing is written until it can be saved)",
@@ -143,7 +145,7 @@ static int on_save(sd_event_source *s, void *userdata) {
         Pass *p = userdata;
 
         p->save = sd_event_source_disable_unref(p->save);
-        (void) pass_commit(p);
+        (void) pass_save(p, false);
         return 0;
 }
 
@@ -151,7 +153,7 @@ static int on_save(sd_event_source *s, void *userdata) {
  * answers that arrive in one loop iteration share one save. */
 static void save_soon(Pass *p) {
         if (!p->save && sd_event_add_defer(p->m->event, &p->save, on_save, p) < 0)
-                (void) pass_commit(p);
+                (void) pass_save(p, false);
 }
 
 static Task *task_free(Task *t) {
@@ -518,7 +520,7 @@ static int objects_begin(Pass *p) {
                 pass_fail(p, r, "Out of memory");
                 return r;
         }
-        r = pass_commit(p);
+        r = pass_save(p, true);
         if (r >= 0)
                 p->intents_saved = true;
         return r;
@@ -632,7 +634,7 @@ static void on_listed(int r, cJSON *list, const KubeError *err, void *userdata) 
                 return;
         }
         p->m->ledger->rebuild = false;
-        if (pass_commit(p) < 0) {
+        if (pass_save(p, true) < 0) {
                 p->objects_done = p->clients_done = true;
                 pass_maybe_finish(p);
                 return;
@@ -742,7 +744,7 @@ static void pass_finish(Pass *p) {
         else if (!p->res.status)
                 set_status(&p->res, "%s; keeping generation %llu", m->last_error[0] ? m->last_error : STRERROR(r),
                            (unsigned long long) m->ledger->generation);
-        if (ledger_set_last_pass(m->ledger, r >= 0, p->res.status) < 0 || pass_commit(p) < 0) {
+        if (ledger_set_last_pass(m->ledger, r >= 0, p->res.status) < 0 || pass_save(p, false) < 0) {
                 if (r >= 0)
                         set_status(&p->res, "%s", m->last_error);
                 r = p->error;

@@ -97,7 +97,7 @@ static int write_all(int fd, const char *p, size_t len) {
         return 0;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, int keep_owner) {
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, unsigned flags) {
         _cleanup_free_ char *dir = path_dirname(path), *tmp = NULL;
         _cleanup_close_ int fd = -1;
         struct stat st;
@@ -106,7 +106,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 
         if (!dir)
                 return -ENOMEM;
-        if (keep_owner && stat(path, &st) >= 0)
+        if ((flags & WRITE_KEEP_OWNER) && stat(path, &st) >= 0)
                 have_st = true;
         if (asprintf(&tmp, "%s/.#%s.XXXXXX", dir, path_basename(path)) < 0)
                 return -ENOMEM;
@@ -120,7 +120,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
                 r = negative_errno();
         if (r >= 0 && have_st && fchown(fd, st.st_uid, st.st_gid) < 0 && errno != EPERM)
                 r = negative_errno();
-        if (r >= 0 && fsync(fd) < 0)
+        if (r >= 0 && !(flags & WRITE_NO_SYNC) && fsync(fd) < 0)
                 r = negative_errno();
         /* Closed before the rename: a close after it would reach a watcher
          * (the daemon's inotify) as a second write of path itself. */
@@ -132,7 +132,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
                 unlink(tmp);
                 return r;
         }
-        return fsync_directory_of(path);
+        return flags & WRITE_NO_SYNC ? 0 : fsync_directory_of(path);
 }
 
 int mkdir_p(const char *path, mode_t mode) {

@@ -16,9 +16,13 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
 /* The same from an open file descriptor, read to its end. */
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
 
-/* Atomically replaces path with data, creating it with mode. When
- * keep_owner is set and path exists, its mode, owner and group are kept. */
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, int keep_owner);
+enum {
+        WRITE_KEEP_OWNER = 1u << 0, /* path exists: keep its mode, owner and group */
+        WRITE_NO_SYNC = 1u << 1,    /* no fsync: atomic against a crash of the process, not of the machine */
+};
+
+/* Atomically replaces path with data, creating it with mode. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, unsigned flags);
 
 /* mkdir -p with mode for the directories it creates. */
 int mkdir_p(const char *path, mode_t mode);
