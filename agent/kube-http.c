@@ -20,6 +20,7 @@
 #include "kubeconfig.h"
 #include "nap-config.h"
 #include "util/clock.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -63,11 +64,16 @@ struct KubeCall {
         void *userdata;
 };
 
+/* An answer may hold a Secret's data (a read back, an echo of the request):
+ * it is wiped before it is freed, as are the request bodies. */
 void kube_response_clear(KubeResponse *r) {
         if (!r)
                 return;
-        cJSON_Delete(r->json);
+        json_delete_wiped(r->json);
+        if (r->body)
+                explicit_bzero(r->body, strlen(r->body));
         free(r->body);
+        free(r->path);
         *r = (KubeResponse) { 0 };
 }
 
@@ -360,8 +366,7 @@ static void call_free(KubeCall *call) {
         sd_event_source_disable_unref(call->retry);
         if (call->body)
                 explicit_bzero(call->body, strlen(call->body));
-        if (call->response.s)
-                explicit_bzero(call->response.s, call->response.len);
+        call->response.wipe = true;
         strbuf_free(&call->response);
         free(call->method);
         free(call->path);
@@ -446,8 +451,9 @@ static int attempt_start(KubeCall *call) {
                                        ? left
                                        : call->c->opts.request_timeout_ms);
 
+        call->response.wipe = true;
         strbuf_free(&call->response);
-        call->response = (StrBuf) { 0 };
+        call->response = (StrBuf) { .wipe = true };
         call->line_start = 0;
         call->too_big = false;
         call->errbuf[0] = 0;
@@ -545,7 +551,10 @@ static void deliver(KubeCall *call, long status) {
         if (!call->response.s)
                 strbuf_puts(&call->response, "");
         resp.body = strbuf_steal(&call->response);
-        if (!resp.body) {
+        call->response.wipe = true;
+        resp.path = strdup(call->path);
+        if (!resp.body || !resp.path) {
+                kube_response_clear(&resp);
                 kube_error_setf(&err, -ENOMEM, "out of memory");
                 call_complete(call, -ENOMEM, NULL, &err);
                 return;

@@ -14,6 +14,7 @@
 #include "ledger.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/redact.h"
 
 #define LEDGER_MAX_BYTES (16 * 1024 * 1024)
 
@@ -457,11 +458,14 @@ void ledger_forget_client(Ledger *l, const char *id) {
 }
 
 int ledger_set_last_pass(Ledger *l, bool ok, const char *message) {
+        _cleanup_free_ char *clean = message ? redact(message) : NULL;
         char now[32];
 
+        if (message && !clean)
+                return -ENOMEM;
         ledger_now(now, sizeof now);
         if (set_str(&l->last_time, now) < 0 || set_str(&l->last_result, ok ? "ok" : "error") < 0 ||
-            set_str(&l->last_message, message) < 0)
+            set_str(&l->last_message, clean) < 0)
                 return -ENOMEM;
         return 0;
 }

@@ -26,6 +26,7 @@
 #include "manager.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/redact.h"
 
 #define DEFAULT_PASS_DEADLINE_MS 60000u
 #define GONE_POLL_USEC (250ULL * 1000ULL)
@@ -519,7 +520,7 @@ static void on_listed(int r, cJSON *list, const KubeError *err, void *userdata) 
                 pass_fail(p, r, "Out of memory");
         else if (n > 0)
                 log_notice("read back %u %s(s) nap-agent had applied", n, t->kind);
-        cJSON_Delete(list);
+        json_delete_wiped(list);
         task_free(t);
         if (--p->lists_in_flight > 0)
                 return;
@@ -632,6 +633,13 @@ static void pass_finish(Pass *p) {
         else if (!p->res.status)
                 set_status(&p->res, "%s; keeping generation %llu", m->last_error[0] ? m->last_error : STRERROR(r),
                            (unsigned long long) m->ledger->generation);
+        if (p->res.status) { /* STATUS= shows it: the redaction step (util/redact.h) once more */
+                char *clean = redact(p->res.status);
+                if (clean) {
+                        free(p->res.status);
+                        p->res.status = clean;
+                }
+        }
         if (ledger_set_last_pass(m->ledger, r >= 0, p->res.status) < 0 || pass_commit(p) < 0) {
                 if (r >= 0)
                         set_status(&p->res, "%s", m->last_error);
