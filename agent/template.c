@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include "nap-config.h"
 #include "template.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/strbuf.h"
 
 #define TEMPLATE_MAX_BYTES (256 * 1024)
@@ -18,6 +20,7 @@ typedef struct RenderCtx {
         const char *file; /* for diagnostics */
         DiagList *diags;
         int error;        /* first error seen, negative errno */
+        bool expands;     /* the string being substituted is one Kubernetes expands $(VAR) in */
 } RenderCtx;
 
 int kind_rank(const char *kind) {
@@ -48,14 +51,54 @@ typedef enum Filter {
         FILTER_STR,    /* always a JSON string, even for an int (env values) */
 } Filter;
 
+static void wipe_free(char *s) {
+        if (s) {
+                explicit_bzero(s, strlen(s));
+                free(s);
+        }
+}
+
+/* A value as it must stand in a string Kubernetes expands (a container's
+ * env value, command or args): every '$' doubled, since the kubelet turns
+ * "$$" into "$" and "$(VAR)" into VAR's value. So a value holding
+ * "$(JWT_SECRET)" reaches the container as written, exactly as it is
+ * registered as a redirect URI, instead of with the secret in it. */
+static void put_value(StrBuf *b, const char *v, bool expands) {
+        for (const char *p = v; *p; p++) {
+                if (*p == '$' && expands)
+                        strbuf_putc(b, '$');
+                strbuf_putc(b, *p);
+        }
+}
+
+static cJSON *value_string(const char *v, bool expands) {
+        StrBuf b = { .wipe = true };
+        cJSON *j;
+
+        if (!expands || !strchr(v, '$'))
+                return cJSON_CreateString(v);
+        put_value(&b, v, true);
+        if (b.oom) {
+                strbuf_free(&b);
+                return NULL;
+        }
+        j = cJSON_CreateString(b.s);
+        strbuf_free(&b);
+        return j;
+}
+
 /* Looks up "NAME", "NAME|base64" or "NAME|str"; *ret_var gets the variable. */
 static int lookup(RenderCtx *ctx, const char *ref, size_t n, const ConfigVar **ret_var, Filter *ret_filter) {
         char name[128];
         const char *bar = memchr(ref, '|', n);
         size_t nl = bar ? (size_t) (bar - ref) : n;
 
-        if (nl == 0 || nl >= sizeof name)
+        if (nl == 0 || nl >= sizeof name) {
+                diag_add(ctx->diags, DIAG_ERROR, ctx->file, 0, 0, "write ${NAME}, ${NAME|base64} or ${NAME|str}",
+                         "%s in \"${%.*s%s}\"", nl == 0 ? "empty variable name" : "variable name too long",
+                         (int) (n < 40 ? n : 40), ref, n > 40 ? "..." : "");
                 return -EINVAL;
+        }
         memcpy(name, ref, nl);
         name[nl] = 0;
         *ret_filter = FILTER_NONE;
@@ -88,8 +131,9 @@ static int lookup(RenderCtx *ctx, const char *ref, size_t n, const ConfigVar **r
  * key starts with an empty value instead of failing on a missing key. */
 static int whole_value(RenderCtx *ctx, const ConfigVar *v, Filter f, cJSON **ret) {
         if (f == FILTER_BASE64) {
-                _cleanup_free_ char *enc = base64_encode(v->value ? v->value : "");
+                char *enc = base64_encode(v->value ? v->value : "");
                 *ret = enc ? cJSON_CreateString(enc) : NULL;
+                wipe_free(enc);
                 return *ret ? 0 : -ENOMEM;
         }
         if (!v->value || (!*v->value && v->type != VAR_BOOL))
@@ -106,14 +150,14 @@ static int whole_value(RenderCtx *ctx, const ConfigVar *v, Filter f, cJSON **ret
                         return -EINVAL;
                 }
         } else
-                *ret = cJSON_CreateString(v->value);
+                *ret = value_string(v->value, ctx->expands);
         return *ret ? 0 : -ENOMEM;
 }
 
 /* Expands a string. Returns 1 when the whole string is one absent variable
  * (drop the field), 0 otherwise with *ret set to a new JSON value. */
 static int substitute_string(RenderCtx *ctx, const char *s, cJSON **ret) {
-        StrBuf b = { 0 };
+        StrBuf b = { .wipe = true };
         const ConfigVar *only = NULL, *json = NULL;
         Filter only_filter = FILTER_NONE;
         size_t pieces = 0;
@@ -138,10 +182,12 @@ static int substitute_string(RenderCtx *ctx, const char *s, cJSON **ret) {
                         strbuf_free(&b);
                         return -EINVAL;
                 }
-                if (v->value) {
-                        _cleanup_free_ char *enc = f == FILTER_BASE64 ? base64_encode(v->value) : NULL;
-                        strbuf_puts(&b, f == FILTER_BASE64 ? (enc ? enc : "") : v->value);
-                }
+                if (v->value && f == FILTER_BASE64) {
+                        char *enc = base64_encode(v->value);
+                        strbuf_puts(&b, enc ? enc : "");
+                        wipe_free(enc);
+                } else if (v->value)
+                        put_value(&b, v->value, ctx->expands);
                 only = v, only_filter = f;
                 if (v->type == VAR_JSON && f == FILTER_NONE)
                         json = v;
@@ -159,41 +205,78 @@ static int substitute_string(RenderCtx *ctx, const char *s, cJSON **ret) {
                          "variable %s holds JSON and cannot stand inside a longer string", json->name);
                 return -EINVAL;
         }
-        _cleanup_free_ char *out = strbuf_steal(&b);
-        if (!out)
+        if (b.oom) {
+                strbuf_free(&b);
                 return -ENOMEM;
-        *ret = cJSON_CreateString(out);
+        }
+        *ret = cJSON_CreateString(b.s ? b.s : "");
+        strbuf_free(&b);
         return *ret ? 0 : -ENOMEM;
 }
 
-/* Substitutes in place through j's children. */
-static int substitute(RenderCtx *ctx, cJSON *j) {
+/* Where a string stands, for what Kubernetes does with it (see put_value). */
+enum {
+        IN_CONTAINERS = 1u << 0, /* an array of containers */
+        IN_CONTAINER = 1u << 1,  /* a container */
+        IN_ENV = 1u << 2,        /* a container's env list */
+        IN_ENV_ENTRY = 1u << 3,  /* one of its entries */
+        IN_EXPANDED = 1u << 4,   /* command or args: every string is expanded */
+};
+
+static unsigned child_place(const cJSON *parent, unsigned place, const cJSON *child) {
+        const char *key = child->string;
+
+        if (cJSON_IsObject(parent) && key &&
+            (streq(key, "containers") || streq(key, "initContainers") || streq(key, "ephemeralContainers")))
+                return IN_CONTAINERS;
+        if (place & IN_CONTAINERS)
+                return IN_CONTAINER;
+        if ((place & IN_CONTAINER) && key)
+                return streq(key, "env") ? IN_ENV : streq(key, "command") || streq(key, "args") ? IN_EXPANDED : 0;
+        if (place & IN_ENV)
+                return IN_ENV_ENTRY;
+        if ((place & IN_ENV_ENTRY) && key && streq(key, "value"))
+                return IN_EXPANDED;
+        return place & IN_EXPANDED;
+}
+
+static int substitute_child(RenderCtx *ctx, cJSON *j, cJSON *child, unsigned place) {
+        cJSON *n = NULL;
+        int r;
+
+        ctx->expands = place & IN_EXPANDED;
+        r = substitute_string(ctx, child->valuestring, &n);
+        ctx->expands = false;
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                cJSON_Delete(cJSON_DetachItemViaPointer(j, child));
+                return 0;
+        }
+        /* ReplaceItemViaPointer keeps the old key only if we copy it. */
+        if (child->string && !(n->string = strdup(child->string))) {
+                cJSON_Delete(n);
+                return -ENOMEM;
+        }
+        cJSON_ReplaceItemViaPointer(j, child, n);
+        return 0;
+}
+
+/* Substitutes in place through j's children; place: where j stands. */
+static int substitute(RenderCtx *ctx, cJSON *j, unsigned place) {
         cJSON *child = j->child;
 
         while (child) {
                 cJSON *next = child->next;
-                int r;
+                unsigned cp = child_place(j, place, child);
+                int r = 0;
 
-                if (cJSON_IsString(child)) {
-                        cJSON *n = NULL;
-                        r = substitute_string(ctx, child->valuestring, &n);
-                        if (r < 0)
-                                return r;
-                        if (r > 0)
-                                cJSON_Delete(cJSON_DetachItemViaPointer(j, child));
-                        else {
-                                /* ReplaceItemViaPointer keeps the old key only if we copy it. */
-                                if (child->string && !(n->string = strdup(child->string))) {
-                                        cJSON_Delete(n);
-                                        return -ENOMEM;
-                                }
-                                cJSON_ReplaceItemViaPointer(j, child, n);
-                        }
-                } else if (cJSON_IsObject(child) || cJSON_IsArray(child)) {
-                        r = substitute(ctx, child);
-                        if (r < 0)
-                                return r;
-                }
+                if (cJSON_IsString(child))
+                        r = substitute_child(ctx, j, child, cp);
+                else if (cJSON_IsObject(child) || cJSON_IsArray(child))
+                        r = substitute(ctx, child, cp);
+                if (r < 0)
+                        return r;
                 child = next;
         }
         return 0;
@@ -276,7 +359,7 @@ typedef struct StrList {
 
 static void strlist_free(StrList *l) {
         for (size_t i = 0; i < l->n; i++)
-                free(l->items[i]);
+                wipe_free(l->items[i]); /* the digest's lines hold secrets */
         free(l->items);
         *l = (StrList) { 0 };
 }
@@ -356,16 +439,27 @@ static int collect_container_refs(StrList *l, const DesiredSet *s, const char *n
         return 0;
 }
 
-static int annotate_pod_template(DesiredObject *o, const DesiredSet *s) {
-        cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o->body, "spec"), "template");
-        const cJSON *pod = cJSON_GetObjectItemCaseSensitive(tmpl, "spec"), *v;
+static cJSON *pod_template(const DesiredObject *o) {
+        return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o->body, "spec"), "template");
+}
+
+cJSON *template_secret_digest_annotation(cJSON *obj) {
+        cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "spec"), "template");
+        cJSON *meta = cJSON_GetObjectItemCaseSensitive(tmpl, "metadata");
+
+        return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(meta, "annotations"),
+                                                SECRET_DIGEST_ANNOTATION);
+}
+
+/* The "secret/key=value" lines of what the pod consumes, sorted, distinct. */
+static int digest_input(const DesiredObject *o, const DesiredSet *s, char **ret) {
+        const cJSON *pod = cJSON_GetObjectItemCaseSensitive(pod_template(o), "spec"), *v;
         const char *ns = o->namespace ? o->namespace : "";
         _cleanup_(strlist_free) StrList l = { 0 };
-        StrBuf b = { 0 };
-        uint8_t d[32];
-        char hex[65];
+        StrBuf b = { .wipe = true };
         int r;
 
+        *ret = NULL;
         if (!pod)
                 return 0;
         if ((r = collect_container_refs(&l, s, ns, cJSON_GetObjectItemCaseSensitive(pod, "containers"))) < 0 ||
@@ -378,7 +472,6 @@ static int annotate_pod_template(DesiredObject *o, const DesiredSet *s) {
         }
         if (l.n == 0)
                 return 0;
-
         qsort_safe(l.items, l.n, sizeof *l.items, cmp_str);
         for (size_t i = 0; i < l.n; i++) {
                 if (i > 0 && streq(l.items[i], l.items[i - 1]))
@@ -386,21 +479,56 @@ static int annotate_pod_template(DesiredObject *o, const DesiredSet *s) {
                 strbuf_puts(&b, l.items[i]);
                 strbuf_putc(&b, '\n');
         }
-        _cleanup_free_ char *joined = strbuf_steal(&b);
-        if (!joined)
+        if (b.oom) {
+                strbuf_free(&b);
                 return -ENOMEM;
-        sha256(joined, strlen(joined), d);
-        explicit_bzero(joined, strlen(joined));
-        digest_to_hex(d, hex);
+        }
+        *ret = b.s;
+        return 0;
+}
 
-        cJSON *meta = cJSON_GetObjectItemCaseSensitive(tmpl, "metadata");
+/* The pod template gets the annotation with the stand-in value; what it
+ * will be computed from is kept in o->secret_digest_input. */
+static int annotate_pod_template(DesiredObject *o, const DesiredSet *s) {
+        cJSON *tmpl = pod_template(o), *meta, *ann;
+        int r;
+
+        r = digest_input(o, s, &o->secret_digest_input);
+        if (r < 0 || !o->secret_digest_input)
+                return r;
+        meta = cJSON_GetObjectItemCaseSensitive(tmpl, "metadata");
         if (!meta && !(meta = cJSON_AddObjectToObject(tmpl, "metadata")))
                 return -ENOMEM;
-        cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
+        ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
         if (!ann && !(ann = cJSON_AddObjectToObject(meta, "annotations")))
                 return -ENOMEM;
         cJSON_DeleteItemFromObjectCaseSensitive(ann, SECRET_DIGEST_ANNOTATION);
-        return cJSON_AddStringToObject(ann, SECRET_DIGEST_ANNOTATION, hex) ? 0 : -ENOMEM;
+        return cJSON_AddStringToObject(ann, SECRET_DIGEST_ANNOTATION, SECRET_DIGEST_PENDING) ? 0 : -ENOMEM;
+}
+
+int template_seal_secret_digests(DesiredSet *s, const void *key, size_t key_len) {
+        for (size_t i = 0; i < s->n_objects; i++) {
+                DesiredObject *o = &s->objects[i];
+                cJSON *ann = o->secret_digest_input ? template_secret_digest_annotation(o->body) : NULL;
+                unsigned char md[EVP_MAX_MD_SIZE];
+                unsigned n = 0;
+                char hex[65];
+
+                if (!ann)
+                        continue;
+                if (!HMAC(EVP_sha256(), key, (int) key_len, (const unsigned char *) o->secret_digest_input,
+                          strlen(o->secret_digest_input), md, &n) || n != 32)
+                        return -EIO;
+                digest_to_hex(md, hex);
+                explicit_bzero(md, sizeof md);
+                if (!cJSON_SetValuestring(ann, hex))
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+bool template_needs_secret_digest_key(const DesiredObject *o) {
+        return o->secret_digest_input != NULL;
 }
 
 /* ---- template files ---------------------------------------------------- */
@@ -608,7 +736,7 @@ static int render_file(const Config *c, const char *path, DesiredSet *s, DiagLis
                 cJSON_Delete(item);
                 return -EINVAL;
         }
-        r = substitute(&ctx, item);
+        r = substitute(&ctx, item, 0);
         if (r < 0) {
                 cJSON_Delete(item);
                 return r;
@@ -636,7 +764,16 @@ static int finish_set(DesiredSet *s) {
                         return r;
         for (size_t i = 0; i < s->n_objects; i++) {
                 DesiredObject *o = &s->objects[i];
-                o->canonical = json_canonical(o->body);
+                char *json = json_canonical(o->body);
+                if (!json)
+                        return -ENOMEM;
+                /* The secrets a pod consumes count for its digest: the
+                 * annotation that carries them is computed at apply time. */
+                if (o->secret_digest_input && asprintf(&o->canonical, "%s\n%s", json, o->secret_digest_input) < 0)
+                        o->canonical = NULL;
+                else if (!o->secret_digest_input)
+                        o->canonical = TAKE_PTR(json);
+                wipe_free(json);
                 if (!o->canonical)
                         return -ENOMEM;
                 sha256(o->canonical, strlen(o->canonical), o->digest);
@@ -694,10 +831,9 @@ DesiredSet *desired_set_free(DesiredSet *s) {
                 free(o->kind);
                 free(o->namespace);
                 free(o->name);
-                cJSON_Delete(o->body);
-                if (o->canonical)
-                        explicit_bzero(o->canonical, strlen(o->canonical));
-                free(o->canonical);
+                json_delete_wiped(o->body);
+                wipe_free(o->canonical);
+                wipe_free(o->secret_digest_input);
         }
         for (size_t i = 0; i < s->n_clients; i++) {
                 free(s->clients[i].id);

@@ -29,6 +29,11 @@
 #include "config.h"
 
 #define SECRET_DIGEST_ANNOTATION "nap-agent.neutree.ai/secret-digest"
+/* The annotation's value until it is sealed (what `render` prints). */
+#define SECRET_DIGEST_PENDING "computed at apply time"
+/* The Secret of the namespace that holds the annotation's key (key "key",
+ * 32 random bytes): created once by the agent, never changed or deleted by it. */
+#define SECRET_DIGEST_KEY_SECRET "nap-agent-digest-key"
 #define MANAGED_BY_LABEL "app.kubernetes.io/managed-by"
 
 typedef struct DesiredObject {
@@ -43,9 +48,13 @@ typedef struct DesiredObject {
         char *name;
         int rank;          /* apply order: Secrets/ConfigMaps, Services, Deployments */
         cJSON *body;       /* the object, as applied */
-        char *canonical;   /* sorted-key compact JSON of body */
+        char *canonical;   /* sorted-key compact JSON of body, then "\n" and the
+                            * secret digest's input when there is one (secret) */
         uint8_t digest[32];/* SHA-256 of canonical */
         bool holds_secrets;/* a Secret: never print its data */
+        char *secret_digest_input; /* what the pod template's secret-digest annotation is
+                                    * the HMAC of ("secret/key=base64\n" lines); NULL when
+                                    * the pod consumes no rendered Secret. Secret, wiped */
 } DesiredObject;
 
 typedef struct DesiredClient {
@@ -73,6 +82,15 @@ int template_render(const Config *c, const TemplateDirs *dirs, DesiredSet **ret,
 
 DesiredSet *desired_set_free(DesiredSet *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(DesiredSet *, desired_set_free);
+
+/* Puts the secret-digest annotation's value, HMAC-SHA-256 of each pod
+ * template's consumed values with key, into the bodies (in place of
+ * SECRET_DIGEST_PENDING). Sealing again with another key replaces it. */
+int template_seal_secret_digests(DesiredSet *s, const void *key, size_t key_len);
+/* Whether o carries the annotation, and so needs the key before an apply. */
+bool template_needs_secret_digest_key(const DesiredObject *o);
+/* The annotation's member in obj's pod template, or NULL. */
+cJSON *template_secret_digest_annotation(cJSON *obj);
 
 /* Sorted-key compact serialisation. Returns malloc'ed string or NULL. */
 char *json_canonical(const cJSON *j);
