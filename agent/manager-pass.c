@@ -77,6 +77,8 @@ struct Pass {
         /* clients */
         bool clients_done;
         KubeOp *pg_op;
+        DigestKeyOp *key_op; /* reading the secret digest's key */
+        bool waiting_for_key;   /* the next group needs it */
         OAuthClientSpec *specs;
         const PlanAction **client_actions;
         size_t n_specs;
@@ -85,6 +87,8 @@ struct Pass {
 
 static void pass_maybe_finish(Pass *p);
 static void objects_next_group(Pass *p);
+static void objects_start(Pass *p);
+static int group_ready(Pass *p, size_t from, size_t to);
 static void clients_start(Pass *p);
 static void pass_plan(Pass *p);
 
@@ -239,7 +243,11 @@ static unsigned apply_flags(const Pass *p, const PlanAction *a) {
 
 static int task_start_apply(Task *t, unsigned flags) {
         const LedgerObject *e = ledger_entry(t->pass, t->a);
+        const cJSON *ann = template_secret_digest_annotation(t->a->object->body);
 
+        /* Never the stand-in of a secret digest: objects_start() seals them. */
+        if (cJSON_IsString(ann) && streq(ann->valuestring, SECRET_DIGEST_PENDING))
+                return -ENOKEY;
         return kube_apply_start(t->pass->m->kube, t->a->object->body, e ? e->resource_version : NULL, flags,
                                 on_applied, t, &t->op);
 }
@@ -435,6 +443,16 @@ static void objects_next_group(Pass *p) {
         for (to = from + 1; to < plan->n_actions; to++)
                 if (!plan->actions[to].is_client && !same_group(&plan->actions[from], &plan->actions[to]))
                         break;
+        r = group_ready(p, from, to);
+        if (r > 0)
+                return; /* on_digest_key() comes back here */
+        if (r < 0) {
+                if (r != -ENOKEY)
+                        pass_fail(p, r, "Failed to seal the secret digests: %s", STRERROR(r));
+                p->objects_done = true;
+                pass_maybe_finish(p);
+                return;
+        }
         p->next = to;
 
         r = manager_kube(p->m, p->config, &k);
@@ -453,6 +471,60 @@ static void objects_next_group(Pass *p) {
                 } else
                         objects_next_group(p);
         }
+}
+
+static bool needs_digest_key(const Pass *p, size_t from, size_t to) {
+        for (size_t i = from; i < to; i++) {
+                const PlanAction *a = &p->plan->actions[i];
+                if (a->object && action_relevant(p, a) && template_needs_secret_digest_key(a->object))
+                        return true;
+        }
+        return false;
+}
+
+static void on_digest_key(Manager *m, int r, const KubeError *err, void *userdata) {
+        Pass *p = userdata;
+
+        p->key_op = NULL;
+        if (r < 0)
+                pass_fail(p, r, "Failed to read or create Secret '%s' (the key of the pod templates' secret digest): %s",
+                          SECRET_DIGEST_KEY_SECRET, err && err->message[0] ? err->message : STRERROR(r));
+        if (!p->waiting_for_key)
+                return; /* the group in flight goes on; the one that needs the key sees the failure */
+        p->waiting_for_key = false;
+        objects_next_group(p);
+}
+
+/* The pod templates that carry the secret digest need its key, read (or
+ * created) once per run (manager-digest.c): at the same time as the first
+ * groups, which need it not (Secrets, Services). */
+static void objects_start(Pass *p) {
+        int r;
+
+        if (!(p->flags & PASS_CLIENTS_ONLY) && needs_digest_key(p, 0, p->plan->n_actions) &&
+            !manager_has_digest_key(p->m, p->config)) {
+                p->m->last_error[0] = 0;
+                r = manager_digest_key_start(p->m, p->config, true, on_digest_key, p, &p->key_op);
+                if (r < 0 && p->m->last_error[0])
+                        pass_failed(p, r); /* manager_kube() said why */
+                else if (r < 0)
+                        pass_fail(p, r, "Failed to read Secret '%s': %s", SECRET_DIGEST_KEY_SECRET, STRERROR(r));
+        }
+        objects_next_group(p);
+}
+
+/* Before the group [from, to) is sent: its secret digests sealed, or the
+ * key still on its way (1: wait for it). */
+static int group_ready(Pass *p, size_t from, size_t to) {
+        if (!needs_digest_key(p, from, to))
+                return 0;
+        if (!manager_has_digest_key(p->m, p->config)) {
+                if (!p->key_op)
+                        return -ENOKEY; /* failed, and said so */
+                p->waiting_for_key = true;
+                return 1;
+        }
+        return manager_seal_digests(p->m, p->config, p->desired);
 }
 
 /* ---- the ledger read back from the cluster ------------------------------------------- */
@@ -591,6 +663,7 @@ static void pass_free(Pass *p) {
         while (p->tasks)
                 task_free(p->tasks);
         kube_op_cancel(p->pg_op);
+        digest_key_op_cancel(p->key_op);
         if (p->db_busy && p->m->db)
                 oauth_cancel(p->m->db);
         sd_event_source_disable_unref(p->begin);
@@ -665,6 +738,8 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
                 task_free(p->tasks);
         kube_op_cancel(p->pg_op);
         p->pg_op = NULL;
+        digest_key_op_cancel(p->key_op);
+        p->key_op = NULL;
         if (p->db_busy && p->m->db)
                 oauth_cancel(p->m->db);
         p->db_busy = false;
@@ -688,7 +763,7 @@ static void pass_plan(Pass *p) {
         for (size_t i = 0; i < p->plan->n_notes; i++)
                 log_notice("%s", p->plan->notes[i]);
         clients_start(p);
-        objects_next_group(p);
+        objects_start(p);
 }
 
 static int on_begin(sd_event_source *s, void *userdata) {

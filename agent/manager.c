@@ -112,6 +112,7 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         manager_pass_cancel(m, NULL);
         manager_close_connections(m);
+        manager_forget_digest_key(m);
         ledger_free(m->ledger);
         free(m->state_dir);
         sd_event_unref(m->event);
@@ -128,6 +129,7 @@ int manager_reload(Manager *m) {
         if (m->pass)
                 return -EBUSY;
         manager_close_connections(m);
+        manager_forget_digest_key(m); /* the kubeconfig may name another cluster now */
         r = open_ledger(m, &l);
         if (r < 0)
                 return r;

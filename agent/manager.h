@@ -49,6 +49,8 @@ typedef struct Manager {
         char *db_conninfo; /* what db was made from (may hold a password) */
         bool db_private;   /* db runs on its own loop (made by manager_db, for the synchronous verbs) */
         Pass *pass;        /* the pass in progress, or NULL */
+        uint8_t digest_key[32]; /* the secret-digest annotation's key (manager-digest.c); secret */
+        char *digest_key_ns;    /* the namespace it was read from; NULL: not read yet */
         char last_error[512]; /* why the current pass failed, one line, no secret */
 } Manager;
 
@@ -141,6 +143,25 @@ char *manager_db_conninfo_for_host(const Config *c, const char *host);
  * Service address when needed, and the connection, made at once on a loop
  * of its own so that an unreachable server is reported here. */
 int manager_db(Manager *m, const Config *c, OAuthDb **ret);
+
+/* The secret-digest annotation's key (manager-digest.c): read from Secret
+ * SECRET_DIGEST_KEY_SECRET of the configuration's namespace, created there
+ * first when create is set and it does not exist, and kept in the manager.
+ * done is called once from the loop (never from inside the call) unless the
+ * operation is cancelled; r is -ENOENT when the Secret does not exist and
+ * create is not set. */
+typedef struct DigestKeyOp DigestKeyOp;
+typedef void (*DigestKeyDone)(Manager *m, int r, const KubeError *err, void *userdata);
+int manager_digest_key_start(Manager *m, const Config *c, bool create, DigestKeyDone done, void *userdata,
+                             DigestKeyOp **ret);
+void digest_key_op_cancel(DigestKeyOp *op);
+/* The same, run on the manager's loop until done (plan --live); failures
+ * other than -ENOENT without create are logged. */
+int manager_digest_key(Manager *m, const Config *c, bool create);
+bool manager_has_digest_key(const Manager *m, const Config *c);
+void manager_forget_digest_key(Manager *m);
+/* Seals d's secret-digest annotations with the key (-ENOKEY: not read yet). */
+int manager_seal_digests(Manager *m, const Config *c, DesiredSet *d);
 
 /* Logs the one line that says why the pass fails, keeps it for STATUS=,
  * and returns -abs(error). */
