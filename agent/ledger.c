@@ -104,9 +104,12 @@ static int parse_objects(Ledger *l, const cJSON *arr) {
                                          view ? cJSON_Duplicate(view, true) : NULL);
                 if (r < 0)
                         return r;
-                LedgerObject *e = &l->objects[l->n_objects - 1];
+                /* The entry recorded: an identity written twice replaces the
+                 * first entry, which need not be the last one. */
+                LedgerObject *e = ledger_find_object(l, kind, ns, name);
                 free(e->applied_at);
                 e->applied_at = json_dup(o, "appliedAt");
+                free(e->pending);
                 e->pending = json_dup(o, "pending");
                 if (e->pending && !streq(e->pending, "apply") && !streq(e->pending, "delete"))
                         return -EBADMSG;
@@ -129,7 +132,7 @@ static int parse_clients(Ledger *l, const cJSON *arr) {
                 r = ledger_record_client(l, id, mod, name, uri, digest);
                 if (r < 0)
                         return r;
-                LedgerClient *e = &l->clients[l->n_clients - 1];
+                LedgerClient *e = ledger_find_client(l, id);
                 free(e->applied_at);
                 e->applied_at = json_dup(o, "appliedAt");
                 e->kept = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "kept"));
