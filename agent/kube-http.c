@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -26,6 +27,10 @@
 
 struct KubeClient {
         KubeConfig *config;
+        char *base;                     /* what request paths are appended to: the server, with the host
+                                         * replaced by tls-server-name when there is one */
+        struct curl_slist *connect_to;  /* tls-server-name:PORT -> the server's host:PORT */
+        char *proxy;                    /* proxy-url as curl takes it (socks5 resolving remotely); secret */
         KubeClientOptions opts;
         sd_event *event;
         bool curl_open; /* this client holds libcurl open */
@@ -99,6 +104,8 @@ KubeClient *kube_client_free(KubeClient *c) {
                         sym_curl_share_cleanup(c->share);
                 for (size_t i = 0; i < ELEMENTSOF(c->headers); i++)
                         slist_wipe_free(c->headers[i]);
+                if (c->connect_to)
+                        sym_curl_slist_free_all(c->connect_to);
                 dlib_close(&kube_curl);
         }
         for (size_t i = 0; i < c->n_ios; i++)
@@ -107,8 +114,48 @@ KubeClient *kube_client_free(KubeClient *c) {
         sd_event_source_disable_unref(c->timer);
         sd_event_unref(c->event);
         kubeconfig_free(c->config);
+        free(c->base);
+        if (c->proxy)
+                explicit_bzero(c->proxy, strlen(c->proxy));
+        free(c->proxy);
         free(c);
         return NULL;
+}
+
+/* tls-server-name: the request URL names that host (so curl sends it as
+ * SNI and checks the certificate against it, as client-go does), and
+ * CURLOPT_CONNECT_TO sends the connection to the server's own host. */
+static int setup_server_name(KubeClient *c) {
+        const KubeConfig *k = c->config;
+        const char *auth = k->server + strlen("https://"), *end = auth + strcspn(auth, "/"), *colon;
+        _cleanup_free_ char *host = NULL, *entry = NULL;
+        const char *port = "443";
+        size_t pl = 3;
+
+        if (!k->tls_server_name)
+                return (c->base = strdup(k->server)) ? 0 : -ENOMEM;
+        colon = auth[0] == '[' ? memchr(auth, ']', (size_t) (end - auth)) : auth;
+        colon = colon ? memchr(colon, ':', (size_t) (end - colon)) : NULL;
+        if (colon)
+                port = colon + 1, pl = (size_t) (end - port);
+        if (!(host = strndup(auth, (size_t) ((colon ? colon : end) - auth))) ||
+            asprintf(&c->base, "https://%s:%.*s%s", k->tls_server_name, (int) pl, port, end) < 0 ||
+            asprintf(&entry, "%s:%.*s:%s:%.*s", k->tls_server_name, (int) pl, port, host, (int) pl, port) < 0)
+                return -ENOMEM;
+        c->connect_to = sym_curl_slist_append(NULL, entry);
+        return c->connect_to ? 0 : -ENOMEM;
+}
+
+/* proxy-url: socks5:// names are resolved by the proxy, as client-go does
+ * (curl's socks5h://). */
+static int setup_proxy(KubeClient *c) {
+        const char *p = c->config->proxy_url;
+
+        if (!p)
+                return 0;
+        if (strncasecmp(p, "socks5://", 9) == 0)
+                return asprintf(&c->proxy, "socks5h://%s", p + 9) < 0 ? -ENOMEM : 0;
+        return (c->proxy = strdup(p)) ? 0 : -ENOMEM;
 }
 
 static int build_headers(KubeClient *c) {
@@ -208,6 +255,10 @@ int kube_client_new(const char *kubeconfig_path, const KubeClientOptions *opts, 
                 return kube_error_setf(err, r, "%s", why);
         c->curl_open = true;
         r = build_headers(c);
+        if (r >= 0)
+                r = setup_server_name(c);
+        if (r >= 0)
+                r = setup_proxy(c);
         if (r >= 0)
                 r = setup_multi(c);
         if (r < 0)
@@ -427,6 +478,13 @@ static int setup_easy(KubeCall *call) {
                 ok = ok && sym_curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, call->method) == CURLE_OK;
         ok = ok && sym_curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, k->insecure_skip_tls_verify ? 0L : 1L) == CURLE_OK;
         ok = ok && sym_curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, k->insecure_skip_tls_verify ? 0L : 2L) == CURLE_OK;
+        if (c->connect_to)
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_CONNECT_TO, c->connect_to) == CURLE_OK;
+        if (c->proxy) {
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_PROXY, c->proxy) == CURLE_OK;
+                /* the kubeconfig's proxy is for every request, whatever $no_proxy says */
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_NOPROXY, "") == CURLE_OK;
+        }
         if (k->ca.size > 0) {
                 struct curl_blob b = { .data = k->ca.data, .len = k->ca.size, .flags = CURL_BLOB_COPY };
                 ok = ok && sym_curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &b) == CURLE_OK;
@@ -678,7 +736,7 @@ static int call_new(KubeClient *c, const char *method, const char *path, const K
         call->on_line = opts ? opts->on_line : NULL;
         call->method = strdup(method);
         call->path = strdup(path);
-        if (!call->method || !call->path || asprintf(&call->url, "%s%s", c->config->server, path) < 0 ||
+        if (!call->method || !call->path || asprintf(&call->url, "%s%s", c->base, path) < 0 ||
             (opts && opts->body && !(call->body = strdup(opts->body)))) {
                 call_free(call);
                 return -ENOMEM;

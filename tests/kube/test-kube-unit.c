@@ -219,6 +219,37 @@ TEST(errors) {
         EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: [a]}\n", -EINVAL, "'server' is not a string");
 }
 
+/* Issue 14: tls-server-name and proxy-url, read as client-go reads them. */
+TEST(server_name_and_proxy) {
+        KubeConfig *k = NULL;
+        KubeError err;
+
+        tmp_setup();
+        ASSERT_OK(load(HEAD "clusters:\n- name: k1\n  cluster:\n    server: https://[::1]:6443\n"
+                            "    tls-server-name: kubernetes.default.svc\n"
+                            "    proxy-url: socks5://user:pw@127.0.0.1:1080\n"
+                            "users:\n- name: u1\n  user:\n    token: abc\n",
+                       &k, &err));
+        ASSERT_STREQ(k->tls_server_name, "kubernetes.default.svc");
+        ASSERT_STREQ(k->proxy_url, "socks5://user:pw@127.0.0.1:1080");
+        kubeconfig_free(k);
+        ASSERT_OK(load(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1', proxy-url: 'HTTP://p:3128'}\n"
+                            "users:\n- name: u1\n  user: {token: abc}\n",
+                       &k, &err));
+        ASSERT_NULL(k->tls_server_name);
+        ASSERT_STREQ(k->proxy_url, "HTTP://p:3128");
+        kubeconfig_free(k);
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1', proxy-url: 'ftp://u:s3cr3t@p:21'}\n",
+                     -EINVAL, ":9: cluster 'k1': proxy-url is not an http://, https:// or socks5:// URL");
+        /* (expect_error checks that "s3cr3t", the URL's password, is not in the message) */
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1', proxy-url: 'http://p :1'}\n",
+                     -EINVAL, "proxy-url is not an");
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1', tls-server-name: 'a b'}\n",
+                     -EINVAL, "tls-server-name 'a b' is not a host name");
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: 'http://h:1', tls-server-name: k}\n",
+                     -EINVAL, "tls-server-name needs an https:// server");
+}
+
 TEST(missing_file) {
         KubeConfig *k = NULL;
         KubeError err;
@@ -620,7 +651,7 @@ TEST(json_covers) {
 static const TestCase cases[] = {
         T(token), T(token_file_relative), T(client_cert_data), T(files_relative_to_kubeconfig), T(errors),
         T(missing_file), T(base64), T(locate), T(paths), T(ref_from_object), T(status_messages), T(secret_paths),
-        T(secret_answers_cut), T(messages_redacted),
+        T(secret_answers_cut), T(messages_redacted), T(server_name_and_proxy),
         T(client_refused_and_cancelled), T(adopt_patch), T(json_covers),
 };
 
