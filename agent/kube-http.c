@@ -23,6 +23,7 @@
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 
 struct KubeClient {
@@ -254,7 +255,11 @@ int kube_client_new(const char *kubeconfig_path, const KubeClientOptions *opts, 
         if (r < 0)
                 return kube_error_setf(err, r, "%s", why);
         c->curl_open = true;
-        r = build_headers(c);
+        /* The token goes out in every request: a proxy or server that quotes
+         * the request back must not get it into a log (util/redact.h). */
+        r = c->config->token ? redact_pin_secret(c->config->token) : 0;
+        if (r >= 0)
+                r = build_headers(c);
         if (r >= 0)
                 r = setup_server_name(c);
         if (r >= 0)

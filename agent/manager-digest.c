@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The key of the pod templates' secret-digest annotation (template.h): 32
- * random bytes under "key" in Secret nap-agent-digest-key of the namespace.
+ * random bytes, written as 64 hex digits (text, so that the redaction step
+ * knows it in every form a server may echo it in), under "key" in Secret
+ * nap-agent-digest-key of the namespace.
  * The first pass that needs it creates the Secret with a POST, which never
  * replaces one that exists (a 409 means another writer was first: its key
  * is read and used); every later pass, on this node or another, reads it.
@@ -27,6 +29,7 @@
 #include "manager.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/redact.h"
 
 #define KEY_DATA "key"
 
@@ -40,7 +43,7 @@ struct DigestKeyOp {
         unsigned reads;
         KubeOp *get;
         KubeCall *post;
-        uint8_t fresh[32]; /* the key we try to create */
+        char fresh[65]; /* the key we try to create, hex */
         DigestKeyDone done;
         void *userdata;
 };
@@ -67,13 +70,19 @@ void manager_forget_digest_key(Manager *m) {
         m->digest_key_ns = NULL;
 }
 
-static int keep_key(Manager *m, const char *ns, const uint8_t *key) {
+static int keep_key(Manager *m, const char *ns, const char *key) {
         char *copy = strdup(ns);
+        int r;
 
         if (!copy)
                 return -ENOMEM;
+        r = redact_pin_secret(key); /* a server's text must not show it either */
+        if (r < 0) {
+                free(copy);
+                return r;
+        }
         manager_forget_digest_key(m);
-        memcpy(m->digest_key, key, sizeof m->digest_key);
+        snprintf(m->digest_key, sizeof m->digest_key, "%s", key);
         m->digest_key_ns = copy;
         return 0;
 }
@@ -81,7 +90,16 @@ static int keep_key(Manager *m, const char *ns, const uint8_t *key) {
 int manager_seal_digests(Manager *m, const Config *c, DesiredSet *d) {
         if (!manager_has_digest_key(m, c))
                 return -ENOKEY;
-        return template_seal_secret_digests(d, m->digest_key, sizeof m->digest_key);
+        return template_seal_secret_digests(d, m->digest_key, strlen(m->digest_key));
+}
+
+static bool is_key(const unsigned char *s, size_t n) {
+        if (n != 64)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!strchr("0123456789abcdef", s[i]) || !s[i])
+                        return false;
+        return true;
 }
 
 static void finish(DigestKeyOp *op, int r, const KubeError *err) {
@@ -95,26 +113,27 @@ static void finish(DigestKeyOp *op, int r, const KubeError *err) {
         done(m, r, err, userdata);
 }
 
-/* The key from the Secret read back; -EBADMSG when it has none of 32 bytes. */
+/* The key from the Secret read back; -EBADMSG when it is not 64 hex digits. */
 static int take_key(DigestKeyOp *op, const cJSON *secret, KubeError *err) {
         const char *data = json_string(cJSON_GetObjectItemCaseSensitive(secret, "data"), KEY_DATA);
+        char key[65] = "";
         KubeBlob b = { 0 };
         int r;
 
         r = data ? kubeconfig_base64_decode(data, &b) : -EINVAL;
         if (r == -ENOMEM)
                 return r;
-        if (r < 0 || b.size != 32) {
-                if (b.data)
-                        explicit_bzero(b.data, b.size);
-                free(b.data);
-                return kube_error_setf(err, -EBADMSG, "Secret '%s' in '%s' has no 32-byte \"" KEY_DATA "\": delete it "
-                                       "and nap-agent makes a new key (the pods that consume secrets then roll once)",
-                                       SECRET_DIGEST_KEY_SECRET, op->ns);
-        }
-        r = keep_key(op->m, op->ns, b.data);
-        explicit_bzero(b.data, b.size);
+        if (r >= 0 && is_key(b.data, b.size))
+                memcpy(key, b.data, 64);
+        if (b.data)
+                explicit_bzero(b.data, b.size);
         free(b.data);
+        if (!key[0])
+                return kube_error_setf(err, -EBADMSG, "Secret '%s' in '%s' has no \"" KEY_DATA "\" of 64 hex digits: "
+                                       "delete it and nap-agent makes a new key (the pods that consume secrets then "
+                                       "roll once)", SECRET_DIGEST_KEY_SECRET, op->ns);
+        r = keep_key(op->m, op->ns, key);
+        explicit_bzero(key, sizeof key);
         return r;
 }
 
@@ -141,13 +160,17 @@ static void on_created(KubeCall *call, int r, KubeResponse *resp, const KubeErro
 
 static int start_create(DigestKeyOp *op) {
         _cleanup_free_ char *body = NULL;
-        char b64[64];
+        unsigned char raw[32];
+        char b64[128];
         KubeCallOptions o = { .body_type = KUBE_BODY_JSON };
         int r;
 
-        if (RAND_bytes(op->fresh, sizeof op->fresh) != 1)
+        if (RAND_bytes(raw, sizeof raw) != 1)
                 return -EIO;
-        EVP_EncodeBlock((unsigned char *) b64, op->fresh, sizeof op->fresh);
+        for (size_t i = 0; i < sizeof raw; i++)
+                snprintf(op->fresh + 2 * i, 3, "%02x", raw[i]);
+        explicit_bzero(raw, sizeof raw);
+        EVP_EncodeBlock((unsigned char *) b64, (const unsigned char *) op->fresh, 64);
         if (asprintf(&body,
                      "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"type\":\"Opaque\",\"metadata\":{\"name\":\"%s\","
                      "\"namespace\":\"%s\",\"labels\":{\"app.kubernetes.io/managed-by\":\"nap-agent\","

@@ -49,7 +49,7 @@ typedef struct Manager {
         char *db_conninfo; /* what db was made from (may hold a password) */
         bool db_private;   /* db runs on its own loop (made by manager_db, for the synchronous verbs) */
         Pass *pass;        /* the pass in progress, or NULL */
-        uint8_t digest_key[32]; /* the secret-digest annotation's key (manager-digest.c); secret */
+        char digest_key[65];    /* the secret-digest annotation's key, hex (manager-digest.c); secret */
         char *digest_key_ns;    /* the namespace it was read from; NULL: not read yet */
         char last_error[512]; /* why the current pass failed, one line, no secret */
 } Manager;

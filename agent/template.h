@@ -31,8 +31,9 @@
 #define SECRET_DIGEST_ANNOTATION "nap-agent.neutree.ai/secret-digest"
 /* The annotation's value until it is sealed (what `render` prints). */
 #define SECRET_DIGEST_PENDING "computed at apply time"
-/* The Secret of the namespace that holds the annotation's key (key "key",
- * 32 random bytes): created once by the agent, never changed or deleted by it. */
+/* The Secret of the namespace that holds the annotation's key (key "key":
+ * 32 random bytes as 64 hex digits, which are the HMAC's key): created once
+ * by the agent, never changed or deleted by it. */
 #define SECRET_DIGEST_KEY_SECRET "nap-agent-digest-key"
 #define MANAGED_BY_LABEL "app.kubernetes.io/managed-by"
 

@@ -32,7 +32,7 @@ typedef struct SecretSet {
 } SecretSet;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static SecretSet sets[2]; /* [0]: the configuration in use, [1]: the one before */
+static SecretSet sets[3]; /* [0]: the configuration in use, [1]: the one before, [2]: pinned */
 
 static void wipe_free(char *s) {
         if (s) {
@@ -320,18 +320,44 @@ int redact_set_secrets(const char *const *values, size_t n) {
         return 0;
 }
 
+int redact_pin_secret(const char *value) {
+        _cleanup_free_ const char **values = NULL;
+        SecretSet s;
+        int r;
+
+        if (strempty(value))
+                return 0;
+        pthread_mutex_lock(&lock);
+        values = calloc(sets[2].n_values + 1, sizeof *values);
+        if (!values) {
+                pthread_mutex_unlock(&lock);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < sets[2].n_values; i++)
+                values[i] = sets[2].values[i];
+        values[sets[2].n_values] = value;
+        r = set_build(values, sets[2].n_values + 1, &s);
+        if (r >= 0) {
+                set_clear(&sets[2]);
+                sets[2] = s;
+        }
+        pthread_mutex_unlock(&lock);
+        return r;
+}
+
 void redact_forget_secrets(void) {
         pthread_mutex_lock(&lock);
-        set_clear(&sets[0]);
-        set_clear(&sets[1]);
+        for (size_t i = 0; i < ELEMENTSOF(sets); i++)
+                set_clear(&sets[i]);
         pthread_mutex_unlock(&lock);
 }
 
 size_t redact_n_secrets(void) {
-        size_t n;
+        size_t n = 0;
 
         pthread_mutex_lock(&lock);
-        n = sets[0].n_values + sets[1].n_values;
+        for (size_t i = 0; i < ELEMENTSOF(sets); i++)
+                n += sets[i].n_values;
         pthread_mutex_unlock(&lock);
         return n;
 }

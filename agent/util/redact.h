@@ -27,9 +27,12 @@
  * current set becomes the previous one and the one before that is wiped.
  * -ENOMEM leaves everything as it was. */
 int redact_set_secrets(const char *const *values, size_t n);
-/* Forgets (wipes) both sets. */
+/* Adds a secret that is not the configuration's (the kubeconfig's token,
+ * the secret digest's key): kept until redact_forget_secrets(). */
+int redact_pin_secret(const char *value);
+/* Forgets (wipes) every value. */
 void redact_forget_secrets(void);
-/* How many values are known, current and previous together (for tests). */
+/* How many values are known, all sets together (for tests). */
 size_t redact_n_secrets(void);
 
 /* s with every form of every known secret replaced by REDACTED; malloc'ed,
