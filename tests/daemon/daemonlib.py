@@ -279,7 +279,7 @@ NET_LIBS = ("libcurl.", "libpq.", "libldap", "libkrb5.", "libgssapi_krb5.", "lib
 class Agent:
     """One `nap-agent run` process, its stderr in a file."""
 
-    def __init__(self, binary, workdir, values, state, kubeconfig, args=(), extra_env=None, notify=None):
+    def __init__(self, binary, workdir, values, state, kubeconfig, args=(), extra_env=None, notify=None, prefix=()):
         self.binary = binary
         self.log_path = os.path.join(workdir, "agent-%d.log" % int(time.monotonic() * 1000))
         e = dict(os.environ)
@@ -289,8 +289,10 @@ class Agent:
             e["NOTIFY_SOCKET"] = notify.path
         e.update(extra_env or {})
         self.log = open(self.log_path, "wb")
+        # prefix: a command that runs the agent as another user (setpriv ... --), which execs it
         self.proc = subprocess.Popen(
-            [binary, "run", "--values", values, "--state-dir", state, "--kubeconfig", kubeconfig] + list(args),
+            list(prefix) + [binary, "run", "--values", values, "--state-dir", state, "--kubeconfig", kubeconfig]
+            + list(args),
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, env=e)
         self.pid = self.proc.pid
 
