@@ -79,6 +79,8 @@ struct Pass {
         KubeOp *pg_op;
         DigestKeyOp *key_op; /* reading the secret digest's key */
         bool waiting_for_key;   /* the next group needs it */
+        int key_error;          /* reading it failed: reported by the group that needs it */
+        KubeError key_err;
         OAuthClientSpec *specs;
         const PlanAction **client_actions;
         size_t n_specs;
@@ -482,15 +484,23 @@ static bool needs_digest_key(const Pass *p, size_t from, size_t to) {
         return false;
 }
 
+static void fail_key(Pass *p) {
+        pass_fail(p, p->key_error, "Failed to read or create Secret '%s' (the key of the pod templates' secret "
+                  "digest): %s", SECRET_DIGEST_KEY_SECRET,
+                  p->key_err.message[0] ? p->key_err.message : STRERROR(p->key_error));
+}
+
 static void on_digest_key(Manager *m, int r, const KubeError *err, void *userdata) {
         Pass *p = userdata;
 
         p->key_op = NULL;
-        if (r < 0)
-                pass_fail(p, r, "Failed to read or create Secret '%s' (the key of the pod templates' secret digest): %s",
-                          SECRET_DIGEST_KEY_SECRET, err && err->message[0] ? err->message : STRERROR(r));
+        if (r < 0) {
+                p->key_error = r;
+                if (err)
+                        p->key_err = *err;
+        }
         if (!p->waiting_for_key)
-                return; /* the group in flight goes on; the one that needs the key sees the failure */
+                return; /* the group in flight goes on; the one that needs the key says why it cannot */
         p->waiting_for_key = false;
         objects_next_group(p);
 }
@@ -519,8 +529,13 @@ static int group_ready(Pass *p, size_t from, size_t to) {
         if (!needs_digest_key(p, from, to))
                 return 0;
         if (!manager_has_digest_key(p->m, p->config)) {
-                if (!p->key_op)
-                        return -ENOKEY; /* failed, and said so */
+                if (!p->key_op) {
+                        if (p->key_error < 0)
+                                fail_key(p);
+                        else
+                                pass_fail(p, ENOKEY, "The key of the pod templates' secret digest is missing");
+                        return -ENOKEY;
+                }
                 p->waiting_for_key = true;
                 return 1;
         }
