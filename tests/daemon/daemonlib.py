@@ -18,10 +18,14 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import secret_digest  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(os.path.dirname(HERE))
@@ -551,8 +555,11 @@ def leaf_diff(want, got, path=""):
 
 
 def cluster_diff(rendered):
-    """Differences between the rendered objects and the live ones."""
-    out = []
+    """Differences between the rendered objects and the live ones (the
+    secret digests as an apply gives them, tests/secret_digest.py)."""
+    missing = secret_digest.fill_in(rendered["items"],
+                                    lambda ns: kube_get("secret", ns, secret_digest.KEY_SECRET))
+    out = ["%s %s: no Secret %s" % (k, n, secret_digest.KEY_SECRET) for k, n in missing]
     for obj in rendered["items"]:
         md = obj["metadata"]
         live = kube_get(obj["kind"].lower(), md["namespace"], md["name"])

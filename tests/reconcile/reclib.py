@@ -16,9 +16,6 @@ Witnesses:
 
 Python 3 standard library only.
 """
-import base64
-import hashlib
-import hmac
 import json
 import os
 import shutil
@@ -32,6 +29,9 @@ import traceback
 import urllib.error
 import urllib.request
 import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import secret_digest  # noqa: E402
 
 AGENT = None          # path of nap-agent, set by init()
 SRCDIR = None         # the source tree's root
@@ -356,57 +356,13 @@ def _owned_diffs(fields, want, path, out):
                 out.append("%s[%s]: owned by nap-agent but not desired" % (path, key[2:]))
 
 
-DIGEST_ANNOTATION = "nap-agent.neutree.ai/secret-digest"
-DIGEST_PENDING = "computed at apply time"
-DIGEST_KEY_SECRET = "nap-agent-digest-key"
-
-
-def digest_key(ns):
-    """The secret digest's key, from the live Secret (None when it does not exist)."""
-    live = get_obj("secrets", ns, DIGEST_KEY_SECRET)
-    return base64.b64decode(live["data"]["key"]) if live else None
-
-
-def digest_input(item, secrets):
-    """What a pod template's secret digest is the HMAC of, written from
-    template.h's description: "secret/key=base64value\n" for every key of a
-    rendered Secret the pod consumes (env secretKeyRef, envFrom, volumes),
-    sorted, each once."""
-    pod = item["spec"]["template"]["spec"]
-    lines = set()
-
-    def add(name, key=None):
-        for k, v in (secrets.get(name) or {}).items():
-            if key is None or k == key:
-                lines.add("%s/%s=%s" % (name, k, v))
-    for c in pod.get("containers", []) + pod.get("initContainers", []):
-        for e in c.get("env", []):
-            ref = (e.get("valueFrom") or {}).get("secretKeyRef")
-            if ref:
-                add(ref["name"], ref["key"])
-        for e in c.get("envFrom", []):
-            if e.get("secretRef"):
-                add(e["secretRef"]["name"])
-    for v in pod.get("volumes", []):
-        if v.get("secret"):
-            add(v["secret"]["secretName"])
-    return "".join(sorted(x + "\n" for x in lines))
+DIGEST_ANNOTATION, DIGEST_KEY_SECRET = secret_digest.ANNOTATION, secret_digest.KEY_SECRET
 
 
 def expected_digests(items):
-    """Puts into the rendered items the annotation's value an apply gives:
-    HMAC-SHA-256 of digest_input() keyed with the live key."""
-    for item in items:
-        ann = ((item.get("spec", {}).get("template", {}).get("metadata") or {}).get("annotations") or {})
-        if ann.get(DIGEST_ANNOTATION) != DIGEST_PENDING:
-            continue
-        ns = item["metadata"]["namespace"]
-        key = digest_key(ns)
-        check(key is not None, "%s %s: Secret %s/%s does not exist" % (item["kind"], item["metadata"]["name"], ns,
-                                                                       DIGEST_KEY_SECRET))
-        secrets = {i["metadata"]["name"]: i.get("data", {}) for i in items
-                   if i["kind"] == "Secret" and i["metadata"]["namespace"] == ns}
-        ann[DIGEST_ANNOTATION] = hmac.new(key, digest_input(item, secrets).encode(), hashlib.sha256).hexdigest()
+    """The rendered items with the secret digests an apply gives (tests/secret_digest.py)."""
+    missing = secret_digest.fill_in(items, lambda ns: get_obj("secrets", ns, DIGEST_KEY_SECRET))
+    check(not missing, "Secret %s does not exist for %s" % (DIGEST_KEY_SECRET, missing))
 
 
 def invariant(site, namespaces=None, kept=()):
