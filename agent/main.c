@@ -3,6 +3,7 @@
 #include <sys/prctl.h>
 
 #include "cli.h"
+#include "util/wipe.h"
 
 int main(int argc, char *argv[]) {
         /* Every verb holds secrets in memory (values.env's, the kubeconfig's
@@ -14,5 +15,6 @@ int main(int argc, char *argv[]) {
                 perror("nap-agent: prctl(PR_SET_DUMPABLE)");
                 return 1;
         }
+        wipe_json_allocations(); /* every cJSON block zeroed when it is freed */
         return cli_main(argc, argv);
 }

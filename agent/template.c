@@ -12,6 +12,7 @@
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/strbuf.h"
+#include "util/wipe.h"
 
 #define TEMPLATE_MAX_BYTES (256 * 1024)
 
@@ -50,13 +51,6 @@ typedef enum Filter {
         FILTER_BASE64, /* the value, base64-encoded (Secret data) */
         FILTER_STR,    /* always a JSON string, even for an int (env values) */
 } Filter;
-
-static void wipe_free(char *s) {
-        if (s) {
-                explicit_bzero(s, strlen(s));
-                free(s);
-        }
-}
 
 /* A value as it must stand in a string Kubernetes expands (a container's
  * env value, command or args): every '$' doubled, since the kubelet turns

@@ -15,6 +15,7 @@
 
 #include "util/redact.h"
 #include "util/strbuf.h"
+#include "util/wipe.h"
 
 #define SHORT_VALUE 4 /* shorter: whole words only, plain only */
 
@@ -33,13 +34,6 @@ typedef struct SecretSet {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static SecretSet sets[3]; /* [0]: the configuration in use, [1]: the one before, [2]: pinned */
-
-static void wipe_free(char *s) {
-        if (s) {
-                explicit_bzero(s, strlen(s));
-                free(s);
-        }
-}
 
 /* ---- the forms of one value ------------------------------------------------ */
 
