@@ -145,7 +145,9 @@ static void secret_status(long status, const cJSON *json, KubeError *err) {
                         n += (size_t) snprintf(text + n, sizeof text - n, " %s", msg);
         }
         error_set_http(err, status, reason, "%s (HTTP %ld; the server's message is not shown: it may quote the "
-                       "Secret's data)", text, status);
+                       "Secret's data)%s", text, status,
+                       status == 403 ? "; if RBAC refused it, `nap-agent doctor` lists what the kubeconfig's user "
+                                       "may not do" : "");
 }
 
 int kube_error_from_response_for(long status, const char *path, const char *body, KubeError *err) {

@@ -484,7 +484,8 @@ TEST(secret_answers_cut) {
         /* a proxy's text answer: nothing of it */
         ASSERT_EQ(kube_error_from_response_for(403, path, "denied: {\"data\":{\"K\":\"c2VjcmV0\"}}", &err), -EACCES);
         ASSERT_STREQ(err.message, "Secret: refused (HTTP 403; the server's message is not shown: it may quote the "
-                                  "Secret's data)");
+                                  "Secret's data); if RBAC refused it, `nap-agent doctor` lists what the kubeconfig's "
+                                  "user may not do");
         /* the same answer about a Service is shown */
         ASSERT_EQ(kube_error_from_response_for(403, "/api/v1/namespaces/nap/services/s", "denied: nothing secret",
                                                &err),
