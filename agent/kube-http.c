@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -28,10 +27,7 @@
 
 struct KubeClient {
         KubeConfig *config;
-        char *base;                     /* what request paths are appended to: the server, with the host
-                                         * replaced by tls-server-name when there is one */
-        struct curl_slist *connect_to;  /* tls-server-name:PORT -> the server's host:PORT */
-        char *proxy;                    /* proxy-url as curl takes it (socks5 resolving remotely); secret */
+        struct curl_slist *connect_to;  /* tls-server-name: where to connect (kubeconfig.h) */
         KubeClientOptions opts;
         sd_event *event;
         bool curl_open; /* this client holds libcurl open */
@@ -115,49 +111,10 @@ KubeClient *kube_client_free(KubeClient *c) {
         sd_event_source_disable_unref(c->timer);
         sd_event_unref(c->event);
         kubeconfig_free(c->config);
-        free(c->base);
-        if (c->proxy)
-                explicit_bzero(c->proxy, strlen(c->proxy));
-        free(c->proxy);
         free(c);
         return NULL;
 }
 
-/* tls-server-name: the request URL names that host (so curl sends it as
- * SNI and checks the certificate against it, as client-go does), and
- * CURLOPT_CONNECT_TO sends the connection to the server's own host. */
-static int setup_server_name(KubeClient *c) {
-        const KubeConfig *k = c->config;
-        const char *auth = k->server + strlen("https://"), *end = auth + strcspn(auth, "/"), *colon;
-        _cleanup_free_ char *host = NULL, *entry = NULL;
-        const char *port = "443";
-        size_t pl = 3;
-
-        if (!k->tls_server_name)
-                return (c->base = strdup(k->server)) ? 0 : -ENOMEM;
-        colon = auth[0] == '[' ? memchr(auth, ']', (size_t) (end - auth)) : auth;
-        colon = colon ? memchr(colon, ':', (size_t) (end - colon)) : NULL;
-        if (colon)
-                port = colon + 1, pl = (size_t) (end - port);
-        if (!(host = strndup(auth, (size_t) ((colon ? colon : end) - auth))) ||
-            asprintf(&c->base, "https://%s:%.*s%s", k->tls_server_name, (int) pl, port, end) < 0 ||
-            asprintf(&entry, "%s:%.*s:%s:%.*s", k->tls_server_name, (int) pl, port, host, (int) pl, port) < 0)
-                return -ENOMEM;
-        c->connect_to = sym_curl_slist_append(NULL, entry);
-        return c->connect_to ? 0 : -ENOMEM;
-}
-
-/* proxy-url: socks5:// names are resolved by the proxy, as client-go does
- * (curl's socks5h://). */
-static int setup_proxy(KubeClient *c) {
-        const char *p = c->config->proxy_url;
-
-        if (!p)
-                return 0;
-        if (strncasecmp(p, "socks5://", 9) == 0)
-                return asprintf(&c->proxy, "socks5h://%s", p + 9) < 0 ? -ENOMEM : 0;
-        return (c->proxy = strdup(p)) ? 0 : -ENOMEM;
-}
 
 static int build_headers(KubeClient *c) {
         static const char *const content_type[_KUBE_BODY_MAX] = {
@@ -260,10 +217,8 @@ int kube_client_new(const char *kubeconfig_path, const KubeClientOptions *opts, 
         r = c->config->token ? redact_pin_secret(c->config->token) : 0;
         if (r >= 0)
                 r = build_headers(c);
-        if (r >= 0)
-                r = setup_server_name(c);
-        if (r >= 0)
-                r = setup_proxy(c);
+        if (r >= 0 && c->config->connect_to && !(c->connect_to = sym_curl_slist_append(NULL, c->config->connect_to)))
+                r = -ENOMEM;
         if (r >= 0)
                 r = setup_multi(c);
         if (r < 0)
@@ -485,8 +440,8 @@ static int setup_easy(KubeCall *call) {
         ok = ok && sym_curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, k->insecure_skip_tls_verify ? 0L : 2L) == CURLE_OK;
         if (c->connect_to)
                 ok = ok && sym_curl_easy_setopt(h, CURLOPT_CONNECT_TO, c->connect_to) == CURLE_OK;
-        if (c->proxy) {
-                ok = ok && sym_curl_easy_setopt(h, CURLOPT_PROXY, c->proxy) == CURLE_OK;
+        if (k->proxy_url) {
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_PROXY, k->proxy_url) == CURLE_OK;
                 /* the kubeconfig's proxy is for every request, whatever $no_proxy says */
                 ok = ok && sym_curl_easy_setopt(h, CURLOPT_NOPROXY, "") == CURLE_OK;
         }
@@ -741,7 +696,7 @@ static int call_new(KubeClient *c, const char *method, const char *path, const K
         call->on_line = opts ? opts->on_line : NULL;
         call->method = strdup(method);
         call->path = strdup(path);
-        if (!call->method || !call->path || asprintf(&call->url, "%s%s", c->base, path) < 0 ||
+        if (!call->method || !call->path || asprintf(&call->url, "%s%s", c->config->request_base, path) < 0 ||
             (opts && opts->body && !(call->body = strdup(opts->body)))) {
                 call_free(call);
                 return -ENOMEM;

@@ -48,6 +48,8 @@ KubeConfig *kubeconfig_free(KubeConfig *k) {
         free(k->namespace);
         free(k->server);
         free(k->tls_server_name);
+        free(k->request_base);
+        free(k->connect_to);
         string_wipe(&k->proxy_url);
         blob_wipe(&k->ca);
         string_wipe(&k->token);
@@ -287,7 +289,7 @@ static bool is_server_name(const char *s) {
         if (n == 0 || n > 253)
                 return false;
         for (const char *p = s; *p; p++)
-                if (!isalnum((unsigned char) *p) && !strchr("-.:_", *p))
+                if (!isalnum((unsigned char) *p) && !strchr("-._", *p))
                         return false;
         return true;
 }
@@ -309,6 +311,27 @@ static int load_tls_server_name(Doc *d, yaml_node_t *cluster, const char *where,
         return k->tls_server_name ? 0 : -ENOMEM;
 }
 
+/* request_base and connect_to (see kubeconfig.h), from server and tls-server-name. */
+static int set_request_base(KubeConfig *k) {
+        _cleanup_free_ char *host = NULL;
+        const char *auth, *end, *colon, *port = "443";
+        size_t pl = 3;
+
+        if (!k->tls_server_name) /* (which needs an https:// server) */
+                return (k->request_base = strdup(k->server)) ? 0 : -ENOMEM;
+        auth = k->server + strlen("https://");
+        end = auth + strcspn(auth, "/");
+        colon = auth[0] == '[' ? memchr(auth, ']', (size_t) (end - auth)) : auth;
+        colon = colon ? memchr(colon, ':', (size_t) (end - colon)) : NULL;
+        if (colon)
+                port = colon + 1, pl = (size_t) (end - port);
+        if (!(host = strndup(auth, (size_t) ((colon ? colon : end) - auth))) ||
+            asprintf(&k->request_base, "https://%s:%.*s%s", k->tls_server_name, (int) pl, port, end) < 0 ||
+            asprintf(&k->connect_to, "%s:%.*s:%s:%.*s", k->tls_server_name, (int) pl, port, host, (int) pl, port) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 /* proxy-url, as client-go reads it: http, https or socks5. */
 static int load_proxy_url(Doc *d, yaml_node_t *cluster, const char *where, KubeConfig *k, KubeError *err) {
         static const char *const schemes[] = { "http://", "https://", "socks5://" };
@@ -327,6 +350,9 @@ static int load_proxy_url(Doc *d, yaml_node_t *cluster, const char *where, KubeC
         if (!ok)
                 return kube_error_setf(err, -EINVAL, "kubeconfig '%s':%u: %s: proxy-url is not an http://, https:// "
                                        "or socks5:// URL", d->path, node_line(map_get(d, cluster, "proxy-url")), where);
+        /* socks5: names resolved by the proxy, as client-go does (curl's socks5h) */
+        if (strncasecmp(url, "socks5://", 9) == 0)
+                return asprintf(&k->proxy_url, "socks5h://%s", url + 9) < 0 ? -ENOMEM : 0;
         k->proxy_url = strdup(url);
         return k->proxy_url ? 0 : -ENOMEM;
 }
@@ -356,6 +382,8 @@ static int load_cluster(Doc *d, yaml_node_t *cluster, KubeConfig *k, KubeError *
         if (r < 0)
                 return r;
         r = load_tls_server_name(d, cluster, where, k, err);
+        if (r >= 0)
+                r = set_request_base(k);
         if (r < 0)
                 return r;
         r = load_proxy_url(d, cluster, where, k, err);

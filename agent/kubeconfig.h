@@ -31,7 +31,12 @@ typedef struct KubeConfig {
         bool insecure_skip_tls_verify;
         KubeBlob ca;  /* PEM; size 0: the system's trust store */
         char *tls_server_name; /* the name sent as SNI and checked in the certificate, or NULL */
-        char *proxy_url;       /* http://, https:// or socks5:// proxy, or NULL (then $https_proxy...);
+        char *request_base;    /* what request paths follow: server, or with tls-server-name the same
+                                * URL naming that host, so a TLS client sends and checks that name */
+        char *connect_to;      /* with tls-server-name: "NAME:PORT:SERVERHOST:PORT", where the
+                                * connection really goes (curl's CURLOPT_CONNECT_TO); else NULL */
+        char *proxy_url;       /* http://, https:// or socks5h:// (the file's socks5://: names are resolved
+                                * by the proxy, as client-go does) proxy, or NULL (then $https_proxy...);
                                 * may hold a password: wiped */
 
         char *token;         /* secret; NULL: no bearer token */

@@ -231,12 +231,16 @@ TEST(server_name_and_proxy) {
                             "users:\n- name: u1\n  user:\n    token: abc\n",
                        &k, &err));
         ASSERT_STREQ(k->tls_server_name, "kubernetes.default.svc");
-        ASSERT_STREQ(k->proxy_url, "socks5://user:pw@127.0.0.1:1080");
+        ASSERT_STREQ(k->proxy_url, "socks5h://user:pw@127.0.0.1:1080"); /* names resolved by the proxy */
+        ASSERT_STREQ(k->request_base, "https://kubernetes.default.svc:6443");
+        ASSERT_STREQ(k->connect_to, "kubernetes.default.svc:6443:[::1]:6443");
         kubeconfig_free(k);
         ASSERT_OK(load(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1', proxy-url: 'HTTP://p:3128'}\n"
                             "users:\n- name: u1\n  user: {token: abc}\n",
                        &k, &err));
         ASSERT_NULL(k->tls_server_name);
+        ASSERT_NULL(k->connect_to);
+        ASSERT_STREQ(k->request_base, "https://h:1");
         ASSERT_STREQ(k->proxy_url, "HTTP://p:3128");
         kubeconfig_free(k);
         EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1', proxy-url: 'ftp://u:s3cr3t@p:21'}\n",
