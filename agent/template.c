@@ -2,16 +2,17 @@
 #include <dirent.h>
 #include <errno.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "nap-config.h"
+#include "template-digest.h"
 #include "template.h"
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/strbuf.h"
+#include "util/strv.h"
 #include "util/wipe.h"
 
 #define TEMPLATE_MAX_BYTES (256 * 1024)
@@ -344,188 +345,12 @@ void digest_to_hex(const uint8_t d[32], char ret[65]) {
         ret[64] = 0;
 }
 
-/* ---- digest of the Secret values a pod template consumes -------------- */
-
-typedef struct StrList {
-        char **items;
-        size_t n;
-} StrList;
-
-static void strlist_free(StrList *l) {
-        for (size_t i = 0; i < l->n; i++)
-                wipe_free(l->items[i]); /* the digest's lines hold secrets */
-        free(l->items);
-        *l = (StrList) { 0 };
-}
-
-static int strlist_add(StrList *l, char *s) {
-        char **p;
-
-        if (!s)
-                return -ENOMEM;
-        p = realloc(l->items, (l->n + 1) * sizeof *p);
-        if (!p) {
-                free(s);
-                return -ENOMEM;
-        }
-        l->items = p;
-        l->items[l->n++] = s;
-        return 0;
-}
-
-static int cmp_str(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-static const DesiredObject *find_secret(const DesiredSet *s, const char *ns, const char *name) {
-        for (size_t i = 0; i < s->n_objects; i++) {
-                const DesiredObject *o = &s->objects[i];
-                if (streq(o->kind, "Secret") && streq(o->name, name) && streq(o->namespace ? o->namespace : "", ns))
-                        return o;
-        }
-        return NULL;
-}
-
-/* Adds "secret/key=value" for key of secret name (every key when key is NULL).
- * A Secret we do not render (the platform's own) contributes nothing. */
-static int add_secret_values(StrList *l, const DesiredSet *s, const char *ns, const char *name, const char *key) {
-        const DesiredObject *sec = find_secret(s, ns, name);
-        const cJSON *data;
-        char *line;
-
-        if (!sec)
-                return 0;
-        data = cJSON_GetObjectItemCaseSensitive(sec->body, "data");
-        for (const cJSON *d = data ? data->child : NULL; d; d = d->next) {
-                if (key && !streq(d->string, key))
-                        continue;
-                if (asprintf(&line, "%s/%s=%s", name, d->string, cJSON_IsString(d) ? d->valuestring : "") < 0)
-                        return -ENOMEM;
-                if (strlist_add(l, line) < 0)
-                        return -ENOMEM;
-        }
-        return 0;
-}
+/* ---- template files ---------------------------------------------------- */
 
 static const char *json_str(const cJSON *j, const char *key) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
         return cJSON_IsString(v) ? v->valuestring : NULL;
 }
-
-static int collect_container_refs(StrList *l, const DesiredSet *s, const char *ns, const cJSON *containers) {
-        const cJSON *c, *e;
-        int r;
-
-        cJSON_ArrayForEach(c, containers) {
-                cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(c, "env")) {
-                        const cJSON *ref = cJSON_GetObjectItemCaseSensitive(
-                                cJSON_GetObjectItemCaseSensitive(e, "valueFrom"), "secretKeyRef");
-                        const char *name = json_str(ref, "name"), *key = json_str(ref, "key");
-                        if (name && key && (r = add_secret_values(l, s, ns, name, key)) < 0)
-                                return r;
-                }
-                cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(c, "envFrom")) {
-                        const char *name = json_str(cJSON_GetObjectItemCaseSensitive(e, "secretRef"), "name");
-                        if (name && (r = add_secret_values(l, s, ns, name, NULL)) < 0)
-                                return r;
-                }
-        }
-        return 0;
-}
-
-static cJSON *pod_template(const DesiredObject *o) {
-        return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o->body, "spec"), "template");
-}
-
-cJSON *template_secret_digest_annotation(cJSON *obj) {
-        cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "spec"), "template");
-        cJSON *meta = cJSON_GetObjectItemCaseSensitive(tmpl, "metadata");
-
-        return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(meta, "annotations"),
-                                                SECRET_DIGEST_ANNOTATION);
-}
-
-/* The "secret/key=value" lines of what the pod consumes, sorted, distinct. */
-static int digest_input(const DesiredObject *o, const DesiredSet *s, char **ret) {
-        const cJSON *pod = cJSON_GetObjectItemCaseSensitive(pod_template(o), "spec"), *v;
-        const char *ns = o->namespace ? o->namespace : "";
-        _cleanup_(strlist_free) StrList l = { 0 };
-        StrBuf b = { .wipe = true };
-        int r;
-
-        *ret = NULL;
-        if (!pod)
-                return 0;
-        if ((r = collect_container_refs(&l, s, ns, cJSON_GetObjectItemCaseSensitive(pod, "containers"))) < 0 ||
-            (r = collect_container_refs(&l, s, ns, cJSON_GetObjectItemCaseSensitive(pod, "initContainers"))) < 0)
-                return r;
-        cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(pod, "volumes")) {
-                const char *name = json_str(cJSON_GetObjectItemCaseSensitive(v, "secret"), "secretName");
-                if (name && (r = add_secret_values(&l, s, ns, name, NULL)) < 0)
-                        return r;
-        }
-        if (l.n == 0)
-                return 0;
-        qsort_safe(l.items, l.n, sizeof *l.items, cmp_str);
-        for (size_t i = 0; i < l.n; i++) {
-                if (i > 0 && streq(l.items[i], l.items[i - 1]))
-                        continue;
-                strbuf_puts(&b, l.items[i]);
-                strbuf_putc(&b, '\n');
-        }
-        if (b.oom) {
-                strbuf_free(&b);
-                return -ENOMEM;
-        }
-        *ret = b.s;
-        return 0;
-}
-
-/* The pod template gets the annotation with the stand-in value; what it
- * will be computed from is kept in o->secret_digest_input. */
-static int annotate_pod_template(DesiredObject *o, const DesiredSet *s) {
-        cJSON *tmpl = pod_template(o), *meta, *ann;
-        int r;
-
-        r = digest_input(o, s, &o->secret_digest_input);
-        if (r < 0 || !o->secret_digest_input)
-                return r;
-        meta = cJSON_GetObjectItemCaseSensitive(tmpl, "metadata");
-        if (!meta && !(meta = cJSON_AddObjectToObject(tmpl, "metadata")))
-                return -ENOMEM;
-        ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
-        if (!ann && !(ann = cJSON_AddObjectToObject(meta, "annotations")))
-                return -ENOMEM;
-        cJSON_DeleteItemFromObjectCaseSensitive(ann, SECRET_DIGEST_ANNOTATION);
-        return cJSON_AddStringToObject(ann, SECRET_DIGEST_ANNOTATION, SECRET_DIGEST_PENDING) ? 0 : -ENOMEM;
-}
-
-int template_seal_secret_digests(DesiredSet *s, const void *key, size_t key_len) {
-        for (size_t i = 0; i < s->n_objects; i++) {
-                DesiredObject *o = &s->objects[i];
-                cJSON *ann = o->secret_digest_input ? template_secret_digest_annotation(o->body) : NULL;
-                unsigned char md[EVP_MAX_MD_SIZE];
-                unsigned n = 0;
-                char hex[65];
-
-                if (!ann)
-                        continue;
-                if (!HMAC(EVP_sha256(), key, (int) key_len, (const unsigned char *) o->secret_digest_input,
-                          strlen(o->secret_digest_input), md, &n) || n != 32)
-                        return -EIO;
-                digest_to_hex(md, hex);
-                explicit_bzero(md, sizeof md);
-                if (!cJSON_SetValuestring(ann, hex))
-                        return -ENOMEM;
-        }
-        return 0;
-}
-
-bool template_needs_secret_digest_key(const DesiredObject *o) {
-        return o->secret_digest_input != NULL;
-}
-
-/* ---- template files ---------------------------------------------------- */
 
 static const char *templates_dir(const TemplateDirs *d) {
         const char *e;
@@ -555,7 +380,7 @@ static int json_filter(const struct dirent *de) {
 }
 
 /* The template file names: those of dir, plus any the override dir adds. */
-static int list_templates(const char *dir, const char *odir, StrList *ret) {
+static int list_templates(const char *dir, const char *odir, Strv *ret) {
         struct dirent **a = NULL, **b = NULL;
         int na, nb, r = 0;
 
@@ -565,13 +390,13 @@ static int list_templates(const char *dir, const char *odir, StrList *ret) {
         nb = scandir(odir, &b, json_filter, alphasort);
         for (int i = 0; i < na; i++)
                 if (r >= 0)
-                        r = strlist_add(ret, strdup(a[i]->d_name));
+                        r = strv_push(ret, strdup(a[i]->d_name));
         for (int i = 0; i < nb; i++) {
                 bool dup = false;
                 for (size_t j = 0; j < ret->n; j++)
                         dup = dup || streq(ret->items[j], b[i]->d_name);
                 if (!dup && r >= 0)
-                        r = strlist_add(ret, strdup(b[i]->d_name));
+                        r = strv_push(ret, strdup(b[i]->d_name));
         }
         for (int i = 0; i < na; i++)
                 free(a[i]);
@@ -754,7 +579,7 @@ static int finish_set(DesiredSet *s) {
 
         qsort_safe(s->objects, s->n_objects, sizeof *s->objects, cmp_objects);
         for (size_t i = 0; i < s->n_objects; i++)
-                if ((r = annotate_pod_template(&s->objects[i], s)) < 0)
+                if ((r = template_digest_annotate(&s->objects[i], s)) < 0)
                         return r;
         for (size_t i = 0; i < s->n_objects; i++) {
                 DesiredObject *o = &s->objects[i];
@@ -777,7 +602,7 @@ static int finish_set(DesiredSet *s) {
 
 int template_render(const Config *c, const TemplateDirs *dirs, DesiredSet **ret, DiagList *diags) {
         _cleanup_(desired_set_freep) DesiredSet *s = NULL;
-        _cleanup_(strlist_free) StrList names = { 0 };
+        _cleanup_(strv_clear) Strv names = { 0 };
         const char *dir = templates_dir(dirs), *odir = override_dir(dirs);
         int r, failed = 0;
 
