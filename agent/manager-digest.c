@@ -273,3 +273,44 @@ int manager_digest_key(Manager *m, const Config *c, bool create) {
                                     "%s", SECRET_DIGEST_KEY_SECRET, s.err.message[0] ? s.err.message : STRERROR(s.r));
         return s.r;
 }
+
+/* ---- a pass waiting for the key ------------------------------------------------------------ */
+
+static void on_gate(Manager *m, int r, const KubeError *err, void *userdata) {
+        DigestGate *g = userdata;
+
+        g->op = NULL;
+        if (r < 0) {
+                g->error = r;
+                if (err)
+                        g->err = *err;
+        }
+        if (!g->waiting)
+                return; /* no group needs it yet: the first that does sees the outcome */
+        g->waiting = false;
+        g->resume(g->userdata);
+}
+
+int digest_gate_start(DigestGate *g, Manager *m, const Config *c, void (*resume)(void *userdata), void *userdata) {
+        *g = (DigestGate) { .resume = resume, .userdata = userdata };
+        if (manager_has_digest_key(m, c))
+                return 0;
+        return manager_digest_key_start(m, c, true, on_gate, g, &g->op);
+}
+
+int digest_gate_ready(DigestGate *g, Manager *m, const Config *c, DesiredSet *d) {
+        if (!manager_has_digest_key(m, c)) {
+                if (g->op) {
+                        g->waiting = true;
+                        return 1;
+                }
+                return g->error < 0 ? g->error : -ENOKEY;
+        }
+        return manager_seal_digests(m, c, d);
+}
+
+void digest_gate_cancel(DigestGate *g) {
+        digest_key_op_cancel(g->op);
+        g->op = NULL;
+        g->waiting = false;
+}

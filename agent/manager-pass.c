@@ -77,10 +77,7 @@ struct Pass {
         /* clients */
         bool clients_done;
         KubeOp *pg_op;
-        DigestKeyOp *key_op; /* reading the secret digest's key */
-        bool waiting_for_key;   /* the next group needs it */
-        int key_error;          /* reading it failed: reported by the group that needs it */
-        KubeError key_err;
+        DigestGate key;      /* the secret digest's key (manager-digest.c) */
         OAuthClientSpec *specs;
         const PlanAction **client_actions;
         size_t n_specs;
@@ -90,7 +87,7 @@ struct Pass {
 static void pass_maybe_finish(Pass *p);
 static void objects_next_group(Pass *p);
 static void objects_start(Pass *p);
-static int group_ready(Pass *p, size_t from, size_t to);
+static bool needs_digest_key(const Pass *p, size_t from, size_t to);
 static void clients_start(Pass *p);
 static void pass_plan(Pass *p);
 
@@ -445,12 +442,12 @@ static void objects_next_group(Pass *p) {
         for (to = from + 1; to < plan->n_actions; to++)
                 if (!plan->actions[to].is_client && !same_group(&plan->actions[from], &plan->actions[to]))
                         break;
-        r = group_ready(p, from, to);
+        r = needs_digest_key(p, from, to) ? digest_gate_ready(&p->key, p->m, p->config, p->desired) : 0;
         if (r > 0)
-                return; /* on_digest_key() comes back here */
+                return; /* the gate comes back here */
         if (r < 0) {
-                if (r != -ENOKEY)
-                        pass_fail(p, r, "Failed to seal the secret digests: %s", STRERROR(r));
+                pass_fail(p, r, "Failed to read or create Secret '%s' (the key of the pod templates' secret digest): "
+                          "%s", SECRET_DIGEST_KEY_SECRET, p->key.err.message[0] ? p->key.err.message : STRERROR(r));
                 p->objects_done = true;
                 pass_maybe_finish(p);
                 return;
@@ -484,62 +481,25 @@ static bool needs_digest_key(const Pass *p, size_t from, size_t to) {
         return false;
 }
 
-static void fail_key(Pass *p) {
-        pass_fail(p, p->key_error, "Failed to read or create Secret '%s' (the key of the pod templates' secret "
-                  "digest): %s", SECRET_DIGEST_KEY_SECRET,
-                  p->key_err.message[0] ? p->key_err.message : STRERROR(p->key_error));
-}
-
-static void on_digest_key(Manager *m, int r, const KubeError *err, void *userdata) {
-        Pass *p = userdata;
-
-        p->key_op = NULL;
-        if (r < 0) {
-                p->key_error = r;
-                if (err)
-                        p->key_err = *err;
-        }
-        if (!p->waiting_for_key)
-                return; /* the group in flight goes on; the one that needs the key says why it cannot */
-        p->waiting_for_key = false;
-        objects_next_group(p);
+static void on_key_ready(void *userdata) {
+        objects_next_group(userdata);
 }
 
 /* The pod templates that carry the secret digest need its key, read (or
- * created) once per run (manager-digest.c): at the same time as the first
- * groups, which need it not (Secrets, Services). */
+ * created) once per run, at the same time as the first groups, which do
+ * not need it (Secrets, Services); a failure is said by the group that does. */
 static void objects_start(Pass *p) {
         int r;
 
-        if (!(p->flags & PASS_CLIENTS_ONLY) && needs_digest_key(p, 0, p->plan->n_actions) &&
-            !manager_has_digest_key(p->m, p->config)) {
+        if (!(p->flags & PASS_CLIENTS_ONLY) && needs_digest_key(p, 0, p->plan->n_actions)) {
                 p->m->last_error[0] = 0;
-                r = manager_digest_key_start(p->m, p->config, true, on_digest_key, p, &p->key_op);
+                r = digest_gate_start(&p->key, p->m, p->config, on_key_ready, p);
                 if (r < 0 && p->m->last_error[0])
                         pass_failed(p, r); /* manager_kube() said why */
                 else if (r < 0)
                         pass_fail(p, r, "Failed to read Secret '%s': %s", SECRET_DIGEST_KEY_SECRET, STRERROR(r));
         }
         objects_next_group(p);
-}
-
-/* Before the group [from, to) is sent: its secret digests sealed, or the
- * key still on its way (1: wait for it). */
-static int group_ready(Pass *p, size_t from, size_t to) {
-        if (!needs_digest_key(p, from, to))
-                return 0;
-        if (!manager_has_digest_key(p->m, p->config)) {
-                if (!p->key_op) {
-                        if (p->key_error < 0)
-                                fail_key(p);
-                        else
-                                pass_fail(p, ENOKEY, "The key of the pod templates' secret digest is missing");
-                        return -ENOKEY;
-                }
-                p->waiting_for_key = true;
-                return 1;
-        }
-        return manager_seal_digests(p->m, p->config, p->desired);
 }
 
 /* ---- the ledger read back from the cluster ------------------------------------------- */
@@ -678,7 +638,7 @@ static void pass_free(Pass *p) {
         while (p->tasks)
                 task_free(p->tasks);
         kube_op_cancel(p->pg_op);
-        digest_key_op_cancel(p->key_op);
+        digest_gate_cancel(&p->key);
         if (p->db_busy && p->m->db)
                 oauth_cancel(p->m->db);
         sd_event_source_disable_unref(p->begin);
@@ -753,8 +713,7 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
                 task_free(p->tasks);
         kube_op_cancel(p->pg_op);
         p->pg_op = NULL;
-        digest_key_op_cancel(p->key_op);
-        p->key_op = NULL;
+        digest_gate_cancel(&p->key);
         if (p->db_busy && p->m->db)
                 oauth_cancel(p->m->db);
         p->db_busy = false;

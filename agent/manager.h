@@ -163,6 +163,25 @@ void manager_forget_digest_key(Manager *m);
 /* Seals d's secret-digest annotations with the key (-ENOKEY: not read yet). */
 int manager_seal_digests(Manager *m, const Config *c, DesiredSet *d);
 
+/* A pass's wait for that key: started beside its first groups (which do
+ * not need it), waited for by the first group that does. */
+typedef struct DigestGate {
+        DigestKeyOp *op;
+        bool waiting;
+        int error;    /* reading it failed, and err says why */
+        KubeError err;
+        void (*resume)(void *userdata);
+        void *userdata;
+} DigestGate;
+/* Starts reading the key unless it is known (0). resume is called, from
+ * the loop, when digest_gate_ready() asked to wait and the key is there or
+ * reading it failed. */
+int digest_gate_start(DigestGate *g, Manager *m, const Config *c, void (*resume)(void *userdata), void *userdata);
+/* 0: d is sealed; 1: wait for resume; negative: reading the key failed
+ * (g->err says why). */
+int digest_gate_ready(DigestGate *g, Manager *m, const Config *c, DesiredSet *d);
+void digest_gate_cancel(DigestGate *g);
+
 /* Logs the one line that says why the pass fails, keeps it for STATUS=,
  * and returns -abs(error). */
 int manager_fail(Manager *m, int error, const char *format, ...) _printf_(3, 4);
