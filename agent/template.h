@@ -19,6 +19,10 @@
  *     that JSON value. A JSON variable inside a longer string is an error.
  * "${NAME|base64}" alone is never dropped: absent or empty, it is "" (a
  * Secret key that exists with an empty value, as install.sh writes it).
+ * In a container's env value, command or args, every '$' of a substituted
+ * value is doubled: Kubernetes expands "$(VAR)" there and turns "$$" into
+ * "$", so the container gets the value as it is (the template's own text,
+ * e.g. "$(POSTGRES_PASSWORD)", is left alone).
  * A name the configuration does not know is an error in the template.
  */
 #pragma once
