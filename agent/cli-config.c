@@ -343,6 +343,18 @@ static int render_to_stdout(const CliArgs *a, const Config *c, const DesiredSet 
         return 0;
 }
 
+/* render reads no cluster, and the digest's key lives in one: say so. */
+static void note_digest_pending(const Config *c, const DesiredSet *s) {
+        for (size_t i = 0; i < s->n_objects; i++)
+                if (template_needs_secret_digest_key(&s->objects[i])) {
+                        fprintf(stderr, "note: %s is \"%s\" here: it is an HMAC of the Secret values the pod "
+                                "consumes, keyed by Secret '%s' in namespace '%s', which render does not read\n",
+                                SECRET_DIGEST_ANNOTATION, SECRET_DIGEST_PENDING, SECRET_DIGEST_KEY_SECRET,
+                                config_get(c, "NAMESPACE"));
+                        return;
+                }
+}
+
 int cli_render(CliArgs *a) {
         _cleanup_(diag_list_clear) DiagList diags = { 0 };
         _cleanup_(config_freep) Config *c = NULL;
@@ -358,6 +370,7 @@ int cli_render(CliArgs *a) {
                         log_error_errno(r, "Failed to render: %s", STRERROR(r));
                 return CLI_EXIT_FAILURE;
         }
+        note_digest_pending(c, s);
         if (a->output)
                 return render_to_dir(a, c, s) < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
         return render_to_stdout(a, c, s) < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;

@@ -110,6 +110,13 @@ int cli_plan(CliArgs *a) {
                 LiveCtx ctx = { m, c };
                 if (manager_guard(m, c) < 0) /* logged: another APP_PREFIX is installed there */
                         return CLI_EXIT_FAILURE;
+                /* The dry runs send the secret digest as an apply would (read only: never created here). */
+                r = manager_digest_key(m, c, false);
+                if (r == -ENOENT)
+                        log_notice("Secret '%s' does not exist yet: the first apply creates it, and with it the value "
+                                   "of %s", SECRET_DIGEST_KEY_SECRET, SECRET_DIGEST_ANNOTATION);
+                else if (r < 0 || (r = manager_seal_digests(m, c, d)) < 0)
+                        return CLI_EXIT_FAILURE;
                 r = plan_compute_live(d, c, m->ledger, fetch_live, fetch_client, &ctx, &p);
         } else
                 r = plan_compute(d, c, m->ledger, &p);

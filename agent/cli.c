@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "cli-verbs.h"
 #include "nap-config.h"
+#include "util/fs.h"
 #include "util/log.h"
 
 typedef struct Verb {
@@ -172,6 +173,20 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
         return 1;
 }
 
+/* The paths no option gave: the environment's, else the build's. A binary
+ * run from its build tree reads the templates of its source tree, so that a
+ * developer's edit to a template is seen without an install. */
+static void cli_default_paths(CliArgs *a) {
+        const char *e;
+
+        if (!a->values)
+                a->values = (e = getenv("NAP_VALUES")) ? e : NAP_VALUES_PATH;
+        if (!a->templates.dir && !(a->templates.dir = getenv("NAP_TEMPLATES_DIR")))
+                a->templates.dir = exe_is_below(NAP_BUILD_ROOT) ? NAP_SOURCE_TEMPLATES_DIR : NAP_TEMPLATES_DIR;
+        if (!a->templates.override_dir && !(a->templates.override_dir = getenv("NAP_TEMPLATES_OVERRIDE_DIR")))
+                a->templates.override_dir = NAP_TEMPLATES_OVERRIDE_DIR;
+}
+
 int cli_main(int argc, char *argv[]) {
         CliArgs a = { .format = "yaml", .resync_seconds = 600, .settle_ms = 500, .idle_close_seconds = 30 };
         int r;
@@ -180,10 +195,7 @@ int cli_main(int argc, char *argv[]) {
         r = parse_args(argc, argv, &a);
         if (r <= 0)
                 return r < 0 ? CLI_EXIT_USAGE : 0;
-        if (!a.values)
-                a.values = getenv("NAP_VALUES");
-        if (!a.values)
-                a.values = NAP_VALUES_PATH;
+        cli_default_paths(&a);
         if (!a.verb) {
                 help();
                 return CLI_EXIT_USAGE;

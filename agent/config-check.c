@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,11 +241,51 @@ static bool is_placeholder(const char *s) {
 #define ERR(hint, ...) diag_add(diags, DIAG_ERROR, c->path, v->line, v->line ? v->col : 0, hint, __VA_ARGS__)
 #define WARN(hint, ...) diag_add(diags, DIAG_WARNING, c->path, v->line, v->line ? v->col : 0, hint, __VA_ARGS__)
 
+/* What a public URL must not carry, or NULL. A public URL is where
+ * browsers are sent and, with /api/auth/callback appended, the redirect URI
+ * registered for the service, which the control plane matches exactly: a
+ * query or a fragment would end up in the middle of it, user information
+ * (a password?) in every browser's address bar and in oauth_clients. */
+static const char *public_url_problem(const char *s, const char **ret_hint) {
+        static char where[80];
+        const char *authority = strstr(s, "://");
+        size_t alen;
+
+        for (const char *p = s; *p; p++)
+                if (isspace((unsigned char) *p) || iscntrl((unsigned char) *p)) {
+                        *ret_hint = "remove it; a character that must be there is written percent-encoded (%20)";
+                        snprintf(where, sizeof where, "holds whitespace or a control character (character %zu, "
+                                 "0x%02x)", (size_t) (p - s) + 1, (unsigned) (unsigned char) *p);
+                        return where;
+                }
+        authority = authority ? authority + 3 : s;
+        alen = strcspn(authority, "/?#");
+        if (memchr(authority, '@', alen)) {
+                *ret_hint = "write it as http(s)://HOST[:PORT][/PATH], without USER@";
+                return "carries user information ('USER@' before the host)";
+        }
+        if (strchr(s, '?')) {
+                *ret_hint = "write it without '?...': the redirect URI is this URL + /api/auth/callback";
+                return "carries a query ('?...')";
+        }
+        if (strchr(s, '#')) {
+                *ret_hint = "write it without '#...': the redirect URI is this URL + /api/auth/callback";
+                return "carries a fragment ('#...')";
+        }
+        return NULL;
+}
+
 static void check_url(Config *c, ConfigVar *v, bool public, DiagList *diags) {
+        const char *problem, *hint = NULL;
         size_t n;
 
         if (public && strempty(v->value))
                 return;
+        if (public && (problem = public_url_problem(v->value, &hint))) {
+                /* The value is not quoted back: user information may be a password. */
+                ERR(hint, "%s %s", v->name, problem);
+                return;
+        }
         n = strlen(v->value);
         if (public && n > 0 && v->value[n - 1] == '/') {
                 while (n > 0 && v->value[n - 1] == '/')

@@ -7,6 +7,7 @@
 
 #include "kube-curl.h"
 #include "util/macro.h"
+#include "util/wipe.h"
 
 KUBE_CURL_SYMBOLS(DLIB_DEFINE_SYMBOL)
 
@@ -22,7 +23,10 @@ static int global_init(void) {
          * older one keeps libcurl loaded. */
         if (!v || v->version_num < 0x075700)
                 kube_curl.pinned = true;
-        return sym_curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -EIO;
+        /* libcurl's buffers hold the bearer token and the request bodies:
+         * zeroed when they are freed (util/wipe.h). */
+        return sym_curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc, wipe_free, wipe_realloc, wipe_strdup,
+                                        wipe_calloc) == CURLE_OK ? 0 : -EIO;
 }
 
 static void global_cleanup(void) {

@@ -11,7 +11,7 @@
 #include "util/dlib.h"
 
 #define KUBE_CURL_SYMBOLS(X)    \
-        X(curl_global_init)     \
+        X(curl_global_init_mem) \
         X(curl_global_cleanup)  \
         X(curl_version_info)    \
         X(curl_easy_init)       \

@@ -3,7 +3,11 @@
  * Errors of the Kubernetes client: HTTP statuses and curl failures become a
  * negative errno plus one human line in a KubeError (kube.h says which).
  * This is where a library's error meets the agent's, so it is the only
- * place that maps them.
+ * place that maps them, and where a server's text passes the redaction step
+ * (util/redact.h) before anything can log, store or print it. The answer
+ * to a request about a Secret is cut to its reason and field paths: a
+ * server, an admission webhook or a proxy may echo the request body, which
+ * holds the Secret's data, in its message.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -12,6 +16,7 @@
 
 #include "kube-error.h"
 #include "util/json.h"
+#include "util/redact.h"
 
 void kube_error_clear(KubeError *err) {
         if (err)
@@ -21,11 +26,21 @@ void kube_error_clear(KubeError *err) {
 static void error_vset(KubeError *err, long status, const char *reason, const char *format, va_list ap)
         _printf_(4, 0);
 static void error_vset(KubeError *err, long status, const char *reason, const char *format, va_list ap) {
+        _cleanup_free_ char *raw = NULL, *clean = NULL;
+
         if (!err)
                 return;
         err->http_status = status;
         snprintf(err->reason, sizeof err->reason, "%s", reason ? reason : "");
-        vsnprintf(err->message, sizeof err->message, format, ap);
+        redact_buf(err->reason, sizeof err->reason);
+        /* Redacted whole, then cut to size: a secret cut in half by the
+         * size of the message would no longer be recognised. */
+        if (vasprintf(&raw, format, ap) < 0)
+                raw = NULL;
+        clean = raw ? redact(raw) : NULL;
+        if (raw)
+                explicit_bzero(raw, strlen(raw));
+        snprintf(err->message, sizeof err->message, "%s", clean ? clean : "out of memory");
 }
 
 int kube_error_setf(KubeError *err, int error, const char *format, ...) {
@@ -48,15 +63,21 @@ static void error_set_http(KubeError *err, long status, const char *reason, cons
 }
 
 void kube_error_append(KubeError *err, const char *format, ...) {
+        _cleanup_free_ char *raw = NULL, *clean = NULL;
         va_list ap;
         size_t n;
 
         if (!err)
                 return;
-        n = strlen(err->message);
         va_start(ap, format);
-        vsnprintf(err->message + n, sizeof err->message - n, format, ap);
+        if (vasprintf(&raw, format, ap) < 0)
+                raw = NULL;
         va_end(ap);
+        clean = raw ? redact(raw) : NULL;
+        if (raw)
+                explicit_bzero(raw, strlen(raw));
+        n = strlen(err->message);
+        snprintf(err->message + n, sizeof err->message - n, "%s", clean ? clean : "");
 }
 
 static int errno_from_status(long status) {
@@ -82,15 +103,67 @@ static int errno_from_status(long status) {
         }
 }
 
-int kube_error_from_response(long status, const char *body, KubeError *err) {
-        _cleanup_(cJSON_Deletep) cJSON *json = body ? cJSON_Parse(body) : NULL;
+/* Whether the request path (with its query) names Secrets: the resource
+ * segment after /api/v1 or /apis/GROUP/VERSION, and after a namespace. */
+bool kube_path_is_secret(const char *path) {
+        char seg[5][64];
+        size_t n = 0;
+
+        for (const char *p = path; p && *p && *p != '?' && n < ELEMENTSOF(seg);) {
+                size_t l;
+                p += *p == '/';
+                l = strcspn(p, "/?");
+                snprintf(seg[n++], sizeof seg[0], "%.*s", (int) (l < sizeof seg[0] ? l : sizeof seg[0] - 1), p);
+                p += l;
+        }
+        size_t i = n > 0 && streq(seg[0], "api") ? 2 : n > 0 && streq(seg[0], "apis") ? 3 : n;
+        if (i < n && streq(seg[i], "namespaces"))
+                i += 2;
+        return i < n && streq(seg[i], "secrets");
+}
+
+/* The Status of a refused request about a Secret, reduced to what cannot
+ * hold its data: the object's name, the reason and each cause's field path
+ * and reason (a cause's message only when it quotes nothing). */
+static void secret_status(long status, const cJSON *json, KubeError *err) {
+        const cJSON *details = cJSON_GetObjectItemCaseSensitive(json, "details"), *c;
+        const char *name = json_string(details, "name"), *reason = json_string(json, "reason");
+        char text[384];
+        size_t n, i = 0;
+
+        n = (size_t) snprintf(text, sizeof text, "Secret%s%s%s: %s", name ? " '" : "", name ? name : "",
+                              name ? "'" : "", reason ? reason : "refused");
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(details, "causes")) {
+                const char *field = json_string(c, "field"), *why = json_string(c, "reason");
+                const char *msg = json_string(c, "message");
+                bool safe = msg && strlen(msg) < 80 && !strpbrk(msg, "\"':`\\");
+                if (n >= sizeof text)
+                        break;
+                n += (size_t) snprintf(text + n, sizeof text - n, "%s %s%s%s%s", i++ == 0 ? ":" : ",",
+                                       field ? field : "?", why ? " (" : "", why ? why : "", why ? ")" : "");
+                if (safe && n < sizeof text)
+                        n += (size_t) snprintf(text + n, sizeof text - n, " %s", msg);
+        }
+        error_set_http(err, status, reason, "%s (HTTP %ld; the server's message is not shown: it may quote the "
+                       "Secret's data)%s", text, status,
+                       status == 403 ? "; if RBAC refused it, `nap-agent doctor` lists what the kubeconfig's user "
+                                       "may not do" : "");
+}
+
+int kube_error_from_response_for(long status, const char *path, const char *body, KubeError *err) {
+        _cleanup_(json_delete_wipedp) cJSON *json = body ? cJSON_Parse(body) : NULL;
         const char *message = NULL, *reason = NULL;
         char text[256] = "";
 
         if (json) {
                 message = json_string(json, "message");
                 reason = json_string(json, "reason");
-        } else if (!strempty(body)) {
+        }
+        if (path && kube_path_is_secret(path)) {
+                secret_status(status, cJSON_IsObject(json) ? json : NULL, err);
+                return errno_from_status(status);
+        }
+        if (!json && !strempty(body)) {
                 /* Not from the apiserver itself (a proxy?): its first line. */
                 size_t n = strcspn(body, "\r\n");
                 snprintf(text, sizeof text, "%.*s", (int) (n < 200 ? n : 200), body);
@@ -106,11 +179,16 @@ int kube_error_from_response(long status, const char *body, KubeError *err) {
                 error_set_http(err, status, reason, "%s (HTTP %ld)", message, status);
         else
                 error_set_http(err, status, reason, "HTTP %ld without a message", status);
+        explicit_bzero(text, sizeof text);
         return errno_from_status(status);
 }
 
+int kube_error_from_response(long status, const char *body, KubeError *err) {
+        return kube_error_from_response_for(status, NULL, body, err);
+}
+
 int kube_http_failure(const KubeResponse *resp, KubeError *err) {
-        int r = kube_error_from_response(resp->status, resp->body, err);
+        int r = kube_error_from_response_for(resp->status, resp->path, resp->body, err);
 
         if (resp->attempts > 1)
                 kube_error_append(err, " (gave up after %u attempts in %.1f s)", resp->attempts, resp->seconds);

@@ -20,11 +20,14 @@
 #include "kubeconfig.h"
 #include "nap-config.h"
 #include "util/clock.h"
+#include "util/json.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 
 struct KubeClient {
         KubeConfig *config;
+        struct curl_slist *connect_to;  /* tls-server-name: where to connect (kubeconfig.h) */
         KubeClientOptions opts;
         sd_event *event;
         bool curl_open; /* this client holds libcurl open */
@@ -63,11 +66,16 @@ struct KubeCall {
         void *userdata;
 };
 
+/* An answer may hold a Secret's data (a read back, an echo of the request):
+ * it is wiped before it is freed, as are the request bodies. */
 void kube_response_clear(KubeResponse *r) {
         if (!r)
                 return;
-        cJSON_Delete(r->json);
+        json_delete_wiped(r->json);
+        if (r->body)
+                explicit_bzero(r->body, strlen(r->body));
         free(r->body);
+        free(r->path);
         *r = (KubeResponse) { 0 };
 }
 
@@ -93,6 +101,8 @@ KubeClient *kube_client_free(KubeClient *c) {
                         sym_curl_share_cleanup(c->share);
                 for (size_t i = 0; i < ELEMENTSOF(c->headers); i++)
                         slist_wipe_free(c->headers[i]);
+                if (c->connect_to)
+                        sym_curl_slist_free_all(c->connect_to);
                 dlib_close(&kube_curl);
         }
         for (size_t i = 0; i < c->n_ios; i++)
@@ -104,6 +114,7 @@ KubeClient *kube_client_free(KubeClient *c) {
         free(c);
         return NULL;
 }
+
 
 static int build_headers(KubeClient *c) {
         static const char *const content_type[_KUBE_BODY_MAX] = {
@@ -201,7 +212,13 @@ int kube_client_new(const char *kubeconfig_path, const KubeClientOptions *opts, 
         if (r < 0)
                 return kube_error_setf(err, r, "%s", why);
         c->curl_open = true;
-        r = build_headers(c);
+        /* The token goes out in every request: a proxy or server that quotes
+         * the request back must not get it into a log (util/redact.h). */
+        r = c->config->token ? redact_pin_secret(c->config->token) : 0;
+        if (r >= 0)
+                r = build_headers(c);
+        if (r >= 0 && c->config->connect_to && !(c->connect_to = sym_curl_slist_append(NULL, c->config->connect_to)))
+                r = -ENOMEM;
         if (r >= 0)
                 r = setup_multi(c);
         if (r < 0)
@@ -360,8 +377,7 @@ static void call_free(KubeCall *call) {
         sd_event_source_disable_unref(call->retry);
         if (call->body)
                 explicit_bzero(call->body, strlen(call->body));
-        if (call->response.s)
-                explicit_bzero(call->response.s, call->response.len);
+        call->response.wipe = true;
         strbuf_free(&call->response);
         free(call->method);
         free(call->path);
@@ -422,6 +438,13 @@ static int setup_easy(KubeCall *call) {
                 ok = ok && sym_curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, call->method) == CURLE_OK;
         ok = ok && sym_curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, k->insecure_skip_tls_verify ? 0L : 1L) == CURLE_OK;
         ok = ok && sym_curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, k->insecure_skip_tls_verify ? 0L : 2L) == CURLE_OK;
+        if (c->connect_to)
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_CONNECT_TO, c->connect_to) == CURLE_OK;
+        if (k->proxy_url) {
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_PROXY, k->proxy_url) == CURLE_OK;
+                /* the kubeconfig's proxy is for every request, whatever $no_proxy says */
+                ok = ok && sym_curl_easy_setopt(h, CURLOPT_NOPROXY, "") == CURLE_OK;
+        }
         if (k->ca.size > 0) {
                 struct curl_blob b = { .data = k->ca.data, .len = k->ca.size, .flags = CURL_BLOB_COPY };
                 ok = ok && sym_curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &b) == CURLE_OK;
@@ -446,8 +469,9 @@ static int attempt_start(KubeCall *call) {
                                        ? left
                                        : call->c->opts.request_timeout_ms);
 
+        call->response.wipe = true;
         strbuf_free(&call->response);
-        call->response = (StrBuf) { 0 };
+        call->response = (StrBuf) { .wipe = true };
         call->line_start = 0;
         call->too_big = false;
         call->errbuf[0] = 0;
@@ -545,7 +569,10 @@ static void deliver(KubeCall *call, long status) {
         if (!call->response.s)
                 strbuf_puts(&call->response, "");
         resp.body = strbuf_steal(&call->response);
-        if (!resp.body) {
+        call->response.wipe = true;
+        resp.path = strdup(call->path);
+        if (!resp.body || !resp.path) {
+                kube_response_clear(&resp);
                 kube_error_setf(&err, -ENOMEM, "out of memory");
                 call_complete(call, -ENOMEM, NULL, &err);
                 return;
@@ -669,7 +696,7 @@ static int call_new(KubeClient *c, const char *method, const char *path, const K
         call->on_line = opts ? opts->on_line : NULL;
         call->method = strdup(method);
         call->path = strdup(path);
-        if (!call->method || !call->path || asprintf(&call->url, "%s%s", c->config->server, path) < 0 ||
+        if (!call->method || !call->path || asprintf(&call->url, "%s%s", c->config->request_base, path) < 0 ||
             (opts && opts->body && !(call->body = strdup(opts->body)))) {
                 call_free(call);
                 return -ENOMEM;

@@ -32,6 +32,7 @@ typedef struct KubeResponse {
         long status;
         cJSON *json; /* the body parsed, or NULL */
         char *body;  /* NUL-terminated, never NULL in a delivered response */
+        char *path;  /* of the request, with its query (for the error's wording) */
         unsigned attempts;
         double seconds;
 } KubeResponse;

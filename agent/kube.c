@@ -62,8 +62,8 @@ static KubeOp *op_free(KubeOp *op) {
         free(op->body);
         free(op->api_version);
         free(op->last_rv);
-        cJSON_Delete(op->desired);
-        cJSON_Delete(op->before);
+        json_delete_wiped(op->desired);
+        json_delete_wiped(op->before);
         free(op);
         return NULL;
 }
@@ -171,8 +171,8 @@ static const char *resource_version(const cJSON *obj) {
 
 /* Equal apart from managedFields (whose times a dry run moves). */
 static bool same_content(const cJSON *a, const cJSON *b) {
-        _cleanup_(cJSON_Deletep) cJSON *x = cJSON_Duplicate(a, true);
-        _cleanup_(cJSON_Deletep) cJSON *y = cJSON_Duplicate(b, true);
+        _cleanup_(json_delete_wipedp) cJSON *x = cJSON_Duplicate(a, true);
+        _cleanup_(json_delete_wipedp) cJSON *y = cJSON_Duplicate(b, true);
 
         if (!x || !y)
                 return false;
@@ -185,7 +185,7 @@ void kube_apply_result_clear(KubeApplyResult *r) {
         if (!r)
                 return;
         free(r->resource_version);
-        cJSON_Delete(r->live);
+        json_delete_wiped(r->live);
         *r = (KubeApplyResult) { 0 };
 }
 
@@ -200,13 +200,13 @@ static void apply_result(KubeOp *op, long status, cJSON *live, bool written) {
         KubeError err = { 0 };
 
         if (!rv && !(dry_run && status == 201)) { /* a dry-run create has none */
-                cJSON_Delete(live);
+                json_delete_wiped(live);
                 apply_fail(op, kube_error_setf(&err, -EBADMSG, "PATCH %s: the answer has no metadata.resourceVersion",
                                                op->path), &err);
                 return;
         }
         if (rv && !(res.resource_version = strdup(rv))) {
-                cJSON_Delete(live);
+                json_delete_wiped(live);
                 apply_fail(op, kube_error_setf(&err, -ENOMEM, "out of memory"), &err);
                 return;
         }
@@ -244,7 +244,7 @@ static int apply_read(KubeOp *op) {
 /* After the read: take fields over (adoption), stop (a resync that found
  * nothing to repair), or write. */
 static int apply_after_read(KubeOp *op) {
-        _cleanup_(cJSON_Deletep) cJSON *patch = NULL;
+        _cleanup_(json_delete_wipedp) cJSON *patch = NULL;
         _cleanup_free_ char *query = NULL, *body = NULL;
         int r;
 
@@ -281,7 +281,7 @@ static int apply_step(KubeOp *op, KubeResponse *resp, KubeError *err) {
                         return kube_http_failure(resp, err); /* a 404 is -ENOENT */
                 if (resp->status == 200 && !cJSON_IsObject(resp->json))
                         return kube_error_setf(err, -EBADMSG, "GET %s: the answer is not a JSON object", op->path);
-                cJSON_Delete(op->before);
+                json_delete_wiped(op->before);
                 op->before = resp->status == 200 ? TAKE_PTR(resp->json) : NULL;
                 return apply_after_read(op);
         case APPLY_ADOPT:
@@ -292,7 +292,7 @@ static int apply_step(KubeOp *op, KubeResponse *resp, KubeError *err) {
                                                op->path);
                 if (resp->status != 200 || !cJSON_IsObject(resp->json))
                         return kube_http_failure(resp, err);
-                cJSON_Delete(op->before);
+                json_delete_wiped(op->before);
                 op->before = TAKE_PTR(resp->json);
                 op->adopted = true;
                 log_debug("kube: %s: field ownership taken over from kubectl", op->path);
@@ -415,7 +415,7 @@ static int sync_wait(KubeClient *c, int r, KubeOp *op, Sync *s, KubeError *err) 
         if (r < 0) {
                 if (!s->done)
                         kube_op_cancel(op);
-                cJSON_Delete(s->obj);
+                json_delete_wiped(s->obj);
                 kube_apply_result_clear(&s->apply);
                 return kube_error_setf(err, r, "the event loop failed: %s", STRERROR(r));
         }

@@ -3,6 +3,7 @@
  * kubeconfig loading for the Kubernetes client: libyaml's document API,
  * then a walk from current-context to its cluster and user. See kubeconfig.h.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -46,6 +47,10 @@ KubeConfig *kubeconfig_free(KubeConfig *k) {
         free(k->user);
         free(k->namespace);
         free(k->server);
+        free(k->tls_server_name);
+        free(k->request_base);
+        free(k->connect_to);
+        string_wipe(&k->proxy_url);
         blob_wipe(&k->ca);
         string_wipe(&k->token);
         blob_wipe(&k->client_cert);
@@ -277,6 +282,81 @@ static int get_pem(Doc *d, yaml_node_t *map, const char *key, const char *where,
         return 0;
 }
 
+/* A host name or address: what may stand in a URL's host and a certificate. */
+static bool is_server_name(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > 253)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!isalnum((unsigned char) *p) && !strchr("-._", *p))
+                        return false;
+        return true;
+}
+
+static int load_tls_server_name(Doc *d, yaml_node_t *cluster, const char *where, KubeConfig *k, KubeError *err) {
+        const char *name;
+        int r;
+
+        r = get_string(d, cluster, "tls-server-name", where, &name, err);
+        if (r < 0 || !name)
+                return r;
+        if (!is_server_name(name))
+                return kube_error_setf(err, -EINVAL, "kubeconfig '%s':%u: %s: tls-server-name '%s' is not a host name",
+                                       d->path, node_line(map_get(d, cluster, "tls-server-name")), where, name);
+        if (!strneq(k->server, "https://", 8))
+                return kube_error_setf(err, -EINVAL, "kubeconfig '%s':%u: %s: tls-server-name needs an https:// server",
+                                       d->path, node_line(map_get(d, cluster, "tls-server-name")), where);
+        k->tls_server_name = strdup(name);
+        return k->tls_server_name ? 0 : -ENOMEM;
+}
+
+/* request_base and connect_to (see kubeconfig.h), from server and tls-server-name. */
+static int set_request_base(KubeConfig *k) {
+        _cleanup_free_ char *host = NULL;
+        const char *auth, *end, *colon, *port = "443";
+        size_t pl = 3;
+
+        if (!k->tls_server_name) /* (which needs an https:// server) */
+                return (k->request_base = strdup(k->server)) ? 0 : -ENOMEM;
+        auth = k->server + strlen("https://");
+        end = auth + strcspn(auth, "/");
+        colon = auth[0] == '[' ? memchr(auth, ']', (size_t) (end - auth)) : auth;
+        colon = colon ? memchr(colon, ':', (size_t) (end - colon)) : NULL;
+        if (colon)
+                port = colon + 1, pl = (size_t) (end - port);
+        if (!(host = strndup(auth, (size_t) ((colon ? colon : end) - auth))) ||
+            asprintf(&k->request_base, "https://%s:%.*s%s", k->tls_server_name, (int) pl, port, end) < 0 ||
+            asprintf(&k->connect_to, "%s:%.*s:%s:%.*s", k->tls_server_name, (int) pl, port, host, (int) pl, port) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* proxy-url, as client-go reads it: http, https or socks5. */
+static int load_proxy_url(Doc *d, yaml_node_t *cluster, const char *where, KubeConfig *k, KubeError *err) {
+        static const char *const schemes[] = { "http://", "https://", "socks5://" };
+        const char *url;
+        bool ok = false;
+        int r;
+
+        r = get_string(d, cluster, "proxy-url", where, &url, err);
+        if (r < 0 || !url)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(schemes); i++)
+                ok = ok || (strncasecmp(url, schemes[i], strlen(schemes[i])) == 0 && url[strlen(schemes[i])]);
+        for (const char *p = url; ok && *p; p++)
+                ok = !isspace((unsigned char) *p) && !iscntrl((unsigned char) *p);
+        /* The URL is not quoted back: it may hold a password. */
+        if (!ok)
+                return kube_error_setf(err, -EINVAL, "kubeconfig '%s':%u: %s: proxy-url is not an http://, https:// "
+                                       "or socks5:// URL", d->path, node_line(map_get(d, cluster, "proxy-url")), where);
+        /* socks5: names resolved by the proxy, as client-go does (curl's socks5h) */
+        if (strncasecmp(url, "socks5://", 9) == 0)
+                return asprintf(&k->proxy_url, "socks5h://%s", url + 9) < 0 ? -ENOMEM : 0;
+        k->proxy_url = strdup(url);
+        return k->proxy_url ? 0 : -ENOMEM;
+}
+
 static int load_cluster(Doc *d, yaml_node_t *cluster, KubeConfig *k, KubeError *err) {
         _cleanup_free_ char *where = NULL;
         const char *server;
@@ -299,6 +379,14 @@ static int load_cluster(Doc *d, yaml_node_t *cluster, KubeConfig *k, KubeError *
                 k->server[n - 1] = 0;
 
         r = get_bool(d, cluster, "insecure-skip-tls-verify", where, &k->insecure_skip_tls_verify, err);
+        if (r < 0)
+                return r;
+        r = load_tls_server_name(d, cluster, where, k, err);
+        if (r >= 0)
+                r = set_request_base(k);
+        if (r < 0)
+                return r;
+        r = load_proxy_url(d, cluster, where, k, err);
         if (r < 0)
                 return r;
         r = get_pem(d, cluster, "certificate-authority", where, &k->ca, err);
@@ -452,8 +540,9 @@ int kubeconfig_parse(const char *path, const char *text, size_t len, KubeConfig 
         if (r < 0)
                 return r;
 
-        log_debug("kubeconfig '%s': context '%s', server '%s'%s", path, k->context, k->server,
-                  k->insecure_skip_tls_verify ? " (TLS not verified)" : "");
+        log_debug("kubeconfig '%s': context '%s', server '%s'%s%s%s%s", path, k->context, k->server,
+                  k->insecure_skip_tls_verify ? " (TLS not verified)" : "", k->tls_server_name ? ", TLS name '" : "",
+                  strempty(k->tls_server_name) ? "" : k->tls_server_name, k->tls_server_name ? "'" : "");
         *ret = TAKE_PTR(k);
         return 0;
 }

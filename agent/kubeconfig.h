@@ -2,8 +2,8 @@
 /*
  * Where the Kubernetes client gets its connection from: find the kubeconfig
  * and read the parts of it that nap-agent uses (current-context -> cluster
- * server, CA, insecure-skip-tls-verify; user token, tokenFile, client
- * certificate and key), with libyaml. Files named in it are relative to the
+ * server, CA, insecure-skip-tls-verify, tls-server-name, proxy-url; user
+ * token, tokenFile, client certificate and key), with libyaml. Files named in it are relative to the
  * kubeconfig's directory and are read here, so every credential reaches curl
  * as a blob and a missing file is reported at load time. Errors name the file
  * and the field; never a token or key.
@@ -30,6 +30,14 @@ typedef struct KubeConfig {
         char *server; /* without trailing '/' */
         bool insecure_skip_tls_verify;
         KubeBlob ca;  /* PEM; size 0: the system's trust store */
+        char *tls_server_name; /* the name sent as SNI and checked in the certificate, or NULL */
+        char *request_base;    /* what request paths follow: server, or with tls-server-name the same
+                                * URL naming that host, so a TLS client sends and checks that name */
+        char *connect_to;      /* with tls-server-name: "NAME:PORT:SERVERHOST:PORT", where the
+                                * connection really goes (curl's CURLOPT_CONNECT_TO); else NULL */
+        char *proxy_url;       /* http://, https:// or socks5h:// (the file's socks5://: names are resolved
+                                * by the proxy, as client-go does) proxy, or NULL (then $https_proxy...);
+                                * may hold a password: wiped */
 
         char *token;         /* secret; NULL: no bearer token */
         KubeBlob client_cert; /* PEM; size 0: none */

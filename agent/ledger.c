@@ -15,6 +15,7 @@
 #include "util/fs.h"
 #include "util/hex.h"
 #include "util/log.h"
+#include "util/redact.h"
 
 #define LEDGER_MAX_BYTES (16 * 1024 * 1024)
 
@@ -99,9 +100,12 @@ static int parse_objects(Ledger *l, const cJSON *arr) {
                                          view ? cJSON_Duplicate(view, true) : NULL);
                 if (r < 0)
                         return r;
-                LedgerObject *e = &l->objects[l->n_objects - 1];
+                /* The entry recorded: an identity written twice replaces the
+                 * first entry, which need not be the last one. */
+                LedgerObject *e = ledger_find_object(l, kind, ns, name);
                 free(e->applied_at);
                 e->applied_at = json_dup(o, "appliedAt");
+                free(e->pending);
                 e->pending = json_dup(o, "pending");
                 if (e->pending && !streq(e->pending, "apply") && !streq(e->pending, "delete"))
                         return -EBADMSG;
@@ -124,7 +128,7 @@ static int parse_clients(Ledger *l, const cJSON *arr) {
                 r = ledger_record_client(l, id, mod, name, uri, digest);
                 if (r < 0)
                         return r;
-                LedgerClient *e = &l->clients[l->n_clients - 1];
+                LedgerClient *e = ledger_find_client(l, id);
                 free(e->applied_at);
                 e->applied_at = json_dup(o, "appliedAt");
                 e->kept = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "kept"));
@@ -453,11 +457,14 @@ void ledger_forget_client(Ledger *l, const char *id) {
 }
 
 int ledger_set_last_pass(Ledger *l, bool ok, const char *message) {
+        _cleanup_free_ char *clean = message ? redact(message) : NULL;
         char now[32];
 
+        if (message && !clean)
+                return -ENOMEM;
         ledger_now(now, sizeof now);
         if (set_str(&l->last_time, now) < 0 || set_str(&l->last_result, ok ? "ok" : "error") < 0 ||
-            set_str(&l->last_message, message) < 0)
+            set_str(&l->last_message, clean) < 0)
                 return -ENOMEM;
         return 0;
 }

@@ -119,7 +119,7 @@ void ledger_abandon_intent(Ledger *l, const char *kind, const char *namespace, c
 void ledger_forget_object(Ledger *l, const char *kind, const char *namespace, const char *name);
 void ledger_forget_client(Ledger *l, const char *id);
 
-/* Notes the outcome of a pass (message must hold no secret). */
+/* Notes the outcome of a pass; message passes the redaction step (util/redact.h). */
 int ledger_set_last_pass(Ledger *l, bool ok, const char *message);
 
 /* Current time as RFC 3339 UTC into buf (at least 32 bytes). */

@@ -26,6 +26,7 @@
 #include "manager.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/redact.h"
 
 #define DEFAULT_PASS_DEADLINE_MS 60000u
 #define GONE_POLL_USEC (250ULL * 1000ULL)
@@ -83,6 +84,7 @@ struct Pass {
         /* clients */
         bool clients_done;
         KubeOp *pg_op;
+        DigestGate key;      /* the secret digest's key (manager-digest.c) */
         OAuthClientSpec *specs;
         const PlanAction **client_actions;
         size_t n_specs;
@@ -91,6 +93,8 @@ struct Pass {
 
 static void pass_maybe_finish(Pass *p);
 static void objects_next_group(Pass *p);
+static void objects_start(Pass *p);
+static bool needs_digest_key(const Pass *p, size_t from, size_t to);
 static void clients_start(Pass *p);
 static void pass_plan(Pass *p);
 
@@ -257,7 +261,11 @@ static unsigned apply_flags(const Pass *p, const PlanAction *a) {
 
 static int task_start_apply(Task *t, unsigned flags) {
         const LedgerObject *e = ledger_entry(t->pass, t->a);
+        const cJSON *ann = template_secret_digest_annotation(t->a->object->body);
 
+        /* Never the stand-in of a secret digest: objects_start() seals them. */
+        if (cJSON_IsString(ann) && streq(ann->valuestring, SECRET_DIGEST_PENDING))
+                return -ENOKEY;
         return kube_apply_start(t->pass->m->kube, t->a->object->body, e ? e->resource_version : NULL, flags,
                                 on_applied, t, &t->op);
 }
@@ -543,6 +551,16 @@ static void objects_next_group(Pass *p) {
         for (to = from + 1; to < plan->n_actions; to++)
                 if (!plan->actions[to].is_client && !same_group(&plan->actions[from], &plan->actions[to]))
                         break;
+        r = needs_digest_key(p, from, to) ? digest_gate_ready(&p->key, p->m, p->config, p->desired) : 0;
+        if (r > 0)
+                return; /* the gate comes back here */
+        if (r < 0) {
+                pass_fail(p, r, "Failed to read or create Secret '%s' (the key of the pod templates' secret digest): "
+                          "%s", SECRET_DIGEST_KEY_SECRET, p->key.err.message[0] ? p->key.err.message : STRERROR(r));
+                p->objects_done = true;
+                pass_maybe_finish(p);
+                return;
+        }
         p->next = to;
 
         r = group_prepare(p, from, to);
@@ -557,6 +575,36 @@ static void objects_next_group(Pass *p) {
                 } else
                         objects_next_group(p);
         }
+}
+
+static bool needs_digest_key(const Pass *p, size_t from, size_t to) {
+        for (size_t i = from; i < to; i++) {
+                const PlanAction *a = &p->plan->actions[i];
+                if (a->object && action_relevant(p, a) && template_needs_secret_digest_key(a->object))
+                        return true;
+        }
+        return false;
+}
+
+static void on_key_ready(void *userdata) {
+        objects_next_group(userdata);
+}
+
+/* The pod templates that carry the secret digest need its key, read (or
+ * created) once per run, at the same time as the first groups, which do
+ * not need it (Secrets, Services); a failure is said by the group that does. */
+static void objects_start(Pass *p) {
+        int r;
+
+        if (!(p->flags & PASS_CLIENTS_ONLY) && needs_digest_key(p, 0, p->plan->n_actions)) {
+                p->m->last_error[0] = 0;
+                r = digest_gate_start(&p->key, p->m, p->config, on_key_ready, p);
+                if (r < 0 && p->m->last_error[0])
+                        pass_failed(p, r); /* manager_kube() said why */
+                else if (r < 0)
+                        pass_fail(p, r, "Failed to read Secret '%s': %s", SECRET_DIGEST_KEY_SECRET, STRERROR(r));
+        }
+        objects_next_group(p);
 }
 
 /* ---- the ledger read back from the cluster ------------------------------------------- */
@@ -624,7 +672,7 @@ static void on_listed(int r, cJSON *list, const KubeError *err, void *userdata) 
                 pass_fail(p, r, "Out of memory");
         else if (n > 0)
                 log_notice("read back %u %s(s) nap-agent had applied", n, t->kind);
-        cJSON_Delete(list);
+        json_delete_wiped(list);
         task_free(t);
         if (--p->lists_in_flight > 0)
                 return;
@@ -696,6 +744,7 @@ static void pass_free(Pass *p) {
                 task_free(p->tasks);
         kube_op_cancel(p->pg_op);
         kube_op_cancel(p->guard_op);
+        digest_gate_cancel(&p->key);
         if (p->db_busy && p->m->db)
                 oauth_cancel(p->m->db);
         sd_event_source_disable_unref(p->begin);
@@ -744,6 +793,13 @@ static void pass_finish(Pass *p) {
         else if (!p->res.status)
                 set_status(&p->res, "%s; keeping generation %llu", m->last_error[0] ? m->last_error : STRERROR(r),
                            (unsigned long long) m->ledger->generation);
+        if (p->res.status) { /* STATUS= shows it: the redaction step (util/redact.h) once more */
+                char *clean = redact(p->res.status);
+                if (clean) {
+                        free(p->res.status);
+                        p->res.status = clean;
+                }
+        }
         if (ledger_set_last_pass(m->ledger, r >= 0, p->res.status) < 0 || pass_save(p, false) < 0) {
                 if (r >= 0)
                         set_status(&p->res, "%s", m->last_error);
@@ -786,6 +842,7 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         p->pg_op = NULL;
         kube_op_cancel(p->guard_op);
         p->guard_op = NULL;
+        digest_gate_cancel(&p->key);
         if (p->db_busy && p->m->db)
                 oauth_cancel(p->m->db);
         p->db_busy = false;
@@ -799,7 +856,7 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
 static void pass_execute(Pass *p) {
         (void) plan_forget_partials(p->m->ledger, p->desired); /* the plan's notes said so */
         clients_start(p);
-        objects_next_group(p);
+        objects_start(p);
 }
 
 static bool action_relevant(const Pass *p, const PlanAction *a);

@@ -17,6 +17,7 @@
 #include "util/json.h"
 #include "util/lock.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/nap-agent"
@@ -122,6 +123,7 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         manager_pass_cancel(m, NULL);
         manager_close_connections(m);
+        manager_forget_digest_key(m);
         ledger_free(m->ledger);
         free(m->guard_passed);
         free(m->state_dir);
@@ -141,6 +143,7 @@ int manager_reload(Manager *m) {
         manager_close_connections(m);
         free(m->guard_passed); /* look again: the operator may have fixed the namespace */
         m->guard_passed = NULL;
+        manager_forget_digest_key(m); /* the kubeconfig may name another cluster now */
         r = open_ledger(m, &l);
         if (r < 0)
                 return r;
@@ -165,6 +168,23 @@ static void log_diags(const DiagList *d) {
         }
 }
 
+/* The configuration's secrets go to the redaction step (util/redact.h),
+ * which keeps them and the previous configuration's, before anything of
+ * this pass can reach a server and come back in its answer. */
+static int register_secrets(const Config *c) {
+        _cleanup_free_ const char **values = calloc(c->n_vars + 2, sizeof *values);
+        size_t n = 0;
+
+        if (!values)
+                return -ENOMEM;
+        for (size_t i = 0; i < c->n_vars; i++)
+                if (c->vars[i].secret && !strempty(c->vars[i].value))
+                        values[n++] = c->vars[i].value;
+        if (!strempty(getenv("DATABASE_URL")))
+                values[n++] = getenv("DATABASE_URL");
+        return redact_set_secrets(values, n);
+}
+
 int manager_load_desired(Manager *m, Config **ret_config, DesiredSet **ret_desired, char **ret_status) {
         _cleanup_(diag_list_clear) DiagList d = { 0 };
         _cleanup_(config_freep) Config *c = NULL;
@@ -174,6 +194,8 @@ int manager_load_desired(Manager *m, Config **ret_config, DesiredSet **ret_desir
 
         *ret_status = NULL;
         r = config_load(path, &c, &d);
+        if (r >= 0 && !diag_has_errors(&d))
+                r = register_secrets(c);
         if (r >= 0 && !diag_has_errors(&d))
                 r = template_render(c, &m->options.templates, &s, &d);
         log_diags(&d);

@@ -50,6 +50,8 @@ typedef struct Manager {
         bool db_private;   /* db runs on its own loop (made by manager_db, for the synchronous verbs) */
         Pass *pass;        /* the pass in progress, or NULL */
         char *guard_passed; /* what the APP_PREFIX guard last passed for (manager-guard.c), or NULL */
+        char digest_key[65];    /* the secret-digest annotation's key, hex (manager-digest.c); secret */
+        char *digest_key_ns;    /* the namespace it was read from; NULL: not read yet */
         char last_error[512]; /* why the current pass failed, one line, no secret */
 } Manager;
 
@@ -159,6 +161,43 @@ bool manager_guard_needed(const Manager *m, const Config *c, bool again);
 int manager_guard_path(const Config *c, char **ret);
 int manager_guard_verdict(Manager *m, const Config *c, int r, const cJSON *list, const KubeError *err);
 int manager_guard(Manager *m, const Config *c);
+/* The secret-digest annotation's key (manager-digest.c): read from Secret
+ * SECRET_DIGEST_KEY_SECRET of the configuration's namespace, created there
+ * first when create is set and it does not exist, and kept in the manager.
+ * done is called once from the loop (never from inside the call) unless the
+ * operation is cancelled; r is -ENOENT when the Secret does not exist and
+ * create is not set. */
+typedef struct DigestKeyOp DigestKeyOp;
+typedef void (*DigestKeyDone)(Manager *m, int r, const KubeError *err, void *userdata);
+int manager_digest_key_start(Manager *m, const Config *c, bool create, DigestKeyDone done, void *userdata,
+                             DigestKeyOp **ret);
+void digest_key_op_cancel(DigestKeyOp *op);
+/* The same, run on the manager's loop until done (plan --live); failures
+ * other than -ENOENT without create are logged. */
+int manager_digest_key(Manager *m, const Config *c, bool create);
+bool manager_has_digest_key(const Manager *m, const Config *c);
+void manager_forget_digest_key(Manager *m);
+/* Seals d's secret-digest annotations with the key (-ENOKEY: not read yet). */
+int manager_seal_digests(Manager *m, const Config *c, DesiredSet *d);
+
+/* A pass's wait for that key: started beside its first groups (which do
+ * not need it), waited for by the first group that does. */
+typedef struct DigestGate {
+        DigestKeyOp *op;
+        bool waiting;
+        int error;    /* reading it failed, and err says why */
+        KubeError err;
+        void (*resume)(void *userdata);
+        void *userdata;
+} DigestGate;
+/* Starts reading the key unless it is known (0). resume is called, from
+ * the loop, when digest_gate_ready() asked to wait and the key is there or
+ * reading it failed. */
+int digest_gate_start(DigestGate *g, Manager *m, const Config *c, void (*resume)(void *userdata), void *userdata);
+/* 0: d is sealed; 1: wait for resume; negative: reading the key failed
+ * (g->err says why). */
+int digest_gate_ready(DigestGate *g, Manager *m, const Config *c, DesiredSet *d);
+void digest_gate_cancel(DigestGate *g);
 
 /* Logs the one line that says why the pass fails, keeps it for STATUS=,
  * and returns -abs(error). */

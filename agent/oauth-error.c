@@ -13,6 +13,7 @@
 
 #include "oauth-conn.h"
 #include "oauth-pq.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 
 static void redact_flatten(StrBuf *out, const char *msg, const char *const *secrets, size_t n_secrets) {
@@ -63,10 +64,14 @@ static void error_vset(OAuthError *err, const char *const *secrets, size_t n_sec
                 return;
         }
         redact_flatten(&b, raw, secrets, n_secrets);
+        explicit_bzero(raw, strlen(raw));
         if (b.oom || !b.s)
                 snprintf(err->message, sizeof err->message, "%s", b.oom ? "out of memory" : "");
-        else
-                snprintf(err->message, sizeof err->message, "%s", b.s);
+        else {
+                /* and the configuration's secrets (util/redact.h), before it is cut to size */
+                _cleanup_free_ char *clean = redact(b.s);
+                snprintf(err->message, sizeof err->message, "%s", clean ? clean : "out of memory");
+        }
         strbuf_free(&b);
 }
 

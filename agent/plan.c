@@ -27,11 +27,26 @@ static void redact_tree(cJSON *j, const Config *c, const Ledger *l) {
         }
 }
 
+/* The secret-digest annotation is computed at apply time (template.h): the
+ * view shows what it is computed from, keyed with the ledger's key, so a
+ * change of a consumed secret shows as a change of the annotation. */
+static void view_secret_digest(cJSON *view, const char *input, const Ledger *l) {
+        cJSON *ann = template_secret_digest_annotation(view);
+        char h[LEDGER_DIGEST_HEX], buf[32];
+
+        if (!ann || !input)
+                return;
+        ledger_hmac(l, input, strlen(input), h);
+        snprintf(buf, sizeof buf, "<redacted:%.12s>", h);
+        cJSON_SetValuestring(ann, buf);
+}
+
 cJSON *plan_object_view(const DesiredObject *o, const Config *c, const Ledger *l) {
         cJSON *j = cJSON_Duplicate(o->body, true);
 
         if (!j)
                 return NULL;
+        view_secret_digest(j, o->secret_digest_input, l);
         if (o->holds_secrets) {
                 static const char *const fields[] = { "data", "stringData" };
                 for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
@@ -614,6 +629,7 @@ static cJSON *live_view(cJSON *live, const DesiredObject *o, const Config *c, co
 
         strip_server_fields(live);
         tmp.body = live;
+        tmp.secret_digest_input = NULL; /* the live annotation is shown as it is */
         return plan_object_view(&tmp, c, l);
 }
 

@@ -6,10 +6,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "nap-config.h"
+#include "template-digest.h"
 #include "template.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/strbuf.h"
+#include "util/strv.h"
+#include "util/wipe.h"
 
 #define TEMPLATE_MAX_BYTES (256 * 1024)
 
@@ -19,6 +22,7 @@ typedef struct RenderCtx {
         DiagList *diags;
         int error;        /* first error seen, negative errno */
         bool dropped;     /* a field was dropped: its variable is absent or empty */
+        bool expands;     /* the string being substituted is one Kubernetes expands $(VAR) in */
 } RenderCtx;
 
 int kind_rank(const char *kind) {
@@ -49,14 +53,47 @@ typedef enum Filter {
         FILTER_STR,    /* always a JSON string, even for an int (env values) */
 } Filter;
 
+/* A value as it must stand in a string Kubernetes expands (a container's
+ * env value, command or args): every '$' doubled, since the kubelet turns
+ * "$$" into "$" and "$(VAR)" into VAR's value. So a value holding
+ * "$(JWT_SECRET)" reaches the container as written, exactly as it is
+ * registered as a redirect URI, instead of with the secret in it. */
+static void put_value(StrBuf *b, const char *v, bool expands) {
+        for (const char *p = v; *p; p++) {
+                if (*p == '$' && expands)
+                        strbuf_putc(b, '$');
+                strbuf_putc(b, *p);
+        }
+}
+
+static cJSON *value_string(const char *v, bool expands) {
+        StrBuf b = { .wipe = true };
+        cJSON *j;
+
+        if (!expands || !strchr(v, '$'))
+                return cJSON_CreateString(v);
+        put_value(&b, v, true);
+        if (b.oom) {
+                strbuf_free(&b);
+                return NULL;
+        }
+        j = cJSON_CreateString(b.s);
+        strbuf_free(&b);
+        return j;
+}
+
 /* Looks up "NAME", "NAME|base64" or "NAME|str"; *ret_var gets the variable. */
 static int lookup(RenderCtx *ctx, const char *ref, size_t n, const ConfigVar **ret_var, Filter *ret_filter) {
         char name[128];
         const char *bar = memchr(ref, '|', n);
         size_t nl = bar ? (size_t) (bar - ref) : n;
 
-        if (nl == 0 || nl >= sizeof name)
+        if (nl == 0 || nl >= sizeof name) {
+                diag_add(ctx->diags, DIAG_ERROR, ctx->file, 0, 0, "write ${NAME}, ${NAME|base64} or ${NAME|str}",
+                         "%s in \"${%.*s%s}\"", nl == 0 ? "empty variable name" : "variable name too long",
+                         (int) (n < 40 ? n : 40), ref, n > 40 ? "..." : "");
                 return -EINVAL;
+        }
         memcpy(name, ref, nl);
         name[nl] = 0;
         *ret_filter = FILTER_NONE;
@@ -89,8 +126,9 @@ static int lookup(RenderCtx *ctx, const char *ref, size_t n, const ConfigVar **r
  * key starts with an empty value instead of failing on a missing key. */
 static int whole_value(RenderCtx *ctx, const ConfigVar *v, Filter f, cJSON **ret) {
         if (f == FILTER_BASE64) {
-                _cleanup_free_ char *enc = base64_encode(v->value ? v->value : "");
+                char *enc = base64_encode(v->value ? v->value : "");
                 *ret = enc ? cJSON_CreateString(enc) : NULL;
+                wipe_free(enc);
                 return *ret ? 0 : -ENOMEM;
         }
         if (!v->value || (!*v->value && v->type != VAR_BOOL))
@@ -107,14 +145,14 @@ static int whole_value(RenderCtx *ctx, const ConfigVar *v, Filter f, cJSON **ret
                         return -EINVAL;
                 }
         } else
-                *ret = cJSON_CreateString(v->value);
+                *ret = value_string(v->value, ctx->expands);
         return *ret ? 0 : -ENOMEM;
 }
 
 /* Expands a string. Returns 1 when the whole string is one absent variable
  * (drop the field), 0 otherwise with *ret set to a new JSON value. */
 static int substitute_string(RenderCtx *ctx, const char *s, cJSON **ret) {
-        StrBuf b = { 0 };
+        StrBuf b = { .wipe = true };
         const ConfigVar *only = NULL, *json = NULL;
         Filter only_filter = FILTER_NONE;
         size_t pieces = 0;
@@ -139,10 +177,12 @@ static int substitute_string(RenderCtx *ctx, const char *s, cJSON **ret) {
                         strbuf_free(&b);
                         return -EINVAL;
                 }
-                if (v->value) {
-                        _cleanup_free_ char *enc = f == FILTER_BASE64 ? base64_encode(v->value) : NULL;
-                        strbuf_puts(&b, f == FILTER_BASE64 ? (enc ? enc : "") : v->value);
-                }
+                if (v->value && f == FILTER_BASE64) {
+                        char *enc = base64_encode(v->value);
+                        strbuf_puts(&b, enc ? enc : "");
+                        wipe_free(enc);
+                } else if (v->value)
+                        put_value(&b, v->value, ctx->expands);
                 only = v, only_filter = f;
                 if (v->type == VAR_JSON && f == FILTER_NONE)
                         json = v;
@@ -160,43 +200,79 @@ static int substitute_string(RenderCtx *ctx, const char *s, cJSON **ret) {
                          "variable %s holds JSON and cannot stand inside a longer string", json->name);
                 return -EINVAL;
         }
-        _cleanup_free_ char *out = strbuf_steal(&b);
-        if (!out)
+        if (b.oom) {
+                strbuf_free(&b);
                 return -ENOMEM;
-        *ret = cJSON_CreateString(out);
+        }
+        *ret = cJSON_CreateString(b.s ? b.s : "");
+        strbuf_free(&b);
         return *ret ? 0 : -ENOMEM;
 }
 
-/* Substitutes in place through j's children. */
-static int substitute(RenderCtx *ctx, cJSON *j) {
+/* Where a string stands, for what Kubernetes does with it (see put_value). */
+enum {
+        IN_CONTAINERS = 1u << 0, /* an array of containers */
+        IN_CONTAINER = 1u << 1,  /* a container */
+        IN_ENV = 1u << 2,        /* a container's env list */
+        IN_ENV_ENTRY = 1u << 3,  /* one of its entries */
+        IN_EXPANDED = 1u << 4,   /* command or args: every string is expanded */
+};
+
+static unsigned child_place(const cJSON *parent, unsigned place, const cJSON *child) {
+        const char *key = child->string;
+
+        if (cJSON_IsObject(parent) && key &&
+            (streq(key, "containers") || streq(key, "initContainers") || streq(key, "ephemeralContainers")))
+                return IN_CONTAINERS;
+        if (place & IN_CONTAINERS)
+                return IN_CONTAINER;
+        if ((place & IN_CONTAINER) && key)
+                return streq(key, "env") ? IN_ENV : streq(key, "command") || streq(key, "args") ? IN_EXPANDED : 0;
+        if (place & IN_ENV)
+                return IN_ENV_ENTRY;
+        if ((place & IN_ENV_ENTRY) && key && streq(key, "value"))
+                return IN_EXPANDED;
+        return place & IN_EXPANDED;
+}
+
+static int substitute_child(RenderCtx *ctx, cJSON *j, cJSON *child, unsigned place) {
+        cJSON *n = NULL;
+        int r;
+
+        ctx->expands = place & IN_EXPANDED;
+        r = substitute_string(ctx, child->valuestring, &n);
+        ctx->expands = false;
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                cJSON_Delete(cJSON_DetachItemViaPointer(j, child));
+                ctx->dropped = true;
+                return 0;
+        }
+        /* ReplaceItemViaPointer keeps the old key only if we copy it. */
+        if (child->string && !(n->string = strdup(child->string))) {
+                cJSON_Delete(n);
+                return -ENOMEM;
+        }
+        cJSON_ReplaceItemViaPointer(j, child, n);
+        return 0;
+}
+
+/* Substitutes in place through j's children; place: where j stands. */
+static int substitute(RenderCtx *ctx, cJSON *j, unsigned place) {
         cJSON *child = j->child;
 
         while (child) {
                 cJSON *next = child->next;
-                int r;
+                unsigned cp = child_place(j, place, child);
+                int r = 0;
 
-                if (cJSON_IsString(child)) {
-                        cJSON *n = NULL;
-                        r = substitute_string(ctx, child->valuestring, &n);
-                        if (r < 0)
-                                return r;
-                        if (r > 0) {
-                                cJSON_Delete(cJSON_DetachItemViaPointer(j, child));
-                                ctx->dropped = true;
-                        }
-                        else {
-                                /* ReplaceItemViaPointer keeps the old key only if we copy it. */
-                                if (child->string && !(n->string = strdup(child->string))) {
-                                        cJSON_Delete(n);
-                                        return -ENOMEM;
-                                }
-                                cJSON_ReplaceItemViaPointer(j, child, n);
-                        }
-                } else if (cJSON_IsObject(child) || cJSON_IsArray(child)) {
-                        r = substitute(ctx, child);
-                        if (r < 0)
-                                return r;
-                }
+                if (cJSON_IsString(child))
+                        r = substitute_child(ctx, j, child, cp);
+                else if (cJSON_IsObject(child) || cJSON_IsArray(child))
+                        r = substitute(ctx, child, cp);
+                if (r < 0)
+                        return r;
                 child = next;
         }
         return 0;
@@ -260,174 +336,11 @@ static void sha256(const void *data, size_t len, uint8_t out[32]) {
         EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
 }
 
-void digest_to_hex(const uint8_t d[32], char ret[65]) {
-        static const char hex[] = "0123456789abcdef";
-
-        for (size_t i = 0; i < 32; i++) {
-                ret[2 * i] = hex[d[i] >> 4];
-                ret[2 * i + 1] = hex[d[i] & 15];
-        }
-        ret[64] = 0;
-}
-
-/* ---- digest of the Secret values a pod template consumes -------------- */
-
-typedef struct StrList {
-        char **items;
-        size_t n;
-} StrList;
-
-static void strlist_free(StrList *l) {
-        for (size_t i = 0; i < l->n; i++)
-                free(l->items[i]);
-        free(l->items);
-        *l = (StrList) { 0 };
-}
-
-static int strlist_add(StrList *l, char *s) {
-        char **p;
-
-        if (!s)
-                return -ENOMEM;
-        p = realloc(l->items, (l->n + 1) * sizeof *p);
-        if (!p) {
-                free(s);
-                return -ENOMEM;
-        }
-        l->items = p;
-        l->items[l->n++] = s;
-        return 0;
-}
-
-static int cmp_str(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-static const DesiredObject *find_secret(const DesiredSet *s, const char *ns, const char *name) {
-        for (size_t i = 0; i < s->n_objects; i++) {
-                const DesiredObject *o = &s->objects[i];
-                if (streq(o->kind, "Secret") && streq(o->name, name) && streq(o->namespace ? o->namespace : "", ns))
-                        return o;
-        }
-        return NULL;
-}
-
-/* Adds "secret/key=value" for key of secret name (every key when key is NULL).
- * A Secret we do not render (the platform's own) contributes nothing. */
-static int add_secret_values(StrList *l, const DesiredSet *s, const char *ns, const char *name, const char *key) {
-        const DesiredObject *sec = find_secret(s, ns, name);
-        const cJSON *data;
-        char *line;
-
-        if (!sec)
-                return 0;
-        data = cJSON_GetObjectItemCaseSensitive(sec->body, "data");
-        for (const cJSON *d = data ? data->child : NULL; d; d = d->next) {
-                if (key && !streq(d->string, key))
-                        continue;
-                if (asprintf(&line, "%s/%s=%s", name, d->string, cJSON_IsString(d) ? d->valuestring : "") < 0)
-                        return -ENOMEM;
-                if (strlist_add(l, line) < 0)
-                        return -ENOMEM;
-        }
-        return 0;
-}
+/* ---- template files ---------------------------------------------------- */
 
 static const char *json_str(const cJSON *j, const char *key) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
         return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static int collect_container_refs(StrList *l, const DesiredSet *s, const char *ns, const cJSON *containers) {
-        const cJSON *c, *e;
-        int r;
-
-        cJSON_ArrayForEach(c, containers) {
-                cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(c, "env")) {
-                        const cJSON *ref = cJSON_GetObjectItemCaseSensitive(
-                                cJSON_GetObjectItemCaseSensitive(e, "valueFrom"), "secretKeyRef");
-                        const char *name = json_str(ref, "name"), *key = json_str(ref, "key");
-                        if (name && key && (r = add_secret_values(l, s, ns, name, key)) < 0)
-                                return r;
-                }
-                cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(c, "envFrom")) {
-                        const char *name = json_str(cJSON_GetObjectItemCaseSensitive(e, "secretRef"), "name");
-                        if (name && (r = add_secret_values(l, s, ns, name, NULL)) < 0)
-                                return r;
-                }
-        }
-        return 0;
-}
-
-static int annotate_pod_template(DesiredObject *o, const DesiredSet *s) {
-        cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o->body, "spec"), "template");
-        const cJSON *pod = cJSON_GetObjectItemCaseSensitive(tmpl, "spec"), *v;
-        const char *ns = o->namespace ? o->namespace : "";
-        _cleanup_(strlist_free) StrList l = { 0 };
-        StrBuf b = { 0 };
-        uint8_t d[32];
-        char hex[65];
-        int r;
-
-        if (!pod)
-                return 0;
-        if ((r = collect_container_refs(&l, s, ns, cJSON_GetObjectItemCaseSensitive(pod, "containers"))) < 0 ||
-            (r = collect_container_refs(&l, s, ns, cJSON_GetObjectItemCaseSensitive(pod, "initContainers"))) < 0)
-                return r;
-        cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(pod, "volumes")) {
-                const char *name = json_str(cJSON_GetObjectItemCaseSensitive(v, "secret"), "secretName");
-                if (name && (r = add_secret_values(&l, s, ns, name, NULL)) < 0)
-                        return r;
-        }
-        if (l.n == 0)
-                return 0;
-
-        qsort_safe(l.items, l.n, sizeof *l.items, cmp_str);
-        for (size_t i = 0; i < l.n; i++) {
-                if (i > 0 && streq(l.items[i], l.items[i - 1]))
-                        continue;
-                strbuf_puts(&b, l.items[i]);
-                strbuf_putc(&b, '\n');
-        }
-        _cleanup_free_ char *joined = strbuf_steal(&b);
-        if (!joined)
-                return -ENOMEM;
-        sha256(joined, strlen(joined), d);
-        explicit_bzero(joined, strlen(joined));
-        digest_to_hex(d, hex);
-
-        cJSON *meta = cJSON_GetObjectItemCaseSensitive(tmpl, "metadata");
-        if (!meta && !(meta = cJSON_AddObjectToObject(tmpl, "metadata")))
-                return -ENOMEM;
-        cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
-        if (!ann && !(ann = cJSON_AddObjectToObject(meta, "annotations")))
-                return -ENOMEM;
-        cJSON_DeleteItemFromObjectCaseSensitive(ann, SECRET_DIGEST_ANNOTATION);
-        return cJSON_AddStringToObject(ann, SECRET_DIGEST_ANNOTATION, hex) ? 0 : -ENOMEM;
-}
-
-/* ---- template files ---------------------------------------------------- */
-
-static const char *templates_dir(const TemplateDirs *d) {
-        const char *e;
-
-        if (d && d->dir)
-                return d->dir;
-        if ((e = getenv("NAP_TEMPLATES_DIR")))
-                return e;
-        /* A binary run from its build tree uses the templates of its source
-         * tree, so a developer's edit to a template is seen without install. */
-        return exe_is_below(NAP_BUILD_ROOT) ? NAP_SOURCE_TEMPLATES_DIR : NAP_TEMPLATES_DIR;
-}
-
-static const char *override_dir(const TemplateDirs *d) {
-        const char *e;
-
-        if (d && d->override_dir)
-                return d->override_dir;
-        if ((e = getenv("NAP_TEMPLATES_OVERRIDE_DIR")))
-                return e;
-        return NAP_TEMPLATES_OVERRIDE_DIR;
 }
 
 static int json_filter(const struct dirent *de) {
@@ -436,7 +349,7 @@ static int json_filter(const struct dirent *de) {
 }
 
 /* The template file names: those of dir, plus any the override dir adds. */
-static int list_templates(const char *dir, const char *odir, StrList *ret) {
+static int list_templates(const char *dir, const char *odir, Strv *ret) {
         struct dirent **a = NULL, **b = NULL;
         int na, nb, r = 0;
 
@@ -446,13 +359,13 @@ static int list_templates(const char *dir, const char *odir, StrList *ret) {
         nb = scandir(odir, &b, json_filter, alphasort);
         for (int i = 0; i < na; i++)
                 if (r >= 0)
-                        r = strlist_add(ret, strdup(a[i]->d_name));
+                        r = strv_push(ret, strdup(a[i]->d_name));
         for (int i = 0; i < nb; i++) {
                 bool dup = false;
                 for (size_t j = 0; j < ret->n; j++)
                         dup = dup || streq(ret->items[j], b[i]->d_name);
                 if (!dup && r >= 0)
-                        r = strlist_add(ret, strdup(b[i]->d_name));
+                        r = strv_push(ret, strdup(b[i]->d_name));
         }
         for (int i = 0; i < na; i++)
                 free(a[i]);
@@ -638,7 +551,7 @@ static int render_file(const Config *c, const char *path, DesiredSet *s, DiagLis
                 cJSON_Delete(item);
                 return -EINVAL;
         }
-        r = substitute(&ctx, item);
+        r = substitute(&ctx, item, 0);
         if (r < 0 || (own.partial && ctx.dropped)) {
                 /* A partial object sets exactly what it names: without a
                  * value (NAP_HOST and the URL empty) it would erase the
@@ -665,11 +578,20 @@ static int finish_set(DesiredSet *s) {
 
         qsort_safe(s->objects, s->n_objects, sizeof *s->objects, cmp_objects);
         for (size_t i = 0; i < s->n_objects; i++)
-                if ((r = annotate_pod_template(&s->objects[i], s)) < 0)
+                if ((r = template_digest_annotate(&s->objects[i], s)) < 0)
                         return r;
         for (size_t i = 0; i < s->n_objects; i++) {
                 DesiredObject *o = &s->objects[i];
-                o->canonical = json_canonical(o->body);
+                char *json = json_canonical(o->body);
+                if (!json)
+                        return -ENOMEM;
+                /* The secrets a pod consumes count for its digest: the
+                 * annotation that carries them is computed at apply time. */
+                if (o->secret_digest_input && asprintf(&o->canonical, "%s\n%s", json, o->secret_digest_input) < 0)
+                        o->canonical = NULL;
+                else if (!o->secret_digest_input)
+                        o->canonical = TAKE_PTR(json);
+                wipe_free(json);
                 if (!o->canonical)
                         return -ENOMEM;
                 sha256(o->canonical, strlen(o->canonical), o->digest);
@@ -679,8 +601,8 @@ static int finish_set(DesiredSet *s) {
 
 int template_render(const Config *c, const TemplateDirs *dirs, DesiredSet **ret, DiagList *diags) {
         _cleanup_(desired_set_freep) DesiredSet *s = NULL;
-        _cleanup_(strlist_free) StrList names = { 0 };
-        const char *dir = templates_dir(dirs), *odir = override_dir(dirs);
+        _cleanup_(strv_clear) Strv names = { 0 };
+        const char *dir = dirs->dir, *odir = dirs->override_dir;
         int r, failed = 0;
 
         s = calloc(1, sizeof *s);
@@ -727,10 +649,9 @@ DesiredSet *desired_set_free(DesiredSet *s) {
                 free(o->kind);
                 free(o->namespace);
                 free(o->name);
-                cJSON_Delete(o->body);
-                if (o->canonical)
-                        explicit_bzero(o->canonical, strlen(o->canonical));
-                free(o->canonical);
+                json_delete_wiped(o->body);
+                wipe_free(o->canonical);
+                wipe_free(o->secret_digest_input);
         }
         for (size_t i = 0; i < s->n_clients; i++) {
                 free(s->clients[i].id);

@@ -19,6 +19,10 @@
  *     that JSON value. A JSON variable inside a longer string is an error.
  * "${NAME|base64}" alone is never dropped: absent or empty, it is "" (a
  * Secret key that exists with an empty value, as install.sh writes it).
+ * In a container's env value, command or args, every '$' of a substituted
+ * value is doubled: Kubernetes expands "$(VAR)" there and turns "$$" into
+ * "$", so the container gets the value as it is (the template's own text,
+ * e.g. "$(POSTGRES_PASSWORD)", is left alone).
  * A name the configuration does not know is an error in the template.
  *
  * A template with "partial": true (and "module": "core") holds only the
@@ -35,6 +39,12 @@
 #include "config.h"
 
 #define SECRET_DIGEST_ANNOTATION "nap-agent.neutree.ai/secret-digest"
+/* The annotation's value until it is sealed (what `render` prints). */
+#define SECRET_DIGEST_PENDING "computed at apply time"
+/* The Secret of the namespace that holds the annotation's key (key "key":
+ * 32 random bytes as 64 hex digits, which are the HMAC's key): created once
+ * by the agent, never changed or deleted by it. */
+#define SECRET_DIGEST_KEY_SECRET "nap-agent-digest-key"
 #define MANAGED_BY_LABEL "app.kubernetes.io/managed-by"
 /* The owner of a partial object: the platform's core, which installed it. */
 #define PARTIAL_MODULE "core"
@@ -51,13 +61,17 @@ typedef struct DesiredObject {
         char *name;
         int rank;          /* apply order: Secrets/ConfigMaps, Services, Deployments */
         cJSON *body;       /* the object, as applied */
-        char *canonical;   /* sorted-key compact JSON of body */
+        char *canonical;   /* sorted-key compact JSON of body, then "\n" and the
+                            * secret digest's input when there is one (secret) */
         uint8_t digest[32];/* SHA-256 of canonical */
         bool holds_secrets;/* a Secret: never print its data */
         bool partial;      /* a few fields set on an object of the platform's own
                             * (nap-cp's public URLs): applied only when it exists,
                             * never created, adopted or deleted; module is
                             * meaningless, modules is PARTIAL_MODULE */
+        char *secret_digest_input; /* what the pod template's secret-digest annotation is
+                                    * the HMAC of ("secret/key=base64\n" lines); NULL when
+                                    * the pod consumes no rendered Secret. Secret, wiped */
 } DesiredObject;
 
 typedef struct DesiredClient {
@@ -74,9 +88,11 @@ typedef struct DesiredSet {
         size_t n_clients;
 } DesiredSet;
 
+/* Where the templates are read from; the caller decides both (the CLI's
+ * defaults are in cli.c, cli_default_paths()). */
 typedef struct TemplateDirs {
-        const char *dir;          /* NULL: $NAP_TEMPLATES_DIR, the source tree when run from the build tree, or the installed dir */
-        const char *override_dir; /* NULL: $NAP_TEMPLATES_OVERRIDE_DIR or /etc/nap/templates.d */
+        const char *dir;          /* the shipped templates */
+        const char *override_dir; /* the operator's: a file here replaces or adds to dir's */
 } TemplateDirs;
 
 /* Renders the desired set for c. Template problems are reported as error
@@ -86,10 +102,17 @@ int template_render(const Config *c, const TemplateDirs *dirs, DesiredSet **ret,
 DesiredSet *desired_set_free(DesiredSet *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(DesiredSet *, desired_set_free);
 
+/* Puts the secret-digest annotation's value, HMAC-SHA-256 of each pod
+ * template's consumed values with key, into the bodies (in place of
+ * SECRET_DIGEST_PENDING). Sealing again with another key replaces it. */
+int template_seal_secret_digests(DesiredSet *s, const void *key, size_t key_len);
+/* Whether o carries the annotation, and so needs the key before an apply. */
+bool template_needs_secret_digest_key(const DesiredObject *o);
+/* The annotation's member in obj's pod template, or NULL. */
+cJSON *template_secret_digest_annotation(cJSON *obj);
+
 /* Sorted-key compact serialisation. Returns malloc'ed string or NULL. */
 char *json_canonical(const cJSON *j);
-/* Lower-case hex of 32 bytes into 65 bytes. */
-void digest_to_hex(const uint8_t d[32], char ret[65]);
 
 /* A deep copy of o->body with every Secret value and every string that
  * contains a secret of c replaced by "<redacted>". */

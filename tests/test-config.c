@@ -429,6 +429,40 @@ TEST(browser_without_sandbox_warns) {
         ASSERT_EQ(both.n, 0);
 }
 
+/* Issue 14: a public URL is where browsers go and the prefix of the
+ * registered redirect URI; what would end up in the middle of that URI, or
+ * in every browser's address bar, is refused at the value's position, and
+ * the value is not quoted back (user information may be a password). */
+TEST(public_url_rules) {
+        static const char *const bad[][2] = {
+                { "SANDBOX_PUBLIC_URL=https://sb.example.com/p?x=1", "SANDBOX_PUBLIC_URL carries a query" },
+                { "SANDBOX_PUBLIC_URL=https://sb.example.com/p#frag", "SANDBOX_PUBLIC_URL carries a fragment" },
+                { "BROWSER_PUBLIC_URL=https://u:secretpw@br.example.com", "BROWSER_PUBLIC_URL carries user information" },
+                { "WEB_PUBLIC_URL=https://u@nap.example.com:8443/x", "WEB_PUBLIC_URL carries user information" },
+                { "WEB_PUBLIC_URL=https://nap.example.com/a b", "WEB_PUBLIC_URL holds whitespace" },
+                { "SANDBOX_PUBLIC_URL=https://sb.example.com/\x1b[2J", "SANDBOX_PUBLIC_URL holds whitespace or a control" },
+                { "SANDBOX_PUBLIC_URL=https://sb.example.com/\n", "SANDBOX_PUBLIC_URL holds whitespace or a control" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_(diag_list_clear) DiagList d = { 0 };
+                _cleanup_(config_freep) _unused_ Config *c =
+                        CONFIG(&d, BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=true", bad[i][0]);
+                const Diag *e = diag_first_error(&d);
+                if (!e || !strstr(e->message, bad[i][1]))
+                        TEST_FAIL("%s: want an error \"%s\", got \"%s\"", bad[i][0], bad[i][1], e ? e->message : "none");
+                ASSERT_EQ(diag_count(&d, DIAG_ERROR), 1);
+                ASSERT_EQ(e->line, 9); /* the line of the value (after BASE_KEYS and two toggles), at its column */
+                ASSERT_TRUE(e->col > 0);
+                ASSERT_NULL(strstr(e->message, "secretpw"));
+        }
+        /* a path, a port, an IPv6 host, and "$(" (kept literal, see test-template) are fine */
+        _cleanup_(diag_list_clear) DiagList ok = { 0 };
+        _cleanup_(config_freep) _unused_ Config *c =
+                CONFIG(&ok, BASE_KEYS, "SANDBOX_ENABLED=true", "SANDBOX_PUBLIC_URL=https://[2001:db8::1]:8443/sb/$(x)");
+        ASSERT_EQ(diag_has_errors(&ok), 0);
+}
+
 TEST_MAIN(T(defaults), T(defaults_follow_earlier_keys), T(service_urls_and_redirects),
           T(trailing_slash_stripped_with_warning), T(toggles), T(bad_bool), T(required_secrets_and_placeholders),
           T(disabled_module_needs_nothing), T(node_ports), T(node_port_collision_ignored_for_disabled_module),
@@ -437,4 +471,4 @@ TEST_MAIN(T(defaults), T(defaults_follow_earlier_keys), T(service_urls_and_redir
           T(toggle_words), T(older_host_names), T(urls_need_a_host_only_when_used),
           T(external_ingress_warns_per_missing_url), T(node_selectors), T(node_selector_errors_located_at_the_value),
           T(node_selector_syntax), T(pull_secret), T(app_prefix_guard), T(ignored_keys_warn),
-          T(browser_without_sandbox_warns))
+          T(browser_without_sandbox_warns), T(public_url_rules))

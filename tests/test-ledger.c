@@ -152,5 +152,57 @@ TEST(read_only_changes_nothing) {
         rm_rf(top);
 }
 
+/* An identity written twice: the later entry replaces the first, and its
+ * appliedAt (and pending) go to that entry, not to whichever is last. */
+TEST(duplicate_identities) {
+        _cleanup_free_ char *top = tmpdir();
+        _cleanup_(ledger_freep) Ledger *l = NULL;
+        const char *text =
+                "{\"schema\":1,\"generation\":2,\"objects\":["
+                "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"namespace\":\"nap\",\"name\":\"x\",\"module\":\"sandbox\","
+                "\"appliedAt\":\"2026-01-01T00:00:00Z\",\"pending\":\"apply\"},"
+                "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"namespace\":\"nap\",\"name\":\"y\",\"module\":\"sandbox\","
+                "\"appliedAt\":\"2026-02-02T00:00:00Z\"},"
+                "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"namespace\":\"nap\",\"name\":\"x\",\"module\":\"sandbox\","
+                "\"appliedAt\":\"2026-03-03T00:00:00Z\"}],"
+                "\"clients\":[{\"id\":\"a\",\"module\":\"sandbox\",\"appliedAt\":\"2026-01-01T00:00:00Z\"},"
+                "{\"id\":\"b\",\"module\":\"browser\",\"appliedAt\":\"2026-02-02T00:00:00Z\"},"
+                "{\"id\":\"a\",\"module\":\"sandbox\",\"appliedAt\":\"2026-03-03T00:00:00Z\",\"kept\":true}]}";
+
+        ASSERT_OK(ledger_open(top, &l, NULL));
+        ASSERT_OK(ledger_parse(l, text));
+        ASSERT_EQ(l->n_objects, 2);
+        ASSERT_STREQ(ledger_find_object(l, "Secret", "nap", "x")->applied_at, "2026-03-03T00:00:00Z");
+        ASSERT_NULL(ledger_find_object(l, "Secret", "nap", "x")->pending);
+        ASSERT_STREQ(ledger_find_object(l, "Service", "nap", "y")->applied_at, "2026-02-02T00:00:00Z");
+        ASSERT_EQ(l->n_clients, 2);
+        ASSERT_STREQ(ledger_find_client(l, "a")->applied_at, "2026-03-03T00:00:00Z");
+        ASSERT_TRUE(ledger_find_client(l, "a")->kept);
+        ASSERT_STREQ(ledger_find_client(l, "b")->applied_at, "2026-02-02T00:00:00Z");
+        ASSERT_TRUE(!ledger_find_client(l, "b")->kept);
+        rm_rf(top);
+}
+
+/* Numbers are doubles in JSON: a generation that is not an integer a
+ * double holds exactly (up to 2^53) is refused, not cast (2^64 and 1e300
+ * were undefined behaviour, and read as 0). */
+TEST(generation_range) {
+        static const char *const bad[] = { "1e300", "18446744073709551616", "9007199254740994.0e0", "-1", "1.5",
+                                           "\"3\"", "null" };
+        _cleanup_free_ char *top = tmpdir();
+        _cleanup_(ledger_freep) Ledger *l = NULL;
+        char text[128];
+
+        ASSERT_OK(ledger_open(top, &l, NULL));
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                snprintf(text, sizeof text, "{\"schema\":1,\"generation\":%s}", bad[i]);
+                if (ledger_parse(l, text) != -EBADMSG)
+                        TEST_FAIL("generation %s was accepted (%llu)", bad[i], (unsigned long long) l->generation);
+        }
+        ASSERT_OK(ledger_parse(l, "{\"schema\":1,\"generation\":9007199254740992}"));
+        ASSERT_EQ(l->generation, 9007199254740992ULL);
+        rm_rf(top);
+}
+
 TEST_MAIN(T(create_commit_reopen), T(read_only_changes_nothing), T(keys_differ_per_host), T(corrupt_ledger_moved_aside), T(newer_schema_refused),
-          T(commit_leaves_no_temp_files))
+          T(commit_leaves_no_temp_files), T(duplicate_identities), T(generation_range))

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "config-util.h"
 #include "template.h"
+#include "util/hex.h"
+#include "util/strbuf.h"
 
 static const TemplateDirs dirs = { .dir = NAP_TEST_TEMPLATES, .override_dir = "/nonexistent/nap-test" };
 
@@ -176,13 +180,24 @@ static DesiredSet *render_with(const char *key, const char *value) {
         return RENDER(BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=true", buf);
 }
 
+static const char *sealed(const DesiredObject *o) {
+        const cJSON *a = template_secret_digest_annotation(o->body);
+        return cJSON_IsString(a) ? a->valuestring : "";
+}
+
 static void check_secret_change(const char *key, const char *const *expect_changed) {
         _cleanup_(desired_set_freep) DesiredSet *a = render_with("UNRELATED", "x");
         _cleanup_(desired_set_freep) DesiredSet *b = render_with(key, "changed-0123456789abcdef0123456789abcdef");
+        static const unsigned char key32[32] = "a key of thirty-two bytes, fixed";
 
+        ASSERT_OK(template_seal_secret_digests(a, key32, sizeof key32));
+        ASSERT_OK(template_seal_secret_digests(b, key32, sizeof key32));
         ASSERT_EQ(a->n_objects, b->n_objects);
         for (size_t i = 0; i < a->n_objects; i++) {
                 bool changed = memcmp(a->objects[i].digest, b->objects[i].digest, 32) != 0, expected = false;
+                /* the annotation moves exactly with the digest, for the pod templates */
+                if (streq(a->objects[i].kind, "Deployment"))
+                        ASSERT_EQ(changed, !streq(sealed(&a->objects[i]), sealed(&b->objects[i])));
                 char id[256];
                 snprintf(id, sizeof id, "%s/%s", a->objects[i].kind, a->objects[i].name);
                 for (size_t k = 0; expect_changed[k]; k++)
@@ -216,8 +231,11 @@ TEST(digest_annotation_present) {
                 "annotations");
         const cJSON *d = cJSON_GetObjectItem(ann, SECRET_DIGEST_ANNOTATION);
 
+        /* rendering has no cluster access: the keyed value comes at apply time */
         ASSERT_TRUE(cJSON_IsString(d));
-        ASSERT_EQ(strlen(d->valuestring), 64);
+        ASSERT_STREQ(d->valuestring, SECRET_DIGEST_PENDING);
+        ASSERT_TRUE(template_needs_secret_digest_key(find(s, "Deployment", "nap-sandbox")));
+        ASSERT_TRUE(!template_needs_secret_digest_key(find(s, "Service", "nap-sandbox")));
 }
 
 TEST(canonical_is_sorted_and_stable) {
@@ -455,9 +473,177 @@ TEST(partial_template_errors) {
         }
 }
 
+/* ---- issue 14: the keyed digest, $( in env values, placeholder errors ---- */
+
+static void sha256_hex(const char *s, char out[65]) {
+        unsigned char d[32];
+        unsigned n = 0;
+        EVP_Digest(s, strlen(s), d, &n, EVP_sha256(), NULL);
+        hex_encode(d, 32, out);
+}
+
+static char *b64(const char *s) {
+        char *out = malloc(4 * ((strlen(s) + 2) / 3) + 1);
+        EVP_EncodeBlock((unsigned char *) out, (const unsigned char *) s, (int) strlen(s));
+        return out;
+}
+
+/* Every ordered selection of forms (plain, base64, "secret/key=base64")
+ * of the n values, joined by "", "\n" or with a "\n" after each: its
+ * SHA-256 is not the annotation. */
+static unsigned no_unkeyed_match(const char *ann, const char *const forms[][3], size_t n, size_t depth, size_t used,
+                                 char *acc) {
+        static const char *const seps[] = { "", "\n" };
+        unsigned tried = 0;
+        char h[65];
+
+        for (size_t i = 0; i < n; i++) {
+                if (used & (1u << i))
+                        continue;
+                for (size_t f = 0; f < 3; f++)
+                        for (size_t sp = 0; sp < ELEMENTSOF(seps); sp++) {
+                                size_t len = strlen(acc);
+                                strcat(acc, forms[i][f]);
+                                strcat(acc, seps[sp]);
+                                sha256_hex(acc, h);
+                                if (streq(h, ann))
+                                        TEST_FAIL("the annotation is the SHA-256 of \"%s\"", acc);
+                                tried++;
+                                if (depth + 1 < n)
+                                        tried += no_unkeyed_match(ann, forms, n, depth + 1, used | (1u << i), acc);
+                                acc[len] = 0;
+                        }
+        }
+        return tried;
+}
+
+TEST(digest_is_keyed) {
+        _cleanup_(desired_set_freep) DesiredSet *s = RENDER(BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=true");
+        static const unsigned char k1[32] = "first key of thirty-two bytes...", k2[32] = "second key of thirty-two bytes..";
+        const DesiredObject *br = find(s, "Deployment", "nap-browser");
+        const char *vals[][2] = { { "nap-browser-secret/JWT_SECRET=", "browser-jwt-0123456789abcdef0123456789abcdef" },
+                                  { "nap-browser-secret/TURN_AUTH_SECRET=", "turn-secret-0123456789abcdef0123456789abcdef" },
+                                  { "nap-sandbox-secret/SERVICE_KEY=", "service-key-0123456789abcdef0123456789abcdef" } };
+        char *forms[3][3], input[1024] = "", want[65], first[65], acc[4096] = "";
+        unsigned char md[32];
+        unsigned mdn = 0;
+
+        /* the input: the consumed values' lines, sorted, as template.h says */
+        for (size_t i = 0; i < 3; i++) {
+                forms[i][0] = strdup(vals[i][1]);
+                forms[i][1] = b64(vals[i][1]);
+                ASSERT_TRUE(asprintf(&forms[i][2], "%s%s", vals[i][0], forms[i][1]) > 0);
+                strcat(input, forms[i][2]);
+                strcat(input, "\n");
+        }
+        ASSERT_STREQ(br->secret_digest_input, input);
+        ASSERT_OK(template_seal_secret_digests(s, k1, sizeof k1));
+        HMAC(EVP_sha256(), k1, sizeof k1, (const unsigned char *) input, strlen(input), md, &mdn);
+        hex_encode(md, 32, want);
+        ASSERT_STREQ(sealed(br), want);
+        snprintf(first, sizeof first, "%s", sealed(br));
+        printf("  %u unkeyed SHA-256 candidates, none equal\n",
+               no_unkeyed_match(first, (const char *const(*)[3]) forms, 3, 0, 0, acc));
+        /* another key, another value; the same key, the same value again */
+        ASSERT_OK(template_seal_secret_digests(s, k2, sizeof k2));
+        ASSERT_TRUE(!streq(sealed(br), first) && strlen(sealed(br)) == 64);
+        ASSERT_OK(template_seal_secret_digests(s, k1, sizeof k1));
+        ASSERT_STREQ(sealed(br), first);
+        for (size_t i = 0; i < 3; i++)
+                for (size_t f = 0; f < 3; f++)
+                        free(forms[i][f]);
+}
+
+/* Kubernetes' expansion of a container's env value, command and args, as
+ * its documentation states it: "$(VAR_NAME)" becomes the variable's value
+ * when it is defined and is left as it is otherwise; "$$" becomes "$", so
+ * "$$(VAR_NAME)" is the literal "$(VAR_NAME)". Written here from that
+ * description, not from the agent. */
+static char *kubelet_expand(const char *s, const char *const *vars) {
+        StrBuf b = { 0 };
+
+        for (size_t i = 0; s[i];) {
+                if (s[i] == '$' && s[i + 1] == '$') {
+                        strbuf_putc(&b, '$');
+                        i += 2;
+                } else if (s[i] == '$' && s[i + 1] == '(' && strchr(s + i, ')')) {
+                        size_t n = (size_t) (strchr(s + i, ')') - (s + i + 2));
+                        const char *value = NULL;
+                        for (const char *const *v = vars; *v; v += 2)
+                                if (strlen(v[0]) == n && strncmp(v[0], s + i + 2, n) == 0)
+                                        value = v[1];
+                        if (value)
+                                strbuf_puts(&b, value);
+                        else
+                                strbuf_putn(&b, s + i, n + 3);
+                        i += n + 3;
+                } else
+                        strbuf_putc(&b, s[i++]);
+        }
+        return strbuf_steal(&b);
+}
+
+static void check_url_survives(const char *url) {
+        static const char *const container_env[] = { "JWT_SECRET", "the-jwt-secret-in-clear", "PORT", "3006",
+                                                      "POSTGRES_PASSWORD", "pg-password-in-clear", NULL };
+        char kv[256];
+
+        snprintf(kv, sizeof kv, "SANDBOX_PUBLIC_URL=%s", url);
+        _cleanup_(desired_set_freep) DesiredSet *s = RENDER(BASE_KEYS, "SANDBOX_ENABLED=true", kv);
+        const char *env = env_value(find(s, "Deployment", "nap-sandbox"), "SANDBOX_SERVICE_URL");
+        const char *uri = find_client(s, "sandbox-service")->redirect_uri;
+        _cleanup_free_ char *expanded = kubelet_expand(env, container_env);
+        _cleanup_free_ char *base = strndup(uri, strlen(uri) - strlen("/api/auth/callback"));
+
+        printf("  %s → env %s → after expansion %s\n", url, env, expanded);
+        ASSERT_STREQ(expanded, url);
+        ASSERT_STREQ(expanded, base);
+        ASSERT_NULL(strstr(expanded, "in-clear"));
+}
+
+TEST(dollar_paren_survives_kubelet_expansion) {
+        check_url_survives("https://sandbox.example.com/p$(JWT_SECRET)");
+        check_url_survives("https://sandbox.example.com/a$$(PORT)b$x$");
+        check_url_survives("https://sandbox.example.com/$(UNDEFINED)/$(POSTGRES_PASSWORD");
+        /* any value in an env entry, and install.sh's own $(POSTGRES_PASSWORD)
+         * reference in the template stays a reference */
+        _cleanup_(desired_set_freep) DesiredSet *s =
+                RENDER(BASE_KEYS, "SANDBOX_ENABLED=true", "OPENSANDBOX_URL=http://os.example.com/$(JWT_SECRET)");
+        const DesiredObject *d = find(s, "Deployment", "nap-sandbox");
+        ASSERT_STREQ(env_value(d, "OPENSANDBOX_URL"), "http://os.example.com/$$(JWT_SECRET)");
+        ASSERT_STREQ(env_value(d, "DATABASE_URL"), "postgresql://nap:$(POSTGRES_PASSWORD)@nap-pg-rw:5432/nap");
+}
+
+/* A placeholder the fuzzer found: an empty or over-long name was refused
+ * without a word, so `check` said "0 error(s)". */
+TEST(placeholder_errors_are_reported) {
+        static const char *const keys[] = { BASE_KEYS, "SANDBOX_ENABLED=true", NULL };
+        static const char *const bad[] = { "${}", "${|base64}", "x${|str}y" };
+        char text[1024], name[300];
+
+        memset(name, 'A', 200);
+        name[200] = 0;
+        for (size_t i = 0; i < ELEMENTSOF(bad) + 1; i++) {
+                _cleanup_(diag_list_clear) DiagList d = { 0 };
+                char value[256];
+                DesiredSet *s = NULL;
+                snprintf(value, sizeof value, "%s", i < ELEMENTSOF(bad) ? bad[i] : "");
+                if (i == ELEMENTSOF(bad))
+                        snprintf(value, sizeof value, "${%.200s}", name);
+                snprintf(text, sizeof text, "{\"module\":\"sandbox\",\"object\":{\"apiVersion\":\"v1\",\"kind\":"
+                         "\"ConfigMap\",\"metadata\":{\"name\":\"x\"},\"data\":{\"k\":\"%s\"}}}", value);
+                ASSERT_EQ(render_text(text, keys, &s, &d), -EINVAL);
+                ASSERT_NULL(s);
+                ASSERT_TRUE(diag_count(&d, DIAG_ERROR) == 1);
+                ASSERT_TRUE(diags_mention(&d, DIAG_ERROR, i < ELEMENTSOF(bad) ? "empty variable name"
+                                                                              : "variable name too long"));
+        }
+}
+
 TEST_MAIN(T(modules_select_objects), T(apply_order), T(service_url_equals_redirect_uri), T(trailing_slash_nowhere),
           T(node_port_typed_and_dropped), T(every_port_has_protocol), T(secret_change_rolls_only_consumers),
           T(digest_annotation_present), T(canonical_is_sorted_and_stable), T(redacted_output_has_no_secret),
           T(override_dir_replaces_file), T(template_errors), T(json_variables_render_as_values),
           T(json_variable_inside_a_string_is_an_error), T(template_owned_by_several_modules),
-          T(secret_values_stay_when_empty), T(partial_control_plane_urls), T(partial_template_errors))
+          T(secret_values_stay_when_empty), T(partial_control_plane_urls), T(partial_template_errors),
+          T(digest_is_keyed), T(dollar_paren_survives_kubelet_expansion), T(placeholder_errors_are_reported))

@@ -9,6 +9,8 @@ pkgs=(
 	libsystemd-dev libcurl4-openssl-dev libcjson-dev libpq-dev libssl-dev libyaml-dev
 	# tests: real servers and the clients the tests drive them with
 	postgresql etcd-server etcd-client openssl curl xz-utils jq python3 bash
+	# daemon-core: gcore (gdb) and setpriv show the daemon cannot be dumped
+	gdb util-linux
 	# packages, the unit file checks and the systemd end-to-end test
 	scdoc man-db systemd debhelper fakeroot lintian rpm dpkg-dev systemd-container debootstrap zstd
 )

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <string.h>
+
 #include "util/json.h"
 
 const cJSON *json_get_path(const cJSON *o, const char *const *keys) {
@@ -47,4 +49,22 @@ bool json_covers(const cJSON *have, const cJSON *want) {
                 return true;
         }
         return cJSON_Compare(have, want, true);
+}
+
+static void json_wipe(cJSON *j) {
+        for (cJSON *c = j; c; c = c->next) {
+                if (c->valuestring)
+                        explicit_bzero(c->valuestring, strlen(c->valuestring));
+                if (c->child)
+                        json_wipe(c->child);
+        }
+}
+
+void json_delete_wiped(cJSON *j) {
+        if (!j)
+                return;
+        json_wipe(j->child);
+        if (j->valuestring)
+                explicit_bzero(j->valuestring, strlen(j->valuestring));
+        cJSON_Delete(j);
 }

@@ -11,6 +11,11 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
+/* cJSON_Delete() of a tree that may hold a secret (a Secret's data, a
+ * request body): every string is zeroed before it is freed. NULL is a no-op. */
+void json_delete_wiped(cJSON *j);
+DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, json_delete_wiped);
+
 /* The string member key of o (case-sensitive), or NULL when o is not an
  * object, has no such member, or it is not a string. */
 static inline const char *json_string(const cJSON *o, const char *key) {

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "util/log.h"
+#include "util/redact.h"
 
 static int max_level = LOG_INFO;
 static bool use_prefix = false;
@@ -54,9 +55,11 @@ void log_setup(void) {
                 max_level = LOG_ERR;
 }
 
+/* Every line passes the redaction step (util/redact.h): a server's text
+ * that reached a message is cleaned here at the latest. */
 int log_internal(int level, int error, const char *format, ...) {
         int saved = errno;
-        char buf[4096];
+        char *raw = NULL, *line;
         va_list ap;
 
         if (error < 0)
@@ -65,13 +68,20 @@ int log_internal(int level, int error, const char *format, ...) {
                 return -error;
 
         va_start(ap, format);
-        vsnprintf(buf, sizeof buf, format, ap);
+        if (vasprintf(&raw, format, ap) < 0)
+                raw = NULL;
         va_end(ap);
+        line = raw ? redact(raw) : NULL;
+        if (raw) {
+                explicit_bzero(raw, strlen(raw));
+                free(raw);
+        }
 
         if (use_prefix)
-                fprintf(stderr, "<%d>%s\n", level, buf);
+                fprintf(stderr, "<%d>%s\n", level, line ? line : "(out of memory)");
         else
-                fprintf(stderr, "%s\n", buf);
+                fprintf(stderr, "%s\n", line ? line : "(out of memory)");
+        free(line);
         errno = saved;
         return -error;
 }

@@ -18,7 +18,16 @@ static bool strbuf_reserve(StrBuf *b, size_t extra) {
         size_t n = b->allocated ? b->allocated : 64;
         while (n < need)
                 n *= 2;
-        p = realloc(b->s, n);
+        if (b->wipe) {
+                /* No copy of what it held may stay behind in freed memory. */
+                p = malloc(n);
+                if (p && b->s) {
+                        memcpy(p, b->s, b->len + 1);
+                        explicit_bzero(b->s, b->allocated);
+                        free(b->s);
+                }
+        } else
+                p = realloc(b->s, n);
         if (!p) {
                 b->oom = true;
                 return false;
@@ -74,6 +83,8 @@ char *strbuf_steal(StrBuf *b) {
 }
 
 void strbuf_free(StrBuf *b) {
+        if (b->wipe && b->s)
+                explicit_bzero(b->s, b->allocated);
         free(b->s);
         *b = (StrBuf) { 0 };
 }

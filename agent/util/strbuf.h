@@ -15,6 +15,7 @@ typedef struct StrBuf {
         size_t len;
         size_t allocated;
         bool oom;
+        bool wipe; /* set by the owner: growing zeroes the old buffer (it may hold a secret) */
 } StrBuf;
 
 void strbuf_putc(StrBuf *b, char c);

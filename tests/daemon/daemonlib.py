@@ -18,10 +18,14 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import secret_digest  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(os.path.dirname(HERE))
@@ -279,7 +283,7 @@ NET_LIBS = ("libcurl.", "libpq.", "libldap", "libkrb5.", "libgssapi_krb5.", "lib
 class Agent:
     """One `nap-agent run` process, its stderr in a file."""
 
-    def __init__(self, binary, workdir, values, state, kubeconfig, args=(), extra_env=None, notify=None):
+    def __init__(self, binary, workdir, values, state, kubeconfig, args=(), extra_env=None, notify=None, prefix=()):
         self.binary = binary
         self.log_path = os.path.join(workdir, "agent-%d.log" % int(time.monotonic() * 1000))
         e = dict(os.environ)
@@ -289,8 +293,10 @@ class Agent:
             e["NOTIFY_SOCKET"] = notify.path
         e.update(extra_env or {})
         self.log = open(self.log_path, "wb")
+        # prefix: a command that runs the agent as another user (setpriv ... --), which execs it
         self.proc = subprocess.Popen(
-            [binary, "run", "--values", values, "--state-dir", state, "--kubeconfig", kubeconfig] + list(args),
+            list(prefix) + [binary, "run", "--values", values, "--state-dir", state, "--kubeconfig", kubeconfig]
+            + list(args),
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, env=e)
         self.pid = self.proc.pid
 
@@ -545,8 +551,11 @@ def leaf_diff(want, got, path=""):
 
 
 def cluster_diff(rendered):
-    """Differences between the rendered objects and the live ones."""
-    out = []
+    """Differences between the rendered objects and the live ones (the
+    secret digests as an apply gives them, tests/secret_digest.py)."""
+    missing = secret_digest.fill_in(rendered["items"],
+                                    lambda ns: kube_get("secret", ns, secret_digest.KEY_SECRET))
+    out = ["%s %s: no Secret %s" % (k, n, secret_digest.KEY_SECRET) for k, n in missing]
     for obj in rendered["items"]:
         md = obj["metadata"]
         live = kube_get(obj["kind"].lower(), md["namespace"], md["name"])

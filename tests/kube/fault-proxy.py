@@ -16,17 +16,38 @@ forwarded request pops one:
   {"type": "delay", "seconds": 3}                   wait, then forward
 
 `GET /__stats__` returns {"requests": N, "connections": M, "queued": K};
-`POST /__reset__` empties the queue and zeroes the counters.
+`POST /__reset__` empties the queue, drops the echo rule and what it saw,
+and zeroes the counters.
+
+Echo mode, `POST /__echo__` with a rule (not a queue: it holds until reset):
+
+  {"code": 422, "methods": ["PATCH", "POST"], "paths": ["regex", ...],
+   "remember": true, "extra": ["text", ...], "form": "base64", "headers": true}
+
+answers every matching request (method in methods, path matching one of
+the regexes; none: every path) as an admission webhook that quotes too much
+would: a Status whose message and cause hold the request body as it came,
+and every value it knows in plain, base64, JSON-escaped (Python's ASCII
+form and UTF-8 form) and Go-escaped (< > & as \\u003c...) text (only one of
+these forms with "form": plain, base64, json, json-utf8, go). With
+"remember", the data of every Secret in a request body is known from then
+on (a webhook that keeps what it saw); "extra" adds values by hand, and
+"headers" the bearer token of the request's Authorization header.
+`GET /__echo__` returns {"echoed": N}.
 
 Why fake them: a real kube-apiserver gives 429 only under its max-in-flight
 limit and 503 only while etcd or an aggregated API is down, neither of which a
 test can switch on and off per request; and it never stalls an answer or drops
-a connection on request. These are the failures the client must retry.
+a connection on request. These are the failures the client must retry. The
+echo is what an admission webhook or a proxy may do, which the harness has
+neither of (and the values a server would not quote are fed to it on purpose).
 """
 import http.client
 import http.server
+import base64
 import json
 import os
+import re
 import ssl
 import sys
 import threading
@@ -36,6 +57,61 @@ import urllib.parse
 lock = threading.Lock()
 faults = []
 stats = {"requests": 0, "connections": 0}
+echo_rule = None
+echo_seen = []
+echo_count = 0
+
+
+def go_escape(v):
+    """A string as Go's encoding/json writes it inside quotes."""
+    out = json.dumps(v, ensure_ascii=False)[1:-1]
+    return out.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def remember_secrets(body):
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return
+    if not isinstance(obj, dict) or obj.get("kind") != "Secret":
+        return
+    values = [base64.b64decode(v).decode("utf-8", "replace") for v in (obj.get("data") or {}).values()]
+    values += list((obj.get("stringData") or {}).values())
+    for v in values:
+        if v and v not in echo_seen:
+            echo_seen.append(v)
+
+
+def echo_matches(method, path):
+    rule = echo_rule
+    return (rule is not None and method in rule.get("methods", [method]) and
+            (not rule.get("paths") or any(re.search(p, path) for p in rule["paths"])))
+
+
+ECHO_FORMS = {
+    "plain": lambda vs: " ".join(vs),
+    "base64": lambda vs: " ".join(base64.b64encode(v.encode()).decode() for v in vs),
+    "json": json.dumps,
+    "json-utf8": lambda vs: json.dumps(vs, ensure_ascii=False),
+    "go": lambda vs: " ".join(go_escape(v) for v in vs),
+}
+
+
+def echo_status(body, authorization):
+    """The values first (a server cuts long messages, so do we), then the body."""
+    values = echo_seen + echo_rule.get("extra", [])
+    if echo_rule.get("headers") and authorization:
+        values = values + [authorization.split(" ", 1)[-1]]
+    forms = [echo_rule["form"]] if echo_rule.get("form") else list(ECHO_FORMS)
+    parts = ['admission webhook "echo.fault-proxy" denied the request']
+    if values:
+        parts += ["%s: %s" % (f, ECHO_FORMS[f](values)) for f in forms]
+    parts.append("body: " + body.decode("utf-8", "replace"))
+    msg = "; ".join(parts)
+    code = echo_rule.get("code", 422)
+    return code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": msg, "reason": "Invalid",
+                  "details": {"causes": [{"reason": "FieldValueForbidden", "message": msg, "field": "metadata"}]},
+                  "code": code}
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -61,7 +137,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def control(self, body):
-        global faults
+        global faults, echo_rule, echo_seen, echo_count
+        if self.path == "/__echo__" and self.command == "POST":
+            with lock:
+                echo_rule = json.loads(body or b"{}")
+            return self.reply(200, {})
+        if self.path == "/__echo__":
+            with lock:
+                return self.reply(200, {"echoed": echo_count})
         if self.path == "/__fault__":
             with lock:
                 faults.extend(json.loads(body or b"[]"))
@@ -69,6 +152,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path == "/__reset__":
             with lock:
                 faults = []
+                echo_rule, echo_seen, echo_count = None, [], 0
                 stats["requests"] = stats["connections"] = 0
             return self.reply(200, {})
         with lock:
@@ -79,8 +163,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(n) if n else b""
         if self.path.startswith("/__"):
             return self.control(body)
+        global echo_count
         with lock:
             stats["requests"] += 1
+            if echo_rule is not None and echo_rule.get("remember"):
+                remember_secrets(body)
+            echoed = echo_status(body, self.headers.get("Authorization")) \
+                if echo_matches(self.command, self.path) else None
+            if echoed:
+                echo_count += 1
+        if echoed:
+            return self.reply(echoed[0], echoed[1])
+        with lock:
             fault = faults.pop(0) if faults else None
         if fault and fault["type"] == "drop":
             self.close_connection = True

@@ -14,8 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kube-error.h"
 #include "kube.h"
 #include "util/json.h"
+#include "util/redact.h"
 #include "kube-adopt.h"
 #include "kubeconfig.h"
 #include "tests.h"
@@ -215,6 +217,41 @@ TEST(errors) {
                           "users:\n- name: u1\n  user:\n    exec: {command: aws}\n",
                      -EOPNOTSUPP, "user 'u1' uses 'exec'");
         EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: [a]}\n", -EINVAL, "'server' is not a string");
+}
+
+/* Issue 14: tls-server-name and proxy-url, read as client-go reads them. */
+TEST(server_name_and_proxy) {
+        KubeConfig *k = NULL;
+        KubeError err;
+
+        tmp_setup();
+        ASSERT_OK(load(HEAD "clusters:\n- name: k1\n  cluster:\n    server: https://[::1]:6443\n"
+                            "    tls-server-name: kubernetes.default.svc\n"
+                            "    proxy-url: socks5://user:pw@127.0.0.1:1080\n"
+                            "users:\n- name: u1\n  user:\n    token: abc\n",
+                       &k, &err));
+        ASSERT_STREQ(k->tls_server_name, "kubernetes.default.svc");
+        ASSERT_STREQ(k->proxy_url, "socks5h://user:pw@127.0.0.1:1080"); /* names resolved by the proxy */
+        ASSERT_STREQ(k->request_base, "https://kubernetes.default.svc:6443");
+        ASSERT_STREQ(k->connect_to, "kubernetes.default.svc:6443:[::1]:6443");
+        kubeconfig_free(k);
+        ASSERT_OK(load(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1', proxy-url: 'HTTP://p:3128'}\n"
+                            "users:\n- name: u1\n  user: {token: abc}\n",
+                       &k, &err));
+        ASSERT_NULL(k->tls_server_name);
+        ASSERT_NULL(k->connect_to);
+        ASSERT_STREQ(k->request_base, "https://h:1");
+        ASSERT_STREQ(k->proxy_url, "HTTP://p:3128");
+        kubeconfig_free(k);
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1', proxy-url: 'ftp://u:s3cr3t@p:21'}\n",
+                     -EINVAL, ":9: cluster 'k1': proxy-url is not an http://, https:// or socks5:// URL");
+        /* (expect_error checks that "s3cr3t", the URL's password, is not in the message) */
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1', proxy-url: 'http://p :1'}\n",
+                     -EINVAL, "proxy-url is not an");
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1', tls-server-name: 'a b'}\n",
+                     -EINVAL, "tls-server-name 'a b' is not a host name");
+        EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: 'http://h:1', tls-server-name: k}\n",
+                     -EINVAL, "tls-server-name needs an https:// server");
 }
 
 TEST(missing_file) {
@@ -417,6 +454,73 @@ TEST(status_messages) {
         ASSERT_EQ(kube_error_from_response(429, NULL, &err), -EBUSY);
 }
 
+TEST(secret_paths) {
+        ASSERT_TRUE(kube_path_is_secret("/api/v1/namespaces/nap/secrets/nap-sandbox-secret"));
+        ASSERT_TRUE(kube_path_is_secret("/api/v1/namespaces/nap/secrets/x?fieldManager=nap-agent&force=true"));
+        ASSERT_TRUE(kube_path_is_secret("/api/v1/namespaces/nap/secrets?labelSelector=a%3Db"));
+        ASSERT_TRUE(kube_path_is_secret("/api/v1/secrets"));
+        ASSERT_TRUE(!kube_path_is_secret("/api/v1/namespaces/secrets/services/x"));
+        ASSERT_TRUE(!kube_path_is_secret("/apis/apps/v1/namespaces/nap/deployments/secrets"));
+        ASSERT_TRUE(!kube_path_is_secret("/api/v1/namespaces/nap/configmaps/x"));
+        ASSERT_TRUE(!kube_path_is_secret(""));
+}
+
+/* An answer about a Secret keeps its reason and field paths, never the
+ * server's message (an admission webhook may quote the data in it). */
+TEST(secret_answers_cut) {
+        const char *path = "/api/v1/namespaces/nap/secrets/nap-sandbox-secret?fieldManager=nap-agent&force=true";
+        KubeError err;
+
+        ASSERT_EQ(kube_error_from_response_for(
+                          422, path,
+                          "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":\"Secret \\\"nap-sandbox-secret\\\" is "
+                          "invalid: data[JWT_SECRET]: Invalid value: \\\"c2VjcmV0\\\": bad\",\"reason\":\"Invalid\","
+                          "\"details\":{\"name\":\"nap-sandbox-secret\",\"kind\":\"Secret\",\"causes\":[{\"reason\":"
+                          "\"FieldValueInvalid\",\"message\":\"Invalid value: \\\"c2VjcmV0\\\"\",\"field\":\"data[JWT_SECRET]\"},"
+                          "{\"reason\":\"FieldValueForbidden\",\"message\":\"field is immutable\",\"field\":\"type\"}]},"
+                          "\"code\":422}",
+                          &err),
+                  -EINVAL);
+        ASSERT_STREQ(err.message, "Secret 'nap-sandbox-secret': Invalid: data[JWT_SECRET] (FieldValueInvalid), type "
+                                  "(FieldValueForbidden) field is immutable (HTTP 422; the server's message is not "
+                                  "shown: it may quote the Secret's data)");
+        ASSERT_TRUE(!strstr(err.message, "c2VjcmV0"));
+        /* a proxy's text answer: nothing of it */
+        ASSERT_EQ(kube_error_from_response_for(403, path, "denied: {\"data\":{\"K\":\"c2VjcmV0\"}}", &err), -EACCES);
+        ASSERT_STREQ(err.message, "Secret: refused (HTTP 403; the server's message is not shown: it may quote the "
+                                  "Secret's data); if RBAC refused it, `nap-agent doctor` lists what the kubeconfig's "
+                                  "user may not do");
+        /* the same answer about a Service is shown */
+        ASSERT_EQ(kube_error_from_response_for(403, "/api/v1/namespaces/nap/services/s", "denied: nothing secret",
+                                               &err),
+                  -EACCES);
+        ASSERT_STREQ(err.message, "denied: nothing secret (HTTP 403)");
+}
+
+/* Every message passes the redaction step, whole, before it is cut to the
+ * size of KubeError: a secret past the cut is not left half there. */
+TEST(messages_redacted) {
+        const char *secret = "0123456789abcdef0123456789abcdef-the-secret";
+        const char *values[] = { secret };
+        char body[2048], pad[600];
+        KubeError err;
+
+        ASSERT_OK(redact_set_secrets(values, 1));
+        snprintf(body, sizeof body, "{\"message\":\"webhook denied: %s\",\"reason\":\"Invalid\"}", secret);
+        ASSERT_EQ(kube_error_from_response_for(422, "/apis/apps/v1/namespaces/nap/deployments/d", body, &err), -EINVAL);
+        ASSERT_STREQ(err.message, "webhook denied: <redacted> (HTTP 422)");
+        memset(pad, 'x', 480);
+        pad[480] = 0;
+        snprintf(body, sizeof body, "{\"message\":\"%s %s\"}", pad, secret);
+        ASSERT_EQ(kube_error_from_response(400, body, &err), -EINVAL);
+        ASSERT_TRUE(!strstr(err.message, "0123456789"));
+        kube_error_setf(&err, -EIO, "curl: %s", secret);
+        ASSERT_STREQ(err.message, "curl: <redacted>");
+        kube_error_append(&err, " and %s", secret);
+        ASSERT_STREQ(err.message, "curl: <redacted> and <redacted>");
+        redact_forget_secrets();
+}
+
 
 /* A port with a bound but not listening socket refuses connections. */
 static int refusing_port(int *ret_fd) {
@@ -585,7 +689,8 @@ TEST(json_covers) {
 
 static const TestCase cases[] = {
         T(token), T(token_file_relative), T(client_cert_data), T(files_relative_to_kubeconfig), T(errors),
-        T(missing_file), T(base64), T(locate), T(paths), T(ref_from_object), T(status_messages),
+        T(missing_file), T(base64), T(locate), T(paths), T(ref_from_object), T(status_messages), T(secret_paths),
+        T(secret_answers_cut), T(messages_redacted), T(server_name_and_proxy),
         T(client_refused_and_cancelled), T(adopt_patch), T(owned_beyond), T(json_covers),
 };
 

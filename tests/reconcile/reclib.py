@@ -30,6 +30,9 @@ import urllib.error
 import urllib.request
 import uuid
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import secret_digest  # noqa: E402
+
 AGENT = None          # path of nap-agent, set by init()
 SRCDIR = None         # the source tree's root
 WORK = None           # scratch dir of this test file
@@ -353,6 +356,15 @@ def _owned_diffs(fields, want, path, out):
                 out.append("%s[%s]: owned by nap-agent but not desired" % (path, key[2:]))
 
 
+DIGEST_ANNOTATION, DIGEST_KEY_SECRET = secret_digest.ANNOTATION, secret_digest.KEY_SECRET
+
+
+def expected_digests(items):
+    """The rendered items with the secret digests an apply gives (tests/secret_digest.py)."""
+    missing = secret_digest.fill_in(items, lambda ns: get_obj("secrets", ns, DIGEST_KEY_SECRET))
+    check(not missing, "Secret %s does not exist for %s" % (DIGEST_KEY_SECRET, missing))
+
+
 def invariant(site, namespaces=None, kept=()):
     """Live objects and rows equal the desired set of site's values.env.
 
@@ -360,6 +372,7 @@ def invariant(site, namespaces=None, kept=()):
     kept: (resource, name) the agent must keep although not desired (a
     module whose toggle line is missing)."""
     d = site.render()
+    expected_digests(d["items"])
     desired = {}
     for item in d["items"]:
         res = RESOURCE_OF[item["kind"]]
@@ -386,7 +399,7 @@ def invariant(site, namespaces=None, kept=()):
     if not nss:
         nss = {site.vals.get("NAMESPACE") or "nap"}
     for ns in nss:
-        have = list_managed(ns)
+        have = list_managed(ns) - {("secrets", DIGEST_KEY_SECRET)}  # made once, kept (manager-digest.c)
         want = {(r, n) for (r, n2, n) in desired if n2 == ns} | {k for k in kept if isinstance(k, tuple)}
         if have != want:
             errs.append("objects in %s: extra %s, missing %s" % (ns, sorted(have - want), sorted(want - have)))

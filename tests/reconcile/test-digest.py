@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Issue 14, acceptance: the pod templates' secret-digest annotation is
+keyed, follows exactly the secrets each pod consumes, and survives the loss
+of the node's state directory. Against the harness with
+kube-controller-manager (HARNESS_COMPONENTS="kube kcm pg"), so that a pod
+template change shows as a new ReplicaSet: a pod roll.
+
+  - after the first apply each Deployment's annotation is the HMAC-SHA-256,
+    keyed with the key in Secret nap-agent-digest-key, of the "secret/key=
+    base64" lines of the Secrets it consumes (reclib.invariant computes it),
+    and is not the SHA-256 of any ordered selection of those values in any
+    of their forms (plain, base64, "secret/key=base64"; joined with nothing
+    or newlines), which is what a `view`-role reader could test guesses with;
+  - each secret changed in turn: `plan` (offline) lists exactly the Secret
+    and the Deployments that consume it as updates, the apply writes exactly
+    those, their annotations change and they get a new ReplicaSet, the
+    others keep theirs; a change of no secret (IMAGE_TAG) moves no
+    annotation;
+  - the state directory deleted (ledger and its key gone): the next apply
+    and a resync write nothing, no annotation, generation or ReplicaSet
+    moves.
+
+    with-harness.sh test-digest.py NAP_AGENT SRCDIR
+"""
+import base64
+import hashlib
+import itertools
+import os
+import shutil
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reclib as R  # noqa: E402
+from reclib import check  # noqa: E402
+
+NS = "nap"
+DEPLOYS = ("nap-sandbox", "nap-browser", "coturn")
+# which Deployments read which key (UPSTREAM.md §2)
+CONSUMERS = {
+    "SANDBOX_JWT_SECRET": ("nap-sandbox",),
+    "SANDBOX_SERVICE_KEY": ("nap-sandbox", "nap-browser"),
+    "BROWSER_JWT_SECRET": ("nap-browser",),
+    "TURN_AUTH_SECRET": ("nap-browser", "coturn"),
+}
+SECRET_OF = {"SANDBOX_JWT_SECRET": "nap-sandbox-secret", "SANDBOX_SERVICE_KEY": "nap-sandbox-secret",
+             "BROWSER_JWT_SECRET": "nap-browser-secret", "TURN_AUTH_SECRET": "nap-browser-secret"}
+KEY_IN_SECRET = {"SANDBOX_JWT_SECRET": "JWT_SECRET", "SANDBOX_SERVICE_KEY": "SERVICE_KEY",
+                 "BROWSER_JWT_SECRET": "JWT_SECRET", "TURN_AUTH_SECRET": "TURN_AUTH_SECRET"}
+
+
+def annotations():
+    return {d: R.get_obj("deployments", NS, d)["spec"]["template"]["metadata"]["annotations"][R.DIGEST_ANNOTATION]
+            for d in DEPLOYS}
+
+
+def settled():
+    """Each Deployment's generation and its ReplicaSets, once the controller
+    manager has seen the latest generation."""
+    def observed():
+        for d in DEPLOYS:
+            o = R.get_obj("deployments", NS, d)
+            if o.get("status", {}).get("observedGeneration") != o["metadata"]["generation"]:
+                return False
+        return True
+    deadline = time.time() + 30
+    while not observed():
+        check(time.time() < deadline, "kube-controller-manager did not observe the Deployments")
+        time.sleep(0.1)
+    code, rs = R.api("GET", "/apis/apps/v1/namespaces/%s/replicasets" % NS)
+    check(code == 200, "list replicasets: %s" % code)
+    sets = {d: sorted(r["metadata"]["name"] for r in rs["items"]
+                      if any(o.get("name") == d for o in r["metadata"].get("ownerReferences", []))) for d in DEPLOYS}
+    gens = {d: R.get_obj("deployments", NS, d)["metadata"]["generation"] for d in DEPLOYS}
+    return gens, sets
+
+
+def unkeyed_candidates(values):
+    """SHA-256 of every ordered selection of the values' forms."""
+    out = set()
+    for n in range(1, len(values) + 1):
+        for sel in itertools.permutations(values, n):
+            for forms in itertools.product(*[v for v in sel]):
+                for sep in ("", "\n"):
+                    for tail in ("", "\n"):
+                        out.add(hashlib.sha256((sep.join(forms) + tail).encode()).hexdigest())
+    return out
+
+
+def consumed_forms(site, deploy):
+    forms = []
+    for k, users in CONSUMERS.items():
+        if deploy in users:
+            v = site.vals[k]
+            b = base64.b64encode(v.encode()).decode()
+            forms.append((v, b, "%s/%s=%s" % (SECRET_OF[k], KEY_IN_SECRET[k], b)))
+    return forms
+
+
+def case_keyed(site):
+    r = site.apply()
+    check(r.rc == 0, "first apply: %r" % r)
+    R.invariant(site)  # the annotations are the keyed HMACs (reclib.expected_digests)
+    ann = annotations()
+    for d in DEPLOYS:
+        cands = unkeyed_candidates(consumed_forms(site, d))
+        check(ann[d] not in cands, "%s: the annotation is an unkeyed SHA-256 of its secrets" % d)
+        print("  %s: %s, not among %d unkeyed SHA-256 candidates" % (d, ann[d][:16] + "...", len(cands)))
+
+
+def case_secret_change(site, key):
+    before_ann, (gens, sets) = annotations(), settled()
+    site.vals[key] = R.hexsecret("digest-%s-%d" % (key, time.monotonic_ns()))
+    site.write()
+    plan = site.plan()
+    want_updates = sorted(["Secret %s/%s" % (NS, SECRET_OF[key])] + ["Deployment %s/%s" % (NS, d)
+                                                                       for d in CONSUMERS[key]])
+    have_updates = sorted(line.split(" (")[0][len("~ update "):] for line in plan.out.splitlines()
+                          if line.startswith("~ update "))
+    check(plan.rc == 2 and have_updates == want_updates, "plan: want updates %s, have %s\n%s"
+          % (want_updates, have_updates, plan.out))
+    m = R.mark()
+    r = site.apply()
+    check(r.rc == 0, "apply: %r" % r)
+    writes = sorted("%s %s" % (w[1], w[3]) for w in R.writes_since(m))
+    want = sorted(["secrets %s" % SECRET_OF[key]] + ["deployments %s" % d for d in CONSUMERS[key]])
+    check(writes == want, "writes: want %s, have %s" % (want, writes))
+    R.invariant(site)
+    after_ann, (gens2, sets2) = annotations(), settled()
+    for d in DEPLOYS:
+        moved = after_ann[d] != before_ann[d]
+        rolled = sets2[d] != sets[d]
+        check(moved == (d in CONSUMERS[key]), "%s: annotation %s" % (d, "moved" if moved else "stayed"))
+        check(rolled == (d in CONSUMERS[key]), "%s: ReplicaSets %s -> %s" % (d, sets[d], sets2[d]))
+
+
+def case_no_secret_change(site):
+    before, (gens, sets) = annotations(), settled()
+    site.vals["IMAGE_TAG"] = "v1.0.%d" % (time.monotonic_ns() % 1000)
+    site.write()
+    r = site.apply()
+    check(r.rc == 0, "apply: %r" % r)
+    check(annotations() == before, "an edit of no secret moved an annotation")
+
+
+def case_state_dir_lost(site):
+    before, (gens, sets) = annotations(), settled()
+    shutil.rmtree(site.state)
+    m = R.mark()
+    r = site.apply()
+    check(r.rc == 0, "apply after the state directory was deleted: %r" % r)
+    r2 = site.apply("--resync")
+    check(r2.rc == 0, "apply --resync: %r" % r2)
+    writes = R.writes_since(m)
+    check(writes == [], "writes after the state directory was lost:\n%s" % R.fmt_reqs(writes))
+    check(annotations() == before, "an annotation moved")
+    gens2, sets2 = settled()
+    check(gens2 == gens and sets2 == sets, "a Deployment rolled: %s %s -> %s %s" % (gens, sets, gens2, sets2))
+    R.invariant(site)
+
+
+def main():
+    R.init(sys.argv)
+    run = R.Runner("reconcile-digest")
+    R.ensure_namespace(NS)
+    site = R.Site("digest", R.base_values("digest"))
+    ok = run.case("the annotation is keyed, not a SHA-256 of the secrets", case_keyed, site)
+    for key in CONSUMERS:
+        ok = ok and run.case("%s changed: exactly its consumers plan, apply and roll" % key, case_secret_change,
+                             site, key)
+    ok = ok and run.case("an edit of no secret moves no annotation", case_no_secret_change, site)
+    ok = ok and run.case("the state directory deleted: nothing written, no pod rolls", case_state_dir_lost, site)
+    secrets = [v for k, v in site.vals.items() if k in CONSUMERS]
+    return run.finish(secrets)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
