@@ -345,26 +345,50 @@ static void check_turn_host(Config *c, ConfigVar *v, DiagList *diags) {
                      "must reach it", v->value);
 }
 
+static bool is_host_or_empty(const char *s) {
+        return strempty(s) || is_url_host(s, strlen(s));
+}
+
+static bool is_domain_or_empty(const char *s) {
+        return strempty(s) || is_hostname(s + (strncmp(s, "*.", 2) == 0 ? 2 : 0));
+}
+
+static bool is_ingress_mode(const char *s) {
+        return streq(s, "nodeport") || streq(s, "external");
+}
+
+static bool is_bool(const char *s) {
+        return streq(s, "true") || streq(s, "false");
+}
+
+/* The checks that are one predicate on the value, and its error. */
+static const struct {
+        CheckKind kind;
+        bool (*valid)(const char *value);
+        const char *is_not; /* "%s=\"%s\" is not <is_not>" */
+        const char *hint;
+} format_checks[] = {
+        { CHECK_IMAGE, is_image_ref, "a valid image reference", NULL },
+        { CHECK_IMAGE_TAG, is_image_tag, "a valid image tag", NULL },
+        { CHECK_HOST, is_host_or_empty, "a valid host", "a hostname, an IPv4 address or an [IPv6] address" },
+        { CHECK_INGRESS_MODE, is_ingress_mode, "nodeport or external", "use nodeport or external" },
+        { CHECK_PG_NAME, is_pg_name, "a valid PostgreSQL name", NULL },
+        { CHECK_BOOL, is_bool, "true or false", "use true or false (lower case)" },
+        { CHECK_DOMAIN, is_domain_or_empty, "a valid domain", NULL },
+};
+
 void config_check_value(Config *c, ConfigVar *v, CheckKind kind, DiagList *diags) {
+        for (size_t i = 0; i < ELEMENTSOF(format_checks); i++)
+                if (format_checks[i].kind == kind) {
+                        if (!format_checks[i].valid(v->value))
+                                ERR(format_checks[i].hint, "%s=\"%s\" is not %s", v->name, v->value,
+                                    format_checks[i].is_not);
+                        return;
+                }
         switch (kind) {
-        case CHECK_NONE:
-                break;
         case CHECK_DNS_LABEL:
         case CHECK_NAME_PREFIX:
                 check_dns_label(c, v, kind == CHECK_NAME_PREFIX ? 40 : 63, diags);
-                break;
-        case CHECK_IMAGE:
-                if (!is_image_ref(v->value))
-                        ERR(NULL, "%s=\"%s\" is not a valid image reference", v->name, v->value);
-                break;
-        case CHECK_IMAGE_TAG:
-                if (!is_image_tag(v->value))
-                        ERR(NULL, "%s=\"%s\" is not a valid image tag", v->name, v->value);
-                break;
-        case CHECK_HOST:
-                if (!strempty(v->value) && !is_url_host(v->value, strlen(v->value)))
-                        ERR("a hostname, an IPv4 address or an [IPv6] address",
-                            "%s=\"%s\" is not a valid host", v->name, v->value);
                 break;
         case CHECK_NODE_PORT:
                 check_number(c, v, 30000, 32767, "a NodePort", diags);
@@ -376,24 +400,8 @@ void config_check_value(Config *c, ConfigVar *v, CheckKind kind, DiagList *diags
         case CHECK_PUBLIC_URL:
                 check_url(c, v, kind == CHECK_PUBLIC_URL, diags);
                 break;
-        case CHECK_INGRESS_MODE:
-                if (!streq(v->value, "nodeport") && !streq(v->value, "external"))
-                        ERR("use nodeport or external", "INGRESS_MODE=\"%s\" is not nodeport or external", v->value);
-                break;
-        case CHECK_PG_NAME:
-                if (!is_pg_name(v->value))
-                        ERR(NULL, "%s=\"%s\" is not a valid PostgreSQL name", v->name, v->value);
-                break;
-        case CHECK_BOOL:
-                if (!streq(v->value, "true") && !streq(v->value, "false"))
-                        ERR("use true or false (lower case)", "%s=\"%s\" is not true or false", v->name, v->value);
-                break;
         case CHECK_SECRET:
                 check_secret(c, v, diags);
-                break;
-        case CHECK_DOMAIN:
-                if (!strempty(v->value) && !is_hostname(v->value + (strncmp(v->value, "*.", 2) == 0 ? 2 : 0)))
-                        ERR(NULL, "%s=\"%s\" is not a valid domain", v->name, v->value);
                 break;
         case CHECK_NODE_SELECTOR:
                 check_node_selector(c, v, diags);
@@ -405,6 +413,8 @@ void config_check_value(Config *c, ConfigVar *v, CheckKind kind, DiagList *diags
                 break;
         case CHECK_TURN_HOST:
                 check_turn_host(c, v, diags);
+                break;
+        default: /* CHECK_NONE, and the format checks above */
                 break;
         }
 }

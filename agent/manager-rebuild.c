@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The ledger read back from the cluster, when it was lost or could not be
+ * parsed: the objects that carry the agent's label and its field manager's
+ * Apply entry are the agent's again (pruned when their module goes off),
+ * instead of being adopted, which would take over what operators set with
+ * kubectl, or forgotten. Runs before the plan of the pass that finds the
+ * ledger gone.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "manager-pass.h"
+#include "util/json.h"
+#include "util/log.h"
+
+static const char *const rebuild_kinds[][2] = {
+        { "v1", "Secret" },
+        { "v1", "Service" },
+        { "apps/v1", "Deployment" },
+        { "apps/v1", "DaemonSet" },
+};
+
+static bool applied_by_us(const cJSON *item) {
+        const cJSON *e;
+
+        cJSON_ArrayForEach(e, JSON_GET(item, "metadata", "managedFields")) {
+                const char *manager = json_string(e, "manager"), *op = json_string(e, "operation");
+                if (manager && op && streq(manager, KUBE_FIELD_MANAGER) && streq(op, "Apply"))
+                        return true;
+        }
+        return false;
+}
+
+/* The module an object read back belongs to: the desired object's, else its component label. */
+static const char *rebuilt_module(const Pass *p, const char *kind, const char *name, const cJSON *item) {
+        const char *component = json_string(JSON_GET(item, "metadata", "labels"), "app.kubernetes.io/component");
+
+        for (size_t i = 0; i < p->desired->n_objects; i++) {
+                const DesiredObject *o = &p->desired->objects[i];
+                if (streq(o->kind, kind) && streq(o->name, name))
+                        return module_to_string(o->module);
+        }
+        return component && module_from_string(component) >= 0 ? component : NULL;
+}
+
+static int record_listed(Pass *p, const char *api_version, const char *kind, const cJSON *list, unsigned *n) {
+        const cJSON *item;
+
+        cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(list, "items")) {
+                const cJSON *md = cJSON_GetObjectItemCaseSensitive(item, "metadata");
+                const char *name = json_string(md, "name"), *ns = json_string(md, "namespace");
+                const char *module = name ? rebuilt_module(p, kind, name, item) : NULL;
+                int r;
+
+                if (!module || !applied_by_us(item) || ledger_find_object(p->m->ledger, kind, ns, name))
+                        continue;
+                r = ledger_record_object(p->m->ledger, api_version, kind, ns, name, module, "",
+                                         json_string(md, "resourceVersion"), NULL);
+                if (r < 0)
+                        return r;
+                (*n)++;
+        }
+        return 0;
+}
+
+static void on_listed(int r, cJSON *list, const KubeError *err, void *userdata) {
+        Task *t = userdata;
+        Pass *p = t->pass;
+        unsigned n = 0;
+
+        t->op = NULL;
+        if (r < 0)
+                pass_fail(p, r, "Failed to read back what nap-agent applied (%ss): %s", t->kind,
+                          err ? err->message : STRERROR(r));
+        else if ((r = record_listed(p, t->api_version, t->kind, list, &n)) < 0)
+                pass_fail(p, r, "Out of memory");
+        else if (n > 0)
+                log_notice("read back %u %s(s) nap-agent had applied", n, t->kind);
+        json_delete_wiped(list);
+        task_free(t);
+        if (--p->lists_in_flight > 0)
+                return;
+        if (p->error) {
+                pass_stop(p);
+                return;
+        }
+        p->m->ledger->rebuild = false;
+        if (pass_save(p, true) < 0) {
+                pass_stop(p);
+                return;
+        }
+        pass_plan(p);
+}
+
+/* The ledger was lost or unparsable: list the objects that carry the
+ * agent's label and have its Apply entry, so that they are the agent's
+ * again instead of being adopted (which would take over what operators
+ * set with kubectl) or forgotten (never pruned). */
+int manager_rebuild_start(Pass *p) {
+        KubeClient *k;
+        int r;
+
+        r = manager_kube(p->m, p->config, &k);
+        if (r < 0)
+                return r; /* logged */
+        for (size_t i = 0; i < ELEMENTSOF(rebuild_kinds); i++) {
+                _cleanup_free_ char *path = NULL, *query = NULL;
+                Task *t = task_new(p, TASK_LIST, NULL);
+
+                if (!t)
+                        return -ENOMEM;
+                t->api_version = rebuild_kinds[i][0];
+                t->kind = rebuild_kinds[i][1];
+                r = kube_collection_path(t->api_version, t->kind, config_get(p->config, "NAMESPACE"), &path);
+                if (r >= 0 && asprintf(&query, "%s?labelSelector=" MANAGED_BY_LABEL "%%3Dnap-agent", path) < 0)
+                        r = -ENOMEM;
+                if (r >= 0)
+                        r = kube_get_start(k, query, on_listed, t, &t->op);
+                if (r < 0) {
+                        task_free(t);
+                        return r;
+                }
+                p->lists_in_flight++;
+        }
+        return 0;
+}
+
