@@ -58,6 +58,10 @@ static void help(void) {
                "                      it is applied (default 500; a closed or renamed file: at once)\n"
                "  --idle-close SECS   run: after this long without a pass, close the connections\n"
                "                      and unload libcurl and libpq (default 30, 0: never)\n"
+               "  --wait              apply: wait for the rollouts it caused; exit 1 when one fails\n"
+               "  --rollout-timeout SECS\n"
+               "                      run, apply --wait: a rollout not available after this long is\n"
+               "                      failing (default 300; run: 0 does not follow rollouts)\n"
                "  -h --help           show this help\n"
                "  --version           show the version\n",
                NAP_VALUES_PATH);
@@ -77,6 +81,8 @@ enum {
         ARG_RESYNC,
         ARG_SETTLE,
         ARG_IDLE_CLOSE,
+        ARG_WAIT,
+        ARG_ROLLOUT_TIMEOUT,
 };
 
 static int parse_uint(const char *s, const char *opt, unsigned long max, unsigned long *ret) {
@@ -107,6 +113,8 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
                 { "resync", optional_argument, NULL, ARG_RESYNC },
                 { "settle", required_argument, NULL, ARG_SETTLE },
                 { "idle-close", required_argument, NULL, ARG_IDLE_CLOSE },
+                { "wait", no_argument, NULL, ARG_WAIT },
+                { "rollout-timeout", required_argument, NULL, ARG_ROLLOUT_TIMEOUT },
                 { 0 },
         };
         int c;
@@ -161,6 +169,13 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
                         if (parse_uint(optarg, "--idle-close", 7UL * 24 * 3600, &a->idle_close_seconds) < 0)
                                 return -EINVAL;
                         break;
+                case ARG_WAIT:
+                        a->wait = true;
+                        break;
+                case ARG_ROLLOUT_TIMEOUT:
+                        if (parse_uint(optarg, "--rollout-timeout", 24UL * 3600, &a->rollout_timeout_seconds) < 0)
+                                return -EINVAL;
+                        break;
                 default:
                         return -EINVAL;
                 }
@@ -172,7 +187,8 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
 }
 
 int cli_main(int argc, char *argv[]) {
-        CliArgs a = { .format = "yaml", .resync_seconds = 600, .settle_ms = 500, .idle_close_seconds = 30 };
+        CliArgs a = { .format = "yaml", .resync_seconds = 600, .settle_ms = 500, .idle_close_seconds = 30,
+                      .rollout_timeout_seconds = 300 };
         int r;
 
         log_setup();
@@ -185,6 +201,10 @@ int cli_main(int argc, char *argv[]) {
                 a.values = NAP_VALUES_PATH;
         if (!a.verb) {
                 help();
+                return CLI_EXIT_USAGE;
+        }
+        if (a.wait && a.rollout_timeout_seconds == 0) {
+                log_error("--wait needs a --rollout-timeout above 0");
                 return CLI_EXIT_USAGE;
         }
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)

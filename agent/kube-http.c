@@ -161,7 +161,8 @@ static int setup_multi(KubeClient *c) {
              sym_curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX) == CURLM_OK &&
              /* HTTP/1.1 (a plain-HTTP server, a proxy) opens one connection per
               * concurrent request: a pass never needs more than a handful. */
-             sym_curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L) == CURLM_OK &&
+             sym_curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) c->opts.max_connections) ==
+                     CURLM_OK &&
              sym_curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) == CURLSHE_OK &&
              sym_curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) == CURLSHE_OK;
         return ok ? 0 : -EOPNOTSUPP;
@@ -188,6 +189,8 @@ int kube_client_new(const char *kubeconfig_path, const KubeClientOptions *opts, 
                 c->opts.backoff_initial_ms = 200;
         if (c->opts.backoff_max_ms == 0)
                 c->opts.backoff_max_ms = 5000;
+        if (c->opts.max_connections == 0)
+                c->opts.max_connections = 8;
         c->seed = (unsigned) now_usec() ^ (unsigned) getpid() ^ (unsigned) (uintptr_t) c;
         if (event)
                 c->event = sd_event_ref(event);
@@ -372,6 +375,14 @@ static void call_free(KubeCall *call) {
 
 void kube_call_cancel(KubeCall *call) {
         call_free(call);
+}
+
+long kube_call_http_status(KubeCall *call) {
+        long status = 0;
+
+        if (sym_curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+                return 0;
+        return status;
 }
 
 static size_t write_cb(char *ptr, size_t size, size_t n, void *userdata) {
@@ -605,8 +616,21 @@ static void process_done(KubeClient *c) {
         }
 }
 
-/* Hands the complete lines of one stream to its consumer. Returns false
- * when the call ended (stopped by the consumer, or its transfer had
+/* Drops the lines already handed over, keeping a line not complete yet,
+ * so that a long-lived stream holds at most about one line. */
+static void stream_compact(KubeCall *call) {
+        StrBuf *b = &call->response;
+
+        if (call->line_start == 0 || (call->line_start < b->len && call->line_start < 64 * 1024))
+                return;
+        memmove(b->s, b->s + call->line_start, b->len - call->line_start + 1); /* with the NUL */
+        b->len -= call->line_start;
+        call->line_start = 0;
+}
+
+/* Hands the complete lines of one stream to its consumer: only those of a
+ * 200 answer (another status is an error body, delivered whole). Returns
+ * false when the call ended (stopped by the consumer, or its transfer had
  * finished and it was delivered). */
 static bool stream_lines(KubeCall *call) {
         StrBuf *b = &call->response;
@@ -614,7 +638,8 @@ static bool stream_lines(KubeCall *call) {
         char *nl;
 
         call->lines_pending = false;
-        while (call->line_start < b->len && (nl = memchr(b->s + call->line_start, '\n', b->len - call->line_start))) {
+        while (kube_call_http_status(call) == 200 && call->line_start < b->len &&
+               (nl = memchr(b->s + call->line_start, '\n', b->len - call->line_start))) {
                 size_t start = call->line_start, len = (size_t) (nl - (b->s + start));
                 int r;
 
@@ -629,10 +654,7 @@ static bool stream_lines(KubeCall *call) {
                         return false;
                 }
         }
-        if (call->line_start > 64 * 1024 && call->line_start == b->len) {
-                b->len = 0; /* everything read: start the buffer over */
-                call->line_start = 0;
-        }
+        stream_compact(call);
         if (!call->in_multi) {
                 long status = 0;
                 sym_curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);

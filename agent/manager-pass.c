@@ -330,6 +330,8 @@ static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *u
         } else {
                 log_applied(t, ar);
                 r = plan_action_record(p->m->ledger, t->a, ar->resource_version);
+                if (r >= 0 && ar->changed)
+                        r = pass_result_add_workload(&p->res, t->a->module, ar->live); /* followed after the pass */
                 if (r < 0)
                         pass_fail(p, r, "Out of memory");
         }

@@ -22,6 +22,15 @@
 #define DEFAULT_STATE_DIR "/var/lib/nap-agent"
 
 void pass_result_clear(PassResult *r) {
+        for (size_t i = 0; i < r->n_workloads; i++) {
+                PassWorkload *w = &r->workloads[i];
+                free(w->api_version);
+                free(w->kind);
+                free(w->namespace);
+                free(w->name);
+                free(w->module);
+        }
+        free(r->workloads);
         free(r->status);
         *r = (PassResult) { 0 };
 }
