@@ -244,6 +244,13 @@ static void assess_deployment(const cJSON *dep, const cJSON *replicasets, const 
                 snprintf(a->message, sizeof a->message, "%u/%u available", a->available, a->desired);
                 return;
         }
+        /* Not available yet: count only the new ReplicaSet's available pods
+         * (the old ones still serve, but they are not this rollout's). */
+        rs = newest_replicaset(dep, replicasets);
+        if (rs)
+                a->available = json_count(JSON_GET(rs, "status"), "availableReplicas");
+        else if (a->available > a->updated)
+                a->available = a->updated; /* at most: some of them are old */
         if (preason && streq(preason, "ProgressDeadlineExceeded")) {
                 char detail[200];
                 clean_line(json_string(progressing, "message"), 160, detail, sizeof detail);
@@ -252,7 +259,6 @@ static void assess_deployment(const cJSON *dep, const cJSON *replicasets, const 
                             a->desired);
                 return;
         }
-        rs = newest_replicaset(dep, replicasets);
         if (rs && pods_failing(pods, owned_by, uid_of(rs), a))
                 return;
         if (replicas > a->updated)

@@ -109,12 +109,25 @@ TEST(deployment_not_observed) {
 }
 
 TEST(deployment_old_replica_left) {
-        /* the new one is available, the old one is still there (Recreate's opposite) */
+        /* the old pod is the one available: not this rollout's */
         RolloutAssessment a = assess("Deployment",
                                      deployment("{'observedGeneration':2,'replicas':2,'updatedReplicas':1,"
                                                 "'availableReplicas':1}"),
                                      replicasets(), NULL);
         ASSERT_EQ(a.health, ROLLOUT_PROGRESSING);
+        ASSERT_STREQ(a.message, "0/1 available, 1 updated, 1 old replica(s) left");
+        /* the new one is available, the old one not gone yet */
+        cJSON *rs = replicasets();
+        cJSON_AddItemToObject(cJSON_GetArrayItem(rs, 1), "status", J("{'replicas':1,'availableReplicas':1}"));
+        a = assess("Deployment",
+                   deployment("{'observedGeneration':2,'replicas':2,'updatedReplicas':1,'availableReplicas':2}"), rs,
+                   NULL);
+        ASSERT_EQ(a.health, ROLLOUT_PROGRESSING);
+        ASSERT_STREQ(a.message, "1/1 available, 1 updated, 1 old replica(s) left");
+        /* without the ReplicaSets: at most as many as are updated */
+        a = assess("Deployment",
+                   deployment("{'observedGeneration':2,'replicas':2,'updatedReplicas':1,'availableReplicas':2}"),
+                   NULL, NULL);
         ASSERT_STREQ(a.message, "1/1 available, 1 updated, 1 old replica(s) left");
 }
 

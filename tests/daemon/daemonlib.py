@@ -21,7 +21,9 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(os.path.dirname(HERE))
@@ -418,6 +420,104 @@ def parse_ts(ts):
     import datetime
     return datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
         tzinfo=datetime.timezone.utc).timestamp()
+
+
+# ---- a stand-in kubelet -------------------------------------------------------
+
+class Kubelet:
+    """There is no kubelet (nor scheduler) in the harness: kube-controller-
+    manager makes ReplicaSets and Pods (HARNESS_COMPONENTS="kube kcm pg"),
+    and this sets their status through the status subresource the way a
+    kubelet would: Ready, or a container waiting for a reason
+    (ImagePullBackOff...). A Node object gives DaemonSets a node to run on."""
+
+    def __init__(self, namespace="nap"):
+        self.ns = namespace
+        self.url = env("KUBE_API_URL")
+        self.token = env("KUBE_TOKEN")
+        self.ctx = ssl.create_default_context(cafile=env("KUBE_CA_FILE"))
+
+    def api(self, method, path, body=None, ctype="application/json"):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Authorization", "Bearer " + self.token)
+        if data is not None:
+            req.add_header("Content-Type", ctype)
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=30) as resp:
+                return resp.status, json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def ensure_node(self, name="node-a"):
+        code, body = self.api("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {
+            "name": name, "labels": {"kubernetes.io/hostname": name}}})
+        if code not in (201, 409):
+            raise RuntimeError("create node %s: %s %r" % (name, code, body))
+
+    def get(self, path):
+        code, body = self.api("GET", path)
+        if code != 200:
+            raise RuntimeError("GET %s: %s %r" % (path, code, body))
+        return body
+
+    def current_pods(self, kind, name):
+        """The live pods of the workload's current template: of the
+        Deployment's ReplicaSet of its revision, or of the DaemonSet's
+        template generation (not being deleted)."""
+        if kind == "Deployment":
+            dep = self.get("/apis/apps/v1/namespaces/%s/deployments/%s" % (self.ns, name))
+            rev = dep["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision")
+            rss = self.get("/apis/apps/v1/namespaces/%s/replicasets?labelSelector=app%%3D%s" % (self.ns, name))
+            owners = {rs["metadata"]["uid"] for rs in rss["items"]
+                      if rs["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision") == rev}
+            gen = None
+        else:
+            ds = self.get("/apis/apps/v1/namespaces/%s/daemonsets/%s" % (self.ns, name))
+            owners = {ds["metadata"]["uid"]}
+            gen = ds["metadata"].get("annotations", {}).get("deprecated.daemonset.template.generation")
+        pods = self.get("/api/v1/namespaces/%s/pods?labelSelector=app%%3D%s" % (self.ns, name))["items"]
+        return [p for p in pods if not p["metadata"].get("deletionTimestamp")
+                and any(o.get("uid") in owners for o in p["metadata"].get("ownerReferences", []))
+                and (gen is None or p["metadata"].get("labels", {}).get("pod-template-generation") == gen)]
+
+    def wait_pods(self, kind, name, exclude=(), timeout=30):
+        """The current pods once there is one whose name is not in exclude."""
+        found = wait_until(lambda: [p for p in self.current_pods(kind, name)
+                                    if p["metadata"]["name"] not in exclude], timeout, 0.1)
+        if not found:
+            raise RuntimeError("no new pod of %s %s after %d s" % (kind, name, timeout))
+        return found
+
+    def patch_status(self, pod, status):
+        path = "/api/v1/namespaces/%s/pods/%s/status" % (self.ns, pod["metadata"]["name"])
+        code, body = self.api("PATCH", path, {"status": status}, "application/merge-patch+json")
+        if code != 200:
+            raise RuntimeError("PATCH %s: %s %r" % (path, code, body))
+        return body
+
+    def ready(self, pod):
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return self.patch_status(pod, {"phase": "Running", "conditions": [
+            {"type": "Ready", "status": "True", "lastTransitionTime": now},
+            {"type": "ContainersReady", "status": "True", "lastTransitionTime": now}]})
+
+    def waiting(self, pod, container, reason, init=False):
+        """container (an init container with init) waiting for reason, as
+        the kubelet reports an image it cannot pull or a crash loop."""
+        spec = pod["spec"]["initContainers" if init else "containers"]
+        image = [c["image"] for c in spec if c["name"] == container][0]
+        key = "initContainerStatuses" if init else "containerStatuses"
+        return self.patch_status(pod, {"phase": "Pending", key: [{
+            "name": container, "image": image, "imageID": "", "ready": False, "restartCount": 0,
+            "state": {"waiting": {"reason": reason, "message": "Back-off pulling image \"%s\"" % image}}}]})
+
+    def roll_out(self, kind, name, exclude=(), timeout=30):
+        """Makes the workload's new pods Ready; returns their names."""
+        pods = self.wait_pods(kind, name, exclude, timeout)
+        for p in pods:
+            self.ready(p)
+        return [p["metadata"]["name"] for p in pods]
 
 
 # ---- a recording, delaying proxy ----------------------------------------------

@@ -786,6 +786,11 @@ cmd_apiserver_start() {
 	trap - EXIT
 	stop_recorded() { return 0; }
 	wait_apiserver fixed
+	# Back to its place after etcd, so that `stop` (last started first)
+	# stops the controller manager before it, as after `start`: an
+	# apiserver with open watches takes long to stop.
+	awk '$1 == "kube-apiserver" { next } { print } $1 == "etcd" { while ((getline l < f) > 0) if (l ~ /^kube-apiserver /) print l }' \
+		f="$DIR/pids" "$DIR/pids" >"$DIR/pids.tmp" && mv -f "$DIR/pids.tmp" "$DIR/pids"
 	env_set NAP_APISERVER_PID "$APISERVER_PID"
 	env_set NAP_HARNESS_PIDS "$(awk '{ print $2 }' "$DIR/pids" | paste -sd,)"
 	log "kube-apiserver (pid $APISERVER_PID) ready again on https://127.0.0.1:$KUBE_PORT after $(elapsed "$t0") s"
