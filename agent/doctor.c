@@ -9,6 +9,8 @@
 
 #include "config-check.h"
 #include "doctor.h"
+#include "rollout.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -358,37 +360,87 @@ static void check_oauth(Ctx *ctx) {
 
 /* ---- 5 and 6. TURN and OpenSandbox --------------------------------------- */
 
-/* Number of pods with label selector sel in ns, and how many are Ready. */
-static int count_pods(Ctx *ctx, const char *ns, const char *sel, unsigned *ret_total, unsigned *ret_ready,
-                      KubeError *err) {
-        _cleanup_free_ char *path = NULL;
-        cJSON *list = NULL;
+/* How many of pods are Ready. */
+static unsigned ready_pods(const cJSON *pods) {
         const cJSON *pod, *cond;
+        unsigned n = 0;
+
+        cJSON_ArrayForEach(pod, pods)
+                cJSON_ArrayForEach(cond, JSON_GET(pod, "status", "conditions")) {
+                        const char *t = json_string(cond, "type"), *st = json_string(cond, "status");
+                        if (t && st && streq(t, "Ready") && streq(st, "True"))
+                                n++;
+                }
+        return n;
+}
+
+/* The items of a list at path (with query), or NULL with err set. */
+static cJSON *list_items(Ctx *ctx, const char *path, const char *query, KubeError *err) {
+        _cleanup_free_ char *url = NULL;
+        cJSON *list = NULL, *items;
+
+        if (asprintf(&url, "%s?%s", path, query) < 0 || kube_get_path(ctx->kube, url, &list, err) < 0)
+                return NULL;
+        items = cJSON_DetachItemFromObjectCaseSensitive(list, "items");
+        cJSON_Delete(list);
+        return items ? items : cJSON_CreateArray();
+}
+
+/* The rollout health of a workload of the agent's, read once (the
+ * workload, its ReplicaSets, its Pods), as rollout.c judges it for the
+ * daemon. */
+static int assess_workload(Ctx *ctx, const char *kind, const char *name, RolloutAssessment *ret, KubeError *err) {
+        _cleanup_free_ char *rs_path = NULL, *pod_path = NULL, *query = NULL;
+        _cleanup_(cJSON_Deletep) cJSON *w = NULL, *rss = NULL, *pods = NULL;
+        const char *ns = cget(ctx, "NAMESPACE");
+        KubeRef ref = { "apps/v1", kind, ns, name };
         int r;
 
-        if (asprintf(&path, "/api/v1/namespaces/%s/pods?labelSelector=%s", ns, sel) < 0)
-                return -ENOMEM;
-        r = kube_get_path(ctx->kube, path, &list, err);
+        r = kube_get(ctx->kube, &ref, &w, err);
+        if (r == -ENOENT)
+                return rollout_assess(kind, NULL, NULL, NULL, ret);
         if (r < 0)
                 return r;
-        *ret_total = *ret_ready = 0;
-        cJSON_ArrayForEach(pod, cJSON_GetObjectItem(list, "items")) {
-                (*ret_total)++;
-                cJSON_ArrayForEach(cond, cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "status"), "conditions")) {
-                        const cJSON *t = cJSON_GetObjectItem(cond, "type"), *s = cJSON_GetObjectItem(cond, "status");
-                        if (cJSON_IsString(t) && streq(t->valuestring, "Ready") && cJSON_IsString(s) &&
-                            streq(s->valuestring, "True"))
-                                (*ret_ready)++;
-                }
+        if (rollout_selector_query(w, &query) < 0)
+                return kube_error_setf(err, -EINVAL, "it has no spec.selector.matchLabels to find its pods by");
+        if (asprintf(&rs_path, "/apis/apps/v1/namespaces/%s/replicasets", ns) < 0 ||
+            asprintf(&pod_path, "/api/v1/namespaces/%s/pods", ns) < 0)
+                return kube_error_setf(err, -ENOMEM, "out of memory");
+        if ((streq(kind, "Deployment") && !(rss = list_items(ctx, rs_path, query, err))) ||
+            !(pods = list_items(ctx, pod_path, query, err)))
+                return -EIO;
+        return rollout_assess(kind, w, rss, pods, ret);
+}
+
+/* id: ok when the workload is available, warn while it rolls out, fail
+ * when it fails (what then shows in the UI: no video, a sandbox that never
+ * starts), with the reason and the pod. */
+static void check_workload(Ctx *ctx, const char *id, const char *kind, const char *name, const char *effect) {
+        _cleanup_free_ char *fix = NULL;
+        RolloutAssessment a;
+        KubeError err = { 0 };
+
+        if (!ctx->kube) {
+                add(ctx, DOCTOR_SKIP, id, NULL, "not checked: the API server is not reachable");
+                return;
         }
-        cJSON_Delete(list);
-        return 0;
+        if (asprintf(&fix, "kubectl -n %s describe pod -l app=%s", cget(ctx, "NAMESPACE"), name) < 0)
+                fix = NULL;
+        if (assess_workload(ctx, kind, name, &a, &err) < 0)
+                add(ctx, DOCTOR_FAIL, id, NULL, "cannot read %s '%s': %s", kind, name, err.message);
+        else if (a.health == ROLLOUT_AVAILABLE)
+                add(ctx, DOCTOR_OK, id, NULL, "%s '%s' is available: %s", kind, name, a.message);
+        else if (a.health == ROLLOUT_FAILING && streq(a.reason, "NotFound"))
+                add(ctx, DOCTOR_FAIL, id, "nap-agent apply --resync", "%s '%s' does not exist: %s", kind, name, effect);
+        else if (a.health == ROLLOUT_FAILING)
+                add(ctx, DOCTOR_FAIL, id, fix, "%s '%s' is failing: %s: %s", kind, name, a.message, effect);
+        else
+                add(ctx, DOCTOR_WARN, id, fix, "%s '%s' is rolling out: %s", kind, name, a.message);
 }
 
 static void check_turn(Ctx *ctx) {
         const char *host = cget(ctx, "TURN_HOST");
-        unsigned total = 0, ready = 0, port = (unsigned) strtoul(cget(ctx, "TURN_PORT"), NULL, 10);
-        KubeError err = { 0 };
+        unsigned port = (unsigned) strtoul(cget(ctx, "TURN_PORT"), NULL, 10);
         int r;
 
         if (!config_module_enabled(ctx->config, MODULE_BROWSER))
@@ -404,21 +456,7 @@ static void check_turn(Ctx *ctx) {
                     "TURN_HOST=%s is not an IP address", host);
         else
                 add(ctx, DOCTOR_OK, "turn.host", NULL, "TURN_HOST=%s is an IP address", host);
-        if (!ctx->kube)
-                add(ctx, DOCTOR_SKIP, "turn.pod", NULL, "not checked: the API server is not reachable");
-        else {
-                _cleanup_free_ char *fix = NULL;
-                if (asprintf(&fix, "kubectl -n %s describe pod -l app=coturn", cget(ctx, "NAMESPACE")) < 0)
-                        fix = NULL;
-                r = count_pods(ctx, cget(ctx, "NAMESPACE"), "app%3Dcoturn", &total, &ready, &err);
-                if (r < 0)
-                        add(ctx, DOCTOR_FAIL, "turn.pod", NULL, "cannot list coturn pods: %s", err.message);
-                else if (ready == 0)
-                        add(ctx, DOCTOR_FAIL, "turn.pod", fix, "no ready coturn pod (%u pod(s) with app=coturn)",
-                            total);
-                else
-                        add(ctx, DOCTOR_OK, "turn.pod", NULL, "%u of %u coturn pod(s) ready", ready, total);
-        }
+        check_workload(ctx, "turn.pod", "Deployment", "coturn", "browsers get no video");
         if (!ip) {
                 /* Never resolve a name here: the probe goes only to the configured address. */
                 add(ctx, DOCTOR_SKIP, "turn.stun", NULL, "not probed: TURN_HOST is not an IP address");
@@ -434,11 +472,135 @@ static void check_turn(Ctx *ctx) {
                     mapped ? ", mapped address " : "", mapped ? mapped : "");
 }
 
+/* The services' own Deployments, judged as the daemon judges a rollout. */
+static void check_services(Ctx *ctx) {
+        _cleanup_free_ char *sandbox = NULL, *browser = NULL;
+
+        if (asprintf(&sandbox, "%s-sandbox", cget(ctx, "APP_PREFIX")) < 0 ||
+            asprintf(&browser, "%s-browser", cget(ctx, "APP_PREFIX")) < 0) {
+                ctx->error = -ENOMEM;
+                return;
+        }
+        if (config_module_enabled(ctx->config, MODULE_SANDBOX))
+                check_workload(ctx, "sandbox.pod", "Deployment", sandbox, "the Code Sandbox does not start");
+        if (config_module_enabled(ctx->config, MODULE_BROWSER))
+                check_workload(ctx, "browser.pod", "Deployment", browser, "the Remote Browser does not start");
+}
+
+#define OSB_TEMPLATE "opensandbox-sandbox-template"
+#define OSB_TEMPLATE_KEY "sandbox-template.yaml"
+
+/* OPENSANDBOX_URL's host as a cluster Service, NAME.NS.svc[.cluster.local]:
+ * its name into svc; false for another host (not checked from the cluster). */
+static bool url_service(const char *url, char svc[64]) {
+        const char *h = strstr(url, "://") + 3;
+        size_t n = strcspn(h, ".:/");
+
+        if (n == 0 || n >= 64 || h[n] != '.' || !strstr(h, ".svc"))
+                return false;
+        memcpy(svc, h, n);
+        svc[n] = 0;
+        return true;
+}
+
+/* Whether a pod mounts the ConfigMap name (a volume of it). */
+static bool pod_mounts(const cJSON *pod, const char *name) {
+        const cJSON *v;
+
+        cJSON_ArrayForEach(v, JSON_GET(pod, "spec", "volumes")) {
+                const char *cm = json_string(JSON_GET(v, "configMap"), "name");
+                if (cm && streq(cm, name))
+                        return true;
+        }
+        return false;
+}
+
+/* The platform's README: `kubectl -n NS create configmap
+ * opensandbox-sandbox-template --from-file=sandbox-template.yaml=...`,
+ * mounted on opensandbox-server (or baked into its values: a warning). */
+static void check_opensandbox_template(Ctx *ctx, const char *ns, const cJSON *pods) {
+        _cleanup_free_ char *fix = NULL;
+        _cleanup_(cJSON_Deletep) cJSON *cm = NULL;
+        KubeRef ref = { "v1", "ConfigMap", ns, OSB_TEMPLATE };
+        KubeError err = { 0 };
+        const cJSON *pod;
+        bool mounted = false;
+        int r;
+
+        if (asprintf(&fix, "kubectl -n %s create configmap " OSB_TEMPLATE " --from-file=" OSB_TEMPLATE_KEY
+                     "=optional/sandbox/batchsandbox-template.yaml, mounted on opensandbox-server", ns) < 0)
+                fix = NULL;
+        r = kube_get(ctx->kube, &ref, &cm, &err);
+        if (r == -ENOENT) {
+                add(ctx, DOCTOR_WARN, "opensandbox.template", fix, "no ConfigMap '" OSB_TEMPLATE "' in '%s': unless "
+                    "the template is baked into OpenSandbox's values, sandboxes do not start the way NAP expects", ns);
+                return;
+        }
+        if (r < 0) {
+                add(ctx, DOCTOR_FAIL, "opensandbox.template", NULL, "cannot read ConfigMap '" OSB_TEMPLATE "': %s",
+                    err.message);
+                return;
+        }
+        if (!json_string(JSON_GET(cm, "data"), OSB_TEMPLATE_KEY)) {
+                add(ctx, DOCTOR_FAIL, "opensandbox.template", fix, "ConfigMap '" OSB_TEMPLATE "' in '%s' has no key '"
+                    OSB_TEMPLATE_KEY "'", ns);
+                return;
+        }
+        cJSON_ArrayForEach(pod, pods)
+                mounted = mounted || pod_mounts(pod, OSB_TEMPLATE);
+        if (!mounted && cJSON_GetArraySize(pods) > 0)
+                add(ctx, DOCTOR_WARN, "opensandbox.template", fix, "ConfigMap '" OSB_TEMPLATE "' exists in '%s' but no "
+                    "OpenSandbox pod mounts it", ns);
+        else
+                add(ctx, DOCTOR_OK, "opensandbox.template", NULL, "ConfigMap '" OSB_TEMPLATE "' is in '%s'%s", ns,
+                    mounted ? " and mounted" : "");
+}
+
+/* OpenSandbox present: its pods, or at least the Service OPENSANDBOX_URL
+ * names (it may label its pods otherwise). */
+static void check_opensandbox_present(Ctx *ctx, const char *url, const char *ns) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_(cJSON_Deletep) cJSON *pods = NULL, *svc = NULL;
+        KubeError err = { 0 };
+        char name[64];
+        bool cluster_svc = url_service(url, name);
+        int r = -ENOENT;
+
+        if (cluster_svc) {
+                KubeRef ref = { "v1", "Service", ns, name };
+                r = kube_get(ctx->kube, &ref, &svc, &err);
+                if (r == -ENOENT)
+                        add(ctx, DOCTOR_FAIL, "opensandbox.service", "install OpenSandbox (its Helm chart), or set "
+                            "OPENSANDBOX_URL", "no Service '%s' in '%s': OPENSANDBOX_URL does not resolve in the cluster",
+                            name, ns);
+                else if (r < 0)
+                        add(ctx, DOCTOR_FAIL, "opensandbox.service", NULL, "cannot read Service '%s': %s", name,
+                            err.message);
+                else
+                        add(ctx, DOCTOR_OK, "opensandbox.service", NULL, "Service '%s' in '%s' exists: OPENSANDBOX_URL "
+                            "resolves in the cluster", name, ns);
+        } else
+                add(ctx, DOCTOR_SKIP, "opensandbox.service", NULL, "not checked: OPENSANDBOX_URL does not name a "
+                    "cluster Service (NAME.NAMESPACE.svc)");
+        if (asprintf(&path, "/api/v1/namespaces/%s/pods", ns) < 0 ||
+            !(pods = list_items(ctx, path, "labelSelector=app.kubernetes.io%2Fname%3Dopensandbox", &err)))
+                add(ctx, DOCTOR_FAIL, "opensandbox.pods", NULL, "cannot list pods in '%s': %s", ns, err.message);
+        else if (cJSON_GetArraySize(pods) == 0 && r >= 0)
+                add(ctx, DOCTOR_WARN, "opensandbox.pods", NULL, "no pods labelled app.kubernetes.io/name=opensandbox "
+                    "in '%s', but Service '%s' exists (OpenSandbox may label its pods otherwise)", ns, name);
+        else if (cJSON_GetArraySize(pods) == 0)
+                add(ctx, DOCTOR_FAIL, "opensandbox.pods", "install OpenSandbox into that namespace (its Helm chart)",
+                    "no OpenSandbox pods (app.kubernetes.io/name=opensandbox) in namespace '%s': sandboxes cannot start",
+                    ns);
+        else
+                add(ctx, DOCTOR_OK, "opensandbox.pods", NULL, "%d OpenSandbox pod(s) in '%s', %u ready",
+                    cJSON_GetArraySize(pods), ns, ready_pods(pods));
+        check_opensandbox_template(ctx, ns, pods);
+}
+
 static void check_opensandbox(Ctx *ctx) {
         const char *url = cget(ctx, "OPENSANDBOX_URL");
         char ns[64];
-        unsigned total = 0, ready = 0;
-        KubeError err = { 0 };
 
         if (!config_module_enabled(ctx->config, MODULE_SANDBOX))
                 return;
@@ -457,17 +619,12 @@ static void check_opensandbox(Ctx *ctx) {
                 snprintf(ns, sizeof ns, "%s", cget(ctx, "NAMESPACE"));
         add(ctx, DOCTOR_OK, "opensandbox.url", NULL, "OPENSANDBOX_URL parses; OpenSandbox expected in namespace '%s'", ns);
         if (!ctx->kube) {
-                add(ctx, DOCTOR_SKIP, "opensandbox.pods", NULL, "not checked: the API server is not reachable");
+                static const char *const ids[] = { "opensandbox.service", "opensandbox.pods", "opensandbox.template" };
+                for (size_t i = 0; i < ELEMENTSOF(ids); i++)
+                        add(ctx, DOCTOR_SKIP, ids[i], NULL, "not checked: the API server is not reachable");
                 return;
         }
-        if (count_pods(ctx, ns, "app.kubernetes.io%2Fname%3Dopensandbox", &total, &ready, &err) < 0)
-                add(ctx, DOCTOR_FAIL, "opensandbox.pods", NULL, "cannot list pods in '%s': %s", ns, err.message);
-        else if (total == 0)
-                add(ctx, DOCTOR_FAIL, "opensandbox.pods", "install OpenSandbox into that namespace (its Helm chart)",
-                    "no OpenSandbox pods (app.kubernetes.io/name=opensandbox) in namespace '%s': sandboxes cannot start",
-                    ns);
-        else
-                add(ctx, DOCTOR_OK, "opensandbox.pods", NULL, "%u OpenSandbox pod(s) in '%s', %u ready", total, ns, ready);
+        check_opensandbox_present(ctx, url, ns);
 }
 
 /* ---- 7. the agent itself --------------------------------------------------- */
@@ -557,6 +714,7 @@ int doctor_run(Manager *m, const DoctorOptions *opts, DoctorReport *ret) {
         if (ctx.config) {
                 check_kube(&ctx);
                 check_oauth(&ctx);
+                check_services(&ctx);
                 check_turn(&ctx);
                 check_opensandbox(&ctx);
         }

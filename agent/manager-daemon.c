@@ -158,7 +158,7 @@ static void notify_pass(Loop *l, const PassResult *res) {
 
         if (l->rollouts)
                 rollouts_count(l->rollouts, n);
-        if ((n[ROLLOUT_FAILING] || n[ROLLOUT_UNKNOWN]) && rollouts_summary(l->rollouts, &summary) >= 0 && summary &&
+        if (n[ROLLOUT_FAILING] && rollouts_summary(l->rollouts, &summary) >= 0 && summary &&
             asprintf(&text, "%s; %s", status, summary) >= 0)
                 status = text;
         notify_status(l, status);

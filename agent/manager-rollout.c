@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kubeconfig.h"
 #include "manager-rollout.h"
 #include "util/clock.h"
 #include "util/fs.h"
@@ -256,17 +257,41 @@ static void on_watch(KubeWatch *w, void *userdata) {
         entry_update(userdata);
 }
 
+/* The kubeconfig the manager uses; when no pass needed the API server yet
+ * (nothing to write), found the same way, from values.env (whose
+ * diagnostics the pass has logged already). */
+static int kubeconfig_path(Manager *m, char **ret) {
+        _cleanup_(diag_list_clear) DiagList d = { 0 };
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *dir = NULL, *skipped = NULL;
+        int r;
+
+        if (m->kube_path)
+                return (*ret = strdup(m->kube_path)) ? 0 : -ENOMEM;
+        dir = path_dirname(m->options.values_path);
+        if (!dir)
+                return -ENOMEM;
+        r = config_load(m->options.values_path, &c, &d);
+        if (r >= 0 && diag_has_errors(&d))
+                r = -EINVAL;
+        if (r < 0)
+                return r;
+        return kubeconfig_locate(m->options.kubeconfig, config_get(c, "KUBECONFIG"), dir, ret, &skipped);
+}
+
 static int client(Rollouts *rs, KubeClient **ret) {
         KubeClientOptions o = rs->m->options.kube_options;
+        _cleanup_free_ char *path = NULL;
         KubeError err = { 0 };
         int r;
 
         if (!rs->kube) {
-                if (!rs->m->kube_path)
-                        return -ENOENT; /* no pass has found the kubeconfig yet */
+                r = kubeconfig_path(rs->m, &path);
+                if (r < 0)
+                        return log_warning_errno(r, "Cannot follow rollouts: no kubeconfig: %s", STRERROR(r));
                 /* Over HTTP/1.1 each watch holds a connection of its own. */
                 o.max_connections = 64;
-                r = kube_client_new(rs->m->kube_path, &o, rs->m->event, &rs->kube, &err);
+                r = kube_client_new(path, &o, rs->m->event, &rs->kube, &err);
                 if (r < 0)
                         return log_warning_errno(r, "Cannot follow rollouts: %s", err.message);
         }
@@ -293,47 +318,12 @@ static int watch(RolloutEntry *e, const char *kind, const char *query, KubeWatch
         return kube_watch_start(k, path, query, NULL, on_watch, e, ret);
 }
 
-static void put_query_value(StrBuf *b, const char *s) {
-        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-                if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                    strchr("-_.", *p))
-                        strbuf_putc(b, (char) *p);
-                else
-                        strbuf_printf(b, "%%%02X", *p);
-}
-
-/* "labelSelector=k1%3Dv1%2Ck2%3Dv2" from spec.selector.matchLabels (what
- * the templates use; matchExpressions are not followed). */
-static int selector_query(const cJSON *live, char **ret) {
-        const cJSON *l;
-        StrBuf b = { 0 };
-        bool first = true;
-
-        strbuf_puts(&b, "labelSelector=");
-        cJSON_ArrayForEach(l, JSON_GET(live, "spec", "selector", "matchLabels")) {
-                if (!cJSON_IsString(l))
-                        continue;
-                if (!first)
-                        strbuf_puts(&b, "%2C");
-                first = false;
-                put_query_value(&b, l->string);
-                strbuf_puts(&b, "%3D");
-                put_query_value(&b, l->valuestring);
-        }
-        if (first) {
-                strbuf_free(&b);
-                return -EINVAL; /* no selector to follow its pods by */
-        }
-        *ret = strbuf_steal(&b);
-        return *ret ? 0 : -ENOMEM;
-}
-
 /* The ReplicaSets' and Pods' watches, once the workload's selector is known. */
 static int watch_children(RolloutEntry *e, const cJSON *live) {
         _cleanup_free_ char *query = NULL;
         int r;
 
-        r = selector_query(live, &query);
+        r = rollout_selector_query(live, &query);
         if (r < 0)
                 return r;
         if (streq(e->kind, "Deployment") && (r = watch(e, "ReplicaSet", query, &e->replicasets)) < 0)
@@ -369,10 +359,10 @@ static bool superseded(RolloutEntry *e, long long live_generation) {
                 entry_settle(e, ROLLOUT_FAILING, "Superseded", message);
                 return true;
         }
+        /* Most often the agent's own next pass, seen before the pass ended. */
         log_info("%s: rollout of generation %lld superseded by generation %lld", e->name, e->generation,
                  live_generation);
         e->generation = live_generation;
-        rollouts_changed(e->rs, true);
         return false;
 }
 

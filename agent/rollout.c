@@ -14,6 +14,7 @@
 #include "rollout.h"
 #include "util/escape.h"
 #include "util/json.h"
+#include "util/strbuf.h"
 
 #define REVISION_ANNOTATION "deployment.kubernetes.io/revision"
 #define DS_GENERATION_ANNOTATION "deprecated.daemonset.template.generation"
@@ -326,4 +327,37 @@ int rollout_assess(const char *kind, const cJSON *workload, const cJSON *replica
                 assess_daemonset(workload, pods, &a);
         *ret = a;
         return 0;
+}
+
+static void put_query_value(StrBuf *b, const char *s) {
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                    strchr("-_.", *p))
+                        strbuf_putc(b, (char) *p);
+                else
+                        strbuf_printf(b, "%%%02X", *p);
+}
+
+int rollout_selector_query(const cJSON *workload, char **ret) {
+        const cJSON *l;
+        StrBuf b = { 0 };
+        bool first = true;
+
+        strbuf_puts(&b, "labelSelector=");
+        cJSON_ArrayForEach(l, JSON_GET(workload, "spec", "selector", "matchLabels")) {
+                if (!cJSON_IsString(l))
+                        continue;
+                if (!first)
+                        strbuf_puts(&b, "%2C");
+                first = false;
+                put_query_value(&b, l->string);
+                strbuf_puts(&b, "%3D");
+                put_query_value(&b, l->valuestring);
+        }
+        if (first) {
+                strbuf_free(&b);
+                return -EINVAL;
+        }
+        *ret = strbuf_steal(&b);
+        return *ret ? 0 : -ENOMEM;
 }

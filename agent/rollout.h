@@ -58,3 +58,8 @@ RolloutHealth rollout_health_from_string(const char *s);
 
 /* "Deployment", "DaemonSet": the kinds that roll out. */
 bool rollout_kind(const char *kind);
+
+/* The query that lists what the workload's spec.selector.matchLabels
+ * selects, "labelSelector=k1%3Dv1%2Ck2%3Dv2" (URL-encoded; matchExpressions
+ * are not read). -EINVAL when it has no matchLabels. */
+int rollout_selector_query(const cJSON *workload, char **ret);

@@ -334,7 +334,20 @@ TEST(hostile_text_is_one_line) {
         ASSERT_TRUE(strstr(a.message, "bad\\x1b[2J\\nnext line") != NULL);
 }
 
-TEST_MAIN(T(deployment_available), T(deployment_not_observed), T(deployment_old_replica_left),
+TEST(selector_query) {
+        cJSON *w = J("{'spec':{'selector':{'matchLabels':{'app':'nap-browser','tier':'a b/c'}}}}");
+        char *q = NULL;
+
+        ASSERT_OK(rollout_selector_query(w, &q));
+        ASSERT_STREQ(q, "labelSelector=app%3Dnap-browser%2Ctier%3Da%20b%2Fc");
+        free(q);
+        cJSON_Delete(w);
+        w = J("{'spec':{'selector':{'matchExpressions':[]}}}");
+        ASSERT_EQ(rollout_selector_query(w, &q), -EINVAL);
+        cJSON_Delete(w);
+}
+
+TEST_MAIN(T(selector_query), T(deployment_available), T(deployment_not_observed), T(deployment_old_replica_left),
           T(deployment_image_pull_backoff), T(deployment_old_pods_do_not_count), T(deployment_container_errors),
           T(deployment_unschedulable), T(deployment_progress_deadline), T(deployment_missing), T(daemonset),
           T(names_and_kinds), T(hostile_text_is_one_line))

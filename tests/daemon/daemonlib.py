@@ -498,7 +498,9 @@ class Kubelet:
 
     def ready(self, pod):
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        return self.patch_status(pod, {"phase": "Running", "conditions": [
+        running = [{"name": c["name"], "image": c["image"], "imageID": "", "ready": True, "restartCount": 0,
+                    "started": True, "state": {"running": {"startedAt": now}}} for c in pod["spec"]["containers"]]
+        return self.patch_status(pod, {"phase": "Running", "containerStatuses": running, "conditions": [
             {"type": "Ready", "status": "True", "lastTransitionTime": now},
             {"type": "ContainersReady", "status": "True", "lastTransitionTime": now}]})
 
