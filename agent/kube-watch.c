@@ -47,6 +47,14 @@ struct KubeWatch {
 static int list_start(KubeWatch *w);
 static int watch_start(KubeWatch *w);
 
+/* managedFields are most of an object's bytes and no watcher here reads
+ * them: the list keeps the objects without. */
+static void strip(const KubeWatch *w, cJSON *obj) {
+        cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "managedFields");
+        if (w->opts.trim)
+                w->opts.trim(obj);
+}
+
 KubeWatch *kube_watch_free(KubeWatch *w) {
         if (!w)
                 return NULL;
@@ -215,6 +223,9 @@ static void on_listed(int r, cJSON *list, const KubeError *err, void *userdata) 
         cJSON_Delete(list);
         cJSON_Delete(w->items);
         w->items = items ? items : cJSON_CreateArray();
+        cJSON *i;
+        cJSON_ArrayForEach(i, w->items)
+                strip(w, i);
         if (!w->rv || !w->items) {
                 give_up(w, -ENOMEM, NULL);
                 return;
@@ -259,6 +270,7 @@ static int apply_event(KubeWatch *w, const char *type, cJSON *obj) {
         const char *name = object_name(obj);
         int i;
 
+        strip(w, obj);
         if (!name)
                 return -EBADMSG;
         i = find_index(w, name);

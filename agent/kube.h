@@ -198,6 +198,7 @@ typedef struct KubeWatch KubeWatch;
 typedef void (*KubeWatchChanged)(KubeWatch *w, void *userdata);
 
 typedef struct KubeWatchOptions {
+        void (*trim)(cJSON *obj);    /* applied to each object received, to keep only what is read; or NULL */
         unsigned timeout_s;          /* timeoutSeconds of one watch request; 0: 300 */
         unsigned backoff_initial_ms; /* after a failed list or watch; 0: 250 */
         unsigned backoff_max_ms;     /* 0: 4000 */
@@ -222,7 +223,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(KubeWatch *, kube_watch_free);
 /* Whether the objects reflect a list (and the events since). */
 bool kube_watch_synced(const KubeWatch *w);
 /* The objects, a JSON array owned by w (valid until the next callback),
- * in the order the server listed them, new ones last. */
+ * in the order the server listed them, new ones last; without their
+ * metadata.managedFields (most of their bytes, read by no watcher), and
+ * trimmed by opts->trim. */
 const cJSON *kube_watch_items(const KubeWatch *w);
 /* The object named name, or NULL. */
 const cJSON *kube_watch_find(const KubeWatch *w, const char *name);

@@ -315,7 +315,7 @@ static int watch(RolloutEntry *e, const char *kind, const char *query, KubeWatch
                 r = kube_collection_path(api_version, kind, e->namespace, &path);
         if (r < 0)
                 return r;
-        return kube_watch_start(k, path, query, NULL, on_watch, e, ret);
+        return kube_watch_start(k, path, query, &(KubeWatchOptions) { .trim = rollout_trim }, on_watch, e, ret);
 }
 
 /* The ReplicaSets' and Pods' watches, once the workload's selector is known. */

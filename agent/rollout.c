@@ -361,3 +361,36 @@ int rollout_selector_query(const cJSON *workload, char **ret) {
         *ret = strbuf_steal(&b);
         return *ret ? 0 : -ENOMEM;
 }
+
+/* Keeps of the object's members only those named in keep (NULL-terminated). */
+static void keep_only(cJSON *o, const char *const *keep) {
+        cJSON *i = o ? o->child : NULL;
+
+        while (i) {
+                cJSON *next = i->next;
+                bool wanted = false;
+                for (const char *const *k = keep; *k && !wanted; k++)
+                        wanted = i->string && streq(i->string, *k);
+                if (!wanted)
+                        cJSON_Delete(cJSON_DetachItemViaPointer(o, i));
+                i = next;
+        }
+}
+
+void rollout_trim(cJSON *obj) {
+        static const char *const spec_keep[] = { "replicas", "selector", "containers", "initContainers", NULL };
+        static const char *const container_keep[] = { "name", "image", NULL };
+        cJSON *metadata = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+        cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec"), *c;
+
+        cJSON_DeleteItemFromObjectCaseSensitive(metadata, "managedFields");
+        cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(metadata, "annotations"),
+                                                "kubectl.kubernetes.io/last-applied-configuration");
+        if (!cJSON_IsObject(spec))
+                return;
+        keep_only(spec, spec_keep);
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(spec, "containers"))
+                keep_only(c, container_keep);
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(spec, "initContainers"))
+                keep_only(c, container_keep);
+}

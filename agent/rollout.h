@@ -63,3 +63,9 @@ bool rollout_kind(const char *kind);
  * selects, "labelSelector=k1%3Dv1%2Ck2%3Dv2" (URL-encoded; matchExpressions
  * are not read). -EINVAL when it has no matchLabels. */
 int rollout_selector_query(const cJSON *workload, char **ret);
+
+/* Drops from a Deployment, DaemonSet, ReplicaSet or Pod what rollout_assess()
+ * and rollout_selector_query() do not read (the pod template, volumes, env,
+ * managedFields...), so that what follows a rollout keeps a fraction of
+ * the objects. */
+void rollout_trim(cJSON *obj);

@@ -17,6 +17,11 @@
 (d) the same edits the install.sh way (`nap-agent render --output DIR
     --show-secrets` then `kubectl apply --server-side --force-conflicts -f
     DIR`), timed in the same run, with the ratio.
+
+The harness runs kube-controller-manager (run.sh), and a stand-in kubelet
+(daemonlib.Kubelet.start_auto) makes each new Pod Ready, so the rollouts
+the daemon follows after each edit complete and settle: the cold edits and
+(c) come after them, with no watch left open.
 """
 import os
 import statistics
@@ -29,7 +34,7 @@ IDLE_CLOSE_S = 2
 COLD_EDITS = 10
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "daemon"))
-from daemonlib import (Agent, Audit, NotifySocket, base_values, env, parse_ts, set_key,  # noqa: E402
+from daemonlib import (Agent, Audit, Kubelet, NotifySocket, base_values, env, parse_ts, set_key,  # noqa: E402
                        setup_database, write_in_place)
 
 
@@ -58,7 +63,8 @@ def timed_edit(agent, notify, audit, values, text):
     n, mark = notify.count(), audit.mark()
     t_wall, t_mono = time.time(), time.monotonic()
     write_in_place(values, text)
-    i = notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
+    # the pass's STATUS=, not one of a rollout settling ("generation N applied; ...")
+    i = notify.wait_for(lambda m: m.startswith("STATUS=") and not m.startswith("STATUS=generation "), 10, n)
     t_status = notify.snapshot(i)[0][0] if i is not None else float("nan")
     w = audit.settle(mark, quiet=0.25)
     last = max((parse_ts(x[5]) for x in w), default=None)
@@ -93,6 +99,8 @@ def main():
     write_in_place(values, text)
     audit = Audit()
     notify = NotifySocket(wd)
+    kubelet = Kubelet()
+    kubelet.start_auto()
     agent = Agent(binary, wd, values, os.path.join(wd, "state"), env("KUBECONFIG"),
                   ["--resync=0", "--idle-close=%d" % IDLE_CLOSE_S], notify=notify)
     if notify.wait_for(lambda m: "READY=1" in m, 30) is None:
@@ -132,6 +140,7 @@ def main():
     libs, pss = smaps(agent.pid)
     agent.stop()
     notify.close()
+    kubelet.stop_auto()
 
     # (d) the install.sh way, same edits, same cluster
     ist = []

@@ -347,7 +347,42 @@ TEST(selector_query) {
         cJSON_Delete(w);
 }
 
-TEST_MAIN(T(selector_query), T(deployment_available), T(deployment_not_observed), T(deployment_old_replica_left),
+/* What rollout_trim() leaves judges the same. */
+TEST(trim_keeps_what_is_read) {
+        cJSON *d = deployment("{'observedGeneration':2,'replicas':1,'updatedReplicas':1,'availableReplicas':0}");
+        cJSON *rs = replicasets();
+        cJSON *p = pod("p", RS_NEW_UID, WAITING("ImagePullBackOff"));
+        cJSON *pods = list(p, NULL), *i;
+        RolloutAssessment before, after;
+        char *q = NULL;
+
+        cJSON_AddItemToObject(cJSON_GetObjectItem(d, "metadata"), "managedFields", J("[{'manager':'x'}]"));
+        cJSON_AddItemToObject(cJSON_GetObjectItem(p, "spec"), "volumes", J("[{'name':'v'}]"));
+        cJSON_AddItemToObject(cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(p, "spec"), "containers"), 0),
+                              "env", J("[{'name':'A','value':'b'}]"));
+        ASSERT_OK(rollout_assess("Deployment", d, rs, pods, &before));
+        rollout_trim(d);
+        cJSON_ArrayForEach(i, rs)
+                rollout_trim(i);
+        rollout_trim(p);
+        ASSERT_OK(rollout_assess("Deployment", d, rs, pods, &after));
+        ASSERT_EQ(after.health, before.health);
+        ASSERT_STREQ(after.message, before.message);
+        ASSERT_EQ(after.health, ROLLOUT_FAILING);
+        ASSERT_OK(rollout_selector_query(d, &q));
+        ASSERT_STREQ(q, "labelSelector=app%3Dnap-browser");
+        free(q);
+        ASSERT_NULL(JSON_GET(d, "spec", "template"));
+        ASSERT_NULL(JSON_GET(d, "metadata", "managedFields"));
+        ASSERT_NULL(JSON_GET(p, "spec", "volumes"));
+        ASSERT_NULL(cJSON_GetObjectItem(cJSON_GetArrayItem(JSON_GET(p, "spec", "containers"), 0), "env"));
+        ASSERT_TRUE(JSON_GET(p, "spec", "initContainers") != NULL);
+        cJSON_Delete(d);
+        cJSON_Delete(rs);
+        cJSON_Delete(pods);
+}
+
+TEST_MAIN(T(selector_query), T(trim_keeps_what_is_read), T(deployment_available), T(deployment_not_observed), T(deployment_old_replica_left),
           T(deployment_image_pull_backoff), T(deployment_old_pods_do_not_count), T(deployment_container_errors),
           T(deployment_unschedulable), T(deployment_progress_deadline), T(deployment_missing), T(daemonset),
           T(names_and_kinds), T(hostile_text_is_one_line))

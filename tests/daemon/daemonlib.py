@@ -514,6 +514,33 @@ class Kubelet:
             "name": container, "image": image, "imageID": "", "ready": False, "restartCount": 0,
             "state": {"waiting": {"reason": reason, "message": "Back-off pulling image \"%s\"" % image}}}]})
 
+    def start_auto(self, interval=0.2):
+        """A thread that makes every pod of the namespace Ready soon after
+        it appears, as kubelets do when images pull and containers start
+        (the benchmark: rollouts complete, and settle). stop_auto() ends it."""
+        self.auto_stop = threading.Event()
+
+        def is_ready(p):
+            return any(c.get("type") == "Ready" and c.get("status") == "True"
+                       for c in p.get("status", {}).get("conditions", []))
+
+        def run():
+            while not self.auto_stop.wait(interval):
+                try:
+                    pods = self.get("/api/v1/namespaces/%s/pods" % self.ns)["items"]
+                    for p in pods:
+                        if not p["metadata"].get("deletionTimestamp") and not is_ready(p):
+                            self.ready(p)
+                except (OSError, RuntimeError, ValueError):
+                    continue  # a pod deleted meanwhile, the server busy: the next round
+
+        self.auto_thread = threading.Thread(target=run, daemon=True)
+        self.auto_thread.start()
+
+    def stop_auto(self):
+        self.auto_stop.set()
+        self.auto_thread.join(5)
+
     def roll_out(self, kind, name, exclude=(), timeout=30):
         """Makes the workload's new pods Ready; returns their names."""
         pods = self.wait_pods(kind, name, exclude, timeout)
