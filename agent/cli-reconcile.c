@@ -135,16 +135,23 @@ static int wait_rollouts(Manager *m, const CliArgs *a, const PassResult *res) {
         r = rollouts_new(m, &o, NULL, NULL, &rs);
         if (r >= 0)
                 r = rollouts_follow(rs, res);
-        if (r < 0)
-                return log_error_errno(r, "Failed to follow the rollouts: %s", STRERROR(r)), CLI_EXIT_FAILURE;
+        if (r < 0) {
+                log_error_errno(r, "Failed to follow the rollouts: %s", STRERROR(r));
+                return CLI_EXIT_FAILURE;
+        }
         for (size_t i = 0; i < res->n_workloads; i++)
                 log_info("waiting for %s %s to roll out (at most %lu s)", res->workloads[i].kind,
                          res->workloads[i].name, a->rollout_timeout_seconds);
-        while (rollouts_busy(rs))
-                if ((r = sd_event_run(m->event, UINT64_MAX)) < 0)
-                        return log_error_errno(r, "Event loop failed: %s", STRERROR(r)), CLI_EXIT_FAILURE;
-        if (rollouts_failures(rs, &failures) < 0)
-                return log_error_errno(ENOMEM, "Out of memory"), CLI_EXIT_FAILURE;
+        while (rollouts_busy(rs) && r >= 0)
+                r = sd_event_run(m->event, UINT64_MAX);
+        if (r < 0) {
+                log_error_errno(r, "Event loop failed: %s", STRERROR(r));
+                return CLI_EXIT_FAILURE;
+        }
+        if (rollouts_failures(rs, &failures) < 0) {
+                log_error_errno(ENOMEM, "Out of memory");
+                return CLI_EXIT_FAILURE;
+        }
         if (failures) {
                 log_error("rollout failed: %s", failures);
                 return CLI_EXIT_FAILURE;
