@@ -403,9 +403,9 @@ static int assess_workload(Ctx *ctx, const char *kind, const char *name, Rollout
                 return r;
         if (rollout_selector_query(w, &query) < 0)
                 return kube_error_setf(err, -EINVAL, "it has no spec.selector.matchLabels to find its pods by");
-        if (asprintf(&rs_path, "/apis/apps/v1/namespaces/%s/replicasets", ns) < 0 ||
-            asprintf(&pod_path, "/api/v1/namespaces/%s/pods", ns) < 0)
-                return kube_error_setf(err, -ENOMEM, "out of memory");
+        if (kube_collection_path("apps/v1", "ReplicaSet", ns, &rs_path) < 0 ||
+            kube_collection_path("v1", "Pod", ns, &pod_path) < 0)
+                return kube_error_setf(err, -EINVAL, "bad namespace '%s'", ns);
         if ((streq(kind, "Deployment") && !(rss = list_items(ctx, rs_path, query, err))) ||
             !(pods = list_items(ctx, pod_path, query, err)))
                 return -EIO;
@@ -582,7 +582,7 @@ static void check_opensandbox_present(Ctx *ctx, const char *url, const char *ns)
         } else
                 add(ctx, DOCTOR_SKIP, "opensandbox.service", NULL, "not checked: OPENSANDBOX_URL does not name a "
                     "cluster Service (NAME.NAMESPACE.svc)");
-        if (asprintf(&path, "/api/v1/namespaces/%s/pods", ns) < 0 ||
+        if (kube_collection_path("v1", "Pod", ns, &path) < 0 ||
             !(pods = list_items(ctx, path, "labelSelector=app.kubernetes.io%2Fname%3Dopensandbox", &err)))
                 add(ctx, DOCTOR_FAIL, "opensandbox.pods", NULL, "cannot list pods in '%s': %s", ns, err.message);
         else if (cJSON_GetArraySize(pods) == 0 && r >= 0)

@@ -97,7 +97,8 @@ int kube_path(const KubeRef *ref, char **ret);
 /* kube_path() with the error described in err. */
 int kube_ref_path(const KubeRef *ref, char **ret, KubeError *err);
 /* The path of a collection, e.g. "/apis/apps/v1/namespaces/ns/deployments"
- * (for a list or a watch); errors as kube_path(). */
+ * (for a list or a watch): the kinds above, and Pod (v1) and ReplicaSet
+ * (apps/v1), which are only ever read; errors as kube_path(). */
 int kube_collection_path(const char *api_version, const char *kind, const char *namespace, char **ret);
 
 enum {

@@ -221,6 +221,7 @@ static void format_duration(uint64_t usec, char *buf, size_t size) {
  * line when that is news, the watches closed. */
 static void entry_settle(RolloutEntry *e, RolloutHealth h, const char *reason, const char *message) {
         bool news = e->health != h || !streq(e->reason, reason) || e->applied;
+        Rollouts *rs = e->rs;
         char took[32];
 
         format_duration(now_usec() - e->started_usec, took, sizeof took);
@@ -237,7 +238,7 @@ static void entry_settle(RolloutEntry *e, RolloutHealth h, const char *reason, c
                 log_warning("%s: health unknown: %s", e->name, message);
         e->applied = false;
         entry_unfollow(e);
-        rollouts_changed(e->rs, true);
+        rollouts_changed(rs, news); /* STATUS= when where the workloads stand changed */
 }
 
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -299,20 +300,15 @@ static int client(Rollouts *rs, KubeClient **ret) {
         return 0;
 }
 
-static int watch(RolloutEntry *e, const char *kind, const char *query, KubeWatch **ret) {
+static int watch(RolloutEntry *e, const char *api_version, const char *kind, const char *query, KubeWatch **ret) {
         _cleanup_free_ char *path = NULL;
-        const char *api_version = streq(kind, "ReplicaSet") ? "apps/v1" : streq(kind, "Pod") ? "v1" : e->api_version;
         KubeClient *k;
         int r;
 
         r = client(e->rs, &k);
         if (r < 0)
                 return r;
-        if (streq(kind, "ReplicaSet") || streq(kind, "Pod"))
-                r = asprintf(&path, "/%s/%s/namespaces/%s/%s", streq(kind, "Pod") ? "api" : "apis", api_version,
-                             e->namespace, streq(kind, "Pod") ? "pods" : "replicasets") < 0 ? -ENOMEM : 0;
-        else
-                r = kube_collection_path(api_version, kind, e->namespace, &path);
+        r = kube_collection_path(api_version, kind, e->namespace, &path);
         if (r < 0)
                 return r;
         return kube_watch_start(k, path, query, &(KubeWatchOptions) { .trim = rollout_trim }, on_watch, e, ret);
@@ -326,9 +322,9 @@ static int watch_children(RolloutEntry *e, const cJSON *live) {
         r = rollout_selector_query(live, &query);
         if (r < 0)
                 return r;
-        if (streq(e->kind, "Deployment") && (r = watch(e, "ReplicaSet", query, &e->replicasets)) < 0)
+        if (streq(e->kind, "Deployment") && (r = watch(e, "apps/v1", "ReplicaSet", query, &e->replicasets)) < 0)
                 return r;
-        return watch(e, "Pod", query, &e->pods);
+        return watch(e, "v1", "Pod", query, &e->pods);
 }
 
 static bool watch_failed(RolloutEntry *e) {
@@ -422,7 +418,7 @@ static int entry_follow(RolloutEntry *e) {
                 return 0; /* its watches go on */
         if (asprintf(&query, "fieldSelector=metadata.name%%3D%s", e->name) < 0)
                 return -ENOMEM;
-        r = watch(e, e->kind, query, &e->self);
+        r = watch(e, e->api_version, e->kind, query, &e->self);
         if (r < 0) {
                 entry_unfollow(e);
                 return r;

@@ -343,7 +343,16 @@ TEST(paths) {
         expect_path("apps/v1", "Deployment", "nap", "browser", 0, "/apis/apps/v1/namespaces/nap/deployments/browser");
         expect_path("coordination.k8s.io/v1", "Lease", "nap", "nap-agent", 0,
                     "/apis/coordination.k8s.io/v1/namespaces/nap/leases/nap-agent");
-        expect_path("v1", "Pod", "nap", "p", -EOPNOTSUPP, NULL);
+        expect_path("v1", "Pod", "nap", "p", -EOPNOTSUPP, NULL); /* never applied... */
+        {
+                char *p = NULL; /* ... only listed and watched */
+                ASSERT_OK(kube_collection_path("v1", "Pod", "nap", &p));
+                ASSERT_STREQ(p, "/api/v1/namespaces/nap/pods");
+                free(p);
+                ASSERT_OK(kube_collection_path("apps/v1", "ReplicaSet", "nap", &p));
+                ASSERT_STREQ(p, "/apis/apps/v1/namespaces/nap/replicasets");
+                free(p);
+        }
         expect_path("extensions/v1beta1", "Deployment", "nap", "d", -EOPNOTSUPP, NULL);
         expect_path("v1", "Service", NULL, "s", -EINVAL, NULL);
         expect_path("v1", "Namespace", "nap", "nap", -EINVAL, NULL);
