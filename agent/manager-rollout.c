@@ -54,6 +54,7 @@ struct Rollouts {
         KubeClient *kube;
         sd_event_source *update; /* deferred: judge the followed entries again */
         RolloutEntry *entries;
+        char *saved; /* what the runtime file holds */
 };
 
 static void entry_update(RolloutEntry *e);
@@ -456,6 +457,7 @@ Rollouts *rollouts_free(Rollouts *rs) {
         sd_event_source_disable_unref(rs->update);
         kube_client_free(rs->kube);
         free(rs->runtime_path);
+        free(rs->saved);
         free(rs);
         return NULL;
 }
@@ -614,15 +616,21 @@ int rollouts_save(Rollouts *rs) {
         text = j ? cJSON_PrintUnformatted(j) : NULL;
         if (!text)
                 return -ENOMEM;
+        if (rs->saved && streq(rs->saved, text))
+                return 0; /* no fsync for nothing */
         r = write_file_atomic(rs->runtime_path, text, strlen(text), 0600, false);
         if (r < 0)
-                log_debug_errno(r, "Failed to save '%s': %s", rs->runtime_path, STRERROR(r));
-        return r;
+                return log_debug_errno(r, "Failed to save '%s': %s", rs->runtime_path, STRERROR(r));
+        free(rs->saved);
+        rs->saved = TAKE_PTR(text);
+        return 0;
 }
 
 void rollouts_remove_runtime(Rollouts *rs) {
         if (rs->runtime_path && unlink(rs->runtime_path) < 0 && errno != ENOENT)
                 log_debug_errno(errno, "Failed to remove '%s': %s", rs->runtime_path, STRERROR(errno));
+        free(rs->saved);
+        rs->saved = NULL;
 }
 
 int rollouts_runtime_load(const char *state_dir, cJSON **ret) {
