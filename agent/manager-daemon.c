@@ -7,10 +7,11 @@
  * nothing and schedules exactly one follow-up pass. Failed passes retry
  * with capped exponential backoff, a periodic resync repairs drift, and the
  * sd_notify protocol is spoken (READY, STATUS, RELOADING, STOPPING,
- * WATCHDOG). Idle, only the resync and watchdog timers wake it; a while
- * after the last pass it closes its connections, which unloads libcurl and
- * libpq. manager-watch.c follows values.env through directory swaps and
- * symlinks.
+ * WATCHDOG). After a pass that changed a workload, manager-rollout.c
+ * follows its rollout (journal lines, STATUS= when one settles). Idle, only
+ * the resync and watchdog timers wake it; a while after the last pass it
+ * closes its connections, which unloads libcurl and libpq.
+ * manager-watch.c follows values.env through directory swaps and symlinks.
  */
 #include <errno.h>
 #include <malloc.h>

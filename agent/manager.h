@@ -85,7 +85,7 @@ typedef struct PassResult {
 
 void pass_result_clear(PassResult *r);
 /* Notes a workload the pass created or changed (live: the object the apply
- * returned); other kinds are ignored. */
+ * returned); other kinds are ignored (manager-rollout.c). */
 int pass_result_add_workload(PassResult *r, const char *module, const cJSON *live);
 /* Whether the pass wrote anything (created, changed, deleted or repaired). */
 bool pass_result_wrote(const PassResult *r);
