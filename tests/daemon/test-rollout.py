@@ -36,7 +36,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import (SRC, Agent, Kubelet, NotifySocket, Results, Workdir, base_values, env,  # noqa: E402
+from daemonlib import (SRC, Agent, Audit, Kubelet, NotifySocket, Results, Workdir, base_values, env,  # noqa: E402
                        kubectl, set_key, setup_database, wait_until, write_rename)
 
 T = Results()
@@ -177,6 +177,8 @@ def superseded(d, site):
 def image_pull_backoff(d, site):
     what = "ImagePullBackOff"
     old = pod_names(*DEP)
+    audit = Audit()
+    mark = audit.mark()
     d.mark()
     site.edit(PLATFORM_IMAGE_PREFIX="registry.invalid/s3")
     pod = K.wait_pods(*DEP, exclude=old)[0]
@@ -186,6 +188,10 @@ def image_pull_backoff(d, site):
     d.status_line(r"generation 4 applied; 1/2 workloads available, nap-sandbox failing: ImagePullBackOff" + WATCHING,
                   what)
     check_health(site, "nap-sandbox", "failing", "ImagePullBackOff", what)
+    # a rollout's outcome never triggers a write: the edit's one PATCH, nothing after
+    writes = [w[:4] for w in audit.writes_since(mark)]
+    T.check(writes == [("patch", "deployments", "nap", "nap-sandbox")], "%s: no write but the edit's" % what,
+            writes)
 
 
 def progress_deadline(d, site):
