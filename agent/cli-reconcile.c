@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "cli-verbs.h"
+#include "manager-rollout.h"
 #include "manager.h"
+#include "util/json.h"
 #include "util/log.h"
 
 static int open_manager(const CliArgs *a, bool read_only, Manager **ret) {
@@ -128,6 +130,49 @@ int cli_plan(CliArgs *a) {
         return plan_has_changes(p) ? CLI_EXIT_CHANGES : CLI_EXIT_OK;
 }
 
+/* apply --wait: follows the rollouts the pass caused until each is
+ * available (0) or one is failing or cannot be followed (1). */
+static int wait_rollouts(Manager *m, const CliArgs *a, const PassResult *res) {
+        _cleanup_(rollouts_freep) Rollouts *rs = NULL;
+        _cleanup_free_ char *failures = NULL;
+        RolloutsOptions o = {
+                .timeout_usec = (uint64_t) a->rollout_timeout_seconds * 1000000ULL,
+                .stop_on_supersede = true,
+        };
+        int r;
+
+        if (res->n_workloads == 0) {
+                log_info("no rollout to wait for: no workload changed");
+                return CLI_EXIT_OK;
+        }
+        r = rollouts_new(m, &o, NULL, NULL, &rs);
+        if (r >= 0)
+                r = rollouts_follow(rs, res);
+        if (r < 0) {
+                log_error_errno(r, "Failed to follow the rollouts: %s", STRERROR(r));
+                return CLI_EXIT_FAILURE;
+        }
+        for (size_t i = 0; i < res->n_workloads; i++)
+                log_info("waiting for %s %s to roll out (at most %lu s)", res->workloads[i].kind,
+                         res->workloads[i].name, a->rollout_timeout_seconds);
+        while (rollouts_busy(rs) && r >= 0)
+                r = sd_event_run(m->event, UINT64_MAX);
+        if (r < 0) {
+                log_error_errno(r, "Event loop failed: %s", STRERROR(r));
+                return CLI_EXIT_FAILURE;
+        }
+        if (rollouts_failures(rs, &failures) < 0) {
+                log_error_errno(ENOMEM, "Out of memory");
+                return CLI_EXIT_FAILURE;
+        }
+        if (failures) {
+                log_error("rollout failed: %s", failures);
+                return CLI_EXIT_FAILURE;
+        }
+        log_info("every rollout is available");
+        return CLI_EXIT_OK;
+}
+
 static int run_pass(const CliArgs *a, unsigned flags) {
         _cleanup_(manager_freep) Manager *m = NULL;
         PassResult res = { 0 };
@@ -144,6 +189,8 @@ static int run_pass(const CliArgs *a, unsigned flags) {
         else if (r < 0 && res.invalid_values && res.status)
                 log_error("%s", res.status); /* a missing file: nothing else said so */
         /* Otherwise the manager has logged the one line that says why. */
+        if (r >= 0 && a->wait && !(flags & PASS_CLIENTS_ONLY))
+                r = wait_rollouts(m, a, &res) == CLI_EXIT_OK ? 0 : -EIO;
         pass_result_clear(&res);
         return r < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }
@@ -158,6 +205,7 @@ int cli_run(CliArgs *a) {
                 .settle_usec = (uint64_t) a->settle_ms * 1000ULL,
                 .resync_usec = (uint64_t) a->resync_seconds * 1000000ULL,
                 .idle_close_usec = (uint64_t) a->idle_close_seconds * 1000000ULL,
+                .rollout_timeout_usec = (uint64_t) a->rollout_timeout_seconds * 1000000ULL,
         };
 
         if (open_manager(a, false, &m) < 0)
@@ -174,7 +222,29 @@ static const char *object_state(const LedgerObject *o) {
         return o->pending ? "pending" : plan_entry_missing(o) ? "missing" : "applied";
 }
 
-static cJSON *status_json(const Manager *m) {
+static void add_string_or_null(cJSON *o, const char *key, const char *value) {
+        if (value)
+                cJSON_AddStringToObject(o, key, value);
+        else
+                cJSON_AddNullToObject(o, key);
+}
+
+/* {"state", "reason", "message", "since"}: the daemon's view of a workload. */
+static void add_health(cJSON *e, const cJSON *view, const LedgerObject *o) {
+        RolloutHealthInfo h;
+        cJSON *j;
+
+        rollouts_runtime_lookup(view, o->kind, o->namespace, o->name, &h);
+        j = cJSON_AddObjectToObject(e, "health");
+        if (!j)
+                return;
+        cJSON_AddStringToObject(j, "state", rollout_health_to_string(h.health));
+        add_string_or_null(j, "reason", h.reason);
+        add_string_or_null(j, "message", view ? h.message : "the daemon is not running");
+        add_string_or_null(j, "since", h.since);
+}
+
+static cJSON *status_json(const Manager *m, const cJSON *view) {
         const Ledger *l = m->ledger;
         cJSON *j = cJSON_CreateObject(), *last, *objs, *cls;
 
@@ -205,6 +275,8 @@ static cJSON *status_json(const Manager *m) {
                         cJSON_AddStringToObject(e, "resourceVersion", o->resource_version);
                 if (o->applied_at)
                         cJSON_AddStringToObject(e, "appliedAt", o->applied_at);
+                if (rollout_kind(o->kind) && !streq(o->module, PARTIAL_MODULE))
+                        add_health(e, view, o);
                 cJSON_AddItemToArray(objs, e);
         }
         cls = cJSON_AddArrayToObject(j, "oauthClients");
@@ -223,15 +295,33 @@ static cJSON *status_json(const Manager *m) {
         return j;
 }
 
+static void print_health(const cJSON *view, const LedgerObject *o) {
+        RolloutHealthInfo h;
+
+        rollouts_runtime_lookup(view, o->kind, o->namespace, o->name, &h);
+        if (!view)
+                printf("             health unknown: the daemon is not running\n");
+        else if (h.since)
+                printf("             %s since %s: %s\n", rollout_health_to_string(h.health), h.since,
+                       h.message ? h.message : "");
+        else
+                printf("             health unknown\n");
+}
+
 int cli_status(CliArgs *a) {
         _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_(cJSON_Deletep) cJSON *view = NULL;
         const Ledger *l;
+        int r;
 
         if (open_manager(a, true, &m) < 0)
                 return CLI_EXIT_FAILURE;
         l = m->ledger;
+        r = rollouts_runtime_load(m->state_dir, &view);
+        if (r < 0)
+                log_warning_errno(r, "Cannot read the daemon's view of the rollouts: %s; health unknown", STRERROR(r));
         if (a->json) {
-                cJSON *j = status_json(m);
+                cJSON *j = status_json(m, view);
                 char *s = j ? cJSON_Print(j) : NULL;
                 cJSON_Delete(j);
                 if (!s)
@@ -259,6 +349,8 @@ int cli_status(CliArgs *a) {
                        : streq(o->pending, "apply")     ? "an apply is pending since"
                                                         : "a delete is pending since",
                        o->applied_at ? o->applied_at : "?");
+                if (rollout_kind(o->kind) && !partial)
+                        print_health(view, o);
         }
         printf("oauth clients (%zu):\n", l->n_clients);
         for (size_t i = 0; i < l->n_clients; i++)

@@ -31,6 +31,8 @@ typedef struct CliArgs {
         unsigned long resync_seconds;
         unsigned long settle_ms;
         unsigned long idle_close_seconds;
+        unsigned long rollout_timeout_seconds; /* run, apply --wait; 0: run does not follow rollouts */
+        bool wait;                             /* apply --wait */
         TemplateDirs templates;
 } CliArgs;
 

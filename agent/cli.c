@@ -60,6 +60,10 @@ static void help(void) {
                "                      it is applied (default 500; a closed or renamed file: at once)\n"
                "  --idle-close SECS   run: after this long without a pass, close the connections\n"
                "                      and unload libcurl and libpq (default 30, 0: never)\n"
+               "  --wait              apply: wait for the rollouts it caused; exit 1 when one fails\n"
+               "  --rollout-timeout SECS\n"
+               "                      run, apply --wait: a rollout not available after this long is\n"
+               "                      failing (default 300; run: 0 does not follow rollouts)\n"
                "  -h --help           show this help\n"
                "  --version           show the version\n",
                NAP_VALUES_PATH);
@@ -79,6 +83,8 @@ enum {
         ARG_RESYNC,
         ARG_SETTLE,
         ARG_IDLE_CLOSE,
+        ARG_WAIT,
+        ARG_ROLLOUT_TIMEOUT,
 };
 
 static int parse_uint(const char *s, const char *opt, unsigned long max, unsigned long *ret) {
@@ -91,6 +97,71 @@ static int parse_uint(const char *s, const char *opt, unsigned long max, unsigne
                 return log_error_errno(EINVAL, "%s takes a number from 0 to %lu, not '%s'", opt, max, s);
         *ret = v;
         return 0;
+}
+
+/* The options that take a number. */
+static int parse_number_option(int c, const char *arg, CliArgs *a) {
+        switch (c) {
+        case ARG_RESYNC:
+                a->resync = true;
+                return arg ? parse_uint(arg, "--resync", 7UL * 24 * 3600, &a->resync_seconds) : 0;
+        case ARG_SETTLE:
+                return parse_uint(arg, "--settle", 60000, &a->settle_ms);
+        case ARG_IDLE_CLOSE:
+                return parse_uint(arg, "--idle-close", 7UL * 24 * 3600, &a->idle_close_seconds);
+        case ARG_ROLLOUT_TIMEOUT:
+                return parse_uint(arg, "--rollout-timeout", 24UL * 3600, &a->rollout_timeout_seconds);
+        default: /* getopt_long said what it did not know */
+                return -EINVAL;
+        }
+}
+
+/* One option: 1 to go on, 0 when it was answered (--help, --version), or a
+ * negative errno (said). */
+static int parse_option(int c, const char *arg, CliArgs *a) {
+        switch (c) {
+        case 'h':
+                help();
+                return 0;
+        case ARG_VERSION:
+                printf("nap-agent %s\n", PACKAGE_VERSION);
+                return 0;
+        case ARG_VALUES:
+                a->values = arg;
+                break;
+        case ARG_JSON:
+                a->json = true;
+                break;
+        case ARG_SHOW_SECRETS:
+                a->show_secrets = true;
+                break;
+        case ARG_FORMAT:
+                if (!streq(arg, "json") && !streq(arg, "yaml"))
+                        return log_error_errno(EINVAL, "--format takes json or yaml, not '%s'", arg);
+                a->format = arg;
+                break;
+        case ARG_OUTPUT:
+                a->output = arg;
+                break;
+        case ARG_TEMPLATES:
+                a->templates.dir = arg;
+                break;
+        case ARG_STATE_DIR:
+                a->state_dir = arg;
+                break;
+        case ARG_KUBECONFIG:
+                a->kubeconfig = arg;
+                break;
+        case ARG_LIVE:
+                a->live = true;
+                break;
+        case ARG_WAIT:
+                a->wait = true;
+                break;
+        default:
+                return parse_number_option(c, arg, a) < 0 ? -EINVAL : 1;
+        }
+        return 1;
 }
 
 static int parse_args(int argc, char *argv[], CliArgs *a) {
@@ -109,63 +180,15 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
                 { "resync", optional_argument, NULL, ARG_RESYNC },
                 { "settle", required_argument, NULL, ARG_SETTLE },
                 { "idle-close", required_argument, NULL, ARG_IDLE_CLOSE },
+                { "wait", no_argument, NULL, ARG_WAIT },
+                { "rollout-timeout", required_argument, NULL, ARG_ROLLOUT_TIMEOUT },
                 { 0 },
         };
-        int c;
+        int c, r;
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("nap-agent %s\n", PACKAGE_VERSION);
-                        return 0;
-                case ARG_VALUES:
-                        a->values = optarg;
-                        break;
-                case ARG_JSON:
-                        a->json = true;
-                        break;
-                case ARG_SHOW_SECRETS:
-                        a->show_secrets = true;
-                        break;
-                case ARG_FORMAT:
-                        if (!streq(optarg, "json") && !streq(optarg, "yaml"))
-                                return log_error_errno(EINVAL, "--format takes json or yaml, not '%s'", optarg);
-                        a->format = optarg;
-                        break;
-                case ARG_OUTPUT:
-                        a->output = optarg;
-                        break;
-                case ARG_TEMPLATES:
-                        a->templates.dir = optarg;
-                        break;
-                case ARG_STATE_DIR:
-                        a->state_dir = optarg;
-                        break;
-                case ARG_KUBECONFIG:
-                        a->kubeconfig = optarg;
-                        break;
-                case ARG_LIVE:
-                        a->live = true;
-                        break;
-                case ARG_RESYNC:
-                        a->resync = true;
-                        if (optarg && parse_uint(optarg, "--resync", 7UL * 24 * 3600, &a->resync_seconds) < 0)
-                                return -EINVAL;
-                        break;
-                case ARG_SETTLE:
-                        if (parse_uint(optarg, "--settle", 60000, &a->settle_ms) < 0)
-                                return -EINVAL;
-                        break;
-                case ARG_IDLE_CLOSE:
-                        if (parse_uint(optarg, "--idle-close", 7UL * 24 * 3600, &a->idle_close_seconds) < 0)
-                                return -EINVAL;
-                        break;
-                default:
-                        return -EINVAL;
-                }
+                if ((r = parse_option(c, optarg, a)) <= 0)
+                        return r;
         if (optind < argc)
                 a->verb = argv[optind++];
         if (optind < argc)
@@ -188,7 +211,8 @@ static void cli_default_paths(CliArgs *a) {
 }
 
 int cli_main(int argc, char *argv[]) {
-        CliArgs a = { .format = "yaml", .resync_seconds = 600, .settle_ms = 500, .idle_close_seconds = 30 };
+        CliArgs a = { .format = "yaml", .resync_seconds = 600, .settle_ms = 500, .idle_close_seconds = 30,
+                      .rollout_timeout_seconds = 300 };
         int r;
 
         log_setup();
@@ -198,6 +222,10 @@ int cli_main(int argc, char *argv[]) {
         cli_default_paths(&a);
         if (!a.verb) {
                 help();
+                return CLI_EXIT_USAGE;
+        }
+        if (a.wait && a.rollout_timeout_seconds == 0) {
+                log_error("--wait needs a --rollout-timeout above 0");
                 return CLI_EXIT_USAGE;
         }
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)

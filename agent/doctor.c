@@ -1,4 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `nap-agent doctor`: runs the operator's debugging list live, in its
+ * order, and prints the report (human or JSON). The checks of values.env,
+ * the API server and the agent itself are here; the oauth_clients rows and
+ * the workloads have files of their own (doctor-checks.h).
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -8,23 +14,12 @@
 #include <unistd.h>
 
 #include "config-check.h"
-#include "doctor.h"
+#include "doctor-checks.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
-typedef struct Ctx {
-        Manager *m;
-        const DoctorOptions *opts;
-        DoctorReport *report;
-        Config *config;
-        DesiredSet *desired;
-        KubeClient *kube; /* NULL when unreachable */
-        OAuthDb *db;      /* NULL when unreachable */
-        int error;        /* -ENOMEM seen */
-} Ctx;
-
-static void add(Ctx *ctx, DoctorStatus st, const char *id, const char *fix, const char *format, ...) _printf_(5, 6);
-static void add(Ctx *ctx, DoctorStatus st, const char *id, const char *fix, const char *format, ...) {
+void doctor_add(DoctorCtx *ctx, DoctorStatus st, const char *id, const char *fix, const char *format, ...) {
         DoctorReport *r = ctx->report;
         DoctorCheck *c = realloc(r->checks, (r->n_checks + 1) * sizeof *c);
         va_list ap;
@@ -50,7 +45,7 @@ static void add(Ctx *ctx, DoctorStatus st, const char *id, const char *fix, cons
         r->n_checks++;
 }
 
-static const char *cget(Ctx *ctx, const char *name) {
+const char *doctor_cget(DoctorCtx *ctx, const char *name) {
         const char *v = config_get(ctx->config, name);
         return v ? v : "";
 }
@@ -60,21 +55,22 @@ static const char *cget(Ctx *ctx, const char *name) {
 /* A mutable tag: install.sh restarted the workloads on every run so that a
  * re-pushed image was pulled; server-side apply of an unchanged pod
  * template does not, so that is the operator's `nap-agent restart` now. */
-static void check_image_tag(Ctx *ctx) {
-        const char *tag = cget(ctx, "IMAGE_TAG");
+static void check_image_tag(DoctorCtx *ctx) {
+        const char *tag = doctor_cget(ctx, "IMAGE_TAG");
         bool on = config_module_enabled(ctx->config, MODULE_SANDBOX) ||
                   config_module_enabled(ctx->config, MODULE_BROWSER);
 
         if (streq(tag, "latest") && on)
-                add(ctx, DOCTOR_WARN, "values.image_tag",
-                    "nap-agent restart (after each push), or pin IMAGE_TAG to a release",
-                    "IMAGE_TAG=latest: an image pushed again under it is pulled only when the workloads restart, which "
-                    "applying values.env never does");
+                doctor_add(ctx, DOCTOR_WARN, "values.image_tag",
+                           "nap-agent restart (after each push), or pin IMAGE_TAG to a release",
+                           "IMAGE_TAG=latest: an image pushed again under it is pulled only when the workloads "
+                           "restart, which applying values.env never does");
         else
-                add(ctx, DOCTOR_OK, "values.image_tag", NULL, "IMAGE_TAG=%s%s", tag, on ? "" : " (no module is on)");
+                doctor_add(ctx, DOCTOR_OK, "values.image_tag", NULL, "IMAGE_TAG=%s%s", tag,
+                           on ? "" : " (no module is on)");
 }
 
-static void check_values(Ctx *ctx) {
+static void check_values(DoctorCtx *ctx) {
         const char *path = ctx->m->options.values_path;
         _cleanup_free_ char *why = NULL;
         struct stat st;
@@ -85,51 +81,55 @@ static void check_values(Ctx *ctx) {
                 _cleanup_free_ char *fix = NULL;
                 if (asprintf(&fix, "nap-agent check --values %s", path) < 0)
                         fix = NULL;
-                add(ctx, DOCTOR_FAIL, "values.valid", fix, "%s", why ? why : STRERROR(r));
+                doctor_add(ctx, DOCTOR_FAIL, "values.valid", fix, "%s", why ? why : STRERROR(r));
         } else
-                add(ctx, DOCTOR_OK, "values.valid", NULL, "%s is valid: sandbox %s, browser %s", path,
-                    config_module_enabled(ctx->config, MODULE_SANDBOX) ? "on" : "off",
-                    config_module_enabled(ctx->config, MODULE_BROWSER) ? "on" : "off");
+                doctor_add(ctx, DOCTOR_OK, "values.valid", NULL, "%s is valid: sandbox %s, browser %s", path,
+                           config_module_enabled(ctx->config, MODULE_SANDBOX) ? "on" : "off",
+                           config_module_enabled(ctx->config, MODULE_BROWSER) ? "on" : "off");
         if (stat(path, &st) < 0)
                 return; /* missing: values.valid said so */
         if (st.st_mode & 0004) {
                 _cleanup_free_ char *fix = NULL;
                 if (asprintf(&fix, "chmod 0640 %s", path) < 0)
                         fix = NULL;
-                add(ctx, DOCTOR_WARN, "values.permissions", fix, "%s is world-readable (mode %04o) and holds secrets",
-                    path, st.st_mode & 07777);
+                doctor_add(ctx, DOCTOR_WARN, "values.permissions", fix,
+                           "%s is world-readable (mode %04o) and holds secrets", path, st.st_mode & 07777);
         } else
-                add(ctx, DOCTOR_OK, "values.permissions", NULL, "%s is not world-readable (mode %04o)", path,
-                    st.st_mode & 07777);
+                doctor_add(ctx, DOCTOR_OK, "values.permissions", NULL, "%s is not world-readable (mode %04o)", path,
+                           st.st_mode & 07777);
         if (!ctx->config)
                 return;
-        const EnvEntry *tos = envfile_get(ctx->config->env, "TOS_HOST"), *nap = envfile_get(ctx->config->env, "NAP_HOST");
+        const EnvEntry *tos = envfile_get(ctx->config->env, "TOS_HOST");
+        const EnvEntry *nap = envfile_get(ctx->config->env, "NAP_HOST");
         if (tos && nap && !streq(tos->value, nap->value))
-                add(ctx, DOCTOR_WARN, "values.host", "remove the TOS_HOST line; NAP_HOST wins",
-                    "TOS_HOST and NAP_HOST differ; NAP_HOST is used");
+                doctor_add(ctx, DOCTOR_WARN, "values.host", "remove the TOS_HOST line; NAP_HOST wins",
+                           "TOS_HOST and NAP_HOST differ; NAP_HOST is used");
         else if (tos && !nap)
-                add(ctx, DOCTOR_OK, "values.host", NULL,
-                    "TOS_HOST is set (NAP_HOST is its newer name; either works)");
+                doctor_add(ctx, DOCTOR_OK, "values.host", NULL,
+                           "TOS_HOST is set (NAP_HOST is its newer name; either works)");
         else if (tos)
-                add(ctx, DOCTOR_OK, "values.host", NULL, "TOS_HOST and NAP_HOST agree");
+                doctor_add(ctx, DOCTOR_OK, "values.host", NULL, "TOS_HOST and NAP_HOST agree");
         else if (nap)
-                add(ctx, DOCTOR_OK, "values.host", NULL, "NAP_HOST is set");
+                doctor_add(ctx, DOCTOR_OK, "values.host", NULL, "NAP_HOST is set");
         else
-                add(ctx, DOCTOR_OK, "values.host", NULL, "neither NAP_HOST nor TOS_HOST is set (the default is used)");
+                doctor_add(ctx, DOCTOR_OK, "values.host", NULL,
+                           "neither NAP_HOST nor TOS_HOST is set (the default is used)");
         check_image_tag(ctx);
 }
 
 /* ---- 2. API server, namespace, RBAC ---------------------------------------- */
 
-static bool can(Ctx *ctx, const char *verb, const char *group, const char *resource, const char **ret_reason) {
+static bool can(DoctorCtx *ctx, const char *verb, const char *group, const char *resource, const char **ret_reason) {
         _cleanup_free_ char *body = NULL;
         KubeError err = { 0 };
         cJSON *resp = NULL;
         bool allowed = false;
 
-        if (asprintf(&body, "{\"apiVersion\":\"authorization.k8s.io/v1\",\"kind\":\"SelfSubjectAccessReview\","
+        if (asprintf(&body,
+                     "{\"apiVersion\":\"authorization.k8s.io/v1\",\"kind\":\"SelfSubjectAccessReview\","
                      "\"spec\":{\"resourceAttributes\":{\"namespace\":\"%s\",\"verb\":\"%s\",\"group\":\"%s\","
-                     "\"resource\":\"%s\"}}}", cget(ctx, "NAMESPACE"), verb, group, resource) < 0)
+                     "\"resource\":\"%s\"}}}",
+                     doctor_cget(ctx, "NAMESPACE"), verb, group, resource) < 0)
                 return false;
         cJSON *j = cJSON_Parse(body);
         int r = kube_create_path(ctx->kube, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", j, &resp, &err);
@@ -144,7 +144,7 @@ static bool can(Ctx *ctx, const char *verb, const char *group, const char *resou
         return allowed;
 }
 
-static void check_rbac(Ctx *ctx) {
+static void check_rbac(DoctorCtx *ctx) {
         static const char *const verbs[] = { "get", "patch", "delete" };
         static const char *const res[][2] = { { "", "secrets" }, { "", "services" }, { "apps", "deployments" } };
         StrBuf missing = { 0 };
@@ -156,16 +156,18 @@ static void check_rbac(Ctx *ctx) {
                                 strbuf_printf(&missing, "%s%s %s", missing.len ? ", " : "", verbs[v], res[i][1]);
         _cleanup_free_ char *m = strbuf_steal(&missing);
         if (m && *m)
-                add(ctx, DOCTOR_FAIL, "kube.rbac",
-                    "grant the agent's user a Role with get, patch and delete on secrets, services and deployments",
-                    "RBAC denies in namespace '%s': %s%s%s", cget(ctx, "NAMESPACE"), m, reason ? "; " : "",
-                    reason ? reason : "");
+                doctor_add(
+                        ctx, DOCTOR_FAIL, "kube.rbac",
+                        "grant the agent's user a Role with get, patch and delete on secrets, services and deployments",
+                        "RBAC denies in namespace '%s': %s%s%s", doctor_cget(ctx, "NAMESPACE"), m, reason ? "; " : "",
+                        reason ? reason : "");
         else
-                add(ctx, DOCTOR_OK, "kube.rbac", NULL, "RBAC allows get, patch and delete on secrets, services and "
-                    "deployments in '%s'", cget(ctx, "NAMESPACE"));
+                doctor_add(ctx, DOCTOR_OK, "kube.rbac", NULL,
+                           "RBAC allows get, patch and delete on secrets, services and deployments in '%s'",
+                           doctor_cget(ctx, "NAMESPACE"));
 }
 
-static void check_kube(Ctx *ctx) {
+static void check_kube(DoctorCtx *ctx) {
         KubeError err = { 0 };
         cJSON *v = NULL;
         int r;
@@ -173,324 +175,47 @@ static void check_kube(Ctx *ctx) {
         r = manager_kube(ctx->m, ctx->config, &ctx->kube);
         if (r < 0) {
                 ctx->kube = NULL;
-                add(ctx, DOCTOR_FAIL, "kube.reachable", "pass --kubeconfig, or set KUBECONFIG in values.env",
-                    "no usable kubeconfig: %s", STRERROR(r));
+                doctor_add(ctx, DOCTOR_FAIL, "kube.reachable", "pass --kubeconfig, or set KUBECONFIG in values.env",
+                           "no usable kubeconfig: %s", STRERROR(r));
                 return;
         }
         r = kube_get_path(ctx->kube, "/version", &v, &err);
         if (r < 0) {
-                add(ctx, DOCTOR_FAIL, "kube.reachable", "check the server address and credentials in the kubeconfig",
-                    "API server %s: %s", kube_client_server(ctx->kube), err.message);
+                doctor_add(ctx, DOCTOR_FAIL, "kube.reachable",
+                           "check the server address and credentials in the kubeconfig", "API server %s: %s",
+                           kube_client_server(ctx->kube), err.message);
                 ctx->kube = NULL;
-                add(ctx, DOCTOR_SKIP, "kube.namespace", NULL, "not checked: the API server is not reachable");
-                add(ctx, DOCTOR_SKIP, "kube.rbac", NULL, "not checked: the API server is not reachable");
+                doctor_add(ctx, DOCTOR_SKIP, "kube.namespace", NULL, "not checked: the API server is not reachable");
+                doctor_add(ctx, DOCTOR_SKIP, "kube.rbac", NULL, "not checked: the API server is not reachable");
                 return;
         }
         const cJSON *gv = cJSON_GetObjectItem(v, "gitVersion");
-        add(ctx, DOCTOR_OK, "kube.reachable", NULL, "API server %s answers (Kubernetes %s)",
-            kube_client_server(ctx->kube), cJSON_IsString(gv) ? gv->valuestring : "?");
+        doctor_add(ctx, DOCTOR_OK, "kube.reachable", NULL, "API server %s answers (Kubernetes %s)",
+                   kube_client_server(ctx->kube), cJSON_IsString(gv) ? gv->valuestring : "?");
         cJSON_Delete(v);
         v = NULL; /* kube_get leaves it alone on failure */
 
-        KubeRef ns = { "v1", "Namespace", NULL, cget(ctx, "NAMESPACE") };
+        KubeRef ns = { "v1", "Namespace", NULL, doctor_cget(ctx, "NAMESPACE") };
         r = kube_get(ctx->kube, &ns, &v, &err);
         if (r == -ENOENT) {
                 _cleanup_free_ char *fix = NULL;
-                if (asprintf(&fix, "kubectl create namespace %s", cget(ctx, "NAMESPACE")) < 0)
+                if (asprintf(&fix, "kubectl create namespace %s", doctor_cget(ctx, "NAMESPACE")) < 0)
                         fix = NULL;
-                add(ctx, DOCTOR_FAIL, "kube.namespace", fix, "namespace '%s' does not exist", cget(ctx, "NAMESPACE"));
+                doctor_add(ctx, DOCTOR_FAIL, "kube.namespace", fix, "namespace '%s' does not exist",
+                           doctor_cget(ctx, "NAMESPACE"));
         } else if (r < 0)
-                add(ctx, DOCTOR_FAIL, "kube.namespace", NULL, "cannot read namespace '%s': %s", cget(ctx, "NAMESPACE"),
-                    err.message);
+                doctor_add(ctx, DOCTOR_FAIL, "kube.namespace", NULL, "cannot read namespace '%s': %s",
+                           doctor_cget(ctx, "NAMESPACE"), err.message);
         else
-                add(ctx, DOCTOR_OK, "kube.namespace", NULL, "namespace '%s' exists", cget(ctx, "NAMESPACE"));
+                doctor_add(ctx, DOCTOR_OK, "kube.namespace", NULL, "namespace '%s' exists",
+                           doctor_cget(ctx, "NAMESPACE"));
         cJSON_Delete(v);
         check_rbac(ctx);
 }
 
-/* ---- 3 and 4. oauth_clients: invalid_client, invalid_redirect_uri ------- */
-
-static const struct {
-        Module module;
-        const char *prefix; /* of the keys */
-        const char *client;
-        const char *component;
-} services[] = {
-        { MODULE_SANDBOX, "SANDBOX", "sandbox-service", "sandbox" },
-        { MODULE_BROWSER, "BROWSER", "browser-service", "browser" },
-};
-
-/* The live Deployment's env value of name in *ret (NULL when the Deployment
- * has no such env). Returns 0, or the negative errno of kube_get with err set
- * (-ENOENT: no such Deployment). */
-static int live_env(Ctx *ctx, const char *deployment, const char *name, char **ret, KubeError *err) {
-        KubeRef ref = { "apps/v1", "Deployment", cget(ctx, "NAMESPACE"), deployment };
-        cJSON *d = NULL;
-        char *out = NULL;
-        const cJSON *c, *e;
-        int r;
-
-        *ret = NULL;
-        r = kube_get(ctx->kube, &ref, &d, err);
-        if (r < 0)
-                return r;
-        const cJSON *containers = cJSON_GetObjectItem(
-                cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "spec"), "template"), "spec"),
-                "containers");
-        cJSON_ArrayForEach(c, containers) cJSON_ArrayForEach(e, cJSON_GetObjectItem(c, "env")) {
-                const cJSON *n = cJSON_GetObjectItem(e, "name"), *v = cJSON_GetObjectItem(e, "value");
-                if (!out && cJSON_IsString(n) && streq(n->valuestring, name) && cJSON_IsString(v))
-                        out = strdup(v->valuestring);
-        }
-        cJSON_Delete(d);
-        *ret = out;
-        return 0;
-}
-
-static void check_node_port(Ctx *ctx, size_t i, const char *svc_name) {
-        _cleanup_free_ char *id = NULL, *key = NULL;
-        KubeRef ref = { "v1", "Service", cget(ctx, "NAMESPACE"), svc_name };
-        KubeError err = { 0 };
-        cJSON *s = NULL;
-        int r;
-
-        if (ctx->config->ingress_external)
-                return;
-        if (asprintf(&id, "nodeport.%s", services[i].component) < 0 ||
-            asprintf(&key, "%s_NODE_PORT", services[i].prefix) < 0) {
-                ctx->error = -ENOMEM;
-                return;
-        }
-        if (!ctx->kube) {
-                add(ctx, DOCTOR_SKIP, id, NULL, "not checked: the API server is not reachable");
-                return;
-        }
-        r = kube_get(ctx->kube, &ref, &s, &err);
-        if (r == -ENOENT) {
-                add(ctx, DOCTOR_FAIL, id, "nap-agent apply --resync", "Service '%s' does not exist", svc_name);
-                return;
-        }
-        if (r < 0) {
-                add(ctx, DOCTOR_FAIL, id, NULL, "cannot read Service '%s': %s", svc_name, err.message);
-                return;
-        }
-        const cJSON *np = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "spec"), "ports"), 0), "nodePort");
-        long want = strtol(cget(ctx, key), NULL, 10);
-        if (!cJSON_IsNumber(np))
-                add(ctx, DOCTOR_FAIL, id, "nap-agent apply --resync",
-                    "Service '%s' has no nodePort but values.env says %s=%ld", svc_name, key, want);
-        else if (np->valueint != want)
-                add(ctx, DOCTOR_FAIL, id, "nap-agent apply --resync",
-                    "Service '%s' has nodePort %d but values.env says %s=%ld", svc_name, np->valueint, key, want);
-        else
-                add(ctx, DOCTOR_OK, id, NULL, "Service '%s' has nodePort %ld as values.env says", svc_name, want);
-        cJSON_Delete(s);
-}
-
-static void check_service_oauth(Ctx *ctx, size_t i) {
-        _cleanup_free_ char *id_exists = NULL, *id_uri = NULL, *dep = NULL, *url_key = NULL, *pub_key = NULL,
-                            *live_url = NULL, *expect = NULL;
-        _cleanup_(oauth_client_freep) OAuthClient *row = NULL;
-        OAuthError err = { 0 };
-        int r;
-
-        if (asprintf(&id_exists, "oauth.%s.exists", services[i].client) < 0 ||
-            asprintf(&id_uri, "oauth.%s.redirect_uri", services[i].client) < 0 ||
-            asprintf(&dep, "%s-%s", cget(ctx, "APP_PREFIX"), services[i].component) < 0 ||
-            asprintf(&url_key, "%s_SERVICE_URL", services[i].prefix) < 0 ||
-            asprintf(&pub_key, "%s_PUBLIC_URL", services[i].prefix) < 0) {
-                ctx->error = -ENOMEM;
-                return;
-        }
-        if (ctx->config->ingress_external && strempty(config_get(ctx->config, pub_key))) {
-                _cleanup_free_ char *fix = NULL;
-                if (asprintf(&fix, "set %s=https://... in values.env", pub_key) < 0)
-                        fix = NULL;
-                add(ctx, DOCTOR_WARN, id_uri, fix, "INGRESS_MODE=external but %s is empty: logins will fail with "
-                    "400 invalid_redirect_uri", pub_key);
-        }
-        check_node_port(ctx, i, dep);
-        if (!ctx->db)
-                return;
-        r = oauth_get(ctx->db, services[i].client, &row, &err);
-        if (r < 0) {
-                add(ctx, DOCTOR_FAIL, id_exists, NULL, "cannot read %s's row in oauth_clients: %s",
-                    services[i].client, err.message);
-                return;
-        }
-        if (r == 0) {
-                add(ctx, DOCTOR_FAIL, id_exists, "nap-agent seed",
-                    "%s: no row in oauth_clients (logins fail with 400 invalid_client)", services[i].client);
-                return;
-        }
-        add(ctx, DOCTOR_OK, id_exists, NULL, "%s is registered in oauth_clients", services[i].client);
-        if (!ctx->kube) {
-                add(ctx, DOCTOR_SKIP, id_uri, NULL, "not checked: the API server is not reachable");
-                return;
-        }
-        KubeError kerr = { 0 };
-        r = live_env(ctx, dep, url_key, &live_url, &kerr);
-        if (r == -ENOENT) {
-                add(ctx, DOCTOR_FAIL, id_uri, "nap-agent apply --resync", "Deployment '%s' does not exist", dep);
-                return;
-        }
-        if (r < 0) {
-                add(ctx, DOCTOR_FAIL, id_uri, NULL, "cannot read Deployment '%s': %s", dep, kerr.message);
-                return;
-        }
-        if (!live_url) {
-                add(ctx, DOCTOR_FAIL, id_uri, "nap-agent apply --resync", "Deployment '%s' has no %s env", dep,
-                    url_key);
-                return;
-        }
-        if (asprintf(&expect, "%s/api/auth/callback", live_url) < 0) {
-                ctx->error = -ENOMEM;
-                return;
-        }
-        r = oauth_redirect_uri_matches(ctx->db, services[i].client, expect, &err);
-        if (r == 1)
-                add(ctx, DOCTOR_OK, id_uri, NULL, "%s's redirect_uris contain %s", services[i].client, expect);
-        else
-                add(ctx, DOCTOR_FAIL, id_uri, "nap-agent seed",
-                    "%s's redirect_uris lack %s, which the live Deployment uses (400 invalid_redirect_uri)%s%s",
-                    services[i].client, expect, r < 0 ? ": " : "", r < 0 ? err.message : "");
-}
-
-static void check_oauth(Ctx *ctx) {
-        bool any = false;
-
-        for (size_t i = 0; i < ELEMENTSOF(services); i++)
-                any = any || config_module_enabled(ctx->config, services[i].module);
-        if (!any)
-                return;
-        if (manager_db(ctx->m, ctx->config, &ctx->db) < 0) {
-                ctx->db = NULL;
-                add(ctx, DOCTOR_FAIL, "oauth.database", "set DATABASE_URL in values.env, or PG_USERNAME/PG_PASSWORD",
-                    "cannot reach the control plane's database (see the error above)");
-        } else
-                add(ctx, DOCTOR_OK, "oauth.database", NULL, "the control plane's database answers");
-        for (size_t i = 0; i < ELEMENTSOF(services); i++)
-                if (config_module_enabled(ctx->config, services[i].module))
-                        check_service_oauth(ctx, i);
-}
-
-/* ---- 5 and 6. TURN and OpenSandbox --------------------------------------- */
-
-/* Number of pods with label selector sel in ns, and how many are Ready. */
-static int count_pods(Ctx *ctx, const char *ns, const char *sel, unsigned *ret_total, unsigned *ret_ready,
-                      KubeError *err) {
-        _cleanup_free_ char *path = NULL;
-        cJSON *list = NULL;
-        const cJSON *pod, *cond;
-        int r;
-
-        if (asprintf(&path, "/api/v1/namespaces/%s/pods?labelSelector=%s", ns, sel) < 0)
-                return -ENOMEM;
-        r = kube_get_path(ctx->kube, path, &list, err);
-        if (r < 0)
-                return r;
-        *ret_total = *ret_ready = 0;
-        cJSON_ArrayForEach(pod, cJSON_GetObjectItem(list, "items")) {
-                (*ret_total)++;
-                cJSON_ArrayForEach(cond, cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "status"), "conditions")) {
-                        const cJSON *t = cJSON_GetObjectItem(cond, "type"), *s = cJSON_GetObjectItem(cond, "status");
-                        if (cJSON_IsString(t) && streq(t->valuestring, "Ready") && cJSON_IsString(s) &&
-                            streq(s->valuestring, "True"))
-                                (*ret_ready)++;
-                }
-        }
-        cJSON_Delete(list);
-        return 0;
-}
-
-static void check_turn(Ctx *ctx) {
-        const char *host = cget(ctx, "TURN_HOST");
-        unsigned total = 0, ready = 0, port = (unsigned) strtoul(cget(ctx, "TURN_PORT"), NULL, 10);
-        KubeError err = { 0 };
-        int r;
-
-        if (!config_module_enabled(ctx->config, MODULE_BROWSER))
-                return;
-        if (!*host) {
-                add(ctx, DOCTOR_FAIL, "turn.host", "set TURN_HOST=<node IP> in values.env",
-                    "TURN_HOST is empty: browsers get no video");
-                return;
-        }
-        bool ip = is_ip_address(host);
-        if (!ip)
-                add(ctx, DOCTOR_WARN, "turn.host", "set TURN_HOST to the node's IP address",
-                    "TURN_HOST=%s is not an IP address", host);
-        else
-                add(ctx, DOCTOR_OK, "turn.host", NULL, "TURN_HOST=%s is an IP address", host);
-        if (!ctx->kube)
-                add(ctx, DOCTOR_SKIP, "turn.pod", NULL, "not checked: the API server is not reachable");
-        else {
-                _cleanup_free_ char *fix = NULL;
-                if (asprintf(&fix, "kubectl -n %s describe pod -l app=coturn", cget(ctx, "NAMESPACE")) < 0)
-                        fix = NULL;
-                r = count_pods(ctx, cget(ctx, "NAMESPACE"), "app%3Dcoturn", &total, &ready, &err);
-                if (r < 0)
-                        add(ctx, DOCTOR_FAIL, "turn.pod", NULL, "cannot list coturn pods: %s", err.message);
-                else if (ready == 0)
-                        add(ctx, DOCTOR_FAIL, "turn.pod", fix, "no ready coturn pod (%u pod(s) with app=coturn)",
-                            total);
-                else
-                        add(ctx, DOCTOR_OK, "turn.pod", NULL, "%u of %u coturn pod(s) ready", ready, total);
-        }
-        if (!ip) {
-                /* Never resolve a name here: the probe goes only to the configured address. */
-                add(ctx, DOCTOR_SKIP, "turn.stun", NULL, "not probed: TURN_HOST is not an IP address");
-                return;
-        }
-        _cleanup_free_ char *mapped = NULL;
-        r = doctor_stun_ping(host, port, ctx->opts->stun_timeout_ms, &mapped);
-        if (r < 0)
-                add(ctx, DOCTOR_FAIL, "turn.stun", "check that coturn runs and that UDP to TURN_HOST:TURN_PORT is open",
-                    "no STUN answer from %s:%u (%s): browsers will show a black screen", host, port, STRERROR(r));
-        else
-                add(ctx, DOCTOR_OK, "turn.stun", NULL, "STUN Binding answered by %s:%u%s%s", host, port,
-                    mapped ? ", mapped address " : "", mapped ? mapped : "");
-}
-
-static void check_opensandbox(Ctx *ctx) {
-        const char *url = cget(ctx, "OPENSANDBOX_URL");
-        char ns[64];
-        unsigned total = 0, ready = 0;
-        KubeError err = { 0 };
-
-        if (!config_module_enabled(ctx->config, MODULE_SANDBOX))
-                return;
-        if (!is_http_url(url)) {
-                add(ctx, DOCTOR_FAIL, "opensandbox.url", "set OPENSANDBOX_URL=http://opensandbox-server.NS.svc:80",
-                    "OPENSANDBOX_URL=\"%s\" is not an http(s) URL", url);
-                return;
-        }
-        /* http://NAME.NS.svc[...]: the namespace is the host's second label. */
-        const char *h = strstr(url, "://") + 3, *dot = strchr(h, '.');
-        size_t n = dot ? strcspn(dot + 1, ".:/") : 0;
-        if (dot && n > 0 && n < sizeof ns) {
-                memcpy(ns, dot + 1, n);
-                ns[n] = 0;
-        } else
-                snprintf(ns, sizeof ns, "%s", cget(ctx, "NAMESPACE"));
-        add(ctx, DOCTOR_OK, "opensandbox.url", NULL, "OPENSANDBOX_URL parses; OpenSandbox expected in namespace '%s'", ns);
-        if (!ctx->kube) {
-                add(ctx, DOCTOR_SKIP, "opensandbox.pods", NULL, "not checked: the API server is not reachable");
-                return;
-        }
-        if (count_pods(ctx, ns, "app.kubernetes.io%2Fname%3Dopensandbox", &total, &ready, &err) < 0)
-                add(ctx, DOCTOR_FAIL, "opensandbox.pods", NULL, "cannot list pods in '%s': %s", ns, err.message);
-        else if (total == 0)
-                add(ctx, DOCTOR_FAIL, "opensandbox.pods", "install OpenSandbox into that namespace (its Helm chart)",
-                    "no OpenSandbox pods (app.kubernetes.io/name=opensandbox) in namespace '%s': sandboxes cannot start",
-                    ns);
-        else
-                add(ctx, DOCTOR_OK, "opensandbox.pods", NULL, "%u OpenSandbox pod(s) in '%s', %u ready", total, ns, ready);
-}
-
 /* ---- 7. the agent itself --------------------------------------------------- */
 
-static void check_daemon(Ctx *ctx) {
+static void check_daemon(DoctorCtx *ctx) {
         char line[512];
         StrBuf out = { 0 };
         FILE *p;
@@ -507,34 +232,35 @@ static void check_daemon(Ctx *ctx) {
         pclose(p);
         _cleanup_free_ char *s = strbuf_steal(&out);
         if (s && strstr(s, "ActiveState=active"))
-                add(ctx, DOCTOR_OK, "agent.daemon", NULL, "nap-agent.service: %s", s);
+                doctor_add(ctx, DOCTOR_OK, "agent.daemon", NULL, "nap-agent.service: %s", s);
         else if (s && *s)
-                add(ctx, DOCTOR_WARN, "agent.daemon", "systemctl enable --now nap-agent", "nap-agent.service: %s", s);
+                doctor_add(ctx, DOCTOR_WARN, "agent.daemon", "systemctl enable --now nap-agent",
+                           "nap-agent.service: %s", s);
 }
 
-static void check_agent(Ctx *ctx) {
+static void check_agent(DoctorCtx *ctx) {
         const Ledger *l = ctx->m->ledger;
         unsigned missing = 0, unreadable = 0;
         StrBuf names = { 0 };
         char first_error[sizeof ((KubeError) { 0 }).message] = "";
 
         if (l->unreadable)
-                add(ctx, DOCTOR_WARN, "agent.ledger", "nap-agent apply",
-                    "%s: the next pass moves it aside and applies every object once more", l->unreadable);
+                doctor_add(ctx, DOCTOR_WARN, "agent.ledger", "nap-agent apply",
+                           "%s: the next pass moves it aside and applies every object once more", l->unreadable);
         else
-                add(ctx, DOCTOR_OK, "agent.ledger", NULL, "ledger in '%s' is readable: generation %llu, %zu "
-                    "object(s), %zu oauth client(s)", ctx->m->state_dir, (unsigned long long) l->generation,
-                    l->n_objects, l->n_clients);
+                doctor_add(ctx, DOCTOR_OK, "agent.ledger", NULL,
+                           "ledger in '%s' is readable: generation %llu, %zu object(s), %zu oauth client(s)",
+                           ctx->m->state_dir, (unsigned long long) l->generation, l->n_objects, l->n_clients);
         if (l->last_result && streq(l->last_result, "error"))
-                add(ctx, DOCTOR_FAIL, "agent.last_pass", "journalctl -u nap-agent", "last pass at %s failed: %s",
-                    l->last_time ? l->last_time : "?", l->last_message ? l->last_message : "?");
+                doctor_add(ctx, DOCTOR_FAIL, "agent.last_pass", "journalctl -u nap-agent", "last pass at %s failed: %s",
+                           l->last_time ? l->last_time : "?", l->last_message ? l->last_message : "?");
         else if (l->last_result)
-                add(ctx, DOCTOR_OK, "agent.last_pass", NULL, "last pass at %s: %s", l->last_time ? l->last_time : "?",
-                    l->last_message ? l->last_message : "ok");
+                doctor_add(ctx, DOCTOR_OK, "agent.last_pass", NULL, "last pass at %s: %s",
+                           l->last_time ? l->last_time : "?", l->last_message ? l->last_message : "ok");
         else
-                add(ctx, DOCTOR_WARN, "agent.last_pass", "nap-agent apply (or systemctl enable --now nap-agent)",
-                    "no pass recorded in '%s': nothing has been applied from this state directory yet",
-                    ctx->m->state_dir);
+                doctor_add(ctx, DOCTOR_WARN, "agent.last_pass", "nap-agent apply (or systemctl enable --now nap-agent)",
+                           "no pass recorded in '%s': nothing has been applied from this state directory yet",
+                           ctx->m->state_dir);
         for (size_t i = 0; ctx->kube && i < l->n_objects; i++) {
                 const LedgerObject *o = &l->objects[i];
                 KubeRef ref = { o->api_version, o->kind, o->namespace, o->name };
@@ -554,15 +280,15 @@ static void check_agent(Ctx *ctx) {
         }
         _cleanup_free_ char *n = strbuf_steal(&names);
         if (missing)
-                add(ctx, DOCTOR_FAIL, "agent.drift", "nap-agent apply --resync",
-                    "%u object(s) the agent applied are missing live: %s", missing, n ? n : "?");
+                doctor_add(ctx, DOCTOR_FAIL, "agent.drift", "nap-agent apply --resync",
+                           "%u object(s) the agent applied are missing live: %s", missing, n ? n : "?");
         else if (ctx->kube && unreadable)
-                add(ctx, DOCTOR_FAIL, "agent.drift", NULL, "cannot read %u of %zu object(s) in the ledger: %s",
-                    unreadable, l->n_objects, first_error);
+                doctor_add(ctx, DOCTOR_FAIL, "agent.drift", NULL, "cannot read %u of %zu object(s) in the ledger: %s",
+                           unreadable, l->n_objects, first_error);
         else if (ctx->kube)
-                add(ctx, DOCTOR_OK, "agent.drift", NULL, "every object in the ledger exists live");
+                doctor_add(ctx, DOCTOR_OK, "agent.drift", NULL, "every object in the ledger exists live");
         else
-                add(ctx, DOCTOR_SKIP, "agent.drift", NULL, "not checked: the API server is not reachable");
+                doctor_add(ctx, DOCTOR_SKIP, "agent.drift", NULL, "not checked: the API server is not reachable");
         check_daemon(ctx);
 }
 
@@ -570,15 +296,16 @@ static void check_agent(Ctx *ctx) {
 
 int doctor_run(Manager *m, const DoctorOptions *opts, DoctorReport *ret) {
         DoctorOptions defaults = { 0 };
-        Ctx ctx = { .m = m, .opts = opts ? opts : &defaults, .report = ret };
+        DoctorCtx ctx = { .m = m, .opts = opts ? opts : &defaults, .report = ret };
 
         *ret = (DoctorReport) { 0 };
         check_values(&ctx);
         if (ctx.config) {
                 check_kube(&ctx);
-                check_oauth(&ctx);
-                check_turn(&ctx);
-                check_opensandbox(&ctx);
+                doctor_check_oauth(&ctx);
+                doctor_check_services(&ctx);
+                doctor_check_turn(&ctx);
+                doctor_check_opensandbox(&ctx);
         }
         check_agent(&ctx);
         config_free(ctx.config);

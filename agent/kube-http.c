@@ -17,7 +17,7 @@
 #include "kube-curl.h"
 #include "kube-error.h"
 #include "kube-http.h"
-#include "kubeconfig.h"
+#include "kube-config.h"
 #include "nap-config.h"
 #include "util/clock.h"
 #include "util/json.h"
@@ -27,7 +27,7 @@
 
 struct KubeClient {
         KubeConfig *config;
-        struct curl_slist *connect_to;  /* tls-server-name: where to connect (kubeconfig.h) */
+        struct curl_slist *connect_to;  /* tls-server-name: where to connect (kube-config.h) */
         KubeClientOptions opts;
         sd_event *event;
         bool curl_open; /* this client holds libcurl open */
@@ -110,7 +110,7 @@ KubeClient *kube_client_free(KubeClient *c) {
         free(c->ios);
         sd_event_source_disable_unref(c->timer);
         sd_event_unref(c->event);
-        kubeconfig_free(c->config);
+        kube_config_free(c->config);
         free(c);
         return NULL;
 }
@@ -172,7 +172,8 @@ static int setup_multi(KubeClient *c) {
              sym_curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX) == CURLM_OK &&
              /* HTTP/1.1 (a plain-HTTP server, a proxy) opens one connection per
               * concurrent request: a pass never needs more than a handful. */
-             sym_curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L) == CURLM_OK &&
+             sym_curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) c->opts.max_connections) ==
+                     CURLM_OK &&
              sym_curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) == CURLSHE_OK &&
              sym_curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) == CURLSHE_OK;
         return ok ? 0 : -EOPNOTSUPP;
@@ -199,13 +200,15 @@ int kube_client_new(const char *kubeconfig_path, const KubeClientOptions *opts, 
                 c->opts.backoff_initial_ms = 200;
         if (c->opts.backoff_max_ms == 0)
                 c->opts.backoff_max_ms = 5000;
+        if (c->opts.max_connections == 0)
+                c->opts.max_connections = 8;
         c->seed = (unsigned) now_usec() ^ (unsigned) getpid() ^ (unsigned) (uintptr_t) c;
         if (event)
                 c->event = sd_event_ref(event);
         else if ((r = sd_event_new(&c->event)) < 0)
                 return kube_error_setf(err, r, "cannot create an event loop: %s", STRERROR(r));
 
-        r = kubeconfig_load(kubeconfig_path, &c->config, err);
+        r = kube_config_load(kubeconfig_path, &c->config, err);
         if (r < 0)
                 return r;
         r = dlib_open(&kube_curl, why, sizeof why);
@@ -388,6 +391,14 @@ static void call_free(KubeCall *call) {
 
 void kube_call_cancel(KubeCall *call) {
         call_free(call);
+}
+
+long kube_call_http_status(KubeCall *call) {
+        long status = 0;
+
+        if (sym_curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+                return 0;
+        return status;
 }
 
 static size_t write_cb(char *ptr, size_t size, size_t n, void *userdata) {
@@ -632,8 +643,21 @@ static void process_done(KubeClient *c) {
         }
 }
 
-/* Hands the complete lines of one stream to its consumer. Returns false
- * when the call ended (stopped by the consumer, or its transfer had
+/* Drops the lines already handed over, keeping a line not complete yet,
+ * so that a long-lived stream holds at most about one line. */
+static void stream_compact(KubeCall *call) {
+        StrBuf *b = &call->response;
+
+        if (call->line_start == 0 || (call->line_start < b->len && call->line_start < 64 * 1024))
+                return;
+        memmove(b->s, b->s + call->line_start, b->len - call->line_start + 1); /* with the NUL */
+        b->len -= call->line_start;
+        call->line_start = 0;
+}
+
+/* Hands the complete lines of one stream to its consumer: only those of a
+ * 200 answer (another status is an error body, delivered whole). Returns
+ * false when the call ended (stopped by the consumer, or its transfer had
  * finished and it was delivered). */
 static bool stream_lines(KubeCall *call) {
         StrBuf *b = &call->response;
@@ -641,7 +665,8 @@ static bool stream_lines(KubeCall *call) {
         char *nl;
 
         call->lines_pending = false;
-        while (call->line_start < b->len && (nl = memchr(b->s + call->line_start, '\n', b->len - call->line_start))) {
+        while (kube_call_http_status(call) == 200 && call->line_start < b->len &&
+               (nl = memchr(b->s + call->line_start, '\n', b->len - call->line_start))) {
                 size_t start = call->line_start, len = (size_t) (nl - (b->s + start));
                 int r;
 
@@ -656,10 +681,7 @@ static bool stream_lines(KubeCall *call) {
                         return false;
                 }
         }
-        if (call->line_start > 64 * 1024 && call->line_start == b->len) {
-                b->len = 0; /* everything read: start the buffer over */
-                call->line_start = 0;
-        }
+        stream_compact(call);
         if (!call->in_multi) {
                 long status = 0;
                 sym_curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -731,66 +753,5 @@ int kube_call_start(KubeClient *c, const char *method, const char *path, const K
         }
         if (ret)
                 *ret = call;
-        return 0;
-}
-
-/* ---- running to completion (synchronous callers) ----------------------------- */
-
-int kube_client_run_until(KubeClient *c, const bool *done) {
-        int r;
-
-        if (sd_event_get_state(c->event) == SD_EVENT_RUNNING)
-                return -EDEADLK;
-        while (!*done) {
-                r = sd_event_run(c->event, UINT64_MAX);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-typedef struct SyncCall {
-        bool done;
-        int r;
-        KubeResponse resp;
-        KubeError err;
-} SyncCall;
-
-static void sync_done(KubeCall *call, int r, KubeResponse *resp, const KubeError *err, void *userdata) {
-        SyncCall *s = userdata;
-
-        s->done = true;
-        s->r = r;
-        if (resp) {
-                s->resp = *resp;
-                *resp = (KubeResponse) { 0 };
-        }
-        if (err)
-                s->err = *err;
-}
-
-int kube_call_sync(KubeClient *c, const char *method, const char *path, KubeBody body_type, const char *body,
-                   KubeResponse *ret, KubeError *err) {
-        KubeCallOptions o = { .body_type = body_type, .body = body };
-        SyncCall s = { 0 };
-        KubeCall *call = NULL;
-        int r;
-
-        r = kube_call_start(c, method, path, &o, sync_done, &s, &call);
-        if (r < 0)
-                return kube_error_setf(err, r, "%s %s: cannot start the request: %s", method, path, STRERROR(r));
-        r = kube_client_run_until(c, &s.done);
-        if (r < 0) {
-                if (!s.done)
-                        kube_call_cancel(call);
-                kube_response_clear(&s.resp);
-                return kube_error_setf(err, r, "%s %s: the event loop failed: %s", method, path, STRERROR(r));
-        }
-        if (s.r < 0) {
-                if (err)
-                        *err = s.err;
-                return s.r;
-        }
-        *ret = s.resp;
         return 0;
 }

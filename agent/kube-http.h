@@ -49,9 +49,11 @@ typedef struct KubeCall KubeCall;
  * is freed after the callback returns. */
 typedef void (*KubeCallDone)(KubeCall *call, int r, KubeResponse *resp, const KubeError *err, void *userdata);
 
-/* Called for every complete line of a streamed answer (a watch: one JSON
- * event per line), with the line without its '\n'. A negative return
- * stops the call, which then completes with that error. */
+/* Called for every complete line of a streamed answer of status 200 (a
+ * watch: one JSON event per line), with the line without its '\n' (the
+ * line may be modified). A negative return stops the call, which then
+ * completes with that error. The answer of another status is not streamed:
+ * it is delivered whole to the done callback. */
 typedef int (*KubeCallLine)(KubeCall *call, const char *line, size_t len, void *userdata);
 
 typedef struct KubeCallOptions {
@@ -68,6 +70,8 @@ int kube_call_start(KubeClient *c, const char *method, const char *path, const K
 /* Stops the call at once (its transfer is dropped, its timers removed) and
  * frees it; done is not called. NULL is a no-op. */
 void kube_call_cancel(KubeCall *call);
+/* The HTTP status of the answer being received, 0 before its headers. */
+long kube_call_http_status(KubeCall *call);
 
 /* Runs the client's loop until *done becomes true. For the synchronous
  * wrappers only: refuses (-EDEADLK) when called from inside a dispatch of

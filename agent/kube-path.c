@@ -16,18 +16,21 @@ typedef struct KindInfo {
         const char *kind;
         const char *resource;
         bool namespaced;
+        bool list_only; /* only its collection is read (following rollouts): never an object to apply */
 } KindInfo;
 
 static const KindInfo kinds[] = {
-        { "v1", "Namespace", "namespaces", false },
-        { "v1", "Secret", "secrets", true },
-        { "v1", "Service", "services", true },
-        { "v1", "ConfigMap", "configmaps", true },
-        { "v1", "ServiceAccount", "serviceaccounts", true },
-        { "apps/v1", "Deployment", "deployments", true },
-        { "apps/v1", "StatefulSet", "statefulsets", true },
-        { "apps/v1", "DaemonSet", "daemonsets", true },
-        { "coordination.k8s.io/v1", "Lease", "leases", true },
+        { "v1", "Namespace", "namespaces", false, false },
+        { "v1", "Secret", "secrets", true, false },
+        { "v1", "Service", "services", true, false },
+        { "v1", "ConfigMap", "configmaps", true, false },
+        { "v1", "ServiceAccount", "serviceaccounts", true, false },
+        { "apps/v1", "Deployment", "deployments", true, false },
+        { "apps/v1", "StatefulSet", "statefulsets", true, false },
+        { "apps/v1", "DaemonSet", "daemonsets", true, false },
+        { "apps/v1", "ReplicaSet", "replicasets", true, true },
+        { "v1", "Pod", "pods", true, true },
+        { "coordination.k8s.io/v1", "Lease", "leases", true, false },
 };
 
 int kube_ref_from_object(const cJSON *obj, KubeRef *ret) {
@@ -96,7 +99,7 @@ int kube_path(const KubeRef *ref, char **ret) {
         char *p;
         int n;
 
-        if (!k)
+        if (!k || k->list_only)
                 return -EOPNOTSUPP;
         if (!valid_name(ref->name, false) || (k->namespaced != !strempty(ref->namespace)) ||
             (k->namespaced && !valid_name(ref->namespace, true)))

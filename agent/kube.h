@@ -47,11 +47,12 @@ typedef struct KubeClientOptions {
         unsigned deadline_ms;        /* one call, retries included; 0: 30000 */
         unsigned backoff_initial_ms; /* 0: 200 */
         unsigned backoff_max_ms;     /* 0: 5000 */
+        unsigned max_connections;    /* per host, when requests cannot share one (HTTP/1.1); 0: 8 */
 } KubeClientOptions;
 
 typedef struct KubeClient KubeClient;
 
-/* Loads the kubeconfig at kubeconfig_path (see kubeconfig.h) and prepares a
+/* Loads the kubeconfig at kubeconfig_path (see kube-config.h) and prepares a
  * connection; nothing is sent yet. opts may be NULL for the defaults. The
  * client runs its requests on event (a reference is taken), or on a private
  * loop when event is NULL. Freeing a client drops its requests in flight
@@ -96,7 +97,8 @@ int kube_path(const KubeRef *ref, char **ret);
 /* kube_path() with the error described in err. */
 int kube_ref_path(const KubeRef *ref, char **ret, KubeError *err);
 /* The path of a collection, e.g. "/apis/apps/v1/namespaces/ns/deployments"
- * (for a list or a watch); errors as kube_path(). */
+ * (for a list or a watch): the kinds above, and Pod (v1) and ReplicaSet
+ * (apps/v1), which are only ever read; errors as kube_path(). */
 int kube_collection_path(const char *api_version, const char *kind, const char *namespace, char **ret);
 
 enum {
@@ -190,6 +192,62 @@ int kube_delete_start(KubeClient *c, const KubeRef *ref, KubeDeleteDone done, vo
 /* kube_apply(), asynchronously. obj is serialised at once: it need not outlive the call. */
 int kube_apply_start(KubeClient *c, const cJSON *obj, const char *last_resource_version, unsigned flags,
                      KubeApplyDone done, void *userdata, KubeOp **ret);
+
+/* ---- watching a collection (kube-watch.c) -----------------------------------
+ * A list, kept up to date by watch requests: GET PATH?watch=1&
+ * resourceVersion=RV&allowWatchBookmarks=true&timeoutSeconds=N, one JSON
+ * event per line, on the client's loop (no polling). A watch that ends (its
+ * timeout, a server going away) or breaks (a connection lost, an API server
+ * restarting) is started again from the last resourceVersion seen, after a
+ * capped backoff while the server cannot be reached; when the server no
+ * longer has that resourceVersion (410 Gone, or an ERROR event of code 410:
+ * its watch cache began after it, e.g. after a restart) the collection is
+ * listed again from scratch. It gives up only on an answer no retry can
+ * change (401, 403, 404, 400). */
+
+typedef struct KubeWatch KubeWatch;
+
+/* Called from the loop (never from inside a kube_watch_* call, and never
+ * while a request of w is on the stack: w may be freed here) after the
+ * objects changed (a list, or a burst of events, coalesced) or when the
+ * watch gave up (kube_watch_error then says why). */
+typedef void (*KubeWatchChanged)(KubeWatch *w, void *userdata);
+
+typedef struct KubeWatchOptions {
+        void (*trim)(cJSON *obj);    /* applied to each object received, to keep only what is read; or NULL */
+        unsigned timeout_s;          /* timeoutSeconds of one watch request; 0: 300 */
+        unsigned backoff_initial_ms; /* after a failed list or watch; 0: 250 */
+        unsigned backoff_max_ms;     /* 0: 4000 */
+} KubeWatchOptions;
+
+typedef struct KubeWatchStats {
+        unsigned lists;   /* list requests answered */
+        unsigned watches; /* watch requests sent */
+        unsigned events;  /* ADDED, MODIFIED, DELETED */
+        unsigned expired; /* 410: listed again from scratch */
+        unsigned breaks;  /* a watch or list failed (connection, 5xx...) and was retried */
+} KubeWatchStats;
+
+/* Starts watching the collection at path (kube_collection_path()), with
+ * query (e.g. "labelSelector=app%3Dx", URL-encoded; NULL: none) added to
+ * its list and watch requests. opts may be NULL. */
+int kube_watch_start(KubeClient *c, const char *path, const char *query, const KubeWatchOptions *opts,
+                     KubeWatchChanged changed, void *userdata, KubeWatch **ret);
+/* Stops it (its request in flight is dropped, no callback). NULL is a no-op. */
+KubeWatch *kube_watch_free(KubeWatch *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(KubeWatch *, kube_watch_free);
+/* Whether the objects reflect a list (and the events since). */
+bool kube_watch_synced(const KubeWatch *w);
+/* The objects, a JSON array owned by w (valid until the next callback),
+ * in the order the server listed them, new ones last; without their
+ * metadata.managedFields (most of their bytes, read by no watcher), and
+ * trimmed by opts->trim. */
+const cJSON *kube_watch_items(const KubeWatch *w);
+/* The object named name, or NULL. */
+const cJSON *kube_watch_find(const KubeWatch *w, const char *name);
+/* 0 while it runs; the negative errno (and *ret_err, when not NULL) once it gave up. */
+int kube_watch_error(const KubeWatch *w, const KubeError **ret_err);
+void kube_watch_stats(const KubeWatch *w, KubeWatchStats *ret);
 
 /* Exposed for tests: the one-line message for an HTTP error answer (a
  * Status body, other JSON, text or nothing), into err; returns the errno. */

@@ -7,10 +7,11 @@
  * nothing and schedules exactly one follow-up pass. Failed passes retry
  * with capped exponential backoff, a periodic resync repairs drift, and the
  * sd_notify protocol is spoken (READY, STATUS, RELOADING, STOPPING,
- * WATCHDOG). Idle, only the resync and watchdog timers wake it; a while
- * after the last pass it closes its connections, which unloads libcurl and
- * libpq. manager-watch.c follows values.env through directory swaps and
- * symlinks.
+ * WATCHDOG). After a pass that changed a workload, manager-rollout.c
+ * follows its rollout (journal lines, STATUS= when one settles). Idle, only
+ * the resync and watchdog timers wake it; a while after the last pass it
+ * closes its connections, which unloads libcurl and libpq.
+ * manager-watch.c follows values.env through directory swaps and symlinks.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -21,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "manager-rollout.h"
 #include "manager-watch.h"
 #include "manager.h"
 #include "util/clock.h"
@@ -54,6 +56,12 @@ typedef struct Loop {
         bool reloading;
         bool stopping;
         uint64_t max_dispatch_nsec; /* CPU of the longest loop iteration since the last pass */
+        Rollouts *rollouts;  /* NULL: rollouts are not followed */
+        /* The last pass, for the rollouts' STATUS= (the ledger is dropped when idle) */
+        bool last_pass_ok;
+        unsigned long long last_generation;
+        char *last_pass_status;
+        bool check_rollouts; /* the next pass that succeeds looks at every workload's health */
 } Loop;
 
 #define PENDING_PASS (1u << 31)
@@ -134,12 +142,62 @@ static void run_pass(Loop *l, unsigned flags) {
         log_debug("pass %u starting%s", ++l->passes, flags & PASS_RESYNC ? " (resync)" : "");
 }
 
+/* What a pass wrote is followed until it runs (or fails to); after a
+ * start or a reload, every workload is looked at once. */
+static void follow_rollouts(Loop *l, int r, const PassResult *res) {
+        if (!l->rollouts)
+                return;
+        if (rollouts_follow(l->rollouts, res) < 0 ||
+            rollouts_sync(l->rollouts, l->m->ledger, l->check_rollouts && r >= 0) < 0)
+                log_warning("Out of memory while following rollouts, ignoring");
+        if (r >= 0)
+                l->check_rollouts = false;
+}
+
+/* The pass's STATUS=, and the rollouts' summary while one fails (a failing
+ * rollout stays visible until it is fixed). */
+static void notify_pass(Loop *l, const PassResult *res) {
+        _cleanup_free_ char *summary = NULL, *text = NULL;
+        unsigned n[_ROLLOUT_HEALTH_MAX] = { 0 };
+        const char *status = res->status ? res->status : "pass finished";
+
+        if (l->rollouts)
+                rollouts_count(l->rollouts, n);
+        if (n[ROLLOUT_FAILING] && rollouts_summary(l->rollouts, &summary) >= 0 && summary &&
+            asprintf(&text, "%s; %s", status, summary) >= 0)
+                status = text;
+        notify_status(l, status);
+}
+
+/* A rollout settled: STATUS= says where every workload stands. */
+static void on_rollouts_changed(Rollouts *rs, void *userdata) {
+        _cleanup_free_ char *summary = NULL, *text = NULL;
+        Loop *l = userdata;
+        int r;
+
+        if (l->stopping || !l->ready_sent || l->reloading || rollouts_summary(rs, &summary) < 0 || !summary)
+                return;
+        if (l->last_pass_ok)
+                r = asprintf(&text, "generation %llu applied; %s", l->last_generation, summary);
+        else
+                r = asprintf(&text, "%s; %s", l->last_pass_status ? l->last_pass_status : "no pass yet", summary);
+        if (r >= 0)
+                notify_status(l, text);
+        if (!rollouts_busy(rs) && !l->m->kube)
+                (void) malloc_trim(0); /* the last watch went after the idle close */
+}
+
 static void on_pass_done(Manager *m, int r, PassResult *res, void *userdata) {
         Loop *l = userdata;
 
         if (l->opts->idle_close_usec > 0)
                 (void) arm(&l->idle_close, l->event, now_usec() + l->opts->idle_close_usec, on_idle_close, l);
-        notify_status(l, res->status ? res->status : "pass finished");
+        l->last_pass_ok = r >= 0;
+        l->last_generation = (unsigned long long) m->ledger->generation;
+        free(l->last_pass_status);
+        l->last_pass_status = res->status ? strdup(res->status) : NULL;
+        follow_rollouts(l, r, res);
+        notify_pass(l, res);
         log_debug("pass %u done; the longest loop iteration since the last pass took %.2f ms of CPU", l->passes,
                   l->max_dispatch_nsec / 1e6);
         l->max_dispatch_nsec = 0;
@@ -244,6 +302,10 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
          * the reload does not wait on a slow server. */
         manager_pass_cancel(l->m, "reloading");
         l->pending = 0;
+        if (l->rollouts) {
+                rollouts_stop(l->rollouts); /* watched again with the kubeconfig read anew */
+                l->check_rollouts = true;
+        }
         (void) manager_reload(l->m);
         (void) watch_refresh(l->watch);
         l->reloading = true; /* READY=1 follows the next pass */
@@ -266,6 +328,8 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
 }
 
 static void loop_free(Loop *l) {
+        rollouts_free(l->rollouts);
+        free(l->last_pass_status);
         watch_free(l->watch);
         sd_event_source_disable_unref(l->settle);
         sd_event_source_disable_unref(l->burst);
@@ -354,6 +418,23 @@ static void set_deadlines(Manager *m, uint64_t watchdog_usec) {
                 m->options.oauth_options.statement_timeout_ms = pass_ms < 5000 ? pass_ms : 5000;
 }
 
+static int setup_rollouts(Loop *l) {
+        _cleanup_free_ char *path = NULL;
+        RolloutsOptions o = { .timeout_usec = l->opts->rollout_timeout_usec };
+        int r;
+
+        if (l->opts->rollout_timeout_usec == 0)
+                return 0;
+        if (asprintf(&path, "%s/%s", l->m->state_dir, ROLLOUTS_RUNTIME_FILE) < 0)
+                return log_error_errno(ENOMEM, "Out of memory");
+        o.runtime_path = path;
+        r = rollouts_new(l->m, &o, on_rollouts_changed, l, &l->rollouts);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up following rollouts: %s", STRERROR(r));
+        l->check_rollouts = true;
+        return 0;
+}
+
 int manager_run(Manager *m, const LoopOptions *opts) {
         Loop l = { .m = m, .opts = opts, .event = m->event };
         int r;
@@ -367,6 +448,9 @@ int manager_run(Manager *m, const LoopOptions *opts) {
         r = watch_new(m->event, m->options.values_path, on_edit, on_partial_edit, &l, &l.watch);
         if (r < 0)
                 goto finish;
+        r = setup_rollouts(&l);
+        if (r < 0)
+                goto finish;
         log_info("nap-agent watching '%s', state in '%s'", m->options.values_path, m->state_dir);
 
         /* The first pass runs at once; READY=1 follows it whatever its
@@ -377,6 +461,8 @@ int manager_run(Manager *m, const LoopOptions *opts) {
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %s", STRERROR(r));
         manager_pass_cancel(m, NULL);
+        if (l.rollouts)
+                rollouts_remove_runtime(l.rollouts); /* no daemon, no view: `status` says unknown */
         r = m->ledger ? ledger_commit(m->ledger) : 0;
         if (r < 0)
                 log_warning_errno(r, "Failed to save the ledger on exit: %s", STRERROR(r));

@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "kube-http.h"
-#include "kubeconfig.h"
+#include "kube-config.h"
 #include "manager.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -120,7 +120,7 @@ static int take_key(DigestKeyOp *op, const cJSON *secret, KubeError *err) {
         KubeBlob b = { 0 };
         int r;
 
-        r = data ? kubeconfig_base64_decode(data, &b) : -EINVAL;
+        r = data ? kube_config_base64_decode(data, &b) : -EINVAL;
         if (r == -ENOMEM)
                 return r;
         if (r >= 0 && is_key(b.data, b.size))

@@ -214,6 +214,9 @@ static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *u
         } else {
                 log_applied(t, ar);
                 r = plan_action_record(p->m->ledger, t->a, ar->resource_version);
+                /* followed after the pass; nap-cp (partial) is the platform's */
+                if (r >= 0 && ar->changed && !t->a->object->partial)
+                        r = pass_result_add_workload(&p->res, t->a->module, ar->live);
                 if (r < 0)
                         pass_fail(p, r, "Out of memory");
         }

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kubeconfig.h"
+#include "kube-config.h"
 #include "manager.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -23,6 +23,15 @@
 #define DEFAULT_STATE_DIR "/var/lib/nap-agent"
 
 void pass_result_clear(PassResult *r) {
+        for (size_t i = 0; i < r->n_workloads; i++) {
+                PassWorkload *w = &r->workloads[i];
+                free(w->api_version);
+                free(w->kind);
+                free(w->namespace);
+                free(w->name);
+                free(w->module);
+        }
+        free(r->workloads);
         free(r->status);
         *r = (PassResult) { 0 };
 }
@@ -236,7 +245,7 @@ int manager_kube(Manager *m, const Config *c, KubeClient **ret) {
 
         if (!dir)
                 return manager_fail(m, ENOMEM, "Out of memory");
-        r = kubeconfig_locate(m->options.kubeconfig, config_get(c, "KUBECONFIG"), dir, &path, &skipped);
+        r = kube_config_locate(m->options.kubeconfig, config_get(c, "KUBECONFIG"), dir, &path, &skipped);
         if (r < 0)
                 return manager_fail(m, r, "No kubeconfig found: pass --kubeconfig, set KUBECONFIG (in the "
                                           "environment or in values.env), or hand it in with LoadCredential=kubeconfig");

@@ -61,6 +61,17 @@ enum {
         PASS_CLIENTS_ONLY = 1u << 2, /* `seed`: only the oauth_clients rows */
 };
 
+/* A workload (Deployment, DaemonSet) a pass created or changed: what
+ * manager-rollout.c follows. */
+typedef struct PassWorkload {
+        char *api_version;
+        char *kind;
+        char *namespace;
+        char *name;
+        char *module;
+        long long generation; /* metadata.generation the apply left */
+} PassWorkload;
+
 typedef struct PassResult {
         unsigned objects_applied;  /* created or changed */
         unsigned objects_deleted;
@@ -71,9 +82,14 @@ typedef struct PassResult {
         unsigned warnings;         /* survived, logged (e.g. nap-cp missing) */
         bool invalid_values;       /* values.env could not be used: nothing was applied */
         char *status;              /* one line for STATUS= and `status`; no secret */
+        PassWorkload *workloads;   /* created or changed by this pass */
+        size_t n_workloads;
 } PassResult;
 
 void pass_result_clear(PassResult *r);
+/* Notes a workload the pass created or changed (live: the object the apply
+ * returned); other kinds are ignored (manager-rollout.c). */
+int pass_result_add_workload(PassResult *r, const char *module, const cJSON *live);
 /* Whether the pass wrote anything (created, changed, deleted or repaired). */
 bool pass_result_wrote(const PassResult *r);
 
@@ -125,6 +141,7 @@ int manager_load_desired(Manager *m, Config **ret_config, DesiredSet **ret_desir
 
 typedef struct LoopOptions {
         uint64_t settle_usec;     /* quiet time after a write that is not closed (default 500 ms) */
+        uint64_t rollout_timeout_usec; /* following a rollout: how long it may take; 0: do not follow */
         uint64_t resync_usec;     /* periodic full re-apply; 0: never (default 10 min) */
         uint64_t idle_close_usec; /* after a pass, when to close the connections; 0: never */
 } LoopOptions;

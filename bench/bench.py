@@ -20,6 +20,11 @@
     --show-secrets` then `kubectl apply --server-side --force-conflicts -f
     DIR`), timed in the same run, with the ratio to the agent's
     edit-to-last-write.
+
+The harness runs kube-controller-manager (run.sh), and a stand-in kubelet
+(daemonlib.Kubelet.start_auto) makes each new Pod Ready, so the rollouts
+the daemon follows after each edit complete and settle: the cold edits and
+(c) come after them, with no watch left open.
 """
 import os
 import re
@@ -33,7 +38,7 @@ IDLE_CLOSE_S = 2
 COLD_EDITS = 10
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "daemon"))
-from daemonlib import (Agent, Audit, NotifySocket, base_values, env, parse_ts, set_key,  # noqa: E402
+from daemonlib import (Agent, Audit, Kubelet, NotifySocket, base_values, env, parse_ts, set_key,  # noqa: E402
                        setup_database, write_in_place)
 
 
@@ -64,7 +69,8 @@ def timed_edit(agent, notify, audit, values, text):
     n, mark = notify.count(), audit.mark()
     t_wall, t_mono = time.time(), time.monotonic()
     write_in_place(values, text)
-    i = notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
+    # the pass's STATUS=, not one of a rollout settling ("generation N applied; ...")
+    i = notify.wait_for(lambda m: m.startswith("STATUS=") and not m.startswith("STATUS=generation "), 10, n)
     t_status = notify.snapshot(i)[0][0] if i is not None else float("nan")
     w = audit.writes_since(mark)
     last = max((parse_ts(x[5]) for x in w), default=None)
@@ -100,6 +106,8 @@ def main():
     write_in_place(values, text)
     audit = Audit()
     notify = NotifySocket(wd)
+    kubelet = Kubelet()
+    kubelet.start_auto()
     agent = Agent(binary, wd, values, os.path.join(wd, "state"), env("KUBECONFIG"),
                   ["--resync=0", "--idle-close=%d" % IDLE_CLOSE_S], notify=notify,
                   extra_env={"NAP_LOG_LEVEL": "debug"})
@@ -140,6 +148,7 @@ def main():
     dispatch = [float(x) for x in re.findall(r"took ([0-9.]+) ms of CPU", agent.output())]
     agent.stop()
     notify.close()
+    kubelet.stop_auto()
 
     # (d) the install.sh way, same edits, same cluster
     ist = []

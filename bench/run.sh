@@ -12,4 +12,6 @@ agent=$build/agent/nap-agent
 if [ -z "${NAP_K8S_PREBUILT_DIR:-}" ] && [ -f "$top/../shared/k8s/kube-apiserver.xz" ]; then
 	export NAP_K8S_PREBUILT_DIR=$top/../shared/k8s
 fi
+# With kube-controller-manager: the rollouts the daemon follows complete.
+export HARNESS_COMPONENTS=${HARNESS_COMPONENTS:-kube kcm pg}
 exec "$top/tests/harness/with-harness.sh" python3 "$top/bench/bench.py" "$agent" "${2:-10}" "${3:-60}"

@@ -20,7 +20,7 @@ group carries its prefix):
     util      agent/util/*
     envfile   envfile, envfile-*        config    config, config-*
     template  template, template-*      plan      plan, plan-*
-    ledger    ledger, ledger-*          kube      kube, kube-*, kubeconfig*
+    ledger    ledger, ledger-*          kube      kube, kube-*
     oauth     oauth, oauth-*            manager   manager, manager-*, daemon*
     cli       cli, cli-*, main.c
     doctor    doctor, doctor-*: the live checks of `nap-agent doctor`. They
@@ -30,6 +30,10 @@ group carries its prefix):
     gensecrets  gensecrets*: rewrites values.env's empty secrets on the
               parser's spans; a pure stage beside config:
               cli --> gensecrets --> envfile.
+    rollout   rollout, rollout-*: a workload's health judged from its
+              objects (Deployment or DaemonSet, ReplicaSets, Pods) as read
+              from the API server; a pure stage the manager (which follows
+              rollouts) and doctor use: manager --> rollout.
     daemon*   the daemon's event loop, once it carries its own name, is the
               manager's (the manager runs the passes it schedules).
 
@@ -58,13 +62,14 @@ from contextlib import redirect_stdout
 ARROWS = {
     "cli": ["manager", "doctor", "gensecrets"],
     "doctor": ["manager"],
-    "manager": ["plan", "kube", "oauth"],
+    "manager": ["plan", "kube", "oauth", "rollout"],
     "plan": ["template", "ledger"],
     "template": ["config"],
     "config": ["envfile"],
     "gensecrets": ["envfile"],
     "envfile": [],
     "ledger": [],
+    "rollout": [],
     "kube": [],
     "oauth": [],
     "util": [],
@@ -81,12 +86,13 @@ GROUPS = [
     (re.compile(r"^gensecrets(-.*)?\.[ch]$"), "gensecrets"),
     (re.compile(r"^envfile(-.*)?\.[ch]$"), "envfile"),
     (re.compile(r"^ledger(-.*)?\.[ch]$"), "ledger"),
-    (re.compile(r"^(kube(-.*)?|kubeconfig(-.*)?)\.[ch]$"), "kube"),
+    (re.compile(r"^kube(-.*)?\.[ch]$"), "kube"),
     (re.compile(r"^oauth(-.*)?\.[ch]$"), "oauth"),
+    (re.compile(r"^rollout(-.*)?\.[ch]$"), "rollout"),
 ]
 
 GENERATED = "nap-config.h"
-PURE = {"envfile", "config", "template", "plan", "ledger", "gensecrets", "util"}
+PURE = {"envfile", "config", "template", "plan", "ledger", "gensecrets", "rollout", "util"}
 
 # (including file, included file) -> why it is tolerated for now.
 EXCEPTIONS = {}

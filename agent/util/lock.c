@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "util/lock.h"
@@ -48,4 +50,36 @@ int lock_dir(const char *dir, const char *who, char **ret_holder) {
         if (ftruncate(fd, 0) < 0 || pwrite(fd, line, (size_t) n, 0) != n)
                 return negative_errno();
         return TAKE_FD(fd);
+}
+
+int lock_dir_holder(const char *dir, pid_t *ret_pid) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        char line[256];
+        struct stat st;
+
+        if (asprintf(&path, "%s/lock", dir) < 0)
+                return -ENOMEM;
+        if (stat(path, &st) < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        f = fopen("/proc/locks", "re");
+        if (!f)
+                return negative_errno();
+        /* "1: FLOCK  ADVISORY  WRITE 1234 fe:00:131 0 EOF"; waiters have "->". */
+        while (fgets(line, sizeof line, f)) {
+                char type[16];
+                unsigned maj, min;
+                unsigned long ino;
+                int pid;
+
+                if (strstr(line, "->") ||
+                    sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%lu", type, &pid, &maj, &min, &ino) != 5)
+                        continue;
+                if (streq(type, "FLOCK") && maj == major(st.st_dev) && min == minor(st.st_dev) &&
+                    ino == (unsigned long) st.st_ino) {
+                        *ret_pid = (pid_t) pid;
+                        return 1;
+                }
+        }
+        return 0;
 }

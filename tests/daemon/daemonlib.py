@@ -22,7 +22,9 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import secret_digest  # noqa: E402
@@ -413,6 +415,133 @@ def parse_ts(ts):
         tzinfo=datetime.timezone.utc).timestamp()
 
 
+# ---- a stand-in kubelet -------------------------------------------------------
+
+class Kubelet:
+    """There is no kubelet (nor scheduler) in the harness: kube-controller-
+    manager makes ReplicaSets and Pods (HARNESS_COMPONENTS="kube kcm pg"),
+    and this sets their status through the status subresource the way a
+    kubelet would: Ready, or a container waiting for a reason
+    (ImagePullBackOff...). A Node object gives DaemonSets a node to run on."""
+
+    def __init__(self, namespace="nap"):
+        self.ns = namespace
+        self.url = env("KUBE_API_URL")
+        self.token = env("KUBE_TOKEN")
+        self.ctx = ssl.create_default_context(cafile=env("KUBE_CA_FILE"))
+
+    def api(self, method, path, body=None, ctype="application/json"):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Authorization", "Bearer " + self.token)
+        if data is not None:
+            req.add_header("Content-Type", ctype)
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=30) as resp:
+                return resp.status, json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def ensure_node(self, name="node-a"):
+        code, body = self.api("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {
+            "name": name, "labels": {"kubernetes.io/hostname": name}}})
+        if code not in (201, 409):
+            raise RuntimeError("create node %s: %s %r" % (name, code, body))
+
+    def get(self, path):
+        code, body = self.api("GET", path)
+        if code != 200:
+            raise RuntimeError("GET %s: %s %r" % (path, code, body))
+        return body
+
+    def current_pods(self, kind, name):
+        """The live pods of the workload's current template: of the
+        Deployment's ReplicaSet of its revision, or of the DaemonSet's
+        template generation (not being deleted)."""
+        if kind == "Deployment":
+            dep = self.get("/apis/apps/v1/namespaces/%s/deployments/%s" % (self.ns, name))
+            rev = dep["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision")
+            rss = self.get("/apis/apps/v1/namespaces/%s/replicasets?labelSelector=app%%3D%s" % (self.ns, name))
+            owners = {rs["metadata"]["uid"] for rs in rss["items"]
+                      if rs["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision") == rev}
+            gen = None
+        else:
+            ds = self.get("/apis/apps/v1/namespaces/%s/daemonsets/%s" % (self.ns, name))
+            owners = {ds["metadata"]["uid"]}
+            gen = ds["metadata"].get("annotations", {}).get("deprecated.daemonset.template.generation")
+        pods = self.get("/api/v1/namespaces/%s/pods?labelSelector=app%%3D%s" % (self.ns, name))["items"]
+        return [p for p in pods if not p["metadata"].get("deletionTimestamp")
+                and any(o.get("uid") in owners for o in p["metadata"].get("ownerReferences", []))
+                and (gen is None or p["metadata"].get("labels", {}).get("pod-template-generation") == gen)]
+
+    def wait_pods(self, kind, name, exclude=(), timeout=30):
+        """The current pods once there is one whose name is not in exclude."""
+        found = wait_until(lambda: [p for p in self.current_pods(kind, name)
+                                    if p["metadata"]["name"] not in exclude], timeout, 0.1)
+        if not found:
+            raise RuntimeError("no new pod of %s %s after %d s" % (kind, name, timeout))
+        return found
+
+    def patch_status(self, pod, status):
+        path = "/api/v1/namespaces/%s/pods/%s/status" % (self.ns, pod["metadata"]["name"])
+        code, body = self.api("PATCH", path, {"status": status}, "application/merge-patch+json")
+        if code != 200:
+            raise RuntimeError("PATCH %s: %s %r" % (path, code, body))
+        return body
+
+    def ready(self, pod):
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        running = [{"name": c["name"], "image": c["image"], "imageID": "", "ready": True, "restartCount": 0,
+                    "started": True, "state": {"running": {"startedAt": now}}} for c in pod["spec"]["containers"]]
+        return self.patch_status(pod, {"phase": "Running", "containerStatuses": running, "conditions": [
+            {"type": "Ready", "status": "True", "lastTransitionTime": now},
+            {"type": "ContainersReady", "status": "True", "lastTransitionTime": now}]})
+
+    def waiting(self, pod, container, reason, init=False):
+        """container (an init container with init) waiting for reason, as
+        the kubelet reports an image it cannot pull or a crash loop."""
+        spec = pod["spec"]["initContainers" if init else "containers"]
+        image = [c["image"] for c in spec if c["name"] == container][0]
+        key = "initContainerStatuses" if init else "containerStatuses"
+        return self.patch_status(pod, {"phase": "Pending", key: [{
+            "name": container, "image": image, "imageID": "", "ready": False, "restartCount": 0,
+            "state": {"waiting": {"reason": reason, "message": "Back-off pulling image \"%s\"" % image}}}]})
+
+    def start_auto(self, interval=0.2):
+        """A thread that makes every pod of the namespace Ready soon after
+        it appears, as kubelets do when images pull and containers start
+        (the benchmark: rollouts complete, and settle). stop_auto() ends it."""
+        self.auto_stop = threading.Event()
+
+        def is_ready(p):
+            return any(c.get("type") == "Ready" and c.get("status") == "True"
+                       for c in p.get("status", {}).get("conditions", []))
+
+        def run():
+            while not self.auto_stop.wait(interval):
+                try:
+                    pods = self.get("/api/v1/namespaces/%s/pods" % self.ns)["items"]
+                    for p in pods:
+                        if not p["metadata"].get("deletionTimestamp") and not is_ready(p):
+                            self.ready(p)
+                except (OSError, RuntimeError, ValueError):
+                    continue  # a pod deleted meanwhile, the server busy: the next round
+
+        self.auto_thread = threading.Thread(target=run, daemon=True)
+        self.auto_thread.start()
+
+    def stop_auto(self):
+        self.auto_stop.set()
+        self.auto_thread.join(5)
+
+    def roll_out(self, kind, name, exclude=(), timeout=30):
+        """Makes the workload's new pods Ready; returns their names."""
+        pods = self.wait_pods(kind, name, exclude, timeout)
+        for p in pods:
+            self.ready(p)
+        return [p["metadata"]["name"] for p in pods]
+
+
 # ---- a recording, delaying proxy ----------------------------------------------
 
 class Proxy:
@@ -456,12 +585,12 @@ class Proxy:
                     write = self.command not in ("GET", "HEAD")
                     delay = max(proxy.write_delay if write else 0, proxy.delay)
                     after = proxy.answer_delay if write else 0
-                    proxy.inflight += 1
+                    proxy.inflight += write
                 try:
                     self.forward(body, delay, after)
                 finally:
                     with proxy.lock:
-                        proxy.inflight -= 1
+                        proxy.inflight -= write
 
             def forward(self, body, delay, after=0):
                 if delay:
@@ -511,8 +640,10 @@ class Proxy:
             return [r for r in self.requests if r[0] not in ("GET", "HEAD")]
 
     def stop(self, timeout=15):
-        """Stops listening, and waits for the requests still being
-        forwarded (a held one reaches the apiserver after its client left)."""
+        """Stops listening, and waits for the writes still being forwarded
+        (a held one reaches the apiserver after its client left); not for
+        reads, of which a watch (the daemon following a rollout) lasts
+        until the apiserver ends it."""
         wait_until(lambda: self.inflight == 0, timeout)
         if self.server:
             self.server.shutdown()

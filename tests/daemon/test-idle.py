@@ -14,6 +14,11 @@ them again and is applied as usual.
     while the libraries are unloaded are repaired by the next resync;
   - agent 3 (--idle-close=0): the connections stay open.
 
+Rollouts are not followed here (--rollout-timeout=0): without
+kube-controller-manager no Deployment ever becomes available, so a followed
+rollout would keep its watches, and libcurl, for its whole timeout.
+test-rollout.py checks the idle state after rollouts settle.
+
     with-harness.sh test-idle.py NAP_AGENT
 """
 import os
@@ -67,7 +72,8 @@ def stop(agent, notify, name):
 
 def cold_edits(wd):
     audit = Audit()
-    agent, notify, values, text = start(wd, "agent1", ["--resync=0", "--idle-close=1"], SANDBOX_NODE_PORT="30086")
+    agent, notify, values, text = start(wd, "agent1", ["--resync=0", "--idle-close=1", "--rollout-timeout=0"],
+                                          SANDBOX_NODE_PORT="30086")
     T.check(curl_and_pq(agent), "agent1: libcurl and libpq mapped after the first pass", agent.net_libs())
     rss_open = agent.status("VmRSS")
     wait_unloaded(agent, "agent1")
@@ -112,7 +118,8 @@ def cold_edits(wd):
 
 
 def resync_repairs(wd):
-    agent, notify, values, text = start(wd, "agent2", ["--resync=3", "--idle-close=1"], SANDBOX_NODE_PORT="30090")
+    agent, notify, values, text = start(wd, "agent2", ["--resync=3", "--idle-close=1", "--rollout-timeout=0"],
+                                          SANDBOX_NODE_PORT="30090")
     wait_unloaded(agent, "agent2")
     n = notify.count()
     kubectl("-n", "nap", "delete", "service", "nap-sandbox", "--wait=false")

@@ -10,8 +10,11 @@ KUBE_API_URL, KUBE_TOKEN, KUBE_CA_FILE, KUBECTL, DATABASE_URL and PG*):
 
 Every check is made to pass and made to fail (or warn) from the outside, as
 an operator would: psql on oauth_clients, kubectl on the live objects, Pods
-made Ready through the status subresource (there is no kubelet), a STUN
-responder on 127.0.0.1 that answers and one that does not. Each case asserts
+made Ready or left waiting in ImagePullBackOff through the status
+subresource (the harness runs kube-controller-manager, which makes the
+Deployments' ReplicaSets and Pods, but no kubelet: tests/daemon/daemonlib.py's
+Kubelet stands in), a STUN responder on 127.0.0.1 that answers and one that
+does not. Each case asserts
 the check's status in `--json` and the exit code. The human output and the
 JSON shape are checked, and no secret may appear in any output.
 
@@ -45,6 +48,10 @@ TOKEN = os.environ["KUBE_TOKEN"]
 KUBECTL = os.environ.get("KUBECTL", "kubectl")
 CTX = ssl.create_default_context(cafile=os.environ["KUBE_CA_FILE"])
 
+sys.path.insert(0, os.path.join(SRC, "tests", "daemon"))
+from daemonlib import Kubelet  # noqa: E402
+
+KUBELET = Kubelet()
 WORK = tempfile.mkdtemp(prefix="nap-doctor.")
 STATE = os.path.join(WORK, "state")
 VALUES = os.path.join(WORK, "values.env")
@@ -308,24 +315,13 @@ def ensure_namespace(ns):
     check(code in (201, 409), "create namespace %s: %s %r" % (ns, code, body))
 
 
-def create_pod(ns, name, labels):
+def create_pod(ns, name, labels, configmap=None):
     body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "labels": labels},
             "spec": {"containers": [{"name": "main", "image": "registry.invalid/never-runs:1"}]}}
+    if configmap:
+        body["spec"]["volumes"] = [{"name": "template", "configMap": {"name": configmap}}]
     code, resp = api("POST", "/api/v1/namespaces/%s/pods" % ns, body)
     check(code == 201, "create pod %s/%s: %s %r" % (ns, name, code, resp))
-
-
-def make_ready(ns, name):
-    """No kubelet runs: set the Ready condition through the status subresource."""
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    patch = {"status": {"phase": "Running", "conditions": [
-        {"type": "Ready", "status": "True", "lastTransitionTime": now},
-        {"type": "ContainersReady", "status": "True", "lastTransitionTime": now}]}}
-    code, resp = api("PATCH", "/api/v1/namespaces/%s/pods/%s/status" % (ns, name), patch,
-                     ctype="application/merge-patch+json")
-    check(code == 200, "patch pod %s/%s status: %s %r" % (ns, name, code, resp))
-    conds = {c["type"]: c["status"] for c in resp.get("status", {}).get("conditions", [])}
-    check(conds.get("Ready") == "True", "pod %s/%s is not Ready after the patch: %r" % (ns, name, conds))
 
 
 def delete_pod(ns, name):
@@ -362,7 +358,19 @@ ALL_IDS = ["values.valid", "values.permissions", "values.host", "values.image_ta
            "oauth.database", "nodeport.sandbox", "oauth.sandbox-service.exists",
            "oauth.sandbox-service.redirect_uri", "nodeport.browser", "oauth.browser-service.exists",
            "oauth.browser-service.redirect_uri", "turn.host", "turn.pod", "turn.stun", "opensandbox.url",
-           "opensandbox.pods", "agent.ledger", "agent.last_pass", "agent.drift"]
+           "opensandbox.pods", "agent.ledger", "agent.last_pass", "agent.drift", "sandbox.pod", "browser.pod",
+           "opensandbox.service", "opensandbox.template"]
+WORKLOADS = (("sandbox.pod", "nap-sandbox"), ("browser.pod", "nap-browser"), ("turn.pod", "coturn"))
+
+
+def roll_out_pending():
+    """Makes the current pods of the services' Deployments Ready (an edit
+    rolled them: a new ReplicaSet)."""
+    for _, name in WORKLOADS:
+        for p in KUBELET.wait_pods("Deployment", name):
+            if not any(c.get("type") == "Ready" and c.get("status") == "True"
+                       for c in p.get("status", {}).get("conditions", [])):
+                KUBELET.ready(p)
 # Not covered: agent.daemon (reported only on a host booted with systemd);
 # opensandbox.url failing (`check` refuses a non-http OPENSANDBOX_URL, so
 # values.valid fails first: asserted in values_valid); turn.host failing
@@ -378,6 +386,8 @@ def before_first_apply():
     expect(d, "oauth.sandbox-service.exists", "fail", summary="invalid_client", fix="nap-agent seed")
     expect(d, "oauth.browser-service.exists", "fail", summary="invalid_client")
     expect(d, "nodeport.sandbox", "fail", summary="does not exist")
+    for cid, name in WORKLOADS:
+        expect(d, cid, "fail", summary="Deployment '%s' does not exist" % name, fix="nap-agent apply --resync")
     expect(d, "agent.drift", "ok")  # the ledger is empty
 
 
@@ -393,16 +403,39 @@ def first_apply():
 
 
 @case
-def turn_pod():
-    """No coturn Pod: fail; one that is not Ready: fail; made Ready through the status subresource: ok."""
+def workload_pods():
+    """The services' Deployments judged as the daemon judges a rollout
+    (rollout.c): rolling out (warn) while their pods are Pending; coturn's
+    pod in ImagePullBackOff: fail, the image and the pod named; once Ready:
+    ok."""
+    pods = {name: KUBELET.wait_pods("Deployment", name)[0] for _, name in WORKLOADS}
     d = doctor()
-    expect(d, "turn.pod", "fail", rc=1, summary="0 pod(s)", fix="kubectl -n nap describe pod -l app=coturn")
-    create_pod(NS, "coturn-doctor-test", {"app": "coturn"})
+    for cid, name in WORKLOADS:
+        expect(d, cid, "warn", summary="is rolling out: 0/1 available",
+               fix="kubectl -n nap describe pod -l app=%s" % name)
+    KUBELET.waiting(pods["coturn"], "coturn", "ImagePullBackOff")
     d = doctor()
-    expect(d, "turn.pod", "fail", rc=1, summary="1 pod(s)")
-    make_ready(NS, "coturn-doctor-test")
+    expect(d, "turn.pod", "fail", rc=1, summary="ImagePullBackOff for docker.io/coturn/coturn:4.6 (pod %s): browsers "
+           "get no video" % pods["coturn"]["metadata"]["name"], fix="kubectl -n nap describe pod -l app=coturn")
+    for p in pods.values():
+        KUBELET.ready(p)
+    for _, name in WORKLOADS:
+        wait_available(name)
     d = doctor()
-    expect(d, "turn.pod", "ok", summary="1 of 1")
+    for cid, name in WORKLOADS:
+        expect(d, cid, "ok", summary="Deployment '%s' is available: 1/1 available" % name)
+
+
+def wait_available(name, timeout=30):
+    """kube-controller-manager has seen the Ready pod."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        code, dep = api("GET", "/apis/apps/v1/namespaces/%s/deployments/%s" % (NS, name))
+        if code == 200 and dep.get("status", {}).get("availableReplicas") == 1 and \
+                dep["status"].get("updatedReplicas") == dep["status"].get("replicas") == 1:
+            return
+        time.sleep(0.1)
+    raise Failure("Deployment %s did not become available" % name)
 
 
 @case
@@ -420,6 +453,58 @@ def opensandbox_pods():
     create_pod(OSB_NS, "opensandbox-server-0", {"app.kubernetes.io/name": "opensandbox"})
     d = doctor()
     expect(d, "opensandbox.pods", "ok", summary="1 OpenSandbox pod(s)")
+
+
+OSB_TEMPLATE = "opensandbox-sandbox-template"
+
+
+def put_template(data):
+    code, body = api("DELETE", "/api/v1/namespaces/%s/configmaps/%s" % (OSB_NS, OSB_TEMPLATE))
+    check(code in (200, 404), "delete ConfigMap: %s %r" % (code, body))
+    if data is not None:
+        code, body = api("POST", "/api/v1/namespaces/%s/configmaps" % OSB_NS, {
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": OSB_TEMPLATE}, "data": data})
+        check(code == 201, "create ConfigMap: %s %r" % (code, body))
+
+
+def put_service(present):
+    path = "/api/v1/namespaces/%s/services" % OSB_NS
+    if not present:
+        code, body = api("DELETE", path + "/opensandbox-server")
+        check(code in (200, 404), "delete Service: %s %r" % (code, body))
+        return
+    code, body = api("POST", path, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "opensandbox-server"},
+                                    "spec": {"ports": [{"port": 80, "protocol": "TCP"}],
+                                             "selector": {"app.kubernetes.io/name": "opensandbox"}}})
+    check(code in (201, 409), "create Service: %s %r" % (code, body))
+
+
+@case
+def opensandbox_service_and_template():
+    """The Service OPENSANDBOX_URL names (missing: fail; there: ok), and the
+    pod-template ConfigMap the platform's README has operators create and
+    mount on opensandbox-server: missing or not mounted is a warning (the
+    template may be baked into OpenSandbox's values), without its key a
+    failure, there and mounted ok."""
+    d = doctor()
+    expect(d, "opensandbox.service", "fail", rc=1, summary="no Service 'opensandbox-server' in '%s'" % OSB_NS,
+           fix="OPENSANDBOX_URL")
+    expect(d, "opensandbox.template", "warn", summary="no ConfigMap '%s'" % OSB_TEMPLATE,
+           fix="kubectl -n %s create configmap %s --from-file=sandbox-template.yaml=" % (OSB_NS, OSB_TEMPLATE))
+    put_service(True)
+    d = doctor()
+    expect(d, "opensandbox.service", "ok", summary="OPENSANDBOX_URL resolves in the cluster")
+    put_template({"other.yaml": "x"})
+    d = doctor()
+    expect(d, "opensandbox.template", "fail", rc=1, summary="has no key 'sandbox-template.yaml'")
+    put_template({"sandbox-template.yaml": "kind: Pod\n"})
+    d = doctor()
+    expect(d, "opensandbox.template", "warn", summary="no OpenSandbox pod mounts it")
+    delete_pod(OSB_NS, "opensandbox-server-0")
+    create_pod(OSB_NS, "opensandbox-server-0", {"app.kubernetes.io/name": "opensandbox"}, configmap=OSB_TEMPLATE)
+    d = doctor()
+    expect(d, "opensandbox.template", "ok", summary="and mounted")
+    expect(d, "opensandbox.pods", "ok")
 
 
 @case
@@ -566,7 +651,8 @@ def kube_reachable():
     expect(d, "kube.reachable", "fail", rc=1, fix="kubeconfig")
     check(d.elapsed < 8, "doctor took %.1f s against a closed port" % d.elapsed)
     for cid in ("kube.namespace", "kube.rbac", "nodeport.sandbox", "turn.pod", "opensandbox.pods", "agent.drift",
-                "oauth.sandbox-service.redirect_uri"):
+                "oauth.sandbox-service.redirect_uri", "sandbox.pod", "browser.pod", "opensandbox.service",
+                "opensandbox.template"):
         expect(d, cid, "skip")
     expect(d, "oauth.sandbox-service.exists", "ok")  # the database is still asked
     d = doctor(kubeconfig=os.path.join(WORK, "no-such-kubeconfig"))
@@ -727,22 +813,32 @@ def turn_stun():
 
 @case
 def turn_pod_not_ready_again():
-    """The coturn Pod gone: fail again."""
-    delete_pod(NS, "coturn-doctor-test")
+    """The coturn Pod gone: its ReplicaSet makes another, not Ready yet: the
+    Deployment is rolling out again (warn); Ready: ok."""
+    old = KUBELET.wait_pods("Deployment", "coturn")[0]["metadata"]["name"]
+    delete_pod(NS, old)
+    KUBELET.wait_pods("Deployment", "coturn", exclude=(old,))
     d = doctor()
-    expect(d, "turn.pod", "fail", rc=1)
-    create_pod(NS, "coturn-doctor-test", {"app": "coturn"})
-    make_ready(NS, "coturn-doctor-test")
+    expect(d, "turn.pod", "warn", summary="rolling out")
+    KUBELET.roll_out("Deployment", "coturn", exclude=(old,))
+    wait_available("coturn")
     d = doctor()
     expect(d, "turn.pod", "ok", rc=0)
 
 
 @case
 def opensandbox_gone():
+    """Its pods gone but its Service there: OpenSandbox may label its pods
+    otherwise (warn); both gone: fail."""
     delete_pod(OSB_NS, "opensandbox-server-0")
     d = doctor()
+    expect(d, "opensandbox.pods", "warn", summary="but Service 'opensandbox-server' exists")
+    put_service(False)
+    d = doctor()
     expect(d, "opensandbox.pods", "fail", rc=1, fix="OpenSandbox")
-    create_pod(OSB_NS, "opensandbox-server-0", {"app.kubernetes.io/name": "opensandbox"})
+    expect(d, "opensandbox.service", "fail", rc=1)
+    put_service(True)
+    create_pod(OSB_NS, "opensandbox-server-0", {"app.kubernetes.io/name": "opensandbox"}, configmap=OSB_TEMPLATE)
     d = doctor()
     expect(d, "opensandbox.pods", "ok", rc=0)
 
@@ -790,6 +886,9 @@ def agent_ledger():
 
 @case
 def all_ok_at_the_end():
+    roll_out_pending()  # the edits above rolled nap-browser
+    for _, name in WORKLOADS:
+        wait_available(name)
     d = doctor()
     check(d.rc == 0 and all(c["status"] == "ok" for c in d.json["checks"]), "not all ok at the end: %r" % d)
 

@@ -15,7 +15,8 @@
 #             stops cleanly; purge leaves nothing but the system user.
 #   daemon    (NAP_E2E_DAEMON=1) against the control plane of tests/harness
 #             on the host's 127.0.0.1 (the container shares the host's
-#             network): enable --now returns after READY, status shows
+#             network; kube-controller-manager and a stand-in kubelet, so
+#             that rollouts complete): enable --now returns after READY, status shows
 #             STATUS=, edits by sed -i and as an editor saves apply
 #             (checked in the apiserver and PostgreSQL), also while libcurl
 #             and libpq are unloaded, reload, journal
@@ -105,6 +106,7 @@ debname=$(basename "$deb")
 # --- boot and stop (after ../shared/systemd/nspawn-recipe.sh) ---------------------
 nspawn_pid=
 harness_dir=
+kubelet_pid=
 # The container's PID 1 as the host sees it: the child of systemd-nspawn,
 # else (nspawn gone) the process in the payload's init.scope.
 leader() {
@@ -195,6 +197,10 @@ cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	shutdown
+	if [ -n "$kubelet_pid" ]; then
+		kill "$kubelet_pid" 2>/dev/null || true
+		wait "$kubelet_pid" 2>/dev/null || true
+	fi
 	if [ -n "$harness_dir" ]; then
 		"$src/tests/harness/harness.sh" stop "$harness_dir" >/dev/null 2>&1 || true
 	fi
@@ -337,13 +343,30 @@ redirect_uri_is() { [ "$(redirect_uri)" = "$1" ]; }
 restarted_since() { [ "$(sc show -p NRestarts --value nap-agent.service)" -gt "$1" ]; }
 is_active() { [ "$(sc is-active nap-agent.service)" = active ]; }
 
+# A stand-in kubelet (the harness has none): every Pending pod of namespace
+# nap made Ready through the status subresource, so that the rollouts the
+# daemon follows complete (kube-controller-manager makes the pods).
+kubelet_loop() {
+	# shellcheck disable=SC2016 # expanded by the inner shell, with the harness's variables
+	while sleep 0.5; do
+		H sh -c 'for p in $("$KUBECTL" --kubeconfig "$KUBECONFIG" -n nap get pods \
+				-o jsonpath="{range .items[?(@.status.phase==\"Pending\")]}{.metadata.name} {end}" 2>/dev/null); do
+			curl -s -o /dev/null --cacert "$KUBE_CA_FILE" -H "Authorization: Bearer $KUBE_TOKEN" -X PATCH \
+				-H "Content-Type: application/merge-patch+json" "$KUBE_API_URL/api/v1/namespaces/nap/pods/$p/status" \
+				-d "{\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"lastTransitionTime\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"}]}}"
+		done' >/dev/null 2>&1 || true
+	done
+}
+
 test_daemon() {
 	local t d j out pid1 pid2 n0 secrets s pri
 	echo "== daemon: a control plane on the host (tests/harness)"
 	harness_dir=$(mktemp -d /tmp/nap-e2e-harness.XXXXXX)
 	bash "$src/tests/harness/harness.sh" deps >/dev/null
-	"$src/tests/harness/harness.sh" start "$harness_dir" >"$work/harness.log" 2>&1 ||
+	HARNESS_COMPONENTS="kube kcm pg" "$src/tests/harness/harness.sh" start "$harness_dir" >"$work/harness.log" 2>&1 ||
 		{ cat "$work/harness.log"; bad "harness did not start"; return; }
+	kubelet_loop &
+	kubelet_pid=$!
 	H psql -X -q -v ON_ERROR_STOP=1 -f "$src/tests/oauth/schema.sql" >/dev/null
 	H psql -X -q -c "INSERT INTO users (id, email, role) VALUES ('admin', 'admin@example.com', 'admin') ON CONFLICT DO NOTHING" >/dev/null
 
@@ -415,6 +438,10 @@ test_daemon() {
 		grep -qF -- "$s" <<<"$j" && bad "a secret (${s:0:6}...) is in the journal"
 	done <<<"$secrets"
 	ok "checked the journal for $(grep -c . <<<"$secrets") secrets"
+
+	echo "== rollouts: followed until available (the stand-in kubelet readies the pods)"
+	rolled_out() { cx journalctl -b -u nap-agent.service --no-pager -o cat 2>/dev/null | grep -qE '^nap-sandbox: (rolled out in [0-9]+ s|available) \(1/1 available\)$'; }
+	wait_for 30 rolled_out && ok "journal: nap-sandbox rolled out" || bad "no 'nap-sandbox: rolled out' in the journal"
 
 	echo "== idle: libcurl and libpq unloaded (reload or idle close); the next edit applies"
 	net_libs_unmapped() {

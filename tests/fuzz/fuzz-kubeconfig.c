@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Fuzzes kubeconfig_parse(), the YAML a kubeconfig file holds: no input may
+ * Fuzzes kube_config_parse(), the YAML a kubeconfig file holds: no input may
  * crash it, leak, or break its contract: success gives a context, a cluster
  * and a server without a trailing "/" (it was an http(s) URL before the
  * slashes were dropped, so "http://" gives "http:"), a token without a line
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "kubeconfig.h"
+#include "kube-config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         KubeConfig *k = NULL;
@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         if (size > 256 * 1024)
                 return 0;
-        r = kubeconfig_parse("/nonexistent/nap-fuzz/kubeconfig", (const char *) data, size, &k, &err);
+        r = kube_config_parse("/nonexistent/nap-fuzz/kubeconfig", (const char *) data, size, &k, &err);
         if (r >= 0) {
                 size_t n;
 
@@ -37,6 +37,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 CHECK(r > -4096);
                 CHECK(r == -ENOMEM || (memchr(err.message, 0, sizeof err.message) && err.message[0]));
         }
-        kubeconfig_free(k);
+        kube_config_free(k);
         return 0;
 }

@@ -9,6 +9,10 @@
 #   harness.sh start DIR         start the components, write DIR/env and DIR/kubeconfig
 #   harness.sh env DIR           print DIR/env
 #   harness.sh stop DIR          stop what `start DIR` started; remove DIR unless HARNESS_KEEP
+#   harness.sh apiserver-stop DIR [KILL]  stop only the kube-apiserver (etcd and the rest keep
+#                                running); KILL: at once, as a crash (SIGTERM waits for open watches)
+#   harness.sh apiserver-start DIR    start it again on the same port, with the same certificates
+#   harness.sh apiserver-restart DIR [KILL]  both (what a control-plane upgrade or crash looks like to a client)
 #
 # Environment:
 #   HARNESS_COMPONENTS   "kube pg" (default), "kube kcm pg" (with kube-controller-manager:
@@ -438,8 +442,14 @@ start_etcd() {
 	fail "etcd: no free port after $BIND_RETRIES attempts" "$logf"
 }
 
+# launch_apiserver [PORT]: on PORT (a restart keeps its clients' address),
+# else on a free one.
 launch_apiserver() {
-	read -r KUBE_PORT < <(free_ports 1) || fail "cannot pick a free port"
+	if [ -n "${1:-}" ]; then
+		KUBE_PORT=$1
+	else
+		read -r KUBE_PORT < <(free_ports 1) || fail "cannot pick a free port"
+	fi
 	local pki=$DIR/pki
 	"$APISERVER" \
 		--bind-address=127.0.0.1 --advertise-address=127.0.0.1 \
@@ -471,17 +481,19 @@ launch_apiserver() {
 	record kube-apiserver "$APISERVER_PID"
 }
 
-# wait_apiserver: wait (60 s at most) for /readyz = 200; relaunch on new ports
-# when the apiserver lost the race for its port.
+# wait_apiserver [fixed]: wait (60 s at most) for /readyz = 200; relaunch on
+# new ports when the apiserver lost the race for its port (not when fixed:
+# a restart must come back where its clients look for it).
 wait_apiserver() {
-	local code attempt=1 logf=$DIR/logs/kube-apiserver.log deadline
+	local code attempt=1 logf=$DIR/logs/kube-apiserver.log deadline retries=$BIND_RETRIES
+	[ -n "${1:-}" ] && retries=1
 	deadline=$((SECONDS + 60))
 	while ((SECONDS < deadline)); do
 		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$DIR/pki/ca.crt" \
 			-H "Authorization: Bearer $KUBE_TOKEN" "https://127.0.0.1:$KUBE_PORT/readyz" 2>/dev/null || true)
 		[ "$code" = 200 ] && return 0
 		if ! kill -0 "$APISERVER_PID" 2>/dev/null; then
-			if bind_failed "$logf" && ((attempt < BIND_RETRIES)); then
+			if bind_failed "$logf" && ((attempt < retries)); then
 				log "kube-apiserver: port taken, retrying on another port"
 				attempt=$((attempt + 1))
 				launch_apiserver
@@ -714,6 +726,76 @@ cmd_stop() {
 	return $rc
 }
 
+# ---------------------------------------------------------------------------
+# apiserver-stop / apiserver-start / apiserver-restart: the kube-apiserver
+# alone goes away and comes back on the same port (etcd keeps the data, so
+# clients see a restart: dropped watches, then a fresh watch cache). DIR/pids
+# and DIR/env follow the new PID.
+
+# env_get KEY: the value of KEY in DIR/env.
+env_get() { sed -n "s/^$1=//p" "$DIR/env" | tail -n 1; }
+
+# pids_drop NAME: remove NAME's lines from DIR/pids.
+pids_drop() {
+	awk -v n="$1" '$1 != n' "$DIR/pids" >"$DIR/pids.tmp" && mv -f "$DIR/pids.tmp" "$DIR/pids"
+}
+
+# env_set KEY VALUE: replace KEY's line in DIR/env, atomically.
+env_set() {
+	awk -v k="$1" -v v="$2" 'index($0, k "=") == 1 { print k "=" v; next } { print }' "$DIR/env" >"$DIR/env.tmp" &&
+		chmod 600 "$DIR/env.tmp" && mv -f "$DIR/env.tmp" "$DIR/env"
+}
+
+apiserver_dir() {
+	DIR=$1
+	[ -e "$DIR/.nap-harness" ] || die "$DIR was not made by '$0 start' (no .nap-harness)"
+	[ -f "$DIR/env" ] && [ -n "$(env_get KUBE_API_URL)" ] || die "$DIR has no kube-apiserver (HARNESS_COMPONENTS)"
+}
+
+cmd_apiserver_stop() {
+	local name pid st i
+	apiserver_dir "$1"
+	read -r name pid st < <(awk '$1 == "kube-apiserver"' "$DIR/pids" | tail -n 1) || true
+	[ -n "${pid:-}" ] || { log "kube-apiserver is not running in $DIR"; return 0; }
+	if [ "${2:-}" = KILL ]; then
+		alive "$pid" "$st" && kill -s KILL "$pid" 2>/dev/null
+		for ((i = 0; i < 50; i++)); do
+			alive "$pid" "$st" || break
+			sleep 0.1
+		done
+		! alive "$pid" "$st" || die "kube-apiserver (pid $pid) did not die"
+	else
+		stop_pid "$name" "$pid" "$st" || die "kube-apiserver (pid $pid) did not stop"
+	fi
+	pids_drop kube-apiserver
+	log "kube-apiserver (pid $pid) stopped"
+}
+
+cmd_apiserver_start() {
+	local t0 port
+	t0=$(now)
+	apiserver_dir "$1"
+	awk '$1 == "kube-apiserver"' "$DIR/pids" | grep -q . && die "kube-apiserver is already running in $DIR"
+	APISERVER=$(env_get KUBE_APISERVER_BIN)
+	ETCD_PORT=$(env_get NAP_ETCD_PORT)
+	KUBE_TOKEN=$(env_get KUBE_TOKEN)
+	port=$(env_get NAP_KUBE_PORT)
+	launch_apiserver "$port"
+	# A failure here must not stop the rest of the harness (fail() would):
+	# the caller still owns it and stops it with `stop`.
+	trap - EXIT
+	stop_recorded() { return 0; }
+	wait_apiserver fixed
+	# Back to its place after etcd, so that `stop` (last started first)
+	# stops the controller manager before it, as after `start`: an
+	# apiserver with open watches takes long to stop.
+	awk '$1 == "kube-apiserver" { next } { print } $1 == "etcd" { while ((getline l < f) > 0) if (l ~ /^kube-apiserver /) print l }' \
+		f="$DIR/pids" "$DIR/pids" >"$DIR/pids.tmp" && mv -f "$DIR/pids.tmp" "$DIR/pids"
+	env_set NAP_APISERVER_PID "$APISERVER_PID"
+	env_set NAP_HARNESS_PIDS "$(awk '{ print $2 }' "$DIR/pids" | paste -sd,)"
+	log "kube-apiserver (pid $APISERVER_PID) ready again on https://127.0.0.1:$KUBE_PORT after $(elapsed "$t0") s"
+}
+
 cmd_env() {
 	[ -f "$1/env" ] || die "no $1/env (not started?)"
 	cat "$1/env"
@@ -730,5 +812,8 @@ case "${1:-}" in
 	start) [ $# = 2 ] || usage; cmd_start "$2" ;;
 	stop) [ $# = 2 ] || usage; cmd_stop "$2" ;;
 	env) [ $# = 2 ] || usage; cmd_env "$2" ;;
+	apiserver-stop) [ $# = 2 ] || [ $# = 3 ] || usage; cmd_apiserver_stop "$2" "${3:-}" ;;
+	apiserver-start) [ $# = 2 ] || usage; cmd_apiserver_start "$2" ;;
+	apiserver-restart) [ $# = 2 ] || [ $# = 3 ] || usage; cmd_apiserver_stop "$2" "${3:-}"; cmd_apiserver_start "$2" ;;
 	*) usage ;;
 esac

@@ -10,7 +10,9 @@
 #  - HARNESS_COMPONENTS=pg alone: quick, no etcd or apiserver;
 #  - with-harness.sh passes on CMD's exit status, and cleans up on SIGTERM;
 #  - a start that fails (KUBE_APISERVER=/bin/false) exits non-zero and leaves
-#    no process behind; stop is idempotent.
+#    no process behind; stop is idempotent;
+#  - apiserver-restart (in the harness with kube-controller-manager): the
+#    apiserver killed and started again on its port, the data kept.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -127,6 +129,22 @@ chk_kcm() {
 	return 1
 }
 
+# apiserver-restart: killed and started again on the same port; etcd kept
+# the data; DIR/pids and DIR/env name the new process, after etcd.
+chk_apiserver_restart() {
+	local old new
+	old=$(sed -n 's/^NAP_APISERVER_PID=//p' "$NAP_HARNESS_DIR/env")
+	"$HARNESS" apiserver-restart "$NAP_HARNESS_DIR" KILL 2>&1 || return 1
+	new=$(sed -n 's/^NAP_APISERVER_PID=//p' "$NAP_HARNESS_DIR/env")
+	[ -n "$new" ] && [ "$new" != "$old" ] || { echo "NAP_APISERVER_PID $old -> '$new'"; return 1; }
+	! kill -0 "$old" 2>/dev/null || { echo "the old apiserver ($old) still runs"; return 1; }
+	awk '$1 == "kube-apiserver" { print $2 }' "$NAP_HARNESS_DIR/pids" | grep -qx "$new" ||
+		{ echo "pids lacks $new"; return 1; }
+	[ "$(awk 'NR == 2 { print $1 }' "$NAP_HARNESS_DIR/pids")" = kube-apiserver ] ||
+		{ echo "kube-apiserver is not right after etcd in pids"; return 1; }
+	chk_readyz && chk_namespace
+}
+
 wait_peer() {
 	local i
 	for ((i = 0; i < 900; i++)); do
@@ -161,7 +179,11 @@ inner() {
 		inner_check "namespace nap exists" chk_namespace
 		inner_check "server-side apply is in the audit log" chk_apply_audited
 		case ",$NAP_HARNESS_COMPONENTS," in
-			*,kcm,*) inner_check "kube-controller-manager: a Deployment gets a Pod" chk_kcm ;;
+			*,kcm,*)
+				inner_check "kube-controller-manager: a Deployment gets a Pod" chk_kcm
+				inner_check "apiserver-restart: same port, same data, pids and env updated" chk_apiserver_restart
+				cp "$NAP_HARNESS_DIR/pids" "$OUT/pids"
+				;;
 		esac
 	fi
 	inner_check "psql with DATABASE_URL" chk_psql_url

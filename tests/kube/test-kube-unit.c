@@ -19,7 +19,7 @@
 #include "util/json.h"
 #include "util/redact.h"
 #include "kube-adopt.h"
-#include "kubeconfig.h"
+#include "kube-config.h"
 #include "tests.h"
 
 #define PEM_CERT "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
@@ -65,7 +65,7 @@ static const char *write_file(const char *name, const char *content) {
 static int load(const char *text, KubeConfig **ret, KubeError *err) {
         const char *p = write_file("kubeconfig", text);
         kube_error_clear(err);
-        return kubeconfig_load(p, ret, err);
+        return kube_config_load(p, ret, err);
 }
 
 #define HEAD                                                 \
@@ -90,7 +90,7 @@ TEST(token) {
         ASSERT_TRUE(memcmp(k->ca.data, PEM_CERT, k->ca.size) == 0);
         ASSERT_EQ(k->client_cert.size, 0);
         ASSERT_TRUE(!k->insecure_skip_tls_verify);
-        kubeconfig_free(k);
+        kube_config_free(k);
 }
 
 TEST(token_file_relative) {
@@ -105,7 +105,7 @@ TEST(token_file_relative) {
         ASSERT_STREQ(k->token, "tok-from-file");
         ASSERT_TRUE(k->insecure_skip_tls_verify);
         ASSERT_EQ(k->ca.size, 0);
-        kubeconfig_free(k);
+        kube_config_free(k);
 }
 
 TEST(client_cert_data) {
@@ -120,7 +120,7 @@ TEST(client_cert_data) {
         ASSERT_EQ(k->client_cert.size, strlen(PEM_CERT));
         ASSERT_EQ(k->client_key.size, strlen(PEM_KEY));
         ASSERT_TRUE(memcmp(k->client_key.data, PEM_KEY, k->client_key.size) == 0);
-        kubeconfig_free(k);
+        kube_config_free(k);
 }
 
 TEST(files_relative_to_kubeconfig) {
@@ -139,7 +139,7 @@ TEST(files_relative_to_kubeconfig) {
         ASSERT_EQ(k->ca.size, strlen(PEM_CERT));
         ASSERT_EQ(k->client_cert.size, strlen(PEM_CERT));
         ASSERT_EQ(k->client_key.size, strlen(PEM_KEY));
-        kubeconfig_free(k);
+        kube_config_free(k);
         k = NULL;
 
         /* An absolute path is taken as it is. */
@@ -151,7 +151,7 @@ TEST(files_relative_to_kubeconfig) {
                          abs_ca);
                 ASSERT_OK(load(text, &k, &err));
                 ASSERT_EQ(k->ca.size, strlen(PEM_CERT));
-                kubeconfig_free(k);
+                kube_config_free(k);
         }
 }
 
@@ -234,7 +234,7 @@ TEST(server_name_and_proxy) {
         ASSERT_STREQ(k->proxy_url, "socks5h://user:pw@127.0.0.1:1080"); /* names resolved by the proxy */
         ASSERT_STREQ(k->request_base, "https://kubernetes.default.svc:6443");
         ASSERT_STREQ(k->connect_to, "kubernetes.default.svc:6443:[::1]:6443");
-        kubeconfig_free(k);
+        kube_config_free(k);
         ASSERT_OK(load(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1', proxy-url: 'HTTP://p:3128'}\n"
                             "users:\n- name: u1\n  user: {token: abc}\n",
                        &k, &err));
@@ -242,7 +242,7 @@ TEST(server_name_and_proxy) {
         ASSERT_NULL(k->connect_to);
         ASSERT_STREQ(k->request_base, "https://h:1");
         ASSERT_STREQ(k->proxy_url, "HTTP://p:3128");
-        kubeconfig_free(k);
+        kube_config_free(k);
         EXPECT_ERROR(HEAD "clusters:\n- name: k1\n  cluster: {server: 'https://h:1', proxy-url: 'ftp://u:s3cr3t@p:21'}\n",
                      -EINVAL, ":9: cluster 'k1': proxy-url is not an http://, https:// or socks5:// URL");
         /* (expect_error checks that "s3cr3t", the URL's password, is not in the message) */
@@ -258,28 +258,28 @@ TEST(missing_file) {
         KubeConfig *k = NULL;
         KubeError err;
 
-        ASSERT_EQ(kubeconfig_load("/nonexistent/kubeconfig", &k, &err), -ENOENT);
+        ASSERT_EQ(kube_config_load("/nonexistent/kubeconfig", &k, &err), -ENOENT);
         ASSERT_STREQ(err.message, "kubeconfig '/nonexistent/kubeconfig' does not exist");
 }
 
 TEST(base64) {
         KubeBlob b = { 0 };
 
-        ASSERT_OK(kubeconfig_base64_decode("aGVsbG8=", &b));
+        ASSERT_OK(kube_config_base64_decode("aGVsbG8=", &b));
         ASSERT_EQ(b.size, 5);
         ASSERT_TRUE(memcmp(b.data, "hello", 5) == 0);
         free(b.data);
-        ASSERT_OK(kubeconfig_base64_decode("aGVs\nbG8h", &b));
+        ASSERT_OK(kube_config_base64_decode("aGVs\nbG8h", &b));
         ASSERT_EQ(b.size, 6);
         free(b.data);
-        ASSERT_OK(kubeconfig_base64_decode("aA==", &b));
+        ASSERT_OK(kube_config_base64_decode("aA==", &b));
         ASSERT_EQ(b.size, 1);
         free(b.data);
-        ASSERT_EQ(kubeconfig_base64_decode("aGVsbG8", &b), -EINVAL);
-        ASSERT_EQ(kubeconfig_base64_decode("aA==aA==", &b), -EINVAL);
-        ASSERT_EQ(kubeconfig_base64_decode("a===", &b), -EINVAL);
-        ASSERT_EQ(kubeconfig_base64_decode("", &b), -EINVAL);
-        ASSERT_EQ(kubeconfig_base64_decode("a-b_", &b), -EINVAL);
+        ASSERT_EQ(kube_config_base64_decode("aGVsbG8", &b), -EINVAL);
+        ASSERT_EQ(kube_config_base64_decode("aA==aA==", &b), -EINVAL);
+        ASSERT_EQ(kube_config_base64_decode("a===", &b), -EINVAL);
+        ASSERT_EQ(kube_config_base64_decode("", &b), -EINVAL);
+        ASSERT_EQ(kube_config_base64_decode("a-b_", &b), -EINVAL);
 }
 
 TEST(locate) {
@@ -293,14 +293,14 @@ TEST(locate) {
         unsetenv("KUBECONFIG");
         unsetenv("CREDENTIALS_DIRECTORY");
 
-        ASSERT_EQ(kubeconfig_locate_in(NULL, NULL, NULL, defaults, &p, &skipped), -ENOENT);
+        ASSERT_EQ(kube_config_locate_in(NULL, NULL, NULL, defaults, &p, &skipped), -ENOENT);
         write_file("admin.conf", "x");
-        ASSERT_OK(kubeconfig_locate_in(NULL, NULL, NULL, defaults, &p, &skipped));
+        ASSERT_OK(kube_config_locate_in(NULL, NULL, NULL, defaults, &p, &skipped));
         ASSERT_STREQ(p, defaults_b);
         ASSERT_NULL(skipped);
         free(p);
         write_file("k3s.yaml", "x");
-        ASSERT_OK(kubeconfig_locate_in(NULL, "", NULL, defaults, &p, NULL));
+        ASSERT_OK(kube_config_locate_in(NULL, "", NULL, defaults, &p, NULL));
         ASSERT_STREQ(p, defaults_a);
         free(p);
 
@@ -309,16 +309,16 @@ TEST(locate) {
         char values_dir[700], want[800];
         snprintf(values_dir, sizeof values_dir, "%s/etc", tmpdir);
         snprintf(want, sizeof want, "%s/etc/kubeconfig", tmpdir);
-        ASSERT_OK(kubeconfig_locate_in(NULL, "kubeconfig", values_dir, defaults, &p, &skipped));
+        ASSERT_OK(kube_config_locate_in(NULL, "kubeconfig", values_dir, defaults, &p, &skipped));
         ASSERT_STREQ(p, want);
         ASSERT_NULL(skipped);
         free(p);
-        ASSERT_OK(kubeconfig_locate_in(NULL, want, "/elsewhere", defaults, &p, NULL));
+        ASSERT_OK(kube_config_locate_in(NULL, want, "/elsewhere", defaults, &p, NULL));
         ASSERT_STREQ(p, want);
         free(p);
         /* ...but one that does not exist (the platform's `./kubeconfig.yaml`) is
          * passed over, named for the caller's warning */
-        ASSERT_OK(kubeconfig_locate_in(NULL, "./kubeconfig.yaml", values_dir, defaults, &p, &skipped));
+        ASSERT_OK(kube_config_locate_in(NULL, "./kubeconfig.yaml", values_dir, defaults, &p, &skipped));
         ASSERT_STREQ(p, defaults_a);
         snprintf(want, sizeof want, "%s/etc/./kubeconfig.yaml", tmpdir);
         ASSERT_STREQ(skipped, want);
@@ -326,33 +326,33 @@ TEST(locate) {
         free(skipped);
         unlink(defaults_a);
         unlink(defaults_b);
-        ASSERT_EQ(kubeconfig_locate_in(NULL, "./kubeconfig.yaml", values_dir, defaults, &p, &skipped), -ENOENT);
+        ASSERT_EQ(kube_config_locate_in(NULL, "./kubeconfig.yaml", values_dir, defaults, &p, &skipped), -ENOENT);
         write_file("k3s.yaml", "x");
 
         /* $CREDENTIALS_DIRECTORY/kubeconfig, only when it exists, before values.env */
         setenv("CREDENTIALS_DIRECTORY", creds, 1);
-        ASSERT_OK(kubeconfig_locate_in(NULL, "kubeconfig", values_dir, defaults, &p, NULL));
+        ASSERT_OK(kube_config_locate_in(NULL, "kubeconfig", values_dir, defaults, &p, NULL));
         ASSERT_TRUE(strstr(p, "/etc/kubeconfig") != NULL);
         free(p);
         write_file("creds/kubeconfig", "x");
-        ASSERT_OK(kubeconfig_locate_in(NULL, "kubeconfig", values_dir, defaults, &p, &skipped));
+        ASSERT_OK(kube_config_locate_in(NULL, "kubeconfig", values_dir, defaults, &p, &skipped));
         ASSERT_TRUE(strstr(p, "/creds/kubeconfig") != NULL);
         ASSERT_NULL(skipped);
         free(p);
         /* with the credential there, a missing values.env path is no news */
-        ASSERT_OK(kubeconfig_locate_in(NULL, "./kubeconfig.yaml", values_dir, defaults, &p, &skipped));
+        ASSERT_OK(kube_config_locate_in(NULL, "./kubeconfig.yaml", values_dir, defaults, &p, &skipped));
         ASSERT_TRUE(strstr(p, "/creds/kubeconfig") != NULL);
         ASSERT_NULL(skipped);
         free(p);
 
         /* $KUBECONFIG (its first entry), even when the file is missing, before the credential */
         setenv("KUBECONFIG", "/from/env:/second", 1);
-        ASSERT_OK(kubeconfig_locate_in(NULL, "kubeconfig", values_dir, defaults, &p, NULL));
+        ASSERT_OK(kube_config_locate_in(NULL, "kubeconfig", values_dir, defaults, &p, NULL));
         ASSERT_STREQ(p, "/from/env");
         free(p);
 
         /* --kubeconfig wins */
-        ASSERT_OK(kubeconfig_locate_in("/explicit", "kubeconfig", values_dir, defaults, &p, NULL));
+        ASSERT_OK(kube_config_locate_in("/explicit", "kubeconfig", values_dir, defaults, &p, NULL));
         ASSERT_STREQ(p, "/explicit");
         free(p);
         unsetenv("KUBECONFIG");
@@ -380,7 +380,16 @@ TEST(paths) {
         expect_path("apps/v1", "Deployment", "nap", "browser", 0, "/apis/apps/v1/namespaces/nap/deployments/browser");
         expect_path("coordination.k8s.io/v1", "Lease", "nap", "nap-agent", 0,
                     "/apis/coordination.k8s.io/v1/namespaces/nap/leases/nap-agent");
-        expect_path("v1", "Pod", "nap", "p", -EOPNOTSUPP, NULL);
+        expect_path("v1", "Pod", "nap", "p", -EOPNOTSUPP, NULL); /* never applied... */
+        {
+                char *p = NULL; /* ... only listed and watched */
+                ASSERT_OK(kube_collection_path("v1", "Pod", "nap", &p));
+                ASSERT_STREQ(p, "/api/v1/namespaces/nap/pods");
+                free(p);
+                ASSERT_OK(kube_collection_path("apps/v1", "ReplicaSet", "nap", &p));
+                ASSERT_STREQ(p, "/apis/apps/v1/namespaces/nap/replicasets");
+                free(p);
+        }
         expect_path("extensions/v1beta1", "Deployment", "nap", "d", -EOPNOTSUPP, NULL);
         expect_path("v1", "Service", NULL, "s", -EINVAL, NULL);
         expect_path("v1", "Namespace", "nap", "nap", -EINVAL, NULL);

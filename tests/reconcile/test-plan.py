@@ -116,6 +116,7 @@ def validate_status(j, site, objects=True):
               "lastPass: %r" % lp)
     check(isinstance(j["objects"], list) and isinstance(j["oauthClients"], list), "objects/oauthClients not lists")
     for o in j["objects"]:
+        workload = o.get("kind") in ("Deployment", "DaemonSet")
         if o.get("partial"):
             # nap-cp's public URLs: "missing" (no resourceVersion) while the
             # platform's Deployment does not exist, as in the harness
@@ -125,7 +126,11 @@ def validate_status(j, site, objects=True):
                   and is_time(o["appliedAt"]), "partial object: %r" % o)
             continue
         check(set(o) == {"apiVersion", "kind", "namespace", "name", "module", "state", "resourceVersion",
-                         "appliedAt"}, "object keys: %s" % sorted(o))
+                         "appliedAt"} | ({"health"} if workload else set()), "object keys: %s" % sorted(o))
+        if workload:
+            # no daemon runs here: its view of the rollout is unknown
+            check(o["health"] == {"state": "unknown", "reason": None, "message": "the daemon is not running",
+                                  "since": None}, "health: %r" % o["health"])
         check(all(m in ("sandbox", "browser", "turn") for m in o["module"].split(",")) and o["state"] == "applied"
               and is_time(o["appliedAt"])
               and o["resourceVersion"].isdigit(), "object: %r" % o)

@@ -46,13 +46,13 @@ typedef struct KubeConfig {
 
 /* Reads path. -ENOENT when it does not exist, -EINVAL (with err) when it is
  * not a usable kubeconfig, -EACCES when it or a file it names is unreadable. */
-int kubeconfig_load(const char *path, KubeConfig **ret, KubeError *err);
-/* Parses text (len bytes) as the kubeconfig at path (what kubeconfig_load
+int kube_config_load(const char *path, KubeConfig **ret, KubeError *err);
+/* Parses text (len bytes) as the kubeconfig at path (what kube_config_load
  * does after reading it; files it names are read relative to path). */
-int kubeconfig_parse(const char *path, const char *text, size_t len, KubeConfig **ret, KubeError *err);
+int kube_config_parse(const char *path, const char *text, size_t len, KubeConfig **ret, KubeError *err);
 /* Wipes the secrets and frees. */
-KubeConfig *kubeconfig_free(KubeConfig *k);
-DEFINE_TRIVIAL_CLEANUP_FUNC(KubeConfig *, kubeconfig_free);
+KubeConfig *kube_config_free(KubeConfig *k);
+DEFINE_TRIVIAL_CLEANUP_FUNC(KubeConfig *, kube_config_free);
 
 /* Picks the kubeconfig, in the order a service needs (issue 12):
  * explicit_path (--kubeconfig), else $KUBECONFIG (its first entry), else
@@ -65,11 +65,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(KubeConfig *, kubeconfig_free);
  * `KUBECONFIG=./kubeconfig.yaml`, meant for install.sh's shell) is passed
  * over when it was looked at: on success *ret_skipped (may be NULL) gets
  * it, for the caller to warn about, or NULL. -ENOENT when nothing is found. */
-int kubeconfig_locate(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
-                      char **ret_path, char **ret_skipped);
+int kube_config_locate(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
+                       char **ret_path, char **ret_skipped);
 /* Same, with the well-known paths (NULL-terminated) given, for tests. */
-int kubeconfig_locate_in(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
-                         const char *const *defaults, char **ret_path, char **ret_skipped);
+int kube_config_locate_in(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
+                          const char *const *defaults, char **ret_path, char **ret_skipped);
 
 /* Strict base64 (whitespace ignored) for the *-data fields. -EINVAL when bad. */
-int kubeconfig_base64_decode(const char *in, KubeBlob *ret);
+int kube_config_base64_decode(const char *in, KubeBlob *ret);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kubeconfig loading for the Kubernetes client: libyaml's document API,
- * then a walk from current-context to its cluster and user. See kubeconfig.h.
+ * then a walk from current-context to its cluster and user. See kube-config.h.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -15,7 +15,7 @@
 
 #include <yaml.h>
 
-#include "kubeconfig.h"
+#include "kube-config.h"
 #include "util/fs.h"
 #include "util/log.h"
 
@@ -38,7 +38,7 @@ static void string_wipe(char **s) {
         }
 }
 
-KubeConfig *kubeconfig_free(KubeConfig *k) {
+KubeConfig *kube_config_free(KubeConfig *k) {
         if (!k)
                 return NULL;
         free(k->path);
@@ -75,7 +75,7 @@ static int b64_value(char c) {
         return -1;
 }
 
-int kubeconfig_base64_decode(const char *in, KubeBlob *ret) {
+int kube_config_base64_decode(const char *in, KubeBlob *ret) {
         size_t n = strlen(in), len = 0, pad = 0, quad = 0;
         uint32_t acc = 0;
         _cleanup_free_ unsigned char *out = malloc(n / 4 * 3 + 3);
@@ -255,7 +255,7 @@ static int get_pem(Doc *d, yaml_node_t *map, const char *key, const char *where,
                 return r;
 
         if (data) { /* as client-go: the data wins over the file */
-                r = kubeconfig_base64_decode(data, ret);
+                r = kube_config_base64_decode(data, ret);
                 if (r == -EINVAL)
                         return kube_error_setf(err, r, "kubeconfig '%s':%u: %s: %s is not valid base64", d->path,
                                                node_line(map_get(d, map, data_key)), where, data_key);
@@ -311,7 +311,7 @@ static int load_tls_server_name(Doc *d, yaml_node_t *cluster, const char *where,
         return k->tls_server_name ? 0 : -ENOMEM;
 }
 
-/* request_base and connect_to (see kubeconfig.h), from server and tls-server-name. */
+/* request_base and connect_to (see kube-config.h), from server and tls-server-name. */
 static int set_request_base(KubeConfig *k) {
         _cleanup_free_ char *host = NULL;
         const char *auth, *end, *colon, *port = "443";
@@ -513,8 +513,8 @@ static int load_document(Doc *d, KubeConfig *k, KubeError *err) {
         return load_user(d, user, k, err);
 }
 
-int kubeconfig_parse(const char *path, const char *text, size_t len, KubeConfig **ret, KubeError *err) {
-        _cleanup_(kubeconfig_freep) KubeConfig *k = NULL;
+int kube_config_parse(const char *path, const char *text, size_t len, KubeConfig **ret, KubeError *err) {
+        _cleanup_(kube_config_freep) KubeConfig *k = NULL;
         yaml_parser_t parser;
         Doc d = { .path = path };
         int r;
@@ -547,7 +547,7 @@ int kubeconfig_parse(const char *path, const char *text, size_t len, KubeConfig 
         return 0;
 }
 
-int kubeconfig_load(const char *path, KubeConfig **ret, KubeError *err) {
+int kube_config_load(const char *path, KubeConfig **ret, KubeError *err) {
         _cleanup_free_ char *text = NULL;
         size_t len;
         int r;
@@ -560,7 +560,7 @@ int kubeconfig_load(const char *path, KubeConfig **ret, KubeError *err) {
                                        KUBECONFIG_MAX);
         if (r < 0)
                 return kube_error_setf(err, r, "kubeconfig '%s' cannot be read: %s", path, STRERROR(r));
-        r = kubeconfig_parse(path, text, len, ret, err);
+        r = kube_config_parse(path, text, len, ret, err);
         explicit_bzero(text, len);
         return r;
 }
@@ -606,8 +606,8 @@ static int locate_existing(const char *values_path, const char *const *defaults,
         return -ENOENT;
 }
 
-int kubeconfig_locate_in(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
-                         const char *const *defaults, char **ret_path, char **ret_skipped) {
+int kube_config_locate_in(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
+                          const char *const *defaults, char **ret_path, char **ret_skipped) {
         const char *env = getenv("KUBECONFIG");
         _cleanup_free_ char *values_path = NULL, *path = NULL;
         bool skipped = false;
@@ -636,8 +636,8 @@ int kubeconfig_locate_in(const char *explicit_path, const char *values_kubeconfi
         return 0;
 }
 
-int kubeconfig_locate(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
-                      char **ret_path, char **ret_skipped) {
+int kube_config_locate(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
+                       char **ret_path, char **ret_skipped) {
         static const char *const defaults[] = { "/etc/rancher/k3s/k3s.yaml", "/etc/kubernetes/admin.conf", NULL };
-        return kubeconfig_locate_in(explicit_path, values_kubeconfig, values_dir, defaults, ret_path, ret_skipped);
+        return kube_config_locate_in(explicit_path, values_kubeconfig, values_dir, defaults, ret_path, ret_skipped);
 }

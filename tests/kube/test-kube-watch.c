@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kube_watch against the harness's real kube-apiserver (run through
+ * with-harness.sh): changes are seen as they happen, a watch that ends is
+ * started again from its resourceVersion without a new list, an API server
+ * that is killed and started again (tests/harness/harness.sh
+ * apiserver-stop/-start) is followed through, by a new list when it no
+ * longer has that resourceVersion (410), and an answer no retry can change
+ * ends it. A 50 ms timer on the same loop shows the loop is never blocked,
+ * the server away or not.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kube.h"
+#include "tests.h"
+#include "util/json.h"
+#include "util/log.h"
+
+extern char **environ;
+
+#define NS "watch-it"
+#define CM_PATH "/api/v1/namespaces/" NS "/configmaps"
+
+static sd_event *event;
+static KubeClient *client;
+
+static double now(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+typedef struct Seen {
+        unsigned callbacks;
+        int items;       /* at the last callback */
+        bool synced, has_a;
+        double last_tick, max_gap;
+} Seen;
+
+static void on_changed(KubeWatch *w, void *userdata) {
+        Seen *seen = userdata;
+
+        seen->callbacks++;
+        seen->synced = kube_watch_synced(w);
+        seen->items = seen->synced ? cJSON_GetArraySize(kube_watch_items(w)) : -1;
+        seen->has_a = kube_watch_find(w, "a") != NULL;
+}
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        Seen *seen = userdata;
+        double t = now();
+
+        if (seen->last_tick > 0 && t - seen->last_tick > seen->max_gap)
+                seen->max_gap = t - seen->last_tick;
+        seen->last_tick = t;
+        return sd_event_source_set_time_relative(s, 50 * 1000) < 0 ? -1 : sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+/* Runs the loop until pred holds or limit seconds pass; returns pred. */
+static bool run_until(bool (*pred)(KubeWatch *w, const void *arg), KubeWatch *w, const void *arg, double limit) {
+        double t0 = now();
+
+        while (!pred(w, arg) && now() - t0 < limit)
+                ASSERT_TRUE(sd_event_run(event, 100 * 1000) >= 0);
+        return pred(w, arg);
+}
+
+static bool has_value(KubeWatch *w, const void *arg) {
+        const char *const *nv = arg; /* name, value (NULL: absent) */
+        const cJSON *o = kube_watch_find(w, nv[0]);
+
+        if (!nv[1])
+                return kube_watch_synced(w) && !o;
+        return o && streq(strna(json_string(JSON_GET(o, "data"), "k")), nv[1]);
+}
+
+static bool synced(KubeWatch *w, const void *arg) {
+        return kube_watch_synced(w);
+}
+
+static bool errored(KubeWatch *w, const void *arg) {
+        return kube_watch_error(w, NULL) < 0 && ((const Seen *) arg)->callbacks > 0;
+}
+
+static bool told(KubeWatch *w, const void *arg) {
+        const Seen *seen = arg;
+        return seen->synced && seen->items == 1 && !seen->has_a;
+}
+
+static void put(const char *name, const char *label, const char *value) {
+        char text[512];
+        KubeApplyResult res;
+        KubeError err;
+        cJSON *cm;
+
+        snprintf(text, sizeof text,
+                 "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s\",\"namespace\":\"" NS
+                 "\",\"labels\":{\"t\":\"%s\"}},\"data\":{\"k\":\"%s\"}}",
+                 name, label, value);
+        cm = cJSON_Parse(text);
+        ASSERT_TRUE(cm);
+        if (kube_apply(client, cm, NULL, 0, &res, &err) < 0)
+                TEST_FAIL("apply %s: %s", name, err.message);
+        kube_apply_result_clear(&res);
+        cJSON_Delete(cm);
+}
+
+static void del(const char *name) {
+        KubeRef ref = { "v1", "ConfigMap", NS, name };
+        KubeError err;
+
+        if (kube_delete(client, &ref, NULL, &err) < 0)
+                TEST_FAIL("delete %s: %s", name, err.message);
+}
+
+#define EXPECT(w, name, value, limit)                                                                   \
+        do {                                                                                            \
+                const char *_nv[2] = { (name), (value) };                                               \
+                if (!run_until(has_value, (w), _nv, (limit)))                                           \
+                        TEST_FAIL("the watch never showed %s = %s", _nv[0], _nv[1] ? _nv[1] : "(gone)"); \
+        } while (0)
+
+static void setup(void) {
+        KubeError err;
+        cJSON *ns = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"" NS "\"}}");
+        KubeApplyResult res;
+
+        ASSERT_OK(sd_event_default(&event));
+        ASSERT_OK(kube_client_new(getenv("KUBECONFIG"), NULL, event, &client, &err));
+        ASSERT_OK(kube_apply(client, ns, NULL, 0, &res, &err));
+        kube_apply_result_clear(&res);
+        cJSON_Delete(ns);
+}
+
+/* Added, modified, deleted, and the label selector honoured. */
+TEST(follows_changes) {
+        KubeWatch *w = NULL;
+        KubeWatchStats st;
+        Seen seen = { 0 };
+
+        put("before", "w", "0");
+        ASSERT_OK(kube_watch_start(client, CM_PATH, "labelSelector=t%3Dw", NULL, on_changed, &seen, &w));
+        EXPECT(w, "before", "0", 10);
+        put("a", "w", "1");
+        put("other", "not-w", "1");
+        EXPECT(w, "a", "1", 10);
+        put("a", "w", "2");
+        EXPECT(w, "a", "2", 10);
+        del("a");
+        EXPECT(w, "a", NULL, 10);
+        ASSERT_NULL(kube_watch_find(w, "other"));
+        ASSERT_EQ(cJSON_GetArraySize(kube_watch_items(w)), 1);
+        /* the consumer was told of the last change (events that arrive
+         * in one loop iteration share one callback) */
+        ASSERT_TRUE(run_until(told, w, &seen, 5));
+        kube_watch_stats(w, &st);
+        printf("  lists %u, watches %u, events %u, callbacks %u\n", st.lists, st.watches, st.events, seen.callbacks);
+        ASSERT_EQ(st.lists, 1u);
+        ASSERT_EQ(st.breaks + st.expired, 0u);
+        ASSERT_EQ(st.events, 3u); /* a added, changed, deleted; "other" is not selected */
+        ASSERT_TRUE(seen.callbacks >= 2);
+        kube_watch_free(w);
+}
+
+/* A watch the server ends (timeoutSeconds) goes on from its
+ * resourceVersion: no new list, and what changed in between is seen. */
+TEST(rewatches_without_listing) {
+        KubeWatchOptions o = { .timeout_s = 1 };
+        KubeWatch *w = NULL;
+        KubeWatchStats st;
+        Seen seen = { 0 };
+        double t0;
+
+        ASSERT_OK(kube_watch_start(client, CM_PATH, "labelSelector=t%3Dw", &o, on_changed, &seen, &w));
+        ASSERT_TRUE(run_until(synced, w, NULL, 10));
+        t0 = now();
+        while (now() - t0 < 3.5)
+                ASSERT_TRUE(sd_event_run(event, 100 * 1000) >= 0);
+        put("b", "w", "1");
+        EXPECT(w, "b", "1", 10);
+        kube_watch_stats(w, &st);
+        printf("  lists %u, watches %u, expired %u, breaks %u\n", st.lists, st.watches, st.expired, st.breaks);
+        ASSERT_EQ(st.lists, 1u);
+        ASSERT_TRUE(st.watches >= 3);
+        ASSERT_EQ(st.expired, 0u);
+        ASSERT_EQ(st.breaks, 0u);
+        kube_watch_free(w);
+}
+
+/* Runs cmd with sh in the background; the loop keeps running until it exits. */
+static int run_background(const char *cmd, KubeWatch *w, double limit) {
+        const char *argv[] = { "sh", "-c", cmd, NULL };
+        double t0 = now();
+        pid_t pid;
+        int status = -1;
+
+        ASSERT_EQ(posix_spawn(&pid, "/bin/sh", NULL, NULL, (char *const *) argv, environ), 0);
+        for (;;) {
+                pid_t r = waitpid(pid, &status, WNOHANG);
+                if (r == pid)
+                        break;
+                if (now() - t0 > limit) {
+                        kill(pid, SIGKILL);
+                        waitpid(pid, &status, 0);
+                        TEST_FAIL("'%s' took more than %.0f s", cmd, limit);
+                }
+                ASSERT_TRUE(sd_event_run(event, 50 * 1000) >= 0);
+        }
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void restart_case(bool bump, const char *name) {
+        KubeWatch *w = NULL;
+        sd_event_source *tick = NULL;
+        KubeWatchStats st;
+        Seen seen = { 0 };
+        char cmd[1024];
+
+        ASSERT_OK(kube_watch_start(client, CM_PATH, "labelSelector=t%3Dw", NULL, on_changed, &seen, &w));
+        ASSERT_TRUE(run_until(synced, w, NULL, 10));
+        ASSERT_OK(sd_event_add_time_relative(event, &tick, CLOCK_MONOTONIC, 50 * 1000, 0, on_tick, &seen));
+        /* Killed as in a crash; with bump, etcd's revision moves while it is
+         * away, so the new watch cache starts after what the watch saw. */
+        snprintf(cmd, sizeof cmd,
+                 "'%s' apiserver-stop '%s' KILL >/dev/null 2>&1 && %s '%s' apiserver-start '%s' >/dev/null 2>&1",
+                 HARNESS_SH, getenv("NAP_HARNESS_DIR"),
+                 bump ? "ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:$NAP_ETCD_PORT put /nap-test/bump x "
+                        ">/dev/null &&"
+                      : "",
+                 HARNESS_SH, getenv("NAP_HARNESS_DIR"));
+        ASSERT_EQ(run_background(cmd, w, 90), 0);
+        put(name, "w", "after");
+        EXPECT(w, name, "after", 30);
+        kube_watch_stats(w, &st);
+        printf("  %s: lists %u, watches %u, expired %u, breaks %u; longest gap between 50 ms ticks %.0f ms\n",
+               bump ? "etcd moved on" : "nothing moved", st.lists, st.watches, st.expired, st.breaks,
+               seen.max_gap * 1000);
+        ASSERT_TRUE(st.watches >= 2);
+        ASSERT_TRUE(st.breaks >= 1 || st.expired >= 1);
+        if (bump) {
+                ASSERT_TRUE(st.expired >= 1);
+                ASSERT_TRUE(st.lists >= 2);
+        }
+        ASSERT_TRUE(seen.max_gap < 0.25);
+        ASSERT_EQ(kube_watch_error(w, NULL), 0);
+        sd_event_source_disable_unref(tick);
+        kube_watch_free(w);
+}
+
+TEST(survives_restart_410) {
+        restart_case(true, "c");
+}
+
+TEST(survives_restart) {
+        restart_case(false, "d");
+}
+
+/* An answer no retry changes ends the watch, and says so. */
+TEST(gives_up_on_404) {
+        KubeWatch *w = NULL;
+        const KubeError *err = NULL;
+        Seen seen = { 0 };
+
+        ASSERT_OK(kube_watch_start(client, "/api/v1/namespaces/" NS "/nosuchthings", NULL, NULL, on_changed, &seen, &w));
+        ASSERT_TRUE(run_until(errored, w, &seen, 10));
+        ASSERT_EQ(kube_watch_error(w, &err), -ENOENT);
+        ASSERT_TRUE(err && err->http_status == 404);
+        ASSERT_TRUE(seen.callbacks == 1);
+        ASSERT_TRUE(!kube_watch_synced(w));
+        kube_watch_free(w);
+        ASSERT_TRUE(kube_client_idle(client));
+}
+
+int main(void) {
+        static const TestCase cases[] = {
+                T(follows_changes), T(rewatches_without_listing), T(survives_restart_410), T(survives_restart),
+                T(gives_up_on_404),
+        };
+        int r;
+
+        if (!getenv("KUBECONFIG") || !getenv("NAP_HARNESS_DIR") || !getenv("NAP_ETCD_PORT")) {
+                fprintf(stderr, "test-kube-watch: run me through tests/harness/with-harness.sh\n");
+                return 1;
+        }
+        log_setup(); /* NAP_LOG_LEVEL=debug shows every request and what the watch does */
+        if (setjmp(test_jmp) != 0)
+                return 1; /* setup failed */
+        setup();
+        r = test_run(cases, ELEMENTSOF(cases));
+        client = kube_client_free(client);
+        event = sd_event_unref(event);
+        return r;
+}
