@@ -22,7 +22,7 @@
     edit-to-last-write.
 
 The harness runs kube-controller-manager (run.sh), and a stand-in kubelet
-(daemonlib.Kubelet.start_auto) makes each new Pod Ready, so the rollouts
+(naptest.kubelet.Kubelet.start_auto) makes each new Pod Ready, so the rollouts
 the daemon follows after each edit complete and settle: the cold edits and
 (c) come after them, with no watch left open.
 """
@@ -37,9 +37,12 @@ import time
 IDLE_CLOSE_S = 2
 COLD_EDITS = 10
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "daemon"))
-from daemonlib import (Agent, Audit, Kubelet, NotifySocket, base_values, env, parse_ts, set_key,  # noqa: E402
-                       setup_database, write_in_place)
+from naptest.agent import Agent, NotifySocket
+from naptest.audit import Audit, parse_ts
+from naptest.db import setup_database
+from naptest.harness import env, init
+from naptest.kubelet import Kubelet
+from naptest.values import example_values, set_key, write_in_place
 
 
 def pct(xs, p):
@@ -73,7 +76,7 @@ def timed_edit(agent, notify, audit, values, text):
     i = notify.wait_for(lambda m: m.startswith("STATUS=") and not m.startswith("STATUS=generation "), 10, n)
     t_status = notify.snapshot(i)[0][0] if i is not None else float("nan")
     w = audit.writes_since(mark)
-    last = max((parse_ts(x[5]) for x in w), default=None)
+    last = max((parse_ts(x.time) for x in w), default=None)
     time.sleep(0.15)  # the next edit outside the daemon's burst window
     return (last - t_wall) * 1000 if last else None, (t_status - t_mono) * 1000, len(w)
 
@@ -96,19 +99,20 @@ def edits(per_kind):
 
 
 def main():
+    rest = init(sys.argv, "NAP_AGENT [EDITS_PER_KIND] [IDLE_SECONDS]")
     binary = sys.argv[1]
-    per_kind = int(sys.argv[2]) if len(sys.argv) > 2 else 10
-    idle_s = int(sys.argv[3]) if len(sys.argv) > 3 else 60
+    per_kind = int(rest[0]) if rest else 10
+    idle_s = int(rest[1]) if len(rest) > 1 else 60
     setup_database()
     wd = tempfile.mkdtemp(prefix="nap-bench.")
     values = os.path.join(wd, "values.env")
-    text = base_values(BROWSER_ENABLED="true", SANDBOX_NODE_PORT="30086")
+    text = example_values(BROWSER_ENABLED="true", SANDBOX_NODE_PORT="30086")
     write_in_place(values, text)
     audit = Audit()
     notify = NotifySocket(wd)
     kubelet = Kubelet()
     kubelet.start_auto()
-    agent = Agent(binary, wd, values, os.path.join(wd, "state"), env("KUBECONFIG"),
+    agent = Agent(wd, values, os.path.join(wd, "state"), env("KUBECONFIG"),
                   ["--resync=0", "--idle-close=%d" % IDLE_CLOSE_S], notify=notify,
                   extra_env={"NAP_LOG_LEVEL": "debug"})
     if notify.wait_for(lambda m: "READY=1" in m, 30) is None:

@@ -12,6 +12,8 @@ agent=$build/agent/nap-agent
 if [ -z "${NAP_K8S_PREBUILT_DIR:-}" ] && [ -f "$top/../shared/k8s/kube-apiserver.xz" ]; then
 	export NAP_K8S_PREBUILT_DIR=$top/../shared/k8s
 fi
+# bench.py uses the tests' helper library (tests/lib/naptest).
+export PYTHONPATH=$top/tests/lib${PYTHONPATH:+:$PYTHONPATH}
 # With kube-controller-manager: the rollouts the daemon follows complete.
 export HARNESS_COMPONENTS=${HARNESS_COMPONENTS:-kube kcm pg}
 exec "$top/tests/harness/with-harness.sh" python3 "$top/bench/bench.py" "$agent" "${2:-10}" "${3:-60}"

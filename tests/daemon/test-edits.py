@@ -22,9 +22,14 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import (Agent, Audit, NotifySocket, Results, Workdir, base_values, env, kube_get, psql,  # noqa: E402
-                       set_key, setup_database, wait_until, write_in_place, write_rename)
+from naptest import agent
+from naptest.agent import Agent, NotifySocket
+from naptest.audit import audit
+from naptest.checks import Results, wait_until
+from naptest.db import oauth_log_last, oauth_log_setup, oauth_log_since, setup_database
+from naptest.harness import env, init, scratch
+from naptest.kube import node_port
+from naptest.values import example_values, set_key, write_in_place, write_rename
 
 T = Results()
 SVC = ("patch", "services", "nap", "nap-sandbox")
@@ -32,37 +37,8 @@ DEP = ("patch", "deployments", "nap", "nap-sandbox")
 APPLIED = re.compile(r"STATUS=applied 2 object\(s\), deleted 0, 1 oauth client change\(s\); generation \d+; watching .*")
 
 
-def oauth_log_setup():
-    """Every write of an oauth_clients row, as the database saw it."""
-    psql("""
-        CREATE TABLE IF NOT EXISTS oauth_log (n serial, op text, id text, uris text[]);
-        CREATE OR REPLACE FUNCTION oauth_log_row() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-          IF TG_OP = 'DELETE' THEN
-            INSERT INTO oauth_log (op, id, uris) VALUES (TG_OP, OLD.id, OLD.redirect_uris);
-          ELSE
-            INSERT INTO oauth_log (op, id, uris) VALUES (TG_OP, NEW.id, NEW.redirect_uris);
-          END IF;
-          RETURN NULL;
-        END $$;
-        DROP TRIGGER IF EXISTS oauth_log_trigger ON oauth_clients;
-        CREATE TRIGGER oauth_log_trigger AFTER INSERT OR UPDATE OR DELETE ON oauth_clients
-          FOR EACH ROW EXECUTE FUNCTION oauth_log_row();
-    """)
-
-
-def oauth_log_since(n):
-    out = psql("SELECT n, op, id, array_to_string(uris, ' ') FROM oauth_log WHERE n > %d ORDER BY n" % n)
-    return [tuple(line.split("|")) for line in out.splitlines() if line]
-
-
-def oauth_log_last():
-    return int(psql("SELECT coalesce(max(n), 0) FROM oauth_log").strip())
-
-
 class Editing:
-    def __init__(self, binary, wd):
-        self.binary = binary
+    def __init__(self, wd):
         self.wd = wd
         self.etc = os.path.join(wd, "etc")
         self.other = os.path.join(wd, "elsewhere")
@@ -70,16 +46,15 @@ class Editing:
         for d in (self.etc, self.other, self.other2):
             os.makedirs(d)
         self.values = os.path.join(self.etc, "values.env")
-        self.text = base_values(SANDBOX_NODE_PORT="30086")
+        self.text = example_values(SANDBOX_NODE_PORT="30086")
         write_in_place(self.values, self.text)
         self.port = 30086
         self.fences = 0
-        self.audit = Audit()
         self.notify = NotifySocket(wd)
-        self.agent = Agent(binary, wd, self.values, os.path.join(wd, "state"), env("KUBECONFIG"), ["--resync=0"],
+        self.agent = Agent(wd, self.values, os.path.join(wd, "state"), env("KUBECONFIG"), ["--resync=0"],
                            notify=self.notify, extra_env={"NAP_LOG_LEVEL": "debug"})
         ok = self.notify.wait_for(lambda m: "READY=1" in m, 30) is not None
-        T.check(ok and kube_get("service", "nap", "nap-sandbox") is not None, "the agent is up, first pass applied",
+        T.check(ok and node_port() is not None, "the agent is up, first pass applied",
                 self.notify.snapshot())
 
     def next_text(self):
@@ -120,16 +95,16 @@ class Editing:
         'applied', one PATCH of the Service and of the Deployment, one
         UPDATE of the oauth row, the live nodePort; and that the pass
         started when the edit was complete, not after a quiet period."""
-        n, mark, logn = self.notify.count(), self.audit.mark(), oauth_log_last()
+        n, mark, logn = self.notify.count(), audit().mark(), oauth_log_last()
         out0 = len(self.agent.output())
         t0 = time.monotonic()
         edit()
         i = self.notify.wait_for(lambda m: m.startswith("STATUS=applied"), 10, n)
         took = time.monotonic() - t0
         statuses = self.fence(n)
-        writes = sorted(w[:4] for w in self.audit.writes_since(mark))
+        writes = sorted(w[:4] for w in audit().writes_since(mark))
         rows = oauth_log_since(logn)
-        svc = kube_get("service", "nap", "nap-sandbox")
+        live_port = node_port()
         uri = "http://192.0.2.10:%d/api/auth/callback" % self.port
         log = self.agent.output()[out0:]
         T.check(i is not None and len(statuses) == passes and APPLIED.fullmatch(statuses[-1]),
@@ -141,7 +116,7 @@ class Editing:
                 writes)
         T.check([r[1:] for r in rows] == [("UPDATE", "sandbox-service", uri)], "%s: one write of the oauth row" % name,
                 rows)
-        T.check(svc and svc["spec"]["ports"][0].get("nodePort") == self.port, "%s: nodePort %d live" %
+        T.check(live_port == self.port, "%s: nodePort %d live" %
                 (name, self.port))
 
     def expect_nothing(self, name, act, status=None):
@@ -149,7 +124,7 @@ class Editing:
         either no pass at all or one pass whose STATUS= matches status.
         (With no values.env left there is nothing to fence with: the next
         edit's own count of passes sees a late one.)"""
-        n, mark, logn = self.notify.count(), self.audit.mark(), oauth_log_last()
+        n, mark, logn = self.notify.count(), audit().mark(), oauth_log_last()
         act()
         if status:
             self.notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
@@ -159,7 +134,7 @@ class Editing:
             statuses = [m for _, m in self.notify.snapshot(n)]
         T.check(len(statuses) == 1 and re.fullmatch(status, statuses[0]) if status else statuses == [],
                 "%s: %s" % (name, "STATUS= says so" if status else "no pass"), statuses)
-        writes = self.audit.writes_since(mark)
+        writes = audit().writes_since(mark)
         T.check(writes == [] and oauth_log_since(logn) == [], "%s: nothing written" % name, writes)
 
     def stop(self):
@@ -169,23 +144,18 @@ class Editing:
 
 
 def main():
-    binary = sys.argv[1]
+    init(sys.argv)
     setup_database()
-    with Workdir("nap-test-edits.") as wd:
-        e = Editing(binary, wd)
-        oauth_log_setup()
-        try:
-            run(e)
-        except Exception as ex:
-            T.check(False, "raised", repr(ex))
-        finally:
-            T.check(e.stop() == 0, "exit 0 on SIGTERM")
-            out = e.agent.output()
-            T.check(not re.search(r"(?m)^(Failed|Event loop failed)", out), "no failure logged", out)
-        try:
-            dangling_symlink(binary, wd)
-        except Exception as ex:
-            T.check(False, "raised", repr(ex))
+    wd = scratch()
+    e = Editing(wd)
+    oauth_log_setup()
+    try:
+        T.case("every editing pattern", run, e)
+    finally:
+        T.check(e.stop() == 0, "exit 0 on SIGTERM")
+        out = e.agent.output()
+        T.check(not re.search(r"(?m)^(Failed|Event loop failed)", out), "no failure logged", out)
+    T.case("a dangling symlink", dangling_symlink, wd)
     return T.finish()
 
 
@@ -248,7 +218,7 @@ def run(e):
     e.expect_nothing("deleted", lambda: os.unlink(v),
                      status=r"STATUS=%s is missing: nothing applied, nothing deleted; keeping generation \d+; "
                             r"watching .*" % re.escape(v))
-    T.check(kube_get("service", "nap", "nap-sandbox") is not None, "deleted: the Service stays")
+    T.check(node_port() is not None, "deleted: the Service stays")
     e.expect_once("re-created", lambda: write_in_place(v, e.next_text()))
 
     # 9. a no-op: the same bytes written again
@@ -258,20 +228,20 @@ def run(e):
     # 10. a burst of complete writes: the first starts a pass at once, the
     # rest (each within 100 ms of the one before) make exactly one more,
     # once the burst is over, which applies the last
-    n, mark = e.notify.count(), e.audit.mark()
+    n, mark = e.notify.count(), audit().mark()
     for _ in range(20):
         write_in_place(v, e.next_text())
         time.sleep(0.005)
     # (a fence right away would be part of the burst: wait for its second pass)
     wait_until(lambda: sum(m.startswith("STATUS=applied") for _, m in e.notify.snapshot(n)) >= 2, 10)
     statuses = e.fence(n)
-    writes = [w[:4] for w in e.audit.writes_since(mark)]
-    svc = kube_get("service", "nap", "nap-sandbox")
+    writes = [w[:4] for w in audit().writes_since(mark)]
+    live_port = node_port()
     T.check(len(statuses) == 2 and all(APPLIED.fullmatch(m) for m in statuses),
             "20 writes 5 ms apart: two passes (the first write, then the rest of the burst)", statuses)
     T.check(writes.count(SVC) == len(statuses) and writes.count(DEP) == len(statuses) and len(writes) == 2 * len(statuses),
             "20 writes 5 ms apart: one PATCH of the Service and of the Deployment per pass", writes)
-    T.check(svc and svc["spec"]["ports"][0].get("nodePort") == e.port, "20 writes 5 ms apart: the last one is live")
+    T.check(live_port == e.port, "20 writes 5 ms apart: the last one is live")
     shutil.rmtree(e.other, ignore_errors=True)
 
     # 11. one in-place write in two write() calls, 200 ms apart, then close:
@@ -306,15 +276,14 @@ def run(e):
     e.expect_nothing("secret emptied", lambda: write_in_place(v, set_key(e.text, "SANDBOX_JWT_SECRET", "")),
                      status=r"STATUS=[^\n]*SANDBOX_JWT_SECRET is required[^\n]*; keeping generation \d+; watching .*")
     mode = os.stat(v).st_mode & 0o7777
-    n, mark, logn = e.notify.count(), e.audit.mark(), oauth_log_last()
-    r = subprocess.run([e.binary, "gen-secrets", "--values", v], capture_output=True, text=True)
+    n, mark, logn = e.notify.count(), audit().mark(), oauth_log_last()
+    r = agent.run("gen-secrets", "--values", v)
     # (PG_PASSWORD= is empty in these files too; DATABASE_URL is what connects.)
-    T.check(r.returncode == 0 and "filled SANDBOX_JWT_SECRET" in r.stdout.splitlines() and
-            "filled SANDBOX_SERVICE_KEY" not in r.stdout, "gen-secrets: fills the emptied secret, not the set ones",
-            (r.returncode, r.stdout, r.stderr))
+    T.check(r.rc == 0 and "filled SANDBOX_JWT_SECRET" in r.out.splitlines() and
+            "filled SANDBOX_SERVICE_KEY" not in r.out, "gen-secrets: fills the emptied secret, not the set ones", r)
     i = e.notify.wait_for(lambda m: m.startswith("STATUS=applied"), 10, n)
     statuses = e.fence(n)
-    writes = sorted(w[:4] for w in e.audit.writes_since(mark))
+    writes = sorted(w[:4] for w in audit().writes_since(mark))
     T.check(i is not None and len(statuses) == 1 and
             statuses[0].startswith("STATUS=applied 2 object(s), deleted 0, 0 oauth client change(s)"),
             "gen-secrets: the daemon sees one edit, one pass", statuses)
@@ -359,7 +328,7 @@ def run(e):
     os.rmdir(os.path.join(e.etc, "junk"))
 
 
-def dangling_symlink(binary, wd):
+def dangling_symlink(wd):
     """values.env starts as a symlink to a file that does not exist yet: the
     agent says so and applies nothing; creating the target is an edit."""
     etc, real = os.path.join(wd, "etc2"), os.path.join(wd, "later", "values.env")
@@ -367,20 +336,19 @@ def dangling_symlink(binary, wd):
     values = os.path.join(etc, "values.env")
     os.symlink(real, values)
     notify = NotifySocket(wd)
-    agent = Agent(binary, wd, values, os.path.join(wd, "state"), env("KUBECONFIG"), ["--resync=0"], notify=notify)
+    daemon = Agent(wd, values, os.path.join(wd, "state"), env("KUBECONFIG"), ["--resync=0"], notify=notify)
     try:
         i = notify.wait_for(lambda m: "READY=1" in m, 30)
         T.check(i is not None and "is missing: nothing applied" in notify.snapshot()[i][1],
                 "dangling symlink: READY=1, the file is missing, nothing applied", notify.snapshot())
         n = notify.count()
         os.makedirs(os.path.dirname(real))
-        write_in_place(real, base_values(SANDBOX_NODE_PORT="30150"))
+        write_in_place(real, example_values(SANDBOX_NODE_PORT="30150"))
         j = notify.wait_for(lambda m: m.startswith("STATUS=applied"), 10, n)
-        svc = kube_get("service", "nap", "nap-sandbox")
-        T.check(j is not None and svc["spec"]["ports"][0].get("nodePort") == 30150,
+        T.check(j is not None and node_port() == 30150,
                 "dangling symlink: creating the target (and its directory) applies it", notify.snapshot(n))
     finally:
-        T.check(agent.stop() == 0, "dangling symlink: exit 0 on SIGTERM")
+        T.check(daemon.stop() == 0, "dangling symlink: exit 0 on SIGTERM")
         notify.close()
 
 

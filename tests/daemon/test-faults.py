@@ -24,85 +24,65 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import (Agent, Audit, NotifySocket, Proxy, Results, Workdir, base_values, env, kube_get,  # noqa: E402
-                       kubectl, psql, set_key, setup_database, wait_until, write_in_place, write_kubeconfig)
+from naptest import agent
+from naptest.agent import Daemon
+from naptest.audit import audit
+from naptest.checks import Results, wait_until
+from naptest.db import psql, setup_database
+from naptest.faultproxy import FaultProxy
+from naptest.harness import init, scratch
+from naptest.kube import get, kubectl, node_port, write_kubeconfig
+from naptest.values import example_values
 
 T = Results()
 WATCHDOG_USEC = 2000000
 APPLIED = re.compile(r"STATUS=applied [^\n]*; generation \d+; watching .*")
 
 
-def node_port():
-    svc = kube_get("service", "nap", "nap-sandbox")
-    return svc and svc["spec"]["ports"][0].get("nodePort")
-
-
-class Daemon:
+class Faulty(Daemon):
     """One agent under WATCHDOG_USEC=2 s, its kubeconfig through a proxy."""
 
-    def __init__(self, binary, wd, name, args=("--resync=0",), values_text=None):
-        self.binary, self.wd = binary, wd
-        self.dir = os.path.join(wd, name)
-        os.makedirs(self.dir)
-        self.values = os.path.join(self.dir, "values.env")
-        self.state = os.path.join(self.dir, "state")
+    def __init__(self, name, args=("--resync=0",), values_text=None):
+        d = scratch(name)
+        os.makedirs(d)
         self.port = 30200
-        self.text = values_text or base_values(SANDBOX_NODE_PORT=str(self.port))
-        write_in_place(self.values, self.text)
-        self.proxy = Proxy().start()
-        self.kc = write_kubeconfig(os.path.join(self.dir, "kubeconfig"), self.proxy.url())
-        self.notify = NotifySocket(self.dir)
-        self.agent = Agent(binary, self.dir, self.values, self.state, self.kc, list(args), notify=self.notify,
-                           extra_env={"WATCHDOG_USEC": str(WATCHDOG_USEC), "NAP_LOG_LEVEL": "debug"})
-        i = self.notify.wait_for(lambda m: "READY=1" in m, 30)
+        self.proxy = FaultProxy().start()
+        super().__init__(d, values_text or example_values(SANDBOX_NODE_PORT=str(self.port)), args,
+                         write_kubeconfig(os.path.join(d, "kubeconfig"), self.proxy.url),
+                         {"WATCHDOG_USEC": str(WATCHDOG_USEC), "NAP_LOG_LEVEL": "debug"})
+        i = self.notify.wait_for(lambda m: "READY=1" in m, 1)
         T.check(i is not None and "keeping generation" not in self.notify.snapshot()[i][1],
                 "%s: up, first pass applied" % name, self.notify.snapshot())
-
-    def edit(self, **keys):
-        for k, v in keys.items():
-            self.text = set_key(self.text, k, v)
-        write_in_place(self.values, self.text)
 
     def next_port(self):
         self.port += 1
         self.edit(SANDBOX_NODE_PORT=str(self.port))
 
     def statuses(self, n):
-        return [m for _, m in self.notify.snapshot(n) if m.startswith("STATUS=")]
-
-    def watchdog_gaps(self, since):
-        """The gaps between WATCHDOG=1 datagrams after time `since`."""
-        self.notify.sync()
-        dog = [t for t, m in self.notify.snapshot() if m == "WATCHDOG=1" and t >= since]
-        return [b - a for a, b in zip(dog, dog[1:])], len(dog)
+        return self.notify.statuses(n)
 
     def check_watchdog(self, what, since):
-        gaps, n = self.watchdog_gaps(since)
+        gaps, n = self.notify.watchdog(since)
         span = time.monotonic() - since
         T.check(n >= span / 1.0 and gaps and max(gaps) < 1.0,
                 "%s: WATCHDOG=1 with no gap of 1 s" % what,
                 "%d in %.1f s, longest gap %.2f s" % (n, span, max(gaps or [0])))
 
     def sigterm_fast(self, what):
-        ts = time.monotonic()
-        self.agent.signal(signal.SIGTERM)
-        rc = self.agent.wait(10)
-        took = time.monotonic() - ts
+        rc, took = self.agent.terminate()
         T.check(rc == 0 and took < 1.0, "%s: SIGTERM exits 0 within 1 s" % what, "rc=%s after %.2f s" % (rc, took))
 
     def max_dispatch_ms(self):
         return max([float(x) for x in re.findall(r"took ([0-9.]+) ms of CPU", self.agent.output())] or [0])
 
     def close(self):
-        self.agent.stop()
-        self.notify.close()
+        self.stop()
         self.proxy.delay = self.proxy.answer_delay = 0
         self.proxy.stop()
 
 
-def slow_api_server(binary, wd):
-    d = Daemon(binary, wd, "slow")
+def slow_api_server():
+    d = Faulty("slow")
     try:
         n, t0 = d.notify.count(), time.monotonic()
         d.proxy.delay = 4.0
@@ -136,8 +116,8 @@ def backend_pids():
     return [int(x) for x in out.split()]
 
 
-def stalled_database(binary, wd):
-    d = Daemon(binary, wd, "pg")
+def stalled_database():
+    d = Faulty("pg")
     stopped = []
     try:
         pids = backend_pids()
@@ -174,8 +154,8 @@ def stalled_database(binary, wd):
         d.close()
 
 
-def fifo_values(binary, wd):
-    d = Daemon(binary, wd, "fifo")
+def fifo_values():
+    d = Faulty("fifo")
     try:
         n, t0 = d.notify.count(), time.monotonic()
         os.unlink(d.values)
@@ -197,9 +177,8 @@ def fifo_values(binary, wd):
         d.close()
 
 
-def read_only_state(binary, wd):
-    d = Daemon(binary, wd, "ro")
-    audit = Audit()
+def read_only_state():
+    d = Faulty("ro")
     mounted = False
     try:
         if os.geteuid() == 0:  # root writes anywhere: a read-only bind mount
@@ -208,14 +187,14 @@ def read_only_state(binary, wd):
             subprocess.run(["mount", "-o", "remount,bind,ro", d.state], check=True)
         else:
             os.chmod(d.state, 0o500)
-        n, mark = d.notify.count(), audit.mark()
+        n, mark = d.notify.count(), audit().mark()
         d.next_port()
         failed = d.notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
         st = d.notify.snapshot()[failed][1] if failed is not None else ""
         T.check("Failed to save the ledger" in st and "keeping generation" in st and "applied" not in st,
                 "read-only state dir: the pass fails, saying so, nothing reported as applied", d.statuses(n))
-        T.check(audit.writes_since(mark) == [], "read-only state dir: nothing written before the intent is saved",
-                audit.writes_since(mark))
+        T.check(audit().writes_since(mark) == [], "read-only state dir: nothing written before the intent is saved",
+                audit().writes_since(mark))
         if mounted:
             subprocess.run(["umount", d.state], check=True)
             mounted = False
@@ -230,56 +209,53 @@ def read_only_state(binary, wd):
         d.close()
 
 
-def lost_answer_then_revert(binary, wd):
+def lost_answer_then_revert():
     """The browser turned on while the answers of writes come 3 s late (the
     writes are done): the pass fails at its deadline; turned off again at
     once, the objects written without an answer are deleted all the same."""
-    d = Daemon(binary, wd, "lost", values_text=base_values(SANDBOX_NODE_PORT="30200", BROWSER_ENABLED="false"))
+    d = Faulty("lost", values_text=example_values(SANDBOX_NODE_PORT="30200", BROWSER_ENABLED="false"))
     try:
-        T.check(kube_get("secret", "nap", "nap-browser-secret") is None, "lost answer: no browser Secret at first")
+        T.check(get("secrets", "nap", "nap-browser-secret") is None, "lost answer: no browser Secret at first")
         n = d.notify.count()
         d.proxy.answer_delay = 3.0
         d.edit(BROWSER_ENABLED="true")
         failed = d.notify.wait_for(lambda m: "keeping generation" in m, 10, n)
         T.check(failed is not None, "lost answer: the pass fails at its deadline", d.statuses(n))
-        T.check(wait_until(lambda: kube_get("secret", "nap", "nap-browser-secret") is not None, 10),
+        T.check(wait_until(lambda: get("secrets", "nap", "nap-browser-secret") is not None, 10),
                 "lost answer: the Secret was written all the same")
         d.proxy.answer_delay = 0
         n = d.notify.count()
         d.edit(BROWSER_ENABLED="false")
         ok = d.notify.wait_for(lambda m: APPLIED.fullmatch(m) is not None, 15, n)
         T.check(ok is not None, "lost answer: the revert is applied", d.statuses(n))
-        T.check(kube_get("secret", "nap", "nap-browser-secret") is None,
+        T.check(get("secrets", "nap", "nap-browser-secret") is None,
                 "lost answer: the Secret whose answer was lost is deleted")
     finally:
         d.close()
 
 
-def two_agents(binary, wd):
-    d = Daemon(binary, wd, "two")
+def two_agents():
+    d = Faulty("two")
     try:
-        r = subprocess.run([binary, "apply", "--values", d.values, "--state-dir", d.state, "--kubeconfig", d.kc],
-                           capture_output=True, text=True, timeout=30)
-        T.check(r.returncode == 1 and "in use by another nap-agent (PID %d nap-agent run)" % d.agent.pid in r.stderr,
-                "two agents: apply beside the daemon refuses, naming it", (r.returncode, r.stderr))
-        r = subprocess.run([binary, "run", "--values", d.values, "--state-dir", d.state, "--kubeconfig", d.kc],
-                           capture_output=True, text=True, timeout=30)
-        T.check(r.returncode == 1 and "in use by another nap-agent" in r.stderr,
-                "two agents: a second daemon refuses", (r.returncode, r.stderr))
+        args = ("--values", d.values, "--state-dir", d.state, "--kubeconfig", d.kubeconfig)
+        r = agent.run("apply", *args, timeout=30)
+        T.check(r.rc == 1 and "in use by another nap-agent (PID %d nap-agent run)" % d.agent.pid in r.err,
+                "two agents: apply beside the daemon refuses, naming it", r)
+        r = agent.run("run", *args, timeout=30)
+        T.check(r.rc == 1 and "in use by another nap-agent" in r.err, "two agents: a second daemon refuses", r)
     finally:
         d.close()
 
 
-def status_writes_are_not_drift(binary, wd):
+def status_writes_are_not_drift():
     """kube-controller-manager writes the Deployments' status (and their
     resourceVersion moves): resyncs (every 2 s) read, find nothing of the
     agent's changed, write nothing and report no repair."""
-    d = Daemon(binary, wd, "resync", args=("--resync=2",))
-    audit = Audit()
+    d = Faulty("resync", args=("--resync=2",))
     try:
-        T.check(wait_until(lambda: (kube_get("deployment", "nap", "nap-sandbox") or {}).get("status", {})
+        T.check(wait_until(lambda: (get("deployments", "nap", "nap-sandbox") or {}).get("status", {})
                            .get("observedGeneration"), 15), "resync: the controller writes the Deployment's status")
-        o, mark, n = len(d.agent.output()), audit.mark(), d.notify.count()
+        o, mark, n = len(d.agent.output()), audit().mark(), d.notify.count()
         # a Pod deleted: the controllers make another and write the status anew
         kubectl("-n", "nap", "delete", "pods", "-l", "app=nap-sandbox", "--wait=false")
         # two whole resync passes after this point
@@ -293,8 +269,8 @@ def status_writes_are_not_drift(binary, wd):
         T.check(got and all(m.startswith("STATUS=no changes") for m in got) and len(gen) == 1,
                 "resync: no changes, the generation stays", got)
         T.check("repaired" not in d.agent.output()[o:], "resync: nothing called repaired")
-        T.check(audit.writes_since(mark) == [], "resync: no write request", audit.writes_since(mark))
-        status_writes = [e for e in audit.events(mark) if e.get("stage") == "ResponseComplete" and
+        T.check(audit().writes_since(mark) == [], "resync: no write request", audit().writes_since(mark))
+        status_writes = [e for e in audit().events(mark) if e.get("stage") == "ResponseComplete" and
                          (e.get("objectRef") or {}).get("subresource") == "status" and
                          (e.get("objectRef") or {}).get("resource") in ("deployments", "replicasets")]
         T.check(status_writes, "resync: meanwhile the controller wrote status (resourceVersions moved)")
@@ -303,15 +279,11 @@ def status_writes_are_not_drift(binary, wd):
 
 
 def main():
-    binary = sys.argv[1]
+    init(sys.argv)
     setup_database()
-    with Workdir("nap-test-faults.") as wd:
-        for case in (slow_api_server, stalled_database, fifo_values, read_only_state, lost_answer_then_revert,
-                     two_agents, status_writes_are_not_drift):
-            try:
-                case(binary, wd)
-            except Exception as ex:
-                T.check(False, "%s raised" % case.__name__, repr(ex))
+    for case in (slow_api_server, stalled_database, fifo_values, read_only_state, lost_answer_then_revert,
+                 two_agents, status_writes_are_not_drift):
+        T.case(case.__name__, case)
     return T.finish()
 
 

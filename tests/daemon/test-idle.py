@@ -21,39 +21,33 @@ test-rollout.py checks the idle state after rollouts settle.
 
     with-harness.sh test-idle.py NAP_AGENT
 """
-import os
 import re
 import signal
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import (Agent, Audit, NotifySocket, Results, Workdir, base_values, env, kube_get, kubectl,  # noqa: E402
-                       psql, set_key, setup_database, wait_until, write_in_place)
+from naptest.agent import Daemon
+from naptest.audit import audit
+from naptest.checks import Results, wait_until
+from naptest.db import psql, redirect_uris, setup_database
+from naptest.harness import init, scratch
+from naptest.kube import kubectl, node_port
+from naptest.values import example_values
 
 T = Results()
 SVC = ("patch", "services", "nap", "nap-sandbox")
 DEP = ("patch", "deployments", "nap", "nap-sandbox")
+
+
 def curl_and_pq(agent):
     libs = agent.net_libs()
     return any(x.startswith("libcurl.") for x in libs) and any(x.startswith("libpq.") for x in libs)
 
 
-def redirect_uris():
-    return psql("SELECT array_to_string(redirect_uris, ' ') FROM oauth_clients WHERE id = 'sandbox-service'").strip()
-
-
-def start(wd, name, args, **keys):
-    d = os.path.join(wd, name)
-    os.makedirs(d)
-    values = os.path.join(d, "values.env")
-    text = base_values(**keys)
-    write_in_place(values, text)
-    notify = NotifySocket(d)
-    agent = Agent(sys.argv[1], d, values, os.path.join(d, "state"), env("KUBECONFIG"), args, notify=notify)
-    ready = notify.wait_for(lambda m: "READY=1" in m, 30) is not None
-    T.check(ready, "%s: READY=1" % name, notify.snapshot())
-    return agent, notify, values, text
+def start(name, args, port):
+    d = Daemon(scratch(name), example_values(SANDBOX_NODE_PORT=str(port)), args)
+    T.check(d.ready, "%s: READY=1" % name, d.notify.snapshot())
+    return d
 
 
 def wait_unloaded(agent, name, timeout=5):
@@ -62,18 +56,16 @@ def wait_unloaded(agent, name, timeout=5):
     return ok
 
 
-def stop(agent, notify, name):
-    rc = agent.stop()
-    notify.close()
-    T.check(rc == 0, "%s: exit 0 on SIGTERM" % name, agent.output())
-    T.check(not re.search(r"(?m)^(Failed|Event loop failed)", agent.output()), "%s: no failure logged" % name,
-            agent.output())
+def stop(d, name):
+    rc = d.stop()
+    T.check(rc == 0, "%s: exit 0 on SIGTERM" % name, d.agent.output())
+    T.check(not re.search(r"(?m)^(Failed|Event loop failed)", d.agent.output()), "%s: no failure logged" % name,
+            d.agent.output())
 
 
-def cold_edits(wd):
-    audit = Audit()
-    agent, notify, values, text = start(wd, "agent1", ["--resync=0", "--idle-close=1", "--rollout-timeout=0"],
-                                          SANDBOX_NODE_PORT="30086")
+def cold_edits():
+    d = start("agent1", ["--resync=0", "--idle-close=1", "--rollout-timeout=0"], 30086)
+    agent, notify = d.agent, d.notify
     T.check(curl_and_pq(agent), "agent1: libcurl and libpq mapped after the first pass", agent.net_libs())
     rss_open = agent.status("VmRSS")
     wait_unloaded(agent, "agent1")
@@ -84,21 +76,18 @@ def cold_edits(wd):
     port = 30086
     for i in range(4):
         port += 1
-        text = set_key(text, "SANDBOX_NODE_PORT", str(port))
-        n, mark = notify.count(), audit.mark()
-        write_in_place(values, text)
+        n, mark = notify.count(), audit().mark()
+        d.edit(SANDBOX_NODE_PORT=str(port))
         got = notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
         status = notify.snapshot(got)[0][1] if got is not None else None
-        writes = sorted(w[:4] for w in audit.writes_since(mark))
-        svc = kube_get("service", "nap", "nap-sandbox")
+        writes = sorted(w[:4] for w in audit().writes_since(mark))
         T.check(status and status.startswith("STATUS=applied 2 object(s), deleted 0, 1 oauth client change(s)"),
                 "cold edit %d: applied" % (i + 1), status)
         T.check(writes == sorted([SVC, DEP]), "cold edit %d: one PATCH of the Service and one of the Deployment" %
                 (i + 1), writes)
-        T.check(svc and svc["spec"]["ports"][0].get("nodePort") == port, "cold edit %d: nodePort %d live" %
-                (i + 1, port))
-        T.check(redirect_uris() == "http://192.0.2.10:%d/api/auth/callback" % port,
-                "cold edit %d: oauth row updated" % (i + 1), redirect_uris())
+        T.check(node_port() == port, "cold edit %d: nodePort %d live" % (i + 1, port))
+        T.check(redirect_uris("sandbox-service") == ["http://192.0.2.10:%d/api/auth/callback" % port],
+                "cold edit %d: oauth row updated" % (i + 1), redirect_uris("sandbox-service"))
         if not wait_unloaded(agent, "cold edit %d" % (i + 1)):
             break
         rss_closed.append(agent.status("VmRSS"))
@@ -107,46 +96,42 @@ def cold_edits(wd):
     T.check(max(rss_closed[1:]) - rss_closed[1] < 512, "agent1: RSS after each close does not creep up",
             rss_closed)
 
-    n, mark = notify.count(), audit.mark()
+    n, mark = notify.count(), audit().mark()
     agent.signal(signal.SIGHUP)
     got = notify.wait_for(lambda m: m.startswith("READY=1"), 10, n)
     msgs = [m for _, m in notify.snapshot(n)]
     T.check(got is not None and any(re.match(r"STATUS=no changes; generation \d+", m) for m in msgs),
             "agent1: SIGHUP while unloaded: reloaded, no changes", msgs)
-    T.check(audit.writes_since(mark) == [], "agent1: SIGHUP wrote nothing")
-    stop(agent, notify, "agent1")
+    T.check(audit().writes_since(mark) == [], "agent1: SIGHUP wrote nothing")
+    stop(d, "agent1")
 
 
-def resync_repairs(wd):
-    agent, notify, values, text = start(wd, "agent2", ["--resync=3", "--idle-close=1", "--rollout-timeout=0"],
-                                          SANDBOX_NODE_PORT="30090")
-    wait_unloaded(agent, "agent2")
-    n = notify.count()
+def resync_repairs():
+    d = start("agent2", ["--resync=3", "--idle-close=1", "--rollout-timeout=0"], 30090)
+    wait_unloaded(d.agent, "agent2")
+    n = d.notify.count()
     kubectl("-n", "nap", "delete", "service", "nap-sandbox", "--wait=false")
     psql("DELETE FROM oauth_clients WHERE id = 'sandbox-service'")
-    got = notify.wait_for(lambda m: "(drift repaired)" in m, 15, n)
-    T.check(got is not None, "agent2: the resync after an idle close repairs drift", notify.snapshot(n))
-    T.check(kube_get("service", "nap", "nap-sandbox") is not None, "agent2: the Service is back")
-    T.check(redirect_uris() == "http://192.0.2.10:30090/api/auth/callback", "agent2: the oauth row is back",
-            redirect_uris())
-    stop(agent, notify, "agent2")
+    got = d.notify.wait_for(lambda m: "(drift repaired)" in m, 15, n)
+    T.check(got is not None, "agent2: the resync after an idle close repairs drift", d.notify.snapshot(n))
+    T.check(node_port() == 30090, "agent2: the Service is back")
+    T.check(redirect_uris("sandbox-service") == ["http://192.0.2.10:30090/api/auth/callback"],
+            "agent2: the oauth row is back", redirect_uris("sandbox-service"))
+    stop(d, "agent2")
 
 
-def never_close(wd):
-    agent, notify, _, _ = start(wd, "agent3", ["--resync=0", "--idle-close=0"])
+def never_close():
+    d = start("agent3", ["--resync=0", "--idle-close=0"], 30086)
     time.sleep(2.5)
-    T.check(curl_and_pq(agent), "agent3: --idle-close=0 keeps the connections and libraries", agent.net_libs())
-    stop(agent, notify, "agent3")
+    T.check(curl_and_pq(d.agent), "agent3: --idle-close=0 keeps the connections and libraries", d.agent.net_libs())
+    stop(d, "agent3")
 
 
 def main():
+    init(sys.argv)
     setup_database()
-    with Workdir("nap-test-idle.") as wd:
-        for case in (cold_edits, resync_repairs, never_close):
-            try:
-                case(wd)
-            except Exception as ex:
-                T.check(False, "%s raised" % case.__name__, repr(ex))
+    for case in (cold_edits, resync_repairs, never_close):
+        T.case(case.__name__, case)
     return T.finish()
 
 

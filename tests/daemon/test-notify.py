@@ -15,10 +15,14 @@ import signal
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import (Agent, Audit, NotifySocket, Proxy, Results, Workdir, base_values, env,  # noqa: E402
-                       fields, free_port, kube_get, kubectl, oauth_rows, psql, setup_database, set_key,
-                       wait_until, write_in_place, write_kubeconfig)
+from naptest.agent import Agent, NotifySocket, fields
+from naptest.audit import audit
+from naptest.checks import Results, wait_until
+from naptest.db import psql, redirect_uris, setup_database
+from naptest.faultproxy import FaultProxy
+from naptest.harness import env, free_port, init, scratch
+from naptest.kube import kubectl, node_port, write_kubeconfig
+from naptest.values import example_values, set_key, write_in_place
 
 T = Results()
 SVC = ("patch", "services", "nap", "nap-sandbox")
@@ -30,32 +34,39 @@ def texts(notify, start=0, watchdog=False):
     return [m for _, m in notify.snapshot(start) if watchdog or m != "WATCHDOG=1"]
 
 
-def status_of(m):
-    return dict(fields(m)).get("STATUS", "")
-
-
-def writes(audit, mark):
+def writes(mark):
     """The agent's writes since mark, up to a request of the test's own in
     the audit log (call it once the pass reported: STATUS= comes after its
     last write)."""
-    return sorted(w[:4] for w in audit.writes_since(mark))
+    return sorted(w[:4] for w in audit().writes_since(mark))
 
 
-def node_port():
-    svc = kube_get("service", "nap", "nap-sandbox")
-    return svc and svc["spec"]["ports"][0].get("nodePort")
+def edit(notify, values, text):
+    """values.env written; once a STATUS= came: (the agent's writes, the
+    notifications since the write)."""
+    n, mark = notify.count(), audit().mark()
+    write_in_place(values, text)
+    notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
+    w = writes(mark)
+    return w, texts(notify, n)
 
 
-def basic(binary, wd, values, state):
+def check_watchdog(notify, since, what):
+    gaps, n = notify.watchdog(since)
+    span = time.monotonic() - since
+    T.check(n >= span / 1.0 and max(gaps or [9]) < 1.0, what,
+            "%d in %.1f s, longest gap %.2f s" % (n, span, max(gaps or [0])))
+
+
+def basic(wd, values, state):
     """Start, edit, invalid edit, fixed edit, SIGHUP, SIGTERM; WATCHDOG=1
     from WATCHDOG_USEC."""
-    audit = Audit()
     notify = NotifySocket(wd)
     watching = "; watching %s" % values
-    text = base_values(SANDBOX_NODE_PORT="30086")
+    text = example_values(SANDBOX_NODE_PORT="30086")
     write_in_place(values, text)
     t0 = time.monotonic()
-    agent = Agent(binary, wd, values, state, env("KUBECONFIG"), ["--resync=0"], notify=notify,
+    agent = Agent(wd, values, state, env("KUBECONFIG"), ["--resync=0"], notify=notify,
                   extra_env={"WATCHDOG_USEC": "2000000"})
     try:
         # start
@@ -65,43 +76,30 @@ def basic(binary, wd, values, state):
             "READY=1\nSTATUS=applied 4 object(s), deleted 0, 1 oauth client change(s); generation 1" + watching],
             "start: READY=1 with STATUS= after the first pass, nothing before it", got)
 
-        # an edit
-        n, mark = notify.count(), audit.mark()
-        write_in_place(values, set_key(text, "SANDBOX_NODE_PORT", "30087"))
-        notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
-        w = writes(audit, mark)
-        T.check(texts(notify, n) == [
-            "STATUS=applied 2 object(s), deleted 0, 1 oauth client change(s); generation 2" + watching],
-            "edit: one STATUS= saying what was applied", texts(notify, n))
-        T.check(w == sorted([SVC, DEP]), "edit: one PATCH of the Service and of the Deployment", w)
-
-        # an invalid edit: the NAP_HOST line becomes `NAP_HOST=192.0.2.10 5`
-        n, mark = notify.count(), audit.mark()
-        bad = set_key(set_key(text, "SANDBOX_NODE_PORT", "30111"), "NAP_HOST", "192.0.2.10 5")
-        line = bad.split("\n").index("NAP_HOST=192.0.2.10 5") + 1
-        write_in_place(values, bad)
-        notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
-        w = writes(audit, mark)
-        got = texts(notify, n)
-        T.check(len(got) == 1 and re.fullmatch(
-            r"STATUS=%s:%d:%d: [^\n]*unquoted blank[^\n]*; keeping generation 2%s"
-            % (re.escape(values), line, len("NAP_HOST=192.0.2.10 ") + 1, re.escape(watching)), got[0]),
-            "invalid edit: STATUS=FILE:LINE:COL: ...; keeping generation 2", got)
-        T.check(w == [], "invalid edit: no write request", w)
-        T.check(node_port() == 30087, "invalid edit: the Service keeps nodePort 30087", node_port())
-
-        # the fix
-        n, mark = notify.count(), audit.mark()
-        write_in_place(values, set_key(text, "SANDBOX_NODE_PORT", "30088"))
-        notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
-        w = writes(audit, mark)
-        T.check(texts(notify, n) == [
-            "STATUS=applied 2 object(s), deleted 0, 1 oauth client change(s); generation 3" + watching],
-            "fixed edit: applied, generation 3", texts(notify, n))
-        T.check(w == sorted([SVC, DEP]) and node_port() == 30088, "fixed edit: one PATCH each, nodePort 30088", w)
+        # an edit, an invalid edit (the NAP_HOST line becomes `NAP_HOST=192.0.2.10 5`), the fix
+        for port, gen in ((30087, 2), (30111, None), (30088, 3)):
+            edited = set_key(text, "SANDBOX_NODE_PORT", str(port))
+            if gen:
+                w, got = edit(notify, values, edited)
+                what = "edit" if gen == 2 else "fixed edit"
+                T.check(got == ["STATUS=applied 2 object(s), deleted 0, 1 oauth client change(s); generation %d"
+                                % gen + watching], "%s: one STATUS= saying what was applied, generation %d"
+                        % (what, gen), got)
+                T.check(w == sorted([SVC, DEP]) and node_port() == port,
+                        "%s: one PATCH of the Service and of the Deployment, nodePort %d" % (what, port), w)
+                continue
+            bad = set_key(edited, "NAP_HOST", "192.0.2.10 5")
+            line = bad.split("\n").index("NAP_HOST=192.0.2.10 5") + 1
+            w, got = edit(notify, values, bad)
+            T.check(len(got) == 1 and re.fullmatch(
+                r"STATUS=%s:%d:%d: [^\n]*unquoted blank[^\n]*; keeping generation 2%s"
+                % (re.escape(values), line, len("NAP_HOST=192.0.2.10 ") + 1, re.escape(watching)), got[0]),
+                "invalid edit: STATUS=FILE:LINE:COL: ...; keeping generation 2", got)
+            T.check(w == [], "invalid edit: no write request", w)
+            T.check(node_port() == 30087, "invalid edit: the Service keeps nodePort 30087", node_port())
 
         # SIGHUP
-        n, mark = notify.count(), audit.mark()
+        n, mark = notify.count(), audit().mark()
         before = time.clock_gettime(time.CLOCK_MONOTONIC)
         agent.signal(signal.SIGHUP)
         notify.wait_for(lambda m: m == "READY=1", 10, n)
@@ -115,44 +113,38 @@ def basic(binary, wd, values, state):
                   before * 1e6 <= usec <= after * 1e6 and
                   got[1] == "STATUS=no changes; generation 3" + watching and got[2] == "READY=1")
         T.check(ok, "SIGHUP: RELOADING=1 + MONOTONIC_USEC (now), then STATUS=, then READY=1", got)
-        T.check(writes(audit, mark) == [], "SIGHUP: no write request when nothing changed")
+        T.check(writes(mark) == [], "SIGHUP: no write request when nothing changed")
 
-        # SIGTERM
+        # SIGTERM, once a few watchdog periods have passed (the steps above can
+        # take less than one): there are gaps to measure below
+        wait_until(lambda: sum(m == "WATCHDOG=1" for _, m in notify.snapshot()) >= 4, 10)
         n = notify.count()
-        ts = time.monotonic()
-        agent.signal(signal.SIGTERM)
-        rc = agent.wait(10)
-        took = time.monotonic() - ts
+        rc, took = agent.terminate()
         notify.sync()
         got = texts(notify, n)
         T.check(rc == 0 and took < 2, "SIGTERM: exit 0 at once", "rc=%s after %.1f s" % (rc, took))
         T.check(got == ["STOPPING=1\nSTATUS=stopping"], "SIGTERM: STOPPING=1", got)
 
         # the watchdog: every WATCHDOG_USEC/4, so no gap comes near half of it
-        dog = [t for t, m in notify.snapshot() if m == "WATCHDOG=1"]
-        gaps = [b - a for a, b in zip(dog, dog[1:])]
-        span = time.monotonic() - t0
-        T.check(len(dog) >= span / 1.0 and max(gaps or [9]) < 1.0,
-                "WATCHDOG=1 with no gap of 1 s (WATCHDOG_USEC 2 s)",
-                "%d in %.1f s, longest gap %.2f s" % (len(dog), span, max(gaps or [0])))
+        check_watchdog(notify, t0, "WATCHDOG=1 with no gap of 1 s (WATCHDOG_USEC 2 s)")
     finally:
         agent.stop()
         notify.close()
 
 
-def resync(binary, wd, values, state):
+def resync(wd, values, state):
     """--resync=2 repairs a deleted Service and a deleted oauth row, and
     logs what it repaired; no WATCHDOG_USEC, no WATCHDOG=1."""
     notify = NotifySocket(wd)
     watching = "; watching %s" % values
-    agent = Agent(binary, wd, values, state, env("KUBECONFIG"), ["--resync=2"], notify=notify)
+    agent = Agent(wd, values, state, env("KUBECONFIG"), ["--resync=2"], notify=notify)
     try:
         notify.wait_for(lambda m: "READY=1" in m, 30)
         T.check(texts(notify) == ["READY=1\nSTATUS=no changes; generation 3" + watching],
                 "resync: READY=1, no changes", texts(notify))
         kubectl("delete", "service", "-n", "nap", "nap-sandbox")
         psql("DELETE FROM oauth_clients WHERE id = 'sandbox-service'")
-        ok = wait_until(lambda: node_port() == 30088 and "sandbox-service" in oauth_rows(), 12, 0.2)
+        ok = wait_until(lambda: node_port() == 30088 and redirect_uris("sandbox-service"), 12, 0.2)
         T.check(ok, "resync: the Service and the oauth row are back within a period")
         # one more resync after the repair: nothing left to repair
         rep = notify.wait_for(lambda m: "(drift repaired)" in m, 10, 1)
@@ -175,27 +167,24 @@ def resync(binary, wd, values, state):
         notify.close()
 
 
-def slow_apply(binary, wd, values, state):
+def slow_apply(wd, values, state):
     """SIGTERM while a PATCH is held by the proxy: the request is
     cancelled, STOPPING=1, the ledger saved, exit 0 within a bound."""
-    proxy = Proxy().start()
-    kc = write_kubeconfig(os.path.join(wd, "kubeconfig-proxy"), proxy.url())
+    proxy = FaultProxy().start()
+    kc = write_kubeconfig(os.path.join(wd, "kubeconfig-proxy"), proxy.url)
     notify = NotifySocket(wd)
-    agent = Agent(binary, wd, values, state, kc, ["--resync=0"], notify=notify)
+    agent = Agent(wd, values, state, kc, ["--resync=0"], notify=notify)
     ledger = os.path.join(state, "ledger.json")
     try:
         notify.wait_for(lambda m: "READY=1" in m, 30)
         gen = int(re.search(r"generation (\d+)", texts(notify)[0]).group(1))
         proxy.write_delay = 4.0
         n0 = len(proxy.writes())
-        write_in_place(values, set_key(base_values(), "SANDBOX_NODE_PORT", "30089"))
+        write_in_place(values, example_values(SANDBOX_NODE_PORT="30089"))
         held = wait_until(lambda: len(proxy.writes()) > n0, 10)
         T.check(held, "slow apply: a PATCH reached the proxy and is held")
         time.sleep(0.3)
-        ts = time.monotonic()
-        agent.signal(signal.SIGTERM)
-        rc = agent.wait(10)
-        took = time.monotonic() - ts
+        rc, took = agent.terminate()
         notify.sync()
         got = texts(notify)
         T.check(rc == 0 and took < 2.5, "slow apply: SIGTERM cancels the request, exit 0 within 2.5 s",
@@ -216,18 +205,17 @@ def slow_apply(binary, wd, values, state):
         proxy.stop()
 
 
-def unreachable(binary, wd, values, state):
+def unreachable(wd, values, state):
     """The kubeconfig names a closed port: READY=1 comes anyway, STATUS
     says why; once a proxy listens there the retry backoff converges."""
     port = free_port()
     kc = write_kubeconfig(os.path.join(wd, "kubeconfig-late"), "http://127.0.0.1:%d" % port)
-    write_in_place(values, set_key(base_values(), "SANDBOX_NODE_PORT", "30090"))
-    audit = Audit()
-    mark = audit.mark()
+    write_in_place(values, example_values(SANDBOX_NODE_PORT="30090"))
+    mark = audit().mark()
     notify = NotifySocket(wd)
     t0 = time.monotonic()
-    agent = Agent(binary, wd, values, state, kc, ["--resync=0"], notify=notify)
-    proxy = Proxy(port)
+    agent = Agent(wd, values, state, kc, ["--resync=0"], notify=notify)
+    proxy = FaultProxy(port=port)
     try:
         i = notify.wait_for(lambda m: "READY=1" in m, 30)
         took = time.monotonic() - t0
@@ -246,10 +234,10 @@ def unreachable(binary, wd, values, state):
                 "unreachable: retried with backoff, then converged", got)
         out = agent.output()
         T.check(re.search(r"retrying in [0-9.]+ s", out), "unreachable: logs the backoff")
-        w = writes(audit, mark)
+        w = writes(mark)
         T.check(w == sorted([SVC, DEP]) and node_port() == 30090, "unreachable: then one PATCH each", w)
-        T.check(oauth_rows().get("sandbox-service", (None, []))[1] == ["http://192.0.2.10:30090/api/auth/callback"],
-                "unreachable: the oauth row follows", oauth_rows())
+        T.check(redirect_uris("sandbox-service") == ["http://192.0.2.10:30090/api/auth/callback"],
+                "unreachable: the oauth row follows", redirect_uris("sandbox-service"))
     finally:
         T.check(agent.stop() == 0, "unreachable: exit 0 on SIGTERM")
         notify.close()
@@ -257,18 +245,12 @@ def unreachable(binary, wd, values, state):
 
 
 def main():
-    binary = sys.argv[1]
+    init(sys.argv)
     setup_database()
-    with Workdir("nap-test-notify.") as wd:
-        values = os.path.join(wd, "values.env")
-        state = os.path.join(wd, "state")
-        for step in (basic, resync, slow_apply, unreachable):
-            t = time.monotonic()
-            try:
-                step(binary, wd, values, state)
-            except Exception as e:  # a step that blew up is a failure, the others still run
-                T.check(False, "%s raised" % step.__name__, repr(e))
-            print("# %s: %.1f s" % (step.__name__, time.monotonic() - t), flush=True)
+    wd = scratch()
+    values, state = os.path.join(wd, "values.env"), os.path.join(wd, "state")
+    for step in (basic, resync, slow_apply, unreachable):
+        T.case(step.__name__, step, wd, values, state)
     return T.finish()
 
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Rollout health (issue 16), against the harness with
 kube-controller-manager (HARNESS_COMPONENTS="kube kcm pg": ReplicaSets,
-Pods and the workloads' status are real; daemonlib.Kubelet sets the Pods'
+Pods and the workloads' status are real; naptest.kubelet.Kubelet sets the Pods'
 status as a kubelet would, and a Node object gives the DaemonSet a node).
 
 The daemon, `nap-agent run`, each case asserting its journal line, the
@@ -35,9 +35,15 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import (SRC, Agent, Audit, Kubelet, NotifySocket, Results, Workdir, base_values, env,  # noqa: E402
-                       kubectl, set_key, setup_database, wait_until, write_rename)
+from naptest import agent
+from naptest.agent import Daemon
+from naptest.audit import audit
+from naptest.checks import Results, wait_until
+from naptest.db import setup_database
+from naptest.harness import HARNESS_SH, TEMPLATES, env, init, scratch
+from naptest.kube import kubectl
+from naptest.kubelet import Kubelet
+from naptest.values import example_values, set_keys, write_rename
 
 T = Results()
 K = Kubelet()
@@ -47,22 +53,21 @@ WATCHING = r"; watching .*"
 
 
 class Site:
-    """values.env, the template override directory and the state directory."""
+    """values.env (renamed into place on each edit), the template override
+    directory and the state directory."""
 
-    def __init__(self, binary, wd):
-        self.binary = binary
+    def __init__(self, wd):
         self.wd = wd
         self.values = os.path.join(wd, "values.env")
         self.state = os.path.join(wd, "state")
         self.override = os.path.join(wd, "templates.d")
         os.makedirs(self.override)
-        self.text = base_values(SANDBOX_ENABLED="true", BROWSER_ENABLED="false")
+        self.text = example_values(SANDBOX_ENABLED="true", BROWSER_ENABLED="false")
         write_rename(self.values, self.text)
         self.env = {"NAP_TEMPLATES_OVERRIDE_DIR": self.override, "NAP_LOG_LEVEL": "debug"}
 
     def edit(self, **keys):
-        for k, v in keys.items():
-            self.text = set_key(self.text, k, v)
+        self.text = set_keys(self.text, **keys)
         write_rename(self.values, self.text)
 
     def progress_deadline(self, seconds):
@@ -73,23 +78,20 @@ class Site:
             if os.path.exists(path):
                 os.unlink(path)
             return
-        with open(os.path.join(SRC, "agent", "templates", "sandbox-deployment.json")) as f:
+        with open(os.path.join(TEMPLATES, "sandbox-deployment.json")) as f:
             t = json.load(f)
         t["object"]["spec"]["progressDeadlineSeconds"] = seconds
         with open(path, "w") as f:
             json.dump(t, f)
 
+    def args(self, *args):
+        return list(args) + ["--values", self.values, "--state-dir", self.state]
+
     def run(self, *args, timeout=60):
-        e = dict(os.environ)
-        e.update(self.env)
-        return subprocess.run([self.binary] + list(args) + ["--values", self.values, "--state-dir", self.state],
-                              capture_output=True, text=True, timeout=timeout, env=e)
+        return agent.run(*self.args(*args), env=dict(os.environ, **self.env), timeout=timeout)
 
     def status(self):
-        p = self.run("status", "--json")
-        if p.returncode != 0:
-            raise RuntimeError("status --json: %s" % p.stderr)
-        j = json.loads(p.stdout)
+        j = json.loads(agent.run_ok(*self.args("status", "--json"), env=dict(os.environ, **self.env)).out)
         # nap-cp (partial: only fields the agent sets) has no health: its rollout is the platform's
         T.check(all("health" not in o for o in j["objects"] if o.get("partial")), "status --json: no health for nap-cp",
                 j["objects"])
@@ -97,16 +99,14 @@ class Site:
                 if o["kind"] in ("Deployment", "DaemonSet") and not o.get("partial")}
 
 
-class Daemon:
+class Following(Daemon):
+    """The daemon on the site, its journal and STATUS= read since a mark."""
+
     def __init__(self, site, args=()):
-        self.site = site
-        self.notify = NotifySocket(site.wd)
-        self.agent = Agent(site.binary, site.wd, site.values, site.state, env("KUBECONFIG"),
-                           ["--resync=0"] + list(args), notify=self.notify, extra_env=site.env)
+        super().__init__(site.wd, None, ["--resync=0"] + list(args), extra_env=site.env)
         self.out = 0
         self.n = 0
-        T.check(self.notify.wait_for(lambda m: "READY=1" in m, 30) is not None, "daemon: READY=1",
-                self.agent.output())
+        T.check(self.ready, "daemon: READY=1", self.agent.output())
 
     def mark(self):
         self.out, self.n = len(self.agent.output()), self.notify.count()
@@ -129,8 +129,7 @@ class Daemon:
         T.check(m, "%s: a pass ran" % what, self.agent.output()[self.out:])
 
     def stop(self):
-        rc = self.agent.stop()
-        self.notify.close()
+        rc = super().stop()
         T.check(rc == 0, "daemon: exit 0 on SIGTERM", self.agent.output()[-2000:])
 
 
@@ -149,15 +148,19 @@ def pod_names(kind, name):
 
 # ---- the daemon --------------------------------------------------------------------
 
-def first_rollout(d, site):
-    what = "first pass"
-    K.roll_out(*DEP)
-    K.roll_out(*DS)
+def both_rolled_out(d, site, generation, what, old_dep=(), old_ds=()):
+    """The new pods of both made Ready: each rolled out, STATUS= and health say so."""
+    K.roll_out(*DEP, exclude=old_dep)
+    K.roll_out(*DS, exclude=old_ds)
     d.journal(r"^nap-sandbox: rolled out in \d+ s \(1/1 available\)$", what)
     d.journal(r"^sandbox-image-warmer: rolled out in \d+ s \(1/1 available\)$", what)
-    d.status_line(r"generation 1 applied; 2/2 workloads available" + WATCHING, what)
+    d.status_line(r"generation %d applied; 2/2 workloads available" % generation + WATCHING, what)
     check_health(site, "nap-sandbox", "available", what=what)
     check_health(site, "sandbox-image-warmer", "available", what=what)
+
+
+def first_rollout(d, site):
+    both_rolled_out(d, site, 1, "first pass")
 
 
 def superseded(d, site):
@@ -181,8 +184,7 @@ def superseded(d, site):
 def image_pull_backoff(d, site):
     what = "ImagePullBackOff"
     old = pod_names(*DEP)
-    audit = Audit()
-    mark = audit.mark()
+    mark = audit().mark()
     d.mark()
     site.edit(PLATFORM_IMAGE_PREFIX="registry.invalid/s3")
     pod = K.wait_pods(*DEP, exclude=old)[0]
@@ -193,7 +195,7 @@ def image_pull_backoff(d, site):
                   what)
     check_health(site, "nap-sandbox", "failing", "ImagePullBackOff", what)
     # a rollout's outcome never triggers a write: the edit's one PATCH, nothing after
-    writes = [w[:4] for w in audit.writes_since(mark)]
+    writes = [w[:4] for w in audit().writes_since(mark)]
     T.check(writes == [("patch", "deployments", "nap", "nap-sandbox")], "%s: no write but the edit's" % what,
             writes)
 
@@ -234,19 +236,12 @@ def fixed(d, site):
     d.mark()
     site.progress_deadline(None)
     site.edit(PLATFORM_IMAGE_PREFIX="registry.invalid/s5", RUNTIME_NODE_IMAGE="registry.invalid/node:23")
-    K.roll_out(*DEP, exclude=old_dep)
-    K.roll_out(*DS, exclude=old_ds)
-    d.journal(r"^nap-sandbox: rolled out in \d+ s \(1/1 available\)$", what)
-    d.journal(r"^sandbox-image-warmer: rolled out in \d+ s \(1/1 available\)$", what)
-    d.status_line(r"generation 7 applied; 2/2 workloads available" + WATCHING, what)
-    check_health(site, "nap-sandbox", "available", what=what)
-    check_health(site, "sandbox-image-warmer", "available", what=what)
+    both_rolled_out(d, site, 7, what, old_dep, old_ds)
 
 
 def apiserver_restart(d, site):
     """Killed while the rollout is followed; etcd moves on while it is away."""
     what = "API server restart"
-    harness = os.path.join(SRC, "tests", "harness", "harness.sh")
     old = pod_names(*DEP)
     d.mark()
     site.edit(PLATFORM_IMAGE_PREFIX="registry.invalid/s6")
@@ -254,11 +249,11 @@ def apiserver_restart(d, site):
     # the watches of the Deployment's pods are open
     T.check(wait_until(lambda: re.search(r"kube: listed /api/v1/namespaces/nap/pods", d.agent.output()[d.out:]), 10),
             "%s: the rollout is followed" % what)
-    subprocess.run([harness, "apiserver-stop", env("NAP_HARNESS_DIR"), "KILL"], check=True, timeout=30,
+    subprocess.run([HARNESS_SH, "apiserver-stop", env("NAP_HARNESS_DIR"), "KILL"], check=True, timeout=30,
                    capture_output=True)
     subprocess.run(["etcdctl", "--endpoints=http://127.0.0.1:%s" % env("NAP_ETCD_PORT"), "put", "/nap-test/bump",
                     "x"], check=True, timeout=30, capture_output=True, env=dict(os.environ, ETCDCTL_API="3"))
-    subprocess.run([harness, "apiserver-start", env("NAP_HARNESS_DIR")], check=True, timeout=90,
+    subprocess.run([HARNESS_SH, "apiserver-start", env("NAP_HARNESS_DIR")], check=True, timeout=90,
                    capture_output=True)
     K.roll_out(*DEP, exclude=old, timeout=60)
     d.journal(r"^nap-sandbox: rolled out in \d+ s \(1/1 available\)$", what, timeout=60)
@@ -305,16 +300,13 @@ def idle(d, site):
     T.check(before == after, "%s: no wake-up in 3 s" % what, (before, after))
 
 
-def daemon_cases(binary, site):
+def daemon_cases(site):
     K.ensure_node()
-    d = Daemon(site, ["--idle-close=1", "--rollout-timeout=120"])
+    d = Following(site, ["--idle-close=1", "--rollout-timeout=120"])
     try:
         for case in (first_rollout, superseded, image_pull_backoff, progress_deadline, daemonset_failing, fixed,
                      apiserver_restart, idle):
-            try:
-                case(d, site)
-            except Exception as ex:
-                T.check(False, "%s raised" % case.__name__, repr(ex))
+            T.case(case.__name__, case, d, site)
     finally:
         d.stop()
         out = d.agent.output()
@@ -324,7 +316,7 @@ def daemon_cases(binary, site):
     T.check(h and all(x["state"] == "unknown" and x["since"] is None for x in h.values()),
             "no daemon: status --json says unknown", h)
     p = site.run("status")
-    T.check("health unknown: the daemon is not running" in p.stdout, "no daemon: status says unknown", p.stdout)
+    T.check("health unknown: the daemon is not running" in p.out, "no daemon: status says unknown", p.out)
 
 
 # ---- apply --wait -------------------------------------------------------------------
@@ -333,12 +325,10 @@ class Wait:
     """`nap-agent apply --wait` in the background."""
 
     def __init__(self, site, *args):
-        e = dict(os.environ)
-        e.update(site.env)
+        e = dict(os.environ, **site.env)
         e.pop("NAP_LOG_LEVEL")
-        self.p = subprocess.Popen([site.binary, "apply", "--wait", "--values", site.values, "--state-dir",
-                                   site.state] + list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, env=e)
+        self.p = subprocess.Popen([agent.BINARY] + site.args("apply", "--wait", *args), stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, env=e)
 
     def result(self, timeout=60):
         try:
@@ -399,15 +389,11 @@ def wait_cases(site):
 
 
 def main():
-    binary = sys.argv[1]
+    init(sys.argv)
     setup_database()
-    with Workdir("nap-test-rollout.") as wd:
-        site = Site(binary, wd)
-        for part in (lambda: daemon_cases(binary, site), lambda: wait_cases(site)):
-            try:
-                part()
-            except Exception as ex:
-                T.check(False, "raised", repr(ex))
+    site = Site(scratch())
+    T.case("the daemon", daemon_cases, site)
+    T.case("apply --wait", wait_cases, site)
     return T.finish()
 
 

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Issue 14, acceptance: no secret value leaks through server text.
 
-`nap-agent run` talks to the harness's apiserver through fault-proxy.py in
-echo mode: an admission webhook that refuses requests with a 422 whose
+`nap-agent run` talks to the harness's apiserver through the fault proxy
+(naptest.faultproxy) in echo mode: an admission webhook that refuses requests with a 422 whose
 message quotes the request body and every Secret value it has seen, in one
 form per pass (plain, base64, JSON-escaped as Python and as Go write it).
 
@@ -28,16 +28,18 @@ so the test is not passing because nothing was echoed.
 import base64
 import json
 import os
-import subprocess
 import sys
-import urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import (SRC, Agent, NotifySocket, Results, Workdir, base_values, env, kube_get,  # noqa: E402
-                       set_key, setup_database, wait_until, write_in_place, write_kubeconfig)
+from naptest import agent
+from naptest.agent import Agent, NotifySocket
+from naptest.checks import Results
+from naptest.db import setup_database
+from naptest.faultproxy import FaultProxy, go_escape
+from naptest.harness import env, init, scratch
+from naptest.kube import get, write_kubeconfig
+from naptest.values import example_values, set_key, write_in_place
 
 T = Results()
-FAULT_PROXY = os.path.join(SRC, "tests", "kube", "fault-proxy.py")
 # Values with every character a JSON encoder escapes, and one Go escapes too.
 JWT = ['sjwt-1"q\\b<l>&\u00e9-0123456789abcdefghij', 'sjwt-2"q\\b<l>&\u00e9-0123456789abcdefghij',
        'sjwt-3"q\\b<l>&\u00e9-0123456789abcdefghij']
@@ -47,11 +49,6 @@ OTHERS = {
     "TURN_AUTH_SECRET": 'turn"q\\b<l>&\u00e9-0123456789abcdefghijkl',
 }
 FORMS = ("plain", "base64", "json", "json-utf8", "go")
-
-
-def go_escape(v):
-    return json.dumps(v, ensure_ascii=False)[1:-1].replace("<", "\\u003c").replace(">", "\\u003e") \
-        .replace("&", "\\u0026")
 
 
 def leaks(text, values):
@@ -71,41 +68,21 @@ def quoted(v):
     return "'%s'" % v  # single quotes: every character literal (none of the values holds one)
 
 
-class Proxy:
-    def __init__(self, wd):
-        port_file = os.path.join(wd, "proxy.port")
-        self.proc = subprocess.Popen([sys.executable, FAULT_PROXY, env("KUBE_API_URL"), env("KUBE_CA_FILE"),
-                                      port_file])
-        if not wait_until(lambda: os.path.exists(port_file), 10):
-            raise SystemExit("fault-proxy.py did not start")
-        with open(port_file) as f:
-            self.url = "http://127.0.0.1:%d" % int(f.read())
-
-    def control(self, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        with urllib.request.urlopen(urllib.request.Request(self.url + path, data=data), timeout=10) as r:
-            return json.loads(r.read() or b"{}")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
-def run(*args, **kw):
-    p = subprocess.run(list(args), capture_output=True, text=True, timeout=60, **kw)
-    return p.stdout + p.stderr
+def output_of(*args):
+    r = agent.run(*args)
+    return r.out + r.err
 
 
 def daemon_phase(wd, proxy, kubeconfig, values, state):
     """Runs the daemon through the echoing webhook; returns its texts."""
     keys = {k: quoted(v) for k, v in OTHERS.items()}
-    text = base_values(SANDBOX_JWT_SECRET=quoted(JWT[0]), SANDBOX_ENABLED="true", BROWSER_ENABLED="true", **keys)
+    text = example_values(SANDBOX_JWT_SECRET=quoted(JWT[0]), SANDBOX_ENABLED="true", BROWSER_ENABLED="true", **keys)
     write_in_place(values, text)
     notify = NotifySocket(wd)
     echo = {"code": 422, "methods": ["PATCH"], "paths": ["/services/", "/deployments/", "/daemonsets/"],
             "remember": True, "headers": True, "form": "plain"}
-    proxy.control("/__echo__", echo)
-    agent = Agent(sys.argv[1], wd, values, state, kubeconfig, ["--resync=0", "--idle-close=0"], notify=notify)
+    proxy.echo(echo)
+    daemon = Agent(wd, values, state, kubeconfig, ["--resync=0", "--idle-close=0"], notify=notify)
     T.check(notify.wait_for(lambda m: "READY=1" in m, 30) is not None, "READY=1", notify.snapshot())
 
     def one_pass(edit, what, said="denied the request"):
@@ -119,70 +96,70 @@ def daemon_phase(wd, proxy, kubeconfig, values, state):
     text = set_key(text, "SANDBOX_JWT_SECRET", quoted(JWT[1]))
     one_pass(text, "SANDBOX_JWT_SECRET changed")
     for i, form in enumerate(FORMS):
-        proxy.control("/__echo__", dict(echo, form=form))
+        proxy.echo(dict(echo, form=form))
         text = set_key(text, "SANDBOX_DOMAIN", "d%d.example.com" % i)
         one_pass(text, "webhook quoting every secret %s" % form)
     # The Secrets refused too (and a new value, so that the sandbox's is sent).
-    proxy.control("/__echo__", dict(echo, paths=["/secrets/"], form=None))
+    proxy.echo(dict(echo, paths=["/secrets/"], form=None))
     text = set_key(text, "SANDBOX_JWT_SECRET", quoted(JWT[2]))
     one_pass(text, "the Secrets refused", said="(HTTP 422; the server's message is not shown")
-    echoed = proxy.control("/__echo__")["echoed"]
+    echoed = proxy.echoed
     T.check(echoed >= 7, "the webhook echoed (%d answers)" % echoed)
     notify.sync()
     statuses = "\n".join(m for _, m in notify.snapshot())
-    rc = agent.stop()
+    rc = daemon.stop()
     notify.close()
     T.check(rc == 0, "exit 0 on SIGTERM")
-    return {"stderr": agent.output(), "STATUS=": statuses}
+    return {"stderr": daemon.output(), "STATUS=": statuses}
 
 
 def doctor_phase(proxy, kubeconfig, values, state):
     """doctor, with the webhook quoting the current secrets in its answers to
     the API server checks (every form in each answer)."""
-    proxy.control("/__reset__", {})
+    proxy.reset()
     current = [JWT[2]] + list(OTHERS.values()) + [env("KUBE_TOKEN")]
     out = {}
     for form in FORMS:
-        proxy.control("/__echo__", {"code": 422, "methods": ["GET"], "form": form, "extra": current,
+        proxy.echo({"code": 422, "methods": ["GET"], "form": form, "extra": current,
                                     "paths": ["^/version$", "^/api/v1/namespaces/nap$"]})
-        out["doctor (%s)" % form] = run(sys.argv[1], "doctor", "--values", values, "--state-dir", state,
-                                        "--kubeconfig", kubeconfig)
-        out["doctor --json (%s)" % form] = run(sys.argv[1], "doctor", "--json", "--values", values, "--state-dir",
-                                               state, "--kubeconfig", kubeconfig)
+        args = ("--values", values, "--state-dir", state, "--kubeconfig", kubeconfig)
+        out["doctor (%s)" % form] = output_of("doctor", *args)
+        out["doctor --json (%s)" % form] = output_of("doctor", "--json", *args)
     return out
 
 
 def main():
+    init(sys.argv)
     setup_database()
-    with Workdir("nap-test-secrets.") as wd:
-        proxy = Proxy(wd)
-        try:
-            kubeconfig = write_kubeconfig(os.path.join(wd, "kubeconfig"), proxy.url)
-            values, state = os.path.join(wd, "values.env"), os.path.join(wd, "state")
-            texts = daemon_phase(wd, proxy, kubeconfig, values, state)
-            with open(os.path.join(state, "ledger.json")) as f:
-                texts["ledger.json"] = f.read()
-            texts["status"] = run(sys.argv[1], "status", "--state-dir", state)
-            texts["status --json"] = run(sys.argv[1], "status", "--json", "--state-dir", state)
-            texts.update(doctor_phase(proxy, kubeconfig, values, state))
-        finally:
-            proxy.stop()
-        # the values.env secrets, the secret digest's key (the webhook saw it
-        # created) and the kubeconfig's token (it quoted the Authorization header)
-        key = kube_get("secret", "nap", "nap-agent-digest-key")
-        T.check(key is not None, "the secret digest's key exists")
-        every = JWT + list(OTHERS.values()) + [env("KUBE_TOKEN")]
-        every += [base64.b64decode(key["data"]["key"]).decode()] if key else []
-        for name, text in texts.items():
-            T.check(not leaks(text, every), "no secret in %s" % name, leaks(text, every))
-        T.check("<redacted>" in texts["stderr"] and "<redacted>" in texts["STATUS="],
-                "the daemon's echoes were redacted (not absent)", texts["stderr"][-2000:])
-        T.check("the server's message is not shown" in texts["stderr"], "a Secret's answer was cut",
-                texts["stderr"][-2000:])
-        T.check(all("<redacted>" in t for n, t in texts.items() if n.startswith("doctor")),
-                "doctor's echoes were redacted (not absent)", texts["doctor (plain)"])
-        T.check("HTTP 422" in texts["ledger.json"] and "HTTP 422" in texts["status"],
-                "ledger.json and status hold the last pass's failure", texts["status"])
+    wd = scratch()
+    proxy = FaultProxy().start()
+    try:
+        kubeconfig = write_kubeconfig(os.path.join(wd, "kubeconfig"), proxy.url)
+        values, state = os.path.join(wd, "values.env"), os.path.join(wd, "state")
+        texts = daemon_phase(wd, proxy, kubeconfig, values, state)
+        with open(os.path.join(state, "ledger.json")) as f:
+            texts["ledger.json"] = f.read()
+        texts["status"] = output_of("status", "--state-dir", state)
+        texts["status --json"] = output_of("status", "--json", "--state-dir", state)
+        texts.update(doctor_phase(proxy, kubeconfig, values, state))
+    finally:
+        proxy.stop()
+    # the values.env secrets, the secret digest's key (the webhook saw it
+    # created) and the kubeconfig's token (it quoted the Authorization header)
+    key = get("secrets", "nap", "nap-agent-digest-key")
+    T.check(key is not None, "the secret digest's key exists")
+    every = JWT + list(OTHERS.values()) + [env("KUBE_TOKEN")]
+    every += [base64.b64decode(key["data"]["key"]).decode()] if key else []
+    for name, text in texts.items():
+        T.check(not leaks(text, every), "no secret in %s" % name, leaks(text, every))
+    T.check("<redacted>" in texts["stderr"] and "<redacted>" in texts["STATUS="],
+            "the daemon's echoes were redacted (not absent)", texts["stderr"][-2000:])
+    T.check("the server's message is not shown" in texts["stderr"], "a Secret's answer was cut",
+            texts["stderr"][-2000:])
+    T.check(all("<redacted>" in t for n, t in texts.items() if n.startswith("doctor")),
+            "doctor's echoes were redacted (not absent)", texts["doctor (plain)"])
+    T.check("HTTP 422" in texts["ledger.json"] and "HTTP 422" in texts["status"],
+            "ledger.json and status hold the last pass's failure", texts["status"])
     return T.finish()
 
 

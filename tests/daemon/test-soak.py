@@ -27,10 +27,15 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import (Agent, NotifySocket, Proxy, Results, Workdir, base_values, cluster_diff, env,  # noqa: E402
-                       kube_get, oauth_diff, psql, render, set_key, setup_database, wait_until, write_in_place,
-                       write_rename, write_kubeconfig)
+from naptest import agent
+from naptest.agent import Agent, NotifySocket
+from naptest.checks import Results, wait_until
+from naptest.compare import desired_diffs
+from naptest.db import oauth_log_setup, psql, setup_database
+from naptest.faultproxy import FaultProxy
+from naptest.harness import env, init, scratch
+from naptest.kube import get, write_kubeconfig
+from naptest.values import example_values, set_key, write_in_place, write_rename
 
 T = Results()
 EDITS = 300
@@ -91,7 +96,7 @@ def valid_text(rng):
         "SANDBOX_ENABLED": rng.choice(["true", "true", "true", "false"]),
         "SANDBOX_PUBLIC_URL": rng.choice(["", "'https://sandbox.example.com'"]),
     }
-    return base_values(**keys)
+    return example_values(**keys)
 
 
 def invalid_text(rng, last_valid):
@@ -100,119 +105,110 @@ def invalid_text(rng, last_valid):
     return set_key(text, key, value)
 
 
-def check_mistakes(binary, wd):
+def check_mistakes(wd):
     """Each mistake alone makes `nap-agent check` fail: the invalid files
     really are invalid."""
     bad = []
     for key, value in MISTAKES:
         path = os.path.join(wd, "mistake.env")
-        write_in_place(path, set_key(base_values(BROWSER_ENABLED="true"), key, value))
-        p = subprocess.run([binary, "check", "--values", path], capture_output=True, text=True, timeout=30)
-        if p.returncode != 1:
-            bad.append((key, value, p.returncode))
+        write_in_place(path, set_key(example_values(BROWSER_ENABLED="true"), key, value))
+        r = agent.run("check", "--values", path, timeout=30)
+        if r.rc != 1:
+            bad.append((key, value, r.rc))
     T.check(bad == [], "every kind of invalid edit fails `nap-agent check`", bad)
 
 
 def main():
-    binary = sys.argv[1]
+    init(sys.argv)
     seed = int(os.environ.get("NAP_SOAK_SEED") or time.time())
     rng = random.Random(seed)
     print("# seed %d (NAP_SOAK_SEED to replay)" % seed, flush=True)
     setup_database()
-    psql("""
-        CREATE TABLE oauth_log (n serial, op text, id text, uris text[]);
-        CREATE FUNCTION oauth_log_row() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-          INSERT INTO oauth_log (op, id, uris) VALUES (TG_OP, NEW.id, NEW.redirect_uris);
-          RETURN NULL;
-        END $$;
-        CREATE TRIGGER oauth_log_trigger AFTER INSERT OR UPDATE ON oauth_clients
-          FOR EACH ROW EXECUTE FUNCTION oauth_log_row();
-    """)
-    with Workdir("nap-test-soak.") as wd:
-        check_mistakes(binary, wd)
-        values = os.path.join(wd, "values.env")
-        other = os.path.join(wd, "other.env")
-        # Every module on at first, so the first pass is the biggest one.
-        text = base_values(BROWSER_ENABLED="true")
-        write_in_place(values, text)
-        proxy = Proxy().start()
-        kc = write_kubeconfig(os.path.join(wd, "kubeconfig"), proxy.url())
-        notify = NotifySocket(wd)
-        watches = [Watch("services"), Watch("deployments")]
-        agent = Agent(binary, wd, values, os.path.join(wd, "state"), kc, ["--resync=0"], notify=notify)
-        try:
-            ok = notify.wait_for(lambda m: "READY=1" in m and "applied" in m, 30) is not None
-            T.check(ok, "first pass applied", notify.snapshot())
-            rss0 = agent.status("VmRSS")
+    oauth_log_setup()
+    wd = scratch()
+    check_mistakes(wd)
+    values = os.path.join(wd, "values.env")
+    other = os.path.join(wd, "other.env")
+    # Every module on at first, so the first pass is the biggest one.
+    text = example_values(BROWSER_ENABLED="true")
+    write_in_place(values, text)
+    proxy = FaultProxy().start()
+    kc = write_kubeconfig(os.path.join(wd, "kubeconfig"), proxy.url)
+    notify = NotifySocket(wd)
+    watches = [Watch("services"), Watch("deployments")]
+    daemon = Agent(wd, values, os.path.join(wd, "state"), kc, ["--resync=0"], notify=notify)
+    try:
+        ok = notify.wait_for(lambda m: "READY=1" in m and "applied" in m, 30) is not None
+        T.check(ok, "first pass applied", notify.snapshot())
+        rss0 = daemon.status("VmRSS")
 
-            last_valid, n_invalid, t0 = text, 0, time.monotonic()
-            for i in range(EDITS):
-                if i == EDITS - 1 or rng.random() < 0.6:
-                    text = last_valid = valid_text(rng)
-                else:
-                    text = invalid_text(rng, last_valid)
-                    n_invalid += 1
-                how = rng.random()
-                if how < 0.5:
-                    write_in_place(values, text)
-                elif how < 0.8:
-                    write_rename(values, text)
-                else:
-                    with open(other, "w") as f:
-                        f.write(text)
-                    subprocess.run(["cp", other, values], check=True)
-                t_last = time.monotonic()
-                time.sleep(rng.choice([0.001, 0.005, 0.02, 0.05, 0.1, 0.15]))
-            burst = time.monotonic() - t0
-            print("# %d edits (%d invalid) in %.1f s" % (EDITS, n_invalid, burst), flush=True)
+        last_valid, n_invalid, t0 = text, 0, time.monotonic()
+        for i in range(EDITS):
+            if i == EDITS - 1 or rng.random() < 0.6:
+                text = last_valid = valid_text(rng)
+            else:
+                text = invalid_text(rng, last_valid)
+                n_invalid += 1
+            how = rng.random()
+            if how < 0.5:
+                write_in_place(values, text)
+            elif how < 0.8:
+                write_rename(values, text)
+            else:
+                with open(other, "w") as f:
+                    f.write(text)
+                subprocess.run(["cp", other, values], check=True)
+            t_last = time.monotonic()
+            time.sleep(rng.choice([0.001, 0.005, 0.02, 0.05, 0.1, 0.15]))
+        burst = time.monotonic() - t0
+        print("# %d edits (%d invalid) in %.1f s" % (EDITS, n_invalid, burst), flush=True)
 
-            # Settled: a pass after the last write, then a quiet second.
-            wait_until(lambda: any(t > t_last for t, m in notify.snapshot() if m.startswith("STATUS=")), 30)
-            wait_until(lambda: time.monotonic() - notify.snapshot()[-1][0] > 1.0, 30, 0.1)
-            final_status = [m for _, m in notify.snapshot() if "STATUS=" in m][-1]
-            passes = sum(1 for _, m in notify.snapshot() if "STATUS=" in m)
-            print("# %d passes; last: %s" % (passes, final_status.split("\n")[-1]), flush=True)
-            T.check("applied" in final_status or "no changes" in final_status,
-                    "the last pass converged", final_status)
-            rss1 = agent.status("VmRSS")
-            T.check(rss0 and rss1 and rss1 - rss0 < 2048, "RSS grew by less than 2 MiB",
-                    "%d KiB after the first pass, %d KiB after the soak" % (rss0 or 0, rss1 or 0))
-            print("# VmRSS %d KiB after the first pass, %d KiB after %d edits" % (rss0, rss1, EDITS), flush=True)
+        # Settled: a pass after the last write, then a quiet second.
+        wait_until(lambda: any(t > t_last for t, m in notify.snapshot() if m.startswith("STATUS=")), 30)
+        wait_until(lambda: time.monotonic() - notify.snapshot()[-1][0] > 1.0, 30, 0.1)
+        final_status = [m for _, m in notify.snapshot() if "STATUS=" in m][-1]
+        passes = sum(1 for _, m in notify.snapshot() if "STATUS=" in m)
+        print("# %d passes; last: %s" % (passes, final_status.split("\n")[-1]), flush=True)
+        T.check("applied" in final_status or "no changes" in final_status,
+                "the last pass converged", final_status)
+        rss1 = daemon.status("VmRSS")
+        T.check(rss0 and rss1 and rss1 - rss0 < 2048, "RSS grew by less than 2 MiB",
+                "%d KiB after the first pass, %d KiB after the soak" % (rss0 or 0, rss1 or 0))
+        print("# VmRSS %d KiB after the first pass, %d KiB after %d edits" % (rss0, rss1, EDITS), flush=True)
 
-            # The cluster and the rows are what the final file renders.
-            want = render(binary, values)
-            T.check(cluster_diff(want) == [], "the cluster equals the final rendering", cluster_diff(want))
-            T.check(oauth_diff(want) == [], "the oauth rows equal the final rendering", oauth_diff(want))
-            all_on = os.path.join(wd, "all.env")
-            write_in_place(all_on, set_key(set_key(text, "BROWSER_ENABLED", "true"), "SANDBOX_ENABLED", "true"))
-            everything = render(binary, all_on)
-            names = {(o["kind"], o["metadata"]["name"]) for o in want["items"]}
-            stale = [(o["kind"], o["metadata"]["name"]) for o in everything["items"]
-                     if (o["kind"], o["metadata"]["name"]) not in names and
-                     kube_get(o["kind"].lower(), "nap", o["metadata"]["name"]) is not None]
-            T.check(stale == [], "objects of the modules turned off are gone", stale)
-        finally:
-            rc = agent.stop()
-            seen = [w.stop() for w in watches]
-            notify.close()
-            proxy.stop()
-        T.check(rc == 0, "exit 0 on SIGTERM")
+        # The cluster and the rows are what the final file renders.
+        want = agent.render(values)
+        diffs = desired_diffs(want)
+        T.check(diffs == [], "the cluster and the oauth rows equal the final rendering", diffs)
+        all_on = os.path.join(wd, "all.env")
+        write_in_place(all_on, set_key(set_key(text, "BROWSER_ENABLED", "true"), "SANDBOX_ENABLED", "true"))
+        everything = agent.render(all_on)
+        names = {(o["kind"], o["metadata"]["name"]) for o in want["items"]}
+        stale = [(o["kind"], o["metadata"]["name"]) for o in everything["items"]
+                 if (o["kind"], o["metadata"]["name"]) not in names and
+                 get(o["kind"], "nap", o["metadata"]["name"]) is not None]
+        T.check(stale == [], "objects of the modules turned off are gone", stale)
+    finally:
+        rc = daemon.stop()
+        seen = [w.stop() for w in watches]
+        notify.close()
+        proxy.stop()
+    T.check(rc == 0, "exit 0 on SIGTERM")
 
-        # No invalid file was ever applied.
-        bodies = [r[2].decode("utf-8", "replace") for r in proxy.writes()]
-        print("# %d write requests through the proxy" % len(bodies), flush=True)
-        T.check(bodies and not any(BAD_PORT in b or BAD_TAG in b for b in bodies),
-                "no request body carries an invalid file's markers",
-                [b[:200] for b in bodies if BAD_PORT in b or BAD_TAG in b][:3])
-        versions = [json.dumps(e.get("object", e)) for s in seen for e in s]
-        T.check(len(versions) > 10 and not any(BAD_PORT in v or BAD_TAG in v for v in versions),
-                "no stored version of a Service or Deployment has them (%d versions watched)" % len(versions))
-        rows = psql("SELECT array_to_string(uris, ' ') FROM oauth_log").splitlines()
-        T.check(rows and not any(BAD_PORT in r for r in rows),
-                "no write of an oauth row has them (%d writes)" % len(rows))
-        out = agent.output()
-        T.check("unquoted blank" in out or "not a" in out or "$(" in out, "the invalid edits were reported")
+    # No invalid file was ever applied.
+    bodies = [r.body.decode("utf-8", "replace") for r in proxy.writes()]
+    print("# %d write requests through the proxy" % len(bodies), flush=True)
+    T.check(bodies and not any(BAD_PORT in b or BAD_TAG in b for b in bodies),
+            "no request body carries an invalid file's markers",
+            [b[:200] for b in bodies if BAD_PORT in b or BAD_TAG in b][:3])
+    versions = [json.dumps(e.get("object", e)) for s in seen for e in s]
+    T.check(len(versions) > 10 and not any(BAD_PORT in v or BAD_TAG in v for v in versions),
+            "no stored version of a Service or Deployment has them (%d versions watched)" % len(versions))
+    rows = psql("SELECT array_to_string(uris, ' ') FROM oauth_log").splitlines()
+    T.check(rows and not any(BAD_PORT in r for r in rows),
+            "no write of an oauth row has them (%d writes)" % len(rows))
+    out = daemon.output()
+    T.check("unquoted blank" in out or "not a" in out or "$(" in out, "the invalid edits were reported")
     return T.finish()
 
 

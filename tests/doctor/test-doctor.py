@@ -6,13 +6,13 @@ real kube-apiserver and PostgreSQL.
 Run under tests/harness/with-harness.sh (which exports KUBECONFIG,
 KUBE_API_URL, KUBE_TOKEN, KUBE_CA_FILE, KUBECTL, DATABASE_URL and PG*):
 
-    with-harness.sh python3 test-doctor.py NAP_AGENT SRCDIR
+    with-harness.sh python3 test-doctor.py NAP_AGENT
 
 Every check is made to pass and made to fail (or warn) from the outside, as
 an operator would: psql on oauth_clients, kubectl on the live objects, Pods
 made Ready or left waiting in ImagePullBackOff through the status
 subresource (the harness runs kube-controller-manager, which makes the
-Deployments' ReplicaSets and Pods, but no kubelet: tests/daemon/daemonlib.py's
+Deployments' ReplicaSets and Pods, but no kubelet: naptest.kubelet's
 Kubelet stands in), a STUN responder on 127.0.0.1 that answers and one that
 does not. Each case asserts
 the check's status in `--json` and the exit code. The human output and the
@@ -25,58 +25,26 @@ import os
 import re
 import shutil
 import socket
-import ssl
 import struct
-import subprocess
 import sys
-import tempfile
 import threading
-import time
-import traceback
-import urllib.error
-import urllib.request
 
-if len(sys.argv) < 3:
-    sys.exit("usage: %s NAP_AGENT SRCDIR" % sys.argv[0])
-AGENT = os.path.realpath(sys.argv[1])
-SRC = os.path.realpath(sys.argv[2])
-for _k in ("KUBECONFIG", "KUBE_API_URL", "KUBE_TOKEN", "KUBE_CA_FILE", "DATABASE_URL", "PGPASSWORD"):
-    if not os.environ.get(_k):
-        sys.exit("%s is not set: run me under tests/harness/with-harness.sh" % _k)
-API = os.environ["KUBE_API_URL"]
-TOKEN = os.environ["KUBE_TOKEN"]
-KUBECTL = os.environ.get("KUBECTL", "kubectl")
-CTX = ssl.create_default_context(cafile=os.environ["KUBE_CA_FILE"])
-
-sys.path.insert(0, os.path.join(SRC, "tests", "daemon"))
-from daemonlib import Kubelet  # noqa: E402
+from naptest import agent, kube
+from naptest.checks import Failure, Results, check, must_wait
+from naptest.db import psql, setup_database
+from naptest.harness import EXAMPLE_VALUES, env, free_port, init, scratch
+from naptest.kubelet import Kubelet
+from naptest.values import set_keys, write_rename
 
 KUBELET = Kubelet()
-WORK = tempfile.mkdtemp(prefix="nap-doctor.")
-STATE = os.path.join(WORK, "state")
-VALUES = os.path.join(WORK, "values.env")
+T = Results("doctor")
+STATE = scratch("state")
+VALUES = scratch("values.env")
 NS = "nap"
 OSB_NS = "opensandbox-sys"  # where OPENSANDBOX_URL says OpenSandbox runs
 
-os.environ["NAP_TEMPLATES_DIR"] = os.path.join(SRC, "agent", "templates")
-os.environ["NAP_TEMPLATES_OVERRIDE_DIR"] = "/nonexistent/nap-doctor-test"
-for _k in ("NAP_VALUES", "STATE_DIRECTORY", "CREDENTIALS_DIRECTORY"):
-    os.environ.pop(_k, None)
-
 STATUSES = ("ok", "warn", "fail", "skip")
-SECRETS = [os.environ["PGPASSWORD"], TOKEN]  # must never be printed
-OUTPUTS = []  # every stdout/stderr of nap-agent
-PASSED = []
-FAILED = []
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
+SECRETS = []  # must never be printed: the harness's PGPASSWORD and token, and every secret() below
 
 
 def secret():
@@ -137,49 +105,19 @@ class Stun(threading.Thread):
         self.sock.close()
 
 
-def closed_port(kind=socket.SOCK_STREAM):
-    """A loopback port nothing listens on (bound, then released)."""
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 # ---- values.env ------------------------------------------------------------------
 
-EXAMPLE = os.path.join(SRC, "etc", "nap", "values.env")
 BASE = {}
 
 
 def values_text(over):
-    """The example values.env with KEY=... lines replaced (None: removed)
-    and keys it lacks appended."""
-    want = dict(BASE)
-    want.update(over)
-    seen = set()
-    out = []
-    with open(EXAMPLE) as f:
-        for line in f:
-            m = re.match(r"\s*#?\s*([A-Z_][A-Z0-9_]*)=", line)
-            key = m.group(1) if m else None
-            if key in want and key not in seen:
-                seen.add(key)
-                if want[key] is not None:
-                    out.append("%s=%s\n" % (key, want[key]))
-                continue
-            out.append(line)
-    for k, v in want.items():
-        if k not in seen and v is not None:
-            out.append("%s=%s\n" % (k, v))
-    return "".join(out)
+    """The example values.env with BASE and over set (None: the line goes)."""
+    with open(EXAMPLE_VALUES) as f:
+        return set_keys(f.read(), **dict(BASE, **over))
 
 
-def write_values(path=VALUES, mode=0o640, **over):
-    with open(path + ".tmp", "w") as f:
-        f.write(values_text(over))
-    os.chmod(path + ".tmp", mode)
-    os.rename(path + ".tmp", path)
+def write_values(path=VALUES, **over):
+    write_rename(path, values_text(over), 0o640)
     return path
 
 
@@ -188,32 +126,10 @@ _n_variant = [0]
 
 def variant(**over):
     _n_variant[0] += 1
-    return write_values(os.path.join(WORK, "variant-%d.env" % _n_variant[0]), **over)
+    return write_values(scratch("variant-%d.env" % _n_variant[0]), **over)
 
 
 # ---- running nap-agent -------------------------------------------------------------
-
-
-class Doc:
-    def __init__(self, rc, out, err, elapsed):
-        self.rc, self.out, self.err, self.elapsed = rc, out, err, elapsed
-        self.json = None
-        self.by_id = {}
-
-    def __repr__(self):
-        return "exit %d after %.1f s\n--- stdout\n%s--- stderr\n%s" % (self.rc, self.elapsed, self.out, self.err)
-
-    def status(self, cid):
-        c = self.by_id.get(cid)
-        return c["status"] if c else None
-
-
-def run_agent(*args, env=None, timeout=60):
-    t0 = time.monotonic()
-    p = subprocess.run([AGENT] + list(args), capture_output=True, text=True, timeout=timeout, env=env)
-    OUTPUTS.append(("nap-agent " + " ".join(args), p.stdout + p.stderr))
-    return p.returncode, p.stdout, p.stderr, time.monotonic() - t0
-
 
 def check_json_shape(d):
     j = d.json
@@ -242,7 +158,7 @@ def doctor(values=None, state=None, kubeconfig=None, env=None, timeout=60):
     args = ["doctor", "--values", values or VALUES, "--state-dir", state or STATE, "--json"]
     if kubeconfig:
         args += ["--kubeconfig", kubeconfig]
-    d = Doc(*run_agent(*args, env=env, timeout=timeout))
+    d = agent.run(*args, env=env, timeout=timeout)
     check(d.rc in (0, 1), "doctor exited %d: %r" % (d.rc, d))
     try:
         d.json = json.loads(d.out)
@@ -266,53 +182,18 @@ def expect(d, cid, status, rc=None, summary=None, fix=None):
     return c
 
 
-def apply(*more, values=None, state=None):
-    rc, out, err, _ = run_agent("apply", "--values", values or VALUES, "--state-dir", state or STATE, *more)
-    return rc, out + err
-
-
 def must_apply(*more):
-    rc, out = apply(*more)
-    check(rc == 0, "apply %s failed (exit %d):\n%s" % (" ".join(more), rc, out))
+    agent.run_ok("apply", "--values", VALUES, "--state-dir", STATE, *more)
 
 
 def seed():
-    rc, out, err, _ = run_agent("seed", "--values", VALUES, "--state-dir", STATE)
-    check(rc == 0, "seed failed (exit %d):\n%s%s" % (rc, out, err))
+    agent.run_ok("seed", "--values", VALUES, "--state-dir", STATE)
 
 
-# ---- the API, kubectl, psql ----------------------------------------------------------
-
-
-def api(method, path, body=None, ctype="application/json", token=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(API + path, data=data, method=method)
-    req.add_header("Authorization", "Bearer " + (token or TOKEN))
-    if data is not None:
-        req.add_header("Content-Type", ctype)
-    try:
-        with urllib.request.urlopen(req, context=CTX, timeout=30) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
+# ---- the API, kubectl --------------------------------------------------------------
 
 def kubectl(*args):
-    p = subprocess.run([KUBECTL, "-n", NS] + list(args), capture_output=True, text=True, timeout=60)
-    check(p.returncode == 0, "kubectl %s failed: %s%s" % (" ".join(args), p.stdout, p.stderr))
-    return p.stdout
-
-
-def psql(sql):
-    p = subprocess.run(["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql], capture_output=True, text=True,
-                       timeout=60)
-    check(p.returncode == 0, "psql failed: %s: %s" % (sql, p.stderr))
-    return p.stdout
-
-
-def ensure_namespace(ns):
-    code, body = api("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    check(code in (201, 409), "create namespace %s: %s %r" % (ns, code, body))
+    return kube.kubectl("-n", NS, *args)
 
 
 def create_pod(ns, name, labels, configmap=None):
@@ -320,26 +201,11 @@ def create_pod(ns, name, labels, configmap=None):
             "spec": {"containers": [{"name": "main", "image": "registry.invalid/never-runs:1"}]}}
     if configmap:
         body["spec"]["volumes"] = [{"name": "template", "configMap": {"name": configmap}}]
-    code, resp = api("POST", "/api/v1/namespaces/%s/pods" % ns, body)
-    check(code == 201, "create pod %s/%s: %s %r" % (ns, name, code, resp))
+    kube.call("POST", "/api/v1/namespaces/%s/pods" % ns, body, ok=(201,))
 
 
 def delete_pod(ns, name):
-    code, _ = api("DELETE", "/api/v1/namespaces/%s/pods/%s?gracePeriodSeconds=0" % (ns, name))
-    check(code in (200, 404), "delete pod %s/%s: %s" % (ns, name, code))
-
-
-def kubeconfig_with(path, server=None, token=None):
-    with open(os.environ["KUBECONFIG"]) as f:
-        text = f.read()
-    if server:
-        text = re.sub(r"(?m)^(\s*server:).*$", lambda m: m.group(1) + " " + server, text)
-    if token:
-        text = re.sub(r"(?m)^(\s*token:).*$", lambda m: m.group(1) + " " + token, text)
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o600)
-    return path
+    kube.call("DELETE", "/api/v1/namespaces/%s/pods/%s?gracePeriodSeconds=0" % (ns, name), ok=(200, 404))
 
 
 # ---- the cases ------------------------------------------------------------------------
@@ -367,10 +233,7 @@ def roll_out_pending():
     """Makes the current pods of the services' Deployments Ready (an edit
     rolled them: a new ReplicaSet)."""
     for _, name in WORKLOADS:
-        for p in KUBELET.wait_pods("Deployment", name):
-            if not any(c.get("type") == "Ready" and c.get("status") == "True"
-                       for c in p.get("status", {}).get("conditions", [])):
-                KUBELET.ready(p)
+        KUBELET.ready_all("Deployment", name)
 # Not covered: agent.daemon (reported only on a host booted with systemd);
 # opensandbox.url failing (`check` refuses a non-http OPENSANDBOX_URL, so
 # values.valid fails first: asserted in values_valid); turn.host failing
@@ -428,14 +291,10 @@ def workload_pods():
 
 def wait_available(name, timeout=30):
     """kube-controller-manager has seen the Ready pod."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        code, dep = api("GET", "/apis/apps/v1/namespaces/%s/deployments/%s" % (NS, name))
-        if code == 200 and dep.get("status", {}).get("availableReplicas") == 1 and \
-                dep["status"].get("updatedReplicas") == dep["status"].get("replicas") == 1:
-            return
-        time.sleep(0.1)
-    raise Failure("Deployment %s did not become available" % name)
+    def available():
+        st = (kube.get("deployments", NS, name) or {}).get("status", {})
+        return st.get("availableReplicas") == 1 and st.get("updatedReplicas") == st.get("replicas") == 1
+    must_wait("Deployment %s to become available" % name, available, timeout, 0.1)
 
 
 @case
@@ -444,7 +303,7 @@ def opensandbox_pods():
     d = doctor()
     expect(d, "opensandbox.url", "ok", summary="'%s'" % OSB_NS)
     expect(d, "opensandbox.pods", "fail", rc=1, summary=OSB_NS)
-    ensure_namespace(OSB_NS)
+    kube.ensure_namespace(OSB_NS)
     # one in the agent's own namespace does not count
     create_pod(NS, "opensandbox-wrong-ns", {"app.kubernetes.io/name": "opensandbox"})
     d = doctor()
@@ -459,24 +318,20 @@ OSB_TEMPLATE = "opensandbox-sandbox-template"
 
 
 def put_template(data):
-    code, body = api("DELETE", "/api/v1/namespaces/%s/configmaps/%s" % (OSB_NS, OSB_TEMPLATE))
-    check(code in (200, 404), "delete ConfigMap: %s %r" % (code, body))
+    kube.call("DELETE", "/api/v1/namespaces/%s/configmaps/%s" % (OSB_NS, OSB_TEMPLATE), ok=(200, 404))
     if data is not None:
-        code, body = api("POST", "/api/v1/namespaces/%s/configmaps" % OSB_NS, {
-            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": OSB_TEMPLATE}, "data": data})
-        check(code == 201, "create ConfigMap: %s %r" % (code, body))
+        kube.call("POST", "/api/v1/namespaces/%s/configmaps" % OSB_NS, {
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": OSB_TEMPLATE}, "data": data}, ok=(201,))
 
 
 def put_service(present):
     path = "/api/v1/namespaces/%s/services" % OSB_NS
     if not present:
-        code, body = api("DELETE", path + "/opensandbox-server")
-        check(code in (200, 404), "delete Service: %s %r" % (code, body))
+        kube.call("DELETE", path + "/opensandbox-server", ok=(200, 404))
         return
-    code, body = api("POST", path, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "opensandbox-server"},
-                                    "spec": {"ports": [{"port": 80, "protocol": "TCP"}],
-                                             "selector": {"app.kubernetes.io/name": "opensandbox"}}})
-    check(code in (201, 409), "create Service: %s %r" % (code, body))
+    kube.call("POST", path, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "opensandbox-server"},
+                             "spec": {"ports": [{"port": 80, "protocol": "TCP"}],
+                                      "selector": {"app.kubernetes.io/name": "opensandbox"}}}, ok=(201, 409))
 
 
 @case
@@ -528,8 +383,8 @@ HUMAN_TOTAL = re.compile(r"^(\d+) ok, (\d+) warning\(s\), (\d+) failure\(s\)(?:,
 
 
 def human_matches_json(args, env=None):
-    rc, out, err, _ = run_agent("doctor", *args, env=env)
-    jrc, jout, _, _ = run_agent("doctor", "--json", *args, env=env)
+    h, j = agent.run("doctor", *args, env=env), agent.run("doctor", "--json", *args, env=env)
+    rc, out, jrc, jout = h.rc, h.out, j.rc, j.out
     check(rc == jrc, "human exit %d, --json exit %d" % (rc, jrc))
     checks = json.loads(jout)["checks"]
     lines = out.splitlines()
@@ -570,7 +425,7 @@ def human_output_shape():
     checks = human_matches_json(["--values", VALUES, "--state-dir", STATE])
     check(all(c["status"] == "ok" for c in checks), "not all ok")
     # and with warnings, failures and skips in it
-    kc = kubeconfig_with(os.path.join(WORK, "kc-closed-h"), server="https://127.0.0.1:%d" % closed_port())
+    kc = kube.write_kubeconfig(scratch("kc-closed-h"), "https://127.0.0.1:%d" % free_port())
     os.chmod(VALUES, 0o644)
     try:
         checks = human_matches_json(["--values", VALUES, "--state-dir", STATE, "--kubeconfig", kc])
@@ -603,7 +458,7 @@ def values_valid():
     d = doctor(values=variant(OPENSANDBOX_URL="ftp://opensandbox.example"))
     expect(d, "values.valid", "fail", rc=1, summary="OPENSANDBOX_URL")
     check("opensandbox.url" not in d.by_id, "opensandbox.url checked on an invalid file")
-    d = doctor(values=os.path.join(WORK, "does-not-exist.env"))
+    d = doctor(values=scratch("does-not-exist.env"))
     expect(d, "values.valid", "fail", rc=1, summary="missing")
     d = doctor()
     expect(d, "values.valid", "ok", rc=0, summary="sandbox on, browser on")
@@ -646,7 +501,7 @@ def values_image_tag():
 @case
 def kube_reachable():
     """A kubeconfig pointing at a closed port: fails within the short deadline; the rest is skipped."""
-    kc = kubeconfig_with(os.path.join(WORK, "kc-closed"), server="https://127.0.0.1:%d" % closed_port())
+    kc = kube.write_kubeconfig(scratch("kc-closed"), "https://127.0.0.1:%d" % free_port())
     d = doctor(kubeconfig=kc)
     expect(d, "kube.reachable", "fail", rc=1, fix="kubeconfig")
     check(d.elapsed < 8, "doctor took %.1f s against a closed port" % d.elapsed)
@@ -655,9 +510,9 @@ def kube_reachable():
                 "opensandbox.template"):
         expect(d, cid, "skip")
     expect(d, "oauth.sandbox-service.exists", "ok")  # the database is still asked
-    d = doctor(kubeconfig=os.path.join(WORK, "no-such-kubeconfig"))
+    d = doctor(kubeconfig=scratch("no-such-kubeconfig"))
     expect(d, "kube.reachable", "fail", rc=1)
-    d = doctor(kubeconfig=os.environ["KUBECONFIG"])
+    d = doctor(kubeconfig=env("KUBECONFIG"))
     expect(d, "kube.reachable", "ok", rc=0, summary="v1.20")
 
 
@@ -675,16 +530,15 @@ def kube_rbac():
     """A token of a user without any RBAC binding: a ServiceAccount's token from
     the TokenRequest API (the static token file cannot be extended while the
     apiserver runs, and no token controller fills SA Secrets here)."""
-    code, body = api("POST", "/api/v1/namespaces/%s/serviceaccounts" % NS,
-                     {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "doctor-norbac"}})
-    check(code in (201, 409), "create ServiceAccount: %s %r" % (code, body))
-    code, body = api("POST", "/api/v1/namespaces/%s/serviceaccounts/doctor-norbac/token" % NS,
+    kube.call("POST", "/api/v1/namespaces/%s/serviceaccounts" % NS,
+              {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "doctor-norbac"}}, ok=(201, 409))
+    code, body = kube.api("POST", "/api/v1/namespaces/%s/serviceaccounts/doctor-norbac/token" % NS,
                      {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
                       "spec": {"expirationSeconds": 3600}})
     check(code == 201 and body.get("status", {}).get("token"), "TokenRequest: %s %r" % (code, body))
     tok = body["status"]["token"]
     SECRETS.append(tok)
-    kc = kubeconfig_with(os.path.join(WORK, "kc-norbac"), token=tok)
+    kc = kube.write_kubeconfig(scratch("kc-norbac"), token=tok)
     d = doctor(kubeconfig=kc)
     expect(d, "kube.reachable", "ok")
     expect(d, "kube.rbac", "fail", rc=1, summary="get secrets", fix="Role")
@@ -700,7 +554,7 @@ def kube_rbac():
 
 @case
 def oauth_database():
-    env = dict(os.environ, DATABASE_URL="postgresql://nap:wrong@127.0.0.1:%d/nap?connect_timeout=2" % closed_port())
+    env = dict(os.environ, DATABASE_URL="postgresql://nap:wrong@127.0.0.1:%d/nap?connect_timeout=2" % free_port())
     d = doctor(env=env)
     expect(d, "oauth.database", "fail", rc=1, fix="DATABASE_URL")
     check("oauth.sandbox-service.exists" not in d.by_id, "rows checked without a database")
@@ -805,7 +659,7 @@ def turn_stun():
     check(d.elapsed < 10, "doctor took %.1f s" % d.elapsed)
     check(STUN_SILENT.requests > before and STUN_SILENT.bad == 0,
           "the silent responder saw no well-formed Binding request")
-    d = doctor(values=variant(TURN_PORT=str(closed_port(socket.SOCK_DGRAM))))
+    d = doctor(values=variant(TURN_PORT=str(free_port(socket.SOCK_DGRAM))))
     expect(d, "turn.stun", "fail", rc=1)
     d = doctor()
     expect(d, "turn.stun", "ok", rc=0, summary="answered by 127.0.0.1:%d" % STUN_OK.port)
@@ -857,10 +711,10 @@ def agent_drift():
 @case
 def agent_last_pass():
     """A failed apply (its namespace does not exist): agent.last_pass fails."""
-    state = os.path.join(WORK, "state-failed")
+    state = scratch("state-failed")
     v = variant(NAMESPACE="missing-ns")
-    rc, out = apply(values=v, state=state)
-    check(rc != 0, "apply into a missing namespace succeeded:\n%s" % out)
+    r = agent.run("apply", "--values", v, "--state-dir", state)
+    check(r.rc != 0, "apply into a missing namespace succeeded: %r" % r)
     d = doctor(values=v, state=state)
     expect(d, "agent.last_pass", "fail", rc=1, summary="failed")
     expect(d, "agent.ledger", "ok")
@@ -873,7 +727,7 @@ def agent_ledger():
     """A corrupt ledger.json: doctor only reads (it moves nothing: the next
     apply does), says so (warn) instead of calling the empty ledger readable,
     and says it again on the next run, since the file is still there."""
-    state = os.path.join(WORK, "state-corrupt")
+    state = scratch("state-corrupt")
     shutil.copytree(STATE, state)
     with open(os.path.join(state, "ledger.json"), "w") as f:
         f.write("{ not json")
@@ -895,20 +749,16 @@ def all_ok_at_the_end():
 
 @case
 def no_secret_printed():
-    leaks = [(cmd, s[:6] + "...") for cmd, out in OUTPUTS for s in SECRETS if s and s in out]
+    leaks = agent.leaks(SECRETS)
     check(not leaks, "secrets printed by: %r" % leaks)
-    check(len(OUTPUTS) > 40, "only %d runs recorded" % len(OUTPUTS))
+    check(len(agent.OUTPUTS) > 40, "only %d runs recorded" % len(agent.OUTPUTS))
 
 
 def setup():
     global BASE
-    if not psql("SELECT to_regclass('oauth_clients')").strip():
-        p = subprocess.run(["psql", "-Xq", "-v", "ON_ERROR_STOP=1", "-f",
-                            os.path.join(SRC, "tests", "oauth", "schema.sql")],
-                           capture_output=True, text=True, timeout=60)
-        check(p.returncode == 0, "loading tests/oauth/schema.sql failed: " + p.stderr)
-    psql("INSERT INTO users(id, email, role) VALUES ('u-doctor-admin', 'admin@example.com', 'admin') "
-         "ON CONFLICT DO NOTHING")
+    init(sys.argv)
+    SECRETS.extend([env("PGPASSWORD"), env("KUBE_TOKEN")])
+    setup_database()
     STUN_OK.start()
     STUN_SILENT.start()
     BASE = {
@@ -930,35 +780,13 @@ def setup():
 
 
 def main():
-    t0 = time.monotonic()
-    try:
-        setup()
-    except Exception:
-        traceback.print_exc()
-        print("0 passed, 1 failed")
-        return 1
+    if not T.case("setup", setup):
+        return T.finish()
     for fn in CASES:
-        t = time.monotonic()
-        try:
-            fn()
-            PASSED.append(fn.__name__)
-            print("ok    %-32s (%.1f s)" % (fn.__name__, time.monotonic() - t), flush=True)
-        except Exception as e:
-            FAILED.append(fn.__name__)
-            print("FAIL  %-32s (%.1f s)" % (fn.__name__, time.monotonic() - t), flush=True)
-            if isinstance(e, Failure):
-                print("      " + str(e).replace("\n", "\n      "), flush=True)
-            else:
-                traceback.print_exc()
+        T.case(fn.__name__, fn)
     STUN_OK.stop()
     STUN_SILENT.stop()
-    if FAILED or os.environ.get("NAP_DOCTOR_KEEP"):
-        print("kept %s" % WORK)
-    else:
-        shutil.rmtree(WORK, ignore_errors=True)
-    print("took %.1f s" % (time.monotonic() - t0))
-    print("%d passed, %d failed" % (len(PASSED), len(FAILED)))
-    return 1 if FAILED else 0
+    return T.finish()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The kubeconfig's tls-server-name and proxy-url against the harness's real
- * kube-apiserver (run through with-harness.sh), with tunnel-proxy.py on
- * loopback in front of it:
+ * kube-apiserver (run through with-harness.sh), with the fault proxy
+ * (tests/lib/naptest/faultproxy.py) on loopback in front of it:
  *
  *   - tls-server-name: the server is reached at https://[::1]:PORT through a
  *     TCP forwarder; ::1 is not in the harness certificate's names, so
@@ -72,7 +72,8 @@ static void proxy_start(Proxy *p, const char *mode, const char *target) {
         unlink(port_file);
         p->pid = fork();
         if (p->pid == 0) {
-                execlp("python3", "python3", TUNNEL_PROXY, mode, port_file, p->log, target, (char *) NULL);
+                execlp("python3", "python3", FAULT_PROXY, mode, "--port-file", port_file, "--log", p->log,
+                       target ? "--target" : (char *) NULL, target, (char *) NULL);
                 _exit(127);
         }
         for (int i = 0; i < 100 && !buf[0]; i++) { /* up to 10 s */
@@ -88,7 +89,7 @@ static void proxy_start(Proxy *p, const char *mode, const char *target) {
         if (n_started < ELEMENTSOF(started))
                 started[n_started++] = p->pid;
         if (!buf[0])
-                TEST_FAIL("tunnel-proxy.py %s did not start", mode);
+                TEST_FAIL("faultproxy.py %s did not start", mode);
         p->port = atoi(buf);
 }
 

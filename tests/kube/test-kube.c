@@ -3,7 +3,7 @@
  * Integration tests of the Kubernetes client against the real kube-apiserver
  * of tests/harness (run through with-harness.sh, which exports KUBECONFIG,
  * KUBE_API_URL, KUBE_TOKEN, KUBE_CA_FILE, NAP_AUDIT_LOG and KUBECTL), and,
- * for retries, against fault-proxy.py in front of it.
+ * for retries, against the fault proxy (tests/lib/naptest/faultproxy.py) in front of it.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -494,7 +494,7 @@ TEST(audit_one_patch_per_object) {
         kube_client_free(c);
 }
 
-/* ---- faults, through fault-proxy.py ------------------------------------ */
+/* ---- faults, through tests/lib/naptest/faultproxy.py -------------------- */
 
 static pid_t proxy_pid;
 static char proxy_url[64];
@@ -505,7 +505,8 @@ static void proxy_start(void) {
 
         proxy_pid = fork();
         if (proxy_pid == 0) {
-                execlp("python3", "python3", FAULT_PROXY, api_url, ca_file, port_file, (char *) NULL);
+                execlp("python3", "python3", FAULT_PROXY, "http", "--upstream", api_url, "--ca", ca_file, "--port-file",
+                       port_file, (char *) NULL);
                 _exit(127);
         }
         for (int i = 0; i < 100; i++) { /* up to 10 s */

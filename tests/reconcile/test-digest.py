@@ -8,7 +8,7 @@ template change shows as a new ReplicaSet: a pod roll.
 
   - after the first apply each Deployment's annotation is the HMAC-SHA-256,
     keyed with the key in Secret nap-agent-digest-key, of the "secret/key=
-    base64" lines of the Secrets it consumes (reclib.invariant computes it),
+    base64" lines of the Secrets it consumes (naptest.compare computes it),
     and is not the SHA-256 of any ordered selection of those values in any
     of their forms (plain, base64, "secret/key=base64"; joined with nothing
     or newlines), which is what a `view`-role reader could test guesses with;
@@ -21,19 +21,23 @@ template change shows as a new ReplicaSet: a pod roll.
     and a resync write nothing, no annotation, generation or ReplicaSet
     moves.
 
-    with-harness.sh test-digest.py NAP_AGENT SRCDIR
+    with-harness.sh test-digest.py NAP_AGENT
 """
 import base64
 import hashlib
 import itertools
-import os
 import shutil
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import reclib as R  # noqa: E402
-from reclib import check  # noqa: E402
+from naptest.audit import audit, fmt_reqs
+from naptest.checks import Results, check
+from naptest.compare import invariant
+from naptest.db import setup_database
+from naptest.harness import init
+from naptest.kube import api, ensure_namespace, get
+from naptest.secret_digest import ANNOTATION
+from naptest.values import Site, hexsecret, module_values
 
 NS = "nap"
 DEPLOYS = ("nap-sandbox", "nap-browser", "coturn")
@@ -51,7 +55,7 @@ KEY_IN_SECRET = {"SANDBOX_JWT_SECRET": "JWT_SECRET", "SANDBOX_SERVICE_KEY": "SER
 
 
 def annotations():
-    return {d: R.get_obj("deployments", NS, d)["spec"]["template"]["metadata"]["annotations"][R.DIGEST_ANNOTATION]
+    return {d: get("deployments", NS, d)["spec"]["template"]["metadata"]["annotations"][ANNOTATION]
             for d in DEPLOYS}
 
 
@@ -60,7 +64,7 @@ def settled():
     manager has seen the latest generation."""
     def observed():
         for d in DEPLOYS:
-            o = R.get_obj("deployments", NS, d)
+            o = get("deployments", NS, d)
             if o.get("status", {}).get("observedGeneration") != o["metadata"]["generation"]:
                 return False
         return True
@@ -68,11 +72,11 @@ def settled():
     while not observed():
         check(time.time() < deadline, "kube-controller-manager did not observe the Deployments")
         time.sleep(0.1)
-    code, rs = R.api("GET", "/apis/apps/v1/namespaces/%s/replicasets" % NS)
+    code, rs = api("GET", "/apis/apps/v1/namespaces/%s/replicasets" % NS)
     check(code == 200, "list replicasets: %s" % code)
     sets = {d: sorted(r["metadata"]["name"] for r in rs["items"]
                       if any(o.get("name") == d for o in r["metadata"].get("ownerReferences", []))) for d in DEPLOYS}
-    gens = {d: R.get_obj("deployments", NS, d)["metadata"]["generation"] for d in DEPLOYS}
+    gens = {d: get("deployments", NS, d)["metadata"]["generation"] for d in DEPLOYS}
     return gens, sets
 
 
@@ -101,7 +105,7 @@ def consumed_forms(site, deploy):
 def case_keyed(site):
     r = site.apply()
     check(r.rc == 0, "first apply: %r" % r)
-    R.invariant(site)  # the annotations are the keyed HMACs (reclib.expected_digests)
+    invariant(site)  # the annotations are the keyed HMACs (naptest.secret_digest)
     ann = annotations()
     for d in DEPLOYS:
         cands = unkeyed_candidates(consumed_forms(site, d))
@@ -111,7 +115,7 @@ def case_keyed(site):
 
 def case_secret_change(site, key):
     before_ann, (gens, sets) = annotations(), settled()
-    site.vals[key] = R.hexsecret("digest-%s-%d" % (key, time.monotonic_ns()))
+    site.vals[key] = hexsecret("digest-%s-%d" % (key, time.monotonic_ns()))
     site.write()
     plan = site.plan()
     want_updates = sorted(["Secret %s/%s" % (NS, SECRET_OF[key])] + ["Deployment %s/%s" % (NS, d)
@@ -120,13 +124,13 @@ def case_secret_change(site, key):
                           if line.startswith("~ update "))
     check(plan.rc == 2 and have_updates == want_updates, "plan: want updates %s, have %s\n%s"
           % (want_updates, have_updates, plan.out))
-    m = R.mark()
+    m = audit().mark()
     r = site.apply()
     check(r.rc == 0, "apply: %r" % r)
-    writes = sorted("%s %s" % (w[1], w[3]) for w in R.writes_since(m))
+    writes = sorted("%s %s" % (w[1], w[3]) for w in audit().writes_since(m))
     want = sorted(["secrets %s" % SECRET_OF[key]] + ["deployments %s" % d for d in CONSUMERS[key]])
     check(writes == want, "writes: want %s, have %s" % (want, writes))
-    R.invariant(site)
+    invariant(site)
     after_ann, (gens2, sets2) = annotations(), settled()
     for d in DEPLOYS:
         moved = after_ann[d] != before_ann[d]
@@ -147,24 +151,25 @@ def case_no_secret_change(site):
 def case_state_dir_lost(site):
     before, (gens, sets) = annotations(), settled()
     shutil.rmtree(site.state)
-    m = R.mark()
+    m = audit().mark()
     r = site.apply()
     check(r.rc == 0, "apply after the state directory was deleted: %r" % r)
     r2 = site.apply("--resync")
     check(r2.rc == 0, "apply --resync: %r" % r2)
-    writes = R.writes_since(m)
-    check(writes == [], "writes after the state directory was lost:\n%s" % R.fmt_reqs(writes))
+    writes = audit().writes_since(m)
+    check(writes == [], "writes after the state directory was lost:\n%s" % fmt_reqs(writes))
     check(annotations() == before, "an annotation moved")
     gens2, sets2 = settled()
     check(gens2 == gens and sets2 == sets, "a Deployment rolled: %s %s -> %s %s" % (gens, sets, gens2, sets2))
-    R.invariant(site)
+    invariant(site)
 
 
 def main():
-    R.init(sys.argv)
-    run = R.Runner("reconcile-digest")
-    R.ensure_namespace(NS)
-    site = R.Site("digest", R.base_values("digest"))
+    init(sys.argv)
+    setup_database()
+    run = Results("reconcile-digest")
+    ensure_namespace(NS)
+    site = Site("digest", module_values("digest"))
     ok = run.case("the annotation is keyed, not a SHA-256 of the secrets", case_keyed, site)
     for key in CONSUMERS:
         ok = ok and run.case("%s changed: exactly its consumers plan, apply and roll" % key, case_secret_change,

@@ -7,16 +7,19 @@ the exact oauth_clients rows written (xmin/updated_at), then the invariant
 (live objects and rows equal the rendered desired set) and that a second
 `apply` makes no request at all.
 
-    with-harness.sh test-edits.py NAP_AGENT SRCDIR
+    with-harness.sh test-edits.py NAP_AGENT
 """
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import reclib as R  # noqa: E402
-from reclib import check  # noqa: E402
+from naptest.audit import WRITE_VERBS, audit, fmt_reqs, summary
+from naptest.checks import Results, check
+from naptest.compare import invariant
+from naptest.db import row_changes, rows, setup_database
+from naptest.harness import init
+from naptest.kube import RANK, ensure_namespace, get
+from naptest.values import Site, hexsecret
 
-SECRET = {k: R.hexsecret("edits-" + k) for k in
+SECRET = {k: hexsecret("edits-" + k) for k in
           ("SANDBOX_JWT_SECRET", "SANDBOX_SERVICE_KEY", "BROWSER_JWT_SECRET", "TURN_AUTH_SECRET")}
 
 BASE = [
@@ -99,26 +102,22 @@ def expand(exp, ns):
     return sorted(out)
 
 
-def actual(writes):
-    return sorted("%s %s %s/%s" % (v, r, ns, n) for v, r, ns, n, _u, _c in writes)
-
-
 def check_order(writes):
     """Deletes first, Deployments before Services before Secrets; then
     applies, Secrets before Services before Deployments."""
     seen_patch = False
     last_del, last_patch = 99, -1
-    for v, r, _ns, n, _u, _c in writes:
+    for v, r, _ns, n, *_ in writes:
         if n == KEY.split()[1]:
             continue  # not a planned object: read or made at the same time as the first group
         if v == "delete":
-            check(not seen_patch, "a delete came after an apply: %s" % R.fmt_reqs(writes))
-            check(R.RANK[r] <= last_del, "deletes out of order:\n%s" % R.fmt_reqs(writes))
-            last_del = R.RANK[r]
+            check(not seen_patch, "a delete came after an apply: %s" % fmt_reqs(writes))
+            check(RANK[r] <= last_del, "deletes out of order:\n%s" % fmt_reqs(writes))
+            last_del = RANK[r]
         else:
             seen_patch = True
-            check(R.RANK[r] >= last_patch, "applies out of order:\n%s" % R.fmt_reqs(writes))
-            last_patch = R.RANK[r]
+            check(RANK[r] >= last_patch, "applies out of order:\n%s" % fmt_reqs(writes))
+            last_patch = RANK[r]
 
 
 def step(site, edit, exp_writes, exp_rows, noop=False, extra_check=None):
@@ -133,36 +132,36 @@ def step(site, edit, exp_writes, exp_rows, noop=False, extra_check=None):
     plan = site.plan()
     check(plan.rc == (0 if noop else 2), "plan: want exit %d, got %r" % (0 if noop else 2, plan))
 
-    before = R.rows()
-    m = R.mark()
+    before = rows()
+    m = audit().mark()
     r = site.apply()
     check(r.rc == 0, "apply failed: %r" % r)
-    reqs = R.requests_since(m)
+    reqs = audit().requests_since(m)
     if noop:
-        check(not reqs, "a no-op edit made requests:\n%s" % R.fmt_reqs(reqs))
-    writes = [w for w in reqs if w[0] in R.WRITE_VERBS]
+        check(not reqs, "a no-op edit made requests:\n%s" % fmt_reqs(reqs))
+    writes = [w for w in reqs if w[0] in WRITE_VERBS]
     want = expand(exp_writes, ns)
-    check(actual(writes) == want, "writes differ:\n  want %s\n  have %s\n%s"
-          % (want, actual(writes), R.fmt_reqs(reqs)))
-    check(all(c in (200, 201) for _v, _r, _ns, _n, _u, c in writes),
-          "a write failed:\n%s" % R.fmt_reqs(writes))
+    check(summary(writes) == want, "writes differ:\n  want %s\n  have %s\n%s"
+          % (want, summary(writes), fmt_reqs(reqs)))
+    check(all(w.code in (200, 201) for w in writes),
+          "a write failed:\n%s" % fmt_reqs(writes))
     check_order(writes)
-    ch = R.row_changes(before, R.rows())
+    ch = row_changes(before, rows())
     check(ch == exp_rows, "oauth_clients rows written: want %s, have %s" % (exp_rows, ch))
 
-    R.invariant(site, namespaces={old_ns, ns})
+    invariant(site, namespaces={old_ns, ns})
     if extra_check:
         extra_check(site)
 
-    m = R.mark()
+    m = audit().mark()
     r = site.apply()
-    reqs = R.requests_since(m)
-    check(r.rc == 0 and not reqs, "a second apply made requests (exit %d):\n%s" % (r.rc, R.fmt_reqs(reqs)))
+    reqs = audit().requests_since(m)
+    check(r.rc == 0 and not reqs, "a second apply made requests (exit %d):\n%s" % (r.rc, fmt_reqs(reqs)))
 
 
 def service_is(name, typ, node_port):
     def f(site):
-        s = R.get_obj("services", site.vals["NAMESPACE"], name)
+        s = get("services", site.vals["NAMESPACE"], name)
         port = s["spec"]["ports"][0]
         check(s["spec"]["type"] == typ and port.get("nodePort") == node_port,
               "Service %s: type %s nodePort %s, want %s %s"
@@ -172,7 +171,7 @@ def service_is(name, typ, node_port):
 
 def row_uri(cid, uri):
     def f(site):
-        got = R.rows()[cid]["redirect_uris"]
+        got = rows()[cid]["redirect_uris"]
         check(got == [uri], "%s redirect_uris %s, want [%s]" % (cid, got, uri))
     return f
 
@@ -220,8 +219,8 @@ CASES = [
     ("DB_NAME", {"DB_NAME": "nap_db"}, P(S_DEPLOY, B_DEPLOY), {}, {}),
     ("SANDBOX_NODE_PORT", {"SANDBOX_NODE_PORT": "30096"}, P(S_SVC, S_DEPLOY), SBX,
      {"extra_check": service_is("nap-sandbox", "NodePort", 30096)}),
-    ("SANDBOX_JWT_SECRET", {"SANDBOX_JWT_SECRET": R.hexsecret("edits-2-sjwt")}, P(S_SECRET, S_DEPLOY), {}, {}),
-    ("SANDBOX_SERVICE_KEY", {"SANDBOX_SERVICE_KEY": R.hexsecret("edits-2-skey")},
+    ("SANDBOX_JWT_SECRET", {"SANDBOX_JWT_SECRET": hexsecret("edits-2-sjwt")}, P(S_SECRET, S_DEPLOY), {}, {}),
+    ("SANDBOX_SERVICE_KEY", {"SANDBOX_SERVICE_KEY": hexsecret("edits-2-skey")},
      P(S_SECRET, S_DEPLOY, B_DEPLOY), {}, {}),
     ("SANDBOX_DOMAIN", {"SANDBOX_DOMAIN": "sandbox.example.com"}, P(S_DEPLOY), {}, {}),
     ("OPENSANDBOX_URL", {"OPENSANDBOX_URL": "http://opensandbox.other.svc:8080"}, P(S_DEPLOY), {}, {}),
@@ -231,8 +230,8 @@ CASES = [
      [], {}, {"noop": True}),
     ("BROWSER_NODE_PORT", {"BROWSER_NODE_PORT": "30095"}, P(B_SVC, B_DEPLOY), BRW,
      {"extra_check": service_is("nap-browser", "NodePort", 30095)}),
-    ("BROWSER_JWT_SECRET", {"BROWSER_JWT_SECRET": R.hexsecret("edits-2-bjwt")}, P(B_SECRET, B_DEPLOY), {}, {}),
-    ("TURN_AUTH_SECRET", {"TURN_AUTH_SECRET": R.hexsecret("edits-2-turn")}, P(B_SECRET, B_DEPLOY, T_DEPLOY), {}, {}),
+    ("BROWSER_JWT_SECRET", {"BROWSER_JWT_SECRET": hexsecret("edits-2-bjwt")}, P(B_SECRET, B_DEPLOY), {}, {}),
+    ("TURN_AUTH_SECRET", {"TURN_AUTH_SECRET": hexsecret("edits-2-turn")}, P(B_SECRET, B_DEPLOY, T_DEPLOY), {}, {}),
     ("TURN_HOST", {"TURN_HOST": "192.0.2.21"}, P(B_DEPLOY, T_DEPLOY), {}, {}),
     ("TURN_PORT", {"TURN_PORT": "3479"}, P(B_DEPLOY, T_DEPLOY, T_SVC), {}, {}),
     ("BROWSER_PUBLIC_URL", {"BROWSER_PUBLIC_URL": "https://browser.example.com"}, P(B_DEPLOY), BRW, {}),
@@ -264,11 +263,12 @@ CASES = [
 
 
 def main():
-    R.init(sys.argv)
-    run = R.Runner("reconcile-edits")
-    R.ensure_namespace("nap")
-    R.ensure_namespace("nap-moved")
-    site = R.Site("edits", BASE)
+    init(sys.argv)
+    setup_database()
+    run = Results("reconcile-edits")
+    ensure_namespace("nap")
+    ensure_namespace("nap-moved")
+    site = Site("edits", BASE)
     covered = set()
     for name, edit, writes, rows_, opts in CASES:
         ok = run.case(name, step, site, edit, writes, rows_, opts.get("noop", False), opts.get("extra_check"))

@@ -13,7 +13,7 @@ with kubectl, an oauth row deleted) and `apply --resync` repairs it; the
 shape of `status --json` (documented in README.md) and that it holds no
 secret.
 
-    with-harness.sh test-plan.py NAP_AGENT SRCDIR [--update]
+    with-harness.sh test-plan.py NAP_AGENT [--update]
 """
 import base64
 import difflib
@@ -22,9 +22,14 @@ import os
 import re
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import reclib as R  # noqa: E402
-from reclib import check  # noqa: E402
+from naptest import agent
+from naptest.audit import WRITE_VERBS, audit, fmt_reqs
+from naptest.checks import Results, check
+from naptest.compare import invariant
+from naptest.db import psql, setup_database
+from naptest.harness import init, scratch
+from naptest.kube import RESOURCE_OF, ensure_namespace, get, kubectl
+from naptest.values import Site, hexsecret, module_values
 
 PLAN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plan")
 
@@ -36,11 +41,11 @@ def normalise(text, state):
 
 
 def golden(name, update):
-    state = os.path.join(R.WORK, "golden", name)
+    state = os.path.join(scratch(), "golden", name)
     if "-fresh-" not in name:
-        r = R.agent("apply", "--values", "base.env", "--state-dir", state, cwd=PLAN_DIR)
+        r = agent.run("apply", "--values", "base.env", "--state-dir", state, cwd=PLAN_DIR)
         check(r.rc == 0, "applying base.env failed: %r" % r)
-    r = R.agent("plan", "--values", name + ".env", "--state-dir", state, cwd=PLAN_DIR)
+    r = agent.run("plan", "--values", name + ".env", "--state-dir", state, cwd=PLAN_DIR)
     out = r.out + ("--- stderr\n" + r.err if r.err else "") + "--- exit %d\n" % r.rc
     out = normalise(out, state)
     ok = os.path.join(PLAN_DIR, name + ".ok")
@@ -58,25 +63,25 @@ def golden(name, update):
 
 
 def case_exit_codes():
-    site = R.Site("exit", R.base_values("golden"))
+    site = Site("exit", module_values("golden"))
     r = site.plan()
     check(r.rc == 2, "plan before the first apply: want 2, got %r" % r)
     r = site.apply()
     check(r.rc == 0, "apply: %r" % r)
     r = site.plan()
     check(r.rc == 0, "plan after apply: want 0, got %r" % r)
-    r = R.agent("plan", "--values", os.path.join(site.dir, "missing.env"), "--state-dir", site.state)
+    r = agent.run("plan", "--values", os.path.join(site.dir, "missing.env"), "--state-dir", site.state)
     check(r.rc == 1, "plan of a missing values.env: want 1, got %r" % r)
     r = site.plan("--live")
     check(r.rc == 0, "plan --live right after apply: want 0 (no drift), got %r" % r)
 
 
 def case_live_drift(site):
-    m = R.mark()
-    R.kubectl("-n", "nap", "patch", "service", "nap-sandbox", "--type=json",
-              "-p", '[{"op": "replace", "path": "/spec/ports/0/nodePort", "value": 30099}]')
-    R.kubectl("-n", "nap", "label", "service", "nap-browser", "app.kubernetes.io/part-of=something-else", "--overwrite")
-    R.psql("DELETE FROM oauth_clients WHERE id = 'sandbox-service'")
+    m = audit().mark()
+    kubectl("-n", "nap", "patch", "service", "nap-sandbox", "--type=json",
+            "-p", '[{"op": "replace", "path": "/spec/ports/0/nodePort", "value": 30099}]')
+    kubectl("-n", "nap", "label", "service", "nap-browser", "app.kubernetes.io/part-of=something-else", "--overwrite")
+    psql("DELETE FROM oauth_clients WHERE id = 'sandbox-service'")
     r = site.plan()
     check(r.rc == 0, "plan (from the ledger) sees no change: want 0, got %r" % r)
     r = site.plan("--live")
@@ -91,11 +96,11 @@ def case_live_drift(site):
     # the harness has no control plane: its nap-cp cannot be given the public URLs
     check("note: Deployment nap/nap-cp (the platform's own) does not exist" in r.out,
           "plan --live does not say that nap-cp is missing:\n%s" % r.out)
-    writes = [w for w in R.requests_since(m) if w[0] in R.WRITE_VERBS and "dryRun" not in w[4]]
-    check(not writes, "plan --live wrote:\n%s" % R.fmt_reqs(writes))
+    writes = [w for w in audit().requests_since(m) if w[0] in WRITE_VERBS and "dryRun" not in w[4]]
+    check(not writes, "plan --live wrote:\n%s" % fmt_reqs(writes))
     r = site.apply("--resync")
     check(r.rc == 0 and "repaired" in r.err, "apply --resync: %r" % r)
-    R.invariant(site)
+    invariant(site)
     r = site.plan("--live")
     check(r.rc == 0, "plan --live after the repair: want 0, got %r" % r)
 
@@ -141,13 +146,13 @@ def validate_status(j, site, objects=True):
 
 
 def case_status(site):
-    fresh = R.Site("status-fresh", R.base_values("golden"))
-    j = R.status_json(fresh)
+    fresh = Site("status-fresh", module_values("golden"))
+    j = fresh.status()
     validate_status(j, fresh)
     check(j["generation"] == 0 and j["lastPass"] == {} and not j["objects"] and not j["oauthClients"],
           "status of a fresh state dir: %r" % j)
 
-    j = R.status_json(site)
+    j = site.status()
     validate_status(j, site)
     d = site.render()
     want = sorted((i["apiVersion"], i["kind"], i["metadata"]["namespace"], i["metadata"]["name"])
@@ -159,7 +164,7 @@ def case_status(site):
     for o in j["objects"]:
         if o["state"] == "missing":
             continue
-        live = R.get_obj(R.RESOURCE_OF[o["kind"]], o["namespace"], o["name"])
+        live = get(RESOURCE_OF[o["kind"]], o["namespace"], o["name"])
         check(live["metadata"]["resourceVersion"] == o["resourceVersion"],
               "%s %s: resourceVersion %s, live %s" % (o["kind"], o["name"], o["resourceVersion"],
                                                      live["metadata"]["resourceVersion"]))
@@ -172,7 +177,7 @@ def case_status(site):
     site.write(bad)
     r = site.apply()
     check(r.rc == 1, "apply of an invalid file: %r" % r)
-    j2 = R.status_json(site)
+    j2 = site.status()
     validate_status(j2, site)
     check(j2["lastPass"]["result"] == "error" and j2["generation"] == j["generation"]
           and "BROWSER_NODE_PORT" in j2["lastPass"]["message"], "status after a refused pass: %r" % j2["lastPass"])
@@ -180,7 +185,7 @@ def case_status(site):
     r = site.apply()
     check(r.rc == 0, "apply: %r" % r)
 
-    txt = json.dumps(R.status_json(site)) + R.agent("status", "--state-dir", site.state).out
+    txt = json.dumps(site.status()) + agent.run("status", "--state-dir", site.state).out
     with open(os.path.join(site.state, "ledger.json")) as f:
         ledger = f.read()
     for s in site.secrets():
@@ -191,9 +196,10 @@ def case_status(site):
 
 def main():
     update = "--update" in sys.argv
-    R.init([a for a in sys.argv if a != "--update"])
-    run = R.Runner("reconcile-plan")
-    R.ensure_namespace("nap")
+    init([a for a in sys.argv if a != "--update"], "NAP_AGENT [--update]")
+    setup_database()
+    run = Results("reconcile-plan")
+    ensure_namespace("nap")
     names = sorted(f[:-4] for f in os.listdir(PLAN_DIR) if f.endswith(".env") and f != "base.env")
     for n in names:
         run.case("golden plan/%s" % n, golden, n, update)
@@ -201,12 +207,12 @@ def main():
         print("updated %d .ok files in %s" % (len(names), PLAN_DIR))
         return run.finish()
     run.case("plan exit codes: 2 pending, 0 none, 1 error; plan --live 0 right after apply", case_exit_codes)
-    site = R.Site("live", R.base_values("golden"))
+    site = Site("live", module_values("golden"))
     r = site.apply()
     check(r.rc == 0, "apply: %r" % r)
     run.case("plan --live shows drift; apply --resync repairs it", case_live_drift, site)
     run.case("status --json: shape, values, no secret", case_status, site)
-    secrets = [v for _k, v in R.base_values("golden") if len(v) == 64] + [R.hexsecret("golden-2-sjwt")]
+    secrets = [v for _k, v in module_values("golden") if len(v) == 64] + [hexsecret("golden-2-sjwt")]
     return run.finish(secrets)
 
 

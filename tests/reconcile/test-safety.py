@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Safety of `nap-agent apply` against the harness's real servers:
 
-  - a SIGKILL between two object applies (a proxy stalls the 2nd PATCH,
+  - a SIGKILL between two object applies (a proxy holds the 2nd PATCH,
     before or after forwarding it) leaves a state from which the next apply
     converges, applying exactly what was not yet recorded, with no object
     lost, duplicated or recreated;
@@ -12,21 +12,25 @@
   - a toggle line removed: nothing deleted, and plan says why;
   - adoption of objects created by `kubectl apply --server-side`.
 
-After every case the invariant holds (see reclib.invariant).
+After every case the invariant holds (see naptest.compare).
 
-    with-harness.sh test-safety.py NAP_AGENT SRCDIR
+    with-harness.sh test-safety.py NAP_AGENT
 """
 import json
 import os
 import signal
-import subprocess
 import sys
-import tempfile
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import reclib as R  # noqa: E402
-from reclib import check  # noqa: E402
+from naptest.agent import spawn
+from naptest.audit import audit, fmt_reqs, summary
+from naptest.checks import Failure, Results, check, wait_until
+from naptest.compare import invariant
+from naptest.db import row_changes, rows, setup_database
+from naptest.faultproxy import FaultProxy
+from naptest.harness import init, scratch
+from naptest.kube import RESOURCE_OF, ensure_namespace, get, kubectl, write_kubeconfig
+from naptest.secret_digest import KEY_SECRET
+from naptest.values import Site, hexsecret, module_values
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NS = "nap"
@@ -42,81 +46,57 @@ def patches(objs, ns=NS):
     return sorted("patch %s %s/%s" % (r, ns, n) for r, n in objs)
 
 
-def actual(writes):
-    return sorted("%s %s %s/%s" % (v, r, ns, n) for v, r, ns, n, _u, _c in writes)
-
-
 def uids(objs, ns=NS):
     out = {}
     for r, n in objs:
-        o = R.get_obj(r, ns, n)
+        o = get(r, ns, n)
         out[(r, n)] = o["metadata"]["uid"] if o else None
     return out
 
 
-def apply_ok(site, *more):
-    r = site.apply(*more)
-    check(r.rc == 0, "apply failed: %r" % r)
-    return r
-
-
 def converged(site):
     """The invariant, and a second apply makes no request."""
-    R.invariant(site)
-    m = R.mark()
+    invariant(site)
+    m = audit().mark()
     r = site.apply()
-    reqs = R.requests_since(m)
-    check(r.rc == 0 and not reqs, "apply after convergence made requests (exit %d):\n%s" % (r.rc, R.fmt_reqs(reqs)))
+    reqs = audit().requests_since(m)
+    check(r.rc == 0 and not reqs, "apply after convergence made requests (exit %d):\n%s" % (r.rc, fmt_reqs(reqs)))
 
 
 # ---- crashes ------------------------------------------------------------------
 
 def crash_run(site, nth, mode, planned):
-    """Runs apply through slow-proxy.py, SIGKILLs it while the nth PATCH is
-    held; returns the writes that reached the server. planned: how many
-    writes the pass has (each one's intent is saved before the first)."""
-    ctrl = tempfile.mkdtemp(dir=R.WORK, prefix="proxy.")
-    proxy = subprocess.Popen([sys.executable, os.path.join(HERE, "slow-proxy.py"), R.API,
-                              os.environ["KUBE_CA_FILE"], ctrl, str(nth), mode])
-    agent = None
+    """Runs apply through the fault proxy, which holds its nth PATCH (not a
+    dry run), before forwarding it or after (mode); SIGKILLs it while held;
+    returns the writes that reached the server. planned: how many writes
+    the pass has (each one's intent is saved before the first)."""
+    proxy = FaultProxy().start()
+    proxy.queue({"type": "hold", "when": mode, "methods": ["PATCH"], "not_path": "dryRun", "skip": nth - 1})
+    kc = write_kubeconfig(scratch("proxy-%d.kubeconfig" % proxy.port), proxy.url)
+    apply = None
     try:
-        for _ in range(200):
-            if os.path.exists(os.path.join(ctrl, "port")):
-                break
-            time.sleep(0.05)
-        with open(os.path.join(ctrl, "port")) as f:
-            port = int(f.read())
-        kc = os.path.join(ctrl, "kubeconfig")
-        R.proxy_kubeconfig(kc, port)
-        m = R.mark()
-        agent = R.spawn("apply", *site.args("--kubeconfig", kc))
-        for _ in range(400):
-            if os.path.exists(os.path.join(ctrl, "held")) or agent.poll() is not None:
-                break
-            time.sleep(0.05)
-        if agent.poll() is not None:
-            raise R.Failure("apply finished before the stalled PATCH: %s" % (agent.communicate(),))
-        check(os.path.exists(os.path.join(ctrl, "held")), "the proxy never held a PATCH")
+        m = audit().mark()
+        apply = spawn("apply", *site.args("--kubeconfig", kc))
+        wait_until(lambda: proxy.held or apply.poll() is not None, 20, 0.05)
+        if apply.poll() is not None:
+            raise Failure("apply finished before the stalled PATCH: %s" % (apply.communicate(),))
+        check(proxy.held, "the proxy never held a PATCH")
         # The PATCHes of one rank go at once, and the intents of every write
         # of the pass are saved before the first: wait until the answered
         # ones are settled in the ledger (each answer is saved at once), then kill.
-        for _ in range(200):
-            if sum(o["state"] == "pending" for o in R.status_json(site)["objects"]) == planned - (nth - 1):
-                break
-            time.sleep(0.05)
-        os.kill(agent.pid, signal.SIGKILL)
-        agent.wait()
-        agent.communicate()
-        open(os.path.join(ctrl, "release"), "w").close()
+        wait_until(lambda: sum(o["state"] == "pending" for o in site.status()["objects"]) == planned - (nth - 1),
+                   10, 0.05)
+        os.kill(apply.pid, signal.SIGKILL)
+        apply.wait()
+        apply.communicate()
+        proxy.release()
         # the secret digest's key is made once, beside the first group: not a planned write
-        return [w for w in R.writes_since(m) if w[3] != R.DIGEST_KEY_SECRET]
+        return [w for w in audit().writes_since(m) if w.name != KEY_SECRET]
     finally:
-        if agent and agent.poll() is None:
-            os.kill(agent.pid, signal.SIGKILL)
-            agent.wait()
-        open(os.path.join(ctrl, "release"), "w").close()
-        proxy.terminate()
-        proxy.wait(timeout=10)
+        if apply and apply.poll() is None:
+            os.kill(apply.pid, signal.SIGKILL)
+            apply.wait()
+        proxy.stop()
 
 
 def recover(site, planned, got_through, mode, rows_expected, rows_before):
@@ -128,24 +108,24 @@ def recover(site, planned, got_through, mode, rows_expected, rows_before):
     beside the objects, so the crash may come before or after them: counted
     from before the crashed run, each changes exactly once."""
     check(len(got_through) == (1 if mode == "before" else 2),
-          "writes before the kill:\n%s" % R.fmt_reqs(got_through))
-    st = R.status_json(site)
-    recorded = ["patch %s %s/%s" % (R.RESOURCE_OF[o["kind"]], o["namespace"], o["name"]) for o in st["objects"]
-                if o["state"] == "applied" and "patch %s %s/%s" % (R.RESOURCE_OF[o["kind"]], o["namespace"],
+          "writes before the kill:\n%s" % fmt_reqs(got_through))
+    st = site.status()
+    recorded = ["patch %s %s/%s" % (RESOURCE_OF[o["kind"]], o["namespace"], o["name"]) for o in st["objects"]
+                if o["state"] == "applied" and "patch %s %s/%s" % (RESOURCE_OF[o["kind"]], o["namespace"],
                                                                   o["name"]) in planned]
     pending = [o["name"] for o in st["objects"] if o["state"] == "pending"]
-    check(len(recorded) == 1 and recorded[0] in actual(got_through) and len(pending) == len(planned) - 1,
+    check(len(recorded) == 1 and recorded[0] in summary(got_through) and len(pending) == len(planned) - 1,
           "ledger after the crash: want one answered write recorded, every other planned one pending; have %s"
           % st["objects"])
     pl = site.plan()
     check(pl.rc == 2, "plan after the crash: want exit 2, got %r" % pl)
     before_uids = uids(ALL)
-    m = R.mark()
-    apply_ok(site)
-    writes = R.writes_since(m)
+    m = audit().mark()
+    site.apply_ok()
+    writes = audit().writes_since(m)
     want = sorted(set(planned) - set(recorded))
-    check(actual(writes) == want, "recovery writes:\n  want %s\n  have %s" % (want, actual(writes)))
-    ch = R.row_changes(rows_before, R.rows())
+    check(summary(writes) == want, "recovery writes:\n  want %s\n  have %s" % (want, summary(writes)))
+    ch = row_changes(rows_before, rows())
     check(ch == rows_expected, "rows written by the crashed run and the recovery: want %s, have %s"
           % (rows_expected, ch))
     after = uids(ALL)
@@ -156,31 +136,31 @@ def recover(site, planned, got_through, mode, rows_expected, rows_before):
 
 
 def case_crash_first_install(site):
-    rows = R.rows()
+    before = rows()
     got = crash_run(site, 2, "after", len(patches(ALL)))
-    st = R.status_json(site)
+    st = site.status()
     check([o["state"] for o in st["objects"]].count("applied") == 1,
           "ledger after the crash: want 1 object applied, the rest pending; have %s" % st)
-    recover(site, patches(ALL), got, "after", {"sandbox-service": "insert", "browser-service": "insert"}, rows)
+    recover(site, patches(ALL), got, "after", {"sandbox-service": "insert", "browser-service": "insert"}, before)
 
 
 def case_crash_update_before(site):
-    site.vals.update(SANDBOX_JWT_SECRET=R.hexsecret("safety-2-sjwt"), TURN_AUTH_SECRET=R.hexsecret("safety-2-turn"),
+    site.vals.update(SANDBOX_JWT_SECRET=hexsecret("safety-2-sjwt"), TURN_AUTH_SECRET=hexsecret("safety-2-turn"),
                      BROWSER_NODE_PORT="30095")
     site.write()
-    rows = R.rows()
+    before = rows()
     planned = patches([S_SECRET, B_SECRET, B_SVC, S_DEPLOY, B_DEPLOY, T_DEPLOY])
     got = crash_run(site, 2, "before", len(planned))
-    recover(site, planned, got, "before", {"browser-service": "update"}, rows)
+    recover(site, planned, got, "before", {"browser-service": "update"}, before)
 
 
 def case_crash_update_after(site):
-    site.vals.update(SANDBOX_JWT_SECRET=R.hexsecret("safety-3-sjwt"), TURN_PORT="3479")
+    site.vals.update(SANDBOX_JWT_SECRET=hexsecret("safety-3-sjwt"), TURN_PORT="3479")
     site.write()
-    rows = R.rows()
+    before = rows()
     planned = patches([S_SECRET, S_DEPLOY, B_DEPLOY, T_DEPLOY, T_SVC])
     got = crash_run(site, 2, "after", len(planned))
-    recover(site, planned, got, "after", {}, rows)
+    recover(site, planned, got, "after", {}, before)
 
 
 # ---- the ledger -----------------------------------------------------------------
@@ -192,14 +172,14 @@ def ledger_path(site):
 def operator_edits():
     """What an operator does with kubectl beside the agent: Update managers
     (kubectl-label, kubectl-annotate, kubectl-set) whose fields must survive."""
-    R.kubectl("-n", NS, "label", "deployment", "nap-sandbox", "team=ops", "--overwrite")
-    R.kubectl("-n", NS, "annotate", "service", "nap-browser", "ops/note=keep", "--overwrite")
-    R.kubectl("-n", NS, "set", "env", "deployment/nap-browser", "OPS_DEBUG=1")
+    kubectl("-n", NS, "label", "deployment", "nap-sandbox", "team=ops", "--overwrite")
+    kubectl("-n", NS, "annotate", "service", "nap-browser", "ops/note=keep", "--overwrite")
+    kubectl("-n", NS, "set", "env", "deployment/nap-browser", "OPS_DEBUG=1")
 
 
 def operator_fields_kept():
-    sd, bs, bd = R.get_obj(S_DEPLOY[0], NS, S_DEPLOY[1]), R.get_obj(B_SVC[0], NS, B_SVC[1]), \
-        R.get_obj(B_DEPLOY[0], NS, B_DEPLOY[1])
+    sd, bs, bd = get(S_DEPLOY[0], NS, S_DEPLOY[1]), get(B_SVC[0], NS, B_SVC[1]), \
+        get(B_DEPLOY[0], NS, B_DEPLOY[1])
     env = {e["name"]: e.get("value") for e in bd["spec"]["template"]["spec"]["containers"][0].get("env", [])}
     check(sd["metadata"]["labels"].get("team") == "ops", "kubectl label lost: %s" % sd["metadata"]["labels"])
     check(bs["metadata"].get("annotations", {}).get("ops/note") == "keep", "kubectl annotate lost")
@@ -213,20 +193,20 @@ def lost_ledger(damage, note):
     with kubectl stays, and the ledger knows every object again."""
     def case(site):
         operator_edits()
-        before_uids, before_rows = uids(ALL), R.rows()
-        gens = {n: R.get_obj(r, NS, n)["metadata"].get("generation") for r, n in ALL if r == "deployments"}
+        before_uids, before_rows = uids(ALL), rows()
+        gens = {n: get(r, NS, n)["metadata"].get("generation") for r, n in ALL if r == "deployments"}
         damage(ledger_path(site))
-        m = R.mark()
-        r = apply_ok(site)
-        writes = R.writes_since(m)
+        m = audit().mark()
+        r = site.apply_ok()
+        writes = audit().writes_since(m)
         check(note in r.err, "no word about the ledger (%r): %r" % (note, r))
-        check(actual(writes) == [], "writes after the ledger was lost: %s" % actual(writes))
+        check(summary(writes) == [], "writes after the ledger was lost: %s" % summary(writes))
         check(uids(ALL) == before_uids, "objects were recreated")
-        check({n: R.get_obj(r, NS, n)["metadata"].get("generation") for r, n in ALL if r == "deployments"} == gens,
+        check({n: get(r, NS, n)["metadata"].get("generation") for r, n in ALL if r == "deployments"} == gens,
               "a Deployment's generation moved: its pods would roll")
-        ch = R.row_changes(before_rows, R.rows())
+        ch = row_changes(before_rows, rows())
         check(ch == {}, "rows rewritten although they match: %s" % ch)
-        st = R.status_json(site)
+        st = site.status()
         check(sorted((o["kind"], o["name"]) for o in st["objects"] if o["state"] == "applied") ==
               sorted((k, n) for k, n in [("Secret", "nap-sandbox-secret"), ("Service", "nap-sandbox"),
                                          ("Deployment", "nap-sandbox"), ("Secret", "nap-browser-secret"),
@@ -235,9 +215,9 @@ def lost_ledger(damage, note):
                                          ("DaemonSet", "sandbox-image-warmer")]),
               "the ledger was not rebuilt: %s" % st["objects"])
         operator_fields_kept()
-        R.kubectl("-n", NS, "label", "deployment", "nap-sandbox", "team-")
-        R.kubectl("-n", NS, "annotate", "service", "nap-browser", "ops/note-")
-        R.kubectl("-n", NS, "set", "env", "deployment/nap-browser", "OPS_DEBUG-")
+        kubectl("-n", NS, "label", "deployment", "nap-sandbox", "team-")
+        kubectl("-n", NS, "annotate", "service", "nap-browser", "ops/note-")
+        kubectl("-n", NS, "set", "env", "deployment/nap-browser", "OPS_DEBUG-")
         for f in os.listdir(site.state):
             if f.startswith("ledger.json.corrupt"):
                 os.unlink(os.path.join(site.state, f))
@@ -263,11 +243,11 @@ def case_newer_schema(site):
         json.dump(j, f)
     with open(ledger_path(site)) as f:
         newer = f.read()
-    m = R.mark()
+    m = audit().mark()
     r = site.apply()
-    reqs = R.requests_since(m)
+    reqs = audit().requests_since(m)
     check(r.rc != 0 and "newer" in r.err, "a newer ledger was not refused: %r" % r)
-    check(not reqs, "requests made with a newer ledger:\n%s" % R.fmt_reqs(reqs))
+    check(not reqs, "requests made with a newer ledger:\n%s" % fmt_reqs(reqs))
     with open(ledger_path(site)) as f:
         check(f.read() == newer, "the newer ledger was modified")
     with open(ledger_path(site), "w") as f:
@@ -294,18 +274,18 @@ def bad_values(make, want=REFUSED):
     def case(site):
         base = site.text()
         make(site)
-        before = R.rows()
-        m = R.mark()
+        before = rows()
+        m = audit().mark()
         r = site.apply()
-        reqs = R.requests_since(m)
+        reqs = audit().requests_since(m)
         check(r.rc == want["rc"], "apply: want exit %d, got %r" % (want["rc"], r))
-        check(not reqs, "requests made:\n%s" % R.fmt_reqs(reqs))
-        check(R.rows() == before, "oauth_clients rows changed")
+        check(not reqs, "requests made:\n%s" % fmt_reqs(reqs))
+        check(rows() == before, "oauth_clients rows changed")
         for note in want.get("notes", []):
             check(note in r.err, "apply does not say '%s': %r" % (note, r))
         p = site.plan()
         check(p.rc == want["plan_rc"], "plan: want exit %d, got %r" % (want["plan_rc"], p))
-        st = R.status_json(site)
+        st = site.status()
         check(st["lastPass"].get("result") == want["result"],
               "status after the pass: want result %r, have %s" % (want["result"], st["lastPass"]))
         site.write(base)
@@ -354,16 +334,16 @@ def case_truncation_sweep(site):
     applied = []
     for cut in cuts:
         site.write(base[:cut])
-        before = R.rows()
-        m = R.mark()
+        before = rows()
+        m = audit().mark()
         r = site.apply()
-        reqs = R.requests_since(m)
+        reqs = audit().requests_since(m)
         if reqs or r.rc == 0:
-            applied.append("%r (exit %d)\n%s" % (base[base.rfind("\n", 0, cut) + 1:cut], r.rc, R.fmt_reqs(reqs)))
-        check(R.rows() == before, "cut after %r: rows changed" % base[:cut][-30:])
+            applied.append("%r (exit %d)\n%s" % (base[base.rfind("\n", 0, cut) + 1:cut], r.rc, fmt_reqs(reqs)))
+        check(rows() == before, "cut after %r: rows changed" % base[:cut][-30:])
         if reqs:
             site.write(base)
-            apply_ok(site)
+            site.apply_ok()
     site.write(base)
     check(not applied, "a file cut short was used (%d of %d cuts):\n  %s"
           % (len(applied), len(cuts), "\n  ".join(applied)))
@@ -383,7 +363,7 @@ def toggle_removed(key, want_writes, kept):
         finally:
             site.vals[key] = "true"
             site.write()
-        apply_ok(site)
+        site.apply_ok()
         converged(site)
     return case
 
@@ -391,51 +371,51 @@ def toggle_removed(key, want_writes, kept):
 def removed(site, key, want_writes, kept):
     p = site.plan()
     check("note: %s is not in" % key in p.out, "plan does not say why it keeps the module: %r" % p)
-    before = R.rows()
-    m = R.mark()
-    r = apply_ok(site)
-    writes = R.writes_since(m)
+    before = rows()
+    m = audit().mark()
+    r = site.apply_ok()
+    writes = audit().writes_since(m)
     check("%s is not in" % key in r.err, "apply does not say why it keeps the module: %r" % r)
-    check(actual(writes) == sorted(want_writes),
-          "writes with %s removed: want exactly %s, have:\n%s" % (key, sorted(want_writes), R.fmt_reqs(writes)))
+    check(summary(writes) == sorted(want_writes),
+          "writes with %s removed: want exactly %s, have:\n%s" % (key, sorted(want_writes), fmt_reqs(writes)))
     if writes:
-        print("     (with %s removed: %s)" % (key, ", ".join(actual(writes))))
-    check(R.rows() == before, "oauth_clients rows changed")
-    R.invariant(site, kept=kept)
-    m = R.mark()
-    apply_ok(site)
-    check(not R.requests_since(m), "a second apply made requests")
+        print("     (with %s removed: %s)" % (key, ", ".join(summary(writes))))
+    check(rows() == before, "oauth_clients rows changed")
+    invariant(site, kept=kept)
+    m = audit().mark()
+    site.apply_ok()
+    check(not audit().requests_since(m), "a second apply made requests")
 
 
 # ---- adoption -------------------------------------------------------------------
 
 def case_adoption(_site):
     ns = "adopt"
-    R.ensure_namespace(ns)
-    site = R.Site("adopt", R.base_values("adopt", NAMESPACE=ns, APP_PREFIX="adopt", SANDBOX_NODE_PORT="31086",
+    ensure_namespace(ns)
+    site = Site("adopt", module_values("adopt", NAMESPACE=ns, APP_PREFIX="adopt", SANDBOX_NODE_PORT="31086",
                                         BROWSER_NODE_PORT="31085"))
     items = site.render()["items"]
     for it in items:
         it["metadata"]["labels"]["installed-by"] = "install.sh"
-    R.kubectl("apply", "--server-side", "--field-manager=kubectl", "-f", "-",
-              input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
-    objs = [(R.RESOURCE_OF[i["kind"]], i["metadata"]["name"]) for i in items]
+    kubectl("apply", "--server-side", "--field-manager=kubectl", "-f", "-",
+            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+    objs = [(RESOURCE_OF[i["kind"]], i["metadata"]["name"]) for i in items]
     before = uids(objs, ns)
-    m = R.mark()
-    r = apply_ok(site)
-    writes = [w for w in R.writes_since(m) if w[3] != R.DIGEST_KEY_SECRET]  # made once, not adopted
-    check([w for w in writes if w[0] != "patch"] == [], "non-apply writes:\n%s" % R.fmt_reqs(writes))
+    m = audit().mark()
+    r = site.apply_ok()
+    writes = [w for w in audit().writes_since(m) if w[3] != KEY_SECRET]  # made once, not adopted
+    check([w for w in writes if w[0] != "patch"] == [], "non-apply writes:\n%s" % fmt_reqs(writes))
     for i in items:
         check("adopted %s %s/%s" % (i["kind"], ns, i["metadata"]["name"]) in r.err,
               "no 'adopted' line for %s %s: %r" % (i["kind"], i["metadata"]["name"], r))
-        live = R.get_obj(R.RESOURCE_OF[i["kind"]], ns, i["metadata"]["name"])
+        live = get(RESOURCE_OF[i["kind"]], ns, i["metadata"]["name"])
         check("installed-by" not in live["metadata"].get("labels", {}),
               "the installer's label survived on %s %s" % (i["kind"], i["metadata"]["name"]))
     check(uids(objs, ns) == before, "adopted objects were recreated")
     check(r.err.count("adopted ") == len(items), "adoption logged more than once per object: %r" % r.err)
     converged(site)
-    m = R.mark()
-    r = apply_ok(site, "--resync")
+    m = audit().mark()
+    r = site.apply_ok("--resync")
     check("adopted" not in r.err, "adopted again on resync: %r" % r)
 
 
@@ -446,24 +426,24 @@ def case_recreate(_site):
     headless (clusterIP None), which the server refuses to change in place
     (422, "may not change once set"): the agent deletes and creates it."""
     ns = "recreate"
-    R.ensure_namespace(ns)
-    site = R.Site("recreate", R.base_values("recreate", NAMESPACE=ns, APP_PREFIX="recreate",
-                                            SANDBOX_NODE_PORT="31186", BROWSER_NODE_PORT="31185"))
-    R.kubectl("apply", "--server-side", "--field-manager=kubectl", "-f", "-", input=json.dumps({
+    ensure_namespace(ns)
+    site = Site("recreate", module_values("recreate", NAMESPACE=ns, APP_PREFIX="recreate",
+                                          SANDBOX_NODE_PORT="31186", BROWSER_NODE_PORT="31185"))
+    kubectl("apply", "--server-side", "--field-manager=kubectl", "-f", "-", input=json.dumps({
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "coturn", "namespace": ns},
         "spec": {"selector": {"app": "coturn"},
                  "ports": [{"name": "turn-udp", "port": 3478, "protocol": "UDP"}]}}))
-    old = R.get_obj("services", ns, "coturn")
+    old = get("services", ns, "coturn")
     check(old["spec"].get("clusterIP") not in (None, "None"), "the installer's Service got no ClusterIP")
-    m = R.mark()
-    r = apply_ok(site)
-    new = R.get_obj("services", ns, "coturn")
+    m = audit().mark()
+    r = site.apply_ok()
+    new = get("services", ns, "coturn")
     check(new["spec"].get("clusterIP") == "None", "coturn is not headless: %r" % new["spec"])
     check(new["metadata"]["uid"] != old["metadata"]["uid"], "coturn was not recreated")
     check("Service %s/coturn cannot be changed in place" % ns in r.err, "no line saying why: %r" % r.err)
-    writes = [w for w in R.writes_since(m) if w[1] == "services" and w[3] == "coturn"]
+    writes = [w for w in audit().writes_since(m) if w[1] == "services" and w[3] == "coturn"]
     check([w[0] for w in writes] == ["patch", "patch", "delete", "patch"],
-          "coturn: expected adoption patch, refused apply, delete, apply; got:\n%s" % R.fmt_reqs(writes))
+          "coturn: expected adoption patch, refused apply, delete, apply; got:\n%s" % fmt_reqs(writes))
     converged(site)
 
 
@@ -474,17 +454,17 @@ def case_probe_dropped(_site):
     the server refuses ("must specify a handler type"): the agent deletes the
     Deployment and creates it again, and the pass succeeds."""
     ns = "probe"
-    R.ensure_namespace(ns)
-    site = R.Site("probe", R.base_values("probe", NAMESPACE=ns, APP_PREFIX="probe",
-                                         SANDBOX_NODE_PORT="31196", BROWSER_NODE_PORT="31195"))
+    ensure_namespace(ns)
+    site = Site("probe", module_values("probe", NAMESPACE=ns, APP_PREFIX="probe",
+                                       SANDBOX_NODE_PORT="31196", BROWSER_NODE_PORT="31195"))
     d = site.render()
     coturn = [i for i in d["items"] if i["kind"] == "Deployment" and i["metadata"]["name"] == "coturn"][0]
     coturn["spec"]["template"]["spec"]["containers"][0]["readinessProbe"] = {
         "tcpSocket": {"port": 3478}, "periodSeconds": 10}
-    R.kubectl("apply", "--server-side", "--field-manager=nap-agent", "-f", "-", input=json.dumps(coturn))
-    old = R.get_obj("deployments", ns, "coturn")
-    r = apply_ok(site)
-    new = R.get_obj("deployments", ns, "coturn")
+    kubectl("apply", "--server-side", "--field-manager=nap-agent", "-f", "-", input=json.dumps(coturn))
+    old = get("deployments", ns, "coturn")
+    r = site.apply_ok()
+    new = get("deployments", ns, "coturn")
     check("readinessProbe" not in new["spec"]["template"]["spec"]["containers"][0], "the probe is still there")
     check(new["metadata"]["uid"] != old["metadata"]["uid"], "coturn was not recreated")
     check(r.err.count("Deployment %s/coturn cannot be changed in place" % ns) == 1, "not said once: %r" % r.err)
@@ -492,10 +472,11 @@ def case_probe_dropped(_site):
 
 
 def main():
-    R.init(sys.argv)
-    run = R.Runner("reconcile-safety")
-    R.ensure_namespace(NS)
-    site = R.Site("safety", R.base_values("safety"))
+    init(sys.argv)
+    setup_database()
+    run = Results("reconcile-safety")
+    ensure_namespace(NS)
+    site = Site("safety", module_values("safety"))
     cases = [
         ("crash (SIGKILL) during the first install, after the 2nd PATCH reached the server", case_crash_first_install),
         ("crash (SIGKILL) while the 2nd PATCH of an update is in flight", case_crash_update_before),
@@ -534,8 +515,8 @@ def main():
         ok = run.case(name, fn, site)
         if not ok and name.startswith("crash"):
             break
-    secrets = [v for _k, v in R.base_values("safety") + R.base_values("adopt") + R.base_values("recreate") if len(v) == 64] + \
-        [R.hexsecret(t) for t in ("safety-2-sjwt", "safety-2-turn", "safety-3-sjwt")]
+    secrets = [v for _k, v in module_values("safety") + module_values("adopt") + module_values("recreate") if len(v) == 64] + \
+        [hexsecret(t) for t in ("safety-2-sjwt", "safety-2-turn", "safety-3-sjwt")]
     return run.finish(secrets)
 
 

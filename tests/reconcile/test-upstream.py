@@ -23,21 +23,26 @@
     and the daemon, with nothing applied; the daemon lists the Deployments
     once per APP_PREFIX, not on every pass.
 
-    with-harness.sh test-upstream.py NAP_AGENT SRCDIR
+    with-harness.sh test-upstream.py NAP_AGENT
 """
 import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import reclib as R  # noqa: E402
-from reclib import check  # noqa: E402
-from installsh import as_list, control_plane, installsh_objects, installsh_patches  # noqa: E402
+from naptest import agent
+from naptest.agent import spawn
+from naptest.audit import WRITE_VERBS, audit, fmt_reqs
+from naptest.checks import Results, check
+from naptest.compare import invariant
+from naptest.db import psql, psql_file, rows, setup_database
+from naptest.harness import init
+from naptest.kube import ensure_namespace, get, kubectl
+from naptest.values import Site, hexsecret
+from installsh import as_list, control_plane, installsh_objects, installsh_patches
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -53,11 +58,11 @@ def installsh_values(tag, ns, sandbox_port, browser_port, **over):
         ("WEB_PUBLIC_URL", ""), ("PG_USERNAME", "nap"), ("DB_NAME", ""),
         ("KUBECONFIG", "./kubeconfig.yaml"),
         ("SANDBOX_ENABLED", "true"), ("SANDBOX_NODE_PORT", str(sandbox_port)),
-        ("SANDBOX_JWT_SECRET", R.hexsecret(tag + "-sjwt")), ("SANDBOX_SERVICE_KEY", R.hexsecret(tag + "-skey")),
+        ("SANDBOX_JWT_SECRET", hexsecret(tag + "-sjwt")), ("SANDBOX_SERVICE_KEY", hexsecret(tag + "-skey")),
         ("SANDBOX_DOMAIN", "sandbox.example.test"), ("OPENSANDBOX_URL", ""), ("SANDBOX_PUBLIC_URL", ""),
         ("SANDBOX_NODE_SELECTOR", ""),
         ("BROWSER_ENABLED", "true"), ("BROWSER_NODE_PORT", str(browser_port)),
-        ("BROWSER_JWT_SECRET", R.hexsecret(tag + "-bjwt")), ("TURN_AUTH_SECRET", R.hexsecret(tag + "-turn")),
+        ("BROWSER_JWT_SECRET", hexsecret(tag + "-bjwt")), ("TURN_AUTH_SECRET", hexsecret(tag + "-turn")),
         ("TURN_HOST", "192.0.2.20"), ("TURN_PORT", ""), ("BROWSER_PUBLIC_URL", ""), ("COTURN_NODE_SELECTOR", ""),
         ("COTURN_IMAGE", ""), ("RUNTIME_NODE_IMAGE", ""), ("RUNTIME_PYTHON_IMAGE", ""), ("RUNTIME_GOLANG_IMAGE", ""),
         ("PAUSE_IMAGE", ""), ("IMAGE_PULL_SECRET", ""),
@@ -100,9 +105,9 @@ def install_sh(site, coturn_strategy=True, cp=True):
     the module objects (and of the platform's nap-cp), then its patches."""
     v = resolve(site.vals)
     objs = installsh_objects(v, coturn_strategy) + ([control_plane(v)] if cp else [])
-    R.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=as_list(objs))
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=as_list(objs))
     for kind, name, patch in installsh_patches(v):
-        R.kubectl("-n", v["NAMESPACE"], "patch", kind, name, "-p", json.dumps(patch))
+        kubectl("-n", v["NAMESPACE"], "patch", kind, name, "-p", json.dumps(patch))
     return v
 
 
@@ -110,50 +115,44 @@ def managers(obj):
     return [(m["manager"], m["operation"]) for m in obj["metadata"].get("managedFields", [])]
 
 
-def apply_ok(site, *more):
-    r = site.apply(*more)
-    check(r.rc == 0, "apply failed: %r" % r)
-    return r
-
-
 def no_write_on_second_apply(site):
-    m = R.mark()
-    r = apply_ok(site)
-    writes = R.writes_since(m)
-    check(not writes, "an immediately following apply wrote:\n%s\n%r" % (R.fmt_reqs(writes), r))
+    m = audit().mark()
+    r = site.apply_ok()
+    writes = audit().writes_since(m)
+    check(not writes, "an immediately following apply wrote:\n%s\n%r" % (fmt_reqs(writes), r))
 
 
 # ---- 1. an install.sh deployment taken over ----------------------------------------
 
 def case_takeover():
     ns = "shaped"
-    R.ensure_namespace(ns)
-    site = R.Site("shaped", installsh_values("shaped", ns, 31086, 31085, COTURN_NODE_SELECTOR="kubernetes.io/hostname=node-a",
-                                             SANDBOX_NODE_SELECTOR="pool=sandbox,zone=eu-1a",
-                                             IMAGE_PULL_SECRET="mirror-pull"))
-    r = R.agent("check", "--values", site.values)
+    ensure_namespace(ns)
+    site = Site("shaped", installsh_values("shaped", ns, 31086, 31085, COTURN_NODE_SELECTOR="kubernetes.io/hostname=node-a",
+                                           SANDBOX_NODE_SELECTOR="pool=sandbox,zone=eu-1a",
+                                           IMAGE_PULL_SECRET="mirror-pull"))
+    r = agent.run("check", "--values", site.values)
     check(r.rc == 0, "check of the install.sh-shaped values.env: %r" % r)
     v = install_sh(site)
-    before = R.get_obj("deployments", ns, "coturn")
+    before = get("deployments", ns, "coturn")
     check(("kubectl-patch", "Update") in managers(before) and ("kubectl", "Apply") in managers(before),
           "install.sh's coturn lacks its managers: %r" % managers(before))
 
-    r = apply_ok(site)
+    r = site.apply_ok()
     adopted = re.findall(r"adopted (\S+ \S+)", r.err)
     check(len(adopted) == 9, "want the 9 module objects adopted, got %r\n%r" % (adopted, r))
-    R.invariant(site)
+    invariant(site)
 
     # What install.sh's patches set is still there, now also the agent's.
-    coturn = R.get_obj("deployments", ns, "coturn")["spec"]["template"]["spec"]
+    coturn = get("deployments", ns, "coturn")["spec"]["template"]["spec"]
     check(coturn.get("nodeSelector") == {"kubernetes.io/hostname": "node-a"}
           and coturn.get("tolerations") == [{"operator": "Exists"}]
           and coturn.get("imagePullSecrets") == [{"name": "mirror-pull"}],
           "coturn lost install.sh's nodeSelector, tolerations or pull secret: %r" % coturn)
-    warmer = R.get_obj("daemonsets", ns, "sandbox-image-warmer")["spec"]["template"]["spec"]
+    warmer = get("daemonsets", ns, "sandbox-image-warmer")["spec"]["template"]["spec"]
     check(warmer.get("nodeSelector") == {"pool": "sandbox", "zone": "eu-1a"},
           "the warmer lost install.sh's nodeSelector: %r" % warmer.get("nodeSelector"))
     # nap-cp already had these URLs from install.sh: they stay, now the agent's
-    cp = R.get_obj("deployments", ns, "nap-cp")
+    cp = get("deployments", ns, "nap-cp")
     env = {e["name"]: e.get("value") for e in cp["spec"]["template"]["spec"]["containers"][0]["env"]}
     check(env == {"NODE_ENV": "production", "SANDBOX_PUBLIC_URL": v["SANDBOX_PUBLIC_URL"],
                   "BROWSER_PUBLIC_URL": v["BROWSER_PUBLIC_URL"]}, "nap-cp env: %r" % env)
@@ -168,22 +167,22 @@ def case_takeover():
 
 def case_coturn_strategy():
     ns = "upgrade"
-    R.ensure_namespace(ns)
-    site = R.Site("upgrade", installsh_values("upgrade", ns, 31186, 31185))
+    ensure_namespace(ns)
+    site = Site("upgrade", installsh_values("upgrade", ns, 31186, 31185))
     install_sh(site, coturn_strategy=False, cp=False)
-    old = R.get_obj("deployments", ns, "coturn")
+    old = get("deployments", ns, "coturn")
     check(old["spec"]["strategy"]["type"] == "RollingUpdate", "the old coturn: %r" % old["spec"]["strategy"])
 
-    r = apply_ok(site)
+    r = site.apply_ok()
     said = r.err.count("cannot be changed in place")
     check(said == 1 and r.err.count("created Deployment %s/coturn again" % ns) == 1,
           "the replacement is not logged exactly once (%d):\n%s" % (said, r.err))
     check("may not be specified when strategy" in r.err, "the log does not say why: %s" % r.err)
-    new = R.get_obj("deployments", ns, "coturn")
+    new = get("deployments", ns, "coturn")
     check(new["spec"]["strategy"] == {"type": "Recreate"} and new["metadata"]["uid"] != old["metadata"]["uid"],
           "coturn was not replaced with strategy Recreate: %r" % new["spec"]["strategy"])
-    check(R.status_json(site)["lastPass"]["result"] == "ok", "the pass did not succeed")
-    R.invariant(site)
+    check(site.status()["lastPass"]["result"] == "ok", "the pass did not succeed")
+    invariant(site)
     no_write_on_second_apply(site)
 
 
@@ -205,25 +204,25 @@ def without_env_and_bookkeeping(obj):
 
 def case_control_plane():
     ns = "cp"
-    R.ensure_namespace(ns)
+    ensure_namespace(ns)
     # both modules off: nap-cp carries the public URLs all the same
-    site = R.Site("cp", installsh_values("cp", ns, 31286, 31285, SANDBOX_ENABLED="false", BROWSER_ENABLED="false"))
+    site = Site("cp", installsh_values("cp", ns, 31286, 31285, SANDBOX_ENABLED="false", BROWSER_ENABLED="false"))
     v = resolve(site.vals)
-    R.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(control_plane(
+    kubectl("apply", "--server-side", "-f", "-", input=json.dumps(control_plane(
         v, env=[("NODE_ENV", "production"), ("SANDBOX_PUBLIC_URL", "http://stale.example.test:1"),
                 ("LOG_LEVEL", "info")])))
-    R.kubectl("-n", ns, "set", "env", "deployment/nap-cp", "-c", "control-plane", "FEATURE_X=on")
-    R.kubectl("-n", ns, "label", "deployment", "nap-cp", "team=platform")
-    R.kubectl("-n", ns, "annotate", "deployment", "nap-cp", "owner=core")
-    before = R.get_obj("deployments", ns, "nap-cp")
+    kubectl("-n", ns, "set", "env", "deployment/nap-cp", "-c", "control-plane", "FEATURE_X=on")
+    kubectl("-n", ns, "label", "deployment", "nap-cp", "team=platform")
+    kubectl("-n", ns, "annotate", "deployment", "nap-cp", "owner=core")
+    before = get("deployments", ns, "nap-cp")
 
-    m = R.mark()
-    r = apply_ok(site)
-    writes = R.writes_since(m)
+    m = audit().mark()
+    r = site.apply_ok()
+    writes = audit().writes_since(m)
     check([w[:4] for w in writes] == [("patch", "deployments", ns, "nap-cp")],
-          "want one write, the apply of nap-cp:\n%s" % R.fmt_reqs(writes))
+          "want one write, the apply of nap-cp:\n%s" % fmt_reqs(writes))
     check("adopted" not in r.err, "nap-cp was adopted: %s" % r.err)
-    after = R.get_obj("deployments", ns, "nap-cp")
+    after = get("deployments", ns, "nap-cp")
     want = [("NODE_ENV", "production"), ("SANDBOX_PUBLIC_URL", v["SANDBOX_PUBLIC_URL"]), ("LOG_LEVEL", "info"),
             ("FEATURE_X", "on"), ("BROWSER_PUBLIC_URL", v["BROWSER_PUBLIC_URL"])]
     check(sorted(env_of(after)) == sorted(want), "nap-cp env: %r, want %r" % (env_of(after), want))
@@ -244,12 +243,12 @@ def case_control_plane():
     # An edit of a public URL reaches nap-cp, and only it.
     site.vals["SANDBOX_PUBLIC_URL"] = "https://sandbox.example.test"
     site.write()
-    m = R.mark()
-    apply_ok(site)
-    writes = R.writes_since(m)
+    m = audit().mark()
+    site.apply_ok()
+    writes = audit().writes_since(m)
     check([w[:4] for w in writes] == [("patch", "deployments", ns, "nap-cp")],
-          "the URL edit: want one write to nap-cp:\n%s" % R.fmt_reqs(writes))
-    env = dict(env_of(R.get_obj("deployments", ns, "nap-cp")))
+          "the URL edit: want one write to nap-cp:\n%s" % fmt_reqs(writes))
+    env = dict(env_of(get("deployments", ns, "nap-cp")))
     check(env["SANDBOX_PUBLIC_URL"] == "https://sandbox.example.test"
           and env["BROWSER_PUBLIC_URL"] == v["BROWSER_PUBLIC_URL"] and env["FEATURE_X"] == "on",
           "nap-cp after the URL edit: %r" % env)
@@ -258,71 +257,70 @@ def case_control_plane():
 
 def case_no_control_plane():
     ns = "nocp"
-    R.ensure_namespace(ns)
-    site = R.Site("nocp", installsh_values("nocp", ns, 31386, 31385, BROWSER_ENABLED="false"))
-    m = R.mark()
-    r = R.agent("apply", *site.args(), env=dict(os.environ, NAP_LOG_PREFIX="1"))  # with the syslog levels
+    ensure_namespace(ns)
+    site = Site("nocp", installsh_values("nocp", ns, 31386, 31385, BROWSER_ENABLED="false"))
+    m = audit().mark()
+    r = agent.run("apply", *site.args(), env=dict(os.environ, NAP_LOG_PREFIX="1"))  # with the syslog levels
     check(r.rc == 0, "apply failed: %r" % r)
     check(re.search(r"^<4>Deployment nocp/nap-cp does not exist, .*, ignoring$", r.err, re.M),
           "no warning about the missing nap-cp: %s" % r.err)
-    writes = R.writes_since(m)
-    check(("patch", "deployments", ns, "nap-cp") not in [w[:4] for w in writes] and R.get_obj(
-        "deployments", ns, "nap-cp") is None, "nap-cp was written or created:\n%s" % R.fmt_reqs(writes))
-    st = R.status_json(site)
+    writes = audit().writes_since(m)
+    check(("patch", "deployments", ns, "nap-cp") not in [w[:4] for w in writes] and get(
+        "deployments", ns, "nap-cp") is None, "nap-cp was written or created:\n%s" % fmt_reqs(writes))
+    st = site.status()
     cp = [o for o in st["objects"] if o["name"] == "nap-cp"]
     check(st["lastPass"]["result"] == "ok" and len(cp) == 1 and cp[0]["state"] == "missing",
           "status after a pass without nap-cp: %r" % st)
-    R.invariant(site)
+    invariant(site)
     # nothing changed: no request at all, not even a look at nap-cp
-    m = R.mark()
-    r = apply_ok(site)
-    reqs = R.requests_since(m)
+    m = audit().mark()
+    r = site.apply_ok()
+    reqs = audit().requests_since(m)
     check(not reqs and "does not exist" not in r.err, "a second apply made requests or warned again:\n%s\n%r"
-          % (R.fmt_reqs(reqs), r))
+          % (fmt_reqs(reqs), r))
     check("nocp/nap-cp (the platform's own) did not exist at the last pass" in r.err,
           "the second apply does not say that nap-cp was missing: %r" % r)
     # a resync looks again, and warns again
-    m = R.mark()
-    r = apply_ok(site, "--resync")
+    m = audit().mark()
+    r = site.apply_ok("--resync")
     check("nocp/nap-cp does not exist" in r.err, "the resync did not look at nap-cp: %s" % r.err)
-    check(not R.writes_since(m), "the resync wrote")
+    check(not audit().writes_since(m), "the resync wrote")
 
 
 # ---- 4. a module turned off keeps its oauth client and its tokens ---------------------
 
 def tokens(client):
-    return int(R.psql("SELECT count(*) FROM oauth_refresh_tokens WHERE client_id = '%s'" % client).strip())
+    return int(psql("SELECT count(*) FROM oauth_refresh_tokens WHERE client_id = '%s'" % client).strip())
 
 
 def case_tokens_survive():
     ns = "tokens"
-    R.ensure_namespace(ns)
-    p = subprocess.run(["psql", "-Xq", "-v", "ON_ERROR_STOP=1", "-f", os.path.join(HERE, "tokens.sql")],
-                       capture_output=True, text=True, timeout=60)
-    check(p.returncode == 0, "loading tests/reconcile/tokens.sql failed: " + p.stderr)
-    site = R.Site("tokens", installsh_values("tokens", ns, 31486, 31485))
-    apply_ok(site)
+    ensure_namespace(ns)
+    psql_file(os.path.join(HERE, "tokens.sql"))
+    site = Site("tokens", installsh_values("tokens", ns, 31486, 31485))
+    site.apply_ok()
     for client in ("sandbox-service", "browser-service"):
-        R.psql("INSERT INTO oauth_refresh_tokens(id, client_id, user_id) SELECT '%s-' || g, '%s', 'u-user' "
-               "FROM generate_series(1, 3) g ON CONFLICT DO NOTHING" % (client, client))
+        psql("INSERT INTO oauth_refresh_tokens(id, client_id, user_id) SELECT '%s-' || g, '%s', 'u-user' "
+             "FROM generate_series(1, 3) g ON CONFLICT DO NOTHING" % (client, client))
     # the schema really cascades: deleting a row would take its tokens along
-    n = R.psql("BEGIN; DELETE FROM oauth_clients WHERE id = 'browser-service'; "
-               "SELECT count(*) FROM oauth_refresh_tokens WHERE client_id = 'browser-service'; ROLLBACK")
+    n = psql("BEGIN; DELETE FROM oauth_clients WHERE id = 'browser-service'; "
+             "SELECT count(*) FROM oauth_refresh_tokens WHERE client_id = 'browser-service'; ROLLBACK")
     check(n.strip() == "0" and tokens("browser-service") == 3, "the fixture does not cascade: %r" % n)
 
-    rows = R.rows()
+    before = rows()
     site.vals["BROWSER_ENABLED"] = "false"
     site.write()
     r = site.plan()
     check(r.rc == 2 and 'keeping oauth client "browser-service" of the browser module, which is off' in r.out,
           "plan does not say the row is kept: %r" % r)
-    apply_ok(site)
-    check(R.get_obj("deployments", ns, "nap-browser") is None, "the browser was not turned off")
-    after = R.rows()
-    check("browser-service" in after and after["browser-service"] == rows["browser-service"],
-          "the browser's client row was touched: %r -> %r" % (rows.get("browser-service"), after.get("browser-service")))
+    site.apply_ok()
+    check(get("deployments", ns, "nap-browser") is None, "the browser was not turned off")
+    after = rows()
+    check("browser-service" in after and after["browser-service"] == before["browser-service"],
+          "the browser's client row was touched: %r -> %r" % (before.get("browser-service"),
+                                                               after.get("browser-service")))
     check(tokens("browser-service") == 3 and tokens("sandbox-service") == 3, "tokens were lost")
-    kept = [c for c in R.status_json(site)["oauthClients"] if c["id"] == "browser-service"]
+    kept = [c for c in site.status()["oauthClients"] if c["id"] == "browser-service"]
     check(kept and kept[0]["state"] == "kept", "status does not say the row is kept: %r" % kept)
 
 
@@ -333,7 +331,7 @@ class Daemon:
 
     def __init__(self, site):
         env = dict(os.environ, NAP_LOG_LEVEL="debug")
-        self.p = R.spawn("run", *site.args("--resync=0", "--idle-close=0"), env=env)
+        self.p = spawn("run", *site.args("--resync=0", "--idle-close=0"), env=env)
         self.lines = []
         self.cond = threading.Condition()
         self.t = threading.Thread(target=self._read, daemon=True)
@@ -370,72 +368,73 @@ class Daemon:
             self.p.wait(timeout=30)
         finally:
             self.t.join(timeout=5)
-            R.ALL_OUTPUT.append(self.text())
+            agent.OUTPUTS.append(("nap-agent run", self.text()))
 
 
 def case_prefix_guard():
     ns = "guard"
-    R.ensure_namespace(ns)
+    ensure_namespace(ns)
     other = resolve(dict(installsh_values("guard", ns, 31586, 31585), APP_PREFIX="acme"))
-    R.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(control_plane(other)))
-    site = R.Site("guard", installsh_values("guard", ns, 31586, 31585, BROWSER_ENABLED="false"))
+    kubectl("apply", "--server-side", "-f", "-", input=json.dumps(control_plane(other)))
+    site = Site("guard", installsh_values("guard", ns, 31586, 31585, BROWSER_ENABLED="false"))
     refusal = r"holds an installation under APP_PREFIX 'acme' \(Deployment 'acme-cp'\), not 'nap'.*Set APP_PREFIX=acme"
 
-    rows = R.rows()
-    m = R.mark()
+    before = rows()
+    m = audit().mark()
     r = site.apply()
     check(r.rc == 1 and re.search(refusal, r.err), "apply into acme's namespace: %r" % r)
-    check(not R.writes_since(m) and R.rows() == rows, "apply wrote although refused:\n%s"
-          % R.fmt_reqs(R.writes_since(m)))
-    st = R.status_json(site)
+    check(not audit().writes_since(m) and rows() == before, "apply wrote although refused:\n%s"
+          % fmt_reqs(audit().writes_since(m)))
+    st = site.status()
     check(st["lastPass"]["result"] == "error" and "APP_PREFIX 'acme'" in st["lastPass"]["message"],
           "status after the refusal: %r" % st["lastPass"])
 
-    m = R.mark()
+    m = audit().mark()
     r = site.plan("--live")
     check(r.rc == 1 and re.search(refusal, r.err), "plan --live into acme's namespace: %r" % r)
-    check(not R.writes_since(m), "plan --live wrote")
+    check(not audit().writes_since(m), "plan --live wrote")
 
-    m = R.mark()
+    m = audit().mark()
     d = Daemon(site)
     try:
         # after the first pass ends, the daemon says when it retries
         i = d.wait_for(r"retrying in")
         check(re.search(refusal, d.text()) and re.search(r"pass 1 done", d.text()),
               "the daemon's first pass was not refused:\n%s" % d.text())
-        check(not R.writes_since(m), "the daemon wrote although refused:\n%s" % R.fmt_reqs(R.writes_since(m)))
-        check(R.rows() == rows, "the daemon wrote oauth rows although refused")
+        check(not audit().writes_since(m), "the daemon wrote although refused:\n%s" % fmt_reqs(audit().writes_since(m)))
+        check(rows() == before, "the daemon wrote oauth rows although refused")
 
         # The operator sets the prefix of the installation that is there.
-        m = R.mark()
+        m = audit().mark()
         site.vals.update(APP_PREFIX="acme", PLATFORM_IMAGE_PREFIX="registry.test/platform/acme")
         site.write()
         i = d.wait_for(r"applied \d+ object\(s\)", after=i)
-        reqs = R.requests_since(m)
+        reqs = audit().requests_since(m)
         lists = [x for x in reqs if x[0] == "list" and x[1] == "deployments" and x[2] == ns]
-        check(lists, "the Deployments were not looked at for APP_PREFIX=acme:\n%s" % R.fmt_reqs(reqs))
-        check(R.get_obj("deployments", ns, "acme-sandbox") is not None, "acme-sandbox was not created")
-        env = dict(env_of(R.get_obj("deployments", ns, "acme-cp")))
+        check(lists, "the Deployments were not looked at for APP_PREFIX=acme:\n%s" % fmt_reqs(reqs))
+        check(get("deployments", ns, "acme-sandbox") is not None, "acme-sandbox was not created")
+        env = dict(env_of(get("deployments", ns, "acme-cp")))
         check(env["SANDBOX_PUBLIC_URL"] == other["SANDBOX_PUBLIC_URL"], "acme-cp env: %r" % env)
 
         # Cheap: the next edit's pass does not look again.
-        m = R.mark()
+        m = audit().mark()
         site.vals["SANDBOX_DOMAIN"] = "sandbox2.example.test"
         site.write()
         d.wait_for(r"applied \d+ object\(s\)", after=i)
-        reqs = R.requests_since(m)
+        reqs = audit().requests_since(m)
         check(not [x for x in reqs if x[0] == "list" and x[1] == "deployments"],
-              "the second pass listed the Deployments again:\n%s" % R.fmt_reqs(reqs))
-        check([x[:4] for x in reqs if x[0] in R.WRITE_VERBS] == [("patch", "deployments", ns, "acme-sandbox")],
-              "the SANDBOX_DOMAIN edit:\n%s" % R.fmt_reqs(reqs))
+              "the second pass listed the Deployments again:\n%s" % fmt_reqs(reqs))
+        check([x[:4] for x in reqs if x[0] in WRITE_VERBS] == [("patch", "deployments", ns, "acme-sandbox")],
+              "the SANDBOX_DOMAIN edit:\n%s" % fmt_reqs(reqs))
     finally:
         d.stop()
     check(d.p.returncode == 0, "the daemon exited %s:\n%s" % (d.p.returncode, d.text()))
 
 
 def main():
-    R.init(sys.argv)
-    run = R.Runner("reconcile-upstream")
+    init(sys.argv)
+    setup_database()
+    run = Results("reconcile-upstream")
     for name, fn in [
         ("install.sh's objects and patches taken over: kept, equal to the render, no write after", case_takeover),
         ("coturn with RollingUpdate from an older install is replaced, logged once", case_coturn_strategy),

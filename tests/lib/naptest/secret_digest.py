@@ -2,8 +2,8 @@
 """The value an apply gives the pod templates' secret-digest annotation,
 written from template.h's description (not from the agent's code), for the
 tests that compare the cluster with `nap-agent render` (which prints the
-stand-in, SECRET_DIGEST_PENDING). Used by tests/reconcile/reclib.py and
-tests/daemon/daemonlib.py. Python standard library only.
+stand-in, SECRET_DIGEST_PENDING): naptest.compare. Python standard
+library only.
 """
 import base64
 import hashlib
