@@ -37,7 +37,7 @@ import time
 IDLE_CLOSE_S = 2
 COLD_EDITS = 10
 
-from naptest.agent import Agent, NotifySocket
+from naptest.agent import Agent, NotifySocket, pass_status
 from naptest.audit import Audit, parse_ts
 from naptest.db import setup_database
 from naptest.harness import env, init
@@ -73,7 +73,7 @@ def timed_edit(agent, notify, audit, values, text):
     t_wall, t_mono = time.time(), time.monotonic()
     write_in_place(values, text)
     # the pass's STATUS=, not one of a rollout settling ("generation N applied; ...")
-    i = notify.wait_for(lambda m: m.startswith("STATUS=") and not m.startswith("STATUS=generation "), 10, n)
+    i = notify.wait_for(pass_status, 10, n)
     t_status = notify.snapshot(i)[0][0] if i is not None else float("nan")
     w = audit.writes_since(mark)
     last = max((parse_ts(x.time) for x in w), default=None)

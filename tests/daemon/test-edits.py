@@ -227,8 +227,10 @@ def run(e):
 
     # 10. a burst of complete writes: the first starts a pass at once, the
     # rest (each within 100 ms of the one before) make exactly one more,
-    # once the burst is over, which applies the last
+    # once the burst is over, which applies the last; the first starts
+    # outside the burst window of the last fence's rename
     n, mark = e.notify.count(), audit().mark()
+    time.sleep(0.15)
     for _ in range(20):
         write_in_place(v, e.next_text())
         time.sleep(0.005)

@@ -25,7 +25,7 @@ import sys
 import time
 
 from naptest import agent
-from naptest.agent import Daemon
+from naptest.agent import Daemon, pass_status
 from naptest.audit import audit
 from naptest.checks import Results, wait_until
 from naptest.db import psql, setup_database
@@ -87,7 +87,7 @@ def slow_api_server():
         n, t0 = d.notify.count(), time.monotonic()
         d.proxy.delay = 4.0
         d.next_port()
-        failed = d.notify.wait_for(lambda m: m.startswith("STATUS=") and "keeping generation" in m, 10, n)
+        failed = d.notify.wait_for(lambda m: pass_status(m) and "keeping generation" in m, 10, n)
         T.check(failed is not None and "did not finish within 0.9 s" in d.notify.snapshot()[failed][1],
                 "slow API server: the pass fails at its deadline (0.9 s, under half of WatchdogSec)",
                 d.statuses(n))
@@ -189,7 +189,7 @@ def read_only_state():
             os.chmod(d.state, 0o500)
         n, mark = d.notify.count(), audit().mark()
         d.next_port()
-        failed = d.notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
+        failed = d.notify.wait_for(pass_status, 10, n)
         st = d.notify.snapshot()[failed][1] if failed is not None else ""
         T.check("Failed to save the ledger" in st and "keeping generation" in st and "applied" not in st,
                 "read-only state dir: the pass fails, saying so, nothing reported as applied", d.statuses(n))

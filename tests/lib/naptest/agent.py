@@ -63,6 +63,12 @@ def status_json(state):
 
 # ---- sd_notify --------------------------------------------------------------
 
+def pass_status(m):
+    """A pass's STATUS=, not the summary a rollout followed after it sends
+    ("STATUS=generation N applied; ...")."""
+    return m.startswith("STATUS=") and not m.startswith("STATUS=generation ")
+
+
 class NotifySocket:
     """An AF_UNIX datagram socket like systemd's notify socket; every
     datagram is kept with its arrival time (time.monotonic())."""
@@ -101,7 +107,8 @@ class NotifySocket:
             return len(self.messages)
 
     def statuses(self, start=0):
-        return [m for _, m in self.snapshot(start) if m.startswith("STATUS=")]
+        """The passes' STATUS= since start."""
+        return [m for _, m in self.snapshot(start) if pass_status(m)]
 
     def wait_for(self, pred, timeout, start=0):
         """The index of the first message at or after start for which pred
