@@ -31,11 +31,12 @@ import sys
 import time
 
 from naptest.audit import audit, fmt_reqs
-from naptest.checks import Results, check
+from naptest.checks import Results, check, must_wait
 from naptest.compare import invariant
 from naptest.db import setup_database
 from naptest.harness import init
-from naptest.kube import api, ensure_namespace, get
+from naptest import kube
+from naptest.kube import ensure_namespace, get
 from naptest.secret_digest import ANNOTATION
 from naptest.values import Site, hexsecret, module_values
 
@@ -61,23 +62,26 @@ def annotations():
 
 def settled():
     """Each Deployment's generation and its ReplicaSets, once the controller
-    manager has seen the latest generation."""
-    def observed():
-        for d in DEPLOYS:
-            o = get("deployments", NS, d)
-            if o.get("status", {}).get("observedGeneration") != o["metadata"]["generation"]:
-                return False
-        return True
-    deadline = time.time() + 30
-    while not observed():
-        check(time.time() < deadline, "kube-controller-manager did not observe the Deployments")
-        time.sleep(0.1)
-    code, rs = api("GET", "/apis/apps/v1/namespaces/%s/replicasets" % NS)
-    check(code == 200, "list replicasets: %s" % code)
-    sets = {d: sorted(r["metadata"]["name"] for r in rs["items"]
-                      if any(o.get("name") == d for o in r["metadata"].get("ownerReferences", []))) for d in DEPLOYS}
-    gens = {d: get("deployments", NS, d)["metadata"]["generation"] for d in DEPLOYS}
-    return gens, sets
+    manager has seen the latest generation and made a ReplicaSet of its
+    current pod template (coturn's Recreate strategy makes it only after
+    the old pods are gone, a later round than the one that observes the
+    generation): the template's secret digest is in one of them."""
+    def digest(template):
+        return template.get("metadata", {}).get("annotations", {}).get(ANNOTATION)
+
+    def current():
+        deps = {d: get("deployments", NS, d) for d in DEPLOYS}
+        if any(o.get("status", {}).get("observedGeneration") != o["metadata"]["generation"] for o in deps.values()):
+            return None
+        sets = {d: [r for r in kube.items("replicasets", NS)
+                    if any(o.get("name") == d for o in r["metadata"].get("ownerReferences", []))] for d in DEPLOYS}
+        if any(digest(deps[d]["spec"]["template"]) not in [digest(r["spec"]["template"]) for r in sets[d]]
+               for d in DEPLOYS):
+            return None
+        return ({d: deps[d]["metadata"]["generation"] for d in DEPLOYS},
+                {d: sorted(r["metadata"]["name"] for r in sets[d]) for d in DEPLOYS})
+    return must_wait("kube-controller-manager to observe the Deployments and make their ReplicaSets", current, 30,
+                     0.1)
 
 
 def unkeyed_candidates(values):
