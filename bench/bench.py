@@ -39,7 +39,6 @@ COLD_EDITS = 10
 
 from naptest.agent import Agent, NotifySocket, pass_status
 from naptest.audit import Audit, parse_ts
-from naptest.db import setup_database
 from naptest.harness import env, init
 from naptest.kubelet import Kubelet
 from naptest.values import example_values, set_key, write_in_place
@@ -103,7 +102,6 @@ def main():
     binary = sys.argv[1]
     per_kind = int(rest[0]) if rest else 10
     idle_s = int(rest[1]) if len(rest) > 1 else 60
-    setup_database()
     wd = tempfile.mkdtemp(prefix="nap-bench.")
     values = os.path.join(wd, "values.env")
     text = example_values(BROWSER_ENABLED="true", SANDBOX_NODE_PORT="30086")

@@ -25,7 +25,6 @@ import sys
 
 from naptest.agent import Agent, NotifySocket
 from naptest.checks import Results
-from naptest.db import setup_database
 from naptest.harness import env, init, scratch
 from naptest.values import example_values, set_key, write_in_place
 
@@ -67,7 +66,6 @@ def main():
         print("FAIL gdb's gcore is not installed: it is needed to show that the daemon refuses it")
         return 1
     init(sys.argv)
-    setup_database()
     wd = scratch()
     give(wd, 0o755)
     d = os.path.join(wd, "site")

@@ -26,7 +26,7 @@ from naptest import agent
 from naptest.agent import Agent, NotifySocket
 from naptest.audit import audit
 from naptest.checks import Results, wait_until
-from naptest.db import oauth_log_last, oauth_log_setup, oauth_log_since, setup_database
+from naptest.db import oauth_log_last, oauth_log_setup, oauth_log_since
 from naptest.harness import env, init, scratch
 from naptest.kube import node_port
 from naptest.values import example_values, set_key, write_in_place, write_rename
@@ -145,7 +145,6 @@ class Editing:
 
 def main():
     init(sys.argv)
-    setup_database()
     wd = scratch()
     e = Editing(wd)
     oauth_log_setup()

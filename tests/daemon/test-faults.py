@@ -28,7 +28,7 @@ from naptest import agent
 from naptest.agent import Daemon, pass_status
 from naptest.audit import audit
 from naptest.checks import Results, wait_until
-from naptest.db import psql, setup_database
+from naptest.db import psql
 from naptest.faultproxy import FaultProxy
 from naptest.harness import init, scratch
 from naptest.kube import get, kubectl, node_port, write_kubeconfig
@@ -280,7 +280,6 @@ def status_writes_are_not_drift():
 
 def main():
     init(sys.argv)
-    setup_database()
     for case in (slow_api_server, stalled_database, fifo_values, read_only_state, lost_answer_then_revert,
                  two_agents, status_writes_are_not_drift):
         T.case(case.__name__, case)

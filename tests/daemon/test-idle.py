@@ -29,7 +29,7 @@ import time
 from naptest.agent import Daemon
 from naptest.audit import audit
 from naptest.checks import Results, wait_until
-from naptest.db import psql, redirect_uris, setup_database
+from naptest.db import psql, redirect_uris
 from naptest.harness import init, scratch
 from naptest.kube import kubectl, node_port
 from naptest.values import example_values
@@ -129,7 +129,6 @@ def never_close():
 
 def main():
     init(sys.argv)
-    setup_database()
     for case in (cold_edits, resync_repairs, never_close):
         T.case(case.__name__, case)
     return T.finish()

@@ -18,7 +18,7 @@ import time
 from naptest.agent import Agent, NotifySocket, fields
 from naptest.audit import audit
 from naptest.checks import Results, wait_until
-from naptest.db import psql, redirect_uris, setup_database
+from naptest.db import psql, redirect_uris
 from naptest.faultproxy import FaultProxy
 from naptest.harness import env, free_port, init, scratch
 from naptest.kube import kubectl, node_port, write_kubeconfig
@@ -246,7 +246,6 @@ def unreachable(wd, values, state):
 
 def main():
     init(sys.argv)
-    setup_database()
     wd = scratch()
     values, state = os.path.join(wd, "values.env"), os.path.join(wd, "state")
     for step in (basic, resync, slow_apply, unreachable):

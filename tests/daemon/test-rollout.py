@@ -39,7 +39,6 @@ from naptest import agent
 from naptest.agent import Daemon
 from naptest.audit import audit
 from naptest.checks import Results, wait_until
-from naptest.db import setup_database
 from naptest.harness import HARNESS_SH, TEMPLATES, env, init, scratch
 from naptest.kube import kubectl
 from naptest.kubelet import Kubelet
@@ -345,52 +344,52 @@ def expect_wait(w, rc, pattern, what):
             "exit %s:\n%s" % (code, out))
 
 
-def wait_cases(site):
-    old = pod_names(*DEP)
-    site.edit(PLATFORM_IMAGE_PREFIX="registry.invalid/w1")
-    w = Wait(site)
-    K.roll_out(*DEP, exclude=old)
-    expect_wait(w, 0, r"^nap-sandbox: rolled out in \d+ s \(1/1 available\)$", "available")
-
-    old = pod_names(*DEP)
-    site.edit(PLATFORM_IMAGE_PREFIX="registry.invalid/w2")
-    w = Wait(site)
-    K.waiting(K.wait_pods(*DEP, exclude=old)[0], "sandbox", "ImagePullBackOff")
-    expect_wait(w, 1, r"^rollout failed: nap-sandbox: failing: ImagePullBackOff for registry\.invalid/w2-sandbox:latest",
-                "ImagePullBackOff")
-
-    site.progress_deadline(2)
-    site.edit(PLATFORM_IMAGE_PREFIX="registry.invalid/w3")
-    expect_wait(Wait(site), 1, r"^rollout failed: nap-sandbox: failing: ProgressDeadlineExceeded", "progress deadline")
-
-    old = pod_names(*DS)
-    site.edit(RUNTIME_PYTHON_IMAGE="registry.invalid/python:3")
-    w = Wait(site)
-    K.roll_out(*DS, exclude=old)
-    expect_wait(w, 0, r"^sandbox-image-warmer: rolled out in \d+ s \(1/1 available\)$", "a DaemonSet")
-
-    old = pod_names(*DEP)
-    site.progress_deadline(None)
-    site.edit(PLATFORM_IMAGE_PREFIX="registry.invalid/w5")
-    w = Wait(site)
+def superseded_by_hand(old):
     K.wait_pods(*DEP, exclude=old)
     kubectl("-n", "nap", "set", "image", "deployment/nap-sandbox", "sandbox=registry.invalid/by-hand:1")
-    expect_wait(w, 1, r"^rollout failed: nap-sandbox: failing: superseded by generation \d+, which this apply did "
-                r"not write", "superseded by an operator's change")
 
-    site.edit(PLATFORM_IMAGE_PREFIX="registry.invalid/w6")
-    t0 = time.monotonic()
-    w = Wait(site, "--rollout-timeout", "3")
-    expect_wait(w, 1, r"^rollout failed: nap-sandbox: failing: not available after 3 s \(0/1 available", "timeout")
-    T.check(time.monotonic() - t0 < 15, "apply --wait, timeout: within a few seconds of 3 s",
-            time.monotonic() - t0)
 
-    expect_wait(Wait(site), 0, r"no rollout to wait for", "nothing changed")
+# (what, progressDeadlineSeconds to set (0: leave it), the edit, the workload
+# and what the cluster then does to its new pods, `apply --wait`'s exit status
+# and a line it prints, more arguments)
+WAIT_CASES = [
+    ("available", 0, {"PLATFORM_IMAGE_PREFIX": "registry.invalid/w1"}, DEP, lambda old: K.roll_out(*DEP, exclude=old),
+     0, r"^nap-sandbox: rolled out in \d+ s \(1/1 available\)$", ()),
+    ("ImagePullBackOff", 0, {"PLATFORM_IMAGE_PREFIX": "registry.invalid/w2"}, DEP,
+     lambda old: K.waiting(K.wait_pods(*DEP, exclude=old)[0], "sandbox", "ImagePullBackOff"),
+     1, r"^rollout failed: nap-sandbox: failing: ImagePullBackOff for registry\.invalid/w2-sandbox:latest", ()),
+    ("progress deadline", 2, {"PLATFORM_IMAGE_PREFIX": "registry.invalid/w3"}, DEP, None,
+     1, r"^rollout failed: nap-sandbox: failing: ProgressDeadlineExceeded", ()),
+    ("a DaemonSet", 0, {"RUNTIME_PYTHON_IMAGE": "registry.invalid/python:3"}, DS,
+     lambda old: K.roll_out(*DS, exclude=old), 0, r"^sandbox-image-warmer: rolled out in \d+ s \(1/1 available\)$", ()),
+    ("superseded by an operator's change", None, {"PLATFORM_IMAGE_PREFIX": "registry.invalid/w5"}, DEP,
+     superseded_by_hand, 1, r"^rollout failed: nap-sandbox: failing: superseded by generation \d+, which this apply "
+     r"did not write", ()),
+    ("timeout", 0, {"PLATFORM_IMAGE_PREFIX": "registry.invalid/w6"}, DEP, None,
+     1, r"^rollout failed: nap-sandbox: failing: not available after 3 s \(0/1 available", ("--rollout-timeout", "3")),
+    ("nothing changed", 0, {}, DEP, None, 0, r"no rollout to wait for", ()),
+]
+
+
+def wait_cases(site):
+    for what, deadline, edit, workload, act, rc, pattern, args in WAIT_CASES:
+        old = pod_names(*workload)
+        if deadline != 0:
+            site.progress_deadline(deadline)
+        if edit:
+            site.edit(**edit)
+        t0 = time.monotonic()
+        w = Wait(site, *args)
+        if act:
+            act(old)
+        expect_wait(w, rc, pattern, what)
+        if args:
+            T.check(time.monotonic() - t0 < 15, "apply --wait, %s: within a few seconds of 3 s" % what,
+                    time.monotonic() - t0)
 
 
 def main():
     init(sys.argv)
-    setup_database()
     site = Site(scratch())
     T.case("the daemon", daemon_cases, site)
     T.case("apply --wait", wait_cases, site)

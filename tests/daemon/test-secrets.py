@@ -33,7 +33,6 @@ import sys
 from naptest import agent
 from naptest.agent import Agent, NotifySocket
 from naptest.checks import Results
-from naptest.db import setup_database
 from naptest.faultproxy import FaultProxy, go_escape
 from naptest.harness import env, init, scratch
 from naptest.kube import get, write_kubeconfig
@@ -130,7 +129,6 @@ def doctor_phase(proxy, kubeconfig, values, state):
 
 def main():
     init(sys.argv)
-    setup_database()
     wd = scratch()
     proxy = FaultProxy().start()
     try:

@@ -31,7 +31,7 @@ from naptest import agent
 from naptest.agent import Agent, NotifySocket
 from naptest.checks import Results, wait_until
 from naptest.compare import desired_diffs
-from naptest.db import oauth_log_setup, psql, setup_database
+from naptest.db import oauth_log_setup, psql
 from naptest.faultproxy import FaultProxy
 from naptest.harness import env, init, scratch
 from naptest.kube import get, write_kubeconfig
@@ -123,7 +123,6 @@ def main():
     seed = int(os.environ.get("NAP_SOAK_SEED") or time.time())
     rng = random.Random(seed)
     print("# seed %d (NAP_SOAK_SEED to replay)" % seed, flush=True)
-    setup_database()
     oauth_log_setup()
     wd = scratch()
     check_mistakes(wd)

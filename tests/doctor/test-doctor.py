@@ -31,7 +31,7 @@ import threading
 
 from naptest import agent, kube
 from naptest.checks import Failure, Results, check, must_wait
-from naptest.db import psql, setup_database
+from naptest.db import psql
 from naptest.harness import EXAMPLE_VALUES, env, free_port, init, scratch
 from naptest.kubelet import Kubelet
 from naptest.values import set_keys, write_rename
@@ -758,7 +758,6 @@ def setup():
     global BASE
     init(sys.argv)
     SECRETS.extend([env("PGPASSWORD"), env("KUBE_TOKEN")])
-    setup_database()
     STUN_OK.start()
     STUN_SILENT.start()
     BASE = {

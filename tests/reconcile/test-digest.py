@@ -33,7 +33,6 @@ import time
 from naptest.audit import audit, fmt_reqs
 from naptest.checks import Results, check, must_wait
 from naptest.compare import invariant
-from naptest.db import setup_database
 from naptest.harness import init
 from naptest import kube
 from naptest.kube import ensure_namespace, get
@@ -170,7 +169,6 @@ def case_state_dir_lost(site):
 
 def main():
     init(sys.argv)
-    setup_database()
     run = Results("reconcile-digest")
     ensure_namespace(NS)
     site = Site("digest", module_values("digest"))

@@ -14,7 +14,7 @@ import sys
 from naptest.audit import WRITE_VERBS, audit, fmt_reqs, summary
 from naptest.checks import Results, check
 from naptest.compare import invariant
-from naptest.db import row_changes, rows, setup_database
+from naptest.db import row_changes, rows
 from naptest.harness import init
 from naptest.kube import RANK, ensure_namespace, get
 from naptest.values import Site, hexsecret
@@ -264,7 +264,6 @@ CASES = [
 
 def main():
     init(sys.argv)
-    setup_database()
     run = Results("reconcile-edits")
     ensure_namespace("nap")
     ensure_namespace("nap-moved")

@@ -26,7 +26,7 @@ from naptest import agent
 from naptest.audit import WRITE_VERBS, audit, fmt_reqs
 from naptest.checks import Results, check
 from naptest.compare import invariant
-from naptest.db import psql, setup_database
+from naptest.db import psql
 from naptest.harness import init, scratch
 from naptest.kube import RESOURCE_OF, ensure_namespace, get, kubectl
 from naptest.values import Site, hexsecret, module_values
@@ -197,7 +197,6 @@ def case_status(site):
 def main():
     update = "--update" in sys.argv
     init([a for a in sys.argv if a != "--update"], "NAP_AGENT [--update]")
-    setup_database()
     run = Results("reconcile-plan")
     ensure_namespace("nap")
     names = sorted(f[:-4] for f in os.listdir(PLAN_DIR) if f.endswith(".env") and f != "base.env")

@@ -24,7 +24,6 @@ from naptest import agent
 from naptest.audit import audit, fmt_reqs
 from naptest.checks import Results, check, must_wait
 from naptest.compare import invariant
-from naptest.db import setup_database
 from naptest.harness import init
 from naptest.kube import api, ensure_namespace, get, kubectl
 from naptest.values import Site, module_values
@@ -143,7 +142,6 @@ def case_not_applied_yet():
 
 def main():
     init(sys.argv)
-    setup_database()
     run = Results("reconcile-restart")
     run.case("restart: restartedAt as nap-agent-restart (Update), rolled once, kept by the next apply",
              case_restart)

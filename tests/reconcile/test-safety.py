@@ -25,7 +25,7 @@ from naptest.agent import spawn
 from naptest.audit import audit, fmt_reqs, summary
 from naptest.checks import Failure, Results, check, wait_until
 from naptest.compare import invariant
-from naptest.db import row_changes, rows, setup_database
+from naptest.db import row_changes, rows
 from naptest.faultproxy import FaultProxy
 from naptest.harness import init, scratch
 from naptest.kube import RESOURCE_OF, ensure_namespace, get, kubectl, write_kubeconfig
@@ -473,7 +473,6 @@ def case_probe_dropped(_site):
 
 def main():
     init(sys.argv)
-    setup_database()
     run = Results("reconcile-safety")
     ensure_namespace(NS)
     site = Site("safety", module_values("safety"))

@@ -38,7 +38,7 @@ from naptest.agent import spawn
 from naptest.audit import WRITE_VERBS, audit, fmt_reqs
 from naptest.checks import Results, check
 from naptest.compare import invariant
-from naptest.db import psql, psql_file, rows, setup_database
+from naptest.db import psql, psql_file, rows
 from naptest.harness import init
 from naptest.kube import ensure_namespace, get, kubectl
 from naptest.values import Site, hexsecret
@@ -433,7 +433,6 @@ def case_prefix_guard():
 
 def main():
     init(sys.argv)
-    setup_database()
     run = Results("reconcile-upstream")
     for name, fn in [
         ("install.sh's objects and patches taken over: kept, equal to the render, no write after", case_takeover),

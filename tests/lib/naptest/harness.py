@@ -29,9 +29,10 @@ def env(name):
 
 def init(argv, usage="NAP_AGENT"):
     """Checks the harness's environment, points the agent at the source
-    tree's templates only (no override directory of the machine's), and
-    sets naptest.agent.BINARY from argv[1]; returns argv[2:]."""
-    from naptest import agent
+    tree's templates only (no override directory of the machine's), sets
+    naptest.agent.BINARY from argv[1] and loads the control plane's schema
+    and users (naptest.db.setup_database); returns argv[2:]."""
+    from naptest import agent, db
     if len(argv) < 2:
         sys.exit("usage: %s %s" % (argv[0], usage))
     for k in NEEDED:
@@ -41,6 +42,7 @@ def init(argv, usage="NAP_AGENT"):
     os.environ["NAP_TEMPLATES_OVERRIDE_DIR"] = "/nonexistent/naptest"
     for k in ("NAP_VALUES", "STATE_DIRECTORY", "CREDENTIALS_DIRECTORY"):
         os.environ.pop(k, None)
+    db.setup_database()
     return argv[2:]
 
 
