@@ -32,17 +32,23 @@ static int load(const CliArgs *a, Config **ret, DiagList *diags) {
         return r;
 }
 
-int cli_load_config(const CliArgs *a, Config **ret) {
+/* load(), its diagnostics printed; *ret_invalid: one of them is an error. */
+static int load_reported(const CliArgs *a, Config **ret, bool *ret_invalid) {
         _cleanup_(diag_list_clear) DiagList diags = { 0 };
-        _cleanup_(config_freep) Config *c = NULL;
-        int r;
+        int r = load(a, ret, &diags);
 
-        r = load(a, &c, &diags);
         print_diags(&diags);
-        if (r < 0)
-                return r;
-        if (diag_has_errors(&diags))
-                return -EINVAL;
+        *ret_invalid = diag_has_errors(&diags);
+        return r;
+}
+
+int cli_load_config(const CliArgs *a, Config **ret) {
+        _cleanup_(config_freep) Config *c = NULL;
+        bool invalid;
+        int r = load_reported(a, &c, &invalid);
+
+        if (r < 0 || invalid)
+                return r < 0 ? r : -EINVAL;
         *ret = TAKE_PTR(c);
         return 0;
 }
@@ -136,12 +142,11 @@ static int vars_json(const CliArgs *a, const Config *c) {
 }
 
 int cli_vars(CliArgs *a) {
-        _cleanup_(diag_list_clear) DiagList diags = { 0 };
         _cleanup_(config_freep) Config *c = NULL;
+        bool invalid;
         int r;
 
-        r = load(a, &c, &diags);
-        print_diags(&diags);
+        r = load_reported(a, &c, &invalid);
         if (r < 0)
                 return CLI_EXIT_FAILURE;
         if (a->json)
@@ -156,7 +161,7 @@ int cli_vars(CliArgs *a) {
                 }
         if (fflush(stdout) != 0 || ferror(stdout))
                 r = log_error_errno(EIO, "Failed to write to standard output");
-        return r < 0 || diag_has_errors(&diags) ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+        return r < 0 || invalid ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }
 
 static cJSON *object_for_output(const CliArgs *a, const DesiredObject *o, const Config *c) {

@@ -10,13 +10,7 @@
 int cli_doctor(CliArgs *a) {
         _cleanup_(manager_freep) Manager *m = NULL;
         DoctorReport report = { 0 };
-        ManagerOptions o = {
-                .read_only = true,
-                .values_path = a->values,
-                .state_dir = a->state_dir,
-                .kubeconfig = a->kubeconfig,
-                .templates = a->templates,
-        };
+        ManagerOptions o = cli_manager_options(a);
         int r;
 
         /* Short deadlines: a doctor that hangs helps nobody. An API server

@@ -16,13 +16,9 @@
 
 static int open_manager(const CliArgs *a, bool read_only, Manager **ret) {
         _cleanup_free_ char *who = NULL;
-        ManagerOptions o = {
-                .read_only = read_only,
-                .values_path = a->values,
-                .state_dir = a->state_dir,
-                .kubeconfig = a->kubeconfig,
-                .templates = a->templates,
-        };
+        ManagerOptions o = cli_manager_options(a);
+
+        o.read_only = read_only;
 
         /* The verbs that write hold the state directory (see util/lock.h). */
         if (!read_only && asprintf(&who, "nap-agent %s", a->verb) < 0)
@@ -90,24 +86,15 @@ static int fetch_client(const char *id, char **ret_name, char **ret_uri, void *u
 }
 
 int cli_plan(CliArgs *a) {
-        _cleanup_(manager_freep) Manager *m = NULL;
-        _cleanup_(config_freep) Config *c = NULL;
-        _cleanup_(desired_set_freep) DesiredSet *d = NULL;
+        _cleanup_(cli_session_clear) CliSession s = { 0 };
         _cleanup_(plan_freep) Plan *p = NULL;
-        _cleanup_free_ char *why = NULL;
         int r;
 
-        if (open_manager(a, true, &m) < 0)
+        if (cli_session_open(a, "nothing would be applied", &s) < 0)
                 return CLI_EXIT_FAILURE;
-        r = manager_load_desired(m, &c, &d, &why);
-        if (r < 0) {
-                /* An invalid file's diagnostics were just logged; say only what follows. */
-                if (r == -EINVAL)
-                        log_error("%s is invalid: nothing would be applied", a->values);
-                else
-                        log_error("%s: nothing would be applied", why ? why : STRERROR(r));
-                return CLI_EXIT_FAILURE;
-        }
+        Manager *m = s.m;
+        const Config *c = s.config;
+        DesiredSet *d = s.desired;
         if (a->live) {
                 LiveCtx ctx = { m, c };
                 if (manager_guard(m, c) < 0) /* logged: another APP_PREFIX is installed there */

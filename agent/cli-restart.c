@@ -76,30 +76,15 @@ static int restart_one(KubeClient *k, const DesiredObject *o, const cJSON *patch
 }
 
 int cli_restart(CliArgs *a) {
-        _cleanup_(manager_freep) Manager *m = NULL;
-        _cleanup_(config_freep) Config *c = NULL;
-        _cleanup_(desired_set_freep) DesiredSet *d = NULL;
+        _cleanup_(cli_session_clear) CliSession s = { 0 };
         _cleanup_(cJSON_Deletep) cJSON *patch = NULL;
-        _cleanup_free_ char *why = NULL;
-        ManagerOptions o = { .read_only = true,
-                             .values_path = a->values,
-                             .state_dir = a->state_dir,
-                             .kubeconfig = a->kubeconfig,
-                             .templates = a->templates };
         char stamp[64];
         unsigned n = 0, failed = 0;
         KubeClient *k;
-        int r;
 
-        if (manager_new(&o, &m) < 0)
+        if (cli_session_open(a, "nothing restarted", &s) < 0 || manager_kube(s.m, s.config, &k) < 0) /* logged */
                 return CLI_EXIT_FAILURE;
-        r = manager_load_desired(m, &c, &d, &why);
-        if (r == -EINVAL)
-                log_error("%s is invalid: nothing restarted", a->values); /* the diagnostics said why */
-        else if (r < 0)
-                log_error("%s: nothing restarted", why ? why : STRERROR(r));
-        if (r < 0 || manager_kube(m, c, &k) < 0) /* logged */
-                return CLI_EXIT_FAILURE;
+        const DesiredSet *d = s.desired;
         if (restart_stamp(stamp, sizeof stamp) < 0 || !(patch = restart_patch(stamp))) {
                 log_error_errno(ENOMEM, "Out of memory");
                 return CLI_EXIT_FAILURE;

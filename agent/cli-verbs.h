@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "manager.h"
 #include "template.h"
 
 enum {
@@ -40,6 +41,21 @@ typedef struct CliArgs {
  * to stderr. Returns 0 with *ret set when there are no errors; else
  * negative (the diagnostics said why). */
 int cli_load_config(const CliArgs *a, Config **ret);
+/* The manager's options the command line gave (read only; the caller may
+ * change what it needs). */
+ManagerOptions cli_manager_options(const CliArgs *a);
+/* A read-only manager with the configuration and the desired objects
+ * loaded: what `plan` and `restart` start from. */
+typedef struct CliSession {
+        Manager *m;
+        Config *config;
+        DesiredSet *desired;
+} CliSession;
+
+/* Opens s; on failure logs one line of what follows, e.g. "values.env is
+ * invalid: nothing restarted" (the diagnostics said why). */
+int cli_session_open(const CliArgs *a, const char *outcome, CliSession *s);
+void cli_session_clear(CliSession *s);
 
 int cli_check(CliArgs *a);
 int cli_vars(CliArgs *a);

@@ -196,6 +196,39 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
         return 1;
 }
 
+ManagerOptions cli_manager_options(const CliArgs *a) {
+        return (ManagerOptions) {
+                .read_only = true,
+                .values_path = a->values,
+                .state_dir = a->state_dir,
+                .kubeconfig = a->kubeconfig,
+                .templates = a->templates,
+        };
+}
+
+int cli_session_open(const CliArgs *a, const char *outcome, CliSession *s) {
+        _cleanup_free_ char *why = NULL;
+        ManagerOptions o = cli_manager_options(a);
+        int r;
+
+        r = manager_new(&o, &s->m);
+        if (r < 0)
+                return r; /* logged */
+        r = manager_load_desired(s->m, &s->config, &s->desired, &why);
+        if (r == -EINVAL)
+                log_error("%s is invalid: %s", a->values, outcome);
+        else if (r < 0)
+                log_error("%s: %s", why ? why : STRERROR(r), outcome);
+        return r;
+}
+
+void cli_session_clear(CliSession *s) {
+        desired_set_free(s->desired);
+        config_free(s->config);
+        manager_free(s->m);
+        *s = (CliSession) { 0 };
+}
+
 /* The paths no option gave: the environment's, else the build's. A binary
  * run from its build tree reads the templates of its source tree, so that a
  * developer's edit to a template is seen without an install. */

@@ -69,19 +69,13 @@ char *envfile_read_name(Parser *p) {
 /* ---- diagnostics ------------------------------------------------------ */
 
 int envfile_error(Parser *p, Pos at, const char *hint, const char *format, ...) {
-        _cleanup_free_ char *msg = NULL;
         va_list ap;
         int r;
 
         va_start(ap, format);
-        r = vasprintf(&msg, format, ap);
+        r = diag_addv(p->diags, DIAG_ERROR, p->path, at.line, at.col, hint, format, ap);
         va_end(ap);
-        if (r < 0) {
-                p->diags->oom = true;
-                return -ENOMEM;
-        }
-        r = diag_add(p->diags, DIAG_ERROR, p->path, at.line, at.col, hint, "%s", msg);
-        return r < 0 ? r : -EINVAL;
+        return r < 0 ? r : -EINVAL; /* a lost one sets p->diags->oom */
 }
 
 const char *envfile_key_hint(const Parser *p, char *buf, size_t size, const char *before, const char *after) {

@@ -708,12 +708,14 @@ static void dispatch_lines(KubeClient *c) {
 }
 
 static int call_new(KubeClient *c, const char *method, const char *path, const KubeCallOptions *opts,
-                    KubeCall **ret) {
+                    KubeCallDone done, void *userdata, KubeCall **ret) {
         KubeCall *call = calloc(1, sizeof *call);
 
         if (!call)
                 return -ENOMEM;
         call->c = c;
+        call->done = done;
+        call->userdata = userdata;
         call->body_type = opts ? opts->body_type : KUBE_BODY_NONE;
         call->on_line = opts ? opts->on_line : NULL;
         call->method = strdup(method);
@@ -734,11 +736,9 @@ int kube_call_start(KubeClient *c, const char *method, const char *path, const K
         KubeCall *call = NULL;
         int r;
 
-        r = call_new(c, method, path, opts, &call);
+        r = call_new(c, method, path, opts, done, userdata, &call);
         if (r < 0)
                 return r;
-        call->done = done;
-        call->userdata = userdata;
         call->next = c->calls;
         if (c->calls)
                 c->calls->prev = call;

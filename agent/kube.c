@@ -95,6 +95,16 @@ static int op_request(KubeOp *op, const char *method, const char *path, KubeBody
         return kube_call_start(op->c, method, path, &o, on_call, op, &op->call);
 }
 
+/* The op's first request went out (r >= 0): the caller gets the op. */
+static int op_started(int r, KubeOp **op, KubeOp **ret) {
+        if (r < 0)
+                return r;
+        if (ret)
+                *ret = *op;
+        *op = NULL;
+        return 0;
+}
+
 /* ---- get and delete -------------------------------------------------------- */
 
 static void get_finish(KubeOp *op, int r, KubeResponse *resp, const KubeError *err) {
@@ -121,13 +131,7 @@ int kube_get_start(KubeClient *c, const char *path, KubeObjectDone done, void *u
         if (r < 0)
                 return r;
         op->object_done = done;
-        r = op_request(op, "GET", path, KUBE_BODY_NONE, NULL);
-        if (r < 0)
-                return r;
-        if (ret)
-                *ret = op;
-        op = NULL;
-        return 0;
+        return op_started(op_request(op, "GET", path, KUBE_BODY_NONE, NULL), &op, ret);
 }
 
 static void delete_finish(KubeOp *op, int r, KubeResponse *resp, const KubeError *err) {
@@ -154,13 +158,7 @@ int kube_delete_start(KubeClient *c, const KubeRef *ref, KubeDeleteDone done, vo
         if (r < 0)
                 return r;
         op->delete_done = done;
-        r = op_request(op, "DELETE", query, KUBE_BODY_NONE, NULL);
-        if (r < 0)
-                return r;
-        if (ret)
-                *ret = op;
-        op = NULL;
-        return 0;
+        return op_started(op_request(op, "DELETE", query, KUBE_BODY_NONE, NULL), &op, ret);
 }
 
 /* ---- apply ----------------------------------------------------------------- */
@@ -332,12 +330,7 @@ int kube_apply_start(KubeClient *c, const cJSON *obj, const char *last_resource_
         r = flags & (KUBE_APPLY_DRY_RUN | KUBE_APPLY_ADOPT | KUBE_APPLY_RESYNC | KUBE_APPLY_EXISTING)
                     ? apply_read(op)
                     : apply_write(op);
-        if (r < 0)
-                return r;
-        if (ret)
-                *ret = op;
-        op = NULL;
-        return 0;
+        return op_started(r, &op, ret);
 }
 
 /* ---- the calls' answers ------------------------------------------------------ */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -170,24 +171,48 @@ static int parse_ledger(Ledger *l, const char *text) {
         return r;
 }
 
+/* The string members of an entry, by their names in ledger.json: saved,
+ * and freed, from one list. */
+typedef struct StrField {
+        const char *key;
+        size_t offset;
+} StrField;
+
+static const StrField object_strs[] = {
+        { "apiVersion", offsetof(LedgerObject, api_version) },
+        { "kind", offsetof(LedgerObject, kind) },
+        { "namespace", offsetof(LedgerObject, namespace) },
+        { "name", offsetof(LedgerObject, name) },
+        { "module", offsetof(LedgerObject, module) },
+        { "resourceVersion", offsetof(LedgerObject, resource_version) },
+        { "appliedAt", offsetof(LedgerObject, applied_at) },
+        { "pending", offsetof(LedgerObject, pending) },
+};
+
+static const StrField client_strs[] = {
+        { "id", offsetof(LedgerClient, id) },
+        { "module", offsetof(LedgerClient, module) },
+        { "name", offsetof(LedgerClient, name) },
+        { "redirectUri", offsetof(LedgerClient, redirect_uri) },
+        { "appliedAt", offsetof(LedgerClient, applied_at) },
+};
+
+static char **str_member(const void *entry, const StrField *f) {
+        return (char **) ((const char *) entry + f->offset);
+}
+
+static void strs_free(void *entry, const StrField *fields, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(*str_member(entry, &fields[i]));
+}
+
 static void object_done(LedgerObject *o) {
-        free(o->api_version);
-        free(o->kind);
-        free(o->namespace);
-        free(o->name);
-        free(o->module);
-        free(o->resource_version);
-        free(o->applied_at);
-        free(o->pending);
+        strs_free(o, object_strs, ELEMENTSOF(object_strs));
         cJSON_Delete(o->view);
 }
 
 static void client_done(LedgerClient *c) {
-        free(c->id);
-        free(c->module);
-        free(c->name);
-        free(c->redirect_uri);
-        free(c->applied_at);
+        strs_free(c, client_strs, ELEMENTSOF(client_strs));
 }
 
 static void ledger_clear(Ledger *l) {
@@ -474,6 +499,11 @@ static void add_str(cJSON *o, const char *key, const char *value) {
                 cJSON_AddStringToObject(o, key, value);
 }
 
+static void strs_add(cJSON *o, const void *entry, const StrField *fields, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                add_str(o, fields[i].key, *str_member(entry, &fields[i]));
+}
+
 static cJSON *ledger_to_json(const Ledger *l) {
         cJSON *j = cJSON_CreateObject(), *objs, *clients, *last;
 
@@ -489,15 +519,8 @@ static cJSON *ledger_to_json(const Ledger *l) {
         for (size_t i = 0; i < l->n_objects; i++) {
                 const LedgerObject *o = &l->objects[i];
                 cJSON *e = cJSON_CreateObject();
-                add_str(e, "apiVersion", o->api_version);
-                add_str(e, "kind", o->kind);
-                add_str(e, "namespace", o->namespace);
-                add_str(e, "name", o->name);
-                add_str(e, "module", o->module);
+                strs_add(e, o, object_strs, ELEMENTSOF(object_strs));
                 add_str(e, "digest", o->digest);
-                add_str(e, "resourceVersion", o->resource_version);
-                add_str(e, "appliedAt", o->applied_at);
-                add_str(e, "pending", o->pending);
                 if (o->view)
                         cJSON_AddItemToObject(e, "view", cJSON_Duplicate(o->view, true));
                 cJSON_AddItemToArray(objs, e);
@@ -506,12 +529,8 @@ static cJSON *ledger_to_json(const Ledger *l) {
         for (size_t i = 0; i < l->n_clients; i++) {
                 const LedgerClient *c = &l->clients[i];
                 cJSON *e = cJSON_CreateObject();
-                add_str(e, "id", c->id);
-                add_str(e, "module", c->module);
-                add_str(e, "name", c->name);
-                add_str(e, "redirectUri", c->redirect_uri);
+                strs_add(e, c, client_strs, ELEMENTSOF(client_strs));
                 add_str(e, "digest", c->digest);
-                add_str(e, "appliedAt", c->applied_at);
                 if (c->kept)
                         cJSON_AddTrueToObject(e, "kept");
                 cJSON_AddItemToArray(clients, e);

@@ -476,7 +476,9 @@ static int on_begin(sd_event_source *s, void *userdata) {
         return 0;
 }
 
-static int op_new(OAuthDb *db, const OAuthOpHooks *hooks, void *data, OAuthOp **ret) {
+/* Starts an op made of what init sets (its statements, or an outcome
+ * known from the start). */
+static int op_new(OAuthDb *db, const OAuthOpHooks *hooks, void *data, OAuthOp init) {
         OAuthOp *op;
         int r;
 
@@ -491,7 +493,10 @@ static int op_new(OAuthDb *db, const OAuthOpHooks *hooks, void *data, OAuthOp **
                         hooks->free(data);
                 return -ENOMEM;
         }
-        *op = (OAuthOp) { .db = db, .hooks = *hooks, .data = data };
+        *op = init;
+        op->db = db;
+        op->hooks = *hooks;
+        op->data = data;
         op->deadline = now_usec() + db->deadline_ms * USEC_PER_MSEC;
         r = sd_event_add_defer(db->event, &op->defer, on_begin, op);
         if (r >= 0)
@@ -502,34 +507,19 @@ static int op_new(OAuthDb *db, const OAuthOpHooks *hooks, void *data, OAuthOp **
                 return r;
         }
         db->op = op;
-        *ret = op;
         return 0;
 }
 
 int oauth_op_start(OAuthDb *db, const OAuthStatement *stmts, size_t n_stmts, const OAuthOpHooks *hooks, void *data) {
-        OAuthOp *op;
-        int r;
-
-        r = op_new(db, hooks, data, &op);
-        if (r < 0)
-                return r;
-        op->stmts = stmts;
-        op->n_stmts = n_stmts;
-        return 0;
+        return op_new(db, hooks, data, (OAuthOp) { .stmts = stmts, .n_stmts = n_stmts });
 }
 
 int oauth_op_start_done(OAuthDb *db, int r, const OAuthError *err, const OAuthOpHooks *hooks, void *data) {
-        OAuthOp *op;
-        int k;
+        OAuthOp init = { .fixed = true, .r = r };
 
-        k = op_new(db, hooks, data, &op);
-        if (k < 0)
-                return k;
-        op->fixed = true;
-        op->r = r;
         if (err)
-                op->err = *err;
-        return 0;
+                init.err = *err;
+        return op_new(db, hooks, data, init);
 }
 
 void oauth_cancel(OAuthDb *db) {

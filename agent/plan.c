@@ -149,23 +149,27 @@ static const char *shown(const char *v) {
         return strstr(v, "<redacted") ? "<redacted>" : v;
 }
 
-static int add_change(PlanAction *a, const char *format, ...) _printf_(2, 3);
-static int add_change(PlanAction *a, const char *format, ...) {
-        char **p = realloc(a->changes, (a->n_changes + 1) * sizeof *p);
+/* Appends a formatted line to a list of them: an action's changes, a plan's notes. */
+static int lines_add(char ***lines, size_t *n, const char *format, ...) _printf_(3, 4);
+static int lines_add(char ***lines, size_t *n, const char *format, ...) {
+        char **p = realloc(*lines, (*n + 1) * sizeof *p);
         va_list ap;
         int r;
 
         if (!p)
                 return -ENOMEM;
-        a->changes = p;
+        *lines = p;
         va_start(ap, format);
-        r = vasprintf(&a->changes[a->n_changes], format, ap);
+        r = vasprintf(&p[*n], format, ap);
         va_end(ap);
         if (r < 0)
                 return -ENOMEM;
-        a->n_changes++;
+        (*n)++;
         return 0;
 }
+
+#define add_change(a, ...) lines_add(&(a)->changes, &(a)->n_changes, __VA_ARGS__)
+#define add_note(p, ...)   lines_add(&(p)->notes, &(p)->n_notes, __VA_ARGS__)
 
 static int diff_views(PlanAction *a, const cJSON *old, const cJSON *new) {
         FieldList fo = { 0 }, fn = { 0 };
@@ -226,24 +230,6 @@ static int dup_into(char **dst, const char *s) {
 
 bool plan_entry_missing(const LedgerObject *e) {
         return e && streq(e->module, PARTIAL_MODULE) && !e->pending && !e->resource_version && e->digest[0];
-}
-
-static int add_note(Plan *p, const char *format, ...) _printf_(2, 3);
-static int add_note(Plan *p, const char *format, ...) {
-        char **notes = realloc(p->notes, (p->n_notes + 1) * sizeof *notes);
-        va_list ap;
-        int r;
-
-        if (!notes)
-                return -ENOMEM;
-        p->notes = notes;
-        va_start(ap, format);
-        r = vasprintf(&p->notes[p->n_notes], format, ap);
-        va_end(ap);
-        if (r < 0)
-                return -ENOMEM;
-        p->n_notes++;
-        return 0;
 }
 
 /* What a partial object sets, for a plan that has nothing to compare it
@@ -471,20 +457,7 @@ static int plan_prunes(Plan *p, const DesiredSet *d, const Config *c, const Ledg
 }
 
 int plan_compute(const DesiredSet *desired, const Config *c, const Ledger *l, Plan **ret) {
-        _cleanup_(plan_freep) Plan *p = calloc(1, sizeof *p);
-        int r;
-
-        if (!p)
-                return -ENOMEM;
-        r = plan_prunes(p, desired, c, l);
-        for (size_t i = 0; r >= 0 && i < desired->n_objects; i++)
-                r = plan_desired_object(p, &desired->objects[i], c, l);
-        for (size_t i = 0; r >= 0 && i < desired->n_clients; i++)
-                r = plan_desired_client(p, &desired->clients[i], l);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(p);
-        return 0;
+        return plan_compute_live(desired, c, l, NULL, NULL, NULL, ret);
 }
 
 Plan *plan_free(Plan *p) {
@@ -726,9 +699,11 @@ int plan_compute_live(const DesiredSet *desired, const Config *c, const Ledger *
                 return -ENOMEM;
         r = plan_prunes(p, desired, c, l);
         for (size_t i = 0; r >= 0 && i < desired->n_objects; i++)
-                r = plan_live_object(p, &desired->objects[i], c, l, fetch, userdata);
-        for (size_t i = 0; r >= 0 && fetch_client && i < desired->n_clients; i++)
-                r = plan_live_client(p, &desired->clients[i], l, fetch_client, userdata);
+                r = fetch ? plan_live_object(p, &desired->objects[i], c, l, fetch, userdata)
+                          : plan_desired_object(p, &desired->objects[i], c, l);
+        for (size_t i = 0; r >= 0 && i < desired->n_clients; i++)
+                r = fetch_client ? plan_live_client(p, &desired->clients[i], l, fetch_client, userdata)
+                                 : plan_desired_client(p, &desired->clients[i], l);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(p);

@@ -83,8 +83,9 @@ void plan_client_digest(const Ledger *l, const DesiredClient *dc, char ret[LEDGE
 typedef int (*PlanLiveFetch)(const DesiredObject *o, cJSON **ret_would_be, cJSON **ret_live, void *userdata);
 typedef int (*PlanLiveClient)(const char *id, char **ret_name, char **ret_redirect_uri, void *userdata);
 
-/* Like plan_compute(), but compares with the cluster and the database, so
- * it also shows drift; deletes still come from the ledger. */
+/* Like plan_compute(), but compares with the cluster (fetch) and the
+ * database (fetch_client), so it also shows drift; deletes still come from
+ * the ledger. A NULL fetch or fetch_client compares with the ledger instead. */
 int plan_compute_live(const DesiredSet *desired, const Config *c, const Ledger *l, PlanLiveFetch fetch,
                       PlanLiveClient fetch_client, void *userdata, Plan **ret);
 

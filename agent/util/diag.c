@@ -29,11 +29,9 @@ static int diag_fill(Diag *d, const char *file, const char *hint, const char *fo
         return 0;
 }
 
-int diag_add(DiagList *l, DiagSeverity severity, const char *file, unsigned line, unsigned col,
-             const char *hint, const char *format, ...) {
-        va_list ap;
+int diag_addv(DiagList *l, DiagSeverity severity, const char *file, unsigned line, unsigned col,
+              const char *hint, const char *format, va_list ap) {
         Diag *d;
-        int r;
 
         if (l->n == l->allocated) {
                 size_t n = l->allocated ? l->allocated * 2 : 8;
@@ -48,15 +46,23 @@ int diag_add(DiagList *l, DiagSeverity severity, const char *file, unsigned line
 
         d = &l->items[l->n];
         *d = (Diag) { .severity = severity, .line = line, .col = col };
-        va_start(ap, format);
-        r = diag_fill(d, file, hint, format, ap);
-        va_end(ap);
-        if (r < 0) {
+        if (diag_fill(d, file, hint, format, ap) < 0) {
                 l->oom = true;
-                return r;
+                return -ENOMEM;
         }
         l->n++;
         return 0;
+}
+
+int diag_add(DiagList *l, DiagSeverity severity, const char *file, unsigned line, unsigned col,
+             const char *hint, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = diag_addv(l, severity, file, line, col, hint, format, ap);
+        va_end(ap);
+        return r;
 }
 
 size_t diag_count(const DiagList *l, DiagSeverity severity) {

@@ -11,6 +11,7 @@
  */
 #pragma once
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -42,6 +43,8 @@ typedef struct DiagList {
 /* Appends a diagnostic; returns 0 or -ENOMEM (and sets l->oom). */
 int diag_add(DiagList *l, DiagSeverity severity, const char *file, unsigned line, unsigned col,
              const char *hint, const char *format, ...) _printf_(7, 8);
+int diag_addv(DiagList *l, DiagSeverity severity, const char *file, unsigned line, unsigned col,
+              const char *hint, const char *format, va_list ap) _printf_(7, 0);
 /* How many of that severity; a lost diagnostic counts as one error. */
 size_t diag_count(const DiagList *l, DiagSeverity severity);
 static inline bool diag_has_errors(const DiagList *l) {
