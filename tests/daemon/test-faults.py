@@ -177,14 +177,29 @@ def fifo_values():
         d.close()
 
 
+def mount(*args):
+    """mount(8) or umount(8), tried again while the mount point is busy: the
+    daemon writes the rollouts' runtime file into the state directory when a
+    rollout moves (a temporary file open for writing there makes the remount
+    read-only, or the unmount, fail with EBUSY). Bounded: 100 tries, 0.1 s apart."""
+    for _ in range(100):
+        p = subprocess.run(list(args), capture_output=True, text=True)
+        if p.returncode == 0:
+            return
+        if "busy" not in p.stderr:
+            break
+        time.sleep(0.1)
+    raise RuntimeError("%s: exit %d: %s" % (" ".join(args), p.returncode, p.stderr.strip()))
+
+
 def read_only_state():
     d = Faulty("ro")
     mounted = False
     try:
         if os.geteuid() == 0:  # root writes anywhere: a read-only bind mount
-            subprocess.run(["mount", "--bind", d.state, d.state], check=True)
+            mount("mount", "--bind", d.state, d.state)
             mounted = True
-            subprocess.run(["mount", "-o", "remount,bind,ro", d.state], check=True)
+            mount("mount", "-o", "remount,bind,ro", d.state)
         else:
             os.chmod(d.state, 0o500)
         n, mark = d.notify.count(), audit().mark()
@@ -196,7 +211,7 @@ def read_only_state():
         T.check(audit().writes_since(mark) == [], "read-only state dir: nothing written before the intent is saved",
                 audit().writes_since(mark))
         if mounted:
-            subprocess.run(["umount", d.state], check=True)
+            mount("umount", d.state)
             mounted = False
         else:
             os.chmod(d.state, 0o700)
@@ -204,9 +219,11 @@ def read_only_state():
         T.check(ok is not None and node_port() == d.port, "read-only state dir: retried and applied once writable",
                 d.statuses(n))
     finally:
-        if mounted:
-            subprocess.run(["umount", d.state])
-        d.close()
+        try:
+            if mounted:
+                mount("umount", d.state)
+        finally:
+            d.close()
 
 
 def lost_answer_then_revert():
