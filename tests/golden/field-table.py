@@ -71,13 +71,20 @@ def ref(secret, key):
     return {"secretKeyRef": {"name": secret, "key": key}}
 
 
-def sandbox_env(c):
+def service_env(c, port, secret):
+    """The first entries of both services' env: port, database, JWT secret."""
     p = c["prefix"]
     return [
-        ("PORT", "3006"),
+        ("PORT", port),
         ("POSTGRES_PASSWORD", ref(p + "-pg-user", "password")),
         ("DATABASE_URL", "postgresql://%s:$(POSTGRES_PASSWORD)@%s-pg-rw:5432/%s" % (c["pg_user"], p, c["db"])),
-        ("JWT_SECRET", ref(p + "-sandbox-secret", "JWT_SECRET")),
+        ("JWT_SECRET", ref(p + secret, "JWT_SECRET")),
+    ]
+
+
+def sandbox_env(c):
+    p = c["prefix"]
+    return service_env(c, "3006", "-sandbox-secret") + [
         ("SERVICE_KEY", ref(p + "-sandbox-secret", "SERVICE_KEY")),
         ("NAP_OAUTH_URL", c["web_url"]),
         ("NAP_URL", "http://%s-cp:3000" % p),
@@ -90,11 +97,7 @@ def sandbox_env(c):
 
 def browser_env(c):
     p = c["prefix"]
-    return [
-        ("PORT", "3005"),
-        ("POSTGRES_PASSWORD", ref(p + "-pg-user", "password")),
-        ("DATABASE_URL", "postgresql://%s:$(POSTGRES_PASSWORD)@%s-pg-rw:5432/%s" % (c["pg_user"], p, c["db"])),
-        ("JWT_SECRET", ref(p + "-browser-secret", "JWT_SECRET")),
+    return service_env(c, "3005", "-browser-secret") + [
         ("NAP_OAUTH_URL", c["web_url"]),
         ("NAP_INTERNAL_URL", "http://%s-cp:3000" % p),
         ("OAUTH_CLIENT_ID", "browser-service"),
@@ -116,6 +119,17 @@ def check_labels(where, meta, want):
     for k in labels:
         if k not in want and not k.startswith("app.kubernetes.io/"):
             fail(where, "label %s is not install.sh's" % k)
+
+
+def rendered(objs, where, labels):
+    """The object named where ("Kind/name") with its labels checked, or None
+    when it was not rendered (a failure)."""
+    o = objs.get(where)
+    if not o:
+        fail(where, "not rendered")
+        return None
+    check_labels(where, o["metadata"], labels)
+    return o
 
 
 def check_pod_meta(where, tmpl, app):
@@ -148,10 +162,9 @@ def check_port(where, port, want):
 
 def check_service_deployment(objs, c, name, container, port, env):
     where = "Deployment/" + name
-    d = objs.get(where)
+    d = rendered(objs, where, {"app": name})
     if not d:
-        return fail(where, "not rendered")
-    check_labels(where, d["metadata"], {"app": name})
+        return
     spec = d["spec"]
     eq(where + ".replicas", spec.get("replicas"), 1)
     eq(where + ".selector", spec.get("selector"), {"matchLabels": {"app": name}})
@@ -177,10 +190,9 @@ def check_service_deployment(objs, c, name, container, port, env):
 
 def check_http_service(objs, c, name, port, node_port):
     where = "Service/" + name
-    s = objs.get(where)
+    s = rendered(objs, where, {"app": name})
     if not s:
-        return fail(where, "not rendered")
-    check_labels(where, s["metadata"], {"app": name})
+        return
     spec = s["spec"]
     eq(where + ".selector", spec.get("selector"), {"app": name})
     want = {"name": "http", "port": port, "targetPort": port}
@@ -196,10 +208,9 @@ def check_http_service(objs, c, name, port, node_port):
 
 def check_coturn(objs, c):
     where = "Deployment/coturn"
-    d = objs.get(where)
+    d = rendered(objs, where, {"app": "coturn"})
     if not d:
-        return fail(where, "not rendered")
-    check_labels(where, d["metadata"], {"app": "coturn"})
+        return
     spec = d["spec"]
     eq(where + ".replicas", spec.get("replicas"), 1)
     eq(where + ".strategy", spec.get("strategy"), {"type": "Recreate"})
@@ -233,10 +244,9 @@ def check_coturn(objs, c):
     # no readiness probe: coturn binds only TURN_HOST (and no other probe either)
 
     where = "Service/coturn"
-    s = objs.get(where)
+    s = rendered(objs, where, {})
     if not s:
-        return fail(where, "not rendered")
-    check_labels(where, s["metadata"], {})
+        return
     spec = s["spec"]
     eq(where + ".clusterIP", spec.get("clusterIP"), "None")
     eq(where + ".selector", spec.get("selector"), {"app": "coturn"})
@@ -251,10 +261,9 @@ def check_coturn(objs, c):
 
 def check_warmer(objs, c):
     where = "DaemonSet/sandbox-image-warmer"
-    d = objs.get(where)
+    d = rendered(objs, where, {})
     if not d:
-        return fail(where, "not rendered")
-    check_labels(where, d["metadata"], {})
+        return
     spec = d["spec"]
     eq(where + ".selector", spec.get("selector"), {"matchLabels": {"app": "sandbox-image-warmer"}})
     eq(where + " spec keys", sorted(spec), ["selector", "template"])
@@ -279,11 +288,10 @@ def check_warmer(objs, c):
 
 def check_secret(objs, c, name, data):
     where = "Secret/" + name
-    s = objs.get(where)
+    s = rendered(objs, where, {})
     if not s:
-        return fail(where, "not rendered")
+        return
     eq(where + ".type", s.get("type"), "Opaque")
-    check_labels(where, s["metadata"], {})
     got = {k: base64.b64decode(v).decode() for k, v in s.get("data", {}).items()}
     eq(where + ".data", got, data)
 

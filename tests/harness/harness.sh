@@ -142,20 +142,21 @@ AS_PG=()
 [ "$(id -u)" = 0 ] && AS_PG=(setpriv --reuid=postgres --regid=postgres --init-groups --)
 as_pg() { "${AS_PG[@]}" "$@"; }
 
-find_kubectl() {
+# first_exe CANDIDATE...: print the first candidate that is an executable.
+first_exe() {
 	local k
-	for k in "${KUBECTL:-}" "$(command -v kubectl 2>/dev/null || true)" "$CACHE/kubectl-deb/usr/bin/kubectl"; do
+	for k in "$@"; do
 		[ -n "$k" ] && [ -x "$k" ] && { echo "$k"; return 0; }
 	done
 	return 1
 }
 
+find_kubectl() {
+	first_exe "${KUBECTL:-}" "$(command -v kubectl 2>/dev/null || true)" "$CACHE/kubectl-deb/usr/bin/kubectl"
+}
+
 find_apiserver() {
-	local k
-	for k in "${KUBE_APISERVER:-}" "$(command -v kube-apiserver 2>/dev/null || true)" "$CACHE/bin/kube-apiserver"; do
-		[ -n "$k" ] && [ -x "$k" ] && { echo "$k"; return 0; }
-	done
-	return 1
+	first_exe "${KUBE_APISERVER:-}" "$(command -v kube-apiserver 2>/dev/null || true)" "$CACHE/bin/kube-apiserver"
 }
 
 # with_cache_lock CMD...: run CMD holding an exclusive lock on the cache, so
@@ -168,38 +169,25 @@ with_cache_lock() {
 	) 9>"$CACHE/.lock"
 }
 
+# unpack_prebuilt NAME: $NAP_K8S_PREBUILT_DIR/NAME.xz into $CACHE/bin/NAME,
+# unless it is there already.
 unpack_prebuilt() {
-	local src=$NAP_K8S_PREBUILT_DIR/kube-apiserver.xz
-	[ -x "$CACHE/bin/kube-apiserver" ] && return 0
-	local tmp=$CACHE/bin/kube-apiserver.tmp.$$
+	local name=$1
+	local src=$NAP_K8S_PREBUILT_DIR/$name.xz
+	[ -x "$CACHE/bin/$name" ] && return 0
+	local tmp=$CACHE/bin/$name.tmp.$$
 	log "unpacking $src into $CACHE/bin"
 	# explicit && chain: this runs where set -e is off (inside `|| fail`)
 	if ! { mkdir -p "$CACHE/bin" && xz -dc "$src" >"$tmp" && chmod 755 "$tmp" &&
-		mv -f "$tmp" "$CACHE/bin/kube-apiserver"; }; then
+		mv -f "$tmp" "$CACHE/bin/$name"; }; then
 		rm -f "$tmp"
 		return 1
 	fi
 }
 
 find_kcm() {
-	local k
-	for k in "${KUBE_CONTROLLER_MANAGER:-}" "$(command -v kube-controller-manager 2>/dev/null || true)" \
-		"$CACHE/bin/kube-controller-manager"; do
-		[ -n "$k" ] && [ -x "$k" ] && { echo "$k"; return 0; }
-	done
-	return 1
-}
-
-unpack_prebuilt_kcm() {
-	local src=$NAP_K8S_PREBUILT_DIR/kube-controller-manager.xz
-	[ -x "$CACHE/bin/kube-controller-manager" ] && return 0
-	local tmp=$CACHE/bin/kube-controller-manager.tmp.$$
-	log "unpacking $src into $CACHE/bin"
-	if ! { mkdir -p "$CACHE/bin" && xz -dc "$src" >"$tmp" && chmod 755 "$tmp" &&
-		mv -f "$tmp" "$CACHE/bin/kube-controller-manager"; }; then
-		rm -f "$tmp"
-		return 1
-	fi
+	first_exe "${KUBE_CONTROLLER_MANAGER:-}" "$(command -v kube-controller-manager 2>/dev/null || true)" \
+		"$CACHE/bin/kube-controller-manager"
 }
 
 # ensure_kcm: print the kube-controller-manager to use, unpacking the
@@ -210,7 +198,7 @@ ensure_kcm() {
 	if k=$(find_kcm); then echo "$k"; return 0; fi
 	[ -n "${NAP_K8S_PREBUILT_DIR:-}" ] && [ -f "$NAP_K8S_PREBUILT_DIR/kube-controller-manager.xz" ] ||
 		die "no kube-controller-manager (KUBE_CONTROLLER_MANAGER, PATH, $CACHE/bin, NAP_K8S_PREBUILT_DIR)"
-	with_cache_lock unpack_prebuilt_kcm >&2
+	with_cache_lock unpack_prebuilt kube-controller-manager >&2
 	k=$(find_kcm) || die "kube-controller-manager still missing after unpack"
 	echo "$k"
 }
@@ -221,7 +209,7 @@ ensure_apiserver() {
 	local k
 	if k=$(find_apiserver); then echo "$k"; return 0; fi
 	if [ -n "${NAP_K8S_PREBUILT_DIR:-}" ] && [ -f "$NAP_K8S_PREBUILT_DIR/kube-apiserver.xz" ]; then
-		with_cache_lock unpack_prebuilt >&2
+		with_cache_lock unpack_prebuilt kube-apiserver >&2
 	else
 		[ -z "${NAP_HARNESS_NO_BUILD:-}" ] ||
 			die "no kube-apiserver (KUBE_APISERVER, PATH, $CACHE/bin) and NAP_HARNESS_NO_BUILD is set"

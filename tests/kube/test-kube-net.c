@@ -24,11 +24,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "kube-harness.h"
 #include "kube.h"
 #include "tests.h"
 
-static const char *api_url, *token, *ca_file;
-static char tmpdir[256], ca_b64[8192], api_hostport[64];
+static char api_hostport[64];
 
 typedef struct Proxy {
         pid_t pid;
@@ -38,14 +38,6 @@ typedef struct Proxy {
 
 static pid_t started[16]; /* stopped at the end even when a test failed half-way */
 static size_t n_started;
-
-static const char *tmp_path(const char *name) {
-        static char p[8][512];
-        static unsigned i;
-        char *s = p[i++ % 8];
-        snprintf(s, 512, "%s/%s", tmpdir, name);
-        return s;
-}
 
 /* A kubeconfig for server with the harness's CA and token; extra: more
  * lines of the cluster (indented 4). */
@@ -206,27 +198,12 @@ TEST(proxy_url_refused_scheme) {
 }
 
 int main(void) {
-        char cmd[600];
-        FILE *f;
         int r;
 
-        api_url = getenv("KUBE_API_URL");
-        token = getenv("KUBE_TOKEN");
-        ca_file = getenv("KUBE_CA_FILE");
-        if (!api_url || !token || !ca_file || strncmp(api_url, "https://", 8) != 0) {
-                fprintf(stderr, "test-kube-net: run me through tests/harness/with-harness.sh\n");
+        if (kube_harness_init("test-kube-net", NULL) < 0)
                 return 1;
-        }
         snprintf(api_hostport, sizeof api_hostport, "%s", api_url + 8);
         api_hostport[strcspn(api_hostport, "/")] = 0;
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/test-kube-net.XXXXXX");
-        if (!mkdtemp(tmpdir))
-                return 1;
-        snprintf(cmd, sizeof cmd, "base64 -w0 '%s'", ca_file);
-        f = popen(cmd, "r");
-        if (!f || !fgets(ca_b64, sizeof ca_b64, f))
-                return 1;
-        pclose(f);
         /* a kubeconfig's proxy-url wins over these; without one, curl would use them */
         unsetenv("https_proxy");
         unsetenv("HTTPS_PROXY");
@@ -240,8 +217,7 @@ int main(void) {
         for (size_t i = 0; i < n_started; i++)
                 if (started[i] > 0)
                         stop_pid(started[i]);
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        if (system(cmd) != 0)
+        if (kube_harness_done() < 0)
                 r = 1;
         return r;
 }

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kube-harness.h"
 #include "kube.h"
 #include "tests.h"
 #include "util/json.h"
@@ -32,17 +33,11 @@ extern char **environ;
 static sd_event *event;
 static KubeClient *client;
 
-static double now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
 typedef struct Seen {
         unsigned callbacks;
         int items;       /* at the last callback */
         bool synced, has_a;
-        double last_tick, max_gap;
+        TickGap gap;
 } Seen;
 
 static void on_changed(KubeWatch *w, void *userdata) {
@@ -56,12 +51,9 @@ static void on_changed(KubeWatch *w, void *userdata) {
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         Seen *seen = userdata;
-        double t = now();
 
-        if (seen->last_tick > 0 && t - seen->last_tick > seen->max_gap)
-                seen->max_gap = t - seen->last_tick;
-        seen->last_tick = t;
-        return sd_event_source_set_time_relative(s, 50 * 1000) < 0 ? -1 : sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        tick_gap_record(&seen->gap);
+        return tick_gap_rearm(s);
 }
 
 /* Runs the loop until pred holds or limit seconds pass; returns pred. */
@@ -242,14 +234,14 @@ static void restart_case(bool bump, const char *name) {
         kube_watch_stats(w, &st);
         printf("  %s: lists %u, watches %u, expired %u, breaks %u; longest gap between 50 ms ticks %.0f ms\n",
                bump ? "etcd moved on" : "nothing moved", st.lists, st.watches, st.expired, st.breaks,
-               seen.max_gap * 1000);
+               seen.gap.max * 1000);
         ASSERT_TRUE(st.watches >= 2);
         ASSERT_TRUE(st.breaks >= 1 || st.expired >= 1);
         if (bump) {
                 ASSERT_TRUE(st.expired >= 1);
                 ASSERT_TRUE(st.lists >= 2);
         }
-        ASSERT_TRUE(seen.max_gap < 0.25);
+        ASSERT_TRUE(seen.gap.max < 0.25);
         ASSERT_EQ(kube_watch_error(w, NULL), 0);
         sd_event_source_disable_unref(tick);
         kube_watch_free(w);

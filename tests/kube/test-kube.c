@@ -6,7 +6,6 @@
  * for retries, against the fault proxy (tests/lib/naptest/faultproxy.py) in front of it.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,19 +18,13 @@
 
 #include <curl/curl.h>
 
+#include "kube-harness.h"
 #include "kube.h"
 #include "tests.h"
 
 #define NS "kube-it"
 
-static const char *api_url, *token, *ca_file, *audit_log, *kubectl;
-static char tmpdir[256], ca_b64[8192];
-
-static double now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
+static const char *audit_log, *kubectl;
 
 static int sh(const char *format, ...) _printf_(1, 2);
 static int sh(const char *format, ...) {
@@ -44,14 +37,6 @@ static int sh(const char *format, ...) {
         va_end(ap);
         r = system(cmd);
         return WIFEXITED(r) ? WEXITSTATUS(r) : -1;
-}
-
-static const char *tmp_path(const char *name) {
-        static char p[8][512];
-        static unsigned i;
-        char *s = p[i++ % 8];
-        snprintf(s, 512, "%s/%s", tmpdir, name);
-        return s;
 }
 
 static void write_text(const char *path, const char *text) {
@@ -647,7 +632,7 @@ typedef struct Async {
         unsigned done;
         int r[4];
         double at[4];
-        double last_tick, max_gap;
+        TickGap gap;
         KubeOp *victim;
         double cancel_at;
 } Async;
@@ -665,15 +650,13 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         Async *a = userdata;
         double t = now();
 
-        if (a->last_tick > 0 && t - a->last_tick > a->max_gap)
-                a->max_gap = t - a->last_tick;
-        a->last_tick = t;
+        tick_gap_record(&a->gap);
         if (a->victim && a->cancel_at > 0 && t >= a->cancel_at) {
                 kube_op_cancel(a->victim);
                 a->victim = NULL;
                 a->done++;
         }
-        return sd_event_source_set_time_relative(s, 50 * 1000) < 0 ? -1 : sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return tick_gap_rearm(s);
 }
 
 static void run_until(KubeClient *c, Async *a, unsigned n, double limit) {
@@ -706,8 +689,8 @@ TEST(fault_async) {
                 printf("  apply %d answered after %.2f s\n", i, a.at[i] - t0);
                 ASSERT_TRUE(a.at[i] - t0 < 2.0);
         }
-        printf("  longest gap between 50 ms ticks: %.0f ms\n", a.max_gap * 1000);
-        ASSERT_TRUE(a.max_gap < 0.25);
+        printf("  longest gap between 50 ms ticks: %.0f ms\n", a.gap.max * 1000);
+        ASSERT_TRUE(a.gap.max < 0.25);
         proxy_control("/__reset__", "");
 
         a = (Async) { 0 };
@@ -719,17 +702,13 @@ TEST(fault_async) {
         ASSERT_EQ(a.done, 1u); /* by the cancel, not by a callback */
         ASSERT_TRUE(now() - t0 < 1.0);
         ASSERT_TRUE(kube_client_idle(c));
-        ASSERT_TRUE(a.max_gap < 0.25);
+        ASSERT_TRUE(a.gap.max < 0.25);
         printf("  cancelled after %.2f s\n", now() - t0);
         sd_event_source_disable_unref(tick);
         kube_client_free(c);
         for (int i = 0; i < 3; i++)
                 cJSON_Delete(cm[i]);
         proxy_stop();
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
 }
 
 static const TestCase cases[] = {
@@ -740,31 +719,16 @@ static const TestCase cases[] = {
 };
 
 int main(void) {
-        FILE *f;
-        char cmd[600];
+        static const char *const more[] = { "NAP_AUDIT_LOG", "KUBECTL", "KUBECONFIG", NULL };
         int r;
 
-        api_url = getenv("KUBE_API_URL");
-        token = getenv("KUBE_TOKEN");
-        ca_file = getenv("KUBE_CA_FILE");
+        if (kube_harness_init("test-kube", more) < 0)
+                return 1;
         audit_log = getenv("NAP_AUDIT_LOG");
         kubectl = getenv("KUBECTL");
-        if (!api_url || !token || !ca_file || !audit_log || !kubectl || !getenv("KUBECONFIG")) {
-                fprintf(stderr, "test-kube: run me through tests/harness/with-harness.sh "
-                                "(KUBE_API_URL, KUBE_TOKEN, KUBE_CA_FILE, NAP_AUDIT_LOG, KUBECTL, KUBECONFIG)\n");
-                return 1;
-        }
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/test-kube.XXXXXX");
-        if (!mkdtemp(tmpdir))
-                return 1;
-        snprintf(cmd, sizeof cmd, "base64 -w0 '%s'", ca_file);
-        f = popen(cmd, "r");
-        if (!f || !fgets(ca_b64, sizeof ca_b64, f))
-                return 1;
-        pclose(f);
-
         r = test_run(cases, ELEMENTSOF(cases));
         proxy_stop();
-        nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        if (kube_harness_done() < 0)
+                r = 1;
         return r;
 }

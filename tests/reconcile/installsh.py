@@ -39,28 +39,30 @@ def _probe(port, delay, period):
     return {"httpGet": {"path": "/health", "port": port}, "initialDelaySeconds": delay, "periodSeconds": period}
 
 
-def _service_deployment(v, name, container, port, env):
+def _deployment(v, name, container):
+    """A Deployment of one container (its spec) under install.sh's labels and selector."""
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": v["NAMESPACE"], "labels": {"app": name}},
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{
-                    "name": container,
-                    "image": "%s-%s:%s" % (v["PLATFORM_IMAGE_PREFIX"], container, v["IMAGE_TAG"]),
-                    "imagePullPolicy": "Always",
-                    "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
-                    "env": _env(env),
-                    "resources": RESOURCES,
-                    "livenessProbe": _probe(port, 10, 30),
-                    "readinessProbe": _probe(port, 5, 10),
-                }]},
-            },
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [container]}},
         },
     }
+
+
+def _service_deployment(v, name, container, port, env):
+    return _deployment(v, name, {
+        "name": container,
+        "image": "%s-%s:%s" % (v["PLATFORM_IMAGE_PREFIX"], container, v["IMAGE_TAG"]),
+        "imagePullPolicy": "Always",
+        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "env": _env(env),
+        "resources": RESOURCES,
+        "livenessProbe": _probe(port, 10, 30),
+        "readinessProbe": _probe(port, 5, 10),
+    })
 
 
 def _db_env(v):
@@ -195,23 +197,12 @@ def control_plane(v, env=None, container="control-plane"):
     if env is None:
         env = [("NODE_ENV", "production"), ("SANDBOX_PUBLIC_URL", v["SANDBOX_PUBLIC_URL"]),
                ("BROWSER_PUBLIC_URL", v["BROWSER_PUBLIC_URL"])]
-    return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": v["NAMESPACE"], "labels": {"app": name}},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{
-                    "name": container,
-                    "image": "%s-cp:%s" % (v["PLATFORM_IMAGE_PREFIX"], v["IMAGE_TAG"]),
-                    "ports": [{"name": "http", "containerPort": 3000, "protocol": "TCP"}],
-                    "env": _env(env),
-                }]},
-            },
-        },
-    }
+    return _deployment(v, name, {
+        "name": container,
+        "image": "%s-cp:%s" % (v["PLATFORM_IMAGE_PREFIX"], v["IMAGE_TAG"]),
+        "ports": [{"name": "http", "containerPort": 3000, "protocol": "TCP"}],
+        "env": _env(env),
+    })
 
 
 def installsh_objects(v, coturn_strategy=True):

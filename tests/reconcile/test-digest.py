@@ -35,9 +35,9 @@ from naptest.checks import Results, check, must_wait
 from naptest.compare import invariant
 from naptest.harness import init
 from naptest import kube
-from naptest.kube import ensure_namespace, get
+from naptest.kube import get
 from naptest.secret_digest import ANNOTATION
-from naptest.values import Site, hexsecret, module_values
+from naptest.values import hexsecret, module_site, module_values
 
 NS = "nap"
 DEPLOYS = ("nap-sandbox", "nap-browser", "coturn")
@@ -170,8 +170,7 @@ def case_state_dir_lost(site):
 def main():
     init(sys.argv)
     run = Results("reconcile-digest")
-    ensure_namespace(NS)
-    site = Site("digest", module_values("digest"))
+    site = module_site("digest", NS)
     ok = run.case("the annotation is keyed, not a SHA-256 of the secrets", case_keyed, site)
     for key in CONSUMERS:
         ok = ok and run.case("%s changed: exactly its consumers plan, apply and roll" % key, case_secret_change,

@@ -28,9 +28,9 @@ from naptest.compare import invariant
 from naptest.db import row_changes, rows
 from naptest.faultproxy import FaultProxy
 from naptest.harness import init, scratch
-from naptest.kube import RESOURCE_OF, ensure_namespace, get, kubectl, write_kubeconfig
+from naptest.kube import RESOURCE_OF, get, kubectl, write_kubeconfig
 from naptest.secret_digest import KEY_SECRET
-from naptest.values import Site, hexsecret, module_values
+from naptest.values import hexsecret, module_site, module_values
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NS = "nap"
@@ -391,9 +391,8 @@ def removed(site, key, want_writes, kept):
 
 def case_adoption(_site):
     ns = "adopt"
-    ensure_namespace(ns)
-    site = Site("adopt", module_values("adopt", NAMESPACE=ns, APP_PREFIX="adopt", SANDBOX_NODE_PORT="31086",
-                                        BROWSER_NODE_PORT="31085"))
+    site = module_site("adopt", ns, NAMESPACE=ns, APP_PREFIX="adopt", SANDBOX_NODE_PORT="31086",
+                       BROWSER_NODE_PORT="31085")
     items = site.render()["items"]
     for it in items:
         it["metadata"]["labels"]["installed-by"] = "install.sh"
@@ -426,9 +425,8 @@ def case_recreate(_site):
     headless (clusterIP None), which the server refuses to change in place
     (422, "may not change once set"): the agent deletes and creates it."""
     ns = "recreate"
-    ensure_namespace(ns)
-    site = Site("recreate", module_values("recreate", NAMESPACE=ns, APP_PREFIX="recreate",
-                                          SANDBOX_NODE_PORT="31186", BROWSER_NODE_PORT="31185"))
+    site = module_site("recreate", ns, NAMESPACE=ns, APP_PREFIX="recreate",
+                       SANDBOX_NODE_PORT="31186", BROWSER_NODE_PORT="31185")
     kubectl("apply", "--server-side", "--field-manager=kubectl", "-f", "-", input=json.dumps({
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "coturn", "namespace": ns},
         "spec": {"selector": {"app": "coturn"},
@@ -454,9 +452,8 @@ def case_probe_dropped(_site):
     the server refuses ("must specify a handler type"): the agent deletes the
     Deployment and creates it again, and the pass succeeds."""
     ns = "probe"
-    ensure_namespace(ns)
-    site = Site("probe", module_values("probe", NAMESPACE=ns, APP_PREFIX="probe",
-                                       SANDBOX_NODE_PORT="31196", BROWSER_NODE_PORT="31195"))
+    site = module_site("probe", ns, NAMESPACE=ns, APP_PREFIX="probe",
+                       SANDBOX_NODE_PORT="31196", BROWSER_NODE_PORT="31195")
     d = site.render()
     coturn = [i for i in d["items"] if i["kind"] == "Deployment" and i["metadata"]["name"] == "coturn"][0]
     coturn["spec"]["template"]["spec"]["containers"][0]["readinessProbe"] = {
@@ -474,8 +471,7 @@ def case_probe_dropped(_site):
 def main():
     init(sys.argv)
     run = Results("reconcile-safety")
-    ensure_namespace(NS)
-    site = Site("safety", module_values("safety"))
+    site = module_site("safety", NS)
     cases = [
         ("crash (SIGKILL) during the first install, after the 2nd PATCH reached the server", case_crash_first_install),
         ("crash (SIGKILL) while the 2nd PATCH of an update is in flight", case_crash_update_before),

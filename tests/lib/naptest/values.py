@@ -142,3 +142,11 @@ class Site:
 
     def secrets(self):
         return secret_values(self.vals.items())
+
+
+def module_site(name, ns, **over):
+    """The namespace ns made, and a Site called name with both modules on
+    (module_values(name, **over))."""
+    from naptest.kube import ensure_namespace
+    ensure_namespace(ns)
+    return Site(name, module_values(name, **over))
