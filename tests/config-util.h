@@ -53,3 +53,19 @@ static inline bool diags_mention(const DiagList *d, DiagSeverity sev, const char
                         return true;
         return false;
 }
+
+/* Checks config_get() of each "KEY=value" of want (NULL-terminated). */
+static inline void config_expect(const Config *c, const char *const *want) {
+        for (size_t i = 0; want[i]; i++) {
+                const char *eq = strchr(want[i], '=');
+                char key[128];
+
+                ASSERT_TRUE(eq && (size_t) (eq - want[i]) < sizeof key);
+                memcpy(key, want[i], (size_t) (eq - want[i]));
+                key[eq - want[i]] = 0;
+                test_context = want[i];
+                ASSERT_STREQ(config_get(c, key), eq + 1);
+        }
+        test_context = NULL;
+}
+#define EXPECT(c, ...) config_expect((c), (const char *const[]) { __VA_ARGS__, NULL })

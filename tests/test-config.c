@@ -9,13 +9,10 @@ TEST(defaults) {
         _cleanup_(config_freep) _unused_ Config *c = CONFIG(&d, "UNRELATED=1");
 
         ASSERT_EQ(diag_has_errors(&d), 0);
-        ASSERT_STREQ(config_get(c, "NAMESPACE"), "nap");
-        ASSERT_STREQ(config_get(c, "PLATFORM_IMAGE_PREFIX"), "ghcr.io/neutree-ai/agent-platform/nap");
-        ASSERT_STREQ(config_get(c, "SANDBOX_IMAGE"), "ghcr.io/neutree-ai/agent-platform/nap-sandbox:latest");
-        ASSERT_STREQ(config_get(c, "OPENSANDBOX_URL"), "http://opensandbox-server.nap.svc:80");
-        ASSERT_STREQ(config_get(c, "SERVICE_TYPE"), "NodePort");
-        ASSERT_STREQ(config_get(c, "SANDBOX_SERVICE_NODE_PORT"), "30086");
-        ASSERT_STREQ(config_get(c, "UNRELATED"), "1"); /* unknown keys are kept */
+        EXPECT(c, "NAMESPACE=nap", "PLATFORM_IMAGE_PREFIX=ghcr.io/neutree-ai/agent-platform/nap",
+               "SANDBOX_IMAGE=ghcr.io/neutree-ai/agent-platform/nap-sandbox:latest",
+               "OPENSANDBOX_URL=http://opensandbox-server.nap.svc:80", "SERVICE_TYPE=NodePort",
+               "SANDBOX_SERVICE_NODE_PORT=30086", "UNRELATED=1"); /* unknown keys are kept */
         ASSERT_EQ(config_module_toggle(c, MODULE_SANDBOX), TOGGLE_ABSENT);
         ASSERT_EQ(config_module_enabled(c, MODULE_SANDBOX), 0);
 }
@@ -25,10 +22,9 @@ TEST(defaults_follow_earlier_keys) {
         _cleanup_(config_freep) _unused_ Config *c = CONFIG(&d, "NAMESPACE=prod", "REGISTRY=reg.local:5000/x",
                                                    "APP_PREFIX=acme", "IMAGE_TAG=v1.2");
 
-        ASSERT_STREQ(config_get(c, "PLATFORM_IMAGE_PREFIX"), "reg.local:5000/x/acme");
-        ASSERT_STREQ(config_get(c, "BROWSER_SERVICE_IMAGE"), "reg.local:5000/x/acme-browser:v1.2");
-        ASSERT_STREQ(config_get(c, "OPENSANDBOX_URL"), "http://opensandbox-server.prod.svc:80");
-        ASSERT_STREQ(config_get(c, "NAP_URL"), "http://acme-cp:3000");
+        EXPECT(c, "PLATFORM_IMAGE_PREFIX=reg.local:5000/x/acme",
+               "BROWSER_SERVICE_IMAGE=reg.local:5000/x/acme-browser:v1.2",
+               "OPENSANDBOX_URL=http://opensandbox-server.prod.svc:80", "NAP_URL=http://acme-cp:3000");
 }
 
 TEST(service_urls_and_redirects) {
@@ -38,11 +34,10 @@ TEST(service_urls_and_redirects) {
                        "SANDBOX_PUBLIC_URL=https://sb.example.com/base");
 
         ASSERT_EQ(diag_has_errors(&d), 0);
-        ASSERT_STREQ(config_get(c, "WEB_PUBLIC_URL"), "http://203.0.113.7:30080");
-        ASSERT_STREQ(config_get(c, "SANDBOX_SERVICE_URL"), "https://sb.example.com/base");
-        ASSERT_STREQ(config_get(c, "SANDBOX_REDIRECT_URI"), "https://sb.example.com/base/api/auth/callback");
-        ASSERT_STREQ(config_get(c, "BROWSER_SERVICE_URL"), "http://203.0.113.7:31000");
-        ASSERT_STREQ(config_get(c, "BROWSER_REDIRECT_URI"), "http://203.0.113.7:31000/api/auth/callback");
+        EXPECT(c, "WEB_PUBLIC_URL=http://203.0.113.7:30080", "SANDBOX_SERVICE_URL=https://sb.example.com/base",
+               "SANDBOX_REDIRECT_URI=https://sb.example.com/base/api/auth/callback",
+               "BROWSER_SERVICE_URL=http://203.0.113.7:31000",
+               "BROWSER_REDIRECT_URI=http://203.0.113.7:31000/api/auth/callback");
 }
 
 TEST(trailing_slash_stripped_with_warning) {
@@ -52,8 +47,8 @@ TEST(trailing_slash_stripped_with_warning) {
 
         ASSERT_EQ(diag_has_errors(&d), 0);
         ASSERT_TRUE(diags_mention(&d, DIAG_WARNING, "SANDBOX_PUBLIC_URL ends with '/'"));
-        ASSERT_STREQ(config_get(c, "SANDBOX_SERVICE_URL"), "https://sb.example.com");
-        ASSERT_STREQ(config_get(c, "SANDBOX_REDIRECT_URI"), "https://sb.example.com/api/auth/callback");
+        EXPECT(c, "SANDBOX_SERVICE_URL=https://sb.example.com",
+               "SANDBOX_REDIRECT_URI=https://sb.example.com/api/auth/callback");
 }
 
 TEST(toggles) {
@@ -224,12 +219,10 @@ TEST(empty_means_default_in_derived_values) {
                        "SANDBOX_PUBLIC_URL=", "WEB_PUBLIC_URL=", "TURN_PORT=");
 
         ASSERT_EQ(d.n, 0);
-        ASSERT_STREQ(config_get(c, "SANDBOX_IMAGE"), "ghcr.io/neutree-ai/agent-platform/nap-sandbox:latest");
-        ASSERT_STREQ(config_get(c, "CHROMIUM_IMAGE"), "ghcr.io/neutree-ai/agent-platform/chromium-headful:latest");
-        ASSERT_STREQ(config_get(c, "SERVICE_TYPE"), "NodePort");
-        ASSERT_STREQ(config_get(c, "SANDBOX_SERVICE_NODE_PORT"), "30086");
-        ASSERT_STREQ(config_get(c, "SANDBOX_REDIRECT_URI"), "http://203.0.113.7:30086/api/auth/callback");
-        ASSERT_STREQ(config_get(c, "WEB_PUBLIC_URL"), "http://203.0.113.7:30080");
+        EXPECT(c, "SANDBOX_IMAGE=ghcr.io/neutree-ai/agent-platform/nap-sandbox:latest",
+               "CHROMIUM_IMAGE=ghcr.io/neutree-ai/agent-platform/chromium-headful:latest", "SERVICE_TYPE=NodePort",
+               "SANDBOX_SERVICE_NODE_PORT=30086", "SANDBOX_REDIRECT_URI=http://203.0.113.7:30086/api/auth/callback",
+               "WEB_PUBLIC_URL=http://203.0.113.7:30080");
 }
 
 TEST(empty_toggle_is_an_explicit_off) {
@@ -268,8 +261,7 @@ TEST(older_host_names) {
         ASSERT_EQ(d.n, 0);
         ASSERT_STREQ(config_get(c, "NAP_HOST"), "198.51.100.4"); /* an empty new name does not hide the old */
         ASSERT_EQ(config_var(c, "NAP_HOST")->line, 2);
-        ASSERT_STREQ(config_get(c, "NAP_NODE_PORT"), "30090");
-        ASSERT_STREQ(config_get(c, "WEB_PUBLIC_URL"), "http://198.51.100.4:30090");
+        EXPECT(c, "NAP_NODE_PORT=30090", "WEB_PUBLIC_URL=http://198.51.100.4:30090");
         ASSERT_NULL(config_var(c, "TOS_HOST"));
         ASSERT_NULL(config_var(c, "TOS_NODE_PORT"));
 }
@@ -319,9 +311,9 @@ TEST(node_selectors) {
                        "SANDBOX_NODE_SELECTOR=pool=sandbox,zone=b,");
 
         ASSERT_EQ(d.n, 0);
-        ASSERT_STREQ(config_get(c, "COTURN_NODE_SELECTOR_MAP"), "{\"kubernetes.io/hostname\":\"node-a\"}");
-        ASSERT_STREQ(config_get(c, "COTURN_TOLERATIONS"), "[{\"operator\":\"Exists\"}]");
-        ASSERT_STREQ(config_get(c, "SANDBOX_NODE_SELECTOR_MAP"), "{\"pool\":\"sandbox\",\"zone\":\"b\"}");
+        EXPECT(c, "COTURN_NODE_SELECTOR_MAP={\"kubernetes.io/hostname\":\"node-a\"}",
+               "COTURN_TOLERATIONS=[{\"operator\":\"Exists\"}]",
+               "SANDBOX_NODE_SELECTOR_MAP={\"pool\":\"sandbox\",\"zone\":\"b\"}");
         ASSERT_EQ(config_var(c, "COTURN_NODE_SELECTOR_MAP")->type, VAR_JSON);
 
         _cleanup_(diag_list_clear) DiagList none = { 0 };
@@ -385,8 +377,7 @@ TEST(pull_secret) {
         ASSERT_EQ(d.n, 0);
         ASSERT_STREQ(config_get(set, "IMAGE_PULL_SECRETS"), "[{\"name\":\"mirror-pull\"}]");
         /* install.sh's name for the Secret it makes from a registry login */
-        ASSERT_STREQ(config_get(login, "IMAGE_PULL_SECRET"), "regcred");
-        ASSERT_STREQ(config_get(login, "IMAGE_PULL_SECRETS"), "[{\"name\":\"regcred\"}]");
+        EXPECT(login, "IMAGE_PULL_SECRET=regcred", "IMAGE_PULL_SECRETS=[{\"name\":\"regcred\"}]");
         ASSERT_NULL(config_get(none, "IMAGE_PULL_SECRETS"));
         ASSERT_TRUE(!config_key_is_secret("IMAGE_PULL_SECRET")); /* a name, shown as it is */
 }
@@ -402,8 +393,7 @@ TEST(app_prefix_guard) {
         ASSERT_EQ(bad.items[0].line, 1);
         ASSERT_EQ(own_registry.n, 0);
         ASSERT_EQ(pinned.n, 0);
-        ASSERT_STREQ(config_get(c, "SANDBOX_IMAGE"), "ghcr.io/neutree-ai/agent-platform/nap-sandbox:latest");
-        ASSERT_STREQ(config_get(c, "NAP_URL"), "http://acme-cp:3000");
+        EXPECT(c, "SANDBOX_IMAGE=ghcr.io/neutree-ai/agent-platform/nap-sandbox:latest", "NAP_URL=http://acme-cp:3000");
 }
 
 TEST(ignored_keys_warn) {

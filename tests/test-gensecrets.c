@@ -60,23 +60,22 @@ TEST(untouched_when_all_set) {
         ASSERT_NULL(rep.skipped[0]);
 }
 
+/* Four keys set, lines the fill must leave as they are. */
+#define FOUR_SET                                                                \
+        "JWT_SECRET=x0123456789abcdef0123456789abcdef\n"                       \
+        "CREDENTIAL_ENCRYPTION_KEY=x0123456789abcdef0123456789abcdef\n"        \
+        "PLATFORM_SERVICE_KEY=x0123456789abcdef0123456789abcdef\n"             \
+        "PG_PASSWORD=x0123456789abcdef0123456789abcdef\n"
+
 TEST(fills_exactly_the_empty_ones) {
-        const char *text = "# header\n"
-                           "JWT_SECRET=x0123456789abcdef0123456789abcdef\n"
-                           "CREDENTIAL_ENCRYPTION_KEY=x0123456789abcdef0123456789abcdef\n"
-                           "PLATFORM_SERVICE_KEY=x0123456789abcdef0123456789abcdef\n"
-                           "PG_PASSWORD=x0123456789abcdef0123456789abcdef\n"
+        const char *text = "# header\n" FOUR_SET
                            "export SANDBOX_JWT_SECRET=   # keep this comment\n"
                            "SANDBOX_SERVICE_KEY='change-me-please'\n"
                            "BROWSER_JWT_SECRET=already-set-0123456789abcdef0123456789\n"
                            "TURN_AUTH_SECRET=\"\"\n"
                            "\n"
                            "UNRELATED_SECRET=\n";
-        const char *expect = "# header\n"
-                             "JWT_SECRET=x0123456789abcdef0123456789abcdef\n"
-                             "CREDENTIAL_ENCRYPTION_KEY=x0123456789abcdef0123456789abcdef\n"
-                             "PLATFORM_SERVICE_KEY=x0123456789abcdef0123456789abcdef\n"
-                             "PG_PASSWORD=x0123456789abcdef0123456789abcdef\n"
+        const char *expect = "# header\n" FOUR_SET
                              "export SANDBOX_JWT_SECRET=" HEX(01) "   # keep this comment\n"
                              "SANDBOX_SERVICE_KEY='" HEX(02) "'\n"
                              "BROWSER_JWT_SECRET=already-set-0123456789abcdef0123456789\n"
@@ -92,26 +91,21 @@ TEST(fills_exactly_the_empty_ones) {
 }
 
 TEST(appends_the_missing_ones) {
-        const char *text = "SANDBOX_JWT_SECRET=\n"
-                           "ADMIN_PASSWORD=\n"
-                           "LDAP_BIND_PASSWORD=\n"
-                           "SANDBOX_SERVICE_KEY=set-0123456789abcdef0123456789abcdef\n"
-                           "BROWSER_JWT_SECRET=set-0123456789abcdef0123456789abcdef\n"
-                           "PG_PASSWORD=set-0123456789abcdef0123456789abcdef\n"
-                           "CREDENTIAL_ENCRYPTION_KEY=set-0123456789abcdef0123456789abcdef\n"
-                           "# no final newline";
-        const char *expect = "SANDBOX_JWT_SECRET=" HEX(01) "\n"
-                             "ADMIN_PASSWORD=\n"
-                             "LDAP_BIND_PASSWORD=\n"
-                             "SANDBOX_SERVICE_KEY=set-0123456789abcdef0123456789abcdef\n"
-                             "BROWSER_JWT_SECRET=set-0123456789abcdef0123456789abcdef\n"
-                             "PG_PASSWORD=set-0123456789abcdef0123456789abcdef\n"
-                             "CREDENTIAL_ENCRYPTION_KEY=set-0123456789abcdef0123456789abcdef\n"
-                             "# no final newline\n"
+#define KEPT                                                                    \
+        "ADMIN_PASSWORD=\n"                                                     \
+        "LDAP_BIND_PASSWORD=\n"                                                 \
+        "SANDBOX_SERVICE_KEY=set-0123456789abcdef0123456789abcdef\n"           \
+        "BROWSER_JWT_SECRET=set-0123456789abcdef0123456789abcdef\n"            \
+        "PG_PASSWORD=set-0123456789abcdef0123456789abcdef\n"                   \
+        "CREDENTIAL_ENCRYPTION_KEY=set-0123456789abcdef0123456789abcdef\n"     \
+        "# no final newline"
+        const char *text = "SANDBOX_JWT_SECRET=\n" KEPT;
+        const char *expect = "SANDBOX_JWT_SECRET=" HEX(01) "\n" KEPT "\n"
                              "# machine-internal secrets, added by `nap-agent gen-secrets`\n"
                              "JWT_SECRET=" HEX(02) "\n"
                              "PLATFORM_SERVICE_KEY=" HEX(03) "\n"
                              "TURN_AUTH_SECRET=" HEX(04) "\n";
+#undef KEPT
         GenSecretsReport rep;
         _cleanup_free_ char *out = fill(text, &rep);
 

@@ -6,35 +6,72 @@
 
 static const TemplateDirs dirs = { .dir = NAP_TEST_TEMPLATES, .override_dir = "/nonexistent/nap-test" };
 
+/* One plan's world: a ledger in its own temp dir, and the config, the
+ * desired set and the plan of the last PLAN() against it. */
 typedef struct World {
+        char *dir;
+        Ledger *ledger;
         Config *config;
         DesiredSet *desired;
         Plan *plan;
 } World;
 
-static void world_free(World *w) {
-        plan_free(w->plan);
-        desired_set_free(w->desired);
-        config_free(w->config);
-        *w = (World) { 0 };
+static World world_open(void) {
+        char t[] = "/tmp/nap-plan-XXXXXX";
+        World w = { 0 };
+
+        ASSERT_TRUE(mkdtemp(t));
+        w.dir = strdup(t);
+        ASSERT_TRUE(w.dir);
+        ASSERT_OK(ledger_open(w.dir, &w.ledger, NULL));
+        return w;
 }
 
-/* Config + render + plan against l. */
-static void plan_for(World *w, Ledger *l, const char *const *kv) {
+static void world_drop_plan(World *w) {
+        w->plan = plan_free(w->plan);
+        w->desired = desired_set_free(w->desired);
+        w->config = config_free(w->config);
+}
+
+/* Frees everything and removes the temp dir. */
+static void world_close(World *w) {
+        _cleanup_free_ char *cmd = NULL;
+
+        world_drop_plan(w);
+        w->ledger = ledger_free(w->ledger);
+        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", w->dir) > 0);
+        ASSERT_EQ(system(cmd), 0);
+        free(w->dir);
+        w->dir = NULL;
+}
+
+/* Config + render + plan against the world's ledger. */
+static void plan_for(World *w, const char *const *kv) {
         _cleanup_(diag_list_clear) DiagList d = { 0 };
 
-        world_free(w);
+        world_drop_plan(w);
         w->config = config_from_strv(kv, &d);
         ASSERT_EQ(diag_has_errors(&d), 0);
         ASSERT_OK(template_render(w->config, &dirs, &w->desired, &d));
-        ASSERT_OK(plan_compute(w->desired, w->config, l, &w->plan));
+        ASSERT_OK(plan_compute(w->desired, w->config, w->ledger, &w->plan));
 }
-#define PLAN(w, l, ...) plan_for((w), (l), (const char *const[]) { __VA_ARGS__, NULL })
+#define KV(...) ((const char *const[]) { __VA_ARGS__, NULL })
+#define PLAN(w, ...) plan_for((w), KV(__VA_ARGS__))
 
 /* Pretends every action succeeded. */
-static void carry_out(const World *w, Ledger *l) {
+static void carry_out(const World *w) {
         for (size_t i = 0; i < w->plan->n_actions; i++)
-                ASSERT_OK(plan_action_record(l, &w->plan->actions[i], "1"));
+                ASSERT_OK(plan_action_record(w->ledger, &w->plan->actions[i], "1"));
+}
+
+/* A world whose ledger holds what `before` applied, planned for `after`. */
+static World edited(const char *const *before, const char *const *after) {
+        World w = world_open();
+
+        plan_for(&w, before);
+        carry_out(&w);
+        plan_for(&w, after);
+        return w;
 }
 
 static const PlanAction *action(const Plan *p, const char *kind_or_client, const char *name) {
@@ -45,6 +82,15 @@ static const PlanAction *action(const Plan *p, const char *kind_or_client, const
                         return a;
         }
         return NULL;
+}
+
+/* Whether one of a's changes contains needle. */
+static bool has_change(const PlanAction *a, const char *needle) {
+        ASSERT_TRUE(a);
+        for (size_t i = 0; i < a->n_changes; i++)
+                if (strstr(a->changes[i], needle))
+                        return true;
+        return false;
 }
 
 /* The names of the changed actions, sorted into one string. */
@@ -62,34 +108,12 @@ static char *changed(const Plan *p) {
         return buf;
 }
 
-static char *tmpdir(void) {
-        char t[] = "/tmp/nap-plan-XXXXXX";
-        ASSERT_TRUE(mkdtemp(t));
-        return strdup(t);
-}
-
 #define BOTH BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=true"
 
-static Ledger *fresh_ledger(char **ret_dir) {
-        Ledger *l = NULL;
-        *ret_dir = tmpdir();
-        ASSERT_OK(ledger_open(*ret_dir, &l, NULL));
-        return l;
-}
-
-static void cleanup_dir(char *dir) {
-        _cleanup_free_ char *cmd = NULL;
-        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", dir) > 0);
-        ASSERT_EQ(system(cmd), 0);
-        free(dir);
-}
-
 TEST(first_pass_creates_everything_then_nothing) {
-        char *dir;
-        Ledger *l = fresh_ledger(&dir);
-        World w = { 0 };
+        World w = world_open();
 
-        PLAN(&w, l, BOTH);
+        PLAN(&w, BOTH);
         ASSERT_EQ(plan_count(w.plan, PLAN_CREATE, false), 9);
         ASSERT_EQ(plan_count(w.plan, PLAN_CREATE, true), 2);
         ASSERT_TRUE(action(w.plan, "Secret", "nap-sandbox-secret")->adopt);
@@ -99,47 +123,30 @@ TEST(first_pass_creates_everything_then_nothing) {
         ASSERT_EQ(cp->n_changes, 2);
         ASSERT_TRUE(strstr(cp->changes[1], "spec.template.spec.containers[name=control-plane].env[name=SANDBOX_PUBLIC_URL]"
                                            ".value: (added) \"http://203.0.113.7:30086\""));
-        carry_out(&w, l);
+        carry_out(&w);
 
-        PLAN(&w, l, BOTH, "A_COMMENT_CHANGED_NOTHING=1");
+        PLAN(&w, BOTH, "A_COMMENT_CHANGED_NOTHING=1");
         ASSERT_TRUE(!plan_has_changes(w.plan));
         ASSERT_EQ(plan_count(w.plan, PLAN_UNCHANGED, false), 10);
-        world_free(&w);
-        ledger_free(l);
-        cleanup_dir(dir);
+        world_close(&w);
 }
 
 TEST(node_port_edit_touches_three_things) {
-        char *dir;
-        Ledger *l = fresh_ledger(&dir);
-        World w = { 0 };
+        World w = edited(KV(BOTH), KV(BOTH, "BROWSER_NODE_PORT=31000"));
 
-        PLAN(&w, l, BOTH);
-        carry_out(&w, l);
-        PLAN(&w, l, BOTH, "BROWSER_NODE_PORT=31000");
         /* nap-cp builds the live-view links from BROWSER_PUBLIC_URL */
         ASSERT_STREQ(changed(w.plan), "~nap-browser(svc) ~nap-browser ~nap-cp ~browser-service(client) ");
-        const PlanAction *a = action(w.plan, "Deployment", "nap-browser");
-        bool seen = false;
-        for (size_t i = 0; i < a->n_changes; i++)
-                seen = seen || strstr(a->changes[i], "env[name=BROWSER_SERVICE_URL].value: \"http://203.0.113.7:30085\" → \"http://203.0.113.7:31000\"");
-        ASSERT_TRUE(seen);
-        world_free(&w);
-        ledger_free(l);
-        cleanup_dir(dir);
+        ASSERT_TRUE(has_change(action(w.plan, "Deployment", "nap-browser"),
+                               "env[name=BROWSER_SERVICE_URL].value: \"http://203.0.113.7:30085\" → \"http://203.0.113.7:31000\""));
+        world_close(&w);
 }
 
 TEST(secret_edit_rolls_only_its_users_and_hides_values) {
-        char *dir;
-        Ledger *l = fresh_ledger(&dir);
-        World w = { 0 };
-        FILE *f;
+        World w = edited(KV(BOTH), KV(BOTH, "SANDBOX_JWT_SECRET=a-brand-new-secret-0123456789abcdef0123"));
         char *text = NULL;
         size_t len = 0;
+        FILE *f;
 
-        PLAN(&w, l, BOTH);
-        carry_out(&w, l);
-        PLAN(&w, l, BOTH, "SANDBOX_JWT_SECRET=a-brand-new-secret-0123456789abcdef0123");
         ASSERT_STREQ(changed(w.plan), "~nap-sandbox-secret ~nap-sandbox ");
         f = open_memstream(&text, &len);
         plan_print(w.plan, f, false);
@@ -148,159 +155,120 @@ TEST(secret_edit_rolls_only_its_users_and_hides_values) {
         ASSERT_NULL(strstr(text, "sandbox-jwt-0123456789abcdef"));
         ASSERT_TRUE(strstr(text, "data.JWT_SECRET: <redacted> → <redacted> (changed)"));
         free(text);
-        world_free(&w);
-        ledger_free(l);
-        cleanup_dir(dir);
+        world_close(&w);
 }
 
 TEST(toggle_off_deletes_in_reverse_order) {
-        char *dir;
-        Ledger *l = fresh_ledger(&dir);
-        World w = { 0 };
+        World w = edited(KV(BOTH), KV(BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=false"));
 
-        PLAN(&w, l, BOTH);
-        carry_out(&w, l);
-        PLAN(&w, l, BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=false");
         /* The oauth row stays: deleting it would cascade to the client's tokens. */
         ASSERT_STREQ(changed(w.plan), "-coturn -nap-browser -coturn(svc) -nap-browser(svc) -nap-browser-secret ");
         ASSERT_STREQ(action(w.plan, "Deployment", "coturn")->reason, "BROWSER_ENABLED=false");
         ASSERT_EQ(plan_count(w.plan, PLAN_DELETE, true), 0);
         ASSERT_EQ(w.plan->n_notes, 1);
         ASSERT_TRUE(strstr(w.plan->notes[0], "keeping oauth client \"browser-service\" of the browser module, which is off"));
-        carry_out(&w, l);
-        ASSERT_EQ(l->n_objects, 5); /* the sandbox's 4 and nap-cp */
-        ASSERT_EQ(l->n_clients, 2);
-        world_free(&w);
-        ledger_free(l);
-        cleanup_dir(dir);
+        carry_out(&w);
+        ASSERT_EQ(w.ledger->n_objects, 5); /* the sandbox's 4 and nap-cp */
+        ASSERT_EQ(w.ledger->n_clients, 2);
+        world_close(&w);
 }
 
 TEST(missing_toggle_line_deletes_nothing) {
-        char *dir;
-        Ledger *l = fresh_ledger(&dir);
-        World w = { 0 };
+        World w = edited(KV(BOTH), KV(BASE_KEYS, "SANDBOX_ENABLED=true"));
 
-        PLAN(&w, l, BOTH);
-        carry_out(&w, l);
-        PLAN(&w, l, BASE_KEYS, "SANDBOX_ENABLED=true");
         ASSERT_EQ(plan_count(w.plan, PLAN_DELETE, false), 0);
         ASSERT_EQ(plan_count(w.plan, PLAN_DELETE, true), 0);
         ASSERT_EQ(w.plan->n_notes, 1);
         ASSERT_TRUE(strstr(w.plan->notes[0], "BROWSER_ENABLED is not in values.env: keeping the browser module's 5 object(s) and 1 oauth client(s)"));
-        world_free(&w);
-        ledger_free(l);
-        cleanup_dir(dir);
+        world_close(&w);
 }
 
 TEST(rename_deletes_old_before_creating_new) {
-        char *dir;
-        Ledger *l = fresh_ledger(&dir);
-        World w = { 0 };
-
-        PLAN(&w, l, BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=false");
-        carry_out(&w, l);
         /* (the browser's toggle is there: a missing one would keep the old
          * Secret, which the browser also owns) */
-        PLAN(&w, l, BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=false", "APP_PREFIX=acme",
-             "PLATFORM_IMAGE_PREFIX=ghcr.io/neutree-ai/agent-platform/nap");
+        World w = edited(KV(BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=false"),
+                         KV(BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=false", "APP_PREFIX=acme",
+                            "PLATFORM_IMAGE_PREFIX=ghcr.io/neutree-ai/agent-platform/nap"));
+
         /* nap-cp is never deleted: the plan only says it is no longer set */
         ASSERT_STREQ(changed(w.plan), "-nap-sandbox -nap-sandbox(svc) -nap-sandbox-secret +acme-sandbox-secret "
                                       "+acme-sandbox(svc) ~acme-cp +acme-sandbox ");
         ASSERT_STREQ(action(w.plan, "Service", "nap-sandbox")->reason, "no longer rendered");
         ASSERT_EQ(w.plan->n_notes, 1);
         ASSERT_TRUE(strstr(w.plan->notes[0], "no longer setting fields on Deployment nap/nap-cp, which is left as it is"));
-        ASSERT_EQ(plan_forget_partials(l, w.desired), 1);
-        ASSERT_NULL(ledger_find_object(l, "Deployment", "nap", "nap-cp"));
-        world_free(&w);
-        ledger_free(l);
-        cleanup_dir(dir);
+        ASSERT_EQ(plan_forget_partials(w.ledger, w.desired), 1);
+        ASSERT_NULL(ledger_find_object(w.ledger, "Deployment", "nap", "nap-cp"));
+        world_close(&w);
 }
 
 TEST(ingress_switch_updates_services) {
-        char *dir;
-        Ledger *l = fresh_ledger(&dir);
-        World w = { 0 };
+        World w = edited(KV(BASE_KEYS, "SANDBOX_ENABLED=true"),
+                         KV(BASE_KEYS, "SANDBOX_ENABLED=true", "INGRESS_MODE=external",
+                            "SANDBOX_PUBLIC_URL=https://sb.example.com"));
+        const PlanAction *a;
 
-        PLAN(&w, l, BASE_KEYS, "SANDBOX_ENABLED=true");
-        carry_out(&w, l);
-        PLAN(&w, l, BASE_KEYS, "SANDBOX_ENABLED=true", "INGRESS_MODE=external",
-             "SANDBOX_PUBLIC_URL=https://sb.example.com");
         ASSERT_STREQ(changed(w.plan), "~nap-sandbox(svc) ~nap-cp ~nap-sandbox ~sandbox-service(client) ");
-        const PlanAction *a = action(w.plan, "Service", "nap-sandbox");
-        bool type = false, port = false;
-        for (size_t i = 0; i < a->n_changes; i++) {
-                type = type || strstr(a->changes[i], "spec.type: \"NodePort\" → \"ClusterIP\"");
-                port = port || strstr(a->changes[i], "spec.ports[name=http].nodePort: 30086 → (removed)");
-        }
-        ASSERT_TRUE(type && port);
-        world_free(&w);
-        ledger_free(l);
-        cleanup_dir(dir);
+        a = action(w.plan, "Service", "nap-sandbox");
+        ASSERT_TRUE(has_change(a, "spec.type: \"NodePort\" → \"ClusterIP\""));
+        ASSERT_TRUE(has_change(a, "spec.ports[name=http].nodePort: 30086 → (removed)"));
+        world_close(&w);
 }
 
 /* The sandbox's Secret is owned by both modules (the browser reads its
  * SERVICE_KEY): it goes only when neither module keeps it. */
 TEST(shared_secret_outlives_either_module) {
-        char *dir;
-        Ledger *l = fresh_ledger(&dir);
-        World w = { 0 };
+        World w = world_open();
 
-        PLAN(&w, l, BOTH);
+        PLAN(&w, BOTH);
         ASSERT_STREQ(action(w.plan, "Secret", "nap-sandbox-secret")->module, "sandbox,browser");
-        carry_out(&w, l);
+        carry_out(&w);
 
         /* sandbox off, browser on: the Secret stays, rendered for the browser */
-        PLAN(&w, l, BASE_KEYS, "SANDBOX_ENABLED=false", "BROWSER_ENABLED=true");
+        PLAN(&w, BASE_KEYS, "SANDBOX_ENABLED=false", "BROWSER_ENABLED=true");
         ASSERT_STREQ(changed(w.plan), "-sandbox-image-warmer -nap-sandbox -nap-sandbox(svc) ");
 
         /* sandbox off, the browser's line lost: the browser keeps what it has, the Secret too */
-        PLAN(&w, l, BASE_KEYS, "SANDBOX_ENABLED=false");
+        PLAN(&w, BASE_KEYS, "SANDBOX_ENABLED=false");
         ASSERT_STREQ(changed(w.plan), "-sandbox-image-warmer -nap-sandbox -nap-sandbox(svc) ");
         ASSERT_EQ(w.plan->n_notes, 2);
         ASSERT_TRUE(strstr(w.plan->notes[0], "keeping oauth client \"sandbox-service\""));
         ASSERT_TRUE(strstr(w.plan->notes[1], "keeping the browser module's 6 object(s)"));
-        carry_out(&w, l);
+        carry_out(&w);
 
         /* both off: now it goes, after the workloads that read it */
-        PLAN(&w, l, BASE_KEYS, "SANDBOX_ENABLED=false", "BROWSER_ENABLED=");
+        PLAN(&w, BASE_KEYS, "SANDBOX_ENABLED=false", "BROWSER_ENABLED=");
         ASSERT_STREQ(changed(w.plan), "-coturn -nap-browser -coturn(svc) -nap-browser(svc) -nap-browser-secret "
                                       "-nap-sandbox-secret ");
         ASSERT_STREQ(action(w.plan, "Secret", "nap-sandbox-secret")->reason, "SANDBOX_ENABLED");
-        carry_out(&w, l);
-        ASSERT_EQ(l->n_objects, 1); /* nap-cp's public URLs: set with the modules off too */
-        ASSERT_TRUE(ledger_find_object(l, "Deployment", "nap", "nap-cp"));
-        world_free(&w);
-        ledger_free(l);
-        cleanup_dir(dir);
+        carry_out(&w);
+        ASSERT_EQ(w.ledger->n_objects, 1); /* nap-cp's public URLs: set with the modules off too */
+        ASSERT_TRUE(ledger_find_object(w.ledger, "Deployment", "nap", "nap-cp"));
+        world_close(&w);
 }
 
 /* nap-cp did not exist: recorded without a resourceVersion, so that an
  * unchanged pass does not look again, and said in a note; an edit of a
  * public URL tries again. */
 TEST(partial_object_missing) {
-        char *dir;
-        Ledger *l = fresh_ledger(&dir);
-        World w = { 0 };
+        World w = world_open();
 
-        PLAN(&w, l, BOTH);
+        PLAN(&w, BOTH);
         for (size_t i = 0; i < w.plan->n_actions; i++) {
                 const PlanAction *a = &w.plan->actions[i];
-                ASSERT_OK(plan_action_record(l, a, a->object && a->object->partial ? NULL : "1"));
+                ASSERT_OK(plan_action_record(w.ledger, a, a->object && a->object->partial ? NULL : "1"));
         }
-        ASSERT_TRUE(plan_entry_missing(ledger_find_object(l, "Deployment", "nap", "nap-cp")));
-        ASSERT_TRUE(!plan_entry_missing(ledger_find_object(l, "Deployment", "nap", "nap-sandbox")));
+        ASSERT_TRUE(plan_entry_missing(ledger_find_object(w.ledger, "Deployment", "nap", "nap-cp")));
+        ASSERT_TRUE(!plan_entry_missing(ledger_find_object(w.ledger, "Deployment", "nap", "nap-sandbox")));
 
-        PLAN(&w, l, BOTH);
+        PLAN(&w, BOTH);
         ASSERT_TRUE(!plan_has_changes(w.plan));
         ASSERT_EQ(w.plan->n_notes, 1);
         ASSERT_TRUE(strstr(w.plan->notes[0], "Deployment nap/nap-cp (the platform's own) did not exist at the last pass"));
 
-        PLAN(&w, l, BOTH, "SANDBOX_PUBLIC_URL=https://sb.example.com");
+        PLAN(&w, BOTH, "SANDBOX_PUBLIC_URL=https://sb.example.com");
         ASSERT_EQ(action(w.plan, "Deployment", "nap-cp")->op, PLAN_UPDATE);
         ASSERT_EQ(w.plan->n_notes, 0);
-        world_free(&w);
-        ledger_free(l);
-        cleanup_dir(dir);
+        world_close(&w);
 }
 
 TEST_MAIN(T(first_pass_creates_everything_then_nothing), T(node_port_edit_touches_three_things),

@@ -81,15 +81,35 @@ static RolloutAssessment assess(const char *kind, cJSON *w, cJSON *rs, cJSON *po
         return a;
 }
 
+/* The Deployment in dep_status with its ReplicaSets, no pods. */
+static RolloutAssessment assess_deployment(const char *dep_status) {
+        return assess("Deployment", deployment(dep_status), replicasets(), NULL);
+}
+
+/* A Deployment of generation 2 with its one replica updated, none available. */
+#define NONE_AVAILABLE "{'observedGeneration':2,'replicas':1,'updatedReplicas':1,'availableReplicas':0}"
+
+/* The Deployment in dep_status, its ReplicaSets, and one pod of the new
+ * ReplicaSet in pod_status. */
+static RolloutAssessment assess_new_pod(const char *dep_status, const char *pod_name, const char *pod_status) {
+        return assess("Deployment", deployment(dep_status), replicasets(),
+                      list(pod(pod_name, RS_NEW_UID, pod_status), NULL));
+}
+
+/* a says the rollout fails for reason, in message. */
+static void expect_failing(const RolloutAssessment *a, const char *reason, const char *message) {
+        ASSERT_EQ(a->health, ROLLOUT_FAILING);
+        ASSERT_STREQ(a->reason, reason);
+        ASSERT_STREQ(a->message, message);
+}
+
 #define WAITING(reason) \
         "{'phase':'Pending','containerStatuses':[{'name':'browser','ready':false,'restartCount':0,'image':" \
         "'ghcr.io/x/nap-browser:v9','imageID':'','state':{'waiting':{'reason':'" reason "','message':'m'}}}]}"
 
 TEST(deployment_available) {
-        RolloutAssessment a = assess("Deployment",
-                                     deployment("{'observedGeneration':2,'replicas':1,'updatedReplicas':1,"
-                                                "'readyReplicas':1,'availableReplicas':1}"),
-                                     replicasets(), NULL);
+        RolloutAssessment a = assess_deployment(
+                "{'observedGeneration':2,'replicas':1,'updatedReplicas':1,'readyReplicas':1,'availableReplicas':1}");
         ASSERT_EQ(a.health, ROLLOUT_AVAILABLE);
         ASSERT_STREQ(a.message, "1/1 available");
         ASSERT_STREQ(a.reason, "");
@@ -97,10 +117,8 @@ TEST(deployment_available) {
 
 TEST(deployment_not_observed) {
         /* the status of generation 1 says available: not the rollout of 2 */
-        RolloutAssessment a = assess("Deployment",
-                                     deployment("{'observedGeneration':1,'replicas':1,'updatedReplicas':1,"
-                                                "'availableReplicas':1}"),
-                                     replicasets(), NULL);
+        RolloutAssessment a = assess_deployment(
+                "{'observedGeneration':1,'replicas':1,'updatedReplicas':1,'availableReplicas':1}");
         ASSERT_EQ(a.health, ROLLOUT_PROGRESSING);
         ASSERT_TRUE(!a.observed);
         ASSERT_TRUE(strstr(a.message, "generation 2") != NULL);
@@ -110,10 +128,8 @@ TEST(deployment_not_observed) {
 
 TEST(deployment_old_replica_left) {
         /* the old pod is the one available: not this rollout's */
-        RolloutAssessment a = assess("Deployment",
-                                     deployment("{'observedGeneration':2,'replicas':2,'updatedReplicas':1,"
-                                                "'availableReplicas':1}"),
-                                     replicasets(), NULL);
+        RolloutAssessment a = assess_deployment(
+                "{'observedGeneration':2,'replicas':2,'updatedReplicas':1,'availableReplicas':1}");
         ASSERT_EQ(a.health, ROLLOUT_PROGRESSING);
         ASSERT_STREQ(a.message, "0/1 available, 1 updated, 1 old replica(s) left");
         /* the new one is available, the old one not gone yet */
@@ -145,11 +161,9 @@ TEST(deployment_image_pull_backoff) {
                         replicasets(),
                         list(pod("nap-browser-old-x", RS_OLD_UID, "{'phase':'Running'}"),
                              pod("nap-browser-7d9f-abc", RS_NEW_UID, status)));
-                ASSERT_EQ(a.health, ROLLOUT_FAILING);
-                ASSERT_STREQ(a.reason, reasons[i]);
                 char want[256];
                 snprintf(want, sizeof want, "%s for ghcr.io/x/nap-browser:v9 (pod nap-browser-7d9f-abc)", reasons[i]);
-                ASSERT_STREQ(a.message, want);
+                expect_failing(&a, reasons[i], want);
         }
 }
 
@@ -173,71 +187,51 @@ TEST(deployment_old_pods_do_not_count) {
         ASSERT_EQ(a.health, ROLLOUT_PROGRESSING);
 }
 
-TEST(deployment_container_errors) {
-        RolloutAssessment a = assess(
-                "Deployment",
-                deployment("{'observedGeneration':2,'replicas':1,'updatedReplicas':1,'availableReplicas':0}"),
-                replicasets(),
-                list(pod("nap-browser-7d9f-abc", RS_NEW_UID,
-                         "{'phase':'Pending','containerStatuses':[{'name':'browser','state':{'waiting':{'reason':"
-                         "'CreateContainerConfigError','message':'secret \\\"nap-pg-user\\\" not found'}}}]}"),
-                     NULL));
-        ASSERT_EQ(a.health, ROLLOUT_FAILING);
-        ASSERT_STREQ(a.reason, "CreateContainerConfigError");
-        ASSERT_STREQ(a.message, "CreateContainerConfigError in container browser (pod nap-browser-7d9f-abc): "
-                                "secret \"nap-pg-user\" not found");
-
-        a = assess("Deployment",
-                   deployment("{'observedGeneration':2,'replicas':1,'updatedReplicas':1,'availableReplicas':0}"),
-                   replicasets(), list(pod("p", RS_NEW_UID, WAITING("CrashLoopBackOff")), NULL));
-        ASSERT_STREQ(a.reason, "CrashLoopBackOff");
-        ASSERT_STREQ(a.message, "CrashLoopBackOff in container browser (pod p): m");
-
+/* What a new pod's state makes of the rollout (the Deployment: NONE_AVAILABLE). */
+static const struct {
+        const char *pod, *pod_status, *reason, *message;
+} pod_failures[] = {
+        { "nap-browser-7d9f-abc",
+          "{'phase':'Pending','containerStatuses':[{'name':'browser','state':{'waiting':{'reason':"
+          "'CreateContainerConfigError','message':'secret \\\"nap-pg-user\\\" not found'}}}]}",
+          "CreateContainerConfigError",
+          "CreateContainerConfigError in container browser (pod nap-browser-7d9f-abc): "
+          "secret \"nap-pg-user\" not found" },
+        { "p", WAITING("CrashLoopBackOff"), "CrashLoopBackOff", "CrashLoopBackOff in container browser (pod p): m" },
         /* an init container pulling an image that does not exist */
-        a = assess("Deployment",
-                   deployment("{'observedGeneration':2,'replicas':1,'updatedReplicas':1,'availableReplicas':0}"),
-                   replicasets(),
-                   list(pod("p", RS_NEW_UID, "{'initContainerStatuses':[{'name':'pull','state':{'waiting':"
-                                             "{'reason':'ErrImagePull'}}}]}"),
-                        NULL));
-        ASSERT_STREQ(a.message, "ErrImagePull for registry.invalid/pull:1 (pod p)");
+        { "p", "{'initContainerStatuses':[{'name':'pull','state':{'waiting':{'reason':'ErrImagePull'}}}]}",
+          "ErrImagePull", "ErrImagePull for registry.invalid/pull:1 (pod p)" },
+        /* unschedulable; the scheduler's newline is escaped: one line */
+        { "p",
+          "{'phase':'Pending','conditions':[{'type':'PodScheduled','status':'False','reason':'Unschedulable',"
+          "'message':'0/3 nodes are available: 3 node(s) didn\\u0027t match node selector.\\n'}]}",
+          "Unschedulable",
+          "Unschedulable: pod p cannot be placed on a node: 0/3 nodes are available: 3 node(s) didn't match node "
+          "selector.\\n" },
+};
 
+TEST(deployment_pod_failures) {
+        for (size_t i = 0; i < ELEMENTSOF(pod_failures); i++) {
+                RolloutAssessment a = assess_new_pod(NONE_AVAILABLE, pod_failures[i].pod, pod_failures[i].pod_status);
+
+                test_context = pod_failures[i].reason;
+                expect_failing(&a, pod_failures[i].reason, pod_failures[i].message);
+        }
         /* a reason that passes (ContainerCreating) is not a failure */
-        a = assess("Deployment",
-                   deployment("{'observedGeneration':2,'replicas':1,'updatedReplicas':1,'availableReplicas':0}"),
-                   replicasets(), list(pod("p", RS_NEW_UID, WAITING("ContainerCreating")), NULL));
+        RolloutAssessment a = assess_new_pod(NONE_AVAILABLE, "p", WAITING("ContainerCreating"));
         ASSERT_EQ(a.health, ROLLOUT_PROGRESSING);
 }
 
-TEST(deployment_unschedulable) {
-        RolloutAssessment a = assess(
-                "Deployment",
-                deployment("{'observedGeneration':2,'replicas':1,'updatedReplicas':1,'availableReplicas':0}"),
-                replicasets(),
-                list(pod("p", RS_NEW_UID,
-                         "{'phase':'Pending','conditions':[{'type':'PodScheduled','status':'False','reason':"
-                         "'Unschedulable','message':'0/3 nodes are available: 3 node(s) didn\\u0027t match node "
-                         "selector.\\n'}]}"),
-                     NULL));
-        ASSERT_EQ(a.health, ROLLOUT_FAILING);
-        ASSERT_STREQ(a.reason, "Unschedulable");
-        /* the scheduler's newline is escaped: one line */
-        ASSERT_STREQ(a.message, "Unschedulable: pod p cannot be placed on a node: 0/3 nodes are available: 3 node(s) "
-                                "didn't match node selector.\\n");
-}
-
 TEST(deployment_progress_deadline) {
-        RolloutAssessment a = assess(
-                "Deployment",
-                deployment("{'observedGeneration':2,'replicas':1,'updatedReplicas':1,'availableReplicas':0,"
-                           "'conditions':[{'type':'Available','status':'False','reason':'MinimumReplicasUnavailable'},"
-                           "{'type':'Progressing','status':'False','reason':'ProgressDeadlineExceeded','message':"
-                           "'ReplicaSet \\\"nap-browser-7d9f\\\" has timed out progressing.'}]}"),
-                replicasets(), list(pod("p", RS_NEW_UID, "{'phase':'Pending'}"), NULL));
-        ASSERT_EQ(a.health, ROLLOUT_FAILING);
-        ASSERT_STREQ(a.reason, "ProgressDeadlineExceeded");
-        ASSERT_STREQ(a.message, "ProgressDeadlineExceeded: ReplicaSet \"nap-browser-7d9f\" has timed out progressing. "
-                                "(0/1 available)");
+        RolloutAssessment a = assess_new_pod(
+                "{'observedGeneration':2,'replicas':1,'updatedReplicas':1,'availableReplicas':0,"
+                "'conditions':[{'type':'Available','status':'False','reason':'MinimumReplicasUnavailable'},"
+                "{'type':'Progressing','status':'False','reason':'ProgressDeadlineExceeded','message':"
+                "'ReplicaSet \\\"nap-browser-7d9f\\\" has timed out progressing.'}]}",
+                "p", "{'phase':'Pending'}");
+        expect_failing(&a, "ProgressDeadlineExceeded",
+                       "ProgressDeadlineExceeded: ReplicaSet \"nap-browser-7d9f\" has timed out progressing. "
+                       "(0/1 available)");
 }
 
 TEST(deployment_missing) {
@@ -321,14 +315,9 @@ TEST(names_and_kinds) {
 
 TEST(hostile_text_is_one_line) {
         /* a kubelet message with a terminal escape and a newline */
-        RolloutAssessment a = assess(
-                "Deployment",
-                deployment("{'observedGeneration':2,'replicas':1,'updatedReplicas':1,'availableReplicas':0}"),
-                replicasets(),
-                list(pod("p", RS_NEW_UID,
-                         "{'containerStatuses':[{'name':'browser','state':{'waiting':{'reason':"
-                         "'CreateContainerError','message':'bad\\u001b[2J\\nnext line'}}}]}"),
-                     NULL));
+        RolloutAssessment a = assess_new_pod(NONE_AVAILABLE, "p",
+                                             "{'containerStatuses':[{'name':'browser','state':{'waiting':{'reason':"
+                                             "'CreateContainerError','message':'bad\\u001b[2J\\nnext line'}}}]}");
         ASSERT_EQ(a.health, ROLLOUT_FAILING);
         ASSERT_TRUE(strchr(a.message, '\n') == NULL && strchr(a.message, '\033') == NULL);
         ASSERT_TRUE(strstr(a.message, "bad\\x1b[2J\\nnext line") != NULL);
@@ -349,7 +338,7 @@ TEST(selector_query) {
 
 /* What rollout_trim() leaves judges the same. */
 TEST(trim_keeps_what_is_read) {
-        cJSON *d = deployment("{'observedGeneration':2,'replicas':1,'updatedReplicas':1,'availableReplicas':0}");
+        cJSON *d = deployment(NONE_AVAILABLE);
         cJSON *rs = replicasets();
         cJSON *p = pod("p", RS_NEW_UID, WAITING("ImagePullBackOff"));
         cJSON *pods = list(p, NULL), *i;
@@ -383,6 +372,6 @@ TEST(trim_keeps_what_is_read) {
 }
 
 TEST_MAIN(T(selector_query), T(trim_keeps_what_is_read), T(deployment_available), T(deployment_not_observed), T(deployment_old_replica_left),
-          T(deployment_image_pull_backoff), T(deployment_old_pods_do_not_count), T(deployment_container_errors),
-          T(deployment_unschedulable), T(deployment_progress_deadline), T(deployment_missing), T(daemonset),
+          T(deployment_image_pull_backoff), T(deployment_old_pods_do_not_count), T(deployment_pod_failures),
+          T(deployment_progress_deadline), T(deployment_missing), T(daemonset),
           T(names_and_kinds), T(hostile_text_is_one_line))

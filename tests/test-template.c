@@ -284,10 +284,16 @@ static void remove_dir(const char *dir) {
         ASSERT_EQ(system(cmd), 0);
 }
 
-TEST(override_dir_replaces_file) {
+/* BASE_KEYS with the sandbox on. */
+static Config *sandbox_config(DiagList *d) {
         static const char *const keys[] = { BASE_KEYS, "SANDBOX_ENABLED=true", NULL };
+
+        return config_from_strv(keys, d);
+}
+
+TEST(override_dir_replaces_file) {
         _cleanup_(diag_list_clear) DiagList d = { 0 };
-        _cleanup_(config_freep) Config *c = config_from_strv(keys, &d);
+        _cleanup_(config_freep) Config *c = sandbox_config(&d);
         _cleanup_(desired_set_freep) DesiredSet *s = NULL;
         _cleanup_free_ char *odir = make_dir();
 
@@ -298,15 +304,12 @@ TEST(override_dir_replaces_file) {
         ASSERT_OK(template_render(c, &o, &s, &d));
         ASSERT_STREQ(find_client(s, "sandbox-service")->name, "Custom");
         ASSERT_EQ(s->n_clients, 1);
-        _cleanup_free_ char *cmd = NULL;
-        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", odir) > 0);
-        ASSERT_EQ(system(cmd), 0);
+        remove_dir(odir);
 }
 
 TEST(template_errors) {
-        static const char *const keys[] = { BASE_KEYS, "SANDBOX_ENABLED=true", NULL };
         _cleanup_(diag_list_clear) DiagList d = { 0 };
-        _cleanup_(config_freep) Config *c = config_from_strv(keys, &d);
+        _cleanup_(config_freep) Config *c = sandbox_config(&d);
         DesiredSet *s = NULL;
         _cleanup_free_ char *dir = make_dir();
 
@@ -318,9 +321,7 @@ TEST(template_errors) {
         ASSERT_NULL(s);
         ASSERT_TRUE(diags_mention(&d, DIAG_ERROR, "template uses unknown variable NO_SUCH_VAR"));
         ASSERT_TRUE(diags_mention(&d, DIAG_ERROR, "template is not valid JSON"));
-        _cleanup_free_ char *cmd = NULL;
-        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", dir) > 0);
-        ASSERT_EQ(system(cmd), 0);
+        remove_dir(dir);
 }
 
 static const cJSON *pod_spec(const DesiredObject *o) {

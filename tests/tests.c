@@ -3,6 +3,7 @@
 
 jmp_buf test_jmp;
 int test_failed_flag;
+const char *test_context;
 
 /* TEST_ONLY=NAME runs that one case; a name that selects none (a typo, a
  * renamed case) is a failure, not a run of nothing that passes. */
@@ -14,6 +15,7 @@ int test_run(const TestCase *cases, size_t n) {
                 if (only && strcmp(only, cases[i].name) != 0)
                         continue;
                 test_failed_flag = 0;
+                test_context = NULL;
                 if (setjmp(test_jmp) == 0)
                         cases[i].func();
                 if (test_failed_flag) {

@@ -19,10 +19,15 @@ typedef struct TestCase {
 
 extern jmp_buf test_jmp;
 extern int test_failed_flag;
+/* The row a table-driven test is checking, printed with a failure; reset
+ * to NULL before each test. */
+extern const char *test_context;
 
 #define TEST_FAIL(...)                                                          \
         do {                                                                    \
                 fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);              \
+                if (test_context)                                               \
+                        fprintf(stderr, "[%s] ", test_context);                 \
                 fprintf(stderr, __VA_ARGS__);                                   \
                 fputc('\n', stderr);                                            \
                 test_failed_flag = 1;                                           \

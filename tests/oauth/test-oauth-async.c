@@ -103,9 +103,59 @@ static void assert_no_password(const char *message) {
         ASSERT_NULL(strchr(message, '\n'));
 }
 
+/* message starts with prefix, holds no password and is one line. */
 static void want_prefix(const char *message, const char *prefix) {
         if (!starts_with(message, prefix))
                 TEST_FAIL("unexpected message: '%s' (wanted '%s...')", message, prefix);
+        assert_no_password(message);
+}
+
+/* A second session holding the sandbox row's lock (FOR UPDATE) in an open
+ * transaction, until unlock_row(). */
+static PGconn *lock_sandbox_row(void) {
+        PGconn *locker = PQconnectdb(env("DATABASE_URL"));
+
+        ASSERT_TRUE(PQstatus(locker) == CONNECTION_OK);
+        PQclear(PQexec(locker, "BEGIN"));
+        PQclear(PQexec(locker, "SELECT 1 FROM oauth_clients WHERE id = 'sandbox-service' FOR UPDATE"));
+        return locker;
+}
+
+static void unlock_row(PGconn *locker) {
+        PQclear(PQexec(locker, "ROLLBACK"));
+        PQfinish(locker);
+}
+
+/* A fresh table with the sandbox's row synced by db; returns db's backend,
+ * its pid also written into pidbuf. */
+static pid_t synced_backend(OAuthDb *db, const char *app, char pidbuf[static 16]) {
+        Result res;
+        pid_t pid;
+
+        reset(true);
+        sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
+        pid = backend_pid(app, 0);
+        snprintf(pidbuf, 16, "%d", (int) pid);
+        return pid;
+}
+
+/* Runs the sync of s, which must time out, with a ticker proving the loop
+ * turned all along; returns how long it took (ms). */
+static uint64_t run_to_timeout(OAuthDb *db, const OAuthClientSpec *s, Result *res) {
+        Ticker t;
+        uint64_t ms;
+
+        ticker_start(&t);
+        start(db, s, 1, NULL, 0, res);
+        ms = run_until_done(res);
+        ticker_check(&t, ms);
+        ASSERT_EQ(res->r, -ETIMEDOUT);
+        return ms;
+}
+
+/* pg_terminate_backend() of the backend whose pid is written in pidbuf. */
+static void terminate_backend(const char *pidbuf) {
+        ASSERT_STREQ(sql_value("SELECT pg_terminate_backend($1::int)", pidbuf, NULL), "t");
 }
 
 /* ---------------------------------------------------------------------------
@@ -291,31 +341,21 @@ TEST(failure_rolls_back) {
 TEST(deadline_during_statement) {
         OAuthOptions opts = { .deadline_ms = 800, .statement_timeout_ms = 60000 };
         OAuthDb *db = new_db(url_app("nap-test-deadline"), &opts);
-        PGconn *locker = PQconnectdb(env("DATABASE_URL"));
         OAuthClientSpec s = SANDBOX;
-        char want[256];
+        char pidbuf[16], want[256];
+        PGconn *locker;
         Result res;
-        Ticker t;
         uint64_t ms;
 
-        ASSERT_TRUE(PQstatus(locker) == CONNECTION_OK);
-        reset(true);
-        sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
-        PQclear(PQexec(locker, "BEGIN"));
-        PQclear(PQexec(locker, "SELECT 1 FROM oauth_clients WHERE id = 'sandbox-service' FOR UPDATE"));
+        synced_backend(db, "nap-test-deadline", pidbuf);
+        locker = lock_sandbox_row();
 
         s.name = "Renamed";
-        ticker_start(&t);
-        start(db, &s, 1, NULL, 0, &res);
-        ms = run_until_done(&res);
-        ticker_check(&t, ms);
-        ASSERT_EQ(res.r, -ETIMEDOUT);
+        ms = run_to_timeout(db, &s, &res);
         ASSERT_TRUE(ms >= 750 && ms < 1800);
         snprintf(want, sizeof want, "no answer from PostgreSQL at 127.0.0.1:%s within 800 ms", env("PGPORT"));
         want_prefix(res.err.message, want);
-        assert_no_password(res.err.message);
-        PQclear(PQexec(locker, "ROLLBACK"));
-        PQfinish(locker);
+        unlock_row(locker);
 
         /* The next operation reconnects; the timed-out one changed nothing. */
         sync_ok(db, &s, 1, NULL, 0, &res);
@@ -325,20 +365,15 @@ TEST(deadline_during_statement) {
 
 TEST(lost_during_operation) {
         OAuthDb *db = new_db(url_app("nap-test-lost"), NULL);
-        PGconn *locker = PQconnectdb(env("DATABASE_URL"));
         OAuthClientSpec s = SANDBOX;
         char pidbuf[16], want[256];
+        PGconn *locker;
         uint64_t t0;
         Result res;
         pid_t pid;
 
-        ASSERT_TRUE(PQstatus(locker) == CONNECTION_OK);
-        reset(true);
-        sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
-        pid = backend_pid("nap-test-lost", 0);
-        snprintf(pidbuf, sizeof pidbuf, "%d", (int) pid);
-        PQclear(PQexec(locker, "BEGIN"));
-        PQclear(PQexec(locker, "SELECT 1 FROM oauth_clients WHERE id = 'sandbox-service' FOR UPDATE"));
+        pid = synced_backend(db, "nap-test-lost", pidbuf);
+        locker = lock_sandbox_row();
 
         s.name = "Renamed";
         start(db, &s, 1, NULL, 0, &res);
@@ -352,14 +387,12 @@ TEST(lost_during_operation) {
                 run_once(10 * MSEC);
         }
         ASSERT_EQ(res.calls, 0);
-        ASSERT_STREQ(sql_value("SELECT pg_terminate_backend($1::int)", pidbuf, NULL), "t");
+        terminate_backend(pidbuf);
         run_until_done(&res);
         ASSERT_EQ(res.r, -ECONNRESET);
         snprintf(want, sizeof want, "lost the connection to PostgreSQL at 127.0.0.1:%s: ", env("PGPORT"));
         want_prefix(res.err.message, want);
-        assert_no_password(res.err.message);
-        PQclear(PQexec(locker, "ROLLBACK"));
-        PQfinish(locker);
+        unlock_row(locker);
 
         sync_ok(db, &s, 1, NULL, 0, &res);
         ASSERT_EQ(res.changes[0], OAUTH_UPDATED);
@@ -373,11 +406,8 @@ TEST(kept_connection_closed_reconnects) {
         Result res;
         pid_t pid;
 
-        reset(true);
-        sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
-        pid = backend_pid("nap-test-kept", 0);
-        snprintf(pidbuf, sizeof pidbuf, "%d", (int) pid);
-        ASSERT_STREQ(sql_value("SELECT pg_terminate_backend($1::int)", pidbuf, NULL), "t");
+        pid = synced_backend(db, "nap-test-kept", pidbuf);
+        terminate_backend(pidbuf);
         wait_backend_gone(pid);
 
         /* Transparently: no error, on a new backend. */
@@ -393,15 +423,13 @@ TEST(stalled_backend) {
         OAuthDb *db = new_db(url_app("nap-test-stall"), &opts);
         OAuthClientSpec s = SANDBOX;
         Result res, cancelled;
-        char want[256];
+        char pidbuf[16], want[256];
         pid_t a, b;
         Ticker t;
         uint64_t t0, ms;
 
-        reset(true);
-        sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
+        a = synced_backend(db, "nap-test-stall", pidbuf);
         ASSERT_EQ(db_sockets(NULL), 1);
-        a = backend_pid("nap-test-stall", 0);
         stop_backend(a);
 
         /* Cancelled during the stall: at once, and nothing is left running. */
@@ -429,11 +457,7 @@ TEST(stalled_backend) {
         b = backend_pid("nap-test-stall", a);
         stop_backend(b);
         s.name = "Renamed again";
-        ticker_start(&t);
-        start(db, &s, 1, NULL, 0, &res);
-        ms = run_until_done(&res);
-        ticker_check(&t, ms);
-        ASSERT_EQ(res.r, -ETIMEDOUT);
+        ms = run_to_timeout(db, &s, &res);
         ASSERT_TRUE(ms >= 1450 && ms <= 2500);
         snprintf(want, sizeof want, "no answer from PostgreSQL at 127.0.0.1:%s within 1500 ms: closed the connection",
                  env("PGPORT"));
@@ -469,18 +493,13 @@ TEST(silent_server) {
         unsigned port;
         int fd = listen_silent(&port), c;
         Result res;
-        Ticker t;
         uint64_t ms, t0;
 
         snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%u dbname=nap user=nap password=S1lent-pw", port);
         snprintf(want, sizeof want, "cannot reach PostgreSQL at 127.0.0.1:%u: timeout expired", port);
 
         db = new_db(conninfo, &opts);
-        ticker_start(&t);
-        start(db, &SANDBOX, 1, NULL, 0, &res);
-        ms = run_until_done(&res);
-        ticker_check(&t, ms);
-        ASSERT_EQ(res.r, -ETIMEDOUT);
+        ms = run_to_timeout(db, &SANDBOX, &res);
         ASSERT_TRUE(ms >= 1450 && ms <= 2500);
         ASSERT_STREQ(res.err.message, want);
         ASSERT_NULL(strstr(res.err.message, "S1lent-pw"));
@@ -638,39 +657,41 @@ static int sockopt(int fd, int level, int name) {
         return v;
 }
 
+/* db's connection keeps alive: keepalives on, every 5 s, 3 probes, after
+ * idle seconds, and tcp_user_timeout ms; in the conninfo and in effect on the
+ * socket. */
+static void expect_keepalives(OAuthDb *db, const char *idle, const char *user_timeout) {
+        int fd;
+
+        ASSERT_STREQ(setting(db, "keepalives"), "1");
+        ASSERT_STREQ(setting(db, "keepalives_idle"), idle);
+        ASSERT_STREQ(setting(db, "keepalives_interval"), "5");
+        ASSERT_STREQ(setting(db, "keepalives_count"), "3");
+        ASSERT_STREQ(setting(db, "tcp_user_timeout"), user_timeout);
+        fd = db_socket();
+        ASSERT_EQ(sockopt(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+        ASSERT_EQ(sockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE), atoi(idle));
+        ASSERT_EQ(sockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL), 5);
+        ASSERT_EQ(sockopt(fd, IPPROTO_TCP, TCP_KEEPCNT), 3);
+        ASSERT_EQ(sockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), atoi(user_timeout));
+}
+
 TEST(keepalives) {
         OAuthDb *db = new_db(url_app("nap-test-tcp"), NULL);
         char url[1200];
         Result res;
-        int fd;
 
         reset(true);
         (void) raw();
         sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
-        ASSERT_STREQ(setting(db, "keepalives"), "1");
-        ASSERT_STREQ(setting(db, "keepalives_idle"), "10");
-        ASSERT_STREQ(setting(db, "keepalives_interval"), "5");
-        ASSERT_STREQ(setting(db, "keepalives_count"), "3");
-        ASSERT_STREQ(setting(db, "tcp_user_timeout"), "10000");
-        /* In effect on the socket. */
-        fd = db_socket();
-        ASSERT_EQ(sockopt(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
-        ASSERT_EQ(sockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE), 10);
-        ASSERT_EQ(sockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL), 5);
-        ASSERT_EQ(sockopt(fd, IPPROTO_TCP, TCP_KEEPCNT), 3);
-        ASSERT_EQ(sockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 10000);
+        expect_keepalives(db, "10", "10000");
         oauth_db_free(db);
 
         /* The conninfo's own values win. */
         snprintf(url, sizeof url, "%s&keepalives_idle=7&tcp_user_timeout=3000", url_app("nap-test-tcp"));
         db = new_db(url, NULL);
         sync_ok(db, &SANDBOX, 1, NULL, 0, &res);
-        ASSERT_STREQ(setting(db, "keepalives_idle"), "7");
-        ASSERT_STREQ(setting(db, "tcp_user_timeout"), "3000");
-        ASSERT_STREQ(setting(db, "keepalives_count"), "3");
-        fd = db_socket();
-        ASSERT_EQ(sockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE), 7);
-        ASSERT_EQ(sockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 3000);
+        expect_keepalives(db, "7", "3000");
         oauth_db_free(db);
 }
 
