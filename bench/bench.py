@@ -44,24 +44,46 @@ from naptest.kubelet import Kubelet
 from naptest.values import example_values, set_key, write_in_place
 
 
+def unit_environment():
+    """The Environment= of units/nap-agent.service: the bench runs the agent
+    as the package does (NAP_BENCH_UNIT_ENV=0: without it, to compare)."""
+    if os.environ.get("NAP_BENCH_UNIT_ENV") == "0":
+        return {}
+    unit = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "units", "nap-agent.service")
+    out = {}
+    with open(unit) as f:
+        for line in f:
+            if line.startswith("Environment="):
+                k, _, v = line[len("Environment="):].strip().partition("=")
+                out[k] = v
+    return out
+
+
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
 def smaps(pid):
-    """[(mapping, Rss KiB)] of file mappings, largest first, and the Pss."""
-    per, name, pss = {}, None, 0
+    """[(mapping, Rss KiB)] of file mappings, largest first; the Pss; and
+    [(mapping, Anonymous KiB)], largest first: [heap], [stack], a library's
+    copied-on-write pages by its name, "anon" for other anonymous mappings."""
+    per, anon, name, label, pss = {}, {}, None, None, 0
     with open("/proc/%d/smaps" % pid) as f:
         for line in f:
             parts = line.split()
             if "-" in parts[0] and len(parts) >= 5 and ":" in parts[3]:
-                name = os.path.basename(parts[5]) if len(parts) > 5 and parts[5].startswith("/") else None
+                path = parts[5] if len(parts) > 5 else ""
+                name = os.path.basename(path) if path.startswith("/") else None
+                label = name or path or "anon"
             elif parts[0] == "Rss:" and name:
                 per[name] = per.get(name, 0) + int(parts[1])
+            elif parts[0] == "Anonymous:" and int(parts[1]):
+                anon[label] = anon.get(label, 0) + int(parts[1])
             elif parts[0] == "Pss:":
                 pss += int(parts[1])
-    return sorted(per.items(), key=lambda kv: -kv[1]), pss
+    by_size = lambda d: sorted(d.items(), key=lambda kv: -kv[1])
+    return by_size(per), pss, by_size(anon)
 
 
 def timed_edit(agent, notify, audit, values, text):
@@ -112,7 +134,7 @@ def main():
     kubelet.start_auto()
     agent = Agent(wd, values, os.path.join(wd, "state"), env("KUBECONFIG"),
                   ["--resync=0", "--idle-close=%d" % IDLE_CLOSE_S], notify=notify,
-                  extra_env={"NAP_LOG_LEVEL": "debug"})
+                  extra_env=dict(unit_environment(), NAP_LOG_LEVEL="debug"))
     if notify.wait_for(lambda m: "READY=1" in m, 30) is None:
         print("the agent did not start:\n" + agent.output())
         return 1
@@ -146,7 +168,7 @@ def main():
     idle_min = (time.monotonic() - t0) / 60
     wakeups = sum(st1[k] - st0[k] for k in st0) / idle_min
     rss = {k: agent.status(k) for k in ("VmRSS", "RssAnon", "RssFile", "RssShmem", "VmHWM")}
-    libs, pss = smaps(agent.pid)
+    libs, pss, anon = smaps(agent.pid)
     dispatch = [float(x) for x in re.findall(r"took ([0-9.]+) ms of CPU", agent.output())]
     agent.stop()
     notify.close()
@@ -175,6 +197,8 @@ def main():
     print()
     print("nap-agent daemon bench: %d edits (%d kinds x %d), each applied when the file is closed, %s cores" %
           (len(plan), len(plan) // per_kind, per_kind, os.cpu_count()))
+    print("the agent's environment as under units/nap-agent.service: %s" %
+          (" ".join("%s=%s" % kv for kv in sorted(unit_environment().items())) or "(none)"))
     applied = [r for r in rows if r[1] is not None]
     a_ms = [r[1] for r in applied]
     s_ms = [r[2] for r in rows]
@@ -203,6 +227,7 @@ def main():
                            rss["RssShmem"], rss["VmHWM"]))
     print("    Pss %d KiB; file-backed Rss by mapping: %s" % (pss, ", ".join(
         "%s %d" % (name, kib) for name, kib in libs[:8])))
+    print("    anonymous Rss by mapping: %s" % ", ".join("%s %d" % (name, kib) for name, kib in anon[:8]))
     print("    idle wake-ups: %.1f per minute (context switches over %d s, no watchdog, resync off)" %
           (wakeups, idle_s))
     i_ms = [x[1] for x in ist]
