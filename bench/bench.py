@@ -129,12 +129,13 @@ def main():
     text = example_values(BROWSER_ENABLED="true", SANDBOX_NODE_PORT="30086")
     write_in_place(values, text)
     audit = Audit()
+    unit_env = unit_environment()
     notify = NotifySocket(wd)
     kubelet = Kubelet()
     kubelet.start_auto()
     agent = Agent(wd, values, os.path.join(wd, "state"), env("KUBECONFIG"),
                   ["--resync=0", "--idle-close=%d" % IDLE_CLOSE_S], notify=notify,
-                  extra_env=dict(unit_environment(), NAP_LOG_LEVEL="debug"))
+                  extra_env=dict(unit_env, NAP_LOG_LEVEL="debug"))
     if notify.wait_for(lambda m: "READY=1" in m, 30) is None:
         print("the agent did not start:\n" + agent.output())
         return 1
@@ -198,7 +199,7 @@ def main():
     print("nap-agent daemon bench: %d edits (%d kinds x %d), each applied when the file is closed, %s cores" %
           (len(plan), len(plan) // per_kind, per_kind, os.cpu_count()))
     print("the agent's environment as under units/nap-agent.service: %s" %
-          (" ".join("%s=%s" % kv for kv in sorted(unit_environment().items())) or "(none)"))
+          (" ".join("%s=%s" % kv for kv in sorted(unit_env.items())) or "(none)"))
     applied = [r for r in rows if r[1] is not None]
     a_ms = [r[1] for r in applied]
     s_ms = [r[2] for r in rows]

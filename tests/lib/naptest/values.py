@@ -10,6 +10,7 @@ import re
 from naptest import agent
 from naptest.checks import check
 from naptest.harness import EXAMPLE_VALUES, scratch
+from naptest.kube import ensure_namespace
 
 
 def set_key(text, key, value):
@@ -147,6 +148,5 @@ class Site:
 def module_site(name, ns, **over):
     """The namespace ns made, and a Site called name with both modules on
     (module_values(name, **over))."""
-    from naptest.kube import ensure_namespace
     ensure_namespace(ns)
     return Site(name, module_values(name, **over))
