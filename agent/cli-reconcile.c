@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cli-verbs.h"
-#include "manager-rollout.h"
+#include "daemon-rollouts.h"
 #include "manager.h"
 #include "util/json.h"
 #include "util/log.h"

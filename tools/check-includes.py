@@ -80,7 +80,7 @@ ARROWS = {
 PREFIXES = {
     "cli": ["cli"],
     "doctor": ["doctor"],
-    "manager": ["manager", "daemon"],
+    "manager": ["manager", "daemon", "pass"],
     "plan": ["plan"],
     "template": ["template"],
     "config": ["config"],

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "manager-watch.h"
+#include "daemon-values.h"
 #include "util/fs.h"
 #include "util/log.h"
 

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "manager-pass.h"
+#include "pass-internal.h"
 #include "util/log.h"
 #include "util/redact.h"
 

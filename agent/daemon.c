@@ -22,8 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "manager-rollout.h"
-#include "manager-watch.h"
+#include "daemon-rollouts.h"
+#include "daemon-values.h"
 #include "manager.h"
 #include "util/clock.h"
 #include "util/log.h"

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "manager-pass.h"
+#include "pass-internal.h"
 #include "util/log.h"
 
 #define GONE_POLL_USEC (250ULL * 1000ULL)

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "kube-config.h"
-#include "manager-rollout.h"
+#include "daemon-rollouts.h"
 #include "util/clock.h"
 #include "util/fs.h"
 #include "util/json.h"

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "manager-pass.h"
+#include "pass-internal.h"
 #include "util/json.h"
 #include "util/log.h"
 

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "manager-pass.h"
+#include "pass-internal.h"
 #include "util/json.h"
 #include "util/log.h"
 
