@@ -187,6 +187,10 @@ typedef void (*KubeApplyDone)(int r, KubeApplyResult *res, const KubeError *err,
 
 /* GET of an API path (with its query). -ENOENT on 404. */
 int kube_get_start(KubeClient *c, const char *path, KubeObjectDone done, void *userdata, KubeOp **ret);
+/* POST of obj to its collection: created, never replaced. -EEXIST (err
+ * set) when an object of that name exists (409). obj is serialised at
+ * once (and wiped when the request is done). */
+int kube_create_start(KubeClient *c, const cJSON *obj, KubeObjectDone done, void *userdata, KubeOp **ret);
 /* DELETE with propagationPolicy=Background, a 404 being success (existed false). */
 int kube_delete_start(KubeClient *c, const KubeRef *ref, KubeDeleteDone done, void *userdata, KubeOp **ret);
 /* kube_apply(), asynchronously. obj is serialised at once: it need not outlive the call. */

@@ -1,76 +1,115 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The inside of one reconcile pass, shared by its stages: the pass itself
- * and its bookkeeping (manager-pass.c), the Kubernetes objects
- * (manager-objects.c), the oauth_clients rows (manager-clients.c) and the
- * ledger read back from the cluster when it was lost (manager-rebuild.c).
- * Only those four include it; the rest of the agent sees manager.h.
+ * The inside of one reconcile pass, shared by the files of the pass and by
+ * nothing else (tools/check-includes.py): the pass and its state machine
+ * (pass.c), and one stage per file, each owning its sub-struct of Pass
+ * with its own cancel and free: the lost ledger read back from the
+ * cluster (pass-rebuild.c), install.sh's APP_PREFIX guard (pass-guard.c),
+ * the Kubernetes objects (pass-objects.c) with the secret digest's key
+ * (pass-digest.c), and the oauth_clients rows (pass-clients.c).
  */
 #pragma once
 
-#include "manager.h"
+#include "pass.h"
 
-typedef enum TaskStep {
-        TASK_APPLY,
-        TASK_DELETE,
-        TASK_REPLACE_DELETE, /* an immutable field changed: delete, */
-        TASK_REPLACE_WAIT,   /* wait until it is gone, */
-        TASK_REPLACE_APPLY,  /* create it again */
-        TASK_LIST,           /* rebuilding the ledger: one kind */
-} TaskStep;
-
-typedef struct Task Task;
-struct Task {
-        Pass *pass;
-        Task *prev, *next;
-        TaskStep step;
-        const PlanAction *a;     /* NULL for TASK_LIST */
-        size_t index;            /* of a in the plan */
-        const char *api_version; /* TASK_LIST */
-        const char *kind;        /* TASK_LIST */
-        char *id;
-        unsigned flags;          /* of the apply (KUBE_APPLY_*) */
-        KubeOp *op;
-        sd_event_source *timer;
-        bool started;
+struct PassCache {
+        char *guard_passed;  /* what the APP_PREFIX guard last passed for (pass-guard.c), or NULL */
+        char digest_key[65]; /* the secret digest's key, hex (pass-digest.c); secret */
+        char *digest_key_ns; /* the namespace it was read from; NULL: not read yet */
 };
+
+/* Where a pass is. Each state hands over to the next when its stage is
+ * done; a failure, or the deadline, goes to PASS_FINISHED once nothing of
+ * the stage is in flight. */
+typedef enum PassState {
+        PASS_LOADING,    /* deferred: values.env read and rendered */
+        PASS_REBUILDING, /* the ledger was lost: what the agent applied is listed (pass-rebuild.c) */
+        PASS_GUARDING,   /* the Deployments of the namespace are listed (pass-guard.c) */
+        PASS_APPLYING,   /* the objects and the rows, at once (pass-objects.c, pass-clients.c) */
+        PASS_FINISHED,   /* done was called; the pass is being freed */
+} PassState;
+
+/* One action of the plan and how far the pass got with it. */
+typedef struct PassAction {
+        const PlanAction *a;
+        bool queued;          /* the pass sends a request for it */
+        bool intended;        /* its intent is in the ledger */
+        bool created;         /* that intent made its ledger entry */
+        bool sent;            /* its request went out */
+        unsigned apply_flags; /* KUBE_APPLY_*, taken before its intent marked the entry pending */
+} PassAction;
+
+typedef struct DigestKeyOp DigestKeyOp;
+
+/* A pass's wait for the secret digest's key (pass-digest.c): started beside
+ * its first groups (which do not need it), waited for by the first group
+ * that does. */
+typedef struct DigestGate {
+        DigestKeyOp *op;
+        bool waiting;
+        int error;    /* reading it failed, and err says why */
+        KubeError err;
+        void (*resume)(void *userdata);
+        void *userdata;
+} DigestGate;
+
+typedef struct ObjectTask ObjectTask;
+
+typedef struct PassObjects {
+        KubeClient *kube;    /* the manager's, from the first group on */
+        PassAction *actions; /* one per plan action, from the first group on */
+        ObjectTask *tasks;   /* the requests of the current group in flight */
+        unsigned in_flight;
+        size_t next;         /* the plan action the next group starts from */
+        bool intents_saved;
+        bool done;
+        DigestGate key;
+} PassObjects;
+
+typedef struct PassClients {
+        KubeOp *pg_op;                /* reading the database's Service */
+        OAuthClientSpec *specs;       /* the rows to sync */
+        const PlanAction **actions;   /* ... and their plan actions */
+        size_t n;
+        bool db_busy;                 /* the sync is in flight */
+        bool done;
+} PassClients;
+
+typedef struct RebuildList RebuildList;
+
+typedef struct PassRebuild {
+        RebuildList *lists; /* in flight */
+} PassRebuild;
+
+typedef struct PassGuard {
+        KubeOp *op; /* the list of the namespace's Deployments */
+} PassGuard;
 
 struct Pass {
         Manager *m;
-        unsigned flags;
+        Ledger *ledger; /* the manager's, for as long as the pass runs */
+        PassCache *cache;
+        PassCache *own_cache; /* when the caller keeps none */
+        PassOptions opts;
+        PassState state;
         PassDone done;
         void *userdata;
         sd_event_source *begin;
         sd_event_source *deadline;
-        sd_event_source *save;   /* deferred: the ledger after the answers of one loop iteration */
-        KubeOp *guard_op;        /* the APP_PREFIX guard's list of Deployments (manager-guard.c) */
+        sd_event_source *save; /* deferred: the ledger after the answers of one loop iteration */
         Config *config;
         DesiredSet *desired;
         Plan *plan;
         PassResult res;
-        int error;    /* the first failure, or 0 */
-        Task *tasks;  /* running */
-        unsigned objects_in_flight;
-        size_t next;  /* the plan action the next group starts from */
-        bool *queued;         /* per plan action: the pass is to send it */
-        bool *intended;       /* ... and its intent is in the ledger */
-        bool *created;        /* ... and made its entry */
-        bool *sent;           /* ... and its request went out */
-        unsigned *apply_flags; /* per plan action, taken before its intent marked it pending */
-        bool intents_saved;
-        bool objects_done;
-        unsigned lists_in_flight;
-        /* clients */
-        bool clients_done;
-        KubeOp *pg_op;
-        DigestGate key;      /* the secret digest's key (manager-digest.c) */
-        OAuthClientSpec *specs;
-        const PlanAction **client_actions;
-        size_t n_specs;
-        bool db_busy;
+        int error;           /* the first failure, or 0 */
+        char error_line[512]; /* ... and what was logged for it */
+        PassRebuild rebuild;
+        PassGuard guard;
+        PassObjects objects;
+        PassClients clients;
 };
 
-/* ---- manager-pass.c: bookkeeping ---- */
+/* ---- pass.c ---- */
 
 /* Notes a failure and logs it: the first one is what the pass reports. */
 void pass_fail(Pass *p, int error, const char *format, ...) _printf_(3, 4);
@@ -79,36 +118,59 @@ void pass_failed(Pass *p, int error);
 /* Saves the ledger (durable: fsync'ed); a failure fails the pass. */
 int pass_save(Pass *p, bool durable);
 /* Saves the ledger once the answers of this loop iteration are in. */
-void save_soon(Pass *p);
-/* Starts nothing more: the pass finishes once nothing is in flight. */
-void pass_stop(Pass *p);
-/* Finishes the pass when its stages are done and nothing is in flight. */
-void pass_maybe_finish(Pass *p);
-/* Plans against the ledger, checks the guard, starts objects and clients. */
-void pass_plan(Pass *p);
-/* A task on the pass's list; a is borrowed (NULL for a list). */
-Task *task_new(Pass *p, TaskStep step, const PlanAction *a);
-/* Unlinks t, cancels what it has in flight; returns NULL. */
-Task *task_free(Task *t);
+void pass_save_soon(Pass *p);
+/* A stage of PASS_APPLYING is done: the pass finishes after the last. */
+void pass_stage_done(Pass *p);
+/* The lost ledger is read back (or reading it failed): plan, or finish. */
+void pass_rebuild_done(Pass *p);
+/* The guard's verdict: r < 0 (logged) finishes the pass, else it applies. */
+void pass_guard_done(Pass *p, int r);
+/* Notes a workload the pass created or changed (live: the object the apply
+ * returned); other kinds are ignored. */
+int pass_result_add_workload(PassResult *r, const char *module, const cJSON *live);
 
-/* ---- manager-objects.c ---- */
+/* ---- pass-rebuild.c ---- */
+
+/* Lists what the agent applied and records it in the ledger, then calls
+ * pass_rebuild_done(). A negative errno when nothing could be started. */
+int pass_rebuild_start(Pass *p);
+void pass_rebuild_cancel(Pass *p);
+
+/* ---- pass-guard.c ---- */
+
+/* 1: the pass may go on at once; 0: the list is on its way
+ * (pass_guard_done follows); negative: a failure, logged. */
+int pass_guard_start(Pass *p);
+void pass_guard_cancel(Pass *p);
+
+/* ---- pass-objects.c ---- */
 
 /* Whether the pass sends a request for a (an object action). */
-bool manager_objects_relevant(const Pass *p, const PlanAction *a);
-/* The object actions, group by group; sets p->objects_done at the end. */
-void manager_objects_start(Pass *p);
+bool pass_objects_relevant(const Pass *p, const PlanAction *a);
+/* The object actions, group by group; pass_stage_done() at the end. */
+void pass_objects_start(Pass *p);
 /* Takes back the intents of writes that were never sent. */
-void manager_objects_abandon_unsent(Pass *p);
+void pass_objects_abandon_unsent(Pass *p);
+/* Drops what is in flight (its intents stay); the stage is done. */
+void pass_objects_cancel(Pass *p);
+void pass_objects_free(Pass *p);
 
-/* ---- manager-clients.c ---- */
+/* ---- pass-clients.c ---- */
 
 /* Whether the pass syncs the row of a (a client action). */
-bool manager_clients_relevant(const Pass *p, const PlanAction *a);
-/* The rows, at the same time as the objects; sets p->clients_done at the end. */
-void manager_clients_start(Pass *p);
+bool pass_clients_relevant(const Pass *p, const PlanAction *a);
+/* The rows, at the same time as the objects; pass_stage_done() at the end. */
+void pass_clients_start(Pass *p);
+void pass_clients_cancel(Pass *p);
+void pass_clients_free(Pass *p);
 
-/* ---- manager-rebuild.c ---- */
+/* ---- pass-digest.c ---- */
 
-/* Lists what the agent applied and records it in the ledger, then plans
- * (pass_plan). Returns a negative errno when nothing could be started. */
-int manager_rebuild_start(Pass *p);
+/* Starts reading the key unless the cache has it (0). resume is called,
+ * from the loop, when digest_gate_ready() asked to wait and the key is
+ * there or reading it failed. */
+int digest_gate_start(DigestGate *g, Pass *p, void (*resume)(void *userdata), void *userdata);
+/* 0: the desired set is sealed; 1: wait for resume; negative: reading the
+ * key failed (g->err says why). */
+int digest_gate_ready(DigestGate *g, Pass *p);
+void digest_gate_cancel(DigestGate *g);
