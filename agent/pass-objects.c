@@ -110,18 +110,6 @@ static void abandon_if_refused(ObjectTask *t, const KubeError *err) {
 
 /* ---- applying and deleting objects ---------------------------------------------- */
 
-/* Changes server-side apply cannot make in place: the object is deleted
- * and created again. */
-static bool is_immutable_error(int r, const KubeError *err) {
-        return r == -EINVAL && err &&
-               (strstr(err->message, "field is immutable") || strstr(err->message, "may not change") ||
-                /* an older coturn's RollingUpdate parameters under strategy Recreate */
-                strstr(err->message, "may not be specified when strategy") ||
-                /* a probe the agent no longer sets (coturn's, before install.sh's fidelity): apply
-                 * removes its handler, the defaulted fields stay, and the rest is refused */
-                strstr(err->message, "must specify a handler type"));
-}
-
 static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *userdata);
 static void on_deleted(int r, bool existed, const KubeError *err, void *userdata);
 
@@ -248,7 +236,7 @@ static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *u
                 return;
         }
         /* Never for a partial object: it is not the agent's to delete. */
-        if (t->step == TASK_APPLY && !t->a->object->partial && is_immutable_error(r, err)) {
+        if (t->step == TASK_APPLY && !t->a->object->partial && kube_error_needs_replace(r, err)) {
                 log_notice("%s cannot be changed in place (%s); deleting it, waiting until it is gone, and "
                            "creating it again", t->id, err->message);
                 t->step = TASK_REPLACE_DELETE;
