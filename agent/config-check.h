@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The per-value rules of DESIGN.md §3 (ranges, URL and name syntax, secret
- * strength), used by config.c. Kept apart so config.c stays about the table
+ * The per-value rules of docs/design.md "Keys, defaults and checks"
+ * (ranges, URL and name syntax, secret strength), used by config.c. Kept apart so config.c stays about the table
  * and the derivations.
  */
 #pragma once

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Stage 2 of the pipeline: the variables of values.env -> the configuration.
- * Reads the keys as install.sh does (UPSTREAM.md §1: `${KEY:-default}`, so an
+ * Reads the keys as install.sh does (docs/platform.md §1: `${KEY:-default}`, so an
  * empty value takes the default like an absent key; an empty toggle is off),
  * derives the values the templates use (public URLs, redirect URIs, Service
  * type, node selectors, pull secrets), and checks every rule, collecting

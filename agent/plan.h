@@ -7,7 +7,8 @@
  * is deleted only when its module's toggle is in values.env: explicitly
  * false (the module was turned off) or true (the object was renamed or
  * dropped from the templates). A module whose toggle line is missing keeps
- * everything it has, and the plan says why in a note (DESIGN.md §7).
+ * everything it has, and the plan says why in a note (docs/design.md, "The
+ * plan and the ledger").
  *
  * Order: deletes first, Deployments before Services before Secrets (so a
  * NodePort held by an old Service is free before a new one asks for it);

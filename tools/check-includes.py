@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 """Checks every `#include "..."` of agent/ against the directions of
-STYLE.md ("Which way the includes run"):
+docs/hacking.md ("Which way the includes run"):
 
     main, cli --> manager --> plan --> template --> config --> envfile
                      |          `--> ledger
@@ -14,8 +14,8 @@ config, template, plan, ledger) never include kube, oauth, manager or cli;
 kube and oauth never include manager or cli; util includes nothing of the
 agent.
 
-Files belong to a module by their name (STYLE.md: a file that belongs to a
-group carries its prefix):
+Files belong to a module by their name (docs/hacking.md, "Layout": a file
+that belongs to a group carries its prefix):
 
     util      agent/util/*
     envfile   envfile, envfile-*        config    config, config-*
@@ -39,8 +39,8 @@ group carries its prefix):
 
 `nap-config.h` (generated: the version and the build's default paths) is
 the caller's policy: cli, doctor, manager, kube and oauth may include it;
-the pure stages and util may not (STYLE.md: "paths are the caller's
-policy"). Known breaks of these rules are listed in EXCEPTIONS with the
+the pure stages and util may not (docs/hacking.md: "paths are the
+caller's policy"). Known breaks of these rules are listed in EXCEPTIONS with the
 reason; each is reported on every run, and one that no longer occurs fails
 the check, so the list cannot go stale. A file whose name fits no group,
 or an include that names no file of agent/, fails: a new prefix is a
@@ -58,7 +58,7 @@ import sys
 import tempfile
 from contextlib import redirect_stdout
 
-# module -> the modules its arrows point at (STYLE.md).
+# module -> the modules its arrows point at (docs/hacking.md).
 ARROWS = {
     "cli": ["manager", "doctor", "gensecrets"],
     "doctor": ["manager"],
@@ -181,7 +181,7 @@ def check_file(agent, rel, errors, seen_exceptions):
                 print("exception: %s: %s -> %s: %s" % (where, src, dst, EXCEPTIONS[key]))
                 continue
         if not ok:
-            errors.append("%s: %s may not include %s (STYLE.md: which way the includes run)"
+            errors.append("%s: %s may not include %s (docs/hacking.md: which way the includes run)"
                           % (where, src, dst))
     return n
 
