@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # The systemd end-to-end test: boots a Debian 12 root with systemd 252 as
-# PID 1 in systemd-nspawn (how, on machines that do not run systemd, is in
-# ../shared/systemd/README.md), installs the built .deb in it the way the
+# PID 1 in systemd-nspawn (so it runs on machines that do not run systemd
+# themselves; see "boot and stop" below), installs the built .deb in it the way the
 # README tells users to, and checks what the package does to a real system:
 #
 #   package   apt install ./nap-agent_*.deb; the unit enabled the Debian way
@@ -103,7 +103,7 @@ tar -C "$ROOT" --numeric-owner --xattrs --xattrs-include='*' -I zstd -xpf "$TARB
 cp "$deb" "$ROOT/root/"
 debname=$(basename "$deb")
 
-# --- boot and stop (after ../shared/systemd/nspawn-recipe.sh) ---------------------
+# --- boot and stop ---------------------------------------------------------------
 nspawn_pid=
 harness_dir=
 kubelet_pid=
