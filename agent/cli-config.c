@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli-verbs.h"
+#include "cli-internal.h"
 #include "util/escape.h"
 #include "util/fs.h"
 #include "util/log.h"

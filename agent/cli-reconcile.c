@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli-verbs.h"
+#include "cli-internal.h"
 #include "manager-rollout.h"
 #include "manager.h"
 #include "util/json.h"

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli-verbs.h"
+#include "cli-internal.h"
 #include "gensecrets.h"
 #include "nap-config.h"
 #include "util/fs.h"

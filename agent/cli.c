@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
-#include "cli-verbs.h"
+#include "cli-internal.h"
 #include "nap-config.h"
 #include "util/fs.h"
 #include "util/log.h"

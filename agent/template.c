@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "template-digest.h"
+#include "template-internal.h"
 #include "template.h"
 #include "util/fs.h"
 #include "util/json.h"

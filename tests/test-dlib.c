@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "kube-curl.h"
-#include "oauth-pq.h"
+#include "oauth-internal.h"
 #include "tests.h"
 #include "util/dlib.h"
 #include "util/macro.h"
