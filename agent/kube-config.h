@@ -71,5 +71,5 @@ int kube_config_locate(const char *explicit_path, const char *values_kubeconfig,
 int kube_config_locate_in(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
                           const char *const *defaults, char **ret_path, char **ret_skipped);
 
-/* Strict base64 (whitespace ignored) for the *-data fields. -EINVAL when bad. */
+/* A *-data field: base64_decode() (util/base64.h) into a blob. -EINVAL when bad. */
 int kube_config_base64_decode(const char *in, KubeBlob *ret);

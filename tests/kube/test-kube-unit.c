@@ -262,26 +262,6 @@ TEST(missing_file) {
         ASSERT_STREQ(err.message, "kubeconfig '/nonexistent/kubeconfig' does not exist");
 }
 
-TEST(base64) {
-        KubeBlob b = { 0 };
-
-        ASSERT_OK(kube_config_base64_decode("aGVsbG8=", &b));
-        ASSERT_EQ(b.size, 5);
-        ASSERT_TRUE(memcmp(b.data, "hello", 5) == 0);
-        free(b.data);
-        ASSERT_OK(kube_config_base64_decode("aGVs\nbG8h", &b));
-        ASSERT_EQ(b.size, 6);
-        free(b.data);
-        ASSERT_OK(kube_config_base64_decode("aA==", &b));
-        ASSERT_EQ(b.size, 1);
-        free(b.data);
-        ASSERT_EQ(kube_config_base64_decode("aGVsbG8", &b), -EINVAL);
-        ASSERT_EQ(kube_config_base64_decode("aA==aA==", &b), -EINVAL);
-        ASSERT_EQ(kube_config_base64_decode("a===", &b), -EINVAL);
-        ASSERT_EQ(kube_config_base64_decode("", &b), -EINVAL);
-        ASSERT_EQ(kube_config_base64_decode("a-b_", &b), -EINVAL);
-}
-
 TEST(locate) {
         char *p = NULL, *skipped = NULL, defaults_a[600], defaults_b[600], creds[600];
         const char *defaults[3] = { defaults_a, defaults_b, NULL };
@@ -698,7 +678,7 @@ TEST(json_covers) {
 
 static const TestCase cases[] = {
         T(token), T(token_file_relative), T(client_cert_data), T(files_relative_to_kubeconfig), T(errors),
-        T(missing_file), T(base64), T(locate), T(paths), T(ref_from_object), T(status_messages), T(secret_paths),
+        T(missing_file), T(locate), T(paths), T(ref_from_object), T(status_messages), T(secret_paths),
         T(secret_answers_cut), T(messages_redacted), T(server_name_and_proxy),
         T(client_refused_and_cancelled), T(adopt_patch), T(owned_beyond), T(json_covers),
 };
