@@ -34,7 +34,6 @@ typedef enum CheckKind {
 void config_check_value(Config *c, ConfigVar *v, CheckKind kind, DiagList *diags);
 
 /* Syntax checks shared with other stages. */
-bool is_dns_label(const char *s, size_t max);
 bool is_ip_address(const char *s);
 bool is_http_url(const char *s);
 

@@ -102,7 +102,8 @@ const char *var_origin_to_string(VarOrigin o) {
         return "derived";
 }
 
-bool config_var_from_file(const ConfigVar *v) {
+/* Whether the file gave the variable a value of its own (not a default). */
+static bool config_var_from_file(const ConfigVar *v) {
         return v && v->origin == VAR_FROM_FILE;
 }
 

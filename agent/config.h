@@ -90,8 +90,6 @@ const char *config_get(const Config *c, const char *name);
 
 /* "file", "default", "file (empty) → default" or "derived", for `vars`. */
 const char *var_origin_to_string(VarOrigin o);
-/* Whether the file gave the variable a value of its own (not a default). */
-bool config_var_from_file(const ConfigVar *v);
 
 bool config_module_enabled(const Config *c, Module m);
 Toggle config_module_toggle(const Config *c, Module m);

@@ -393,7 +393,8 @@ void kube_call_cancel(KubeCall *call) {
         call_free(call);
 }
 
-long kube_call_http_status(KubeCall *call) {
+/* The HTTP status of the answer being received, 0 before its headers. */
+static long kube_call_http_status(KubeCall *call) {
         long status = 0;
 
         if (sym_curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)

@@ -70,19 +70,7 @@ int kube_call_start(KubeClient *c, const char *method, const char *path, const K
 /* Stops the call at once (its transfer is dropped, its timers removed) and
  * frees it; done is not called. NULL is a no-op. */
 void kube_call_cancel(KubeCall *call);
-/* The HTTP status of the answer being received, 0 before its headers. */
-long kube_call_http_status(KubeCall *call);
 
-/* Runs the client's loop until *done becomes true. For the synchronous
- * wrappers only: refuses (-EDEADLK) when called from inside a dispatch of
- * that loop, since that would block the loop. */
-int kube_client_run_until(KubeClient *c, const bool *done);
-
-/* A call, run to completion on the client's loop (synchronous callers
- * only, see kube_client_run_until). Returns 0 with *ret filled when an
- * answer arrived, else a negative errno with err set. */
-int kube_call_sync(KubeClient *c, const char *method, const char *path, KubeBody body_type, const char *body,
-                   KubeResponse *ret, KubeError *err);
 
 /* Turns an answer >= 400 into errno + err, mentioning the retries. */
 int kube_http_failure(const KubeResponse *resp, KubeError *err);

@@ -72,11 +72,6 @@ bool plan_has_changes(const Plan *p);
  * fields indented below, and the notes. Secrets print as <redacted>. */
 void plan_print(const Plan *p, FILE *f, bool show_unchanged);
 
-/* Secret-free view of o: every Secret value and every string holding a
- * secret of c becomes "<redacted:HMAC12>" keyed with l. Caller owns it. */
-cJSON *plan_object_view(const DesiredObject *o, const Config *c, const Ledger *l);
-/* Keyed digest of a desired client. */
-void plan_client_digest(const Ledger *l, const DesiredClient *dc, char ret[LEDGER_DIGEST_HEX]);
 /* For `plan --live`: fetch returns what a server-side dry-run apply of o
  * would leave (*ret_would_be) and the live object (*ret_live, NULL when it
  * does not exist); fetch_client returns 1 with the stored name and first

@@ -656,15 +656,6 @@ DesiredSet *desired_set_free(DesiredSet *s) {
         return NULL;
 }
 
-char *desired_object_id(const DesiredObject *o) {
-        char *s;
-
-        if (o->namespace ? asprintf(&s, "%s/%s/%s", o->kind, o->namespace, o->name) < 0
-                         : asprintf(&s, "%s/%s", o->kind, o->name) < 0)
-                return NULL;
-        return s;
-}
-
 static void redact_strings(cJSON *j, const Config *c) {
         for (cJSON *ch = j->child; ch; ch = ch->next) {
                 if (cJSON_IsString(ch) && config_contains_secret(c, ch->valuestring))

@@ -16,7 +16,9 @@
 #   6. clang, -Werror, with ASan + UBSan and libFuzzer: unit and golden;
 #   7. every libFuzzer binary that build 6 made (tests/fuzz/fuzz-*), 30 s
 #      each, two at a time;
-#   8. the include checker (tools/check-includes.py).
+#   8. the include checker (tools/check-includes.py) and the exported
+#      functions check on build 2 (tools/check-symbols.py; both also run
+#      as tests of the unit suite in every build).
 #
 # Every build is configured with -Dci=true: each tool a test needs is
 # required, so none is dropped. Nothing may be skipped either: after every
@@ -170,5 +172,8 @@ fuzz_all "$fuzz" 30
 
 step "include directions (tools/check-includes.py)"
 python3 tools/check-includes.py agent
+
+step "exported functions (tools/check-symbols.py)"
+python3 tools/check-symbols.py "$build"
 
 step "all passed"

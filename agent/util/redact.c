@@ -420,12 +420,3 @@ size_t redact_buf(char *buf, size_t size) {
         return n;
 }
 
-bool redact_contains_secret(const char *s) {
-        bool found = false;
-
-        pthread_mutex_lock(&lock);
-        for (size_t i = 0; s && s[i] && !found; i++)
-                found = match_at(s, i) > 0;
-        pthread_mutex_unlock(&lock);
-        return found;
-}
