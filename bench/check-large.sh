@@ -11,6 +11,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build}
 runs=${2:-11}
 agent=$build/agent/nap-agent
+# the source tree's templates (the binary reads no path of its build tree)
+export NAP_TEMPLATES_DIR=$top/agent/templates NAP_TEMPLATES_OVERRIDE_DIR=/nonexistent/nap-bench
 [ -x "$agent" ] || { echo "bench: no $agent: build first (meson setup $build && meson compile -C $build)" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -12,6 +12,8 @@ NAP_WITH_CLANG=0 bash tools/deps.sh
 [ -d build ] || meson setup build
 meson compile -C build
 bash tests/harness/harness.sh deps
+# the source tree's templates (the binary reads no path of its build tree)
+export NAP_TEMPLATES_DIR=$PWD/agent/templates
 
 work=$(mktemp -d /tmp/nap-demo.XXXXXX)
 harness=$(mktemp -d /tmp/nap-demo-control-plane.XXXXXX)  # its own: postgres must traverse it
