@@ -36,6 +36,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SELF=$HERE/$(basename "${BASH_SOURCE[0]}")
 CACHE=${NAP_K8S_CACHE:-${HOME:-/root}/.cache/nap-agent/k8s}
+GOTREE=$CACHE/build/gopath  # the source package's tree, in GOPATH mode (build)
 PGBIN=${NAP_PGBIN:-/usr/lib/postgresql/15/bin}
 APISERVER_VERSION=v1.20.2
 DEB_PACKAGES=(etcd-server etcd-client postgresql openssl curl xz-utils jq)
@@ -204,7 +205,7 @@ ensure_k8s() {
 	else
 		[ -z "${NAP_HARNESS_NO_BUILD:-}" ] ||
 			die "no $name (KUBE_APISERVER/KUBE_CONTROLLER_MANAGER, PATH, $CACHE/bin) and NAP_HARNESS_NO_BUILD is set"
-		log "no $name found: building it from Debian's source package (about 5 minutes each)"
+		log "no $name found: building it from Debian's source package (several minutes)"
 		"$SELF" build "$name" >&2
 	fi
 	k=$(find_k8s "$name") || die "$name still missing after unpack/build"
@@ -293,11 +294,11 @@ build_openapi() {
 	[ -s "$out" ]
 }
 
-# build_source: the Go tree ready to build in GOPATH mode under
-# $CACHE/build/gopath (fetched, unpacked, patched, openapi generated); the Go
-# toolchain installed first.
+# build_source: the Go tree ready to build in GOPATH mode under $GOTREE
+# (fetched, unpacked, patched, openapi generated); the Go toolchain
+# installed first.
 build_source() {
-	local b=$CACHE/build tgz src gopath=$CACHE/build/gopath
+	local b=$CACHE/build tgz src
 	if ! command -v go >/dev/null || [ ! -d /usr/share/gocode/src/github.com/modern-go/reflect2 ]; then
 		[ "$(id -u)" = 0 ] || die "building needs golang-go and golang-github-modern-go-reflect2-dev (run as root once)"
 		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -326,17 +327,17 @@ build_source() {
 	fi
 	src=$(find "$b/src" -mindepth 1 -maxdepth 1 -type d | head -n1)
 	[ -f "$src/cmd/kube-apiserver/apiserver.go" ] || die "unexpected source layout under $b/src"
-	mkdir -p "$gopath/src/k8s.io"
-	ln -sfn "$src" "$gopath/src/k8s.io/kubernetes"
+	mkdir -p "$GOTREE/src/k8s.io"
+	ln -sfn "$src" "$GOTREE/src/k8s.io/kubernetes"
 	build_patch_reflect2 "$src"
-	build_openapi "$gopath"
+	build_openapi "$GOTREE"
 }
 
 # build_cmd NAME: go build ./cmd/NAME of build_source's tree into
 # $CACHE/bin/NAME, stamped with the version as upstream's
 # hack/lib/version.sh does (GET /version).
 build_cmd() {
-	local gopath=$CACHE/build/gopath name=$1 vpkg ldf="-s -w -buildid=" bdate
+	local name=$1 vpkg ldf="-s -w -buildid=" bdate
 	bdate=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 	for vpkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 		vpkg=k8s.io/kubernetes/vendor/$vpkg
@@ -345,8 +346,8 @@ build_cmd() {
 		ldf+=" -X $vpkg.gitTreeState=archive -X $vpkg.buildDate=$bdate"
 	done
 	log "building cmd/$name (GOPATH mode)"
-	(cd "$gopath/src/k8s.io/kubernetes" &&
-		env CGO_ENABLED=0 GOPROXY=off GOFLAGS= GO111MODULE=off "GOPATH=$gopath" \
+	(cd "$GOTREE/src/k8s.io/kubernetes" &&
+		env CGO_ENABLED=0 GOPROXY=off GOFLAGS= GO111MODULE=off "GOPATH=$GOTREE" \
 			"GOCACHE=${GOCACHE:-$CACHE/build/gocache}" \
 			go build -trimpath -tags selinux,notest -ldflags "$ldf" \
 			-o "$CACHE/bin/$name.tmp" "./cmd/$name")
