@@ -81,12 +81,7 @@ def expected(key, ref, v):
     for kind, name, patch in platform.patches(v):
         if key.lower() == "%s/%s" % (kind, name):
             platform.merge(ref, patch)
-    want = platform.agent_today(key, ref, v)
-
-    def ports(path, d):
-        if path[-2:-1] == ("ports",):
-            d.setdefault("protocol", "TCP")
-    walk(want, ports)
+    want = platform.with_protocols(platform.agent_today(key, ref, v))
     if key == "Service/coturn":
         twins = [dict(p, name=p["name"].replace("-tcp", "-udp"), protocol="UDP")
                  for p in want["spec"]["ports"] if p["protocol"] == "TCP"]

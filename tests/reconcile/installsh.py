@@ -20,24 +20,10 @@ import json
 from naptest import platform
 
 
-def _with_protocols(node):
-    """Every port of node (container ports and Service ports) with a protocol."""
-    if isinstance(node, dict):
-        for k, x in node.items():
-            if k == "ports" and isinstance(x, list):
-                for p in x:
-                    p.setdefault("protocol", "TCP")
-            _with_protocols(x)
-    elif isinstance(node, list):
-        for x in node:
-            _with_protocols(x)
-    return node
-
-
 def installsh_objects(v, coturn_strategy=True):
     """What install.sh applies for v; coturn_strategy=False: coturn as an
     older install.sh left it, without a strategy (the default RollingUpdate)."""
-    out = [_with_protocols(o) for o in platform.objects(v)]
+    out = [platform.with_protocols(o) for o in platform.objects(v)]
     if not coturn_strategy:
         for o in out:
             if platform.key(o) == "Deployment/coturn":

@@ -10,6 +10,7 @@ docs/platform.md describes, never a table inside a test.
   patches(v)          its `kubectl patch`es after that: [(kind, name, patch)]
   control_plane(v)    the env entries it writes into ${APP_PREFIX}-cp
   secrets(v)          values.env key -> (Secret, key in it, the Deployments that read it)
+  with_protocols(obj) every port of obj with its protocol (TCP where none is named)
   agent_today(target, obj, v)  obj with the reference's KNOWN, TEMPORARY
                       differences applied: what nap-agent renders today
 """
@@ -122,6 +123,23 @@ def secrets(v):
             for k, text in e["object"]["stringData"].items():
                 out[_VAR.fullmatch(text).group(1)] = (name, k, tuple(refs.get((name, k), ())))
     return out
+
+
+def with_protocols(node):
+    """node with every port (a container's, a Service's) naming its
+    protocol, TCP where the installer names none: server-side apply on
+    Kubernetes 1.20 refuses a port list without it (a deliberate difference,
+    docs/design.md)."""
+    if isinstance(node, dict):
+        for k, x in node.items():
+            if k == "ports" and isinstance(x, list):
+                for p in x:
+                    p.setdefault("protocol", "TCP")
+            with_protocols(x)
+    elif isinstance(node, list):
+        for x in node:
+            with_protocols(x)
+    return node
 
 
 def merge(obj, patch):
