@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli-verbs.h"
+#include "cli-internal.h"
 #include "util/escape.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -42,7 +42,10 @@ static int load_reported(const CliArgs *a, Config **ret, bool *ret_invalid) {
         return r;
 }
 
-int cli_load_config(const CliArgs *a, Config **ret) {
+/* Loads values.env and builds the configuration, printing every diagnostic
+ * to stderr. Returns 0 with *ret set when there are no errors; else
+ * negative (the diagnostics said why). */
+static int cli_load_config(const CliArgs *a, Config **ret) {
         _cleanup_(config_freep) Config *c = NULL;
         bool invalid;
         int r = load_reported(a, &c, &invalid);

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli-verbs.h"
+#include "cli-internal.h"
 #include "doctor.h"
 #include "util/log.h"
 

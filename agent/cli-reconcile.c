@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli-verbs.h"
+#include "cli-internal.h"
 #include "daemon-rollouts.h"
 #include "daemon.h"
 #include "manager.h"

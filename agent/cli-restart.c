@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli-verbs.h"
+#include "cli-internal.h"
 #include "manager.h"
 #include "util/json.h"
 #include "util/log.h"

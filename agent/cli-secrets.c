@@ -16,15 +16,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli-verbs.h"
+#include "cli-internal.h"
 #include "gensecrets.h"
 #include "nap-config.h"
 #include "util/fs.h"
 #include "util/log.h"
 
-/* The bundled example: the source tree's when run from the build tree. */
+/* The example a missing values.env is made from: $NAP_EXAMPLE_VALUES, else
+ * the installed one. */
 static const char *example_path(void) {
-        return exe_is_below(NAP_BUILD_ROOT) ? NAP_SOURCE_EXAMPLE_VALUES : NAP_EXAMPLE_VALUES;
+        const char *e = getenv("NAP_EXAMPLE_VALUES");
+
+        return e ? e : NAP_EXAMPLE_VALUES;
 }
 
 /* The file a chain of symlinks starting at path ends at, which need not

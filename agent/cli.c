@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
-#include "cli-verbs.h"
+#include "cli-internal.h"
 #include "daemon.h"
 #include "nap-config.h"
 #include "util/fs.h"
@@ -230,16 +230,17 @@ void cli_session_clear(CliSession *s) {
         *s = (CliSession) { 0 };
 }
 
-/* The paths no option gave: the environment's, else the build's. A binary
- * run from its build tree reads the templates of its source tree, so that a
- * developer's edit to a template is seen without an install. */
+/* The paths no option gave: the environment's, else the installed ones. The
+ * binary behaves the same wherever it was built: one run from a build tree
+ * that should read the source tree's templates is told so (--templates,
+ * NAP_TEMPLATES_DIR). */
 static void cli_default_paths(CliArgs *a) {
         const char *e;
 
         if (!a->values)
                 a->values = (e = getenv("NAP_VALUES")) ? e : NAP_VALUES_PATH;
         if (!a->templates.dir && !(a->templates.dir = getenv("NAP_TEMPLATES_DIR")))
-                a->templates.dir = exe_is_below(NAP_BUILD_ROOT) ? NAP_SOURCE_TEMPLATES_DIR : NAP_TEMPLATES_DIR;
+                a->templates.dir = NAP_TEMPLATES_DIR;
         if (!a->templates.override_dir && !(a->templates.override_dir = getenv("NAP_TEMPLATES_OVERRIDE_DIR")))
                 a->templates.override_dir = NAP_TEMPLATES_OVERRIDE_DIR;
 }

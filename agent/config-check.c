@@ -12,7 +12,7 @@
 #include "config-check.h"
 #include "util/strbuf.h"
 
-bool is_dns_label(const char *s, size_t max) {
+static bool is_dns_label(const char *s, size_t max) {
         size_t n = strlen(s);
 
         if (n == 0 || n > max)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The per-value rules of DESIGN.md §3 (ranges, URL and name syntax, secret
- * strength), used by config.c. Kept apart so config.c stays about the table
+ * The per-value rules of docs/design.md "Keys, defaults and checks"
+ * (ranges, URL and name syntax, secret strength), used by config.c. Kept apart so config.c stays about the table
  * and the derivations.
  */
 #pragma once
@@ -34,7 +34,6 @@ typedef enum CheckKind {
 void config_check_value(Config *c, ConfigVar *v, CheckKind kind, DiagList *diags);
 
 /* Syntax checks shared with other stages. */
-bool is_dns_label(const char *s, size_t max);
 bool is_ip_address(const char *s);
 bool is_http_url(const char *s);
 

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The key table of DESIGN.md §3 and UPSTREAM.md §1 is data (key_specs
- * below): name, older name, default, check, and which module uses it.
- * config_new() walks it in order, so a default may refer to keys above it;
- * then derives the values the templates use; then checks the cross-key
- * rules (NodePort collisions, the APP_PREFIX guard, module combinations).
+ * The keys of values.env, read as docs/platform.md §1 says the installer
+ * reads them, are data (key_specs below): name, older name, default,
+ * check, and which module uses it. config_new() walks it in order, so a
+ * default may refer to keys above it; then derives the values the templates
+ * use; then checks the cross-key rules (NodePort collisions, the
+ * APP_PREFIX guard, module combinations).
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -101,7 +102,8 @@ const char *var_origin_to_string(VarOrigin o) {
         return "derived";
 }
 
-bool config_var_from_file(const ConfigVar *v) {
+/* Whether the file gave the variable a value of its own (not a default). */
+static bool config_var_from_file(const ConfigVar *v) {
         return v && v->origin == VAR_FROM_FILE;
 }
 
@@ -340,7 +342,7 @@ static void check_keys(Config *c, DiagList *diags) {
         }
 }
 
-/* The public URLs (UPSTREAM.md §1) are resolved by the key table; here they
+/* The public URLs (docs/platform.md §1) are resolved by the key table; here they
  * feed the service URLs and redirect URIs, and a module that is on needs its
  * own: `http://:30086` would be deployed otherwise. */
 static int config_derive_urls(Config *c, DiagList *diags) {

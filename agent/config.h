@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Stage 2 of the pipeline: the variables of values.env -> the configuration.
- * Reads the keys as install.sh does (UPSTREAM.md §1: `${KEY:-default}`, so an
+ * Reads the keys as install.sh does (docs/platform.md §1: `${KEY:-default}`, so an
  * empty value takes the default like an absent key; an empty toggle is off),
  * derives the values the templates use (public URLs, redirect URIs, Service
  * type, node selectors, pull secrets), and checks every rule, collecting
@@ -90,8 +90,6 @@ const char *config_get(const Config *c, const char *name);
 
 /* "file", "default", "file (empty) → default" or "derived", for `vars`. */
 const char *var_origin_to_string(VarOrigin o);
-/* Whether the file gave the variable a value of its own (not a default). */
-bool config_var_from_file(const ConfigVar *v);
 
 bool config_module_enabled(const Config *c, Module m);
 Toggle config_module_toggle(const Config *c, Module m);

@@ -56,6 +56,7 @@ struct Rollouts {
         char *saved; /* what the runtime file holds */
 };
 
+static int rollouts_save(Rollouts *rs);
 static void entry_update(RolloutEntry *e);
 
 /* snprintf() that may cut: the messages are one line, their end matters least. */
@@ -551,7 +552,8 @@ static cJSON *runtime_json(const Rollouts *rs) {
         return j;
 }
 
-int rollouts_save(Rollouts *rs) {
+/* Saves the runtime file now (it is also saved on every change). */
+static int rollouts_save(Rollouts *rs) {
         _cleanup_(cJSON_Deletep) cJSON *j = NULL;
         _cleanup_free_ char *text = NULL;
         int r;

@@ -58,8 +58,6 @@ int rollouts_summary(const Rollouts *rs, char **ret);
 /* One line per failing entry into *ret ("NAME: MESSAGE; ..."), NULL when none. */
 int rollouts_failures(const Rollouts *rs, char **ret);
 
-/* Saves the runtime file now (it is also saved on every change). */
-int rollouts_save(Rollouts *rs);
 /* Removes the runtime file (a daemon that stops cleanly). */
 void rollouts_remove_runtime(Rollouts *rs);
 

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon-values.h"
+#include "daemon-internal.h"
 #include "util/fs.h"
 #include "util/log.h"
 

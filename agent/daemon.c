@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "daemon-rollouts.h"
-#include "daemon-values.h"
+#include "daemon-internal.h"
 #include "daemon.h"
 #include "pass.h"
 #include "util/clock.h"

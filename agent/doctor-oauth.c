@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "doctor-checks.h"
+#include "doctor-internal.h"
 #include "util/json.h"
 
 /* ---- 3 and 4. oauth_clients: invalid_client, invalid_redirect_uri ------- */

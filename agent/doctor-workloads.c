@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "config-check.h"
-#include "doctor-checks.h"
+#include "doctor-internal.h"
 #include "rollout.h"
 #include "util/json.h"
 #include "util/log.h"

@@ -3,7 +3,7 @@
  * `nap-agent doctor`: runs the operator's debugging list live, in its
  * order, and prints the report (human or JSON). The checks of values.env,
  * the API server and the agent itself are here; the oauth_clients rows and
- * the workloads have files of their own (doctor-checks.h).
+ * the workloads have files of their own (doctor-internal.h).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "config-check.h"
-#include "doctor-checks.h"
+#include "doctor-internal.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/strbuf.h"

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "envfile-parser.h"
+#include "envfile-internal.h"
 
 /* Where a "$" stands: it means different things in each. */
 typedef enum DollarCtx {

@@ -33,7 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "envfile-parser.h"
+#include "envfile-internal.h"
 #include "util/fs.h"
 
 #define ENVFILE_MAX_SIZE (1024u * 1024u)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `gen-secrets`: gives the machine-internal secrets of values.env random
- * values, as the platform's own tooling does (UPSTREAM.md §3): each one that
+ * values, as the platform's own tooling does (docs/platform.md §3): each one that
  * is empty or still a placeholder gets 32 random bytes as 64 hex characters
  * in place, and each one missing from the file is appended. Secrets a
  * person must know (ADMIN_PASSWORD, LDAP_BIND_PASSWORD) are never

@@ -3,7 +3,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "kube-adopt.h"
+#include "kube-internal.h"
 #include "util/json.h"
 
 #define FIELD_MANAGER KUBE_FIELD_MANAGER

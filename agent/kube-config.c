@@ -6,7 +6,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include <yaml.h>
 
 #include "kube-config.h"
+#include "util/base64.h"
 #include "util/fs.h"
 #include "util/log.h"
 
@@ -61,58 +61,9 @@ KubeConfig *kube_config_free(KubeConfig *k) {
 
 /* ---- base64 ---------------------------------------------------------- */
 
-static int b64_value(char c) {
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '+')
-                return 62;
-        if (c == '/')
-                return 63;
-        return -1;
-}
-
-int kube_config_base64_decode(const char *in, KubeBlob *ret) {
-        size_t n = strlen(in), len = 0, pad = 0, quad = 0;
-        uint32_t acc = 0;
-        _cleanup_free_ unsigned char *out = malloc(n / 4 * 3 + 3);
-
-        if (!out)
-                return -ENOMEM;
-        for (const char *p = in; *p; p++) {
-                if (strchr(" \t\r\n", *p))
-                        continue;
-                if (*p == '=') {
-                        pad++;
-                        if (pad > 2)
-                                return -EINVAL;
-                        acc <<= 6;
-                        quad++;
-                } else {
-                        int v = b64_value(*p);
-                        if (v < 0 || pad > 0) /* data after padding */
-                                return -EINVAL;
-                        acc = acc << 6 | (uint32_t) v;
-                        quad++;
-                }
-                if (quad == 4) {
-                        out[len++] = (unsigned char) (acc >> 16);
-                        if (pad < 2)
-                                out[len++] = (unsigned char) (acc >> 8);
-                        if (pad < 1)
-                                out[len++] = (unsigned char) acc;
-                        acc = 0;
-                        quad = 0;
-                }
-        }
-        if (quad != 0 || len == 0)
-                return -EINVAL;
-        ret->data = TAKE_PTR(out);
-        ret->size = len;
-        return 0;
+/* A *-data field into a blob; -EINVAL when bad. */
+static int data_decode(const char *in, KubeBlob *ret) {
+        return base64_decode(in, &ret->data, &ret->size);
 }
 
 /* ---- YAML helpers ---------------------------------------------------- */
@@ -255,7 +206,7 @@ static int get_pem(Doc *d, yaml_node_t *map, const char *key, const char *where,
                 return r;
 
         if (data) { /* as client-go: the data wins over the file */
-                r = kube_config_base64_decode(data, ret);
+                r = data_decode(data, ret);
                 if (r == -EINVAL)
                         return kube_error_setf(err, r, "kubeconfig '%s':%u: %s: %s is not valid base64", d->path,
                                                node_line(map_get(d, map, data_key)), where, data_key);

@@ -71,5 +71,3 @@ int kube_config_locate(const char *explicit_path, const char *values_kubeconfig,
 int kube_config_locate_in(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
                           const char *const *defaults, char **ret_path, char **ret_skipped);
 
-/* Strict base64 (whitespace ignored) for the *-data fields. -EINVAL when bad. */
-int kube_config_base64_decode(const char *in, KubeBlob *ret);

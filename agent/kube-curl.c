@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * See kube-curl.h. The soname is the ABI the agent is built against; the
+ * See kube-internal.h (libcurl, opened with dlopen). The soname is the ABI the agent is built against; the
  * packages depend on it explicitly, since the linker no longer records it.
  */
 #include <errno.h>
 
-#include "kube-curl.h"
+#include "kube-internal.h"
 #include "util/macro.h"
 #include "util/wipe.h"
 

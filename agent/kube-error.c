@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kube-error.h"
+#include "kube-internal.h"
 #include "util/json.h"
 #include "util/redact.h"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * See kube-http.h. One CURLM multi handle per client, glued to the client's
+ * See kube-internal.h (the transport). One CURLM multi handle per client, glued to the client's
  * sd-event loop: curl tells us which sockets to watch (socket_cb) and when
  * to wake it (timer_cb); the loop calls curl_multi_socket_action() back and
  * we collect the finished transfers. Each call owns one easy handle, reused
@@ -14,9 +14,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "kube-curl.h"
-#include "kube-error.h"
-#include "kube-http.h"
+#include "kube-internal.h"
 #include "kube-config.h"
 #include "nap-config.h"
 #include "util/clock.h"
@@ -393,7 +391,8 @@ void kube_call_cancel(KubeCall *call) {
         call_free(call);
 }
 
-long kube_call_http_status(KubeCall *call) {
+/* The HTTP status of the answer being received, 0 before its headers. */
+static long kube_call_http_status(KubeCall *call) {
         long status = 0;
 
         if (sym_curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)

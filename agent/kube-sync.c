@@ -11,15 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kube-error.h"
-#include "kube-http.h"
+#include "kube-internal.h"
 #include "kube.h"
 #include "util/json.h"
 #include "util/log.h"
 
 /* ---- running to completion (synchronous callers) ----------------------------- */
 
-int kube_client_run_until(KubeClient *c, const bool *done) {
+/* Runs the client's loop until *done becomes true. For the synchronous
+ * wrappers only: refuses (-EDEADLK) when called from inside a dispatch of
+ * that loop, since that would block the loop. */
+static int kube_client_run_until(KubeClient *c, const bool *done) {
         int r;
 
         sd_event *e = kube_client_event(c);
@@ -54,7 +56,10 @@ static void sync_done(KubeCall *call, int r, KubeResponse *resp, const KubeError
                 s->err = *err;
 }
 
-int kube_call_sync(KubeClient *c, const char *method, const char *path, KubeBody body_type, const char *body,
+/* A call, run to completion on the client's loop (synchronous callers
+ * only, see kube_client_run_until). Returns 0 with *ret filled when an
+ * answer arrived, else a negative errno with err set. */
+static int kube_call_sync(KubeClient *c, const char *method, const char *path, KubeBody body_type, const char *body,
                    KubeResponse *ret, KubeError *err) {
         KubeCallOptions o = { .body_type = body_type, .body = body };
         SyncCall s = { 0 };

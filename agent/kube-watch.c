@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kube-http.h"
+#include "kube-internal.h"
 #include "kube.h"
 #include "util/clock.h"
 #include "util/json.h"

@@ -11,8 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kube-adopt.h"
-#include "kube-http.h"
+#include "kube-internal.h"
 #include "kube.h"
 #include "util/json.h"
 #include "util/log.h"

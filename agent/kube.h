@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The Kubernetes client: the stage that turns desired objects into
- * server-side applies and deletes against the kube-apiserver (DESIGN.md §5).
+ * server-side applies and deletes against the kube-apiserver (docs/design.md,
+ * "Ownership and adoption").
  *
  * Every verb is asynchronous: it starts requests on the client's sd-event
- * loop (kube-http.h) and reports through a callback, so the daemon's loop is
+ * loop (kube-http.c) and reports through a callback, so the daemon's loop is
  * never blocked and independent requests run at once over kept-alive
  * connections. The synchronous wrappers (kube_apply, kube_get...) run the
  * loop until their request is done, for the one-shot CLI verbs and doctor.

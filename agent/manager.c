@@ -98,7 +98,7 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
         return 0;
 }
 
-void manager_close_connections(Manager *m) {
+static void close_connections(Manager *m) {
         m->kube = kube_client_free(m->kube);
         m->db = oauth_db_free(m->db);
         free(m->kube_path);
@@ -110,7 +110,7 @@ void manager_close_connections(Manager *m) {
 }
 
 void manager_idle(Manager *m) {
-        manager_close_connections(m);
+        close_connections(m);
         if (m->ledger && !m->options.read_only && ledger_commit(m->ledger) < 0)
                 return; /* keep what could not be saved */
         m->ledger = ledger_free(m->ledger);
@@ -155,7 +155,7 @@ bool manager_connected(const Manager *m) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
-        manager_close_connections(m);
+        close_connections(m);
         ledger_free(m->ledger);
         free(m->state_dir);
         sd_event_unref(m->event);
@@ -169,7 +169,7 @@ int manager_reload(Manager *m) {
         Ledger *l = NULL;
         int r;
 
-        manager_close_connections(m);
+        close_connections(m);
         r = open_ledger(m, &l);
         if (r < 0)
                 return r;

@@ -61,14 +61,12 @@ Ledger *manager_ledger_loaded(const Manager *m);
  * pass re-reads the kubeconfig and the database settings (SIGHUP). Never
  * while a pass runs: the caller cancels it first. */
 int manager_reload(Manager *m);
-/* Closes the API server and database connections; with them go libcurl and
- * libpq (see util/dlib.h). The next pass opens them again. Never while a
- * pass runs. */
-void manager_close_connections(Manager *m);
 /* Whether an API server connection is open. */
 bool manager_connected(const Manager *m);
-/* Idle: the connections closed, and the ledger (saved) dropped from memory;
- * the next pass reads it again. Never while a pass runs. */
+/* Idle: the API server and database connections closed (with them go
+ * libcurl and libpq, see util/dlib.h), and the ledger (saved) dropped from
+ * memory; the next pass opens and reads them again. Never while a pass
+ * runs. */
 void manager_idle(Manager *m);
 
 /* The Kubernetes client, made on first use from the kubeconfig that

@@ -11,8 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "oauth-conn.h"
-#include "oauth-pq.h"
+#include "oauth-internal.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_S 5
 #define DEFAULT_STATEMENT_TIMEOUT_MS 5000

@@ -11,8 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "oauth-conn.h"
-#include "oauth-pq.h"
+#include "oauth-internal.h"
 #include "util/redact.h"
 #include "util/strbuf.h"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * One operation on the database, on the sd-event loop, as oauth-conn.h
+ * One operation on the database, on the sd-event loop, as oauth-internal.h
  * describes it: host names resolved by util/resolve, the connection driven
  * by PQconnectPoll and the statements by PQsendQueryParams, PQflush,
  * PQconsumeInput and PQgetResult, on an io source that follows PQsocket;
@@ -13,8 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "oauth-conn.h"
-#include "oauth-pq.h"
+#include "oauth-internal.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/resolve.h"

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * See oauth-pq.h. The soname is the ABI the agent is built against; the
+ * See oauth-internal.h. The soname is the ABI the agent is built against; the
  * packages depend on it explicitly, since the linker no longer records it.
  */
-#include "oauth-pq.h"
+#include "oauth-internal.h"
 #include "util/macro.h"
 
 OAUTH_PQ_SYMBOLS(DLIB_DEFINE_SYMBOL)

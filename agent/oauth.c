@@ -13,8 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "oauth-conn.h"
-#include "oauth-pq.h"
+#include "oauth-internal.h"
 #include "oauth.h"
 #include "util/log.h"
 #include "util/strbuf.h"

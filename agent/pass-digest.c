@@ -18,14 +18,13 @@
  * cluster.
  */
 #include <errno.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kube-config.h"
 #include "pass-internal.h"
+#include "util/base64.h"
 #include "util/hex.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -109,17 +108,18 @@ static void finish(DigestKeyOp *op, int r, const KubeError *err) {
 static int take_key(DigestKeyOp *op, const cJSON *secret, KubeError *err) {
         const char *data = json_string(cJSON_GetObjectItemCaseSensitive(secret, "data"), KEY_DATA);
         char key[KEY_HEX_LEN + 1] = "";
-        KubeBlob b = { 0 };
+        unsigned char *raw = NULL;
+        size_t size = 0;
         int r;
 
-        r = data ? kube_config_base64_decode(data, &b) : -EINVAL;
+        r = data ? base64_decode(data, &raw, &size) : -EINVAL;
         if (r == -ENOMEM)
                 return r;
-        if (r >= 0 && is_key(b.data, b.size))
-                memcpy(key, b.data, KEY_HEX_LEN);
-        if (b.data)
-                explicit_bzero(b.data, b.size);
-        free(b.data);
+        if (r >= 0 && is_key(raw, size))
+                memcpy(key, raw, KEY_HEX_LEN);
+        if (raw)
+                explicit_bzero(raw, size);
+        free(raw);
         if (!key[0])
                 return kube_error_setf(err, -EBADMSG, "Secret '%s' in '%s' has no \"" KEY_DATA "\" of 64 hex digits: "
                                        "delete it and nap-agent makes a new key (the pods that consume secrets then "
@@ -150,12 +150,11 @@ static void on_created(int r, cJSON *obj, const KubeError *err, void *userdata) 
 /* The Secret, with the key in it: a new object (wiped when deleted). */
 static cJSON *key_secret(const char *ns, const char *key) {
         _cleanup_(json_delete_wipedp) cJSON *s = cJSON_CreateObject();
+        _cleanup_free_ char *b64 = base64_encode(key, KEY_HEX_LEN);
         cJSON *md, *labels, *ann, *data;
-        char b64[128];
 
-        if (!s)
+        if (!s || !b64)
                 return NULL;
-        EVP_EncodeBlock((unsigned char *) b64, (const unsigned char *) key, KEY_HEX_LEN);
         cJSON_AddStringToObject(s, "apiVersion", "v1");
         cJSON_AddStringToObject(s, "kind", "Secret");
         cJSON_AddStringToObject(s, "type", "Opaque");
@@ -171,7 +170,7 @@ static cJSON *key_secret(const char *ns, const char *key) {
                                 " annotation; deleting it rolls the pods that consume secrets once");
         data = cJSON_AddObjectToObject(s, "data");
         cJSON_AddStringToObject(data, KEY_DATA, b64);
-        explicit_bzero(b64, sizeof b64);
+        explicit_bzero(b64, strlen(b64));
         if (!cJSON_GetObjectItemCaseSensitive(data, KEY_DATA) || !labels || !ann)
                 return NULL;
         return TAKE_PTR(s);

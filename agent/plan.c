@@ -41,7 +41,9 @@ static void view_secret_digest(cJSON *view, const char *input, const Ledger *l) 
         cJSON_SetValuestring(ann, buf);
 }
 
-cJSON *plan_object_view(const DesiredObject *o, const Config *c, const Ledger *l) {
+/* Secret-free view of o: every Secret value and every string holding a
+ * secret of c becomes "<redacted:HMAC12>" keyed with l. Caller owns it. */
+static cJSON *plan_object_view(const DesiredObject *o, const Config *c, const Ledger *l) {
         cJSON *j = cJSON_Duplicate(o->body, true);
 
         if (!j)
@@ -64,7 +66,8 @@ static void object_digest(const Ledger *l, const DesiredObject *o, char ret[LEDG
         ledger_hmac(l, o->canonical, strlen(o->canonical), ret);
 }
 
-void plan_client_digest(const Ledger *l, const DesiredClient *dc, char ret[LEDGER_DIGEST_HEX]) {
+/* Keyed digest of a desired client. */
+static void plan_client_digest(const Ledger *l, const DesiredClient *dc, char ret[LEDGER_DIGEST_HEX]) {
         StrBuf b = { 0 };
 
         /* NUL-separated, so no two different clients serialise alike. */

@@ -7,7 +7,8 @@
  * is deleted only when its module's toggle is in values.env: explicitly
  * false (the module was turned off) or true (the object was renamed or
  * dropped from the templates). A module whose toggle line is missing keeps
- * everything it has, and the plan says why in a note (DESIGN.md §7).
+ * everything it has, and the plan says why in a note (docs/design.md, "The
+ * plan and the ledger").
  *
  * Order: deletes first, Deployments before Services before Secrets (so a
  * NodePort held by an old Service is free before a new one asks for it);
@@ -71,11 +72,6 @@ bool plan_has_changes(const Plan *p);
  * fields indented below, and the notes. Secrets print as <redacted>. */
 void plan_print(const Plan *p, FILE *f, bool show_unchanged);
 
-/* Secret-free view of o: every Secret value and every string holding a
- * secret of c becomes "<redacted:HMAC12>" keyed with l. Caller owns it. */
-cJSON *plan_object_view(const DesiredObject *o, const Config *c, const Ledger *l);
-/* Keyed digest of a desired client. */
-void plan_client_digest(const Ledger *l, const DesiredClient *dc, char ret[LEDGER_DIGEST_HEX]);
 /* For `plan --live`: fetch returns what a server-side dry-run apply of o
  * would leave (*ret_would_be) and the live object (*ret_live, NULL when it
  * does not exist); fetch_client returns 1 with the stored name and first

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "template-digest.h"
+#include "template-internal.h"
 #include "util/hex.h"
 #include "util/json.h"
 #include "util/strbuf.h"

@@ -6,8 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "template-digest.h"
+#include "template-internal.h"
 #include "template.h"
+#include "util/base64.h"
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/strbuf.h"
@@ -36,16 +37,6 @@ int kind_rank(const char *kind) {
 }
 
 /* ---- substitution ------------------------------------------------------ */
-
-static char *base64_encode(const char *s) {
-        size_t n = strlen(s);
-        char *out = malloc(4 * ((n + 2) / 3) + 1);
-
-        if (!out)
-                return NULL;
-        EVP_EncodeBlock((unsigned char *) out, (const unsigned char *) s, (int) n);
-        return out;
-}
 
 typedef enum Filter {
         FILTER_NONE,
@@ -126,7 +117,8 @@ static int lookup(RenderCtx *ctx, const char *ref, size_t n, const ConfigVar **r
  * key starts with an empty value instead of failing on a missing key. */
 static int whole_value(RenderCtx *ctx, const ConfigVar *v, Filter f, cJSON **ret) {
         if (f == FILTER_BASE64) {
-                char *enc = base64_encode(v->value ? v->value : "");
+                const char *value = v->value ? v->value : "";
+                char *enc = base64_encode(value, strlen(value));
                 *ret = enc ? cJSON_CreateString(enc) : NULL;
                 wipe_free(enc);
                 return *ret ? 0 : -ENOMEM;
@@ -178,7 +170,7 @@ static int substitute_string(RenderCtx *ctx, const char *s, cJSON **ret) {
                         return -EINVAL;
                 }
                 if (v->value && f == FILTER_BASE64) {
-                        char *enc = base64_encode(v->value);
+                        char *enc = base64_encode(v->value, strlen(v->value));
                         strbuf_puts(&b, enc ? enc : "");
                         wipe_free(enc);
                 } else if (v->value)
@@ -662,15 +654,6 @@ DesiredSet *desired_set_free(DesiredSet *s) {
         free(s->clients);
         free(s);
         return NULL;
-}
-
-char *desired_object_id(const DesiredObject *o) {
-        char *s;
-
-        if (o->namespace ? asprintf(&s, "%s/%s/%s", o->kind, o->namespace, o->name) < 0
-                         : asprintf(&s, "%s/%s", o->kind, o->name) < 0)
-                return NULL;
-        return s;
 }
 
 static void redact_strings(cJSON *j, const Config *c) {

@@ -118,6 +118,4 @@ char *json_canonical(const cJSON *j);
  * contains a secret of c replaced by "<redacted>". */
 cJSON *desired_object_redacted(const DesiredObject *o, const Config *c);
 
-/* "Kind/name" or "Kind/namespace/name" identity; malloc'ed. */
-char *desired_object_id(const DesiredObject *o);
 int kind_rank(const char *kind);

@@ -19,9 +19,6 @@ if [ "${1:-}" != --inner ]; then
 	prog=$build/bench/dlib-cycles
 	[ -x "$prog" ] || { echo "dlib-cycles: no $prog: build first (meson compile -C $build)" >&2; exit 1; }
 	command -v valgrind >/dev/null || { echo "dlib-cycles: no valgrind (apt-get install valgrind)" >&2; exit 1; }
-	if [ -z "${NAP_K8S_PREBUILT_DIR:-}" ] && [ -f "$top/../shared/k8s/kube-apiserver.xz" ]; then
-		export NAP_K8S_PREBUILT_DIR=$top/../shared/k8s
-	fi
 	exec "$top/tests/harness/with-harness.sh" bash "$0" --inner "$prog" "${2:-1200}" "${3:-300}"
 fi
 prog=$2 cycles=$3 vcycles=$4

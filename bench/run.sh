@@ -9,9 +9,6 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build}
 agent=$build/agent/nap-agent
 [ -x "$agent" ] || { echo "bench: no $agent: build first (meson setup $build && meson compile -C $build)" >&2; exit 1; }
-if [ -z "${NAP_K8S_PREBUILT_DIR:-}" ] && [ -f "$top/../shared/k8s/kube-apiserver.xz" ]; then
-	export NAP_K8S_PREBUILT_DIR=$top/../shared/k8s
-fi
 # bench.py uses the tests' helper library (tests/lib/naptest).
 export PYTHONPATH=$top/tests/lib${PYTHONPATH:+:$PYTHONPATH}
 # With kube-controller-manager: the rollouts the daemon follows complete.

@@ -164,9 +164,9 @@ TEST(secret_names) {
         ASSERT_TRUE(!config_key_is_secret("TURN_HOST"));
 }
 
-/* UPSTREAM.md §1: every key with a default reads as ${KEY:-default}, so an
- * empty line takes the default exactly like a missing one. The defaults
- * here are written from UPSTREAM.md, not taken from the code. */
+/* docs/platform.md §1: every key with a default reads as ${KEY:-default},
+ * so an empty line takes the default exactly like a missing one. The
+ * defaults here are written from that page, not taken from the code. */
 static const char *const empty_defaults[][2] = {
         { "NAMESPACE", "nap" },
         { "APP_PREFIX", "nap" },

@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kube-curl.h"
-#include "oauth-pq.h"
+#include "kube-internal.h"
+#include "oauth-internal.h"
 #include "tests.h"
 #include "util/dlib.h"
 #include "util/macro.h"

@@ -7,15 +7,13 @@
 # Ctrl-C stops the agent and everything this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-top=$PWD
 
 NAP_WITH_CLANG=0 bash tools/deps.sh
 [ -d build ] || meson setup build
 meson compile -C build
-if [ -z "${NAP_K8S_PREBUILT_DIR:-}" ] && [ -f "$top/../shared/k8s/kube-apiserver.xz" ]; then
-	export NAP_K8S_PREBUILT_DIR=$top/../shared/k8s
-fi
 bash tests/harness/harness.sh deps
+# the source tree's templates (the binary reads no path of its build tree)
+export NAP_TEMPLATES_DIR=$PWD/agent/templates
 
 work=$(mktemp -d /tmp/nap-demo.XXXXXX)
 harness=$(mktemp -d /tmp/nap-demo-control-plane.XXXXXX)  # its own: postgres must traverse it

@@ -1,7 +1,10 @@
 #!/bin/bash
 # The whole test suite, as the README gives it and .ci/run calls it. In order:
 #
-#   1. deps: tools/deps.sh and the harness's (kubectl, kube-apiserver);
+#   1. deps: tools/deps.sh and the harness's: kubectl, and kube-apiserver
+#      and kube-controller-manager (unpacked from $NAP_K8S_PREBUILT_DIR
+#      when it is set, .ci/run's way of handing in prebuilt copies, else
+#      built once from Debian's source package into the harness's cache);
 #   2. gcc, -Werror: every test (unit, golden, integration against real
 #      kube-apiserver + etcd + PostgreSQL, package: unit file, docs, .deb
 #      with lintian, .rpm);
@@ -13,7 +16,9 @@
 #   6. clang, -Werror, with ASan + UBSan and libFuzzer: unit and golden;
 #   7. every libFuzzer binary that build 6 made (tests/fuzz/fuzz-*), 30 s
 #      each, two at a time;
-#   8. the include checker (tools/check-includes.py).
+#   8. the include checker (tools/check-includes.py) and the exported
+#      functions check on build 2 (tools/check-symbols.py; both also run
+#      as tests of the unit suite in every build).
 #
 # Every build is configured with -Dci=true: each tool a test needs is
 # required, so none is dropped. Nothing may be skipped either: after every
@@ -23,7 +28,6 @@
 # build-test), $NAP_BUILD_DIR-asan and $NAP_BUILD_DIR-clang-fuzz.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-top=$PWD
 T0=$(date +%s)
 step() {
 	local e=$(($(date +%s) - T0))
@@ -126,10 +130,8 @@ fuzz_all() {
 
 step "dependencies"
 bash tools/deps.sh
-if [ -z "${NAP_K8S_PREBUILT_DIR:-}" ] && [ -f "$top/../shared/k8s/kube-apiserver.xz" ]; then
-	export NAP_K8S_PREBUILT_DIR=$top/../shared/k8s
-fi
 bash tests/harness/harness.sh deps
+bash tests/harness/harness.sh binaries
 
 build=${NAP_BUILD_DIR:-build-test}
 step "gcc -Werror: every suite ($build)"
@@ -170,5 +172,8 @@ fuzz_all "$fuzz" 30
 
 step "include directions (tools/check-includes.py)"
 python3 tools/check-includes.py agent
+
+step "exported functions (tools/check-symbols.py)"
+python3 tools/check-symbols.py "$build"
 
 step "all passed"

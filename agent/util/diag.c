@@ -91,7 +91,7 @@ void diag_list_clear(DiagList *l) {
         *l = (DiagList) { 0 };
 }
 
-const char *diag_severity_to_string(DiagSeverity s) {
+static const char *diag_severity_to_string(DiagSeverity s) {
         switch (s) {
         case DIAG_ERROR:
                 return "error";

@@ -55,7 +55,6 @@ static inline bool diag_has_errors(const DiagList *l) {
 const Diag *diag_first_error(const DiagList *l);
 /* Frees the items; the list itself may live on the stack. */
 void diag_list_clear(DiagList *l);
-const char *diag_severity_to_string(DiagSeverity s);
 /* "FILE:LINE:COL: severity: message" and, if any, an indented "hint:" line. */
 void diag_print(const Diag *d, FILE *f);
 /* Every diagnostic of l, then a line for a lost one. */

@@ -153,13 +153,3 @@ int mkdir_p(const char *path, mode_t mode) {
         return 0;
 }
 
-bool exe_is_below(const char *dir) {
-        char exe[4096];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        size_t dl = strlen(dir);
-
-        if (n <= 0)
-                return false;
-        exe[n] = 0;
-        return strncmp(exe, dir, dl) == 0 && exe[dl] == '/';
-}

@@ -27,9 +27,6 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 /* mkdir -p with mode for the directories it creates. */
 int mkdir_p(const char *path, mode_t mode);
 
-/* Whether the running executable lives below dir (e.g. a build tree). */
-bool exe_is_below(const char *dir);
-
 /* Directory part of path (malloc'ed; "." when there is none). */
 char *path_dirname(const char *path);
 /* Last component of path (points into path). */

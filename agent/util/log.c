@@ -12,18 +12,6 @@
 static int max_level = LOG_INFO;
 static bool use_prefix = false;
 
-void log_set_max_level(int level) {
-        max_level = level;
-}
-
-int log_get_max_level(void) {
-        return max_level;
-}
-
-void log_set_prefix(bool on) {
-        use_prefix = on;
-}
-
 /* True when stderr is the journal stream systemd handed us. */
 static bool stderr_is_journal(void) {
         const char *e = getenv("JOURNAL_STREAM");

@@ -16,10 +16,6 @@
 
 #define STRERROR(e) strerror(abs(e))
 
-void log_set_max_level(int level);
-int log_get_max_level(void);
-/* Prefix lines with "<N>" (default when stderr is the journal). */
-void log_set_prefix(bool on);
 /* Set up from $JOURNAL_STREAM and $NAP_LOG_LEVEL. */
 void log_setup(void);
 

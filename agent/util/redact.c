@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/base64.h"
 #include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/wipe.h"
@@ -69,34 +70,29 @@ static void forms_add(Forms *f, char *s) {
         f->items[f->n] = NULL;
 }
 
-static char b64_char(unsigned v) {
-        static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        return alphabet[v & 63];
-}
-
 /* The base64 characters of (pad zero bytes + value) that depend on value
  * alone, i.e. what any base64 text holding value at that alignment
- * contains; with standalone set, the whole encoding with its '=' padding. */
+ * contains; with standalone set, the whole encoding with its '=' padding.
+ * Freed with wipe_free (the form of a secret is a secret). */
 static char *b64_form(const unsigned char *v, size_t n, unsigned pad, bool standalone) {
-        size_t total = pad + n, nchars = (total * 8 + 5) / 6;
-        size_t first = standalone ? 0 : (pad * 8 + 5) / 6, last = standalone ? nchars : total * 8 / 6;
-        char *out = malloc(nchars + 4), *o = out;
+        size_t total = pad + n, first = (pad * 8 + 5) / 6, last = total * 8 / 6;
+        unsigned char *shifted;
+        char *enc;
 
-        if (!out)
-                return NULL;
-        for (size_t j = first; j < last; j++) {
-                size_t bit = j * 6;
-                unsigned acc = 0;
-                for (size_t b = bit / 8; b <= (bit + 5) / 8; b++)
-                        acc = acc << 8 | (b >= pad && b < total ? v[b - pad] : 0);
-                unsigned shift = (unsigned) (((bit + 5) / 8 - bit / 8 + 1) * 8 - (bit % 8) - 6);
-                *o++ = b64_char(acc >> shift);
-        }
         if (standalone)
-                while ((o - out) % 4)
-                        *o++ = '=';
-        *o = 0;
-        return out;
+                return base64_encode(v, n);
+        shifted = calloc(1, total);
+        if (!shifted)
+                return NULL;
+        memcpy(shifted + pad, v, n);
+        enc = base64_encode(shifted, total);
+        explicit_bzero(shifted, total);
+        free(shifted);
+        if (!enc)
+                return NULL;
+        memmove(enc, enc + first, last - first);
+        explicit_bzero(enc + (last - first), strlen(enc + (last - first)));
+        return enc;
 }
 
 /* Decodes one UTF-8 sequence at s; returns its length, 0 when invalid. */
@@ -424,12 +420,3 @@ size_t redact_buf(char *buf, size_t size) {
         return n;
 }
 
-bool redact_contains_secret(const char *s) {
-        bool found = false;
-
-        pthread_mutex_lock(&lock);
-        for (size_t i = 0; s && s[i] && !found; i++)
-                found = match_at(s, i) > 0;
-        pthread_mutex_unlock(&lock);
-        return found;
-}

@@ -42,8 +42,6 @@ char *redact(const char *s);
  * NUL-terminated; out of memory, buf says so instead). Returns the number
  * of replacements. */
 size_t redact_buf(char *buf, size_t size);
-/* Whether s holds any form of a known secret. */
-bool redact_contains_secret(const char *s);
 
 /* The forms value is looked for in (NULL-terminated, longest first,
  * malloc'ed; free with redact_forms_free()). For tests and the fuzzer. */

@@ -25,10 +25,11 @@ import time
 from naptest import agent
 from naptest.agent import Agent, NotifySocket
 from naptest.audit import audit
-from naptest.checks import Results, wait_until
+from naptest.checks import Results, must_wait, wait_until
 from naptest.db import oauth_log_last, oauth_log_setup, oauth_log_since
 from naptest.harness import env, init, scratch
-from naptest.kube import node_port
+from naptest.faultproxy import FaultProxy
+from naptest.kube import node_port, write_kubeconfig
 from naptest.values import example_values, set_key, write_in_place, write_rename
 
 T = Results()
@@ -51,7 +52,11 @@ class Editing:
         self.port = 30086
         self.fences = 0
         self.notify = NotifySocket(wd)
-        self.agent = Agent(wd, self.values, os.path.join(wd, "state"), env("KUBECONFIG"), ["--resync=0"],
+        # through the fault proxy, which forwards everything unless a case
+        # asks it to hold a request
+        self.proxy = FaultProxy().start()
+        kubeconfig = write_kubeconfig(os.path.join(wd, "kubeconfig"), self.proxy.url)
+        self.agent = Agent(wd, self.values, os.path.join(wd, "state"), kubeconfig, ["--resync=0"],
                            notify=self.notify, extra_env={"NAP_LOG_LEVEL": "debug"})
         ok = self.notify.wait_for(lambda m: "READY=1" in m, 30) is not None
         T.check(ok and node_port() is not None, "the agent is up, first pass applied",
@@ -140,6 +145,7 @@ class Editing:
     def stop(self):
         rc = self.agent.stop()
         self.notify.close()
+        self.proxy.stop()
         return rc
 
 
@@ -224,25 +230,32 @@ def run(e):
     e.expect_nothing("same content written again", lambda: write_in_place(v, open(v).read()),
                      status=r"STATUS=no changes; generation \d+; watching .*")
 
-    # 10. a burst of complete writes: the first starts a pass at once, the
-    # rest (each within 100 ms of the one before) make exactly one more,
-    # once the burst is over, which applies the last; the first starts
-    # outside the burst window of the last fence's rename
-    n, mark = e.notify.count(), audit().mark()
-    time.sleep(0.15)
-    for _ in range(20):
+    # 10. a burst of complete writes: the first starts a pass at once (it
+    # comes after the burst window of the last fence's rename); the other 19
+    # come while that pass runs, held by the fault proxy (its PATCH of the
+    # Service waits for the test), and make exactly one more pass after it,
+    # which applies the last. So the count of passes does not depend on
+    # how the writes are spaced: a stall of this test between two of them
+    # (which ends the burst early) changes nothing.
+    n, mark, out0 = e.notify.count(), audit().mark(), len(e.agent.output())
+    e.proxy.queue({"type": "hold", "then": "forward", "methods": ["PATCH"]})
+    time.sleep(0.15)  # outside the 100 ms burst window of the fence before (as fence() does)
+    write_in_place(v, e.next_text())
+    must_wait("the first write's pass to send its PATCH, which the proxy holds", lambda: e.proxy.held, 10)
+    for _ in range(19):
         write_in_place(v, e.next_text())
         time.sleep(0.005)
-    # (a fence right away would be part of the burst: wait for its second pass)
-    wait_until(lambda: sum(m.startswith("STATUS=applied") for _, m in e.notify.snapshot(n)) >= 2, 10)
+    must_wait("the agent to see the 20 writes complete (its debug log)",
+              lambda: len(re.findall(r"edit complete: ", e.agent.output()[out0:])) >= 20, 10)
+    e.proxy.release()
     statuses = e.fence(n)
     writes = [w[:4] for w in audit().writes_since(mark)]
     live_port = node_port()
     T.check(len(statuses) == 2 and all(APPLIED.fullmatch(m) for m in statuses),
-            "20 writes 5 ms apart: two passes (the first write, then the rest of the burst)", statuses)
+            "20 writes: two passes (the first write, then the 19 that came while it ran)", statuses)
     T.check(writes.count(SVC) == len(statuses) and writes.count(DEP) == len(statuses) and len(writes) == 2 * len(statuses),
-            "20 writes 5 ms apart: one PATCH of the Service and of the Deployment per pass", writes)
-    T.check(live_port == e.port, "20 writes 5 ms apart: the last one is live")
+            "20 writes: one PATCH of the Service and of the Deployment per pass", writes)
+    T.check(live_port == e.port, "20 writes: the last one is live")
     shutil.rmtree(e.other, ignore_errors=True)
 
     # 11. one in-place write in two write() calls, 200 ms apart, then close:

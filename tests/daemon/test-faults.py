@@ -27,7 +27,7 @@ import time
 from naptest import agent
 from naptest.agent import Daemon, pass_status
 from naptest.audit import audit
-from naptest.checks import Results, wait_until
+from naptest.checks import Results, must_wait, wait_until
 from naptest.db import psql
 from naptest.faultproxy import FaultProxy
 from naptest.harness import init, scratch
@@ -92,7 +92,7 @@ def slow_api_server():
                 "slow API server: the pass fails at its deadline (0.9 s, under half of WatchdogSec)",
                 d.statuses(n))
         # a few more failed retries (1 s, 2 s backoff) while every answer takes 4 s
-        wait_until(lambda: len(d.statuses(n)) >= 3, 15)
+        must_wait("two more failed passes (retries) while answers take 4 s", lambda: len(d.statuses(n)) >= 3, 15)
         d.check_watchdog("slow API server", t0)
         n = d.notify.count()
         d.proxy.delay = 0
@@ -279,7 +279,7 @@ def status_writes_are_not_drift():
         done = wait_until(lambda: len(re.findall(r"pass (\d+) starting \(resync\)", d.agent.output()[o:])) >= 3, 15)
         T.check(done, "resync: it ran (three resync passes seen)")
         last = re.findall(r"pass (\d+) starting \(resync\)", d.agent.output()[o:])[-1]
-        wait_until(lambda: "pass %s done" % last in d.agent.output(), 10)
+        must_wait("resync pass %s to be done" % last, lambda: "pass %s done" % last in d.agent.output(), 10)
         d.notify.sync()
         got = d.statuses(n)
         gen = {re.search(r"generation (\d+)", m).group(1) for m in got}

@@ -12,7 +12,9 @@ them again and is applied as usual.
     SIGHUP while unloaded reloads and finds nothing to do;
   - agent 2 (--idle-close=1 --resync=3): a Service and an oauth row deleted
     while the libraries are unloaded are repaired by the next resync;
-  - agent 3 (--idle-close=0): the connections stay open.
+  - agent 3 (--idle-close=0): no idle timer is ever armed (its timerfds
+    are all disarmed after the first pass), where agent 4 (--idle-close=30)
+    has one armed for 30 s: so 0 does not fall back to the default.
 
 Rollouts are not followed here (--rollout-timeout=0): without
 kube-controller-manager no Deployment ever becomes available, so a followed
@@ -24,11 +26,10 @@ test-rollout.py checks the idle state after rollouts settle.
 import re
 import signal
 import sys
-import time
 
 from naptest.agent import Daemon
 from naptest.audit import audit
-from naptest.checks import Results, wait_until
+from naptest.checks import Results, must_wait, wait_until
 from naptest.db import psql, redirect_uris
 from naptest.harness import init, scratch
 from naptest.kube import kubectl, node_port
@@ -121,10 +122,21 @@ def resync_repairs():
 
 
 def never_close():
-    d = start("agent3", ["--resync=0", "--idle-close=0"], 30086)
-    time.sleep(2.5)
-    T.check(curl_and_pq(d.agent), "agent3: --idle-close=0 keeps the connections and libraries", d.agent.net_libs())
-    stop(d, "agent3")
+    """--idle-close=0 arms no idle timer at all, where any other value arms
+    one after each pass: read from the agent's timerfds once its first pass
+    reported and its loop went to sleep (the fence: the loop arms its
+    timers before it sleeps), so no waiting is needed to tell 0 from a
+    fallback to the default 30 s. No other timer is armed either (no
+    resync, no watchdog, no rollout followed, no retry)."""
+    for name, idle, want in (("agent3", "0", "no timer armed"), ("agent4", "30", "one timer, due within 30 s")):
+        d = start(name, ["--resync=0", "--idle-close=" + idle, "--rollout-timeout=0"], 30086)
+        must_wait("%s's loop asleep after its first pass" % name, d.agent.asleep, 10)
+        timers = d.agent.timers()
+        # (sd-event may fire a timer up to its accuracy, 250 ms, late)
+        ok = timers == [] if idle == "0" else len(timers) == 1 and 0 < timers[0] <= 30.25
+        T.check(ok, "%s: --idle-close=%s: %s after the first pass" % (name, idle, want), timers)
+        T.check(curl_and_pq(d.agent), "%s: libcurl and libpq still mapped" % name, d.agent.net_libs())
+        stop(d, name)
 
 
 def main():

@@ -17,7 +17,7 @@ import time
 
 from naptest.agent import Agent, NotifySocket, fields
 from naptest.audit import audit
-from naptest.checks import Results, wait_until
+from naptest.checks import Results, check, must_wait, wait_until
 from naptest.db import psql, redirect_uris
 from naptest.faultproxy import FaultProxy
 from naptest.harness import env, free_port, init, scratch
@@ -46,7 +46,7 @@ def edit(notify, values, text):
     notifications since the write)."""
     n, mark = notify.count(), audit().mark()
     write_in_place(values, text)
-    notify.wait_for(lambda m: m.startswith("STATUS="), 10, n)
+    check(notify.wait_for(lambda m: m.startswith("STATUS="), 10, n) is not None, "no STATUS= after the edit")
     w = writes(mark)
     return w, texts(notify, n)
 
@@ -91,10 +91,9 @@ def basic(wd, values, state):
             bad = set_key(edited, "NAP_HOST", "192.0.2.10 5")
             line = bad.split("\n").index("NAP_HOST=192.0.2.10 5") + 1
             w, got = edit(notify, values, bad)
-            T.check(len(got) == 1 and re.fullmatch(
-                r"STATUS=%s:%d:%d: [^\n]*unquoted blank[^\n]*; keeping generation 2%s"
-                % (re.escape(values), line, len("NAP_HOST=192.0.2.10 ") + 1, re.escape(watching)), got[0]),
-                "invalid edit: STATUS=FILE:LINE:COL: ...; keeping generation 2", got)
+            want = ("STATUS=%s:%d:%d: unquoted blank ends the value: bash would run the next word as a command; "
+                    "keeping generation 2%s" % (values, line, len("NAP_HOST=192.0.2.10 ") + 1, watching))
+            T.check(got == [want], "invalid edit: STATUS=FILE:LINE:COL: the error; keeping generation 2", got)
             T.check(w == [], "invalid edit: no write request", w)
             T.check(node_port() == 30087, "invalid edit: the Service keeps nodePort 30087", node_port())
 
@@ -102,7 +101,7 @@ def basic(wd, values, state):
         n, mark = notify.count(), audit().mark()
         before = time.clock_gettime(time.CLOCK_MONOTONIC)
         agent.signal(signal.SIGHUP)
-        notify.wait_for(lambda m: m == "READY=1", 10, n)
+        check(notify.wait_for(lambda m: m == "READY=1", 10, n) is not None, "SIGHUP: no READY=1 after it")
         after = time.clock_gettime(time.CLOCK_MONOTONIC)
         got = texts(notify, n)
         ok = len(got) == 3
@@ -117,7 +116,7 @@ def basic(wd, values, state):
 
         # SIGTERM, once a few watchdog periods have passed (the steps above can
         # take less than one): there are gaps to measure below
-        wait_until(lambda: sum(m == "WATCHDOG=1" for _, m in notify.snapshot()) >= 4, 10)
+        must_wait("four WATCHDOG=1", lambda: sum(m == "WATCHDOG=1" for _, m in notify.snapshot()) >= 4, 10)
         n = notify.count()
         rc, took = agent.terminate()
         notify.sync()
@@ -139,7 +138,7 @@ def resync(wd, values, state):
     watching = "; watching %s" % values
     agent = Agent(wd, values, state, env("KUBECONFIG"), ["--resync=2"], notify=notify)
     try:
-        notify.wait_for(lambda m: "READY=1" in m, 30)
+        check(notify.wait_for(lambda m: "READY=1" in m, 30) is not None, "resync: no READY=1")
         T.check(texts(notify) == ["READY=1\nSTATUS=no changes; generation 3" + watching],
                 "resync: READY=1, no changes", texts(notify))
         kubectl("delete", "service", "-n", "nap", "nap-sandbox")
@@ -148,7 +147,9 @@ def resync(wd, values, state):
         T.check(ok, "resync: the Service and the oauth row are back within a period")
         # one more resync after the repair: nothing left to repair
         rep = notify.wait_for(lambda m: "(drift repaired)" in m, 10, 1)
-        notify.wait_for(lambda m: m.startswith("STATUS=no changes"), 10, (rep or 0) + 1)
+        check(rep is not None, "resync: no STATUS= says it repaired drift")
+        check(notify.wait_for(lambda m: m.startswith("STATUS=no changes"), 10, rep + 1) is not None,
+              "resync: no STATUS=no changes after the repair")
         got = texts(notify, 1)
         repaired = [m for m in got if "(drift repaired)" in m]
         plain = [m for m in got if "(drift repaired)" not in m]
@@ -176,14 +177,12 @@ def slow_apply(wd, values, state):
     agent = Agent(wd, values, state, kc, ["--resync=0"], notify=notify)
     ledger = os.path.join(state, "ledger.json")
     try:
-        notify.wait_for(lambda m: "READY=1" in m, 30)
+        check(notify.wait_for(lambda m: "READY=1" in m, 30) is not None, "slow apply: no READY=1")
         gen = int(re.search(r"generation (\d+)", texts(notify)[0]).group(1))
         proxy.write_delay = 4.0
         n0 = len(proxy.writes())
         write_in_place(values, example_values(SANDBOX_NODE_PORT="30089"))
-        held = wait_until(lambda: len(proxy.writes()) > n0, 10)
-        T.check(held, "slow apply: a PATCH reached the proxy and is held")
-        time.sleep(0.3)
+        must_wait("a PATCH to reach the proxy, which holds it", lambda: len(proxy.writes()) > n0, 10)
         rc, took = agent.terminate()
         notify.sync()
         got = texts(notify)
@@ -223,7 +222,9 @@ def unreachable(wd, values, state):
         T.check(i == 0 and took < 8 and re.fullmatch(
             r"READY=1\nSTATUS=Failed to (apply|list the Deployments of namespace) [^\n]*[Cc]ouldn't connect to server[^\n]*; keeping generation \d+; watching .*", got[0]),
             "unreachable: READY=1 within 8 s, STATUS says why", "%r after %.1f s" % (got, took))
-        time.sleep(1.5)
+        # a second failed pass, after the first backoff, before the server is there
+        must_wait("a second failed attempt (the second 'retrying in')",
+                  lambda: len(re.findall(r"retrying in [0-9.]+ s", agent.output())) >= 2, 15)
         proxy.start()
         j = notify.wait_for(lambda m: "applied" in m, 30)
         got = texts(notify)

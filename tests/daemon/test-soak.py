@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """Soak: 300 random valid and invalid edits of values.env in quick
 succession (1 to 150 ms apart, so some coalesce and some land while a pass
-runs), written in place, renamed over or copied over. Afterwards:
+runs), written in place, renamed over or copied over, then a last valid
+file told apart by a SANDBOX_DOMAIN of its own. Afterwards:
 
-  - the cluster and the oauth rows equal what the final file renders
+  - the cluster and the oauth rows come to equal what the final file
+    renders (the fence: the pass that read the last file applied it)
     (`nap-agent render --format json --show-secrets` against
     `kubectl get -o json`, leaf by leaf, and psql); objects of a module the
     final file turns off are gone;
@@ -15,42 +17,78 @@ runs), written in place, renamed over or copied over. Afterwards:
     uses, and neither appears in any request body the agent sent (a
     recording proxy sits between it and the apiserver), in any version of a
     Service or Deployment a watch saw, nor in any write of an oauth row (a
-    trigger logs them).
+    trigger logs them);
+  - each kind of invalid file makes `nap-agent check` print exactly its
+    error, and every error the daemon logged about values.env is exactly
+    one of those.
 
     with-harness.sh test-soak.py NAP_AGENT
 """
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import threading
 import time
 
 from naptest import agent
-from naptest.agent import Agent, NotifySocket
-from naptest.checks import Results, wait_until
+from naptest.agent import Agent, NotifySocket, pass_status
+from naptest.checks import Failure, Results, must_wait
 from naptest.compare import desired_diffs
 from naptest.db import oauth_log_setup, psql
 from naptest.faultproxy import FaultProxy
 from naptest.harness import env, init, scratch
 from naptest.kube import get, write_kubeconfig
-from naptest.values import example_values, set_key, write_in_place, write_rename
+from naptest.values import example_values, set_key, set_keys, write_in_place, write_rename
 
 T = Results()
 EDITS = 300
 BAD_PORT = "30111"
 BAD_TAG = "invalid-only"
 
-# Each invalid file has the markers and one of these mistakes.
+# Each invalid file has the markers and one of these mistakes: (key, value,
+# and the one error it makes: line:col, message, hint or None), the
+# messages written here as the operator must read them.
 MISTAKES = [
-    ("NAP_HOST", "192.0.2.10 5"),          # unquoted blank: bash would run `5`
-    ("REGISTRY", "$(id)"),                 # command substitution, refused
-    ("INGRESS_MODE", "sideways"),          # not an ingress mode
-    ("BROWSER_NODE_PORT", "99999"),        # not a NodePort
-    ("TURN_PORT", "'unterminated"),        # unterminated quote
-    ("SANDBOX_PUBLIC_URL", "http://h/p?a=1&b=2"),  # unquoted &
+    ("NAP_HOST", "192.0.2.10 5", "31:21",            # unquoted blank: bash would run `5`
+     "unquoted blank ends the value: bash would run the next word as a command",
+     "quote the value if it contains blanks: NAP_HOST='...'"),
+    ("REGISTRY", "$(id)", "16:10",                   # command substitution, refused
+     'command substitution "$(" is not allowed; values.env is not executed',
+     "quote it with single quotes if it is meant literally: REGISTRY='...'"),
+    ("INGRESS_MODE", "sideways", "39:14",            # not an ingress mode
+     'INGRESS_MODE="sideways" is not nodeport or external', "use nodeport or external"),
+    ("BROWSER_NODE_PORT", "29999", "66:19",          # not a NodePort
+     'BROWSER_NODE_PORT="29999" is not a NodePort (30000-32767)', None),
+    ("TURN_PORT", "'unterminated", "70:11",          # unterminated quote
+     "unterminated single quote", "add the closing \"'\"; a quoted value may span lines"),
+    ("SANDBOX_PUBLIC_URL", "http://h/p?a=1&b=2", "62:34",  # unquoted &
+     'unquoted "&": bash would start a background job there and run the rest of the line as a command',
+     "quote it with single quotes if it is meant literally: SANDBOX_PUBLIC_URL='...'"),
 ]
+
+
+def check_output(path, mistake):
+    """What `nap-agent check` prints for the mistake, exactly."""
+    _key, _value, pos, message, hint = mistake
+    return "%s:%s: error: %s\n%s%s: configuration is invalid: 1 error(s), nothing would be applied\n" % (
+        path, pos, message, "    hint: %s\n" % hint if hint else "", path)
+
+
+# What a pass reads when it opens values.env between an in-place write's
+# truncation and its write (a pass started by the edit before): an empty
+# file, refused as such.
+EMPTY = ("1:1", "the file assigns no key at all: it may have been emptied or cut short",
+         "write the settings back (at least SANDBOX_ENABLED and BROWSER_ENABLED); an empty or comments-only "
+         "file applies nothing")
+
+
+def daemon_lines(path):
+    """The daemon's log line for each mistake and for an empty file, exactly."""
+    return {"%s:%s: %s%s" % (path, pos, message, " (hint: %s)" % hint if hint else "")
+            for pos, message, hint in [m[2:] for m in MISTAKES] + [EMPTY]}
 
 
 class Watch:
@@ -83,6 +121,12 @@ class Watch:
             out.append(obj)
 
 
+def passes_done(out):
+    """Whether the last pass the daemon started (its debug log) is done."""
+    started = re.findall(r"^pass (\d+) starting", out, re.M)
+    return bool(started) and re.search(r"^pass %s done" % started[-1], out, re.M) is not None
+
+
 def valid_text(rng):
     keys = {
         "SANDBOX_NODE_PORT": str(rng.choice(range(30086, 30100))),
@@ -101,21 +145,24 @@ def valid_text(rng):
 
 def invalid_text(rng, last_valid):
     text = set_key(set_key(last_valid, "SANDBOX_NODE_PORT", BAD_PORT), "IMAGE_TAG", BAD_TAG)
-    key, value = rng.choice(MISTAKES)
+    key, value = rng.choice(MISTAKES)[:2]
     return set_key(text, key, value)
 
 
 def check_mistakes(wd):
-    """Each mistake alone makes `nap-agent check` fail: the invalid files
-    really are invalid."""
+    """Each mistake, in a file with the markers, makes `nap-agent check`
+    exit 1 with exactly its error: the invalid files really are invalid,
+    and for that reason only."""
     bad = []
-    for key, value in MISTAKES:
-        path = os.path.join(wd, "mistake.env")
-        write_in_place(path, set_key(example_values(BROWSER_ENABLED="true"), key, value))
+    path = os.path.join(wd, "mistake.env")
+    for mistake in MISTAKES:
+        text = set_key(set_key(example_values(BROWSER_ENABLED="true"), "SANDBOX_NODE_PORT", BAD_PORT),
+                       "IMAGE_TAG", BAD_TAG)
+        write_in_place(path, set_key(text, mistake[0], mistake[1]))
         r = agent.run("check", "--values", path, timeout=30)
-        if r.rc != 1:
-            bad.append((key, value, r.rc))
-    T.check(bad == [], "every kind of invalid edit fails `nap-agent check`", bad)
+        if r.rc != 1 or r.out != "" or r.err != check_output(path, mistake):
+            bad.append((mistake[0], r))
+    T.check(bad == [], "every kind of invalid edit fails `nap-agent check` with exactly its error", bad)
 
 
 def main():
@@ -135,15 +182,16 @@ def main():
     kc = write_kubeconfig(os.path.join(wd, "kubeconfig"), proxy.url)
     notify = NotifySocket(wd)
     watches = [Watch("services"), Watch("deployments")]
-    daemon = Agent(wd, values, os.path.join(wd, "state"), kc, ["--resync=0"], notify=notify)
+    daemon = Agent(wd, values, os.path.join(wd, "state"), kc, ["--resync=0"], notify=notify,
+                   extra_env={"NAP_LOG_LEVEL": "debug"})
     try:
         ok = notify.wait_for(lambda m: "READY=1" in m and "applied" in m, 30) is not None
         T.check(ok, "first pass applied", notify.snapshot())
         rss0 = daemon.status("VmRSS")
 
         last_valid, n_invalid, t0 = text, 0, time.monotonic()
-        for i in range(EDITS):
-            if i == EDITS - 1 or rng.random() < 0.6:
+        for _ in range(EDITS):
+            if rng.random() < 0.6:
                 text = last_valid = valid_text(rng)
             else:
                 text = invalid_text(rng, last_valid)
@@ -157,16 +205,24 @@ def main():
                 with open(other, "w") as f:
                     f.write(text)
                 subprocess.run(["cp", other, values], check=True)
-            t_last = time.monotonic()
             time.sleep(rng.choice([0.001, 0.005, 0.02, 0.05, 0.1, 0.15]))
+        # The last edit: a valid file no earlier one was, told apart by a
+        # SANDBOX_DOMAIN of its own, so the cluster shows when it was applied.
+        text = set_keys(valid_text(rng), SANDBOX_ENABLED="true", SANDBOX_DOMAIN="final-%d.example.test" % seed)
+        write_in_place(values, text)
         burst = time.monotonic() - t0
-        print("# %d edits (%d invalid) in %.1f s" % (EDITS, n_invalid, burst), flush=True)
+        print("# %d edits (%d invalid) in %.1f s" % (EDITS + 1, n_invalid, burst), flush=True)
 
-        # Settled: a pass after the last write, then a quiet second.
-        wait_until(lambda: any(t > t_last for t, m in notify.snapshot() if m.startswith("STATUS=")), 30)
-        wait_until(lambda: time.monotonic() - notify.snapshot()[-1][0] > 1.0, 30, 0.1)
-        final_status = [m for _, m in notify.snapshot() if "STATUS=" in m][-1]
-        passes = sum(1 for _, m in notify.snapshot() if "STATUS=" in m)
+        # Settled: the last file applied (the cluster and the oauth rows are
+        # what it renders: the fence), then the pass that applied it done,
+        # and every notification it sent received.
+        want = agent.render(values)
+        must_wait("the cluster and the oauth rows to equal the final file's rendering",
+                  lambda: desired_diffs(want) == [], 90, 0.5)
+        must_wait("every pass that started to be done", lambda: passes_done(daemon.output()), 30)
+        notify.sync()
+        final_status = [m for _, m in notify.snapshot() if pass_status(m)][-1]
+        passes = len(re.findall(r"^pass \d+ done", daemon.output(), re.M))
         print("# %d passes; last: %s" % (passes, final_status.split("\n")[-1]), flush=True)
         T.check("applied" in final_status or "no changes" in final_status,
                 "the last pass converged", final_status)
@@ -175,10 +231,6 @@ def main():
                 "%d KiB after the first pass, %d KiB after the soak" % (rss0 or 0, rss1 or 0))
         print("# VmRSS %d KiB after the first pass, %d KiB after %d edits" % (rss0, rss1, EDITS), flush=True)
 
-        # The cluster and the rows are what the final file renders.
-        want = agent.render(values)
-        diffs = desired_diffs(want)
-        T.check(diffs == [], "the cluster and the oauth rows equal the final rendering", diffs)
         all_on = os.path.join(wd, "all.env")
         write_in_place(all_on, set_key(set_key(text, "BROWSER_ENABLED", "true"), "SANDBOX_ENABLED", "true"))
         everything = agent.render(all_on)
@@ -187,6 +239,9 @@ def main():
                  if (o["kind"], o["metadata"]["name"]) not in names and
                  get(o["kind"], "nap", o["metadata"]["name"]) is not None]
         T.check(stale == [], "objects of the modules turned off are gone", stale)
+    except Failure as e:
+        T.check(False, "the soak settled", e)
+        return T.finish()
     finally:
         rc = daemon.stop()
         seen = [w.stop() for w in watches]
@@ -206,8 +261,13 @@ def main():
     rows = psql("SELECT array_to_string(uris, ' ') FROM oauth_log").splitlines()
     T.check(rows and not any(BAD_PORT in r for r in rows),
             "no write of an oauth row has them (%d writes)" % len(rows))
+    # Each invalid file a pass read was reported with exactly its error.
     out = daemon.output()
-    T.check("unquoted blank" in out or "not a" in out or "$(" in out, "the invalid edits were reported")
+    reported = re.findall("^" + re.escape(values) + r":\d+:\d+: .*$", out, re.M)
+    expected = daemon_lines(values)
+    T.check(reported and set(reported) <= expected,
+            "the invalid edits were reported, each with exactly its error (%d reports)" % len(reported),
+            sorted(set(reported) - expected) or "none reported")
     return T.finish()
 
 

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # The systemd end-to-end test: boots a Debian 12 root with systemd 252 as
-# PID 1 in systemd-nspawn (how, on machines that do not run systemd, is in
-# ../shared/systemd/README.md), installs the built .deb in it the way the
+# PID 1 in systemd-nspawn (so it runs on machines that do not run systemd
+# themselves; see "boot and stop" below), installs the built .deb in it the way the
 # README tells users to, and checks what the package does to a real system:
 #
 #   package   apt install ./nap-agent_*.deb; the unit enabled the Debian way
@@ -103,7 +103,7 @@ tar -C "$ROOT" --numeric-owner --xattrs --xattrs-include='*' -I zstd -xpf "$TARB
 cp "$deb" "$ROOT/root/"
 debname=$(basename "$deb")
 
-# --- boot and stop (after ../shared/systemd/nspawn-recipe.sh) ---------------------
+# --- boot and stop ---------------------------------------------------------------
 nspawn_pid=
 harness_dir=
 kubelet_pid=
@@ -427,11 +427,14 @@ test_daemon() {
 	cx sed -i 's/^SANDBOX_NODE_PORT=.*/SANDBOX_NODE_PORT=30087/' /etc/nap/values.env
 
 	echo "== journal: priorities, and no secret"
-	sleep 1
-	j=$(cx journalctl -b -u nap-agent.service --no-pager -o json --output-fields=PRIORITY,MESSAGE,_PID 2>&1)
+	# The refused edit's error line reaches the journal through the service's
+	# stream, which journald reads on its own time: wait for it there.
+	journal_json() { cx journalctl -b -u nap-agent.service --no-pager -o json --output-fields=PRIORITY,MESSAGE,_PID 2>&1; }
+	error_in_journal() { journal_json | grep -q '"PRIORITY":"3"'; }
+	wait_for 10 error_in_journal && ok "the invalid edit logged at PRIORITY=3" || bad "no error line for the invalid edit"
+	j=$(journal_json)
 	pri=$(grep -o '"PRIORITY":"[0-9]"' <<<"$j" | sort | uniq -c | tr -s ' \n' ' ')
 	grep -q '"PRIORITY":"6"' <<<"$j" && ok "info lines (PRIORITY=6): $pri" || bad "no info lines: $pri"
-	grep -q '"PRIORITY":"3"' <<<"$j" && ok "the invalid edit logged at PRIORITY=3" || bad "no error line for the invalid edit"
 	j=$(cx journalctl -b --no-pager -o cat 2>&1)
 	while IFS= read -r s; do
 		[ -n "$s" ] || continue

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "kube-adopt.h"
+#include "kube-internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         cJSON *live, *patch = NULL;

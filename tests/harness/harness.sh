@@ -5,7 +5,10 @@
 # directory, so several instances can run side by side on one machine.
 #
 #   harness.sh deps              as root: install Debian packages, find or unpack kubectl
-#   harness.sh build-apiserver   build kube-apiserver from Debian's `kubernetes` source
+#   harness.sh build [NAME...]   build kube-apiserver and kube-controller-manager (or the NAMEs)
+#                                from Debian's `kubernetes` source package into the cache
+#   harness.sh binaries [NAME...]  make sure both (or the NAMEs) are there: found, unpacked
+#                                from NAP_K8S_PREBUILT_DIR, or built; print their paths
 #   harness.sh start DIR         start the components, write DIR/env and DIR/kubeconfig
 #   harness.sh env DIR           print DIR/env
 #   harness.sh stop DIR          stop what `start DIR` started; remove DIR unless HARNESS_KEEP
@@ -21,8 +24,10 @@
 #   KUBE_APISERVER       kube-apiserver binary to use (else PATH, then the cache)
 #   KUBECTL              kubectl binary to use (else PATH, then the cache)
 #   NAP_K8S_CACHE        cache dir (default ~/.cache/nap-agent/k8s)
-#   NAP_K8S_PREBUILT_DIR dir holding kube-apiserver.xz to unpack into the cache
-#   NAP_HARNESS_NO_BUILD if set, `start` fails instead of building kube-apiserver
+#   KUBE_CONTROLLER_MANAGER  kube-controller-manager binary to use (else PATH, then the cache)
+#   NAP_K8S_PREBUILT_DIR dir holding kube-apiserver.xz / kube-controller-manager.xz to
+#                        unpack into the cache (optional: without them, they are built)
+#   NAP_HARNESS_NO_BUILD if set, `start` fails instead of building a missing binary
 #
 # `stop` signals only the PIDs recorded in DIR/pids, and only while each PID is
 # still the process that was started (same /proc start time).
@@ -31,6 +36,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SELF=$HERE/$(basename "${BASH_SOURCE[0]}")
 CACHE=${NAP_K8S_CACHE:-${HOME:-/root}/.cache/nap-agent/k8s}
+GOTREE=$CACHE/build/gopath  # the source package's tree, in GOPATH mode (build)
 PGBIN=${NAP_PGBIN:-/usr/lib/postgresql/15/bin}
 APISERVER_VERSION=v1.20.2
 DEB_PACKAGES=(etcd-server etcd-client postgresql openssl curl xz-utils jq)
@@ -155,8 +161,12 @@ find_kubectl() {
 	first_exe "${KUBECTL:-}" "$(command -v kubectl 2>/dev/null || true)" "$CACHE/kubectl-deb/usr/bin/kubectl"
 }
 
-find_apiserver() {
-	first_exe "${KUBE_APISERVER:-}" "$(command -v kube-apiserver 2>/dev/null || true)" "$CACHE/bin/kube-apiserver"
+# find_k8s NAME: print the NAME (kube-apiserver or kube-controller-manager) to
+# use: $KUBE_APISERVER / $KUBE_CONTROLLER_MANAGER, PATH, then the cache.
+find_k8s() {
+	local var=KUBE_APISERVER
+	[ "$1" = kube-controller-manager ] && var=KUBE_CONTROLLER_MANAGER
+	first_exe "${!var:-}" "$(command -v "$1" 2>/dev/null || true)" "$CACHE/bin/$1"
 }
 
 # with_cache_lock CMD...: run CMD holding an exclusive lock on the cache, so
@@ -185,38 +195,20 @@ unpack_prebuilt() {
 	fi
 }
 
-find_kcm() {
-	first_exe "${KUBE_CONTROLLER_MANAGER:-}" "$(command -v kube-controller-manager 2>/dev/null || true)" \
-		"$CACHE/bin/kube-controller-manager"
-}
-
-# ensure_kcm: print the kube-controller-manager to use, unpacking the
-# prebuilt one when there is none (no build path: it comes with the
-# apiserver's, or set KUBE_CONTROLLER_MANAGER).
-ensure_kcm() {
-	local k
-	if k=$(find_kcm); then echo "$k"; return 0; fi
-	[ -n "${NAP_K8S_PREBUILT_DIR:-}" ] && [ -f "$NAP_K8S_PREBUILT_DIR/kube-controller-manager.xz" ] ||
-		die "no kube-controller-manager (KUBE_CONTROLLER_MANAGER, PATH, $CACHE/bin, NAP_K8S_PREBUILT_DIR)"
-	with_cache_lock unpack_prebuilt kube-controller-manager >&2
-	k=$(find_kcm) || die "kube-controller-manager still missing after unpack"
-	echo "$k"
-}
-
-# ensure_apiserver: print the kube-apiserver to use; unpack or build it first
-# when there is none.
-ensure_apiserver() {
-	local k
-	if k=$(find_apiserver); then echo "$k"; return 0; fi
-	if [ -n "${NAP_K8S_PREBUILT_DIR:-}" ] && [ -f "$NAP_K8S_PREBUILT_DIR/kube-apiserver.xz" ]; then
-		with_cache_lock unpack_prebuilt kube-apiserver >&2
+# ensure_k8s NAME: print the NAME to use; unpack it from NAP_K8S_PREBUILT_DIR
+# or build it from the source package first when there is none.
+ensure_k8s() {
+	local name=$1 k
+	if k=$(find_k8s "$name"); then echo "$k"; return 0; fi
+	if [ -n "${NAP_K8S_PREBUILT_DIR:-}" ] && [ -f "$NAP_K8S_PREBUILT_DIR/$name.xz" ]; then
+		with_cache_lock unpack_prebuilt "$name" >&2
 	else
 		[ -z "${NAP_HARNESS_NO_BUILD:-}" ] ||
-			die "no kube-apiserver (KUBE_APISERVER, PATH, $CACHE/bin) and NAP_HARNESS_NO_BUILD is set"
-		log "no kube-apiserver found: building it from Debian's source package (about 5 minutes)"
-		"$SELF" build-apiserver >&2
+			die "no $name (KUBE_APISERVER/KUBE_CONTROLLER_MANAGER, PATH, $CACHE/bin) and NAP_HARNESS_NO_BUILD is set"
+		log "no $name found: building it from Debian's source package (several minutes)"
+		"$SELF" build "$name" >&2
 	fi
-	k=$(find_apiserver) || die "kube-apiserver still missing after unpack/build"
+	k=$(find_k8s "$name") || die "$name still missing after unpack/build"
 	echo "$k"
 }
 
@@ -251,9 +243,15 @@ cmd_deps() {
 }
 
 # ---------------------------------------------------------------------------
-# build-apiserver: kube-apiserver v1.20.2 from Debian 12's `kubernetes` source
-# package, with the three fixes Go 1.19 needs (see ../shared/k8s/README.md):
-# GOPATH mode, generated openapi, reflect2 1.0.2.
+# build: kube-apiserver and kube-controller-manager v1.20.2 from Debian 12's
+# `kubernetes` source package (the complete 1.20.2 tree with vendor/), with
+# the three fixes Debian's Go 1.19 needs: GOPATH mode (Go 1.19 rejects the
+# order of the tree's vendor/modules.txt in module mode), the generated
+# openapi code (not in the tarball), and Debian's reflect2 1.0.2 instead of
+# the vendored 1.0.1 (which crashes the server under Go >= 1.18 on any YAML
+# or pretty-printed answer). Each binary is built once into $CACHE/bin; the
+# unpacked source, the Go build cache and the generated code stay in
+# $CACHE/build, so the second binary reuses most of the first one's work.
 
 build_patch_reflect2() {
 	local src=$1 v deb=/usr/share/gocode/src/github.com/modern-go/reflect2
@@ -296,9 +294,11 @@ build_openapi() {
 	[ -s "$out" ]
 }
 
-build_locked() {
-	local b=$CACHE/build tgz src gopath=$CACHE/build/gopath
-	[ -x "$CACHE/bin/kube-apiserver" ] && { log "already built: $CACHE/bin/kube-apiserver"; return 0; }
+# build_source: the Go tree ready to build in GOPATH mode under $GOTREE
+# (fetched, unpacked, patched, openapi generated); the Go toolchain
+# installed first.
+build_source() {
+	local b=$CACHE/build tgz src
 	if ! command -v go >/dev/null || [ ! -d /usr/share/gocode/src/github.com/modern-go/reflect2 ]; then
 		[ "$(id -u)" = 0 ] || die "building needs golang-go and golang-github-modern-go-reflect2-dev (run as root once)"
 		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -327,15 +327,17 @@ build_locked() {
 	fi
 	src=$(find "$b/src" -mindepth 1 -maxdepth 1 -type d | head -n1)
 	[ -f "$src/cmd/kube-apiserver/apiserver.go" ] || die "unexpected source layout under $b/src"
-
-	# Go 1.19 rejects the tree's vendor/modules.txt in module mode: build in
-	# GOPATH mode as upstream and Debian built 1.20.
-	mkdir -p "$gopath/src/k8s.io"
-	ln -sfn "$src" "$gopath/src/k8s.io/kubernetes"
+	mkdir -p "$GOTREE/src/k8s.io"
+	ln -sfn "$src" "$GOTREE/src/k8s.io/kubernetes"
 	build_patch_reflect2 "$src"
-	build_openapi "$gopath"
+	build_openapi "$GOTREE"
+}
 
-	local vpkg ldf="-s -w -buildid=" bdate
+# build_cmd NAME: go build ./cmd/NAME of build_source's tree into
+# $CACHE/bin/NAME, stamped with the version as upstream's
+# hack/lib/version.sh does (GET /version).
+build_cmd() {
+	local name=$1 vpkg ldf="-s -w -buildid=" bdate
 	bdate=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 	for vpkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 		vpkg=k8s.io/kubernetes/vendor/$vpkg
@@ -343,21 +345,56 @@ build_locked() {
 		ldf+=" -X $vpkg.gitCommit=faecb196815e248d3ecfb03c680a4507229c2a56"
 		ldf+=" -X $vpkg.gitTreeState=archive -X $vpkg.buildDate=$bdate"
 	done
-	log "building cmd/kube-apiserver (GOPATH mode)"
-	(cd "$gopath/src/k8s.io/kubernetes" &&
-		env CGO_ENABLED=0 GOPROXY=off GOFLAGS= GO111MODULE=off "GOPATH=$gopath" \
-			"GOCACHE=${GOCACHE:-$b/gocache}" \
+	log "building cmd/$name (GOPATH mode)"
+	(cd "$GOTREE/src/k8s.io/kubernetes" &&
+		env CGO_ENABLED=0 GOPROXY=off GOFLAGS= GO111MODULE=off "GOPATH=$GOTREE" \
+			"GOCACHE=${GOCACHE:-$CACHE/build/gocache}" \
 			go build -trimpath -tags selinux,notest -ldflags "$ldf" \
-			-o "$CACHE/bin/kube-apiserver.tmp" ./cmd/kube-apiserver)
-	mv -f "$CACHE/bin/kube-apiserver.tmp" "$CACHE/bin/kube-apiserver"
-	log "built $CACHE/bin/kube-apiserver"
+			-o "$CACHE/bin/$name.tmp" "./cmd/$name")
+	mv -f "$CACHE/bin/$name.tmp" "$CACHE/bin/$name"
+	log "built $CACHE/bin/$name"
 }
 
-cmd_build_apiserver() {
-	local t0
+# build_locked NAME...: each NAME not in the cache yet, from one source tree.
+build_locked() {
+	local name t0 todo=()
+	for name in "$@"; do
+		if [ -x "$CACHE/bin/$name" ]; then
+			log "already built: $CACHE/bin/$name"
+		else
+			todo+=("$name")
+		fi
+	done
+	((${#todo[@]})) || return 0
+	build_source
+	for name in "${todo[@]}"; do
+		t0=$(now)
+		build_cmd "$name"
+		log "building $name took $(elapsed "$t0") s"
+	done
+}
+
+cmd_binaries() {
+	local name k
+	(($#)) || set -- kube-apiserver kube-controller-manager
+	for name in "$@"; do
+		k=$(ensure_k8s "$name")
+		log "$name: $k"
+	done
+}
+
+cmd_build() {
+	local name t0
+	(($#)) || set -- kube-apiserver kube-controller-manager
+	for name in "$@"; do
+		case $name in
+			kube-apiserver | kube-controller-manager) ;;
+			*) die "build: unknown binary '$name' (kube-apiserver, kube-controller-manager)" ;;
+		esac
+	done
 	t0=$(now)
-	with_cache_lock build_locked
-	log "build-apiserver took $(elapsed "$t0") s"
+	with_cache_lock build_locked "$@"
+	log "build took $(elapsed "$t0") s"
 }
 
 # ---------------------------------------------------------------------------
@@ -523,7 +560,7 @@ write_kubeconfig() {
 start_kube_launch() {
 	KUBECTL_BIN=$(find_kubectl) || fail "no kubectl (KUBECTL, PATH, $CACHE/kubectl-deb): run '$SELF deps'"
 	command -v etcd >/dev/null || fail "no etcd: run '$SELF deps' as root"
-	APISERVER=$(ensure_apiserver) || fail "no kube-apiserver"
+	APISERVER=$(ensure_k8s kube-apiserver) || fail "no kube-apiserver"
 	KUBE_TOKEN=$(openssl rand -hex 24)
 	make_certs
 	cat >"$DIR/audit-policy.yaml" <<-'EOF'
@@ -551,7 +588,7 @@ start_kube_finish() {
 # status). Secure and insecure serving off: nothing listens.
 start_kcm() {
 	local kcm
-	kcm=$(ensure_kcm) || fail "no kube-controller-manager"
+	kcm=$(ensure_k8s kube-controller-manager) || fail "no kube-controller-manager"
 	"$kcm" \
 		--kubeconfig="$DIR/kubeconfig" \
 		--port=0 --secure-port=0 \
@@ -796,7 +833,8 @@ usage() {
 
 case "${1:-}" in
 	deps) cmd_deps ;;
-	build-apiserver) cmd_build_apiserver ;;
+	build) shift; cmd_build "$@" ;;
+	binaries) shift; cmd_binaries "$@" ;;
 	start) [ $# = 2 ] || usage; cmd_start "$2" ;;
 	stop) [ $# = 2 ] || usage; cmd_stop "$2" ;;
 	env) [ $# = 2 ] || usage; cmd_env "$2" ;;

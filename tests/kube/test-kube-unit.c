@@ -14,11 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kube-error.h"
+#include "kube-internal.h"
 #include "kube.h"
 #include "util/json.h"
 #include "util/redact.h"
-#include "kube-adopt.h"
 #include "kube-config.h"
 #include "tests.h"
 
@@ -260,26 +259,6 @@ TEST(missing_file) {
 
         ASSERT_EQ(kube_config_load("/nonexistent/kubeconfig", &k, &err), -ENOENT);
         ASSERT_STREQ(err.message, "kubeconfig '/nonexistent/kubeconfig' does not exist");
-}
-
-TEST(base64) {
-        KubeBlob b = { 0 };
-
-        ASSERT_OK(kube_config_base64_decode("aGVsbG8=", &b));
-        ASSERT_EQ(b.size, 5);
-        ASSERT_TRUE(memcmp(b.data, "hello", 5) == 0);
-        free(b.data);
-        ASSERT_OK(kube_config_base64_decode("aGVs\nbG8h", &b));
-        ASSERT_EQ(b.size, 6);
-        free(b.data);
-        ASSERT_OK(kube_config_base64_decode("aA==", &b));
-        ASSERT_EQ(b.size, 1);
-        free(b.data);
-        ASSERT_EQ(kube_config_base64_decode("aGVsbG8", &b), -EINVAL);
-        ASSERT_EQ(kube_config_base64_decode("aA==aA==", &b), -EINVAL);
-        ASSERT_EQ(kube_config_base64_decode("a===", &b), -EINVAL);
-        ASSERT_EQ(kube_config_base64_decode("", &b), -EINVAL);
-        ASSERT_EQ(kube_config_base64_decode("a-b_", &b), -EINVAL);
 }
 
 TEST(locate) {
@@ -767,7 +746,8 @@ TEST(json_covers) {
 
 static const TestCase cases[] = {
         T(token), T(token_file_relative), T(client_cert_data), T(files_relative_to_kubeconfig), T(errors),
-        T(missing_file), T(base64), T(locate), T(paths), T(ref_from_object), T(status_messages), T(needs_replace), T(secret_paths),
+        T(missing_file), T(locate), T(paths), T(ref_from_object), T(status_messages), T(needs_replace),
+        T(secret_paths),
         T(secret_answers_cut), T(messages_redacted), T(server_name_and_proxy),
         T(client_refused_and_cancelled), T(adopt_patch), T(owned_beyond), T(json_covers),
 };

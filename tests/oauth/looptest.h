@@ -2,7 +2,7 @@
 /*
  * The asynchronous oauth tests' loop: one sd-event loop like the daemon's,
  * a ticker that proves it keeps turning, operations started and run to
- * their answer with the CPU time of every dispatch measured, and backends
+ * their answer with every dispatch watched for waiting in the kernel, and backends
  * stopped with SIGSTOP that are always continued (at exit, and on a fatal
  * or terminating signal).
  */
@@ -55,7 +55,8 @@ void on_done(OAuthDb *db, int r, const OAuthChange *changes, const OAuthError *e
  * yet and left the db busy. */
 void start(OAuthDb *db, const OAuthClientSpec *specs, size_t n, const char *const *del, size_t n_del,
            Result *res);
-/* Runs the loop (one step: up to timeout_us) and measures its dispatch. */
+/* Runs the loop (one step: up to timeout_us); notes (and says on stderr)
+ * when its dispatch made the thread wait in the kernel. */
 void run_once(uint64_t timeout_us);
 /* Runs the loop until res has its one answer, not from inside the start
  * (failing after 20 s); returns the time it took, in ms. */
@@ -65,6 +66,7 @@ void sync_ok(OAuthDb *db, const OAuthClientSpec *specs, size_t n, const char *co
              Result *res);
 OAuthDb *new_db(const char *conninfo, const OAuthOptions *opts);
 
-/* The most CPU time one dispatch of the loop took so far (µs), and how many
- * dispatches were measured. */
-uint64_t max_dispatch_cpu_us(unsigned *ret_n);
+/* How many dispatches of the loop so far made the thread wait in the kernel
+ * (a voluntary context switch: the thread slept on a socket, a timer or a
+ * lock), and in *ret_n how many dispatches there were. */
+unsigned dispatches_blocked(unsigned *ret_n);

@@ -13,7 +13,8 @@
 
 extern const OAuthClientSpec SANDBOX, BROWSER;
 
-/* The variable's value; exits 77 when it is unset (not under the harness). */
+/* The variable's value; exits 1 when it is unset (not under the harness: a
+ * failure, never a skip). */
 const char *env(const char *name);
 /* The raw connection (made on first use). */
 PGconn *raw(void);

@@ -696,17 +696,22 @@ TEST(keepalives) {
 }
 
 /* Runs last: no dispatch of the loop in all the tests above (connecting
- * with SCRAM, every answer, every deadline) took more than a few ms of CPU. */
-TEST(dispatch_cpu) {
-        unsigned n;
-        uint64_t us = max_dispatch_cpu_us(&n);
+ * with SCRAM, every answer, every deadline, backends stopped and silent
+ * servers) waited in the kernel: each did what its socket allowed and
+ * returned, so the loop is never blocked. Counted from the thread's
+ * voluntary context switches, not timed (how much CPU a dispatch takes is
+ * a figure for bench/run.sh, which prints the daemon's longest). libpq is
+ * linked into this test (pgtest.c), so loading it on the loop reads no
+ * file. */
+TEST(no_dispatch_waits) {
+        unsigned n, blocked = dispatches_blocked(&n);
 
-        printf("  %u dispatches, the longest took %.2f ms of CPU\n", n, (double) us / 1000);
+        printf("  %u dispatches, %u waited in the kernel\n", n, blocked);
         if (n < 100)
-                TEST_FAIL("only %u dispatches measured: run the whole binary", n);
-        ASSERT_TRUE(us < 20000);
+                TEST_FAIL("only %u dispatches watched: run the whole binary", n);
+        ASSERT_EQ(blocked, 0);
 }
 
 TEST_MAIN(T(results), T(large_statement), T(callbacks_chain), T(failure_rolls_back), T(deadline_during_statement),
           T(lost_during_operation), T(kept_connection_closed_reconnects), T(stalled_backend), T(silent_server),
-          T(host_name_resolved), T(several_hosts), T(host_lists_refused), T(keepalives), T(dispatch_cpu))
+          T(host_name_resolved), T(several_hosts), T(host_lists_refused), T(keepalives), T(no_dispatch_waits))

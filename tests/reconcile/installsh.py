@@ -1,237 +1,61 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The module objects as the platform's install.sh deploys them, written by
-hand from /work/shared/UPSTREAM.md §2 (not from the agent's templates), for
-the tests that take over an installation made by install.sh.
+"""An installation as the platform's install.sh makes it, for the tests
+that take one over: the module objects and the `kubectl patch`es of
+docs/platform-objects.json (naptest.platform), never the agent's templates.
 
-installsh_objects(v) renders them from v, a dict of the resolved values of
-a values.env (what install.sh's `${KEY:-default}` reads make of it). The
-shape is install.sh's: the labels `app: <name>` only, Secrets as
-stringData, coturn's listening port 3478 and a TCP-only Service, no
-`app.kubernetes.io/*` labels and no secret-digest annotation. One departure
-from its files: every port names its protocol, because server-side apply
-on the harness's Kubernetes 1.20 refuses a port list without it (UPSTREAM.md
-§4; install.sh's own apply fails there the same way).
+installsh_objects(v) gives the objects for v, the resolved values of a
+values.env (naptest.platform.resolve). Their shape is install.sh's (the
+labels `app: <name>` only, Secrets as stringData, no `app.kubernetes.io/*`
+label, no secret-digest annotation), with one departure: every port names
+its protocol, because server-side apply on the harness's Kubernetes 1.20
+refuses a port list without it (install.sh's own apply fails there the same
+way; docs/design.md, "Deliberate differences from install.sh").
 
-Then install.sh's `kubectl patch`es (manager kubectl-patch, an Update):
-coturn's imagePullSecrets, coturn's nodeSelector with tolerations, the
-warmer's nodeSelector (installsh_patches).
+installsh_patches(v) gives install.sh's `kubectl patch`es after its apply
+(manager kubectl-patch, an Update): coturn's imagePullSecrets, coturn's
+nodeSelector with tolerations, the warmer's nodeSelector.
 """
 import json
 
-RESOURCES = {"requests": {"memory": "128Mi", "cpu": "50m"}, "limits": {"memory": "256Mi", "cpu": "250m"}}
-TINY = {"requests": {"cpu": "1m", "memory": "1Mi"}}
+from naptest import platform
 
 
-def _secret_ref(name, key):
-    return {"valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
-
-
-def _env(pairs):
-    out = []
-    for name, value in pairs:
-        e = {"name": name}
-        e.update(value if isinstance(value, dict) else {"value": value})
-        out.append(e)
+def installsh_objects(v, coturn_strategy=True):
+    """What install.sh applies for v; coturn_strategy=False: coturn as an
+    older install.sh left it, without a strategy (the default RollingUpdate)."""
+    out = [platform.with_protocols(o) for o in platform.objects(v)]
+    if not coturn_strategy:
+        for o in out:
+            if platform.key(o) == "Deployment/coturn":
+                del o["spec"]["strategy"]
     return out
 
 
-def _probe(port, delay, period):
-    return {"httpGet": {"path": "/health", "port": port}, "initialDelaySeconds": delay, "periodSeconds": period}
+installsh_patches = platform.patches
 
 
-def _deployment(v, name, container):
-    """A Deployment of one container (its spec) under install.sh's labels and selector."""
+def control_plane(v, env=None):
+    """A stand-in for the platform's own ${APP_PREFIX}-cp (install.sh's core):
+    a NODE_ENV entry and the entries install.sh writes for the modules, or
+    env, a list of (name, value)."""
+    cp = platform.control_plane(v)
+    entries = [{"name": "NODE_ENV", "value": "production"}] + cp["env"] if env is None else \
+        [{"name": n, "value": x} for n, x in env]
+    name = cp["deployment"]
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": v["NAMESPACE"], "labels": {"app": name}},
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [container]}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{
+                "name": cp["container"],
+                "image": "%s-cp:%s" % (v["PLATFORM_IMAGE_PREFIX"], v["IMAGE_TAG"]),
+                "ports": [{"name": "http", "containerPort": 3000, "protocol": "TCP"}],
+                "env": entries,
+            }]}},
         },
     }
-
-
-def _service_deployment(v, name, container, port, env):
-    return _deployment(v, name, {
-        "name": container,
-        "image": "%s-%s:%s" % (v["PLATFORM_IMAGE_PREFIX"], container, v["IMAGE_TAG"]),
-        "imagePullPolicy": "Always",
-        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
-        "env": _env(env),
-        "resources": RESOURCES,
-        "livenessProbe": _probe(port, 10, 30),
-        "readinessProbe": _probe(port, 5, 10),
-    })
-
-
-def _db_env(v):
-    p = v["APP_PREFIX"]
-    return [("POSTGRES_PASSWORD", _secret_ref(p + "-pg-user", "password")),
-            ("DATABASE_URL", "postgresql://%s:$(POSTGRES_PASSWORD)@%s-pg-rw:5432/%s"
-             % (v["PG_USERNAME"], p, v["DB_NAME"]))]
-
-
-def _http_service(v, name, port, node_port):
-    return {
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": name, "namespace": v["NAMESPACE"], "labels": {"app": name}},
-        "spec": {"type": "NodePort", "selector": {"app": name},
-                 "ports": [{"name": "http", "port": port, "targetPort": port, "nodePort": node_port,
-                            "protocol": "TCP"}]},
-    }
-
-
-def _secret(v, name, data):
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": v["NAMESPACE"]},
-            "type": "Opaque", "stringData": data}
-
-
-def sandbox_objects(v):
-    p, ns = v["APP_PREFIX"], v["NAMESPACE"]
-    env = [("PORT", "3006")] + _db_env(v) + [
-        ("JWT_SECRET", _secret_ref(p + "-sandbox-secret", "JWT_SECRET")),
-        ("SERVICE_KEY", _secret_ref(p + "-sandbox-secret", "SERVICE_KEY")),
-        ("NAP_OAUTH_URL", v["WEB_PUBLIC_URL"]),
-        ("NAP_URL", "http://%s-cp:3000" % p),
-        ("OAUTH_CLIENT_ID", "sandbox-service"),
-        ("SANDBOX_SERVICE_URL", v["SANDBOX_PUBLIC_URL"]),
-        ("SANDBOX_DOMAIN", v["SANDBOX_DOMAIN"]),
-        ("OPENSANDBOX_URL", v["OPENSANDBOX_URL"]),
-    ]
-    pull = lambda name, image: {"name": name, "image": image, "command": ["true"], "resources": TINY}  # noqa: E731
-    warmer = {
-        "apiVersion": "apps/v1", "kind": "DaemonSet",
-        "metadata": {"name": "sandbox-image-warmer", "namespace": ns},
-        "spec": {
-            "selector": {"matchLabels": {"app": "sandbox-image-warmer"}},
-            "template": {
-                "metadata": {"labels": {"app": "sandbox-image-warmer"}},
-                "spec": {
-                    "tolerations": [{"operator": "Exists"}],
-                    "initContainers": [
-                        pull("pull-chromium-headful", "%s/chromium-headful:%s" % (v["REGISTRY"], v["IMAGE_TAG"])),
-                        pull("pull-node-22", v["RUNTIME_NODE_IMAGE"]),
-                        pull("pull-python-3-12", v["RUNTIME_PYTHON_IMAGE"]),
-                        pull("pull-golang-1-23", v["RUNTIME_GOLANG_IMAGE"]),
-                    ],
-                    "containers": [{"name": "pause", "image": v["PAUSE_IMAGE"], "resources": TINY}],
-                },
-            },
-        },
-    }
-    return [
-        _secret(v, p + "-sandbox-secret", {"JWT_SECRET": v["SANDBOX_JWT_SECRET"],
-                                           "SERVICE_KEY": v["SANDBOX_SERVICE_KEY"]}),
-        _http_service(v, p + "-sandbox", 3006, int(v["SANDBOX_NODE_PORT"])),
-        _service_deployment(v, p + "-sandbox", "sandbox", 3006, env),
-        warmer,
-    ]
-
-
-def browser_objects(v, coturn_strategy=True):
-    p, ns = v["APP_PREFIX"], v["NAMESPACE"]
-    env = [("PORT", "3005")] + _db_env(v) + [
-        ("JWT_SECRET", _secret_ref(p + "-browser-secret", "JWT_SECRET")),
-        ("NAP_OAUTH_URL", v["WEB_PUBLIC_URL"]),
-        ("NAP_INTERNAL_URL", "http://%s-cp:3000" % p),
-        ("OAUTH_CLIENT_ID", "browser-service"),
-        ("BROWSER_SERVICE_URL", v["BROWSER_PUBLIC_URL"]),
-        ("SANDBOX_SERVICE_URL", "http://%s-sandbox:3006" % p),
-        ("SANDBOX_SERVICE_KEY", _secret_ref(p + "-sandbox-secret", "SERVICE_KEY")),
-        ("BROWSER_IMAGE", "%s/chromium-headful:%s" % (v["REGISTRY"], v["IMAGE_TAG"])),
-        ("TURN_HOST", v["TURN_HOST"]),
-        ("TURN_PORT", v["TURN_PORT"]),
-        ("TURN_AUTH_SECRET", _secret_ref(p + "-browser-secret", "TURN_AUTH_SECRET")),
-    ]
-    host = v["TURN_HOST"]
-    coturn = {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "coturn", "namespace": ns, "labels": {"app": "coturn"}},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": "coturn"}},
-            "template": {
-                "metadata": {"labels": {"app": "coturn"}},
-                "spec": {
-                    "hostNetwork": True,
-                    "dnsPolicy": "ClusterFirstWithHostNet",
-                    "containers": [{
-                        "name": "coturn",
-                        "image": v["COTURN_IMAGE"],
-                        "args": ["--listening-port=3478", "--listening-ip=" + host, "--relay-ip=" + host,
-                                 "--external-ip=" + host, "--min-port=49152", "--max-port=49252",
-                                 "--realm=" + v["NAP_HOST"], "--use-auth-secret",
-                                 "--static-auth-secret=$(TURN_AUTH_SECRET)", "--no-tls", "--no-dtls",
-                                 "--log-file=stdout", "--fingerprint", "--lt-cred-mech", "--no-cli",
-                                 "--no-multicast-peers"],
-                        "env": _env([("TURN_AUTH_SECRET", _secret_ref(p + "-browser-secret", "TURN_AUTH_SECRET"))]),
-                        "ports": [{"name": "turn-tcp", "containerPort": 3478, "protocol": "TCP"},
-                                  {"name": "turn-udp", "containerPort": 3478, "protocol": "UDP"}],
-                        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
-                                      "limits": {"cpu": "1", "memory": "512Mi"}},
-                    }],
-                },
-            },
-        },
-    }
-    if coturn_strategy:  # an older install.sh left it out: the default RollingUpdate
-        coturn["spec"]["strategy"] = {"type": "Recreate"}
-    return [
-        _secret(v, p + "-browser-secret", {"JWT_SECRET": v["BROWSER_JWT_SECRET"],
-                                           "TURN_AUTH_SECRET": v["TURN_AUTH_SECRET"]}),
-        _http_service(v, p + "-browser", 3005, int(v["BROWSER_NODE_PORT"])),
-        _service_deployment(v, p + "-browser", "browser", 3005, env),
-        {"apiVersion": "v1", "kind": "Service",
-         "metadata": {"name": "coturn", "namespace": ns, "labels": {"app": "coturn"}},
-         "spec": {"clusterIP": "None", "selector": {"app": "coturn"},
-                  "ports": [{"name": "turn-tcp", "port": 3478, "targetPort": 3478, "protocol": "TCP"}]}},
-        coturn,
-    ]
-
-
-def control_plane(v, env=None, container="control-plane"):
-    """A stand-in for the platform's own ${APP_PREFIX}-cp (install.sh's core,
-    which carries the public URLs); env: its env entries (name, value)."""
-    name = v["APP_PREFIX"] + "-cp"
-    if env is None:
-        env = [("NODE_ENV", "production"), ("SANDBOX_PUBLIC_URL", v["SANDBOX_PUBLIC_URL"]),
-               ("BROWSER_PUBLIC_URL", v["BROWSER_PUBLIC_URL"])]
-    return _deployment(v, name, {
-        "name": container,
-        "image": "%s-cp:%s" % (v["PLATFORM_IMAGE_PREFIX"], v["IMAGE_TAG"]),
-        "ports": [{"name": "http", "containerPort": 3000, "protocol": "TCP"}],
-        "env": _env(env),
-    })
-
-
-def installsh_objects(v, coturn_strategy=True):
-    out = []
-    if v.get("SANDBOX_ENABLED") == "true":
-        out += sandbox_objects(v)
-    if v.get("BROWSER_ENABLED") == "true":
-        out += browser_objects(v, coturn_strategy)
-    return out
-
-
-def selector_map(text):
-    return dict(pair.split("=", 1) for pair in text.split(",") if pair)
-
-
-def installsh_patches(v):
-    """install.sh's `kubectl patch`es after its apply: (kind, name, patch)."""
-    out = []
-    if v.get("BROWSER_ENABLED") == "true" and v.get("IMAGE_PULL_SECRET"):
-        out.append(("deployment", "coturn",
-                    {"spec": {"template": {"spec": {"imagePullSecrets": [{"name": v["IMAGE_PULL_SECRET"]}]}}}}))
-    if v.get("BROWSER_ENABLED") == "true" and v.get("COTURN_NODE_SELECTOR"):
-        out.append(("deployment", "coturn",
-                    {"spec": {"template": {"spec": {"nodeSelector": selector_map(v["COTURN_NODE_SELECTOR"]),
-                                                    "tolerations": [{"operator": "Exists"}]}}}}))
-    if v.get("SANDBOX_ENABLED") == "true" and v.get("SANDBOX_NODE_SELECTOR"):
-        out.append(("daemonset", "sandbox-image-warmer",
-                    {"spec": {"template": {"spec": {"nodeSelector": selector_map(v["SANDBOX_NODE_SELECTOR"])}}}}))
-    return out
 
 
 def as_list(objs):

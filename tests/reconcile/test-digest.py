@@ -34,24 +34,19 @@ from naptest.audit import audit, fmt_reqs
 from naptest.checks import Results, check, must_wait
 from naptest.compare import invariant
 from naptest.harness import init
-from naptest import kube
+from naptest import kube, platform
 from naptest.kube import get
 from naptest.secret_digest import ANNOTATION
 from naptest.values import hexsecret, module_site, module_values
 
 NS = "nap"
 DEPLOYS = ("nap-sandbox", "nap-browser", "coturn")
-# which Deployments read which key (UPSTREAM.md §2)
-CONSUMERS = {
-    "SANDBOX_JWT_SECRET": ("nap-sandbox",),
-    "SANDBOX_SERVICE_KEY": ("nap-sandbox", "nap-browser"),
-    "BROWSER_JWT_SECRET": ("nap-browser",),
-    "TURN_AUTH_SECRET": ("nap-browser", "coturn"),
-}
-SECRET_OF = {"SANDBOX_JWT_SECRET": "nap-sandbox-secret", "SANDBOX_SERVICE_KEY": "nap-sandbox-secret",
-             "BROWSER_JWT_SECRET": "nap-browser-secret", "TURN_AUTH_SECRET": "nap-browser-secret"}
-KEY_IN_SECRET = {"SANDBOX_JWT_SECRET": "JWT_SECRET", "SANDBOX_SERVICE_KEY": "SERVICE_KEY",
-                 "BROWSER_JWT_SECRET": "JWT_SECRET", "TURN_AUTH_SECRET": "TURN_AUTH_SECRET"}
+# values.env key -> (Secret, its key there, the Deployments that read it),
+# from install.sh's objects (docs/platform-objects.json)
+SECRETS = platform.secrets(platform.resolve({"NAMESPACE": NS}))
+CONSUMERS = {k: users for k, (_secret, _key, users) in SECRETS.items()}
+SECRET_OF = {k: secret for k, (secret, _key, _users) in SECRETS.items()}
+KEY_IN_SECRET = {k: key for k, (_secret, key, _users) in SECRETS.items()}
 
 
 def annotations():

@@ -23,7 +23,7 @@ import sys
 
 from naptest.agent import spawn
 from naptest.audit import audit, fmt_reqs, summary
-from naptest.checks import Failure, Results, check, wait_until
+from naptest.checks import Failure, Results, check, must_wait
 from naptest.compare import invariant
 from naptest.db import row_changes, rows
 from naptest.faultproxy import FaultProxy
@@ -77,15 +77,18 @@ def crash_run(site, nth, mode, planned):
     try:
         m = audit().mark()
         apply = spawn("apply", *site.args("--kubeconfig", kc))
-        wait_until(lambda: proxy.held or apply.poll() is not None, 20, 0.05)
+        must_wait("the proxy to hold the PATCH (or apply to end)", lambda: proxy.held or apply.poll() is not None,
+                  20, 0.05)
         if apply.poll() is not None:
             raise Failure("apply finished before the stalled PATCH: %s" % (apply.communicate(),))
         check(proxy.held, "the proxy never held a PATCH")
         # The PATCHes of one rank go at once, and the intents of every write
         # of the pass are saved before the first: wait until the answered
         # ones are settled in the ledger (each answer is saved at once), then kill.
-        wait_until(lambda: sum(o["state"] == "pending" for o in site.status()["objects"]) == planned - (nth - 1),
-                   10, 0.05)
+        must_wait("the ledger to hold %d pending writes (the %d answered ones settled)"
+                  % (planned - (nth - 1), nth - 1),
+                  lambda: sum(o["state"] == "pending" for o in site.status()["objects"]) == planned - (nth - 1),
+                  10, 0.05)
         os.kill(apply.pid, signal.SIGKILL)
         apply.wait()
         apply.communicate()

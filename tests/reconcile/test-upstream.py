@@ -4,7 +4,7 @@
 (issue 12): the real nap-agent binary, a real kube-apiserver and PostgreSQL.
 
   - an install.sh-shaped deployment of every module object (installsh.py,
-    from UPSTREAM.md §2), applied with `kubectl apply --server-side` (field
+    from docs/platform-objects.json), applied with `kubectl apply --server-side` (field
     manager kubectl), then install.sh's nodeSelector, tolerations and pull
     secret `kubectl patch`es: `nap-agent apply` adopts it, the live objects
     keep what the patches set and equal the render, and an immediately
@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 
-from naptest import agent
+from naptest import agent, platform
 from naptest.agent import spawn
 from naptest.audit import WRITE_VERBS, audit, fmt_reqs
 from naptest.checks import Results, check
@@ -41,6 +41,7 @@ from naptest.compare import invariant
 from naptest.db import psql, psql_file, rows
 from naptest.harness import init
 from naptest.kube import ensure_namespace, get, kubectl
+from naptest.platform import resolve
 from naptest.values import Site, hexsecret
 from installsh import as_list, control_plane, installsh_objects, installsh_patches
 
@@ -69,35 +70,6 @@ def installsh_values(tag, ns, sandbox_port, browser_port, **over):
     ])
     v.update(over)
     return list(v.items())
-
-
-def resolve(vals):
-    """What install.sh's `${KEY:-default}` reads make of vals (UPSTREAM.md §1)."""
-    v = {k: x for k, x in vals.items() if x}
-
-    def d(key, default):
-        v.setdefault(key, default)
-    d("NAMESPACE", "nap")
-    d("APP_PREFIX", "nap")
-    d("REGISTRY", "ghcr.io/neutree-ai/agent-platform")
-    d("IMAGE_TAG", "latest")
-    d("PLATFORM_IMAGE_PREFIX", "%s/%s" % (v["REGISTRY"], v["APP_PREFIX"]))
-    d("NAP_NODE_PORT", "30080")
-    d("PG_USERNAME", "nap")
-    d("DB_NAME", "nap")
-    d("SANDBOX_NODE_PORT", "30086")
-    d("BROWSER_NODE_PORT", "30085")
-    d("TURN_PORT", "3478")
-    d("COTURN_IMAGE", "docker.io/coturn/coturn:4.6")
-    d("RUNTIME_NODE_IMAGE", "docker.io/library/node:22-bookworm")
-    d("RUNTIME_PYTHON_IMAGE", "docker.io/library/python:3.12-bookworm")
-    d("RUNTIME_GOLANG_IMAGE", "docker.io/library/golang:1.23")
-    d("PAUSE_IMAGE", "registry.k8s.io/pause:3.9")
-    d("OPENSANDBOX_URL", "http://opensandbox-server.%s.svc:80" % v["NAMESPACE"])
-    d("WEB_PUBLIC_URL", "http://%s:%s" % (v["NAP_HOST"], v["NAP_NODE_PORT"]))
-    d("SANDBOX_PUBLIC_URL", "http://%s:%s" % (v["NAP_HOST"], v["SANDBOX_NODE_PORT"]))
-    d("BROWSER_PUBLIC_URL", "http://%s:%s" % (v["NAP_HOST"], v["BROWSER_NODE_PORT"]))
-    return v
 
 
 def install_sh(site, coturn_strategy=True, cp=True):
@@ -151,11 +123,11 @@ def case_takeover():
     warmer = get("daemonsets", ns, "sandbox-image-warmer")["spec"]["template"]["spec"]
     check(warmer.get("nodeSelector") == {"pool": "sandbox", "zone": "eu-1a"},
           "the warmer lost install.sh's nodeSelector: %r" % warmer.get("nodeSelector"))
-    # nap-cp already had these URLs from install.sh: they stay, now the agent's
+    # nap-cp already had its entries from install.sh: they stay as they were
     cp = get("deployments", ns, "nap-cp")
-    env = {e["name"]: e.get("value") for e in cp["spec"]["template"]["spec"]["containers"][0]["env"]}
-    check(env == {"NODE_ENV": "production", "SANDBOX_PUBLIC_URL": v["SANDBOX_PUBLIC_URL"],
-                  "BROWSER_PUBLIC_URL": v["BROWSER_PUBLIC_URL"]}, "nap-cp env: %r" % env)
+    env = [(e["name"], e.get("value")) for e in cp["spec"]["template"]["spec"]["containers"][0]["env"]]
+    want = [("NODE_ENV", "production")] + [(e["name"], e["value"]) for e in platform.control_plane(v)["env"]]
+    check(sorted(env) == sorted(want), "nap-cp env: %r, want %r" % (env, want))
 
     no_write_on_second_apply(site)
     for more in ((), ("--live",)):

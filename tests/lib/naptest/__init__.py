@@ -12,6 +12,7 @@ test definitions put tests/lib on PYTHONPATH; by hand:
   agent         the binary: one-shot verbs (output kept for leaks()), the daemon, NOTIFY_SOCKET
   values        values.env texts, editors' ways of writing them, Site (values.env + state dir)
   compare       the invariant: live objects and rows equal the rendering
+  platform      the platform's install.sh as data (docs/platform-objects.json)
   secret_digest the keyed secret digest an apply puts on pod templates
   kubelet       a stand-in kubelet (pod status: Ready, ImagePullBackOff...)
   faultproxy    the one fault proxy (also a program, for the C tests)

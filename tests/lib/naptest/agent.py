@@ -6,6 +6,7 @@ and a NOTIFY_SOCKET that listens the way systemd's does.
 """
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -221,6 +222,33 @@ class Agent:
         """libcurl, libpq and what they bring with them (on Debian and Fedora;
         not libssl and p11-kit, which pin themselves in memory), if mapped."""
         return sorted(lib for lib in self.libraries() if lib.startswith(NET_LIBS))
+
+    def asleep(self):
+        """Whether the process sleeps in epoll_wait: its event loop has
+        dispatched what was due and armed its timers (timers() is then
+        what will wake it) for the next wait. Read from /proc/PID/wchan."""
+        with open("/proc/%d/wchan" % self.pid) as f:
+            return f.read().strip() == "do_epoll_wait"
+
+    def timers(self):
+        """The time left, in seconds, on each armed timerfd of the process
+        (sd-event keeps one per clock, armed for its earliest enabled
+        timer when the loop goes to sleep, see asleep()): [] when no timer
+        of any kind is armed."""
+        left = []
+        fds = "/proc/%d/fd" % self.pid
+        for fd in os.listdir(fds):
+            try:
+                if os.readlink(os.path.join(fds, fd)) != "anon_inode:[timerfd]":
+                    continue
+                with open("/proc/%d/fdinfo/%s" % (self.pid, fd)) as f:
+                    info = f.read()
+            except FileNotFoundError:
+                continue  # closed meanwhile
+            sec, nsec = (int(x) for x in re.search(r"it_value: \((\d+), (\d+)\)", info).groups())
+            if sec or nsec:
+                left.append(sec + nsec / 1e9)
+        return left
 
     def status(self, key):
         """A field of /proc/PID/status as an int (VmRSS in KiB, ctxt switches)."""

@@ -43,6 +43,8 @@ line {"method", "path", "fault"} in the log file -- except for these faults:
       {"type": "hold", "when": "after"}                 or forwarded with the
           answer withheld: either way held until release() (`POST
           /__release__`, at most 60 s), then the connection is closed;
+      {"type": "hold", "then": "forward"}               held until release(),
+          then forwarded and answered (a server that answers when told);
   echo (`echo()`, `POST /__echo__` with a rule; it holds until reset):
       {"code": 422, "methods": ["PATCH"], "paths": ["regex", ...],
        "remember": true, "extra": ["text", ...], "form": "base64",
@@ -267,7 +269,8 @@ class FaultProxy:
             self.echo_rule = rule
 
     def release(self):
-        """Frees every held request (they close their connections)."""
+        """Frees every held request (they close their connections, or are
+        forwarded: "then": "forward")."""
         with self.lock:
             self._release.set()
             self._release = threading.Event()
@@ -368,6 +371,9 @@ class FaultProxy:
             headers = [("Retry-After", str(fault["retry_after"]))] if "retry_after" in fault else []
             return h.reply(code, status_body(code, "fault-proxy: injected %d" % code,
                                              "ServiceUnavailable" if code == 503 else "TooManyRequests"), headers)
+        if kind == "hold" and fault.get("then") == "forward":
+            self._wait_release()
+            return self._forward(h, body, after, hold=False)
         if kind == "hold" and not late:
             return self._hold(h)
         if kind == "delay":
@@ -376,11 +382,14 @@ class FaultProxy:
             time.sleep(before)
         self._forward(h, body, after, hold=kind == "hold")
 
-    def _hold(self, h):
+    def _wait_release(self):
         with self.lock:
             self.held += 1
             release = self._release
         release.wait(HOLD_LIMIT)
+
+    def _hold(self, h):
+        self._wait_release()
         h.close_connection = True
 
     def _forward(self, h, body, after, hold):

@@ -38,10 +38,6 @@ typedef struct CliArgs {
         TemplateDirs templates;
 } CliArgs;
 
-/* Loads values.env and builds the configuration, printing every diagnostic
- * to stderr. Returns 0 with *ret set when there are no errors; else
- * negative (the diagnostics said why). */
-int cli_load_config(const CliArgs *a, Config **ret);
 /* The manager's options the command line gave (read only; the caller may
  * change what it needs). */
 ManagerOptions cli_manager_options(const CliArgs *a);

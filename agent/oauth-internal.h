@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Inside the oauth module (not for its callers): the connection and the
- * machine that runs one operation on the loop (oauth-conn.c), the
- * translation of libpq's and the server's failures (oauth-error.c), for
- * the statements and their results (oauth.c).
+ * Inside the oauth module (not for its callers): libpq, opened while a
+ * connection exists (oauth-pq.c); the connection and the machine that runs
+ * one operation on the loop (oauth-conn.c, oauth-op.c); the translation of
+ * libpq's and the server's failures (oauth-error.c); for the statements
+ * and their results (oauth.c).
+ *
+ * libpq: a connection holds oauth_pq open (dlib_open when it is made,
+ * dlib_close when it is freed; util/dlib.h says why). The oauth-*.c files
+ * call libpq only through the sym_ pointers below, valid while it is open.
  *
  * An operation: on the next iteration of the loop, reuse the kept
  * connection (found closed: reconnect) or resolve the host names and
@@ -19,6 +24,44 @@
 #include <systemd/sd-event.h>
 
 #include "oauth.h"
+#include "util/dlib.h"
+
+#define OAUTH_PQ_SYMBOLS(X)          \
+        X(PQconnectStartParams)      \
+        X(PQconnectPoll)             \
+        X(PQsocket)                  \
+        X(PQstatus)                  \
+        X(PQfinish)                  \
+        X(PQsetnonblocking)          \
+        X(PQsetNoticeProcessor)      \
+        X(PQerrorMessage)            \
+        X(PQhost)                    \
+        X(PQport)                    \
+        X(PQuser)                    \
+        X(PQpass)                    \
+        X(PQconnectionNeedsPassword) \
+        X(PQconninfo)                \
+        X(PQtransactionStatus)       \
+        X(PQsendQueryParams)         \
+        X(PQflush)                   \
+        X(PQconsumeInput)            \
+        X(PQisBusy)                  \
+        X(PQgetResult)               \
+        X(PQresultStatus)            \
+        X(PQresultErrorMessage)      \
+        X(PQresultErrorField)        \
+        X(PQntuples)                 \
+        X(PQgetvalue)                \
+        X(PQgetisnull)               \
+        X(PQcmdTuples)               \
+        X(PQclear)                   \
+        X(PQfreemem)                 \
+        X(PQconninfoParse)           \
+        X(PQconninfoFree)
+
+OAUTH_PQ_SYMBOLS(DLIB_DECLARE_SYMBOL)
+
+extern DLib oauth_pq;
 
 typedef struct OAuthOp OAuthOp;
 

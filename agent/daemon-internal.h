@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Following values.env with inotify, for the daemon: the directory of the
- * file and of every symlink target on the way (an in-place edit of the
- * target), through a directory that is swapped or removed (the nearest
+ * The daemon's private header: what daemon.c uses of the other files of
+ * the daemon group.
+ *
+ * ---- values.env, followed with inotify (daemon-values.c) ----
+ *
+ * Watched: the directory of the file and of every symlink target on the
+ * way (an in-place edit of the target), through a directory that is swapped or removed (the nearest
  * existing ancestor is watched until it is back), a symlink whose target
  * does not exist yet, and a queue overflow (treated as an edit).
  *
