@@ -216,7 +216,8 @@ static const char *image_ref_problem(const char *s, const char **ret_hint) {
         if (!*s)
                 return "is not a valid image reference (it is empty)";
         if (s[0] == '-') {
-                *ret_hint = "an image reference starts with a registry host or a name, e.g. docker.io/coturn/coturn:4.6";
+                *ret_hint = "an image reference starts with a registry host or a name, e.g. "
+                            "docker.io/coturn/coturn:4.6";
                 return "is not a valid image reference: it starts with '-' (it would read as an option)";
         }
         for (const char *p = s; *p; p++) {
