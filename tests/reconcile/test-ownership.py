@@ -346,6 +346,38 @@ def case_other_user_and_corrupt():
     check(agent.run("status", *site.args()).rc == 0, "status after the ledger was restored")
 
 
+def case_daemon_says_why():
+    """The daemon drops its ledger when idle and reads it again for the next
+    pass: a ledger that became group- or world-writable (or unreadable)
+    meanwhile stops the pass, and STATUS= names the file."""
+    ns = "own-idle"
+    site = site_in(ns, 31346)
+    notify = NotifySocket(site.dir)
+    a = Agent(site.dir, site.values, site.state, env("KUBECONFIG"), ["--resync=0", "--idle-close=1"],
+              extra_env={"NAP_LOG_LEVEL": "debug"}, notify=notify)
+    path = os.path.join(site.state, "ledger.json")
+    try:
+        check(notify.wait_for(lambda msg: "READY=1" in msg, 30) is not None, "no READY=1: %s" % a.output())
+        must_wait("the daemon to go idle (ledger dropped)", lambda: "idle: connections closed" in a.output(), 30)
+        os.chmod(path, 0o666)
+        n = notify.count()
+        site.vals["IMAGE_TAG"] = "v1.0.2"
+        site.write()
+        i = notify.wait_for(lambda msg: msg.startswith("STATUS="), 30, n)
+        st = notify.snapshot()[i][1] if i is not None else ""
+        check("ledger '%s' is writable by every user" % path in st, "STATUS= does not name the ledger: %r\n%s"
+              % (notify.snapshot(n), a.output()))
+        os.chmod(path, 0o600)
+        n = notify.count()
+        site.vals["IMAGE_TAG"] = "v1.0.3"
+        site.write()
+        check(notify.wait_for(lambda msg: msg.startswith("STATUS=applied"), 30, n) is not None,
+              "no pass applied once the ledger was private again: %r" % (notify.snapshot(n),))
+    finally:
+        check(a.stop() == 0, "the daemon did not exit 0: %s" % a.output())
+        notify.close()
+
+
 def main():
     init(sys.argv)
     run = Results("reconcile-ownership")
@@ -359,10 +391,12 @@ def main():
          case_state_dir_others_can_write),
         ("status, plan, doctor as another user or on a corrupt ledger fail naming the file",
          case_other_user_and_corrupt),
+        ("the daemon's ledger made world-writable while it is idle: STATUS= names it", case_daemon_says_why),
     ]
     for name, fn in cases:
         run.case(name, fn)
-    secrets = [v for tag in ("own-replaced", "own-race", "own-older", "own-forged", "own-modes", "own-other")
+    secrets = [v for tag in ("own-replaced", "own-race", "own-older", "own-forged", "own-modes", "own-other",
+                                                   "own-idle")
                for _k, v in module_values(tag) if len(v) == 64]
     return run.finish(secrets)
 
