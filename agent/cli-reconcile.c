@@ -100,6 +100,12 @@ int cli_plan(CliArgs *a) {
         Ledger *l;
         if (manager_ledger(m, &l) < 0) /* logged */
                 return CLI_EXIT_FAILURE;
+        _cleanup_free_ char *corrupt = NULL;
+        r = plan_check_ledger(d, c, l, &corrupt);
+        if (r < 0) {
+                log_error_errno(r, "%s", corrupt ? corrupt : STRERROR(r));
+                return CLI_EXIT_FAILURE;
+        }
         if (a->live) {
                 _cleanup_(pass_cache_freep) PassCache *cache = NULL;
                 LiveCtx ctx = { m, c };

@@ -204,13 +204,35 @@ int node_selector_to_json(const char *s, char **ret_json, char **ret_problem) {
         return r;
 }
 
-static bool is_image_ref(const char *s) {
+/* What is wrong with an image reference (or a registry or an image
+ * prefix), or NULL. The value goes into a container's image field and into
+ * command lines (kubectl, crictl, install.sh's own): one that starts with
+ * '-' reads as an option there (COTURN_IMAGE=--privileged), one with
+ * whitespace as two words. */
+static const char *image_ref_problem(const char *s, const char **ret_hint) {
+        static char what[96];
+
+        *ret_hint = NULL;
         if (!*s)
-                return false;
-        for (const char *p = s; *p; p++)
+                return "is not a valid image reference (it is empty)";
+        if (s[0] == '-') {
+                *ret_hint = "an image reference starts with a registry host or a name, e.g. "
+                            "docker.io/coturn/coturn:4.6";
+                return "is not a valid image reference: it starts with '-' (it would read as an option)";
+        }
+        for (const char *p = s; *p; p++) {
+                if (isspace((unsigned char) *p) || iscntrl((unsigned char) *p)) {
+                        *ret_hint = "an image reference is one word: REGISTRY/NAME[:TAG][@DIGEST]";
+                        snprintf(what, sizeof what, "is not a valid image reference: it holds whitespace or a "
+                                 "control character (character %zu)", (size_t) (p - s) + 1);
+                        return what;
+                }
                 if (!isalnum((unsigned char) *p) && !strchr("._-/:@", *p))
-                        return false;
-        return true;
+                        return "is not a valid image reference";
+        }
+        if (!isalnum((unsigned char) s[0]))
+                return "is not a valid image reference: it must start with a letter or a digit";
+        return NULL;
 }
 
 static bool is_image_tag(const char *s) {
@@ -315,6 +337,20 @@ static void check_number(Config *c, ConfigVar *v, long min, long max, const char
 
         if (!parse_int_range(v->value, min, max, &n))
                 ERR(NULL, "%s=\"%s\" is not %s (%ld-%ld)", v->name, v->value, what, min, max);
+        /* 030086 would reach the Service as 30086 but stay as written in
+         * the service URL and the redirect URI built from it (and YAML 1.1,
+         * which install.sh's manifests are read as, takes it for octal). */
+        else if (v->value[0] == '0')
+                ERR("write it without the leading zero", "%s=\"%s\" is not %s: it has a leading zero", v->name,
+                    v->value, what);
+}
+
+static void check_image(Config *c, ConfigVar *v, DiagList *diags) {
+        const char *hint, *problem = image_ref_problem(v->value, &hint);
+
+        /* Not a secret: quoted back (diagnostics escape control characters). */
+        if (problem)
+                ERR(hint, "%s=\"%s\" %s", v->name, v->value, problem);
 }
 
 static void check_node_selector(Config *c, ConfigVar *v, DiagList *diags) {
@@ -368,7 +404,6 @@ static const struct {
         const char *is_not; /* "%s=\"%s\" is not <is_not>" */
         const char *hint;
 } format_checks[] = {
-        { CHECK_IMAGE, is_image_ref, "a valid image reference", NULL },
         { CHECK_IMAGE_TAG, is_image_tag, "a valid image tag", NULL },
         { CHECK_HOST, is_host_or_empty, "a valid host", "a hostname, an IPv4 address or an [IPv6] address" },
         { CHECK_INGRESS_MODE, is_ingress_mode, "nodeport or external", "use nodeport or external" },
@@ -389,6 +424,9 @@ void config_check_value(Config *c, ConfigVar *v, CheckKind kind, DiagList *diags
         case CHECK_DNS_LABEL:
         case CHECK_NAME_PREFIX:
                 check_dns_label(c, v, kind == CHECK_NAME_PREFIX ? 40 : 63, diags);
+                break;
+        case CHECK_IMAGE:
+                check_image(c, v, diags);
                 break;
         case CHECK_NODE_PORT:
                 check_number(c, v, 30000, 32767, "a NodePort", diags);

@@ -144,6 +144,8 @@ static void run_pass(Loop *l, unsigned flags) {
                        on_pass_done, l, &l->pass);
         if (r < 0) {
                 log_error_errno(r, "Failed to start a pass: %s", STRERROR(r));
+                /* e.g. the ledger became unreadable: STATUS= names the file */
+                notify_status(l, manager_ledger_error(l->m) ? manager_ledger_error(l->m) : STRERROR(r));
                 schedule_retry(l);
                 return;
         }

@@ -238,19 +238,39 @@ static void check_daemon(DoctorCtx *ctx) {
                            "nap-agent.service: %s", s);
 }
 
+/* The ledger, read and (against values.env) checked: NULL after a
+ * failing agent.ledger, which names the file and says why. */
+static Ledger *check_ledger(DoctorCtx *ctx) {
+        _cleanup_free_ char *corrupt = NULL;
+        Ledger *l;
+
+        int r = manager_ledger(ctx->m, &l);
+        if (r < 0) {
+                /* The message names the file, and the user or the command that fixes it. */
+                doctor_add(ctx, DOCTOR_FAIL, "agent.ledger", NULL, "%s",
+                           manager_ledger_error(ctx->m) ? manager_ledger_error(ctx->m) : STRERROR(r));
+                return NULL;
+        }
+        if (ctx->config && ctx->desired && plan_check_ledger(ctx->desired, ctx->config, l, &corrupt) < 0) {
+                doctor_add(ctx, DOCTOR_FAIL, "agent.ledger", NULL, "%s", corrupt ? corrupt : "out of memory");
+                return NULL;
+        }
+        doctor_add(ctx, DOCTOR_OK, "agent.ledger", NULL,
+                   "ledger in '%s' is readable: generation %llu, %zu object(s), %zu oauth client(s)",
+                   manager_state_dir(ctx->m), (unsigned long long) l->generation, l->n_objects, l->n_clients);
+        return l;
+}
+
 static void check_agent(DoctorCtx *ctx) {
-        const Ledger *l = manager_ledger_loaded(ctx->m);
+        const Ledger *l = check_ledger(ctx);
         unsigned missing = 0, unreadable = 0;
         StrBuf names = { 0 };
         char first_error[sizeof ((KubeError) { 0 }).message] = "";
 
-        if (l->unreadable)
-                doctor_add(ctx, DOCTOR_WARN, "agent.ledger", "nap-agent apply",
-                           "%s: the next pass moves it aside and applies every object once more", l->unreadable);
-        else
-                doctor_add(ctx, DOCTOR_OK, "agent.ledger", NULL,
-                           "ledger in '%s' is readable: generation %llu, %zu object(s), %zu oauth client(s)",
-                           manager_state_dir(ctx->m), (unsigned long long) l->generation, l->n_objects, l->n_clients);
+        if (!l) {
+                check_daemon(ctx);
+                return;
+        }
         if (l->last_result && streq(l->last_result, "error"))
                 doctor_add(ctx, DOCTOR_FAIL, "agent.last_pass", "journalctl -u nap-agent", "last pass at %s failed: %s",
                            l->last_time ? l->last_time : "?", l->last_message ? l->last_message : "?");

@@ -169,7 +169,7 @@ int kube_delete(KubeClient *c, const KubeRef *ref, bool *ret_existed, KubeError 
         KubeOp *op = NULL;
         int r;
 
-        r = kube_delete_start(c, ref, sync_delete, &s, &op);
+        r = kube_delete_start(c, ref, NULL, sync_delete, &s, &op);
         if (r == -EOPNOTSUPP || r == -EINVAL) {
                 _cleanup_free_ char *path = NULL;
                 return kube_ref_path(ref, &path, err);

@@ -180,12 +180,31 @@ static void delete_finish(KubeOp *op, int r, KubeResponse *resp, const KubeError
 
         if (r >= 0 && resp->status != 200 && resp->status != 202 && resp->status != 404) {
                 r = kube_http_failure(resp, &e);
+                /* With a uid precondition, a conflict is another object under the name. */
+                if (resp->status == 409 && op->body)
+                        r = -ESTALE;
                 err = &e;
         }
         op->delete_done(r, r >= 0 && resp->status != 404, r < 0 ? err : NULL, op->userdata);
 }
 
-int kube_delete_start(KubeClient *c, const KubeRef *ref, KubeDeleteDone done, void *userdata, KubeOp **ret) {
+/* DeleteOptions with preconditions.uid. Sent as a body, the server reads
+ * its options from it and not from the query, so the propagation policy is
+ * in it too. */
+static char *delete_options(const char *uid) {
+        _cleanup_(cJSON_Deletep) cJSON *j = cJSON_CreateObject();
+        cJSON *pre;
+
+        if (!j || !cJSON_AddStringToObject(j, "apiVersion", "v1") ||
+            !cJSON_AddStringToObject(j, "kind", "DeleteOptions") ||
+            !cJSON_AddStringToObject(j, "propagationPolicy", "Background") ||
+            !(pre = cJSON_AddObjectToObject(j, "preconditions")) || !cJSON_AddStringToObject(pre, "uid", uid))
+                return NULL;
+        return cJSON_PrintUnformatted(j);
+}
+
+int kube_delete_start(KubeClient *c, const KubeRef *ref, const char *uid, KubeDeleteDone done, void *userdata,
+                      KubeOp **ret) {
         _cleanup_(op_freep) KubeOp *op = NULL;
         _cleanup_free_ char *path = NULL, *query = NULL;
         int r;
@@ -199,7 +218,10 @@ int kube_delete_start(KubeClient *c, const KubeRef *ref, KubeDeleteDone done, vo
         if (r < 0)
                 return r;
         op->delete_done = done;
-        return op_started(op_request(op, "DELETE", query, KUBE_BODY_NONE, NULL), &op, ret);
+        if (uid && !(op->body = delete_options(uid)))
+                return -ENOMEM;
+        return op_started(op_request(op, "DELETE", query, op->body ? KUBE_BODY_JSON : KUBE_BODY_NONE, op->body), &op,
+                          ret);
 }
 
 /* ---- apply ----------------------------------------------------------------- */

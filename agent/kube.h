@@ -161,8 +161,9 @@ void kube_apply_result_clear(KubeApplyResult *r);
 int kube_apply(KubeClient *c, const cJSON *obj, const char *last_resource_version, unsigned flags,
                KubeApplyResult *ret, KubeError *err);
 
-/* DELETE with propagationPolicy=Background. A 404 is success with
- * *ret_existed = false. ret_existed may be NULL. */
+/* DELETE with propagationPolicy=Background, without precondition (see
+ * kube_delete_start). A 404 is success with *ret_existed = false.
+ * ret_existed may be NULL. */
 int kube_delete(KubeClient *c, const KubeRef *ref, bool *ret_existed, KubeError *err);
 
 /* GET; -ENOENT (and err set) when the object does not exist. */
@@ -205,8 +206,13 @@ int kube_get_start(KubeClient *c, const char *path, KubeObjectDone done, void *u
  * set) when an object of that name exists (409). obj is serialised at
  * once (and wiped when the request is done). */
 int kube_create_start(KubeClient *c, const cJSON *obj, KubeObjectDone done, void *userdata, KubeOp **ret);
-/* DELETE with propagationPolicy=Background, a 404 being success (existed false). */
-int kube_delete_start(KubeClient *c, const KubeRef *ref, KubeDeleteDone done, void *userdata, KubeOp **ret);
+/* DELETE with propagationPolicy=Background, a 404 being success (existed
+ * false). With uid (not NULL), the delete carries preconditions.uid: the
+ * server deletes only the object of that uid, and answers 409 when the name
+ * is another object's now (deleted and created again by someone else),
+ * which is -ESTALE (err set). */
+int kube_delete_start(KubeClient *c, const KubeRef *ref, const char *uid, KubeDeleteDone done, void *userdata,
+                      KubeOp **ret);
 /* kube_apply(), asynchronously. obj is serialised at once: it need not outlive the call. */
 int kube_apply_start(KubeClient *c, const cJSON *obj, const char *last_resource_version, unsigned flags,
                      KubeApplyDone done, void *userdata, KubeOp **ret);

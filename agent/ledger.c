@@ -15,8 +15,10 @@
 #include "ledger.h"
 #include "util/fs.h"
 #include "util/hex.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/redact.h"
+#include "util/user.h"
 
 #define LEDGER_MAX_BYTES (16 * 1024 * 1024)
 
@@ -37,6 +39,68 @@ void ledger_hmac(const Ledger *l, const void *data, size_t len, char ret[LEDGER_
         hex_encode(md, 32, ret);
 }
 
+/* Why what (at path) cannot be read, for a message that names the file
+ * and the user: the usual cause is a verb run as another user than the
+ * state directory's owner. */
+static char *read_failure(const Ledger *l, const char *what, const char *path, int error) {
+        _cleanup_free_ char *me = user_describe(geteuid()), *owner = NULL;
+        struct stat st;
+        char *s;
+
+        if (error == -EACCES && stat(l->dir, &st) >= 0 && st.st_uid != 0)
+                owner = user_describe(st.st_uid);
+        if (asprintf(&s, "cannot read the %s '%s' as %s: %s%s%s%s%s", what, path, me ? me : "this user",
+                     error == -ELOOP ? "it is a symbolic link" : STRERROR(error),
+                     error == -EACCES ? "; run nap-agent as " : "",
+                     owner ? "the state directory's owner, " : "", owner ? owner : "",
+                     error != -EACCES ? "" : owner ? ", or as root" : "root") < 0)
+                return NULL;
+        return s;
+}
+
+/* Opens one of the ledger's files: -ENOENT when it is missing; otherwise
+ * a file another user could have written, or one that cannot be read, is
+ * refused with *ret_message naming it (and the user). */
+static int open_private(const Ledger *l, const char *what, const char *path, int *ret_fd, char **ret_message) {
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        int r;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        if (fd < 0 && errno == ENOENT)
+                return -ENOENT;
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                r = negative_errno();
+                *ret_message = read_failure(l, what, path, r);
+                return r;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                if (asprintf(ret_message, "the %s '%s' is not a regular file", what, path) < 0)
+                        *ret_message = NULL;
+                return -EBADF;
+        }
+        r = fs_check_private(what, path, &st, !l->read_only, 0600, ret_message);
+        if (r < 0)
+                return r;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* Reads one of the ledger's files (see open_private), at most max bytes. */
+static int read_private(const Ledger *l, const char *what, const char *path, size_t max, char **ret, size_t *ret_len,
+                        char **ret_message) {
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        r = open_private(l, what, path, &fd, ret_message);
+        if (r < 0)
+                return r;
+        r = read_full_fd(fd, max, ret, ret_len);
+        if (r < 0 && r != -EFBIG)
+                *ret_message = read_failure(l, what, path, r);
+        return r;
+}
+
 /* Reads the per-host key, creating it (0600) on first use. */
 static int load_key(Ledger *l, bool read_only, char **ret_message) {
         _cleanup_free_ char *path = NULL, *data = NULL;
@@ -45,7 +109,7 @@ static int load_key(Ledger *l, bool read_only, char **ret_message) {
 
         if (asprintf(&path, "%s/ledger.key", l->dir) < 0)
                 return -ENOMEM;
-        r = read_full_file(path, 1024, &data, &len);
+        r = read_private(l, "ledger key", path, 1024, &data, &len, ret_message);
         if (r >= 0 && len == sizeof l->key) {
                 memcpy(l->key, data, sizeof l->key);
                 explicit_bzero(data, len);
@@ -53,7 +117,7 @@ static int load_key(Ledger *l, bool read_only, char **ret_message) {
         }
         if (data)
                 explicit_bzero(data, len);
-        if ((r >= 0 || r == -EFBIG) && ret_message &&
+        if ((r >= 0 || r == -EFBIG) &&
             asprintf(ret_message, "the ledger key '%s' is %s, not %zu bytes: it is damaged; remove it and "
                      "'%s' (nap-agent makes a new key and reads what it owns back from the cluster)",
                      path, r == -EFBIG ? "too large" : len < sizeof l->key ? "too short" : "too long",
@@ -61,11 +125,8 @@ static int load_key(Ledger *l, bool read_only, char **ret_message) {
                 *ret_message = NULL;
         if (r >= 0 || r == -EFBIG)
                 return -EBADMSG;
-        if (r != -ENOENT && !read_only) {
-                if (ret_message && asprintf(ret_message, "cannot read the ledger key '%s': %s", path, STRERROR(r)) < 0)
-                        *ret_message = NULL;
-                return r;
-        }
+        if (r != -ENOENT)
+                return r; /* said why */
         if (RAND_bytes(l->key, sizeof l->key) != 1)
                 return -EIO;
         /* Read-only without a key: an ephemeral one; no digest can match,
@@ -83,21 +144,44 @@ static void copy_digest(char dst[LEDGER_DIGEST_HEX], const cJSON *j) {
         snprintf(dst, LEDGER_DIGEST_HEX, "%s", cJSON_IsString(v) ? v->valuestring : "");
 }
 
+/* The seal of an entry: an HMAC of its identity (every field is
+ * length-prefixed, so no two identities share an input). Only who holds
+ * ledger.key can make one; a missing or wrong seal marks an entry the
+ * agent did not write (or one of an older ledger, which had none). */
+static int object_seal(const Ledger *l, const LedgerObject *o, char ret[LEDGER_DIGEST_HEX]) {
+        const char *const parts[] = { o->api_version, o->kind, strempty(o->namespace) ? "" : o->namespace, o->name,
+                                      o->module, strempty(o->uid) ? "" : o->uid };
+        _cleanup_free_ char *input = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+                char *next;
+                if (asprintf(&next, "%s%zu:%s;", input ? input : "nap-agent ledger object;", strlen(parts[i]),
+                             parts[i]) < 0)
+                        return -ENOMEM;
+                free(input);
+                input = next;
+        }
+        ledger_hmac(l, input, strlen(input), ret);
+        return 0;
+}
+
 static int parse_objects(Ledger *l, const cJSON *arr) {
         const cJSON *o;
 
         cJSON_ArrayForEach(o, arr) {
                 _cleanup_free_ char *av = json_dup(o, "apiVersion"), *kind = json_dup(o, "kind"),
                                     *ns = json_dup(o, "namespace"), *name = json_dup(o, "name"),
-                                    *mod = json_dup(o, "module"), *rv = json_dup(o, "resourceVersion");
-                char digest[LEDGER_DIGEST_HEX];
+                                    *mod = json_dup(o, "module"), *rv = json_dup(o, "resourceVersion"),
+                                    *uid = json_dup(o, "uid");
+                const char *seal = json_string(o, "seal");
+                char digest[LEDGER_DIGEST_HEX], want[LEDGER_DIGEST_HEX];
                 const cJSON *view = cJSON_GetObjectItemCaseSensitive(o, "view");
                 int r;
 
                 if (!av || !kind || !name || !mod)
                         return -EBADMSG;
                 copy_digest(digest, o);
-                r = ledger_record_object(l, av, kind, ns, name, mod, digest, rv,
+                r = ledger_record_object(l, av, kind, ns, name, mod, digest, rv, uid,
                                          view ? cJSON_Duplicate(view, true) : NULL);
                 if (r < 0)
                         return r;
@@ -110,6 +194,12 @@ static int parse_objects(Ledger *l, const cJSON *arr) {
                 e->pending = json_dup(o, "pending");
                 if (e->pending && !streq(e->pending, "apply") && !streq(e->pending, "delete"))
                         return -EBADMSG;
+                free(e->uid);
+                e->uid = TAKE_PTR(uid);
+                r = object_seal(l, e, want);
+                if (r < 0)
+                        return r;
+                e->sealed = seal && streq(seal, want);
         }
         return 0;
 }
@@ -187,6 +277,7 @@ static const StrField object_strs[] = {
         { "resourceVersion", offsetof(LedgerObject, resource_version) },
         { "appliedAt", offsetof(LedgerObject, applied_at) },
         { "pending", offsetof(LedgerObject, pending) },
+        { "uid", offsetof(LedgerObject, uid) },
 };
 
 static const StrField client_strs[] = {
@@ -238,7 +329,7 @@ int ledger_parse(Ledger *l, const char *text) {
 
 /* Moves a ledger we cannot parse out of the way, keeping it for a human;
  * never over an earlier copy (two in the same second get .1, .2...). */
-static int move_aside(Ledger *l, int error, char **ret_warning) {
+static int move_aside(Ledger *l, int error, char **ret_message) {
         char stamp[32], *aside = NULL;
 
         ledger_now(stamp, sizeof stamp);
@@ -257,21 +348,56 @@ static int move_aside(Ledger *l, int error, char **ret_warning) {
                         return r;
                 }
         }
-        if (ret_warning &&
-            asprintf(ret_warning, "ledger '%s' is unreadable (%s); moved it to '%s': what nap-agent owns is read "
+        if (asprintf(ret_message, "ledger '%s' is unreadable (%s); moved it to '%s': what nap-agent owns is read "
                      "back from the cluster", l->path, STRERROR(error), aside) < 0)
-                *ret_warning = NULL;
+                *ret_message = NULL;
         free(aside);
         return 0;
 }
 
-static int ledger_open_full(const char *dir, bool read_only, Ledger **ret, char **ret_warning) {
-        _cleanup_(ledger_freep) Ledger *l = NULL;
+/* ledger.json, read and parsed into l: missing is an empty ledger to be
+ * rebuilt; a corrupt one is moved aside (read-only: an error). */
+static int load_ledger(Ledger *l, char **ret_message) {
         _cleanup_free_ char *text = NULL;
         int r;
 
-        if (ret_warning)
-                *ret_warning = NULL;
+        r = read_private(l, "ledger", l->path, LEDGER_MAX_BYTES, &text, NULL, ret_message);
+        if (r == -ENOENT) {
+                l->rebuild = true;
+                return 0;
+        }
+        if (r == -EFBIG)
+                r = -EBADMSG;
+        else if (r < 0)
+                /* Not a damaged ledger but a failure to read it: moving it
+                 * aside would lose what the agent owns, and reading it as
+                 * empty would show (or plan) nothing of it. */
+                return r;
+        else {
+                r = parse_ledger(l, text);
+                if (r >= 0 || r == -EPROTONOSUPPORT || r == -ENOMEM)
+                        return r;
+        }
+        ledger_clear(l);
+        if (l->read_only) {
+                if (asprintf(ret_message, "the ledger '%s' is corrupt (%s): nothing can be read from it; the next "
+                             "`nap-agent apply` (or pass of the daemon) moves it aside and reads back from the "
+                             "cluster what nap-agent owns", l->path, STRERROR(r)) < 0)
+                        *ret_message = NULL;
+                return -EBADMSG;
+        }
+        l->rebuild = true;
+        int k = move_aside(l, r, ret_message);
+        if (k < 0 && asprintf(ret_message, "the ledger '%s' is corrupt (%s) and cannot be moved aside: %s", l->path,
+                              STRERROR(r), STRERROR(k)) < 0)
+                *ret_message = NULL;
+        return k;
+}
+
+static int ledger_open_full(const char *dir, bool read_only, Ledger **ret, char **ret_message) {
+        _cleanup_(ledger_freep) Ledger *l = NULL;
+        _cleanup_free_ char *message = NULL;
+        int r;
 
         l = calloc(1, sizeof *l);
         if (!l)
@@ -281,61 +407,30 @@ static int ledger_open_full(const char *dir, bool read_only, Ledger **ret, char 
         if (!l->dir || asprintf(&l->path, "%s/ledger.json", dir) < 0)
                 return -ENOMEM;
         r = read_only ? 0 : mkdir_p(dir, 0700);
+        if (r >= 0)
+                r = load_key(l, read_only, &message);
+        if (r >= 0)
+                r = load_ledger(l, &message);
+        if (ret_message)
+                *ret_message = TAKE_PTR(message);
         if (r < 0)
                 return r;
-        r = load_key(l, read_only, ret_warning);
-        if (r < 0)
-                return r;
-
-        r = read_full_file(l->path, LEDGER_MAX_BYTES, &text, NULL);
-        if (r == -ENOENT || (read_only && r == -EACCES)) {
-                l->rebuild = r == -ENOENT;
-                r = 0;
-        } else if (r == -EFBIG)
-                r = -EBADMSG;
-        else if (r < 0) {
-                /* Not a damaged ledger but a failure to read it: moving it
-                 * aside would lose what the agent owns. */
-                if (ret_warning && asprintf(ret_warning, "cannot read the ledger '%s': %s", l->path, STRERROR(r)) < 0)
-                        *ret_warning = NULL;
-                return r;
-        } else {
-                r = parse_ledger(l, text);
-                if (r == -EPROTONOSUPPORT || r == -ENOMEM)
-                        return r;
-        }
-        if (r < 0) {
-                l->rebuild = true;
-                ledger_clear(l);
-                if (asprintf(&l->unreadable, "ledger '%s' is unreadable (%s)", l->path, STRERROR(r)) < 0)
-                        return -ENOMEM;
-                if (read_only) {
-                        if (ret_warning && asprintf(ret_warning, "%s; treating it as empty (the next apply moves it "
-                                                    "aside)", l->unreadable) < 0)
-                                *ret_warning = NULL;
-                } else {
-                        int k = move_aside(l, r, ret_warning);
-                        if (k < 0)
-                                return k;
-                }
-        }
         *ret = TAKE_PTR(l);
         return 0;
 }
 
-int ledger_open(const char *dir, Ledger **ret, char **ret_warning) {
-        return ledger_open_full(dir, false, ret, ret_warning);
+int ledger_open(const char *dir, Ledger **ret, char **ret_message) {
+        return ledger_open_full(dir, false, ret, ret_message);
 }
 
-int ledger_open_read_only(const char *dir, Ledger **ret, char **ret_warning) {
-        return ledger_open_full(dir, true, ret, ret_warning);
+int ledger_open_read_only(const char *dir, Ledger **ret, char **ret_message) {
+        return ledger_open_full(dir, true, ret, ret_message);
 }
 
 Ledger *ledger_free(Ledger *l) {
         if (!l)
                 return NULL;
         ledger_clear(l);
-        free(l->unreadable);
         explicit_bzero(l->key, sizeof l->key);
         free(l->dir);
         free(l->path);
@@ -375,7 +470,7 @@ static int set_str(char **dst, const char *s) {
 
 int ledger_record_object(Ledger *l, const char *api_version, const char *kind, const char *namespace,
                          const char *name, const char *module, const char *digest, const char *resource_version,
-                         cJSON *view) {
+                         const char *uid, cJSON *view) {
         LedgerObject *o = ledger_find_object(l, kind, namespace, name);
         char now[32];
 
@@ -395,9 +490,11 @@ int ledger_record_object(Ledger *l, const char *api_version, const char *kind, c
         o->view = view;
         free(o->pending);
         o->pending = NULL;
+        o->sealed = true; /* the agent's own record */
         if (set_str(&o->api_version, api_version) < 0 || set_str(&o->kind, kind) < 0 ||
             set_str(&o->namespace, namespace) < 0 || set_str(&o->name, name) < 0 || set_str(&o->module, module) < 0 ||
-            set_str(&o->resource_version, resource_version) < 0 || set_str(&o->applied_at, now) < 0)
+            set_str(&o->resource_version, resource_version) < 0 || set_str(&o->applied_at, now) < 0 ||
+            (uid && set_str(&o->uid, uid) < 0))
                 return -ENOMEM;
         return 0;
 }
@@ -431,7 +528,7 @@ int ledger_intend_object(Ledger *l, const char *api_version, const char *kind, c
         int r;
 
         if (!o) {
-                r = ledger_record_object(l, api_version, kind, namespace, name, module, "", NULL, NULL);
+                r = ledger_record_object(l, api_version, kind, namespace, name, module, "", NULL, NULL, NULL);
                 if (r < 0)
                         return r;
                 o = ledger_find_object(l, kind, namespace, name);
@@ -519,8 +616,16 @@ static cJSON *ledger_to_json(const Ledger *l) {
         for (size_t i = 0; i < l->n_objects; i++) {
                 const LedgerObject *o = &l->objects[i];
                 cJSON *e = cJSON_CreateObject();
+                char seal[LEDGER_DIGEST_HEX];
                 strs_add(e, o, object_strs, ELEMENTSOF(object_strs));
                 add_str(e, "digest", o->digest);
+                if (o->sealed && object_seal(l, o, seal) < 0) {
+                        cJSON_Delete(e);
+                        cJSON_Delete(j);
+                        return NULL;
+                }
+                if (o->sealed)
+                        add_str(e, "seal", seal);
                 if (o->view)
                         cJSON_AddItemToObject(e, "view", cJSON_Duplicate(o->view, true));
                 cJSON_AddItemToArray(objs, e);
@@ -549,6 +654,8 @@ int ledger_save(Ledger *l, bool durable) {
 
         if (l->read_only)
                 return -EROFS;
+        if (l->refused)
+                return 0; /* never over the file the operator is to look at */
         j = ledger_to_json(l);
         if (!j)
                 return -ENOMEM;

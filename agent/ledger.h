@@ -9,6 +9,14 @@
  * plus a view of the applied object in which every secret value is replaced
  * by its keyed digest (for `plan` to show which fields changed). It never
  * holds a secret value.
+ *
+ * Each object entry keeps the uid the agent's own apply got back, so a
+ * delete can prove the object is still the one the agent made, and a seal:
+ * an HMAC of the entry's identity with the same key, which tells the
+ * entries this agent recorded from any written into the file by someone
+ * else (the plan checks an unsealed one against the configuration before
+ * anything acts on it). The state directory and the files are refused when
+ * anyone but their owner may write them; see ledger_open().
  */
 #pragma once
 
@@ -33,6 +41,9 @@ typedef struct LedgerObject {
         char *applied_at; /* RFC 3339 UTC */
         cJSON *view;      /* secret-free view of what was applied; may be NULL */
         char *pending;    /* "apply" or "delete": a write was sent, its outcome not yet recorded */
+        char *uid;        /* metadata.uid of the object the agent applied; NULL: not known (an intent, or an
+                           * entry of an older ledger) */
+        bool sealed;      /* recorded by this agent (or its seal checks out): not written in by someone else */
 } LedgerObject;
 
 typedef struct LedgerClient {
@@ -59,9 +70,10 @@ typedef struct Ledger {
         char *last_result; /* "ok" or "error" */
         char *last_message;
         bool read_only;   /* opened with ledger_open_read_only(): commit refuses */
-        char *unreadable; /* why ledger.json could not be read (it was treated as empty), or NULL */
         bool rebuild;     /* ledger.json was missing or unparsable: what the agent owns is to be
                            * read back from the cluster before anything is applied */
+        bool refused;     /* an entry the agent cannot have written was found (plan_check_ledger): the
+                           * ledger is never saved, so the file stays as it is for the operator */
 } Ledger;
 
 /* Opens the ledger in dir, creating dir (0700) and the key on first use.
@@ -69,12 +81,19 @@ typedef struct Ledger {
  * over an earlier copy), the ledger starts empty with l->rebuild set, and
  * *ret_message (if given) says so. Any other failure to read it (EIO,
  * EACCES, ENOMEM...) fails, and so does a ledger.key of the wrong size; on
- * failure *ret_message says what is wrong, naming the file, when it can.
- * A newer schema is refused with -EPROTONOSUPPORT. */
+ * failure *ret_message says what is wrong, naming the file and, when it
+ * could not be read, the user. A newer schema is refused with
+ * -EPROTONOSUPPORT. ledger.json and ledger.key must be regular files that
+ * neither their group nor others may write, owned by the running user or
+ * root: else -EPERM, *ret_message saying how to fix it (the directory is
+ * the caller's, see fs_check_private()). */
 int ledger_open(const char *dir, Ledger **ret, char **ret_message);
 /* For the verbs that only look (plan, status, doctor): creates nothing,
- * moves nothing; a missing directory or key gives an empty ledger, a
- * corrupt one an empty ledger with l->unreadable set and a warning. */
+ * moves nothing; a missing directory or key gives an empty ledger. Any
+ * failure to read what exists is an error, as for ledger_open(): a corrupt
+ * ledger.json is -EBADMSG (the next writer moves it aside). The files may
+ * have any owner (root reads the service's ledger), but not be writable by
+ * their group or others. */
 int ledger_open_read_only(const char *dir, Ledger **ret, char **ret_message);
 Ledger *ledger_free(Ledger *l);
 /* Replaces l's objects, clients and last pass with those of text, the
@@ -84,7 +103,8 @@ Ledger *ledger_free(Ledger *l);
 int ledger_parse(Ledger *l, const char *text);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Ledger *, ledger_free);
 
-/* Writes the ledger atomically (temp file, fsync, rename, fsync dir). */
+/* Writes the ledger atomically (temp file, fsync, rename, fsync dir); a
+ * refused ledger (l->refused) is not written, and that is no error. */
 int ledger_commit(Ledger *l);
 /* The same, durable or not: without fsync a crash of the process loses
  * nothing, one of the machine may lose the last save (for what only settles
@@ -98,10 +118,11 @@ void ledger_hmac(const Ledger *l, const void *data, size_t len, char ret[LEDGER_
 LedgerObject *ledger_find_object(const Ledger *l, const char *kind, const char *namespace, const char *name);
 LedgerClient *ledger_find_client(const Ledger *l, const char *id);
 
-/* Records (adds or replaces) an applied object; view is taken over. */
+/* Records (adds or replaces) an applied object, sealed; view is taken
+ * over. uid: the object's metadata.uid, or NULL to keep the one recorded. */
 int ledger_record_object(Ledger *l, const char *api_version, const char *kind, const char *namespace,
                          const char *name, const char *module, const char *digest, const char *resource_version,
-                         cJSON *view);
+                         const char *uid, cJSON *view);
 int ledger_record_client(Ledger *l, const char *id, const char *module, const char *name, const char *redirect_uri,
                          const char *digest);
 /* Notes before a write that op ("apply" or "delete") is being sent for the

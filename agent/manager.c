@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "kube-config.h"
 #include "manager.h"
@@ -17,6 +19,7 @@
 #include "util/log.h"
 #include "util/redact.h"
 #include "util/strbuf.h"
+#include "util/user.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/nap-agent"
 
@@ -32,20 +35,82 @@ struct Manager {
         char *db_conninfo; /* what db was made from (may hold a password) */
         bool db_private;   /* db runs on its own loop (made by manager_db, for the synchronous verbs) */
         char last_error[512]; /* the last connection failure, one line, no secret */
+        char *ledger_error;   /* why the ledger could not be opened, or NULL */
 };
+
+/* *ret_message = the formatted text (NULL when out of memory); returns error. */
+static int message_errno(char **ret_message, int error, const char *format, ...) _printf_(3, 4);
+static int message_errno(char **ret_message, int error, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        if (vasprintf(ret_message, format, ap) < 0)
+                *ret_message = NULL;
+        va_end(ap);
+        return error;
+}
+
+/* Like sshd's StrictModes: a state directory someone else can write is
+ * refused (its ledger decides what gets deleted). A writer needs it to be
+ * its own or root's, makes it 0700 when it is missing and tightens one it
+ * owns that others may read (0755, made by hand or an installer); a reader
+ * (status, plan, doctor) accepts any owner (root reads the service's). */
+static int check_state_dir(Manager *m, bool writer, char **ret_message) {
+        const char *dir = m->state_dir;
+        struct stat st;
+        int r;
+
+        *ret_message = NULL;
+        if (stat(dir, &st) < 0 && errno == ENOENT && writer && (r = mkdir_p(dir, 0700)) < 0)
+                return message_errno(ret_message, r, "cannot create the state directory '%s': %s", dir, STRERROR(r));
+        if (stat(dir, &st) < 0) {
+                r = negative_errno();
+                if (r == -ENOENT)
+                        return 0; /* read-only: an empty ledger */
+                return message_errno(ret_message, r, "cannot look at the state directory '%s': %s", dir, STRERROR(r));
+        }
+        if (!S_ISDIR(st.st_mode))
+                return message_errno(ret_message, -ENOTDIR, "the state directory '%s' is not a directory", dir);
+        r = fs_check_private("state directory", dir, &st, writer, 0700, ret_message);
+        if (r < 0 || !writer || st.st_uid != geteuid() || (st.st_mode & 077) == 0)
+                return r;
+        if (chmod(dir, 0700) < 0) {
+                r = negative_errno();
+                return message_errno(ret_message, r, "cannot make the state directory '%s' private (chmod 0700): %s",
+                                     dir, STRERROR(r));
+        }
+        log_notice("made the state directory '%s' private: mode %04o -> 0700", dir, (unsigned) (st.st_mode & 07777));
+        return 0;
+}
 
 static int open_ledger(Manager *m, Ledger **ret) {
         _cleanup_free_ char *message = NULL;
         int r;
 
-        r = m->options.read_only ? ledger_open_read_only(m->state_dir, ret, &message)
-                                 : ledger_open(m->state_dir, ret, &message);
-        if (r == -EPROTONOSUPPORT)
-                return log_error_errno(r, "Ledger in '%s' was written by a newer nap-agent; refusing to touch it",
-                                       m->state_dir);
-        if (r < 0)
-                return log_error_errno(r, "Failed to open the ledger in '%s': %s", m->state_dir,
-                                       message ? message : STRERROR(r));
+        free(m->ledger_error);
+        m->ledger_error = NULL;
+        r = check_state_dir(m, !m->options.read_only, &message);
+        if (r >= 0) {
+                free(message);
+                message = NULL;
+                r = m->options.read_only ? ledger_open_read_only(m->state_dir, ret, &message)
+                                         : ledger_open(m->state_dir, ret, &message);
+        }
+        if (r == -EPROTONOSUPPORT) {
+                free(message);
+                if (asprintf(&message, "the ledger in '%s' was written by a newer nap-agent; refusing to touch it",
+                             m->state_dir) < 0)
+                        message = NULL;
+        }
+        if (r < 0 && !message && asprintf(&message, "cannot open the ledger in '%s': %s", m->state_dir,
+                                          STRERROR(r)) < 0)
+                message = NULL;
+        if (r < 0) {
+                m->ledger_error = TAKE_PTR(message);
+                if (m->options.ledger_reported)
+                        return r;
+                return log_error_errno(r, "%s", m->ledger_error ? m->ledger_error : STRERROR(r));
+        }
         if (message)
                 log_warning("%s", message);
         return 0;
@@ -54,18 +119,22 @@ static int open_ledger(Manager *m, Ledger **ret) {
 /* The state directory is one writer's: a second `run` or an `apply` beside
  * the daemon would double every write and move the generation backwards. */
 static int take_lock(Manager *m) {
-        _cleanup_free_ char *holder = NULL;
+        _cleanup_free_ char *holder = NULL, *message = NULL;
         int r;
 
-        r = mkdir_p(m->state_dir, 0700);
-        if (r >= 0)
-                r = lock_dir(m->state_dir, m->options.lock_as, &holder);
+        r = check_state_dir(m, true, &message);
+        if (r < 0)
+                return log_error_errno(r, "%s", message ? message : STRERROR(r));
+        r = lock_dir(m->state_dir, m->options.lock_as, &holder);
         if (r == -EBUSY)
                 return log_error_errno(r, "The state directory '%s' is in use by another nap-agent (%s%s); not "
                                        "starting a second writer", m->state_dir, holder ? "PID " : "",
                                        holder ? holder : "holder unknown");
-        if (r < 0)
-                return log_error_errno(r, "Failed to lock the state directory '%s': %s", m->state_dir, STRERROR(r));
+        if (r < 0) {
+                _cleanup_free_ char *me = user_describe(geteuid());
+                return log_error_errno(r, "Failed to lock the state directory '%s' as %s: %s", m->state_dir,
+                                       me ? me : "this user", STRERROR(r));
+        }
         m->lock_fd = r;
         return 0;
 }
@@ -91,8 +160,7 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
                 return log_error_errno(r, "Failed to create an event loop: %s", STRERROR(r));
         if (opts->lock_as && !opts->read_only && (r = take_lock(m)) < 0)
                 return r;
-        r = open_ledger(m, &m->ledger);
-        if (r < 0)
+        if (!opts->ledger_reported && (r = open_ledger(m, &m->ledger)) < 0)
                 return r;
         *ret = TAKE_PTR(m);
         return 0;
@@ -117,7 +185,12 @@ void manager_idle(Manager *m) {
 }
 
 int manager_ledger(Manager *m, Ledger **ret) {
-        int r = m->ledger ? 0 : open_ledger(m, &m->ledger);
+        int r;
+
+        /* A refused ledger is read again: the operator may have fixed the file. */
+        if (m->ledger && m->ledger->refused)
+                m->ledger = ledger_free(m->ledger);
+        r = m->ledger ? 0 : open_ledger(m, &m->ledger);
 
         if (r >= 0)
                 *ret = m->ledger;
@@ -126,6 +199,10 @@ int manager_ledger(Manager *m, Ledger **ret) {
 
 Ledger *manager_ledger_loaded(const Manager *m) {
         return m->ledger;
+}
+
+const char *manager_ledger_error(const Manager *m) {
+        return m->ledger_error;
 }
 
 ManagerOptions *manager_options(Manager *m) {
@@ -157,6 +234,7 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         close_connections(m);
         ledger_free(m->ledger);
+        free(m->ledger_error);
         free(m->state_dir);
         sd_event_unref(m->event);
         if (m->lock_fd >= 0)

@@ -28,6 +28,9 @@ typedef struct ManagerOptions {
         KubeClientOptions kube_options;
         OAuthOptions oauth_options;
         bool read_only;            /* plan, status, doctor: the ledger is only read (see ledger_open_read_only) */
+        bool ledger_reported;      /* doctor: the ledger is opened by the first manager_ledger(), not by
+                                    * manager_new(), and a failure is not logged: the caller reports
+                                    * manager_ledger_error() */
         const char *lock_as;       /* set: hold the state directory's lock, as this (e.g. "nap-agent apply") */
         sd_event *event;           /* the loop requests run on; NULL: a private one */
 } ManagerOptions;
@@ -36,7 +39,11 @@ typedef struct Manager Manager;
 
 /* Opens the ledger in the state directory (and takes its lock when
  * opts->lock_as is set: -EBUSY, logged with the holder, when another
- * process has it). The strings of opts are borrowed for the manager's life. */
+ * process has it). A state directory, ledger.json or ledger.key that
+ * someone else may write is refused (see check_state_dir in manager.c and
+ * ledger_open()), and so is one that cannot be read, naming the file and
+ * the user: never read as empty. The strings of opts are borrowed for the
+ * manager's life. */
 int manager_new(const ManagerOptions *opts, Manager **ret);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
@@ -51,11 +58,15 @@ const char *manager_state_dir(const Manager *m);
 const char *manager_last_error(const Manager *m);
 void manager_clear_error(Manager *m);
 
-/* The ledger, read again when manager_idle() dropped it (a failure is
- * logged). Valid until the next manager_idle() or manager_reload(). */
+/* The ledger, read again when manager_idle() dropped it or a plan refused
+ * it (a failure is logged). Valid until the next manager_idle(),
+ * manager_reload() or manager_ledger(). */
 int manager_ledger(Manager *m, Ledger **ret);
 /* The ledger when it is in memory (a pass runs with it), else NULL. */
 Ledger *manager_ledger_loaded(const Manager *m);
+/* Why the last attempt to open the ledger failed (naming the file, and the
+ * user when it could not be read), or NULL. */
+const char *manager_ledger_error(const Manager *m);
 
 /* Drops the server connections and reads the ledger again, so the next
  * pass re-reads the kubeconfig and the database settings (SIGHUP). Never

@@ -47,7 +47,7 @@ static void on_synced(OAuthDb *db, int r, const OAuthChange *changes, const OAut
                 pass_fail(p, r, "Failed to sync oauth_clients: %s", err ? err->message : STRERROR(r));
         for (size_t i = 0; r >= 0 && i < p->clients.n; i++) {
                 log_client_change(p, p->clients.actions[i], changes[i]);
-                if (plan_action_record(p->ledger, p->clients.actions[i], NULL) < 0)
+                if (plan_action_record(p->ledger, p->clients.actions[i], NULL, NULL) < 0)
                         pass_fail(p, ENOMEM, "Out of memory");
         }
         clients_end(p);

@@ -8,6 +8,14 @@
  * the ledger; each answer settles its own. A change server-side apply
  * cannot make in place (an immutable field) is a delete, a wait until the
  * object is gone, and a create.
+ *
+ * Every delete proves ownership first: the object is read, and it is
+ * deleted only when it is still the one the agent applied (the uid the
+ * ledger kept, when it kept one) and carries a mark of the agent (its
+ * managed-by label or a managedFields entry of its field manager); the
+ * DELETE then carries that uid as a precondition, so an object replaced
+ * between the read and the delete is refused by the server. One that is
+ * not the agent's any more is left in place and dropped from the ledger.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,16 +23,19 @@
 
 #include "pass-internal.h"
 #include "util/clock.h"
+#include "util/json.h"
 #include "util/log.h"
 
 #define GONE_POLL_USEC (250 * USEC_PER_MSEC)
 
 typedef enum TaskStep {
         TASK_APPLY,
-        TASK_DELETE,
-        TASK_REPLACE_DELETE, /* an immutable field changed: delete, */
-        TASK_REPLACE_WAIT,   /* wait until it is gone, */
-        TASK_REPLACE_APPLY,  /* create it again */
+        TASK_DELETE_READ,    /* pruned: read, judged ours, */
+        TASK_DELETE,         /* deleted with its uid as precondition */
+        TASK_REPLACE_READ,   /* an immutable field changed: read, judged ours, */
+        TASK_REPLACE_DELETE, /* deleted with its uid as precondition, */
+        TASK_REPLACE_WAIT,   /* waited for until it is gone, */
+        TASK_REPLACE_APPLY,  /* created again */
 } TaskStep;
 
 /* The request of one action of the current group. */
@@ -59,8 +70,8 @@ static ObjectTask *task_new(Pass *p, PassAction *pa) {
 
         if (!t)
                 return NULL;
-        *t = (ObjectTask) { .pass = p, .pa = pa, .a = pa->a, .step = pa->a->op == PLAN_DELETE ? TASK_DELETE : TASK_APPLY,
-                            .next = p->objects.tasks };
+        *t = (ObjectTask) { .pass = p, .pa = pa, .a = pa->a,
+                            .step = pa->a->op == PLAN_DELETE ? TASK_DELETE_READ : TASK_APPLY, .next = p->objects.tasks };
         if (!(t->id = plan_action_id(pa->a))) {
                 free(t);
                 return NULL;
@@ -140,11 +151,109 @@ static int task_start_apply(ObjectTask *t, unsigned flags) {
                                 on_applied, t, &t->op);
 }
 
-static int task_start_delete(ObjectTask *t) {
+/* A GET of the task's object. */
+static int task_start_get(ObjectTask *t, KubeObjectDone done) {
+        const PlanAction *a = t->a;
+        KubeRef ref = { .api_version = a->api_version, .kind = a->kind, .namespace = a->namespace, .name = a->name };
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = kube_path(&ref, &path);
+        if (r < 0)
+                return r;
+        return kube_get_start(t->pass->objects.kube, path, done, t, &t->op);
+}
+
+/* The DELETE of the object of uid: never of another one under its name. */
+static int task_start_delete(ObjectTask *t, const char *uid) {
         const PlanAction *a = t->a;
         KubeRef ref = { .api_version = a->api_version, .kind = a->kind, .namespace = a->namespace, .name = a->name };
 
-        return kube_delete_start(t->pass->objects.kube, &ref, on_deleted, t, &t->op);
+        return kube_delete_start(t->pass->objects.kube, &ref, uid, on_deleted, t, &t->op);
+}
+
+/* NULL when live is still the object the agent applied (ledger_uid: the
+ * uid its apply got back, NULL when the ledger has none, e.g. an older
+ * ledger's entry) and carries a mark of the agent: its managed-by label
+ * or a managedFields entry of its field manager. Else why it is not. */
+static const char *ownership_problem(const cJSON *live, const char *ledger_uid) {
+        const cJSON *md = cJSON_GetObjectItemCaseSensitive(live, "metadata"), *e;
+        const char *uid = json_string(md, "uid"), *label = json_string(JSON_GET(md, "labels"), MANAGED_BY_LABEL);
+
+        if (ledger_uid && (!uid || !streq(uid, ledger_uid)))
+                return "it was deleted and created again by someone else: its uid is not the one nap-agent applied";
+        if (label && streq(label, "nap-agent"))
+                return NULL;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(md, "managedFields")) {
+                const char *manager = json_string(e, "manager");
+                if (manager && streq(manager, KUBE_FIELD_MANAGER))
+                        return NULL;
+        }
+        return "it carries neither nap-agent's label nor a field nap-agent manages";
+}
+
+/* An object the ledger holds that is someone else's now: left in place,
+ * and dropped from the ledger so that nothing of the agent acts on it
+ * again. A pruned one is a warning; one the pass had to replace fails it. */
+static void not_ours(ObjectTask *t, const char *why) {
+        Pass *p = t->pass;
+        const PlanAction *a = t->a;
+
+        ledger_forget_object(p->ledger, a->kind, a->namespace, a->name);
+        t->pa->intended = false;
+        if (t->step == TASK_DELETE_READ || t->step == TASK_DELETE) {
+                log_warning("%s is not ours any more: left in place (%s)", t->id, why);
+                p->res.warnings++;
+                return;
+        }
+        pass_fail(p, EPERM, "%s cannot be changed in place and is not ours any more: left in place (%s); delete it "
+                  "(kubectl delete) to let nap-agent create it", t->id, why);
+}
+
+/* A write of the task was not sent: its intent goes (nothing of it can have happened). */
+static void abandon_intent(ObjectTask *t) {
+        if (t->pa->intended) {
+                ledger_abandon_intent(t->pass->ledger, t->a->kind, t->a->namespace, t->a->name, t->pa->created);
+                t->pa->intended = false;
+        }
+}
+
+/* The object as it is before a delete: judged, then deleted with its uid
+ * as precondition, or left in place. */
+static void on_read_before_delete(int r, cJSON *live, const KubeError *err, void *userdata) {
+        _cleanup_(json_delete_wipedp) cJSON *obj = live;
+        ObjectTask *t = userdata;
+        const LedgerObject *e = ledger_entry(t->pass, t->a);
+        bool pruning = t->step == TASK_DELETE_READ;
+        const char *why;
+
+        t->op = NULL;
+        if (r == -ENOENT && pruning) {
+                t->step = TASK_DELETE;
+                on_deleted(0, false, NULL, t); /* already gone: done there */
+                return;
+        }
+        if (r == -ENOENT) { /* nothing to replace: create it */
+                t->step = TASK_REPLACE_APPLY;
+                r = task_start_apply(t, 0);
+                if (r >= 0)
+                        return;
+                pass_fail(t->pass, r, "Failed to create %s again: %s", t->id, STRERROR(r));
+        } else if (r < 0) {
+                abandon_intent(t);
+                pass_fail(t->pass, r, "Failed to read %s before deleting it: %s", t->id,
+                          err ? err->message : STRERROR(r));
+        } else if ((why = ownership_problem(obj, e ? e->uid : NULL)))
+                not_ours(t, why);
+        else {
+                t->step = pruning ? TASK_DELETE : TASK_REPLACE_DELETE;
+                r = task_start_delete(t, json_string(JSON_GET(obj, "metadata"), "uid"));
+                if (r >= 0)
+                        return;
+                abandon_intent(t);
+                pass_fail(t->pass, r, "Failed to delete %s: %s", t->id, STRERROR(r));
+        }
+        object_task_done(t);
 }
 
 static void log_applied(ObjectTask *t, const KubeApplyResult *ar) {
@@ -175,14 +284,10 @@ static void on_gone_check(int r, cJSON *obj, const KubeError *err, void *userdat
 
 static int on_gone_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         ObjectTask *t = userdata;
-        _cleanup_free_ char *path = NULL;
-        KubeRef ref = { t->a->api_version, t->a->kind, t->a->namespace, t->a->name };
         int r;
 
         t->timer = sd_event_source_disable_unref(t->timer);
-        r = kube_path(&ref, &path);
-        if (r >= 0)
-                r = kube_get_start(t->pass->objects.kube, path, on_gone_check, t, &t->op);
+        r = task_start_get(t, on_gone_check);
         if (r < 0) {
                 pass_fail(t->pass, r, "Failed to check that %s is gone: %s", t->id, STRERROR(r));
                 object_task_done(t);
@@ -221,7 +326,7 @@ static void partial_missing(ObjectTask *t) {
                     "platform's own installation (install.sh), which nap-agent never creates; `nap-agent apply "
                     "--resync` looks again, ignoring", t->id, t->a->object->source);
         p->res.warnings++;
-        if (plan_action_record(p->ledger, t->a, NULL) < 0)
+        if (plan_action_record(p->ledger, t->a, NULL, NULL) < 0)
                 pass_fail(p, ENOMEM, "Out of memory");
 }
 
@@ -239,8 +344,8 @@ static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *u
         if (t->step == TASK_APPLY && !t->a->object->partial && kube_error_needs_replace(r, err)) {
                 log_notice("%s cannot be changed in place (%s); deleting it, waiting until it is gone, and "
                            "creating it again", t->id, err->message);
-                t->step = TASK_REPLACE_DELETE;
-                r = task_start_delete(t);
+                t->step = TASK_REPLACE_READ;
+                r = task_start_get(t, on_read_before_delete);
                 if (r >= 0)
                         return;
         }
@@ -252,7 +357,8 @@ static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *u
                                                                  : "");
         } else {
                 log_applied(t, ar);
-                r = plan_action_record(p->ledger, t->a, ar->resource_version);
+                r = plan_action_record(p->ledger, t->a, ar->resource_version,
+                                       json_string(JSON_GET(ar->live, "metadata"), "uid"));
                 /* followed after the pass; nap-cp (partial) is the platform's */
                 if (r >= 0 && ar->changed && !t->a->object->partial)
                         r = pass_result_add_workload(&p->res, t->a->module, ar->live);
@@ -273,14 +379,17 @@ static void on_deleted(int r, bool existed, const KubeError *err, void *userdata
                 on_gone_check(0, NULL, NULL, t);
                 return;
         }
-        if (r < 0) {
+        if (r == -ESTALE)
+                not_ours(t, "it was deleted and created again by someone else just before the delete, which the "
+                            "server refused (another uid)");
+        else if (r < 0) {
                 abandon_if_refused(t, err);
                 pass_fail(p, r, "Failed to delete %s: %s", t->id, err ? err->message : STRERROR(r));
         } else {
                 log_info("deleted %s (%s)%s", t->id, a->reason ? a->reason : "pruned",
                          existed ? "" : ", it was already gone");
                 p->res.objects_deleted++;
-                (void) plan_action_record(p->ledger, a, NULL);
+                (void) plan_action_record(p->ledger, a, NULL, NULL);
         }
         object_task_done(t);
 }
@@ -364,8 +473,8 @@ static void group_launch(Pass *p) {
                 if (t->pa->sent)
                         continue;
                 r = p->error ? -ECANCELED
-                    : t->step == TASK_DELETE ? task_start_delete(t)
-                                             : task_start_apply(t, t->pa->apply_flags);
+                    : t->step == TASK_DELETE_READ ? task_start_get(t, on_read_before_delete)
+                                                  : task_start_apply(t, t->pa->apply_flags);
                 if (r < 0) {
                         if (r != -ECANCELED)
                                 pass_fail(p, r, "Failed to start applying %s: %s", t->id, STRERROR(r));

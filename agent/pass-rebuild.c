@@ -77,7 +77,7 @@ static int record_listed(Pass *p, const char *api_version, const char *kind, con
                 if (!module || !applied_by_us(item) || ledger_find_object(p->ledger, kind, ns, name))
                         continue;
                 r = ledger_record_object(p->ledger, api_version, kind, ns, name, module, "",
-                                         json_string(md, "resourceVersion"), NULL);
+                                         json_string(md, "resourceVersion"), json_string(md, "uid"), NULL);
                 if (r < 0)
                         return r;
                 (*n)++;

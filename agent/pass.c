@@ -308,8 +308,16 @@ void pass_guard_done(Pass *p, int r) {
 
 /* Plans against the ledger, checks the guard, and starts the objects and the clients. */
 static void pass_plan(Pass *p) {
+        _cleanup_free_ char *corrupt = NULL;
         int r;
 
+        /* Before anything acts on an entry the agent did not seal. */
+        r = plan_check_ledger(p->desired, p->config, p->ledger, &corrupt);
+        if (r < 0) {
+                pass_fail(p, r, "%s", corrupt ? corrupt : STRERROR(r));
+                pass_finish(p);
+                return;
+        }
         r = plan_compute(p->desired, p->config, p->ledger, &p->plan);
         if (r < 0) {
                 pass_fail(p, r, "Failed to plan: %s", STRERROR(r));

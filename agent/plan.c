@@ -565,7 +565,7 @@ void plan_print(const Plan *p, FILE *f, bool show_unchanged) {
                 fprintf(f, "No changes: the cluster and the database match values.env as last applied.\n");
 }
 
-int plan_action_record(Ledger *l, const PlanAction *a, const char *resource_version) {
+int plan_action_record(Ledger *l, const PlanAction *a, const char *resource_version, const char *uid) {
         if (a->is_client) {
                 if (a->op == PLAN_DELETE) {
                         ledger_forget_client(l, a->client_id);
@@ -582,7 +582,65 @@ int plan_action_record(Ledger *l, const PlanAction *a, const char *resource_vers
         if (!view)
                 return -ENOMEM;
         return ledger_record_object(l, a->api_version, a->kind, a->namespace, a->name, a->module, a->digest,
-                                    resource_version, view);
+                                    resource_version, uid, view);
+}
+
+/* ---- entries the agent did not seal --------------------------------------- */
+
+/* The kinds the shipped templates render; a template of /etc/nap/templates.d
+ * may add others, which the desired set then holds. */
+static bool kind_rendered(const DesiredSet *d, const char *kind) {
+        static const char *const shipped[] = { "Secret", "Service", "Deployment", "DaemonSet" };
+
+        for (size_t i = 0; i < ELEMENTSOF(shipped); i++)
+                if (streq(shipped[i], kind))
+                        return true;
+        for (size_t i = 0; i < d->n_objects; i++)
+                if (streq(d->objects[i].kind, kind))
+                        return true;
+        return false;
+}
+
+static bool namespace_rendered(const DesiredSet *d, const Config *c, const char *ns) {
+        if (!ns)
+                return false; /* nothing the agent renders is cluster-scoped */
+        if (streq(ns, config_get(c, "NAMESPACE")))
+                return true;
+        for (size_t i = 0; i < d->n_objects; i++)
+                if (d->objects[i].namespace && streq(d->objects[i].namespace, ns))
+                        return true;
+        return false;
+}
+
+int plan_check_ledger(const DesiredSet *d, const Config *c, Ledger *l, char **ret_message) {
+        *ret_message = NULL;
+        for (size_t i = 0; i < l->n_objects; i++) {
+                LedgerObject *e = &l->objects[i];
+                char why[160];
+
+                if (e->sealed)
+                        continue;
+                if (!kind_rendered(d, e->kind))
+                        snprintf(why, sizeof why, "nap-agent renders no %s", e->kind);
+                else if (!namespace_rendered(d, c, e->namespace))
+                        snprintf(why, sizeof why, "nap-agent renders nothing %s%s%s: NAMESPACE is '%s'",
+                                 e->namespace ? "in namespace '" : "cluster-scoped",
+                                 e->namespace ? e->namespace : "", e->namespace ? "'" : "", config_get(c, "NAMESPACE"));
+                else {
+                        e->sealed = true; /* as it could have been applied: the next save seals it */
+                        continue;
+                }
+                if (asprintf(ret_message, "the ledger '%s' is corrupt: it holds %s %s%s%s, which nap-agent cannot "
+                             "have applied (%s) and whose entry lacks the seal nap-agent puts on what it records. "
+                             "Nothing is applied or deleted while it is there: remove the entry from the file, or "
+                             "move the file aside (nap-agent then reads back from the cluster what it owns)", l->path,
+                             e->kind, strempty(e->namespace) ? "" : e->namespace, strempty(e->namespace) ? "" : "/",
+                             e->name, why) < 0)
+                        return -ENOMEM;
+                l->refused = true;
+                return -EUCLEAN;
+        }
+        return 0;
 }
 
 /* ---- the live plan ----------------------------------------------------- */

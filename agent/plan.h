@@ -95,7 +95,17 @@ bool plan_entry_missing(const LedgerObject *e);
 size_t plan_forget_partials(Ledger *l, const DesiredSet *d);
 
 /* Brings the ledger in line with a carried-out action (records what was
- * applied, forgets what was deleted). */
-int plan_action_record(Ledger *l, const PlanAction *a, const char *resource_version);
+ * applied, with the object's uid, forgets what was deleted). */
+int plan_action_record(Ledger *l, const PlanAction *a, const char *resource_version, const char *uid);
+
+/* Before a plan acts on the ledger: every object entry without the agent's
+ * seal (one of an older ledger, or one written into the file by someone
+ * else) must name an object the agent can have rendered from c: a kind the
+ * templates render, in NAMESPACE (or the namespace of a desired object).
+ * Those are sealed (as of the next save); the first that is not refuses
+ * the ledger as corrupt: -EUCLEAN, *ret_message naming the file and the
+ * entry, and l->refused set (it is never saved). Sealed entries of another namespace are the agent's own (an
+ * earlier NAMESPACE) and pass. */
+int plan_check_ledger(const DesiredSet *d, const Config *c, Ledger *l, char **ret_message);
 /* "Kind namespace/name" of an action (malloc'ed). */
 char *plan_action_id(const PlanAction *a);

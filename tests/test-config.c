@@ -108,6 +108,57 @@ TEST(node_ports) {
         ASSERT_TRUE(diags_mention(&d, DIAG_ERROR, "NAP_NODE_PORT=\"29999\" is not a NodePort (30000-32767)"));
 }
 
+/* 030086 would reach the Service as 30086 but stay in the URLs as written:
+ * refused at the value, as every port with a leading zero. */
+TEST(port_leading_zero) {
+        _cleanup_(diag_list_clear) DiagList d = { 0 };
+        _cleanup_(config_freep) _unused_ Config *c =
+                CONFIG(&d, BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=true", "SANDBOX_NODE_PORT=030086",
+                       "TURN_PORT=03478", "BROWSER_NODE_PORT=30085");
+
+        ASSERT_TRUE(diags_mention(&d, DIAG_ERROR, "SANDBOX_NODE_PORT=\"030086\" is not a NodePort: it has a leading zero"));
+        ASSERT_TRUE(diags_mention(&d, DIAG_ERROR, "TURN_PORT=\"03478\" is not a port: it has a leading zero"));
+        ASSERT_TRUE(!diags_mention(&d, DIAG_ERROR, "BROWSER_NODE_PORT"));
+        const Diag *e = diag_first_error(&d);
+        ASSERT_EQ(e->line, 9);
+        ASSERT_EQ(e->col, 19);
+}
+
+/* An image that starts with '-' reads as an option, one with whitespace as
+ * two words: refused in every image key, at the value. */
+TEST(image_references) {
+        static const char *const keys[] = { "COTURN_IMAGE", "REGISTRY", "PLATFORM_IMAGE_PREFIX", "RUNTIME_NODE_IMAGE",
+                                             "RUNTIME_PYTHON_IMAGE", "RUNTIME_GOLANG_IMAGE", "PAUSE_IMAGE" };
+        static const struct {
+                const char *value, *why;
+        } bad[] = {
+                { "--privileged", "it starts with '-'" },
+                { "-v", "it starts with '-'" },
+                { "coturn/coturn:4.6 --privileged", "it holds whitespace" },
+                { "coturn/coturn:4.6\t", "it holds whitespace" },
+                { ".hidden/x:1", "it must start with a letter or a digit" },
+        };
+
+        for (size_t k = 0; k < ELEMENTSOF(keys); k++)
+                for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                        _cleanup_(diag_list_clear) DiagList d = { 0 };
+                        _cleanup_free_ char *kv = NULL;
+                        ASSERT_TRUE(asprintf(&kv, "%s=%s", keys[k], bad[i].value) > 0);
+                        _cleanup_(config_freep) _unused_ Config *c =
+                                CONFIG(&d, BASE_KEYS, "BROWSER_ENABLED=true", kv);
+                        const Diag *e = diag_first_error(&d);
+                        if (!e || !strstr(e->message, keys[k]) || !strstr(e->message, bad[i].why) || e->line != 8 ||
+                            e->col != strlen(keys[k]) + 2)
+                                TEST_FAIL("%s: %s", kv, e ? e->message : "accepted");
+                }
+
+        _cleanup_(diag_list_clear) DiagList ok = { 0 };
+        _cleanup_(config_freep) _unused_ Config *c =
+                CONFIG(&ok, BASE_KEYS, "BROWSER_ENABLED=true", "COTURN_IMAGE=registry.local:5000/coturn/coturn:4.6-alpine",
+                       "PAUSE_IMAGE=registry.k8s.io/pause@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+        ASSERT_EQ(diag_has_errors(&ok), 0);
+}
+
 TEST(node_port_collision_ignored_for_disabled_module) {
         _cleanup_(diag_list_clear) DiagList d = { 0 };
         _cleanup_(config_freep) _unused_ Config *c =
@@ -455,7 +506,8 @@ TEST(public_url_rules) {
 
 TEST_MAIN(T(defaults), T(defaults_follow_earlier_keys), T(service_urls_and_redirects),
           T(trailing_slash_stripped_with_warning), T(toggles), T(bad_bool), T(required_secrets_and_placeholders),
-          T(disabled_module_needs_nothing), T(node_ports), T(node_port_collision_ignored_for_disabled_module),
+          T(disabled_module_needs_nothing), T(node_ports), T(port_leading_zero), T(image_references),
+          T(node_port_collision_ignored_for_disabled_module),
           T(external_ingress), T(host_alias), T(turn_host_hostname_warns), T(urls), T(secret_names),
           T(empty_means_default), T(empty_means_default_in_derived_values), T(empty_toggle_is_an_explicit_off),
           T(toggle_words), T(older_host_names), T(urls_need_a_host_only_when_used),

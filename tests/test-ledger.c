@@ -43,7 +43,7 @@ TEST(create_commit_reopen) {
         ASSERT_EQ(l->n_objects, 0);
 
         ledger_hmac(l, "x", 1, d);
-        ASSERT_OK(ledger_record_object(l, "v1", "Service", "nap", "nap-sandbox", "sandbox", d, "42",
+        ASSERT_OK(ledger_record_object(l, "v1", "Service", "nap", "nap-sandbox", "sandbox", d, "42", "uid-42",
                                        cJSON_Parse("{\"spec\":{\"type\":\"NodePort\"}}")));
         ASSERT_OK(ledger_record_client(l, "sandbox-service", "sandbox", "Code Sandbox", "http://h:1/cb", d));
         l->generation = 3;
@@ -55,6 +55,8 @@ TEST(create_commit_reopen) {
         ASSERT_EQ(l2->generation, 3);
         ASSERT_EQ(l2->n_objects, 1);
         ASSERT_STREQ(l2->objects[0].resource_version, "42");
+        ASSERT_STREQ(l2->objects[0].uid, "uid-42");
+        ASSERT_TRUE(l2->objects[0].sealed); /* recorded by the agent, its seal checks out */
         ASSERT_STREQ(l2->objects[0].digest, d);
         ASSERT_TRUE(ledger_find_object(l2, "Service", "nap", "nap-sandbox"));
         ASSERT_NULL(ledger_find_object(l2, "Service", "other", "nap-sandbox"));
@@ -141,14 +143,195 @@ TEST(read_only_changes_nothing) {
         ASSERT_EQ(ledger_commit(l), -EROFS);
         ASSERT_TRUE(access(missing, F_OK) < 0);
 
-        /* A corrupt ledger: treated as empty, said so, left where it is. */
+        /* A corrupt ledger: an error naming the file, never read as
+         * empty; left where it is. */
         ASSERT_OK(write_file_atomic(json, "{\"schema\":", 10, 0600, 0));
-        ASSERT_OK(ledger_open_read_only(top, &l2, &warning));
-        ASSERT_TRUE(l2->unreadable && strstr(l2->unreadable, "unreadable"));
-        ASSERT_TRUE(warning && strstr(warning, "treating it as empty"));
+        ASSERT_EQ(ledger_open_read_only(top, &l2, &warning), -EBADMSG);
+        ASSERT_NULL(l2);
+        ASSERT_TRUE(warning && strstr(warning, json) && strstr(warning, "corrupt"));
         ASSERT_EQ(access(json, F_OK), 0);
         ASSERT_TRUE(access(key, F_OK) < 0); /* no key written either */
+        rm_rf(top);
+}
+
+/* An entry of an older ledger (no uid, no seal) still opens: unsealed, so
+ * the plan checks it against the configuration (plan_check_ledger); saved
+ * again, it stays unsealed until the agent records it. */
+TEST(older_entries_open_unsealed) {
+        _cleanup_free_ char *top = tmpdir(), *json = path_in(top, "ledger.json");
+        _cleanup_(ledger_freep) Ledger *l = NULL;
+        Ledger *l2 = NULL;
+        const char *text = "{\"schema\":1,\"generation\":4,\"objects\":["
+                           "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"namespace\":\"nap\",\"name\":\"coturn\","
+                           "\"module\":\"turn\",\"digest\":\"ab\",\"resourceVersion\":\"7\"}],\"clients\":[]}";
+
+        ASSERT_OK(write_file_atomic(json, text, strlen(text), 0600, 0));
+        ASSERT_OK(ledger_open(top, &l, NULL));
+        ASSERT_EQ(l->generation, 4);
+        LedgerObject *e = ledger_find_object(l, "Service", "nap", "coturn");
+        ASSERT_TRUE(e && !e->sealed && !e->uid);
+        ASSERT_OK(ledger_commit(l));
+        ASSERT_OK(ledger_open(top, &l2, NULL));
+        ASSERT_TRUE(!ledger_find_object(l2, "Service", "nap", "coturn")->sealed);
         ledger_free(l2);
+        /* recorded by the agent: sealed, with the uid its apply got back */
+        ASSERT_OK(ledger_record_object(l, "v1", "Service", "nap", "coturn", "turn", "cd", "8", "u-1", NULL));
+        ASSERT_OK(ledger_commit(l));
+        ASSERT_OK(ledger_open(top, &l2, NULL));
+        e = ledger_find_object(l2, "Service", "nap", "coturn");
+        ASSERT_TRUE(e->sealed);
+        ASSERT_STREQ(e->uid, "u-1");
+        ledger_free(l2);
+        rm_rf(top);
+}
+
+/* Replaces the first occurrence of from in the file with to. */
+static void edit_file(const char *path, const char *from, const char *to) {
+        _cleanup_free_ char *text = NULL, *out = NULL;
+        char *at;
+
+        ASSERT_OK(read_full_file(path, 1 << 20, &text, NULL));
+        at = strstr(text, from);
+        ASSERT_TRUE(at);
+        ASSERT_TRUE(asprintf(&out, "%.*s%s%s", (int) (at - text), text, to, at + strlen(from)) > 0);
+        ASSERT_OK(write_file_atomic(path, out, strlen(out), 0600, 0));
+}
+
+/* The seal covers the identity: an entry copied and renamed, moved to
+ * another namespace, or given another uid is no longer sealed; one added
+ * by hand has none. */
+TEST(seal_tells_entries_written_by_someone_else) {
+        /* (cJSON_Print puts a tab after each colon) */
+        static const char *const edits[][2] = {
+                { "\"name\":\t\"coturn\"", "\"name\":\t\"important\"" },
+                { "\"namespace\":\t\"nap\"", "\"namespace\":\t\"kube-system\"" },
+                { "\"uid\":\t\"u-1\"", "\"uid\":\t\"u-2\"" },
+                { "\"module\":\t\"turn\"", "\"module\":\t\"sandbox\"" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(edits) + 1; i++) {
+                _cleanup_free_ char *top = tmpdir(), *json = path_in(top, "ledger.json");
+                Ledger *l = NULL;
+                cJSON *j = NULL;
+
+                ASSERT_OK(ledger_open(top, &l, NULL));
+                ASSERT_OK(ledger_record_object(l, "v1", "Service", "nap", "coturn", "turn", "cd", "8", "u-1", NULL));
+                ASSERT_OK(ledger_commit(l));
+                ledger_free(l);
+                if (i < ELEMENTSOF(edits))
+                        edit_file(json, edits[i][0], edits[i][1]);
+                else {
+                        /* an entry added by hand, next to the sealed one */
+                        _cleanup_free_ char *text = NULL;
+                        ASSERT_OK(read_full_file(json, 1 << 20, &text, NULL));
+                        j = cJSON_Parse(text);
+                        cJSON *e = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"namespace\":"
+                                               "\"kube-system\",\"name\":\"important\",\"module\":\"sandbox\","
+                                               "\"digest\":\"\"}");
+                        cJSON_AddItemToArray(cJSON_GetObjectItem(j, "objects"), e);
+                        _cleanup_free_ char *out = cJSON_Print(j);
+                        cJSON_Delete(j);
+                        ASSERT_OK(write_file_atomic(json, out, strlen(out), 0600, 0));
+                }
+                ASSERT_OK(ledger_open(top, &l, NULL));
+                size_t unsealed = 0;
+                for (size_t k = 0; k < l->n_objects; k++)
+                        unsealed += !l->objects[k].sealed;
+                if (unsealed != 1)
+                        TEST_FAIL("edit %zu: %zu unsealed entries of %zu", i, unsealed, l->n_objects);
+                ledger_free(l);
+                rm_rf(top);
+        }
+}
+
+/* A ledger file someone else could have written is refused, naming it and
+ * the fix; a symbolic link or something that is not a file too. */
+TEST(files_others_can_write_refused) {
+        static const char *const files[] = { "ledger.json", "ledger.key" };
+
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                _cleanup_free_ char *top = tmpdir(), *path = path_in(top, files[i]), *message = NULL;
+                Ledger *l = NULL;
+
+                ASSERT_OK(ledger_open(top, &l, NULL));
+                ASSERT_OK(ledger_commit(l));
+                ledger_free(l);
+                l = NULL;
+                ASSERT_EQ(chmod(path, 0620), 0);
+                ASSERT_EQ(ledger_open(top, &l, &message), -EPERM);
+                ASSERT_TRUE(message && strstr(message, path) && strstr(message, "writable by its group") &&
+                            strstr(message, "chmod 0600"));
+                free(message);
+                message = NULL;
+                ASSERT_EQ(chmod(path, 0602), 0);
+                ASSERT_EQ(ledger_open_read_only(top, &l, &message), -EPERM); /* readers too */
+                ASSERT_TRUE(message && strstr(message, "writable by every user"));
+                free(message);
+                message = NULL;
+                ASSERT_EQ(chmod(path, 0600), 0);
+
+                /* a symbolic link */
+                _cleanup_free_ char *real = path_in(top, "real");
+                ASSERT_EQ(rename(path, real), 0);
+                ASSERT_EQ(symlink(real, path), 0);
+                ASSERT_EQ(ledger_open(top, &l, &message), -ELOOP);
+                ASSERT_TRUE(message && strstr(message, path) && strstr(message, "symbolic link"));
+                ASSERT_NULL(l);
+                rm_rf(top);
+        }
+}
+
+/* As root: a ledger file owned by another user is refused to a writer
+ * (whoever owns it could make the agent delete objects), and read by a
+ * reader (root reads the service's ledger). */
+TEST(owner_checked_for_writers) {
+        _cleanup_free_ char *top = tmpdir(), *json = path_in(top, "ledger.json"), *message = NULL;
+        Ledger *l = NULL;
+
+        if (geteuid() != 0) {
+                printf("# (not root: chown to another user is not possible; the integration tests cover it)\n");
+                rm_rf(top);
+                return;
+        }
+        ASSERT_OK(ledger_open(top, &l, NULL));
+        ASSERT_OK(ledger_commit(l));
+        ledger_free(l);
+        l = NULL;
+        ASSERT_EQ(chown(json, 65534, 65534), 0);
+        ASSERT_EQ(ledger_open(top, &l, &message), -EPERM);
+        ASSERT_TRUE(message && strstr(message, json) && strstr(message, "is owned by") &&
+                    strstr(message, "chown root"));
+        ASSERT_OK(ledger_open_read_only(top, &l, NULL));
+        ledger_free(l);
+        rm_rf(top);
+}
+
+/* A ledger that cannot be read is an error naming the file and the user,
+ * for the verbs that only look too: never an empty ledger. */
+TEST(unreadable_is_an_error) {
+        _cleanup_free_ char *top = tmpdir(), *state = path_in(top, "state"), *json = path_in(state, "ledger.json"),
+                            *message = NULL;
+        Ledger *l = NULL;
+        int r;
+
+        ASSERT_OK(ledger_open(state, &l, NULL));
+        ASSERT_OK(ledger_commit(l));
+        ledger_free(l);
+        l = NULL;
+        ASSERT_EQ(chmod(top, 0755), 0); /* the state directory stays 0700, root's */
+        /* As another user (root reads everything; it keeps its saved uid to
+         * come back); a test run that is not root makes the file
+         * unreadable to itself instead. */
+        if (geteuid() == 0)
+                ASSERT_EQ(seteuid(65534), 0);
+        else
+                ASSERT_EQ(chmod(json, 0), 0);
+        r = ledger_open_read_only(state, &l, &message);
+        if (getuid() == 0)
+                ASSERT_EQ(seteuid(0), 0);
+        ASSERT_EQ(r, -EACCES);
+        ASSERT_NULL(l);
+        if (!message || !strstr(message, "cannot read") || !strstr(message, "uid ") || !strstr(message, state))
+                TEST_FAIL("read-only open as another user: %s", message ? message : "(none)");
         rm_rf(top);
 }
 
@@ -204,5 +387,7 @@ TEST(generation_range) {
         rm_rf(top);
 }
 
-TEST_MAIN(T(create_commit_reopen), T(read_only_changes_nothing), T(keys_differ_per_host), T(corrupt_ledger_moved_aside), T(newer_schema_refused),
-          T(commit_leaves_no_temp_files), T(duplicate_identities), T(generation_range))
+TEST_MAIN(T(create_commit_reopen), T(read_only_changes_nothing), T(keys_differ_per_host), T(corrupt_ledger_moved_aside),
+          T(newer_schema_refused), T(commit_leaves_no_temp_files), T(duplicate_identities), T(generation_range),
+          T(older_entries_open_unsealed), T(seal_tells_entries_written_by_someone_else),
+          T(files_others_can_write_refused), T(owner_checked_for_writers), T(unreadable_is_an_error))

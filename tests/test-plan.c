@@ -61,7 +61,7 @@ static void plan_for(World *w, const char *const *kv) {
 /* Pretends every action succeeded. */
 static void carry_out(const World *w) {
         for (size_t i = 0; i < w->plan->n_actions; i++)
-                ASSERT_OK(plan_action_record(w->ledger, &w->plan->actions[i], "1"));
+                ASSERT_OK(plan_action_record(w->ledger, &w->plan->actions[i], "1", "uid-1"));
 }
 
 /* A world whose ledger holds what `before` applied, planned for `after`. */
@@ -246,6 +246,57 @@ TEST(shared_secret_outlives_either_module) {
         world_close(&w);
 }
 
+/* Entries without the agent's seal (an older ledger's, or written into the
+ * file by someone else) are checked against the configuration before any
+ * plan acts on them; sealed ones of an earlier NAMESPACE are the agent's. */
+TEST(unsealed_entries_checked_against_the_config) {
+        static const struct {
+                const char *kind, *ns;
+                bool ok;
+        } cases[] = {
+                { "Secret", "nap", true },           /* could have been applied: sealed from now on */
+                { "Service", "nap", true },
+                { "Secret", "kube-system", false },  /* another namespace */
+                { "ConfigMap", "default", false },
+                { "Pod", "nap", false },             /* a kind nap-agent never renders */
+                { "ClusterRole", NULL, false },      /* cluster-scoped */
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                World w = edited(KV(BOTH), KV(BOTH));
+                _cleanup_free_ char *message = NULL;
+                LedgerObject *e;
+                int r;
+
+                ASSERT_OK(ledger_record_object(w.ledger, "v1", cases[i].kind, cases[i].ns, "victim", "sandbox", "",
+                                               NULL, NULL, NULL));
+                e = ledger_find_object(w.ledger, cases[i].kind, cases[i].ns, "victim");
+                e->sealed = false; /* as read from a file that did not seal it */
+                r = plan_check_ledger(w.desired, w.config, w.ledger, &message);
+                if (cases[i].ok) {
+                        ASSERT_OK(r);
+                        ASSERT_TRUE(e->sealed && !w.ledger->refused);
+                } else {
+                        ASSERT_EQ(r, -EUCLEAN);
+                        ASSERT_TRUE(w.ledger->refused);
+                        if (!message || !strstr(message, w.ledger->path) || !strstr(message, "victim") ||
+                            !strstr(message, "cannot have applied"))
+                                TEST_FAIL("%s %s: %s", cases[i].kind, strna(cases[i].ns), message ? message : "(none)");
+                }
+                world_close(&w);
+        }
+
+        /* NAMESPACE moved: the sealed entries of the old one pass (and are pruned). */
+        World w = edited(KV(BOTH), KV(BOTH, "NAMESPACE=nap-moved"));
+        _cleanup_free_ char *message = NULL;
+        ASSERT_OK(plan_check_ledger(w.desired, w.config, w.ledger, &message));
+        ASSERT_EQ(action(w.plan, "Service", "coturn")->op, PLAN_DELETE); /* the old one, in nap */
+        /* ... unless unsealed: an older ledger's entries of another namespace are refused */
+        ledger_find_object(w.ledger, "Service", "nap", "coturn")->sealed = false;
+        ASSERT_EQ(plan_check_ledger(w.desired, w.config, w.ledger, &message), -EUCLEAN);
+        world_close(&w);
+}
+
 /* nap-cp did not exist: recorded without a resourceVersion, so that an
  * unchanged pass does not look again, and said in a note; an edit of a
  * public URL tries again. */
@@ -255,7 +306,7 @@ TEST(partial_object_missing) {
         PLAN(&w, BOTH);
         for (size_t i = 0; i < w.plan->n_actions; i++) {
                 const PlanAction *a = &w.plan->actions[i];
-                ASSERT_OK(plan_action_record(w.ledger, a, a->object && a->object->partial ? NULL : "1"));
+                ASSERT_OK(plan_action_record(w.ledger, a, a->object && a->object->partial ? NULL : "1", NULL));
         }
         ASSERT_TRUE(plan_entry_missing(ledger_find_object(w.ledger, "Deployment", "nap", "nap-cp")));
         ASSERT_TRUE(!plan_entry_missing(ledger_find_object(w.ledger, "Deployment", "nap", "nap-sandbox")));
@@ -271,7 +322,7 @@ TEST(partial_object_missing) {
         world_close(&w);
 }
 
-TEST_MAIN(T(first_pass_creates_everything_then_nothing), T(node_port_edit_touches_three_things),
+TEST_MAIN(T(unsealed_entries_checked_against_the_config), T(first_pass_creates_everything_then_nothing), T(node_port_edit_touches_three_things),
           T(secret_edit_rolls_only_its_users_and_hides_values), T(toggle_off_deletes_in_reverse_order),
           T(missing_toggle_line_deletes_nothing), T(rename_deletes_old_before_creating_new),
           T(ingress_switch_updates_services), T(shared_secret_outlives_either_module), T(partial_object_missing))

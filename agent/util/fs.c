@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "util/fs.h"
+#include "util/user.h"
 #include "util/macro.h"
 
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len) {
@@ -133,6 +134,35 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
                 return r;
         }
         return flags & WRITE_NO_SYNC ? 0 : fsync_directory_of(path);
+}
+
+int fs_check_private(const char *what, const char *path, const struct stat *st, bool check_owner, mode_t fix_mode,
+                     char **ret_message) {
+        _cleanup_free_ char *owner = NULL, *owner_name = NULL, *me = NULL, *me_name = NULL;
+        uid_t uid = geteuid();
+        int r;
+
+        *ret_message = NULL;
+        if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+                r = asprintf(ret_message, "%s '%s' is writable by %s (mode %04o): whoever can write it could make "
+                             "nap-agent delete objects in the cluster; fix: chmod %04o '%s'", what, path,
+                             (st->st_mode & S_IWOTH) ? "every user" : "its group",
+                             (unsigned) (st->st_mode & 07777), (unsigned) fix_mode, path);
+                return r < 0 ? -ENOMEM : -EPERM;
+        }
+        if (!check_owner || st->st_uid == uid || st->st_uid == 0)
+                return 0;
+        owner = user_describe(st->st_uid);
+        owner_name = user_name(st->st_uid);
+        me = user_describe(uid);
+        me_name = user_name(uid);
+        if (!owner || !owner_name || !me || !me_name)
+                return -ENOMEM;
+        r = asprintf(ret_message, "%s '%s' is owned by %s, but nap-agent runs as %s and writes only where it or "
+                     "root is the owner (whoever owns it could make nap-agent delete objects in the cluster); fix: "
+                     "run nap-agent as that user (e.g. runuser -u %s -- nap-agent ...), or chown %s%s '%s'", what,
+                     path, owner, me, owner_name, S_ISDIR(st->st_mode) ? "-R " : "", me_name, path);
+        return r < 0 ? -ENOMEM : -EPERM;
 }
 
 int mkdir_p(const char *path, mode_t mode) {

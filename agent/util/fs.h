@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* Reads path into a NUL-terminated buffer; *ret_len excludes the NUL.
@@ -23,6 +24,15 @@ enum {
 
 /* Atomically replaces path with data, creating it with mode. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, unsigned flags);
+
+/* Whether st (of path, called what in the message, e.g. "state directory")
+ * is something only its owner can write, like sshd's StrictModes: no write
+ * permission for its group or others, and, with check_owner, owned by the
+ * running (effective) user or by root. 0, or -EPERM with *ret_message
+ * saying what is wrong, who is involved and the command that fixes it
+ * (chmod to fix_mode, or chown). */
+int fs_check_private(const char *what, const char *path, const struct stat *st, bool check_owner, mode_t fix_mode,
+                     char **ret_message);
 
 /* mkdir -p with mode for the directories it creates. */
 int mkdir_p(const char *path, mode_t mode);

@@ -725,8 +725,9 @@ def agent_last_pass():
 @case
 def agent_ledger():
     """A corrupt ledger.json: doctor only reads (it moves nothing: the next
-    apply does), says so (warn) instead of calling the empty ledger readable,
-    and says it again on the next run, since the file is still there."""
+    apply does), fails agent.ledger naming the file instead of calling the
+    empty ledger readable, and says it again on the next run, since the
+    file is still there."""
     state = scratch("state-corrupt")
     shutil.copytree(STATE, state)
     with open(os.path.join(state, "ledger.json"), "w") as f:
@@ -734,7 +735,9 @@ def agent_ledger():
     before = sorted(os.listdir(state))
     for _ in range(2):
         d = doctor(state=state)
-        expect(d, "agent.ledger", "warn", summary="is unreadable", fix="nap-agent apply")
+        expect(d, "agent.ledger", "fail", rc=1,
+               summary="the ledger '%s' is corrupt" % os.path.join(state, "ledger.json"))
+        check("nap-agent apply" in d.by_id["agent.ledger"]["summary"], "no word of what moves it aside: %r" % d)
     check(sorted(os.listdir(state)) == before, "doctor changed the state directory: %r" % os.listdir(state))
 
 
