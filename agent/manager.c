@@ -4,6 +4,7 @@
  * the connections to the API server and the database.
  */
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,12 @@ struct Manager {
         OAuthDb *db;
         char *db_conninfo; /* what db was made from (may hold a password) */
         bool db_private;   /* db runs on its own loop (made by manager_db, for the synchronous verbs) */
+        /* manager_db_target's answer for the last DATABASE_URL, known by its
+         * SHA-256 (the text holds a password): libpq is not loaded again
+         * just to parse the same string after an idle close. */
+        uint8_t target_key[32];
+        bool target_cached;
+        LedgerDatabase target;
         char last_error[512]; /* the last connection failure, one line, no secret */
 };
 
@@ -156,6 +163,7 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         manager_close_connections(m);
+        ledger_database_clear(&m->target);
         ledger_free(m->ledger);
         free(m->state_dir);
         sd_event_unref(m->event);
@@ -308,6 +316,65 @@ int manager_db_for(Manager *m, const char *conninfo, OAuthDb **ret) {
 void manager_db_cancel(Manager *m) {
         if (m->db)
                 oauth_cancel(m->db);
+}
+
+int manager_db_where(const OAuthDb *db, LedgerDatabase *ret) {
+        LedgerDatabase d = { 0 };
+
+        if (oauth_db_target(db, &d.host, &d.port, &d.name) < 0)
+                return -ENOMEM;
+        ledger_database_clear(ret);
+        *ret = d;
+        return 0;
+}
+
+static void conninfo_key(const char *conninfo, uint8_t key[32]) {
+        unsigned n = 0;
+
+        EVP_Digest(conninfo, strlen(conninfo), key, &n, EVP_sha256(), NULL);
+}
+
+/* DATABASE_URL's target, from the cache or parsed by libpq. */
+static int url_target(Manager *m, const char *conninfo, LedgerDatabase *ret) {
+        uint8_t key[32];
+        OAuthDb *db;
+        int r;
+
+        conninfo_key(conninfo, key);
+        if (m->target_cached && memcmp(key, m->target_key, sizeof key) == 0)
+                return ledger_database_copy(ret, &m->target) < 0 ? manager_fail(m, ENOMEM, "Out of memory") : 0;
+        r = db_make(m, conninfo, false, &db); /* logged; nothing connected */
+        if (r < 0)
+                return r;
+        if (manager_db_where(db, &m->target) < 0 || ledger_database_copy(ret, &m->target) < 0)
+                return manager_fail(m, ENOMEM, "Out of memory");
+        memcpy(m->target_key, key, sizeof key);
+        m->target_cached = true;
+        return 0;
+}
+
+int manager_db_target(Manager *m, const Config *c, LedgerDatabase *ret) {
+        _cleanup_free_ char *conninfo = NULL;
+        LedgerDatabase d = { 0 };
+        int r;
+
+        r = manager_db_conninfo(c, &conninfo);
+        if (r < 0)
+                return manager_fail(m, r, "Out of memory");
+        if (conninfo) {
+                r = url_target(m, conninfo, ret);
+                explicit_bzero(conninfo, strlen(conninfo));
+                return r;
+        }
+        d.port = strdup("5432");
+        d.name = strdup(config_get(c, "DB_NAME"));
+        if (!d.port || !d.name) {
+                ledger_database_clear(&d);
+                return manager_fail(m, ENOMEM, "Out of memory");
+        }
+        ledger_database_clear(ret);
+        *ret = d;
+        return 0;
 }
 
 /* The ClusterIP of Service ${APP_PREFIX}-pg-rw, read synchronously. */
