@@ -282,7 +282,8 @@ char *manager_db_conninfo_for_host(const Config *c, const char *host) {
                                     config_get(c, "DB_NAME"));
 }
 
-static int db_make(Manager *m, const char *conninfo, bool private_loop, OAuthDb **ret) {
+/* A failure is logged as "<what>: <why>". */
+static int db_make(Manager *m, const char *conninfo, bool private_loop, const char *what, OAuthDb **ret) {
         OAuthError err = { 0 };
         int r;
 
@@ -299,7 +300,7 @@ static int db_make(Manager *m, const char *conninfo, bool private_loop, OAuthDb 
         r = private_loop ? oauth_db_connect(conninfo, &m->options.oauth_options, &m->db, &err)
                          : oauth_db_new(conninfo, &m->options.oauth_options, m->event, &m->db, &err);
         if (r < 0)
-                return manager_fail(m, r, "Failed to connect to the database: %s", err.message);
+                return manager_fail(m, r, "%s: %s", what, err.message);
         m->db_conninfo = strdup(conninfo);
         if (!m->db_conninfo) {
                 m->db = oauth_db_free(m->db);
@@ -310,7 +311,7 @@ static int db_make(Manager *m, const char *conninfo, bool private_loop, OAuthDb 
 }
 
 int manager_db_for(Manager *m, const char *conninfo, OAuthDb **ret) {
-        return db_make(m, conninfo, false, ret);
+        return db_make(m, conninfo, false, "Failed to connect to the database", ret);
 }
 
 void manager_db_cancel(Manager *m) {
@@ -343,7 +344,7 @@ static int url_target(Manager *m, const char *conninfo, LedgerDatabase *ret) {
         conninfo_key(conninfo, key);
         if (m->target_cached && memcmp(key, m->target_key, sizeof key) == 0)
                 return ledger_database_copy(ret, &m->target) < 0 ? manager_fail(m, ENOMEM, "Out of memory") : 0;
-        r = db_make(m, conninfo, false, &db); /* logged; nothing connected */
+        r = db_make(m, conninfo, false, "Cannot tell which database DATABASE_URL names", &db); /* nothing connected */
         if (r < 0)
                 return r;
         if (manager_db_where(db, &m->target) < 0 || ledger_database_copy(ret, &m->target) < 0)
@@ -416,7 +417,7 @@ int manager_db(Manager *m, const Config *c, OAuthDb **ret) {
                 r = conninfo ? 0 : -ENOMEM;
         }
         if (r >= 0)
-                r = db_make(m, conninfo, true, ret);
+                r = db_make(m, conninfo, true, "Failed to connect to the database", ret);
         if (conninfo)
                 explicit_bzero(conninfo, strlen(conninfo));
         return r;

@@ -71,7 +71,10 @@ int plan_desired_client(Plan *p, const DesiredClient *dc, const Config *c, const
         PlanAction *a;
 
         plan_client_digest(l, dc, digest);
-        a = client_action(p, dc, l, !e ? PLAN_CREATE : moved || !streq(e->digest, digest) ? PLAN_UPDATE : PLAN_UNCHANGED);
+        a = client_action(p, dc, l,
+                          !e                                   ? PLAN_CREATE
+                          : moved || !streq(e->digest, digest) ? PLAN_UPDATE
+                                                               : PLAN_UNCHANGED);
         if (!a)
                 return -ENOMEM;
         if (a->op != PLAN_UPDATE)

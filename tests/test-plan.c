@@ -292,7 +292,8 @@ TEST(new_database_registers_every_client) {
         plan_in(&w, &a, KV(BOTH));
         for (size_t i = 0; i < w.plan->n_actions; i++) {
                 const PlanAction *x = &w.plan->actions[i];
-                ASSERT_OK(x->is_client ? plan_action_record_client(w.ledger, x, &a) : plan_action_record(w.ledger, x, "1"));
+                ASSERT_OK(x->is_client ? plan_action_record_client(w.ledger, x, &a)
+                                       : plan_action_record(w.ledger, x, "1"));
         }
         plan_in(&w, &a, KV(BOTH));
         ASSERT_TRUE(!plan_has_changes(w.plan));
