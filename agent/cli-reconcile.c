@@ -67,7 +67,7 @@ static int fetch_live(const DesiredObject *o, cJSON **ret_would_be, cJSON **ret_
         return 0;
 }
 
-static int fetch_client(const char *id, char **ret_name, char **ret_uri, void *userdata) {
+static int fetch_client(const char *id, char **ret_name, Strv *ret_uris, void *userdata) {
         LiveCtx *ctx = userdata;
         _cleanup_(oauth_client_freep) OAuthClient *row = NULL;
         OAuthError err = { 0 };
@@ -82,9 +82,31 @@ static int fetch_client(const char *id, char **ret_name, char **ret_uri, void *u
                 return log_error_errno(r, "Failed to read oauth client '%s': %s", id, err.message);
         if (r == 0)
                 return 0;
+        for (size_t i = 0; i < row->n_redirect_uris; i++)
+                if (strv_push(ret_uris, strdup(row->redirect_uris[i])) < 0)
+                        return log_error_errno(ENOMEM, "Out of memory");
         *ret_name = row->name ? strdup(row->name) : NULL;
-        *ret_uri = row->n_redirect_uris > 0 && row->redirect_uris[0] ? strdup(row->redirect_uris[0]) : NULL;
         return 1;
+}
+
+/* plan --live: the database the rows would go to, connected (so that its
+ * system identifier is known too). Not when no client is desired. */
+static int live_target(Manager *m, const Config *c, const DesiredSet *d, LedgerDatabase *ret) {
+        OAuthError err = { 0 };
+        OAuthDb *db;
+        int r;
+
+        if (d->n_clients == 0)
+                return 0;
+        r = manager_db(m, c, &db);
+        if (r < 0)
+                return r; /* logged */
+        if (manager_db_where(db, ret) < 0)
+                return log_error_errno(ENOMEM, "Out of memory");
+        r = oauth_system_identifier(db, &ret->system_identifier, &err);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the database's system identifier: %s", err.message);
+        return 0;
 }
 
 int cli_plan(CliArgs *a) {
@@ -98,6 +120,7 @@ int cli_plan(CliArgs *a) {
         const Config *c = s.config;
         DesiredSet *d = s.desired;
         Ledger *l;
+        _cleanup_(ledger_database_clear) LedgerDatabase target = { 0 };
         if (manager_ledger(m, &l) < 0) /* logged */
                 return CLI_EXIT_FAILURE;
         _cleanup_free_ char *corrupt = NULL;
@@ -122,9 +145,14 @@ int cli_plan(CliArgs *a) {
                                    "of %s", SECRET_DIGEST_KEY_SECRET, SECRET_DIGEST_ANNOTATION);
                 else if (r < 0 || (r = pass_seal_digests(cache, c, d)) < 0)
                         return CLI_EXIT_FAILURE;
-                r = plan_compute_live(d, c, l, fetch_live, fetch_client, &ctx, &p);
-        } else
-                r = plan_compute(d, c, l, &p);
+                if (live_target(m, c, d, &target) < 0)
+                        return CLI_EXIT_FAILURE; /* logged */
+                r = plan_compute_live(d, c, l, &target, fetch_live, fetch_client, &ctx, &p);
+        } else {
+                if (d->n_clients > 0 && manager_db_target(m, c, &target) < 0)
+                        return CLI_EXIT_FAILURE; /* logged */
+                r = plan_compute(d, c, l, &target, &p);
+        }
         if (r < 0) {
                 log_error_errno(r, "Failed to compute the plan: %s", STRERROR(r));
                 return CLI_EXIT_FAILURE;
@@ -248,6 +276,24 @@ static void add_health(cJSON *e, const cJSON *view, const LedgerObject *o) {
         add_string_or_null(j, "since", h.since);
 }
 
+/* "database": where the client's row was written, or null when the ledger
+ * does not say (written before it recorded that). */
+static void add_database(cJSON *e, const LedgerDatabase *d) {
+        cJSON *j;
+
+        if (!ledger_database_known(d)) {
+                cJSON_AddNullToObject(e, "database");
+                return;
+        }
+        j = cJSON_AddObjectToObject(e, "database");
+        if (!j)
+                return;
+        add_string_or_null(j, "host", d->host);
+        add_string_or_null(j, "port", d->port);
+        add_string_or_null(j, "name", d->name);
+        add_string_or_null(j, "systemIdentifier", d->system_identifier);
+}
+
 static cJSON *status_json(const Manager *m, const Ledger *l, const cJSON *view) {
         cJSON *j = cJSON_CreateObject(), *last, *objs, *cls;
 
@@ -293,6 +339,7 @@ static cJSON *status_json(const Manager *m, const Ledger *l, const cJSON *view) 
                         cJSON_AddStringToObject(e, "redirectUri", c->redirect_uri);
                 if (c->applied_at)
                         cJSON_AddStringToObject(e, "appliedAt", c->applied_at);
+                add_database(e, &c->database);
                 cJSON_AddItemToArray(cls, e);
         }
         return j;
@@ -309,6 +356,17 @@ static void print_health(const cJSON *view, const LedgerObject *o) {
                        h.message ? h.message : "");
         else
                 printf("             health unknown\n");
+}
+
+static void print_client(const LedgerClient *c) {
+        _cleanup_free_ char *where = ledger_database_known(&c->database)
+                                             ? ledger_database_describe(&c->database, "?")
+                                             : strdup("a database not recorded");
+
+        printf("  %s → %s  module %s, registered %s in %s%s%s\n", c->id, c->redirect_uri ? c->redirect_uri : "?",
+               c->module, c->applied_at ? c->applied_at : "?", ledger_database_known(&c->database) ? "database " : "",
+               where ? where : "?",
+               c->kept ? " (kept: the module is off)" : "");
 }
 
 int cli_status(CliArgs *a) {
@@ -356,9 +414,6 @@ int cli_status(CliArgs *a) {
         }
         printf("oauth clients (%zu):\n", l->n_clients);
         for (size_t i = 0; i < l->n_clients; i++)
-                printf("  %s → %s  module %s, registered %s%s\n", l->clients[i].id,
-                       l->clients[i].redirect_uri ? l->clients[i].redirect_uri : "?", l->clients[i].module,
-                       l->clients[i].applied_at ? l->clients[i].applied_at : "?",
-                       l->clients[i].kept ? " (kept: the module is off)" : "");
+                print_client(&l->clients[i]);
         return CLI_EXIT_OK;
 }

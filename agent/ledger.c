@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ledger-internal.h"
 #include "ledger.h"
 #include "util/fs.h"
 #include "util/hex.h"
@@ -216,13 +217,16 @@ static int parse_clients(Ledger *l, const cJSON *arr) {
                 if (!id || !mod)
                         return -EBADMSG;
                 copy_digest(digest, o);
-                r = ledger_record_client(l, id, mod, name, uri, digest);
+                r = ledger_record_client(l, id, mod, name, uri, digest, NULL);
                 if (r < 0)
                         return r;
                 LedgerClient *e = ledger_find_client(l, id);
                 free(e->applied_at);
                 e->applied_at = json_dup(o, "appliedAt");
                 e->kept = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "kept"));
+                r = ledger_client_parse_extra(e, o);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }
@@ -304,6 +308,7 @@ static void object_done(LedgerObject *o) {
 
 static void client_done(LedgerClient *c) {
         strs_free(c, client_strs, ELEMENTSOF(client_strs));
+        ledger_client_extra_free(c);
 }
 
 static void ledger_clear(Ledger *l) {
@@ -500,7 +505,7 @@ int ledger_record_object(Ledger *l, const char *api_version, const char *kind, c
 }
 
 int ledger_record_client(Ledger *l, const char *id, const char *module, const char *name, const char *redirect_uri,
-                         const char *digest) {
+                         const char *digest, const LedgerDatabase *db) {
         LedgerClient *c = ledger_find_client(l, id);
         char now[32];
 
@@ -516,7 +521,8 @@ int ledger_record_client(Ledger *l, const char *id, const char *module, const ch
         snprintf(c->digest, sizeof c->digest, "%s", digest);
         c->kept = false;
         if (set_str(&c->id, id) < 0 || set_str(&c->module, module) < 0 || set_str(&c->name, name) < 0 ||
-            set_str(&c->redirect_uri, redirect_uri) < 0 || set_str(&c->applied_at, now) < 0)
+            set_str(&c->redirect_uri, redirect_uri) < 0 || set_str(&c->applied_at, now) < 0 ||
+            ledger_client_own_only(c, redirect_uri) < 0 || (db && ledger_database_copy(&c->database, db) < 0))
                 return -ENOMEM;
         return 0;
 }
@@ -638,6 +644,11 @@ static cJSON *ledger_to_json(const Ledger *l) {
                 add_str(e, "digest", c->digest);
                 if (c->kept)
                         cJSON_AddTrueToObject(e, "kept");
+                if (ledger_client_add_extra(e, c) < 0) {
+                        cJSON_Delete(e);
+                        cJSON_Delete(j);
+                        return NULL;
+                }
                 cJSON_AddItemToArray(clients, e);
         }
         return j;

@@ -46,6 +46,16 @@ typedef struct LedgerObject {
         bool sealed;      /* recorded by this agent (or its seal checks out): not written in by someone else */
 } LedgerObject;
 
+/* The database a client's row was written to: where (as the connection
+ * string names it) and which server, never a password or the connection
+ * string itself. A field is NULL when it is not known. */
+typedef struct LedgerDatabase {
+        char *host;              /* a name, an address or a socket directory; a list stays a list */
+        char *port;
+        char *name;              /* the database name */
+        char *system_identifier; /* the server's, from pg_control_system(); NULL: it could not be read */
+} LedgerDatabase;
+
 typedef struct LedgerClient {
         char *id;
         char *module;
@@ -54,6 +64,12 @@ typedef struct LedgerClient {
         char digest[LEDGER_DIGEST_HEX];
         char *applied_at;
         bool kept; /* its module is off; the row is kept (see plan.c), no longer maintained */
+        /* The redirect URIs nap-agent put into the row's array and has not
+         * taken out: the current one, and one whose write's answer was lost.
+         * Only these are ever removed; an admin's own URIs stay. */
+        char **owned_uris;
+        size_t n_owned_uris;
+        LedgerDatabase database; /* where the row was written; all NULL when not recorded */
 } LedgerClient;
 
 typedef struct Ledger {
@@ -123,8 +139,31 @@ LedgerClient *ledger_find_client(const Ledger *l, const char *id);
 int ledger_record_object(Ledger *l, const char *api_version, const char *kind, const char *namespace,
                          const char *name, const char *module, const char *digest, const char *resource_version,
                          const char *uid, cJSON *view);
+/* Records a client whose row now holds redirect_uri, written to db (NULL:
+ * the database is not known here and stays as recorded). Its owned URIs
+ * become redirect_uri alone: the write took the others out. */
 int ledger_record_client(Ledger *l, const char *id, const char *module, const char *name, const char *redirect_uri,
-                         const char *digest);
+                         const char *digest, const LedgerDatabase *db);
+/* Notes before a write that uri is being put into a known client's row, so
+ * that it counts as nap-agent's even if the answer is lost. *ret_added (may
+ * be NULL) says whether the ledger changed (a save is due). No entry: 0,
+ * nothing noted (a new row holds nothing else of ours). */
+int ledger_intend_client_uri(Ledger *l, const char *id, const char *uri, bool *ret_added);
+
+/* ledger-client.c: the database of a client. */
+void ledger_database_clear(LedgerDatabase *d);
+int ledger_database_copy(LedgerDatabase *dst, const LedgerDatabase *src);
+/* Whether anything of d is recorded (an entry written before the database
+ * was recorded has nothing). */
+bool ledger_database_known(const LedgerDatabase *d);
+/* Whether target (a field NULL: not known yet) names another database than
+ * recorded: another host, port or database name, or another server (both
+ * system identifiers known and different). False when recorded is not known. */
+bool ledger_database_moved(const LedgerDatabase *recorded, const LedgerDatabase *target);
+/* "\"nap\" at 127.0.0.1:5432 (system identifier N)" (malloc'ed; NULL when
+ * out of memory); a NULL host reads as unknown_host, the identifier is
+ * left out when not known. */
+char *ledger_database_describe(const LedgerDatabase *d, const char *unknown_host);
 /* Notes before a write that op ("apply" or "delete") is being sent for the
  * object, creating its entry (with no digest) when the ledger does not know
  * it yet, so that a write whose answer is lost still counts as the agent's.

@@ -4,6 +4,7 @@
  * the connections to the API server and the database.
  */
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,12 @@ struct Manager {
         OAuthDb *db;
         char *db_conninfo; /* what db was made from (may hold a password) */
         bool db_private;   /* db runs on its own loop (made by manager_db, for the synchronous verbs) */
+        /* manager_db_target's answer for the last DATABASE_URL, known by its
+         * SHA-256 (the text holds a password): libpq is not loaded again
+         * just to parse the same string after an idle close. */
+        uint8_t target_key[32];
+        bool target_cached;
+        LedgerDatabase target;
         char last_error[512]; /* the last connection failure, one line, no secret */
         char *ledger_error;   /* why the ledger could not be opened, or NULL */
 };
@@ -233,6 +240,7 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         close_connections(m);
+        ledger_database_clear(&m->target);
         ledger_free(m->ledger);
         free(m->ledger_error);
         free(m->state_dir);
@@ -352,7 +360,8 @@ char *manager_db_conninfo_for_host(const Config *c, const char *host) {
                                     config_get(c, "DB_NAME"));
 }
 
-static int db_make(Manager *m, const char *conninfo, bool private_loop, OAuthDb **ret) {
+/* A failure is logged as "<what>: <why>". */
+static int db_make(Manager *m, const char *conninfo, bool private_loop, const char *what, OAuthDb **ret) {
         OAuthError err = { 0 };
         int r;
 
@@ -369,7 +378,7 @@ static int db_make(Manager *m, const char *conninfo, bool private_loop, OAuthDb 
         r = private_loop ? oauth_db_connect(conninfo, &m->options.oauth_options, &m->db, &err)
                          : oauth_db_new(conninfo, &m->options.oauth_options, m->event, &m->db, &err);
         if (r < 0)
-                return manager_fail(m, r, "Failed to connect to the database: %s", err.message);
+                return manager_fail(m, r, "%s: %s", what, err.message);
         m->db_conninfo = strdup(conninfo);
         if (!m->db_conninfo) {
                 m->db = oauth_db_free(m->db);
@@ -380,12 +389,71 @@ static int db_make(Manager *m, const char *conninfo, bool private_loop, OAuthDb 
 }
 
 int manager_db_for(Manager *m, const char *conninfo, OAuthDb **ret) {
-        return db_make(m, conninfo, false, ret);
+        return db_make(m, conninfo, false, "Failed to connect to the database", ret);
 }
 
 void manager_db_cancel(Manager *m) {
         if (m->db)
                 oauth_cancel(m->db);
+}
+
+int manager_db_where(const OAuthDb *db, LedgerDatabase *ret) {
+        LedgerDatabase d = { 0 };
+
+        if (oauth_db_target(db, &d.host, &d.port, &d.name) < 0)
+                return -ENOMEM;
+        ledger_database_clear(ret);
+        *ret = d;
+        return 0;
+}
+
+static void conninfo_key(const char *conninfo, uint8_t key[32]) {
+        unsigned n = 0;
+
+        EVP_Digest(conninfo, strlen(conninfo), key, &n, EVP_sha256(), NULL);
+}
+
+/* DATABASE_URL's target, from the cache or parsed by libpq. */
+static int url_target(Manager *m, const char *conninfo, LedgerDatabase *ret) {
+        uint8_t key[32];
+        OAuthDb *db;
+        int r;
+
+        conninfo_key(conninfo, key);
+        if (m->target_cached && memcmp(key, m->target_key, sizeof key) == 0)
+                return ledger_database_copy(ret, &m->target) < 0 ? manager_fail(m, ENOMEM, "Out of memory") : 0;
+        r = db_make(m, conninfo, false, "Cannot tell which database DATABASE_URL names", &db); /* nothing connected */
+        if (r < 0)
+                return r;
+        if (manager_db_where(db, &m->target) < 0 || ledger_database_copy(ret, &m->target) < 0)
+                return manager_fail(m, ENOMEM, "Out of memory");
+        memcpy(m->target_key, key, sizeof key);
+        m->target_cached = true;
+        return 0;
+}
+
+int manager_db_target(Manager *m, const Config *c, LedgerDatabase *ret) {
+        _cleanup_free_ char *conninfo = NULL;
+        LedgerDatabase d = { 0 };
+        int r;
+
+        r = manager_db_conninfo(c, &conninfo);
+        if (r < 0)
+                return manager_fail(m, r, "Out of memory");
+        if (conninfo) {
+                r = url_target(m, conninfo, ret);
+                explicit_bzero(conninfo, strlen(conninfo));
+                return r;
+        }
+        d.port = strdup("5432");
+        d.name = strdup(config_get(c, "DB_NAME"));
+        if (!d.port || !d.name) {
+                ledger_database_clear(&d);
+                return manager_fail(m, ENOMEM, "Out of memory");
+        }
+        ledger_database_clear(ret);
+        *ret = d;
+        return 0;
 }
 
 /* The ClusterIP of Service ${APP_PREFIX}-pg-rw, read synchronously. */
@@ -427,7 +495,7 @@ int manager_db(Manager *m, const Config *c, OAuthDb **ret) {
                 r = conninfo ? 0 : -ENOMEM;
         }
         if (r >= 0)
-                r = db_make(m, conninfo, true, ret);
+                r = db_make(m, conninfo, true, "Failed to connect to the database", ret);
         if (conninfo)
                 explicit_bzero(conninfo, strlen(conninfo));
         return r;

@@ -103,6 +103,15 @@ void manager_db_cancel(Manager *m);
  * needed, see manager_db_conninfo_for_host). */
 int manager_db_conninfo(const Config *c, char **ret);
 char *manager_db_conninfo_for_host(const Config *c, const char *host);
+/* Where the rows go, as far as it is known without connecting: the host,
+ * port and database name DATABASE_URL names (libpq parses it; it is loaded
+ * for that only when the manager has not seen that DATABASE_URL yet) or,
+ * without DATABASE_URL, port 5432 and DB_NAME at the Service's address
+ * (host NULL: read when a row is written). The system identifier is not
+ * known before connecting (NULL). A failure is logged (manager_fail). */
+int manager_db_target(Manager *m, const Config *c, LedgerDatabase *ret);
+/* Where db's conninfo points (oauth_db_target), as the ledger records it. */
+int manager_db_where(const OAuthDb *db, LedgerDatabase *ret);
 /* The database, synchronously (plan --live, doctor): the conninfo, the
  * Service address when needed, and the connection, made at once on a loop
  * of its own so that an unreachable server is reported here. */

@@ -230,6 +230,7 @@ OAuthDb *oauth_db_free(OAuthDb *db) {
                 free(db->password);
         }
         hosts_free(db->hosts, db->n_hosts);
+        free(db->system_identifier);
         free(db->where_host);
         free(db->where_port);
         if (db->pq_open)
@@ -237,6 +238,26 @@ OAuthDb *oauth_db_free(OAuthDb *db) {
         sd_event_unref(db->event);
         free(db);
         return NULL;
+}
+
+int oauth_db_target(const OAuthDb *db, char **ret_host, char **ret_port, char **ret_dbname) {
+        const char *host = setting(db, "host", "PGHOST"), *port = setting(db, "port", "PGPORT");
+        const char *dbname = setting(db, "dbname", "PGDATABASE");
+        _cleanup_free_ char *h = NULL, *p = NULL, *d = NULL;
+
+        if (strempty(host))
+                host = setting(db, "hostaddr", "PGHOSTADDR");
+        if (strempty(dbname))
+                dbname = setting(db, "user", "PGUSER"); /* libpq's default */
+        h = strdup(strempty(host) ? "localhost" : host);
+        p = strdup(strempty(port) ? "5432" : port);
+        d = strempty(dbname) ? NULL : strdup(dbname);
+        if (!h || !p || (!strempty(dbname) && !d))
+                return -ENOMEM;
+        *ret_host = TAKE_PTR(h);
+        *ret_port = TAKE_PTR(p);
+        *ret_dbname = TAKE_PTR(d);
+        return 0;
 }
 
 char *oauth_db_setting(const OAuthDb *db, const char *keyword) {

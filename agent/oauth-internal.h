@@ -86,13 +86,18 @@ struct OAuthDb {
         char *where_host, *where_port; /* the first host and port, for messages before there is a connection */
         PGconn *conn;              /* kept between operations; NULL when there is none */
         OAuthOp *op;               /* the running operation */
+        char *system_identifier;   /* what the last sync read (oauth_db_system_identifier) */
 };
 
 /* One statement: text parameters, text results. */
 typedef struct OAuthStatement {
         const char *sql;
         int n_params;
-        const char *params[3];
+        const char *params[4];
+        /* Outside a transaction, the server's refusal (an error with a
+         * SQLSTATE, the connection still idle) goes to the result hook like
+         * an answer, instead of failing the operation. */
+        bool may_refuse;
 } OAuthStatement;
 
 typedef struct OAuthOpHooks {

@@ -180,6 +180,16 @@ static int op_send_next(OAuthOp *op) {
         return send_statement(op, st->sql, st->n_params, st->params);
 }
 
+/* Whether a failed answer is a refusal the statement takes as an answer:
+ * the server's own error, outside a transaction, the connection usable. */
+static bool refusal_taken(const OAuthOp *op, const PGresult *res) {
+        PGconn *c = op->db->conn;
+
+        return op->phase == PHASE_STATEMENT && op->stmts[op->next].may_refuse && res &&
+               sym_PQresultErrorField(res, PG_DIAG_SQLSTATE) && sym_PQstatus(c) == CONNECTION_OK &&
+               sym_PQtransactionStatus(c) == PQTRANS_IDLE;
+}
+
 /* The statement's answer is complete (PQgetResult said NULL). */
 static int statement_done(OAuthOp *op) {
         PGresult *res = TAKE_PTR(op->res);
@@ -187,7 +197,7 @@ static int statement_done(OAuthOp *op) {
         int r = 0;
 
         op->answered = op->answered || res != NULL;
-        if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+        if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && !refusal_taken(op, res))
                 r = oauth_result_error(op->db, res, &op->err);
         else if (op->phase == PHASE_ROLLBACK) {
                 op->phase = PHASE_ROLLED_BACK;

@@ -7,6 +7,7 @@
  * machine that runs an operation are in oauth-conn.c and oauth-op.c; the
  * translation of failures in oauth-error.c.
  */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -18,6 +19,14 @@
 #include "util/log.h"
 #include "util/strbuf.h"
 
+/* The array a row's redirect_uris becomes: every element but the URIs the
+ * agent registered before ($4, a JSON array), in order, the current one
+ * ($3) kept where it is or else appended. An admin's URIs (and NULLs) stay. */
+#define SQL_NEW_URIS                                                                                          \
+        "(ARRAY(SELECT t.u FROM unnest(c.redirect_uris) WITH ORDINALITY AS t(u, n) "                          \
+        "WHERE t.u IS NULL OR t.u = $3::text OR t.u <> ALL (ARRAY(SELECT jsonb_array_elements_text($4::jsonb))) " \
+        "ORDER BY t.n) || CASE WHEN $3::text = ANY (c.redirect_uris) THEN '{}'::text[] ELSE ARRAY[$3::text] END)"
+
 /* Inserts the client, or rewrites name/redirect_uris/updated_at of an existing
  * row only when one of them differs (zero rows back: unchanged). created_by
  * falls back to the existing row's own value so that an update needs no admin
@@ -28,10 +37,14 @@ static const char SQL_UPSERT[] =
         "VALUES ($1, $2, NULL, ARRAY[$3::text], "
         "COALESCE((SELECT u.id FROM users u WHERE u.role = 'admin' ORDER BY u.created_at, u.id LIMIT 1), "
         "(SELECT o.created_by FROM oauth_clients o WHERE o.id = $1))) "
-        "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, redirect_uris = EXCLUDED.redirect_uris, "
+        "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, redirect_uris = " SQL_NEW_URIS ", "
         "updated_at = now() "
-        "WHERE c.name IS DISTINCT FROM EXCLUDED.name OR c.redirect_uris IS DISTINCT FROM EXCLUDED.redirect_uris "
+        "WHERE c.name IS DISTINCT FROM EXCLUDED.name OR c.redirect_uris IS DISTINCT FROM " SQL_NEW_URIS " "
         "RETURNING (xmax = 0) AS inserted";
+/* Which server the rows go to. EXECUTE on pg_control_system() is PUBLIC by
+ * default, but an administrator may revoke it: then the server refuses
+ * (42501) and the sync goes on without it (OAuthStatement.may_refuse). */
+static const char SQL_IDENTITY[] = "SELECT system_identifier::text FROM pg_control_system()";
 static const char SQL_DELETE[] = "DELETE FROM oauth_clients WHERE id = $1";
 static const char SQL_GET[] =
         "SELECT c.id, c.name, c.secret_hash IS NOT NULL, c.created_by, c.description, c.homepage_url, u.n, u.uri "
@@ -62,11 +75,15 @@ static void pqclearp(PGresult **p) {
 
 static int check_sync_args(const OAuthClientSpec *specs, size_t n_specs, const char *const *delete_ids,
                            size_t n_delete, OAuthError *err) {
-        for (size_t i = 0; i < n_specs; i++)
-                if (strempty(specs[i].id) || !specs[i].name || !specs[i].redirect_uri) {
+        for (size_t i = 0; i < n_specs; i++) {
+                bool owned_ok = specs[i].n_owned_uris == 0 || specs[i].owned_uris;
+                for (size_t k = 0; owned_ok && k < specs[i].n_owned_uris; k++)
+                        owned_ok = specs[i].owned_uris[k] != NULL;
+                if (strempty(specs[i].id) || !specs[i].name || !specs[i].redirect_uri || !owned_ok) {
                         oauth_error(NULL, err, NULL, "oauth client #%zu: id, name and redirect_uri are required", i);
                         return -EINVAL;
                 }
+        }
         for (size_t i = 0; i < n_delete; i++) {
                 if (strempty(delete_ids[i])) {
                         oauth_error(NULL, err, NULL, "oauth client to delete #%zu: empty id", i);
@@ -83,6 +100,7 @@ static int check_sync_args(const OAuthClientSpec *specs, size_t n_specs, const c
 }
 
 typedef struct SyncJob {
+        OAuthDb *db;
         OAuthSyncDone cb;
         void *userdata;
         size_t n_specs, n_delete;
@@ -113,42 +131,82 @@ static const char *copy(SyncJob *j, const char *s) {
         return c;
 }
 
+/* The URIs registered before as a JSON array of strings (a parameter
+ * whose text PostgreSQL parses: nothing to escape by hand). */
+static const char *owned_json(SyncJob *j, const OAuthClientSpec *spec) {
+        cJSON *arr = cJSON_CreateArray();
+        char *s = NULL;
+        bool ok = arr != NULL;
+
+        for (size_t i = 0; ok && i < spec->n_owned_uris; i++)
+                ok = cJSON_AddItemToArray(arr, cJSON_CreateString(spec->owned_uris[i]));
+        if (ok)
+                s = cJSON_PrintUnformatted(arr);
+        cJSON_Delete(arr);
+        if (s)
+                j->strings[j->n_strings++] = s;
+        return s;
+}
+
+/* Statement positions: the identity, BEGIN, the upserts, the deletes, COMMIT. */
+#define SYNC_FIRST_CHANGE 2
+
 /* The statements, each pointing into copies of the specs and ids. */
 static int sync_job_fill(SyncJob *j, const OAuthClientSpec *specs, const char *const *delete_ids) {
         size_t n = j->n_specs + j->n_delete;
 
         j->changes = calloc(n, sizeof *j->changes);
-        j->strings = calloc(3 * j->n_specs + j->n_delete, sizeof *j->strings);
-        j->stmts = calloc(n + 2, sizeof *j->stmts);
+        j->strings = calloc(4 * j->n_specs + j->n_delete, sizeof *j->strings);
+        j->stmts = calloc(n + SYNC_FIRST_CHANGE + 1, sizeof *j->stmts);
         if (!j->changes || !j->strings || !j->stmts)
                 return -ENOMEM;
-        j->stmts[0] = (OAuthStatement) { .sql = "BEGIN" };
+        j->stmts[0] = (OAuthStatement) { .sql = SQL_IDENTITY, .may_refuse = true }; /* outside the transaction */
+        j->stmts[1] = (OAuthStatement) { .sql = "BEGIN" };
         for (size_t i = 0; i < j->n_specs; i++) {
-                OAuthStatement *st = &j->stmts[1 + i];
+                OAuthStatement *st = &j->stmts[SYNC_FIRST_CHANGE + i];
 
-                *st = (OAuthStatement) { .sql = SQL_UPSERT, .n_params = 3 };
+                *st = (OAuthStatement) { .sql = SQL_UPSERT, .n_params = 4 };
                 if (!(st->params[0] = copy(j, specs[i].id)) || !(st->params[1] = copy(j, specs[i].name)) ||
-                    !(st->params[2] = copy(j, specs[i].redirect_uri)))
+                    !(st->params[2] = copy(j, specs[i].redirect_uri)) || !(st->params[3] = owned_json(j, &specs[i])))
                         return -ENOMEM;
         }
         for (size_t i = 0; i < j->n_delete; i++) {
-                OAuthStatement *st = &j->stmts[1 + j->n_specs + i];
+                OAuthStatement *st = &j->stmts[SYNC_FIRST_CHANGE + j->n_specs + i];
 
                 *st = (OAuthStatement) { .sql = SQL_DELETE, .n_params = 1 };
                 if (!(st->params[0] = copy(j, delete_ids[i])))
                         return -ENOMEM;
         }
-        j->stmts[n + 1] = (OAuthStatement) { .sql = "COMMIT" };
+        j->stmts[SYNC_FIRST_CHANGE + n] = (OAuthStatement) { .sql = "COMMIT" };
         return 0;
 }
 
-/* Statement i's result: 0 is BEGIN, the last COMMIT. */
+/* The identity's answer: the identifier, or the server's refusal. */
+static int identity_result(const PGresult *res, char **ret) {
+        *ret = NULL;
+        if (sym_PQresultStatus(res) != PGRES_TUPLES_OK) {
+                log_debug("oauth: the server does not tell its system identifier (%s): %s",
+                          strna(sym_PQresultErrorField(res, PG_DIAG_SQLSTATE)),
+                          strna(sym_PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)));
+                return 0;
+        }
+        if (sym_PQntuples(res) != 1 || sym_PQgetisnull(res, 0, 0))
+                return 0;
+        *ret = strdup(sym_PQgetvalue(res, 0, 0));
+        return *ret ? 1 : -ENOMEM;
+}
+
+/* Statement i's result: see SYNC_FIRST_CHANGE. */
 static int sync_result(void *p, size_t i, PGresult *res, OAuthError *err) {
         SyncJob *j = p;
         OAuthChange *ch;
-        size_t k = i - 1;
+        size_t k = i - SYNC_FIRST_CHANGE;
 
-        if (i == 0 || k >= j->n_specs + j->n_delete)
+        if (i == 0) {
+                free(j->db->system_identifier);
+                return identity_result(res, &j->db->system_identifier) < 0 ? oauth_oom(err) : 0;
+        }
+        if (i < SYNC_FIRST_CHANGE || k >= j->n_specs + j->n_delete)
                 return 0;
         ch = &j->changes[k];
         if (k < j->n_specs)
@@ -182,7 +240,9 @@ int oauth_sync_start(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs, 
         j = calloc(1, sizeof *j);
         if (!j)
                 return -ENOMEM;
-        *j = (SyncJob) { .cb = cb, .userdata = userdata, .n_specs = n_specs, .n_delete = n_delete };
+        *j = (SyncJob) { .db = db, .cb = cb, .userdata = userdata, .n_specs = n_specs, .n_delete = n_delete };
+        free(db->system_identifier); /* read again: the connection may go to another server now */
+        db->system_identifier = NULL;
         /* Refusals come through cb too, with their message. */
         r = check_sync_args(specs, n_specs, delete_ids, n_delete, &err);
         if (r < 0 || n_specs + n_delete == 0)
@@ -191,7 +251,11 @@ int oauth_sync_start(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs, 
                 sync_job_free(j);
                 return -ENOMEM;
         }
-        return oauth_op_start(db, j->stmts, n_specs + n_delete + 2, &sync_hooks, j);
+        return oauth_op_start(db, j->stmts, n_specs + n_delete + SYNC_FIRST_CHANGE + 1, &sync_hooks, j);
+}
+
+const char *oauth_db_system_identifier(const OAuthDb *db) {
+        return db ? db->system_identifier : NULL;
 }
 
 /* ---------------------------------------------------------------------------
@@ -413,6 +477,26 @@ int oauth_redirect_uri_matches(OAuthDb *db, const char *id, const char *redirect
         if (r < 0)
                 return r;
         return sym_PQntuples(res) > 0;
+}
+
+int oauth_system_identifier(OAuthDb *db, char **ret, OAuthError *err) {
+        OAuthStatement st = { .sql = SQL_IDENTITY, .may_refuse = true };
+        Waiter w = { 0 };
+        int r;
+
+        if (!db || !ret)
+                return -EINVAL;
+        r = wait_begin(db, err);
+        if (r < 0)
+                return r;
+        r = oauth_op_start(db, &st, 1, &read_hooks, &w);
+        if (r < 0)
+                return oauth_oom(err);
+        r = wait_done(db, &w, err);
+        if (r >= 0)
+                r = identity_result(w.res, ret);
+        pqclearp(&w.res);
+        return r == -ENOMEM ? oauth_oom(err) : r;
 }
 
 int oauth_admin_user(OAuthDb *db, char **ret_id, OAuthError *err) {

@@ -2,10 +2,13 @@
 /*
  * The PostgreSQL half of `apply`: the `oauth_clients` rows the optional
  * services (sandbox-service, browser-service) log in to the control plane
- * with. Public PKCE clients: secret_hash NULL, exactly one redirect_uri,
- * created_by = the oldest user with role 'admin'. One transaction per pass;
- * one parameterised upsert per client that writes nothing when the row
- * already matches; a plain DELETE for a module turned explicitly off.
+ * with. Public PKCE clients: secret_hash NULL, created_by = the oldest user
+ * with role 'admin'. Of a row's redirect_uris the agent owns only the URIs
+ * it registered: it adds the current one and takes out the ones it
+ * registered before, keeping every other (an admin's). One transaction per
+ * pass, preceded by reading the server's system identifier (which database
+ * the rows went to); one parameterised upsert per client that writes
+ * nothing when the row already matches; a plain DELETE when asked.
  *
  * Everything runs on an sd-event loop and never blocks it: the host name is
  * resolved on a thread (util/resolve), libpq connects and queries through
@@ -68,7 +71,11 @@ typedef struct OAuthOptions {
 typedef struct OAuthClientSpec {
         const char *id;           /* "sandbox-service" */
         const char *name;         /* "Code Sandbox" */
-        const char *redirect_uri; /* stored as the one element of redirect_uris, verbatim */
+        const char *redirect_uri; /* an element of redirect_uris, verbatim: appended when missing */
+        const char *const *owned_uris; /* the URIs the agent registered before: taken out of
+                                          redirect_uris (unless one is redirect_uri); every
+                                          other element stays where it is */
+        size_t n_owned_uris;
 } OAuthClientSpec;
 
 typedef enum OAuthChange {
@@ -114,8 +121,8 @@ OAuthDb *oauth_db_free(OAuthDb *db);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OAuthDb *, oauth_db_free);
 
 /* The asynchronous sync: one transaction (connect or reuse the kept
- * connection, BEGIN, one upsert per spec, one delete per id, COMMIT), all of
- * it non-blocking on the db's loop. cb runs exactly once, from the loop,
+ * connection, read the server's system identifier, BEGIN, one upsert per
+ * spec, one delete per id, COMMIT), all of it non-blocking on the db's loop. cb runs exactly once, from the loop,
  * never from inside this call: r is 0 and changes has n_specs + n_delete
  * entries (one per spec, then one per delete; NULL when both are 0), or r is
  * a negative errno with err set, everything rolled back and changes NULL.
@@ -133,6 +140,19 @@ int oauth_sync_start(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs, 
  * callback is not called. A no-op when idle. */
 void oauth_cancel(OAuthDb *db);
 bool oauth_busy(const OAuthDb *db);
+
+/* The system identifier (pg_control_system()) of the server the last
+ * successful sync wrote to, as decimal text; NULL when the server refused
+ * to tell (EXECUTE on pg_control_system() revoked: the sync went on
+ * without it) or no sync has succeeded. Valid until the next operation. */
+const char *oauth_db_system_identifier(const OAuthDb *db);
+
+/* Where the conninfo points, before anything is connected (a NULL is not
+ * known): host (as given; a list stays a list; else PGHOST or hostaddr;
+ * else "localhost"), port (else PGPORT, else "5432") and the database name
+ * (else PGDATABASE, else the user name when one is given). malloc'ed;
+ * -ENOMEM. */
+int oauth_db_target(const OAuthDb *db, char **ret_host, char **ret_port, char **ret_dbname);
 
 /* The live connection's value of a libpq connection keyword ("hostaddr",
  * "keepalives_idle", ...), malloc'ed; NULL when there is no connection, the
@@ -167,6 +187,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(OAuthClient *, oauth_client_free);
 /* The control plane's own check: 1 when row id exists and redirect_uri is
  * exactly one of its redirect_uris, 0 when not, or a negative errno. */
 int oauth_redirect_uri_matches(OAuthDb *db, const char *id, const char *redirect_uri, OAuthError *err);
+
+/* The server's system identifier: returns 1 and *ret (malloc'ed), or 0 and
+ * *ret = NULL when the server refuses to tell; negative on error. */
+int oauth_system_identifier(OAuthDb *db, char **ret, OAuthError *err);
 
 /* The user new rows would be created_by: returns 1 and *ret_id (malloc'ed),
  * or 0 and *ret_id = NULL when no user has role 'admin'; negative on error. */

@@ -67,11 +67,18 @@ typedef struct PassObjects {
 } PassObjects;
 
 typedef struct PassClients {
+        LedgerDatabase target;        /* where the rows go: known before planning (pass.c), the
+                                         Service's address once read, the server's identifier
+                                         once a sync read it */
+        bool target_known;            /* false: where is not known, the pass failed, no row goes */
         KubeOp *pg_op;                /* reading the database's Service */
-        OAuthClientSpec *specs;       /* the rows to sync */
-        const PlanAction **actions;   /* ... and their plan actions */
+        OAuthDb *db;                  /* the manager's, once the conninfo is known */
+        const PlanAction **actions;   /* the rows of the sync in flight, by their plan actions */
         size_t n;
-        bool db_busy;                 /* the sync is in flight */
+        const PlanAction **synced;    /* every client action this pass synced or is syncing */
+        size_t n_synced;
+        unsigned rounds;              /* syncs started: a second one when the server turned out another */
+        bool db_busy;                 /* a sync is in flight */
         bool done;
 } PassClients;
 
@@ -157,8 +164,11 @@ void pass_objects_free(Pass *p);
 
 /* ---- pass-clients.c ---- */
 
-/* Whether the pass syncs the row of a (a client action). */
+/* Whether the pass syncs the row of a (a client action) as planned. */
 bool pass_clients_relevant(const Pass *p, const PlanAction *a);
+/* Where the rows go, before planning: p->clients.target. A failure (logged)
+ * fails the pass; the rows are then left alone. */
+void pass_clients_target(Pass *p);
 /* The rows, at the same time as the objects; pass_stage_done() at the end. */
 void pass_clients_start(Pass *p);
 void pass_clients_cancel(Pass *p);

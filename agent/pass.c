@@ -318,7 +318,9 @@ static void pass_plan(Pass *p) {
                 pass_finish(p);
                 return;
         }
-        r = plan_compute(p->desired, p->config, p->ledger, &p->plan);
+        pass_clients_target(p);
+        r = plan_compute(p->desired, p->config, p->ledger, p->clients.target_known ? &p->clients.target : NULL,
+                         &p->plan);
         if (r < 0) {
                 pass_fail(p, r, "Failed to plan: %s", STRERROR(r));
                 pass_finish(p);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plan-internal.h"
 #include "plan.h"
 #include "util/json.h"
 #include "util/strbuf.h"
@@ -64,20 +65,6 @@ static cJSON *plan_object_view(const DesiredObject *o, const Config *c, const Le
 
 static void object_digest(const Ledger *l, const DesiredObject *o, char ret[LEDGER_DIGEST_HEX]) {
         ledger_hmac(l, o->canonical, strlen(o->canonical), ret);
-}
-
-/* Keyed digest of a desired client. */
-static void plan_client_digest(const Ledger *l, const DesiredClient *dc, char ret[LEDGER_DIGEST_HEX]) {
-        StrBuf b = { 0 };
-
-        /* NUL-separated, so no two different clients serialise alike. */
-        strbuf_puts(&b, dc->id);
-        strbuf_putc(&b, 0);
-        strbuf_puts(&b, dc->name);
-        strbuf_putc(&b, 0);
-        strbuf_puts(&b, dc->redirect_uri);
-        ledger_hmac(l, b.s ? b.s : "", b.len, ret);
-        strbuf_free(&b);
 }
 
 /* ---- field diffs ------------------------------------------------------ */
@@ -152,9 +139,7 @@ static const char *shown(const char *v) {
         return strstr(v, "<redacted") ? "<redacted>" : v;
 }
 
-/* Appends a formatted line to a list of them: an action's changes, a plan's notes. */
-static int lines_add(char ***lines, size_t *n, const char *format, ...) _printf_(3, 4);
-static int lines_add(char ***lines, size_t *n, const char *format, ...) {
+int plan_lines_add(char ***lines, size_t *n, const char *format, ...) {
         char **p = realloc(*lines, (*n + 1) * sizeof *p);
         va_list ap;
         int r;
@@ -170,9 +155,6 @@ static int lines_add(char ***lines, size_t *n, const char *format, ...) {
         (*n)++;
         return 0;
 }
-
-#define add_change(a, ...) lines_add(&(a)->changes, &(a)->n_changes, __VA_ARGS__)
-#define add_note(p, ...)   lines_add(&(p)->notes, &(p)->n_notes, __VA_ARGS__)
 
 static int diff_views(PlanAction *a, const cJSON *old, const cJSON *new) {
         FieldList fo = { 0 }, fn = { 0 };
@@ -209,11 +191,7 @@ finish:
 
 /* ---- computing the plan ------------------------------------------------ */
 
-static bool eq_str(const char *a, const char *b) {
-        return (!a && !b) || (a && b && streq(a, b));
-}
-
-static PlanAction *new_action(Plan *p, PlanOp op, bool is_client, const char *module) {
+PlanAction *plan_action_add(Plan *p, PlanOp op, bool is_client, const char *module) {
         PlanAction *n = realloc(p->actions, (p->n_actions + 1) * sizeof *n);
 
         if (!n)
@@ -224,7 +202,7 @@ static PlanAction *new_action(Plan *p, PlanOp op, bool is_client, const char *mo
         return n->module ? n : NULL;
 }
 
-static int dup_into(char **dst, const char *s) {
+int plan_strdup_into(char **dst, const char *s) {
         if (!s)
                 return 0;
         *dst = strdup(s);
@@ -269,7 +247,7 @@ static int plan_desired_object(Plan *p, const DesiredObject *o, const Config *c,
         object_digest(l, o, digest);
         /* A pending write's outcome is unknown: apply again, whatever the digest.
          * A partial object is never created: new to the ledger, it is an update. */
-        a = new_action(p, !e ? (o->partial ? PLAN_UPDATE : PLAN_CREATE)
+        a = plan_action_add(p, !e ? (o->partial ? PLAN_UPDATE : PLAN_CREATE)
                               : !e->pending && streq(e->digest, digest) ? PLAN_UNCHANGED : PLAN_UPDATE,
                        false, o->modules);
         if (!a)
@@ -277,8 +255,8 @@ static int plan_desired_object(Plan *p, const DesiredObject *o, const Config *c,
         a->object = o;
         a->adopt = !e && !o->partial; /* the rest of it is the platform's own */
         memcpy(a->digest, digest, sizeof digest);
-        if (dup_into(&a->api_version, o->api_version) < 0 || dup_into(&a->kind, o->kind) < 0 ||
-            dup_into(&a->namespace, o->namespace) < 0 || dup_into(&a->name, o->name) < 0)
+        if (plan_strdup_into(&a->api_version, o->api_version) < 0 || plan_strdup_into(&a->kind, o->kind) < 0 ||
+            plan_strdup_into(&a->namespace, o->namespace) < 0 || plan_strdup_into(&a->name, o->name) < 0)
                 return -ENOMEM;
         a->view = plan_object_view(o, c, l);
         if (!a->view)
@@ -293,34 +271,10 @@ static int plan_desired_object(Plan *p, const DesiredObject *o, const Config *c,
         return o->partial && (!e || !e->view) ? partial_changes(a) : diff_views(a, e->view, a->view);
 }
 
-static int plan_desired_client(Plan *p, const DesiredClient *dc, const Ledger *l) {
-        const LedgerClient *e = ledger_find_client(l, dc->id);
-        char digest[LEDGER_DIGEST_HEX];
-        PlanAction *a;
-
-        plan_client_digest(l, dc, digest);
-        a = new_action(p, !e ? PLAN_CREATE : streq(e->digest, digest) ? PLAN_UNCHANGED : PLAN_UPDATE, true,
-                       module_to_string(dc->module));
-        if (!a || dup_into(&a->client_id, dc->id) < 0)
-                return -ENOMEM;
-        a->client = dc;
-        memcpy(a->digest, digest, sizeof digest);
-        if (a->op != PLAN_UPDATE)
-                return 0;
-        if (!eq_str(e->redirect_uri, dc->redirect_uri) &&
-            add_change(a, "redirect_uris: [\"%s\"] → [\"%s\"]", e->redirect_uri ? e->redirect_uri : "?",
-                       dc->redirect_uri) < 0)
-                return -ENOMEM;
-        if (!eq_str(e->name, dc->name) &&
-            add_change(a, "name: \"%s\" → \"%s\"", e->name ? e->name : "?", dc->name) < 0)
-                return -ENOMEM;
-        return 0;
-}
-
 static bool object_desired(const DesiredSet *d, const LedgerObject *e) {
         for (size_t i = 0; i < d->n_objects; i++) {
                 const DesiredObject *o = &d->objects[i];
-                if (streq(o->kind, e->kind) && streq(o->name, e->name) && eq_str(o->namespace, e->namespace))
+                if (streq(o->kind, e->kind) && streq(o->name, e->name) && streq_ptr(o->namespace, e->namespace))
                         return true;
         }
         return false;
@@ -433,10 +387,10 @@ static int plan_prunes(Plan *p, const DesiredSet *d, const Config *c, const Ledg
                                 count_kept(kept, keeper, 0);
                                 continue;
                         }
-                        PlanAction *a = new_action(p, PLAN_DELETE, false, e->module);
-                        if (!a || dup_into(&a->api_version, e->api_version) < 0 || dup_into(&a->kind, e->kind) < 0 ||
-                            dup_into(&a->namespace, e->namespace) < 0 || dup_into(&a->name, e->name) < 0 ||
-                            dup_into(&a->reason, reason) < 0)
+                        PlanAction *a = plan_action_add(p, PLAN_DELETE, false, e->module);
+                        if (!a || plan_strdup_into(&a->api_version, e->api_version) < 0 || plan_strdup_into(&a->kind, e->kind) < 0 ||
+                            plan_strdup_into(&a->namespace, e->namespace) < 0 || plan_strdup_into(&a->name, e->name) < 0 ||
+                            plan_strdup_into(&a->reason, reason) < 0)
                                 return -ENOMEM;
                 }
         /* An oauth_clients row is never deleted: the control plane's schema
@@ -459,8 +413,8 @@ static int plan_prunes(Plan *p, const DesiredSet *d, const Config *c, const Ledg
         return 0;
 }
 
-int plan_compute(const DesiredSet *desired, const Config *c, const Ledger *l, Plan **ret) {
-        return plan_compute_live(desired, c, l, NULL, NULL, NULL, ret);
+int plan_compute(const DesiredSet *desired, const Config *c, const Ledger *l, const LedgerDatabase *db, Plan **ret) {
+        return plan_compute_live(desired, c, l, db, NULL, NULL, NULL, ret);
 }
 
 Plan *plan_free(Plan *p) {
@@ -566,14 +520,8 @@ void plan_print(const Plan *p, FILE *f, bool show_unchanged) {
 }
 
 int plan_action_record(Ledger *l, const PlanAction *a, const char *resource_version, const char *uid) {
-        if (a->is_client) {
-                if (a->op == PLAN_DELETE) {
-                        ledger_forget_client(l, a->client_id);
-                        return 0;
-                }
-                return ledger_record_client(l, a->client->id, a->module, a->client->name, a->client->redirect_uri,
-                                            a->digest);
-        }
+        if (a->is_client)
+                return plan_action_record_client(l, a, NULL);
         if (a->op == PLAN_DELETE) {
                 ledger_forget_object(l, a->kind, a->namespace, a->name);
                 return 0;
@@ -677,9 +625,9 @@ static int plan_live_object(Plan *p, const DesiredObject *o, const Config *c, co
         r = fetch(o, &would, &live, userdata);
         if (r < 0)
                 return r;
-        a = new_action(p, PLAN_CREATE, false, o->modules);
-        if (!a || dup_into(&a->api_version, o->api_version) < 0 || dup_into(&a->kind, o->kind) < 0 ||
-            dup_into(&a->namespace, o->namespace) < 0 || dup_into(&a->name, o->name) < 0) {
+        a = plan_action_add(p, PLAN_CREATE, false, o->modules);
+        if (!a || plan_strdup_into(&a->api_version, o->api_version) < 0 || plan_strdup_into(&a->kind, o->kind) < 0 ||
+            plan_strdup_into(&a->namespace, o->namespace) < 0 || plan_strdup_into(&a->name, o->name) < 0) {
                 r = -ENOMEM;
                 goto finish;
         }
@@ -726,33 +674,8 @@ finish:
         return r;
 }
 
-static int plan_live_client(Plan *p, const DesiredClient *dc, const Ledger *l, PlanLiveClient fetch, void *userdata) {
-        _cleanup_free_ char *name = NULL, *uri = NULL;
-        PlanAction *a;
-        int r;
-
-        r = fetch(dc->id, &name, &uri, userdata);
-        if (r < 0)
-                return r;
-        a = new_action(p, r == 0 ? PLAN_CREATE : PLAN_UNCHANGED, true, module_to_string(dc->module));
-        if (!a || dup_into(&a->client_id, dc->id) < 0)
-                return -ENOMEM;
-        a->client = dc;
-        plan_client_digest(l, dc, a->digest);
-        if (r == 0)
-                return 0;
-        if (!eq_str(uri, dc->redirect_uri) &&
-            add_change(a, "redirect_uris: [\"%s\"] → [\"%s\"]", uri ? uri : "", dc->redirect_uri) < 0)
-                return -ENOMEM;
-        if (!eq_str(name, dc->name) && add_change(a, "name: \"%s\" → \"%s\"", name ? name : "", dc->name) < 0)
-                return -ENOMEM;
-        if (a->n_changes > 0)
-                a->op = PLAN_UPDATE;
-        return 0;
-}
-
-int plan_compute_live(const DesiredSet *desired, const Config *c, const Ledger *l, PlanLiveFetch fetch,
-                      PlanLiveClient fetch_client, void *userdata, Plan **ret) {
+int plan_compute_live(const DesiredSet *desired, const Config *c, const Ledger *l, const LedgerDatabase *db,
+                      PlanLiveFetch fetch, PlanLiveClient fetch_client, void *userdata, Plan **ret) {
         _cleanup_(plan_freep) Plan *p = calloc(1, sizeof *p);
         int r;
 
@@ -763,8 +686,8 @@ int plan_compute_live(const DesiredSet *desired, const Config *c, const Ledger *
                 r = fetch ? plan_live_object(p, &desired->objects[i], c, l, fetch, userdata)
                           : plan_desired_object(p, &desired->objects[i], c, l);
         for (size_t i = 0; r >= 0 && i < desired->n_clients; i++)
-                r = fetch_client ? plan_live_client(p, &desired->clients[i], l, fetch_client, userdata)
-                                 : plan_desired_client(p, &desired->clients[i], l);
+                r = fetch_client ? plan_live_client(p, &desired->clients[i], c, l, db, fetch_client, userdata)
+                                 : plan_desired_client(p, &desired->clients[i], c, l, db);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(p);

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "ledger.h"
 #include "template.h"
+#include "util/strv.h"
 
 typedef enum PlanOp {
         PLAN_CREATE,
@@ -45,6 +46,7 @@ typedef struct PlanAction {
         /* clients */
         const DesiredClient *client; /* NULL for deletes */
         char *client_id;
+        bool new_database;           /* the ledger has it in another database: registered in this one */
         /* both */
         char digest[LEDGER_DIGEST_HEX]; /* keyed digest of what is desired */
         char **changes;                 /* human "path: old → new" lines */
@@ -59,8 +61,11 @@ typedef struct Plan {
         size_t n_notes;
 } Plan;
 
-/* Computes the plan. desired and l must outlive the plan. */
-int plan_compute(const DesiredSet *desired, const Config *c, const Ledger *l, Plan **ret);
+/* Computes the plan. desired and l must outlive the plan. db: the database
+ * the rows go to as far as it is known without connecting (a NULL field:
+ * not known; NULL: nothing known); a client recorded in another one is
+ * registered there (PLAN_UPDATE, new_database). */
+int plan_compute(const DesiredSet *desired, const Config *c, const Ledger *l, const LedgerDatabase *db, Plan **ret);
 Plan *plan_free(Plan *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Plan *, plan_free);
 
@@ -74,16 +79,19 @@ void plan_print(const Plan *p, FILE *f, bool show_unchanged);
 
 /* For `plan --live`: fetch returns what a server-side dry-run apply of o
  * would leave (*ret_would_be) and the live object (*ret_live, NULL when it
- * does not exist); fetch_client returns 1 with the stored name and first
- * redirect_uri of a client row, 0 when there is none. Negative aborts. */
+ * does not exist); fetch_client returns 1 with the stored name and
+ * redirect_uris (in order; a NULL element as "") of a client row, 0 when
+ * there is none. Negative aborts. */
 typedef int (*PlanLiveFetch)(const DesiredObject *o, cJSON **ret_would_be, cJSON **ret_live, void *userdata);
-typedef int (*PlanLiveClient)(const char *id, char **ret_name, char **ret_redirect_uri, void *userdata);
+typedef int (*PlanLiveClient)(const char *id, char **ret_name, Strv *ret_redirect_uris, void *userdata);
 
 /* Like plan_compute(), but compares with the cluster (fetch) and the
- * database (fetch_client), so it also shows drift; deletes still come from
- * the ledger. A NULL fetch or fetch_client compares with the ledger instead. */
-int plan_compute_live(const DesiredSet *desired, const Config *c, const Ledger *l, PlanLiveFetch fetch,
-                      PlanLiveClient fetch_client, void *userdata, Plan **ret);
+ * database (fetch_client, read in db), so it also shows drift: a row's
+ * change as the upsert would make it, and a URI nap-agent did not register
+ * as kept (a note); deletes still come from the ledger. A NULL fetch or
+ * fetch_client compares with the ledger instead. */
+int plan_compute_live(const DesiredSet *desired, const Config *c, const Ledger *l, const LedgerDatabase *db,
+                      PlanLiveFetch fetch, PlanLiveClient fetch_client, void *userdata, Plan **ret);
 
 /* A partial object's entry (module PARTIAL_MODULE) that the last pass found
  * missing: recorded with its digest and no resourceVersion, so that a pass
@@ -107,5 +115,7 @@ int plan_action_record(Ledger *l, const PlanAction *a, const char *resource_vers
  * entry, and l->refused set (it is never saved). Sealed entries of another namespace are the agent's own (an
  * earlier NAMESPACE) and pass. */
 int plan_check_ledger(const DesiredSet *d, const Config *c, Ledger *l, char **ret_message);
+/* The same for a client action whose row was written to db (NULL: not known). */
+int plan_action_record_client(Ledger *l, const PlanAction *a, const LedgerDatabase *db);
 /* "Kind namespace/name" of an action (malloc'ed). */
 char *plan_action_id(const PlanAction *a);

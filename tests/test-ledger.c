@@ -45,7 +45,7 @@ TEST(create_commit_reopen) {
         ledger_hmac(l, "x", 1, d);
         ASSERT_OK(ledger_record_object(l, "v1", "Service", "nap", "nap-sandbox", "sandbox", d, "42", "uid-42",
                                        cJSON_Parse("{\"spec\":{\"type\":\"NodePort\"}}")));
-        ASSERT_OK(ledger_record_client(l, "sandbox-service", "sandbox", "Code Sandbox", "http://h:1/cb", d));
+        ASSERT_OK(ledger_record_client(l, "sandbox-service", "sandbox", "Code Sandbox", "http://h:1/cb", d, NULL));
         l->generation = 3;
         ASSERT_OK(ledger_set_last_pass(l, true, "applied 1 object"));
         ASSERT_OK(ledger_commit(l));
@@ -387,7 +387,97 @@ TEST(generation_range) {
         rm_rf(top);
 }
 
+/* Issue 19, items 4 and 5: a client's database and the URIs it owns, kept
+ * across a reopen; a ledger written before them reads as owning its one
+ * URI in a database not recorded. */
+TEST(client_database_and_owned_uris) {
+        _cleanup_free_ char *top = tmpdir();
+        _cleanup_(ledger_freep) Ledger *l = NULL;
+        Ledger *l2 = NULL;
+        char d[LEDGER_DIGEST_HEX];
+        LedgerDatabase db = { .host = (char *) "127.0.0.1", .port = (char *) "5433", .name = (char *) "nap2",
+                              .system_identifier = (char *) "7716621419560262236" };
+        bool added = true;
+
+        ASSERT_OK(ledger_open(top, &l, NULL));
+        ledger_hmac(l, "x", 1, d);
+        ASSERT_OK(ledger_record_client(l, "sandbox-service", "sandbox", "Code Sandbox", "http://h:1/cb", d, &db));
+        LedgerClient *c = ledger_find_client(l, "sandbox-service");
+        ASSERT_EQ(c->n_owned_uris, 1);
+        ASSERT_STREQ(c->owned_uris[0], "http://h:1/cb");
+        /* an intent: the new URI counts as ours before the write; once only */
+        ASSERT_OK(ledger_intend_client_uri(l, "sandbox-service", "http://h:2/cb", &added));
+        ASSERT_TRUE(added);
+        ASSERT_OK(ledger_intend_client_uri(l, "sandbox-service", "http://h:2/cb", &added));
+        ASSERT_TRUE(!added);
+        ASSERT_OK(ledger_intend_client_uri(l, "no-such-client", "http://h:2/cb", &added));
+        ASSERT_TRUE(!added);
+        ASSERT_OK(ledger_commit(l));
+
+        ASSERT_OK(ledger_open(top, &l2, NULL));
+        c = ledger_find_client(l2, "sandbox-service");
+        ASSERT_EQ(c->n_owned_uris, 2);
+        ASSERT_STREQ(c->owned_uris[1], "http://h:2/cb");
+        ASSERT_STREQ(c->database.host, "127.0.0.1");
+        ASSERT_STREQ(c->database.port, "5433");
+        ASSERT_STREQ(c->database.name, "nap2");
+        ASSERT_STREQ(c->database.system_identifier, "7716621419560262236");
+        _cleanup_free_ char *where = ledger_database_describe(&c->database, "?");
+        ASSERT_STREQ(where, "\"nap2\" at 127.0.0.1:5433 (system identifier 7716621419560262236)");
+        /* recorded again without a database (not known): it stays; the write took the old URIs out */
+        ASSERT_OK(ledger_record_client(l2, "sandbox-service", "sandbox", "Code Sandbox", "http://h:2/cb", d, NULL));
+        c = ledger_find_client(l2, "sandbox-service");
+        ASSERT_EQ(c->n_owned_uris, 1);
+        ASSERT_STREQ(c->owned_uris[0], "http://h:2/cb");
+        ASSERT_STREQ(c->database.name, "nap2");
+        ledger_free(l2);
+
+        /* written before the database was recorded */
+        ASSERT_OK(ledger_parse(l, "{\"schema\":1,\"generation\":1,\"clients\":[{\"id\":\"a\",\"module\":\"sandbox\","
+                                  "\"redirectUri\":\"http://old/cb\"}]}"));
+        c = ledger_find_client(l, "a");
+        ASSERT_EQ(c->n_owned_uris, 1);
+        ASSERT_STREQ(c->owned_uris[0], "http://old/cb");
+        ASSERT_TRUE(!ledger_database_known(&c->database));
+        ASSERT_EQ(ledger_parse(l, "{\"schema\":1,\"generation\":1,\"clients\":[{\"id\":\"a\",\"module\":\"s\","
+                                  "\"ownedRedirectUris\":[1]}]}"), -EBADMSG);
+        ASSERT_EQ(ledger_parse(l, "{\"schema\":1,\"generation\":1,\"clients\":[{\"id\":\"a\",\"module\":\"s\","
+                                  "\"database\":{\"port\":5432}}]}"), -EBADMSG);
+        rm_rf(top);
+}
+
+/* When a target names another database than the one recorded. */
+TEST(database_moved) {
+        LedgerDatabase rec = { .host = (char *) "10.0.0.1", .port = (char *) "5432", .name = (char *) "nap",
+                               .system_identifier = (char *) "1" };
+        LedgerDatabase same = { .host = (char *) "10.0.0.1", .port = (char *) "5432", .name = (char *) "nap" };
+        LedgerDatabase service = { .port = (char *) "5432", .name = (char *) "nap" }; /* host: not read yet */
+        LedgerDatabase other_name = { .port = (char *) "5432", .name = (char *) "nap2" };
+        LedgerDatabase other_host = { .host = (char *) "10.0.0.2", .port = (char *) "5432", .name = (char *) "nap" };
+        LedgerDatabase other_server = { .host = (char *) "10.0.0.1", .port = (char *) "5432", .name = (char *) "nap",
+                                        .system_identifier = (char *) "2" };
+        LedgerDatabase none = { 0 };
+
+        ASSERT_TRUE(!ledger_database_moved(&rec, &same));
+        ASSERT_TRUE(!ledger_database_moved(&rec, &service));
+        ASSERT_TRUE(ledger_database_moved(&rec, &other_name));
+        ASSERT_TRUE(ledger_database_moved(&rec, &other_host));
+        ASSERT_TRUE(ledger_database_moved(&rec, &other_server));
+        ASSERT_TRUE(!ledger_database_moved(&none, &other_host)); /* nothing recorded: nothing to compare */
+        ASSERT_TRUE(!ledger_database_moved(&rec, NULL));
+        ASSERT_TRUE(!ledger_database_known(&none) && ledger_database_known(&service));
+
+        LedgerDatabase copy = { 0 };
+        ASSERT_OK(ledger_database_copy(&copy, &rec));
+        ASSERT_TRUE(!ledger_database_moved(&copy, &rec) && copy.host != rec.host);
+        _cleanup_free_ char *s = ledger_database_describe(&service, "nap-pg-rw");
+        ASSERT_STREQ(s, "\"nap\" at nap-pg-rw:5432");
+        ledger_database_clear(&copy);
+        ASSERT_TRUE(!ledger_database_known(&copy));
+}
+
 TEST_MAIN(T(create_commit_reopen), T(read_only_changes_nothing), T(keys_differ_per_host), T(corrupt_ledger_moved_aside),
           T(newer_schema_refused), T(commit_leaves_no_temp_files), T(duplicate_identities), T(generation_range),
           T(older_entries_open_unsealed), T(seal_tells_entries_written_by_someone_else),
-          T(files_others_can_write_refused), T(owner_checked_for_writers), T(unreadable_is_an_error))
+          T(files_others_can_write_refused), T(owner_checked_for_writers), T(unreadable_is_an_error),
+          T(client_database_and_owned_uris), T(database_moved))

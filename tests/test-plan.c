@@ -53,7 +53,7 @@ static void plan_for(World *w, const char *const *kv) {
         w->config = config_from_strv(kv, &d);
         ASSERT_EQ(diag_has_errors(&d), 0);
         ASSERT_OK(template_render(w->config, &dirs, &w->desired, &d));
-        ASSERT_OK(plan_compute(w->desired, w->config, w->ledger, &w->plan));
+        ASSERT_OK(plan_compute(w->desired, w->config, w->ledger, NULL, &w->plan));
 }
 #define KV(...) ((const char *const[]) { __VA_ARGS__, NULL })
 #define PLAN(w, ...) plan_for((w), KV(__VA_ARGS__))
@@ -322,7 +322,63 @@ TEST(partial_object_missing) {
         world_close(&w);
 }
 
-TEST_MAIN(T(unsealed_entries_checked_against_the_config), T(first_pass_creates_everything_then_nothing), T(node_port_edit_touches_three_things),
+/* Issue 19, item 4: a client recorded in one database, planned for another. */
+static void plan_in(World *w, const LedgerDatabase *db, const char *const *kv) {
+        _cleanup_(diag_list_clear) DiagList d = { 0 };
+
+        world_drop_plan(w);
+        w->config = config_from_strv(kv, &d);
+        ASSERT_EQ(diag_has_errors(&d), 0);
+        ASSERT_OK(template_render(w->config, &dirs, &w->desired, &d));
+        ASSERT_OK(plan_compute(w->desired, w->config, w->ledger, db, &w->plan));
+}
+
+TEST(new_database_registers_every_client) {
+        LedgerDatabase a = { .host = (char *) "10.0.0.1", .port = (char *) "5432", .name = (char *) "nap",
+                             .system_identifier = (char *) "77" };
+        LedgerDatabase b = { .host = (char *) "10.0.0.1", .port = (char *) "5432", .name = (char *) "nap2" };
+        LedgerDatabase service = { .port = (char *) "5432", .name = (char *) "nap" };
+        World w = world_open();
+
+        plan_in(&w, &a, KV(BOTH));
+        for (size_t i = 0; i < w.plan->n_actions; i++) {
+                const PlanAction *x = &w.plan->actions[i];
+                ASSERT_OK(x->is_client ? plan_action_record_client(w.ledger, x, &a)
+                                       : plan_action_record(w.ledger, x, "1", NULL));
+        }
+        plan_in(&w, &a, KV(BOTH));
+        ASSERT_TRUE(!plan_has_changes(w.plan));
+        /* the Service's address is not known offline: the same port and name are no change */
+        plan_in(&w, &service, KV(BOTH));
+        ASSERT_TRUE(!plan_has_changes(w.plan));
+        plan_in(&w, NULL, KV(BOTH));
+        ASSERT_TRUE(!plan_has_changes(w.plan));
+
+        plan_in(&w, &b, KV(BOTH));
+        ASSERT_STREQ(changed(w.plan), "~browser-service(client) ~sandbox-service(client) ");
+        const PlanAction *sb = action(w.plan, "client", "sandbox-service");
+        ASSERT_TRUE(sb->new_database);
+        ASSERT_EQ(sb->n_changes, 1);
+        ASSERT_STREQ(sb->changes[0], "database: \"nap\" at 10.0.0.1:5432 (system identifier 77) → \"nap2\" at "
+                                     "10.0.0.1:5432 (registered in the new database)");
+
+        /* DB_NAME changed, the host read later: the Service is named */
+        LedgerDatabase svc2 = { .port = (char *) "5432", .name = (char *) "other" };
+        plan_in(&w, &svc2, KV(BOTH));
+        ASSERT_TRUE(has_change(action(w.plan, "client", "browser-service"), "→ \"other\" at nap-pg-rw:5432"));
+
+        /* a URI change says the rest of the array stays */
+        plan_in(&w, &a, KV(BOTH, "SANDBOX_NODE_PORT=31001"));
+        ASSERT_TRUE(has_change(action(w.plan, "client", "sandbox-service"),
+                               "redirect_uris: \"http://203.0.113.7:30086/api/auth/callback\" → "
+                               "\"http://203.0.113.7:31001/api/auth/callback\" (any other URI in the row stays)"));
+        ASSERT_TRUE(!action(w.plan, "client", "sandbox-service")->new_database);
+        world_close(&w);
+}
+
+TEST_MAIN(T(unsealed_entries_checked_against_the_config), T(first_pass_creates_everything_then_nothing),
+          T(node_port_edit_touches_three_things),
           T(secret_edit_rolls_only_its_users_and_hides_values), T(toggle_off_deletes_in_reverse_order),
           T(missing_toggle_line_deletes_nothing), T(rename_deletes_old_before_creating_new),
-          T(ingress_switch_updates_services), T(shared_secret_outlives_either_module), T(partial_object_missing))
+          T(ingress_switch_updates_services), T(shared_secret_outlives_either_module), T(partial_object_missing),
+          T(new_database_registers_every_client))

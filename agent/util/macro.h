@@ -6,8 +6,10 @@
 #pragma once
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -76,4 +78,8 @@ static inline void qsort_safe(void *base, size_t n, size_t size, int (*cmp)(cons
 #define streq(a, b) (strcmp((a), (b)) == 0)
 #define strneq(a, b, n) (strncmp((a), (b), (n)) == 0)
 #define strempty(s) (!(s) || !*(s))
+/* Equal strings, or both NULL. */
+static inline bool streq_ptr(const char *a, const char *b) {
+        return (!a && !b) || (a && b && streq(a, b));
+}
 #define strna(s) ((s) ? (s) : "n/a")

@@ -28,7 +28,7 @@ from naptest import agent
 from naptest.agent import Daemon, pass_status
 from naptest.audit import audit
 from naptest.checks import Results, must_wait, wait_until
-from naptest.db import psql
+from naptest.db import new_installation, psql
 from naptest.faultproxy import FaultProxy
 from naptest.harness import init, scratch
 from naptest.kube import get, kubectl, node_port, write_kubeconfig
@@ -45,6 +45,7 @@ class Faulty(Daemon):
     def __init__(self, name, args=("--resync=0",), values_text=None):
         d = scratch(name)
         os.makedirs(d)
+        new_installation()  # a new state directory: another installation, rows of its own
         self.port = 30200
         self.proxy = FaultProxy().start()
         super().__init__(d, values_text or example_values(SANDBOX_NODE_PORT=str(self.port)), args,

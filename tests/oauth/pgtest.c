@@ -7,8 +7,10 @@
 #include "pgtest.h"
 #include "tests.h"
 
-const OAuthClientSpec SANDBOX = { "sandbox-service", "Code Sandbox", "http://10.0.0.5:30086/api/auth/callback" };
-const OAuthClientSpec BROWSER = { "browser-service", "Remote Browser", "http://10.0.0.5:30085/api/auth/callback" };
+const OAuthClientSpec SANDBOX = { .id = "sandbox-service", .name = "Code Sandbox",
+                                  .redirect_uri = "http://10.0.0.5:30086/api/auth/callback" };
+const OAuthClientSpec BROWSER = { .id = "browser-service", .name = "Remote Browser",
+                                  .redirect_uri = "http://10.0.0.5:30085/api/auth/callback" };
 
 static PGconn *raw_conn;
 
@@ -37,6 +39,23 @@ void sql(const char *s) {
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
                 TEST_FAIL("%s: %s", s, PQresultErrorMessage(res));
         PQclear(res);
+}
+
+void superuser_sql(const char *s) {
+        char conninfo[512];
+        PGconn *c;
+        PGresult *res;
+
+        snprintf(conninfo, sizeof conninfo, "host='%s/pg/sock' port='%s' user=postgres dbname='%s'",
+                 env("NAP_HARNESS_DIR"), env("PGPORT"), env("PGDATABASE"));
+        c = PQconnectdb(conninfo);
+        if (PQstatus(c) != CONNECTION_OK)
+                TEST_FAIL("superuser connection: %s", PQerrorMessage(c));
+        res = PQexec(c, s);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+                TEST_FAIL("%s: %s", s, PQresultErrorMessage(res));
+        PQclear(res);
+        PQfinish(c);
 }
 
 const char *sql_value(const char *s, const char *p1, const char *p2) {

@@ -20,6 +20,9 @@ const char *env(const char *name);
 PGconn *raw(void);
 /* Runs s (simple protocol: may hold several statements); fails the test on error. */
 void sql(const char *s);
+/* Runs s in the database as the superuser postgres, through the harness's own socket
+ * (trust: only root or the user running the server can reach it). */
+void superuser_sql(const char *s);
 /* The first column of the first row of s with up to two parameters, as a
  * static string; "(none)" without rows, "(null)" for NULL. */
 const char *sql_value(const char *s, const char *p1, const char *p2);

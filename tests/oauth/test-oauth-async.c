@@ -191,6 +191,8 @@ TEST(results) {
         free(before), free(after);
 
         specs[0].redirect_uri = "https://sandbox.example.org/api/auth/callback";
+        specs[0].owned_uris = &SANDBOX.redirect_uri; /* registered before: it goes */
+        specs[0].n_owned_uris = 1;
         sync_ok(db, specs, 2, NULL, 0, &res);
         ASSERT_EQ(res.changes[0], OAUTH_UPDATED);
         ASSERT_EQ(res.changes[1], OAUTH_UNCHANGED);

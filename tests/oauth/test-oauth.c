@@ -197,6 +197,8 @@ TEST(changed_redirect_uri_updates_only_that) {
         sql("SELECT pg_sleep(0.02)");
 
         specs[0].redirect_uri = "https://sandbox.example.org/api/auth/callback";
+        specs[0].owned_uris = &SANDBOX.redirect_uri;
+        specs[0].n_owned_uris = 1;
         sync_ok(db, specs, 2, NULL, 0, ch);
         ASSERT_EQ(ch[0], OAUTH_UPDATED);
         ASSERT_EQ(ch[1], OAUTH_UNCHANGED);
@@ -270,7 +272,10 @@ TEST(values_stored_verbatim) {
 
         reset(true);
         for (size_t i = 0; i < sizeof uris / sizeof uris[0]; i++) {
-                OAuthClientSpec s = { "sandbox-service", "Name with 'quotes', \\ and {braces} ✓", uris[i] };
+                /* The URI registered before is taken out: as JSON text, it survives every quote and brace. */
+                OAuthClientSpec s = { .id = "sandbox-service", .name = "Name with 'quotes', \\ and {braces} ✓",
+                                      .redirect_uri = uris[i], .owned_uris = i ? &uris[i - 1] : NULL,
+                                      .n_owned_uris = i ? 1 : 0 };
 
                 sync_ok(db, &s, 1, NULL, 0, ch);
                 ASSERT_EQ(ch[0], i == 0 ? OAUTH_CREATED : OAUTH_UPDATED);
@@ -335,14 +340,150 @@ TEST(foreign_row_keeps_its_owner) {
         ASSERT_STREQ(c->homepage_url, "http://home");
         ASSERT_TRUE(c->has_secret);
         ASSERT_STREQ(c->name, "Code Sandbox");
-        ASSERT_EQ(c->n_redirect_uris, 1);
-        ASSERT_STREQ(c->redirect_uris[0], SANDBOX.redirect_uri);
+        /* URIs the agent did not register stay, in their places. */
+        ASSERT_EQ(c->n_redirect_uris, 3);
+        ASSERT_STREQ(c->redirect_uris[0], "http://old/cb");
+        ASSERT_STREQ(c->redirect_uris[1], "http://old2/cb");
+        ASSERT_STREQ(c->redirect_uris[2], SANDBOX.redirect_uri);
         oauth_client_free(c);
         ASSERT_STREQ(sql_value("SELECT concat_ws('|', secret_hash, created_at = '2019-06-01T00:00:00Z', "
                                "updated_at > '2020-01-01') FROM oauth_clients WHERE id = $1",
                                SANDBOX.id, NULL),
                      "hash|t|t");
         oauth_db_free(db);
+}
+
+/* Item 5 of issue 19: the agent owns the URIs it registered, not the array. */
+TEST(admin_uris_kept) {
+        OAuthDb *db = db_connect();
+        OAuthChange ch[1];
+        char *before, *after;
+
+        reset(true);
+        sync_ok(db, &SANDBOX, 1, NULL, 0, ch);
+        sql("UPDATE oauth_clients SET redirect_uris = ARRAY['https://admin.example/cb'] || redirect_uris || "
+            "ARRAY[NULL, 'https://admin2.example/cb'] WHERE id = 'sandbox-service'");
+        before = row_state("sandbox-service");
+
+        /* A resync of the same URI writes nothing (xmin, updated_at), the admin's stay. */
+        OAuthClientSpec s = SANDBOX;
+        s.owned_uris = &SANDBOX.redirect_uri;
+        s.n_owned_uris = 1;
+        for (int i = 0; i < 2; i++) {
+                sync_ok(db, &s, 1, NULL, 0, ch);
+                ASSERT_EQ(ch[0], OAUTH_UNCHANGED);
+        }
+        after = row_state("sandbox-service");
+        ASSERT_STREQ(after, before);
+        free(after);
+
+        /* A new URI: the old one taken out, the new one appended, the admin's in place. */
+        s.redirect_uri = "https://sandbox.example.org/api/auth/callback";
+        sync_ok(db, &s, 1, NULL, 0, ch);
+        ASSERT_EQ(ch[0], OAUTH_UPDATED);
+        ASSERT_STREQ(sql_value("SELECT redirect_uris::text FROM oauth_clients WHERE id = $1", SANDBOX.id, NULL),
+                     "{https://admin.example/cb,NULL,https://admin2.example/cb,"
+                     "https://sandbox.example.org/api/auth/callback}");
+
+        /* Several owned (one of them a write whose answer was lost) go at once;
+         * the current one stays where it is, once. */
+        const char *owned[] = { "https://sandbox.example.org/api/auth/callback", "http://lost/cb", "http://never/cb" };
+        sql("UPDATE oauth_clients SET redirect_uris = ARRAY['http://lost/cb', 'https://admin.example/cb', "
+            "'http://10.0.0.5:30086/api/auth/callback'] WHERE id = 'sandbox-service'");
+        OAuthClientSpec t = SANDBOX;
+        t.owned_uris = owned;
+        t.n_owned_uris = 3;
+        sync_ok(db, &t, 1, NULL, 0, ch);
+        ASSERT_EQ(ch[0], OAUTH_UPDATED);
+        ASSERT_STREQ(sql_value("SELECT redirect_uris::text FROM oauth_clients WHERE id = $1", SANDBOX.id, NULL),
+                     "{https://admin.example/cb,http://10.0.0.5:30086/api/auth/callback}");
+        free(before);
+        before = row_state("sandbox-service");
+        sync_ok(db, &t, 1, NULL, 0, ch);
+        ASSERT_EQ(ch[0], OAUTH_UNCHANGED);
+        after = row_state("sandbox-service");
+        ASSERT_STREQ(after, before);
+        free(before), free(after);
+        oauth_db_free(db);
+}
+
+/* Item 4 of issue 19: which server the rows went to. */
+TEST(system_identifier) {
+        OAuthDb *db = db_connect();
+        OAuthError err = { 0 };
+        OAuthChange ch[1];
+        char *id = NULL, *want;
+        char *host = NULL, *port = NULL, *name = NULL;
+
+        reset(true);
+        ASSERT_NULL(oauth_db_system_identifier(db));
+        want = strdup(sql_value("SELECT system_identifier::text FROM pg_control_system()", NULL, NULL));
+        sync_ok(db, &SANDBOX, 1, NULL, 0, ch);
+        ASSERT_STREQ(oauth_db_system_identifier(db), want);
+        ASSERT_EQ(oauth_system_identifier(db, &id, &err), 1);
+        ASSERT_STREQ(id, want);
+        free(id);
+        ASSERT_OK(oauth_db_target(db, &host, &port, &name));
+        ASSERT_STREQ(host, "127.0.0.1");
+        ASSERT_STREQ(port, env("PGPORT"));
+        ASSERT_STREQ(name, "nap");
+        free(host), free(port), free(name);
+
+        /* Refused (EXECUTE revoked, as a hardened server may have it): the sync goes on without it. */
+        superuser_sql("REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC");
+        OAuthClientSpec s = SANDBOX;
+        s.name = "Renamed while refused";
+        ch[0] = 99;
+        int r = oauth_sync(db, &s, 1, NULL, 0, ch, &err);
+        superuser_sql("GRANT EXECUTE ON FUNCTION pg_control_system() TO PUBLIC");
+        if (r < 0)
+                TEST_FAIL("oauth_sync with pg_control_system() refused: %s", err.message);
+        ASSERT_EQ(ch[0], OAUTH_UPDATED);
+        ASSERT_NULL(oauth_db_system_identifier(db));
+        superuser_sql("REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC");
+        id = (char *) 1;
+        r = oauth_system_identifier(db, &id, &err);
+        superuser_sql("GRANT EXECUTE ON FUNCTION pg_control_system() TO PUBLIC");
+        ASSERT_EQ(r, 0);
+        ASSERT_NULL(id);
+        free(want);
+        oauth_db_free(db);
+}
+
+TEST(target_from_conninfo) {
+        static const struct {
+                const char *conninfo, *host, *port, *name;
+        } cases[] = {
+                { "postgresql://u:pw@db.example:6543/appdb?sslmode=disable", "db.example", "6543", "appdb" },
+                { "host=10.43.0.7 port=5432 dbname='nap db' user=nap password=x", "10.43.0.7", "5432", "nap db" },
+                { "postgresql://u@h1:1,h2:2/d", "h1,h2", "1,2", "d" },
+                { "hostaddr=192.0.2.1 user=only", "192.0.2.1", "5432", "only" },
+                { "postgresql://[::1]/x", "::1", "5432", "x" },
+        };
+
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                OAuthDb *db = NULL;
+                OAuthError err = { 0 };
+                char *host = NULL, *port = NULL, *name = NULL;
+
+                /* PG* of the harness would fill in what the conninfo leaves out. */
+                const char *saved[] = { getenv("PGHOST"), getenv("PGPORT"), getenv("PGDATABASE"), getenv("PGUSER") };
+                char *copies[4];
+                for (int k = 0; k < 4; k++)
+                        copies[k] = saved[k] ? strdup(saved[k]) : NULL;
+                unsetenv("PGHOST"), unsetenv("PGPORT"), unsetenv("PGDATABASE"), unsetenv("PGUSER");
+                ASSERT_OK(oauth_db_new(cases[i].conninfo, NULL, NULL, &db, &err));
+                ASSERT_OK(oauth_db_target(db, &host, &port, &name));
+                setenv("PGHOST", copies[0], 1), setenv("PGPORT", copies[1], 1), setenv("PGDATABASE", copies[2], 1),
+                        setenv("PGUSER", copies[3], 1);
+                for (int k = 0; k < 4; k++)
+                        free(copies[k]);
+                ASSERT_STREQ(host, cases[i].host);
+                ASSERT_STREQ(port, cases[i].port);
+                ASSERT_STREQ(name, cases[i].name);
+                free(host), free(port), free(name);
+                oauth_db_free(db);
+        }
 }
 
 TEST(get_reads_arrays) {
@@ -574,7 +715,7 @@ TEST(invalid_arguments) {
         OAuthDb *db = db_connect();
         OAuthError err = { 0 };
         OAuthChange ch[2];
-        OAuthClientSpec bad = { "sandbox-service", NULL, "http://x/cb" };
+        OAuthClientSpec bad = { .id = "sandbox-service", .redirect_uri = "http://x/cb" };
         const char *del[] = { "sandbox-service" };
 
         ASSERT_EQ(oauth_sync(db, &bad, 1, NULL, 0, ch, &err), -EINVAL);
@@ -588,5 +729,5 @@ TEST(invalid_arguments) {
 TEST_MAIN(T(change_to_string), T(table_missing), T(conninfo_build), T(first_registration),
           T(rerun_writes_nothing), T(changed_redirect_uri_updates_only_that), T(delete_and_absent),
           T(values_stored_verbatim), T(control_plane_redirect_check), T(foreign_row_keeps_its_owner),
-          T(get_reads_arrays), T(unreachable), T(auth_failed), T(no_admin), T(failure_half_way_rolls_back),
+          T(admin_uris_kept), T(system_identifier), T(target_from_conninfo), T(get_reads_arrays), T(unreachable), T(auth_failed), T(no_admin), T(failure_half_way_rolls_back),
           T(options_kept_and_statement_timeout), T(reconnects_after_lost_connection), T(invalid_arguments))

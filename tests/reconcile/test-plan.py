@@ -27,7 +27,7 @@ from naptest.audit import WRITE_VERBS, audit, fmt_reqs
 from naptest.checks import Results, check
 from naptest.compare import invariant
 from naptest.db import psql
-from naptest.harness import init, scratch
+from naptest.harness import env, init, scratch
 from naptest.kube import RESOURCE_OF, ensure_namespace, get, kubectl
 from naptest.values import Site, hexsecret, module_values
 
@@ -140,9 +140,13 @@ def validate_status(j, site, objects=True):
               and is_time(o["appliedAt"])
               and o["resourceVersion"].isdigit(), "object: %r" % o)
     for c in j["oauthClients"]:
-        check(set(c) == {"id", "module", "state", "redirectUri", "appliedAt"}, "client keys: %s" % sorted(c))
+        check(set(c) == {"id", "module", "state", "redirectUri", "appliedAt", "database"}, "client keys: %s" % sorted(c))
         check(c["module"] in ("sandbox", "browser") and c["state"] == "registered" and is_time(c["appliedAt"])
               and c["redirectUri"].startswith("http"), "client: %r" % c)
+        # where the row was written: the harness's database, its server told by its identifier
+        sysid = psql("SELECT system_identifier FROM pg_control_system()").strip()
+        check(c["database"] == {"host": "127.0.0.1", "port": env("PGPORT"), "name": "nap",
+                                "systemIdentifier": sysid}, "client database: %r" % c["database"])
 
 
 def case_status(site):

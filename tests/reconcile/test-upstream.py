@@ -38,7 +38,7 @@ from naptest.agent import spawn
 from naptest.audit import WRITE_VERBS, audit, fmt_reqs
 from naptest.checks import Results, check
 from naptest.compare import invariant
-from naptest.db import psql, psql_file, rows
+from naptest.db import new_installation, psql, psql_file, rows
 from naptest.harness import init
 from naptest.kube import ensure_namespace, get, kubectl
 from naptest.platform import resolve
@@ -99,6 +99,7 @@ def no_write_on_second_apply(site):
 def case_takeover():
     ns = "shaped"
     ensure_namespace(ns)
+    new_installation()
     site = Site("shaped", installsh_values("shaped", ns, 31086, 31085, COTURN_NODE_SELECTOR="kubernetes.io/hostname=node-a",
                                            SANDBOX_NODE_SELECTOR="pool=sandbox,zone=eu-1a",
                                            IMAGE_PULL_SECRET="mirror-pull"))
@@ -140,6 +141,7 @@ def case_takeover():
 def case_coturn_strategy():
     ns = "upgrade"
     ensure_namespace(ns)
+    new_installation()
     site = Site("upgrade", installsh_values("upgrade", ns, 31186, 31185))
     install_sh(site, coturn_strategy=False, cp=False)
     old = get("deployments", ns, "coturn")
@@ -177,6 +179,7 @@ def without_env_and_bookkeeping(obj):
 def case_control_plane():
     ns = "cp"
     ensure_namespace(ns)
+    new_installation()
     # both modules off: nap-cp carries the public URLs all the same
     site = Site("cp", installsh_values("cp", ns, 31286, 31285, SANDBOX_ENABLED="false", BROWSER_ENABLED="false"))
     v = resolve(site.vals)
@@ -230,6 +233,7 @@ def case_control_plane():
 def case_no_control_plane():
     ns = "nocp"
     ensure_namespace(ns)
+    new_installation()
     site = Site("nocp", installsh_values("nocp", ns, 31386, 31385, BROWSER_ENABLED="false"))
     m = audit().mark()
     r = agent.run("apply", *site.args(), env=dict(os.environ, NAP_LOG_PREFIX="1"))  # with the syslog levels
@@ -268,6 +272,7 @@ def tokens(client):
 def case_tokens_survive():
     ns = "tokens"
     ensure_namespace(ns)
+    new_installation()
     psql_file(os.path.join(HERE, "tokens.sql"))
     site = Site("tokens", installsh_values("tokens", ns, 31486, 31485))
     site.apply_ok()
@@ -346,6 +351,7 @@ class Daemon:
 def case_prefix_guard():
     ns = "guard"
     ensure_namespace(ns)
+    new_installation()
     other = resolve(dict(installsh_values("guard", ns, 31586, 31585), APP_PREFIX="acme"))
     kubectl("apply", "--server-side", "-f", "-", input=json.dumps(control_plane(other)))
     site = Site("guard", installsh_values("guard", ns, 31586, 31585, BROWSER_ENABLED="false"))

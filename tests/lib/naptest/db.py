@@ -40,6 +40,15 @@ def setup_database():
          "('u-user', 'user@example.com', 'user', now() - interval '3 days') ON CONFLICT DO NOTHING")
 
 
+def new_installation():
+    """The oauth_clients rows of earlier sites removed: a site in a namespace
+    of its own stands for another installation, which has a control plane
+    database of its own. (The agent owns only the redirect URIs it
+    registered: another site's URI in a shared row would stay, as an
+    admin's does.)"""
+    psql("DELETE FROM oauth_clients")
+
+
 def rows():
     """id -> dict of the oauth_clients row, with xmin."""
     out = {}

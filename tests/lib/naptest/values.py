@@ -147,6 +147,8 @@ class Site:
 
 def module_site(name, ns, **over):
     """The namespace ns made, and a Site called name with both modules on
-    (module_values(name, **over))."""
+    (module_values(name, **over)), a new installation (db.new_installation)."""
+    from naptest.db import new_installation
     ensure_namespace(ns)
+    new_installation()
     return Site(name, module_values(name, **over))
