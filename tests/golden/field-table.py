@@ -8,8 +8,10 @@ and pull secrets, Service types and ports, the image warmer's containers.
 
 The deliberate differences of UPSTREAM.md §4 are allowed and nothing else:
 extra app.kubernetes.io/* labels, the secret-digest annotation on pod
-templates, an explicit protocol on every port, TURN_PORT as coturn's port,
-and the UDP port on the coturn Service.
+templates, an explicit protocol on every port, and the UDP port on the
+coturn Service. coturn listens on 3478 whatever TURN_PORT says (its
+arguments, container ports and Service, as install.sh); TURN_PORT is only
+what the browser service tells clients.
 
 usage: field-table.py NAP_AGENT TEMPLATES_DIR
 """
@@ -61,7 +63,7 @@ def render(values):
 RESOURCES = {"requests": {"memory": "128Mi", "cpu": "50m"}, "limits": {"memory": "256Mi", "cpu": "250m"}}
 COTURN_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
 TINY = {"requests": {"cpu": "1m", "memory": "1Mi"}}
-COTURN_ARGS = ["--listening-port={turn_port}", "--listening-ip={turn_host}", "--relay-ip={turn_host}",
+COTURN_ARGS = ["--listening-port=3478", "--listening-ip={turn_host}", "--relay-ip={turn_host}",
                "--external-ip={turn_host}", "--min-port=49152", "--max-port=49252", "--realm={nap_host}",
                "--use-auth-secret", "--static-auth-secret=$(TURN_AUTH_SECRET)", "--no-tls", "--no-dtls",
                "--log-file=stdout", "--fingerprint", "--lt-cred-mech", "--no-cli", "--no-multicast-peers"]
@@ -239,7 +241,7 @@ def check_coturn(objs, c):
     eq(where + ".env", k.get("env"), [{"name": "TURN_AUTH_SECRET", "valueFrom": ref(c["prefix"] + "-browser-secret",
                                                                                  "TURN_AUTH_SECRET")}])
     protos = sorted((p["protocol"], p["containerPort"]) for p in k.get("ports") or [])
-    eq(where + " container ports", protos, [("TCP", c["turn_port"]), ("UDP", c["turn_port"])])
+    eq(where + " container ports", protos, [("TCP", 3478), ("UDP", 3478)])
     eq(where + ".resources", k.get("resources"), COTURN_RESOURCES)
     # no readiness probe: coturn binds only TURN_HOST (and no other probe either)
 
@@ -251,7 +253,7 @@ def check_coturn(objs, c):
     eq(where + ".clusterIP", spec.get("clusterIP"), "None")
     eq(where + ".selector", spec.get("selector"), {"app": "coturn"})
     eq(where + " spec keys", sorted(spec), ["clusterIP", "ports", "selector"])
-    tp = c["turn_port"]
+    tp = 3478  # whatever TURN_PORT is
     ports = sorted(spec["ports"], key=lambda p: p["name"])
     eq(where + ".ports", ports, [
         {"name": "turn-tcp", "port": tp, "targetPort": tp, "protocol": "TCP"},
