@@ -71,6 +71,7 @@ int cli_check(CliArgs *a) {
         _cleanup_(desired_set_freep) DesiredSet *s = NULL;
         int r;
 
+        cli_say_values(a);
         r = load(a, &c, &diags);
         /* The templates are part of what `check` vouches for, like nginx -t
          * reading every included file. */

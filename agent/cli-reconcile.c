@@ -90,6 +90,7 @@ int cli_plan(CliArgs *a) {
         _cleanup_(plan_freep) Plan *p = NULL;
         int r;
 
+        cli_say_values(a);
         if (cli_session_open(a, "nothing would be applied", &s) < 0)
                 return CLI_EXIT_FAILURE;
         Manager *m = s.m;
@@ -195,6 +196,7 @@ int cli_run(CliArgs *a) {
                 .rollout_timeout_usec = (uint64_t) a->rollout_timeout_seconds * 1000000ULL,
         };
 
+        cli_say_values(a);
         if (open_manager(a, false, &m) < 0)
                 return CLI_EXIT_FAILURE;
         return manager_run(m, &lo) < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
@@ -231,12 +233,15 @@ static void add_health(cJSON *e, const cJSON *view, const LedgerObject *o) {
         add_string_or_null(j, "since", h.since);
 }
 
-static cJSON *status_json(const Manager *m, const cJSON *view) {
+static cJSON *status_json(const CliArgs *a, const Manager *m, const cJSON *view) {
         const Ledger *l = m->ledger;
-        cJSON *j = cJSON_CreateObject(), *last, *objs, *cls;
+        cJSON *j = cJSON_CreateObject(), *last, *objs, *cls, *values;
 
         cJSON_AddNumberToObject(j, "generation", (double) l->generation);
         cJSON_AddStringToObject(j, "stateDir", m->state_dir);
+        values = cJSON_AddObjectToObject(j, "values");
+        cJSON_AddStringToObject(values, "path", a->values);
+        cJSON_AddStringToObject(values, "why", a->values_origin);
         last = cJSON_AddObjectToObject(j, "lastPass");
         if (l->last_time) {
                 cJSON_AddStringToObject(last, "time", l->last_time);
@@ -301,6 +306,7 @@ int cli_status(CliArgs *a) {
         const Ledger *l;
         int r;
 
+        cli_say_values(a);
         if (open_manager(a, true, &m) < 0)
                 return CLI_EXIT_FAILURE;
         l = m->ledger;
@@ -308,7 +314,7 @@ int cli_status(CliArgs *a) {
         if (r < 0)
                 log_warning_errno(r, "Cannot read the daemon's view of the rollouts: %s; health unknown", STRERROR(r));
         if (a->json) {
-                cJSON *j = status_json(m, view);
+                cJSON *j = status_json(a, m, view);
                 char *s = j ? cJSON_Print(j) : NULL;
                 cJSON_Delete(j);
                 if (!s)
