@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plan.h"
+#include "plan-internal.h"
 #include "util/json.h"
 #include "util/strbuf.h"
 
@@ -481,6 +481,7 @@ Plan *plan_free(Plan *p) {
                 free(p->notes[i]);
         free(p->notes);
         free(p->actions);
+        plan_platform_keys_free(p);
         free(p);
         return NULL;
 }
@@ -558,6 +559,11 @@ void plan_print(const Plan *p, FILE *f, bool show_unchanged) {
         }
         for (size_t i = 0; i < p->n_notes; i++)
                 fprintf(f, "note: %s\n", p->notes[i]);
+        for (size_t i = 0; i < p->n_platform_keys; i++) {
+                _cleanup_free_ char *notice = NULL;
+                if (p->platform_keys[i].changed && plan_platform_key_notice(&p->platform_keys[i], &notice) >= 0)
+                        fprintf(f, "notice: %s\n", notice);
+        }
         if (!plan_has_changes(p))
                 fprintf(f, "No changes: the cluster and the database match values.env as last applied.\n");
 }
@@ -704,6 +710,8 @@ int plan_compute_live(const DesiredSet *desired, const Config *c, const Ledger *
         for (size_t i = 0; r >= 0 && i < desired->n_clients; i++)
                 r = fetch_client ? plan_live_client(p, &desired->clients[i], l, fetch_client, userdata)
                                  : plan_desired_client(p, &desired->clients[i], l);
+        if (r >= 0)
+                r = plan_platform_keys_compute(p, c, l);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(p);

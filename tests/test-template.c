@@ -428,12 +428,14 @@ TEST(partial_control_plane_urls) {
         ASSERT_TRUE(o && o->partial);
         ASSERT_STREQ(o->modules, PARTIAL_MODULE);
         ASSERT_STREQ(o->namespace, "nap");
+        ASSERT_STREQ(env_value(o, "WEB_PUBLIC_URL"), "http://203.0.113.7:30080");
         ASSERT_STREQ(env_value(o, "SANDBOX_PUBLIC_URL"), "http://203.0.113.7:30086");
         ASSERT_STREQ(env_value(o, "BROWSER_PUBLIC_URL"), "https://br.example.com");
         canonical = json_canonical(o->body);
         ASSERT_STREQ(canonical,
                      "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"acme-cp\","
                      "\"namespace\":\"nap\"},\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"env\":[{\"name\":"
+                     "\"WEB_PUBLIC_URL\",\"value\":\"http://203.0.113.7:30080\"},{\"name\":"
                      "\"SANDBOX_PUBLIC_URL\",\"value\":\"http://203.0.113.7:30086\"},{\"name\":\"BROWSER_PUBLIC_URL\","
                      "\"value\":\"https://br.example.com\"}],\"name\":\"control-plane\"}]}}}}");
 
@@ -441,10 +443,18 @@ TEST(partial_control_plane_urls) {
         _cleanup_(desired_set_freep) DesiredSet *empty = RENDER("SANDBOX_ENABLED=false",
                                                                 "BROWSER_PUBLIC_URL=https://br.example.com");
         ASSERT_EQ(empty->n_objects, 0);
+        /* the same for the OAuth issuer, WEB_PUBLIC_URL */
+        _cleanup_(desired_set_freep) DesiredSet *no_web = RENDER("SANDBOX_ENABLED=false",
+                                                                 "BROWSER_PUBLIC_URL=https://br.example.com",
+                                                                 "SANDBOX_PUBLIC_URL=https://sb.example.com");
+        ASSERT_EQ(no_web->n_objects, 0);
         _cleanup_(desired_set_freep) DesiredSet *urls = RENDER("SANDBOX_ENABLED=false",
                                                                "BROWSER_PUBLIC_URL=https://br.example.com",
-                                                               "SANDBOX_PUBLIC_URL=https://sb.example.com");
-        ASSERT_TRUE(find(urls, "Deployment", "nap-cp"));
+                                                               "SANDBOX_PUBLIC_URL=https://sb.example.com",
+                                                               "WEB_PUBLIC_URL=https://nap.example.com");
+        o = find(urls, "Deployment", "nap-cp");
+        ASSERT_TRUE(o);
+        ASSERT_STREQ(env_value(o, "WEB_PUBLIC_URL"), "https://nap.example.com");
 }
 
 /* "partial" and the module "core" go together, and never with an oauth client. */

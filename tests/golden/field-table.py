@@ -299,8 +299,9 @@ def check_secret(objs, c, name, data):
 
 
 def check_cp(partials, c):
-    """The control plane's Deployment (core, not a module object): the two
-    public URLs, always, modules on or off, and nothing else of it."""
+    """The control plane's Deployment (core, not a module object): its OAuth
+    issuer (WEB_PUBLIC_URL, which the modules' NAP_OAUTH_URL must equal) and
+    the two public URLs, always, modules on or off, and nothing else of it."""
     where = "partial %s-cp" % c["prefix"]
     if not isinstance(partials, list) or len(partials) != 1:
         return fail(where, "want exactly one partial object, got %s" % json.dumps(partials))
@@ -309,7 +310,8 @@ def check_cp(partials, c):
         "metadata": {"name": c["prefix"] + "-cp", "namespace": c["namespace"]},
         "spec": {"template": {"spec": {"containers": [{
             "name": "control-plane",
-            "env": [{"name": "SANDBOX_PUBLIC_URL", "value": c["sandbox_url"]},
+            "env": [{"name": "WEB_PUBLIC_URL", "value": c["web_url"]},
+                    {"name": "SANDBOX_PUBLIC_URL", "value": c["sandbox_url"]},
                     {"name": "BROWSER_PUBLIC_URL", "value": c["browser_url"]}],
         }]}}},
     }

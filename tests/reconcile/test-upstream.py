@@ -12,8 +12,8 @@
   - a coturn Deployment with the RollingUpdate strategy (an older install):
     replaced (deleted, waited for, created), logged once, the pass succeeds;
   - the control plane's nap-cp, made with kubectl, with other env entries
-    and other managers: it gets exactly SANDBOX_PUBLIC_URL and
-    BROWSER_PUBLIC_URL (modules off too) and keeps every other field and
+    and other managers: it gets exactly WEB_PUBLIC_URL, SANDBOX_PUBLIC_URL
+    and BROWSER_PUBLIC_URL (modules off too) and keeps every other field and
     manager; an edit of a public URL updates it, and only it; without a
     nap-cp the pass succeeds with a warning and creates nothing;
   - oauth_refresh_tokens referencing oauth_clients(id) ON DELETE CASCADE
@@ -155,7 +155,8 @@ def case_takeover():
     cp = get("deployments", ns, "nap-cp")
     env = {e["name"]: e.get("value") for e in cp["spec"]["template"]["spec"]["containers"][0]["env"]}
     check(env == {"NODE_ENV": "production", "SANDBOX_PUBLIC_URL": v["SANDBOX_PUBLIC_URL"],
-                  "BROWSER_PUBLIC_URL": v["BROWSER_PUBLIC_URL"]}, "nap-cp env: %r" % env)
+                  "BROWSER_PUBLIC_URL": v["BROWSER_PUBLIC_URL"], "WEB_PUBLIC_URL": v["WEB_PUBLIC_URL"]},
+          "nap-cp env: %r" % env)
 
     no_write_on_second_apply(site)
     for more in ((), ("--live",)):
@@ -224,7 +225,7 @@ def case_control_plane():
     check("adopted" not in r.err, "nap-cp was adopted: %s" % r.err)
     after = get("deployments", ns, "nap-cp")
     want = [("NODE_ENV", "production"), ("SANDBOX_PUBLIC_URL", v["SANDBOX_PUBLIC_URL"]), ("LOG_LEVEL", "info"),
-            ("FEATURE_X", "on"), ("BROWSER_PUBLIC_URL", v["BROWSER_PUBLIC_URL"])]
+            ("FEATURE_X", "on"), ("WEB_PUBLIC_URL", v["WEB_PUBLIC_URL"]), ("BROWSER_PUBLIC_URL", v["BROWSER_PUBLIC_URL"])]
     check(sorted(env_of(after)) == sorted(want), "nap-cp env: %r, want %r" % (env_of(after), want))
     check(without_env_and_bookkeeping(after) == without_env_and_bookkeeping(before),
           "nap-cp changed beyond its env:\n%s\n%s" % (json.dumps(without_env_and_bookkeeping(before), sort_keys=True),
@@ -236,8 +237,9 @@ def case_control_plane():
     entry = {".": {}, "f:name": {}, "f:value": {}}
     check(mine == {"f:spec": {"f:template": {"f:spec": {"f:containers": {'k:{"name":"control-plane"}': {
         ".": {}, "f:name": {},
-        "f:env": {'k:{"name":"SANDBOX_PUBLIC_URL"}': entry, 'k:{"name":"BROWSER_PUBLIC_URL"}': entry}}}}}}},
-        "nap-agent owns more of nap-cp than its two env entries: %s" % json.dumps(mine))
+        "f:env": {'k:{"name":"WEB_PUBLIC_URL"}': entry, 'k:{"name":"SANDBOX_PUBLIC_URL"}': entry,
+                  'k:{"name":"BROWSER_PUBLIC_URL"}': entry}}}}}}},
+        "nap-agent owns more of nap-cp than its three env entries: %s" % json.dumps(mine))
     no_write_on_second_apply(site)
 
     # An edit of a public URL reaches nap-cp, and only it.
@@ -252,6 +254,21 @@ def case_control_plane():
     check(env["SANDBOX_PUBLIC_URL"] == "https://sandbox.example.test"
           and env["BROWSER_PUBLIC_URL"] == v["BROWSER_PUBLIC_URL"] and env["FEATURE_X"] == "on",
           "nap-cp after the URL edit: %r" % env)
+    no_write_on_second_apply(site)
+
+    # WEB_PUBLIC_URL, the OAuth issuer: nap-cp's own WEB_PUBLIC_URL moves
+    # with the modules' NAP_OAUTH_URL, in the same pass (here the modules
+    # are off: only nap-cp is written).
+    site.vals["WEB_PUBLIC_URL"] = "https://nap.example.test"
+    site.write()
+    m = audit().mark()
+    site.apply_ok()
+    writes = audit().writes_since(m)
+    check([w[:4] for w in writes] == [("patch", "deployments", ns, "nap-cp")],
+          "the WEB_PUBLIC_URL edit: want one write to nap-cp:\n%s" % fmt_reqs(writes))
+    env = dict(env_of(get("deployments", ns, "nap-cp")))
+    check(env["WEB_PUBLIC_URL"] == "https://nap.example.test" and env["FEATURE_X"] == "on",
+          "nap-cp after the WEB_PUBLIC_URL edit: %r" % env)
     no_write_on_second_apply(site)
 
 
