@@ -1,19 +1,28 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The monotonic clock, in the units the agent uses.
+ * Time inside the agent: usec_t, microseconds (sd-event's unit), with
+ * USEC_INFINITY for "never"; only options and messages speak seconds or
+ * milliseconds. And the monotonic clock in that unit.
  */
 #pragma once
 
 #include <stdint.h>
 #include <time.h>
 
-static inline uint64_t now_usec(void) {
+typedef uint64_t usec_t;
+
+#define USEC_INFINITY ((usec_t) UINT64_MAX)
+#define USEC_PER_SEC ((usec_t) 1000000ULL)
+#define USEC_PER_MSEC ((usec_t) 1000ULL)
+#define NSEC_PER_USEC ((uint64_t) 1000ULL)
+
+static inline usec_t now_usec(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / NSEC_PER_USEC;
 }
 
 static inline uint64_t now_ms(void) {
-        return now_usec() / 1000ULL;
+        return now_usec() / USEC_PER_MSEC;
 }
