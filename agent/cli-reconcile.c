@@ -268,8 +268,10 @@ static cJSON *status_json(const CliArgs *a, const Manager *m, const Ledger *l, c
                         cJSON_AddStringToObject(e, "namespace", o->namespace);
                 cJSON_AddStringToObject(e, "name", o->name);
                 cJSON_AddStringToObject(e, "module", o->module);
-                if (streq(o->module, PARTIAL_MODULE))
+                if (streq(o->module, PARTIAL_MODULE) && !o->create_only)
                         cJSON_AddBoolToObject(e, "partial", true);
+                if (o->create_only)
+                        cJSON_AddBoolToObject(e, "createOnly", true);
                 cJSON_AddStringToObject(e, "state", object_state(o));
                 if (o->pending)
                         cJSON_AddStringToObject(e, "pending", o->pending);
@@ -341,7 +343,7 @@ int cli_status(CliArgs *a) {
         printf("objects (%zu):\n", l->n_objects);
         for (size_t i = 0; i < l->n_objects; i++) {
                 const LedgerObject *o = &l->objects[i];
-                bool partial = streq(o->module, PARTIAL_MODULE);
+                bool partial = streq(o->module, PARTIAL_MODULE) && !o->create_only;
                 printf("  %-10s %s%s%s  %s %s, resourceVersion %s, %s %s\n", o->kind,
                        o->namespace ? o->namespace : "", o->namespace ? "/" : "", o->name,
                        partial ? "partial (only fields nap-agent sets), module" : "module", o->module,

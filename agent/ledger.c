@@ -110,6 +110,7 @@ static int parse_objects(Ledger *l, const cJSON *arr) {
                 e->pending = json_dup(o, "pending");
                 if (e->pending && !streq(e->pending, "apply") && !streq(e->pending, "delete"))
                         return -EBADMSG;
+                e->create_only = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "createOnly"));
         }
         return 0;
 }
@@ -565,6 +566,8 @@ static cJSON *ledger_to_json(const Ledger *l) {
                 cJSON *e = cJSON_CreateObject();
                 strs_add(e, o, object_strs, ELEMENTSOF(object_strs));
                 add_str(e, "digest", o->digest);
+                if (o->create_only)
+                        cJSON_AddTrueToObject(e, "createOnly");
                 if (o->view)
                         cJSON_AddItemToObject(e, "view", cJSON_Duplicate(o->view, true));
                 cJSON_AddItemToArray(objs, e);

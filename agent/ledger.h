@@ -33,6 +33,7 @@ typedef struct LedgerObject {
         char *applied_at; /* RFC 3339 UTC */
         cJSON *view;      /* secret-free view of what was applied; may be NULL */
         char *pending;    /* "apply" or "delete": a write was sent, its outcome not yet recorded */
+        bool create_only; /* made once when missing, never written again, never deleted (template.h) */
 } LedgerObject;
 
 typedef struct LedgerClient {

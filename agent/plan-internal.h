@@ -6,6 +6,19 @@
 
 #include "plan.h"
 
+/* Appends a formatted line to a list of them: an action's changes, a plan's notes. */
+int plan_lines_add(char ***lines, size_t *n, const char *format, ...) _printf_(3, 4);
+#define add_change(a, ...) plan_lines_add(&(a)->changes, &(a)->n_changes, __VA_ARGS__)
+#define add_note(p, ...)   plan_lines_add(&(p)->notes, &(p)->n_notes, __VA_ARGS__)
+
+/* The objects that are not applied by server-side apply (plan-kinds.c):
+ * a create-only object is created when missing and else unchanged; a
+ * list-entry one is an update while an entry of its list is not there.
+ * They set a's op and changes from the ledger's entry e (NULL: none), or
+ * from the live object (NULL: none), and return 1; 0 for any other object. */
+int plan_kind_from_ledger(Plan *p, PlanAction *a, const LedgerObject *e);
+int plan_kind_from_live(Plan *p, PlanAction *a, const cJSON *live);
+
 /* Fills p's platform keys from c, each flagged when its keyed digest
  * differs from what l recorded (plan-platform.c). */
 int plan_platform_keys_compute(Plan *p, const Config *c, const Ledger *l);

@@ -149,9 +149,7 @@ static const char *shown(const char *v) {
         return strstr(v, "<redacted") ? "<redacted>" : v;
 }
 
-/* Appends a formatted line to a list of them: an action's changes, a plan's notes. */
-static int lines_add(char ***lines, size_t *n, const char *format, ...) _printf_(3, 4);
-static int lines_add(char ***lines, size_t *n, const char *format, ...) {
+int plan_lines_add(char ***lines, size_t *n, const char *format, ...) {
         char **p = realloc(*lines, (*n + 1) * sizeof *p);
         va_list ap;
         int r;
@@ -168,8 +166,6 @@ static int lines_add(char ***lines, size_t *n, const char *format, ...) {
         return 0;
 }
 
-#define add_change(a, ...) lines_add(&(a)->changes, &(a)->n_changes, __VA_ARGS__)
-#define add_note(p, ...)   lines_add(&(p)->notes, &(p)->n_notes, __VA_ARGS__)
 
 static int diff_views(PlanAction *a, const cJSON *old, const cJSON *new) {
         FieldList fo = { 0 }, fn = { 0 };
@@ -229,7 +225,8 @@ static int dup_into(char **dst, const char *s) {
 }
 
 bool plan_entry_missing(const LedgerObject *e) {
-        return e && streq(e->module, PARTIAL_MODULE) && !e->pending && !e->resource_version && e->digest[0];
+        return e && streq(e->module, PARTIAL_MODULE) && !e->create_only && !e->pending && !e->resource_version &&
+               e->digest[0];
 }
 
 /* What a partial object sets, for a plan that has nothing to compare it
@@ -262,6 +259,7 @@ static int plan_desired_object(Plan *p, const DesiredObject *o, const Config *c,
         const LedgerObject *e = ledger_find_object(l, o->kind, o->namespace, o->name);
         char digest[LEDGER_DIGEST_HEX];
         PlanAction *a;
+        int r;
 
         object_digest(l, o, digest);
         /* A pending write's outcome is unknown: apply again, whatever the digest.
@@ -280,6 +278,9 @@ static int plan_desired_object(Plan *p, const DesiredObject *o, const Config *c,
         a->view = plan_object_view(o, c, l);
         if (!a->view)
                 return -ENOMEM;
+        r = plan_kind_from_ledger(p, a, e);
+        if (r != 0)
+                return r < 0 ? r : 0;
         if (a->op == PLAN_UNCHANGED && plan_entry_missing(e) &&
             add_note(p, "%s %s/%s (the platform's own) did not exist at the last pass, so the fields of %s were not "
                      "set on it; `nap-agent apply --resync` looks again", o->kind, o->namespace, o->name,
@@ -417,6 +418,13 @@ static int plan_prunes(Plan *p, const DesiredSet *d, const Config *c, const Ledg
                         const LedgerObject *e = &l->objects[i];
                         if (kind_rank(e->kind) != rank || object_desired(d, e))
                                 continue;
+                        if (e->create_only) {
+                                /* Made once, never deleted (plan-kinds.c): forgotten, left as it is. */
+                                if (add_note(p, "no longer making %s %s/%s, which is left as it is (made only when "
+                                             "missing, never deleted)", e->kind, strna(e->namespace), e->name) < 0)
+                                        return -ENOMEM;
+                                continue;
+                        }
                         if (streq(e->module, PARTIAL_MODULE)) {
                                 /* The platform's own object: never deleted (see plan_forget_partials). */
                                 if (partial_desired(d) &&
@@ -515,9 +523,10 @@ char *plan_action_id(const PlanAction *a) {
 size_t plan_forget_partials(Ledger *l, const DesiredSet *d) {
         size_t n = 0;
 
-        for (size_t i = 0; partial_desired(d) && i < l->n_objects;) {
+        for (size_t i = 0; i < l->n_objects;) {
                 const LedgerObject *e = &l->objects[i];
-                if (streq(e->module, PARTIAL_MODULE) && !object_desired(d, e)) {
+                bool partial = streq(e->module, PARTIAL_MODULE) && partial_desired(d);
+                if ((partial || e->create_only) && !object_desired(d, e)) {
                         ledger_forget_object(l, e->kind, e->namespace, e->name);
                         n++;
                 } else
@@ -582,10 +591,15 @@ int plan_action_record(Ledger *l, const PlanAction *a, const char *resource_vers
                 return 0;
         }
         cJSON *view = cJSON_Duplicate(a->view, true);
+        int r;
+
         if (!view)
                 return -ENOMEM;
-        return ledger_record_object(l, a->api_version, a->kind, a->namespace, a->name, a->module, a->digest,
-                                    resource_version, view);
+        r = ledger_record_object(l, a->api_version, a->kind, a->namespace, a->name, a->module, a->digest,
+                                 resource_version, view);
+        if (r >= 0 && a->object && a->object->create_only)
+                ledger_find_object(l, a->kind, a->namespace, a->name)->create_only = true;
+        return r;
 }
 
 /* ---- the live plan ----------------------------------------------------- */
@@ -634,6 +648,11 @@ static int plan_live_object(Plan *p, const DesiredObject *o, const Config *c, co
         a->view = plan_object_view(o, c, l);
         if (!a->view) {
                 r = -ENOMEM;
+                goto finish;
+        }
+        r = plan_kind_from_live(p, a, live);
+        if (r != 0) {
+                r = r < 0 ? r : 0;
                 goto finish;
         }
         if (!live && o->partial) {

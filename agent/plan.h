@@ -105,8 +105,9 @@ int plan_compute_live(const DesiredSet *desired, const Config *c, const Ledger *
  * that changes nothing does not look again (a resync does). */
 bool plan_entry_missing(const LedgerObject *e);
 /* Forgets the entries of partial objects no longer desired while another
- * one is (a new APP_PREFIX or NAMESPACE): they are never deleted, only left
- * as they are. Returns how many. */
+ * one is (a new APP_PREFIX or NAMESPACE, no IMAGE_PULL_SECRET any more),
+ * and of create-only objects no longer desired: they are never deleted,
+ * only left as they are. Returns how many. */
 size_t plan_forget_partials(Ledger *l, const DesiredSet *d);
 
 /* How many of the platform's keys changed since the last pass (what the
@@ -119,6 +120,10 @@ int plan_platform_key_notice(const PlanPlatformKey *k, char **ret);
  * that the next one says nothing of the same edit). Returns 1 when the
  * ledger changed, 0 when it already held them. */
 int plan_platform_keys_record(Ledger *l, const Plan *p);
+
+/* The entries of o's list_entries list (matched by "name") that live, the
+ * object as read, lacks: a new JSON array, empty when it has them all. */
+int plan_list_entries_missing(const DesiredObject *o, const cJSON *live, cJSON **ret);
 
 /* Brings the ledger in line with a carried-out action (records what was
  * applied, forgets what was deleted). */

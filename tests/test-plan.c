@@ -334,8 +334,40 @@ TEST(platform_key_edit_is_noticed_once) {
         world_close(&w);
 }
 
+#define LOGIN "REGISTRY_SERVER=registry.example.com", "REGISTRY_USERNAME=robot"
+
+/* The registry login's Secret is created once and then never written or
+ * deleted; the ServiceAccount's entry is an update until recorded, never
+ * deleted either (plan-kinds.c). */
+TEST(registry_login_is_made_once) {
+        World w = world_open();
+        const PlanAction *sec, *sa;
+
+        PLAN(&w, BOTH, LOGIN, "REGISTRY_PASSWORD=first-password-0123456789");
+        sec = action(w.plan, "Secret", "regcred");
+        sa = action(w.plan, "ServiceAccount", "default");
+        ASSERT_TRUE(sec && sec->op == PLAN_CREATE && !sec->adopt);
+        ASSERT_TRUE(sa && sa->op == PLAN_UPDATE && !sa->adopt && sa->n_changes == 1);
+        ASSERT_TRUE(has_change(sa, "imagePullSecrets[name=regcred]: (added, beside the entries already there)"));
+        carry_out(&w);
+        ASSERT_TRUE(ledger_find_object(w.ledger, "Secret", "nap", "regcred")->create_only);
+
+        /* a new password: never written, and said */
+        PLAN(&w, BOTH, LOGIN, "REGISTRY_PASSWORD=second-password-0123456789");
+        ASSERT_EQ(action(w.plan, "Secret", "regcred")->op, PLAN_UNCHANGED);
+        ASSERT_EQ(action(w.plan, "ServiceAccount", "default")->op, PLAN_UNCHANGED);
+        ASSERT_TRUE(w.plan->n_notes >= 1 && strstr(w.plan->notes[w.plan->n_notes - 1], "never overwritten"));
+
+        /* the login gone: nothing deleted, both left as they are and forgotten */
+        PLAN(&w, BOTH);
+        ASSERT_STREQ(changed(w.plan), "~coturn "); /* its imagePullSecrets; no delete */
+        ASSERT_EQ(plan_forget_partials(w.ledger, w.desired), 2);
+        ASSERT_NULL(ledger_find_object(w.ledger, "Secret", "nap", "regcred"));
+        world_close(&w);
+}
+
 TEST_MAIN(T(first_pass_creates_everything_then_nothing), T(node_port_edit_touches_three_things),
           T(secret_edit_rolls_only_its_users_and_hides_values), T(toggle_off_deletes_in_reverse_order),
           T(missing_toggle_line_deletes_nothing), T(rename_deletes_old_before_creating_new),
           T(ingress_switch_updates_services), T(shared_secret_outlives_either_module), T(partial_object_missing),
-          T(platform_key_edit_is_noticed_once))
+          T(platform_key_edit_is_noticed_once), T(registry_login_is_made_once))

@@ -298,13 +298,43 @@ def check_secret(objs, c, name, data):
     eq(where + ".data", got, data)
 
 
+def check_registry_login(objs, c, values):
+    """install.sh's create_regcred: `kubectl create secret docker-registry`,
+    whose .dockerconfigjson is {"auths": {SERVER: {username, password,
+    auth: base64(user:password)}}} (kubectl 1.20's output, compared as JSON)."""
+    where = "Secret/" + c["pull_secret"]
+    s = rendered(objs, where, {})
+    if not s:
+        return
+    eq(where + ".type", s.get("type"), "kubernetes.io/dockerconfigjson")
+    eq(where + " data keys", sorted(s.get("data", {})), [".dockerconfigjson"])
+    user, password = values["REGISTRY_USERNAME"], values["REGISTRY_PASSWORD"]
+    got = json.loads(base64.b64decode(s["data"][".dockerconfigjson"]))
+    eq(where + ".dockerconfigjson", got, {"auths": {values["REGISTRY_SERVER"]: {
+        "username": user, "password": password,
+        "auth": base64.b64encode(("%s:%s" % (user, password)).encode()).decode()}}})
+
+
 def check_cp(partials, c):
     """The control plane's Deployment (core, not a module object): its OAuth
     issuer (WEB_PUBLIC_URL, which the modules' NAP_OAUTH_URL must equal) and
     the two public URLs, always, modules on or off, and nothing else of it."""
     where = "partial %s-cp" % c["prefix"]
-    if not isinstance(partials, list) or len(partials) != 1:
-        return fail(where, "want exactly one partial object, got %s" % json.dumps(partials))
+    if not isinstance(partials, list):
+        return fail(where, "no list of partial objects: %s" % json.dumps(partials))
+    # install.sh's attach_pull_secret_to_sa: the pull secret on the ServiceAccount
+    # "default" the module pods run as (the agent adds it beside what is there)
+    sa = [p for p in partials if p.get("kind") == "ServiceAccount"]
+    if c["pull_secret"]:
+        eq("partial ServiceAccount default", sa, [{
+            "apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": "default", "namespace": c["namespace"]},
+            "imagePullSecrets": [{"name": c["pull_secret"]}]}])
+    else:
+        eq("partial ServiceAccount default", sa, [])
+    partials = [p for p in partials if p.get("kind") != "ServiceAccount"]
+    if len(partials) != 1:
+        return fail(where, "want exactly one partial Deployment, got %s" % json.dumps(partials))
     want = {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": c["prefix"] + "-cp", "namespace": c["namespace"]},
@@ -343,6 +373,9 @@ def scenario(title, values, c):
         check_service_deployment(objs, c, p + "-browser", "browser", 3005, browser_env(c))
         check_http_service(objs, c, p + "-browser", 3005, c["browser_node_port"])
         check_coturn(objs, c)
+    if c.get("login"):
+        want.add("Secret/" + c["pull_secret"])
+        check_registry_login(objs, c, values)
     eq(title + ": the objects", sorted(objs), sorted(want))
     print("%s %s (%d objects)" % ("ok  " if len(FAILURES) == before else "FAIL", title, len(objs)))
 
@@ -394,6 +427,12 @@ scenario("browser only", {k: v for k, v in ON.items() if not k.startswith("SANDB
 # Both off: no module object, but nap-cp still gets the public URLs.
 scenario("both modules off", dict(ON, SANDBOX_ENABLED="false", BROWSER_ENABLED="false"),
          dict(BASE, sandbox=False, browser=False))
+
+# A registry login (install.sh: IMAGE_PULL_SECRET defaults to regcred; the
+# Secret made from it; the ServiceAccount default and coturn pull with it).
+scenario("registry login", dict(ON, REGISTRY_SERVER="registry.example.com", REGISTRY_USERNAME="robot",
+                                REGISTRY_PASSWORD="registry-password-0123456789abcdef"),
+         dict(BASE, pull_secret="regcred", login=True))
 
 scenario("APP_PREFIX with its own image prefix",
          dict(ON, APP_PREFIX="acme", PLATFORM_IMAGE_PREFIX="ghcr.io/neutree-ai/agent-platform/nap"),
