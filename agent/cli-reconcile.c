@@ -201,13 +201,15 @@ int cli_run(CliArgs *a) {
         _cleanup_(manager_freep) Manager *m = NULL;
         /* The options say 0 for "never"; inside, that is USEC_INFINITY. */
         DaemonOptions o = {
+                .values_candidates = a->values_candidates,
+                .values_origin = a->values_origin,
                 .settle_usec = (usec_t) a->settle_ms * USEC_PER_MSEC,
                 .resync_usec = a->resync_seconds ? (usec_t) a->resync_seconds * USEC_PER_SEC : USEC_INFINITY,
                 .idle_close_usec = a->idle_close_seconds ? (usec_t) a->idle_close_seconds * USEC_PER_SEC : USEC_INFINITY,
                 .rollout_timeout_usec = (usec_t) a->rollout_timeout_seconds * USEC_PER_SEC,
         };
 
-        cli_say_values(a);
+        /* (the daemon's first line says which values.env it reads, or where it looks) */
         if (open_manager(a, false, &m) < 0)
                 return CLI_EXIT_FAILURE;
         return daemon_run(m, &o) < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;

@@ -18,6 +18,7 @@
 #include "kube-config.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/strbuf.h"
 
 #define KUBECONFIG_MAX (4u * 1024u * 1024u)
 #define CREDENTIAL_FILE_MAX (1024u * 1024u)
@@ -674,6 +675,38 @@ int kube_config_locate_in(const char *explicit_path, const char *values_kubeconf
                 *ret_skipped = skipped ? TAKE_PTR(values_path) : NULL;
         *ret_path = TAKE_PTR(path);
         return 0;
+}
+
+/* What one place of the search holds, for the message of a failed one. */
+static const char *file_state(const char *path) {
+        if (access(path, R_OK) == 0)
+                return "readable";
+        return errno == ENOENT ? "missing" : "not readable by this user";
+}
+
+int kube_config_describe_search(const char *values_kubeconfig, const char *values_dir, char **ret) {
+        _cleanup_free_ char *values_path = NULL, *cred = NULL, *k3s = NULL;
+        const char *creds = getenv("CREDENTIALS_DIRECTORY");
+        StrBuf b = { 0 };
+        int r;
+
+        if (!strempty(values_kubeconfig) && return_path(values_dir, values_kubeconfig, &values_path) < 0)
+                return -ENOMEM;
+        if ((r = credential(KUBE_CREDENTIAL, &cred)) < 0 || (r = credential(KUBE_CREDENTIAL_K3S, &k3s)) < 0)
+                return r;
+        strbuf_puts(&b, "tried ");
+        if (!strempty(creds))
+                strbuf_printf(&b, "the credential '" KUBE_CREDENTIAL "' (%s), ", cred ? "handed in" : "none");
+        if (values_path)
+                strbuf_printf(&b, "values.env's KUBECONFIG '%s' (%s), ", values_path, file_state(values_path));
+        else
+                strbuf_puts(&b, "values.env's KUBECONFIG (not set), ");
+        if (!strempty(creds))
+                strbuf_printf(&b, "the credential '" KUBE_CREDENTIAL_K3S "' (%s), ", k3s ? "handed in" : "none");
+        strbuf_printf(&b, "'" KUBE_K3S_KUBECONFIG "' (%s), '/etc/kubernetes/admin.conf' (%s)",
+                      file_state(KUBE_K3S_KUBECONFIG), file_state("/etc/kubernetes/admin.conf"));
+        *ret = strbuf_steal(&b);
+        return *ret ? 0 : -ENOMEM;
 }
 
 int kube_config_locate(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,

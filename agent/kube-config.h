@@ -80,6 +80,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(KubeConfig *, kube_config_free);
  * nothing is found. */
 int kube_config_locate(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
                        char **ret_path, char **ret_skipped);
+/* What kube_config_locate() found in each place it looks without an
+ * explicit path, for the one line that says none could be used: "tried
+ * the credential 'kubeconfig' (none), values.env's KUBECONFIG '...'
+ * (missing), ...". The credentials only under systemd ($CREDENTIALS_DIRECTORY). */
+int kube_config_describe_search(const char *values_kubeconfig, const char *values_dir, char **ret);
 /* Same, with the well-known paths (NULL-terminated) given, for tests. */
 int kube_config_locate_in(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
                           const char *const *defaults, char **ret_path, char **ret_skipped);

@@ -236,6 +236,7 @@ static void pass_finish(Pass *p) {
                 describe(p);
         else
                 describe_failure(p);
+        p->res.no_kubeconfig = r < 0 && manager_kubeconfig_failed(p->m);
         if (p->res.status) { /* STATUS= shows it: the redaction step (util/redact.h) once more */
                 char *clean = redact(p->res.status);
                 if (clean) {
