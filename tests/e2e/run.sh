@@ -371,8 +371,8 @@ test_package() {
 	check "nap-agent" "$(cx ps -o user= -p "$(sc show -p MainPID --value nap-agent.service)" 2>&1)" "runs as nap-agent"
 	check "700 nap-agent nap-agent" "$(cx stat -c '%a %U %G' /var/lib/nap-agent)" "StateDirectory"
 	j=$(cx journalctl -b -u nap-agent.service --no-pager -o cat 2>&1)
-	grep -qF "values.env: '/opt/nap/values.env'" <<<"$j" && ok "journal: reads /opt/nap/values.env" ||
-		bad "the journal does not say which values.env"
+	grep -qF "nap-agent watching '/opt/nap/values.env' (the platform's get.sh installation; there is no /etc/nap/values.env)" <<<"$j" &&
+		ok "journal: the first line names /opt/nap/values.env and why" || bad "the journal does not say which values.env:"$'\n'"$j"
 	# Only k3s's kubeconfig names this server: the service read it through its credential.
 	grep -qF "127.0.0.1:1" <<<"$j" && ok "journal: the first pass went to k3s's server (https://127.0.0.1:1)" ||
 		bad "no sign of k3s's kubeconfig in the journal:"$'\n'"$j"
@@ -383,7 +383,7 @@ test_package() {
 	j=$(cx journalctl -b -u nap-agent.service --no-pager -o cat 2>&1)
 	grep -q e2e-not-a-real-token <<<"$j" && bad "the token appears in the journal" || ok "no token in the journal"
 
-	echo "== no kubeconfig and no values.env: the unit still starts (no 243/CREDENTIALS)"
+	echo "== no kubeconfig and no values.env: the unit still starts (no 243/CREDENTIALS), says where it looks"
 	cx mv /etc/rancher/k3s/k3s.yaml /root/k3s.yaml.away
 	cx mv /opt/nap/values.env /root/values.env.away
 	if out=$(sc start nap-agent.service 2>&1); then
@@ -392,11 +392,29 @@ test_package() {
 		bad "systemctl start with neither file: $out"
 	fi
 	check active "$(sc is-active nap-agent.service 2>&1)" "active with neither file"
+	check "waiting for values.env at '/etc/nap/values.env' or '/opt/nap/values.env'; nothing applied" \
+		"$(sc show -p StatusText --value nap-agent.service)" "STATUS= says where it looks"
+	j=$(cx journalctl -b -u nap-agent.service --no-pager -o cat 2>&1)
+	grep -qF "no values.env at '/etc/nap/values.env' or '/opt/nap/values.env': nothing is applied until one appears (for one elsewhere: \`systemctl edit nap-agent\`, [Service] Environment=NAP_VALUES=" <<<"$j" &&
+		ok "journal: where it looks, and the drop-in for elsewhere" || bad "no line about the missing values.env:"$'\n'"$j"
+	# values.env renamed into place, as get.sh does: the first pass, which finds no kubeconfig
+	cx cp -p /root/values.env.away /opt/nap/.values.env.new
+	cx mv /opt/nap/.values.env.new /opt/nap/values.env
+	no_kubeconfig_status() { sc show -p StatusText --value nap-agent.service | grep -qF "No kubeconfig nap-agent can read"; }
+	wait_for 20 no_kubeconfig_status && ok "values.env renamed into place: a pass, which says there is no kubeconfig" ||
+		bad "no pass after values.env appeared: $(sc show -p StatusText --value nap-agent.service)"
+	st=$(sc show -p StatusText --value nap-agent.service)
+	for part in "the credential 'kubeconfig' (none)" "values.env's KUBECONFIG '/etc/rancher/k3s/k3s.yaml' (missing)" \
+		"the credential 'k3s-kubeconfig' (none)" "LoadCredential=kubeconfig:" "systemctl restart nap-agent"; do
+		grep -qF -- "$part" <<<"$st" && ok "STATUS= names $part" || bad "STATUS= lacks '$part': $st"
+	done
+	check 1 "$(cx journalctl -b -u nap-agent.service --no-pager -o cat | grep -c 'No kubeconfig nap-agent can read')" \
+		"one journal line about the kubeconfig"
 	sc stop nap-agent.service
 	check "inactive success 0" "$(sc show -p ActiveState --value nap-agent.service) $(sc show -p Result --value nap-agent.service) $(sc show -p ExecMainStatus --value nap-agent.service)" \
 		"stopped cleanly"
 	cx mv /root/k3s.yaml.away /etc/rancher/k3s/k3s.yaml
-	cx mv /root/values.env.away /opt/nap/values.env
+	cx rm /root/values.env.away
 
 	echo "== purge: nothing left but the system user (Debian policy keeps it); the platform's files stay"
 	if out=$(cx sh -c "DEBIAN_FRONTEND=noninteractive apt-get purge -y nap-agent" 2>&1); then
@@ -498,6 +516,18 @@ test_daemon() {
 	wait_for 20 redirect_uri_is http://sandbox.e2e.test/api/auth/callback &&
 		ok "write-and-rename: redirect_uri in PostgreSQL" || bad "editor-style edit not applied ('$(redirect_uri)')"
 	check "640 root nap-agent" "$(cx stat -c '%a %U %G' /opt/nap/values.env)" "values.env mode after the edits"
+
+	echo "== /etc/nap/values.env, once it exists, is read before get.sh's; gone, get.sh's again"
+	cx sh -c 'sed "s/^SANDBOX_NODE_PORT=.*/SANDBOX_NODE_PORT=30097/" /opt/nap/values.env > /etc/nap/.values.env.new &&
+		mv /etc/nap/.values.env.new /etc/nap/values.env'
+	wait_for 20 node_port_is 30097 && ok "/etc/nap/values.env appeared: applied (nodePort 30097)" ||
+		bad "/etc/nap/values.env not applied (nodePort '$(node_port)')"
+	j=$(cx journalctl -b -u nap-agent.service --no-pager -o cat 2>&1)
+	grep -qF "values.env: now '/etc/nap/values.env' (it comes first); '/opt/nap/values.env' is no longer read" <<<"$j" &&
+		ok "journal: the switch to /etc/nap/values.env" || bad "no line about the switch"
+	cx rm /etc/nap/values.env
+	wait_for 20 node_port_is 30087 && ok "/etc/nap/values.env removed: /opt/nap/values.env applied again" ||
+		bad "not back to /opt/nap/values.env (nodePort '$(node_port)')"
 
 	echo "== reload"
 	pid1=$(main_pid)
