@@ -505,7 +505,8 @@ static void on_key_ready(void *userdata) {
 void pass_objects_start(Pass *p) {
         int r;
 
-        if (!(p->opts.flags & PASS_CLIENTS_ONLY) && needs_digest_key(p, 0, p->plan->n_actions)) {
+        /* (a pass that failed already, e.g. the rows found no kubeconfig, writes nothing: no second try) */
+        if (!p->error && !(p->opts.flags & PASS_CLIENTS_ONLY) && needs_digest_key(p, 0, p->plan->n_actions)) {
                 manager_clear_error(p->m);
                 r = digest_gate_start(&p->objects.key, p, on_key_ready, p);
                 if (r < 0 && manager_last_error(p->m)[0])

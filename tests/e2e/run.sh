@@ -532,7 +532,8 @@ test_daemon() {
 	echo "== reload"
 	pid1=$(main_pid)
 	sc reload nap-agent.service && ok "systemctl reload" || bad "systemctl reload failed"
-	check active "$(sc is-active nap-agent.service)" "active after reload"
+	# (RELOADING=1 ... READY=1: READY follows the pass the reload starts, which may still run)
+	wait_for 20 is_active && ok "active after reload" || bad "not active after reload: $(sc is-active nap-agent.service)"
 	check "$pid1" "$(main_pid)" "same MainPID after reload"
 
 	echo "== an invalid edit: logged as an error, nothing applied"
