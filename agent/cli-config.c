@@ -74,6 +74,7 @@ int cli_check(CliArgs *a) {
         _cleanup_(desired_set_freep) DesiredSet *s = NULL;
         int r;
 
+        cli_say_values(a);
         r = load(a, &c, &diags);
         /* The templates are part of what `check` vouches for, like nginx -t
          * reading every included file. */
@@ -273,12 +274,14 @@ static int render_to_dir(const CliArgs *a, const Config *c, const DesiredSet *s)
                 const DesiredObject *o = &s->objects[i];
                 _cleanup_free_ char *path = NULL, *pdir = NULL;
                 /* A partial object (nap-cp's public URLs) is no object to
-                 * create: a subdirectory of its own, which `kubectl apply -f
-                 * DIR` does not read either. */
-                if (asprintf(&pdir, "%s%s", a->output, o->partial ? "/partial" : "") < 0 ||
+                 * create, and a create-only one (the registry login) must
+                 * not overwrite one that exists: subdirectories of their
+                 * own, which `kubectl apply -f DIR` does not read either. */
+                const char *sub = o->partial ? "/partial" : o->create_only ? "/create-only" : "";
+                if (asprintf(&pdir, "%s%s", a->output, sub) < 0 ||
                     asprintf(&path, "%s/%02zu-%s-%s.%s", pdir, i, o->kind, o->name, a->format) < 0)
                         return log_error_errno(ENOMEM, "Out of memory");
-                if (o->partial && (r = mkdir_p(pdir, dmode)) < 0)
+                if (*sub && (r = mkdir_p(pdir, dmode)) < 0)
                         return log_error_errno(r, "Failed to create '%s': %s", pdir, STRERROR(r));
                 r = write_output_file(a, path, object_for_output(a, o, c));
                 if (r < 0)
@@ -328,9 +331,15 @@ static int render_to_stdout(const CliArgs *a, const Config *c, const DesiredSet 
         if (streq(a->format, "json"))
                 r = render_list(a, c, s);
         for (size_t i = 0; r >= 0 && !streq(a->format, "json") && i < s->n_objects; i++) {
-                if (s->objects[i].partial)
+                if (s->objects[i].list_entries)
+                        printf("---\n# %s (partial: its %s entries added to the existing object's, keeping every "
+                               "other; never created or deleted)\n", s->objects[i].source, s->objects[i].list_entries);
+                else if (s->objects[i].partial)
                         printf("---\n# %s (partial: set on the existing object only, never created or deleted)\n",
                                s->objects[i].source);
+                else if (s->objects[i].create_only)
+                        printf("---\n# %s (module %s; created when it does not exist, never overwritten or "
+                               "deleted)\n", s->objects[i].source, s->objects[i].modules);
                 else
                         printf("---\n# %s (module %s)\n", s->objects[i].source,
                                module_to_string(s->objects[i].module));

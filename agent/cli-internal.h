@@ -21,7 +21,10 @@ enum {
 
 typedef struct CliArgs {
         const char *verb;
-        const char *values;
+        const char *values;        /* the values.env in use (cli_find_values()) */
+        const char *values_origin; /* why that one, for the line check, plan, status and run say */
+        const char *values_candidates[3]; /* where it is looked for, in order, NULL-terminated: one
+                                           * path when --values or $NAP_VALUES named it */
         bool json;
         bool show_secrets;
         const char *format;
@@ -38,6 +41,8 @@ typedef struct CliArgs {
         TemplateDirs templates;
 } CliArgs;
 
+/* Logs which values.env the verb reads and why (one info line). */
+void cli_say_values(const CliArgs *a);
 /* The manager's options the command line gave (read only; the caller may
  * change what it needs). */
 ManagerOptions cli_manager_options(const CliArgs *a);

@@ -114,6 +114,7 @@ int cli_plan(CliArgs *a) {
         _cleanup_(plan_freep) Plan *p = NULL;
         int r;
 
+        cli_say_values(a);
         if (cli_session_open(a, "nothing would be applied", &s) < 0)
                 return CLI_EXIT_FAILURE;
         Manager *m = s.m;
@@ -234,12 +235,15 @@ int cli_run(CliArgs *a) {
         _cleanup_(manager_freep) Manager *m = NULL;
         /* The options say 0 for "never"; inside, that is USEC_INFINITY. */
         DaemonOptions o = {
+                .values_candidates = a->values_candidates,
+                .values_origin = a->values_origin,
                 .settle_usec = (usec_t) a->settle_ms * USEC_PER_MSEC,
                 .resync_usec = a->resync_seconds ? (usec_t) a->resync_seconds * USEC_PER_SEC : USEC_INFINITY,
                 .idle_close_usec = a->idle_close_seconds ? (usec_t) a->idle_close_seconds * USEC_PER_SEC : USEC_INFINITY,
                 .rollout_timeout_usec = (usec_t) a->rollout_timeout_seconds * USEC_PER_SEC,
         };
 
+        /* (the daemon's first line says which values.env it reads, or where it looks) */
         if (open_manager(a, false, &m) < 0)
                 return CLI_EXIT_FAILURE;
         return daemon_run(m, &o) < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
@@ -294,11 +298,14 @@ static void add_database(cJSON *e, const LedgerDatabase *d) {
         add_string_or_null(j, "systemIdentifier", d->system_identifier);
 }
 
-static cJSON *status_json(const Manager *m, const Ledger *l, const cJSON *view) {
-        cJSON *j = cJSON_CreateObject(), *last, *objs, *cls;
+static cJSON *status_json(const CliArgs *a, const Manager *m, const Ledger *l, const cJSON *view) {
+        cJSON *j = cJSON_CreateObject(), *last, *objs, *cls, *values;
 
         cJSON_AddNumberToObject(j, "generation", (double) l->generation);
         cJSON_AddStringToObject(j, "stateDir", manager_state_dir(m));
+        values = cJSON_AddObjectToObject(j, "values");
+        cJSON_AddStringToObject(values, "path", a->values);
+        cJSON_AddStringToObject(values, "why", a->values_origin);
         last = cJSON_AddObjectToObject(j, "lastPass");
         if (l->last_time) {
                 cJSON_AddStringToObject(last, "time", l->last_time);
@@ -315,8 +322,10 @@ static cJSON *status_json(const Manager *m, const Ledger *l, const cJSON *view) 
                         cJSON_AddStringToObject(e, "namespace", o->namespace);
                 cJSON_AddStringToObject(e, "name", o->name);
                 cJSON_AddStringToObject(e, "module", o->module);
-                if (streq(o->module, PARTIAL_MODULE))
+                if (streq(o->module, PARTIAL_MODULE) && !o->create_only)
                         cJSON_AddBoolToObject(e, "partial", true);
+                if (o->create_only)
+                        cJSON_AddBoolToObject(e, "createOnly", true);
                 cJSON_AddStringToObject(e, "state", object_state(o));
                 if (o->pending)
                         cJSON_AddStringToObject(e, "pending", o->pending);
@@ -375,13 +384,14 @@ int cli_status(CliArgs *a) {
         Ledger *l;
         int r;
 
+        cli_say_values(a);
         if (open_manager(a, true, &m) < 0 || manager_ledger(m, &l) < 0)
                 return CLI_EXIT_FAILURE;
         r = rollouts_runtime_load(manager_state_dir(m), &view);
         if (r < 0)
                 log_warning_errno(r, "Cannot read the daemon's view of the rollouts: %s; health unknown", STRERROR(r));
         if (a->json) {
-                cJSON *j = status_json(m, l, view);
+                cJSON *j = status_json(a, m, l, view);
                 char *s = j ? cJSON_Print(j) : NULL;
                 cJSON_Delete(j);
                 if (!s)
@@ -399,7 +409,7 @@ int cli_status(CliArgs *a) {
         printf("objects (%zu):\n", l->n_objects);
         for (size_t i = 0; i < l->n_objects; i++) {
                 const LedgerObject *o = &l->objects[i];
-                bool partial = streq(o->module, PARTIAL_MODULE);
+                bool partial = streq(o->module, PARTIAL_MODULE) && !o->create_only;
                 printf("  %-10s %s%s%s  %s %s, resourceVersion %s, %s %s\n", o->kind,
                        o->namespace ? o->namespace : "", o->namespace ? "/" : "", o->name,
                        partial ? "partial (only fields nap-agent sets), module" : "module", o->module,

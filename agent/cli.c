@@ -41,12 +41,13 @@ static const Verb verbs[] = {
 static void help(void) {
         printf("Usage: nap-agent VERB [OPTIONS]\n\n"
                "Applies the Code Sandbox and Remote Browser modules of the NAP agent platform\n"
-               "from /etc/nap/values.env: only what changed, declaratively.\n\n"
+               "from the platform's values.env, in place: only what changed, declaratively.\n\n"
                "Verbs:\n");
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
                 printf("  %-12s %s\n", verbs[i].name, verbs[i].summary);
         printf("\nOptions:\n"
-               "  --values FILE       values.env to read (default $NAP_VALUES or %s)\n"
+               "  --values FILE       values.env to read (default $NAP_VALUES, else %s\n"
+               "                      if it exists, else %s)\n"
                "  --json              machine-readable output (vars)\n"
                "  --show-secrets      print secret values instead of <redacted>\n"
                "  --format json|yaml  output format of render (default yaml)\n"
@@ -67,7 +68,7 @@ static void help(void) {
                "                      failing (default 300; run: 0 does not follow rollouts)\n"
                "  -h --help           show this help\n"
                "  --version           show the version\n",
-               NAP_VALUES_PATH);
+               NAP_VALUES_PATH, NAP_GETSH_VALUES_PATH);
 }
 
 enum {
@@ -230,15 +231,46 @@ void cli_session_clear(CliSession *s) {
         *s = (CliSession) { 0 };
 }
 
+/* The one values.env, in place (nap-agent(8), FILES): --values, else
+ * $NAP_VALUES, else /etc/nap's when it exists (an operator who keeps it
+ * there), else where the platform's get.sh keeps it. A name that exists as
+ * a dangling symlink counts: the daemon follows it until its target is
+ * there. With none of them there, the first is named in what is said. */
+static void cli_find_values(CliArgs *a) {
+        const char *e = getenv("NAP_VALUES");
+        struct stat st;
+
+        if (a->values || !strempty(e)) {
+                a->values_origin = a->values ? "given with --values" : "named by $NAP_VALUES";
+                a->values = a->values ? a->values : e;
+                a->values_candidates[0] = a->values;
+                return;
+        }
+        a->values_candidates[0] = NAP_VALUES_PATH;
+        a->values_candidates[1] = NAP_GETSH_VALUES_PATH;
+        if (lstat(NAP_VALUES_PATH, &st) >= 0) {
+                a->values = NAP_VALUES_PATH;
+                a->values_origin = "it exists, so it is read instead of " NAP_GETSH_VALUES_PATH;
+        } else if (lstat(NAP_GETSH_VALUES_PATH, &st) >= 0) {
+                a->values = NAP_GETSH_VALUES_PATH;
+                a->values_origin = "the platform's get.sh installation; there is no " NAP_VALUES_PATH;
+        } else {
+                a->values = NAP_VALUES_PATH;
+                a->values_origin = "neither it nor " NAP_GETSH_VALUES_PATH " exists; set NAP_VALUES, or pass "
+                                   "--values, for a values.env elsewhere";
+        }
+}
+
+void cli_say_values(const CliArgs *a) {
+        log_info("values.env: '%s' (%s)", a->values, a->values_origin);
+}
+
 /* The paths no option gave: the environment's, else the installed ones. The
  * binary behaves the same wherever it was built: one run from a build tree
  * that should read the source tree's templates is told so (--templates,
  * NAP_TEMPLATES_DIR). */
 static void cli_default_paths(CliArgs *a) {
-        const char *e;
-
-        if (!a->values)
-                a->values = (e = getenv("NAP_VALUES")) ? e : NAP_VALUES_PATH;
+        cli_find_values(a);
         if (!a->templates.dir && !(a->templates.dir = getenv("NAP_TEMPLATES_DIR")))
                 a->templates.dir = NAP_TEMPLATES_DIR;
         if (!a->templates.override_dir && !(a->templates.override_dir = getenv("NAP_TEMPLATES_OVERRIDE_DIR")))

@@ -16,7 +16,9 @@
 
 #include "config.h"
 #include "config-check.h"
+#include "util/base64.h"
 #include "util/strbuf.h"
+#include "util/json.h"
 
 #define PUBLIC_REGISTRY "ghcr.io/neutree-ai/agent-platform"
 
@@ -43,6 +45,9 @@ static const KeySpec key_specs[] = {
         { "RUNTIME_PYTHON_IMAGE",  NULL,            "docker.io/library/python:3.12-bookworm", VAR_STRING, CHECK_IMAGE,      false, -1, false },
         { "RUNTIME_GOLANG_IMAGE",  NULL,            "docker.io/library/golang:1.23",       VAR_STRING, CHECK_IMAGE,         false, -1, false },
         { "PAUSE_IMAGE",           NULL,            "registry.k8s.io/pause:3.9",           VAR_STRING, CHECK_IMAGE,         false, -1, false },
+        { "REGISTRY_SERVER",       NULL,            NULL,                                  VAR_STRING, CHECK_NONE,          false, -1, false },
+        { "REGISTRY_USERNAME",     NULL,            NULL,                                  VAR_STRING, CHECK_NONE,          false, -1, false },
+        { "REGISTRY_PASSWORD",     NULL,            NULL,                                  VAR_STRING, CHECK_NONE,          true,  -1, false },
         { "IMAGE_PULL_SECRET",     NULL,            NULL,                                  VAR_STRING, CHECK_OBJECT_NAME,   false, -1, false },
         { "NAP_HOST",              "TOS_HOST",      NULL,                                  VAR_STRING, CHECK_HOST,          false, -1, false },
         { "NAP_NODE_PORT",         "TOS_NODE_PORT", "30080",                               VAR_INT,    CHECK_NODE_PORT,     false, -1, false },
@@ -425,6 +430,37 @@ static int derive_node_selector(Config *c, const char *key, const char *name, co
         return r;
 }
 
+/* The registry login as `kubectl create secret docker-registry` writes it
+ * into the Secret's .dockerconfigjson: {"auths": {SERVER: {"username",
+ * "password", "auth": base64(USER:PASSWORD)}}}. A secret (it holds the
+ * password); absent without a complete login. */
+static int derive_docker_config(Config *c, const char *server, const char *user, const char *pass) {
+        _cleanup_(json_delete_wipedp) cJSON *j = cJSON_CreateObject();
+        _cleanup_free_ char *pair = NULL, *auth = NULL, *text = NULL;
+        cJSON *auths, *entry;
+        int r;
+
+        if (strempty(server) || strempty(user) || strempty(pass))
+                return config_set(c, "REGISTRY_DOCKERCONFIGJSON", NULL, VAR_STRING, VAR_DERIVED, true, 0, 0);
+        if (asprintf(&pair, "%s:%s", user, pass) < 0)
+                return -ENOMEM;
+        auth = base64_encode(pair, strlen(pair));
+        explicit_bzero(pair, strlen(pair));
+        auths = j && auth ? cJSON_AddObjectToObject(j, "auths") : NULL;
+        entry = auths ? cJSON_AddObjectToObject(auths, server) : NULL;
+        if (!entry || !cJSON_AddStringToObject(entry, "username", user) ||
+            !cJSON_AddStringToObject(entry, "password", pass) || !cJSON_AddStringToObject(entry, "auth", auth) ||
+            !(text = cJSON_PrintUnformatted(j)))
+                r = -ENOMEM;
+        else
+                r = config_set(c, "REGISTRY_DOCKERCONFIGJSON", text, VAR_STRING, VAR_DERIVED, true, 0, 0);
+        if (auth)
+                explicit_bzero(auth, strlen(auth));
+        if (text)
+                explicit_bzero(text, strlen(text));
+        return r;
+}
+
 /* IMAGE_PULL_SECRET, and IMAGE_PULL_SECRETS = [{name: it}] for pod specs.
  * install.sh names it `regcred` when the registry has a login. */
 static int derive_pull_secret(Config *c) {
@@ -432,6 +468,9 @@ static int derive_pull_secret(Config *c) {
         _cleanup_free_ char *list = NULL;
         int r;
 
+        r = derive_docker_config(c, config_get(c, "REGISTRY_SERVER"), user, pass);
+        if (r < 0)
+                return r;
         if (strempty(config_get(c, "IMAGE_PULL_SECRET")) && !strempty(user) && !strempty(pass)) {
                 r = config_set(c, "IMAGE_PULL_SECRET", "regcred", VAR_STRING, VAR_DERIVED, false, 0, 0);
                 if (r < 0)
@@ -532,6 +571,28 @@ static void check_app_prefix(Config *c, DiagList *diags) {
                  prefix->value, ipfx->value);
 }
 
+/* install.sh makes the login's Secret with `kubectl create secret
+ * docker-registry --docker-server="${REGISTRY_SERVER}"`, which refuses an
+ * empty server: with a login and no server it stops there. Half a login
+ * makes no Secret at all, there as here. */
+static void check_registry_login(Config *c, DiagList *diags) {
+        const ConfigVar *server = config_var(c, "REGISTRY_SERVER"), *user = config_var(c, "REGISTRY_USERNAME"),
+                        *pass = config_var(c, "REGISTRY_PASSWORD");
+        const ConfigVar *set = !strempty(user->value) ? user : pass;
+
+        if (!strempty(user->value) && !strempty(pass->value) && strempty(server->value))
+                diag_add(diags, DIAG_ERROR, c->path, server->line ? server->line : set->line,
+                         server->line ? diag_col(server) : 0,
+                         "set REGISTRY_SERVER to the registry's host (e.g. registry.example.com)",
+                         "REGISTRY_USERNAME and REGISTRY_PASSWORD are set but REGISTRY_SERVER is empty: the pull "
+                         "Secret cannot be made (install.sh stops there too)");
+        else if (strempty(user->value) != strempty(pass->value))
+                diag_add(diags, DIAG_WARNING, c->path, set->line, diag_col(set),
+                         "set both REGISTRY_USERNAME and REGISTRY_PASSWORD, or neither",
+                         "%s is set without %s: no registry login is made", set->name,
+                         set == user ? "REGISTRY_PASSWORD" : "REGISTRY_USERNAME");
+}
+
 /* Keys people carry over that nothing reads. */
 static void check_ignored_keys(Config *c, DiagList *diags) {
         const EnvEntry *e;
@@ -572,6 +633,7 @@ static int config_build(Config *c, DiagList *diags) {
         check_node_port_collisions(c, diags);
         check_app_prefix(c, diags);
         check_modules(c, diags);
+        check_registry_login(c, diags);
         r = config_derive(c, diags);
         if (r >= 0)
                 check_ignored_keys(c, diags);

@@ -96,6 +96,15 @@ Toggle config_module_toggle(const Config *c, Module m);
 const char *module_to_string(Module m);
 int module_from_string(const char *s);
 
+/* The keys only the platform's install.sh applies (config-platform.c):
+ * their number, the name of the i-th, whether the agent applies it to the
+ * modules' objects as well, and its value as install.sh resolves it
+ * (malloc'ed, "" when unset; may be a secret: wipe it). */
+size_t config_platform_key_count(void);
+const char *config_platform_key_name(size_t i);
+bool config_platform_key_modules_too(size_t i);
+int config_platform_key_value(const Config *c, size_t i, char **ret);
+
 /* Whether a key (known or not) holds a secret by its name. */
 bool config_key_is_secret(const char *name);
 /* Whether s contains the value of any non-empty secret variable. */

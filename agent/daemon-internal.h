@@ -19,11 +19,22 @@
 
 #include <systemd/sd-event.h>
 
-typedef struct ValuesWatch ValuesWatch;
 typedef void (*ValuesEdit)(void *userdata);
 
-int values_watch_new(sd_event *event, const char *path, ValuesEdit complete, ValuesEdit partial, void *userdata,
-                     ValuesWatch **ret);
-ValuesWatch *values_watch_free(ValuesWatch *w);
-/* Resolves the symlinks and directories again and re-arms the watches. */
-int values_watch_refresh(ValuesWatch *w);
+/* The candidates for values.env, in order (--values or $NAP_VALUES alone,
+ * else /etc/nap's and get.sh's /opt/nap's): the first that exists (a name
+ * that is there, also a dangling symlink) is the one in use, and each is
+ * watched, so that one appearing, or the one in use going, is seen.
+ * complete() and partial() are called for an edit of the file in use (an
+ * edit of another is not one); switched() when the file in use changes
+ * (NULL: none is there any more), then complete() when there is one. */
+typedef struct ValuesSearch ValuesSearch;
+typedef void (*ValuesSwitched)(const char *now, const char *before, void *userdata);
+
+int values_search_new(sd_event *event, const char *const *candidates, ValuesEdit complete, ValuesEdit partial,
+                      ValuesSwitched switched, void *userdata, ValuesSearch **ret);
+ValuesSearch *values_search_free(ValuesSearch *s);
+/* The candidate in use, or NULL when none exists. */
+const char *values_search_current(const ValuesSearch *s);
+/* Looks again which candidate is in use (without calling back) and re-arms the watches. */
+int values_search_refresh(ValuesSearch *s);

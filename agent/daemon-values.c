@@ -28,6 +28,8 @@ typedef struct WatchDir {
         bool ancestor; /* dir is the nearest existing ancestor; names[0] the missing component */
 } WatchDir;
 
+typedef struct ValuesWatch ValuesWatch;
+
 struct ValuesWatch {
         sd_event *event;
         char *path;
@@ -53,7 +55,7 @@ static void dirs_clear(ValuesWatch *w) {
         w->n_dirs = 0;
 }
 
-ValuesWatch *values_watch_free(ValuesWatch *w) {
+static ValuesWatch *values_watch_free(ValuesWatch *w) {
         if (!w)
                 return NULL;
         dirs_clear(w);
@@ -63,6 +65,8 @@ ValuesWatch *values_watch_free(ValuesWatch *w) {
         free(w);
         return NULL;
 }
+
+static int values_watch_refresh(ValuesWatch *w);
 
 static int on_refresh(sd_event_source *s, void *userdata) {
         ValuesWatch *w = userdata;
@@ -226,7 +230,8 @@ static int follow_links(const char *path, char *ret[MAX_NAMES], size_t *ret_n) {
 /* The new watches are added before the old ones go: a directory watched
  * before and after keeps its kernel watch throughout, so no event falls
  * into the gap. */
-int values_watch_refresh(ValuesWatch *w) {
+/* Resolves the symlinks and directories again and re-arms the watches. */
+static int values_watch_refresh(ValuesWatch *w) {
         char *chain[MAX_NAMES] = { 0 };
         WatchDir old[MAX_DIRS];
         size_t n = 0, n_old = w->n_dirs;
@@ -258,7 +263,7 @@ int values_watch_refresh(ValuesWatch *w) {
         return r;
 }
 
-int values_watch_new(sd_event *event, const char *path, ValuesEdit complete, ValuesEdit partial, void *userdata,
+static int values_watch_new(sd_event *event, const char *path, ValuesEdit complete, ValuesEdit partial, void *userdata,
                      ValuesWatch **ret) {
         ValuesWatch *w = calloc(1, sizeof *w);
         int r;
@@ -274,4 +279,112 @@ int values_watch_new(sd_event *event, const char *path, ValuesEdit complete, Val
         }
         *ret = w;
         return 0;
+}
+
+/* ---- the candidates --------------------------------------------------------------- */
+
+#define MAX_CANDIDATES 4
+
+typedef struct Candidate {
+        ValuesSearch *search;
+        const char *path;
+        ValuesWatch *watch;
+} Candidate;
+
+struct ValuesSearch {
+        Candidate c[MAX_CANDIDATES];
+        size_t n;
+        int current; /* index in c, or -1: none exists */
+        ValuesEdit complete, partial;
+        ValuesSwitched switched;
+        void *userdata;
+};
+
+static int first_existing(const ValuesSearch *s) {
+        struct stat st;
+
+        for (size_t i = 0; i < s->n; i++)
+                if (lstat(s->c[i].path, &st) >= 0)
+                        return (int) i;
+        return -1;
+}
+
+/* Which file is in use may have changed: said once, then the edit. */
+static bool search_resolve(ValuesSearch *s) {
+        int now = first_existing(s), before = s->current;
+
+        if (now == before)
+                return false;
+        s->current = now;
+        s->switched(now >= 0 ? s->c[now].path : NULL, before >= 0 ? s->c[before].path : NULL, s->userdata);
+        return true;
+}
+
+static void on_candidate_complete(void *userdata) {
+        Candidate *c = userdata;
+        ValuesSearch *s = c->search;
+
+        if (search_resolve(s) ? s->current >= 0 : s->current >= 0 && &s->c[s->current] == c)
+                s->complete(s->userdata);
+}
+
+static void on_candidate_partial(void *userdata) {
+        Candidate *c = userdata;
+        ValuesSearch *s = c->search;
+
+        if (search_resolve(s) ? s->current >= 0 : s->current >= 0 && &s->c[s->current] == c)
+                s->partial(s->userdata);
+}
+
+ValuesSearch *values_search_free(ValuesSearch *s) {
+        if (!s)
+                return NULL;
+        for (size_t i = 0; i < s->n; i++)
+                values_watch_free(s->c[i].watch);
+        free(s);
+        return NULL;
+}
+
+int values_search_new(sd_event *event, const char *const *candidates, ValuesEdit complete, ValuesEdit partial,
+                      ValuesSwitched switched, void *userdata, ValuesSearch **ret) {
+        ValuesSearch *s = calloc(1, sizeof *s);
+        int r = 0;
+
+        if (!s)
+                return -ENOMEM;
+        *s = (ValuesSearch) { .complete = complete, .partial = partial, .switched = switched, .userdata = userdata };
+        for (size_t i = 0; candidates[i] && r >= 0; i++) {
+                if (s->n >= MAX_CANDIDATES) {
+                        r = -E2BIG;
+                        break;
+                }
+                s->c[s->n] = (Candidate) { .search = s, .path = candidates[i] };
+                r = values_watch_new(event, candidates[i], on_candidate_complete, on_candidate_partial, &s->c[s->n],
+                                     &s->c[s->n].watch);
+                if (r >= 0)
+                        s->n++;
+        }
+        if (r < 0 || s->n == 0) {
+                values_search_free(s);
+                return r < 0 ? r : -EINVAL;
+        }
+        s->current = first_existing(s);
+        *ret = s;
+        return 0;
+}
+
+const char *values_search_current(const ValuesSearch *s) {
+        return s->current >= 0 ? s->c[s->current].path : NULL;
+}
+
+int values_search_refresh(ValuesSearch *s) {
+        int r = 0;
+
+        s->current = first_existing(s);
+        for (size_t i = 0; i < s->n; i++) {
+                int k = values_watch_refresh(s->c[i].watch);
+                if (k < 0 && r == 0)
+                        r = k;
+        }
+        return r;
 }

@@ -28,6 +28,7 @@
 #include "pass.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/strbuf.h"
 
 #define BACKOFF_MIN_USEC (1 * USEC_PER_SEC)
 /* A complete edit this soon after the previous one is part of a burst (a
@@ -47,7 +48,7 @@ typedef struct Loop {
         Pass *pass;       /* the pass in progress, or NULL */
         PassCache *cache; /* what the passes learned of the cluster */
         usec_t pass_deadline_usec;
-        ValuesWatch *watch;
+        ValuesSearch *values; /* the candidates for values.env, and the one in use */
         sd_event_source *settle;
         sd_event_source *burst;
         uint64_t last_edit_usec;
@@ -90,19 +91,52 @@ static void disarm(sd_event_source *s) {
                 (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
 }
 
-static void notify_status(Loop *l, const char *status) {
+/* STATUS= (with READY=1 the first time, and after a reload); watching:
+ * the file in use is named after the status. */
+static void notify_text(Loop *l, const char *status, bool watching) {
         const char *path = manager_options(l->m)->values_path;
 
         if (!l->ready_sent) {
-                (void) sd_notifyf(false, "READY=1\nSTATUS=%s; watching %s", status, path);
+                (void) sd_notifyf(false, "READY=1\nSTATUS=%s%s%s", status, watching ? "; watching " : "",
+                                  watching ? path : "");
                 l->ready_sent = true;
                 return;
         }
-        (void) sd_notifyf(false, "STATUS=%s; watching %s", status, path);
+        (void) sd_notifyf(false, "STATUS=%s%s%s", status, watching ? "; watching " : "", watching ? path : "");
         if (l->reloading) {
                 (void) sd_notify(false, "READY=1");
                 l->reloading = false;
         }
+}
+
+static void notify_status(Loop *l, const char *status) {
+        notify_text(l, status, true);
+}
+
+/* No values.env at any candidate: the one line and the STATUS= that say
+ * where it is looked for and how to name another place. */
+static void say_no_values(Loop *l, const char *gone) {
+        const char *const *c = l->opts->values_candidates;
+        _cleanup_free_ char *where = NULL, *line = NULL;
+        StrBuf b = { 0 };
+
+        for (size_t i = 0; c && c[i]; i++)
+                strbuf_printf(&b, "%s'%s'", i == 0 ? "" : c[i + 1] ? ", " : " or ", c[i]);
+        if (!c)
+                strbuf_printf(&b, "'%s'", manager_options(l->m)->values_path);
+        where = strbuf_steal(&b);
+        if (gone)
+                log_notice("'%s' is gone and there is no values.env at %s: nothing is applied until one appears",
+                           gone, strna(where));
+        else if (c && c[1]) /* the default places: a drop-in names another */
+                log_notice("no values.env at %s: nothing is applied until one appears (for one elsewhere: "
+                           "`systemctl edit nap-agent`, [Service] Environment=NAP_VALUES=/path/to/values.env); state "
+                           "in '%s'", strna(where), manager_state_dir(l->m));
+        else
+                log_notice("no values.env at %s: nothing is applied until it appears; state in '%s'", strna(where),
+                           manager_state_dir(l->m));
+        if (asprintf(&line, "waiting for values.env at %s; nothing applied", strna(where)) >= 0)
+                notify_text(l, line, false);
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata);
@@ -126,11 +160,12 @@ static void schedule_resync(Loop *l) {
                 (void) arm(&l->resync, l->event, now_usec() + l->opts->resync_usec, on_resync, l);
 }
 
-/* Starts a pass, or, while one runs, asks for exactly one more after it. */
+/* Starts a pass, or, while one runs, asks for exactly one more after it.
+ * Without a values.env nothing is started: its appearance is an edit. */
 static void run_pass(Loop *l, unsigned flags) {
         int r;
 
-        if (l->stopping)
+        if (l->stopping || !values_search_current(l->values))
                 return;
         if (l->pass) {
                 l->pending |= flags | PENDING_PASS;
@@ -220,8 +255,10 @@ static void on_pass_done(int r, PassResult *res, void *userdata) {
                 /* The diagnostics were logged; retrying cannot help: wait for the next edit. */
                 log_notice("nothing applied, nothing deleted; keeping generation %llu; waiting for the next edit",
                            res->generation);
-        else if (!(l->pending & PENDING_PASS))
+        else if (!(l->pending & PENDING_PASS) && !res->no_kubeconfig)
                 schedule_retry(l); /* the manager logged why */
+        /* No kubeconfig: said in one line (the manager's); a retry cannot
+         * help, SIGHUP or the next edit tries again. */
         if ((l->pending & PENDING_PASS) && !(l->burst && sd_event_source_get_enabled(l->burst, NULL) > 0)) {
                 unsigned flags = l->pending & ~PENDING_PASS;
                 l->pending = 0;
@@ -303,6 +340,23 @@ static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
         return arm(&l->watchdog, l->event, now_usec() + l->watchdog_usec / 4, on_watchdog, l);
 }
 
+/* The file in use changed: another candidate appeared before it in the
+ * order, it went (another is read, or none), or the first appeared. */
+static void on_values_switched(const char *now, const char *before, void *userdata) {
+        Loop *l = userdata;
+
+        if (!now) {
+                say_no_values(l, before);
+                return;
+        }
+        manager_options(l->m)->values_path = now;
+        if (before)
+                log_notice("values.env: now '%s' (%s); '%s' is no longer read", now,
+                           access(before, F_OK) < 0 ? "the one read before is gone" : "it comes first", before);
+        else
+                log_info("values.env: '%s' appeared: applying it", now);
+}
+
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Loop *l = userdata;
 
@@ -320,8 +374,13 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         }
         pass_cache_forget(l->cache); /* the kubeconfig may name another cluster now */
         (void) manager_reload(l->m);
-        (void) values_watch_refresh(l->watch);
+        (void) values_search_refresh(l->values);
         l->reloading = true; /* READY=1 follows the next pass */
+        if (!values_search_current(l->values)) {
+                say_no_values(l, NULL);
+                return 0;
+        }
+        manager_options(l->m)->values_path = values_search_current(l->values);
         run_pass(l, 0);
         return 0;
 }
@@ -350,7 +409,7 @@ static void loop_free(Loop *l) {
         rollouts_free(l->rollouts);
         pass_cache_free(l->cache);
         free(l->last_pass_status);
-        values_watch_free(l->watch);
+        values_search_free(l->values);
         sd_event_source_disable_unref(l->settle);
         sd_event_source_disable_unref(l->burst);
         sd_event_source_disable_unref(l->retry);
@@ -457,9 +516,32 @@ static int setup_rollouts(Loop *l) {
         return 0;
 }
 
+/* The first line: the file in use and why, or where it is looked for. */
+static int setup_values(Loop *l) {
+        const char *alone[] = { manager_options(l->m)->values_path, NULL };
+        const char *const *c = l->opts->values_candidates ? l->opts->values_candidates : alone;
+        const char *now;
+        int r;
+
+        r = values_search_new(l->event, c, on_edit, on_partial_edit, on_values_switched, l, &l->values);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch for values.env: %s", STRERROR(r));
+        now = values_search_current(l->values);
+        if (!now) {
+                say_no_values(l, NULL);
+                return 0;
+        }
+        manager_options(l->m)->values_path = now;
+        if (l->opts->values_origin)
+                log_info("nap-agent watching '%s' (%s), state in '%s'", now, l->opts->values_origin,
+                         manager_state_dir(l->m));
+        else
+                log_info("nap-agent watching '%s', state in '%s'", now, manager_state_dir(l->m));
+        return 0;
+}
+
 int daemon_run(Manager *m, const DaemonOptions *opts) {
         Loop l = { .m = m, .opts = opts, .event = manager_event(m) };
-        const char *values = manager_options(m)->values_path;
         Ledger *ledger;
         int r;
 
@@ -474,13 +556,12 @@ int daemon_run(Manager *m, const DaemonOptions *opts) {
                 log_error_errno(r, "Out of memory");
                 goto finish;
         }
-        r = values_watch_new(l.event, values, on_edit, on_partial_edit, &l, &l.watch);
+        r = setup_values(&l);
         if (r < 0)
                 goto finish;
         r = setup_rollouts(&l);
         if (r < 0)
                 goto finish;
-        log_info("nap-agent watching '%s', state in '%s'", values, manager_state_dir(m));
 
         /* The first pass runs at once; READY=1 follows it whatever its
          * outcome, so boot never waits on an unreachable API server. */

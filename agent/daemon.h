@@ -12,6 +12,9 @@
 #include "util/clock.h"
 
 typedef struct DaemonOptions {
+        const char *const *values_candidates; /* where values.env is looked for, in order (NULL-terminated;
+                                               * daemon-values.h); NULL: the manager's values_path alone */
+        const char *values_origin;   /* why the first that exists is read, for the first journal line */
         usec_t settle_usec;          /* quiet time after a write that is not closed */
         usec_t rollout_timeout_usec; /* how long a rollout may take; 0: rollouts are not followed */
         usec_t resync_usec;          /* periodic full re-apply; USEC_INFINITY: never */

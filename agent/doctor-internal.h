@@ -34,3 +34,5 @@ void doctor_check_oauth(DoctorCtx *ctx);
 void doctor_check_services(DoctorCtx *ctx);
 void doctor_check_turn(DoctorCtx *ctx);
 void doctor_check_opensandbox(DoctorCtx *ctx);
+/* doctor-registry.c: registry.pull_secret, registry.serviceaccount (with IMAGE_PULL_SECRET set) */
+void doctor_check_registry(DoctorCtx *ctx);

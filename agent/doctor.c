@@ -326,6 +326,7 @@ int doctor_run(Manager *m, const DoctorOptions *opts, DoctorReport *ret) {
                 doctor_check_services(&ctx);
                 doctor_check_turn(&ctx);
                 doctor_check_opensandbox(&ctx);
+                doctor_check_registry(&ctx);
         }
         check_agent(&ctx);
         config_free(ctx.config);

@@ -18,6 +18,7 @@
 #include "util/base64.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/strbuf.h"
 
 #define KUBECONFIG_MAX (4u * 1024u * 1024u)
 #define CREDENTIAL_FILE_MAX (1024u * 1024u)
@@ -530,29 +531,69 @@ static int return_path(const char *dir, const char *p, char **ret_path) {
         return 0;
 }
 
-/* The first existing of the places nothing configured explicitly.
- * *ret_skipped: values_path was looked at and does not exist. */
+/* A credential systemd handed in with LoadCredential=ID:PATH, as a path;
+ * NULL when there is none. The unit pairs each with SetCredential=ID:none,
+ * which systemd uses when PATH cannot be read (without it, systemd 252
+ * fails the start: 243/CREDENTIALS), so that content, or an empty file,
+ * means "no kubeconfig there". */
+static int credential(const char *id, char **ret) {
+        const char *creds = getenv("CREDENTIALS_DIRECTORY");
+        _cleanup_free_ char *p = NULL, *text = NULL;
+        size_t len = 0;
+        int r;
+
+        *ret = NULL;
+        if (strempty(creds))
+                return 0;
+        if (asprintf(&p, "%s/%s", creds, id) < 0)
+                return -ENOMEM;
+        r = read_full_file(p, KUBECONFIG_MAX, &text, &len);
+        if (r == -ENOENT)
+                return 0;
+        if (r >= 0 && (len == 0 || streq(text, KUBE_CREDENTIAL_NONE) || streq(text, KUBE_CREDENTIAL_NONE "\n"))) {
+                explicit_bzero(text, len);
+                return 0;
+        }
+        if (text)
+                explicit_bzero(text, len);
+        /* Unreadable or too big: returned all the same, loading says why. */
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+/* The places nothing configured explicitly, in order: the operator's
+ * credential, values.env's KUBECONFIG when this process can read it,
+ * k3s's kubeconfig as the unit's credential, the well-known files when
+ * readable. *ret_skipped: values_path was looked at and could not be used
+ * (missing, or unreadable for this user), unless it is k3s's file and its
+ * credential stood in for it. */
 static int locate_existing(const char *values_path, const char *const *defaults, char **ret_path,
                            bool *ret_skipped) {
-        const char *creds = getenv("CREDENTIALS_DIRECTORY");
+        _cleanup_free_ char *cred = NULL;
+        int r;
 
         *ret_skipped = false;
-        if (!strempty(creds)) {
-                _cleanup_free_ char *p = NULL;
-                if (asprintf(&p, "%s/kubeconfig", creds) < 0)
-                        return -ENOMEM;
-                if (access(p, F_OK) == 0) {
-                        *ret_path = TAKE_PTR(p);
-                        return 0;
-                }
+        if ((r = credential(KUBE_CREDENTIAL, &cred)) < 0)
+                return r;
+        if (cred) {
+                *ret_path = TAKE_PTR(cred);
+                return 0;
         }
         if (values_path) {
-                if (access(values_path, F_OK) == 0)
+                if (access(values_path, R_OK) == 0)
                         return return_path(NULL, values_path, ret_path);
                 *ret_skipped = true;
         }
+        if ((r = credential(KUBE_CREDENTIAL_K3S, &cred)) < 0)
+                return r;
+        if (cred) {
+                if (values_path && streq(values_path, KUBE_K3S_KUBECONFIG))
+                        *ret_skipped = false;
+                *ret_path = TAKE_PTR(cred);
+                return 0;
+        }
         for (const char *const *d = defaults; d && *d; d++)
-                if (access(*d, F_OK) == 0)
+                if (access(*d, R_OK) == 0)
                         return return_path(NULL, *d, ret_path);
         return -ENOENT;
 }
@@ -587,8 +628,40 @@ int kube_config_locate_in(const char *explicit_path, const char *values_kubeconf
         return 0;
 }
 
+/* What one place of the search holds, for the message of a failed one. */
+static const char *file_state(const char *path) {
+        if (access(path, R_OK) == 0)
+                return "readable";
+        return errno == ENOENT ? "missing" : "not readable by this user";
+}
+
+int kube_config_describe_search(const char *values_kubeconfig, const char *values_dir, char **ret) {
+        _cleanup_free_ char *values_path = NULL, *cred = NULL, *k3s = NULL;
+        const char *creds = getenv("CREDENTIALS_DIRECTORY");
+        StrBuf b = { 0 };
+        int r;
+
+        if (!strempty(values_kubeconfig) && return_path(values_dir, values_kubeconfig, &values_path) < 0)
+                return -ENOMEM;
+        if ((r = credential(KUBE_CREDENTIAL, &cred)) < 0 || (r = credential(KUBE_CREDENTIAL_K3S, &k3s)) < 0)
+                return r;
+        strbuf_puts(&b, "tried ");
+        if (!strempty(creds))
+                strbuf_printf(&b, "the credential '" KUBE_CREDENTIAL "' (%s), ", cred ? "handed in" : "none");
+        if (values_path)
+                strbuf_printf(&b, "values.env's KUBECONFIG '%s' (%s), ", values_path, file_state(values_path));
+        else
+                strbuf_puts(&b, "values.env's KUBECONFIG (not set), ");
+        if (!strempty(creds))
+                strbuf_printf(&b, "the credential '" KUBE_CREDENTIAL_K3S "' (%s), ", k3s ? "handed in" : "none");
+        strbuf_printf(&b, "'" KUBE_K3S_KUBECONFIG "' (%s), '/etc/kubernetes/admin.conf' (%s)",
+                      file_state(KUBE_K3S_KUBECONFIG), file_state("/etc/kubernetes/admin.conf"));
+        *ret = strbuf_steal(&b);
+        return *ret ? 0 : -ENOMEM;
+}
+
 int kube_config_locate(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
                        char **ret_path, char **ret_skipped) {
-        static const char *const defaults[] = { "/etc/rancher/k3s/k3s.yaml", "/etc/kubernetes/admin.conf", NULL };
+        static const char *const defaults[] = { KUBE_K3S_KUBECONFIG, "/etc/kubernetes/admin.conf", NULL };
         return kube_config_locate_in(explicit_path, values_kubeconfig, values_dir, defaults, ret_path, ret_skipped);
 }

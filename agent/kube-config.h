@@ -54,19 +54,37 @@ int kube_config_parse(const char *path, const char *text, size_t len, KubeConfig
 KubeConfig *kube_config_free(KubeConfig *k);
 DEFINE_TRIVIAL_CLEANUP_FUNC(KubeConfig *, kube_config_free);
 
-/* Picks the kubeconfig, in the order a service needs (issue 12):
+/* The kubeconfigs the unit hands in as systemd credentials (LoadCredential=):
+ * the operator's (/etc/nap/kubeconfig, or what a drop-in names) and k3s's,
+ * root-only on a k3s node. Each is paired with SetCredential=ID:none, which
+ * systemd uses when the file is missing: that content means "none". */
+#define KUBE_CREDENTIAL "kubeconfig"
+#define KUBE_CREDENTIAL_K3S "k3s-kubeconfig"
+#define KUBE_CREDENTIAL_NONE "none"
+#define KUBE_K3S_KUBECONFIG "/etc/rancher/k3s/k3s.yaml"
+
+/* Picks the kubeconfig, in the order a service needs (issues 12, 22):
  * explicit_path (--kubeconfig), else $KUBECONFIG (its first entry), else
- * $CREDENTIALS_DIRECTORY/kubeconfig (systemd's LoadCredential=) when it
- * exists, else values_kubeconfig (KUBECONFIG of values.env, relative to
- * values_dir) when it exists, else the first existing of
+ * the credential KUBE_CREDENTIAL when systemd handed one in, else
+ * values_kubeconfig (KUBECONFIG of values.env, relative to values_dir)
+ * when this process can read it, else the credential KUBE_CREDENTIAL_K3S
+ * (so a service that cannot read k3s's root-only file, which values.env
+ * names on a k3s node, gets it from systemd), else the first readable of
  * /etc/rancher/k3s/k3s.yaml, /etc/kubernetes/admin.conf. The first two are
  * returned even if they do not exist (loading then says so). A values.env
- * path that does not exist (the platform's files carry
- * `KUBECONFIG=./kubeconfig.yaml`, meant for install.sh's shell) is passed
- * over when it was looked at: on success *ret_skipped (may be NULL) gets
- * it, for the caller to warn about, or NULL. -ENOENT when nothing is found. */
+ * path that cannot be used (the platform's files carry
+ * `KUBECONFIG=./kubeconfig.yaml`, meant for install.sh's shell; a file the
+ * service's user cannot read) is passed over when it was looked at: on
+ * success *ret_skipped (may be NULL) gets it, for the caller to warn about,
+ * or NULL (also when the k3s credential stood in for it). -ENOENT when
+ * nothing is found. */
 int kube_config_locate(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
                        char **ret_path, char **ret_skipped);
+/* What kube_config_locate() found in each place it looks without an
+ * explicit path, for the one line that says none could be used: "tried
+ * the credential 'kubeconfig' (none), values.env's KUBECONFIG '...'
+ * (missing), ...". The credentials only under systemd ($CREDENTIALS_DIRECTORY). */
+int kube_config_describe_search(const char *values_kubeconfig, const char *values_dir, char **ret);
 /* Same, with the well-known paths (NULL-terminated) given, for tests. */
 int kube_config_locate_in(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
                           const char *const *defaults, char **ret_path, char **ret_skipped);

@@ -26,9 +26,11 @@ typedef enum OpKind {
 } OpKind;
 
 typedef enum ApplyStep {
-        APPLY_READ,  /* GET the live object */
-        APPLY_ADOPT, /* merge PATCH of managedFields */
-        APPLY_WRITE, /* the apply PATCH itself */
+        APPLY_READ,          /* GET the live object */
+        APPLY_ADOPT,         /* merge PATCH of managedFields */
+        APPLY_WRITE,         /* the apply PATCH itself */
+        APPLY_ENTRIES_READ,  /* kube_add_entries_start: GET the live object */
+        APPLY_ENTRIES_WRITE, /* ... merge PATCH of the list, at the resourceVersion read */
 } ApplyStep;
 
 struct KubeOp {
@@ -50,6 +52,7 @@ struct KubeOp {
         cJSON *before;
         bool adopted;
         unsigned reads;
+        char *list; /* kube_add_entries_start: the list's member name */
 };
 
 static KubeOp *op_free(KubeOp *op) {
@@ -62,6 +65,7 @@ static KubeOp *op_free(KubeOp *op) {
         free(op->body);
         free(op->api_version);
         free(op->last_rv);
+        free(op->list);
         json_delete_wiped(op->desired);
         json_delete_wiped(op->before);
         free(op);
@@ -334,9 +338,100 @@ static int apply_after_read(KubeOp *op) {
         return op_request(op, "PATCH", query, KUBE_BODY_MERGE, body);
 }
 
+/* ---- list entries (see kube_add_entries_start) ------------------------------- */
+
+static int entries_read(KubeOp *op) {
+        op->step = APPLY_ENTRIES_READ;
+        op->reads++;
+        return op_request(op, "GET", op->path, KUBE_BODY_NONE, NULL);
+}
+
+/* The live list plus the missing entries, as a merge patch that holds the
+ * resourceVersion read: written only if nobody changed the object since
+ * (409 otherwise, and it is read again). */
+static int entries_after_read(KubeOp *op) {
+        const cJSON *have = cJSON_GetObjectItemCaseSensitive(op->before, op->list);
+        _cleanup_(cJSON_Deletep) cJSON *missing = NULL, *patch = NULL;
+        _cleanup_free_ char *query = NULL;
+        cJSON *list, *md, *e;
+
+        missing = json_missing_by_name(cJSON_GetObjectItemCaseSensitive(op->desired, op->list), have);
+        if (!missing)
+                return -ENOMEM;
+        if (cJSON_GetArraySize(missing) == 0) {
+                apply_result(op, 200, TAKE_PTR(op->before), false);
+                return 1; /* every entry is there already */
+        }
+        patch = cJSON_CreateObject();
+        list = cJSON_IsArray(have) ? cJSON_Duplicate(have, true) : cJSON_CreateArray();
+        if (!patch || !list || !cJSON_AddItemToObject(patch, op->list, list)) {
+                cJSON_Delete(list); /* not in patch */
+                return -ENOMEM;
+        }
+        md = cJSON_AddObjectToObject(patch, "metadata");
+        if (!md || !cJSON_AddStringToObject(md, "resourceVersion", strna(resource_version(op->before))))
+                return -ENOMEM;
+        while ((e = cJSON_DetachItemFromArray(missing, 0)))
+                cJSON_AddItemToArray(list, e);
+        free(op->body);
+        op->body = cJSON_PrintUnformatted(patch);
+        if (!op->body || asprintf(&query, "%s?fieldManager=" FIELD_MANAGER, op->path) < 0)
+                return -ENOMEM;
+        op->step = APPLY_ENTRIES_WRITE;
+        return op_request(op, "PATCH", query, KUBE_BODY_MERGE, op->body);
+}
+
+static int entries_step(KubeOp *op, KubeResponse *resp, KubeError *err) {
+        if (op->step == APPLY_ENTRIES_READ) {
+                if (resp->status != 200)
+                        return kube_http_failure(resp, err); /* a 404 is -ENOENT */
+                if (!cJSON_IsObject(resp->json))
+                        return kube_error_setf(err, -EBADMSG, "GET %s: the answer is not a JSON object", op->path);
+                json_delete_wiped(op->before);
+                op->before = TAKE_PTR(resp->json);
+                return entries_after_read(op);
+        }
+        if (resp->status == 409 && op->reads < 3)
+                return entries_read(op); /* changed since we read it: read again */
+        if (resp->status == 409)
+                return kube_error_setf(err, -EEXIST, "%s keeps changing while entries are added to its %s",
+                                       op->path, op->list);
+        if (resp->status != 200 || !cJSON_IsObject(resp->json))
+                return kube_http_failure(resp, err);
+        apply_result(op, 200, TAKE_PTR(resp->json), true);
+        return 1;
+}
+
+int kube_add_entries_start(KubeClient *c, const cJSON *obj, const char *list, KubeApplyDone done, void *userdata,
+                           KubeOp **ret) {
+        _cleanup_(op_freep) KubeOp *op = NULL;
+        _cleanup_free_ char *path = NULL;
+        KubeRef ref;
+        int r;
+
+        if (kube_ref_from_object(obj, &ref) < 0 || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(obj, list)))
+                return -EINVAL;
+        r = kube_ref_path(&ref, &path, NULL);
+        if (r < 0)
+                return r;
+        r = op_new(c, OP_APPLY, path, userdata, &op);
+        if (r < 0)
+                return r;
+        op->apply_done = done;
+        op->flags = KUBE_APPLY_EXISTING; /* changed: the resourceVersion moved */
+        op->list = strdup(list);
+        op->desired = cJSON_Duplicate(obj, true);
+        if (!op->list || !op->desired)
+                return -ENOMEM;
+        return op_started(entries_read(op), &op, ret);
+}
+
 /* One answer of the apply's requests: the next step, or the result. */
 static int apply_step(KubeOp *op, KubeResponse *resp, KubeError *err) {
         switch (op->step) {
+        case APPLY_ENTRIES_READ:
+        case APPLY_ENTRIES_WRITE:
+                return entries_step(op, resp, err);
         case APPLY_READ:
                 if (resp->status != 200 && (resp->status != 404 || (op->flags & KUBE_APPLY_EXISTING)))
                         return kube_http_failure(resp, err); /* a 404 is -ENOENT */

@@ -202,6 +202,16 @@ typedef void (*KubeApplyDone)(int r, KubeApplyResult *res, const KubeError *err,
 
 /* GET of an API path (with its query). -ENOENT on 404. */
 int kube_get_start(KubeClient *c, const char *path, KubeObjectDone done, void *userdata, KubeOp **ret);
+/* Adds the entries of obj's array member list (matched by their "name")
+ * that the live object's list lacks, keeping every entry already there:
+ * GET, then a merge PATCH (an Update of the field manager nap-agent) of
+ * the whole list at the resourceVersion read, read again on 409 (at most
+ * three reads). For a list server-side apply treats as atomic (a
+ * ServiceAccount's imagePullSecrets), where an apply would replace it.
+ * Never creates: -ENOENT when the object is missing. The result's changed
+ * says whether an entry was added; its live is the object after. */
+int kube_add_entries_start(KubeClient *c, const cJSON *obj, const char *list, KubeApplyDone done, void *userdata,
+                           KubeOp **ret);
 /* POST of obj to its collection: created, never replaced. -EEXIST (err
  * set) when an object of that name exists (409). obj is serialised at
  * once (and wiped when the request is done). */

@@ -201,6 +201,7 @@ static int parse_objects(Ledger *l, const cJSON *arr) {
                 if (r < 0)
                         return r;
                 e->sealed = seal && streq(seal, want);
+                e->create_only = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "createOnly"));
         }
         return 0;
 }
@@ -228,6 +229,21 @@ static int parse_clients(Ledger *l, const cJSON *arr) {
                 if (r < 0)
                         return r;
         }
+        return 0;
+}
+
+/* {"KEY": "hex digest", ...}; entries of another shape are dropped (the
+ * next pass records them again, without a notice). */
+static int parse_platform_keys(Ledger *l, const cJSON *keys) {
+        if (!cJSON_IsObject(keys))
+                return 0;
+        l->platform_keys = cJSON_CreateObject();
+        if (!l->platform_keys)
+                return -ENOMEM;
+        for (const cJSON *k = keys->child; k; k = k->next)
+                if (cJSON_IsString(k) && strlen(k->valuestring) == LEDGER_DIGEST_HEX - 1 &&
+                    ledger_record_platform_key(l, k->string, k->valuestring) < 0)
+                        return -ENOMEM;
         return 0;
 }
 
@@ -261,6 +277,8 @@ static int parse_ledger(Ledger *l, const char *text) {
         l->last_time = json_dup(last, "time");
         l->last_result = json_dup(last, "result");
         l->last_message = json_dup(last, "message");
+        if (r >= 0)
+                r = parse_platform_keys(l, cJSON_GetObjectItemCaseSensitive(j, "platformKeys"));
         cJSON_Delete(j);
         return r;
 }
@@ -321,6 +339,8 @@ static void ledger_clear(Ledger *l) {
         free(l->last_time);
         free(l->last_result);
         free(l->last_message);
+        cJSON_Delete(l->platform_keys);
+        l->platform_keys = NULL;
         l->objects = NULL, l->clients = NULL;
         l->n_objects = l->n_clients = 0;
         l->last_time = l->last_result = l->last_message = NULL;
@@ -454,6 +474,31 @@ LedgerObject *ledger_find_object(const Ledger *l, const char *kind, const char *
                         return o;
         }
         return NULL;
+}
+
+const char *ledger_platform_key(const Ledger *l, const char *name) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(l->platform_keys, name);
+        return cJSON_IsString(d) ? d->valuestring : NULL;
+}
+
+bool ledger_platform_keys_recorded(const Ledger *l) {
+        return l->platform_keys != NULL;
+}
+
+int ledger_record_platform_key(Ledger *l, const char *name, const char *digest) {
+        cJSON *d;
+
+        if (!l->platform_keys && !(l->platform_keys = cJSON_CreateObject()))
+                return -ENOMEM;
+        d = cJSON_CreateString(digest);
+        if (!d)
+                return -ENOMEM;
+        cJSON_DeleteItemFromObjectCaseSensitive(l->platform_keys, name);
+        if (!cJSON_AddItemToObject(l->platform_keys, name, d)) {
+                cJSON_Delete(d);
+                return -ENOMEM;
+        }
+        return 0;
 }
 
 LedgerClient *ledger_find_client(const Ledger *l, const char *id) {
@@ -632,10 +677,14 @@ static cJSON *ledger_to_json(const Ledger *l) {
                 }
                 if (o->sealed)
                         add_str(e, "seal", seal);
+                if (o->create_only)
+                        cJSON_AddTrueToObject(e, "createOnly");
                 if (o->view)
                         cJSON_AddItemToObject(e, "view", cJSON_Duplicate(o->view, true));
                 cJSON_AddItemToArray(objs, e);
         }
+        if (l->platform_keys)
+                cJSON_AddItemToObject(j, "platformKeys", cJSON_Duplicate(l->platform_keys, true));
         clients = cJSON_AddArrayToObject(j, "clients");
         for (size_t i = 0; i < l->n_clients; i++) {
                 const LedgerClient *c = &l->clients[i];

@@ -44,6 +44,7 @@ typedef struct LedgerObject {
         char *uid;        /* metadata.uid of the object the agent applied; NULL: not known (an intent, or an
                            * entry of an older ledger) */
         bool sealed;      /* recorded by this agent (or its seal checks out): not written in by someone else */
+        bool create_only; /* made once when missing, never written again, never deleted (template.h) */
 } LedgerObject;
 
 /* The database a client's row was written to: where (as the connection
@@ -85,6 +86,8 @@ typedef struct Ledger {
         char *last_time;
         char *last_result; /* "ok" or "error" */
         char *last_message;
+        cJSON *platform_keys; /* name -> keyed digest of the value of a key only the platform's
+                               * install.sh applies (plan.h, PlanPlatformKey); NULL: never recorded */
         bool read_only;   /* opened with ledger_open_read_only(): commit refuses */
         bool rebuild;     /* ledger.json was missing or unparsable: what the agent owns is to be
                            * read back from the cluster before anything is applied */
@@ -178,6 +181,13 @@ void ledger_abandon_intent(Ledger *l, const char *kind, const char *namespace, c
 /* Forgets an object or client; 0 also when it was not there. */
 void ledger_forget_object(Ledger *l, const char *kind, const char *namespace, const char *name);
 void ledger_forget_client(Ledger *l, const char *id);
+
+/* The keyed digest last recorded for the platform key name (see
+ * Ledger.platform_keys), or NULL; ledger_platform_keys_recorded() says
+ * whether any ever was. */
+const char *ledger_platform_key(const Ledger *l, const char *name);
+bool ledger_platform_keys_recorded(const Ledger *l);
+int ledger_record_platform_key(Ledger *l, const char *name, const char *digest);
 
 /* Notes the outcome of a pass; message passes the redaction step (util/redact.h). */
 int ledger_set_last_pass(Ledger *l, bool ok, const char *message);

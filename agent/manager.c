@@ -41,8 +41,9 @@ struct Manager {
         uint8_t target_key[32];
         bool target_cached;
         LedgerDatabase target;
-        char last_error[512]; /* the last connection failure, one line, no secret */
+        char last_error[1024]; /* the last connection failure, one line, no secret */
         char *ledger_error;   /* why the ledger could not be opened, or NULL */
+        bool kubeconfig_failed; /* ... which was: no kubeconfig that can be read */
 };
 
 /* *ret_message = the formatted text (NULL when out of memory); returns error. */
@@ -224,12 +225,17 @@ const char *manager_state_dir(const Manager *m) {
         return m->state_dir;
 }
 
+bool manager_kubeconfig_failed(const Manager *m) {
+        return m->kubeconfig_failed;
+}
+
 const char *manager_last_error(const Manager *m) {
         return m->last_error;
 }
 
 void manager_clear_error(Manager *m) {
         m->last_error[0] = 0;
+        m->kubeconfig_failed = false;
 }
 
 bool manager_connected(const Manager *m) {
@@ -285,25 +291,46 @@ static int locate_kubeconfig(Manager *m, const Config *c, char **ret, char **ret
         return kube_config_locate(m->options.kubeconfig, config_get(c, "KUBECONFIG"), dir, ret, ret_skipped);
 }
 
+/* No kubeconfig to be had: one line naming every place looked at and what
+ * fixes it. Under systemd (credentials handed in), the drop-in; a retry
+ * cannot help, the daemon waits for SIGHUP or the next edit. */
+static int kubeconfig_missing(Manager *m, int error, const Config *c) {
+        _cleanup_free_ char *dir = path_dirname(m->options.values_path), *tried = NULL;
+        bool service = !strempty(getenv("CREDENTIALS_DIRECTORY"));
+
+        if (!dir || kube_config_describe_search(config_get(c, "KUBECONFIG"), dir, &tried) < 0)
+                return manager_fail(m, ENOMEM, "Out of memory");
+        m->kubeconfig_failed = true;
+        if (service)
+                return manager_fail(m, error, "No kubeconfig nap-agent can read (%s): hand one in with a drop-in, "
+                                    "`systemctl edit nap-agent`: [Service] LoadCredential=kubeconfig:/path/to/kubeconfig, "
+                                    "then `systemctl restart nap-agent`; nothing is applied until then", tried);
+        return manager_fail(m, error, "No kubeconfig found (%s): pass --kubeconfig or set KUBECONFIG (in the "
+                            "environment or in values.env)", tried);
+}
+
 int manager_kube(Manager *m, const Config *c, KubeClient **ret) {
         _cleanup_free_ char *path = NULL, *skipped = NULL;
         KubeError err = { 0 };
         int r;
 
         r = locate_kubeconfig(m, c, &path, &skipped);
+        if (r == -ENOENT)
+                return kubeconfig_missing(m, r, c);
         if (r < 0)
-                return manager_fail(m, r, "No kubeconfig found: pass --kubeconfig, set KUBECONFIG (in the "
-                                          "environment or in values.env), or hand it in with LoadCredential=kubeconfig");
+                return manager_fail(m, r, "Failed to find the kubeconfig: %s", STRERROR(r));
         if (m->kube && m->kube_path && streq(m->kube_path, path)) {
                 *ret = m->kube;
                 return 0;
         }
         if (skipped)
-                log_warning("KUBECONFIG in values.env names '%s', which does not exist, ignoring", skipped);
+                log_warning("KUBECONFIG in values.env names '%s', which %s, ignoring", skipped,
+                            access(skipped, F_OK) < 0 ? "does not exist" : "this user cannot read");
         m->kube = kube_client_free(m->kube);
         free(m->kube_path);
         m->kube_path = NULL;
         r = kube_client_new(path, &m->options.kube_options, m->event, &m->kube, &err);
+        m->kubeconfig_failed = r == -ENOENT || r == -EACCES; /* a file, not a server: retrying cannot help */
         if (r < 0)
                 return manager_fail(m, r, "Failed to load kubeconfig '%s': %s", path, err.message);
         m->kube_path = TAKE_PTR(path);

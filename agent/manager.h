@@ -57,6 +57,9 @@ const char *manager_state_dir(const Manager *m);
 /* The line of the last connection failure manager_fail() logged, or "". */
 const char *manager_last_error(const Manager *m);
 void manager_clear_error(Manager *m);
+/* Whether that failure was a kubeconfig that cannot be found or read:
+ * nothing a retry fixes (the operator hands one in, then SIGHUP or an edit). */
+bool manager_kubeconfig_failed(const Manager *m);
 
 /* The ledger, read again when manager_idle() dropped it or a plan refused
  * it (a failure is logged). Valid until the next manager_idle(),

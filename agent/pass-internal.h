@@ -109,7 +109,7 @@ struct Pass {
         Plan *plan;
         PassResult res;
         int error;           /* the first failure, or 0 */
-        char error_line[512]; /* ... and what was logged for it */
+        char error_line[1024]; /* ... and what was logged for it */
         PassRebuild rebuild;
         PassGuard guard;
         PassObjects objects;

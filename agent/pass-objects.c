@@ -122,6 +122,7 @@ static void abandon_if_refused(ObjectTask *t, const KubeError *err) {
 /* ---- applying and deleting objects ---------------------------------------------- */
 
 static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *userdata);
+static void on_created(int r, cJSON *obj, const KubeError *err, void *userdata);
 static void on_deleted(int r, bool existed, const KubeError *err, void *userdata);
 
 /* Before the intent is written: it marks the entry pending. */
@@ -147,6 +148,12 @@ static int task_start_apply(ObjectTask *t, unsigned flags) {
         /* Never the stand-in of a secret digest: the digest gate seals them. */
         if (cJSON_IsString(ann) && streq(ann->valuestring, SECRET_DIGEST_PENDING))
                 return -ENOKEY;
+        /* Made once, never overwritten; entries added beside the others (plan-kinds.c). */
+        if (t->a->object->create_only)
+                return kube_create_start(t->pass->objects.kube, t->a->object->body, on_created, t, &t->op);
+        if (t->a->object->list_entries)
+                return kube_add_entries_start(t->pass->objects.kube, t->a->object->body, t->a->object->list_entries,
+                                              on_applied, t, &t->op);
         return kube_apply_start(t->pass->objects.kube, t->a->object->body, e ? e->resource_version : NULL, flags,
                                 on_applied, t, &t->op);
 }
@@ -261,7 +268,17 @@ static void log_applied(ObjectTask *t, const KubeApplyResult *ar) {
 
         if (ar->adopted)
                 log_notice("adopted %s: the fields install.sh's kubectl applied now belong to nap-agent", t->id);
-        if (t->a->object->partial && ar->changed && !(t->pa->apply_flags & KUBE_APPLY_RESYNC)) {
+        if (t->a->object->list_entries) {
+                if (ar->changed)
+                        log_info("added the %s entries of %s to %s, keeping every other", t->a->object->list_entries,
+                                 t->a->object->source, t->id);
+                if (ar->changed && !(t->pa->apply_flags & KUBE_APPLY_RESYNC))
+                        p->res.objects_applied++;
+                else if (ar->changed)
+                        p->res.objects_repaired++;
+                else
+                        p->res.objects_unchanged++;
+        } else if (t->a->object->partial && ar->changed && !(t->pa->apply_flags & KUBE_APPLY_RESYNC)) {
                 log_info("updated %s: only the fields nap-agent sets on it (%s)", t->id, t->a->object->source);
                 p->res.objects_applied++;
         } else if (t->step == TASK_REPLACE_APPLY) {
@@ -368,6 +385,35 @@ static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *u
         object_task_done(t);
 }
 
+/* A create-only object: made now, or there already (409), which is as
+ * good: it is never overwritten (the registry login install.sh or an
+ * operator made stays as it is). */
+static void on_created(int r, cJSON *obj, const KubeError *err, void *userdata) {
+        ObjectTask *t = userdata;
+        Pass *p = t->pass;
+        const char *rv = json_string(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "resourceVersion");
+
+        t->op = NULL;
+        if (r == -EEXIST) {
+                log_info("%s exists: left as it is (%s makes it only when it is missing, never overwrites it)", t->id,
+                         t->a->object->source);
+                p->res.objects_unchanged++;
+                r = plan_action_record(p->ledger, t->a, NULL, NULL);
+        } else if (r < 0) {
+                abandon_if_refused(t, err);
+                pass_fail(p, r, "Failed to create %s: %s", t->id, err ? err->message : STRERROR(r));
+        } else {
+                log_info("created %s (%s; never overwritten, never deleted)", t->id, t->a->object->source);
+                p->res.objects_applied++;
+                r = plan_action_record(p->ledger, t->a, rv,
+                                       json_string(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "uid"));
+        }
+        if (r < 0 && !p->error)
+                pass_fail(p, r, "Out of memory");
+        json_delete_wiped(obj);
+        object_task_done(t);
+}
+
 static void on_deleted(int r, bool existed, const KubeError *err, void *userdata) {
         ObjectTask *t = userdata;
         Pass *p = t->pass;
@@ -440,6 +486,9 @@ static int intents_write(Pass *p) {
                 if (r < 0)
                         return r;
                 pa->intended = true;
+                /* never pruned, also while its first write is pending */
+                if (a->object && a->object->create_only)
+                        ledger_find_object(p->ledger, a->kind, a->namespace, a->name)->create_only = true;
         }
         return 0;
 }
@@ -565,7 +614,8 @@ static void on_key_ready(void *userdata) {
 void pass_objects_start(Pass *p) {
         int r;
 
-        if (!(p->opts.flags & PASS_CLIENTS_ONLY) && needs_digest_key(p, 0, p->plan->n_actions)) {
+        /* (a pass that failed already, e.g. the rows found no kubeconfig, writes nothing: no second try) */
+        if (!p->error && !(p->opts.flags & PASS_CLIENTS_ONLY) && needs_digest_key(p, 0, p->plan->n_actions)) {
                 manager_clear_error(p->m);
                 r = digest_gate_start(&p->objects.key, p, on_key_ready, p);
                 if (r < 0 && manager_last_error(p->m)[0])

@@ -169,14 +169,18 @@ static void describe(Pass *p) {
         PassResult *res = &p->res;
         unsigned long long gen = (unsigned long long) p->ledger->generation;
         bool changed = res->objects_applied || res->objects_deleted || res->clients_changed;
+        char keys[96] = "";
 
+        if (res->platform_keys)
+                snprintf(keys, sizeof keys, "; %u key(s) changed that only `install.sh --manifests-only` applies",
+                         res->platform_keys);
         if (!changed && !res->objects_repaired && !res->clients_repaired) {
-                set_status(res, "no changes; generation %llu", gen);
+                set_status(res, "no changes%s; generation %llu", keys, gen);
                 return;
         }
-        set_status(res, "applied %u object(s), deleted %u, %u oauth client change(s)%s; generation %llu",
+        set_status(res, "applied %u object(s), deleted %u, %u oauth client change(s)%s%s; generation %llu",
                    res->objects_applied, res->objects_deleted, res->clients_changed,
-                   res->objects_repaired || res->clients_repaired ? " (drift repaired)" : "", gen);
+                   res->objects_repaired || res->clients_repaired ? " (drift repaired)" : "", keys, gen);
 }
 
 static void pass_free(Pass *p) {
@@ -232,6 +236,7 @@ static void pass_finish(Pass *p) {
                 describe(p);
         else
                 describe_failure(p);
+        p->res.no_kubeconfig = r < 0 && manager_kubeconfig_failed(p->m);
         if (p->res.status) { /* STATUS= shows it: the redaction step (util/redact.h) once more */
                 char *clean = redact(p->res.status);
                 if (clean) {
@@ -306,6 +311,22 @@ void pass_guard_done(Pass *p, int r) {
         pass_apply(p);
 }
 
+/* The keys only install.sh applies (plan-platform.c): each edit said once,
+ * here, and its digest recorded at once (saved with the pass), so the next
+ * pass is quiet about it whatever becomes of this one. */
+static int pass_platform_keys(Pass *p) {
+        for (size_t i = 0; i < p->plan->n_platform_keys; i++) {
+                _cleanup_free_ char *notice = NULL;
+                if (!p->plan->platform_keys[i].changed)
+                        continue;
+                if (plan_platform_key_notice(&p->plan->platform_keys[i], &notice) < 0)
+                        return -ENOMEM;
+                log_notice("%s", notice);
+                p->res.platform_keys++;
+        }
+        return plan_platform_keys_record(p->ledger, p->plan);
+}
+
 /* Plans against the ledger, checks the guard, and starts the objects and the clients. */
 static void pass_plan(Pass *p) {
         _cleanup_free_ char *corrupt = NULL;
@@ -328,6 +349,12 @@ static void pass_plan(Pass *p) {
         }
         for (size_t i = 0; i < p->plan->n_notes; i++)
                 log_notice("%s", p->plan->notes[i]);
+        r = pass_platform_keys(p);
+        if (r < 0) {
+                pass_fail(p, r, "Out of memory");
+                pass_finish(p);
+                return;
+        }
         p->state = PASS_GUARDING;
         r = pass_guard_start(p);
         if (r < 0)

@@ -52,7 +52,9 @@ typedef struct PassResult {
         unsigned clients_repaired;
         unsigned objects_unchanged;
         unsigned warnings;         /* survived, logged (e.g. nap-cp missing) */
+        unsigned platform_keys;    /* keys only install.sh applies that this edit changed (said once) */
         bool invalid_values;       /* values.env could not be used: nothing was applied */
+        bool no_kubeconfig;        /* no kubeconfig could be found or read: a retry cannot help */
         unsigned long long generation; /* the ledger's, after the pass */
         char *status;              /* one line for STATUS= and `status`; no secret */
         PassWorkload *workloads;   /* created or changed by this pass */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Inside the plan (not for its callers): what plan.c, which plans the
- * objects and prunes, shares with plan-clients.c, which plans the oauth
- * clients' rows.
+ * Inside the plan (not for its callers): what plan.c shares with its
+ * other files: plan-clients.c (the oauth clients' rows), plan-kinds.c
+ * (objects not applied by server-side apply) and plan-platform.c (the keys
+ * only install.sh applies).
  */
 #pragma once
 
@@ -26,3 +27,18 @@ int plan_desired_client(Plan *p, const DesiredClient *dc, const Config *c, const
 /* The action of a desired client, from its row in the database. */
 int plan_live_client(Plan *p, const DesiredClient *dc, const Config *c, const Ledger *l, const LedgerDatabase *db,
                      PlanLiveClient fetch, void *userdata);
+
+/* ---- plan-kinds.c, plan-platform.c ---- */
+
+/* The objects that are not applied by server-side apply (plan-kinds.c):
+ * a create-only object is created when missing and else unchanged; a
+ * list-entry one is an update while an entry of its list is not there.
+ * They set a's op and changes from the ledger's entry e (NULL: none), or
+ * from the live object (NULL: none), and return 1; 0 for any other object. */
+int plan_kind_from_ledger(Plan *p, PlanAction *a, const LedgerObject *e);
+int plan_kind_from_live(Plan *p, PlanAction *a, const cJSON *live);
+
+/* Fills p's platform keys from c, each flagged when its keyed digest
+ * differs from what l recorded (plan-platform.c). */
+int plan_platform_keys_compute(Plan *p, const Config *c, const Ledger *l);
+void plan_platform_keys_free(Plan *p);

@@ -210,7 +210,8 @@ int plan_strdup_into(char **dst, const char *s) {
 }
 
 bool plan_entry_missing(const LedgerObject *e) {
-        return e && streq(e->module, PARTIAL_MODULE) && !e->pending && !e->resource_version && e->digest[0];
+        return e && streq(e->module, PARTIAL_MODULE) && !e->create_only && !e->pending && !e->resource_version &&
+               e->digest[0];
 }
 
 /* What a partial object sets, for a plan that has nothing to compare it
@@ -243,6 +244,7 @@ static int plan_desired_object(Plan *p, const DesiredObject *o, const Config *c,
         const LedgerObject *e = ledger_find_object(l, o->kind, o->namespace, o->name);
         char digest[LEDGER_DIGEST_HEX];
         PlanAction *a;
+        int r;
 
         object_digest(l, o, digest);
         /* A pending write's outcome is unknown: apply again, whatever the digest.
@@ -261,6 +263,9 @@ static int plan_desired_object(Plan *p, const DesiredObject *o, const Config *c,
         a->view = plan_object_view(o, c, l);
         if (!a->view)
                 return -ENOMEM;
+        r = plan_kind_from_ledger(p, a, e);
+        if (r != 0)
+                return r < 0 ? r : 0;
         if (a->op == PLAN_UNCHANGED && plan_entry_missing(e) &&
             add_note(p, "%s %s/%s (the platform's own) did not exist at the last pass, so the fields of %s were not "
                      "set on it; `nap-agent apply --resync` looks again", o->kind, o->namespace, o->name,
@@ -374,6 +379,13 @@ static int plan_prunes(Plan *p, const DesiredSet *d, const Config *c, const Ledg
                         const LedgerObject *e = &l->objects[i];
                         if (kind_rank(e->kind) != rank || object_desired(d, e))
                                 continue;
+                        if (e->create_only) {
+                                /* Made once, never deleted (plan-kinds.c): forgotten, left as it is. */
+                                if (add_note(p, "no longer making %s %s/%s, which is left as it is (made only when "
+                                             "missing, never deleted)", e->kind, strna(e->namespace), e->name) < 0)
+                                        return -ENOMEM;
+                                continue;
+                        }
                         if (streq(e->module, PARTIAL_MODULE)) {
                                 /* The platform's own object: never deleted (see plan_forget_partials). */
                                 if (partial_desired(d) &&
@@ -438,6 +450,7 @@ Plan *plan_free(Plan *p) {
                 free(p->notes[i]);
         free(p->notes);
         free(p->actions);
+        plan_platform_keys_free(p);
         free(p);
         return NULL;
 }
@@ -471,9 +484,10 @@ char *plan_action_id(const PlanAction *a) {
 size_t plan_forget_partials(Ledger *l, const DesiredSet *d) {
         size_t n = 0;
 
-        for (size_t i = 0; partial_desired(d) && i < l->n_objects;) {
+        for (size_t i = 0; i < l->n_objects;) {
                 const LedgerObject *e = &l->objects[i];
-                if (streq(e->module, PARTIAL_MODULE) && !object_desired(d, e)) {
+                bool partial = streq(e->module, PARTIAL_MODULE) && partial_desired(d);
+                if ((partial || e->create_only) && !object_desired(d, e)) {
                         ledger_forget_object(l, e->kind, e->namespace, e->name);
                         n++;
                 } else
@@ -515,6 +529,11 @@ void plan_print(const Plan *p, FILE *f, bool show_unchanged) {
         }
         for (size_t i = 0; i < p->n_notes; i++)
                 fprintf(f, "note: %s\n", p->notes[i]);
+        for (size_t i = 0; i < p->n_platform_keys; i++) {
+                _cleanup_free_ char *notice = NULL;
+                if (p->platform_keys[i].changed && plan_platform_key_notice(&p->platform_keys[i], &notice) >= 0)
+                        fprintf(f, "notice: %s\n", notice);
+        }
         if (!plan_has_changes(p))
                 fprintf(f, "No changes: the cluster and the database match values.env as last applied.\n");
 }
@@ -527,10 +546,15 @@ int plan_action_record(Ledger *l, const PlanAction *a, const char *resource_vers
                 return 0;
         }
         cJSON *view = cJSON_Duplicate(a->view, true);
+        int r;
+
         if (!view)
                 return -ENOMEM;
-        return ledger_record_object(l, a->api_version, a->kind, a->namespace, a->name, a->module, a->digest,
-                                    resource_version, uid, view);
+        r = ledger_record_object(l, a->api_version, a->kind, a->namespace, a->name, a->module, a->digest,
+                                 resource_version, uid, view);
+        if (r >= 0 && a->object && a->object->create_only)
+                ledger_find_object(l, a->kind, a->namespace, a->name)->create_only = true;
+        return r;
 }
 
 /* ---- entries the agent did not seal --------------------------------------- */
@@ -639,6 +663,11 @@ static int plan_live_object(Plan *p, const DesiredObject *o, const Config *c, co
                 r = -ENOMEM;
                 goto finish;
         }
+        r = plan_kind_from_live(p, a, live);
+        if (r != 0) {
+                r = r < 0 ? r : 0;
+                goto finish;
+        }
         if (!live && o->partial) {
                 /* Never created: nothing to do but say so. */
                 a->op = PLAN_UNCHANGED;
@@ -688,6 +717,8 @@ int plan_compute_live(const DesiredSet *desired, const Config *c, const Ledger *
         for (size_t i = 0; r >= 0 && i < desired->n_clients; i++)
                 r = fetch_client ? plan_live_client(p, &desired->clients[i], c, l, db, fetch_client, userdata)
                                  : plan_desired_client(p, &desired->clients[i], c, l, db);
+        if (r >= 0)
+                r = plan_platform_keys_compute(p, c, l);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(p);

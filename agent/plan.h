@@ -54,11 +54,22 @@ typedef struct PlanAction {
         char *reason;                   /* why a delete happens */
 } PlanAction;
 
+/* A key of values.env that only the platform's install.sh applies
+ * (config-platform.c), with the keyed digest of its value now. */
+typedef struct PlanPlatformKey {
+        const char *name;               /* static */
+        char digest[LEDGER_DIGEST_HEX]; /* HMAC of its value with the ledger's key: never the value */
+        bool changed;                   /* differs from what the last pass recorded */
+        bool modules_too;               /* the agent applies it to the modules' objects as well */
+} PlanPlatformKey;
+
 typedef struct Plan {
         PlanAction *actions;
         size_t n_actions;
         char **notes;
         size_t n_notes;
+        PlanPlatformKey *platform_keys; /* every one of them, in config-platform.c's order */
+        size_t n_platform_keys;
 } Plan;
 
 /* Computes the plan. desired and l must outlive the plan. db: the database
@@ -98,9 +109,21 @@ int plan_compute_live(const DesiredSet *desired, const Config *c, const Ledger *
  * that changes nothing does not look again (a resync does). */
 bool plan_entry_missing(const LedgerObject *e);
 /* Forgets the entries of partial objects no longer desired while another
- * one is (a new APP_PREFIX or NAMESPACE): they are never deleted, only left
- * as they are. Returns how many. */
+ * one is (a new APP_PREFIX or NAMESPACE, no IMAGE_PULL_SECRET any more),
+ * and of create-only objects no longer desired: they are never deleted,
+ * only left as they are. Returns how many. */
 size_t plan_forget_partials(Ledger *l, const DesiredSet *d);
+
+/* How many of the platform's keys changed since the last pass (what the
+ * pass and `plan` report, once per edit). */
+size_t plan_platform_keys_changed(const Plan *p);
+/* The one line said about a changed platform key: which key, and that
+ * `install.sh --manifests-only` applies it (malloc'ed; no value in it). */
+int plan_platform_key_notice(const PlanPlatformKey *k, char **ret);
+/* Records the platform keys' digests in the ledger (what a pass does, so
+ * that the next one says nothing of the same edit). Returns 1 when the
+ * ledger changed, 0 when it already held them. */
+int plan_platform_keys_record(Ledger *l, const Plan *p);
 
 /* Brings the ledger in line with a carried-out action (records what was
  * applied, with the object's uid, forgets what was deleted). */

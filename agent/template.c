@@ -23,6 +23,7 @@ typedef struct RenderCtx {
         DiagList *diags;
         int error;        /* first error seen, negative errno */
         bool dropped;     /* a field was dropped: its variable is absent or empty */
+        bool empty;       /* a variable it names is absent or empty (any filter) */
         bool expands;     /* the string being substituted is one Kubernetes expands $(VAR) in */
 } RenderCtx;
 
@@ -169,6 +170,8 @@ static int substitute_string(RenderCtx *ctx, const char *s, cJSON **ret) {
                         strbuf_free(&b);
                         return -EINVAL;
                 }
+                if (strempty(v->value))
+                        ctx->empty = true;
                 if (v->value && f == FILTER_BASE64) {
                         char *enc = base64_encode(v->value, strlen(v->value));
                         strbuf_puts(&b, enc ? enc : "");
@@ -404,12 +407,16 @@ typedef struct Owners {
         Module first_enabled; /* the module it is shown under */
         bool enabled;         /* rendered: one of the owners is on */
         bool partial;         /* "partial": true, owned by the platform's core */
+        bool create_only;     /* "createOnly": true */
+        const char *list_entries; /* "listEntries": the list the agent adds its entries to (partial only) */
         char names[64];       /* "sandbox" or "sandbox,browser", as the ledger records it */
 } Owners;
 
 /* A partial object belongs to the platform's core and is always rendered;
  * the core's objects are never the agent's to create, so nothing else may
- * name it. */
+ * name it, but for one the platform's installer makes only when it is
+ * missing (createOnly: the registry login's Secret), which the agent makes
+ * the same way. */
 static int partial_owners(const cJSON *j, const char *path, Owners *ret, DiagList *diags) {
         const cJSON *mod = cJSON_GetObjectItemCaseSensitive(j, "module");
         bool partial = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "partial"));
@@ -417,6 +424,10 @@ static int partial_owners(const cJSON *j, const char *path, Owners *ret, DiagLis
 
         if (!partial && !core)
                 return 0;
+        if (core && !partial && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "createOnly"))) {
+                *ret = (Owners) { .enabled = true, .names = PARTIAL_MODULE };
+                return 1;
+        }
         if (partial != core) {
                 diag_add(diags, DIAG_ERROR, path, 0, 0, "a partial object is the platform's own: \"module\": \""
                          PARTIAL_MODULE "\", \"partial\": true",
@@ -460,6 +471,29 @@ static int template_owners(const Config *c, const cJSON *j, const char *path, Ow
         return 0;
 }
 
+/* The two ways besides server-side apply: "createOnly": true, an object
+ * created when it does not exist and else never written, never deleted (the
+ * registry login's Secret, as install.sh's `kubectl create`); and, on a
+ * partial object, "listEntries": the name of a top-level list whose entries
+ * (matched by "name") the agent adds by read-modify-write, keeping every
+ * other one (a ServiceAccount's imagePullSecrets, which server-side apply
+ * would replace whole: the list is atomic). */
+static int template_kind(const cJSON *j, const char *path, Owners *own, DiagList *diags) {
+        const cJSON *co = cJSON_GetObjectItemCaseSensitive(j, "createOnly");
+        const cJSON *le = cJSON_GetObjectItemCaseSensitive(j, "listEntries");
+
+        own->create_only = cJSON_IsTrue(co);
+        own->list_entries = cJSON_IsString(le) ? le->valuestring : NULL;
+        if ((co && !cJSON_IsBool(co)) || (le && !own->list_entries) || (own->create_only && own->partial) ||
+            (own->list_entries && !own->partial)) {
+                diag_add(diags, DIAG_ERROR, path, 0, 0, "\"createOnly\": true on an object of a module; "
+                         "\"listEntries\": \"FIELD\" on a partial object",
+                         "template has a \"createOnly\" or \"listEntries\" it cannot have");
+                return -EINVAL;
+        }
+        return 0;
+}
+
 static int add_object(DesiredSet *s, const Owners *own, const char *path, cJSON *body, DiagList *diags) {
         const cJSON *meta = cJSON_GetObjectItemCaseSensitive(body, "metadata");
         DesiredObject *o, *p;
@@ -489,8 +523,16 @@ static int add_object(DesiredSet *s, const Owners *own, const char *path, cJSON 
         o->rank = kind_rank(o->kind);
         o->holds_secrets = streq(o->kind, "Secret");
         o->partial = own->partial;
+        o->create_only = own->create_only;
+        if (own->list_entries && !(o->list_entries = strdup(own->list_entries)))
+                return -ENOMEM;
         if (!o->modules || !o->source || !o->api_version || !o->kind || !o->name)
                 return -ENOMEM;
+        if (o->list_entries && !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(body, o->list_entries))) {
+                diag_add(diags, DIAG_ERROR, path, 0, 0, NULL, "\"listEntries\" names \"%s\", which is not a list "
+                         "of the object", o->list_entries);
+                return -EINVAL;
+        }
         return 0;
 }
 
@@ -529,10 +571,18 @@ static int render_file(const Config *c, const char *path, DesiredSet *s, DiagLis
         if (r < 0)
                 return r;
         r = template_owners(c, j, path, &own, diags);
+        if (r >= 0)
+                r = template_kind(j, path, &own, diags);
         if (r < 0 || !own.enabled) {
                 cJSON_Delete(j);
                 return r;
         }
+        _cleanup_free_ char *list_entries = own.list_entries ? strdup(own.list_entries) : NULL;
+        if (own.list_entries && !list_entries) {
+                cJSON_Delete(j);
+                return -ENOMEM;
+        }
+        own.list_entries = list_entries; /* j, which held it, goes below */
 
         RenderCtx ctx = { .config = c, .file = path, .diags = diags };
         bool is_client = cJSON_HasObjectItem(j, "oauthClient");
@@ -544,11 +594,13 @@ static int render_file(const Config *c, const char *path, DesiredSet *s, DiagLis
                 return -EINVAL;
         }
         r = substitute(&ctx, item, 0);
-        if (r < 0 || (own.partial && ctx.dropped)) {
+        if (r < 0 || ((own.partial || own.create_only) && ctx.empty)) {
                 /* A partial object sets exactly what it names: without a
                  * value (NAP_HOST and the URL empty) it would erase the
-                 * platform's, so it is not rendered at all. */
-                cJSON_Delete(item);
+                 * platform's, so it is not rendered at all; nor is an
+                 * object made once, without all it is made of (no
+                 * registry login: no pull Secret). */
+                json_delete_wiped(item);
                 return r < 0 ? r : 0;
         }
         return is_client ? add_client(s, &own, path, item, diags) : add_object(s, &own, path, item, diags);
@@ -636,6 +688,7 @@ DesiredSet *desired_set_free(DesiredSet *s) {
         for (size_t i = 0; i < s->n_objects; i++) {
                 DesiredObject *o = &s->objects[i];
                 free(o->modules);
+                free(o->list_entries);
                 free(o->source);
                 free(o->api_version);
                 free(o->kind);

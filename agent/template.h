@@ -29,7 +29,11 @@
  * fields the agent sets on an object the platform installed itself, the
  * control plane's Deployment: it is rendered whatever the toggles say, but
  * not at all when one of its variables is absent or empty (an env entry
- * without its value would erase the platform's).
+ * without its value would erase the platform's). With "listEntries":
+ * "FIELD" the partial object's FIELD is a list the agent adds its entries
+ * to, keeping every other (DesiredObject.list_entries). A template with
+ * "createOnly": true is an object the agent creates once and then leaves
+ * alone; it too is not rendered without every variable it names.
  */
 #pragma once
 
@@ -69,6 +73,12 @@ typedef struct DesiredObject {
                             * (nap-cp's public URLs): applied only when it exists,
                             * never created, adopted or deleted; module is
                             * meaningless, modules is PARTIAL_MODULE */
+        bool create_only;  /* created when it does not exist, else never written;
+                            * never deleted (the registry login's Secret) */
+        char *list_entries;/* partial only, or NULL: the top-level list of body whose
+                            * entries (by "name") the agent adds, keeping every other
+                            * one, by read-modify-write rather than server-side apply
+                            * (the default ServiceAccount's imagePullSecrets) */
         char *secret_digest_input; /* what the pod template's secret-digest annotation is
                                     * the HMAC of ("secret/key=base64\n" lines); NULL when
                                     * the pod consumes no rendered Secret. Secret, wiped */

@@ -61,7 +61,6 @@ echo "build-rpm.sh: built $(basename "$rpm_file") in $(($(date +%s) - t0))s"
 
 # --- what the package must hold -------------------------------------------
 list=$(rpm -qlp "$rpm_file" 2>/dev/null)
-conf=$(rpm -qcp "$rpm_file" 2>/dev/null)
 fail=0
 want=(
 	/usr/bin/nap-agent
@@ -72,7 +71,6 @@ want=(
 	/usr/share/bash-completion/completions/nap-agent
 	/usr/share/nap-agent/templates/sandbox-deployment.json
 	/usr/share/nap-agent/values.env.example
-	/etc/nap/values.env
 	/etc/nap/templates.d
 	/var/lib/nap-agent
 )
@@ -84,12 +82,9 @@ for f in "${want[@]}"; do
 		fail=1
 	fi
 done
-grep -qx /etc/nap/values.env <<<"$conf" && echo "ok: /etc/nap/values.env is %config" ||
-	{ echo "FAIL: /etc/nap/values.env is not %config"; fail=1; }
-perm=$(rpm -qp --qf '[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} %{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpm_file" 2>/dev/null |
-	awk '$NF == "/etc/nap/values.env"')
-[[ $perm == "-rw-r----- root nap-agent cn /etc/nap/values.env" ]] && echo "ok: $perm" ||
-	{ echo "FAIL: values.env is '$perm', want -rw-r----- root nap-agent, config(noreplace)"; fail=1; }
+# No live values.env: the agent reads the platform's own (issue 22).
+grep -qx /etc/nap/values.env <<<"$list" && { echo "FAIL: the rpm installs /etc/nap/values.env"; fail=1; } ||
+	echo "ok: no /etc/nap/values.env in the rpm"
 requires=$(rpm -qpR "$rpm_file" 2>/dev/null)
 for q in 'libcurl(\([^)]*\))? >= 7\.87\.0' 'libpq(\([^)]*\))?'; do
 	grep -qxE -- "$q" <<<"$requires" && echo "ok: Requires: $q" || { echo "FAIL: no Requires: $q: $requires"; fail=1; }

@@ -419,17 +419,33 @@ TEST(node_selector_syntax) {
 }
 
 TEST(pull_secret) {
-        _cleanup_(diag_list_clear) DiagList d = { 0 };
+        _cleanup_(diag_list_clear) DiagList d = { 0 }, half = { 0 }, no_server = { 0 };
         _cleanup_(config_freep) _unused_ Config *set = CONFIG(&d, "IMAGE_PULL_SECRET=mirror-pull");
         _cleanup_(config_freep) _unused_ Config *login =
-                CONFIG(&d, "IMAGE_PULL_SECRET=", "REGISTRY_USERNAME=robot", "REGISTRY_PASSWORD=hunter2-hunter2");
-        _cleanup_(config_freep) _unused_ Config *none = CONFIG(&d, "IMAGE_PULL_SECRET=", "REGISTRY_USERNAME=robot");
+                CONFIG(&d, "IMAGE_PULL_SECRET=", "REGISTRY_SERVER=registry.example.com", "REGISTRY_USERNAME=robot",
+                       "REGISTRY_PASSWORD=hunter2-hunter2");
+        _cleanup_(config_freep) _unused_ Config *none = CONFIG(&half, "IMAGE_PULL_SECRET=", "REGISTRY_USERNAME=robot");
+        _cleanup_(config_freep) _unused_ Config *serverless =
+                CONFIG(&no_server, "REGISTRY_USERNAME=robot", "REGISTRY_PASSWORD=hunter2-hunter2");
 
         ASSERT_EQ(d.n, 0);
         ASSERT_STREQ(config_get(set, "IMAGE_PULL_SECRETS"), "[{\"name\":\"mirror-pull\"}]");
+        ASSERT_NULL(config_get(set, "REGISTRY_DOCKERCONFIGJSON")); /* no login: no Secret to make */
         /* install.sh's name for the Secret it makes from a registry login */
         EXPECT(login, "IMAGE_PULL_SECRET=regcred", "IMAGE_PULL_SECRETS=[{\"name\":\"regcred\"}]");
+        /* .dockerconfigjson as `kubectl create secret docker-registry` writes it; "auth" is base64("robot:hunter2-hunter2") */
+        EXPECT(login, "REGISTRY_DOCKERCONFIGJSON={\"auths\":{\"registry.example.com\":{\"username\":\"robot\","
+                      "\"password\":\"hunter2-hunter2\",\"auth\":\"cm9ib3Q6aHVudGVyMi1odW50ZXIy\"}}}");
+        ASSERT_TRUE(config_var(login, "REGISTRY_DOCKERCONFIGJSON")->secret);
+        ASSERT_TRUE(config_key_is_secret("REGISTRY_PASSWORD"));
+        ASSERT_TRUE(config_contains_secret(login, "x hunter2-hunter2 y"));
+        /* half a login: none, with a warning (install.sh makes none either) */
         ASSERT_NULL(config_get(none, "IMAGE_PULL_SECRETS"));
+        ASSERT_NULL(config_get(none, "REGISTRY_DOCKERCONFIGJSON"));
+        ASSERT_TRUE(!diag_has_errors(&half) && diags_mention(&half, DIAG_WARNING, "REGISTRY_USERNAME is set without "
+                                                                                  "REGISTRY_PASSWORD"));
+        /* a login without its server: install.sh's `kubectl create secret` refuses it */
+        ASSERT_TRUE(diags_mention(&no_server, DIAG_ERROR, "REGISTRY_SERVER is empty"));
         ASSERT_TRUE(!config_key_is_secret("IMAGE_PULL_SECRET")); /* a name, shown as it is */
 }
 

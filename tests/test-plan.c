@@ -3,6 +3,7 @@
 
 #include "config-util.h"
 #include "plan.h"
+#include "util/fs.h"
 
 static const TemplateDirs dirs = { .dir = NAP_TEST_TEMPLATES, .override_dir = "/nonexistent/nap-test" };
 
@@ -58,10 +59,11 @@ static void plan_for(World *w, const char *const *kv) {
 #define KV(...) ((const char *const[]) { __VA_ARGS__, NULL })
 #define PLAN(w, ...) plan_for((w), KV(__VA_ARGS__))
 
-/* Pretends every action succeeded. */
+/* Pretends every action succeeded, and records the platform keys, as a pass does. */
 static void carry_out(const World *w) {
         for (size_t i = 0; i < w->plan->n_actions; i++)
                 ASSERT_OK(plan_action_record(w->ledger, &w->plan->actions[i], "1", "uid-1"));
+        ASSERT_TRUE(plan_platform_keys_record(w->ledger, w->plan) >= 0);
 }
 
 /* A world whose ledger holds what `before` applied, planned for `after`. */
@@ -117,10 +119,12 @@ TEST(first_pass_creates_everything_then_nothing) {
         ASSERT_EQ(plan_count(w.plan, PLAN_CREATE, false), 9);
         ASSERT_EQ(plan_count(w.plan, PLAN_CREATE, true), 2);
         ASSERT_TRUE(action(w.plan, "Secret", "nap-sandbox-secret")->adopt);
-        /* the platform's nap-cp: never created, never adopted, only its two env entries */
+        /* the platform's nap-cp: never created, never adopted, only its three env entries */
         const PlanAction *cp = action(w.plan, "Deployment", "nap-cp");
         ASSERT_TRUE(cp->op == PLAN_UPDATE && !cp->adopt);
-        ASSERT_EQ(cp->n_changes, 2);
+        ASSERT_EQ(cp->n_changes, 3);
+        ASSERT_TRUE(strstr(cp->changes[2], "spec.template.spec.containers[name=control-plane].env[name=WEB_PUBLIC_URL]"
+                                           ".value: (added) \"http://203.0.113.7:30080\""));
         ASSERT_TRUE(strstr(cp->changes[1], "spec.template.spec.containers[name=control-plane].env[name=SANDBOX_PUBLIC_URL]"
                                            ".value: (added) \"http://203.0.113.7:30086\""));
         carry_out(&w);
@@ -376,9 +380,101 @@ TEST(new_database_registers_every_client) {
         world_close(&w);
 }
 
+/* The names of the platform keys the plan says changed, in order. */
+static char *platform_changed(const Plan *p) {
+        static char buf[512];
+        buf[0] = 0;
+        for (size_t i = 0; i < p->n_platform_keys; i++)
+                if (p->platform_keys[i].changed) {
+                        strcat(buf, buf[0] ? " " : "");
+                        strcat(buf, p->platform_keys[i].name);
+                }
+        return buf;
+}
+
+/* A key only install.sh applies: said by the plan until a pass recorded it,
+ * then not again; resolved as install.sh resolves it; kept as a keyed
+ * digest, never as its value. */
+TEST(platform_key_edit_is_noticed_once) {
+        World w = world_open();
+        _cleanup_free_ char *notice = NULL, *text = NULL, *path = NULL;
+
+        PLAN(&w, BOTH, "LDAP_URL=ldap://before.example");
+        ASSERT_STREQ(platform_changed(w.plan), ""); /* no baseline yet: nothing to report */
+        ASSERT_EQ(plan_platform_keys_record(w.ledger, w.plan), 1);
+        ASSERT_EQ(plan_platform_keys_record(w.ledger, w.plan), 0);
+        carry_out(&w);
+
+        PLAN(&w, BOTH, "INGRESS_MODE=external", "PG_PASSWORD=s3cret-pg-password-value");
+        ASSERT_STREQ(platform_changed(w.plan), "INGRESS_MODE PG_PASSWORD");
+        ASSERT_EQ(plan_platform_keys_changed(w.plan), 2);
+        ASSERT_TRUE(has_change(action(w.plan, "Service", "nap-sandbox"), "type")); /* the modules follow it */
+        for (size_t i = 0; i < w.plan->n_platform_keys; i++)
+                if (streq(w.plan->platform_keys[i].name, "INGRESS_MODE"))
+                        ASSERT_OK(plan_platform_key_notice(&w.plan->platform_keys[i], &notice));
+        ASSERT_TRUE(strstr(notice, "INGRESS_MODE changed") && strstr(notice, "install.sh --manifests-only"));
+        PLAN(&w, BOTH, "INGRESS_MODE=external", "PG_PASSWORD=s3cret-pg-password-value");
+        ASSERT_STREQ(platform_changed(w.plan), "INGRESS_MODE PG_PASSWORD"); /* plan says it until a pass ran */
+        carry_out(&w);
+        PLAN(&w, BOTH, "INGRESS_MODE=external", "PG_PASSWORD=s3cret-pg-password-value");
+        ASSERT_STREQ(platform_changed(w.plan), ""); /* once per edit */
+        ASSERT_OK(ledger_commit(w.ledger));
+        ASSERT_TRUE(asprintf(&path, "%s/ledger.json", w.dir) > 0);
+        ASSERT_OK(read_full_file(path, 1 << 20, &text, NULL));
+        ASSERT_TRUE(strstr(text, "\"platformKeys\"") && strstr(text, "\"PG_PASSWORD\""));
+        ASSERT_NULL(strstr(text, "s3cret-pg-password-value"));
+        ASSERT_NULL(strstr(text, "ldap://"));
+
+        /* as install.sh reads them: LDAP fields only with LDAP on; an empty value is the default */
+        PLAN(&w, BOTH, "INGRESS_MODE=external", "PG_PASSWORD=s3cret-pg-password-value", "LDAP_URL=ldap://after.example",
+             "AFS_IMAGE=", "AGENT_IMAGE_PREFIX=ghcr.io/neutree-ai/agent-platform/nap-agent");
+        ASSERT_STREQ(platform_changed(w.plan), "");
+        PLAN(&w, BOTH, "INGRESS_MODE=external", "PG_PASSWORD=s3cret-pg-password-value", "LDAP_URL=ldap://after.example",
+             "LDAP_ENABLED=true", "AFS_IMAGE=mirror.example/afs:1");
+        ASSERT_STREQ(platform_changed(w.plan), "AFS_IMAGE LDAP_ENABLED LDAP_URL");
+        /* a default that follows another key: FILES_PUBLIC_URL after WEB_PUBLIC_URL after NAP_HOST */
+        PLAN(&w, BASE_KEYS, "SANDBOX_ENABLED=true", "BROWSER_ENABLED=true", "NAP_HOST=198.51.100.9",
+             "INGRESS_MODE=external", "PG_PASSWORD=s3cret-pg-password-value", "LDAP_URL=ldap://before.example");
+        ASSERT_STREQ(platform_changed(w.plan), "FILES_PUBLIC_URL");
+        world_close(&w);
+}
+
+#define LOGIN "REGISTRY_SERVER=registry.example.com", "REGISTRY_USERNAME=robot"
+
+/* The registry login's Secret is created once and then never written or
+ * deleted; the ServiceAccount's entry is an update until recorded, never
+ * deleted either (plan-kinds.c). */
+TEST(registry_login_is_made_once) {
+        World w = world_open();
+        const PlanAction *sec, *sa;
+
+        PLAN(&w, BOTH, LOGIN, "REGISTRY_PASSWORD=first-password-0123456789");
+        sec = action(w.plan, "Secret", "regcred");
+        sa = action(w.plan, "ServiceAccount", "default");
+        ASSERT_TRUE(sec && sec->op == PLAN_CREATE && !sec->adopt);
+        ASSERT_TRUE(sa && sa->op == PLAN_UPDATE && !sa->adopt && sa->n_changes == 1);
+        ASSERT_TRUE(has_change(sa, "imagePullSecrets[name=regcred]: (added, beside the entries already there)"));
+        carry_out(&w);
+        ASSERT_TRUE(ledger_find_object(w.ledger, "Secret", "nap", "regcred")->create_only);
+
+        /* a new password: never written, and said */
+        PLAN(&w, BOTH, LOGIN, "REGISTRY_PASSWORD=second-password-0123456789");
+        ASSERT_EQ(action(w.plan, "Secret", "regcred")->op, PLAN_UNCHANGED);
+        ASSERT_EQ(action(w.plan, "ServiceAccount", "default")->op, PLAN_UNCHANGED);
+        ASSERT_TRUE(w.plan->n_notes >= 1 && strstr(w.plan->notes[w.plan->n_notes - 1], "never overwritten"));
+
+        /* the login gone: nothing deleted, both left as they are and forgotten */
+        PLAN(&w, BOTH);
+        ASSERT_STREQ(changed(w.plan), "~coturn "); /* its imagePullSecrets; no delete */
+        ASSERT_EQ(plan_forget_partials(w.ledger, w.desired), 2);
+        ASSERT_NULL(ledger_find_object(w.ledger, "Secret", "nap", "regcred"));
+        world_close(&w);
+}
+
 TEST_MAIN(T(unsealed_entries_checked_against_the_config), T(first_pass_creates_everything_then_nothing),
           T(node_port_edit_touches_three_things),
           T(secret_edit_rolls_only_its_users_and_hides_values), T(toggle_off_deletes_in_reverse_order),
           T(missing_toggle_line_deletes_nothing), T(rename_deletes_old_before_creating_new),
           T(ingress_switch_updates_services), T(shared_secret_outlives_either_module), T(partial_object_missing),
-          T(new_database_registers_every_client))
+          T(new_database_registers_every_client), T(platform_key_edit_is_noticed_once),
+          T(registry_login_is_made_once))

@@ -7,6 +7,7 @@
 #include "config-util.h"
 #include "template.h"
 #include "util/hex.h"
+#include "util/json.h"
 #include "util/strbuf.h"
 
 static const TemplateDirs dirs = { .dir = NAP_TEST_TEMPLATES, .override_dir = "/nonexistent/nap-test" };
@@ -428,23 +429,33 @@ TEST(partial_control_plane_urls) {
         ASSERT_TRUE(o && o->partial);
         ASSERT_STREQ(o->modules, PARTIAL_MODULE);
         ASSERT_STREQ(o->namespace, "nap");
+        ASSERT_STREQ(env_value(o, "WEB_PUBLIC_URL"), "http://203.0.113.7:30080");
         ASSERT_STREQ(env_value(o, "SANDBOX_PUBLIC_URL"), "http://203.0.113.7:30086");
         ASSERT_STREQ(env_value(o, "BROWSER_PUBLIC_URL"), "https://br.example.com");
         canonical = json_canonical(o->body);
         ASSERT_STREQ(canonical,
                      "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"acme-cp\","
                      "\"namespace\":\"nap\"},\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"env\":[{\"name\":"
-                     "\"SANDBOX_PUBLIC_URL\",\"value\":\"http://203.0.113.7:30086\"},{\"name\":\"BROWSER_PUBLIC_URL\","
-                     "\"value\":\"https://br.example.com\"}],\"name\":\"control-plane\"}]}}}}");
+                     "\"BROWSER_PUBLIC_URL\",\"value\":\"https://br.example.com\"},{\"name\":"
+                     "\"SANDBOX_PUBLIC_URL\",\"value\":\"http://203.0.113.7:30086\"},{\"name\":\"WEB_PUBLIC_URL\","
+                     "\"value\":\"http://203.0.113.7:30080\"}],\"name\":\"control-plane\"}]}}}}");
 
         /* no NAP_HOST, so no sandbox URL: nap-cp is left alone rather than given an empty one */
         _cleanup_(desired_set_freep) DesiredSet *empty = RENDER("SANDBOX_ENABLED=false",
                                                                 "BROWSER_PUBLIC_URL=https://br.example.com");
         ASSERT_EQ(empty->n_objects, 0);
+        /* the same for the OAuth issuer, WEB_PUBLIC_URL */
+        _cleanup_(desired_set_freep) DesiredSet *no_web = RENDER("SANDBOX_ENABLED=false",
+                                                                 "BROWSER_PUBLIC_URL=https://br.example.com",
+                                                                 "SANDBOX_PUBLIC_URL=https://sb.example.com");
+        ASSERT_EQ(no_web->n_objects, 0);
         _cleanup_(desired_set_freep) DesiredSet *urls = RENDER("SANDBOX_ENABLED=false",
                                                                "BROWSER_PUBLIC_URL=https://br.example.com",
-                                                               "SANDBOX_PUBLIC_URL=https://sb.example.com");
-        ASSERT_TRUE(find(urls, "Deployment", "nap-cp"));
+                                                               "SANDBOX_PUBLIC_URL=https://sb.example.com",
+                                                               "WEB_PUBLIC_URL=https://nap.example.com");
+        o = find(urls, "Deployment", "nap-cp");
+        ASSERT_TRUE(o);
+        ASSERT_STREQ(env_value(o, "WEB_PUBLIC_URL"), "https://nap.example.com");
 }
 
 /* "partial" and the module "core" go together, and never with an oauth client. */
@@ -470,6 +481,57 @@ TEST(partial_template_errors) {
                 ASSERT_EQ(template_render(c, &o, &s, &e), -EINVAL);
                 ASSERT_NULL(s);
                 ASSERT_TRUE(diags_mention(&e, DIAG_ERROR, i < 2 ? "template has" : "template needs an"));
+                remove_dir(dir);
+        }
+}
+
+/* The registry login (issue 22): the Secret only with a complete login and
+ * made once (createOnly), the ServiceAccount's entry only with a pull
+ * secret (listEntries); the two kinds refused where they make no sense. */
+TEST(registry_login_objects) {
+        _cleanup_(desired_set_freep) DesiredSet *none = RENDER(BASE_KEYS, "SANDBOX_ENABLED=true");
+        _cleanup_(desired_set_freep) DesiredSet *named = RENDER(BASE_KEYS, "SANDBOX_ENABLED=false",
+                                                                "IMAGE_PULL_SECRET=mirror-pull");
+        _cleanup_(desired_set_freep) DesiredSet *login =
+                RENDER(BASE_KEYS, "SANDBOX_ENABLED=false", "REGISTRY_SERVER=registry.example.com",
+                       "REGISTRY_USERNAME=robot", "REGISTRY_PASSWORD=hunter2-hunter2");
+        const DesiredObject *sa, *sec;
+
+        ASSERT_NULL(find(none, "ServiceAccount", "default"));
+        ASSERT_NULL(find(none, "Secret", "regcred"));
+        /* a name without a login: the entry, no Secret to make (the operator's) */
+        sa = find(named, "ServiceAccount", "default");
+        ASSERT_TRUE(sa && sa->partial && sa->list_entries && streq(sa->list_entries, "imagePullSecrets"));
+        ASSERT_NULL(find(named, "Secret", "mirror-pull"));
+        /* a login, whatever the modules: the Secret, made once, and the entry */
+        sec = find(login, "Secret", "regcred");
+        ASSERT_TRUE(sec && sec->create_only && !sec->partial && sec->holds_secrets);
+        ASSERT_STREQ(sec->modules, PARTIAL_MODULE);
+        ASSERT_STREQ(json_string(sec->body, "type"), "kubernetes.io/dockerconfigjson");
+        ASSERT_TRUE(find(login, "ServiceAccount", "default") != NULL);
+
+        static const char *const keys[] = { BASE_KEYS, "IMAGE_PULL_SECRET=x", NULL };
+        static const char *const bad[] = {
+                /* createOnly on a partial object, listEntries on an object of a module,
+                 * listEntries naming what is not a list */
+                "{\"module\":\"core\",\"partial\":true,\"createOnly\":true,\"object\":{\"apiVersion\":\"v1\","
+                "\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"x\"}}}",
+                "{\"module\":\"sandbox\",\"listEntries\":\"items\",\"object\":{\"apiVersion\":\"v1\","
+                "\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"x\"},\"items\":[]}}",
+                "{\"module\":\"core\",\"partial\":true,\"listEntries\":\"items\",\"object\":{\"apiVersion\":\"v1\","
+                "\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"x\"},\"items\":\"${IMAGE_PULL_SECRET}\"}}",
+        };
+        _cleanup_(diag_list_clear) DiagList d = { 0 };
+        _cleanup_(config_freep) Config *c = config_from_strv(keys, &d);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_(diag_list_clear) DiagList e = { 0 };
+                _cleanup_free_ char *dir = make_dir();
+                DesiredSet *s = NULL;
+                write_text(dir, "p.json", bad[i]);
+                TemplateDirs o = { .dir = dir, .override_dir = "/nonexistent" };
+                ASSERT_EQ(template_render(c, &o, &s, &e), -EINVAL);
+                ASSERT_NULL(s);
+                ASSERT_TRUE(diags_mention(&e, DIAG_ERROR, i < 2 ? "\"createOnly\" or \"listEntries\"" : "not a list"));
                 remove_dir(dir);
         }
 }
@@ -646,5 +708,5 @@ TEST_MAIN(T(modules_select_objects), T(apply_order), T(service_url_equals_redire
           T(digest_annotation_present), T(canonical_is_sorted_and_stable), T(redacted_output_has_no_secret),
           T(override_dir_replaces_file), T(template_errors), T(json_variables_render_as_values),
           T(json_variable_inside_a_string_is_an_error), T(template_owned_by_several_modules),
-          T(secret_values_stay_when_empty), T(partial_control_plane_urls), T(partial_template_errors),
+          T(secret_values_stay_when_empty), T(partial_control_plane_urls), T(partial_template_errors), T(registry_login_objects),
           T(digest_is_keyed), T(dollar_paren_survives_kubelet_expansion), T(placeholder_errors_are_reported))

@@ -68,3 +68,36 @@ void json_delete_wiped(cJSON *j) {
                 explicit_bzero(j->valuestring, strlen(j->valuestring));
         cJSON_Delete(j);
 }
+
+static bool has_name(const cJSON *list, const char *name) {
+        const cJSON *e;
+
+        cJSON_ArrayForEach(e, list) {
+                const char *n = json_string(e, "name");
+                if (n && streq(n, name))
+                        return true;
+        }
+        return false;
+}
+
+cJSON *json_missing_by_name(const cJSON *want, const cJSON *have) {
+        cJSON *missing = cJSON_CreateArray();
+        const cJSON *e;
+
+        if (!missing)
+                return NULL;
+        cJSON_ArrayForEach(e, want) {
+                const char *n = json_string(e, "name");
+                cJSON *copy;
+
+                if (!n || has_name(have, n))
+                        continue;
+                copy = cJSON_Duplicate(e, true);
+                if (!copy || !cJSON_AddItemToArray(missing, copy)) {
+                        cJSON_Delete(copy);
+                        cJSON_Delete(missing);
+                        return NULL;
+                }
+        }
+        return missing;
+}

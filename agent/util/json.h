@@ -32,3 +32,8 @@ const cJSON *json_get_path(const cJSON *o, const char *const *keys);
  * element in any order (each element of want covered by one of have), so
  * that what other writers added (a label, an env entry) does not count. */
 bool json_covers(const cJSON *have, const cJSON *want);
+
+/* The elements of the array want whose "name" member no element of the
+ * array have carries (have may be NULL): a new array, NULL when out of
+ * memory. What a list keyed by name lacks of want's entries. */
+cJSON *json_missing_by_name(const cJSON *want, const cJSON *have);

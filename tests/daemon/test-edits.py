@@ -23,7 +23,7 @@ import sys
 import time
 
 from naptest import agent
-from naptest.agent import Agent, NotifySocket
+from naptest.agent import Agent, NotifySocket, pass_status
 from naptest.audit import audit
 from naptest.checks import Results, must_wait, wait_until
 from naptest.db import oauth_log_last, oauth_log_setup, oauth_log_since
@@ -92,7 +92,7 @@ class Editing:
         done = started and wait_until(lambda: "pass %s done" % started.group(1) in self.agent.output(), 15)
         T.check(done, "fence: that pass is done", self.agent.output()[o:])
         self.notify.sync()  # its STATUS= was sent before it logged that
-        statuses = [m for _, m in self.notify.snapshot(n) if m.startswith("STATUS=")]
+        statuses = [m for _, m in self.notify.snapshot(n) if pass_status(m)]
         return statuses[:-1]
 
     def expect_once(self, name, edit, passes=1, settled=False):
@@ -219,10 +219,9 @@ def run(e):
     # an unrelated file in the watched directories
     e.expect_nothing("other file in the directory", lambda: write_in_place(os.path.join(e.etc, "notes.txt"), "x"))
 
-    # 8. deleted (applies nothing, says so), then re-created
+    # 8. deleted (applies nothing, says where it looks), then re-created
     e.expect_nothing("deleted", lambda: os.unlink(v),
-                     status=r"STATUS=%s is missing: nothing applied, nothing deleted; keeping generation \d+; "
-                            r"watching .*" % re.escape(v))
+                     status=r"STATUS=waiting for values.env at '%s'; nothing applied" % re.escape(v))
     T.check(node_port() is not None, "deleted: the Service stays")
     e.expect_once("re-created", lambda: write_in_place(v, e.next_text()))
 

@@ -742,6 +742,27 @@ def agent_ledger():
 
 
 @case
+def registry_pull_secret():
+    """IMAGE_PULL_SECRET names a Secret that does not exist: fail, with the
+    fix; from a registry login the agent makes it and the ServiceAccount
+    default lists it: ok."""
+    d = doctor(values=variant(IMAGE_PULL_SECRET="mirror-pull"))
+    expect(d, "registry.pull_secret", "fail", rc=1, summary="Secret 'mirror-pull' (IMAGE_PULL_SECRET) does not exist",
+           fix="REGISTRY_PASSWORD")
+    expect(d, "registry.serviceaccount", "warn", summary="does not list 'mirror-pull'")
+    password = secret()
+    write_values(REGISTRY_SERVER="registry.example.test", REGISTRY_USERNAME="robot", REGISTRY_PASSWORD=password)
+    must_apply()
+    d = doctor()
+    expect(d, "registry.pull_secret", "ok", summary="Secret 'regcred' exists (kubernetes.io/dockerconfigjson)")
+    expect(d, "registry.serviceaccount", "ok", summary="pulls with 'regcred'")
+    write_values()
+    must_apply()
+    d = doctor()
+    check("registry.pull_secret" not in d.by_id, "checked without IMAGE_PULL_SECRET: %r" % d)
+
+
+@case
 def all_ok_at_the_end():
     roll_out_pending()  # the edits above rolled nap-browser
     for _, name in WORKLOADS:

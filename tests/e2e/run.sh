@@ -6,17 +6,25 @@
 # themselves; see "boot and stop" below), installs the built .deb in it the way the
 # README tells users to, and checks what the package does to a real system:
 #
-#   package   apt install ./nap-agent_*.deb; the unit enabled the Debian way
-#             (deb-systemd-helper) and not started; the nap-agent system
-#             user; /etc/nap/values.env 0640 root:nap-agent; nap-agent runs
-#             as that user, which can read values.env and others cannot;
-#             the hardened unit starts under its sandbox (kubeconfig as a
-#             credential, READY even with the API server unreachable) and
-#             stops cleanly; purge leaves nothing but the system user.
+#   package   on a node as the platform's single-node get.sh leaves it
+#             (/opt/nap/values.env, k3s's /etc/rancher/k3s/k3s.yaml 0600
+#             root) and nothing else: apt install ./nap-agent_*.deb; the
+#             unit enabled the Debian way (deb-systemd-helper) and not
+#             started; no values.env of its own, an inert example; the
+#             nap-agent system user, to whose group tmpfiles.d gives
+#             values.env; which values.env check reads (--values,
+#             $NAP_VALUES, /etc/nap's if it exists, /opt/nap's); the
+#             hardened unit starts under its sandbox with k3s's kubeconfig
+#             as a credential (READY even with the API server unreachable),
+#             and with no kubeconfig and no values.env at all, and stops
+#             cleanly; purge leaves nothing but the system user and the
+#             platform's files.
 #   daemon    (NAP_E2E_DAEMON=1) against the control plane of tests/harness
 #             on the host's 127.0.0.1 (the container shares the host's
 #             network; kube-controller-manager and a stand-in kubelet, so
-#             that rollouts complete): enable --now returns after READY, status shows
+#             that rollouts complete), on the same get.sh node with k3s's
+#             kubeconfig pointing there: enable --now returns after READY
+#             and the first pass applied, status shows
 #             STATUS=, edits by sed -i and as an editor saves apply
 #             (checked in the apiserver and PostgreSQL), also while libcurl
 #             and libpq are unloaded, reload, journal
@@ -231,11 +239,64 @@ wait_for() {
 	return 1
 }
 
+# ============================================================ the platform's node
+# What the platform's one-line installer (get.sh, single-node profile) leaves
+# on a node, and nothing else: values.env at /opt/nap/values.env, written
+# as get.sh and gen-secrets.sh write it (a temporary file renamed over it,
+# mode from the umask), naming k3s's kubeconfig, which k3s keeps at
+# /etc/rancher/k3s/k3s.yaml, 0600 root.
+#   getsh_node SERVER TOKEN CA_DATA [KEY=VALUE...]   (CA_DATA may be empty)
+getsh_node() {
+	local server=$1 token=$2 ca=$3 kv
+	shift 3
+	cx mkdir -p /etc/rancher/k3s /opt/nap
+	{
+		printf 'apiVersion: v1\nkind: Config\nclusters:\n- name: default\n  cluster:\n    server: %s\n' "$server"
+		[ -n "$ca" ] && printf '    certificate-authority-data: %s\n' "$ca"
+		printf 'users:\n- name: default\n  user:\n    token: %s\n' "$token"
+		printf 'contexts:\n- name: default\n  context:\n    cluster: default\n    user: default\ncurrent-context: default\n'
+	} | cx sh -c 'umask 077 && cat > /etc/rancher/k3s/k3s.yaml'
+	{
+		echo "# written by the platform's get.sh (single-node profile)"
+		echo "DEPLOY_PROFILE=single-node"
+		echo "NAMESPACE=nap"
+		echo "KUBECONFIG=/etc/rancher/k3s/k3s.yaml"
+		echo "NAP_HOST=192.0.2.10"
+		echo "NAP_NODE_PORT=30080"
+		echo "IMAGE_TAG=latest"
+		echo "SANDBOX_ENABLED=false"
+		echo "SANDBOX_NODE_PORT=30086"
+		echo "SANDBOX_PUBLIC_URL="
+		echo "BROWSER_ENABLED=false"
+		echo "BROWSER_NODE_PORT=30085"
+		echo "BROWSER_PUBLIC_URL="
+		echo "TURN_HOST="
+		echo "TURN_PORT=3478"
+		for kv in JWT_SECRET CREDENTIAL_ENCRYPTION_KEY PLATFORM_SERVICE_KEY SANDBOX_JWT_SECRET SANDBOX_SERVICE_KEY \
+			BROWSER_JWT_SECRET TURN_AUTH_SECRET PG_PASSWORD; do
+			echo "$kv=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+		done
+	} | cx sh -c 'umask 022 && cat > /opt/nap/values.env.tmp && mv /opt/nap/values.env.tmp /opt/nap/values.env'
+	for kv in "$@"; do getsh_set "${kv%%=*}" "${kv#*=}"; done
+}
+
+# get.sh's set_kv: KEY=VALUE replaced (or, here, appended) through a
+# temporary file renamed over values.env.
+getsh_set() {
+	cx sh -c 'umask 022 && awk -v k="$1" -v v="$2" '\''BEGIN { FS = OFS = "=" } $1 == k { print k "=" v; f = 1; next } { print } END { if (!f) print k "=" v }'\'' /opt/nap/values.env > /opt/nap/values.env.tmp && mv /opt/nap/values.env.tmp /opt/nap/values.env' \
+		sh "$1" "$2"
+}
+
 # ======================================================================= package
 test_package() {
 	local out t pw st before after extra j
-	echo "== install: apt install ./$debname"
+	echo "== a node of the platform's single-node installation, nothing else"
+	getsh_node https://127.0.0.1:1 e2e-not-a-real-token ""
+	check "644 root root" "$(cx stat -c '%a %U %G' /opt/nap/values.env)" "/opt/nap/values.env as get.sh leaves it"
+	check "600 root root" "$(cx stat -c '%a %U %G' /etc/rancher/k3s/k3s.yaml)" "k3s's kubeconfig, root only"
 	before=$(snapshot)
+
+	echo "== install: apt install ./$debname"
 	t=$(date +%s.%N)
 	if out=$(cx sh -c "cd /root && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ./$debname" 2>&1); then
 		ok "apt install ./$debname ($(el "$t")s)"
@@ -250,48 +311,54 @@ test_package() {
 		ok "multi-user.target.wants/nap-agent.service symlink" || bad "no multi-user.target.wants symlink"
 	cx test -e /var/lib/systemd/deb-systemd-helper-enabled/nap-agent.service.dsh-also &&
 		ok "deb-systemd-helper state recorded (so purge can undo it)" || bad "no deb-systemd-helper state"
-	check inactive "$(sc is-active nap-agent.service 2>&1)" "not started on install (values.env first)"
+	check inactive "$(sc is-active nap-agent.service 2>&1)" "not started on install"
 
-	echo "== the system user and values.env"
+	echo "== no values.env of its own; the platform's, in place"
+	cx test ! -e /etc/nap/values.env && ok "no /etc/nap/values.env installed" || bad "the package installed /etc/nap/values.env"
+	out=$(cx grep -E '^(SANDBOX|BROWSER)_ENABLED=' /usr/share/nap-agent/values.env.example | tr '\n' ' ')
+	check "SANDBOX_ENABLED=false BROWSER_ENABLED=false " "$out" "the example under /usr/share has both modules off"
 	pw=$(cx getent passwd nap-agent || true)
 	IFS=: read -r _ _ uid _ _ home shell <<<"$pw"
 	[ -n "$pw" ] && [ "$uid" -lt 1000 ] && [ "$home" = /var/lib/nap-agent ] && [ "$shell" = /usr/sbin/nologin ] &&
 		ok "system user: $pw" || bad "system user nap-agent: '$pw'"
-	st=$(cx stat -c '%a %U %G' /etc/nap/values.env)
-	check "640 root nap-agent" "$st" "/etc/nap/values.env mode and owner"
+	check "640 root nap-agent" "$(cx stat -c '%a %U %G' /opt/nap/values.env)" "tmpfiles.d gave /opt/nap/values.env to the group"
 	check "$(cx nap-agent --version 2>&1)" "$(cx runuser -u nap-agent -- nap-agent --version 2>&1)" \
 		"nap-agent --version as the nap-agent user"
-	# The package ships values.env with empty secrets: the operator fills them.
-	out=$(cx nap-agent gen-secrets 2>&1) && grep -q "filled SANDBOX_JWT_SECRET" <<<"$out" &&
-		ok "nap-agent gen-secrets fills the empty secrets" || bad "gen-secrets: $out"
-	check "640 root nap-agent" "$(cx stat -c '%a %U %G' /etc/nap/values.env)" "gen-secrets keeps mode and owner"
+	out=$(cx nap-agent check 2>&1 || true)
+	grep -qF "values.env: '/opt/nap/values.env' (the platform's get.sh installation; there is no /etc/nap/values.env)" <<<"$out" &&
+		ok "check reads get.sh's /opt/nap/values.env and says so" || bad "check: $out"
 	cx runuser -u nap-agent -- nap-agent check >/dev/null 2>&1 &&
-		ok "the nap-agent user reads and checks values.env" || bad "nap-agent check as nap-agent failed"
+		ok "the nap-agent user reads and checks it" || bad "nap-agent check as nap-agent failed"
 	cx runuser -u nobody -- nap-agent check >/dev/null 2>&1 &&
 		bad "another user can read values.env" || ok "another user cannot read values.env"
+
+	echo "== the order: --values, \$NAP_VALUES, /etc/nap/values.env if it exists, /opt/nap/values.env"
+	cx sh -c 'umask 027 && printf "SANDBOX_ENABLED=false\nBROWSER_ENABLED=false\n" > /etc/nap/values.env'
+	out=$(cx nap-agent check 2>&1 || true)
+	grep -qF "values.env: '/etc/nap/values.env' (it exists, so it is read instead of /opt/nap/values.env)" <<<"$out" &&
+		ok "/etc/nap/values.env, once it exists, comes first" || bad "check with /etc/nap/values.env: $out"
+	cx sh -c 'printf "SANDBOX_ENABLED=false\n" > /root/other.env'
+	out=$(cx env NAP_VALUES=/root/other.env nap-agent check 2>&1 || true)
+	grep -qF "values.env: '/root/other.env' (named by \$NAP_VALUES)" <<<"$out" &&
+		ok "\$NAP_VALUES before both" || bad "check with NAP_VALUES: $out"
+	out=$(cx env NAP_VALUES=/root/other.env nap-agent check --values /opt/nap/values.env 2>&1 || true)
+	grep -qF "values.env: '/opt/nap/values.env' (given with --values)" <<<"$out" &&
+		ok "--values before \$NAP_VALUES" || bad "check with --values: $out"
+	out=$(cx nap-agent status --json 2>/dev/null | grep -A2 '"values"' | tr -d ' \t\n' || true)
+	grep -qF '"path":"/etc/nap/values.env"' <<<"$out" && ok "status --json names it: $out" || bad "status --json: $out"
+	cx rm -f /etc/nap/values.env /root/other.env
+
+	echo "== gen-secrets fills the platform's file in place"
+	getsh_set TURN_AUTH_SECRET ""
+	out=$(cx nap-agent gen-secrets 2>&1) && grep -q "filled TURN_AUTH_SECRET" <<<"$out" &&
+		ok "nap-agent gen-secrets fills an empty secret of /opt/nap/values.env" || bad "gen-secrets: $out"
+	check "644 root root" "$(cx stat -c '%a %U %G' /opt/nap/values.env)" "gen-secrets keeps mode and owner (get.sh's set_kv left 0644)"
+	cx systemd-tmpfiles --create nap-agent.conf
+	check "640 root nap-agent" "$(cx stat -c '%a %U %G' /opt/nap/values.env)" "systemd-tmpfiles --create nap-agent.conf gives it back to the group"
 	cx man -w nap-agent >/dev/null 2>&1 || cx test -f /usr/share/man/man8/nap-agent.8.gz &&
 		ok "man page installed" || bad "no man page"
 
-	echo "== the hardened unit starts under its sandbox"
-	# An unreachable API server: the first pass fails, READY=1 comes anyway.
-	cx sh -c 'umask 077 && cat > /etc/nap/kubeconfig' <<-'EOF'
-		apiVersion: v1
-		kind: Config
-		clusters:
-		- name: c
-		  cluster:
-		    server: https://127.0.0.1:1
-		users:
-		- name: u
-		  user:
-		    token: e2e-not-a-real-token
-		contexts:
-		- name: x
-		  context:
-		    cluster: c
-		    user: u
-		current-context: x
-	EOF
+	echo "== the hardened unit starts with k3s's kubeconfig, a credential (the API server is unreachable)"
 	t=$(date +%s.%N)
 	if out=$(sc start nap-agent.service 2>&1); then
 		ok "systemctl start returned after READY ($(el "$t")s)"
@@ -303,15 +370,53 @@ test_package() {
 	[ -n "$st" ] && ok "STATUS=: $st" || bad "no STATUS= text"
 	check "nap-agent" "$(cx ps -o user= -p "$(sc show -p MainPID --value nap-agent.service)" 2>&1)" "runs as nap-agent"
 	check "700 nap-agent nap-agent" "$(cx stat -c '%a %U %G' /var/lib/nap-agent)" "StateDirectory"
+	j=$(cx journalctl -b -u nap-agent.service --no-pager -o cat 2>&1)
+	grep -qF "nap-agent watching '/opt/nap/values.env' (the platform's get.sh installation; there is no /etc/nap/values.env)" <<<"$j" &&
+		ok "journal: the first line names /opt/nap/values.env and why" || bad "the journal does not say which values.env:"$'\n'"$j"
+	# Only k3s's kubeconfig names this server: the service read it through its credential.
+	grep -qF "127.0.0.1:1" <<<"$j" && ok "journal: the first pass went to k3s's server (https://127.0.0.1:1)" ||
+		bad "no sign of k3s's kubeconfig in the journal:"$'\n'"$j"
 	t=$(date +%s.%N)
 	sc stop nap-agent.service
 	check "inactive success 0" "$(sc show -p ActiveState --value nap-agent.service) $(sc show -p Result --value nap-agent.service) $(sc show -p ExecMainStatus --value nap-agent.service)" \
 		"stopped cleanly in $(el "$t")s"
 	j=$(cx journalctl -b -u nap-agent.service --no-pager -o cat 2>&1)
 	grep -q e2e-not-a-real-token <<<"$j" && bad "the token appears in the journal" || ok "no token in the journal"
-	cx rm -f /etc/nap/kubeconfig
 
-	echo "== purge: nothing left but the system user (Debian policy keeps it)"
+	echo "== no kubeconfig and no values.env: the unit still starts (no 243/CREDENTIALS), says where it looks"
+	cx mv /etc/rancher/k3s/k3s.yaml /root/k3s.yaml.away
+	cx mv /opt/nap/values.env /root/values.env.away
+	if out=$(sc start nap-agent.service 2>&1); then
+		ok "systemctl start with neither file"
+	else
+		bad "systemctl start with neither file: $out"
+	fi
+	check active "$(sc is-active nap-agent.service 2>&1)" "active with neither file"
+	check "waiting for values.env at '/etc/nap/values.env' or '/opt/nap/values.env'; nothing applied" \
+		"$(sc show -p StatusText --value nap-agent.service)" "STATUS= says where it looks"
+	j=$(cx journalctl -b -u nap-agent.service --no-pager -o cat 2>&1)
+	grep -qF "no values.env at '/etc/nap/values.env' or '/opt/nap/values.env': nothing is applied until one appears (for one elsewhere: \`systemctl edit nap-agent\`, [Service] Environment=NAP_VALUES=" <<<"$j" &&
+		ok "journal: where it looks, and the drop-in for elsewhere" || bad "no line about the missing values.env:"$'\n'"$j"
+	# values.env renamed into place, as get.sh does: the first pass, which finds no kubeconfig
+	cx cp -p /root/values.env.away /opt/nap/.values.env.new
+	cx mv /opt/nap/.values.env.new /opt/nap/values.env
+	no_kubeconfig_status() { sc show -p StatusText --value nap-agent.service | grep -qF "No kubeconfig nap-agent can read"; }
+	wait_for 20 no_kubeconfig_status && ok "values.env renamed into place: a pass, which says there is no kubeconfig" ||
+		bad "no pass after values.env appeared: $(sc show -p StatusText --value nap-agent.service)"
+	st=$(sc show -p StatusText --value nap-agent.service)
+	for part in "the credential 'kubeconfig' (none)" "values.env's KUBECONFIG '/etc/rancher/k3s/k3s.yaml' (missing)" \
+		"the credential 'k3s-kubeconfig' (none)" "LoadCredential=kubeconfig:" "systemctl restart nap-agent"; do
+		grep -qF -- "$part" <<<"$st" && ok "STATUS= names $part" || bad "STATUS= lacks '$part': $st"
+	done
+	check 1 "$(cx journalctl -b -u nap-agent.service --no-pager -o cat | grep -c 'No kubeconfig nap-agent can read')" \
+		"one journal line about the kubeconfig"
+	sc stop nap-agent.service
+	check "inactive success 0" "$(sc show -p ActiveState --value nap-agent.service) $(sc show -p Result --value nap-agent.service) $(sc show -p ExecMainStatus --value nap-agent.service)" \
+		"stopped cleanly"
+	cx mv /root/k3s.yaml.away /etc/rancher/k3s/k3s.yaml
+	cx rm /root/values.env.away
+
+	echo "== purge: nothing left but the system user (Debian policy keeps it); the platform's files stay"
 	if out=$(cx sh -c "DEBIAN_FRONTEND=noninteractive apt-get purge -y nap-agent" 2>&1); then
 		ok "apt-get purge nap-agent"
 	else
@@ -324,10 +429,11 @@ test_package() {
 		grep -vxE '/etc/(passwd|group|shadow|gshadow)-|/etc/\.pwd\.lock' || true)
 	[ -z "$extra" ] && ok "no file or directory left behind" || bad "left behind:"$'\n'"$extra"
 	extra=$(comm -23 <(echo "$before") <(echo "$after") || true)
-	[ -z "$extra" ] && ok "nothing removed that was there before" || bad "removed:"$'\n'"$extra"
+	[ -z "$extra" ] && ok "nothing removed that was there before (values.env, k3s.yaml)" || bad "removed:"$'\n'"$extra"
 	cx getent passwd nap-agent >/dev/null && ok "system user nap-agent kept" || bad "system user removed"
 	[ -z "$(sc list-unit-files --no-legend nap-agent.service 2>/dev/null)" ] &&
 		ok "systemd knows no nap-agent.service any more" || bad "nap-agent.service still known to systemd"
+	cx rm -rf /opt/nap /etc/rancher
 }
 
 # ======================================================================== daemon
@@ -370,21 +476,21 @@ test_daemon() {
 	H psql -X -q -v ON_ERROR_STOP=1 -f "$src/tests/oauth/schema.sql" >/dev/null
 	H psql -X -q -c "INSERT INTO users (id, email, role) VALUES ('admin', 'admin@example.com', 'admin') ON CONFLICT DO NOTHING" >/dev/null
 
+	# The node as the platform's single-node get.sh leaves it, k3s's
+	# kubeconfig (0600 root) pointing at the harness, values.env at
+	# /opt/nap/values.env with the sandbox turned on and the database, then
+	# the package, and no other file: the service reads k3s's kubeconfig
+	# through its credential (values.env's KUBECONFIG names it, and the
+	# nap-agent user cannot read it).
+	getsh_node "$(H sh -c 'echo "$KUBE_API_URL"')" "$(H sh -c 'echo "$KUBE_TOKEN"')" \
+		"$(H sh -c 'base64 -w0 "$KUBE_CA_FILE"')" NAP_HOST=127.0.0.1 SANDBOX_ENABLED=true SANDBOX_NODE_PORT=30086 \
+		"DATABASE_URL=$(H sh -c 'echo "$DATABASE_URL"')"
 	cx sh -c "cd /root && DEBIAN_FRONTEND=noninteractive apt-get install -y ./$debname" >/dev/null 2>&1 ||
 		{ bad "install"; return; }
-	# The kubeconfig, self-contained (CA inline), as the credential file.
-	H sh -c 'printf "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: %s\n    certificate-authority-data: %s\nusers:\n- name: u\n  user:\n    token: %s\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n" \
-		"$KUBE_API_URL" "$(base64 -w0 "$KUBE_CA_FILE")" "$KUBE_TOKEN"' | cx sh -c 'umask 077 && cat > /etc/nap/kubeconfig'
-	# values.env: the example, edited as an operator would, with the database,
-	# and the line every platform values.env carries for install.sh's shell:
-	# KUBECONFIG=./kubeconfig.yaml, a file that does not exist here. The
-	# service must still reach the API server through its credential.
-	cx nap-agent gen-secrets >/dev/null
-	cx sed -i -e "s|^NAP_HOST=.*|NAP_HOST=127.0.0.1|" /etc/nap/values.env
-	H sh -c 'echo "DATABASE_URL=$DATABASE_URL"' | cx sh -c 'cat >> /etc/nap/values.env'
-	cx sh -c 'echo "KUBECONFIG=./kubeconfig.yaml" >> /etc/nap/values.env'
-	cx test ! -e /etc/nap/kubeconfig.yaml || bad "/etc/nap/kubeconfig.yaml exists in the container"
-	secrets=$(cx sed -n -E 's/^(SANDBOX_JWT_SECRET|SANDBOX_SERVICE_KEY)=([^ #]+).*/\2/p' /etc/nap/values.env)
+	check "templates.d" "$(cx ls /etc/nap | tr '\n' ' ' | sed 's/ $//')" "nothing in /etc/nap but the templates directory"
+	cx runuser -u nap-agent -- cat /etc/rancher/k3s/k3s.yaml >/dev/null 2>&1 &&
+		bad "the nap-agent user can read k3s.yaml" || ok "the nap-agent user cannot read k3s.yaml itself"
+	secrets=$(cx sed -n -E 's/^(SANDBOX_JWT_SECRET|SANDBOX_SERVICE_KEY)=([^ #]+).*/\2/p' /opt/nap/values.env)
 	secrets+=$'\n'$(H sh -c 'echo "$PGPASSWORD"')$'\n'$(H sh -c 'echo "$KUBE_TOKEN"')
 	# Test-only: a short watchdog, and a short wait for a stopped process to die of it.
 	cx mkdir -p /etc/systemd/system/nap-agent.service.d
@@ -395,36 +501,48 @@ test_daemon() {
 	t=$(date +%s.%N)
 	out=$(sc enable --now nap-agent.service 2>&1) && ok "systemctl enable --now ($(el "$t")s)" || bad "enable --now: $out"
 	check active "$(sc is-active nap-agent.service)" "active right after enable --now"
-	# (through the credential: values.env's KUBECONFIG names a missing file)
-	check 30086 "$(node_port)" "Service nap-sandbox applied by the first pass, with KUBECONFIG=./kubeconfig.yaml in values.env"
+	check 30086 "$(node_port)" "Service nap-sandbox applied by the first pass, through k3s's kubeconfig as a credential"
 	s=$(sc status nap-agent.service 2>&1 || true)
 	grep -q '^ *Status: "' <<<"$s" && ok "systemctl status shows $(grep '^ *Status:' <<<"$s" | sed 's/^ *//')" ||
 		bad "no Status: line in systemctl status"
 
 	echo "== edits apply: sed -i, and an editor's write-and-rename"
-	cx sed -i 's/^SANDBOX_NODE_PORT=.*/SANDBOX_NODE_PORT=30087/' /etc/nap/values.env
+	cx sed -i 's/^SANDBOX_NODE_PORT=.*/SANDBOX_NODE_PORT=30087/' /opt/nap/values.env
 	wait_for 20 node_port_is 30087 &&
 		ok "sed -i: nodePort 30087 in the apiserver" || bad "sed -i edit not applied (nodePort '$(node_port)')"
-	cx sh -c 'cp -p /etc/nap/values.env /etc/nap/.values.env.swp &&
-		sed -i "s|^SANDBOX_PUBLIC_URL=.*|SANDBOX_PUBLIC_URL=http://sandbox.e2e.test|" /etc/nap/.values.env.swp &&
-		mv /etc/nap/.values.env.swp /etc/nap/values.env'
+	cx sh -c 'cp -p /opt/nap/values.env /opt/nap/.values.env.swp &&
+		sed -i "s|^SANDBOX_PUBLIC_URL=.*|SANDBOX_PUBLIC_URL=http://sandbox.e2e.test|" /opt/nap/.values.env.swp &&
+		mv /opt/nap/.values.env.swp /opt/nap/values.env'
 	wait_for 20 redirect_uri_is http://sandbox.e2e.test/api/auth/callback &&
 		ok "write-and-rename: redirect_uri in PostgreSQL" || bad "editor-style edit not applied ('$(redirect_uri)')"
-	check "640 root nap-agent" "$(cx stat -c '%a %U %G' /etc/nap/values.env)" "values.env mode after the edits"
+	check "640 root nap-agent" "$(cx stat -c '%a %U %G' /opt/nap/values.env)" "values.env mode after the edits"
+
+	echo "== /etc/nap/values.env, once it exists, is read before get.sh's; gone, get.sh's again"
+	cx sh -c 'sed "s/^SANDBOX_NODE_PORT=.*/SANDBOX_NODE_PORT=30097/" /opt/nap/values.env > /etc/nap/.values.env.new &&
+		mv /etc/nap/.values.env.new /etc/nap/values.env'
+	wait_for 20 node_port_is 30097 && ok "/etc/nap/values.env appeared: applied (nodePort 30097)" ||
+		bad "/etc/nap/values.env not applied (nodePort '$(node_port)')"
+	j=$(cx journalctl -b -u nap-agent.service --no-pager -o cat 2>&1)
+	grep -qF "values.env: now '/etc/nap/values.env' (it comes first); '/opt/nap/values.env' is no longer read" <<<"$j" &&
+		ok "journal: the switch to /etc/nap/values.env" || bad "no line about the switch"
+	cx rm /etc/nap/values.env
+	wait_for 20 node_port_is 30087 && ok "/etc/nap/values.env removed: /opt/nap/values.env applied again" ||
+		bad "not back to /opt/nap/values.env (nodePort '$(node_port)')"
 
 	echo "== reload"
 	pid1=$(main_pid)
 	sc reload nap-agent.service && ok "systemctl reload" || bad "systemctl reload failed"
-	check active "$(sc is-active nap-agent.service)" "active after reload"
+	# (RELOADING=1 ... READY=1: READY follows the pass the reload starts, which may still run)
+	wait_for 20 is_active && ok "active after reload" || bad "not active after reload: $(sc is-active nap-agent.service)"
 	check "$pid1" "$(main_pid)" "same MainPID after reload"
 
 	echo "== an invalid edit: logged as an error, nothing applied"
-	cx sed -i 's/^SANDBOX_NODE_PORT=.*/SANDBOX_NODE_PORT=99999/' /etc/nap/values.env
+	cx sed -i 's/^SANDBOX_NODE_PORT=.*/SANDBOX_NODE_PORT=99999/' /opt/nap/values.env
 	# (the pass that refused it has run once STATUS= names the key)
 	status_names_key() { sc show -p StatusText --value nap-agent.service | grep -q 'SANDBOX_NODE_PORT'; }
 	wait_for 20 status_names_key && ok "STATUS= says why the edit was refused" || bad "no STATUS= about the invalid edit"
 	check 30087 "$(node_port)" "nodePort unchanged by an invalid edit"
-	cx sed -i 's/^SANDBOX_NODE_PORT=.*/SANDBOX_NODE_PORT=30087/' /etc/nap/values.env
+	cx sed -i 's/^SANDBOX_NODE_PORT=.*/SANDBOX_NODE_PORT=30087/' /opt/nap/values.env
 
 	echo "== journal: priorities, and no secret"
 	# The refused edit's error line reaches the journal through the service's
@@ -454,7 +572,7 @@ test_daemon() {
 	wait_for 45 net_libs_unmapped &&
 		ok "idle: libcurl and libpq not mapped (VmRSS $(cx awk '/^VmRSS/ { print $2 }' "/proc/$(main_pid)/status") KiB)" ||
 		bad "libcurl or libpq still mapped 45 s after the last pass (--idle-close defaults to 30 s)"
-	cx sed -i 's|^SANDBOX_PUBLIC_URL=.*|SANDBOX_PUBLIC_URL=http://sandbox2.e2e.test|' /etc/nap/values.env
+	cx sed -i 's|^SANDBOX_PUBLIC_URL=.*|SANDBOX_PUBLIC_URL=http://sandbox2.e2e.test|' /opt/nap/values.env
 	wait_for 20 redirect_uri_is http://sandbox2.e2e.test/api/auth/callback &&
 		ok "an edit with libcurl and libpq unloaded: redirect_uri in PostgreSQL" || bad "edit with the libraries unloaded not applied ('$(redirect_uri)')"
 
@@ -470,7 +588,7 @@ test_daemon() {
 	pid1=$(main_pid)
 	n0=$(sc show -p NRestarts --value nap-agent.service)
 	cx kill -9 "$pid1"
-	cx sed -i 's/^SANDBOX_NODE_PORT=.*/SANDBOX_NODE_PORT=30088/' /etc/nap/values.env
+	cx sed -i 's/^SANDBOX_NODE_PORT=.*/SANDBOX_NODE_PORT=30088/' /opt/nap/values.env
 	wait_for 30 restarted_since "$n0" || true
 	wait_for 30 node_port_is 30088 &&
 		ok "after kill -9 the restarted daemon applied the pending edit" || bad "no convergence after kill -9 (nodePort '$(node_port)')"
@@ -487,7 +605,7 @@ test_daemon() {
 		ok "active again after the watchdog restart" || bad "not active after the watchdog restart"
 
 	sc disable --now nap-agent.service >/dev/null 2>&1 || true
-	cx rm -rf /etc/systemd/system/nap-agent.service.d /etc/nap/kubeconfig
+	cx rm -rf /etc/systemd/system/nap-agent.service.d /opt/nap /etc/rancher
 	cx sh -c "DEBIAN_FRONTEND=noninteractive apt-get purge -y nap-agent" >/dev/null 2>&1 || bad "purge after the daemon checks"
 }
 

@@ -152,13 +152,58 @@ def present(key, v):
     return True
 
 
+def check_service_account(partials, v):
+    """The registry login's entry in the ServiceAccount default's
+    imagePullSecrets (install.sh's `kubectl patch`; the agent adds its entry
+    beside the others, docs/design.md), as a partial object; none without a
+    pull secret."""
+    want = platform.registry_login(v)["service_account"]
+    got = [p for p in partials if p.get("kind") == "ServiceAccount"]
+    if not want:
+        if got:
+            fail("partial ServiceAccount", "install.sh patches none here: %s" % json.dumps(got))
+        return
+    if len(got) != 1:
+        return fail("partial ServiceAccount/%s" % want["name"], "want it once, got %s" % json.dumps(got))
+    compare("partial ServiceAccount/%s" % want["name"], got[0], {
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": want["name"], "namespace": v["NAMESPACE"]},
+        "imagePullSecrets": want["imagePullSecrets"]})
+
+
+def check_registry_secret(objs, v):
+    """install.sh's `kubectl create secret docker-registry`: its
+    .dockerconfigjson (kubectl 1.20's, compared as JSON), under the name
+    IMAGE_PULL_SECRET gives (install.sh always writes 'regcred', which is
+    also the default: docs/design.md). Returns the key it checked, or None."""
+    login = platform.registry_login(v)["secret"]
+    if not login:
+        return None
+    key = "Secret/" + v["IMAGE_PULL_SECRET"]
+    s = objs.get(key)
+    if not s:
+        fail(key, "not rendered")
+        return key
+    compare(key + ".type", s.get("type"), "kubernetes.io/dockerconfigjson")
+    compare(key + " data keys", sorted(s.get("data", {})), [".dockerconfigjson"])
+    got = json.loads(base64.b64decode(s.get("data", {}).get(".dockerconfigjson", "e30=")))
+    auth = base64.b64encode(("%s:%s" % (login["username"], login["password"])).encode()).decode()
+    compare(key + ".dockerconfigjson", got, {"auths": {login["server"]: {
+        "username": login["username"], "password": login["password"], "auth": auth}}})
+    return key
+
+
 def check_cp(partials, v):
     """The control plane's Deployment (not a module object): its env
     entries, modules on or off, and nothing else of it."""
     cp = platform.agent_today("control_plane", platform.control_plane(v), v)
     where = "partial %s" % cp["deployment"]
-    if not isinstance(partials, list) or len(partials) != 1:
-        return fail(where, "want exactly one partial object, got %s" % json.dumps(partials))
+    if not isinstance(partials, list):
+        return fail(where, "no list of partial objects: %s" % json.dumps(partials))
+    check_service_account(partials, v)
+    partials = [p for p in partials if p.get("kind") != "ServiceAccount"]
+    if len(partials) != 1:
+        return fail(where, "want exactly one partial Deployment, got %s" % json.dumps(partials))
     compare(where, partials[0], {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": cp["deployment"], "namespace": v["NAMESPACE"]},
@@ -176,7 +221,10 @@ def scenario(title, values):
         key = platform.key(ref)
         if present(key, v):
             want[key] = expected(key, ref, v)
+    login = check_registry_secret(objs, v)
     for key in sorted(set(want) | set(objs)):
+        if key == login:
+            continue
         if key not in objs:
             fail(key, "not rendered")
         elif key not in want:
@@ -210,6 +258,16 @@ scenario("browser only", {k: v for k, v in ON.items() if not k.startswith("SANDB
 
 # Both off: no module object, but nap-cp still gets its env entries.
 scenario("both modules off", dict(ON, SANDBOX_ENABLED="false", BROWSER_ENABLED="false"))
+
+# A registry login: IMAGE_PULL_SECRET defaults to regcred; the Secret made
+# from it; coturn and the ServiceAccount default pull with it.
+scenario("registry login", dict(ON, REGISTRY_SERVER="registry.example.com", REGISTRY_USERNAME="robot",
+                                REGISTRY_PASSWORD="registry-password-0123456789abcdef"))
+
+scenario("registry login with its own Secret name, modules off",
+         dict(ON, SANDBOX_ENABLED="false", BROWSER_ENABLED="false", REGISTRY_SERVER="registry.example.com",
+              REGISTRY_USERNAME="robot", REGISTRY_PASSWORD="registry-password-0123456789abcdef",
+              IMAGE_PULL_SECRET="mirror-login"))
 
 scenario("APP_PREFIX with its own image prefix",
          dict(ON, APP_PREFIX="acme", PLATFORM_IMAGE_PREFIX="ghcr.io/neutree-ai/agent-platform/nap"))

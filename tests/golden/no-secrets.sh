@@ -29,6 +29,9 @@ TURN_HOST=203.0.113.8
 PG_PASSWORD=s3cr3t-pg-password-eeeeeeeeeeeeeeeee
 DATABASE_URL=postgresql://nap:s3cr3t-db-url-ffffffffffff@db/nap
 PLATFORM_SERVICE_KEY=s3cr3t-unknown-key-gggggggggggggggggg
+REGISTRY_SERVER=registry.example.com
+REGISTRY_USERNAME=robot
+REGISTRY_PASSWORD=s3cr3t-registry-password-hhhhhhhhhhhh
 VALUES
 
 # file -> the keys whose values are its secrets (each must be set there),

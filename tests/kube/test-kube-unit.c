@@ -324,6 +324,46 @@ TEST(locate) {
         ASSERT_NULL(skipped);
         free(p);
 
+        /* the unit's SetCredential=kubeconfig:none (the file was missing when
+         * systemd started it), or an empty credential, is no kubeconfig */
+        write_file("creds/kubeconfig", "none");
+        ASSERT_OK(kube_config_locate_in(NULL, "kubeconfig", values_dir, defaults, &p, NULL));
+        ASSERT_TRUE(strstr(p, "/etc/kubeconfig") != NULL);
+        free(p);
+        write_file("creds/kubeconfig", "");
+        ASSERT_OK(kube_config_locate_in(NULL, "kubeconfig", values_dir, defaults, &p, NULL));
+        ASSERT_TRUE(strstr(p, "/etc/kubeconfig") != NULL);
+        free(p);
+        /* k3s's file as a credential: after values.env's KUBECONFIG (when
+         * readable), before the well-known files */
+        write_file("creds/k3s-kubeconfig", "none");
+        ASSERT_OK(kube_config_locate_in(NULL, "./kubeconfig.yaml", values_dir, defaults, &p, &skipped));
+        ASSERT_STREQ(p, defaults_a);
+        ASSERT_TRUE(skipped != NULL);
+        free(p);
+        free(skipped);
+        write_file("creds/k3s-kubeconfig", "apiVersion: v1\n");
+        ASSERT_OK(kube_config_locate_in(NULL, "./kubeconfig.yaml", values_dir, defaults, &p, &skipped));
+        ASSERT_TRUE(strstr(p, "/creds/k3s-kubeconfig") != NULL);
+        ASSERT_TRUE(skipped != NULL); /* values.env named another file, which is missing */
+        free(p);
+        free(skipped);
+        ASSERT_OK(kube_config_locate_in(NULL, "kubeconfig", values_dir, defaults, &p, NULL));
+        ASSERT_TRUE(strstr(p, "/etc/kubeconfig") != NULL);
+        free(p);
+        /* values.env naming k3s's file, which this user cannot read (the service:
+         * it is 0600 root; here it does not exist): the credential stands in, no warning */
+        ASSERT_OK(kube_config_locate_in(NULL, KUBE_K3S_KUBECONFIG "-not-here", NULL, defaults, &p, &skipped));
+        ASSERT_TRUE(skipped != NULL);
+        free(p);
+        free(skipped);
+        ASSERT_OK(kube_config_locate_in(NULL, KUBE_K3S_KUBECONFIG, NULL, defaults, &p, &skipped));
+        ASSERT_TRUE(strstr(p, "/creds/k3s-kubeconfig") != NULL || /* a k3s machine, run by root: */
+                    (access(KUBE_K3S_KUBECONFIG, R_OK) == 0 && streq(p, KUBE_K3S_KUBECONFIG)));
+        ASSERT_NULL(skipped);
+        free(p);
+        write_file("creds/kubeconfig", "apiVersion: v1\n");
+
         /* $KUBECONFIG (its first entry), even when the file is missing, before the credential */
         setenv("KUBECONFIG", "/from/env:/second", 1);
         ASSERT_OK(kube_config_locate_in(NULL, "kubeconfig", values_dir, defaults, &p, NULL));

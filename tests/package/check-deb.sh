@@ -25,7 +25,6 @@ for w in \
 	'-rw-r--r-- root/root ./usr/share/bash-completion/completions/nap-agent' \
 	'-rw-r--r-- root/root ./usr/share/nap-agent/templates/sandbox-deployment.json' \
 	'-rw-r--r-- root/root ./usr/share/nap-agent/values.env.example' \
-	'-rw-r----- root/root ./etc/nap/values.env' \
 	'drwxr-xr-x root/root ./etc/nap/templates.d/'; do
 	grep -qxF -- "$w" <<<"$list" && echo "ok: $w" || { echo "FAIL: not in the .deb: $w"; fail=1; }
 done
@@ -38,8 +37,11 @@ done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 dpkg-deb -e "$deb" "$tmp"
-grep -qx /etc/nap/values.env "$tmp/conffiles" && echo "ok: conffile /etc/nap/values.env" ||
-	{ echo "FAIL: /etc/nap/values.env is not a conffile"; fail=1; }
+# No live values.env (issue 22): the agent reads the platform's own.
+grep -qE ' \./etc/nap/values\.env$' <<<"$list" && { echo "FAIL: the .deb installs /etc/nap/values.env"; fail=1; } ||
+	echo "ok: no /etc/nap/values.env in the .deb"
+! grep -qx /etc/nap/values.env "$tmp/conffiles" 2>/dev/null && echo "ok: no values.env conffile" ||
+	{ echo "FAIL: /etc/nap/values.env is a conffile"; fail=1; }
 # sysusers before tmpfiles (the group must exist), then the unit enabled.
 order=$(grep -noE 'systemd-sysusers|systemd-tmpfiles|deb-systemd-helper enable' "$tmp/postinst" | cut -d: -f2 | uniq | tr '\n' ' ')
 [ "$order" = "systemd-sysusers systemd-tmpfiles deb-systemd-helper enable " ] && echo "ok: postinst order: $order" ||

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Builds the rpm with rpmbuild -bb (packaging/build-rpm.sh, which also checks
 # rpm -qlp: binary, unit, man page, templates, sysusers/tmpfiles snippets,
-# the 0640 %config(noreplace) values.env and the systemd scriptlets).
+# no values.env of its own, and the systemd scriptlets).
 # Usage: check-rpm.sh SOURCE_ROOT OUTDIR
 set -euo pipefail
 src=${1:?usage: check-rpm.sh SOURCE_ROOT OUTDIR}

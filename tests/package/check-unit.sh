@@ -6,9 +6,10 @@
 #  - systemd-analyze security --offline=true: exposure at most $MAX_EXPOSURE;
 #  - the settings issue 7 asks for are there, and issue 14's LimitCORE=0
 #    (exposure still at most 1.1 with it);
-#  - sysusers.d creates the nap-agent user and tmpfiles.d gives values.env
-#    0640 root:nap-agent, both run against a scratch --root (as root: they
-#    chown; CI runs as root, and anywhere else this part fails, never skips).
+#  - sysusers.d creates the nap-agent user and tmpfiles.d gives an existing
+#    values.env (/etc/nap's, get.sh's /opt/nap's) 0640 root:nap-agent and
+#    creates none, both run against a scratch --root (as root: they chown;
+#    CI runs as root, and anywhere else this part fails, never skips).
 # A missing tool is a failure too (meson registers this test only when the
 # tools are there, and requires them under -Dci=true).
 # Usage: check-unit.sh SOURCE_ROOT [BUILT_BINARY] [BUILT_MANPAGE]
@@ -77,6 +78,9 @@ want=(
 	'StateDirectory=nap-agent'
 	'StateDirectoryMode=0700'
 	'LoadCredential=kubeconfig:/etc/nap/kubeconfig'
+	'SetCredential=kubeconfig:none'
+	'LoadCredential=k3s-kubeconfig:/etc/rancher/k3s/k3s.yaml'
+	'SetCredential=k3s-kubeconfig:none'
 	'UMask=0077'
 	'ProtectSystem=strict'
 	'ProtectHome=yes'
@@ -112,10 +116,12 @@ grep -qE '^(IPAddressDeny|IPAddressAllow|PrivateNetwork)=' "$unit" &&
 	bad "the API server and PostgreSQL may be anywhere: no IP allow list" || ok "no IP allow list"
 
 # --- sysusers.d and tmpfiles.d, against a scratch root ------------------------
+# The package ships no values.env: tmpfiles.d only adjusts the ones that are
+# there (/etc/nap's, get.sh's /opt/nap/values.env) and creates none.
 r=$tmp/root
-mkdir -p "$r/etc/nap" "$r/usr/lib/sysusers.d" "$r/usr/lib/tmpfiles.d"
-cp "$src/etc/nap/values.env" "$r/etc/nap/values.env"
-chmod 0644 "$r/etc/nap/values.env"
+mkdir -p "$r/etc/nap" "$r/opt/nap" "$r/usr/lib/sysusers.d" "$r/usr/lib/tmpfiles.d"
+cp "$src/etc/nap/values.env" "$r/opt/nap/values.env"
+chmod 0600 "$r/opt/nap/values.env"   # as the platform's gen-secrets.sh leaves it (mktemp, mv)
 cp "$src/units/nap-agent.sysusers" "$r/usr/lib/sysusers.d/nap-agent.conf"
 cp "$src/units/nap-agent.tmpfiles" "$r/usr/lib/tmpfiles.d/nap-agent.conf"
 if [ "$(id -u)" = 0 ]; then
@@ -125,9 +131,19 @@ if [ "$(id -u)" = 0 ]; then
 	[[ $pw == nap-agent:x:*:*:*:/var/lib/nap-agent:/usr/sbin/nologin ]] &&
 		ok "sysusers: $pw" || bad "sysusers: no system user nap-agent ('$pw')"
 	systemd-tmpfiles --root="$r" --create nap-agent.conf 2>&1
+	st=$(stat -c '%a %u %g' "$r/opt/nap/values.env")
+	[ "$st" = "640 0 $gid" ] && ok "tmpfiles: /opt/nap/values.env 0640 root:nap-agent" ||
+		bad "tmpfiles: /opt/nap/values.env is '$st', want '640 0 $gid'"
+	[ ! -e "$r/etc/nap/values.env" ] && ok "tmpfiles: no /etc/nap/values.env created" ||
+		bad "tmpfiles created /etc/nap/values.env"
+	mv "$r/opt/nap/values.env" "$r/etc/nap/values.env"
+	chmod 0644 "$r/etc/nap/values.env"
+	systemd-tmpfiles --root="$r" --create nap-agent.conf 2>&1
 	st=$(stat -c '%a %u %g' "$r/etc/nap/values.env")
-	[ "$st" = "640 0 $gid" ] && ok "tmpfiles: values.env 0640 root:nap-agent" ||
-		bad "tmpfiles: values.env is '$st', want '640 0 $gid'"
+	[ "$st" = "640 0 $gid" ] && ok "tmpfiles: /etc/nap/values.env 0640 root:nap-agent" ||
+		bad "tmpfiles: /etc/nap/values.env is '$st', want '640 0 $gid'"
+	[ ! -e "$r/opt/nap/values.env" ] && ok "tmpfiles: no /opt/nap/values.env created" ||
+		bad "tmpfiles created /opt/nap/values.env"
 else
 	bad "sysusers/tmpfiles --root need root (they chown): run the package suite as root"
 fi

@@ -233,7 +233,8 @@ CASES = [
     ("BROWSER_JWT_SECRET", {"BROWSER_JWT_SECRET": hexsecret("edits-2-bjwt")}, P(B_SECRET, B_DEPLOY), {}, {}),
     ("TURN_AUTH_SECRET", {"TURN_AUTH_SECRET": hexsecret("edits-2-turn")}, P(B_SECRET, B_DEPLOY, T_DEPLOY), {}, {}),
     ("TURN_HOST", {"TURN_HOST": "192.0.2.21"}, P(B_DEPLOY, T_DEPLOY), {}, {}),
-    ("TURN_PORT", {"TURN_PORT": "3479"}, P(B_DEPLOY, T_DEPLOY, T_SVC), {}, {}),
+    # coturn listens on 3478 whatever TURN_PORT says: only the browser is told
+    ("TURN_PORT", {"TURN_PORT": "443"}, P(B_DEPLOY), {}, {}),
     ("BROWSER_PUBLIC_URL", {"BROWSER_PUBLIC_URL": "https://browser.example.com"}, P(B_DEPLOY), BRW, {}),
     ("INGRESS_MODE nodeport -> external", {"INGRESS_MODE": "external"}, P(S_SVC, B_SVC), {},
      {"extra_check": service_is("nap-browser", "ClusterIP", None)}),

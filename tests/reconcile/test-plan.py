@@ -110,7 +110,11 @@ def is_time(s):
 
 
 def validate_status(j, site, objects=True):
-    check(set(j) == {"generation", "stateDir", "lastPass", "objects", "oauthClients"}, "keys: %s" % sorted(j))
+    check(set(j) == {"generation", "stateDir", "values", "lastPass", "objects", "oauthClients"},
+          "keys: %s" % sorted(j))
+    # (status runs without --values here: which file and why depend on the machine)
+    check(set(j["values"]) == {"path", "why"} and all(isinstance(v, str) and v for v in j["values"].values()),
+          "values: %r" % j["values"])
     check(isinstance(j["generation"], int) and j["generation"] >= 0, "generation: %r" % j["generation"])
     check(j["stateDir"] == site.state, "stateDir: %r" % j["stateDir"])
     lp = j["lastPass"]

@@ -66,8 +66,9 @@ def status_json(state):
 
 def pass_status(m):
     """A pass's STATUS=, not the summary a rollout followed after it sends
-    ("STATUS=generation N applied; ...")."""
-    return m.startswith("STATUS=") and not m.startswith("STATUS=generation ")
+    ("STATUS=generation N applied; ...") nor what the daemon says while
+    there is no values.env ("STATUS=waiting for values.env ...")."""
+    return m.startswith("STATUS=") and not m.startswith(("STATUS=generation ", "STATUS=waiting for values.env"))
 
 
 class NotifySocket:
@@ -167,17 +168,23 @@ class Agent:
     that runs it as another user (setpriv ... --), which execs it."""
 
     def __init__(self, workdir, values, state, kubeconfig, args=(), extra_env=None, notify=None, prefix=()):
+        """kubeconfig None: no --kubeconfig; extra_env: a value None unsets the variable."""
         self.log_path = os.path.join(workdir, "agent-%d.log" % time.monotonic_ns())
         e = dict(os.environ)
         for k in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS"):
             e.pop(k, None)
         if notify:
             e["NOTIFY_SOCKET"] = notify.path
-        e.update(extra_env or {})
+        for k, v in (extra_env or {}).items():
+            if v is None:
+                e.pop(k, None)
+            else:
+                e[k] = v
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            list(prefix) + [BINARY, "run", "--values", values, "--state-dir", state, "--kubeconfig", kubeconfig]
-            + list(args), stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, env=e)
+            list(prefix) + [BINARY, "run", "--values", values, "--state-dir", state]
+            + (["--kubeconfig", kubeconfig] if kubeconfig else []) + list(args),
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, env=e)
         self.pid = self.proc.pid
 
     def signal(self, sig):

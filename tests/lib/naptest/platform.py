@@ -9,6 +9,7 @@ docs/platform.md describes, never a table inside a test.
   objects(v)          the objects install.sh applies for v (server-side, manager kubectl)
   patches(v)          its `kubectl patch`es after that: [(kind, name, patch)]
   control_plane(v)    the env entries it writes into ${APP_PREFIX}-cp
+  registry_login(v)   the registry login's Secret and ServiceAccount entry
   secrets(v)          values.env key -> (Secret, key in it, the Deployments that read it)
   with_protocols(obj) every port of obj with its protocol (TCP where none is named)
   agent_today(target, obj, v)  obj with the reference's KNOWN, TEMPORARY
@@ -77,11 +78,14 @@ def expand(node, v):
 
 
 def resolve(vals):
-    """What install.sh's `${KEY:-default}` reads make of vals (KEY -> value)."""
+    """What install.sh's `${KEY:-default}` reads make of vals (KEY -> value);
+    a default that is an {"$if"} applies only when its condition holds."""
     v = {k: x for k, x in vals.items() if x}
     for key, default in data()["defaults"]:
         if not v.get(key):
-            v[key] = _string(default, v)
+            value = expand(default, v)
+            if value is not OMIT:
+                v[key] = value
     return v
 
 
@@ -171,6 +175,16 @@ def agent_today(target, obj, v):
         else:
             node[last] = value
     return out
+
+
+def registry_login(v):
+    """What install.sh's registry login makes for v: {"secret": {name,
+    server, username, password} or None, "service_account": {name,
+    imagePullSecrets} or None}."""
+    login = data()["registry_login"]
+    return {part: ({k: expand(x, v) for k, x in login[part].items() if k != "applied"}
+                   if holds(login[part]["applied"], v) else None)
+            for part in ("secret", "service_account")}
 
 
 def control_plane(v):
