@@ -200,6 +200,7 @@ int cli_run(CliArgs *a) {
         _cleanup_(manager_freep) Manager *m = NULL;
         /* The options say 0 for "never"; inside, that is USEC_INFINITY. */
         DaemonOptions o = {
+                .close_wait_usec = (usec_t) a->close_wait_seconds * USEC_PER_SEC,
                 .settle_usec = (usec_t) a->settle_ms * USEC_PER_MSEC,
                 .resync_usec = a->resync_seconds ? (usec_t) a->resync_seconds * USEC_PER_SEC : USEC_INFINITY,
                 .idle_close_usec = a->idle_close_seconds ? (usec_t) a->idle_close_seconds * USEC_PER_SEC : USEC_INFINITY,
