@@ -7,8 +7,9 @@
  * renamed or re-pointed into place). A file written and not closed yet is
  * not read until its writer closes it, for at most --close-wait; a file
  * that went away, or came back through a directory change, after a quiet
- * period (--settle). An edit during a pass cancels nothing and schedules
- * exactly one more pass. Failed passes
+ * period (--settle). The CLI's `apply` and `seed` hand their pass to it
+ * through the control socket (daemon-control.c). An edit or a request
+ * during a pass cancels nothing and schedules exactly one more pass. Failed passes
  * retry with capped exponential backoff, a periodic resync repairs drift,
  * and the sd_notify protocol is spoken (READY, STATUS, RELOADING, STOPPING,
  * WATCHDOG). After a pass that changed a workload, daemon-rollouts.c
@@ -25,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon-control.h"
 #include "daemon-rollouts.h"
 #include "daemon-values.h"
 #include "daemon.h"
@@ -51,6 +53,7 @@ typedef struct Loop {
         PassCache *cache; /* what the passes learned of the cluster */
         usec_t pass_deadline_usec;
         ValuesWatch *watch;
+        Control *control;           /* NULL: the CLI cannot hand passes over */
         sd_event_source *settle;     /* values.env gone or back: a pass once it has been quiet */
         sd_event_source *close_wait; /* values.env written, not closed: the bound on waiting for the writer */
         usec_t writing_since;        /* the first write not closed yet, or 0 */
@@ -142,6 +145,7 @@ static unsigned merge_flags(unsigned a, unsigned b) {
 /* Starts a pass, or, while one runs or a writer has values.env open, asks
  * for exactly one more once that is over. */
 static void run_pass(Loop *l, unsigned flags) {
+        PassResult failed = { 0 };
         int r;
 
         if (l->stopping)
@@ -158,8 +162,11 @@ static void run_pass(Loop *l, unsigned flags) {
         disarm(l->idle_close);
         r = pass_start(l->m, l->cache, &(PassOptions) { .flags = flags, .deadline_usec = l->pass_deadline_usec },
                        on_pass_done, l, &l->pass);
+        control_pass_started(l->control);
         if (r < 0) {
                 log_error_errno(r, "Failed to start a pass: %s", STRERROR(r));
+                failed.status = (char *) "Failed to start a pass";
+                control_pass_done(l->control, r, &failed);
                 schedule_retry(l);
                 return;
         }
@@ -224,6 +231,7 @@ static void on_pass_done(int r, PassResult *res, void *userdata) {
         l->last_pass_status = res->status ? strdup(res->status) : NULL;
         follow_rollouts(l, r, res);
         notify_pass(l, res);
+        control_pass_done(l->control, r, res);
         log_debug("pass %u done; the longest loop iteration since the last pass took %.2f ms of CPU", l->passes,
                   l->max_dispatch_nsec / 1e6);
         l->max_dispatch_nsec = 0;
@@ -317,6 +325,15 @@ static void on_values(ValuesChange change, void *userdata) {
         }
 }
 
+/* The CLI asked for a pass (daemon-control.c): like an edit, it starts
+ * one now whatever the backoff, or one more after the pass that runs. */
+static void on_request(unsigned flags, void *userdata) {
+        Loop *l = userdata;
+
+        l->backoff_usec = 0;
+        run_pass(l, flags);
+}
+
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         run_pass(userdata, 0);
         return 0;
@@ -362,7 +379,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
          * the reload does not wait on a slow server. */
         pass_cancel(l->pass, "reloading", NULL);
         l->pass = NULL;
-        l->pending = false;
+        l->pending = false; /* the requests of the pass cancelled get the next one's result */
         if (l->rollouts) {
                 rollouts_stop(l->rollouts); /* watched again with the kubeconfig read anew */
                 l->check_rollouts = true;
@@ -390,6 +407,7 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
                         notify_status(l, status);
                 }
         }
+        control_stop(l->control, "the daemon is stopping: no pass for this request");
         (void) sd_notify(false, "STOPPING=1\nSTATUS=stopping");
         return sd_event_exit(l->event, 0);
 }
@@ -400,6 +418,7 @@ static void loop_free(Loop *l) {
         pass_cache_free(l->cache);
         free(l->last_pass_status);
         values_watch_free(l->watch);
+        control_free(l->control);
         sd_event_source_disable_unref(l->settle);
         sd_event_source_disable_unref(l->close_wait);
         sd_event_source_disable_unref(l->burst);
@@ -490,6 +509,20 @@ static void set_deadlines(Loop *l) {
                 o->oauth_options.statement_timeout_ms = ms < 5000 ? ms : 5000;
 }
 
+/* Without it the CLI's `apply` refuses beside the daemon, as it did. */
+static void setup_control(Loop *l) {
+        ControlOptions o = {
+                .state_dir = manager_state_dir(l->m),
+                .values_path = manager_options(l->m)->values_path,
+                .kubeconfig = manager_options(l->m)->kubeconfig,
+        };
+        int r = control_new(l->event, &o, on_request, l, &l->control);
+
+        if (r < 0)
+                log_warning_errno(r, "Cannot listen on '%s/%s': %s; `nap-agent apply` and `seed` refuse while the "
+                                  "daemon runs", o.state_dir, CONTROL_SOCKET, STRERROR(r));
+}
+
 static int setup_rollouts(Loop *l) {
         _cleanup_free_ char *path = NULL;
         RolloutsOptions o = { .timeout_usec = l->opts->rollout_timeout_usec };
@@ -529,6 +562,7 @@ int daemon_run(Manager *m, const DaemonOptions *opts) {
                 log_error_errno(r, "Failed to watch '%s': %s", values, STRERROR(r));
                 goto finish;
         }
+        setup_control(&l);
         r = setup_rollouts(&l);
         if (r < 0)
                 goto finish;

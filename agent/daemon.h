@@ -2,9 +2,10 @@
 /*
  * The daemon (`nap-agent run`): one sd-event loop around the pass. It
  * watches values.env (daemon-values.c) and starts a pass as soon as an
- * edit is complete, retries failed passes with backoff, repairs drift
- * with a periodic resync, follows what a pass rolled out
- * (daemon-rollouts.c), and speaks the sd_notify protocol.
+ * edit is complete, runs the passes the CLI hands it (daemon-control.c),
+ * retries failed passes with backoff, repairs drift with a periodic
+ * resync, follows what a pass rolled out (daemon-rollouts.c), and speaks
+ * the sd_notify protocol.
  */
 #pragma once
 
