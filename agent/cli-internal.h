@@ -35,6 +35,7 @@ typedef struct CliArgs {
         bool resync;
         unsigned long resync_seconds;
         unsigned long settle_ms;
+        unsigned long close_wait_seconds;
         unsigned long idle_close_seconds;
         unsigned long rollout_timeout_seconds; /* run, apply --wait; 0: run does not follow rollouts */
         bool wait;                             /* apply --wait */

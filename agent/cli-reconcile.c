@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli-internal.h"
+#include "daemon-control.h"
 #include "daemon-rollouts.h"
 #include "daemon.h"
 #include "manager.h"
@@ -205,11 +206,68 @@ static int wait_rollouts(Manager *m, const CliArgs *a, const PassResult *res) {
         return CLI_EXIT_OK;
 }
 
+/* How long a verb waits for the daemon's answer: the pass that runs, a
+ * writer's close (at most 300 s) and the verb's own pass fit in it. */
+#define HANDOFF_TIMEOUT_USEC (600 * USEC_PER_SEC)
+
+/* The answer of the daemon that ran the pass, printed as the verb's own
+ * pass would be; apply --wait follows its rollouts from here. */
+static int handed_over(const CliArgs *a, unsigned flags, ControlAnswer *ans) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        const char *status = ans->res.status ? ans->res.status : "?";
+
+        if (ans->refused) {
+                log_error("The running daemon (PID %d) refused the pass: %s", (int) ans->pid, ans->refused);
+                return CLI_EXIT_FAILURE;
+        }
+        if (ans->result < 0) {
+                log_error("nap-agent run (PID %d): %s", (int) ans->pid, status);
+                return CLI_EXIT_FAILURE;
+        }
+        log_info("nap-agent run (PID %d): %s", (int) ans->pid, status);
+        if (!a->wait || (flags & PASS_CLIENTS_ONLY))
+                return CLI_EXIT_OK;
+        if (open_manager(a, true, &m) < 0)
+                return CLI_EXIT_FAILURE;
+        return wait_rollouts(m, a, &ans->res);
+}
+
+/* A daemon holds the state directory: it runs the pass and answers with
+ * its result (daemon-control.h). -1 when none listens, or its socket
+ * cannot be reached by this user: the verb then runs the pass itself, and
+ * taking the lock says who holds it, if someone does. */
+static int hand_to_daemon(const CliArgs *a, unsigned flags) {
+        _cleanup_(control_answer_clear) ControlAnswer ans = { 0 };
+        ManagerOptions o = cli_manager_options(a);
+        const char *dir = manager_state_dir_of(&o),
+                   *verb = flags & PASS_CLIENTS_ONLY ? "seed" : flags & PASS_RESYNC ? "resync" : "apply";
+        int r;
+
+        r = control_call(dir, verb, a->values, a->kubeconfig, HANDOFF_TIMEOUT_USEC, &ans);
+        if (r == -ENOENT || r == -ECONNREFUSED || r == -EACCES || r == -ENOTDIR || r == -ENAMETOOLONG)
+                return -1;
+        if (r == -ETIMEDOUT) {
+                log_error("The daemon listening on '%s/%s' did not answer within %llu s; its pass may still run: see "
+                          "`nap-agent status`", dir, CONTROL_SOCKET,
+                          (unsigned long long) (HANDOFF_TIMEOUT_USEC / USEC_PER_SEC));
+                return CLI_EXIT_FAILURE;
+        }
+        if (r < 0) {
+                log_error_errno(r, "Failed to hand the pass to the daemon listening on '%s/%s': %s", dir,
+                                CONTROL_SOCKET, STRERROR(r));
+                return CLI_EXIT_FAILURE;
+        }
+        return handed_over(a, flags, &ans);
+}
+
 static int run_pass(const CliArgs *a, unsigned flags) {
         _cleanup_(manager_freep) Manager *m = NULL;
         PassResult res = { 0 };
         int r;
 
+        r = hand_to_daemon(a, flags);
+        if (r >= 0)
+                return r;
         if (open_manager(a, false, &m) < 0)
                 return CLI_EXIT_FAILURE;
         r = pass_run(m, NULL, &(PassOptions) { .flags = flags, .deadline_usec = PASS_DEADLINE_DEFAULT_USEC }, &res);
@@ -237,6 +295,7 @@ int cli_run(CliArgs *a) {
         DaemonOptions o = {
                 .values_candidates = a->values_candidates,
                 .values_origin = a->values_origin,
+                .close_wait_usec = (usec_t) a->close_wait_seconds * USEC_PER_SEC,
                 .settle_usec = (usec_t) a->settle_ms * USEC_PER_MSEC,
                 .resync_usec = a->resync_seconds ? (usec_t) a->resync_seconds * USEC_PER_SEC : USEC_INFINITY,
                 .idle_close_usec = a->idle_close_seconds ? (usec_t) a->idle_close_seconds * USEC_PER_SEC : USEC_INFINITY,

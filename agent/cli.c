@@ -58,8 +58,10 @@ static void help(void) {
                "  --live              plan: compare with the cluster (server-side dry-run), showing drift\n"
                "  --resync[=SECONDS]  apply: re-apply everything, repairing drift;\n"
                "                      run: the period of that full re-apply (default 600, 0: never)\n"
-               "  --settle MS         run: how long a write that is not closed must be quiet before\n"
-               "                      it is applied (default 500; a closed or renamed file: at once)\n"
+               "  --close-wait SECS   run: how long to wait for the writer of values.env to close it\n"
+               "                      before applying what it wrote (default 30; closed or renamed: at once)\n"
+               "  --settle MS         run: how long values.env must be quiet after it went away or\n"
+               "                      came back through a directory change (default 500)\n"
                "  --idle-close SECS   run: after this long without a pass, close the connections\n"
                "                      and unload libcurl and libpq (default 30, 0: never)\n"
                "  --wait              apply: wait for the rollouts it caused; exit 1 when one fails\n"
@@ -84,6 +86,7 @@ enum {
         ARG_LIVE,
         ARG_RESYNC,
         ARG_SETTLE,
+        ARG_CLOSE_WAIT,
         ARG_IDLE_CLOSE,
         ARG_WAIT,
         ARG_ROLLOUT_TIMEOUT,
@@ -109,6 +112,13 @@ static int parse_number_option(int c, const char *arg, CliArgs *a) {
                 return arg ? parse_uint(arg, "--resync", 7UL * 24 * 3600, &a->resync_seconds) : 0;
         case ARG_SETTLE:
                 return parse_uint(arg, "--settle", 60000, &a->settle_ms);
+        case ARG_CLOSE_WAIT:
+                if (parse_uint(arg, "--close-wait", DAEMON_CLOSE_WAIT_MAX_USEC / USEC_PER_SEC, &a->close_wait_seconds) < 0)
+                        return -EINVAL;
+                if (a->close_wait_seconds == 0)
+                        return log_error_errno(EINVAL, "--close-wait takes at least 1 s: a file is never read while its "
+                                               "writer may still be writing");
+                return 0;
         case ARG_IDLE_CLOSE:
                 return parse_uint(arg, "--idle-close", 7UL * 24 * 3600, &a->idle_close_seconds);
         case ARG_ROLLOUT_TIMEOUT:
@@ -181,6 +191,7 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
                 { "live", no_argument, NULL, ARG_LIVE },
                 { "resync", optional_argument, NULL, ARG_RESYNC },
                 { "settle", required_argument, NULL, ARG_SETTLE },
+                { "close-wait", required_argument, NULL, ARG_CLOSE_WAIT },
                 { "idle-close", required_argument, NULL, ARG_IDLE_CLOSE },
                 { "wait", no_argument, NULL, ARG_WAIT },
                 { "rollout-timeout", required_argument, NULL, ARG_ROLLOUT_TIMEOUT },
@@ -282,6 +293,7 @@ int cli_main(int argc, char *argv[]) {
                 .format = "yaml",
                 .resync_seconds = DAEMON_RESYNC_DEFAULT_USEC / USEC_PER_SEC,
                 .settle_ms = DAEMON_SETTLE_DEFAULT_USEC / USEC_PER_MSEC,
+                .close_wait_seconds = DAEMON_CLOSE_WAIT_DEFAULT_USEC / USEC_PER_SEC,
                 .idle_close_seconds = DAEMON_IDLE_CLOSE_DEFAULT_USEC / USEC_PER_SEC,
                 .rollout_timeout_seconds = DAEMON_ROLLOUT_TIMEOUT_DEFAULT_USEC / USEC_PER_SEC,
         };

@@ -2,10 +2,14 @@
 /*
  * The daemon: one sd-event loop around the asynchronous pass (pass.h). It
  * watches values.env with inotify (daemon-values.c, which follows the file
- * through directory swaps and symlinks) and starts a pass as soon as an
- * edit is complete (the writer closed the file, or renamed it into place);
- * a write left open starts one after a quiet period. An edit during a pass
- * cancels nothing and schedules exactly one follow-up pass. Failed passes
+ * through symlinks, directory swaps and hard links) and starts a pass as
+ * soon as an edit is complete (the writer closed the file, or something was
+ * renamed or re-pointed into place). A file written and not closed yet is
+ * not read until its writer closes it, for at most --close-wait; a file
+ * that went away, or came back through a directory change, after a quiet
+ * period (--settle). The CLI's `apply` and `seed` hand their pass to it
+ * through the control socket (daemon-control.c). An edit or a request
+ * during a pass cancels nothing and schedules exactly one more pass. Failed passes
  * retry with capped exponential backoff, a periodic resync repairs drift,
  * and the sd_notify protocol is spoken (READY, STATUS, RELOADING, STOPPING,
  * WATCHDOG). After a pass that changed a workload, daemon-rollouts.c
@@ -22,8 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon-rollouts.h"
+#include "daemon-control.h"
 #include "daemon-internal.h"
+#include "daemon-rollouts.h"
 #include "daemon.h"
 #include "pass.h"
 #include "util/clock.h"
@@ -48,8 +53,11 @@ typedef struct Loop {
         Pass *pass;       /* the pass in progress, or NULL */
         PassCache *cache; /* what the passes learned of the cluster */
         usec_t pass_deadline_usec;
-        ValuesSearch *values; /* the candidates for values.env, and the one in use */
-        sd_event_source *settle;
+        ValuesSearch *values;       /* the candidates for values.env, and the one in use */
+        Control *control;           /* NULL: the CLI cannot hand passes over */
+        sd_event_source *settle;     /* values.env gone or back: a pass once it has been quiet */
+        sd_event_source *close_wait; /* values.env written, not closed: the bound on waiting for the writer */
+        usec_t writing_since;        /* the first write not closed yet, or 0 */
         sd_event_source *burst;
         uint64_t last_edit_usec;
         sd_event_source *retry;
@@ -58,7 +66,8 @@ typedef struct Loop {
         sd_event_source *watchdog;
         uint64_t watchdog_usec;
         uint64_t backoff_usec;
-        unsigned pending;    /* a pass is asked for while one runs: its flags (PENDING_PASS set) */
+        bool pending;           /* a pass is asked for while one runs (or while a writer has the file) */
+        unsigned pending_flags; /* PASS_* of that pass */
         unsigned passes; /* started */
         bool ready_sent;
         bool reloading;
@@ -71,8 +80,6 @@ typedef struct Loop {
         char *last_pass_status;
         bool check_rollouts; /* the next pass that succeeds looks at every workload's health */
 } Loop;
-
-#define PENDING_PASS (1u << 31)
 
 static int arm(sd_event_source **s, sd_event *e, uint64_t usec, sd_event_time_handler_t cb, void *userdata) {
         int r;
@@ -160,31 +167,62 @@ static void schedule_resync(Loop *l) {
                 (void) arm(&l->resync, l->event, now_usec() + l->opts->resync_usec, on_resync, l);
 }
 
-/* Starts a pass, or, while one runs, asks for exactly one more after it.
- * Without a values.env nothing is started: its appearance is an edit. */
+/* The flags of one pass that does what two asked for: a full pass when
+ * either is one, re-reading what either wanted re-read (a seed re-reads
+ * the oauth rows, so a full pass that must do it too is a resync). */
+static unsigned merge_flags(unsigned a, unsigned b) {
+        if ((a & PASS_CLIENTS_ONLY) && (b & PASS_CLIENTS_ONLY))
+                return PASS_CLIENTS_ONLY | ((a | b) & PASS_RESYNC);
+        return (a | b) & (PASS_RESYNC | PASS_CLIENTS_ONLY) ? PASS_RESYNC : 0;
+}
+
+/* Without a values.env no pass is started (its appearance is an edit): a
+ * request of the CLI is answered with where it is looked for. */
+static void no_values_for_requests(Loop *l) {
+        PassResult none = { .invalid_values = true };
+
+        none.status = (char *) "no values.env in any of the places it is looked for (see `journalctl -u nap-agent`): "
+                               "nothing applied";
+        control_pass_started(l->control);
+        control_pass_done(l->control, -ENOENT, &none);
+}
+
+/* Starts a pass, or, while one runs or a writer has values.env open, asks
+ * for exactly one more once that is over. */
 static void run_pass(Loop *l, unsigned flags) {
+        PassResult failed = { 0 };
         int r;
 
-        if (l->stopping || !values_search_current(l->values))
+        if (l->stopping)
                 return;
-        if (l->pass) {
-                l->pending |= flags | PENDING_PASS;
+        if (l->pending)
+                flags = merge_flags(flags, l->pending_flags);
+        if (l->pass || l->writing_since) {
+                l->pending = true;
+                l->pending_flags = flags;
                 return;
         }
-        flags |= l->pending & ~PENDING_PASS;
-        l->pending = 0;
+        l->pending = false;
+        if (!values_search_current(l->values)) {
+                no_values_for_requests(l);
+                return;
+        }
         disarm(l->retry);
         disarm(l->idle_close);
         r = pass_start(l->m, l->cache, &(PassOptions) { .flags = flags, .deadline_usec = l->pass_deadline_usec },
                        on_pass_done, l, &l->pass);
+        control_pass_started(l->control);
         if (r < 0) {
                 log_error_errno(r, "Failed to start a pass: %s", STRERROR(r));
                 /* e.g. the ledger became unreadable: STATUS= names the file */
-                notify_status(l, manager_ledger_error(l->m) ? manager_ledger_error(l->m) : STRERROR(r));
+                failed.status = (char *) (manager_ledger_error(l->m) ? manager_ledger_error(l->m) : STRERROR(r));
+                notify_status(l, failed.status);
+                control_pass_done(l->control, r, &failed);
                 schedule_retry(l);
                 return;
         }
-        log_debug("pass %u starting%s", ++l->passes, flags & PASS_RESYNC ? " (resync)" : "");
+        log_debug("pass %u starting%s%s", ++l->passes, flags & PASS_RESYNC ? " (resync)" : "",
+                  flags & PASS_CLIENTS_ONLY ? " (oauth clients only)" : "");
 }
 
 /* What a pass wrote is followed until it runs (or fails to); after a
@@ -244,6 +282,7 @@ static void on_pass_done(int r, PassResult *res, void *userdata) {
         l->last_pass_status = res->status ? strdup(res->status) : NULL;
         follow_rollouts(l, r, res);
         notify_pass(l, res);
+        control_pass_done(l->control, r, res);
         log_debug("pass %u done; the longest loop iteration since the last pass took %.2f ms of CPU", l->passes,
                   l->max_dispatch_nsec / 1e6);
         l->max_dispatch_nsec = 0;
@@ -253,17 +292,13 @@ static void on_pass_done(int r, PassResult *res, void *userdata) {
                         log_info("%s", res->status);
         } else if (res->invalid_values)
                 /* The diagnostics were logged; retrying cannot help: wait for the next edit. */
-                log_notice("nothing applied, nothing deleted; keeping generation %llu; waiting for the next edit",
-                           res->generation);
-        else if (!(l->pending & PENDING_PASS) && !res->no_kubeconfig)
+                log_notice("%s; waiting for the next edit", res->status ? res->status : "values.env cannot be used");
+        else if (!l->pending && !res->no_kubeconfig)
                 schedule_retry(l); /* the manager logged why */
         /* No kubeconfig: said in one line (the manager's); a retry cannot
          * help, SIGHUP or the next edit tries again. */
-        if ((l->pending & PENDING_PASS) && !(l->burst && sd_event_source_get_enabled(l->burst, NULL) > 0)) {
-                unsigned flags = l->pending & ~PENDING_PASS;
-                l->pending = 0;
-                run_pass(l, flags);
-        }
+        if (l->pending && !(l->burst && sd_event_source_get_enabled(l->burst, NULL) > 0))
+                run_pass(l, 0);
 }
 
 static int on_burst_over(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -274,15 +309,21 @@ static int on_burst_over(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* No writer to wait for any more. */
+static void writer_done(Loop *l) {
+        l->writing_since = 0;
+        disarm(l->close_wait);
+        disarm(l->settle);
+}
+
 /* An edit is complete: a pass now, whatever the backoff (or, within a
  * burst of edits, once the burst is over). */
-static void on_edit(void *userdata) {
-        Loop *l = userdata;
+static void on_edit(Loop *l) {
         uint64_t now = now_usec();
         bool burst = now - l->last_edit_usec < BURST_USEC;
 
         l->last_edit_usec = now;
-        disarm(l->settle);
+        writer_done(l);
         l->backoff_usec = 0;
         if (burst) {
                 (void) arm(&l->burst, l->event, now + BURST_USEC, on_burst_over, l);
@@ -292,17 +333,58 @@ static void on_edit(void *userdata) {
 }
 
 static int on_settled(sd_event_source *s, uint64_t usec, void *userdata) {
-        log_debug("values file quiet for %.0f ms: treating the write as complete",
-                  (double) ((Loop *) userdata)->opts->settle_usec / 1000.0);
-        on_edit(userdata);
+        Loop *l = userdata;
+
+        log_debug("values file quiet for %.0f ms: treating the change as complete",
+                  (double) l->opts->settle_usec / (double) USEC_PER_MSEC);
+        on_edit(l);
         return 0;
 }
 
-/* A write that is not closed yet: a pass once it has been quiet a while. */
-static void on_partial_edit(void *userdata) {
+/* The writer kept the file open too long: what is there is read, and the
+ * operator told how long the writer took (its close is an edit again). */
+static int on_close_wait_over(sd_event_source *s, uint64_t usec, void *userdata) {
         Loop *l = userdata;
 
-        (void) arm(&l->settle, l->event, now_usec() + l->opts->settle_usec, on_settled, l);
+        log_warning("The writer of '%s' has kept it open %.1f s after its first write without closing it: applying "
+                    "it as it is now (see --close-wait)", manager_options(l->m)->values_path,
+                    (double) (now_usec() - l->writing_since) / (double) USEC_PER_SEC);
+        on_edit(l);
+        return 0;
+}
+
+static void on_values(ValuesChange change, void *userdata) {
+        Loop *l = userdata;
+        usec_t now = now_usec();
+
+        switch (change) {
+        case VALUES_COMPLETE:
+                if (l->writing_since)
+                        log_debug("the writer closed values.env %.3f s after its first write",
+                                  (double) (now - l->writing_since) / (double) USEC_PER_SEC);
+                on_edit(l);
+                break;
+        case VALUES_WRITING: /* nothing is read before its close */
+                disarm(l->settle);
+                if (!l->writing_since) {
+                        l->writing_since = now;
+                        (void) arm(&l->close_wait, l->event, now + l->opts->close_wait_usec, on_close_wait_over, l);
+                }
+                break;
+        case VALUES_UNSURE: /* a writer of the file that went is no writer of ours */
+                writer_done(l);
+                (void) arm(&l->settle, l->event, now + l->opts->settle_usec, on_settled, l);
+                break;
+        }
+}
+
+/* The CLI asked for a pass (daemon-control.c): like an edit, it starts
+ * one now whatever the backoff, or one more after the pass that runs. */
+static void on_request(unsigned flags, void *userdata) {
+        Loop *l = userdata;
+
+        l->backoff_usec = 0;
+        run_pass(l, flags);
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -350,6 +432,7 @@ static void on_values_switched(const char *now, const char *before, void *userda
                 return;
         }
         manager_options(l->m)->values_path = now;
+        control_set_values(l->control, now);
         if (before)
                 log_notice("values.env: now '%s' (%s); '%s' is no longer read", now,
                            access(before, F_OK) < 0 ? "the one read before is gone" : "it comes first", before);
@@ -367,7 +450,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
          * the reload does not wait on a slow server. */
         pass_cancel(l->pass, "reloading", NULL);
         l->pass = NULL;
-        l->pending = 0;
+        l->pending = false; /* the requests of the pass cancelled get the next one's result */
         if (l->rollouts) {
                 rollouts_stop(l->rollouts); /* watched again with the kubeconfig read anew */
                 l->check_rollouts = true;
@@ -378,9 +461,11 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         l->reloading = true; /* READY=1 follows the next pass */
         if (!values_search_current(l->values)) {
                 say_no_values(l, NULL);
+                no_values_for_requests(l);
                 return 0;
         }
         manager_options(l->m)->values_path = values_search_current(l->values);
+        control_set_values(l->control, manager_options(l->m)->values_path);
         run_pass(l, 0);
         return 0;
 }
@@ -400,6 +485,7 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
                         notify_status(l, status);
                 }
         }
+        control_stop(l->control, "the daemon is stopping: no pass for this request");
         (void) sd_notify(false, "STOPPING=1\nSTATUS=stopping");
         return sd_event_exit(l->event, 0);
 }
@@ -410,7 +496,9 @@ static void loop_free(Loop *l) {
         pass_cache_free(l->cache);
         free(l->last_pass_status);
         values_search_free(l->values);
+        control_free(l->control);
         sd_event_source_disable_unref(l->settle);
+        sd_event_source_disable_unref(l->close_wait);
         sd_event_source_disable_unref(l->burst);
         sd_event_source_disable_unref(l->retry);
         sd_event_source_disable_unref(l->resync);
@@ -499,6 +587,20 @@ static void set_deadlines(Loop *l) {
                 o->oauth_options.statement_timeout_ms = ms < 5000 ? ms : 5000;
 }
 
+/* Without it the CLI's `apply` refuses beside the daemon, as it did. */
+static void setup_control(Loop *l) {
+        ControlOptions o = {
+                .state_dir = manager_state_dir(l->m),
+                .values_path = manager_options(l->m)->values_path,
+                .kubeconfig = manager_options(l->m)->kubeconfig,
+        };
+        int r = control_new(l->event, &o, on_request, l, &l->control);
+
+        if (r < 0)
+                log_warning_errno(r, "Cannot listen on '%s/%s': %s; `nap-agent apply` and `seed` refuse while the "
+                                  "daemon runs", o.state_dir, CONTROL_SOCKET, STRERROR(r));
+}
+
 static int setup_rollouts(Loop *l) {
         _cleanup_free_ char *path = NULL;
         RolloutsOptions o = { .timeout_usec = l->opts->rollout_timeout_usec };
@@ -523,7 +625,7 @@ static int setup_values(Loop *l) {
         const char *now;
         int r;
 
-        r = values_search_new(l->event, c, on_edit, on_partial_edit, on_values_switched, l, &l->values);
+        r = values_search_new(l->event, c, on_values, on_values_switched, l, &l->values);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch for values.env: %s", STRERROR(r));
         now = values_search_current(l->values);
@@ -559,6 +661,7 @@ int daemon_run(Manager *m, const DaemonOptions *opts) {
         r = setup_values(&l);
         if (r < 0)
                 goto finish;
+        setup_control(&l);
         r = setup_rollouts(&l);
         if (r < 0)
                 goto finish;

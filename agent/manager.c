@@ -147,6 +147,14 @@ static int take_lock(Manager *m) {
         return 0;
 }
 
+const char *manager_state_dir_of(const ManagerOptions *opts) {
+        const char *dir = opts->state_dir ? opts->state_dir : getenv("STATE_DIRECTORY");
+
+        if (dir && strchr(dir, ':')) /* systemd lists several as a:b */
+                dir = NULL;
+        return dir ? dir : DEFAULT_STATE_DIR;
+}
+
 int manager_new(const ManagerOptions *opts, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = calloc(1, sizeof *m);
         const char *dir;
@@ -156,10 +164,8 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
                 return log_error_errno(ENOMEM, "Out of memory");
         m->lock_fd = -1;
         m->options = *opts;
-        dir = opts->state_dir ? opts->state_dir : getenv("STATE_DIRECTORY");
-        if (dir && strchr(dir, ':')) /* systemd lists several as a:b */
-                dir = NULL;
-        m->state_dir = strdup(dir ? dir : DEFAULT_STATE_DIR);
+        dir = manager_state_dir_of(opts);
+        m->state_dir = strdup(dir);
         if (!m->state_dir)
                 return log_error_errno(ENOMEM, "Out of memory");
         if (opts->event)

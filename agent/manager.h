@@ -37,6 +37,10 @@ typedef struct ManagerOptions {
 
 typedef struct Manager Manager;
 
+/* The state directory opts name: opts->state_dir, else $STATE_DIRECTORY,
+ * else /var/lib/nap-agent (a string of opts, the environment or static). */
+const char *manager_state_dir_of(const ManagerOptions *opts);
+
 /* Opens the ledger in the state directory (and takes its lock when
  * opts->lock_as is set: -EBUSY, logged with the holder, when another
  * process has it). A state directory, ledger.json or ledger.key that

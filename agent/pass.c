@@ -17,10 +17,14 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "pass-internal.h"
 #include "rollout.h"
@@ -386,8 +390,8 @@ static int on_begin(sd_event_source *s, void *userdata) {
         if (r < 0) {
                 p->error = r;
                 p->res.invalid_values = true;
-                set_status(&p->res, "%s; keeping generation %llu", why ? why : STRERROR(r),
-                           (unsigned long long) p->ledger->generation);
+                set_status(&p->res, "%s: nothing applied, nothing deleted; keeping generation %llu",
+                           why ? why : STRERROR(r), (unsigned long long) p->ledger->generation);
                 pass_finish(p);
                 return 0;
         }
@@ -525,6 +529,32 @@ static int register_secrets(const Config *c) {
         return redact_set_secrets(values, n);
 }
 
+/* Why values.env could not be read at all (r from opening it), naming the
+ * file, and the user when it is a permission: a missing file is not an
+ * unreadable one, nor a symlink to nothing. */
+static char *values_unreadable(const char *path, int r) {
+        char target[PATH_MAX], user[64];
+        const struct passwd *pw = getpwuid(geteuid());
+        struct stat st;
+        ssize_t k;
+        char *s;
+
+        if (r == -ENOENT && lstat(path, &st) >= 0 && S_ISLNK(st.st_mode) &&
+            (k = readlink(path, target, sizeof target - 1)) >= 0) {
+                target[k] = 0;
+                r = asprintf(&s, "'%s' is a dangling symlink: its target '%s' does not exist", path, target);
+        } else if (r == -ENOENT)
+                r = asprintf(&s, "'%s' is missing", path);
+        else {
+                if (pw)
+                        snprintf(user, sizeof user, "user '%s'", pw->pw_name);
+                else
+                        snprintf(user, sizeof user, "uid %u", (unsigned) geteuid());
+                r = asprintf(&s, "'%s' cannot be read by %s: %s", path, user, STRERROR(r));
+        }
+        return r < 0 ? NULL : s;
+}
+
 int pass_load_desired(Manager *m, Config **ret_config, DesiredSet **ret_desired, char **ret_status) {
         _cleanup_(diag_list_clear) DiagList d = { 0 };
         _cleanup_(config_freep) Config *c = NULL;
@@ -534,23 +564,21 @@ int pass_load_desired(Manager *m, Config **ret_config, DesiredSet **ret_desired,
 
         *ret_status = NULL;
         r = config_load(o->values_path, &c, &d);
+        if (r < 0 && r != -ENOMEM && !diag_has_errors(&d)) { /* it could not be opened or read */
+                log_diags(&d);
+                *ret_status = values_unreadable(o->values_path, r);
+                return r;
+        }
         if (r >= 0 && !diag_has_errors(&d))
                 r = register_secrets(c);
         if (r >= 0 && !diag_has_errors(&d))
                 r = template_render(c, &o->templates, &s, &d);
         log_diags(&d);
-        if (r == -ENOENT) {
-                if (asprintf(ret_status, "%s is missing: nothing applied, nothing deleted", o->values_path) < 0)
-                        *ret_status = NULL;
-                return r;
-        }
         if (r >= 0 && diag_has_errors(&d))
                 r = -EINVAL;
         if (r < 0) {
                 const Diag *e = diag_first_error(&d);
-                _cleanup_free_ char *first = e ? diag_format_short(e) : NULL;
-                if (asprintf(ret_status, "%s", first ? first : STRERROR(r)) < 0)
-                        *ret_status = NULL;
+                *ret_status = e ? diag_format_short(e) : NULL;
                 return r;
         }
         *ret_config = TAKE_PTR(c);

@@ -96,7 +96,9 @@ void pass_cancel(Pass *p, const char *why, char **ret_status);
 int pass_run(Manager *m, PassCache *cache, const PassOptions *opts, PassResult *ret);
 
 /* Loads values.env and renders it, logging the diagnostics. On failure
- * *ret_status says why in one line. */
+ * *ret_status says why in one line that names the file: its first error,
+ * or why it could not be read (missing, a dangling symlink, not readable
+ * by this user); -ENOENT when it is missing. */
 int pass_load_desired(Manager *m, Config **ret_config, DesiredSet **ret_desired, char **ret_status);
 
 /* install.sh's second APP_PREFIX guard, synchronously (plan --live): a

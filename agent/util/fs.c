@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -68,6 +69,16 @@ const char *path_basename(const char *path) {
         const char *slash = strrchr(path, '/');
 
         return slash ? slash + 1 : path;
+}
+
+char *path_absolute(const char *path) {
+        char cwd[PATH_MAX], *p;
+
+        if (path[0] == '/')
+                return strdup(path);
+        if (!getcwd(cwd, sizeof cwd) || asprintf(&p, "%s/%s", cwd, path) < 0)
+                return NULL;
+        return p;
 }
 
 static int fsync_directory_of(const char *path) {

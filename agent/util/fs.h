@@ -41,3 +41,6 @@ int mkdir_p(const char *path, mode_t mode);
 char *path_dirname(const char *path);
 /* Last component of path (points into path). */
 const char *path_basename(const char *path);
+/* path, made absolute against the working directory when it is not;
+ * symlinks are not resolved (malloc'ed; NULL on failure). */
+char *path_absolute(const char *path);

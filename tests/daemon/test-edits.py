@@ -9,8 +9,10 @@ Patterns: a write in place (open O_TRUNC + write), an editor's temp file
 renamed over it, vim's backup-rename then write, `sed -i`, `cp other
 values.env`, a symlink swapped to point elsewhere (twice, the second time
 into another directory), an in-place edit of the symlink's target in that
-other directory, and the file deleted then re-created (the deletion itself
-applies nothing).
+other directory, the file deleted then re-created (the deletion itself
+applies nothing), and a writer that keeps the file open (applied after
+--close-wait, with a warning naming its delay). The symlinked directories,
+`..data` swaps, hard links and a writer pausing mid-file: test-watch.py.
 
     with-harness.sh test-edits.py NAP_AGENT
 """
@@ -35,6 +37,7 @@ from naptest.values import example_values, set_key, write_in_place, write_rename
 T = Results()
 SVC = ("patch", "services", "nap", "nap-sandbox")
 DEP = ("patch", "deployments", "nap", "nap-sandbox")
+CLOSE_WAIT_S = 3  # for the writer left open (the default 30 s: test-watch.py)
 APPLIED = re.compile(r"STATUS=applied 2 object\(s\), deleted 0, 1 oauth client change\(s\); generation \d+; watching .*")
 
 
@@ -56,7 +59,8 @@ class Editing:
         # asks it to hold a request
         self.proxy = FaultProxy().start()
         kubeconfig = write_kubeconfig(os.path.join(wd, "kubeconfig"), self.proxy.url)
-        self.agent = Agent(wd, self.values, os.path.join(wd, "state"), kubeconfig, ["--resync=0"],
+        self.agent = Agent(wd, self.values, os.path.join(wd, "state"), kubeconfig,
+                           ["--resync=0", "--close-wait=%d" % CLOSE_WAIT_S],
                            notify=self.notify, extra_env={"NAP_LOG_LEVEL": "debug"})
         ok = self.notify.wait_for(lambda m: "READY=1" in m, 30) is not None
         T.check(ok and node_port() is not None, "the agent is up, first pass applied",
@@ -95,11 +99,12 @@ class Editing:
         statuses = [m for _, m in self.notify.snapshot(n) if pass_status(m)]
         return statuses[:-1]
 
-    def expect_once(self, name, edit, passes=1, settled=False):
+    def expect_once(self, name, edit, passes=1, settled=False, waited=False):
         """Runs edit(), then checks: `passes` STATUS= lines, the last one
         'applied', one PATCH of the Service and of the Deployment, one
         UPDATE of the oauth row, the live nodePort; and that the pass
-        started when the edit was complete, not after a quiet period."""
+        started when the edit was complete, not after a quiet period
+        (settled) nor after waiting for a writer's close (waited)."""
         n, mark, logn = self.notify.count(), audit().mark(), oauth_log_last()
         out0 = len(self.agent.output())
         t0 = time.monotonic()
@@ -117,6 +122,10 @@ class Editing:
         if settled is not None:
             T.check(("quiet for" in log) == settled, "%s: %s" % (name, "applied after the quiet period" if settled
                                                                 else "applied when complete, no quiet period"), log)
+        waited_for = re.search(r"The writer of '[^']*' has kept it open [0-9.]+ s after its first write without "
+                               r"closing it: applying it as it is now", log)
+        T.check(bool(waited_for) == waited, "%s: %s" % (name, "applied after --close-wait, the writer's delay said"
+                                                        if waited else "no wait for a writer's close"), log)
         T.check(writes == sorted([SVC, DEP]), "%s: one PATCH of the Service and one of the Deployment" % name,
                 writes)
         T.check([r[1:] for r in rows] == [("UPDATE", "sandbox-service", uri)], "%s: one write of the oauth row" % name,
@@ -264,13 +273,14 @@ def run(e):
         fd = os.open(v, os.O_WRONLY | os.O_TRUNC)
         try:
             os.write(fd, text[:len(text) // 2])
-            time.sleep(0.2)  # the writer pausing mid-file (shorter than --settle)
+            time.sleep(0.2)  # the writer pausing mid-file (2 s: test-watch.py)
             os.write(fd, text[len(text) // 2:])
         finally:
             os.close(fd)
     e.expect_once("one write in two write() calls with a pause", two_writes)
 
-    # 12. a writer that keeps the file open: applied after the quiet period
+    # 12. a writer that keeps the file open: applied after --close-wait, with
+    # a warning that says how long the writer has kept it
     held = {}
 
     def open_writer():
@@ -278,7 +288,7 @@ def run(e):
         fd = os.open(v, os.O_WRONLY | os.O_TRUNC)
         os.write(fd, text)
         held["fd"] = fd
-    e.expect_once("a write left open (applied after --settle)", open_writer, settled=True)
+    e.expect_once("a write left open (applied after --close-wait)", open_writer, waited=True)
     os.close(held["fd"])
     e.expect_nothing("... and its late close", lambda: None, status=r"STATUS=no changes; generation \d+; watching .*")
 
@@ -312,7 +322,8 @@ def run(e):
         os.mkdir(e.etc)
         write_in_place(v, e.next_text())
     # (whether the new directory's watch is in place before the file is
-    # closed is a race: then it is applied at once, else after --settle)
+    # closed is a race: then it is applied at once, else after --settle,
+    # since nobody can say whether the file found there is whole)
     e.expect_once("the directory swapped (mv etc etc.old; mkdir etc; write)", swap_dir, settled=None)
     shutil.rmtree(e.etc + ".old")
 
@@ -352,8 +363,10 @@ def dangling_symlink(wd):
     daemon = Agent(wd, values, os.path.join(wd, "state"), env("KUBECONFIG"), ["--resync=0"], notify=notify)
     try:
         i = notify.wait_for(lambda m: "READY=1" in m, 30)
-        T.check(i is not None and "is missing: nothing applied" in notify.snapshot()[i][1],
-                "dangling symlink: READY=1, the file is missing, nothing applied", notify.snapshot())
+        want = ("STATUS='%s' is a dangling symlink: its target '%s' does not exist: nothing applied, nothing "
+                "deleted; keeping generation" % (values, real))
+        T.check(i is not None and want in notify.snapshot()[i][1],
+                "dangling symlink: READY=1, the file is a dangling symlink, nothing applied", notify.snapshot())
         n = notify.count()
         os.makedirs(os.path.dirname(real))
         write_in_place(real, example_values(SANDBOX_NODE_PORT="30150"))

@@ -12,7 +12,8 @@ kube-controller-manager (real Deployment status writes):
   - it never loses track of what it owns: a read-only state directory fails
     the pass (nothing written, nothing reported as applied) and is retried
     once writable; a write whose answer came too late is pruned when the
-    edit is reverted; a second agent on the same state directory refuses;
+    edit is reverted; `apply` beside the daemon hands its pass to it, and
+    without its socket refuses, as a second daemon does;
     status writes by the controller followed by resyncs are not "drift".
 
     with-harness.sh test-faults.py NAP_AGENT   (HARNESS_COMPONENTS="kube kcm pg")
@@ -257,8 +258,13 @@ def two_agents():
     try:
         args = ("--values", d.values, "--state-dir", d.state, "--kubeconfig", d.kubeconfig)
         r = agent.run("apply", *args, timeout=30)
+        T.check(r.rc == 0 and re.search(r"(?m)^nap-agent run \(PID %d\): no changes; generation \d+$" % d.agent.pid,
+                                        r.err), "two agents: apply beside the daemon hands its pass to it", r)
+        # without the daemon's socket (test-control.py has the rest), the lock refuses, naming the holder
+        os.unlink(os.path.join(d.state, "control.sock"))
+        r = agent.run("apply", *args, timeout=30)
         T.check(r.rc == 1 and "in use by another nap-agent (PID %d nap-agent run)" % d.agent.pid in r.err,
-                "two agents: apply beside the daemon refuses, naming it", r)
+                "two agents: apply beside a daemon that does not listen refuses, naming it", r)
         r = agent.run("run", *args, timeout=30)
         T.check(r.rc == 1 and "in use by another nap-agent" in r.err, "two agents: a second daemon refuses", r)
     finally:

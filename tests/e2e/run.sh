@@ -27,7 +27,8 @@
 #             and the first pass applied, status shows
 #             STATUS=, edits by sed -i and as an editor saves apply
 #             (checked in the apiserver and PostgreSQL), also while libcurl
-#             and libpq are unloaded, reload, journal
+#             and libpq are unloaded, apply/seed as root handed to the
+#             running service through its control socket, reload, journal
 #             priorities and no secret, clean stop, kill -9 restarts and
 #             converges, the watchdog fires when the loop hangs.
 #
@@ -528,6 +529,20 @@ test_daemon() {
 	cx rm /etc/nap/values.env
 	wait_for 20 node_port_is 30087 && ok "/etc/nap/values.env removed: /opt/nap/values.env applied again" ||
 		bad "not back to /opt/nap/values.env (nodePort '$(node_port)')"
+
+	echo "== apply, apply --resync and seed as root beside the service: its daemon runs the pass"
+	out=$(cx nap-agent apply 2>&1) && grep -qE "^nap-agent run \(PID $(main_pid)\): no changes; generation [0-9]+$" <<<"$out" &&
+		ok "apply: handed to the service's daemon ($out)" || bad "apply beside the service: $out"
+	kget delete service -n nap nap-sandbox >/dev/null
+	out=$(cx nap-agent apply --resync 2>&1) && grep -q '(drift repaired)' <<<"$out" && node_port_is 30087 &&
+		ok "apply --resync: the deleted Service repaired by the daemon ($out)" || bad "apply --resync beside the service: $out"
+	H psql -X -q -c "DELETE FROM oauth_clients WHERE id = 'sandbox-service'" >/dev/null
+	out=$(cx nap-agent seed 2>&1) && redirect_uri_is http://sandbox.e2e.test/api/auth/callback &&
+		ok "seed: the deleted row registered again by the daemon ($out)" || bad "seed beside the service: $out"
+	out=$(cx setpriv --reuid=nobody --regid=nogroup --clear-groups -- nap-agent apply 2>&1) &&
+		bad "apply as nobody beside the service succeeded: $out" || ok "apply as nobody: refused (the state directory is 0700)"
+	check "700 nap-agent srw------- nap-agent" "$(cx stat -c '%a %U' /var/lib/nap-agent) $(cx stat -c '%A %U' /var/lib/nap-agent/control.sock)" \
+		"the state directory and the control socket: the service user's only"
 
 	echo "== reload"
 	pid1=$(main_pid)
