@@ -4,7 +4,7 @@
  * systemd keeps its own in sd-messages.h), for log_struct() (util/log.h).
  * Each is explained in units/nap-agent.catalog, which systemd's catalog
  * shows beside the entry (`journalctl -x`): what happened and what to do.
- * tests/test-catalog.py checks that every id here has its catalog entry and
+ * tests/package/check-catalog.py checks that every id here has its catalog entry and
  * the other way round. An id never changes meaning: a new event gets a new
  * one (`systemd-id128 new`).
  */
