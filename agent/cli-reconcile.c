@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The verbs that reconcile: plan, apply, seed and status. They run the
- * manager's pass (or its first half) once, in the foreground.
+ * The verbs that reconcile: plan, apply, seed, status and run. They run
+ * the pass (or its first half) once, in the foreground, or the daemon.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -9,8 +9,10 @@
 #include <string.h>
 
 #include "cli-verbs.h"
-#include "manager-rollout.h"
+#include "daemon-rollouts.h"
+#include "daemon.h"
 #include "manager.h"
+#include "pass.h"
 #include "util/json.h"
 #include "util/log.h"
 
@@ -95,20 +97,28 @@ int cli_plan(CliArgs *a) {
         Manager *m = s.m;
         const Config *c = s.config;
         DesiredSet *d = s.desired;
+        Ledger *l;
+        if (manager_ledger(m, &l) < 0) /* logged */
+                return CLI_EXIT_FAILURE;
         if (a->live) {
+                _cleanup_(pass_cache_freep) PassCache *cache = NULL;
                 LiveCtx ctx = { m, c };
-                if (manager_guard(m, c) < 0) /* logged: another APP_PREFIX is installed there */
+                if (pass_cache_new(&cache) < 0) {
+                        log_error_errno(ENOMEM, "Out of memory");
+                        return CLI_EXIT_FAILURE;
+                }
+                if (pass_guard_check(m, cache, c) < 0) /* logged: another APP_PREFIX is installed there */
                         return CLI_EXIT_FAILURE;
                 /* The dry runs send the secret digest as an apply would (read only: never created here). */
-                r = manager_digest_key(m, c, false);
+                r = pass_digest_key_read(m, cache, c, false);
                 if (r == -ENOENT)
                         log_notice("Secret '%s' does not exist yet: the first apply creates it, and with it the value "
                                    "of %s", SECRET_DIGEST_KEY_SECRET, SECRET_DIGEST_ANNOTATION);
-                else if (r < 0 || (r = manager_seal_digests(m, c, d)) < 0)
+                else if (r < 0 || (r = pass_seal_digests(cache, c, d)) < 0)
                         return CLI_EXIT_FAILURE;
-                r = plan_compute_live(d, c, m->ledger, fetch_live, fetch_client, &ctx, &p);
+                r = plan_compute_live(d, c, l, fetch_live, fetch_client, &ctx, &p);
         } else
-                r = plan_compute(d, c, m->ledger, &p);
+                r = plan_compute(d, c, l, &p);
         if (r < 0) {
                 log_error_errno(r, "Failed to compute the plan: %s", STRERROR(r));
                 return CLI_EXIT_FAILURE;
@@ -143,7 +153,7 @@ static int wait_rollouts(Manager *m, const CliArgs *a, const PassResult *res) {
                 log_info("waiting for %s %s to roll out (at most %lu s)", res->workloads[i].kind,
                          res->workloads[i].name, a->rollout_timeout_seconds);
         while (rollouts_busy(rs) && r >= 0)
-                r = sd_event_run(m->event, UINT64_MAX);
+                r = sd_event_run(manager_event(m), UINT64_MAX);
         if (r < 0) {
                 log_error_errno(r, "Event loop failed: %s", STRERROR(r));
                 return CLI_EXIT_FAILURE;
@@ -167,15 +177,15 @@ static int run_pass(const CliArgs *a, unsigned flags) {
 
         if (open_manager(a, false, &m) < 0)
                 return CLI_EXIT_FAILURE;
-        r = manager_pass(m, flags, &res);
+        r = pass_run(m, NULL, &(PassOptions) { .flags = flags, .deadline_usec = PASS_DEADLINE_DEFAULT_USEC }, &res);
         if (res.invalid_values && r == -EINVAL)
                 log_error("%s is invalid: nothing applied, nothing deleted; keeping generation %llu", a->values,
-                          (unsigned long long) m->ledger->generation);
+                          res.generation);
         else if (r >= 0 && res.status && !(flags & PASS_CLIENTS_ONLY))
                 log_info("%s", res.status); /* seed says only what it registered */
         else if (r < 0 && res.invalid_values && res.status)
                 log_error("%s", res.status); /* a missing file: nothing else said so */
-        /* Otherwise the manager has logged the one line that says why. */
+        /* Otherwise the pass has logged the one line that says why. */
         if (r >= 0 && a->wait && !(flags & PASS_CLIENTS_ONLY))
                 r = wait_rollouts(m, a, &res) == CLI_EXIT_OK ? 0 : -EIO;
         pass_result_clear(&res);
@@ -188,16 +198,17 @@ int cli_apply(CliArgs *a) {
 
 int cli_run(CliArgs *a) {
         _cleanup_(manager_freep) Manager *m = NULL;
-        LoopOptions lo = {
-                .settle_usec = (uint64_t) a->settle_ms * 1000ULL,
-                .resync_usec = (uint64_t) a->resync_seconds * 1000000ULL,
-                .idle_close_usec = (uint64_t) a->idle_close_seconds * 1000000ULL,
-                .rollout_timeout_usec = (uint64_t) a->rollout_timeout_seconds * 1000000ULL,
+        /* The options say 0 for "never"; inside, that is USEC_INFINITY. */
+        DaemonOptions o = {
+                .settle_usec = (usec_t) a->settle_ms * USEC_PER_MSEC,
+                .resync_usec = a->resync_seconds ? (usec_t) a->resync_seconds * USEC_PER_SEC : USEC_INFINITY,
+                .idle_close_usec = a->idle_close_seconds ? (usec_t) a->idle_close_seconds * USEC_PER_SEC : USEC_INFINITY,
+                .rollout_timeout_usec = (usec_t) a->rollout_timeout_seconds * USEC_PER_SEC,
         };
 
         if (open_manager(a, false, &m) < 0)
                 return CLI_EXIT_FAILURE;
-        return manager_run(m, &lo) < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+        return daemon_run(m, &o) < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }
 
 int cli_seed(CliArgs *a) {
@@ -231,12 +242,11 @@ static void add_health(cJSON *e, const cJSON *view, const LedgerObject *o) {
         add_string_or_null(j, "since", h.since);
 }
 
-static cJSON *status_json(const Manager *m, const cJSON *view) {
-        const Ledger *l = m->ledger;
+static cJSON *status_json(const Manager *m, const Ledger *l, const cJSON *view) {
         cJSON *j = cJSON_CreateObject(), *last, *objs, *cls;
 
         cJSON_AddNumberToObject(j, "generation", (double) l->generation);
-        cJSON_AddStringToObject(j, "stateDir", m->state_dir);
+        cJSON_AddStringToObject(j, "stateDir", manager_state_dir(m));
         last = cJSON_AddObjectToObject(j, "lastPass");
         if (l->last_time) {
                 cJSON_AddStringToObject(last, "time", l->last_time);
@@ -298,17 +308,16 @@ static void print_health(const cJSON *view, const LedgerObject *o) {
 int cli_status(CliArgs *a) {
         _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_(cJSON_Deletep) cJSON *view = NULL;
-        const Ledger *l;
+        Ledger *l;
         int r;
 
-        if (open_manager(a, true, &m) < 0)
+        if (open_manager(a, true, &m) < 0 || manager_ledger(m, &l) < 0)
                 return CLI_EXIT_FAILURE;
-        l = m->ledger;
-        r = rollouts_runtime_load(m->state_dir, &view);
+        r = rollouts_runtime_load(manager_state_dir(m), &view);
         if (r < 0)
                 log_warning_errno(r, "Cannot read the daemon's view of the rollouts: %s; health unknown", STRERROR(r));
         if (a->json) {
-                cJSON *j = status_json(m, view);
+                cJSON *j = status_json(m, l, view);
                 char *s = j ? cJSON_Print(j) : NULL;
                 cJSON_Delete(j);
                 if (!s)
@@ -317,7 +326,7 @@ int cli_status(CliArgs *a) {
                 free(s);
                 return CLI_EXIT_OK;
         }
-        printf("generation %llu; state in '%s'\n", (unsigned long long) l->generation, m->state_dir);
+        printf("generation %llu; state in '%s'\n", (unsigned long long) l->generation, manager_state_dir(m));
         if (l->last_time)
                 printf("last pass: %s, %s: %s\n", l->last_time, l->last_result ? l->last_result : "?",
                        l->last_message ? l->last_message : "");

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "manager.h"
+#include "pass.h"
 #include "template.h"
 
 enum {

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "cli-verbs.h"
+#include "daemon.h"
 #include "nap-config.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -214,7 +215,7 @@ int cli_session_open(const CliArgs *a, const char *outcome, CliSession *s) {
         r = manager_new(&o, &s->m);
         if (r < 0)
                 return r; /* logged */
-        r = manager_load_desired(s->m, &s->config, &s->desired, &why);
+        r = pass_load_desired(s->m, &s->config, &s->desired, &why);
         if (r == -EINVAL)
                 log_error("%s is invalid: %s", a->values, outcome);
         else if (r < 0)
@@ -244,8 +245,13 @@ static void cli_default_paths(CliArgs *a) {
 }
 
 int cli_main(int argc, char *argv[]) {
-        CliArgs a = { .format = "yaml", .resync_seconds = 600, .settle_ms = 500, .idle_close_seconds = 30,
-                      .rollout_timeout_seconds = 300 };
+        CliArgs a = {
+                .format = "yaml",
+                .resync_seconds = DAEMON_RESYNC_DEFAULT_USEC / USEC_PER_SEC,
+                .settle_ms = DAEMON_SETTLE_DEFAULT_USEC / USEC_PER_MSEC,
+                .idle_close_seconds = DAEMON_IDLE_CLOSE_DEFAULT_USEC / USEC_PER_SEC,
+                .rollout_timeout_seconds = DAEMON_ROLLOUT_TIMEOUT_DEFAULT_USEC / USEC_PER_SEC,
+        };
         int r;
 
         log_setup();

@@ -71,12 +71,12 @@ static void check_image_tag(DoctorCtx *ctx) {
 }
 
 static void check_values(DoctorCtx *ctx) {
-        const char *path = ctx->m->options.values_path;
+        const char *path = manager_options(ctx->m)->values_path;
         _cleanup_free_ char *why = NULL;
         struct stat st;
         int r;
 
-        r = manager_load_desired(ctx->m, &ctx->config, &ctx->desired, &why);
+        r = pass_load_desired(ctx->m, &ctx->config, &ctx->desired, &why);
         if (r < 0) {
                 _cleanup_free_ char *fix = NULL;
                 if (asprintf(&fix, "nap-agent check --values %s", path) < 0)
@@ -239,7 +239,7 @@ static void check_daemon(DoctorCtx *ctx) {
 }
 
 static void check_agent(DoctorCtx *ctx) {
-        const Ledger *l = ctx->m->ledger;
+        const Ledger *l = manager_ledger_loaded(ctx->m);
         unsigned missing = 0, unreadable = 0;
         StrBuf names = { 0 };
         char first_error[sizeof ((KubeError) { 0 }).message] = "";
@@ -250,7 +250,7 @@ static void check_agent(DoctorCtx *ctx) {
         else
                 doctor_add(ctx, DOCTOR_OK, "agent.ledger", NULL,
                            "ledger in '%s' is readable: generation %llu, %zu object(s), %zu oauth client(s)",
-                           ctx->m->state_dir, (unsigned long long) l->generation, l->n_objects, l->n_clients);
+                           manager_state_dir(ctx->m), (unsigned long long) l->generation, l->n_objects, l->n_clients);
         if (l->last_result && streq(l->last_result, "error"))
                 doctor_add(ctx, DOCTOR_FAIL, "agent.last_pass", "journalctl -u nap-agent", "last pass at %s failed: %s",
                            l->last_time ? l->last_time : "?", l->last_message ? l->last_message : "?");
@@ -260,7 +260,7 @@ static void check_agent(DoctorCtx *ctx) {
         else
                 doctor_add(ctx, DOCTOR_WARN, "agent.last_pass", "nap-agent apply (or systemctl enable --now nap-agent)",
                            "no pass recorded in '%s': nothing has been applied from this state directory yet",
-                           ctx->m->state_dir);
+                           manager_state_dir(ctx->m));
         for (size_t i = 0; ctx->kube && i < l->n_objects; i++) {
                 const LedgerObject *o = &l->objects[i];
                 KubeRef ref = { o->api_version, o->kind, o->namespace, o->name };

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "manager.h"
+#include "pass.h"
 
 typedef enum DoctorStatus {
         DOCTOR_OK,

@@ -9,6 +9,7 @@
  * server, an admission webhook or a proxy may echo the request body, which
  * holds the Secret's data, in its message.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,6 +32,8 @@ static void error_vset(KubeError *err, long status, const char *reason, const ch
         if (!err)
                 return;
         err->http_status = status;
+        err->n_causes = 0;
+        err->causes_cut = false;
         snprintf(err->reason, sizeof err->reason, "%s", reason ? reason : "");
         redact_buf(err->reason, sizeof err->reason);
         /* Redacted whole, then cut to size: a secret cut in half by the
@@ -78,6 +81,80 @@ void kube_error_append(KubeError *err, const char *format, ...) {
                 explicit_bzero(raw, strlen(raw));
         n = strlen(err->message);
         snprintf(err->message + n, sizeof err->message - n, "%s", clean ? clean : "");
+}
+
+/* The Status's details.causes, reason and field of each (the field paths
+ * name fields, never values; they pass the redaction step all the same). */
+static void error_set_causes(KubeError *err, const cJSON *status) {
+        const cJSON *c;
+
+        if (!err)
+                return;
+        err->n_causes = 0;
+        err->causes_cut = false;
+        cJSON_ArrayForEach(c, JSON_GET(status, "details", "causes")) {
+                const char *reason = json_string(c, "reason"), *field = json_string(c, "field");
+                KubeCause *k;
+
+                if (err->n_causes == KUBE_ERROR_CAUSES_MAX) {
+                        err->causes_cut = true;
+                        break;
+                }
+                k = &err->causes[err->n_causes++];
+                snprintf(k->reason, sizeof k->reason, "%s", reason ? reason : "");
+                snprintf(k->field, sizeof k->field, "%s", field ? field : "");
+                redact_buf(k->reason, sizeof k->reason);
+                redact_buf(k->field, sizeof k->field);
+        }
+}
+
+/* Whether field is PREFIX[N]SUFFIX: an element of a list, any index. */
+static bool field_is_item(const char *field, const char *prefix, const char *suffix) {
+        size_t n = strlen(prefix);
+
+        if (strncmp(field, prefix, n) != 0 || field[n] != '[')
+                return false;
+        field += n + 1;
+        if (!isdigit((unsigned char) *field))
+                return false;
+        field += strspn(field, "0123456789");
+        return *field == ']' && streq(field + 1, suffix);
+}
+
+static bool is_probe(const char *field) {
+        static const char *const lists[] = { "spec.template.spec.containers", "spec.template.spec.initContainers" };
+        static const char *const probes[] = { ".livenessProbe", ".readinessProbe", ".startupProbe" };
+
+        for (size_t i = 0; i < ELEMENTSOF(lists); i++)
+                for (size_t k = 0; k < ELEMENTSOF(probes); k++)
+                        if (field_is_item(field, lists[i], probes[k]))
+                                return true;
+        return false;
+}
+
+/* A cause the server gives for a change it cannot make in place. */
+static bool cause_needs_replace(const KubeCause *c) {
+        if (streq(c->reason, "FieldValueInvalid"))
+                /* immutable: a workload's selector, a Service's cluster IP(s), a Secret's type */
+                return streq(c->field, "spec.selector") || streq(c->field, "spec.clusterIP") ||
+                       field_is_item(c->field, "spec.clusterIPs", "") || streq(c->field, "type");
+        if (streq(c->reason, "FieldValueForbidden"))
+                /* an older coturn's RollingUpdate parameters under strategy Recreate */
+                return streq(c->field, "spec.strategy.rollingUpdate");
+        if (streq(c->reason, "FieldValueRequired"))
+                /* a probe the agent no longer sets: apply removes its handler, the
+                 * defaulted fields stay, and the rest is refused */
+                return is_probe(c->field);
+        return false;
+}
+
+bool kube_error_needs_replace(int r, const KubeError *err) {
+        if (r != -EINVAL || !err || err->http_status != 422 || err->n_causes == 0 || err->causes_cut)
+                return false;
+        for (unsigned i = 0; i < err->n_causes; i++)
+                if (!cause_needs_replace(&err->causes[i]))
+                        return false;
+        return true;
 }
 
 static int errno_from_status(long status) {
@@ -161,6 +238,7 @@ int kube_error_from_response_for(long status, const char *path, const char *body
         }
         if (path && kube_path_is_secret(path)) {
                 secret_status(status, cJSON_IsObject(json) ? json : NULL, err);
+                error_set_causes(err, json);
                 return errno_from_status(status);
         }
         if (!json && !strempty(body)) {
@@ -179,6 +257,7 @@ int kube_error_from_response_for(long status, const char *path, const char *body
                 error_set_http(err, status, reason, "%s (HTTP %ld)", message, status);
         else
                 error_set_http(err, status, reason, "HTTP %ld without a message", status);
+        error_set_causes(err, json);
         explicit_bzero(text, sizeof text);
         return errno_from_status(status);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The verbs of the Kubernetes client (see kube.h): get, delete and
+ * The verbs of the Kubernetes client (see kube.h): get, create, delete and
  * server-side apply (with adoption, resync and dry run), each a small state
  * machine over the transport's asynchronous calls (kube-http.c); their
  * synchronous wrappers are in kube-sync.c. kube-path.c knows where objects live, kube-adopt.c
@@ -21,6 +21,7 @@
 
 typedef enum OpKind {
         OP_GET,
+        OP_CREATE,
         OP_DELETE,
         OP_APPLY,
 } OpKind;
@@ -105,7 +106,7 @@ static int op_started(int r, KubeOp **op, KubeOp **ret) {
         return 0;
 }
 
-/* ---- get and delete -------------------------------------------------------- */
+/* ---- get -------------------------------------------------------------------- */
 
 static void get_finish(KubeOp *op, int r, KubeResponse *resp, const KubeError *err) {
         KubeError e = { 0 };
@@ -133,6 +134,47 @@ int kube_get_start(KubeClient *c, const char *path, KubeObjectDone done, void *u
         op->object_done = done;
         return op_started(op_request(op, "GET", path, KUBE_BODY_NONE, NULL), &op, ret);
 }
+
+/* ---- create ----------------------------------------------------------------- */
+
+static void create_finish(KubeOp *op, int r, KubeResponse *resp, const KubeError *err) {
+        KubeError e = { 0 };
+
+        if (r >= 0 && resp->status != 201 && resp->status != 200) {
+                r = kube_http_failure(resp, &e); /* 409: -EEXIST */
+                err = &e;
+        } else if (r >= 0 && !cJSON_IsObject(resp->json)) {
+                r = kube_error_setf(&e, -EBADMSG, "POST %s: the answer is not a JSON object", op->path);
+                err = &e;
+        }
+        if (r < 0)
+                op->object_done(r, NULL, err, op->userdata);
+        else
+                op->object_done(0, TAKE_PTR(resp->json), NULL, op->userdata);
+}
+
+int kube_create_start(KubeClient *c, const cJSON *obj, KubeObjectDone done, void *userdata, KubeOp **ret) {
+        _cleanup_(op_freep) KubeOp *op = NULL;
+        _cleanup_free_ char *path = NULL;
+        KubeRef ref;
+        int r;
+
+        if (kube_ref_from_object(obj, &ref) < 0)
+                return -EINVAL;
+        r = kube_collection_path(ref.api_version, ref.kind, ref.namespace, &path);
+        if (r < 0)
+                return r;
+        r = op_new(c, OP_CREATE, path, userdata, &op);
+        if (r < 0)
+                return r;
+        op->object_done = done;
+        op->body = cJSON_PrintUnformatted(obj); /* wiped when the op is freed */
+        if (!op->body)
+                return -ENOMEM;
+        return op_started(op_request(op, "POST", path, KUBE_BODY_JSON, op->body), &op, ret);
+}
+
+/* ---- delete ----------------------------------------------------------------- */
 
 static void delete_finish(KubeOp *op, int r, KubeResponse *resp, const KubeError *err) {
         KubeError e = { 0 };
@@ -343,6 +385,9 @@ static void on_call(KubeCall *call, int r, KubeResponse *resp, const KubeError *
         switch (op->kind) {
         case OP_GET:
                 get_finish(op, r, resp, err);
+                break;
+        case OP_CREATE:
+                create_finish(op, r, resp, err);
                 break;
         case OP_DELETE:
                 delete_finish(op, r, resp, err);

@@ -30,11 +30,24 @@
 /* The field manager of every write the agent makes. */
 #define KUBE_FIELD_MANAGER "nap-agent"
 
-/* The human detail of the last failure: one line, safe to log. */
+/* One of a Status's details.causes: its reason ("FieldValueInvalid",
+ * "FieldValueForbidden"...) and the field path it names. */
+typedef struct KubeCause {
+        char reason[40];
+        char field[120];
+} KubeCause;
+
+#define KUBE_ERROR_CAUSES_MAX 8
+
+/* The human detail of the last failure: one line, safe to log, and the
+ * causes the server gave (the first KUBE_ERROR_CAUSES_MAX). */
 typedef struct KubeError {
         long http_status; /* 0 when no HTTP answer was received */
         char reason[64];  /* the Status reason ("Invalid", "NotFound"...), or "" */
         char message[512];
+        KubeCause causes[KUBE_ERROR_CAUSES_MAX];
+        unsigned n_causes;
+        bool causes_cut; /* the server gave more than KUBE_ERROR_CAUSES_MAX */
 } KubeError;
 
 void kube_error_clear(KubeError *err);
@@ -226,6 +239,10 @@ typedef void (*KubeApplyDone)(int r, KubeApplyResult *res, const KubeError *err,
 
 /* GET of an API path (with its query). -ENOENT on 404. */
 int kube_get_start(KubeClient *c, const char *path, KubeObjectDone done, void *userdata, KubeOp **ret);
+/* POST of obj to its collection: created, never replaced. -EEXIST (err
+ * set) when an object of that name exists (409). obj is serialised at
+ * once (and wiped when the request is done). */
+int kube_create_start(KubeClient *c, const cJSON *obj, KubeObjectDone done, void *userdata, KubeOp **ret);
 /* DELETE with propagationPolicy=Background, a 404 being success (existed false). */
 int kube_delete_start(KubeClient *c, const KubeRef *ref, KubeDeleteDone done, void *userdata, KubeOp **ret);
 /* kube_apply(), asynchronously. obj is serialised at once: it need not outlive the call. */
@@ -287,6 +304,17 @@ const cJSON *kube_watch_find(const KubeWatch *w, const char *name);
 /* 0 while it runs; the negative errno (and *ret_err, when not NULL) once it gave up. */
 int kube_watch_error(const KubeWatch *w, const KubeError **ret_err);
 void kube_watch_stats(const KubeWatch *w, KubeWatchStats *ret);
+
+/* Whether a refused apply (r, err) is a change Kubernetes cannot make in
+ * place, so that deleting the object and creating it again is the way:
+ * a 422 each of whose causes is one of an immutable field changed (a
+ * workload's spec.selector, a Service's clusterIP, a Secret's type), the
+ * rollingUpdate parameters an older Deployment keeps under strategy
+ * Recreate, or a probe left without its handler once the agent dropped it.
+ * A 422 with any other cause is not (a replacement would be refused too),
+ * and neither is one without causes. Decided from the Status's causes
+ * (reason and field), never from its text. */
+bool kube_error_needs_replace(int r, const KubeError *err);
 
 /* Exposed for tests: the one-line message for an HTTP error answer (a
  * Status body, other JSON, text or nothing), into err; returns the errno. */

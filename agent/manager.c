@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The manager's state and what a pass needs from outside: the ledger (and
- * the state directory's lock), values.env rendered, and the connections to
- * the API server and the database. manager-pass.c runs the pass itself,
- * manager-daemon.c the daemon's loop around it.
+ * See manager.h: the state directory, its lock and the ledger in it, and
+ * the connections to the API server and the database.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -22,24 +20,19 @@
 
 #define DEFAULT_STATE_DIR "/var/lib/nap-agent"
 
-void pass_result_clear(PassResult *r) {
-        for (size_t i = 0; i < r->n_workloads; i++) {
-                PassWorkload *w = &r->workloads[i];
-                free(w->api_version);
-                free(w->kind);
-                free(w->namespace);
-                free(w->name);
-                free(w->module);
-        }
-        free(r->workloads);
-        free(r->status);
-        *r = (PassResult) { 0 };
-}
-
-bool pass_result_wrote(const PassResult *r) {
-        return r->objects_applied || r->objects_deleted || r->clients_changed || r->objects_repaired ||
-               r->clients_repaired;
-}
+struct Manager {
+        ManagerOptions options;
+        sd_event *event;
+        int lock_fd;
+        char *state_dir;
+        Ledger *ledger;
+        KubeClient *kube;
+        char *kube_path; /* the kubeconfig kube was made from */
+        OAuthDb *db;
+        char *db_conninfo; /* what db was made from (may hold a password) */
+        bool db_private;   /* db runs on its own loop (made by manager_db, for the synchronous verbs) */
+        char last_error[512]; /* the last connection failure, one line, no secret */
+};
 
 static int open_ledger(Manager *m, Ledger **ret) {
         _cleanup_free_ char *message = NULL;
@@ -123,18 +116,47 @@ void manager_idle(Manager *m) {
         m->ledger = ledger_free(m->ledger);
 }
 
-int manager_ledger(Manager *m) {
-        return m->ledger ? 0 : open_ledger(m, &m->ledger);
+int manager_ledger(Manager *m, Ledger **ret) {
+        int r = m->ledger ? 0 : open_ledger(m, &m->ledger);
+
+        if (r >= 0)
+                *ret = m->ledger;
+        return r;
+}
+
+Ledger *manager_ledger_loaded(const Manager *m) {
+        return m->ledger;
+}
+
+ManagerOptions *manager_options(Manager *m) {
+        return &m->options;
+}
+
+sd_event *manager_event(const Manager *m) {
+        return m->event;
+}
+
+const char *manager_state_dir(const Manager *m) {
+        return m->state_dir;
+}
+
+const char *manager_last_error(const Manager *m) {
+        return m->last_error;
+}
+
+void manager_clear_error(Manager *m) {
+        m->last_error[0] = 0;
+}
+
+bool manager_connected(const Manager *m) {
+        return m->kube;
 }
 
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
-        manager_pass_cancel(m, NULL);
         manager_close_connections(m);
-        manager_forget_digest_key(m);
         ledger_free(m->ledger);
-        free(m->guard_passed);
         free(m->state_dir);
         sd_event_unref(m->event);
         if (m->lock_fd >= 0)
@@ -147,83 +169,12 @@ int manager_reload(Manager *m) {
         Ledger *l = NULL;
         int r;
 
-        if (m->pass)
-                return -EBUSY;
         manager_close_connections(m);
-        free(m->guard_passed); /* look again: the operator may have fixed the namespace */
-        m->guard_passed = NULL;
-        manager_forget_digest_key(m); /* the kubeconfig may name another cluster now */
         r = open_ledger(m, &l);
         if (r < 0)
                 return r;
         ledger_free(m->ledger);
         m->ledger = l;
-        return 0;
-}
-
-/* ---- loading ----------------------------------------------------------- */
-
-static void log_diags(const DiagList *d) {
-        for (size_t i = 0; i < d->n; i++) {
-                _cleanup_free_ char *s = diag_format_short(&d->items[i]);
-                int level = d->items[i].severity == DIAG_ERROR ? LOG_ERR
-                            : d->items[i].severity == DIAG_WARNING ? LOG_WARNING
-                                                                    : LOG_NOTICE;
-                const char *sev = d->items[i].severity == DIAG_WARNING ? "warning: " : "";
-                if (d->items[i].hint)
-                        log_full_errno(level, 0, "%s%s (hint: %s)", sev, s ? s : "?", d->items[i].hint);
-                else
-                        log_full_errno(level, 0, "%s%s", sev, s ? s : "?");
-        }
-}
-
-/* The configuration's secrets go to the redaction step (util/redact.h),
- * which keeps them and the previous configuration's, before anything of
- * this pass can reach a server and come back in its answer. */
-static int register_secrets(const Config *c) {
-        _cleanup_free_ const char **values = calloc(c->n_vars + 2, sizeof *values);
-        size_t n = 0;
-
-        if (!values)
-                return -ENOMEM;
-        for (size_t i = 0; i < c->n_vars; i++)
-                if (c->vars[i].secret && !strempty(c->vars[i].value))
-                        values[n++] = c->vars[i].value;
-        if (!strempty(getenv("DATABASE_URL")))
-                values[n++] = getenv("DATABASE_URL");
-        return redact_set_secrets(values, n);
-}
-
-int manager_load_desired(Manager *m, Config **ret_config, DesiredSet **ret_desired, char **ret_status) {
-        _cleanup_(diag_list_clear) DiagList d = { 0 };
-        _cleanup_(config_freep) Config *c = NULL;
-        _cleanup_(desired_set_freep) DesiredSet *s = NULL;
-        const char *path = m->options.values_path;
-        int r;
-
-        *ret_status = NULL;
-        r = config_load(path, &c, &d);
-        if (r >= 0 && !diag_has_errors(&d))
-                r = register_secrets(c);
-        if (r >= 0 && !diag_has_errors(&d))
-                r = template_render(c, &m->options.templates, &s, &d);
-        log_diags(&d);
-        if (r == -ENOENT) {
-                if (asprintf(ret_status, "%s is missing: nothing applied, nothing deleted", path) < 0)
-                        *ret_status = NULL;
-                return r;
-        }
-        if (r >= 0 && diag_has_errors(&d))
-                r = -EINVAL;
-        if (r < 0) {
-                const Diag *e = diag_first_error(&d);
-                _cleanup_free_ char *first = e ? diag_format_short(e) : NULL;
-                if (asprintf(ret_status, "%s", first ? first : STRERROR(r)) < 0)
-                        *ret_status = NULL;
-                return r;
-        }
-        *ret_config = TAKE_PTR(c);
-        *ret_desired = TAKE_PTR(s);
         return 0;
 }
 
@@ -238,14 +189,22 @@ int manager_fail(Manager *m, int error, const char *format, ...) {
 
 /* ---- connections ------------------------------------------------------- */
 
+/* The kubeconfig for c; *ret_skipped names a KUBECONFIG of values.env that
+ * does not exist (and was passed over). -ENOENT: none found. */
+static int locate_kubeconfig(Manager *m, const Config *c, char **ret, char **ret_skipped) {
+        _cleanup_free_ char *dir = path_dirname(m->options.values_path);
+
+        if (!dir)
+                return -ENOMEM;
+        return kube_config_locate(m->options.kubeconfig, config_get(c, "KUBECONFIG"), dir, ret, ret_skipped);
+}
+
 int manager_kube(Manager *m, const Config *c, KubeClient **ret) {
-        _cleanup_free_ char *path = NULL, *skipped = NULL, *dir = path_dirname(m->options.values_path);
+        _cleanup_free_ char *path = NULL, *skipped = NULL;
         KubeError err = { 0 };
         int r;
 
-        if (!dir)
-                return manager_fail(m, ENOMEM, "Out of memory");
-        r = kube_config_locate(m->options.kubeconfig, config_get(c, "KUBECONFIG"), dir, &path, &skipped);
+        r = locate_kubeconfig(m, c, &path, &skipped);
         if (r < 0)
                 return manager_fail(m, r, "No kubeconfig found: pass --kubeconfig, set KUBECONFIG (in the "
                                           "environment or in values.env), or hand it in with LoadCredential=kubeconfig");
@@ -264,6 +223,38 @@ int manager_kube(Manager *m, const Config *c, KubeClient **ret) {
         m->kube_path = TAKE_PTR(path);
         *ret = m->kube;
         return 0;
+}
+
+int manager_kubeconfig_path(Manager *m, const Config *c, char **ret) {
+        _cleanup_free_ char *skipped = NULL;
+
+        if (m->kube_path)
+                return (*ret = strdup(m->kube_path)) ? 0 : -ENOMEM;
+        return locate_kubeconfig(m, c, ret, &skipped);
+}
+
+int manager_kube_client_new(Manager *m, const Config *c, unsigned max_connections, KubeClient **ret, KubeError *err) {
+        _cleanup_(diag_list_clear) DiagList d = { 0 };
+        _cleanup_(config_freep) Config *loaded = NULL;
+        _cleanup_free_ char *path = NULL;
+        KubeClientOptions o = m->options.kube_options;
+        int r;
+
+        /* No pass needed the API server yet: values.env names the
+         * kubeconfig (its diagnostics were logged by the pass). */
+        if (!c && !m->kube_path) {
+                r = config_load(m->options.values_path, &loaded, &d);
+                if (r >= 0 && diag_has_errors(&d))
+                        r = -EINVAL;
+                if (r < 0)
+                        return kube_error_setf(err, r, "'%s' cannot be read", m->options.values_path);
+                c = loaded;
+        }
+        r = manager_kubeconfig_path(m, c, &path);
+        if (r < 0)
+                return kube_error_setf(err, r, "no kubeconfig found");
+        o.max_connections = max_connections;
+        return kube_client_new(path, &o, m->event, ret, err);
 }
 
 int manager_db_conninfo(const Config *c, char **ret) {
@@ -312,6 +303,11 @@ static int db_make(Manager *m, const char *conninfo, bool private_loop, OAuthDb 
 
 int manager_db_for(Manager *m, const char *conninfo, OAuthDb **ret) {
         return db_make(m, conninfo, false, ret);
+}
+
+void manager_db_cancel(Manager *m) {
+        if (m->db)
+                oauth_cancel(m->db);
 }
 
 /* The ClusterIP of Service ${APP_PREFIX}-pg-rw, read synchronously. */

@@ -20,8 +20,6 @@
 #include "util/resolve.h"
 #include "util/strbuf.h"
 
-#define USEC_PER_MSEC 1000ULL
-#define USEC_PER_SEC 1000000ULL
 #define TIMER_ACCURACY_USEC (5 * USEC_PER_MSEC)
 #define MAX_ADDRESSES 8 /* per host name */
 

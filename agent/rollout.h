@@ -4,7 +4,7 @@
  * server returns it, its ReplicaSets and its Pods, whether what was applied
  * runs: available, still progressing, or failing with the reason and the
  * image or container named. A pure function of the JSON it is handed, so
- * it is tested without a server; the daemon (manager-rollout.c), `apply
+ * it is tested without a server; the daemon (daemon-rollouts.c), `apply
  * --wait` and `doctor` all judge with it. Never a secret in its text: only
  * names, images, counts and the reasons Kubernetes gives.
  */

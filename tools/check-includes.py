@@ -3,16 +3,17 @@
 """Checks every `#include "..."` of agent/ against the directions of
 STYLE.md ("Which way the includes run"):
 
-    main, cli --> manager --> plan --> template --> config --> envfile
-                     |          `--> ledger
-                     `--> kube, oauth
+    main, cli --> daemon --> pass --> plan --> template --> config --> envfile
+                               |        `--> ledger
+                               `--> manager --> kube, oauth (and ledger, template)
     everything --> util
 
 A module may include the modules its arrows reach, directly or through
 others (cli may include config), and itself. So the pure stages (envfile,
-config, template, plan, ledger) never include kube, oauth, manager or cli;
-kube and oauth never include manager or cli; util includes nothing of the
-agent.
+config, template, plan, ledger) never include kube, oauth, manager, pass,
+daemon or cli; kube and oauth never include manager, pass, daemon or cli;
+the manager (the ledger and the connections) never includes the pass that
+runs on it; util includes nothing of the agent.
 
 Files belong to a module by their name (STYLE.md: a file that belongs to a
 group carries its prefix):
@@ -21,24 +22,26 @@ group carries its prefix):
     envfile   envfile, envfile-*        config    config, config-*
     template  template, template-*      plan      plan, plan-*
     ledger    ledger, ledger-*          kube      kube, kube-*
-    oauth     oauth, oauth-*            manager   manager, manager-*, daemon*
+    oauth     oauth, oauth-*            manager   manager, manager-*
+    pass      pass, pass-*              daemon    daemon, daemon-*
     cli       cli, cli-*, main.c
     doctor    doctor, doctor-*: the live checks of `nap-agent doctor`. They
               read the ledger, the config and ask the servers through the
-              manager's clients, so doctor sits between cli and manager:
-              cli --> doctor --> manager (and all the manager reaches).
+              manager's clients, and load values.env as a pass does, so
+              doctor sits between cli and pass:
+              cli --> doctor --> pass (and all the pass reaches).
     gensecrets  gensecrets*: rewrites values.env's empty secrets on the
               parser's spans; a pure stage beside config:
               cli --> gensecrets --> envfile.
     rollout   rollout, rollout-*: a workload's health judged from its
               objects (Deployment or DaemonSet, ReplicaSets, Pods) as read
-              from the API server; a pure stage the manager (which follows
-              rollouts) and doctor use: manager --> rollout.
-    daemon*   the daemon's event loop, once it carries its own name, is the
-              manager's (the manager runs the passes it schedules).
+              from the API server; a pure stage the daemon (which follows
+              rollouts), the pass (which notes the workloads it changed)
+              and doctor use: pass --> rollout.
 
 `nap-config.h` (generated: the version and the build's default paths) is
-the caller's policy: cli, doctor, manager, kube and oauth may include it;
+the caller's policy: cli, daemon, doctor, pass, manager, kube and oauth
+may include it;
 the pure stages and util may not (STYLE.md: "paths are the caller's
 policy"). Known breaks of these rules are listed in EXCEPTIONS with the
 reason; each is reported on every run, and one that no longer occurs fails
@@ -60,9 +63,11 @@ from contextlib import redirect_stdout
 
 # module -> the modules its arrows point at (STYLE.md).
 ARROWS = {
-    "cli": ["manager", "doctor", "gensecrets"],
-    "doctor": ["manager"],
-    "manager": ["plan", "kube", "oauth", "rollout"],
+    "cli": ["daemon", "doctor", "gensecrets"],
+    "daemon": ["pass"],
+    "doctor": ["pass"],
+    "pass": ["plan", "manager", "rollout"],
+    "manager": ["template", "ledger", "kube", "oauth"],
     "plan": ["template", "ledger"],
     "template": ["config"],
     "config": ["envfile"],
@@ -80,7 +85,9 @@ ARROWS = {
 PREFIXES = {
     "cli": ["cli"],
     "doctor": ["doctor"],
-    "manager": ["manager", "daemon"],
+    "daemon": ["daemon"],
+    "pass": ["pass"],
+    "manager": ["manager"],
     "plan": ["plan"],
     "template": ["template"],
     "config": ["config"],
@@ -210,6 +217,8 @@ BREAKS = [
     (("ledger.c", '#include "plan.h"\n'), 'ledger may not include plan'),
     (("kube.c", '#include "cli.h"\n'), 'kube may not include cli'),
     (("oauth.c", '#include "manager.h"\n'), 'oauth may not include manager'),
+    (("manager.c", '#include "pass.h"\n'), 'manager may not include pass'),
+    (("pass.c", '#include "daemon.h"\n'), 'pass may not include daemon'),
     (("util/fs.c", '#include "config.h"\n'), 'util may not include config'),
     (("config.c", '#include "nap-config.h"\n'), 'config may not include the build'),
     (("plan.c", '#include "nowhere.h"\n'), 'names no file of agent/'),

@@ -1,29 +1,38 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The clocks, in the units the agent uses: the monotonic one for every
- * timer and duration, the wall clock only for what a reader compares with
- * other machines' times (timestamps in metrics and the ledger).
+ * Time inside the agent: usec_t, microseconds (sd-event's unit), with
+ * USEC_INFINITY for "never"; only options and messages speak seconds or
+ * milliseconds. The monotonic clock in that unit for every timer and
+ * duration; the wall clock only for what a reader compares with other
+ * machines' times (timestamps in metrics and the ledger).
  */
 #pragma once
 
 #include <stdint.h>
 #include <time.h>
 
-static inline uint64_t now_usec(void) {
+typedef uint64_t usec_t;
+
+#define USEC_INFINITY ((usec_t) UINT64_MAX)
+#define USEC_PER_SEC ((usec_t) 1000000ULL)
+#define USEC_PER_MSEC ((usec_t) 1000ULL)
+#define NSEC_PER_USEC ((uint64_t) 1000ULL)
+
+static inline usec_t now_usec(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / NSEC_PER_USEC;
 }
 
 static inline uint64_t now_ms(void) {
-        return now_usec() / 1000ULL;
+        return now_usec() / USEC_PER_MSEC;
 }
 
 /* The wall clock (CLOCK_REALTIME) in microseconds since the epoch. */
-static inline uint64_t now_realtime_usec(void) {
+static inline usec_t now_realtime_usec(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / NSEC_PER_USEC;
 }

@@ -463,6 +463,75 @@ TEST(status_messages) {
         ASSERT_EQ(kube_error_from_response(429, NULL, &err), -EBUSY);
 }
 
+/* Whether a refused apply is a replacement, from the causes of the Status
+ * (reason and field), never from its text. The bodies are what
+ * kube-apiserver 1.20 answered to each change (captured once against the
+ * harness's server, reduced to their causes). */
+#define STATUS_422(causes) "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":\"x is invalid\"," \
+                           "\"reason\":\"Invalid\",\"details\":{\"causes\":[" causes "]},\"code\":422}"
+#define CAUSE(reason, field) "{\"reason\":\"" reason "\",\"message\":\"m\",\"field\":\"" field "\"}"
+
+TEST(needs_replace) {
+        static const struct {
+                const char *body;
+                bool replace;
+        } rows[] = {
+                /* Service: clusterIP None over an allocated one */
+                { STATUS_422(CAUSE("FieldValueInvalid", "spec.clusterIPs[0]")), true },
+                /* Deployment: another selector */
+                { STATUS_422(CAUSE("FieldValueInvalid", "spec.selector")), true },
+                /* Deployment: Recreate over an older RollingUpdate */
+                { STATUS_422(CAUSE("FieldValueForbidden", "spec.strategy.rollingUpdate")), true },
+                /* both at once: every cause is one */
+                { STATUS_422(CAUSE("FieldValueForbidden", "spec.strategy.rollingUpdate") ","
+                             CAUSE("FieldValueInvalid", "spec.selector")), true },
+                /* a probe left without its handler */
+                { STATUS_422(CAUSE("FieldValueRequired", "spec.template.spec.containers[0].readinessProbe")), true },
+                /* Secret: another type */
+                { STATUS_422(CAUSE("FieldValueInvalid", "type")), true },
+                /* an immutable field and a bad value: a new object would be refused too */
+                { STATUS_422(CAUSE("FieldValueInvalid", "spec.template.spec.containers[0].ports[0].containerPort") ","
+                             CAUSE("FieldValueInvalid", "spec.selector")), false },
+                /* a NodePort taken: nothing a replacement changes */
+                { STATUS_422(CAUSE("FieldValueInvalid", "spec.ports[0].nodePort")), false },
+                /* the same field with another reason, and near-miss paths */
+                { STATUS_422(CAUSE("FieldValueRequired", "spec.selector")), false },
+                { STATUS_422(CAUSE("FieldValueForbidden", "spec.strategy")), false },
+                { STATUS_422(CAUSE("FieldValueRequired", "spec.template.spec.containers[x].readinessProbe")), false },
+                { STATUS_422(CAUSE("FieldValueRequired", "spec.template.spec.containers[0].readinessProbe.exec")),
+                  false },
+                /* "field is immutable" in the text alone decides nothing */
+                { "{\"kind\":\"Status\",\"message\":\"spec.selector: field is immutable\",\"reason\":"
+                  "\"Invalid\",\"code\":422}", false },
+                { STATUS_422(""), false },
+        };
+        KubeError err;
+
+        for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+                test_context = rows[i].body;
+                ASSERT_EQ(kube_error_from_response(422, rows[i].body, &err), -EINVAL);
+                ASSERT_EQ(kube_error_needs_replace(-EINVAL, &err), rows[i].replace);
+        }
+        test_context = NULL;
+
+        /* the causes as the server gave them, in order */
+        ASSERT_EQ(kube_error_from_response(422, rows[3].body, &err), -EINVAL);
+        ASSERT_EQ(err.n_causes, 2u);
+        ASSERT_STREQ(err.causes[0].reason, "FieldValueForbidden");
+        ASSERT_STREQ(err.causes[0].field, "spec.strategy.rollingUpdate");
+        ASSERT_STREQ(err.causes[1].reason, "FieldValueInvalid");
+        ASSERT_STREQ(err.causes[1].field, "spec.selector");
+        /* only a 422 refused with -EINVAL is one */
+        ASSERT_TRUE(!kube_error_needs_replace(-EIO, &err));
+        ASSERT_TRUE(!kube_error_needs_replace(-EINVAL, NULL));
+        /* a message set afterwards forgets the causes */
+        kube_error_setf(&err, -EIO, "later");
+        ASSERT_EQ(err.n_causes, 0u);
+        /* a Secret's answer keeps its causes too */
+        ASSERT_EQ(kube_error_from_response_for(422, "/api/v1/namespaces/nap/secrets/s", rows[5].body, &err), -EINVAL);
+        ASSERT_TRUE(kube_error_needs_replace(-EINVAL, &err));
+}
+
 TEST(secret_paths) {
         ASSERT_TRUE(kube_path_is_secret("/api/v1/namespaces/nap/secrets/nap-sandbox-secret"));
         ASSERT_TRUE(kube_path_is_secret("/api/v1/namespaces/nap/secrets/x?fieldManager=nap-agent&force=true"));
@@ -752,7 +821,7 @@ TEST(request_classes) {
 
 static const TestCase cases[] = {
         T(token), T(token_file_relative), T(client_cert_data), T(files_relative_to_kubeconfig), T(errors),
-        T(missing_file), T(base64), T(locate), T(paths), T(ref_from_object), T(status_messages), T(secret_paths),
+        T(missing_file), T(base64), T(locate), T(paths), T(ref_from_object), T(status_messages), T(needs_replace), T(secret_paths),
         T(secret_answers_cut), T(messages_redacted), T(server_name_and_proxy),
         T(client_refused_and_cancelled), T(adopt_patch), T(owned_beyond), T(json_covers), T(request_classes),
 };

@@ -78,7 +78,7 @@ def C(*objs):
 
 
 # The secret digest's key: created (POST) by the first pass that needs it in
-# a namespace, read after that, never written again (manager-digest.c).
+# a namespace, read after that, never written again (pass-digest.c).
 KEY = "secret nap-agent-digest-key"
 
 

@@ -13,28 +13,79 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "manager-pass.h"
+#include "pass-internal.h"
+#include "util/clock.h"
 #include "util/log.h"
 
-#define GONE_POLL_USEC (250ULL * 1000ULL)
+#define GONE_POLL_USEC (250 * USEC_PER_MSEC)
+
+typedef enum TaskStep {
+        TASK_APPLY,
+        TASK_DELETE,
+        TASK_REPLACE_DELETE, /* an immutable field changed: delete, */
+        TASK_REPLACE_WAIT,   /* wait until it is gone, */
+        TASK_REPLACE_APPLY,  /* create it again */
+} TaskStep;
+
+/* The request of one action of the current group. */
+struct ObjectTask {
+        Pass *pass;
+        ObjectTask *next;
+        PassAction *pa;
+        const PlanAction *a; /* pa->a */
+        TaskStep step;
+        char *id;            /* "Kind namespace/name", for the log */
+        KubeOp *op;
+        sd_event_source *timer; /* waiting for a replaced object to be gone */
+};
+
+static ObjectTask *task_free(ObjectTask *t) {
+        if (!t)
+                return NULL;
+        for (ObjectTask **i = &t->pass->objects.tasks; *i; i = &(*i)->next)
+                if (*i == t) {
+                        *i = t->next;
+                        break;
+                }
+        kube_op_cancel(t->op);
+        sd_event_source_disable_unref(t->timer);
+        free(t->id);
+        free(t);
+        return NULL;
+}
+
+static ObjectTask *task_new(Pass *p, PassAction *pa) {
+        ObjectTask *t = calloc(1, sizeof *t);
+
+        if (!t)
+                return NULL;
+        *t = (ObjectTask) { .pass = p, .pa = pa, .a = pa->a, .step = pa->a->op == PLAN_DELETE ? TASK_DELETE : TASK_APPLY,
+                            .next = p->objects.tasks };
+        if (!(t->id = plan_action_id(pa->a))) {
+                free(t);
+                return NULL;
+        }
+        p->objects.tasks = t;
+        return t;
+}
 
 /* This stage starts nothing more: the pass finishes once the other has. */
 static void objects_end(Pass *p) {
-        p->objects_done = true;
-        pass_maybe_finish(p);
+        p->objects.done = true;
+        pass_stage_done(p);
 }
 
 static void objects_next_group(Pass *p);
 static bool needs_digest_key(const Pass *p, size_t from, size_t to);
 
-/* An object task is over: each answer is saved at once (save_soon); when
- * the group is over, the next one starts. */
-static void object_task_done(Task *t) {
+/* An object task is over: each answer is saved at once (pass_save_soon);
+ * when the group is over, the next one starts. */
+static void object_task_done(ObjectTask *t) {
         Pass *p = t->pass;
 
         task_free(t);
-        save_soon(p);
-        if (--p->objects_in_flight > 0)
+        pass_save_soon(p);
+        if (--p->objects.in_flight > 0)
                 return;
         if (p->error) {
                 objects_end(p);
@@ -44,32 +95,20 @@ static void object_task_done(Task *t) {
 }
 
 static const LedgerObject *ledger_entry(const Pass *p, const PlanAction *a) {
-        return ledger_find_object(p->m->ledger, a->kind, a->namespace, a->name);
+        return ledger_find_object(p->ledger, a->kind, a->namespace, a->name);
 }
 
 /* The server answered with an error, so the write did not happen. */
-static void abandon_if_refused(Task *t, const KubeError *err) {
+static void abandon_if_refused(ObjectTask *t, const KubeError *err) {
         const PlanAction *a = t->a;
 
-        if (err && err->http_status > 0 && t->pass->intended[t->index]) {
-                ledger_abandon_intent(t->pass->m->ledger, a->kind, a->namespace, a->name, t->pass->created[t->index]);
-                t->pass->intended[t->index] = false;
+        if (err && err->http_status > 0 && t->pa->intended) {
+                ledger_abandon_intent(t->pass->ledger, a->kind, a->namespace, a->name, t->pa->created);
+                t->pa->intended = false;
         }
 }
 
 /* ---- applying and deleting objects ---------------------------------------------- */
-
-/* Changes server-side apply cannot make in place: the object is deleted
- * and created again. */
-static bool is_immutable_error(int r, const KubeError *err) {
-        return r == -EINVAL && err &&
-               (strstr(err->message, "field is immutable") || strstr(err->message, "may not change") ||
-                /* an older coturn's RollingUpdate parameters under strategy Recreate */
-                strstr(err->message, "may not be specified when strategy") ||
-                /* a probe the agent no longer sets (coturn's, before install.sh's fidelity): apply
-                 * removes its handler, the defaulted fields stay, and the rest is refused */
-                strstr(err->message, "must specify a handler type"));
-}
 
 static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *userdata);
 static void on_deleted(int r, bool existed, const KubeError *err, void *userdata);
@@ -85,41 +124,41 @@ static unsigned apply_flags(const Pass *p, const PlanAction *a) {
 
         /* A resync reads first and writes only what drifted; so does the
          * first apply of an entry read back from the cluster (no digest). */
-        if (((p->flags & PASS_RESYNC) && a->op == PLAN_UNCHANGED) || (e && !e->digest[0] && !e->pending))
+        if (((p->opts.flags & PASS_RESYNC) && a->op == PLAN_UNCHANGED) || (e && !e->digest[0] && !e->pending))
                 flags |= KUBE_APPLY_RESYNC;
         return flags;
 }
 
-static int task_start_apply(Task *t, unsigned flags) {
+static int task_start_apply(ObjectTask *t, unsigned flags) {
         const LedgerObject *e = ledger_entry(t->pass, t->a);
         const cJSON *ann = template_secret_digest_annotation(t->a->object->body);
 
-        /* Never the stand-in of a secret digest: manager_objects_start() seals them. */
+        /* Never the stand-in of a secret digest: the digest gate seals them. */
         if (cJSON_IsString(ann) && streq(ann->valuestring, SECRET_DIGEST_PENDING))
                 return -ENOKEY;
-        return kube_apply_start(t->pass->m->kube, t->a->object->body, e ? e->resource_version : NULL, flags,
+        return kube_apply_start(t->pass->objects.kube, t->a->object->body, e ? e->resource_version : NULL, flags,
                                 on_applied, t, &t->op);
 }
 
-static int task_start_delete(Task *t) {
+static int task_start_delete(ObjectTask *t) {
         const PlanAction *a = t->a;
         KubeRef ref = { .api_version = a->api_version, .kind = a->kind, .namespace = a->namespace, .name = a->name };
 
-        return kube_delete_start(t->pass->m->kube, &ref, on_deleted, t, &t->op);
+        return kube_delete_start(t->pass->objects.kube, &ref, on_deleted, t, &t->op);
 }
 
-static void log_applied(Task *t, const KubeApplyResult *ar) {
+static void log_applied(ObjectTask *t, const KubeApplyResult *ar) {
         Pass *p = t->pass;
 
         if (ar->adopted)
                 log_notice("adopted %s: the fields install.sh's kubectl applied now belong to nap-agent", t->id);
-        if (t->a->object->partial && ar->changed && !(t->flags & KUBE_APPLY_RESYNC)) {
+        if (t->a->object->partial && ar->changed && !(t->pa->apply_flags & KUBE_APPLY_RESYNC)) {
                 log_info("updated %s: only the fields nap-agent sets on it (%s)", t->id, t->a->object->source);
                 p->res.objects_applied++;
         } else if (t->step == TASK_REPLACE_APPLY) {
                 log_info("created %s again", t->id);
                 p->res.objects_applied++;
-        } else if (t->flags & KUBE_APPLY_RESYNC) {
+        } else if (t->pa->apply_flags & KUBE_APPLY_RESYNC) {
                 if (ar->changed) {
                         log_notice("repaired drift on %s%s", t->id, ar->created ? " (it had been deleted)" : "");
                         p->res.objects_repaired++;
@@ -135,7 +174,7 @@ static void log_applied(Task *t, const KubeApplyResult *ar) {
 static void on_gone_check(int r, cJSON *obj, const KubeError *err, void *userdata);
 
 static int on_gone_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        Task *t = userdata;
+        ObjectTask *t = userdata;
         _cleanup_free_ char *path = NULL;
         KubeRef ref = { t->a->api_version, t->a->kind, t->a->namespace, t->a->name };
         int r;
@@ -143,7 +182,7 @@ static int on_gone_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         t->timer = sd_event_source_disable_unref(t->timer);
         r = kube_path(&ref, &path);
         if (r >= 0)
-                r = kube_get_start(t->pass->m->kube, path, on_gone_check, t, &t->op);
+                r = kube_get_start(t->pass->objects.kube, path, on_gone_check, t, &t->op);
         if (r < 0) {
                 pass_fail(t->pass, r, "Failed to check that %s is gone: %s", t->id, STRERROR(r));
                 object_task_done(t);
@@ -153,7 +192,7 @@ static int on_gone_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
 /* Waiting for a replaced object to be gone before creating it again. */
 static void on_gone_check(int r, cJSON *obj, const KubeError *err, void *userdata) {
-        Task *t = userdata;
+        ObjectTask *t = userdata;
 
         t->op = NULL;
         cJSON_Delete(obj);
@@ -163,7 +202,7 @@ static void on_gone_check(int r, cJSON *obj, const KubeError *err, void *userdat
                 if (r >= 0)
                         return;
         } else if (r >= 0) {
-                r = sd_event_add_time_relative(t->pass->m->event, &t->timer, CLOCK_MONOTONIC, GONE_POLL_USEC, 1000,
+                r = sd_event_add_time_relative(manager_event(t->pass->m), &t->timer, CLOCK_MONOTONIC, GONE_POLL_USEC, 1000,
                                                on_gone_timer, t);
                 if (r >= 0)
                         return;
@@ -175,19 +214,19 @@ static void on_gone_check(int r, cJSON *obj, const KubeError *err, void *userdat
 /* The object a partial one is set on does not exist: a warning, and the
  * ledger says so (no resourceVersion, see plan_entry_missing), so that a
  * pass that changes nothing does not look again; a resync does. */
-static void partial_missing(Task *t) {
+static void partial_missing(ObjectTask *t) {
         Pass *p = t->pass;
 
         log_warning("%s does not exist, so the fields nap-agent sets on it (%s) are not set: it belongs to the "
                     "platform's own installation (install.sh), which nap-agent never creates; `nap-agent apply "
                     "--resync` looks again, ignoring", t->id, t->a->object->source);
         p->res.warnings++;
-        if (plan_action_record(p->m->ledger, t->a, NULL) < 0)
+        if (plan_action_record(p->ledger, t->a, NULL) < 0)
                 pass_fail(p, ENOMEM, "Out of memory");
 }
 
 static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *userdata) {
-        Task *t = userdata;
+        ObjectTask *t = userdata;
         Pass *p = t->pass;
 
         t->op = NULL;
@@ -197,7 +236,7 @@ static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *u
                 return;
         }
         /* Never for a partial object: it is not the agent's to delete. */
-        if (t->step == TASK_APPLY && !t->a->object->partial && is_immutable_error(r, err)) {
+        if (t->step == TASK_APPLY && !t->a->object->partial && kube_error_needs_replace(r, err)) {
                 log_notice("%s cannot be changed in place (%s); deleting it, waiting until it is gone, and "
                            "creating it again", t->id, err->message);
                 t->step = TASK_REPLACE_DELETE;
@@ -213,7 +252,7 @@ static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *u
                                                                  : "");
         } else {
                 log_applied(t, ar);
-                r = plan_action_record(p->m->ledger, t->a, ar->resource_version);
+                r = plan_action_record(p->ledger, t->a, ar->resource_version);
                 /* followed after the pass; nap-cp (partial) is the platform's */
                 if (r >= 0 && ar->changed && !t->a->object->partial)
                         r = pass_result_add_workload(&p->res, t->a->module, ar->live);
@@ -224,7 +263,7 @@ static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *u
 }
 
 static void on_deleted(int r, bool existed, const KubeError *err, void *userdata) {
-        Task *t = userdata;
+        ObjectTask *t = userdata;
         Pass *p = t->pass;
         const PlanAction *a = t->a;
 
@@ -241,19 +280,19 @@ static void on_deleted(int r, bool existed, const KubeError *err, void *userdata
                 log_info("deleted %s (%s)%s", t->id, a->reason ? a->reason : "pruned",
                          existed ? "" : ", it was already gone");
                 p->res.objects_deleted++;
-                (void) plan_action_record(p->m->ledger, a, NULL);
+                (void) plan_action_record(p->ledger, a, NULL);
         }
         object_task_done(t);
 }
 
 /* ---- groups of one rank ----------------------------------------------------------- */
 
-bool manager_objects_relevant(const Pass *p, const PlanAction *a) {
+bool pass_objects_relevant(const Pass *p, const PlanAction *a) {
         const LedgerObject *e;
 
-        if (a->is_client || (p->flags & PASS_CLIENTS_ONLY))
+        if (a->is_client || (p->opts.flags & PASS_CLIENTS_ONLY))
                 return false;
-        if (a->op != PLAN_UNCHANGED || (p->flags & PASS_RESYNC))
+        if (a->op != PLAN_UNCHANGED || (p->opts.flags & PASS_RESYNC))
                 return true;
         e = ledger_entry(p, a);
         return e && !e->digest[0];
@@ -270,89 +309,79 @@ static bool same_group(const PlanAction *x, const PlanAction *y) {
 static int intents_write(Pass *p) {
         const Plan *plan = p->plan;
 
-        p->queued = calloc(plan->n_actions + 1, sizeof *p->queued);
-        p->intended = calloc(plan->n_actions + 1, sizeof *p->intended);
-        p->created = calloc(plan->n_actions + 1, sizeof *p->created);
-        p->sent = calloc(plan->n_actions + 1, sizeof *p->sent);
-        p->apply_flags = calloc(plan->n_actions + 1, sizeof *p->apply_flags);
-        if (!p->queued || !p->intended || !p->created || !p->sent || !p->apply_flags)
+        p->objects.actions = calloc(plan->n_actions + 1, sizeof *p->objects.actions);
+        if (!p->objects.actions)
                 return -ENOMEM;
         for (size_t i = 0; i < plan->n_actions; i++) {
+                PassAction *pa = &p->objects.actions[i];
                 const PlanAction *a = &plan->actions[i];
                 int r;
 
-                if (!manager_objects_relevant(p, a))
+                pa->a = a;
+                if (!pass_objects_relevant(p, a))
                         continue;
-                p->queued[i] = true;
-                p->apply_flags[i] = a->op == PLAN_DELETE ? 0 : apply_flags(p, a);
+                pa->queued = true;
+                pa->apply_flags = a->op == PLAN_DELETE ? 0 : apply_flags(p, a);
                 /* A partial object (fields set on someone else's object) is
                  * never the agent's to prune: a lost answer loses nothing. */
                 if (a->object && a->object->partial)
                         continue;
-                r = ledger_intend_object(p->m->ledger, a->api_version, a->kind, a->namespace, a->name, a->module,
-                                         a->op == PLAN_DELETE ? "delete" : "apply", &p->created[i]);
+                r = ledger_intend_object(p->ledger, a->api_version, a->kind, a->namespace, a->name, a->module,
+                                         a->op == PLAN_DELETE ? "delete" : "apply", &pa->created);
                 if (r < 0)
                         return r;
-                p->intended[i] = true;
+                pa->intended = true;
         }
         return 0;
 }
 
 /* The intents of writes that were never sent (an earlier group failed, the
  * deadline came first) are taken back: nothing of theirs can have happened. */
-void manager_objects_abandon_unsent(Pass *p) {
-        for (size_t i = 0; p->intended && i < p->plan->n_actions; i++) {
-                const PlanAction *a = &p->plan->actions[i];
-                if (p->intended[i] && !p->sent[i])
-                        ledger_abandon_intent(p->m->ledger, a->kind, a->namespace, a->name, p->created[i]);
+void pass_objects_abandon_unsent(Pass *p) {
+        for (size_t i = 0; p->objects.actions && i < p->plan->n_actions; i++) {
+                PassAction *pa = &p->objects.actions[i];
+                if (pa->intended && !pa->sent) {
+                        ledger_abandon_intent(p->ledger, pa->a->kind, pa->a->namespace, pa->a->name, pa->created);
+                        pa->intended = false;
+                }
         }
 }
 
 /* The group's tasks (their intents are in the ledger already). */
 static int group_prepare(Pass *p, size_t from, size_t to) {
-        for (size_t i = from; i < to; i++) {
-                const PlanAction *a = &p->plan->actions[i];
-                Task *t;
-
-                if (!p->queued || !p->queued[i])
-                        continue;
-                t = task_new(p, a->op == PLAN_DELETE ? TASK_DELETE : TASK_APPLY, a);
-                if (!t)
+        for (size_t i = from; i < to; i++)
+                if (p->objects.actions[i].queued && !task_new(p, &p->objects.actions[i]))
                         return -ENOMEM;
-                t->index = i;
-                t->flags = p->apply_flags[i];
-        }
         return 0;
 }
 
 /* Sends the group's requests, all at once. */
 static void group_launch(Pass *p) {
-        for (Task *t = p->tasks, *next; t; t = next) {
+        for (ObjectTask *t = p->objects.tasks, *next; t; t = next) {
                 int r;
 
                 next = t->next;
-                if (t->started)
+                if (t->pa->sent)
                         continue;
-                t->started = true;
-                r = p->error ? -ECANCELED : t->step == TASK_DELETE ? task_start_delete(t) : task_start_apply(t, t->flags);
-                if (r >= 0)
-                        p->sent[t->index] = true;
+                r = p->error ? -ECANCELED
+                    : t->step == TASK_DELETE ? task_start_delete(t)
+                                             : task_start_apply(t, t->pa->apply_flags);
                 if (r < 0) {
                         if (r != -ECANCELED)
                                 pass_fail(p, r, "Failed to start applying %s: %s", t->id, STRERROR(r));
                         task_free(t);
                         continue;
                 }
-                p->objects_in_flight++;
+                t->pa->sent = true;
+                p->objects.in_flight++;
         }
 }
 
 /* The first group: the client, and every intent saved before any write. */
 static int objects_begin(Pass *p) {
-        KubeClient *k;
         int r;
 
-        r = manager_kube(p->m, p->config, &k);
+        r = manager_kube(p->m, p->config, &p->objects.kube);
         if (r < 0) {
                 pass_failed(p, r);
                 return r;
@@ -364,46 +393,46 @@ static int objects_begin(Pass *p) {
         }
         r = pass_save(p, true);
         if (r >= 0)
-                p->intents_saved = true;
+                p->objects.intents_saved = true;
         return r;
 }
 
 static void objects_next_group(Pass *p) {
+        PassObjects *o = &p->objects;
         const Plan *plan = p->plan;
         size_t from, to;
         int r;
 
-        while (p->next < plan->n_actions && !manager_objects_relevant(p, &plan->actions[p->next]))
-                p->next++;
-        if (p->next >= plan->n_actions || p->error ||
-            (!p->intents_saved && objects_begin(p) < 0)) {
+        while (o->next < plan->n_actions && !pass_objects_relevant(p, &plan->actions[o->next]))
+                o->next++;
+        if (o->next >= plan->n_actions || p->error || (!o->intents_saved && objects_begin(p) < 0)) {
                 objects_end(p);
                 return;
         }
-        from = p->next;
+        from = o->next;
         for (to = from + 1; to < plan->n_actions; to++)
                 if (!plan->actions[to].is_client && !same_group(&plan->actions[from], &plan->actions[to]))
                         break;
-        r = needs_digest_key(p, from, to) ? digest_gate_ready(&p->key, p->m, p->config, p->desired) : 0;
+        r = needs_digest_key(p, from, to) ? digest_gate_ready(&o->key, p) : 0;
         if (r > 0)
                 return; /* the gate comes back here */
         if (r < 0) {
                 pass_fail(p, r, "Failed to read or create Secret '%s' (the key of the pod templates' secret digest): "
-                          "%s", SECRET_DIGEST_KEY_SECRET, p->key.err.message[0] ? p->key.err.message : STRERROR(r));
+                          "%s", SECRET_DIGEST_KEY_SECRET, o->key.err.message[0] ? o->key.err.message : STRERROR(r));
                 objects_end(p);
                 return;
         }
-        p->next = to;
+        o->next = to;
 
         r = group_prepare(p, from, to);
         if (r < 0)
                 pass_fail(p, r, "Out of memory");
         group_launch(p); /* after a failure, this drops the prepared tasks */
-        if (p->objects_in_flight == 0) {
+        if (o->in_flight == 0) {
                 /* Nothing started: a failure (or nothing relevant after all). */
-                if (p->error) {
+                if (p->error)
                         objects_end(p);
-                } else
+                else
                         objects_next_group(p);
         }
 }
@@ -411,7 +440,7 @@ static void objects_next_group(Pass *p) {
 static bool needs_digest_key(const Pass *p, size_t from, size_t to) {
         for (size_t i = from; i < to; i++) {
                 const PlanAction *a = &p->plan->actions[i];
-                if (a->object && manager_objects_relevant(p, a) && template_needs_secret_digest_key(a->object))
+                if (a->object && pass_objects_relevant(p, a) && template_needs_secret_digest_key(a->object))
                         return true;
         }
         return false;
@@ -424,13 +453,13 @@ static void on_key_ready(void *userdata) {
 /* The pod templates that carry the secret digest need its key, read (or
  * created) once per run, at the same time as the first groups, which do
  * not need it (Secrets, Services); a failure is said by the group that does. */
-void manager_objects_start(Pass *p) {
+void pass_objects_start(Pass *p) {
         int r;
 
-        if (!(p->flags & PASS_CLIENTS_ONLY) && needs_digest_key(p, 0, p->plan->n_actions)) {
-                p->m->last_error[0] = 0;
-                r = digest_gate_start(&p->key, p->m, p->config, on_key_ready, p);
-                if (r < 0 && p->m->last_error[0])
+        if (!(p->opts.flags & PASS_CLIENTS_ONLY) && needs_digest_key(p, 0, p->plan->n_actions)) {
+                manager_clear_error(p->m);
+                r = digest_gate_start(&p->objects.key, p, on_key_ready, p);
+                if (r < 0 && manager_last_error(p->m)[0])
                         pass_failed(p, r); /* manager_kube() said why */
                 else if (r < 0)
                         pass_fail(p, r, "Failed to read Secret '%s': %s", SECRET_DIGEST_KEY_SECRET, STRERROR(r));
@@ -438,3 +467,15 @@ void manager_objects_start(Pass *p) {
         objects_next_group(p);
 }
 
+void pass_objects_cancel(Pass *p) {
+        while (p->objects.tasks)
+                task_free(p->objects.tasks);
+        p->objects.in_flight = 0;
+        digest_gate_cancel(&p->objects.key);
+        p->objects.done = true;
+}
+
+void pass_objects_free(Pass *p) {
+        free(p->objects.actions);
+        p->objects.actions = NULL;
+}

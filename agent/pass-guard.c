@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * install.sh's second APP_PREFIX guard (UPSTREAM.md §1), checked live: a
+ * install.sh's second APP_PREFIX guard (PASS_GUARDING), checked live: a
  * namespace that already holds an installation of the platform under
  * another prefix (a Deployment named `<other>-cp`) is refused, since
  * applying there would start a second, empty `${APP_PREFIX}-*` stack beside
@@ -15,32 +15,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "manager.h"
+#include "pass-internal.h"
 #include "util/json.h"
 #include "util/log.h"
 
 #define CP_SUFFIX "-cp"
 
 /* What the verdict is remembered for. */
-static char *guard_key(const Manager *m, const Config *c) {
+static char *guard_key(Manager *m, const Config *c) {
+        _cleanup_free_ char *kubeconfig = NULL;
         char *s;
 
-        if (asprintf(&s, "%s\n%s\n%s", strna(m->kube_path), config_get(c, "NAMESPACE"), config_get(c, "APP_PREFIX")) <
-            0)
+        if (manager_kubeconfig_path(m, c, &kubeconfig) < 0)
+                return NULL;
+        if (asprintf(&s, "%s\n%s\n%s", kubeconfig, config_get(c, "NAMESPACE"), config_get(c, "APP_PREFIX")) < 0)
                 return NULL;
         return s;
 }
 
-bool manager_guard_needed(const Manager *m, const Config *c, bool again) {
+/* Whether to look (again: always). */
+static bool guard_needed(Manager *m, const PassCache *cache, const Config *c, bool again) {
         _cleanup_free_ char *key = NULL;
 
-        if (again || !m->guard_passed)
+        if (again || !cache->guard_passed)
                 return true;
         key = guard_key(m, c);
-        return !key || !streq(key, m->guard_passed);
+        return !key || !streq(key, cache->guard_passed);
 }
 
-int manager_guard_path(const Config *c, char **ret) {
+static int guard_path(const Config *c, char **ret) {
         return kube_collection_path("apps/v1", "Deployment", config_get(c, "NAMESPACE"), ret);
 }
 
@@ -64,7 +67,10 @@ static char *other_prefix(const cJSON *list, const char *prefix) {
         return first ? strndup(first, strlen(first) - strlen(CP_SUFFIX)) : NULL;
 }
 
-int manager_guard_verdict(Manager *m, const Config *c, int r, const cJSON *list, const KubeError *err) {
+/* The answer of the list: 0, or a negative errno it logged (-EEXIST:
+ * another prefix). */
+static int guard_verdict(Manager *m, PassCache *cache, const Config *c, int r, const cJSON *list,
+                         const KubeError *err) {
         const char *ns = config_get(c, "NAMESPACE"), *prefix = config_get(c, "APP_PREFIX");
         _cleanup_free_ char *other = NULL;
 
@@ -81,12 +87,12 @@ int manager_guard_verdict(Manager *m, const Config *c, int r, const cJSON *list,
                                     "Set APP_PREFIX=%s in values.env to manage that installation (or choose another "
                                     "NAMESPACE); nothing applied",
                                     ns, other, other, prefix, prefix, other);
-        free(m->guard_passed);
-        m->guard_passed = guard_key(m, c); /* NULL only costs a list next time */
+        free(cache->guard_passed);
+        cache->guard_passed = guard_key(m, c); /* NULL only costs a list next time */
         return 0;
 }
 
-int manager_guard(Manager *m, const Config *c) {
+int pass_guard_check(Manager *m, PassCache *cache, const Config *c) {
         _cleanup_(cJSON_Deletep) cJSON *list = NULL;
         _cleanup_free_ char *path = NULL;
         KubeError err = { 0 };
@@ -96,12 +102,60 @@ int manager_guard(Manager *m, const Config *c) {
         r = manager_kube(m, c, &k);
         if (r < 0)
                 return r; /* logged */
-        if (!manager_guard_needed(m, c, false))
+        if (!guard_needed(m, cache, c, false))
                 return 0;
-        r = manager_guard_path(c, &path);
+        r = guard_path(c, &path);
         if (r < 0)
                 return manager_fail(m, r, "Failed to list the Deployments of namespace '%s': %s",
                                     config_get(c, "NAMESPACE"), STRERROR(r));
         r = kube_get_path(k, path, &list, &err);
-        return manager_guard_verdict(m, c, r, list, &err);
+        return guard_verdict(m, cache, c, r, list, &err);
+}
+
+static void on_guard_list(int r, cJSON *list, const KubeError *err, void *userdata) {
+        Pass *p = userdata;
+
+        p->guard.op = NULL;
+        r = guard_verdict(p->m, p->cache, p->config, r, list, err);
+        cJSON_Delete(list);
+        pass_guard_done(p, r);
+}
+
+/* Whether the pass is going to write anything: a pass that is not (a
+ * converged `apply`) has nothing to guard and makes no request. */
+static bool pass_writes(const Pass *p) {
+        for (size_t i = 0; i < p->plan->n_actions; i++)
+                if (pass_objects_relevant(p, &p->plan->actions[i]) || pass_clients_relevant(p, &p->plan->actions[i]))
+                        return true;
+        return false;
+}
+
+/* Listed before the first write for a kubeconfig, NAMESPACE and
+ * APP_PREFIX, and again on a resync. `seed` writes only rows, into the
+ * database DATABASE_URL names or ${APP_PREFIX}-pg-rw's: no stack to start,
+ * and no API server needed with DATABASE_URL. */
+int pass_guard_start(Pass *p) {
+        _cleanup_free_ char *path = NULL;
+        KubeClient *k;
+        int r;
+
+        if ((p->opts.flags & PASS_CLIENTS_ONLY) || !pass_writes(p))
+                return 1;
+        r = manager_kube(p->m, p->config, &k);
+        if (r < 0)
+                return r; /* logged */
+        if (!guard_needed(p->m, p->cache, p->config, p->opts.flags & PASS_RESYNC))
+                return 1;
+        r = guard_path(p->config, &path);
+        if (r >= 0)
+                r = kube_get_start(k, path, on_guard_list, p, &p->guard.op);
+        if (r < 0)
+                return manager_fail(p->m, r, "Failed to list the Deployments of namespace '%s': %s",
+                                    config_get(p->config, "NAMESPACE"), STRERROR(r));
+        return 0;
+}
+
+void pass_guard_cancel(Pass *p) {
+        kube_op_cancel(p->guard.op);
+        p->guard.op = NULL;
 }

@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "manager.h"
+#include "pass.h"
 #include "rollout.h"
 
 typedef struct Rollouts Rollouts;

@@ -15,11 +15,11 @@
 
 #include <systemd/sd-event.h>
 
-typedef struct Watch Watch;
-typedef void (*WatchEdit)(void *userdata);
+typedef struct ValuesWatch ValuesWatch;
+typedef void (*ValuesEdit)(void *userdata);
 
-int watch_new(sd_event *event, const char *path, WatchEdit complete, WatchEdit partial, void *userdata,
-              Watch **ret);
-Watch *watch_free(Watch *w);
+int values_watch_new(sd_event *event, const char *path, ValuesEdit complete, ValuesEdit partial, void *userdata,
+                     ValuesWatch **ret);
+ValuesWatch *values_watch_free(ValuesWatch *w);
 /* Resolves the symlinks and directories again and re-arms the watches. */
-int watch_refresh(Watch *w);
+int values_watch_refresh(ValuesWatch *w);

@@ -11,9 +11,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "manager-pass.h"
+#include "pass-internal.h"
 #include "util/json.h"
 #include "util/log.h"
+
+/* One list in flight. */
+struct RebuildList {
+        Pass *pass;
+        RebuildList *next;
+        const char *api_version;
+        const char *kind;
+        KubeOp *op;
+};
 
 static const char *const rebuild_kinds[][2] = {
         { "v1", "Secret" },
@@ -45,6 +54,17 @@ static const char *rebuilt_module(const Pass *p, const char *kind, const char *n
         return component && module_from_string(component) >= 0 ? component : NULL;
 }
 
+static RebuildList *list_free(RebuildList *l) {
+        for (RebuildList **i = &l->pass->rebuild.lists; *i; i = &(*i)->next)
+                if (*i == l) {
+                        *i = l->next;
+                        break;
+                }
+        kube_op_cancel(l->op);
+        free(l);
+        return NULL;
+}
+
 static int record_listed(Pass *p, const char *api_version, const char *kind, const cJSON *list, unsigned *n) {
         const cJSON *item;
 
@@ -54,9 +74,9 @@ static int record_listed(Pass *p, const char *api_version, const char *kind, con
                 const char *module = name ? rebuilt_module(p, kind, name, item) : NULL;
                 int r;
 
-                if (!module || !applied_by_us(item) || ledger_find_object(p->m->ledger, kind, ns, name))
+                if (!module || !applied_by_us(item) || ledger_find_object(p->ledger, kind, ns, name))
                         continue;
-                r = ledger_record_object(p->m->ledger, api_version, kind, ns, name, module, "",
+                r = ledger_record_object(p->ledger, api_version, kind, ns, name, module, "",
                                          json_string(md, "resourceVersion"), NULL);
                 if (r < 0)
                         return r;
@@ -66,39 +86,48 @@ static int record_listed(Pass *p, const char *api_version, const char *kind, con
 }
 
 static void on_listed(int r, cJSON *list, const KubeError *err, void *userdata) {
-        Task *t = userdata;
-        Pass *p = t->pass;
+        RebuildList *l = userdata;
+        Pass *p = l->pass;
         unsigned n = 0;
 
-        t->op = NULL;
+        l->op = NULL;
         if (r < 0)
-                pass_fail(p, r, "Failed to read back what nap-agent applied (%ss): %s", t->kind,
+                pass_fail(p, r, "Failed to read back what nap-agent applied (%ss): %s", l->kind,
                           err ? err->message : STRERROR(r));
-        else if ((r = record_listed(p, t->api_version, t->kind, list, &n)) < 0)
+        else if ((r = record_listed(p, l->api_version, l->kind, list, &n)) < 0)
                 pass_fail(p, r, "Out of memory");
         else if (n > 0)
-                log_notice("read back %u %s(s) nap-agent had applied", n, t->kind);
+                log_notice("read back %u %s(s) nap-agent had applied", n, l->kind);
         json_delete_wiped(list);
-        task_free(t);
-        if (--p->lists_in_flight > 0)
-                return;
-        if (p->error) {
-                pass_stop(p);
-                return;
-        }
-        p->m->ledger->rebuild = false;
-        if (pass_save(p, true) < 0) {
-                pass_stop(p);
-                return;
-        }
-        pass_plan(p);
+        list_free(l);
+        if (!p->rebuild.lists)
+                pass_rebuild_done(p);
+}
+
+static int list_start(Pass *p, KubeClient *k, const char *api_version, const char *kind) {
+        _cleanup_free_ char *path = NULL, *query = NULL;
+        RebuildList *l = calloc(1, sizeof *l);
+        int r;
+
+        if (!l)
+                return -ENOMEM;
+        *l = (RebuildList) { .pass = p, .api_version = api_version, .kind = kind, .next = p->rebuild.lists };
+        p->rebuild.lists = l;
+        r = kube_collection_path(api_version, kind, config_get(p->config, "NAMESPACE"), &path);
+        if (r >= 0 && asprintf(&query, "%s?labelSelector=" MANAGED_BY_LABEL "%%3Dnap-agent", path) < 0)
+                r = -ENOMEM;
+        if (r >= 0)
+                r = kube_get_start(k, query, on_listed, l, &l->op);
+        if (r < 0)
+                list_free(l);
+        return r;
 }
 
 /* The ledger was lost or unparsable: list the objects that carry the
  * agent's label and have its Apply entry, so that they are the agent's
  * again instead of being adopted (which would take over what operators
  * set with kubectl) or forgotten (never pruned). */
-int manager_rebuild_start(Pass *p) {
+int pass_rebuild_start(Pass *p) {
         KubeClient *k;
         int r;
 
@@ -106,24 +135,14 @@ int manager_rebuild_start(Pass *p) {
         if (r < 0)
                 return r; /* logged */
         for (size_t i = 0; i < ELEMENTSOF(rebuild_kinds); i++) {
-                _cleanup_free_ char *path = NULL, *query = NULL;
-                Task *t = task_new(p, TASK_LIST, NULL);
-
-                if (!t)
-                        return -ENOMEM;
-                t->api_version = rebuild_kinds[i][0];
-                t->kind = rebuild_kinds[i][1];
-                r = kube_collection_path(t->api_version, t->kind, config_get(p->config, "NAMESPACE"), &path);
-                if (r >= 0 && asprintf(&query, "%s?labelSelector=" MANAGED_BY_LABEL "%%3Dnap-agent", path) < 0)
-                        r = -ENOMEM;
-                if (r >= 0)
-                        r = kube_get_start(k, query, on_listed, t, &t->op);
-                if (r < 0) {
-                        task_free(t);
+                r = list_start(p, k, rebuild_kinds[i][0], rebuild_kinds[i][1]);
+                if (r < 0)
                         return r;
-                }
-                p->lists_in_flight++;
         }
         return 0;
 }
 
+void pass_rebuild_cancel(Pass *p) {
+        while (p->rebuild.lists)
+                list_free(p->rebuild.lists);
+}

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "manager-watch.h"
+#include "daemon-values.h"
 #include "util/fs.h"
 #include "util/log.h"
 
@@ -28,10 +28,10 @@ typedef struct WatchDir {
         bool ancestor; /* dir is the nearest existing ancestor; names[0] the missing component */
 } WatchDir;
 
-struct Watch {
+struct ValuesWatch {
         sd_event *event;
         char *path;
-        WatchEdit complete, partial;
+        ValuesEdit complete, partial;
         void *userdata;
         WatchDir dirs[MAX_DIRS];
         size_t n_dirs;
@@ -48,12 +48,12 @@ static void dirs_free(WatchDir *dirs, size_t n) {
         }
 }
 
-static void dirs_clear(Watch *w) {
+static void dirs_clear(ValuesWatch *w) {
         dirs_free(w->dirs, w->n_dirs);
         w->n_dirs = 0;
 }
 
-Watch *watch_free(Watch *w) {
+ValuesWatch *values_watch_free(ValuesWatch *w) {
         if (!w)
                 return NULL;
         dirs_clear(w);
@@ -65,10 +65,10 @@ Watch *watch_free(Watch *w) {
 }
 
 static int on_refresh(sd_event_source *s, void *userdata) {
-        Watch *w = userdata;
+        ValuesWatch *w = userdata;
 
         w->refresh = sd_event_source_disable_unref(w->refresh);
-        (void) watch_refresh(w);
+        (void) values_watch_refresh(w);
         /* The directories changed (swapped, made anew): the file may be on
          * its way, or half written before the new watch could see it being
          * closed, so it gets the quiet period of a write left open. */
@@ -83,7 +83,7 @@ static int on_refresh(sd_event_source *s, void *userdata) {
 /* Sources are not freed from inside their own dispatch: refresh later.
  * complete: an edit of the file itself is complete; otherwise the watched
  * directories changed, and what follows depends on the file being there. */
-static void refresh_then(Watch *w, bool complete) {
+static void refresh_then(ValuesWatch *w, bool complete) {
         w->refresh_complete = w->refresh_complete || complete;
         if (!w->refresh && sd_event_add_defer(w->event, &w->refresh, on_refresh, w) < 0)
                 w->complete(w->userdata);
@@ -104,7 +104,7 @@ static bool is_symlink(const WatchDir *d, const char *name) {
 }
 
 static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
-        Watch *w = userdata;
+        ValuesWatch *w = userdata;
         const WatchDir *d = NULL;
 
         if (ev->mask & IN_Q_OVERFLOW) {
@@ -140,7 +140,7 @@ static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *
         return 0;
 }
 
-static WatchDir *dir_slot(Watch *w, const char *dir, bool ancestor) {
+static WatchDir *dir_slot(ValuesWatch *w, const char *dir, bool ancestor) {
         for (size_t i = 0; i < w->n_dirs; i++)
                 if (streq(w->dirs[i].dir, dir) && w->dirs[i].ancestor == ancestor)
                         return &w->dirs[i];
@@ -163,7 +163,7 @@ static int dir_add_name(WatchDir *d, const char *name) {
 
 /* Watches dir for name, or, when dir does not exist, its nearest existing
  * ancestor for the component on the way. */
-static int watch_entry(Watch *w, const char *dir, const char *name) {
+static int watch_entry(ValuesWatch *w, const char *dir, const char *name) {
         _cleanup_free_ char *cur = strdup(dir), *component = strdup(name);
         struct stat st;
         bool ancestor = false;
@@ -226,7 +226,7 @@ static int follow_links(const char *path, char *ret[MAX_NAMES], size_t *ret_n) {
 /* The new watches are added before the old ones go: a directory watched
  * before and after keeps its kernel watch throughout, so no event falls
  * into the gap. */
-int watch_refresh(Watch *w) {
+int values_watch_refresh(ValuesWatch *w) {
         char *chain[MAX_NAMES] = { 0 };
         WatchDir old[MAX_DIRS];
         size_t n = 0, n_old = w->n_dirs;
@@ -258,18 +258,18 @@ int watch_refresh(Watch *w) {
         return r;
 }
 
-int watch_new(sd_event *event, const char *path, WatchEdit complete, WatchEdit partial, void *userdata,
-              Watch **ret) {
-        Watch *w = calloc(1, sizeof *w);
+int values_watch_new(sd_event *event, const char *path, ValuesEdit complete, ValuesEdit partial, void *userdata,
+                     ValuesWatch **ret) {
+        ValuesWatch *w = calloc(1, sizeof *w);
         int r;
 
         if (!w)
                 return -ENOMEM;
-        *w = (Watch) { .event = sd_event_ref(event), .path = strdup(path), .complete = complete, .partial = partial,
+        *w = (ValuesWatch) { .event = sd_event_ref(event), .path = strdup(path), .complete = complete, .partial = partial,
                        .userdata = userdata };
-        r = w->path ? watch_refresh(w) : -ENOMEM;
+        r = w->path ? values_watch_refresh(w) : -ENOMEM;
         if (r < 0) {
-                watch_free(w);
+                values_watch_free(w);
                 return r;
         }
         *ret = w;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * See manager-rollout.h. Each followed workload has up to three watches
+ * See daemon-rollouts.h. Each followed workload has up to three watches
  * (itself by name, its ReplicaSets and its Pods by its selector) and a
  * deadline timer; every change of one of them is judged by rollout.c. The
  * entry of a workload lives as long as the ledger has it, with the last
@@ -14,8 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kube-config.h"
-#include "manager-rollout.h"
+#include "daemon-rollouts.h"
 #include "util/clock.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -67,34 +66,6 @@ static void text_set(char *buf, size_t size, const char *format, ...) {
         va_start(ap, format);
         vsnprintf(buf, size, format, ap);
         va_end(ap);
-}
-
-/* ---- the pass's workloads ------------------------------------------------------ */
-
-int pass_result_add_workload(PassResult *r, const char *module, const cJSON *live) {
-        PassWorkload *n, *w;
-        KubeRef ref;
-
-        if (!live || kube_ref_from_object(live, &ref) < 0 || !rollout_kind(ref.kind))
-                return 0;
-        n = realloc(r->workloads, (r->n_workloads + 1) * sizeof *n);
-        if (!n)
-                return -ENOMEM;
-        r->workloads = n;
-        w = &n[r->n_workloads];
-        *w = (PassWorkload) {
-                .api_version = strdup(ref.api_version),
-                .kind = strdup(ref.kind),
-                .namespace = ref.namespace ? strdup(ref.namespace) : NULL,
-                .name = strdup(ref.name),
-                .module = strdup(module ? module : ""),
-        };
-        const cJSON *g = JSON_GET(live, "metadata", "generation");
-        w->generation = cJSON_IsNumber(g) ? (long long) g->valuedouble : 0;
-        r->n_workloads++; /* freed by pass_result_clear, whatever was copied */
-        if (!w->api_version || !w->kind || (ref.namespace && !w->namespace) || !w->name || !w->module)
-                return -ENOMEM;
-        return 0;
 }
 
 /* ---- entries ---------------------------------------------------------------------- */
@@ -200,7 +171,7 @@ static int on_update(sd_event_source *s, void *userdata) {
 
 static void update_soon(Rollouts *rs) {
         if (!rs->update) {
-                if (sd_event_add_defer(rs->m->event, &rs->update, on_update, rs) >= 0)
+                if (sd_event_add_defer(manager_event(rs->m), &rs->update, on_update, rs) >= 0)
                         (void) sd_event_source_set_description(rs->update, "rollouts-update");
                 return;
         }
@@ -259,41 +230,15 @@ static void on_watch(KubeWatch *w, void *userdata) {
         entry_update(userdata);
 }
 
-/* The kubeconfig the manager uses; when no pass needed the API server yet
- * (nothing to write), found the same way, from values.env (whose
- * diagnostics the pass has logged already). */
-static int kubeconfig_path(Manager *m, char **ret) {
-        _cleanup_(diag_list_clear) DiagList d = { 0 };
-        _cleanup_(config_freep) Config *c = NULL;
-        _cleanup_free_ char *dir = NULL, *skipped = NULL;
-        int r;
-
-        if (m->kube_path)
-                return (*ret = strdup(m->kube_path)) ? 0 : -ENOMEM;
-        dir = path_dirname(m->options.values_path);
-        if (!dir)
-                return -ENOMEM;
-        r = config_load(m->options.values_path, &c, &d);
-        if (r >= 0 && diag_has_errors(&d))
-                r = -EINVAL;
-        if (r < 0)
-                return r;
-        return kube_config_locate(m->options.kubeconfig, config_get(c, "KUBECONFIG"), dir, ret, &skipped);
-}
-
+/* A client of its own: the watches outlive the pass's connection, which
+ * the daemon closes when idle. */
 static int client(Rollouts *rs, KubeClient **ret) {
-        KubeClientOptions o = rs->m->options.kube_options;
-        _cleanup_free_ char *path = NULL;
         KubeError err = { 0 };
         int r;
 
         if (!rs->kube) {
-                r = kubeconfig_path(rs->m, &path);
-                if (r < 0)
-                        return log_warning_errno(r, "Cannot follow rollouts: no kubeconfig: %s", STRERROR(r));
                 /* Over HTTP/1.1 each watch holds a connection of its own. */
-                o.max_connections = 64;
-                r = kube_client_new(path, &o, rs->m->event, &rs->kube, &err);
+                r = manager_kube_client_new(rs->m, NULL, 64, &rs->kube, &err);
                 if (r < 0)
                         return log_warning_errno(r, "Cannot follow rollouts: %s", err.message);
         }
@@ -409,7 +354,7 @@ static int entry_follow(RolloutEntry *e) {
 
         e->started_usec = now_usec();
         e->deadline = sd_event_source_disable_unref(e->deadline);
-        r = sd_event_add_time_relative(e->rs->m->event, &e->deadline, CLOCK_MONOTONIC, timeout, 1000 * 1000,
+        r = sd_event_add_time_relative(manager_event(e->rs->m), &e->deadline, CLOCK_MONOTONIC, timeout, 1000 * 1000,
                                        on_deadline, e);
         if (r < 0)
                 return r;

@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The daemon: one sd-event loop around the manager's asynchronous pass. It
- * watches values.env with inotify and starts a pass as soon as an edit is
- * complete (the writer closed the file, or renamed it into place); a write
- * left open starts one after a quiet period. An edit during a pass cancels
- * nothing and schedules exactly one follow-up pass. Failed passes retry
- * with capped exponential backoff, a periodic resync repairs drift, and the
- * sd_notify protocol is spoken (READY, STATUS, RELOADING, STOPPING,
- * WATCHDOG). After a pass that changed a workload, manager-rollout.c
+ * The daemon: one sd-event loop around the asynchronous pass (pass.h). It
+ * watches values.env with inotify (daemon-values.c, which follows the file
+ * through directory swaps and symlinks) and starts a pass as soon as an
+ * edit is complete (the writer closed the file, or renamed it into place);
+ * a write left open starts one after a quiet period. An edit during a pass
+ * cancels nothing and schedules exactly one follow-up pass. Failed passes
+ * retry with capped exponential backoff, a periodic resync repairs drift,
+ * and the sd_notify protocol is spoken (READY, STATUS, RELOADING, STOPPING,
+ * WATCHDOG). After a pass that changed a workload, daemon-rollouts.c
  * follows its rollout (journal lines, STATUS= when one settles). Idle, only
  * the resync and watchdog timers wake it; a while after the last pass it
  * closes its connections, which unloads libcurl and libpq.
- * manager-watch.c follows values.env through directory swaps and symlinks.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -22,25 +22,32 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "manager-rollout.h"
-#include "manager-watch.h"
-#include "manager.h"
+#include "daemon-rollouts.h"
+#include "daemon-values.h"
+#include "daemon.h"
+#include "pass.h"
 #include "util/clock.h"
 #include "util/log.h"
 
-#define BACKOFF_MIN_USEC (1ULL * 1000000ULL)
+#define BACKOFF_MIN_USEC (1 * USEC_PER_SEC)
 /* A complete edit this soon after the previous one is part of a burst (a
  * script writing several times): the pass waits until the burst has been
  * quiet this long, so a burst costs one more pass, not one per write. An
  * edit after a quiet spell is applied at once. */
-#define BURST_USEC (100ULL * 1000ULL)
-#define BACKOFF_MAX_USEC (300ULL * 1000000ULL)
+#define BURST_USEC (100 * USEC_PER_MSEC)
+#define BACKOFF_MAX_USEC (300 * USEC_PER_SEC)
+/* A pass's deadline: below half the watchdog period, and this without one. */
+#define PASS_DEADLINE_MAX_USEC (30 * USEC_PER_SEC)
+#define PASS_DEADLINE_MIN_USEC (200 * USEC_PER_MSEC)
 
 typedef struct Loop {
         Manager *m;
-        const LoopOptions *opts;
+        const DaemonOptions *opts;
         sd_event *event;
-        Watch *watch;
+        Pass *pass;       /* the pass in progress, or NULL */
+        PassCache *cache; /* what the passes learned of the cluster */
+        usec_t pass_deadline_usec;
+        ValuesWatch *watch;
         sd_event_source *settle;
         sd_event_source *burst;
         uint64_t last_edit_usec;
@@ -84,7 +91,7 @@ static void disarm(sd_event_source *s) {
 }
 
 static void notify_status(Loop *l, const char *status) {
-        const char *path = l->m->options.values_path;
+        const char *path = manager_options(l->m)->values_path;
 
         if (!l->ready_sent) {
                 (void) sd_notifyf(false, "READY=1\nSTATUS=%s; watching %s", status, path);
@@ -101,7 +108,7 @@ static void notify_status(Loop *l, const char *status) {
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata);
 static int on_resync(sd_event_source *s, uint64_t usec, void *userdata);
 static int on_idle_close(sd_event_source *s, uint64_t usec, void *userdata);
-static void on_pass_done(Manager *m, int r, PassResult *res, void *userdata);
+static void on_pass_done(int r, PassResult *res, void *userdata);
 
 static void schedule_retry(Loop *l) {
         uint64_t jitter;
@@ -115,7 +122,7 @@ static void schedule_retry(Loop *l) {
 }
 
 static void schedule_resync(Loop *l) {
-        if (l->opts->resync_usec > 0)
+        if (l->opts->resync_usec != USEC_INFINITY)
                 (void) arm(&l->resync, l->event, now_usec() + l->opts->resync_usec, on_resync, l);
 }
 
@@ -125,7 +132,7 @@ static void run_pass(Loop *l, unsigned flags) {
 
         if (l->stopping)
                 return;
-        if (manager_pass_running(l->m)) {
+        if (l->pass) {
                 l->pending |= flags | PENDING_PASS;
                 return;
         }
@@ -133,7 +140,8 @@ static void run_pass(Loop *l, unsigned flags) {
         l->pending = 0;
         disarm(l->retry);
         disarm(l->idle_close);
-        r = manager_pass_start(l->m, flags, on_pass_done, l);
+        r = pass_start(l->m, l->cache, &(PassOptions) { .flags = flags, .deadline_usec = l->pass_deadline_usec },
+                       on_pass_done, l, &l->pass);
         if (r < 0) {
                 log_error_errno(r, "Failed to start a pass: %s", STRERROR(r));
                 schedule_retry(l);
@@ -148,7 +156,7 @@ static void follow_rollouts(Loop *l, int r, const PassResult *res) {
         if (!l->rollouts)
                 return;
         if (rollouts_follow(l->rollouts, res) < 0 ||
-            rollouts_sync(l->rollouts, l->m->ledger, l->check_rollouts && r >= 0) < 0)
+            rollouts_sync(l->rollouts, manager_ledger_loaded(l->m), l->check_rollouts && r >= 0) < 0)
                 log_warning("Out of memory while following rollouts, ignoring");
         if (r >= 0)
                 l->check_rollouts = false;
@@ -183,17 +191,18 @@ static void on_rollouts_changed(Rollouts *rs, void *userdata) {
                 r = asprintf(&text, "%s; %s", l->last_pass_status ? l->last_pass_status : "no pass yet", summary);
         if (r >= 0)
                 notify_status(l, text);
-        if (!rollouts_busy(rs) && !l->m->kube)
+        if (!rollouts_busy(rs) && !manager_connected(l->m))
                 (void) malloc_trim(0); /* the last watch went after the idle close */
 }
 
-static void on_pass_done(Manager *m, int r, PassResult *res, void *userdata) {
+static void on_pass_done(int r, PassResult *res, void *userdata) {
         Loop *l = userdata;
 
-        if (l->opts->idle_close_usec > 0)
+        l->pass = NULL; /* freed once this returns */
+        if (l->opts->idle_close_usec != USEC_INFINITY)
                 (void) arm(&l->idle_close, l->event, now_usec() + l->opts->idle_close_usec, on_idle_close, l);
         l->last_pass_ok = r >= 0;
-        l->last_generation = (unsigned long long) m->ledger->generation;
+        l->last_generation = res->generation;
         free(l->last_pass_status);
         l->last_pass_status = res->status ? strdup(res->status) : NULL;
         follow_rollouts(l, r, res);
@@ -208,7 +217,7 @@ static void on_pass_done(Manager *m, int r, PassResult *res, void *userdata) {
         } else if (res->invalid_values)
                 /* The diagnostics were logged; retrying cannot help: wait for the next edit. */
                 log_notice("nothing applied, nothing deleted; keeping generation %llu; waiting for the next edit",
-                           (unsigned long long) m->ledger->generation);
+                           res->generation);
         else if (!(l->pending & PENDING_PASS))
                 schedule_retry(l); /* the manager logged why */
         if ((l->pending & PENDING_PASS) && !(l->burst && sd_event_source_get_enabled(l->burst, NULL) > 0)) {
@@ -277,7 +286,7 @@ static int on_resync(sd_event_source *s, uint64_t usec, void *userdata) {
 static int on_idle_close(sd_event_source *s, uint64_t usec, void *userdata) {
         Loop *l = userdata;
 
-        if (manager_pass_running(l->m))
+        if (l->pass)
                 return 0; /* the pass re-arms it when it ends */
         manager_idle(l->m);
         (void) malloc_trim(0);
@@ -300,14 +309,16 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         log_info("reloading: re-reading values.env, the kubeconfig and the ledger");
         /* What is in flight is dropped (its intents are kept and saved), so
          * the reload does not wait on a slow server. */
-        manager_pass_cancel(l->m, "reloading");
+        pass_cancel(l->pass, "reloading", NULL);
+        l->pass = NULL;
         l->pending = 0;
         if (l->rollouts) {
                 rollouts_stop(l->rollouts); /* watched again with the kubeconfig read anew */
                 l->check_rollouts = true;
         }
+        pass_cache_forget(l->cache); /* the kubeconfig may name another cluster now */
         (void) manager_reload(l->m);
-        (void) watch_refresh(l->watch);
+        (void) values_watch_refresh(l->watch);
         l->reloading = true; /* READY=1 follows the next pass */
         run_pass(l, 0);
         return 0;
@@ -319,18 +330,25 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
         log_info("stopping on %s", si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
         l->stopping = true;
         /* What is in flight is dropped, its intents saved: exit at once. */
-        if (manager_pass_cancel(l->m, "stopping")) {
-                log_info("%s", l->m->ledger->last_message);
-                notify_status(l, l->m->ledger->last_message);
+        if (l->pass) {
+                _cleanup_free_ char *status = NULL;
+                pass_cancel(l->pass, "stopping", &status);
+                l->pass = NULL;
+                if (status) {
+                        log_info("%s", status);
+                        notify_status(l, status);
+                }
         }
         (void) sd_notify(false, "STOPPING=1\nSTATUS=stopping");
         return sd_event_exit(l->event, 0);
 }
 
 static void loop_free(Loop *l) {
+        pass_cancel(l->pass, NULL, NULL);
         rollouts_free(l->rollouts);
+        pass_cache_free(l->cache);
         free(l->last_pass_status);
-        watch_free(l->watch);
+        values_watch_free(l->watch);
         sd_event_source_disable_unref(l->settle);
         sd_event_source_disable_unref(l->burst);
         sd_event_source_disable_unref(l->retry);
@@ -393,29 +411,31 @@ static int loop_run(Loop *l) {
 /* Every request and the whole pass end within less than half the
  * watchdog interval (and 30 s without one): a stalled server makes a pass
  * fail and retry, never a silent daemon. */
-static void set_deadlines(Manager *m, uint64_t watchdog_usec) {
-        unsigned pass_ms = 30000;
+static void set_deadlines(Loop *l) {
+        ManagerOptions *o = manager_options(l->m);
+        usec_t pass = PASS_DEADLINE_MAX_USEC;
+        unsigned ms;
 
-        if (watchdog_usec > 0 && watchdog_usec * 45 / 100000 < pass_ms)
-                pass_ms = (unsigned) (watchdog_usec * 45 / 100000);
-        if (pass_ms < 200)
-                pass_ms = 200;
-        if (!m->options.pass_deadline_ms)
-                m->options.pass_deadline_ms = pass_ms;
+        if (l->watchdog_usec > 0 && l->watchdog_usec * 45 / 100 < pass)
+                pass = l->watchdog_usec * 45 / 100;
+        if (pass < PASS_DEADLINE_MIN_USEC)
+                pass = PASS_DEADLINE_MIN_USEC;
+        l->pass_deadline_usec = pass;
         /* One call, its retries included: a few seconds, then the pass
          * fails and the daemon's own backoff takes over. */
-        if (!m->options.kube_options.deadline_ms)
-                m->options.kube_options.deadline_ms = pass_ms < 5000 ? pass_ms : 5000;
-        if (!m->options.kube_options.request_timeout_ms)
-                m->options.kube_options.request_timeout_ms = pass_ms < 10000 ? pass_ms : 10000;
-        if (!m->options.kube_options.connect_timeout_ms)
-                m->options.kube_options.connect_timeout_ms = pass_ms < 5000 ? pass_ms : 5000;
-        if (!m->options.oauth_options.deadline_ms)
-                m->options.oauth_options.deadline_ms = pass_ms;
-        if (!m->options.oauth_options.connect_timeout_s)
-                m->options.oauth_options.connect_timeout_s = pass_ms < 5000 ? (pass_ms + 999) / 1000 : 5;
-        if (!m->options.oauth_options.statement_timeout_ms)
-                m->options.oauth_options.statement_timeout_ms = pass_ms < 5000 ? pass_ms : 5000;
+        ms = (unsigned) (pass / USEC_PER_MSEC);
+        if (!o->kube_options.deadline_ms)
+                o->kube_options.deadline_ms = ms < 5000 ? ms : 5000;
+        if (!o->kube_options.request_timeout_ms)
+                o->kube_options.request_timeout_ms = ms < 10000 ? ms : 10000;
+        if (!o->kube_options.connect_timeout_ms)
+                o->kube_options.connect_timeout_ms = ms < 5000 ? ms : 5000;
+        if (!o->oauth_options.deadline_ms)
+                o->oauth_options.deadline_ms = ms;
+        if (!o->oauth_options.connect_timeout_s)
+                o->oauth_options.connect_timeout_s = ms < 5000 ? (ms + 999) / 1000 : 5;
+        if (!o->oauth_options.statement_timeout_ms)
+                o->oauth_options.statement_timeout_ms = ms < 5000 ? ms : 5000;
 }
 
 static int setup_rollouts(Loop *l) {
@@ -425,7 +445,7 @@ static int setup_rollouts(Loop *l) {
 
         if (l->opts->rollout_timeout_usec == 0)
                 return 0;
-        if (asprintf(&path, "%s/%s", l->m->state_dir, ROLLOUTS_RUNTIME_FILE) < 0)
+        if (asprintf(&path, "%s/%s", manager_state_dir(l->m), ROLLOUTS_RUNTIME_FILE) < 0)
                 return log_error_errno(ENOMEM, "Out of memory");
         o.runtime_path = path;
         r = rollouts_new(l->m, &o, on_rollouts_changed, l, &l->rollouts);
@@ -435,8 +455,10 @@ static int setup_rollouts(Loop *l) {
         return 0;
 }
 
-int manager_run(Manager *m, const LoopOptions *opts) {
-        Loop l = { .m = m, .opts = opts, .event = m->event };
+int daemon_run(Manager *m, const DaemonOptions *opts) {
+        Loop l = { .m = m, .opts = opts, .event = manager_event(m) };
+        const char *values = manager_options(m)->values_path;
+        Ledger *ledger;
         int r;
 
         srandom((unsigned) now_usec() ^ (unsigned) getpid());
@@ -444,14 +466,19 @@ int manager_run(Manager *m, const LoopOptions *opts) {
                 log_error_errno(r, "Failed to set up signals or the watchdog: %s", STRERROR(r));
                 goto finish;
         }
-        set_deadlines(m, l.watchdog_usec);
-        r = watch_new(m->event, m->options.values_path, on_edit, on_partial_edit, &l, &l.watch);
+        set_deadlines(&l);
+        r = pass_cache_new(&l.cache);
+        if (r < 0) {
+                log_error_errno(r, "Out of memory");
+                goto finish;
+        }
+        r = values_watch_new(l.event, values, on_edit, on_partial_edit, &l, &l.watch);
         if (r < 0)
                 goto finish;
         r = setup_rollouts(&l);
         if (r < 0)
                 goto finish;
-        log_info("nap-agent watching '%s', state in '%s'", m->options.values_path, m->state_dir);
+        log_info("nap-agent watching '%s', state in '%s'", values, manager_state_dir(m));
 
         /* The first pass runs at once; READY=1 follows it whatever its
          * outcome, so boot never waits on an unreachable API server. */
@@ -460,10 +487,12 @@ int manager_run(Manager *m, const LoopOptions *opts) {
         r = loop_run(&l);
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %s", STRERROR(r));
-        manager_pass_cancel(m, NULL);
+        pass_cancel(l.pass, NULL, NULL);
+        l.pass = NULL;
         if (l.rollouts)
                 rollouts_remove_runtime(l.rollouts); /* no daemon, no view: `status` says unknown */
-        r = m->ledger ? ledger_commit(m->ledger) : 0;
+        ledger = manager_ledger_loaded(m);
+        r = ledger ? ledger_commit(ledger) : 0;
         if (r < 0)
                 log_warning_errno(r, "Failed to save the ledger on exit: %s", STRERROR(r));
         r = 0;

@@ -10,18 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "manager-pass.h"
+#include "pass-internal.h"
 #include "util/json.h"
 #include "util/log.h"
 
 /* This stage starts nothing more: the pass finishes once the other has. */
 static void clients_end(Pass *p) {
-        p->clients_done = true;
-        pass_maybe_finish(p);
+        p->clients.done = true;
+        pass_stage_done(p);
 }
 
 static void log_client_change(Pass *p, const PlanAction *a, OAuthChange ch) {
-        bool resync = (p->flags & (PASS_RESYNC | PASS_CLIENTS_ONLY)) && a->op == PLAN_UNCHANGED;
+        bool resync = (p->opts.flags & (PASS_RESYNC | PASS_CLIENTS_ONLY)) && a->op == PLAN_UNCHANGED;
 
         switch (ch) {
         case OAUTH_CREATED:
@@ -42,12 +42,12 @@ static void log_client_change(Pass *p, const PlanAction *a, OAuthChange ch) {
 static void on_synced(OAuthDb *db, int r, const OAuthChange *changes, const OAuthError *err, void *userdata) {
         Pass *p = userdata;
 
-        p->db_busy = false;
+        p->clients.db_busy = false;
         if (r < 0)
                 pass_fail(p, r, "Failed to sync oauth_clients: %s", err ? err->message : STRERROR(r));
-        for (size_t i = 0; r >= 0 && i < p->n_specs; i++) {
-                log_client_change(p, p->client_actions[i], changes[i]);
-                if (plan_action_record(p->m->ledger, p->client_actions[i], NULL) < 0)
+        for (size_t i = 0; r >= 0 && i < p->clients.n; i++) {
+                log_client_change(p, p->clients.actions[i], changes[i]);
+                if (plan_action_record(p->ledger, p->clients.actions[i], NULL) < 0)
                         pass_fail(p, ENOMEM, "Out of memory");
         }
         clients_end(p);
@@ -60,13 +60,13 @@ static void clients_sync(Pass *p, const char *conninfo) {
         r = manager_db_for(p->m, conninfo, &db);
         if (r < 0)
                 pass_failed(p, r);
-        else if ((r = oauth_sync_start(db, p->specs, p->n_specs, NULL, 0, on_synced, p)) < 0)
+        else if ((r = oauth_sync_start(db, p->clients.specs, p->clients.n, NULL, 0, on_synced, p)) < 0)
                 pass_fail(p, r, "Failed to sync oauth_clients: %s", STRERROR(r));
         if (r < 0) {
                 clients_end(p);
                 return;
         }
-        p->db_busy = true;
+        p->clients.db_busy = true;
 }
 
 static void on_pg_service(int r, cJSON *svc, const KubeError *err, void *userdata) {
@@ -74,7 +74,7 @@ static void on_pg_service(int r, cJSON *svc, const KubeError *err, void *userdat
         _cleanup_free_ char *conninfo = NULL;
         const char *ip = json_string(JSON_GET(svc, "spec"), "clusterIP");
 
-        p->pg_op = NULL;
+        p->clients.pg_op = NULL;
         if (r < 0 || !ip || streq(ip, "None")) {
                 pass_fail(p, r < 0 ? r : -EADDRNOTAVAIL, "Failed to find the database (set DATABASE_URL in values.env "
                           "to skip this): Service '%s-pg-rw': %s", config_get(p->config, "APP_PREFIX"),
@@ -94,39 +94,41 @@ static void on_pg_service(int r, cJSON *svc, const KubeError *err, void *userdat
         explicit_bzero(conninfo, strlen(conninfo));
 }
 
-bool manager_clients_relevant(const Pass *p, const PlanAction *a) {
+bool pass_clients_relevant(const Pass *p, const PlanAction *a) {
         return a->is_client && a->op != PLAN_DELETE &&
-               (a->op != PLAN_UNCHANGED || (p->flags & (PASS_RESYNC | PASS_CLIENTS_ONLY)));
+               (a->op != PLAN_UNCHANGED || (p->opts.flags & (PASS_RESYNC | PASS_CLIENTS_ONLY)));
 }
 
 static int clients_collect(Pass *p) {
         const Plan *plan = p->plan;
 
-        p->specs = calloc(plan->n_actions + 1, sizeof *p->specs);
-        p->client_actions = calloc(plan->n_actions + 1, sizeof *p->client_actions);
-        if (!p->specs || !p->client_actions)
+        PassClients *cl = &p->clients;
+
+        cl->specs = calloc(plan->n_actions + 1, sizeof *cl->specs);
+        cl->actions = calloc(plan->n_actions + 1, sizeof *cl->actions);
+        if (!cl->specs || !cl->actions)
                 return -ENOMEM;
         for (size_t i = 0; i < plan->n_actions; i++) {
                 const PlanAction *a = &plan->actions[i];
-                if (!manager_clients_relevant(p, a))
+                if (!pass_clients_relevant(p, a))
                         continue;
-                p->specs[p->n_specs] = (OAuthClientSpec) { a->client->id, a->client->name, a->client->redirect_uri };
-                p->client_actions[p->n_specs++] = a;
+                cl->specs[cl->n] = (OAuthClientSpec) { a->client->id, a->client->name, a->client->redirect_uri };
+                cl->actions[cl->n++] = a;
         }
         return 0;
 }
 
 /* The rows go at the same time as the objects: they are independent. */
-void manager_clients_start(Pass *p) {
+void pass_clients_start(Pass *p) {
         _cleanup_free_ char *conninfo = NULL, *path = NULL, *name = NULL;
         KubeClient *k;
         int r;
 
         r = clients_collect(p);
-        if (r < 0 || p->n_specs == 0) {
+        if (r < 0 || p->clients.n == 0) {
                 if (r < 0)
                         pass_fail(p, r, "Out of memory");
-                p->clients_done = true;
+                p->clients.done = true;
                 return;
         }
         r = manager_db_conninfo(p->config, &conninfo);
@@ -137,7 +139,7 @@ void manager_clients_start(Pass *p) {
         }
         if (r >= 0 && (r = manager_kube(p->m, p->config, &k)) < 0) {
                 pass_failed(p, r);
-                p->clients_done = true;
+                p->clients.done = true;
                 return;
         }
         if (r >= 0 && asprintf(&name, "%s-pg-rw", config_get(p->config, "APP_PREFIX")) < 0)
@@ -147,9 +149,26 @@ void manager_clients_start(Pass *p) {
                 r = kube_path(&ref, &path);
         }
         if (r >= 0)
-                r = kube_get_start(k, path, on_pg_service, p, &p->pg_op);
+                r = kube_get_start(k, path, on_pg_service, p, &p->clients.pg_op);
         if (r < 0) {
                 pass_fail(p, r, "Failed to find the database: %s", STRERROR(r));
-                p->clients_done = true;
+                p->clients.done = true;
         }
+}
+
+void pass_clients_cancel(Pass *p) {
+        kube_op_cancel(p->clients.pg_op);
+        p->clients.pg_op = NULL;
+        if (p->clients.db_busy)
+                manager_db_cancel(p->m);
+        p->clients.db_busy = false;
+        p->clients.done = true;
+}
+
+void pass_clients_free(Pass *p) {
+        free(p->clients.specs);
+        free(p->clients.actions);
+        p->clients.specs = NULL;
+        p->clients.actions = NULL;
+        p->clients.n = 0;
 }

@@ -13,8 +13,8 @@
  * (the `view` role) nothing about the secrets.
  *
  * Read on the manager's loop (GET, then POST if asked, then GET once more
- * after a 409) and kept in the manager for the daemon's run; a SIGHUP
- * (manager_reload) forgets it, since the kubeconfig may now name another
+ * after a 409) and kept in the PassCache for the daemon's run; a SIGHUP
+ * (pass_cache_forget) forgets it, since the kubeconfig may now name another
  * cluster.
  */
 #include <errno.h>
@@ -24,53 +24,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kube-http.h"
 #include "kube-config.h"
-#include "manager.h"
+#include "pass-internal.h"
+#include "util/hex.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/redact.h"
 
 #define KEY_DATA "key"
+#define KEY_HEX_LEN 64
+
+typedef void (*DigestKeyDone)(int r, const KubeError *err, void *userdata);
 
 struct DigestKeyOp {
-        Manager *m;
+        PassCache *cache;
         KubeClient *kube;
         char *ns;
-        char *path;       /* the Secret's */
-        char *collection; /* where it is created */
+        char *path; /* the Secret's */
         bool create;
         unsigned reads;
-        KubeOp *get;
-        KubeCall *post;
-        char fresh[65]; /* the key we try to create, hex */
+        KubeOp *op;
+        char fresh[KEY_HEX_LEN + 1]; /* the key we try to create, hex */
         DigestKeyDone done;
         void *userdata;
 };
 
-void digest_key_op_cancel(DigestKeyOp *op) {
+static void digest_key_op_cancel(DigestKeyOp *op) {
         if (!op)
                 return;
-        kube_op_cancel(op->get);
-        kube_call_cancel(op->post);
+        kube_op_cancel(op->op);
         explicit_bzero(op->fresh, sizeof op->fresh);
         free(op->ns);
         free(op->path);
-        free(op->collection);
         free(op);
 }
 
-bool manager_has_digest_key(const Manager *m, const Config *c) {
-        return m->digest_key_ns && streq(m->digest_key_ns, config_get(c, "NAMESPACE"));
+static bool cache_has_key(const PassCache *cache, const Config *c) {
+        return cache->digest_key_ns && streq(cache->digest_key_ns, config_get(c, "NAMESPACE"));
 }
 
-void manager_forget_digest_key(Manager *m) {
-        explicit_bzero(m->digest_key, sizeof m->digest_key);
-        free(m->digest_key_ns);
-        m->digest_key_ns = NULL;
-}
-
-static int keep_key(Manager *m, const char *ns, const char *key) {
+static int keep_key(PassCache *cache, const char *ns, const char *key) {
         char *copy = strdup(ns);
         int r;
 
@@ -81,20 +74,21 @@ static int keep_key(Manager *m, const char *ns, const char *key) {
                 free(copy);
                 return r;
         }
-        manager_forget_digest_key(m);
-        snprintf(m->digest_key, sizeof m->digest_key, "%s", key);
-        m->digest_key_ns = copy;
+        explicit_bzero(cache->digest_key, sizeof cache->digest_key);
+        free(cache->digest_key_ns);
+        snprintf(cache->digest_key, sizeof cache->digest_key, "%s", key);
+        cache->digest_key_ns = copy;
         return 0;
 }
 
-int manager_seal_digests(Manager *m, const Config *c, DesiredSet *d) {
-        if (!manager_has_digest_key(m, c))
+int pass_seal_digests(const PassCache *cache, const Config *c, DesiredSet *d) {
+        if (!cache_has_key(cache, c))
                 return -ENOKEY;
-        return template_seal_secret_digests(d, m->digest_key, strlen(m->digest_key));
+        return template_seal_secret_digests(d, cache->digest_key, strlen(cache->digest_key));
 }
 
 static bool is_key(const unsigned char *s, size_t n) {
-        if (n != 64)
+        if (n != KEY_HEX_LEN)
                 return false;
         for (size_t i = 0; i < n; i++)
                 if (!strchr("0123456789abcdef", s[i]) || !s[i])
@@ -105,18 +99,16 @@ static bool is_key(const unsigned char *s, size_t n) {
 static void finish(DigestKeyOp *op, int r, const KubeError *err) {
         DigestKeyDone done = op->done;
         void *userdata = op->userdata;
-        Manager *m = op->m;
 
-        op->get = NULL;
-        op->post = NULL;
+        op->op = NULL;
         digest_key_op_cancel(op);
-        done(m, r, err, userdata);
+        done(r, err, userdata);
 }
 
 /* The key from the Secret read back; -EBADMSG when it is not 64 hex digits. */
 static int take_key(DigestKeyOp *op, const cJSON *secret, KubeError *err) {
         const char *data = json_string(cJSON_GetObjectItemCaseSensitive(secret, "data"), KEY_DATA);
-        char key[65] = "";
+        char key[KEY_HEX_LEN + 1] = "";
         KubeBlob b = { 0 };
         int r;
 
@@ -124,7 +116,7 @@ static int take_key(DigestKeyOp *op, const cJSON *secret, KubeError *err) {
         if (r == -ENOMEM)
                 return r;
         if (r >= 0 && is_key(b.data, b.size))
-                memcpy(key, b.data, 64);
+                memcpy(key, b.data, KEY_HEX_LEN);
         if (b.data)
                 explicit_bzero(b.data, b.size);
         free(b.data);
@@ -132,68 +124,79 @@ static int take_key(DigestKeyOp *op, const cJSON *secret, KubeError *err) {
                 return kube_error_setf(err, -EBADMSG, "Secret '%s' in '%s' has no \"" KEY_DATA "\" of 64 hex digits: "
                                        "delete it and nap-agent makes a new key (the pods that consume secrets then "
                                        "roll once)", SECRET_DIGEST_KEY_SECRET, op->ns);
-        r = keep_key(op->m, op->ns, key);
+        r = keep_key(op->cache, op->ns, key);
         explicit_bzero(key, sizeof key);
         return r;
 }
 
 static int start_read(DigestKeyOp *op);
 
-static void on_created(KubeCall *call, int r, KubeResponse *resp, const KubeError *err, void *userdata) {
+static void on_created(int r, cJSON *obj, const KubeError *err, void *userdata) {
         DigestKeyOp *op = userdata;
-        KubeError e = { 0 };
 
-        op->post = NULL;
-        if (r >= 0 && resp->status == 409 && op->reads < 2) {
+        op->op = NULL;
+        json_delete_wiped(obj);
+        if (r == -EEXIST && op->reads < 2) {
                 /* Another writer created it between our read and our create. */
                 r = start_read(op);
                 if (r >= 0)
                         return;
                 err = NULL;
-        } else if (r >= 0 && resp->status != 201 && resp->status != 200) {
-                r = kube_http_failure(resp, &e);
-                err = &e;
         } else if (r >= 0)
-                r = keep_key(op->m, op->ns, op->fresh);
+                r = keep_key(op->cache, op->ns, op->fresh);
         finish(op, r, err);
 }
 
-static int start_create(DigestKeyOp *op) {
-        _cleanup_free_ char *body = NULL;
-        unsigned char raw[32];
+/* The Secret, with the key in it: a new object (wiped when deleted). */
+static cJSON *key_secret(const char *ns, const char *key) {
+        _cleanup_(json_delete_wipedp) cJSON *s = cJSON_CreateObject();
+        cJSON *md, *labels, *ann, *data;
         char b64[128];
-        KubeCallOptions o = { .body_type = KUBE_BODY_JSON };
-        int r;
+
+        if (!s)
+                return NULL;
+        EVP_EncodeBlock((unsigned char *) b64, (const unsigned char *) key, KEY_HEX_LEN);
+        cJSON_AddStringToObject(s, "apiVersion", "v1");
+        cJSON_AddStringToObject(s, "kind", "Secret");
+        cJSON_AddStringToObject(s, "type", "Opaque");
+        md = cJSON_AddObjectToObject(s, "metadata");
+        cJSON_AddStringToObject(md, "name", SECRET_DIGEST_KEY_SECRET);
+        cJSON_AddStringToObject(md, "namespace", ns);
+        labels = cJSON_AddObjectToObject(md, "labels");
+        cJSON_AddStringToObject(labels, MANAGED_BY_LABEL, "nap-agent");
+        cJSON_AddStringToObject(labels, "app.kubernetes.io/component", "secret-digest-key");
+        ann = cJSON_AddObjectToObject(md, "annotations");
+        cJSON_AddStringToObject(ann, "nap-agent.neutree.ai/purpose",
+                                "the key of the pod templates' " SECRET_DIGEST_ANNOTATION
+                                " annotation; deleting it rolls the pods that consume secrets once");
+        data = cJSON_AddObjectToObject(s, "data");
+        cJSON_AddStringToObject(data, KEY_DATA, b64);
+        explicit_bzero(b64, sizeof b64);
+        if (!cJSON_GetObjectItemCaseSensitive(data, KEY_DATA) || !labels || !ann)
+                return NULL;
+        return TAKE_PTR(s);
+}
+
+/* POST, which never replaces a Secret another writer created first. */
+static int start_create(DigestKeyOp *op) {
+        _cleanup_(json_delete_wipedp) cJSON *secret = NULL;
+        unsigned char raw[KEY_HEX_LEN / 2];
 
         if (RAND_bytes(raw, sizeof raw) != 1)
                 return -EIO;
-        for (size_t i = 0; i < sizeof raw; i++)
-                snprintf(op->fresh + 2 * i, 3, "%02x", raw[i]);
+        hex_encode(raw, sizeof raw, op->fresh);
         explicit_bzero(raw, sizeof raw);
-        EVP_EncodeBlock((unsigned char *) b64, (const unsigned char *) op->fresh, 64);
-        if (asprintf(&body,
-                     "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"type\":\"Opaque\",\"metadata\":{\"name\":\"%s\","
-                     "\"namespace\":\"%s\",\"labels\":{\"app.kubernetes.io/managed-by\":\"nap-agent\","
-                     "\"app.kubernetes.io/component\":\"secret-digest-key\"},\"annotations\":{"
-                     "\"nap-agent.neutree.ai/purpose\":\"the key of the pod templates' " SECRET_DIGEST_ANNOTATION
-                     " annotation; deleting it rolls the pods that consume secrets once\"}},"
-                     "\"data\":{\"" KEY_DATA "\":\"%s\"}}",
-                     SECRET_DIGEST_KEY_SECRET, op->ns, b64) < 0)
-                body = NULL;
-        explicit_bzero(b64, sizeof b64);
-        if (!body)
+        secret = key_secret(op->ns, op->fresh);
+        if (!secret)
                 return -ENOMEM;
-        o.body = body;
-        r = kube_call_start(op->kube, "POST", op->collection, &o, on_created, op, &op->post);
-        explicit_bzero(body, strlen(body));
-        return r;
+        return kube_create_start(op->kube, secret, on_created, op, &op->op);
 }
 
 static void on_read(int r, cJSON *obj, const KubeError *err, void *userdata) {
         DigestKeyOp *op = userdata;
         KubeError e = { 0 };
 
-        op->get = NULL;
+        op->op = NULL;
         if (r == -ENOENT && op->create && op->reads < 2) {
                 r = start_create(op);
                 if (r >= 0) {
@@ -211,24 +214,25 @@ static void on_read(int r, cJSON *obj, const KubeError *err, void *userdata) {
 
 static int start_read(DigestKeyOp *op) {
         op->reads++;
-        return kube_get_start(op->kube, op->path, on_read, op, &op->get);
+        return kube_get_start(op->kube, op->path, on_read, op, &op->op);
 }
 
-int manager_digest_key_start(Manager *m, const Config *c, bool create, DigestKeyDone done, void *userdata,
-                             DigestKeyOp **ret) {
+static int digest_key_start(Manager *m, PassCache *cache, const Config *c, bool create, DigestKeyDone done,
+                            void *userdata, DigestKeyOp **ret) {
         const char *ns = config_get(c, "NAMESPACE");
+        KubeRef ref = { .api_version = "v1", .kind = "Secret", .namespace = ns, .name = SECRET_DIGEST_KEY_SECRET };
         DigestKeyOp *op;
         int r;
 
         op = calloc(1, sizeof *op);
         if (!op)
                 return -ENOMEM;
-        *op = (DigestKeyOp) { .m = m, .create = create, .done = done, .userdata = userdata };
+        *op = (DigestKeyOp) { .cache = cache, .create = create, .done = done, .userdata = userdata };
         r = manager_kube(m, c, &op->kube);
-        if (r >= 0 && (!(op->ns = strdup(ns)) ||
-                       asprintf(&op->collection, "/api/v1/namespaces/%s/secrets", ns) < 0 ||
-                       asprintf(&op->path, "%s/%s", op->collection, SECRET_DIGEST_KEY_SECRET) < 0))
+        if (r >= 0 && !(op->ns = strdup(ns)))
                 r = -ENOMEM;
+        if (r >= 0)
+                r = kube_path(&ref, &op->path);
         if (r >= 0)
                 r = start_read(op);
         if (r < 0) {
@@ -245,7 +249,7 @@ typedef struct SyncKey {
         KubeError err;
 } SyncKey;
 
-static void sync_done(Manager *m, int r, const KubeError *err, void *userdata) {
+static void sync_done(int r, const KubeError *err, void *userdata) {
         SyncKey *s = userdata;
 
         s->done = true;
@@ -254,29 +258,29 @@ static void sync_done(Manager *m, int r, const KubeError *err, void *userdata) {
                 s->err = *err;
 }
 
-int manager_digest_key(Manager *m, const Config *c, bool create) {
+int pass_digest_key_read(Manager *m, PassCache *cache, const Config *c, bool create) {
         SyncKey s = { 0 };
         DigestKeyOp *op = NULL;
         int r;
 
-        if (manager_has_digest_key(m, c))
+        if (cache_has_key(cache, c))
                 return 0;
-        r = manager_digest_key_start(m, c, create, sync_done, &s, &op);
+        r = digest_key_start(m, cache, c, create, sync_done, &s, &op);
         while (r >= 0 && !s.done)
-                r = sd_event_run(m->event, UINT64_MAX);
+                r = sd_event_run(manager_event(m), UINT64_MAX);
         if (r < 0 && !s.done) {
                 digest_key_op_cancel(op);
-                return manager_fail(m, r, "Failed to read Secret '%s': %s", SECRET_DIGEST_KEY_SECRET, STRERROR(r));
+                return log_error_errno(r, "Failed to read Secret '%s': %s", SECRET_DIGEST_KEY_SECRET, STRERROR(r));
         }
         if (s.r < 0 && !(s.r == -ENOENT && !create))
-                return manager_fail(m, s.r, "Failed to read Secret '%s' (the key of the pod templates' secret digest): "
-                                    "%s", SECRET_DIGEST_KEY_SECRET, s.err.message[0] ? s.err.message : STRERROR(s.r));
+                return log_error_errno(s.r, "Failed to read Secret '%s' (the key of the pod templates' secret digest): "
+                                       "%s", SECRET_DIGEST_KEY_SECRET, s.err.message[0] ? s.err.message : STRERROR(s.r));
         return s.r;
 }
 
 /* ---- a pass waiting for the key ------------------------------------------------------------ */
 
-static void on_gate(Manager *m, int r, const KubeError *err, void *userdata) {
+static void on_gate(int r, const KubeError *err, void *userdata) {
         DigestGate *g = userdata;
 
         g->op = NULL;
@@ -291,22 +295,22 @@ static void on_gate(Manager *m, int r, const KubeError *err, void *userdata) {
         g->resume(g->userdata);
 }
 
-int digest_gate_start(DigestGate *g, Manager *m, const Config *c, void (*resume)(void *userdata), void *userdata) {
+int digest_gate_start(DigestGate *g, Pass *p, void (*resume)(void *userdata), void *userdata) {
         *g = (DigestGate) { .resume = resume, .userdata = userdata };
-        if (manager_has_digest_key(m, c))
+        if (cache_has_key(p->cache, p->config))
                 return 0;
-        return manager_digest_key_start(m, c, true, on_gate, g, &g->op);
+        return digest_key_start(p->m, p->cache, p->config, true, on_gate, g, &g->op);
 }
 
-int digest_gate_ready(DigestGate *g, Manager *m, const Config *c, DesiredSet *d) {
-        if (!manager_has_digest_key(m, c)) {
+int digest_gate_ready(DigestGate *g, Pass *p) {
+        if (!cache_has_key(p->cache, p->config)) {
                 if (g->op) {
                         g->waiting = true;
                         return 1;
                 }
                 return g->error < 0 ? g->error : -ENOKEY;
         }
-        return manager_seal_digests(m, c, d);
+        return pass_seal_digests(p->cache, p->config, p->desired);
 }
 
 void digest_gate_cancel(DigestGate *g) {

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The daemon (`nap-agent run`): one sd-event loop around the pass. It
+ * watches values.env (daemon-values.c) and starts a pass as soon as an
+ * edit is complete, retries failed passes with backoff, repairs drift with
+ * a periodic resync, follows what a pass rolled out (daemon-rollouts.c),
+ * and speaks the sd_notify protocol.
+ */
+#pragma once
+
+#include "manager.h"
+#include "util/clock.h"
+
+typedef struct DaemonOptions {
+        usec_t settle_usec;          /* quiet time after a write that is not closed */
+        usec_t rollout_timeout_usec; /* how long a rollout may take; 0: rollouts are not followed */
+        usec_t resync_usec;          /* periodic full re-apply; USEC_INFINITY: never */
+        usec_t idle_close_usec;      /* after a pass, when to close the connections; USEC_INFINITY: never */
+} DaemonOptions;
+
+#define DAEMON_SETTLE_DEFAULT_USEC (500 * USEC_PER_MSEC)
+#define DAEMON_RESYNC_DEFAULT_USEC (600 * USEC_PER_SEC)
+#define DAEMON_IDLE_CLOSE_DEFAULT_USEC (30 * USEC_PER_SEC)
+#define DAEMON_ROLLOUT_TIMEOUT_DEFAULT_USEC (300 * USEC_PER_SEC)
+
+/* Runs until SIGTERM/SIGINT, then saves the ledger. Returns 0 on a clean
+ * stop. */
+int daemon_run(Manager *m, const DaemonOptions *opts);
