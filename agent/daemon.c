@@ -9,9 +9,11 @@
  * retry with capped exponential backoff, a periodic resync repairs drift,
  * and the sd_notify protocol is spoken (READY, STATUS, RELOADING, STOPPING,
  * WATCHDOG). After a pass that changed a workload, daemon-rollouts.c
- * follows its rollout (journal lines, STATUS= when one settles). Idle, only
- * the resync and watchdog timers wake it; a while after the last pass it
- * closes its connections, which unloads libcurl and libpq.
+ * follows its rollout (journal lines, STATUS= when one settles). After each
+ * pass and each rollout that settles, the metrics file is written
+ * (daemon-metrics.c): never on a timer of its own. Idle, only the resync
+ * and watchdog timers wake it; a while after the last pass it closes its
+ * connections, which unloads libcurl and libpq.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -22,11 +24,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon-metrics.h"
 #include "daemon-rollouts.h"
 #include "daemon-values.h"
 #include "daemon.h"
 #include "pass.h"
 #include "util/clock.h"
+#include "util/log-messages.h"
 #include "util/log.h"
 
 #define BACKOFF_MIN_USEC (1 * USEC_PER_SEC)
@@ -64,6 +68,8 @@ typedef struct Loop {
         bool stopping;
         uint64_t max_dispatch_nsec; /* CPU of the longest loop iteration since the last pass */
         Rollouts *rollouts;  /* NULL: rollouts are not followed */
+        Metrics *metrics;
+        usec_t pass_started_usec;
         /* The last pass, for the rollouts' STATUS= (the ledger is dropped when idle) */
         bool last_pass_ok;
         unsigned long long last_generation;
@@ -110,14 +116,17 @@ static int on_resync(sd_event_source *s, uint64_t usec, void *userdata);
 static int on_idle_close(sd_event_source *s, uint64_t usec, void *userdata);
 static void on_pass_done(int r, PassResult *res, void *userdata);
 
-static void schedule_retry(Loop *l) {
+/* A pass failed (why: its status line, what it logged first): the one
+ * entry of that event, and the retry. */
+static void schedule_retry(Loop *l, const char *why) {
         uint64_t jitter;
 
         l->backoff_usec = l->backoff_usec ? l->backoff_usec * 2 : BACKOFF_MIN_USEC;
         if (l->backoff_usec > BACKOFF_MAX_USEC)
                 l->backoff_usec = BACKOFF_MAX_USEC;
         jitter = (uint64_t) random() % (l->backoff_usec / 4 + 1);
-        log_info("retrying in %.1f s", (double) (l->backoff_usec + jitter) / 1e6);
+        log_struct(LOG_WARNING, 0, LOG_FIELDS(.message_id = NAP_MESSAGE_PASS_FAILED), "pass failed: %s; retrying in %.1f s",
+                   why, (double) (l->backoff_usec + jitter) / 1e6);
         (void) arm(&l->retry, l->event, now_usec() + l->backoff_usec + jitter, on_retry, l);
 }
 
@@ -144,9 +153,10 @@ static void run_pass(Loop *l, unsigned flags) {
                        on_pass_done, l, &l->pass);
         if (r < 0) {
                 log_error_errno(r, "Failed to start a pass: %s", STRERROR(r));
-                schedule_retry(l);
+                schedule_retry(l, STRERROR(r));
                 return;
         }
+        l->pass_started_usec = now_usec();
         log_debug("pass %u starting%s", ++l->passes, flags & PASS_RESYNC ? " (resync)" : "");
 }
 
@@ -160,6 +170,48 @@ static void follow_rollouts(Loop *l, int r, const PassResult *res) {
                 log_warning("Out of memory while following rollouts, ignoring");
         if (r >= 0)
                 l->check_rollouts = false;
+}
+
+/* The metrics file, with where the workloads stand and every request so
+ * far; running false: the last one, of a daemon that stops. */
+static void write_metrics(Loop *l, bool running) {
+        _cleanup_free_ RolloutState *states = NULL;
+        _cleanup_free_ MetricsWorkload *w = NULL;
+        KubeRequests req, watches;
+        size_t n = 0;
+
+        if (!l->metrics || !metrics_path(l->metrics))
+                return;
+        manager_kube_requests(l->m, &req);
+        if (l->rollouts) {
+                rollouts_requests(l->rollouts, &watches);
+                kube_requests_add(&req, &watches);
+                if (rollouts_states(l->rollouts, &states, &n) < 0)
+                        n = 0;
+        }
+        w = calloc(n + 1, sizeof *w);
+        if (!w)
+                return;
+        for (size_t i = 0; i < n; i++)
+                w[i] = (MetricsWorkload) { states[i].kind, states[i].name, states[i].health, states[i].since_usec };
+        (void) metrics_write(l->metrics, &(MetricsSnapshot) { .workloads = w, .n_workloads = n, .requests = &req,
+                                                              .running = running });
+}
+
+/* What a pass ended with, for the metrics. */
+static void count_pass(Loop *l, int r, const PassResult *res) {
+        MetricsPass p = {
+                .result = r >= 0 ? METRICS_PASS_SUCCESS : res->invalid_values ? METRICS_PASS_REFUSED : METRICS_PASS_FAILURE,
+                .end_usec = now_realtime_usec(),
+                .duration_usec = now_usec() - l->pass_started_usec,
+                .generation = res->generation,
+                .drift_repairs = res->objects_repaired + res->clients_repaired,
+                .pending_changes = r >= 0 ? 0 : res->pending_changes,
+                .clients_registered = res->clients_registered,
+                .clients_kept = res->clients_kept,
+        };
+
+        metrics_pass_done(l->metrics, &p);
 }
 
 /* The pass's STATUS=, and the rollouts' summary while one fails (a failing
@@ -183,6 +235,8 @@ static void on_rollouts_changed(Rollouts *rs, void *userdata) {
         Loop *l = userdata;
         int r;
 
+        if (!l->stopping)
+                write_metrics(l, true);
         if (l->stopping || !l->ready_sent || l->reloading || rollouts_summary(rs, &summary) < 0 || !summary)
                 return;
         if (l->last_pass_ok)
@@ -206,6 +260,8 @@ static void on_pass_done(int r, PassResult *res, void *userdata) {
         free(l->last_pass_status);
         l->last_pass_status = res->status ? strdup(res->status) : NULL;
         follow_rollouts(l, r, res);
+        count_pass(l, r, res);
+        write_metrics(l, true);
         notify_pass(l, res);
         log_debug("pass %u done; the longest loop iteration since the last pass took %.2f ms of CPU", l->passes,
                   l->max_dispatch_nsec / 1e6);
@@ -213,13 +269,14 @@ static void on_pass_done(int r, PassResult *res, void *userdata) {
         if (r >= 0) {
                 l->backoff_usec = 0;
                 if (pass_result_wrote(res))
-                        log_info("%s", res->status);
+                        log_struct(LOG_INFO, 0, LOG_FIELDS(.message_id = NAP_MESSAGE_PASS_APPLIED), "%s", res->status);
         } else if (res->invalid_values)
                 /* The diagnostics were logged; retrying cannot help: wait for the next edit. */
-                log_notice("nothing applied, nothing deleted; keeping generation %llu; waiting for the next edit",
-                           res->generation);
+                log_struct(LOG_WARNING, 0, LOG_FIELDS(.message_id = NAP_MESSAGE_VALUES_REFUSED),
+                           "%s refused (%s): nothing applied, nothing deleted; keeping generation %llu; waiting for "
+                           "the next edit", manager_options(l->m)->values_path, strna(res->status), res->generation);
         else if (!(l->pending & PENDING_PASS))
-                schedule_retry(l); /* the manager logged why */
+                schedule_retry(l, strna(res->status)); /* the pass logged the details */
         if ((l->pending & PENDING_PASS) && !(l->burst && sd_event_source_get_enabled(l->burst, NULL) > 0)) {
                 unsigned flags = l->pending & ~PENDING_PASS;
                 l->pending = 0;
@@ -345,6 +402,7 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
 
 static void loop_free(Loop *l) {
         pass_cancel(l->pass, NULL, NULL);
+        metrics_free(l->metrics);
         rollouts_free(l->rollouts);
         pass_cache_free(l->cache);
         free(l->last_pass_status);
@@ -438,6 +496,22 @@ static void set_deadlines(Loop *l) {
                 o->oauth_options.statement_timeout_ms = ms < 5000 ? ms : 5000;
 }
 
+/* --metrics-dir, else node_exporter's textfile directory when it exists. */
+static int setup_metrics(Loop *l) {
+        const char *dir = l->opts->metrics_dir ? l->opts->metrics_dir : metrics_default_dir();
+        usec_t resync = l->opts->resync_usec == USEC_INFINITY ? 0 : l->opts->resync_usec;
+        int r;
+
+        r = metrics_new(strempty(dir) ? NULL : dir, now_realtime_usec(), resync, &l->metrics);
+        if (r < 0)
+                return log_error_errno(r, "Out of memory");
+        if (metrics_path(l->metrics))
+                log_info("metrics to '%s' after each pass (node_exporter's textfile collector)", metrics_path(l->metrics));
+        else
+                log_debug("no metrics: no --metrics-dir, and no node_exporter textfile directory");
+        return 0;
+}
+
 static int setup_rollouts(Loop *l) {
         _cleanup_free_ char *path = NULL;
         RolloutsOptions o = { .timeout_usec = l->opts->rollout_timeout_usec };
@@ -478,7 +552,11 @@ int daemon_run(Manager *m, const DaemonOptions *opts) {
         r = setup_rollouts(&l);
         if (r < 0)
                 goto finish;
+        (void) log_context_set(LOG_CONTEXT_VALUES, values);
         log_info("nap-agent watching '%s', state in '%s'", values, manager_state_dir(m));
+        r = setup_metrics(&l);
+        if (r < 0)
+                goto finish;
 
         /* The first pass runs at once; READY=1 follows it whatever its
          * outcome, so boot never waits on an unreachable API server. */
@@ -491,6 +569,7 @@ int daemon_run(Manager *m, const DaemonOptions *opts) {
         l.pass = NULL;
         if (l.rollouts)
                 rollouts_remove_runtime(l.rollouts); /* no daemon, no view: `status` says unknown */
+        write_metrics(&l, false); /* the last word: stopped, so its numbers are not stale ones */
         ledger = manager_ledger_loaded(m);
         r = ledger ? ledger_commit(ledger) : 0;
         if (r < 0)

@@ -14,6 +14,7 @@
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/lock.h"
+#include "util/log-messages.h"
 #include "util/log.h"
 #include "util/redact.h"
 #include "util/strbuf.h"
@@ -28,6 +29,7 @@ struct Manager {
         Ledger *ledger;
         KubeClient *kube;
         char *kube_path; /* the kubeconfig kube was made from */
+        KubeRequests requests; /* of the clients closed so far (the daemon's metrics) */
         OAuthDb *db;
         char *db_conninfo; /* what db was made from (may hold a password) */
         bool db_private;   /* db runs on its own loop (made by manager_db, for the synchronous verbs) */
@@ -98,8 +100,21 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
         return 0;
 }
 
-void manager_close_connections(Manager *m) {
+/* Frees the API server's client, keeping its counts. */
+static void drop_kube(Manager *m) {
+        if (m->kube)
+                kube_requests_add(&m->requests, kube_client_requests(m->kube));
         m->kube = kube_client_free(m->kube);
+}
+
+void manager_kube_requests(const Manager *m, KubeRequests *ret) {
+        *ret = m->requests;
+        if (m->kube)
+                kube_requests_add(ret, kube_client_requests(m->kube));
+}
+
+void manager_close_connections(Manager *m) {
+        drop_kube(m);
         m->db = oauth_db_free(m->db);
         free(m->kube_path);
         m->kube_path = NULL;
@@ -178,13 +193,33 @@ int manager_reload(Manager *m) {
         return 0;
 }
 
+static int manager_vfail(Manager *m, const char *message_id, int error, const char *format, va_list ap)
+        _printf_(4, 0);
+static int manager_vfail(Manager *m, const char *message_id, int error, const char *format, va_list ap) {
+        vsnprintf(m->last_error, sizeof m->last_error, format, ap);
+        return log_struct(LOG_ERR, error, LOG_FIELDS(.message_id = message_id), "%s", m->last_error);
+}
+
 int manager_fail(Manager *m, int error, const char *format, ...) {
         va_list ap;
+        int r;
 
         va_start(ap, format);
-        vsnprintf(m->last_error, sizeof m->last_error, format, ap);
+        r = manager_vfail(m, NULL, error, format, ap);
         va_end(ap);
-        return log_error_errno(error, "%s", m->last_error);
+        return r;
+}
+
+/* manager_fail() of an event an operator acts on (util/log-messages.h). */
+static int manager_fail_event(Manager *m, const char *message_id, int error, const char *format, ...) _printf_(4, 5);
+static int manager_fail_event(Manager *m, const char *message_id, int error, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = manager_vfail(m, message_id, error, format, ap);
+        va_end(ap);
+        return r;
 }
 
 /* ---- connections ------------------------------------------------------- */
@@ -206,7 +241,8 @@ int manager_kube(Manager *m, const Config *c, KubeClient **ret) {
 
         r = locate_kubeconfig(m, c, &path, &skipped);
         if (r < 0)
-                return manager_fail(m, r, "No kubeconfig found: pass --kubeconfig, set KUBECONFIG (in the "
+                return manager_fail_event(m, NAP_MESSAGE_KUBECONFIG_MISSING, r,
+                                          "No kubeconfig found: pass --kubeconfig, set KUBECONFIG (in the "
                                           "environment or in values.env), or hand it in with LoadCredential=kubeconfig");
         if (m->kube && m->kube_path && streq(m->kube_path, path)) {
                 *ret = m->kube;
@@ -214,12 +250,13 @@ int manager_kube(Manager *m, const Config *c, KubeClient **ret) {
         }
         if (skipped)
                 log_warning("KUBECONFIG in values.env names '%s', which does not exist, ignoring", skipped);
-        m->kube = kube_client_free(m->kube);
+        drop_kube(m);
         free(m->kube_path);
         m->kube_path = NULL;
         r = kube_client_new(path, &m->options.kube_options, m->event, &m->kube, &err);
         if (r < 0)
-                return manager_fail(m, r, "Failed to load kubeconfig '%s': %s", path, err.message);
+                return manager_fail_event(m, NAP_MESSAGE_KUBECONFIG_MISSING, r, "Failed to load kubeconfig '%s': %s",
+                                          path, err.message);
         m->kube_path = TAKE_PTR(path);
         *ret = m->kube;
         return 0;
@@ -291,7 +328,8 @@ static int db_make(Manager *m, const char *conninfo, bool private_loop, OAuthDb 
         r = private_loop ? oauth_db_connect(conninfo, &m->options.oauth_options, &m->db, &err)
                          : oauth_db_new(conninfo, &m->options.oauth_options, m->event, &m->db, &err);
         if (r < 0)
-                return manager_fail(m, r, "Failed to connect to the database: %s", err.message);
+                return manager_fail_event(m, NAP_MESSAGE_DATABASE_UNREACHABLE, r,
+                                          "Failed to connect to the database: %s", err.message);
         m->db_conninfo = strdup(conninfo);
         if (!m->db_conninfo) {
                 m->db = oauth_db_free(m->db);

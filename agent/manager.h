@@ -67,6 +67,9 @@ int manager_reload(Manager *m);
 void manager_close_connections(Manager *m);
 /* Whether an API server connection is open. */
 bool manager_connected(const Manager *m);
+/* The requests to the API server of every client manager_kube() made so
+ * far, closed ones included (the daemon's metrics). */
+void manager_kube_requests(const Manager *m, KubeRequests *ret);
 /* Idle: the connections closed, and the ledger (saved) dropped from memory;
  * the next pass reads it again. Never while a pass runs. */
 void manager_idle(Manager *m);

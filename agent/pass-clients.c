@@ -12,12 +12,19 @@
 
 #include "pass-internal.h"
 #include "util/json.h"
+#include "util/log-messages.h"
 #include "util/log.h"
 
 /* This stage starts nothing more: the pass finishes once the other has. */
 static void clients_end(Pass *p) {
         p->clients.done = true;
         pass_stage_done(p);
+}
+
+/* Failures that say the database cannot be reached or refuses the agent
+ * (oauth.h), rather than something about the rows. */
+static bool db_unreachable(int r) {
+        return r == -ECONNREFUSED || r == -EHOSTUNREACH || r == -ETIMEDOUT || r == -ECONNRESET || r == -EACCES;
 }
 
 static void log_client_change(Pass *p, const PlanAction *a, OAuthChange ch) {
@@ -27,12 +34,16 @@ static void log_client_change(Pass *p, const PlanAction *a, OAuthChange ch) {
         case OAUTH_CREATED:
         case OAUTH_UPDATED:
                 if (resync) {
-                        log_notice("repaired oauth client \"%s\" (its row had been %s)", a->client_id,
+                        log_struct(LOG_NOTICE, 0,
+                                   LOG_FIELDS(.message_id = NAP_MESSAGE_DRIFT_REPAIRED, .client = a->client_id,
+                                              .module = a->module),
+                                   "repaired oauth client \"%s\" (its row had been %s)", a->client_id,
                                    ch == OAUTH_CREATED ? "deleted" : "changed");
                         p->res.clients_repaired++;
                 } else
                         p->res.clients_changed++;
-                log_info("registered \"%s\" → %s", a->client_id, a->client->redirect_uri);
+                log_struct(LOG_INFO, 0, LOG_FIELDS(.client = a->client_id, .module = a->module), "registered \"%s\" → %s",
+                           a->client_id, a->client->redirect_uri);
                 break;
         default:
                 break;
@@ -44,7 +55,8 @@ static void on_synced(OAuthDb *db, int r, const OAuthChange *changes, const OAut
 
         p->clients.db_busy = false;
         if (r < 0)
-                pass_fail(p, r, "Failed to sync oauth_clients: %s", err ? err->message : STRERROR(r));
+                pass_fail_fields(p, r, LOG_FIELDS(.message_id = db_unreachable(r) ? NAP_MESSAGE_DATABASE_UNREACHABLE : NULL),
+                                 "Failed to sync oauth_clients: %s", err ? err->message : STRERROR(r));
         for (size_t i = 0; r >= 0 && i < p->clients.n; i++) {
                 log_client_change(p, p->clients.actions[i], changes[i]);
                 if (plan_action_record(p->ledger, p->clients.actions[i], NULL) < 0)
@@ -76,9 +88,10 @@ static void on_pg_service(int r, cJSON *svc, const KubeError *err, void *userdat
 
         p->clients.pg_op = NULL;
         if (r < 0 || !ip || streq(ip, "None")) {
-                pass_fail(p, r < 0 ? r : -EADDRNOTAVAIL, "Failed to find the database (set DATABASE_URL in values.env "
-                          "to skip this): Service '%s-pg-rw': %s", config_get(p->config, "APP_PREFIX"),
-                          r < 0 && err ? err->message : "it has no ClusterIP");
+                pass_fail_fields(p, r < 0 ? r : -EADDRNOTAVAIL, LOG_FIELDS(.message_id = NAP_MESSAGE_DATABASE_UNREACHABLE),
+                                 "Failed to find the database (set DATABASE_URL in values.env to skip this): "
+                                 "Service '%s-pg-rw': %s", config_get(p->config, "APP_PREFIX"),
+                                 r < 0 && err ? err->message : "it has no ClusterIP");
                 cJSON_Delete(svc);
                 clients_end(p);
                 return;

@@ -53,6 +53,9 @@ typedef struct PassResult {
         unsigned objects_unchanged;
         unsigned warnings;         /* survived, logged (e.g. nap-cp missing) */
         bool invalid_values;       /* values.env could not be used: nothing was applied */
+        unsigned pending_changes;  /* writes a plan against the ledger still holds (a failed pass) */
+        unsigned clients_registered; /* oauth_clients rows in the ledger, of modules that are on */
+        unsigned clients_kept;     /* ... of modules turned off (the row stays) */
         unsigned long long generation; /* the ledger's, after the pass */
         char *status;              /* one line for STATUS= and `status`; no secret */
         PassWorkload *workloads;   /* created or changed by this pass */

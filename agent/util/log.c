@@ -104,6 +104,11 @@ int log_context_setf(LogContextField field, const char *format, ...) {
         return log_context_set(field, s);
 }
 
+const char *log_context_get(LogContextField field) {
+        assert(field >= 0 && field < _LOG_CONTEXT_MAX);
+        return context[field];
+}
+
 void log_context_clear(void) {
         for (size_t i = 0; i < _LOG_CONTEXT_MAX; i++) {
                 free(context[i]);

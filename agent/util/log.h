@@ -67,6 +67,8 @@ typedef enum LogContextField {
  * as it was. */
 int log_context_set(LogContextField field, const char *value);
 int log_context_setf(LogContextField field, const char *format, ...) _printf_(2, 3);
+/* The field's value, or NULL. */
+const char *log_context_get(LogContextField field);
 /* Clears every context field. */
 void log_context_clear(void);
 

@@ -3,11 +3,12 @@
 # `promtool check metrics` (Debian's prometheus package) accepts the metrics
 # file the daemon's code writes: the text format, and Prometheus' naming
 # rules (HELP on every family, _total on counters, base units...). First a
-# file that breaks those rules, to show promtool does refuse one here.
+# file that breaks those rules, to show promtool does refuse one here. And
+# every family of the file is described in nap-agent(8), METRICS.
 #
-# Usage: check-promtool.sh METRICS_DUMP PROMTOOL
+# Usage: check-promtool.sh METRICS_DUMP PROMTOOL MAN_SCD
 set -euo pipefail
-dump=$1 promtool=$2
+dump=$1 promtool=$2 man=$3
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 
@@ -28,4 +29,12 @@ else
 	cat "$file"
 	exit 1
 fi
-echo "2 passed, 0 failed"
+undocumented=$(sed -n 's/^# TYPE \([a-z_]*\) .*/\1/p' "$file" | while read -r name; do
+	grep -qF -- "*$name*" "$man" || echo "$name"
+done)
+if [ -n "$undocumented" ]; then
+	echo "FAIL not in nap-agent(8): $undocumented"
+	exit 1
+fi
+echo "ok   every family is in nap-agent(8), METRICS"
+echo "3 passed, 0 failed"
