@@ -100,7 +100,7 @@ scripts=$(rpm -qp --scripts "$rpm_file" 2>/dev/null)
 for s in 'systemd-sysusers --replace=/usr/lib/sysusers.d/nap-agent.conf' \
 	'install-system-units nap-agent.service' 'remove-system-units nap-agent.service' \
 	'mark-restart-system-units nap-agent.service' 'systemd-tmpfiles --create nap-agent.conf' \
-	'journalctl --update-catalog'; do
+	'journalctl --update-catalog' 'setfacl -m u:nap-agent:rwx /var/lib/prometheus/node-exporter'; do
 	grep -qF -- "$s" <<<"$scripts" && echo "ok: scriptlet: $s" || { echo "FAIL: no scriptlet '$s'"; fail=1; }
 done
 exit $fail

@@ -34,7 +34,7 @@ done
 [ "$(dpkg-deb -f "$deb" Package)" = nap-agent ] || fail=1
 # libcurl and libpq are opened with dlopen: nothing but the control file says the agent needs them.
 depends=$(dpkg-deb -f "$deb" Depends)
-for d in 'libcurl4 (>= 7.87.0)' libpq5 libcjson1 libyaml-0-2; do
+for d in 'libcurl4 (>= 7.87.0)' libpq5 libcjson1 libyaml-0-2 acl; do
 	grep -qF -- "$d" <<<"$depends" && echo "ok: Depends: $d" || { echo "FAIL: Depends lacks $d: $depends"; fail=1; }
 done
 tmp=$(mktemp -d)
@@ -52,6 +52,8 @@ order=$(grep -noE 'systemd-sysusers|systemd-tmpfiles|deb-systemd-helper enable' 
 # textfile directory watched (a late prometheus-node-exporter).
 grep -q 'journalctl --update-catalog' "$tmp/postinst" && grep -q 'journalctl --update-catalog' "$tmp/postrm" &&
 	echo "ok: journalctl --update-catalog in postinst and postrm" || { echo "FAIL: no journalctl --update-catalog"; fail=1; }
+grep -q 'setfacl -m u:nap-agent:rwx /var/lib/prometheus/node-exporter' "$tmp/postinst" &&
+	echo "ok: postinst gives nap-agent its ACL entry on the textfile directory" || { echo "FAIL: no setfacl in postinst"; fail=1; }
 grep -qx 'interest-noawait /var/lib/prometheus/node-exporter' "$tmp/triggers" &&
 	echo "ok: trigger on /var/lib/prometheus/node-exporter" || { echo "FAIL: no trigger on the textfile directory"; fail=1; }
 exit $fail
