@@ -199,6 +199,8 @@ static int journal_send(int level, int error, const LogFields *f, const char *me
 
 /* Every line passes the redaction step (util/redact.h): a server's text
  * that reached a message is cleaned here at the latest. */
+static void log_dispatch(int level, int error, const LogFields *fields, const char *format, va_list ap)
+        _printf_(4, 0);
 static void log_dispatch(int level, int error, const LogFields *fields, const char *format, va_list ap) {
         char *raw = NULL, *line;
 
