@@ -39,6 +39,7 @@ typedef struct CliArgs {
         unsigned long idle_close_seconds;
         unsigned long rollout_timeout_seconds; /* run, apply --wait; 0: run does not follow rollouts */
         bool wait;                             /* apply --wait */
+        const char *metrics_dir;               /* run; NULL: the default, "": none */
         TemplateDirs templates;
 } CliArgs;
 

@@ -300,6 +300,7 @@ int cli_run(CliArgs *a) {
                 .resync_usec = a->resync_seconds ? (usec_t) a->resync_seconds * USEC_PER_SEC : USEC_INFINITY,
                 .idle_close_usec = a->idle_close_seconds ? (usec_t) a->idle_close_seconds * USEC_PER_SEC : USEC_INFINITY,
                 .rollout_timeout_usec = (usec_t) a->rollout_timeout_seconds * USEC_PER_SEC,
+                .metrics_dir = a->metrics_dir,
         };
 
         /* (the daemon's first line says which values.env it reads, or where it looks) */

@@ -68,6 +68,9 @@ static void help(void) {
                "  --rollout-timeout SECS\n"
                "                      run, apply --wait: a rollout not available after this long is\n"
                "                      failing (default 300; run: 0 does not follow rollouts)\n"
+               "  --metrics-dir DIR   run: write the metrics (nap-agent.prom) there after each pass\n"
+               "                      (default: node_exporter's textfile directory when it exists;\n"
+               "                      empty: none)\n"
                "  -h --help           show this help\n"
                "  --version           show the version\n",
                NAP_VALUES_PATH, NAP_GETSH_VALUES_PATH);
@@ -90,6 +93,7 @@ enum {
         ARG_IDLE_CLOSE,
         ARG_WAIT,
         ARG_ROLLOUT_TIMEOUT,
+        ARG_METRICS_DIR,
 };
 
 static int parse_uint(const char *s, const char *opt, unsigned long max, unsigned long *ret) {
@@ -161,6 +165,9 @@ static int parse_option(int c, const char *arg, CliArgs *a) {
         case ARG_STATE_DIR:
                 a->state_dir = arg;
                 break;
+        case ARG_METRICS_DIR:
+                a->metrics_dir = arg;
+                break;
         case ARG_KUBECONFIG:
                 a->kubeconfig = arg;
                 break;
@@ -195,6 +202,7 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
                 { "idle-close", required_argument, NULL, ARG_IDLE_CLOSE },
                 { "wait", no_argument, NULL, ARG_WAIT },
                 { "rollout-timeout", required_argument, NULL, ARG_ROLLOUT_TIMEOUT },
+                { "metrics-dir", required_argument, NULL, ARG_METRICS_DIR },
                 { 0 },
         };
         int c, r;

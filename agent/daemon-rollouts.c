@@ -19,6 +19,7 @@
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/lock.h"
+#include "util/log-messages.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -38,6 +39,7 @@ struct RolloutEntry {
         char reason[64];
         char message[400];
         char since[32];
+        usec_t since_usec; /* the same, wall clock (the metrics) */
         uint64_t started_usec;
         bool following;
         KubeWatch *self, *replicasets, *pods;
@@ -51,6 +53,7 @@ struct Rollouts {
         RolloutsChanged changed;
         void *userdata;
         KubeClient *kube;
+        KubeRequests requests; /* of the clients closed so far (the daemon's metrics) */
         sd_event_source *update; /* deferred: judge the followed entries again */
         RolloutEntry *entries;
         char *saved; /* what the runtime file holds */
@@ -130,9 +133,17 @@ static void entry_remove(Rollouts *rs, RolloutEntry *e) {
         entry_free(e);
 }
 
+/* The journal fields of an entry (util/log.h): the workload, and the
+ * event's MESSAGE_ID. */
+#define ENTRY_FIELDS(e, mid)                                                                                    \
+        LOG_FIELDS(.message_id = (mid), .kind = (e)->kind, .namespace = (e)->namespace, .name = (e)->name,      \
+                   .module = (e)->module, .workload = (e)->name)
+
 static void set_health(RolloutEntry *e, RolloutHealth h, const char *reason, const char *message) {
-        if (e->health != h || !streq(e->reason, reason))
+        if (e->health != h || !streq(e->reason, reason)) {
                 ledger_now(e->since, sizeof e->since);
+                e->since_usec = now_realtime_usec();
+        }
         e->health = h;
         text_set(e->reason, sizeof e->reason, "%s", reason);
         text_set(e->message, sizeof e->message, "%s", message);
@@ -147,11 +158,24 @@ bool rollouts_busy(const Rollouts *rs) {
         return false;
 }
 
+/* Frees the watches' client, keeping its counts. */
+static void drop_client(Rollouts *rs) {
+        if (rs->kube)
+                kube_requests_add(&rs->requests, kube_client_requests(rs->kube));
+        rs->kube = kube_client_free(rs->kube);
+}
+
+void rollouts_requests(const Rollouts *rs, KubeRequests *ret) {
+        *ret = rs->requests;
+        if (rs->kube)
+                kube_requests_add(ret, kube_client_requests(rs->kube));
+}
+
 /* After a change: the client goes when nothing is followed any more, the
  * runtime file is saved, the owner hears of it. */
 static void rollouts_changed(Rollouts *rs, bool tell) {
         if (!rollouts_busy(rs) && rs->kube) {
-                rs->kube = kube_client_free(rs->kube);
+                drop_client(rs);
                 log_debug("rollouts: nothing followed any more, watches and client closed");
         }
         (void) rollouts_save(rs);
@@ -202,13 +226,16 @@ static void entry_settle(RolloutEntry *e, RolloutHealth h, const char *reason, c
         if (!news)
                 log_debug("%s: still %s (%s)", e->name, rollout_health_to_string(h), message);
         else if (h == ROLLOUT_AVAILABLE && e->applied)
-                log_info("%s: rolled out in %s (%s)", e->name, took, message);
+                log_struct(LOG_INFO, 0, ENTRY_FIELDS(e, NAP_MESSAGE_ROLLOUT_AVAILABLE), "%s: rolled out in %s (%s)",
+                           e->name, took, message);
         else if (h == ROLLOUT_AVAILABLE)
-                log_info("%s: available (%s)", e->name, message);
+                log_struct(LOG_INFO, 0, ENTRY_FIELDS(e, NAP_MESSAGE_ROLLOUT_AVAILABLE), "%s: available (%s)", e->name,
+                           message);
         else if (h == ROLLOUT_FAILING)
-                log_warning("%s: failing: %s", e->name, message);
+                log_struct(LOG_WARNING, 0, ENTRY_FIELDS(e, NAP_MESSAGE_ROLLOUT_FAILING), "%s: failing: %s", e->name,
+                           message);
         else
-                log_warning("%s: health unknown: %s", e->name, message);
+                log_struct(LOG_WARNING, 0, ENTRY_FIELDS(e, NULL), "%s: health unknown: %s", e->name, message);
         e->applied = false;
         entry_unfollow(e);
         rollouts_changed(rs, news); /* STATUS= when where the workloads stand changed */
@@ -303,8 +330,8 @@ static bool superseded(RolloutEntry *e, long long live_generation) {
                 return true;
         }
         /* Most often the agent's own next pass, seen before the pass ended. */
-        log_info("%s: rollout of generation %lld superseded by generation %lld", e->name, e->generation,
-                 live_generation);
+        log_struct(LOG_INFO, 0, ENTRY_FIELDS(e, NULL), "%s: rollout of generation %lld superseded by generation %lld",
+                   e->name, e->generation, live_generation);
         e->generation = live_generation;
         return false;
 }
@@ -401,7 +428,7 @@ Rollouts *rollouts_free(Rollouts *rs) {
         while (rs->entries)
                 entry_remove(rs, rs->entries);
         sd_event_source_disable_unref(rs->update);
-        kube_client_free(rs->kube);
+        drop_client(rs);
         free(rs->runtime_path);
         free(rs->saved);
         free(rs);
@@ -427,8 +454,9 @@ int rollouts_follow(Rollouts *rs, const PassResult *res) {
                 if (!e && !(e = entry_add(rs, w->api_version, w->kind, w->namespace, w->name, w->module)))
                         return -ENOMEM;
                 if (e->following && e->generation > 0 && w->generation > e->generation)
-                        log_info("%s: rollout of generation %lld superseded by generation %lld", e->name,
-                                 e->generation, w->generation);
+                        log_struct(LOG_INFO, 0, ENTRY_FIELDS(e, NULL),
+                                   "%s: rollout of generation %lld superseded by generation %lld", e->name,
+                                   e->generation, w->generation);
                 e->generation = w->generation;
                 e->applied = true;
                 set_health(e, ROLLOUT_PROGRESSING, "", "applied; waiting for the controller");
@@ -476,8 +504,25 @@ void rollouts_stop(Rollouts *rs) {
                         entry_unfollow(e);
                         set_health(e, ROLLOUT_UNKNOWN, "", "not followed while reloading");
                 }
-        rs->kube = kube_client_free(rs->kube);
+        drop_client(rs);
         (void) rollouts_save(rs);
+}
+
+int rollouts_states(const Rollouts *rs, RolloutState **ret, size_t *ret_n) {
+        RolloutState *v;
+        size_t n = 0;
+
+        for (const RolloutEntry *e = rs->entries; e; e = e->next)
+                n++;
+        v = calloc(n + 1, sizeof *v);
+        if (!v)
+                return -ENOMEM;
+        n = 0;
+        for (const RolloutEntry *e = rs->entries; e; e = e->next)
+                v[n++] = (RolloutState) { e->kind, e->namespace, e->name, e->health, e->since_usec };
+        *ret = v;
+        *ret_n = n;
+        return 0;
 }
 
 void rollouts_count(const Rollouts *rs, unsigned ret[_ROLLOUT_HEALTH_MAX]) {

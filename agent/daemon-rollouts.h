@@ -17,6 +17,7 @@
 
 #include "pass.h"
 #include "rollout.h"
+#include "util/clock.h"
 
 typedef struct Rollouts Rollouts;
 typedef struct RolloutEntry RolloutEntry;
@@ -50,6 +51,21 @@ void rollouts_stop(Rollouts *rs);
 
 /* Whether a workload is being followed (a watch or a timer is live). */
 bool rollouts_busy(const Rollouts *rs);
+/* Where one workload stands (strings owned by the Rollouts: valid until
+ * it changes). */
+typedef struct RolloutState {
+        const char *kind;
+        const char *namespace;
+        const char *name;
+        RolloutHealth health;
+        usec_t since_usec; /* wall clock: when it entered that health; 0: not known */
+} RolloutState;
+
+/* Every workload, in order: *ret (malloc'ed, *ret_n of them). */
+int rollouts_states(const Rollouts *rs, RolloutState **ret, size_t *ret_n);
+/* The requests to the API server of the watches' clients so far, closed
+ * ones included (the daemon's metrics). */
+void rollouts_requests(const Rollouts *rs, KubeRequests *ret);
 /* How many entries are in each health. */
 void rollouts_count(const Rollouts *rs, unsigned ret[_ROLLOUT_HEALTH_MAX]);
 /* "2/3 workloads available, nap-browser failing: ImagePullBackOff"; NULL

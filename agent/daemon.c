@@ -13,9 +13,11 @@
  * retry with capped exponential backoff, a periodic resync repairs drift,
  * and the sd_notify protocol is spoken (READY, STATUS, RELOADING, STOPPING,
  * WATCHDOG). After a pass that changed a workload, daemon-rollouts.c
- * follows its rollout (journal lines, STATUS= when one settles). Idle, only
- * the resync and watchdog timers wake it; a while after the last pass it
- * closes its connections, which unloads libcurl and libpq.
+ * follows its rollout (journal lines, STATUS= when one settles). After each
+ * pass and each rollout that settles, the metrics file is written
+ * (daemon-metrics.c): never on a timer of its own. Idle, only the resync
+ * and watchdog timers wake it; a while after the last pass it closes its
+ * connections, which unloads libcurl and libpq.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -32,6 +34,7 @@
 #include "daemon.h"
 #include "pass.h"
 #include "util/clock.h"
+#include "util/log-messages.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -74,6 +77,8 @@ typedef struct Loop {
         bool stopping;
         uint64_t max_dispatch_nsec; /* CPU of the longest loop iteration since the last pass */
         Rollouts *rollouts;  /* NULL: rollouts are not followed */
+        Metrics *metrics;
+        usec_t pass_started_usec;
         /* The last pass, for the rollouts' STATUS= (the ledger is dropped when idle) */
         bool last_pass_ok;
         unsigned long long last_generation;
@@ -151,14 +156,17 @@ static int on_resync(sd_event_source *s, uint64_t usec, void *userdata);
 static int on_idle_close(sd_event_source *s, uint64_t usec, void *userdata);
 static void on_pass_done(int r, PassResult *res, void *userdata);
 
-static void schedule_retry(Loop *l) {
+/* A pass failed (why: its status line, what it logged first): the one
+ * entry of that event, and the retry. */
+static void schedule_retry(Loop *l, const char *why) {
         uint64_t jitter;
 
         l->backoff_usec = l->backoff_usec ? l->backoff_usec * 2 : BACKOFF_MIN_USEC;
         if (l->backoff_usec > BACKOFF_MAX_USEC)
                 l->backoff_usec = BACKOFF_MAX_USEC;
         jitter = (uint64_t) random() % (l->backoff_usec / 4 + 1);
-        log_info("retrying in %.1f s", (double) (l->backoff_usec + jitter) / 1e6);
+        log_struct(LOG_WARNING, 0, LOG_FIELDS(.message_id = NAP_MESSAGE_PASS_FAILED), "pass failed: %s; retrying in %.1f s",
+                   why, (double) (l->backoff_usec + jitter) / 1e6);
         (void) arm(&l->retry, l->event, now_usec() + l->backoff_usec + jitter, on_retry, l);
 }
 
@@ -218,9 +226,10 @@ static void run_pass(Loop *l, unsigned flags) {
                 failed.status = (char *) (manager_ledger_error(l->m) ? manager_ledger_error(l->m) : STRERROR(r));
                 notify_status(l, failed.status);
                 control_pass_done(l->control, r, &failed);
-                schedule_retry(l);
+                schedule_retry(l, failed.status);
                 return;
         }
+        l->pass_started_usec = now_usec();
         log_debug("pass %u starting%s%s", ++l->passes, flags & PASS_RESYNC ? " (resync)" : "",
                   flags & PASS_CLIENTS_ONLY ? " (oauth clients only)" : "");
 }
@@ -235,6 +244,48 @@ static void follow_rollouts(Loop *l, int r, const PassResult *res) {
                 log_warning("Out of memory while following rollouts, ignoring");
         if (r >= 0)
                 l->check_rollouts = false;
+}
+
+/* The metrics file, with where the workloads stand and every request so
+ * far; running false: the last one, of a daemon that stops. */
+static void write_metrics(Loop *l, bool running) {
+        _cleanup_free_ RolloutState *states = NULL;
+        _cleanup_free_ MetricsWorkload *w = NULL;
+        KubeRequests req, watches;
+        size_t n = 0;
+
+        if (!l->metrics || !metrics_path(l->metrics))
+                return;
+        manager_kube_requests(l->m, &req);
+        if (l->rollouts) {
+                rollouts_requests(l->rollouts, &watches);
+                kube_requests_add(&req, &watches);
+                if (rollouts_states(l->rollouts, &states, &n) < 0)
+                        n = 0;
+        }
+        w = calloc(n + 1, sizeof *w);
+        if (!w)
+                return;
+        for (size_t i = 0; i < n; i++)
+                w[i] = (MetricsWorkload) { states[i].kind, states[i].name, states[i].health, states[i].since_usec };
+        (void) metrics_write(l->metrics, &(MetricsSnapshot) { .workloads = w, .n_workloads = n, .requests = &req,
+                                                              .running = running });
+}
+
+/* What a pass ended with, for the metrics. */
+static void count_pass(Loop *l, int r, const PassResult *res) {
+        MetricsPass p = {
+                .result = r >= 0 ? METRICS_PASS_SUCCESS : res->invalid_values ? METRICS_PASS_REFUSED : METRICS_PASS_FAILURE,
+                .end_usec = now_realtime_usec(),
+                .duration_usec = now_usec() - l->pass_started_usec,
+                .generation = res->generation,
+                .drift_repairs = res->objects_repaired + res->clients_repaired,
+                .pending_changes = r >= 0 ? 0 : res->pending_changes,
+                .clients_registered = res->clients_registered,
+                .clients_kept = res->clients_kept,
+        };
+
+        metrics_pass_done(l->metrics, &p);
 }
 
 /* The pass's STATUS=, and the rollouts' summary while one fails (a failing
@@ -258,6 +309,8 @@ static void on_rollouts_changed(Rollouts *rs, void *userdata) {
         Loop *l = userdata;
         int r;
 
+        if (!l->stopping)
+                write_metrics(l, true);
         if (l->stopping || !l->ready_sent || l->reloading || rollouts_summary(rs, &summary) < 0 || !summary)
                 return;
         if (l->last_pass_ok)
@@ -281,6 +334,8 @@ static void on_pass_done(int r, PassResult *res, void *userdata) {
         free(l->last_pass_status);
         l->last_pass_status = res->status ? strdup(res->status) : NULL;
         follow_rollouts(l, r, res);
+        count_pass(l, r, res);
+        write_metrics(l, true);
         notify_pass(l, res);
         control_pass_done(l->control, r, res);
         log_debug("pass %u done; the longest loop iteration since the last pass took %.2f ms of CPU", l->passes,
@@ -289,12 +344,13 @@ static void on_pass_done(int r, PassResult *res, void *userdata) {
         if (r >= 0) {
                 l->backoff_usec = 0;
                 if (pass_result_wrote(res))
-                        log_info("%s", res->status);
+                        log_struct(LOG_INFO, 0, LOG_FIELDS(.message_id = NAP_MESSAGE_PASS_APPLIED), "%s", res->status);
         } else if (res->invalid_values)
                 /* The diagnostics were logged; retrying cannot help: wait for the next edit. */
-                log_notice("%s; waiting for the next edit", res->status ? res->status : "values.env cannot be used");
+                log_struct(LOG_WARNING, 0, LOG_FIELDS(.message_id = NAP_MESSAGE_VALUES_REFUSED),
+                           "%s; waiting for the next edit", res->status ? res->status : "values.env cannot be used");
         else if (!l->pending && !res->no_kubeconfig)
-                schedule_retry(l); /* the manager logged why */
+                schedule_retry(l, strna(res->status)); /* the pass logged the details */
         /* No kubeconfig: said in one line (the manager's); a retry cannot
          * help, SIGHUP or the next edit tries again. */
         if (l->pending && !(l->burst && sd_event_source_get_enabled(l->burst, NULL) > 0))
@@ -432,6 +488,7 @@ static void on_values_switched(const char *now, const char *before, void *userda
                 return;
         }
         manager_options(l->m)->values_path = now;
+        (void) log_context_set(LOG_CONTEXT_VALUES, now);
         control_set_values(l->control, now);
         if (before)
                 log_notice("values.env: now '%s' (%s); '%s' is no longer read", now,
@@ -465,6 +522,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                 return 0;
         }
         manager_options(l->m)->values_path = values_search_current(l->values);
+        (void) log_context_set(LOG_CONTEXT_VALUES, manager_options(l->m)->values_path);
         control_set_values(l->control, manager_options(l->m)->values_path);
         run_pass(l, 0);
         return 0;
@@ -492,6 +550,7 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
 
 static void loop_free(Loop *l) {
         pass_cancel(l->pass, NULL, NULL);
+        metrics_free(l->metrics);
         rollouts_free(l->rollouts);
         pass_cache_free(l->cache);
         free(l->last_pass_status);
@@ -601,6 +660,22 @@ static void setup_control(Loop *l) {
                                   "daemon runs", o.state_dir, CONTROL_SOCKET, STRERROR(r));
 }
 
+/* --metrics-dir, else node_exporter's textfile directory when it exists. */
+static int setup_metrics(Loop *l) {
+        const char *dir = l->opts->metrics_dir ? l->opts->metrics_dir : metrics_default_dir();
+        usec_t resync = l->opts->resync_usec == USEC_INFINITY ? 0 : l->opts->resync_usec;
+        int r;
+
+        r = metrics_new(strempty(dir) ? NULL : dir, now_realtime_usec(), resync, &l->metrics);
+        if (r < 0)
+                return log_error_errno(r, "Out of memory");
+        if (metrics_path(l->metrics))
+                log_info("metrics to '%s' after each pass (node_exporter's textfile collector)", metrics_path(l->metrics));
+        else
+                log_debug("no metrics: no --metrics-dir, and no node_exporter textfile directory");
+        return 0;
+}
+
 static int setup_rollouts(Loop *l) {
         _cleanup_free_ char *path = NULL;
         RolloutsOptions o = { .timeout_usec = l->opts->rollout_timeout_usec };
@@ -661,8 +736,12 @@ int daemon_run(Manager *m, const DaemonOptions *opts) {
         r = setup_values(&l);
         if (r < 0)
                 goto finish;
+        (void) log_context_set(LOG_CONTEXT_VALUES, manager_options(m)->values_path);
         setup_control(&l);
         r = setup_rollouts(&l);
+        if (r < 0)
+                goto finish;
+        r = setup_metrics(&l);
         if (r < 0)
                 goto finish;
 
@@ -677,6 +756,7 @@ int daemon_run(Manager *m, const DaemonOptions *opts) {
         l.pass = NULL;
         if (l.rollouts)
                 rollouts_remove_runtime(l.rollouts); /* no daemon, no view: `status` says unknown */
+        write_metrics(&l, false); /* the last word: stopped, so its numbers are not stale ones */
         ledger = manager_ledger_loaded(m);
         r = ledger ? ledger_commit(ledger) : 0;
         if (r < 0)

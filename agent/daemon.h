@@ -21,6 +21,8 @@ typedef struct DaemonOptions {
         usec_t rollout_timeout_usec; /* how long a rollout may take; 0: rollouts are not followed */
         usec_t resync_usec;          /* periodic full re-apply; USEC_INFINITY: never */
         usec_t idle_close_usec;      /* after a pass, when to close the connections; USEC_INFINITY: never */
+        const char *metrics_dir;     /* where nap-agent.prom goes (daemon-metrics.h); NULL: node_exporter's
+                                      * textfile directory when it exists; "": none */
 } DaemonOptions;
 
 #define DAEMON_CLOSE_WAIT_DEFAULT_USEC (30 * USEC_PER_SEC)

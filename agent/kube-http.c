@@ -37,6 +37,7 @@ struct KubeClient {
         struct curl_slist *headers[_KUBE_BODY_MAX];
         unsigned seed;
         KubeStats stats;
+        KubeRequests requests;
         KubeCall *calls; /* in flight or waiting to retry */
         bool lines_pending;
 };
@@ -49,6 +50,8 @@ struct KubeCall {
         char *url;
         char *body;
         KubeBody body_type;
+        KubeVerb verb; /* for the counts (kube_client_requests) */
+        size_t kind;
         KubeCallLine on_line;
         CURL *easy;
         bool in_multi;
@@ -234,6 +237,10 @@ const char *kube_client_server(const KubeClient *c) {
 
 void kube_client_stats(const KubeClient *c, KubeStats *ret) {
         *ret = c->stats;
+}
+
+const KubeRequests *kube_client_requests(const KubeClient *c) {
+        return &c->requests;
 }
 
 sd_event *kube_client_event(const KubeClient *c) {
@@ -490,6 +497,7 @@ static int attempt_start(KubeCall *call) {
             sym_curl_multi_add_handle(call->c->multi, call->easy) != CURLM_OK)
                 return -EIO;
         call->in_multi = true;
+        call->c->requests.n[call->verb][call->kind]++;
         return 0;
 }
 
@@ -716,6 +724,7 @@ static int call_new(KubeClient *c, const char *method, const char *path, const K
         call->done = done;
         call->userdata = userdata;
         call->body_type = opts ? opts->body_type : KUBE_BODY_NONE;
+        kube_request_classify(method, path, call->body_type == KUBE_BODY_APPLY, &call->verb, &call->kind);
         call->on_line = opts ? opts->on_line : NULL;
         call->method = strdup(method);
         call->path = strdup(path);

@@ -3,6 +3,7 @@
  * Where an object lives in the REST API: the kinds the agent knows, their
  * resource names, and the paths of an object or of a collection.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,4 +128,93 @@ int kube_ref_path(const KubeRef *ref, char **ret, KubeError *err) {
                                        strempty(ref->namespace) ? "" : ref->namespace,
                                        strempty(ref->namespace) ? "" : "/", ref->name);
         return r;
+}
+
+/* ---- what a request is about (the daemon's metrics) --------------------------- */
+
+_Static_assert(ELEMENTSOF(kinds) + 1 == KUBE_N_KINDS, "KUBE_N_KINDS: the kinds above and 'other'");
+
+static const char *const verb_names[_KUBE_VERB_MAX] = {
+        [KUBE_VERB_GET] = "get",       [KUBE_VERB_LIST] = "list",   [KUBE_VERB_WATCH] = "watch",
+        [KUBE_VERB_CREATE] = "create", [KUBE_VERB_UPDATE] = "update", [KUBE_VERB_PATCH] = "patch",
+        [KUBE_VERB_APPLY] = "apply",   [KUBE_VERB_DELETE] = "delete", [KUBE_VERB_OTHER] = "other",
+};
+
+const char *kube_verb_to_string(KubeVerb v) {
+        return v >= 0 && v < _KUBE_VERB_MAX ? verb_names[v] : NULL;
+}
+
+const char *kube_kind_at(size_t i) {
+        assert(i < KUBE_N_KINDS);
+        return i < ELEMENTSOF(kinds) ? kinds[i].kind : "other";
+}
+
+void kube_requests_add(KubeRequests *total, const KubeRequests *add) {
+        for (size_t v = 0; v < _KUBE_VERB_MAX; v++)
+                for (size_t k = 0; k < KUBE_N_KINDS; k++)
+                        total->n[v][k] += add->n[v][k];
+}
+
+/* The kind a REST path names (/api/V/..., /apis/G/V/..., namespaced or
+ * not) and whether it names one object; ELEMENTSOF(kinds) ("other") when
+ * it names none of ours. */
+static size_t path_kind(const char *path, bool *ret_named) {
+        char buf[512], api_version[128], *seg[8], *save = NULL;
+        size_t n = 0, len = strcspn(path, "?"), rest;
+        const char *resource, *name;
+
+        *ret_named = true; /* a path that is no collection (/version): one thing */
+        if (len >= sizeof buf)
+                return ELEMENTSOF(kinds);
+        memcpy(buf, path, len);
+        buf[len] = 0;
+        for (char *t = strtok_r(buf, "/", &save); t && n < ELEMENTSOF(seg); t = strtok_r(NULL, "/", &save))
+                seg[n++] = t;
+        if (n >= 3 && streq(seg[0], "api")) {
+                snprintf(api_version, sizeof api_version, "%s", seg[1]);
+                rest = 2;
+        } else if (n >= 4 && streq(seg[0], "apis")) {
+                snprintf(api_version, sizeof api_version, "%s/%s", seg[1], seg[2]);
+                rest = 3;
+        } else
+                return ELEMENTSOF(kinds);
+        if (n - rest >= 3 && streq(seg[rest], "namespaces"))
+                rest += 2; /* namespaces/NS/RESOURCE[/NAME] */
+        resource = seg[rest];
+        name = rest + 1 < n ? seg[rest + 1] : NULL;
+        *ret_named = name != NULL;
+        for (size_t i = 0; i < ELEMENTSOF(kinds); i++)
+                if (streq(kinds[i].api_version, api_version) && streq(kinds[i].resource, resource))
+                        return i;
+        return ELEMENTSOF(kinds);
+}
+
+static bool query_has_watch(const char *path) {
+        const char *q = strchr(path, '?');
+
+        for (const char *p = q; p; p = strchr(p + 1, '&'))
+                if (strneq(p + 1, "watch=1", 7) || strneq(p + 1, "watch=true", 10))
+                        return true;
+        return false;
+}
+
+void kube_request_classify(const char *method, const char *path, bool apply, KubeVerb *ret_verb, size_t *ret_kind) {
+        bool named;
+        size_t kind = path_kind(path, &named);
+        KubeVerb v;
+
+        if (streq(method, "GET"))
+                v = query_has_watch(path) ? KUBE_VERB_WATCH : named ? KUBE_VERB_GET : KUBE_VERB_LIST;
+        else if (streq(method, "POST"))
+                v = KUBE_VERB_CREATE;
+        else if (streq(method, "PUT"))
+                v = KUBE_VERB_UPDATE;
+        else if (streq(method, "PATCH"))
+                v = apply ? KUBE_VERB_APPLY : KUBE_VERB_PATCH;
+        else if (streq(method, "DELETE"))
+                v = KUBE_VERB_DELETE;
+        else
+                v = KUBE_VERB_OTHER;
+        *ret_verb = v;
+        *ret_kind = kind;
 }

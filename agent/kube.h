@@ -21,6 +21,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <systemd/sd-event.h>
 
 #include <cjson/cJSON.h>
@@ -87,6 +88,44 @@ typedef struct KubeStats {
         unsigned long connections; /* new connections opened */
 } KubeStats;
 void kube_client_stats(const KubeClient *c, KubeStats *ret);
+
+/* The requests a client sent (each attempt, retries included, counted as it
+ * goes out), by verb and by the kind of object the path names: what the
+ * daemon's metrics report. A client lives only while there is work (it is
+ * closed when idle), so whoever wants a total adds each client's counts up
+ * before freeing it. */
+typedef enum KubeVerb {
+        KUBE_VERB_GET,    /* GET of one object */
+        KUBE_VERB_LIST,   /* GET of a collection */
+        KUBE_VERB_WATCH,  /* GET of a collection with watch=1 */
+        KUBE_VERB_CREATE, /* POST */
+        KUBE_VERB_UPDATE, /* PUT */
+        KUBE_VERB_PATCH,  /* PATCH, a merge patch */
+        KUBE_VERB_APPLY,  /* PATCH, a server-side apply (dry runs too) */
+        KUBE_VERB_DELETE, /* DELETE */
+        KUBE_VERB_OTHER,  /* any other method */
+        _KUBE_VERB_MAX,
+} KubeVerb;
+
+/* The kinds kube_path() knows (see kube-path.c), and one more for any path
+ * that names none (discovery, /version, reviews). */
+#define KUBE_N_KINDS 12
+
+typedef struct KubeRequests {
+        uint64_t n[_KUBE_VERB_MAX][KUBE_N_KINDS];
+} KubeRequests;
+
+/* The client's counts since it was made (owned by c). */
+const KubeRequests *kube_client_requests(const KubeClient *c);
+/* total += add. */
+void kube_requests_add(KubeRequests *total, const KubeRequests *add);
+/* "get", "list", ...: the verb as the metrics name it. */
+const char *kube_verb_to_string(KubeVerb v);
+/* The kind of index i < KUBE_N_KINDS ("Deployment"...), "other" for the last. */
+const char *kube_kind_at(size_t i);
+/* The verb and the kind index of a request: METHOD path (with its query);
+ * apply: a PATCH's body is a server-side apply. */
+void kube_request_classify(const char *method, const char *path, bool apply, KubeVerb *ret_verb, size_t *ret_kind);
 
 /* Names one object. The strings are borrowed (from a cJSON object or the
  * caller); namespace is NULL for cluster-scoped kinds. */

@@ -17,6 +17,7 @@
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/lock.h"
+#include "util/log-messages.h"
 #include "util/log.h"
 #include "util/redact.h"
 #include "util/strbuf.h"
@@ -32,6 +33,7 @@ struct Manager {
         Ledger *ledger;
         KubeClient *kube;
         char *kube_path; /* the kubeconfig kube was made from */
+        KubeRequests requests; /* of the clients closed so far (the daemon's metrics) */
         OAuthDb *db;
         char *db_conninfo; /* what db was made from (may hold a password) */
         bool db_private;   /* db runs on its own loop (made by manager_db, for the synchronous verbs) */
@@ -180,8 +182,21 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
         return 0;
 }
 
-static void close_connections(Manager *m) {
+/* Frees the API server's client, keeping its counts. */
+static void drop_kube(Manager *m) {
+        if (m->kube)
+                kube_requests_add(&m->requests, kube_client_requests(m->kube));
         m->kube = kube_client_free(m->kube);
+}
+
+void manager_kube_requests(const Manager *m, KubeRequests *ret) {
+        *ret = m->requests;
+        if (m->kube)
+                kube_requests_add(ret, kube_client_requests(m->kube));
+}
+
+static void close_connections(Manager *m) {
+        drop_kube(m);
         m->db = oauth_db_free(m->db);
         free(m->kube_path);
         m->kube_path = NULL;
@@ -276,13 +291,33 @@ int manager_reload(Manager *m) {
         return 0;
 }
 
+static int manager_vfail(Manager *m, const char *message_id, int error, const char *format, va_list ap)
+        _printf_(4, 0);
+static int manager_vfail(Manager *m, const char *message_id, int error, const char *format, va_list ap) {
+        vsnprintf(m->last_error, sizeof m->last_error, format, ap);
+        return log_struct(LOG_ERR, error, LOG_FIELDS(.message_id = message_id), "%s", m->last_error);
+}
+
 int manager_fail(Manager *m, int error, const char *format, ...) {
         va_list ap;
+        int r;
 
         va_start(ap, format);
-        vsnprintf(m->last_error, sizeof m->last_error, format, ap);
+        r = manager_vfail(m, NULL, error, format, ap);
         va_end(ap);
-        return log_error_errno(error, "%s", m->last_error);
+        return r;
+}
+
+/* manager_fail() of an event an operator acts on (util/log-messages.h). */
+static int manager_fail_event(Manager *m, const char *message_id, int error, const char *format, ...) _printf_(4, 5);
+static int manager_fail_event(Manager *m, const char *message_id, int error, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = manager_vfail(m, message_id, error, format, ap);
+        va_end(ap);
+        return r;
 }
 
 /* ---- connections ------------------------------------------------------- */
@@ -324,7 +359,8 @@ int manager_kube(Manager *m, const Config *c, KubeClient **ret) {
         if (r == -ENOENT)
                 return kubeconfig_missing(m, r, c);
         if (r < 0)
-                return manager_fail(m, r, "Failed to find the kubeconfig: %s", STRERROR(r));
+                return manager_fail_event(m, NAP_MESSAGE_KUBECONFIG_MISSING, r,
+                                          "Failed to find the kubeconfig: %s", STRERROR(r));
         if (m->kube && m->kube_path && streq(m->kube_path, path)) {
                 *ret = m->kube;
                 return 0;
@@ -332,13 +368,14 @@ int manager_kube(Manager *m, const Config *c, KubeClient **ret) {
         if (skipped)
                 log_warning("KUBECONFIG in values.env names '%s', which %s, ignoring", skipped,
                             access(skipped, F_OK) < 0 ? "does not exist" : "this user cannot read");
-        m->kube = kube_client_free(m->kube);
+        drop_kube(m);
         free(m->kube_path);
         m->kube_path = NULL;
         r = kube_client_new(path, &m->options.kube_options, m->event, &m->kube, &err);
         m->kubeconfig_failed = r == -ENOENT || r == -EACCES; /* a file, not a server: retrying cannot help */
         if (r < 0)
-                return manager_fail(m, r, "Failed to load kubeconfig '%s': %s", path, err.message);
+                return manager_fail_event(m, NAP_MESSAGE_KUBECONFIG_MISSING, r, "Failed to load kubeconfig '%s': %s",
+                                          path, err.message);
         m->kube_path = TAKE_PTR(path);
         *ret = m->kube;
         return 0;
@@ -411,7 +448,8 @@ static int db_make(Manager *m, const char *conninfo, bool private_loop, const ch
         r = private_loop ? oauth_db_connect(conninfo, &m->options.oauth_options, &m->db, &err)
                          : oauth_db_new(conninfo, &m->options.oauth_options, m->event, &m->db, &err);
         if (r < 0)
-                return manager_fail(m, r, "%s: %s", what, err.message);
+                return manager_fail_event(m, NAP_MESSAGE_DATABASE_UNREACHABLE, r,
+                                          "%s: %s", what, err.message);
         m->db_conninfo = strdup(conninfo);
         if (!m->db_conninfo) {
                 m->db = oauth_db_free(m->db);

@@ -81,6 +81,9 @@ const char *manager_ledger_error(const Manager *m);
 int manager_reload(Manager *m);
 /* Whether an API server connection is open. */
 bool manager_connected(const Manager *m);
+/* The requests to the API server of every client manager_kube() made so
+ * far, closed ones included (the daemon's metrics). */
+void manager_kube_requests(const Manager *m, KubeRequests *ret);
 /* Idle: the API server and database connections closed (with them go
  * libcurl and libpq, see util/dlib.h), and the ledger (saved) dropped from
  * memory; the next pass opens and reads them again. Never while a pass

@@ -21,6 +21,7 @@
 
 #include "pass-internal.h"
 #include "util/json.h"
+#include "util/log-messages.h"
 #include "util/log.h"
 
 static void clients_sync(Pass *p, const char *conninfo);
@@ -52,6 +53,12 @@ static bool clients_has(const PlanAction *const *list, size_t n, const PlanActio
         return false;
 }
 
+/* Failures that say the database cannot be reached or refuses the agent
+ * (oauth.h), rather than something about the rows. */
+static bool db_unreachable(int r) {
+        return r == -ECONNREFUSED || r == -EHOSTUNREACH || r == -ETIMEDOUT || r == -ECONNRESET || r == -EACCES;
+}
+
 static void log_client_change(Pass *p, const PlanAction *a, OAuthChange ch) {
         bool resync = (p->opts.flags & (PASS_RESYNC | PASS_CLIENTS_ONLY)) && a->op == PLAN_UNCHANGED;
 
@@ -59,12 +66,16 @@ static void log_client_change(Pass *p, const PlanAction *a, OAuthChange ch) {
         case OAUTH_CREATED:
         case OAUTH_UPDATED:
                 if (resync) {
-                        log_notice("repaired oauth client \"%s\" (its row had been %s)", a->client_id,
+                        log_struct(LOG_NOTICE, 0,
+                                   LOG_FIELDS(.message_id = NAP_MESSAGE_DRIFT_REPAIRED, .client = a->client_id,
+                                              .module = a->module),
+                                   "repaired oauth client \"%s\" (its row had been %s)", a->client_id,
                                    ch == OAUTH_CREATED ? "deleted" : "changed");
                         p->res.clients_repaired++;
                 } else
                         p->res.clients_changed++;
-                log_info("registered \"%s\" → %s", a->client_id, a->client->redirect_uri);
+                log_struct(LOG_INFO, 0, LOG_FIELDS(.client = a->client_id, .module = a->module), "registered \"%s\" → %s",
+                           a->client_id, a->client->redirect_uri);
                 break;
         default:
                 break;
@@ -193,7 +204,8 @@ static void on_synced(OAuthDb *db, int r, const OAuthChange *changes, const OAut
 
         cl->db_busy = false;
         if (r < 0)
-                pass_fail(p, r, "Failed to sync oauth_clients: %s", err ? err->message : STRERROR(r));
+                pass_fail_fields(p, r, LOG_FIELDS(.message_id = db_unreachable(r) ? NAP_MESSAGE_DATABASE_UNREACHABLE : NULL),
+                                 "Failed to sync oauth_clients: %s", err ? err->message : STRERROR(r));
         else if ((r = clients_record(p, changes)) < 0)
                 pass_fail(p, r, "Out of memory");
         cl->n = 0;
@@ -233,9 +245,10 @@ static void on_pg_service(int r, cJSON *svc, const KubeError *err, void *userdat
 
         p->clients.pg_op = NULL;
         if (r < 0 || !ip || streq(ip, "None")) {
-                pass_fail(p, r < 0 ? r : -EADDRNOTAVAIL, "Failed to find the database (set DATABASE_URL in values.env "
-                          "to skip this): Service '%s-pg-rw': %s", config_get(p->config, "APP_PREFIX"),
-                          r < 0 && err ? err->message : "it has no ClusterIP");
+                pass_fail_fields(p, r < 0 ? r : -EADDRNOTAVAIL, LOG_FIELDS(.message_id = NAP_MESSAGE_DATABASE_UNREACHABLE),
+                                 "Failed to find the database (set DATABASE_URL in values.env to skip this): "
+                                 "Service '%s-pg-rw': %s", config_get(p->config, "APP_PREFIX"),
+                                 r < 0 && err ? err->message : "it has no ClusterIP");
                 cJSON_Delete(svc);
                 clients_end(p);
                 return;

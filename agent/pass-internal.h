@@ -11,6 +11,7 @@
 #pragma once
 
 #include "pass.h"
+#include "util/log.h"
 
 struct PassCache {
         char *guard_passed;  /* what the APP_PREFIX guard last passed for (pass-guard.c), or NULL */
@@ -110,6 +111,7 @@ struct Pass {
         PassResult res;
         int error;           /* the first failure, or 0 */
         char error_line[1024]; /* ... and what was logged for it */
+        char id[33];          /* NAP_PASS= of its journal entries (util/log.h) */
         PassRebuild rebuild;
         PassGuard guard;
         PassObjects objects;
@@ -120,6 +122,8 @@ struct Pass {
 
 /* Notes a failure and logs it: the first one is what the pass reports. */
 void pass_fail(Pass *p, int error, const char *format, ...) _printf_(3, 4);
+/* The same with the entry's journal fields (the object, a MESSAGE_ID). */
+void pass_fail_fields(Pass *p, int error, const LogFields *fields, const char *format, ...) _printf_(4, 5);
 /* A failure the manager already logged (manager_kube, manager_db_for). */
 void pass_failed(Pass *p, int error);
 /* Saves the ledger (durable: fsync'ed); a failure fails the pass. */

@@ -22,8 +22,10 @@
 #include <string.h>
 
 #include "pass-internal.h"
+#include "rollout.h"
 #include "util/clock.h"
 #include "util/json.h"
+#include "util/log-messages.h"
 #include "util/log.h"
 
 #define GONE_POLL_USEC (250 * USEC_PER_MSEC)
@@ -37,6 +39,13 @@ typedef enum TaskStep {
         TASK_REPLACE_WAIT,   /* waited for until it is gone, */
         TASK_REPLACE_APPLY,  /* created again */
 } TaskStep;
+
+/* The journal fields of a task's object (util/log.h): NAP_OBJECT and
+ * NAP_MODULE, NAP_WORKLOAD for a workload, and an event's MESSAGE_ID. */
+#define OBJECT_FIELDS(t, mid)                                                                                   \
+        LOG_FIELDS(.message_id = (mid), .kind = (t)->a->kind, .namespace = (t)->a->namespace,                   \
+                   .name = (t)->a->name, .module = (t)->a->module,                                              \
+                   .workload = rollout_kind((t)->a->kind) ? (t)->a->name : NULL)
 
 /* The request of one action of the current group. */
 struct ObjectTask {
@@ -267,11 +276,12 @@ static void log_applied(ObjectTask *t, const KubeApplyResult *ar) {
         Pass *p = t->pass;
 
         if (ar->adopted)
-                log_notice("adopted %s: the fields install.sh's kubectl applied now belong to nap-agent", t->id);
+                log_struct(LOG_NOTICE, 0, OBJECT_FIELDS(t, NAP_MESSAGE_OBJECT_ADOPTED),
+                           "adopted %s: the fields install.sh's kubectl applied now belong to nap-agent", t->id);
         if (t->a->object->list_entries) {
                 if (ar->changed)
-                        log_info("added the %s entries of %s to %s, keeping every other", t->a->object->list_entries,
-                                 t->a->object->source, t->id);
+                        log_struct(LOG_INFO, 0, OBJECT_FIELDS(t, NULL), "added the %s entries of %s to %s, keeping "
+                                   "every other", t->a->object->list_entries, t->a->object->source, t->id);
                 if (ar->changed && !(t->pa->apply_flags & KUBE_APPLY_RESYNC))
                         p->res.objects_applied++;
                 else if (ar->changed)
@@ -279,20 +289,22 @@ static void log_applied(ObjectTask *t, const KubeApplyResult *ar) {
                 else
                         p->res.objects_unchanged++;
         } else if (t->a->object->partial && ar->changed && !(t->pa->apply_flags & KUBE_APPLY_RESYNC)) {
-                log_info("updated %s: only the fields nap-agent sets on it (%s)", t->id, t->a->object->source);
+                log_struct(LOG_INFO, 0, OBJECT_FIELDS(t, NULL), "updated %s: only the fields nap-agent sets on it (%s)",
+                           t->id, t->a->object->source);
                 p->res.objects_applied++;
         } else if (t->step == TASK_REPLACE_APPLY) {
-                log_info("created %s again", t->id);
+                log_struct(LOG_INFO, 0, OBJECT_FIELDS(t, NULL), "created %s again", t->id);
                 p->res.objects_applied++;
         } else if (t->pa->apply_flags & KUBE_APPLY_RESYNC) {
                 if (ar->changed) {
-                        log_notice("repaired drift on %s%s", t->id, ar->created ? " (it had been deleted)" : "");
+                        log_struct(LOG_NOTICE, 0, OBJECT_FIELDS(t, NAP_MESSAGE_DRIFT_REPAIRED), "repaired drift on %s%s",
+                                   t->id, ar->created ? " (it had been deleted)" : "");
                         p->res.objects_repaired++;
                 } else
                         p->res.objects_unchanged++;
         } else {
-                log_info("%s %s", ar->created ? "created" : ar->changed ? "updated" : "applied (already as desired)",
-                         t->id);
+                log_struct(LOG_INFO, 0, OBJECT_FIELDS(t, NULL), "%s %s",
+                           ar->created ? "created" : ar->changed ? "updated" : "applied (already as desired)", t->id);
                 p->res.objects_applied++;
         }
 }
@@ -306,7 +318,8 @@ static int on_gone_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         t->timer = sd_event_source_disable_unref(t->timer);
         r = task_start_get(t, on_gone_check);
         if (r < 0) {
-                pass_fail(t->pass, r, "Failed to check that %s is gone: %s", t->id, STRERROR(r));
+                pass_fail_fields(t->pass, r, OBJECT_FIELDS(t, NULL), "Failed to check that %s is gone: %s", t->id,
+                                 STRERROR(r));
                 object_task_done(t);
         }
         return 0;
@@ -329,7 +342,8 @@ static void on_gone_check(int r, cJSON *obj, const KubeError *err, void *userdat
                 if (r >= 0)
                         return;
         }
-        pass_fail(t->pass, r, "Failed to replace %s: %s", t->id, err ? err->message : STRERROR(r));
+        pass_fail_fields(t->pass, r, OBJECT_FIELDS(t, NULL), "Failed to replace %s: %s", t->id,
+                         err ? err->message : STRERROR(r));
         object_task_done(t);
 }
 
@@ -339,9 +353,10 @@ static void on_gone_check(int r, cJSON *obj, const KubeError *err, void *userdat
 static void partial_missing(ObjectTask *t) {
         Pass *p = t->pass;
 
-        log_warning("%s does not exist, so the fields nap-agent sets on it (%s) are not set: it belongs to the "
-                    "platform's own installation (install.sh), which nap-agent never creates; `nap-agent apply "
-                    "--resync` looks again, ignoring", t->id, t->a->object->source);
+        log_struct(LOG_WARNING, 0, OBJECT_FIELDS(t, NULL),
+                   "%s does not exist, so the fields nap-agent sets on it (%s) are not set: it belongs to the "
+                   "platform's own installation (install.sh), which nap-agent never creates; `nap-agent apply "
+                   "--resync` looks again, ignoring", t->id, t->a->object->source);
         p->res.warnings++;
         if (plan_action_record(p->ledger, t->a, NULL, NULL) < 0)
                 pass_fail(p, ENOMEM, "Out of memory");
@@ -359,7 +374,8 @@ static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *u
         }
         /* Never for a partial object: it is not the agent's to delete. */
         if (t->step == TASK_APPLY && !t->a->object->partial && kube_error_needs_replace(r, err)) {
-                log_notice("%s cannot be changed in place (%s); deleting it, waiting until it is gone, and "
+                log_struct(LOG_NOTICE, 0, OBJECT_FIELDS(t, NULL),
+                           "%s cannot be changed in place (%s); deleting it, waiting until it is gone, and "
                            "creating it again", t->id, err->message);
                 t->step = TASK_REPLACE_READ;
                 r = task_start_get(t, on_read_before_delete);
@@ -368,7 +384,8 @@ static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *u
         }
         if (r < 0) {
                 abandon_if_refused(t, err);
-                pass_fail(p, r, "Failed to apply %s: %s%s", t->id, err ? err->message : STRERROR(r),
+                pass_fail_fields(p, r, OBJECT_FIELDS(t, NULL), "Failed to apply %s: %s%s", t->id,
+                                 err ? err->message : STRERROR(r),
                           t->a->object->partial && r == -EINVAL ? " (only some fields are set on it: does it have "
                                                                    "what they belong to, e.g. the container?)"
                                                                  : "");
@@ -430,10 +447,11 @@ static void on_deleted(int r, bool existed, const KubeError *err, void *userdata
                             "server refused (another uid)");
         else if (r < 0) {
                 abandon_if_refused(t, err);
-                pass_fail(p, r, "Failed to delete %s: %s", t->id, err ? err->message : STRERROR(r));
+                pass_fail_fields(p, r, OBJECT_FIELDS(t, NULL), "Failed to delete %s: %s", t->id,
+                                 err ? err->message : STRERROR(r));
         } else {
-                log_info("deleted %s (%s)%s", t->id, a->reason ? a->reason : "pruned",
-                         existed ? "" : ", it was already gone");
+                log_struct(LOG_INFO, 0, OBJECT_FIELDS(t, NULL), "deleted %s (%s)%s", t->id,
+                           a->reason ? a->reason : "pruned", existed ? "" : ", it was already gone");
                 p->res.objects_deleted++;
                 (void) plan_action_record(p->ledger, a, NULL, NULL);
         }
@@ -526,7 +544,8 @@ static void group_launch(Pass *p) {
                                                   : task_start_apply(t, t->pa->apply_flags);
                 if (r < 0) {
                         if (r != -ECANCELED)
-                                pass_fail(p, r, "Failed to start applying %s: %s", t->id, STRERROR(r));
+                                pass_fail_fields(p, r, OBJECT_FIELDS(t, NULL), "Failed to start applying %s: %s",
+                                                 t->id, STRERROR(r));
                         task_free(t);
                         continue;
                 }

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <systemd/sd-id128.h>
 
 #include "pass-internal.h"
 #include "rollout.h"
@@ -119,18 +120,50 @@ PassCache *pass_cache_free(PassCache *c) {
 
 /* ---- bookkeeping ---------------------------------------------------------------- */
 
-void pass_fail(Pass *p, int error, const char *format, ...) {
+static void pass_vfail(Pass *p, int error, const LogFields *fields, const char *format, va_list ap) _printf_(4, 0);
+static void pass_vfail(Pass *p, int error, const LogFields *fields, const char *format, va_list ap) {
         char line[sizeof p->error_line];
-        va_list ap;
 
-        va_start(ap, format);
         vsnprintf(line, sizeof line, format, ap);
-        va_end(ap);
         if (p->error == 0) {
                 p->error = -abs(error);
                 snprintf(p->error_line, sizeof p->error_line, "%s", line);
         }
-        log_error_errno(error, "%s", line);
+        log_struct(LOG_ERR, error, fields, "%s", line);
+}
+
+void pass_fail(Pass *p, int error, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        pass_vfail(p, error, NULL, format, ap);
+        va_end(ap);
+}
+
+void pass_fail_fields(Pass *p, int error, const LogFields *fields, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        pass_vfail(p, error, fields, format, ap);
+        va_end(ap);
+}
+
+/* ---- the journal's context ---------------------------------------------------------- */
+
+/* Every entry of the pass carries its id, the generation and values.env
+ * (util/log.h): set when it begins, the generation again when it ends. */
+static void context_enter(Pass *p) {
+        (void) log_context_set(LOG_CONTEXT_PASS, p->id);
+        (void) log_context_setf(LOG_CONTEXT_GENERATION, "%llu", (unsigned long long) p->ledger->generation);
+        (void) log_context_set(LOG_CONTEXT_VALUES, manager_options(p->m)->values_path);
+}
+
+/* Only if it is still this pass's: the daemon may have begun the next. */
+static void context_leave(Pass *p) {
+        const char *cur = log_context_get(LOG_CONTEXT_PASS);
+
+        if (cur && streq(cur, p->id))
+                (void) log_context_set(LOG_CONTEXT_PASS, NULL);
 }
 
 void pass_failed(Pass *p, int error) {
@@ -188,6 +221,7 @@ static void describe(Pass *p) {
 }
 
 static void pass_free(Pass *p) {
+        context_leave(p);
         pass_rebuild_cancel(p);
         pass_guard_cancel(p);
         pass_objects_cancel(p);
@@ -218,6 +252,31 @@ static void mark_kept_clients(Pass *p) {
         }
 }
 
+/* The oauth_clients rows the ledger holds, registered or kept. */
+static void count_clients(Pass *p) {
+        for (size_t i = 0; i < p->ledger->n_clients; i++)
+                if (p->ledger->clients[i].kept)
+                        p->res.clients_kept++;
+                else
+                        p->res.clients_registered++;
+}
+
+/* What a failed pass leaves to write: the changes a plan against the
+ * ledger as it is now still holds (a module's row turned off is kept, not
+ * written). */
+static void count_pending(Pass *p) {
+        _cleanup_(plan_freep) Plan *after = NULL;
+
+        if (!p->desired || !p->config || (p->opts.flags & PASS_CLIENTS_ONLY) ||
+            plan_compute(p->desired, p->config, p->ledger, p->clients.target_known ? &p->clients.target : NULL,
+                         &after) < 0)
+                return;
+        for (size_t i = 0; i < after->n_actions; i++)
+                if (after->actions[i].op != PLAN_UNCHANGED &&
+                    !(after->actions[i].is_client && after->actions[i].op == PLAN_DELETE))
+                        p->res.pending_changes++;
+}
+
 /* The status line of a pass that failed. */
 static void describe_failure(Pass *p) {
         if (!p->res.status)
@@ -236,10 +295,14 @@ static void pass_finish(Pass *p) {
         pass_objects_abandon_unsent(p);
         if (r >= 0 && pass_result_wrote(&p->res))
                 p->ledger->generation++; /* what was written, not what was planned */
+        (void) log_context_setf(LOG_CONTEXT_GENERATION, "%llu", (unsigned long long) p->ledger->generation);
+        count_clients(p);
         if (r >= 0)
                 describe(p);
-        else
+        else {
                 describe_failure(p);
+                count_pending(p);
+        }
         p->res.no_kubeconfig = r < 0 && manager_kubeconfig_failed(p->m);
         if (p->res.status) { /* STATUS= shows it: the redaction step (util/redact.h) once more */
                 char *clean = redact(p->res.status);
@@ -386,6 +449,7 @@ static int on_begin(sd_event_source *s, void *userdata) {
         int r;
 
         p->begin = sd_event_source_disable_unref(p->begin);
+        context_enter(p);
         r = pass_load_desired(p->m, &p->config, &p->desired, &why);
         if (r < 0) {
                 p->error = r;
@@ -413,6 +477,7 @@ static int on_begin(sd_event_source *s, void *userdata) {
 }
 
 int pass_start(Manager *m, PassCache *cache, const PassOptions *opts, PassDone done, void *userdata, Pass **ret) {
+        sd_id128_t id;
         Pass *p;
         int r;
 
@@ -425,7 +490,11 @@ int pass_start(Manager *m, PassCache *cache, const PassOptions *opts, PassDone d
         if (!p)
                 return -ENOMEM;
         *p = (Pass) { .m = m, .cache = cache, .opts = *opts, .done = done, .userdata = userdata };
-        r = manager_ledger(m, &p->ledger);
+        r = sd_id128_randomize(&id);
+        if (r >= 0)
+                (void) sd_id128_to_string(id, p->id);
+        if (r >= 0)
+                r = manager_ledger(m, &p->ledger);
         if (r >= 0 && !p->cache && (r = pass_cache_new(&p->own_cache)) >= 0)
                 p->cache = p->own_cache;
         manager_clear_error(m);

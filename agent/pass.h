@@ -55,6 +55,9 @@ typedef struct PassResult {
         unsigned platform_keys;    /* keys only install.sh applies that this edit changed (said once) */
         bool invalid_values;       /* values.env could not be used: nothing was applied */
         bool no_kubeconfig;        /* no kubeconfig could be found or read: a retry cannot help */
+        unsigned pending_changes;  /* writes a plan against the ledger still holds (a failed pass) */
+        unsigned clients_registered; /* oauth_clients rows in the ledger, of modules that are on */
+        unsigned clients_kept;     /* ... of modules turned off (the row stays) */
         unsigned long long generation; /* the ledger's, after the pass */
         char *status;              /* one line for STATUS= and `status`; no secret */
         PassWorkload *workloads;   /* created or changed by this pass */

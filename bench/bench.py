@@ -133,8 +133,12 @@ def main():
     notify = NotifySocket(wd)
     kubelet = Kubelet()
     kubelet.start_auto()
+    # Its metrics written as on a node that runs node_exporter, into a
+    # directory of the bench's own.
+    os.makedirs(os.path.join(wd, "metrics"))
     agent = Agent(wd, values, os.path.join(wd, "state"), env("KUBECONFIG"),
-                  ["--resync=0", "--idle-close=%d" % IDLE_CLOSE_S], notify=notify,
+                  ["--resync=0", "--idle-close=%d" % IDLE_CLOSE_S, "--metrics-dir=" + os.path.join(wd, "metrics")],
+                  notify=notify,
                   extra_env=dict(unit_env, NAP_LOG_LEVEL="debug"))
     if notify.wait_for(lambda m: "READY=1" in m, 30) is None:
         print("the agent did not start:\n" + agent.output())

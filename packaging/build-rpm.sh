@@ -4,7 +4,7 @@
 # tracked and untracked files, not ignored ones), in a temp _topdir, and
 # moves it to OUTDIR; then checks with rpm -qlp that it holds the binary,
 # the unit, the man page, the templates, the sysusers.d and tmpfiles.d
-# snippets and the conffile.
+# snippets, the message catalog, the alert rules and the conffile.
 #
 # On Debian (rpm from Debian's archive) there is no rpm database of the
 # build dependencies and none of Fedora's meson/systemd macros: the build
@@ -68,6 +68,8 @@ want=(
 	/usr/share/man/man8/nap-agent.8
 	/usr/lib/sysusers.d/nap-agent.conf
 	/usr/lib/tmpfiles.d/nap-agent.conf
+	/usr/lib/systemd/catalog/nap-agent.catalog
+	/usr/share/nap-agent/prometheus/nap-agent.rules.yml
 	/usr/share/bash-completion/completions/nap-agent
 	/usr/share/nap-agent/templates/sandbox-deployment.json
 	/usr/share/nap-agent/values.env.example
@@ -92,7 +94,8 @@ done
 scripts=$(rpm -qp --scripts "$rpm_file" 2>/dev/null)
 for s in 'systemd-sysusers --replace=/usr/lib/sysusers.d/nap-agent.conf' \
 	'install-system-units nap-agent.service' 'remove-system-units nap-agent.service' \
-	'mark-restart-system-units nap-agent.service'; do
+	'mark-restart-system-units nap-agent.service' 'systemd-tmpfiles --create nap-agent.conf' \
+	'journalctl --update-catalog' 'setfacl -m u:nap-agent:rwx /var/lib/prometheus/node-exporter'; do
 	grep -qF -- "$s" <<<"$scripts" && echo "ok: scriptlet: $s" || { echo "FAIL: no scriptlet '$s'"; fail=1; }
 done
 exit $fail

@@ -46,7 +46,10 @@ demo:   sed -i 's/^SANDBOX_NODE_PORT=.*/SANDBOX_NODE_PORT=30090/' $work/values.e
 demo:   sed -i 's/^BROWSER_ENABLED=.*/BROWSER_ENABLED=true/' $work/values.env   (then fill its secrets: build/agent/nap-agent gen-secrets --values $work/values.env)
 demo:   KUBECONFIG=$KUBECONFIG $KUBECTL -n nap get svc,deploy,secret
 demo:   build/agent/nap-agent status --state-dir $work/state
+demo:   cat $work/nap-agent.prom                  (its metrics, as node_exporter would serve them)
 demo: Ctrl-C stops everything.
 
 MSG
-./build/agent/nap-agent run --values "$work/values.env" --state-dir "$work/state" --kubeconfig "$KUBECONFIG"
+# The metrics into the demo's directory, not this machine's node_exporter.
+./build/agent/nap-agent run --values "$work/values.env" --state-dir "$work/state" --kubeconfig "$KUBECONFIG" \
+	--metrics-dir "$work"

@@ -13,6 +13,12 @@ pkgs=(
 	gdb util-linux
 	# packages, the unit file checks and the systemd end-to-end test
 	scdoc man-db systemd debhelper fakeroot lintian rpm dpkg-dev systemd-container debootstrap zstd
+	# metrics (issue 20): promtool (only in Debian's prometheus package)
+	# lints the metrics file and tests the alert rules; the real
+	# node_exporter serves the file. The tests start node_exporter
+	# themselves on 127.0.0.1; on a machine running systemd the packages
+	# also enable and start their own services.
+	prometheus prometheus-node-exporter
 )
 # The clang build with libFuzzer (its runtime is libclang-rt-14-dev) and
 # `meson test --setup=valgrind`: tools/test.sh cannot pass without them.

@@ -2,7 +2,9 @@
 /*
  * Time inside the agent: usec_t, microseconds (sd-event's unit), with
  * USEC_INFINITY for "never"; only options and messages speak seconds or
- * milliseconds. And the monotonic clock in that unit.
+ * milliseconds. The monotonic clock in that unit for every timer and
+ * duration; the wall clock only for what a reader compares with other
+ * machines' times (timestamps in metrics and the ledger).
  */
 #pragma once
 
@@ -25,4 +27,12 @@ static inline usec_t now_usec(void) {
 
 static inline uint64_t now_ms(void) {
         return now_usec() / USEC_PER_MSEC;
+}
+
+/* The wall clock (CLOCK_REALTIME) in microseconds since the epoch. */
+static inline usec_t now_realtime_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / NSEC_PER_USEC;
 }

@@ -29,12 +29,15 @@
 #             (checked in the apiserver and PostgreSQL), also while libcurl
 #             and libpq are unloaded, apply/seed as root handed to the
 #             running service through its control socket, reload, journal
-#             priorities and no secret, clean stop, kill -9 restarts and
+#             priorities and no secret, the journal's fields (one object's
+#             history by NAP_OBJECT) and the message catalog (journalctl -x
+#             on a refused values.env), clean stop, kill -9 restarts and
 #             converges, the watchdog fires when the loop hangs.
 #
 # Usage: tests/e2e/run.sh [DEB]    (default: build it with packaging/build-deb.sh)
 # Env:   NAP_E2E_CACHE    where the debootstrapped root is kept as a tarball
-#                         (default ~/.cache/nap-agent/e2e); made once, ~1 min
+#                         (default ~/.cache/nap-agent/e2e); made once per set of
+#                         packages (INCLUDE), ~1 min
 #        NAP_E2E_DAEMON=1 also run the daemon checks (starts tests/harness)
 #        NAP_E2E_KEEP=1   keep the work dir (the root, logs) for a look
 #
@@ -47,13 +50,15 @@ trap 'echo "e2e: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${NAP_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nap-agent/e2e}
-TARBALL=$CACHE/rootfs.tar.zst
 NAME=nap-e2e-$$
 CG=nspawn-$NAME
 SUITE=bookworm
 # systemd as PID 1, and the .deb's dependencies, so that it installs with no
-# apt lists (offline): the runtime libraries and procps (/bin/kill).
-INCLUDE=systemd,systemd-sysv,dbus,procps,libcurl4,libcjson1,libpq5,libssl3,libyaml-0-2
+# apt lists (offline): the runtime libraries, procps (/bin/kill) and acl
+# (setfacl, for node_exporter's textfile directory).
+INCLUDE=systemd,systemd-sysv,dbus,procps,acl,libcurl4,libcjson1,libpq5,libssl3,libyaml-0-2
+# The cached root is made again when the suite or the packages change.
+TARBALL=$CACHE/rootfs-$(printf '%s %s' "$SUITE" "$INCLUDE" | sha256sum | cut -c1-12).tar.zst
 MIRROR=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 
@@ -557,6 +562,7 @@ test_daemon() {
 	status_names_key() { sc show -p StatusText --value nap-agent.service | grep -q 'SANDBOX_NODE_PORT'; }
 	wait_for 20 status_names_key && ok "STATUS= says why the edit was refused" || bad "no STATUS= about the invalid edit"
 	check 30087 "$(node_port)" "nodePort unchanged by an invalid edit"
+	test_catalog
 	cx sed -i 's/^SANDBOX_NODE_PORT=.*/SANDBOX_NODE_PORT=30087/' /opt/nap/values.env
 
 	echo "== journal: priorities, and no secret"
@@ -579,6 +585,9 @@ test_daemon() {
 	rolled_out() { cx journalctl -b -u nap-agent.service --no-pager -o cat 2>/dev/null | grep -qE '^nap-sandbox: (rolled out in [0-9]+ s|available) \(1/1 available\)$'; }
 	wait_for 30 rolled_out && ok "journal: nap-sandbox rolled out" || bad "no 'nap-sandbox: rolled out' in the journal"
 
+	test_object_history "$secrets"
+	test_node_exporter
+
 	echo "== idle: libcurl and libpq unloaded (reload or idle close); the next edit applies"
 	net_libs_unmapped() {
 		local maps
@@ -597,6 +606,8 @@ test_daemon() {
 	d=$(el "$t")
 	check "inactive success 0" "$(sc show -p ActiveState --value nap-agent.service) $(sc show -p Result --value nap-agent.service) $(sc show -p ExecMainStatus --value nap-agent.service)" \
 		"stopped in ${d}s"
+	cx grep -qx 'nap_agent_state_lock_held 0' /var/lib/prometheus/node-exporter/nap-agent.prom &&
+		ok "its last metrics file says it stopped (lock 0)" || bad "no nap_agent_state_lock_held 0 after the stop"
 
 	echo "== kill -9: restarted, converges"
 	sc start nap-agent.service
@@ -622,6 +633,130 @@ test_daemon() {
 	sc disable --now nap-agent.service >/dev/null 2>&1 || true
 	cx rm -rf /etc/systemd/system/nap-agent.service.d /opt/nap /etc/rancher
 	cx sh -c "DEBIAN_FRONTEND=noninteractive apt-get purge -y nap-agent" >/dev/null 2>&1 || bad "purge after the daemon checks"
+	cx test ! -e /var/lib/prometheus/node-exporter/nap-agent.prom && ok "purge removed the daemon's metrics file" ||
+		bad "nap-agent.prom left after the purge"
+}
+
+# The refused values.env (the edit just before) as journalctl -x shows it:
+# its entry carries the MESSAGE_ID, and the catalog the .deb installed
+# explains it, with the entry's NAP_VALUES filled in.
+REFUSED_ID=4ae92acd7c354002a51026cd19f939e1
+test_catalog() {
+	local j x
+	echo "== journal: the refused values.env explained by the catalog (journalctl -x)"
+	j=$(cx journalctl --list-catalog 2>&1)
+	grep -q "^$REFUSED_ID nap-agent: " <<<"$j" &&
+		ok "the catalog is installed (journalctl --list-catalog)" || bad "no nap-agent entry in journalctl --list-catalog"
+	j=$(cx journalctl -b -u nap-agent.service --no-pager -o json "MESSAGE_ID=$REFUSED_ID" 2>&1)
+	grep -q '"NAP_VALUES":"/opt/nap/values.env"' <<<"$j" &&
+		ok "the refused entry has MESSAGE_ID=$REFUSED_ID and NAP_VALUES" || bad "no refused entry with its fields: $j"
+	x=$(cx journalctl -b -x -u nap-agent.service --no-pager 2>&1)
+	grep -q 'Subject: values.env refused: nothing applied, the last state kept' <<<"$x" &&
+		grep -q 'nap-agent could not use /opt/nap/values.env\.' <<<"$x" && grep -q '`nap-agent check`' <<<"$x" &&
+		ok "journalctl -x shows the catalog's text, NAP_VALUES filled in" ||
+		bad "journalctl -x: no catalog text for the refused values.env:"$'\n'"$(tail -40 <<<"$x")"
+}
+
+# The browser turned on: journalctl selects the history of its Deployment by
+# NAP_OBJECT, exactly the entries about that object (those whose message
+# names it, compared by cursor with the whole journal of the unit), each
+# with its module and workload, and no secret in any field of any entry.
+test_object_history() {
+	local secrets=$1 s out
+	echo "== journal: one object's history (NAP_OBJECT), no secret in any field"
+	cx sed -i -e 's/^BROWSER_ENABLED=.*/BROWSER_ENABLED=true/' -e 's/^TURN_HOST=.*/TURN_HOST=192.0.2.20/' /opt/nap/values.env
+	secrets+=$'\n'$(cx sed -n -E 's/^(BROWSER_JWT_SECRET|TURN_AUTH_SECRET)=([^ #]+).*/\2/p' /opt/nap/values.env)
+	browser_rolled_out() { cx journalctl -b -u nap-agent.service --no-pager -o cat 2>/dev/null | grep -qE '^nap-browser: rolled out in [0-9]+ s'; }
+	wait_for 60 browser_rolled_out && ok "the browser applied and rolled out" || bad "no 'nap-browser: rolled out'"
+	cx journalctl -b -u nap-agent.service --no-pager -o json NAP_OBJECT=Deployment/nap/nap-browser >"$work/j-object.json"
+	cx journalctl -b -u nap-agent.service --no-pager -o json >"$work/j-all.json"
+	if out=$(python3 - "$work/j-object.json" "$work/j-all.json" 2>&1 <<-'PY'
+		import json, re, sys
+		sel = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+		every = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+		about = re.compile(r"(^|\W)Deployment nap/nap-browser(\W|$)|^nap-browser: ")
+		want = {e["__CURSOR"] for e in every if isinstance(e.get("MESSAGE"), str) and about.search(e["MESSAGE"])}
+		got = {e["__CURSOR"] for e in sel}
+		bad = [e for e in sel if e.get("NAP_OBJECT") != "Deployment/nap/nap-browser"
+		       or e.get("NAP_MODULE") != "browser" or e.get("NAP_WORKLOAD") != "nap-browser"
+		       or e.get("_SYSTEMD_UNIT") != "nap-agent.service"]
+		msgs = [e["MESSAGE"] for e in sel]
+		assert sel, "journalctl NAP_OBJECT=Deployment/nap/nap-browser returned nothing"
+		assert not bad, "entries with other fields: %s" % bad
+		assert got == want, "the selection is not exactly the object's history: missing %s, extra %s" % (
+		    [e["MESSAGE"] for e in every if e["__CURSOR"] in want - got], [e["MESSAGE"] for e in sel if e["__CURSOR"] in got - want])
+		assert any(m.startswith(("created Deployment nap/nap-browser", "adopted Deployment nap/nap-browser")) and
+		           e.get("NAP_PASS") and e.get("NAP_GENERATION") for m, e in zip(msgs, sel)), "no apply entry with its pass: %s" % msgs
+		assert any(e.get("MESSAGE_ID") == "69788dfebd20499b91810819a08e8dee" for e in sel), "no rollout-available MESSAGE_ID: %s" % msgs
+		print("journalctl NAP_OBJECT=Deployment/nap/nap-browser: exactly its %d entries: %s" % (len(sel), " | ".join(msgs)))
+	PY
+	); then ok "$out"; else bad "$out"; fi
+	cx journalctl -b -u nap-agent.service --no-pager -o export >"$work/j-export" 2>&1
+	while IFS= read -r s; do
+		[ -n "$s" ] || continue
+		grep -qF -- "$s" "$work/j-export" && bad "a secret (${s:0:6}...) is in a field of the journal"
+	done <<<"$secrets"
+	ok "no secret in any field of the unit's $(grep -c '^__CURSOR=' "$work/j-export") entries"
+}
+
+# Debian's prometheus-node-exporter installed after nap-agent, as an
+# operator adds monitoring later: nap-agent's file trigger gives the
+# nap-agent user an ACL on the textfile directory and restarts the daemon,
+# which (under its sandbox, ReadWritePaths=) writes nap-agent.prom there;
+# node_exporter's own service (the prometheus user) serves it. Stopping the
+# daemon leaves its last file (lock 0); the purge at the end removes it.
+test_node_exporter() {
+	local pid0 port uid acl m st out
+	echo "== metrics: prometheus-node-exporter installed later; the daemon writes, node_exporter serves"
+	mkdir -p "$work/debs"
+	if ! (cd "$work/debs" && apt-get download prometheus-node-exporter adduser) >"$work/debs/download.log" 2>&1; then
+		bad "apt-get download prometheus-node-exporter adduser:"$'\n'"$(cat "$work/debs/download.log")"
+		return
+	fi
+	cp "$work"/debs/*.deb "$ROOT/root/"
+	pid0=$(main_pid)
+	# Its own service, as the package starts it (the prometheus user), but on
+	# a free port of 127.0.0.1 (the container has the host's network) and
+	# with only the textfile collector: a drop-in made before the install.
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	cx mkdir -p /etc/systemd/system/prometheus-node-exporter.service.d
+	printf '[Service]\nExecStart=\nExecStart=/usr/bin/prometheus-node-exporter --web.listen-address=127.0.0.1:%s --collector.disable-defaults --collector.textfile\n' \
+		"$port" >"$ROOT/etc/systemd/system/prometheus-node-exporter.service.d/e2e.conf"
+	if out=$(cx sh -c 'cd /root && DEBIAN_FRONTEND=noninteractive dpkg -i adduser_*.deb prometheus-node-exporter_*.deb' 2>&1); then
+		ok "dpkg -i prometheus-node-exporter (after nap-agent): $(grep -i 'trigger' <<<"$out" | tr '\n' ' ')"
+	else
+		bad "dpkg -i prometheus-node-exporter:"$'\n'"$out"
+	fi
+	uid=$(cx id -u nap-agent)
+	acl=$(python3 - "$ROOT/var/lib/prometheus/node-exporter" <<-'PY'
+		import os, struct, sys
+		raw = os.getxattr(sys.argv[1], "system.posix_acl_access")
+		for off in range(4, len(raw), 8):
+		    tag, perm, ident = struct.unpack_from("<HHI", raw, off)
+		    if tag == 2:
+		        print("user:%d:%d" % (ident, perm))
+		PY
+	) || true
+	check "user:$uid:7" "$acl" "the trigger gave nap-agent (uid $uid) rwx on the textfile directory by ACL"
+	check "root root" "$(cx stat -c '%U %G' /var/lib/prometheus/node-exporter)" "the directory still root:root"
+	restarted() { [ "$(main_pid)" != "$pid0" ] && [ "$(main_pid)" != 0 ]; }
+	wait_for 30 restarted && ok "the trigger restarted the daemon (MainPID $pid0 -> $(main_pid))" || bad "daemon not restarted"
+	m=/var/lib/prometheus/node-exporter/nap-agent.prom
+	written() { cx grep -qx 'nap_agent_state_lock_held 1' "$m"; }
+	wait_for 30 written && ok "the daemon wrote $m" || bad "no $m with the lock held"
+	st=$(cx stat -c '%a %U' "$m" 2>&1)
+	check "644 nap-agent" "$st" "nap-agent.prom: 0644, written by the nap-agent user"
+	check "active prometheus" "$(sc is-active prometheus-node-exporter.service) $(cx ps -o user= -p "$(sc show -p MainPID --value prometheus-node-exporter.service)")" \
+		"prometheus-node-exporter.service runs, as its package's user"
+	scraped() { curl -sf "http://127.0.0.1:$port/metrics" >"$work/scrape" 2>/dev/null && grep -q '^nap_agent_generation ' "$work/scrape"; }
+	if wait_for 30 scraped; then
+		grep -qx 'node_textfile_scrape_error 0' "$work/scrape" && grep -qx 'nap_agent_state_lock_held 1' "$work/scrape" &&
+			grep -q '^nap_agent_passes_total{result="success"} [1-9]' "$work/scrape" &&
+			ok "node_exporter's service serves it: $(grep -c '^nap_agent_' "$work/scrape") nap_agent_ samples" ||
+			bad "node_exporter's scrape: $(grep -E '^(nap_agent_(state|passes)|node_textfile)' "$work/scrape")"
+	else
+		bad "node_exporter on 127.0.0.1:$port served no nap_agent_ series"
+	fi
 }
 
 # ========================================================================== main

@@ -784,12 +784,66 @@ TEST(json_covers) {
         cJSON_Delete(port);
 }
 
+static void expect_request(const char *method, const char *path, bool apply, const char *verb, const char *kind) {
+        KubeVerb v;
+        size_t k;
+
+        test_context = path;
+        kube_request_classify(method, path, apply, &v, &k);
+        ASSERT_STREQ(kube_verb_to_string(v), verb);
+        ASSERT_STREQ(kube_kind_at(k), kind);
+        test_context = NULL;
+}
+
+/* What the metrics count a request as: the verb from the method, the body
+ * and the query; the kind from the path's group, version and resource. */
+TEST(request_classes) {
+        KubeRequests a = { 0 }, b = { 0 };
+
+        expect_request("GET", "/apis/apps/v1/namespaces/nap/deployments/nap-browser", false, "get", "Deployment");
+        expect_request("GET", "/apis/apps/v1/namespaces/nap/deployments", false, "list", "Deployment");
+        expect_request("GET", "/apis/apps/v1/namespaces/nap/deployments?labelSelector=a%3Db", false, "list",
+                       "Deployment");
+        expect_request("GET", "/api/v1/namespaces/nap/pods?watch=1&resourceVersion=5", false, "watch", "Pod");
+        expect_request("GET", "/apis/apps/v1/namespaces/nap/replicasets?resourceVersion=5&watch=true", false,
+                       "watch", "ReplicaSet");
+        expect_request("PATCH", "/api/v1/namespaces/nap/services/nap-sandbox?fieldManager=nap-agent&force=true",
+                       true, "apply", "Service");
+        expect_request("PATCH", "/api/v1/namespaces/nap/secrets/s?dryRun=All", true, "apply", "Secret");
+        expect_request("PATCH", "/apis/apps/v1/namespaces/nap/daemonsets/sandbox-image-warmer", false, "patch",
+                       "DaemonSet");
+        expect_request("DELETE", "/api/v1/namespaces/nap/services/x?propagationPolicy=Background", false, "delete",
+                       "Service");
+        expect_request("POST", "/api/v1/namespaces/nap/secrets", false, "create", "Secret");
+        expect_request("PUT", "/api/v1/namespaces/nap/configmaps/c", false, "update", "ConfigMap");
+        /* the namespace itself, and the collection of namespaces */
+        expect_request("GET", "/api/v1/namespaces/nap", false, "get", "Namespace");
+        expect_request("GET", "/api/v1/namespaces", false, "list", "Namespace");
+        expect_request("GET", "/apis/coordination.k8s.io/v1/namespaces/nap/leases/l", false, "get", "Lease");
+        /* what names no kind of ours */
+        expect_request("GET", "/version", false, "get", "other");
+        expect_request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", false, "create", "other");
+        expect_request("GET", "/apis/extensions/v1beta1/namespaces/nap/deployments/d", false, "get", "other");
+        expect_request("GET", "/api/v1/namespaces/nap/events", false, "list", "other");
+        expect_request("HEAD", "/api/v1/namespaces/nap/services/s", false, "other", "Service");
+        expect_request("GET", "/", false, "get", "other");
+        expect_request("GET", "", false, "get", "other");
+
+        a.n[KUBE_VERB_APPLY][1] = 2;
+        b.n[KUBE_VERB_APPLY][1] = 3;
+        b.n[KUBE_VERB_WATCH][KUBE_N_KINDS - 1] = 1;
+        kube_requests_add(&a, &b);
+        ASSERT_EQ(a.n[KUBE_VERB_APPLY][1], 5);
+        ASSERT_EQ(a.n[KUBE_VERB_WATCH][KUBE_N_KINDS - 1], 1);
+        ASSERT_STREQ(kube_kind_at(KUBE_N_KINDS - 1), "other");
+}
+
 static const TestCase cases[] = {
         T(token), T(token_file_relative), T(client_cert_data), T(files_relative_to_kubeconfig), T(errors),
         T(missing_file), T(locate), T(paths), T(ref_from_object), T(status_messages), T(needs_replace),
         T(secret_paths),
         T(secret_answers_cut), T(messages_redacted), T(server_name_and_proxy),
-        T(client_refused_and_cancelled), T(adopt_patch), T(owned_beyond), T(json_covers),
+        T(client_refused_and_cancelled), T(adopt_patch), T(owned_beyond), T(json_covers), T(request_classes),
 };
 
 int main(void) {

@@ -125,6 +125,14 @@ TEST(namespace) {
         kube_client_free(c);
 }
 
+/* How many requests of verb on kind c has counted (kube_client_requests). */
+static uint64_t counted(KubeClient *c, KubeVerb verb, const char *kind) {
+        for (size_t i = 0; i < KUBE_N_KINDS; i++)
+                if (streq(kube_kind_at(i), kind))
+                        return kube_client_requests(c)->n[verb][i];
+        TEST_FAIL("no kind %s", kind);
+}
+
 TEST(apply_unchanged_changed) {
         KubeClient *c = default_client();
         cJSON *svc = service("web", "one", 0);
@@ -148,6 +156,9 @@ TEST(apply_unchanged_changed) {
         kube_client_stats(c, &st);
         ASSERT_EQ(st.requests, 3);
         ASSERT_EQ(st.connections, 1);
+        /* counted by verb and kind, for the daemon's metrics */
+        ASSERT_EQ(counted(c, KUBE_VERB_APPLY, "Service"), 3);
+        ASSERT_EQ(counted(c, KUBE_VERB_GET, "Service"), 0);
         kube_apply_result_clear(&a);
         kube_apply_result_clear(&b);
         kube_apply_result_clear(&d);
@@ -164,6 +175,7 @@ TEST(get_delete) {
 
         ASSERT_OK(kube_get(c, &ref, &o, &err));
         ASSERT_STREQ(cJSON_GetObjectItem(o, "kind")->valuestring, "Service");
+        ASSERT_EQ(counted(c, KUBE_VERB_GET, "Service"), 1);
         cJSON_Delete(o);
         o = NULL;
         ASSERT_OK(kube_delete(c, &ref, &existed, &err));
@@ -172,6 +184,8 @@ TEST(get_delete) {
         ASSERT_EQ(err.http_status, 404);
         ASSERT_OK(kube_delete(c, &ref, &existed, &err));
         ASSERT_TRUE(!existed);
+        ASSERT_EQ(counted(c, KUBE_VERB_DELETE, "Service"), 2);
+        ASSERT_EQ(counted(c, KUBE_VERB_GET, "Service"), 2);
         kube_client_free(c);
 }
 
@@ -567,6 +581,15 @@ TEST(fault_retry_success) {
         apply_ok(c, cm, NULL, 0, &res);
         ASSERT_TRUE(res.created);
         ASSERT_EQ(proxy_control("/__stats__", NULL), 4);
+        /* every attempt the client made is counted (as KubeStats counts them
+         * when they end); libcurl resends a request that met a dropped
+         * kept-alive connection by itself, which the proxy sees and we do not */
+        {
+                KubeStats st;
+                kube_client_stats(c, &st);
+                ASSERT_EQ(counted(c, KUBE_VERB_APPLY, "ConfigMap"), st.requests);
+                ASSERT_TRUE(st.requests >= 3);
+        }
 
         /* 429 with Retry-After: 1 is honoured */
         rv = strdup(res.resource_version);

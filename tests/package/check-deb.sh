@@ -21,6 +21,8 @@ for w in \
 	'-rw-r--r-- root/root ./lib/systemd/system/nap-agent.service' \
 	'-rw-r--r-- root/root ./usr/lib/sysusers.d/nap-agent.conf' \
 	'-rw-r--r-- root/root ./usr/lib/tmpfiles.d/nap-agent.conf' \
+	'-rw-r--r-- root/root ./usr/lib/systemd/catalog/nap-agent.catalog' \
+	'-rw-r--r-- root/root ./usr/share/nap-agent/prometheus/nap-agent.rules.yml' \
 	'-rw-r--r-- root/root ./usr/share/man/man8/nap-agent.8.gz' \
 	'-rw-r--r-- root/root ./usr/share/bash-completion/completions/nap-agent' \
 	'-rw-r--r-- root/root ./usr/share/nap-agent/templates/sandbox-deployment.json' \
@@ -31,7 +33,7 @@ done
 [ "$(dpkg-deb -f "$deb" Package)" = nap-agent ] || fail=1
 # libcurl and libpq are opened with dlopen: nothing but the control file says the agent needs them.
 depends=$(dpkg-deb -f "$deb" Depends)
-for d in 'libcurl4 (>= 7.87.0)' libpq5 libcjson1 libyaml-0-2; do
+for d in 'libcurl4 (>= 7.87.0)' libpq5 libcjson1 libyaml-0-2 acl; do
 	grep -qF -- "$d" <<<"$depends" && echo "ok: Depends: $d" || { echo "FAIL: Depends lacks $d: $depends"; fail=1; }
 done
 tmp=$(mktemp -d)
@@ -42,8 +44,18 @@ grep -qE ' \./etc/nap/values\.env$' <<<"$list" && { echo "FAIL: the .deb install
 	echo "ok: no /etc/nap/values.env in the .deb"
 ! grep -qx /etc/nap/values.env "$tmp/conffiles" 2>/dev/null && echo "ok: no values.env conffile" ||
 	{ echo "FAIL: /etc/nap/values.env is a conffile"; fail=1; }
-# sysusers before tmpfiles (the group must exist), then the unit enabled.
-order=$(grep -noE 'systemd-sysusers|systemd-tmpfiles|deb-systemd-helper enable' "$tmp/postinst" | cut -d: -f2 | uniq | tr '\n' ' ')
+# sysusers before tmpfiles (the group must exist), then the unit enabled
+# (each by its first appearance: the trigger runs tmpfiles again).
+order=$(grep -noE 'systemd-sysusers|systemd-tmpfiles|deb-systemd-helper enable' "$tmp/postinst" | cut -d: -f2 |
+	awk '!seen[$0]++' | tr '\n' ' ')
 [ "$order" = "systemd-sysusers systemd-tmpfiles deb-systemd-helper enable " ] && echo "ok: postinst order: $order" ||
 	{ echo "FAIL: postinst order '$order'"; fail=1; }
+# The message catalog (journalctl -x) in the scripts; node_exporter's
+# textfile directory watched (a late prometheus-node-exporter).
+grep -q 'journalctl --update-catalog' "$tmp/postinst" && grep -q 'journalctl --update-catalog' "$tmp/postrm" &&
+	echo "ok: journalctl --update-catalog in postinst and postrm" || { echo "FAIL: no journalctl --update-catalog"; fail=1; }
+grep -q 'setfacl -m u:nap-agent:rwx /var/lib/prometheus/node-exporter' "$tmp/postinst" &&
+	echo "ok: postinst gives nap-agent its ACL entry on the textfile directory" || { echo "FAIL: no setfacl in postinst"; fail=1; }
+grep -qx 'interest-noawait /var/lib/prometheus/node-exporter' "$tmp/triggers" &&
+	echo "ok: trigger on /var/lib/prometheus/node-exporter" || { echo "FAIL: no trigger on the textfile directory"; fail=1; }
 exit $fail

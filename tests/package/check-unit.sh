@@ -83,6 +83,7 @@ want=(
 	'SetCredential=k3s-kubeconfig:none'
 	'UMask=0077'
 	'ProtectSystem=strict'
+	'ReadWritePaths=-/var/lib/prometheus/node-exporter'
 	'ProtectHome=yes'
 	'PrivateTmp=yes'
 	'PrivateDevices=yes'

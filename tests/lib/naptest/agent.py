@@ -181,6 +181,10 @@ class Agent:
             else:
                 e[k] = v
         self.log = open(self.log_path, "wb")
+        # Never the machine's node_exporter textfile directory (the daemon's
+        # default when it exists): no metrics unless the test names a directory.
+        if not any(a.startswith("--metrics-dir") for a in args):
+            args = list(args) + ["--metrics-dir="]
         self.proc = subprocess.Popen(
             list(prefix) + [BINARY, "run", "--values", values, "--state-dir", state]
             + (["--kubeconfig", kubeconfig] if kubeconfig else []) + list(args),
