@@ -33,6 +33,9 @@ typedef struct LedgerObject {
         char *applied_at; /* RFC 3339 UTC */
         cJSON *view;      /* secret-free view of what was applied; may be NULL */
         char *pending;    /* "apply" or "delete": a write was sent, its outcome not yet recorded */
+        char *adopted_digest; /* a workload taken over with its pod template as it was: the
+                               * secret-digest annotation's value then, which the template
+                               * does not carry until a secret it reads changes; else NULL */
 } LedgerObject;
 
 typedef struct LedgerClient {
@@ -111,6 +114,10 @@ int ledger_record_client(Ledger *l, const char *id, const char *module, const ch
  * forgetting the object settles it. */
 int ledger_intend_object(Ledger *l, const char *api_version, const char *kind, const char *namespace,
                          const char *name, const char *module, const char *op, bool *ret_created);
+/* Sets (digest NULL: clears) the adopted_digest of a recorded object; a
+ * later ledger_record_object() keeps it. */
+int ledger_set_adopted_digest(Ledger *l, const char *kind, const char *namespace, const char *name,
+                              const char *digest);
 /* Undoes an intent whose write certainly did not happen (the server
  * refused it): a new entry goes, an old one loses its pending mark. */
 void ledger_abandon_intent(Ledger *l, const char *kind, const char *namespace, const char *name, bool created);
