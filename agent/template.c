@@ -412,6 +412,7 @@ typedef struct Owners {
         Module first_enabled; /* the module it is shown under */
         bool enabled;         /* rendered: one of the owners is on */
         bool partial;         /* "partial": true, owned by the platform's core */
+        bool installer_patches; /* "installerPatches": true (template.h) */
         char names[64];       /* "sandbox" or "sandbox,browser", as the ledger records it */
 } Owners;
 
@@ -497,6 +498,7 @@ static int add_object(DesiredSet *s, const Owners *own, const char *path, cJSON 
         o->rank = kind_rank(o->kind);
         o->holds_secrets = streq(o->kind, "Secret");
         o->partial = own->partial;
+        o->installer_patches = own->installer_patches;
         if (!o->modules || !o->source || !o->api_version || !o->kind || !o->name)
                 return -ENOMEM;
         return 0;
@@ -541,6 +543,7 @@ static int render_file(const Config *c, const char *path, DesiredSet *s, DiagLis
                 cJSON_Delete(j);
                 return r;
         }
+        own.installer_patches = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "installerPatches"));
 
         RenderCtx ctx = { .config = c, .file = path, .diags = diags };
         bool is_client = cJSON_HasObjectItem(j, "oauthClient");
