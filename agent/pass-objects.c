@@ -15,6 +15,7 @@
 
 #include "pass-internal.h"
 #include "util/clock.h"
+#include "util/json.h"
 #include "util/log.h"
 
 #define GONE_POLL_USEC (250 * USEC_PER_MSEC)
@@ -37,6 +38,7 @@ struct ObjectTask {
         char *id;            /* "Kind namespace/name", for the log */
         KubeOp *op;
         sd_event_source *timer; /* waiting for a replaced object to be gone */
+        bool held;              /* applied with its secret digest held back (template.h) */
 };
 
 static ObjectTask *task_free(ObjectTask *t) {
@@ -118,9 +120,22 @@ static unsigned apply_flags(const Pass *p, const PlanAction *a) {
         const LedgerObject *e = ledger_entry(p, a);
         unsigned flags = a->adopt ? KUBE_APPLY_ADOPT : 0;
 
-        /* A partial object (nap-cp's public URLs) is set only on what exists. */
+        /* A partial object (nap-cp's public URLs) is set only on what
+         * exists, and never taken over: the rest of it is install.sh's. */
         if (a->object->partial)
                 flags = KUBE_APPLY_EXISTING;
+        else {
+                /* install.sh may run again (a platform upgrade re-applies and
+                 * re-patches the modules): what it leaves behind is taken
+                 * back (kube.h). */
+                flags |= KUBE_APPLY_RECLAIM;
+                if (a->object->installer_patches)
+                        flags |= KUBE_APPLY_TAKE_PATCHED;
+                /* The answer to the first write was lost: it may have been
+                 * an adoption, so it is one again. */
+                if (e && e->pending && !e->digest[0])
+                        flags |= KUBE_APPLY_ADOPT;
+        }
 
         /* A resync reads first and writes only what drifted; so does the
          * first apply of an entry read back from the cluster (no digest). */
@@ -129,15 +144,46 @@ static unsigned apply_flags(const Pass *p, const PlanAction *a) {
         return flags;
 }
 
+/* The object as it is applied: with its pod template's secret digest, or
+ * with it held back (a workload taken over from install.sh whose secrets
+ * did not change since; template.h). live_read: live was just read. */
+static int task_body(ObjectTask *t, const cJSON *live, bool live_read, cJSON **ret) {
+        const LedgerObject *e = ledger_entry(t->pass, t->a);
+        const cJSON *body = t->a->object->body;
+
+        /* A replaced object is new: its pods start anyway. */
+        t->held = t->step != TASK_REPLACE_APPLY &&
+                  template_secret_digest_held(body, e ? e->adopted_digest : NULL, live, live_read);
+        if (t->held)
+                return template_secret_digest_hold(body, ret);
+        *ret = cJSON_Duplicate(body, true);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* KubeApplyChoose: the body once the object was read. */
+static int choose_body(const cJSON *live, cJSON **ret, void *userdata) {
+        ObjectTask *t = userdata;
+
+        *ret = NULL;
+        if (!template_needs_secret_digest_key(t->a->object))
+                return 0;
+        return task_body(t, live, true, ret);
+}
+
 static int task_start_apply(ObjectTask *t, unsigned flags) {
         const LedgerObject *e = ledger_entry(t->pass, t->a);
         const cJSON *ann = template_secret_digest_annotation(t->a->object->body);
+        _cleanup_(json_delete_wipedp) cJSON *body = NULL;
+        int r;
 
         /* Never the stand-in of a secret digest: the digest gate seals them. */
         if (cJSON_IsString(ann) && streq(ann->valuestring, SECRET_DIGEST_PENDING))
                 return -ENOKEY;
-        return kube_apply_start(t->pass->objects.kube, t->a->object->body, e ? e->resource_version : NULL, flags,
-                                on_applied, t, &t->op);
+        r = task_body(t, NULL, false, &body);
+        if (r < 0)
+                return r;
+        return kube_apply_choose_start(t->pass->objects.kube, body, e ? e->resource_version : NULL, flags,
+                                       choose_body, on_applied, t, &t->op);
 }
 
 static int task_start_delete(ObjectTask *t) {
@@ -151,7 +197,12 @@ static void log_applied(ObjectTask *t, const KubeApplyResult *ar) {
         Pass *p = t->pass;
 
         if (ar->adopted)
-                log_notice("adopted %s: the fields install.sh's kubectl applied now belong to nap-agent", t->id);
+                log_notice("adopted %s: the fields install.sh's kubectl applied now belong to nap-agent%s", t->id,
+                           t->held ? "; its pod template is left as it was (its secret digest waits on the object "
+                                     "until a secret it reads changes), so no pod restarts" : "");
+        if (ar->reclaimed)
+                log_notice("took %s back from install.sh's kubectl, which had applied it again: what values.env no "
+                           "longer sets is removed", t->id);
         if (t->a->object->partial && ar->changed && !(t->pa->apply_flags & KUBE_APPLY_RESYNC)) {
                 log_info("updated %s: only the fields nap-agent sets on it (%s)", t->id, t->a->object->source);
                 p->res.objects_applied++;
@@ -253,6 +304,10 @@ static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *u
         } else {
                 log_applied(t, ar);
                 r = plan_action_record(p->ledger, t->a, ar->resource_version);
+                if (r >= 0 && !t->a->object->partial)
+                        r = ledger_set_adopted_digest(p->ledger, t->a->kind, t->a->namespace, t->a->name,
+                                                      t->held ? template_secret_digest_value(t->a->object->body)
+                                                              : NULL);
                 /* followed after the pass; nap-cp (partial) is the platform's */
                 if (r >= 0 && ar->changed && !t->a->object->partial)
                         r = pass_result_add_workload(&p->res, t->a->module, ar->live);

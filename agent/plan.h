@@ -56,6 +56,10 @@ typedef struct Plan {
         size_t n_actions;
         char **notes;
         size_t n_notes;
+        /* plan --live: the workloads in the cluster, and those whose pod
+         * template the apply changes (their pods are replaced) */
+        size_t n_pod_templates;
+        size_t n_pod_templates_changed;
 } Plan;
 
 /* Computes the plan. desired and l must outlive the plan. */
@@ -76,16 +80,18 @@ void plan_print(const Plan *p, FILE *f, bool show_unchanged);
 cJSON *plan_object_view(const DesiredObject *o, const Config *c, const Ledger *l);
 /* Keyed digest of a desired client. */
 void plan_client_digest(const Ledger *l, const DesiredClient *dc, char ret[LEDGER_DIGEST_HEX]);
-/* For `plan --live`: fetch returns what a server-side dry-run apply of o
- * would leave (*ret_would_be) and the live object (*ret_live, NULL when it
- * does not exist); fetch_client returns 1 with the stored name and first
+/* For `plan --live`: fetch returns what the apply of o would leave (a
+ * server-side dry run, *ret_would_be) and the live object (*ret_live, NULL
+ * when it does not exist); fetch_client returns 1 with the stored name and first
  * redirect_uri of a client row, 0 when there is none. Negative aborts. */
 typedef int (*PlanLiveFetch)(const DesiredObject *o, cJSON **ret_would_be, cJSON **ret_live, void *userdata);
 typedef int (*PlanLiveClient)(const char *id, char **ret_name, char **ret_redirect_uri, void *userdata);
 
 /* Like plan_compute(), but compares with the cluster (fetch) and the
- * database (fetch_client), so it also shows drift; deletes still come from
- * the ledger. A NULL fetch or fetch_client compares with the ledger instead. */
+ * database (fetch_client), so it also shows drift, and notes how many pod
+ * templates in the cluster the apply changes (zero when it takes over
+ * install.sh's workloads); deletes still come from the ledger. A NULL
+ * fetch or fetch_client compares with the ledger instead. */
 int plan_compute_live(const DesiredSet *desired, const Config *c, const Ledger *l, PlanLiveFetch fetch,
                       PlanLiveClient fetch_client, void *userdata, Plan **ret);
 
