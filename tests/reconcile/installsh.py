@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The module objects as the platform's install.sh deploys them, written by
-hand from /work/shared/UPSTREAM.md §2 (not from the agent's templates), for
-the tests that take over an installation made by install.sh.
+hand from what install.sh deploys (not from the agent's templates), for
+the tests that take over an installation made by install.sh, and
+install.sh's own steps played against the harness (install_sh).
 
 installsh_objects(v) renders them from v, a dict of the resolved values of
 a values.env (what install.sh's `${KEY:-default}` reads make of it). The
@@ -14,7 +15,14 @@ on the harness's Kubernetes 1.20 refuses a port list without it (UPSTREAM.md
 
 Then install.sh's `kubectl patch`es (manager kubectl-patch, an Update):
 coturn's imagePullSecrets, coturn's nodeSelector with tolerations, the
-warmer's nodeSelector (installsh_patches).
+warmer's nodeSelector (installsh_patches). With an empty key it patches
+nothing, so what an earlier run patched stays.
+
+installsh_values() is a values.env in the shape of the platform's example,
+resolve() what install.sh's `${KEY:-default}` reads make of one, and
+install_sh() what a run of install.sh does to the modules: its server-side
+apply (field manager kubectl, --force-conflicts), then its patches, with the
+real kubectl.
 """
 import json
 
@@ -96,7 +104,7 @@ def sandbox_objects(v):
         ("NAP_URL", "http://%s-cp:3000" % p),
         ("OAUTH_CLIENT_ID", "sandbox-service"),
         ("SANDBOX_SERVICE_URL", v["SANDBOX_PUBLIC_URL"]),
-        ("SANDBOX_DOMAIN", v["SANDBOX_DOMAIN"]),
+        ("SANDBOX_DOMAIN", v.get("SANDBOX_DOMAIN", "")),
         ("OPENSANDBOX_URL", v["OPENSANDBOX_URL"]),
     ]
     pull = lambda name, image: {"name": name, "image": image, "command": ["true"], "resources": TINY}  # noqa: E731
@@ -183,7 +191,7 @@ def browser_objects(v, coturn_strategy=True):
         _http_service(v, p + "-browser", 3005, int(v["BROWSER_NODE_PORT"])),
         _service_deployment(v, p + "-browser", "browser", 3005, env),
         {"apiVersion": "v1", "kind": "Service",
-         "metadata": {"name": "coturn", "namespace": ns, "labels": {"app": "coturn"}},
+         "metadata": {"name": "coturn", "namespace": ns},  # no labels (install.sh's coturn.yaml)
          "spec": {"clusterIP": "None", "selector": {"app": "coturn"},
                   "ports": [{"name": "turn-tcp", "port": 3478, "targetPort": 3478, "protocol": "TCP"}]}},
         coturn,
@@ -236,3 +244,70 @@ def installsh_patches(v):
 
 def as_list(objs):
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": objs})
+
+
+# ---- a values.env as install.sh reads it, and a run of it ------------------------
+
+def installsh_values(tag, ns, sandbox_port, browser_port, **over):
+    """A values.env in the shape of the platform's example (optional keys
+    blank), both modules on; ordered (KEY, value) pairs."""
+    from naptest.values import hexsecret
+    v = dict([
+        ("NAMESPACE", ns), ("APP_PREFIX", ""), ("REGISTRY", "registry.test/platform"), ("IMAGE_TAG", "v2.1.0"),
+        ("PLATFORM_IMAGE_PREFIX", ""), ("NAP_HOST", "192.0.2.10"), ("NAP_NODE_PORT", ""), ("INGRESS_MODE", ""),
+        ("WEB_PUBLIC_URL", ""), ("PG_USERNAME", "nap"), ("DB_NAME", ""),
+        ("KUBECONFIG", "./kubeconfig.yaml"),
+        ("SANDBOX_ENABLED", "true"), ("SANDBOX_NODE_PORT", str(sandbox_port)),
+        ("SANDBOX_JWT_SECRET", hexsecret(tag + "-sjwt")), ("SANDBOX_SERVICE_KEY", hexsecret(tag + "-skey")),
+        ("SANDBOX_DOMAIN", "sandbox.example.test"), ("OPENSANDBOX_URL", ""), ("SANDBOX_PUBLIC_URL", ""),
+        ("SANDBOX_NODE_SELECTOR", ""),
+        ("BROWSER_ENABLED", "true"), ("BROWSER_NODE_PORT", str(browser_port)),
+        ("BROWSER_JWT_SECRET", hexsecret(tag + "-bjwt")), ("TURN_AUTH_SECRET", hexsecret(tag + "-turn")),
+        ("TURN_HOST", "192.0.2.20"), ("TURN_PORT", ""), ("BROWSER_PUBLIC_URL", ""), ("COTURN_NODE_SELECTOR", ""),
+        ("COTURN_IMAGE", ""), ("RUNTIME_NODE_IMAGE", ""), ("RUNTIME_PYTHON_IMAGE", ""), ("RUNTIME_GOLANG_IMAGE", ""),
+        ("PAUSE_IMAGE", ""), ("IMAGE_PULL_SECRET", ""),
+    ])
+    v.update(over)
+    return list(v.items())
+
+
+def resolve(vals):
+    """What install.sh's `${KEY:-default}` reads make of vals (KEY -> value)."""
+    v = {k: x for k, x in vals.items() if x}
+
+    def d(key, default):
+        v.setdefault(key, default)
+    d("NAMESPACE", "nap")
+    d("APP_PREFIX", "nap")
+    d("REGISTRY", "ghcr.io/neutree-ai/agent-platform")
+    d("IMAGE_TAG", "latest")
+    d("PLATFORM_IMAGE_PREFIX", "%s/%s" % (v["REGISTRY"], v["APP_PREFIX"]))
+    d("NAP_NODE_PORT", "30080")
+    d("PG_USERNAME", "nap")
+    d("DB_NAME", "nap")
+    d("SANDBOX_NODE_PORT", "30086")
+    d("BROWSER_NODE_PORT", "30085")
+    d("TURN_PORT", "3478")
+    d("COTURN_IMAGE", "docker.io/coturn/coturn:4.6")
+    d("RUNTIME_NODE_IMAGE", "docker.io/library/node:22-bookworm")
+    d("RUNTIME_PYTHON_IMAGE", "docker.io/library/python:3.12-bookworm")
+    d("RUNTIME_GOLANG_IMAGE", "docker.io/library/golang:1.23")
+    d("PAUSE_IMAGE", "registry.k8s.io/pause:3.9")
+    d("OPENSANDBOX_URL", "http://opensandbox-server.%s.svc:80" % v["NAMESPACE"])
+    d("WEB_PUBLIC_URL", "http://%s:%s" % (v["NAP_HOST"], v["NAP_NODE_PORT"]))
+    d("SANDBOX_PUBLIC_URL", "http://%s:%s" % (v["NAP_HOST"], v["SANDBOX_NODE_PORT"]))
+    d("BROWSER_PUBLIC_URL", "http://%s:%s" % (v["NAP_HOST"], v["BROWSER_NODE_PORT"]))
+    return v
+
+
+def install_sh(site, coturn_strategy=True, cp=True):
+    """What a run of install.sh does to the modules for site's values.env:
+    its server-side apply of the module objects (and of the platform's
+    nap-cp), then its patches. Returns the resolved values."""
+    from naptest.kube import kubectl
+    v = resolve(site.vals)
+    objs = installsh_objects(v, coturn_strategy) + ([control_plane(v)] if cp else [])
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=as_list(objs))
+    for kind, name, patch in installsh_patches(v):
+        kubectl("-n", v["NAMESPACE"], "patch", kind, name, "-p", json.dumps(patch))
+    return v
