@@ -146,17 +146,22 @@ static unsigned apply_flags(const Pass *p, const PlanAction *a) {
 
 /* The object as it is applied: with its pod template's secret digest, or
  * with it held back (a workload taken over from install.sh whose secrets
- * did not change since; template.h). live_read: live was just read. */
+ * did not change since; template.h). live_read: live was just read.
+ * *ret: a new object, or NULL for the one already given to the apply. */
 static int task_body(ObjectTask *t, const cJSON *live, bool live_read, cJSON **ret) {
         const LedgerObject *e = ledger_entry(t->pass, t->a);
         const cJSON *body = t->a->object->body;
+        bool was_held = t->held;
 
+        *ret = NULL;
         /* A replaced object is new: its pods start anyway. */
         t->held = t->step != TASK_REPLACE_APPLY &&
                   template_secret_digest_held(body, e ? e->adopted_digest : NULL, live, live_read);
         if (t->held)
                 return template_secret_digest_hold(body, ret);
-        *ret = cJSON_Duplicate(body, true);
+        if (!was_held)
+                return 0;
+        *ret = cJSON_Duplicate(body, true); /* the apply was given the held one */
         return *ret ? 0 : -ENOMEM;
 }
 
@@ -173,17 +178,18 @@ static int choose_body(const cJSON *live, cJSON **ret, void *userdata) {
 static int task_start_apply(ObjectTask *t, unsigned flags) {
         const LedgerObject *e = ledger_entry(t->pass, t->a);
         const cJSON *ann = template_secret_digest_annotation(t->a->object->body);
-        _cleanup_(json_delete_wipedp) cJSON *body = NULL;
+        _cleanup_(json_delete_wipedp) cJSON *held = NULL;
         int r;
 
         /* Never the stand-in of a secret digest: the digest gate seals them. */
         if (cJSON_IsString(ann) && streq(ann->valuestring, SECRET_DIGEST_PENDING))
                 return -ENOKEY;
-        r = task_body(t, NULL, false, &body);
+        t->held = false;
+        r = task_body(t, NULL, false, &held);
         if (r < 0)
                 return r;
-        return kube_apply_choose_start(t->pass->objects.kube, body, e ? e->resource_version : NULL, flags,
-                                       choose_body, on_applied, t, &t->op);
+        return kube_apply_choose_start(t->pass->objects.kube, held ? held : t->a->object->body,
+                                       e ? e->resource_version : NULL, flags, choose_body, on_applied, t, &t->op);
 }
 
 static int task_start_delete(ObjectTask *t) {
