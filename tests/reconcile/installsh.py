@@ -203,7 +203,9 @@ def control_plane(v, env=None, container="control-plane"):
     which carries the public URLs); env: its env entries (name, value)."""
     name = v["APP_PREFIX"] + "-cp"
     if env is None:
-        env = [("NODE_ENV", "production"), ("SANDBOX_PUBLIC_URL", v["SANDBOX_PUBLIC_URL"]),
+        # install.sh's nap-cp carries its OAuth issuer and the modules' public URLs
+        env = [("NODE_ENV", "production"), ("WEB_PUBLIC_URL", v["WEB_PUBLIC_URL"]),
+               ("SANDBOX_PUBLIC_URL", v["SANDBOX_PUBLIC_URL"]),
                ("BROWSER_PUBLIC_URL", v["BROWSER_PUBLIC_URL"])]
     return _deployment(v, name, {
         "name": container,

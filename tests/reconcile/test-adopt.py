@@ -27,7 +27,9 @@ then `kubectl patch` of coturn and the warmer with the real kubectl
     nothing; a key emptied afterwards (SANDBOX_DOMAIN, whose value install.sh's
     kubectl now owns again beside the agent) is removed live, and so are the
     selectors (`plan --live` shows them first);
-  - the agent first, install.sh after: the same.
+  - the agent first, install.sh after: the same;
+  - TURN_PORT=443 (a site forwarding 443 to coturn's 3478): the switch-over
+    restarts nothing either.
 
     with-harness.sh test-adopt.py NAP_AGENT
 """
@@ -61,11 +63,16 @@ def template_generation(ns):
     return get("daemonsets", ns, "sandbox-image-warmer")["metadata"]["annotations"][TEMPLATE_GENERATION]
 
 
+REVISION = "deployment.kubernetes.io/revision"
+
+
 def replicasets(ns):
     """The ReplicaSets of each Deployment, once kube-controller-manager has
-    seen every Deployment's latest generation and made a ReplicaSet of each
-    one's current pod template (coturn's Recreate strategy makes it a round
-    later than it observes the generation)."""
+    seen every Deployment's latest generation and made (or taken back) the
+    ReplicaSet of each one's current pod template, as its latest revision
+    (coturn's Recreate strategy does that a round later than it observes
+    the generation; an earlier ReplicaSet of the same template is taken
+    back under a new revision)."""
     def current():
         out = {}
         for d in DEPLOYS:
@@ -74,9 +81,10 @@ def replicasets(ns):
                 return None
             sets = [r for r in kube.items("replicasets", ns)
                     if any(o.get("name") == d for o in r["metadata"].get("ownerReferences", []))]
-            tmpl = dep["spec"]["template"]
+            tmpl, rev = dep["spec"]["template"], (dep["metadata"].get("annotations") or {}).get(REVISION)
             if not any(r["spec"]["template"].get("metadata", {}).get("annotations") == tmpl["metadata"].get("annotations")
-                       and r["spec"]["template"]["spec"] == tmpl["spec"] for r in sets):
+                       and r["spec"]["template"]["spec"] == tmpl["spec"]
+                       and (r["metadata"].get("annotations") or {}).get(REVISION) == rev for r in sets):
                 return None
             out[d] = sorted(r["metadata"]["name"] for r in sets)
         return out
@@ -129,7 +137,7 @@ def site_of(tag, ns, **over):
     return Site(tag, installsh_values(tag, ns, *PORTS[ns], **over))
 
 
-PORTS = {NS: (31686, 31685), "coexist": (31786, 31785)}
+PORTS = {NS: (31686, 31685), "coexist": (31786, 31785), "turnport": (31886, 31885)}
 SELECTORS = dict(COTURN_NODE_SELECTOR="kubernetes.io/hostname=node-a", SANDBOX_NODE_SELECTOR="pool=sandbox,zone=eu-1a",
                  IMAGE_PULL_SECRET="mirror-pull")
 
@@ -294,6 +302,23 @@ def case_agent_first():
     invariant(site, shared=("kubectl",))
 
 
+# ---- 6. a site that forwards another port to coturn's 3478 ---------------------------
+
+def case_turn_port():
+    """TURN_PORT is what browsers are told (a site forwarding 443 to 3478);
+    install.sh keeps coturn on 3478: switching over restarts nothing there
+    either (needs issue 22's item 8: coturn on 3478 whatever TURN_PORT)."""
+    site = site_of("turnport", "turnport", TURN_PORT="443")
+    install_sh(site)
+    sets, tmpl = replicasets("turnport"), templates("turnport")
+    site.apply_ok()
+    after = templates("turnport")
+    changed = [n for n in tmpl if after[n] != tmpl[n]]
+    check(not changed, "TURN_PORT=443: pod templates changed: %s" % changed)
+    check(replicasets("turnport") == sets, "TURN_PORT=443: new ReplicaSets")
+    invariant(site)
+
+
 def main():
     init(sys.argv)
     run = Results("reconcile-adopt")
@@ -307,8 +332,9 @@ def main():
     ok = ok and run.case("install.sh run again after the agent: same objects, nothing written, selectors still ours",
                          case_installsh_again, site)
     run.case("the agent first, install.sh after: same objects, nothing written", case_agent_first)
+    run.case("TURN_PORT=443 (coturn on 3478, as install.sh): the switch-over restarts nothing", case_turn_port)
     secrets = []
-    for tag in ("adopt", "coexist"):
+    for tag in ("adopt", "coexist", "turnport"):
         secrets += [v for k, v in installsh_values(tag, "x", 1, 1)
                     if k in ("SANDBOX_JWT_SECRET", "SANDBOX_SERVICE_KEY", "BROWSER_JWT_SECRET", "TURN_AUTH_SECRET")]
     secrets.append(site.vals["TURN_AUTH_SECRET"])

@@ -90,7 +90,8 @@ def case_takeover():
     # nap-cp already had these URLs from install.sh: they stay, now the agent's
     cp = get("deployments", ns, "nap-cp")
     env = {e["name"]: e.get("value") for e in cp["spec"]["template"]["spec"]["containers"][0]["env"]}
-    check(env == {"NODE_ENV": "production", "SANDBOX_PUBLIC_URL": v["SANDBOX_PUBLIC_URL"],
+    check(env == {"NODE_ENV": "production", "WEB_PUBLIC_URL": v["WEB_PUBLIC_URL"],
+                  "SANDBOX_PUBLIC_URL": v["SANDBOX_PUBLIC_URL"],
                   "BROWSER_PUBLIC_URL": v["BROWSER_PUBLIC_URL"]}, "nap-cp env: %r" % env)
 
     no_write_on_second_apply(site)
