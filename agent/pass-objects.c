@@ -204,8 +204,8 @@ static void log_applied(ObjectTask *t, const KubeApplyResult *ar) {
 
         if (ar->adopted)
                 log_notice("adopted %s: the fields install.sh's kubectl applied now belong to nap-agent%s", t->id,
-                           t->held ? "; its pod template is left as it was (its secret digest waits on the object "
-                                     "until a secret it reads changes), so no pod restarts" : "");
+                           t->held ? "; its secret digest waits on the object, not in its pod template, until a "
+                                     "secret its pods read changes (adding it would restart them)" : "");
         if (ar->reclaimed)
                 log_notice("took %s back from install.sh's kubectl, which had applied it again: what values.env no "
                            "longer sets is removed", t->id);

@@ -166,7 +166,8 @@ def case_switch_over(site):
     check(sets2 == sets, "new ReplicaSets: %s -> %s" % (sets, sets2))
     check(template_generation(NS) == gen, "the warmer's %s moved: %s -> %s" % (TEMPLATE_GENERATION, gen,
                                                                               template_generation(NS)))
-    check(r.err.count("so no pod restarts") == 3, "the three workloads that read secrets: %s" % r.err)
+    check(r.err.count("its secret digest waits on the object") == 3, "the three workloads that read secrets: %s"
+          % r.err)
     # what install.sh's patches set: still live (the templates above), now the agent's
     check(selectors(NS) == {"coturn": ({"kubernetes.io/hostname": "node-a"}, [{"operator": "Exists"}],
                                        [{"name": "mirror-pull"}]),
