@@ -33,10 +33,24 @@ static int open_manager(const CliArgs *a, bool read_only, Manager **ret) {
 typedef struct LiveCtx {
         Manager *m;
         const Config *c;
+        const Ledger *l;
 } LiveCtx;
+
+/* What an apply of o would send, live being what was read: its secret
+ * digest held back when it takes over install.sh's workload (template.h).
+ * *ret: a new object, or NULL for o->body. */
+static int live_body(const LiveCtx *ctx, const DesiredObject *o, const cJSON *live, cJSON **ret) {
+        const LedgerObject *e = ledger_find_object(ctx->l, o->kind, o->namespace, o->name);
+
+        *ret = NULL;
+        if (!template_secret_digest_held(o->body, e ? e->adopted_digest : NULL, live, true))
+                return 0;
+        return template_secret_digest_hold(o->body, ret);
+}
 
 static int fetch_live(const DesiredObject *o, cJSON **ret_would_be, cJSON **ret_live, void *userdata) {
         LiveCtx *ctx = userdata;
+        _cleanup_(json_delete_wipedp) cJSON *held = NULL;
         KubeApplyResult ar = { 0 };
         KubeError err = { 0 };
         KubeClient *k;
@@ -56,10 +70,23 @@ static int fetch_live(const DesiredObject *o, cJSON **ret_would_be, cJSON **ret_
                 *ret_would_be = *ret_live = NULL;
                 return 0;
         }
-        r = kube_apply(k, o->body, NULL, KUBE_APPLY_DRY_RUN, &ar, &err);
+        r = live_body(ctx, o, live, &held);
+        if (r >= 0)
+                r = kube_apply(k, held ? held : o->body, NULL, KUBE_APPLY_DRY_RUN, &ar, &err);
         if (r < 0) {
                 cJSON_Delete(live);
-                return log_error_errno(r, "Server-side dry-run of %s/%s failed: %s", o->kind, o->name, err.message);
+                return log_error_errno(r, "Server-side dry-run of %s/%s failed: %s", o->kind, o->name,
+                                       err.message[0] ? err.message : STRERROR(r));
+        }
+        /* The dry run cannot take install.sh's fields over first: what
+         * that would remove is removed here (never from the platform's own
+         * object, whose other fields are not the agent's to take). */
+        if (!o->partial && ar.live &&
+            kube_adopt_leftovers(ar.live, held ? held : o->body, o->installer_patches ? KUBE_APPLY_TAKE_PATCHED : 0,
+                                 true) < 0) {
+                kube_apply_result_clear(&ar);
+                cJSON_Delete(live);
+                return log_error_errno(ENOMEM, "Out of memory");
         }
         *ret_would_be = ar.live;
         ar.live = NULL;
@@ -133,7 +160,7 @@ int cli_plan(CliArgs *a) {
         }
         if (a->live) {
                 _cleanup_(pass_cache_freep) PassCache *cache = NULL;
-                LiveCtx ctx = { m, c };
+                LiveCtx ctx = { m, c, l };
                 if (pass_cache_new(&cache) < 0) {
                         log_error_errno(ENOMEM, "Out of memory");
                         return CLI_EXIT_FAILURE;

@@ -106,20 +106,30 @@ bool kube_path_is_secret(const char *path);
 int kube_error_from_curl(CURLcode cc, const char *detail, const char *server, bool too_big, bool *ret_retry,
                          KubeError *err);
 
-/* ---- adoption, the pure half (kube-adopt.c) --------------------------------
+/* ---- adoption, the pure half (kube-adopt.c) -------------------------------
  *
- * Adoption, the pure half: from an object as the server returned it, the
- * merge patch of metadata.managedFields that hands the fields install.sh's
- * `kubectl apply --server-side` owned (manager kubectl, operation Apply) to
- * nap-agent's Apply entry. Nothing is taken when nap-agent already has an
- * Apply entry (it applied the object before). kube.c sends it, guarded by
- * the resourceVersion it read. Fields of Update managers (kubectl-label,
- * kubectl-edit, kubectl-patch, controllers) stay theirs.
+ * Which fields of an object as the server returned it were set by the
+ * platform's install.sh, and the merge patch of metadata.managedFields that
+ * hands them to nap-agent's Apply entry.
+ *
+ * install.sh sets them two ways: `kubectl apply --server-side` (manager
+ * kubectl, operation Apply): every field of that entry; and, on coturn and
+ * the image warmer, `kubectl patch` of the pod template's nodeSelector,
+ * tolerations and imagePullSecrets (manager kubectl-patch, an Update): only
+ * those, and only when the caller asks (KUBE_APPLY_TAKE_PATCHED). Every
+ * other field of every other manager (kubectl-label, kubectl-edit, the rest
+ * of a kubectl-patch, controllers) stays theirs. kube.c sends the patch,
+ * guarded by the resourceVersion it read: before the first apply of an
+ * object (KUBE_APPLY_ADOPT), and again when install.sh re-ran since and
+ * left a field that the agent's apply would otherwise leave behind
+ * (KUBE_APPLY_RECLAIM).
  */
 
-/* *ret: the patch (caller frees), or NULL when nothing is to be taken over.
- * Returns 0 or -ENOMEM. */
-int kube_adopt_patch(const cJSON *live, const char *api_version, cJSON **ret);
+/* *ret: the patch (caller frees), or NULL when install.sh's managers own
+ * nothing to take over. Their fields join nap-agent's Apply entry when it
+ * has one (install.sh re-ran after the agent), else a new one. flags:
+ * KUBE_APPLY_TAKE_PATCHED or 0. Returns 0 or -ENOMEM. */
+int kube_adopt_patch(const cJSON *live, const char *api_version, unsigned flags, cJSON **ret);
 
 /* Whether nap-agent's Apply entry in live's managedFields owns a field that
  * want does not set (a field an earlier apply set, which the next apply of

@@ -41,6 +41,7 @@ struct KubeOp {
         KubeObjectDone object_done;
         KubeDeleteDone delete_done;
         KubeApplyDone apply_done;
+        KubeApplyChoose choose;
         char *path;
         /* apply */
         ApplyStep step;
@@ -48,9 +49,11 @@ struct KubeOp {
         char *body;
         char *api_version;
         char *last_rv;
-        cJSON *desired;
+        cJSON *desired; /* what body says */
         cJSON *before;
-        bool adopted;
+        bool adopted;   /* install.sh's fields taken over before the first apply (ADOPT) */
+        bool reclaimed; /* ... again, it having re-run since (RECLAIM) */
+        bool taken;     /* a takeover was tried: at most one per apply */
         unsigned reads;
         char *list; /* kube_add_entries_start: the list's member name */
 };
@@ -261,7 +264,7 @@ static void apply_fail(KubeOp *op, int r, const KubeError *err) {
 static void apply_result(KubeOp *op, long status, cJSON *live, bool written) {
         bool dry_run = op->flags & KUBE_APPLY_DRY_RUN;
         const char *rv = resource_version(live);
-        KubeApplyResult res = { .created = status == 201, .adopted = op->adopted };
+        KubeApplyResult res = { .created = status == 201, .adopted = op->adopted, .reclaimed = op->reclaimed };
         KubeError err = { 0 };
 
         if (!rv && !(dry_run && status == 201)) { /* a dry-run create has none */
@@ -282,7 +285,8 @@ static void apply_result(KubeOp *op, long status, cJSON *live, bool written) {
         else if (dry_run)
                 res.changed = !op->before || !same_content(op->before, live);
         else if (op->flags & (KUBE_APPLY_ADOPT | KUBE_APPLY_RESYNC | KUBE_APPLY_EXISTING))
-                res.changed = op->adopted || !op->before || !streq(strna(resource_version(op->before)), strna(rv));
+                res.changed = op->adopted || op->reclaimed || !op->before ||
+                              !streq(strna(resource_version(op->before)), strna(rv));
         else
                 res.changed = !op->last_rv || !streq(op->last_rv, strna(rv));
         res.live = live;
@@ -306,29 +310,50 @@ static int apply_read(KubeOp *op) {
         return op_request(op, "GET", op->path, KUBE_BODY_NONE, NULL);
 }
 
-/* After the read: take fields over (adoption), stop (a resync that found
- * nothing to repair), or write. */
-static int apply_after_read(KubeOp *op) {
+/* The caller's object for what was read (KubeApplyChoose), in place of the one given. */
+static int apply_choose(KubeOp *op) {
+        _cleanup_(json_delete_wipedp) cJSON *obj = NULL;
+        char *body;
+        int r;
+
+        if (!op->choose)
+                return 0;
+        r = op->choose(op->before, &obj, op->userdata);
+        if (r < 0 || !obj)
+                return r;
+        body = cJSON_PrintUnformatted(obj);
+        if (!body)
+                return -ENOMEM;
+        explicit_bzero(op->body, strlen(op->body));
+        free(op->body);
+        op->body = body;
+        json_delete_wiped(op->desired);
+        op->desired = TAKE_PTR(obj);
+        return 0;
+}
+
+/* Whether install.sh's managers own a field of obj that the apply would leave behind. */
+static int reclaim_needed(const KubeOp *op, const cJSON *obj) {
+        if (!(op->flags & KUBE_APPLY_RECLAIM) || (op->flags & KUBE_APPLY_DRY_RUN) || !obj)
+                return 0;
+        return kube_adopt_leftovers((cJSON *) obj, op->desired, op->flags, false); /* only read */
+}
+
+/* Hands install.sh's fields of op->before to nap-agent (a merge PATCH of
+ * managedFields), then applies; straight to the apply when it owns none. */
+static int apply_take_over(KubeOp *op) {
         _cleanup_(json_delete_wipedp) cJSON *patch = NULL;
         _cleanup_free_ char *query = NULL, *body = NULL;
         int r;
 
-        /* Nothing to write when every field of ours is live as desired and
-         * none of ours is live that is no longer desired. */
-        if ((op->flags & KUBE_APPLY_RESYNC) && op->before && json_covers(op->before, op->desired) &&
-            !kube_owned_beyond(op->before, op->desired)) {
-                apply_result(op, 200, TAKE_PTR(op->before), false);
-                return 1; /* done */
-        }
-        if (!(op->flags & KUBE_APPLY_ADOPT) || !op->before)
-                return apply_write(op);
-        r = kube_adopt_patch(op->before, op->api_version, &patch);
+        op->taken = true;
+        r = kube_adopt_patch(op->before, op->api_version, op->flags, &patch);
         if (r < 0)
                 return r;
         if (!patch)
                 return apply_write(op);
         if (op->flags & KUBE_APPLY_DRY_RUN) {
-                op->adopted = true;
+                op->adopted = true; /* reported, not sent */
                 return apply_write(op);
         }
         body = cJSON_PrintUnformatted(patch);
@@ -426,6 +451,49 @@ int kube_add_entries_start(KubeClient *c, const cJSON *obj, const char *list, Ku
         return op_started(entries_read(op), &op, ret);
 }
 
+/* After the read: take fields over (adoption), stop (a resync that found
+ * nothing to repair), or write. */
+static int apply_after_read(KubeOp *op) {
+        int r, leftover;
+
+        r = apply_choose(op);
+        if (r < 0)
+                return r;
+        leftover = reclaim_needed(op, op->before);
+        if (leftover < 0)
+                return leftover;
+        /* Nothing to write when every field of ours is live as desired, none
+         * of ours is live that is no longer desired, and install.sh left
+         * none behind. */
+        if ((op->flags & KUBE_APPLY_RESYNC) && op->before && json_covers(op->before, op->desired) &&
+            !kube_owned_beyond(op->before, op->desired) && leftover == 0) {
+                apply_result(op, 200, TAKE_PTR(op->before), false);
+                return 1; /* done */
+        }
+        if (!op->before || (!(op->flags & KUBE_APPLY_ADOPT) && leftover == 0))
+                return apply_write(op);
+        return apply_take_over(op);
+}
+
+/* The apply's answer: the result, or, when install.sh's managers still
+ * hold a field obj no longer sets (it re-ran since), once more after
+ * taking them over. */
+static int apply_written(KubeOp *op, KubeResponse *resp) {
+        int leftover = op->taken ? 0 : reclaim_needed(op, resp->json);
+
+        if (leftover < 0)
+                return leftover;
+        if (leftover == 0) {
+                apply_result(op, resp->status, TAKE_PTR(resp->json), true);
+                return 1;
+        }
+        log_debug("kube: %s: install.sh's managers keep %d field(s) the apply drops: taking them over", op->path,
+                  leftover);
+        json_delete_wiped(op->before);
+        op->before = TAKE_PTR(resp->json);
+        return apply_take_over(op);
+}
+
 /* One answer of the apply's requests: the next step, or the result. */
 static int apply_step(KubeOp *op, KubeResponse *resp, KubeError *err) {
         switch (op->step) {
@@ -450,20 +518,24 @@ static int apply_step(KubeOp *op, KubeResponse *resp, KubeError *err) {
                         return kube_http_failure(resp, err);
                 json_delete_wiped(op->before);
                 op->before = TAKE_PTR(resp->json);
-                op->adopted = true;
-                log_debug("kube: %s: field ownership taken over from kubectl", op->path);
+                if (op->flags & KUBE_APPLY_ADOPT)
+                        op->adopted = true;
+                else
+                        op->reclaimed = true;
+                log_debug("kube: %s: field ownership taken over from install.sh's kubectl", op->path);
                 return apply_write(op);
         case APPLY_WRITE:
                 if (resp->status != 200 && resp->status != 201)
                         return kube_http_failure(resp, err);
-                apply_result(op, resp->status, TAKE_PTR(resp->json), true);
-                return 1;
+                if (!cJSON_IsObject(resp->json))
+                        return kube_error_setf(err, -EBADMSG, "PATCH %s: the answer is not a JSON object", op->path);
+                return apply_written(op, resp);
         }
         return -EINVAL;
 }
 
-int kube_apply_start(KubeClient *c, const cJSON *obj, const char *last_resource_version, unsigned flags,
-                     KubeApplyDone done, void *userdata, KubeOp **ret) {
+int kube_apply_choose_start(KubeClient *c, const cJSON *obj, const char *last_resource_version, unsigned flags,
+                            KubeApplyChoose choose, KubeApplyDone done, void *userdata, KubeOp **ret) {
         _cleanup_(op_freep) KubeOp *op = NULL;
         _cleanup_free_ char *path = NULL;
         KubeRef ref;
@@ -478,17 +550,23 @@ int kube_apply_start(KubeClient *c, const cJSON *obj, const char *last_resource_
         if (r < 0)
                 return r;
         op->apply_done = done;
+        op->choose = choose;
         op->flags = flags;
         op->body = cJSON_PrintUnformatted(obj);
         op->api_version = strdup(ref.api_version);
-        if (!op->body || !op->api_version || (last_resource_version && !(op->last_rv = strdup(last_resource_version))))
-                return -ENOMEM;
-        if ((flags & KUBE_APPLY_RESYNC) && !(op->desired = cJSON_Duplicate(obj, true)))
+        op->desired = cJSON_Duplicate(obj, true);
+        if (!op->body || !op->api_version || !op->desired ||
+            (last_resource_version && !(op->last_rv = strdup(last_resource_version))))
                 return -ENOMEM;
         r = flags & (KUBE_APPLY_DRY_RUN | KUBE_APPLY_ADOPT | KUBE_APPLY_RESYNC | KUBE_APPLY_EXISTING)
                     ? apply_read(op)
                     : apply_write(op);
         return op_started(r, &op, ret);
+}
+
+int kube_apply_start(KubeClient *c, const cJSON *obj, const char *last_resource_version, unsigned flags,
+                     KubeApplyDone done, void *userdata, KubeOp **ret) {
+        return kube_apply_choose_start(c, obj, last_resource_version, flags, NULL, done, userdata, ret);
 }
 
 /* ---- the calls' answers ------------------------------------------------------ */

@@ -10,7 +10,8 @@
  * connections. The synchronous wrappers (kube_apply, kube_get...) run the
  * loop until their request is done, for the one-shot CLI verbs and doctor.
  * A normal apply is exactly one PATCH; only adoption (KUBE_APPLY_ADOPT) and
- * a resync (KUBE_APPLY_RESYNC) read first. Failures
+ * a resync (KUBE_APPLY_RESYNC) read first, and only an answer showing fields
+ * install.sh re-applied since (KUBE_APPLY_RECLAIM) costs two more. Failures
  * come back as a negative errno plus one human line in a KubeError, built
  * from the server's Status message; this module never logs above debug and
  * never puts a token or key into an error or a log line.
@@ -160,6 +161,9 @@ enum {
         KUBE_APPLY_RESYNC = 1u << 2,  /* read first; write only when the live object lacks what obj says */
         KUBE_APPLY_EXISTING = 1u << 3, /* read first; never create: a missing object is -ENOENT (a partial
                                         * object, e.g. the env of the platform's own Deployment) */
+        KUBE_APPLY_RECLAIM = 1u << 4,  /* take install.sh's fields over again when it re-ran since (see kube_apply) */
+        KUBE_APPLY_TAKE_PATCHED = 1u << 5, /* adoption also takes the pod placement install.sh set by
+                                            * `kubectl patch` (kube-adopt.h) */
 };
 
 typedef struct KubeApplyResult {
@@ -167,6 +171,7 @@ typedef struct KubeApplyResult {
         bool created;           /* 201 */
         bool changed;           /* created, or the apply changed the object (see kube_apply) */
         bool adopted;           /* fields of other managers (kubectl...) were taken over */
+        bool reclaimed;         /* ... after the apply: install.sh re-ran and they would have stayed */
         cJSON *live;            /* the object as the server returned it */
 } KubeApplyResult;
 
@@ -178,14 +183,22 @@ void kube_apply_result_clear(KubeApplyResult *r);
  * changed). Without KUBE_APPLY_ADOPT this is exactly one request.
  *
  * With KUBE_APPLY_ADOPT (for an object the caller does not know yet): GET it
- * (missing: a plain create); unless nap-agent already has an Apply entry in
- * its managedFields, rewrite metadata.managedFields so that the entry of
- * install.sh's `kubectl apply --server-side` (manager kubectl, operation
- * Apply) becomes nap-agent's (one merge PATCH, guarded by the
- * resourceVersion just read), then apply. nap-agent is then the owner of
- * those fields, so a later apply without a field removes it; the fields of
- * Update managers (kubectl-label, kubectl-edit, kubectl-patch, controllers)
- * stay theirs. Under DRY_RUN the rewrite is not sent, only reported.
+ * (missing: a plain create); rewrite metadata.managedFields so that the
+ * fields of install.sh's `kubectl apply --server-side` (manager kubectl,
+ * operation Apply), and with KUBE_APPLY_TAKE_PATCHED the pod placement of
+ * its `kubectl patch`es, become nap-agent's (one merge PATCH, guarded by the
+ * resourceVersion just read; kube-adopt.h), then apply. nap-agent is then
+ * the owner of those fields, so a later apply without a field removes it;
+ * every other field of Update managers (kubectl-label, kubectl-edit,
+ * controllers) stays theirs. Under DRY_RUN the rewrite is not sent, only
+ * reported.
+ *
+ * With KUBE_APPLY_RECLAIM: install.sh may have re-run since and applied or
+ * patched its fields again, sharing them with nap-agent; a field obj no
+ * longer sets would then stay. So when the object read first (RESYNC), or
+ * the apply's answer, shows such a field, it is taken over as above and
+ * the apply repeated (once): what the answer shows is then what obj says.
+ * Not under DRY_RUN (kube_adopt_leftovers() says what it would remove).
  *
  * With KUBE_APPLY_RESYNC: GET it; when every field of obj is already live
  * with the same value, nothing is written (changed false); otherwise apply,
@@ -265,6 +278,23 @@ int kube_delete_start(KubeClient *c, const KubeRef *ref, const char *uid, KubeDe
 /* kube_apply(), asynchronously. obj is serialised at once: it need not outlive the call. */
 int kube_apply_start(KubeClient *c, const cJSON *obj, const char *last_resource_version, unsigned flags,
                      KubeApplyDone done, void *userdata, KubeOp **ret);
+/* How many fields of obj an adoption followed by an apply of want removes:
+ * there, owned by install.sh's managers (as adoption takes them, see
+ * KUBE_APPLY_ADOPT), not set by want, and owned by no manager but those and
+ * nap-agent; or -ENOMEM. With drop, they are removed from obj (for `plan
+ * --live`, whose dry run cannot take fields over first); without, obj is
+ * only read (kube-adopt.c). */
+int kube_adopt_leftovers(cJSON *obj, const cJSON *want, unsigned flags, bool drop);
+
+/* For an apply whose object depends on the live one: called once the
+ * object was read (an apply with ADOPT, RESYNC or EXISTING; live NULL when
+ * it does not exist), before anything is written, with the userdata of the
+ * apply. *ret: the object to apply instead (taken over), or NULL for the
+ * one given. A negative return fails the apply. */
+typedef int (*KubeApplyChoose)(const cJSON *live, cJSON **ret, void *userdata);
+/* kube_apply_start() with choose (may be NULL). */
+int kube_apply_choose_start(KubeClient *c, const cJSON *obj, const char *last_resource_version, unsigned flags,
+                            KubeApplyChoose choose, KubeApplyDone done, void *userdata, KubeOp **ret);
 
 /* ---- watching a collection (kube-watch.c) -----------------------------------
  * A list, kept up to date by watch requests: GET PATH?watch=1&

@@ -193,6 +193,8 @@ static int parse_objects(Ledger *l, const cJSON *arr) {
                 e->applied_at = json_dup(o, "appliedAt");
                 free(e->pending);
                 e->pending = json_dup(o, "pending");
+                free(e->adopted_digest);
+                e->adopted_digest = json_dup(o, "adoptedSecretDigest");
                 if (e->pending && !streq(e->pending, "apply") && !streq(e->pending, "delete"))
                         return -EBADMSG;
                 free(e->uid);
@@ -300,6 +302,7 @@ static const StrField object_strs[] = {
         { "appliedAt", offsetof(LedgerObject, applied_at) },
         { "pending", offsetof(LedgerObject, pending) },
         { "uid", offsetof(LedgerObject, uid) },
+        { "adoptedSecretDigest", offsetof(LedgerObject, adopted_digest) },
 };
 
 static const StrField client_strs[] = {
@@ -590,6 +593,13 @@ int ledger_intend_object(Ledger *l, const char *api_version, const char *kind, c
         if (ret_created)
                 *ret_created = created;
         return 0;
+}
+
+int ledger_set_adopted_digest(Ledger *l, const char *kind, const char *namespace, const char *name,
+                              const char *digest) {
+        LedgerObject *o = ledger_find_object(l, kind, namespace, name);
+
+        return o ? set_str(&o->adopted_digest, digest) : -ENOENT;
 }
 
 void ledger_abandon_intent(Ledger *l, const char *kind, const char *namespace, const char *name, bool created) {

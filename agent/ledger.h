@@ -45,6 +45,9 @@ typedef struct LedgerObject {
                            * entry of an older ledger) */
         bool sealed;      /* recorded by this agent (or its seal checks out): not written in by someone else */
         bool create_only; /* made once when missing, never written again, never deleted (template.h) */
+        char *adopted_digest; /* a workload taken over with its pod template as it was: the
+                               * secret-digest annotation's value then, which the template
+                               * does not carry until a secret it reads changes; else NULL */
 } LedgerObject;
 
 /* The database a client's row was written to: where (as the connection
@@ -174,6 +177,10 @@ char *ledger_database_describe(const LedgerDatabase *d, const char *unknown_host
  * forgetting the object settles it. */
 int ledger_intend_object(Ledger *l, const char *api_version, const char *kind, const char *namespace,
                          const char *name, const char *module, const char *op, bool *ret_created);
+/* Sets (digest NULL: clears) the adopted_digest of a recorded object; a
+ * later ledger_record_object() keeps it. */
+int ledger_set_adopted_digest(Ledger *l, const char *kind, const char *namespace, const char *name,
+                              const char *digest);
 /* Undoes an intent whose write certainly did not happen (the server
  * refused it): a new entry goes, an old one loses its pending mark. */
 void ledger_abandon_intent(Ledger *l, const char *kind, const char *namespace, const char *name, bool created);

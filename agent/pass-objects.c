@@ -57,6 +57,7 @@ struct ObjectTask {
         char *id;            /* "Kind namespace/name", for the log */
         KubeOp *op;
         sd_event_source *timer; /* waiting for a replaced object to be gone */
+        bool held;              /* applied with its secret digest held back (template.h) */
 };
 
 static ObjectTask *task_free(ObjectTask *t) {
@@ -139,9 +140,22 @@ static unsigned apply_flags(const Pass *p, const PlanAction *a) {
         const LedgerObject *e = ledger_entry(p, a);
         unsigned flags = a->adopt ? KUBE_APPLY_ADOPT : 0;
 
-        /* A partial object (nap-cp's public URLs) is set only on what exists. */
+        /* A partial object (nap-cp's public URLs) is set only on what
+         * exists, and never taken over: the rest of it is install.sh's. */
         if (a->object->partial)
                 flags = KUBE_APPLY_EXISTING;
+        else {
+                /* install.sh may run again (a platform upgrade re-applies and
+                 * re-patches the modules): what it leaves behind is taken
+                 * back (kube.h). */
+                flags |= KUBE_APPLY_RECLAIM;
+                if (a->object->installer_patches)
+                        flags |= KUBE_APPLY_TAKE_PATCHED;
+                /* The answer to the first write was lost: it may have been
+                 * an adoption, so it is one again. */
+                if (e && e->pending && !e->digest[0])
+                        flags |= KUBE_APPLY_ADOPT;
+        }
 
         /* A resync reads first and writes only what drifted; so does the
          * first apply of an entry read back from the cluster (no digest). */
@@ -150,9 +164,42 @@ static unsigned apply_flags(const Pass *p, const PlanAction *a) {
         return flags;
 }
 
+/* The object as it is applied: with its pod template's secret digest, or
+ * with it held back (a workload taken over from install.sh whose secrets
+ * did not change since; template.h). live_read: live was just read.
+ * *ret: a new object, or NULL for the one already given to the apply. */
+static int task_body(ObjectTask *t, const cJSON *live, bool live_read, cJSON **ret) {
+        const LedgerObject *e = ledger_entry(t->pass, t->a);
+        const cJSON *body = t->a->object->body;
+        bool was_held = t->held;
+
+        *ret = NULL;
+        /* A replaced object is new: its pods start anyway. */
+        t->held = t->step != TASK_REPLACE_APPLY &&
+                  template_secret_digest_held(body, e ? e->adopted_digest : NULL, live, live_read);
+        if (t->held)
+                return template_secret_digest_hold(body, ret);
+        if (!was_held)
+                return 0;
+        *ret = cJSON_Duplicate(body, true); /* the apply was given the held one */
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* KubeApplyChoose: the body once the object was read. */
+static int choose_body(const cJSON *live, cJSON **ret, void *userdata) {
+        ObjectTask *t = userdata;
+
+        *ret = NULL;
+        if (!template_needs_secret_digest_key(t->a->object))
+                return 0;
+        return task_body(t, live, true, ret);
+}
+
 static int task_start_apply(ObjectTask *t, unsigned flags) {
         const LedgerObject *e = ledger_entry(t->pass, t->a);
         const cJSON *ann = template_secret_digest_annotation(t->a->object->body);
+        _cleanup_(json_delete_wipedp) cJSON *held = NULL;
+        int r;
 
         /* Never the stand-in of a secret digest: the digest gate seals them. */
         if (cJSON_IsString(ann) && streq(ann->valuestring, SECRET_DIGEST_PENDING))
@@ -163,8 +210,12 @@ static int task_start_apply(ObjectTask *t, unsigned flags) {
         if (t->a->object->list_entries)
                 return kube_add_entries_start(t->pass->objects.kube, t->a->object->body, t->a->object->list_entries,
                                               on_applied, t, &t->op);
-        return kube_apply_start(t->pass->objects.kube, t->a->object->body, e ? e->resource_version : NULL, flags,
-                                on_applied, t, &t->op);
+        t->held = false;
+        r = task_body(t, NULL, false, &held);
+        if (r < 0)
+                return r;
+        return kube_apply_choose_start(t->pass->objects.kube, held ? held : t->a->object->body,
+                                       e ? e->resource_version : NULL, flags, choose_body, on_applied, t, &t->op);
 }
 
 /* A GET of the task's object. */
@@ -277,7 +328,12 @@ static void log_applied(ObjectTask *t, const KubeApplyResult *ar) {
 
         if (ar->adopted)
                 log_struct(LOG_NOTICE, 0, OBJECT_FIELDS(t, NAP_MESSAGE_OBJECT_ADOPTED),
-                           "adopted %s: the fields install.sh's kubectl applied now belong to nap-agent", t->id);
+                           "adopted %s: the fields install.sh's kubectl applied now belong to nap-agent%s", t->id,
+                           t->held ? "; its secret digest waits on the object, not in its pod template, until a "
+                                     "secret its pods read changes (adding it would restart them)" : "");
+        if (ar->reclaimed)
+                log_struct(LOG_NOTICE, 0, OBJECT_FIELDS(t, NULL), "took %s back from install.sh's kubectl, which had "
+                           "applied it again: what values.env no longer sets is removed", t->id);
         if (t->a->object->list_entries) {
                 if (ar->changed)
                         log_struct(LOG_INFO, 0, OBJECT_FIELDS(t, NULL), "added the %s entries of %s to %s, keeping "
@@ -393,6 +449,10 @@ static void on_applied(int r, KubeApplyResult *ar, const KubeError *err, void *u
                 log_applied(t, ar);
                 r = plan_action_record(p->ledger, t->a, ar->resource_version,
                                        json_string(JSON_GET(ar->live, "metadata"), "uid"));
+                if (r >= 0 && !t->a->object->partial)
+                        r = ledger_set_adopted_digest(p->ledger, t->a->kind, t->a->namespace, t->a->name,
+                                                      t->held ? template_secret_digest_value(t->a->object->body)
+                                                              : NULL);
                 /* followed after the pass; nap-cp (partial) is the platform's */
                 if (r >= 0 && ar->changed && !t->a->object->partial)
                         r = pass_result_add_workload(&p->res, t->a->module, ar->live);

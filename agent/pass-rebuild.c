@@ -4,8 +4,9 @@
  * parsed: the objects that carry the agent's label and its field manager's
  * Apply entry are the agent's again (pruned when their module goes off),
  * instead of being adopted, which would take over what operators set with
- * kubectl, or forgotten. Runs before the plan of the pass that finds the
- * ledger gone.
+ * kubectl, or forgotten; so are the fields set on the platform's own
+ * objects (nap-cp), read by name. Runs before the plan of the pass that
+ * finds the ledger gone.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,12 +16,13 @@
 #include "util/json.h"
 #include "util/log.h"
 
-/* One list in flight. */
+/* One list in flight, or one object. */
 struct RebuildList {
         Pass *pass;
         RebuildList *next;
         const char *api_version;
         const char *kind;
+        const DesiredObject *partial; /* read alone: the fields set on the platform's own object */
         KubeOp *op;
 };
 
@@ -49,7 +51,7 @@ static const char *rebuilt_module(const Pass *p, const char *kind, const char *n
         for (size_t i = 0; i < p->desired->n_objects; i++) {
                 const DesiredObject *o = &p->desired->objects[i];
                 if (streq(o->kind, kind) && streq(o->name, name))
-                        return module_to_string(o->module);
+                        return o->partial ? PARTIAL_MODULE : module_to_string(o->module);
         }
         return component && module_from_string(component) >= 0 ? component : NULL;
 }
@@ -65,23 +67,33 @@ static RebuildList *list_free(RebuildList *l) {
         return NULL;
 }
 
-static int record_listed(Pass *p, const char *api_version, const char *kind, const cJSON *list, unsigned *n) {
-        const cJSON *item;
+static int record_item(Pass *p, const char *api_version, const char *kind, const cJSON *item, unsigned *n) {
+        const cJSON *md = cJSON_GetObjectItemCaseSensitive(item, "metadata");
+        const char *name = json_string(md, "name"), *ns = json_string(md, "namespace");
+        const char *module = name ? rebuilt_module(p, kind, name, item) : NULL;
+        int r;
 
-        cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(list, "items")) {
-                const cJSON *md = cJSON_GetObjectItemCaseSensitive(item, "metadata");
-                const char *name = json_string(md, "name"), *ns = json_string(md, "namespace");
-                const char *module = name ? rebuilt_module(p, kind, name, item) : NULL;
-                int r;
-
-                if (!module || !applied_by_us(item) || ledger_find_object(p->ledger, kind, ns, name))
-                        continue;
-                r = ledger_record_object(p->ledger, api_version, kind, ns, name, module, "",
-                                         json_string(md, "resourceVersion"), json_string(md, "uid"), NULL);
-                if (r < 0)
-                        return r;
+        if (!module || !applied_by_us(item) || ledger_find_object(p->ledger, kind, ns, name))
+                return 0;
+        /* No digest: the first apply reads it first and writes only what
+         * differs (a workload taken over from install.sh keeps its secret
+         * digest held back, as recorded on it: pass-objects.c). */
+        r = ledger_record_object(p->ledger, api_version, kind, ns, name, module, "", json_string(md, "resourceVersion"),
+                                 json_string(md, "uid"), NULL);
+        if (r >= 0)
                 (*n)++;
-        }
+        return r;
+}
+
+static int record_listed(Pass *p, const RebuildList *l, const cJSON *answer, unsigned *n) {
+        const cJSON *item;
+        int r;
+
+        if (l->partial)
+                return record_item(p, l->api_version, l->kind, answer, n);
+        cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(answer, "items"))
+                if ((r = record_item(p, l->api_version, l->kind, item, n)) < 0)
+                        return r;
         return 0;
 }
 
@@ -91,10 +103,12 @@ static void on_listed(int r, cJSON *list, const KubeError *err, void *userdata) 
         unsigned n = 0;
 
         l->op = NULL;
-        if (r < 0)
+        if (r == -ENOENT && l->partial)
+                ; /* the platform's object is not there: nothing was set on it */
+        else if (r < 0)
                 pass_fail(p, r, "Failed to read back what nap-agent applied (%ss): %s", l->kind,
                           err ? err->message : STRERROR(r));
-        else if ((r = record_listed(p, l->api_version, l->kind, list, &n)) < 0)
+        else if ((r = record_listed(p, l, list, &n)) < 0)
                 pass_fail(p, r, "Out of memory");
         else if (n > 0)
                 log_notice("read back %u %s(s) nap-agent had applied", n, l->kind);
@@ -104,15 +118,23 @@ static void on_listed(int r, cJSON *list, const KubeError *err, void *userdata) 
                 pass_rebuild_done(p);
 }
 
+static RebuildList *list_new(Pass *p, const char *api_version, const char *kind) {
+        RebuildList *l = calloc(1, sizeof *l);
+
+        if (!l)
+                return NULL;
+        *l = (RebuildList) { .pass = p, .api_version = api_version, .kind = kind, .next = p->rebuild.lists };
+        p->rebuild.lists = l;
+        return l;
+}
+
 static int list_start(Pass *p, KubeClient *k, const char *api_version, const char *kind) {
         _cleanup_free_ char *path = NULL, *query = NULL;
-        RebuildList *l = calloc(1, sizeof *l);
+        RebuildList *l = list_new(p, api_version, kind);
         int r;
 
         if (!l)
                 return -ENOMEM;
-        *l = (RebuildList) { .pass = p, .api_version = api_version, .kind = kind, .next = p->rebuild.lists };
-        p->rebuild.lists = l;
         r = kube_collection_path(api_version, kind, config_get(p->config, "NAMESPACE"), &path);
         if (r >= 0 && asprintf(&query, "%s?labelSelector=" MANAGED_BY_LABEL "%%3Dnap-agent", path) < 0)
                 r = -ENOMEM;
@@ -123,10 +145,30 @@ static int list_start(Pass *p, KubeClient *k, const char *api_version, const cha
         return r;
 }
 
+/* A partial object carries no label of the agent's: it is read by name. */
+static int partial_start(Pass *p, KubeClient *k, const DesiredObject *o) {
+        _cleanup_free_ char *path = NULL;
+        KubeRef ref = { o->api_version, o->kind, o->namespace, o->name };
+        RebuildList *l = list_new(p, o->api_version, o->kind);
+        int r;
+
+        if (!l)
+                return -ENOMEM;
+        l->partial = o;
+        r = kube_path(&ref, &path);
+        if (r >= 0)
+                r = kube_get_start(k, path, on_listed, l, &l->op);
+        if (r < 0)
+                list_free(l);
+        return r;
+}
+
 /* The ledger was lost or unparsable: list the objects that carry the
  * agent's label and have its Apply entry, so that they are the agent's
  * again instead of being adopted (which would take over what operators
- * set with kubectl) or forgotten (never pruned). */
+ * set with kubectl) or forgotten (never pruned); and read the platform's
+ * objects the agent sets fields on, so that they are not written again
+ * when those fields are as desired. */
 int pass_rebuild_start(Pass *p) {
         KubeClient *k;
         int r;
@@ -139,6 +181,9 @@ int pass_rebuild_start(Pass *p) {
                 if (r < 0)
                         return r;
         }
+        for (size_t i = 0; i < p->desired->n_objects; i++)
+                if (p->desired->objects[i].partial && (r = partial_start(p, k, &p->desired->objects[i])) < 0)
+                        return r;
         return 0;
 }
 

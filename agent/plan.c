@@ -639,6 +639,37 @@ static cJSON *live_view(cJSON *live, const DesiredObject *o, const Config *c, co
         return plan_object_view(&tmp, c, l);
 }
 
+/* A workload in the cluster: whether the apply changes its pod template
+ * (a rollout: every pod replaced, coturn's relay down while it restarts). */
+static int count_pod_template(Plan *p, const PlanAction *a, const cJSON *live, const cJSON *would) {
+        const cJSON *lt = JSON_GET(live, "spec", "template"), *wt = JSON_GET(would, "spec", "template");
+        _cleanup_free_ char *cl = NULL, *cw = NULL;
+
+        if (!lt)
+                return 0;
+        p->n_pod_templates++;
+        cl = json_canonical(lt);
+        cw = wt ? json_canonical(wt) : strdup("");
+        if (!cl || !cw)
+                return -ENOMEM;
+        if (streq(cl, cw))
+                return 0;
+        p->n_pod_templates_changed++;
+        return add_note(p, "the pod template of %s %s/%s changes: its pods are replaced", a->kind, a->namespace,
+                        a->name);
+}
+
+/* How many of the workloads in the cluster the apply restarts. */
+static int note_pod_templates(Plan *p) {
+        if (p->n_pod_templates == 0)
+                return 0;
+        if (p->n_pod_templates_changed == 0)
+                return add_note(p, "pod templates: none of the %zu in the cluster changes: no pod is restarted",
+                                p->n_pod_templates);
+        return add_note(p, "pod templates: %zu of the %zu in the cluster change: their pods are replaced",
+                        p->n_pod_templates_changed, p->n_pod_templates);
+}
+
 static int plan_live_object(Plan *p, const DesiredObject *o, const Config *c, const Ledger *l, PlanLiveFetch fetch,
                             void *userdata) {
         cJSON *would = NULL, *live = NULL, *vw = NULL, *vl = NULL;
@@ -693,6 +724,8 @@ static int plan_live_object(Plan *p, const DesiredObject *o, const Config *c, co
         a->op = streq(cw, cl) ? PLAN_UNCHANGED : PLAN_UPDATE;
         if (a->op == PLAN_UPDATE)
                 r = diff_views(a, vl, vw);
+        if (r >= 0)
+                r = count_pod_template(p, a, vl, vw);
 finish:
         free(cw);
         free(cl);
@@ -719,6 +752,8 @@ int plan_compute_live(const DesiredSet *desired, const Config *c, const Ledger *
                                  : plan_desired_client(p, &desired->clients[i], c, l, db);
         if (r >= 0)
                 r = plan_platform_keys_compute(p, c, l);
+        if (r >= 0 && fetch)
+                r = note_pod_templates(p);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(p);

@@ -70,6 +70,10 @@ typedef struct Plan {
         size_t n_notes;
         PlanPlatformKey *platform_keys; /* every one of them, in config-platform.c's order */
         size_t n_platform_keys;
+        /* plan --live: the workloads in the cluster, and those whose pod
+         * template the apply changes (their pods are replaced) */
+        size_t n_pod_templates;
+        size_t n_pod_templates_changed;
 } Plan;
 
 /* Computes the plan. desired and l must outlive the plan. db: the database
@@ -99,8 +103,10 @@ typedef int (*PlanLiveClient)(const char *id, char **ret_name, Strv *ret_redirec
 /* Like plan_compute(), but compares with the cluster (fetch) and the
  * database (fetch_client, read in db), so it also shows drift: a row's
  * change as the upsert would make it, and a URI nap-agent did not register
- * as kept (a note); deletes still come from the ledger. A NULL fetch or
- * fetch_client compares with the ledger instead. */
+ * as kept (a note); and notes how many pod templates in the cluster the
+ * apply changes (zero when it takes over install.sh's workloads); deletes
+ * still come from the ledger. A NULL fetch or fetch_client compares with
+ * the ledger instead. */
 int plan_compute_live(const DesiredSet *desired, const Config *c, const Ledger *l, const LedgerDatabase *db,
                       PlanLiveFetch fetch, PlanLiveClient fetch_client, void *userdata, Plan **ret);
 

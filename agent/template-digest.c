@@ -2,7 +2,9 @@
 /*
  * The pod templates' secret digest (template.h): which rendered Secret
  * values a pod template consumes (env secretKeyRef, envFrom, volumes), the
- * annotation with its stand-in, and the keyed value put in before an apply.
+ * annotation with its stand-in, the keyed value put in before an apply, and
+ * the digest of a workload taken over from install.sh, held back from its
+ * pod template until a secret it reads changes.
  */
 #include <errno.h>
 #include <openssl/evp.h>
@@ -131,6 +133,69 @@ int template_digest_annotate(DesiredObject *o, const DesiredSet *s) {
                 return -ENOMEM;
         cJSON_DeleteItemFromObjectCaseSensitive(ann, SECRET_DIGEST_ANNOTATION);
         return cJSON_AddStringToObject(ann, SECRET_DIGEST_ANNOTATION, SECRET_DIGEST_PENDING) ? 0 : -ENOMEM;
+}
+
+/* ---- held back from the pod template (an adopted workload) ------------------- */
+
+static const char *adopted_value(const cJSON *obj) {
+        return json_string(JSON_GET(obj, "metadata", "annotations"), SECRET_DIGEST_ADOPTED_ANNOTATION);
+}
+
+static const char *template_value(const cJSON *obj) {
+        const cJSON *ann = template_secret_digest_annotation((cJSON *) obj); /* only read */
+
+        return cJSON_IsString(ann) ? ann->valuestring : NULL;
+}
+
+const char *template_secret_digest_value(const cJSON *obj) {
+        const char *v = template_value(obj);
+
+        return v ? v : adopted_value(obj);
+}
+
+bool template_secret_digest_held(const cJSON *obj, const char *recorded, const cJSON *live, bool live_read) {
+        const char *value = template_value(obj);
+
+        /* (The stand-in SECRET_DIGEST_PENDING, for `plan --live` before the
+         * key exists, equals no recorded value.) */
+        if (!value)
+                return false;
+        if (live_read) {
+                /* a new object, or one whose pods the agent rolled before: as today */
+                if (!live || template_value(live))
+                        return false;
+                recorded = adopted_value(live);
+                return !recorded || streq(recorded, value);
+        }
+        return recorded && !streq(value, SECRET_DIGEST_PENDING) && streq(recorded, value);
+}
+
+int template_secret_digest_hold(const cJSON *obj, cJSON **ret) {
+        _cleanup_(cJSON_Deletep) cJSON *copy = cJSON_Duplicate(obj, true);
+        cJSON *spec = cJSON_GetObjectItemCaseSensitive(copy, "spec");
+        cJSON *tmpl_md = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "template"), "metadata");
+        cJSON *tmpl_ann = cJSON_GetObjectItemCaseSensitive(tmpl_md, "annotations");
+        cJSON *md = cJSON_GetObjectItemCaseSensitive(copy, "metadata"), *ann, *value;
+
+        if (!copy)
+                return -ENOMEM;
+        value = cJSON_DetachItemFromObjectCaseSensitive(tmpl_ann, SECRET_DIGEST_ANNOTATION);
+        if (!cJSON_IsString(value) || !cJSON_IsObject(md)) {
+                cJSON_Delete(value);
+                return -EINVAL;
+        }
+        /* An empty map would still be applied, and owned: none at all. */
+        if (!tmpl_ann->child)
+                cJSON_DeleteItemFromObjectCaseSensitive(tmpl_md, "annotations");
+        ann = cJSON_GetObjectItemCaseSensitive(md, "annotations");
+        if (!ann)
+                ann = cJSON_AddObjectToObject(md, "annotations");
+        if (!ann || !cJSON_AddItemToObject(ann, SECRET_DIGEST_ADOPTED_ANNOTATION, value)) {
+                cJSON_Delete(value);
+                return -ENOMEM;
+        }
+        *ret = TAKE_PTR(copy);
+        return 0;
 }
 
 int template_seal_secret_digests(DesiredSet *s, const void *key, size_t key_len) {

@@ -409,6 +409,7 @@ typedef struct Owners {
         bool partial;         /* "partial": true, owned by the platform's core */
         bool create_only;     /* "createOnly": true */
         const char *list_entries; /* "listEntries": the list the agent adds its entries to (partial only) */
+        bool installer_patches; /* "installerPatches": true (template.h) */
         char names[64];       /* "sandbox" or "sandbox,browser", as the ledger records it */
 } Owners;
 
@@ -526,6 +527,7 @@ static int add_object(DesiredSet *s, const Owners *own, const char *path, cJSON 
         o->create_only = own->create_only;
         if (own->list_entries && !(o->list_entries = strdup(own->list_entries)))
                 return -ENOMEM;
+        o->installer_patches = own->installer_patches;
         if (!o->modules || !o->source || !o->api_version || !o->kind || !o->name)
                 return -ENOMEM;
         if (o->list_entries && !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(body, o->list_entries))) {
@@ -583,6 +585,7 @@ static int render_file(const Config *c, const char *path, DesiredSet *s, DiagLis
                 return -ENOMEM;
         }
         own.list_entries = list_entries; /* j, which held it, goes below */
+        own.installer_patches = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "installerPatches"));
 
         RenderCtx ctx = { .config = c, .file = path, .diags = diags };
         bool is_client = cJSON_HasObjectItem(j, "oauthClient");

@@ -25,6 +25,10 @@
  * e.g. "$(POSTGRES_PASSWORD)", is left alone).
  * A name the configuration does not know is an error in the template.
  *
+ * A template with "installerPatches": true names an object whose pod
+ * placement install.sh sets with `kubectl patch` (coturn, the warmer):
+ * adopting it takes that over (kube-adopt.h).
+ *
  * A template with "partial": true (and "module": "core") holds only the
  * fields the agent sets on an object the platform installed itself, the
  * control plane's Deployment: it is rendered whatever the toggles say, but
@@ -49,6 +53,13 @@
  * 32 random bytes as 64 hex digits, which are the HMAC's key): created once
  * by the agent, never changed or deleted by it. */
 #define SECRET_DIGEST_KEY_SECRET "nap-agent-digest-key"
+/* On a workload's own metadata: its secret digest, recorded when the agent
+ * took it over from install.sh with its pod template as it was (no
+ * annotation: adding one would have replaced every pod). It stays there,
+ * and the pod template without it, until a secret the template reads
+ * changes: then the digest goes into the template (its pods roll, as they
+ * must) and this one goes. */
+#define SECRET_DIGEST_ADOPTED_ANNOTATION "nap-agent.neutree.ai/adopted-secret-digest"
 #define MANAGED_BY_LABEL "app.kubernetes.io/managed-by"
 /* The owner of a partial object: the platform's core, which installed it. */
 #define PARTIAL_MODULE "core"
@@ -82,6 +93,8 @@ typedef struct DesiredObject {
         char *secret_digest_input; /* what the pod template's secret-digest annotation is
                                     * the HMAC of ("secret/key=base64\n" lines); NULL when
                                     * the pod consumes no rendered Secret. Secret, wiped */
+        bool installer_patches; /* the template's "installerPatches": install.sh sets this object's
+                                 * pod placement with `kubectl patch`: adopting it takes that over */
 } DesiredObject;
 
 typedef struct DesiredClient {
@@ -120,6 +133,21 @@ int template_seal_secret_digests(DesiredSet *s, const void *key, size_t key_len)
 bool template_needs_secret_digest_key(const DesiredObject *o);
 /* The annotation's member in obj's pod template, or NULL. */
 cJSON *template_secret_digest_annotation(cJSON *obj);
+
+/* Whether a workload is applied with its secret digest held back from the
+ * pod template (SECRET_DIGEST_ADOPTED_ANNOTATION): obj is the sealed
+ * object. When the live object was read (live_read; live NULL: it does not
+ * exist), it decides: held when its pod template has no digest and its
+ * metadata none either (install.sh's, taken over now) or the same value
+ * (no secret changed since). Otherwise recorded, what the ledger holds
+ * (LedgerObject.adopted_digest, may be NULL), does, by the same rule. */
+bool template_secret_digest_held(const cJSON *obj, const char *recorded, const cJSON *live, bool live_read);
+/* A copy of the sealed obj with the pod template's digest moved to the
+ * object's own metadata (*ret, caller frees). */
+int template_secret_digest_hold(const cJSON *obj, cJSON **ret);
+/* The value of obj's secret digest: its pod template's annotation, or, when
+ * that has none, its own SECRET_DIGEST_ADOPTED_ANNOTATION; NULL if neither. */
+const char *template_secret_digest_value(const cJSON *obj);
 
 /* Sorted-key compact serialisation. Returns malloc'ed string or NULL. */
 char *json_canonical(const cJSON *j);

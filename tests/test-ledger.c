@@ -46,6 +46,13 @@ TEST(create_commit_reopen) {
         ASSERT_OK(ledger_record_object(l, "v1", "Service", "nap", "nap-sandbox", "sandbox", d, "42", "uid-42",
                                        cJSON_Parse("{\"spec\":{\"type\":\"NodePort\"}}")));
         ASSERT_OK(ledger_record_client(l, "sandbox-service", "sandbox", "Code Sandbox", "http://h:1/cb", d, NULL));
+                /* a workload taken over with its pod template as it was */
+        ASSERT_OK(ledger_record_object(l, "apps/v1", "Deployment", "nap", "coturn", "turn", d, "43", NULL, NULL));
+        ASSERT_OK(ledger_set_adopted_digest(l, "Deployment", "nap", "coturn", "abc123"));
+        ASSERT_EQ(ledger_set_adopted_digest(l, "Deployment", "nap", "nothing", "abc123"), -ENOENT);
+        /* recording it again (an update) keeps what was recorded at adoption */
+        ASSERT_OK(ledger_record_object(l, "apps/v1", "Deployment", "nap", "coturn", "turn", d, "44", NULL, NULL));
+        ASSERT_STREQ(ledger_find_object(l, "Deployment", "nap", "coturn")->adopted_digest, "abc123");
         l->generation = 3;
         ASSERT_OK(ledger_set_last_pass(l, true, "applied 1 object"));
         ASSERT_OK(ledger_commit(l));
@@ -53,11 +60,16 @@ TEST(create_commit_reopen) {
 
         ASSERT_OK(ledger_open(dir, &l2, NULL));
         ASSERT_EQ(l2->generation, 3);
-        ASSERT_EQ(l2->n_objects, 1);
+        ASSERT_EQ(l2->n_objects, 2);
         ASSERT_STREQ(l2->objects[0].resource_version, "42");
         ASSERT_STREQ(l2->objects[0].uid, "uid-42");
         ASSERT_TRUE(l2->objects[0].sealed); /* recorded by the agent, its seal checks out */
         ASSERT_STREQ(l2->objects[0].digest, d);
+        ASSERT_NULL(l2->objects[0].adopted_digest);
+        ASSERT_STREQ(ledger_find_object(l2, "Deployment", "nap", "coturn")->adopted_digest, "abc123");
+        ASSERT_OK(ledger_set_adopted_digest(l2, "Deployment", "nap", "coturn", NULL));
+        ASSERT_NULL(ledger_find_object(l2, "Deployment", "nap", "coturn")->adopted_digest);
+        ledger_forget_object(l2, "Deployment", "nap", "coturn");
         ASSERT_TRUE(ledger_find_object(l2, "Service", "nap", "nap-sandbox"));
         ASSERT_NULL(ledger_find_object(l2, "Service", "other", "nap-sandbox"));
         ASSERT_STREQ(ledger_find_client(l2, "sandbox-service")->redirect_uri, "http://h:1/cb");
@@ -343,7 +355,7 @@ TEST(duplicate_identities) {
         const char *text =
                 "{\"schema\":1,\"generation\":2,\"objects\":["
                 "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"namespace\":\"nap\",\"name\":\"x\",\"module\":\"sandbox\","
-                "\"appliedAt\":\"2026-01-01T00:00:00Z\",\"pending\":\"apply\"},"
+                "\"appliedAt\":\"2026-01-01T00:00:00Z\",\"pending\":\"apply\",\"adoptedSecretDigest\":\"1\"},"
                 "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"namespace\":\"nap\",\"name\":\"y\",\"module\":\"sandbox\","
                 "\"appliedAt\":\"2026-02-02T00:00:00Z\"},"
                 "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"namespace\":\"nap\",\"name\":\"x\",\"module\":\"sandbox\","
@@ -357,6 +369,7 @@ TEST(duplicate_identities) {
         ASSERT_EQ(l->n_objects, 2);
         ASSERT_STREQ(ledger_find_object(l, "Secret", "nap", "x")->applied_at, "2026-03-03T00:00:00Z");
         ASSERT_NULL(ledger_find_object(l, "Secret", "nap", "x")->pending);
+        ASSERT_NULL(ledger_find_object(l, "Secret", "nap", "x")->adopted_digest);
         ASSERT_STREQ(ledger_find_object(l, "Service", "nap", "y")->applied_at, "2026-02-02T00:00:00Z");
         ASSERT_EQ(l->n_clients, 2);
         ASSERT_STREQ(ledger_find_client(l, "a")->applied_at, "2026-03-03T00:00:00Z");

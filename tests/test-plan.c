@@ -471,10 +471,68 @@ TEST(registry_login_is_made_once) {
         world_close(&w);
 }
 
+/* A fake cluster for plan_compute_live(): every object lives as desired
+ * (its body), but for the coturn Deployment, whose pod template differs
+ * when `roll` says so; nap-sandbox's Service is missing. */
+typedef struct FakeCluster {
+        bool roll;
+} FakeCluster;
+
+static int fake_fetch(const DesiredObject *o, cJSON **ret_would_be, cJSON **ret_live, void *userdata) {
+        const FakeCluster *f = userdata;
+
+        *ret_would_be = cJSON_Duplicate(o->body, true);
+        *ret_live = streq(o->kind, "Service") && streq(o->name, "nap-sandbox") ? NULL : cJSON_Duplicate(o->body, true);
+        if (f->roll && streq(o->kind, "Deployment") && streq(o->name, "coturn"))
+                cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(*ret_would_be, "spec"), "template"),
+                                        "x-changed", "1");
+        return 0;
+}
+
+static int fake_client(const char *id, char **ret_name, Strv *ret_redirect_uris, void *userdata) {
+        return 0;
+}
+
+static bool has_note(const Plan *p, const char *needle) {
+        for (size_t i = 0; i < p->n_notes; i++)
+                if (strstr(p->notes[i], needle))
+                        return true;
+        return false;
+}
+
+/* plan --live says how many pod templates in the cluster the apply
+ * changes (their pods are replaced), naming each: none at all when it
+ * takes over install.sh's workloads; the offline plan cannot know. */
+TEST(live_plan_counts_pod_templates) {
+        World w = world_open();
+        FakeCluster f = { .roll = false };
+        _cleanup_(diag_list_clear) DiagList d = { 0 };
+
+        w.config = config_from_strv(KV(BOTH), &d);
+        ASSERT_OK(template_render(w.config, &dirs, &w.desired, &d));
+        /* nap-sandbox, nap-browser, coturn, the warmer, and the platform's nap-cp */
+        ASSERT_OK(plan_compute_live(w.desired, w.config, w.ledger, NULL, fake_fetch, fake_client, &f, &w.plan));
+        ASSERT_EQ(w.plan->n_pod_templates, 5);
+        ASSERT_EQ(w.plan->n_pod_templates_changed, 0);
+        ASSERT_TRUE(has_note(w.plan, "pod templates: none of the 5 in the cluster changes: no pod is restarted"));
+        w.plan = plan_free(w.plan);
+
+        f.roll = true;
+        ASSERT_OK(plan_compute_live(w.desired, w.config, w.ledger, NULL, fake_fetch, fake_client, &f, &w.plan));
+        ASSERT_EQ(w.plan->n_pod_templates_changed, 1);
+        ASSERT_TRUE(has_note(w.plan, "the pod template of Deployment nap/coturn changes: its pods are replaced"));
+        ASSERT_TRUE(has_note(w.plan, "pod templates: 1 of the 5 in the cluster change: their pods are replaced"));
+        w.plan = plan_free(w.plan);
+
+        ASSERT_OK(plan_compute(w.desired, w.config, w.ledger, NULL, &w.plan));
+        ASSERT_TRUE(!has_note(w.plan, "pod templates"));
+        world_close(&w);
+}
+
 TEST_MAIN(T(unsealed_entries_checked_against_the_config), T(first_pass_creates_everything_then_nothing),
           T(node_port_edit_touches_three_things),
           T(secret_edit_rolls_only_its_users_and_hides_values), T(toggle_off_deletes_in_reverse_order),
           T(missing_toggle_line_deletes_nothing), T(rename_deletes_old_before_creating_new),
           T(ingress_switch_updates_services), T(shared_secret_outlives_either_module), T(partial_object_missing),
           T(new_database_registers_every_client), T(platform_key_edit_is_noticed_once),
-          T(registry_login_is_made_once))
+          T(registry_login_is_made_once), T(live_plan_counts_pod_templates))

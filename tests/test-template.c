@@ -617,6 +617,56 @@ TEST(digest_is_keyed) {
                         free(forms[i][f]);
 }
 
+/* A workload taken over from install.sh (its pod template without the
+ * digest) keeps its pod template: the digest goes on the object itself,
+ * until it differs from what was recorded (a secret it reads changed). */
+TEST(digest_held_back_at_adoption) {
+        _cleanup_(desired_set_freep) DesiredSet *s = RENDER(BASE_KEYS, "BROWSER_ENABLED=true");
+        static const unsigned char key[32] = "a key of thirty-two bytes, fixed";
+        const DesiredObject *coturn = find(s, "Deployment", "coturn");
+        _cleanup_(cJSON_Deletep) cJSON *held = NULL, *installsh = NULL, *other = NULL;
+        const cJSON *tmpl_md;
+        char value[65];
+
+        /* install.sh patches coturn's placement; the Service is applied alone */
+        ASSERT_TRUE(coturn->installer_patches && !find(s, "Service", "coturn")->installer_patches);
+        /* the stand-in is never recorded anywhere */
+        ASSERT_TRUE(!template_secret_digest_held(coturn->body, SECRET_DIGEST_PENDING, NULL, false));
+        ASSERT_OK(template_seal_secret_digests(s, key, sizeof key));
+        snprintf(value, sizeof value, "%s", sealed(coturn));
+        ASSERT_STREQ(template_secret_digest_value(coturn->body), value);
+
+        ASSERT_OK(template_secret_digest_hold(coturn->body, &held));
+        tmpl_md = JSON_GET(held, "spec", "template", "metadata");
+        ASSERT_NULL(cJSON_GetObjectItem(tmpl_md, "annotations")); /* none left: no empty map applied */
+        ASSERT_STREQ(json_string(JSON_GET(held, "metadata", "annotations"), SECRET_DIGEST_ADOPTED_ANNOTATION), value);
+        ASSERT_STREQ(template_secret_digest_value(held), value);
+        /* the pod spec is untouched */
+        ASSERT_TRUE(cJSON_Compare(JSON_GET(held, "spec", "template", "spec"),
+                                  JSON_GET(coturn->body, "spec", "template", "spec"), true));
+
+        /* the live object decides when it was read */
+        installsh = cJSON_Parse("{\"metadata\":{\"labels\":{\"app\":\"coturn\"}},"
+                                "\"spec\":{\"template\":{\"metadata\":{\"labels\":{\"app\":\"coturn\"}}}}}");
+        ASSERT_TRUE(installsh);
+        ASSERT_TRUE(template_secret_digest_held(coturn->body, NULL, installsh, true));  /* taken over now */
+        ASSERT_TRUE(!template_secret_digest_held(coturn->body, NULL, NULL, true));      /* created */
+        ASSERT_TRUE(!template_secret_digest_held(coturn->body, value, coturn->body, true)); /* rolled before */
+        ASSERT_TRUE(template_secret_digest_held(coturn->body, NULL, held, true));       /* as recorded on it */
+        other = cJSON_Duplicate(held, true);
+        ASSERT_TRUE(other);
+        cJSON_SetValuestring(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(other, "metadata"),
+                                                                     "annotations"),
+                                                 SECRET_DIGEST_ADOPTED_ANNOTATION), "0123");
+        ASSERT_TRUE(!template_secret_digest_held(coturn->body, NULL, other, true));     /* a secret changed */
+        /* else what the ledger recorded does */
+        ASSERT_TRUE(template_secret_digest_held(coturn->body, value, NULL, false));
+        ASSERT_TRUE(!template_secret_digest_held(coturn->body, "0123", NULL, false));
+        ASSERT_TRUE(!template_secret_digest_held(coturn->body, NULL, NULL, false));
+        /* an object without a digest is never held back */
+        ASSERT_TRUE(!template_secret_digest_held(find(s, "Service", "coturn")->body, value, installsh, true));
+}
+
 /* Kubernetes' expansion of a container's env value, command and args, as
  * its documentation states it: "$(VAR_NAME)" becomes the variable's value
  * when it is defined and is left as it is otherwise; "$$" becomes "$", so
@@ -709,4 +759,5 @@ TEST_MAIN(T(modules_select_objects), T(apply_order), T(service_url_equals_redire
           T(override_dir_replaces_file), T(template_errors), T(json_variables_render_as_values),
           T(json_variable_inside_a_string_is_an_error), T(template_owned_by_several_modules),
           T(secret_values_stay_when_empty), T(partial_control_plane_urls), T(partial_template_errors), T(registry_login_objects),
-          T(digest_is_keyed), T(dollar_paren_survives_kubelet_expansion), T(placeholder_errors_are_reported))
+          T(digest_is_keyed), T(digest_held_back_at_adoption), T(dollar_paren_survives_kubelet_expansion),
+          T(placeholder_errors_are_reported))

@@ -13,6 +13,8 @@ other directory, the file deleted then re-created (the deletion itself
 applies nothing), and a writer that keeps the file open (applied after
 --close-wait, with a warning naming its delay). The symlinked directories,
 `..data` swaps, hard links and a writer pausing mid-file: test-watch.py.
+And the platform's `get.sh --version` (IMAGE_TAG set by a temporary file
+renamed over values.env).
 
     with-harness.sh test-edits.py NAP_AGENT
 """
@@ -22,6 +24,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 from naptest import agent
@@ -31,7 +34,7 @@ from naptest.checks import Results, must_wait, wait_until
 from naptest.db import oauth_log_last, oauth_log_setup, oauth_log_since
 from naptest.harness import env, init, scratch
 from naptest.faultproxy import FaultProxy
-from naptest.kube import node_port, write_kubeconfig
+from naptest.kube import get, node_port, write_kubeconfig
 from naptest.values import example_values, set_key, write_in_place, write_rename
 
 T = Results()
@@ -315,6 +318,38 @@ def run(e):
     T.check(oauth_log_since(logn) == [], "gen-secrets: the oauth row is not written")
     T.check(os.stat(v).st_mode & 0o7777 == mode, "gen-secrets: the file mode is kept")
     e.text = open(v).read()
+
+    # 13b. the platform's upgrade, `get.sh --version=v9.9.9`: it sets
+    # IMAGE_TAG in values.env by writing a temporary file (the umask's mode)
+    # and renaming it over values.env, then runs install.sh. The daemon sees
+    # one edit, one pass: the workloads whose image carries the tag.
+    def getsh_version():
+        text = set_key(e.text, "IMAGE_TAG", "v9.9.9")
+        fd, tmp = tempfile.mkstemp(dir=e.etc, prefix="values.env.")
+        os.write(fd, text.encode())
+        os.close(fd)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, v)
+        e.text = text
+    n, mark, logn = e.notify.count(), audit().mark(), oauth_log_last()
+    out0 = len(e.agent.output())
+    getsh_version()
+    i = e.notify.wait_for(lambda m: m.startswith("STATUS=applied"), 10, n)
+    log = e.agent.output()[out0:]
+    statuses = e.fence(n)
+    T.check("renamed into place" in log and "quiet for" not in log,
+            "get.sh --version: a complete edit, applied at once (no quiet period)", log)
+    writes = sorted(w[:4] for w in audit().writes_since(mark))
+    T.check(i is not None and len(statuses) == 1 and
+            statuses[0].startswith("STATUS=applied 2 object(s), deleted 0, 0 oauth client change(s)"),
+            "get.sh --version: the daemon sees one edit, one pass", statuses)
+    T.check(writes == sorted([DEP, ("patch", "daemonsets", "nap", "sandbox-image-warmer")]),
+            "get.sh --version: one PATCH of the Deployment and one of the image warmer", writes)
+    T.check(oauth_log_since(logn) == [], "get.sh --version: the oauth row is not written")
+    images = [c["image"] for c in get("deployments", "nap", "nap-sandbox")["spec"]["template"]["spec"]["containers"]]
+    warmer = get("daemonsets", "nap", "sandbox-image-warmer")["spec"]["template"]["spec"]["initContainers"]
+    T.check(all(i.endswith(":v9.9.9") for i in images) and warmer[0]["image"].endswith("/chromium-headful:v9.9.9"),
+            "get.sh --version: the new tag is live", (images, warmer[0]["image"]))
 
     # 14. the directory swapped: `mv etc etc.old; mkdir etc`, then a new file
     def swap_dir():

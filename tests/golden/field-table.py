@@ -11,7 +11,8 @@ of objects, and the env entries of the control plane's nap-cp.
 
 Allowed, and nothing else: the deliberate differences of docs/design.md
 ("Deliberate differences from install.sh") that show in a rendering (extra
-app.kubernetes.io/* labels, the secret-digest annotation on pod templates,
+app.kubernetes.io/* labels on the objects' own metadata, never on a pod
+template, the secret-digest annotation on pod templates,
 an explicit protocol on every port, the UDP port beside the TCP one on the
 coturn Service, each Secret only while a module that reads it is on), and
 the KNOWN, TEMPORARY differences the data file lists in one place
@@ -101,13 +102,16 @@ def normal(obj):
 
 def as_rendered(key, got):
     """The agent's object without what the deliberate differences add, each
-    addition checked: app.kubernetes.io/* labels, the secret-digest
+    addition checked: app.kubernetes.io/* labels (not on a pod template), the secret-digest
     annotation on a pod template; a Secret's data decoded as stringData."""
     got = copy.deepcopy(got)
 
     def strip(path, d):
         labels = d.get("labels")
-        if path and path[-1] == "metadata" and isinstance(labels, dict):
+        # not on a pod template: exactly install.sh's pod labels there, one
+        # more would change the template, and so replace every pod, when
+        # install.sh's workload is taken over
+        if path and path[-1] == "metadata" and path[-2:] != ("template", "metadata") and isinstance(labels, dict):
             for k in [k for k in labels if k.startswith("app.kubernetes.io/")]:
                 del labels[k]
             if not labels:

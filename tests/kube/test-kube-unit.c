@@ -683,47 +683,138 @@ static void cleanup(void) {
                 nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+static void assert_patch(const char *live_json, unsigned flags, const char *want) {
+        _cleanup_(cJSON_Deletep) cJSON *live = cJSON_Parse(live_json), *patch = NULL;
+        _cleanup_free_ char *text = NULL;
+
+        ASSERT_TRUE(live);
+        ASSERT_OK(kube_adopt_patch(live, "v1", flags, &patch));
+        if (!want) {
+                ASSERT_NULL(patch);
+                return;
+        }
+        ASSERT_TRUE(patch);
+        text = cJSON_PrintUnformatted(patch);
+        ASSERT_STREQ(text, want);
+}
+
 /* What install.sh's `kubectl apply --server-side` owned (manager kubectl,
  * Apply) becomes nap-agent's Apply entry; the fields of Update managers (an
  * operator's kubectl label/edit/set, a controller) stay theirs, and the
  * patch is guarded by the resourceVersion read. */
 TEST(adopt_patch) {
-        cJSON *live = cJSON_Parse(
-                "{\"metadata\":{\"resourceVersion\":\"42\",\"managedFields\":["
-                "{\"manager\":\"kubectl\",\"operation\":\"Apply\",\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:a\":{}}},\"f:spec\":{\"f:type\":{}}}},"
-                "{\"manager\":\"kubectl-label\",\"operation\":\"Update\",\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:b\":{}}}}},"
-                "{\"manager\":\"kube-controller-manager\",\"operation\":\"Update\",\"fieldsV1\":{\"f:status\":{}}}]}}");
-        cJSON *patch = NULL, *again = NULL;
-
-        ASSERT_TRUE(live);
-        ASSERT_OK(kube_adopt_patch(live, "v1", &patch));
-        ASSERT_TRUE(patch);
-        _cleanup_free_ char *text = cJSON_PrintUnformatted(patch);
-        ASSERT_STREQ(text,
+        assert_patch("{\"metadata\":{\"resourceVersion\":\"42\",\"managedFields\":["
+                     "{\"manager\":\"kubectl\",\"operation\":\"Apply\",\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:a\":{}}},\"f:spec\":{\"f:type\":{}}}},"
+                     "{\"manager\":\"kubectl-label\",\"operation\":\"Update\",\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:b\":{}}}}},"
+                     "{\"manager\":\"kube-controller-manager\",\"operation\":\"Update\",\"fieldsV1\":{\"f:status\":{}}}]}}",
+                     0,
                      "{\"metadata\":{\"resourceVersion\":\"42\",\"managedFields\":["
                      "{\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:a\":{}}},\"f:spec\":{\"f:type\":{}}},"
                      "\"manager\":\"nap-agent\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"fieldsType\":\"FieldsV1\"},"
                      "{\"manager\":\"kubectl-label\",\"operation\":\"Update\",\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:b\":{}}}}},"
                      "{\"manager\":\"kube-controller-manager\",\"operation\":\"Update\",\"fieldsV1\":{\"f:status\":{}}}]}}");
-        cJSON_Delete(patch);
-        cJSON_Delete(live);
 
-        /* nap-agent applied it before (a lost ledger): nothing is taken, even
-         * though kubectl still has an Apply entry too. */
-        live = cJSON_Parse("{\"metadata\":{\"resourceVersion\":\"7\",\"managedFields\":["
-                           "{\"manager\":\"kubectl\",\"operation\":\"Apply\",\"fieldsV1\":{\"f:data\":{}}},"
-                           "{\"manager\":\"nap-agent\",\"operation\":\"Apply\",\"fieldsV1\":{\"f:data\":{}}},"
-                           "{\"manager\":\"kube-controller-manager\",\"operation\":\"Update\",\"fieldsV1\":{}}]}}");
-        ASSERT_OK(kube_adopt_patch(live, "v1", &again));
-        ASSERT_NULL(again);
-        cJSON_Delete(live);
+        /* install.sh re-ran after nap-agent applied it: kubectl's fields join
+         * nap-agent's entry, which keeps everything else it had. */
+        assert_patch("{\"metadata\":{\"resourceVersion\":\"7\",\"managedFields\":["
+                     "{\"manager\":\"kubectl\",\"operation\":\"Apply\",\"fieldsV1\":{\"f:data\":{\"f:x\":{}},\"f:type\":{}}},"
+                     "{\"manager\":\"nap-agent\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"time\":\"T\","
+                     "\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{\"f:data\":{\"f:y\":{}}}},"
+                     "{\"manager\":\"kube-controller-manager\",\"operation\":\"Update\",\"fieldsV1\":{}}]}}",
+                     0,
+                     "{\"metadata\":{\"resourceVersion\":\"7\",\"managedFields\":["
+                     "{\"manager\":\"nap-agent\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"time\":\"T\","
+                     "\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{\"f:data\":{\"f:y\":{},\"f:x\":{}},\"f:type\":{}}},"
+                     "{\"manager\":\"kube-controller-manager\",\"operation\":\"Update\",\"fieldsV1\":{}}]}}");
 
-        /* Only Update managers: nothing of install.sh's to take. */
-        live = cJSON_Parse("{\"metadata\":{\"resourceVersion\":\"8\",\"managedFields\":["
-                           "{\"manager\":\"kubectl-edit\",\"operation\":\"Update\",\"fieldsV1\":{\"f:data\":{}}}]}}");
-        ASSERT_OK(kube_adopt_patch(live, "v1", &again));
-        ASSERT_NULL(again);
-        cJSON_Delete(live);
+        /* Only Update managers (and nap-agent): nothing of install.sh's to take. */
+        assert_patch("{\"metadata\":{\"resourceVersion\":\"8\",\"managedFields\":["
+                     "{\"manager\":\"nap-agent\",\"operation\":\"Apply\",\"fieldsV1\":{\"f:data\":{}}},"
+                     "{\"manager\":\"kubectl-edit\",\"operation\":\"Update\",\"fieldsV1\":{\"f:data\":{}}}]}}",
+                     KUBE_APPLY_TAKE_PATCHED, NULL);
+}
+
+/* install.sh's `kubectl patch`es of coturn and the warmer (manager
+ * kubectl-patch, an Update): with KUBE_APPLY_TAKE_PATCHED their pod
+ * placement (nodeSelector, tolerations, imagePullSecrets) is taken, and
+ * nothing else of that manager; without, nothing. */
+TEST(adopt_patched) {
+        static const char live[] =
+                "{\"metadata\":{\"resourceVersion\":\"9\",\"managedFields\":["
+                "{\"manager\":\"kubectl\",\"operation\":\"Apply\",\"fieldsV1\":{\"f:spec\":{\"f:replicas\":{}}}},"
+                "{\"manager\":\"kubectl-patch\",\"operation\":\"Update\",\"fieldsV1\":{\"f:spec\":{"
+                "\"f:paused\":{},\"f:template\":{\"f:metadata\":{\"f:labels\":{\"f:x\":{}}},\"f:spec\":{"
+                "\"f:imagePullSecrets\":{\".\":{},\"k:{\\\"name\\\":\\\"pull\\\"}\":{\".\":{},\"f:name\":{}}},"
+                "\"f:nodeSelector\":{\".\":{},\"f:a\":{}},\"f:tolerations\":{},\"f:hostPID\":{}}}}}}]}}";
+
+        assert_patch(live, KUBE_APPLY_TAKE_PATCHED,
+                     "{\"metadata\":{\"resourceVersion\":\"9\",\"managedFields\":["
+                     "{\"fieldsV1\":{\"f:spec\":{\"f:replicas\":{},\"f:template\":{\"f:spec\":{"
+                     "\"f:nodeSelector\":{\".\":{},\"f:a\":{}},\"f:tolerations\":{},"
+                     "\"f:imagePullSecrets\":{\".\":{},\"k:{\\\"name\\\":\\\"pull\\\"}\":{\".\":{},\"f:name\":{}}}}}}},"
+                     "\"manager\":\"nap-agent\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"fieldsType\":\"FieldsV1\"},"
+                     "{\"manager\":\"kubectl-patch\",\"operation\":\"Update\",\"fieldsV1\":{\"f:spec\":{"
+                     "\"f:paused\":{},\"f:template\":{\"f:metadata\":{\"f:labels\":{\"f:x\":{}}},\"f:spec\":{"
+                     "\"f:hostPID\":{}}}}}}]}}");
+        assert_patch(live, 0,
+                     "{\"metadata\":{\"resourceVersion\":\"9\",\"managedFields\":["
+                     "{\"fieldsV1\":{\"f:spec\":{\"f:replicas\":{}}},"
+                     "\"manager\":\"nap-agent\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"fieldsType\":\"FieldsV1\"},"
+                     "{\"manager\":\"kubectl-patch\",\"operation\":\"Update\",\"fieldsV1\":{\"f:spec\":{"
+                     "\"f:paused\":{},\"f:template\":{\"f:metadata\":{\"f:labels\":{\"f:x\":{}}},\"f:spec\":{"
+                     "\"f:imagePullSecrets\":{\".\":{},\"k:{\\\"name\\\":\\\"pull\\\"}\":{\".\":{},\"f:name\":{}}},"
+                     "\"f:nodeSelector\":{\".\":{},\"f:a\":{}},\"f:tolerations\":{},\"f:hostPID\":{}}}}}}]}}");
+
+        /* A patch of the placement only: the whole entry goes. */
+        assert_patch("{\"metadata\":{\"resourceVersion\":\"10\",\"managedFields\":["
+                     "{\"manager\":\"kubectl-patch\",\"operation\":\"Update\",\"fieldsV1\":{\"f:spec\":{\"f:template\":"
+                     "{\"f:spec\":{\"f:nodeSelector\":{\".\":{},\"f:a\":{}}}}}}}]}}",
+                     KUBE_APPLY_TAKE_PATCHED,
+                     "{\"metadata\":{\"resourceVersion\":\"10\",\"managedFields\":["
+                     "{\"fieldsV1\":{\"f:spec\":{\"f:template\":{\"f:spec\":{\"f:nodeSelector\":{\".\":{},\"f:a\":{}}}}}},"
+                     "\"manager\":\"nap-agent\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"fieldsType\":\"FieldsV1\"}]}}");
+        /* An operator's patch of something else: nothing to take. */
+        assert_patch("{\"metadata\":{\"resourceVersion\":\"11\",\"managedFields\":["
+                     "{\"manager\":\"kubectl-patch\",\"operation\":\"Update\",\"fieldsV1\":{\"f:spec\":{\"f:paused\":{}}}}]}}",
+                     KUBE_APPLY_TAKE_PATCHED, NULL);
+}
+
+/* What a takeover followed by an apply of want removes: live fields of
+ * install.sh's managers that want does not set, unless another manager
+ * (an operator's kubectl edit or label) owns them too. */
+TEST(adopt_leftovers) {
+        static const char live_json[] =
+                "{\"metadata\":{\"labels\":{\"app\":\"c\",\"team\":\"t\"},\"managedFields\":["
+                "{\"manager\":\"kubectl\",\"operation\":\"Apply\",\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{"
+                "\"f:app\":{},\"f:team\":{}}},\"f:spec\":{\"f:replicas\":{}},\"f:stringData\":{\"f:K\":{}}}},"
+                "{\"manager\":\"kubectl-label\",\"operation\":\"Update\",\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:team\":{}}}}},"
+                "{\"manager\":\"kubectl-patch\",\"operation\":\"Update\",\"fieldsV1\":{\"f:spec\":{\"f:template\":{\"f:spec\":{"
+                "\"f:nodeSelector\":{\".\":{},\"f:a\":{},\"f:b\":{}},\"f:tolerations\":{},"
+                "\"f:imagePullSecrets\":{\".\":{},\"k:{\\\"name\\\":\\\"p\\\"}\":{\".\":{},\"f:name\":{}}}}}}}},"
+                "{\"manager\":\"kubectl-edit\",\"operation\":\"Update\",\"fieldsV1\":{\"f:spec\":{\"f:template\":{\"f:spec\":{"
+                "\"f:nodeSelector\":{\"f:a\":{}}}}}}}]},"
+                "\"spec\":{\"replicas\":1,\"template\":{\"spec\":{\"nodeSelector\":{\"a\":\"1\",\"b\":\"2\"},"
+                "\"tolerations\":[{\"operator\":\"Exists\"}],\"imagePullSecrets\":[{\"name\":\"p\"}]}}}}";
+        _cleanup_(cJSON_Deletep) cJSON *live = cJSON_Parse(live_json);
+        /* the selector cleared, the pull secret kept; replicas still set */
+        _cleanup_(cJSON_Deletep) cJSON *want = cJSON_Parse(
+                "{\"metadata\":{\"labels\":{\"app\":\"c\"}},\"spec\":{\"replicas\":1,\"template\":{\"spec\":{"
+                "\"imagePullSecrets\":[{\"name\":\"p\"}]}}}}");
+        _cleanup_free_ char *text = NULL;
+
+        ASSERT_TRUE(live && want);
+        /* nodeSelector.b and tolerations; not nodeSelector.a (kubectl-edit's
+         * too), not the label team (kubectl-label's too), not stringData
+         * (never live) */
+        ASSERT_EQ(kube_adopt_leftovers(live, want, KUBE_APPLY_TAKE_PATCHED, false), 2);
+        ASSERT_EQ(kube_adopt_leftovers(live, want, 0, false), 0); /* kubectl-patch's are not taken */
+        ASSERT_EQ(kube_adopt_leftovers(live, live, KUBE_APPLY_TAKE_PATCHED, false), 0);
+        ASSERT_EQ(kube_adopt_leftovers(live, want, KUBE_APPLY_TAKE_PATCHED, true), 2);
+        cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(live, "metadata"), "managedFields");
+        text = cJSON_PrintUnformatted(live);
+        ASSERT_STREQ(text, "{\"metadata\":{\"labels\":{\"app\":\"c\",\"team\":\"t\"}},"
+                           "\"spec\":{\"replicas\":1,\"template\":{\"spec\":{\"nodeSelector\":{\"a\":\"1\"},"
+                           "\"imagePullSecrets\":[{\"name\":\"p\"}]}}}}");
 }
 
 /* What an earlier apply of nap-agent owned that is no longer desired: the
@@ -843,7 +934,8 @@ static const TestCase cases[] = {
         T(missing_file), T(locate), T(paths), T(ref_from_object), T(status_messages), T(needs_replace),
         T(secret_paths),
         T(secret_answers_cut), T(messages_redacted), T(server_name_and_proxy),
-        T(client_refused_and_cancelled), T(adopt_patch), T(owned_beyond), T(json_covers), T(request_classes),
+        T(client_refused_and_cancelled), T(adopt_patch), T(adopt_patched), T(adopt_leftovers), T(owned_beyond),
+        T(json_covers), T(request_classes),
 };
 
 int main(void) {

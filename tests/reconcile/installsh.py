@@ -13,7 +13,12 @@ way; docs/design.md, "Deliberate differences from install.sh").
 
 installsh_patches(v) gives install.sh's `kubectl patch`es after its apply
 (manager kubectl-patch, an Update): coturn's imagePullSecrets, coturn's
-nodeSelector with tolerations, the warmer's nodeSelector.
+nodeSelector with tolerations, the warmer's nodeSelector. With an empty key
+it patches nothing, so what an earlier run patched stays.
+
+installsh_values() is a values.env in the shape of the platform's example,
+resolve() what install.sh's `${KEY:-default}` reads make of one, and
+install_sh() what a run of install.sh does to the modules.
 """
 import json
 
@@ -32,6 +37,7 @@ def installsh_objects(v, coturn_strategy=True):
 
 
 installsh_patches = platform.patches
+resolve = platform.resolve
 
 
 def control_plane(v, env=None):
@@ -60,3 +66,42 @@ def control_plane(v, env=None):
 
 def as_list(objs):
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": objs})
+
+
+# ---- a values.env as install.sh reads it, and a run of it ------------------------
+
+def installsh_values(tag, ns, sandbox_port, browser_port, **over):
+    """A values.env in the shape of the platform's example (optional keys
+    blank), both modules on; ordered KEY -> value."""
+    from naptest.values import hexsecret
+    v = dict([
+        ("NAMESPACE", ns), ("APP_PREFIX", ""), ("REGISTRY", "registry.test/platform"), ("IMAGE_TAG", "v2.1.0"),
+        ("PLATFORM_IMAGE_PREFIX", ""), ("NAP_HOST", "192.0.2.10"), ("NAP_NODE_PORT", ""), ("INGRESS_MODE", ""),
+        ("WEB_PUBLIC_URL", ""), ("PG_USERNAME", "nap"), ("DB_NAME", ""),
+        ("KUBECONFIG", "./kubeconfig.yaml"),
+        ("SANDBOX_ENABLED", "true"), ("SANDBOX_NODE_PORT", str(sandbox_port)),
+        ("SANDBOX_JWT_SECRET", hexsecret(tag + "-sjwt")), ("SANDBOX_SERVICE_KEY", hexsecret(tag + "-skey")),
+        ("SANDBOX_DOMAIN", "sandbox.example.test"), ("OPENSANDBOX_URL", ""), ("SANDBOX_PUBLIC_URL", ""),
+        ("SANDBOX_NODE_SELECTOR", ""),
+        ("BROWSER_ENABLED", "true"), ("BROWSER_NODE_PORT", str(browser_port)),
+        ("BROWSER_JWT_SECRET", hexsecret(tag + "-bjwt")), ("TURN_AUTH_SECRET", hexsecret(tag + "-turn")),
+        ("TURN_HOST", "192.0.2.20"), ("TURN_PORT", ""), ("BROWSER_PUBLIC_URL", ""), ("COTURN_NODE_SELECTOR", ""),
+        ("COTURN_IMAGE", ""), ("RUNTIME_NODE_IMAGE", ""), ("RUNTIME_PYTHON_IMAGE", ""), ("RUNTIME_GOLANG_IMAGE", ""),
+        ("PAUSE_IMAGE", ""), ("IMAGE_PULL_SECRET", ""),
+    ])
+    v.update(over)
+    return list(v.items())
+
+
+def install_sh(site, coturn_strategy=True, cp=True):
+    """What a run of install.sh does to the modules for site's values.env:
+    its server-side apply of the module objects (and of the platform's
+    nap-cp), then its patches, with the real kubectl (managers kubectl and
+    kubectl-patch). Returns the resolved values."""
+    from naptest.kube import kubectl
+    v = resolve(site.vals)
+    objs = installsh_objects(v, coturn_strategy) + ([control_plane(v)] if cp else [])
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=as_list(objs))
+    for kind, name, patch in installsh_patches(v):
+        kubectl("-n", v["NAMESPACE"], "patch", kind, name, "-p", json.dumps(patch))
+    return v

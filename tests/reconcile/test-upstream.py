@@ -42,45 +42,10 @@ from naptest.db import new_installation, psql, psql_file, rows
 from naptest.harness import init
 from naptest.kube import ensure_namespace, get, kubectl
 from naptest.platform import resolve
-from naptest.values import Site, hexsecret
-from installsh import as_list, control_plane, installsh_objects, installsh_patches
+from naptest.values import Site
+from installsh import control_plane, install_sh, installsh_values
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-# ---- a values.env as install.sh reads it ------------------------------------------
-
-def installsh_values(tag, ns, sandbox_port, browser_port, **over):
-    """A values.env in the shape of the platform's example (optional keys
-    blank), both modules on; ordered KEY -> value."""
-    v = dict([
-        ("NAMESPACE", ns), ("APP_PREFIX", ""), ("REGISTRY", "registry.test/platform"), ("IMAGE_TAG", "v2.1.0"),
-        ("PLATFORM_IMAGE_PREFIX", ""), ("NAP_HOST", "192.0.2.10"), ("NAP_NODE_PORT", ""), ("INGRESS_MODE", ""),
-        ("WEB_PUBLIC_URL", ""), ("PG_USERNAME", "nap"), ("DB_NAME", ""),
-        ("KUBECONFIG", "./kubeconfig.yaml"),
-        ("SANDBOX_ENABLED", "true"), ("SANDBOX_NODE_PORT", str(sandbox_port)),
-        ("SANDBOX_JWT_SECRET", hexsecret(tag + "-sjwt")), ("SANDBOX_SERVICE_KEY", hexsecret(tag + "-skey")),
-        ("SANDBOX_DOMAIN", "sandbox.example.test"), ("OPENSANDBOX_URL", ""), ("SANDBOX_PUBLIC_URL", ""),
-        ("SANDBOX_NODE_SELECTOR", ""),
-        ("BROWSER_ENABLED", "true"), ("BROWSER_NODE_PORT", str(browser_port)),
-        ("BROWSER_JWT_SECRET", hexsecret(tag + "-bjwt")), ("TURN_AUTH_SECRET", hexsecret(tag + "-turn")),
-        ("TURN_HOST", "192.0.2.20"), ("TURN_PORT", ""), ("BROWSER_PUBLIC_URL", ""), ("COTURN_NODE_SELECTOR", ""),
-        ("COTURN_IMAGE", ""), ("RUNTIME_NODE_IMAGE", ""), ("RUNTIME_PYTHON_IMAGE", ""), ("RUNTIME_GOLANG_IMAGE", ""),
-        ("PAUSE_IMAGE", ""), ("IMAGE_PULL_SECRET", ""),
-    ])
-    v.update(over)
-    return list(v.items())
-
-
-def install_sh(site, coturn_strategy=True, cp=True):
-    """What install.sh did for site's values.env: its server-side apply of
-    the module objects (and of the platform's nap-cp), then its patches."""
-    v = resolve(site.vals)
-    objs = installsh_objects(v, coturn_strategy) + ([control_plane(v)] if cp else [])
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=as_list(objs))
-    for kind, name, patch in installsh_patches(v):
-        kubectl("-n", v["NAMESPACE"], "patch", kind, name, "-p", json.dumps(patch))
-    return v
 
 
 def managers(obj):

@@ -2,8 +2,9 @@
 """The invariant: the live objects and oauth_clients rows equal what
 `nap-agent render --show-secrets` makes of a values.env, on every field the
 agent sets and every field its managedFields entry owns, with the secret
-digests an apply gives (naptest.secret_digest), and nothing of the agent's
-left in the namespaces that is not desired.
+digests an apply gives (naptest.secret_digest; on the workload itself for
+one taken over from install.sh whose secrets did not change since), and
+nothing of the agent's left in the namespaces that is not desired.
 """
 import json
 
@@ -63,8 +64,10 @@ def owned_diffs(fields, want, path="", out=None):
     return out
 
 
-def object_diffs(want, live):
-    """The fields of one object, and that nap-agent is its one Apply manager."""
+def object_diffs(want, live, shared=()):
+    """The fields of one object, and that nap-agent is its one Apply manager
+    (but for those in shared: install.sh's kubectl, run again since, shares
+    the fields it applied until the agent writes again)."""
     diffs = leaf_diffs(want, live)
     managers = live["metadata"].get("managedFields", [])
     mine = [m for m in managers if m.get("manager") == "nap-agent"]
@@ -72,7 +75,8 @@ def object_diffs(want, live):
         diffs.append("managedFields: want one Apply entry of nap-agent, have %r" % mine)
     else:
         owned_diffs(mine[0].get("fieldsV1", {}), want, "", diffs)
-    others = [m["manager"] for m in managers if m.get("operation") == "Apply" and m.get("manager") != "nap-agent"]
+    others = [m["manager"] for m in managers if m.get("operation") == "Apply"
+              and m.get("manager") not in ("nap-agent",) + tuple(shared)]
     if others:
         diffs.append("other Apply managers left: %r" % others)
     return diffs
@@ -96,13 +100,15 @@ def rows_diffs(rendered):
     return errs
 
 
-def desired_diffs(rendered, namespaces=(), kept=(), default_ns="nap"):
+def desired_diffs(rendered, namespaces=(), kept=(), default_ns="nap", shared=()):
     """Everything that differs from the rendering (an empty list: none).
     namespaces: where else to look for strays; kept: (resource, name) the
     agent must keep although not desired (a module whose toggle line is
     missing)."""
     items = rendered["items"]
-    missing = secret_digest.fill_in(items, lambda ns: kube.get("secrets", ns, secret_digest.KEY_SECRET))
+    missing = secret_digest.fill_in(items, lambda ns: kube.get("secrets", ns, secret_digest.KEY_SECRET),
+                                    lambda i: kube.get(kube.RESOURCE_OF[i["kind"]], i["metadata"]["namespace"],
+                                                       i["metadata"]["name"]))
     errs = ["%s %s: no Secret %s" % (k, n, secret_digest.KEY_SECRET) for k, n in missing]
     desired = {(kube.RESOURCE_OF[i["kind"]], i["metadata"]["namespace"], i["metadata"]["name"]): i for i in items}
     for (res, ns, name), want in desired.items():
@@ -110,7 +116,7 @@ def desired_diffs(rendered, namespaces=(), kept=(), default_ns="nap"):
         if live is None:
             errs.append("%s %s/%s: missing" % (res, ns, name))
             continue
-        errs += ["%s %s/%s: %s" % (res, ns, name, x) for x in object_diffs(want, live)]
+        errs += ["%s %s/%s: %s" % (res, ns, name, x) for x in object_diffs(want, live, shared)]
     nss = set(namespaces) | {ns for (_r, ns, _n) in desired} or {default_ns}
     for ns in nss:
         have = kube.list_managed(ns) - {("secrets", secret_digest.KEY_SECRET)}  # made once, kept
@@ -120,7 +126,8 @@ def desired_diffs(rendered, namespaces=(), kept=(), default_ns="nap"):
     return errs + rows_diffs(rendered)
 
 
-def invariant(site, namespaces=(), kept=()):
-    """Live objects and rows equal the desired set of site's values.env."""
-    errs = desired_diffs(site.render(), namespaces, kept, site.vals.get("NAMESPACE") or "nap")
+def invariant(site, namespaces=(), kept=(), shared=()):
+    """Live objects and rows equal the desired set of site's values.env.
+    shared: other Apply managers allowed beside nap-agent's (see object_diffs)."""
+    errs = desired_diffs(site.render(), namespaces, kept, site.vals.get("NAMESPACE") or "nap", shared)
     check(not errs, "invariant broken:\n  " + "\n  ".join(errs))

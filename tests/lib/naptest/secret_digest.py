@@ -10,6 +10,8 @@ import hashlib
 import hmac
 
 ANNOTATION = "nap-agent.neutree.ai/secret-digest"
+# on a workload taken over from install.sh, while its pod template has none
+ADOPTED = "nap-agent.neutree.ai/adopted-secret-digest"
 PENDING = "computed at apply time"
 KEY_SECRET = "nap-agent-digest-key"
 
@@ -44,10 +46,29 @@ def digest_input(item, secrets):
     return "".join(sorted(x + "\n" for x in lines))
 
 
-def fill_in(items, live_key_secret):
+def held(item, live):
+    """Moves item's pod-template annotation to its own metadata (ADOPTED),
+    as for a workload taken over from install.sh whose secrets did not
+    change since: when live (the live object, or None) holds it that way."""
+    if live is None:
+        return
+    live_tmpl = (live["spec"]["template"].get("metadata") or {}).get("annotations") or {}
+    if ANNOTATION in live_tmpl or ADOPTED not in ((live["metadata"].get("annotations")) or {}):
+        return
+    tmpl_md = item["spec"]["template"]["metadata"]
+    value = tmpl_md["annotations"].pop(ANNOTATION)
+    if not tmpl_md["annotations"]:
+        del tmpl_md["annotations"]
+    item["metadata"].setdefault("annotations", {})[ADOPTED] = value
+
+
+def fill_in(items, live_key_secret, live_object=None):
     """Puts into rendered items the annotation's value an apply gives:
     HMAC-SHA-256 of digest_input() keyed with the live key.
     live_key_secret(namespace) returns the live Secret KEY_SECRET or None.
+    live_object(item), when given, returns the live object: a workload whose
+    live pod template holds its digest back (held()) is expected that way,
+    with the same value (so that a secret changed since is still caught).
     Returns the (kind, name) of items whose key Secret does not exist."""
     missing = []
     for item in items:
@@ -62,4 +83,6 @@ def fill_in(items, live_key_secret):
         datas = {i["metadata"]["name"]: i.get("data", {}) for i in items
                  if i["kind"] == "Secret" and i["metadata"]["namespace"] == ns}
         ann[ANNOTATION] = hmac.new(key_of(secret), digest_input(item, datas).encode(), hashlib.sha256).hexdigest()
+        if live_object:
+            held(item, live_object(item))
     return missing
