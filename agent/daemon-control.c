@@ -39,6 +39,7 @@ typedef struct Client {
         ClientState state;
         pid_t pid;
         uid_t uid;
+        const char *refused; /* set: the peer may not ask; answered so once its request came */
 } Client;
 
 struct Control {
@@ -234,6 +235,14 @@ static void client_read(Client *cl) {
                 client_free(cl);
                 return;
         }
+        /* Refused only now that its request is read: closing a socket with
+         * a request still unread in it would reset the connection, and the
+         * client would see that instead of why. */
+        if (cl->refused) {
+                refuse(cl->fd, cl->refused);
+                client_free(cl);
+                return;
+        }
         buf[k] = 0;
         flags = parse_request(c, buf, why, sizeof why);
         if (flags < 0) {
@@ -269,6 +278,7 @@ static int on_client_timeout(sd_event_source *s, uint64_t usec, void *userdata) 
 static int client_add(Control *c, int fd) {
         struct ucred cred;
         socklen_t n = sizeof cred;
+        const char *refused = NULL;
         Client *cl;
         int r;
 
@@ -277,8 +287,7 @@ static int client_add(Control *c, int fd) {
         if (cred.uid != 0 && cred.uid != geteuid()) {
                 log_warning("Refused a request of PID %d on '%s': uid %u may not ask (only root and uid %u)",
                             (int) cred.pid, c->path, (unsigned) cred.uid, (unsigned) geteuid());
-                refuse(fd, "only root and the daemon's own user may ask it for a pass");
-                return -EPERM;
+                refused = "only root and the daemon's own user may ask it for a pass";
         }
         if (c->n_clients >= MAX_CLIENTS) {
                 refuse(fd, "too many requests at once: try again");
@@ -286,7 +295,7 @@ static int client_add(Control *c, int fd) {
         }
         if (!(cl = calloc(1, sizeof *cl)))
                 return -ENOMEM;
-        *cl = (Client) { .control = c, .fd = fd, .pid = cred.pid, .uid = cred.uid };
+        *cl = (Client) { .control = c, .fd = fd, .pid = cred.pid, .uid = cred.uid, .refused = refused };
         c->clients[c->n_clients++] = cl;
         r = sd_event_add_io(c->event, &cl->io, fd, EPOLLIN, on_client_io, cl);
         if (r >= 0)

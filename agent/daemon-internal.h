@@ -68,21 +68,24 @@ typedef enum ValuesChange {
 
 typedef void (*ValuesEdit)(ValuesChange change, void *userdata);
 
-/* edit() is called for a change of the file in use (a change of another
- * candidate is not one), never from inside these calls; switched() when
- * the file in use changes (now NULL: none is there any more), then edit()
- * with VALUES_COMPLETE when there is one. */
+/* edit() is called for a change of the file in use, and of a candidate
+ * before it in the order that is there now (a change of another is not
+ * one), never from inside these calls. Which candidate is in use is
+ * decided when a pass is about to read it (values_search_resolve()), so
+ * that a file swapped or written is judged once its writer is done;
+ * switched() is called then when it changed (now NULL: none is there). */
 typedef struct ValuesSearch ValuesSearch;
 typedef void (*ValuesSwitched)(const char *now, const char *before, void *userdata);
 
 int values_search_new(sd_event *event, const char *const *candidates, ValuesEdit edit, ValuesSwitched switched,
                       void *userdata, ValuesSearch **ret);
 ValuesSearch *values_search_free(ValuesSearch *s);
-/* The candidate in use, or NULL when none exists. */
+/* The candidate in use (as last resolved), or NULL when none existed. */
 const char *values_search_current(const ValuesSearch *s);
-/* Looks again which candidate is in use (without calling back) and
- * resolves every path again, re-arming the watches (SIGHUP: the pass that
- * follows reads the file anyway). */
+/* Decides again which candidate is in use: the first that exists now
+ * (switched() is called when that changed); NULL when none does. */
+const char *values_search_resolve(ValuesSearch *s);
+/* Resolves every candidate's path again, re-arming the watches (SIGHUP). */
 int values_search_refresh(ValuesSearch *s);
 
 /* ---- the metrics (daemon-metrics.c) ---- */
@@ -137,6 +140,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Metrics *, metrics_free);
 const char *metrics_path(const Metrics *m);
 /* Counts a pass and keeps what it ended with. */
 void metrics_pass_done(Metrics *m, const MetricsPass *p);
+/* values.env is not there at all (no pass reads it): as refused, since
+ * now_usec (wall clock) unless it was already. */
+void metrics_values_missing(Metrics *m, uint64_t now_usec);
 /* The file's text in the exposition format (malloc'ed). */
 int metrics_format(const Metrics *m, const MetricsSnapshot *s, char **ret);
 /* Replaces the file atomically. Metrics never stop the daemon: a failure

@@ -45,6 +45,7 @@ struct Metrics {
         uint64_t resync_usec;
         uint64_t passes[_METRICS_PASS_RESULT_MAX];
         bool have_pass;
+        bool have_values; /* values_valid is known: a pass read values.env, or it is missing */
         MetricsPass last;
         uint64_t last_success_usec;       /* 0: none yet */
         uint64_t in_bucket[N_BUCKETS + 1]; /* per bucket, the last one +Inf (not cumulative) */
@@ -88,15 +89,23 @@ const char *metrics_default_dir(void) {
         return stat(NAP_METRICS_DIR, &st) >= 0 && S_ISDIR(st.st_mode) ? NAP_METRICS_DIR : NULL;
 }
 
+void metrics_values_missing(Metrics *m, uint64_t now_usec) {
+        if (!m->have_values || m->values_valid)
+                m->values_since_usec = now_usec;
+        m->values_valid = false;
+        m->have_values = true;
+}
+
 void metrics_pass_done(Metrics *m, const MetricsPass *p) {
         bool valid = p->result != METRICS_PASS_REFUSED;
         size_t b = 0;
 
         assert(p->result >= 0 && p->result < _METRICS_PASS_RESULT_MAX);
         m->passes[p->result]++;
-        if (!m->have_pass || valid != m->values_valid)
+        if (!m->have_values || valid != m->values_valid)
                 m->values_since_usec = p->end_usec;
         m->values_valid = valid;
+        m->have_values = true;
         if (p->result == METRICS_PASS_SUCCESS)
                 m->last_success_usec = p->end_usec;
         while (b < N_BUCKETS && p->duration_usec > buckets[b].usec)
@@ -182,6 +191,17 @@ static void format_passes(const Metrics *m, StrBuf *b) {
                       m->last_success_usec);
 }
 
+/* Whether values.env could be used, once a pass read it or it was missing. */
+static void format_values(const Metrics *m, StrBuf *b) {
+        if (!m->have_values)
+                return;
+        gauge_uint(b, "nap_agent_values_valid",
+                   "Whether values.env was valid at the last pass (0: refused, or no values.env at all).",
+                   m->values_valid);
+        gauge_seconds(b, "nap_agent_values_last_transition_timestamp_seconds",
+                      "Unix time at which nap_agent_values_valid took its current value.", m->values_since_usec);
+}
+
 /* What the last pass ended with: only once there was one. */
 static void format_last_pass(const Metrics *m, StrBuf *b) {
         const MetricsPass *p = &m->last;
@@ -198,10 +218,6 @@ static void format_last_pass(const Metrics *m, StrBuf *b) {
         gauge_uint(b, "nap_agent_pending_changes",
                    "Writes the last pass planned and did not complete; retried with backoff. 0 after a success.",
                    p->pending_changes);
-        gauge_uint(b, "nap_agent_values_valid", "Whether values.env was valid at the last pass (0: refused).",
-                   m->values_valid);
-        gauge_seconds(b, "nap_agent_values_last_transition_timestamp_seconds",
-                      "Unix time at which nap_agent_values_valid took its current value.", m->values_since_usec);
         family(b, "nap_agent_oauth_clients", "gauge",
                "oauth_clients rows the agent registered, by state: registered (module on), kept (module off; "
                "the row stays).");
@@ -262,6 +278,7 @@ int metrics_format(const Metrics *m, const MetricsSnapshot *s, char **ret) {
         format_daemon(m, s, &b);
         format_passes(m, &b);
         format_last_pass(m, &b);
+        format_values(m, &b);
         format_requests(s->requests, &b);
         format_workloads(s, &b);
         text = strbuf_steal(&b);

@@ -571,29 +571,20 @@ static int first_existing(const ValuesSearch *s) {
         return -1;
 }
 
-/* Which file is in use may have changed: said once, then the edit. */
-static bool search_resolve(ValuesSearch *s) {
-        int now = first_existing(s), before = s->current;
-
-        if (now == before)
-                return false;
-        s->current = now;
-        s->switched(now >= 0 ? s->c[now].path : NULL, before >= 0 ? s->c[before].path : NULL, s->userdata);
-        return true;
-}
-
-/* An edit of a candidate is one of values.env when it is the one in use
- * (or became it): a file that takes over is complete as it is found. */
+/* An edit of the file in use, or of a candidate before it that is there
+ * now (it takes over at the pass: values_search_resolve()). A candidate
+ * that went, or came back, is judged only when the pass comes: whoever
+ * writes it may be swapping it, and the daemon waits for that to settle. */
 static void on_candidate(ValuesChange change, void *userdata) {
         Candidate *c = userdata;
         ValuesSearch *s = c->search;
+        int i = (int) (c - s->c);
+        struct stat st;
 
-        if (search_resolve(s)) {
-                if (s->current >= 0)
-                        s->edit(change == VALUES_WRITING && &s->c[s->current] == c ? VALUES_WRITING : VALUES_COMPLETE,
-                                s->userdata);
-        } else if (s->current >= 0 && &s->c[s->current] == c)
+        if (i == s->current)
                 s->edit(change, s->userdata);
+        else if ((s->current < 0 || i < s->current) && lstat(c->path, &st) >= 0)
+                s->edit(change == VALUES_WRITING ? VALUES_WRITING : VALUES_COMPLETE, s->userdata);
 }
 
 ValuesSearch *values_search_free(ValuesSearch *s) {
@@ -636,10 +627,19 @@ const char *values_search_current(const ValuesSearch *s) {
         return s->current >= 0 ? s->c[s->current].path : NULL;
 }
 
+const char *values_search_resolve(ValuesSearch *s) {
+        int now = first_existing(s), before = s->current;
+
+        if (now != before) {
+                s->current = now;
+                s->switched(now >= 0 ? s->c[now].path : NULL, before >= 0 ? s->c[before].path : NULL, s->userdata);
+        }
+        return values_search_current(s);
+}
+
 int values_search_refresh(ValuesSearch *s) {
         int r = 0;
 
-        s->current = first_existing(s);
         for (size_t i = 0; i < s->n; i++) {
                 int k = values_watch_refresh(s->c[i].watch);
                 if (k < 0 && r == 0)

@@ -125,12 +125,16 @@ static void notify_status(Loop *l, const char *status) {
         notify_text(l, status, true);
 }
 
+static void write_metrics(Loop *l, bool running);
+
 /* No values.env at any candidate: the one line and the STATUS= that say
- * where it is looked for and how to name another place. */
+ * where it is looked for and how to name another place; for the metrics,
+ * a values.env that cannot be used. */
 static void say_no_values(Loop *l, const char *gone) {
         const char *const *c = l->opts->values_candidates;
         _cleanup_free_ char *where = NULL, *line = NULL;
         StrBuf b = { 0 };
+        int r;
 
         for (size_t i = 0; c && c[i]; i++)
                 strbuf_printf(&b, "%s'%s'", i == 0 ? "" : c[i + 1] ? ", " : " or ", c[i]);
@@ -138,8 +142,9 @@ static void say_no_values(Loop *l, const char *gone) {
                 strbuf_printf(&b, "'%s'", manager_options(l->m)->values_path);
         where = strbuf_steal(&b);
         if (gone)
-                log_notice("'%s' is gone and there is no values.env at %s: nothing is applied until one appears",
-                           gone, strna(where));
+                log_struct(LOG_WARNING, 0, LOG_FIELDS(.message_id = NAP_MESSAGE_VALUES_REFUSED),
+                           "'%s' is gone (deleted, or renamed away) and there is no values.env at %s: nothing "
+                           "applied, nothing deleted; waiting for one to appear", gone, strna(where));
         else if (c && c[1]) /* the default places: a drop-in names another */
                 log_notice("no values.env at %s: nothing is applied until one appears (for one elsewhere: "
                            "`systemctl edit nap-agent`, [Service] Environment=NAP_VALUES=/path/to/values.env); state "
@@ -147,8 +152,17 @@ static void say_no_values(Loop *l, const char *gone) {
         else
                 log_notice("no values.env at %s: nothing is applied until it appears; state in '%s'", strna(where),
                            manager_state_dir(l->m));
-        if (asprintf(&line, "waiting for values.env at %s; nothing applied", strna(where)) >= 0)
+        if (gone)
+                r = asprintf(&line, "waiting for values.env at %s: '%s' is gone; nothing applied, nothing deleted",
+                             strna(where), gone);
+        else
+                r = asprintf(&line, "waiting for values.env at %s; nothing applied", strna(where));
+        if (r >= 0)
                 notify_text(l, line, false);
+        if (l->metrics) {
+                metrics_values_missing(l->metrics, now_realtime_usec());
+                write_metrics(l, true);
+        }
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata);
@@ -211,7 +225,8 @@ static void run_pass(Loop *l, unsigned flags) {
                 return;
         }
         l->pending = false;
-        if (!values_search_current(l->values)) {
+        /* Which candidate is read is decided now, once every writer is done. */
+        if (!values_search_resolve(l->values)) {
                 no_values_for_requests(l);
                 return;
         }
@@ -499,6 +514,7 @@ static void on_values_switched(const char *now, const char *before, void *userda
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Loop *l = userdata;
+        const char *before;
 
         (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
                           (unsigned long long) now_usec());
@@ -516,14 +532,13 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         (void) manager_reload(l->m);
         (void) values_search_refresh(l->values);
         l->reloading = true; /* READY=1 follows the next pass */
-        if (!values_search_current(l->values)) {
-                say_no_values(l, NULL);
+        before = values_search_current(l->values);
+        if (!values_search_resolve(l->values)) {
+                if (!before)
+                        say_no_values(l, NULL); /* (one that went was said by on_values_switched) */
                 no_values_for_requests(l);
                 return 0;
         }
-        manager_options(l->m)->values_path = values_search_current(l->values);
-        (void) log_context_set(LOG_CONTEXT_VALUES, manager_options(l->m)->values_path);
-        control_set_values(l->control, manager_options(l->m)->values_path);
         run_pass(l, 0);
         return 0;
 }

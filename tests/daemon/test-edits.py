@@ -233,7 +233,8 @@ def run(e):
 
     # 8. deleted (applies nothing, says where it looks), then re-created
     e.expect_nothing("deleted", lambda: os.unlink(v),
-                     status=r"STATUS=waiting for values.env at '%s'; nothing applied" % re.escape(v))
+                     status=r"STATUS=waiting for values.env at '%s': '%s' is gone; nothing applied, nothing deleted"
+                     % (re.escape(v), re.escape(v)))
     T.check(node_port() is not None, "deleted: the Service stays")
     e.expect_once("re-created", lambda: write_in_place(v, e.next_text()))
 

@@ -91,9 +91,11 @@ def basic(wd, values, state):
             bad = set_key(edited, "NAP_HOST", "192.0.2.10 5")
             line = bad.split("\n").index("NAP_HOST=192.0.2.10 5") + 1
             w, got = edit(notify, values, bad)
-            want = ("STATUS=%s:%d:%d: unquoted blank ends the value: bash would run the next word as a command; "
-                    "keeping generation 2%s" % (values, line, len("NAP_HOST=192.0.2.10 ") + 1, watching))
-            T.check(got == [want], "invalid edit: STATUS=FILE:LINE:COL: the error; keeping generation 2", got)
+            want = ("STATUS=%s:%d:%d: unquoted blank ends the value: bash would run the next word as a command: "
+                    "nothing applied, nothing deleted; keeping generation 2%s"
+                    % (values, line, len("NAP_HOST=192.0.2.10 ") + 1, watching))
+            T.check(got == [want], "invalid edit: STATUS=FILE:LINE:COL: the error: nothing applied, nothing deleted; "
+                    "keeping generation 2", got)
             T.check(w == [], "invalid edit: no write request", w)
             T.check(node_port() == 30087, "invalid edit: the Service keeps nodePort 30087", node_port())
 

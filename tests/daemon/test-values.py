@@ -72,10 +72,11 @@ def case_no_values():
         m = audit().mark()
         n = notify.count()
         os.unlink(values)
-        i = notify.wait_for(lambda msg: msg.startswith("STATUS=waiting for values.env"), 30, n)
+        gone = "STATUS=waiting for values.env at '%s': '%s' is gone; nothing applied, nothing deleted" % (values, values)
+        i = notify.wait_for(lambda msg: msg.startswith(gone), 30, n)
         check(i is not None, "no STATUS= after the file went: %s" % agent.output())
-        check("'%s' is gone and there is no values.env at '%s'" % (values, values) in agent.output(),
-              "not said: %s" % agent.output())
+        check("'%s' is gone (deleted, or renamed away) and there is no values.env at '%s'" % (values, values)
+              in agent.output(), "not said: %s" % agent.output())
         writes = audit().writes_since(m)
         check(not writes, "the file's removal wrote:\n%s" % fmt_reqs(writes))
     finally:

@@ -38,7 +38,7 @@ import time
 from naptest.agent import Agent, NotifySocket
 from naptest.audit import audit
 from naptest.checks import Results, check, must_wait, wait_until
-from naptest.db import oauth_log_last, oauth_log_setup, oauth_log_since
+from naptest.db import new_installation, oauth_log_last, oauth_log_setup, oauth_log_since
 from naptest.harness import env, init, scratch
 from naptest.kube import node_port
 from naptest.values import example_values, set_key, write_in_place, write_rename
@@ -59,6 +59,7 @@ class Watched:
 
     def __init__(self, d, path, prefix=(), kubeconfig=None):
         self.dir, self.path = d, path
+        new_installation()  # a ledger of its own: the rows of the case before are not its own
         self.notify = NotifySocket(d)
         if prefix:
             os.chmod(self.notify.path, 0o777)
@@ -245,19 +246,22 @@ def paused_writer():
         T.check(w.stop() == 0, "paused: exit 0 on SIGTERM")
 
 
-def bad_file(w, name, act, reason, restore, port):
+def bad_file(w, name, act, reason, restore, port, status_re=None, line_re=None):
     """act() makes values.env unusable: one pass whose STATUS= and whose
     journal line say reason (a regular expression), nothing written; then
-    restore() is applied by one pass."""
+    restore() is applied by one pass. status_re, line_re: the STATUS= and
+    the line when they are not a pass's (no values.env at all)."""
     n, mark, o = w.notify.count(), audit().mark(), len(w.agent.output())
     act()
     i = w.notify.wait_for(lambda m: m.startswith("STATUS="), 15, n)
     status = w.notify.snapshot()[i][1] if i is not None else ""
     want = reason + r": nothing applied, nothing deleted; keeping generation \d+"
-    T.check(re.fullmatch("STATUS=" + want + "; watching .*", status), "%s: STATUS= names the file and why" % name,
+    status_re = status_re or want + "; watching .*"
+    line_re = line_re or want + "; waiting for the next edit"
+    T.check(re.fullmatch("STATUS=" + status_re, status), "%s: STATUS= names the file and why" % name,
             w.notify.snapshot(n))
     line = must_wait("%s: the daemon's line" % name,
-                     lambda: re.search("(?m)^" + want + "; waiting for the next edit$", w.agent.output()[o:]), 10)
+                     lambda: re.search("(?m)^" + line_re + "$", w.agent.output()[o:]), 10)
     T.check(line, "%s: the daemon's line names the file and why" % name)
     T.check(audit().writes_since(mark) == [], "%s: nothing written" % name, audit().writes_since(mark))
     T.check(w.agent.proc.poll() is None, "%s: the daemon runs on" % name)
@@ -278,7 +282,12 @@ def reasons():
             else:
                 os.unlink(path)
 
-        bad_file(w, "deleted", remove, "'%s' is missing" % q, lambda: write_in_place(path, values(30342)), 30342)
+        # no values.env at all: no pass, the daemon waits for one (its only
+        # candidate here, --values) to appear
+        bad_file(w, "deleted", remove, "'%s' is missing" % q, lambda: write_in_place(path, values(30342)), 30342,
+                 status_re="waiting for values.env at '%s': '%s' is gone; nothing applied, nothing deleted" % (q, q),
+                 line_re="'%s' is gone \\(deleted, or renamed away\\) and there is no values.env at '%s': nothing "
+                         "applied, nothing deleted; waiting for one to appear" % (q, q))
         bad_file(w, "a directory", lambda: (remove(), os.mkdir(path)), "%s: not a regular file" % q,
                  lambda: (remove(), write_in_place(path, values(30343))), 30343)
         target = os.path.join(d, "nowhere", "values.env")

@@ -42,6 +42,7 @@ from naptest import kube
 from naptest.audit import audit, fmt_reqs
 from naptest.checks import Results, check, must_wait
 from naptest.compare import invariant
+from naptest.db import new_installation
 from naptest.harness import init
 from naptest.kube import ensure_namespace, get, kubectl
 from naptest.secret_digest import ADOPTED, ANNOTATION
@@ -133,7 +134,10 @@ def selectors(ns):
 
 
 def site_of(tag, ns, **over):
+    """A site standing for another installation: a namespace, a values.env,
+    and the oauth_clients rows of its own database (new_installation)."""
     ensure_namespace(ns)
+    new_installation()
     return Site(tag, installsh_values(tag, ns, *PORTS[ns], **over))
 
 

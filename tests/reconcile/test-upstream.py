@@ -164,7 +164,8 @@ def case_control_plane():
     check("adopted" not in r.err, "nap-cp was adopted: %s" % r.err)
     after = get("deployments", ns, "nap-cp")
     want = [("NODE_ENV", "production"), ("SANDBOX_PUBLIC_URL", v["SANDBOX_PUBLIC_URL"]), ("LOG_LEVEL", "info"),
-            ("FEATURE_X", "on"), ("BROWSER_PUBLIC_URL", v["BROWSER_PUBLIC_URL"])]
+            ("FEATURE_X", "on"), ("BROWSER_PUBLIC_URL", v["BROWSER_PUBLIC_URL"]),
+            ("WEB_PUBLIC_URL", v["WEB_PUBLIC_URL"])]
     check(sorted(env_of(after)) == sorted(want), "nap-cp env: %r, want %r" % (env_of(after), want))
     check(without_env_and_bookkeeping(after) == without_env_and_bookkeeping(before),
           "nap-cp changed beyond its env:\n%s\n%s" % (json.dumps(without_env_and_bookkeeping(before), sort_keys=True),
@@ -176,8 +177,9 @@ def case_control_plane():
     entry = {".": {}, "f:name": {}, "f:value": {}}
     check(mine == {"f:spec": {"f:template": {"f:spec": {"f:containers": {'k:{"name":"control-plane"}': {
         ".": {}, "f:name": {},
-        "f:env": {'k:{"name":"SANDBOX_PUBLIC_URL"}': entry, 'k:{"name":"BROWSER_PUBLIC_URL"}': entry}}}}}}},
-        "nap-agent owns more of nap-cp than its two env entries: %s" % json.dumps(mine))
+        "f:env": {'k:{"name":"SANDBOX_PUBLIC_URL"}': entry, 'k:{"name":"BROWSER_PUBLIC_URL"}': entry,
+                  'k:{"name":"WEB_PUBLIC_URL"}': entry}}}}}}},
+        "nap-agent owns more of nap-cp than its three env entries: %s" % json.dumps(mine))
     no_write_on_second_apply(site)
 
     # An edit of a public URL reaches nap-cp, and only it.
@@ -380,7 +382,7 @@ def main():
     for name, fn in [
         ("install.sh's objects and patches taken over: kept, equal to the render, no write after", case_takeover),
         ("coturn with RollingUpdate from an older install is replaced, logged once", case_coturn_strategy),
-        ("nap-cp gets exactly the two public URLs, keeps the rest and its managers; a URL edit reaches it",
+        ("nap-cp gets exactly its three URLs (WEB_PUBLIC_URL, the two public ones), keeps the rest and its managers; a URL edit reaches it",
          case_control_plane),
         ("no nap-cp: the pass succeeds with a warning, creates nothing, looks again on a resync",
          case_no_control_plane),
