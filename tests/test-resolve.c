@@ -113,7 +113,6 @@ TEST(failure) {
         run_until_called(e, &a.calls);
         ASSERT_EQ(a.calls, 1);
         ASSERT_EQ(a.gai_error, EAI_NONAME);
-        ASSERT_EQ(resolve_start(e, NULL, NULL, NULL, NULL, on_answer, &a, &q), -EINVAL);
         wait_no_threads();
         sd_event_unref(e);
 }

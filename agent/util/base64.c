@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <openssl/evp.h>
@@ -9,6 +10,8 @@
 
 char *base64_encode(const void *p, size_t n) {
         char *out;
+
+        assert(p || n == 0);
 
         if (n > (size_t) INT_MAX / 4 * 3)
                 return NULL;
@@ -28,10 +31,15 @@ static void wipe_buffer(unsigned char **p, size_t n) {
 }
 
 int base64_decode(const char *in, unsigned char **ret, size_t *ret_size) {
-        size_t n = strlen(in), len = 0, pad = 0;
+        size_t n, len = 0, pad = 0;
         unsigned char *text, *out;
         int r;
 
+        assert(in);
+        assert(ret);
+        assert(ret_size);
+
+        n = strlen(in);
         if (n > (size_t) INT_MAX)
                 return -EINVAL;
         text = malloc(n + 1);

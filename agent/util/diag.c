@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -33,6 +34,9 @@ int diag_addv(DiagList *l, DiagSeverity severity, const char *file, unsigned lin
               const char *hint, const char *format, va_list ap) {
         Diag *d;
 
+        assert(l);
+        assert(format);
+
         if (l->n == l->allocated) {
                 size_t n = l->allocated ? l->allocated * 2 : 8;
                 Diag *p = realloc(l->items, n * sizeof *p);
@@ -59,6 +63,9 @@ int diag_add(DiagList *l, DiagSeverity severity, const char *file, unsigned line
         va_list ap;
         int r;
 
+        assert(l);
+        assert(format);
+
         va_start(ap, format);
         r = diag_addv(l, severity, file, line, col, hint, format, ap);
         va_end(ap);
@@ -66,8 +73,11 @@ int diag_add(DiagList *l, DiagSeverity severity, const char *file, unsigned line
 }
 
 size_t diag_count(const DiagList *l, DiagSeverity severity) {
-        size_t c = severity == DIAG_ERROR && l->oom;
+        size_t c;
 
+        assert(l);
+
+        c = severity == DIAG_ERROR && l->oom;
         for (size_t i = 0; i < l->n; i++)
                 if (l->items[i].severity == severity)
                         c++;
@@ -75,6 +85,8 @@ size_t diag_count(const DiagList *l, DiagSeverity severity) {
 }
 
 const Diag *diag_first_error(const DiagList *l) {
+        assert(l);
+
         for (size_t i = 0; i < l->n; i++)
                 if (l->items[i].severity == DIAG_ERROR)
                         return &l->items[i];
@@ -82,6 +94,8 @@ const Diag *diag_first_error(const DiagList *l) {
 }
 
 void diag_list_clear(DiagList *l) {
+        assert(l);
+
         for (size_t i = 0; i < l->n; i++) {
                 free(l->items[i].file);
                 free(l->items[i].message);
@@ -117,6 +131,9 @@ void diag_print(const Diag *d, FILE *f) {
         StrBuf b = { 0 };
         char *s;
 
+        assert(d);
+        assert(f);
+
         put_location(d, &b);
         strbuf_printf(&b, "%s: ", diag_severity_to_string(d->severity));
         strbuf_put_escaped(&b, d->message);
@@ -130,6 +147,9 @@ void diag_print(const Diag *d, FILE *f) {
 }
 
 void diag_list_print(const DiagList *l, FILE *f) {
+        assert(l);
+        assert(f);
+
         for (size_t i = 0; i < l->n; i++)
                 diag_print(&l->items[i], f);
         if (l->oom)
@@ -138,6 +158,8 @@ void diag_list_print(const DiagList *l, FILE *f) {
 
 char *diag_format_short(const Diag *d) {
         StrBuf b = { 0 };
+
+        assert(d);
 
         put_location(d, &b);
         strbuf_put_escaped(&b, d->message);

@@ -3,6 +3,7 @@
  * See dlib.h. Not thread-safe: the agent is single-threaded (curl's resolver
  * threads never call back into us).
  */
+#include <assert.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +18,11 @@ static void reset_symbols(DLib *lib) {
 int dlib_open(DLib *lib, char *err, size_t err_size) {
         const char *e;
         int r;
+
+        assert(lib);
+        assert(lib->soname);
+        assert(lib->symbols || lib->n_symbols == 0);
+        assert(err || err_size == 0);
 
         if (lib->handle) { /* in use, or pinned */
                 lib->users++;
@@ -55,6 +61,8 @@ fail:
 }
 
 void dlib_close(DLib *lib) {
+        assert(lib);
+
         if (lib->users == 0 || --lib->users > 0 || lib->pinned)
                 return;
         if (lib->before_close)
@@ -65,5 +73,7 @@ void dlib_close(DLib *lib) {
 }
 
 bool dlib_is_open(const DLib *lib) {
+        assert(lib);
+
         return lib->handle != NULL;
 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -71,16 +72,24 @@ static void put_file(const char *s, size_t n, void *userdata) {
 }
 
 void strbuf_put_escaped(StrBuf *b, const char *s) {
+        assert(b);
+        assert(s);
+
         escape_each(s, put_strbuf, b);
 }
 
 char *cescape(const char *s) {
         StrBuf b = { 0 };
 
+        assert(s);
+
         escape_each(s, put_strbuf, &b);
         return strbuf_steal(&b);
 }
 
 void fputs_escaped(const char *s, FILE *f) {
+        assert(s);
+        assert(f);
+
         escape_each(s, put_file, f);
 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -16,6 +17,9 @@
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len) {
         _cleanup_close_ int fd = -1;
 
+        assert(path);
+        assert(ret);
+
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return negative_errno();
@@ -25,6 +29,9 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len) {
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len) {
         _cleanup_free_ char *buf = NULL;
         size_t len = 0, allocated = 0;
+
+        assert(fd >= 0);
+        assert(ret);
 
         for (;;) {
                 if (len + 4096 + 1 > allocated) {
@@ -56,8 +63,11 @@ int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len) {
 }
 
 char *path_dirname(const char *path) {
-        const char *slash = strrchr(path, '/');
+        const char *slash;
 
+        assert(path);
+
+        slash = strrchr(path, '/');
         if (!slash)
                 return strdup(".");
         if (slash == path)
@@ -66,13 +76,18 @@ char *path_dirname(const char *path) {
 }
 
 const char *path_basename(const char *path) {
-        const char *slash = strrchr(path, '/');
+        const char *slash;
 
+        assert(path);
+
+        slash = strrchr(path, '/');
         return slash ? slash + 1 : path;
 }
 
 char *path_absolute(const char *path) {
         char cwd[PATH_MAX], *p;
+
+        assert(path);
 
         if (path[0] == '/')
                 return strdup(path);
@@ -110,12 +125,16 @@ static int write_all(int fd, const char *p, size_t len) {
 }
 
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, unsigned flags) {
-        _cleanup_free_ char *dir = path_dirname(path), *tmp = NULL;
+        _cleanup_free_ char *dir = NULL, *tmp = NULL;
         _cleanup_close_ int fd = -1;
         struct stat st;
         bool have_st = false;
         int r;
 
+        assert(path);
+        assert(data || len == 0);
+
+        dir = path_dirname(path);
         if (!dir)
                 return -ENOMEM;
         if ((flags & WRITE_KEEP_OWNER) && stat(path, &st) >= 0)
@@ -153,6 +172,11 @@ int fs_check_private(const char *what, const char *path, const struct stat *st, 
         uid_t uid = geteuid();
         int r;
 
+        assert(what);
+        assert(path);
+        assert(st);
+        assert(ret_message);
+
         *ret_message = NULL;
         if (st->st_mode & (S_IWGRP | S_IWOTH)) {
                 r = asprintf(ret_message, "%s '%s' is writable by %s (mode %04o): whoever can write it could make "
@@ -177,8 +201,11 @@ int fs_check_private(const char *what, const char *path, const struct stat *st, 
 }
 
 int mkdir_p(const char *path, mode_t mode) {
-        _cleanup_free_ char *p = strdup(path);
+        _cleanup_free_ char *p = NULL;
 
+        assert(path);
+
+        p = strdup(path);
         if (!p)
                 return -ENOMEM;
         for (char *s = p + 1; *s; s++) {

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <string.h>
 
 #include "util/json.h"
 
 const cJSON *json_get_path(const cJSON *o, const char *const *keys) {
+        assert(keys);
+
         for (; o && *keys; keys++)
                 o = cJSON_GetObjectItemCaseSensitive(o, *keys);
         return o;

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -27,6 +28,9 @@ int lock_dir(const char *dir, const char *who, char **ret_holder) {
         _cleanup_free_ char *path = NULL, *line = NULL;
         _cleanup_close_ int fd = -1;
         int n;
+
+        assert(dir);
+        assert(who);
 
         if (ret_holder)
                 *ret_holder = NULL;
@@ -57,6 +61,9 @@ int lock_dir_holder(const char *dir, pid_t *ret_pid) {
         _cleanup_fclose_ FILE *f = NULL;
         char line[256];
         struct stat st;
+
+        assert(dir);
+        assert(ret_pid);
 
         if (asprintf(&path, "%s/lock", dir) < 0)
                 return -ENOMEM;

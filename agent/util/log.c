@@ -92,6 +92,8 @@ int log_context_setf(LogContextField field, const char *format, ...) {
         va_list ap;
         int r;
 
+        assert(format);
+
         va_start(ap, format);
         r = vasprintf(&s, format, ap);
         va_end(ap);
@@ -223,6 +225,8 @@ int log_internal(int level, int error, const char *format, ...) {
         int saved = errno;
         va_list ap;
 
+        assert(format);
+
         error = abs(error);
         if (level > max_level)
                 return -error;
@@ -236,6 +240,8 @@ int log_internal(int level, int error, const char *format, ...) {
 int log_struct_internal(int level, int error, const LogFields *fields, const char *format, ...) {
         int saved = errno;
         va_list ap;
+
+        assert(format);
 
         error = abs(error);
         if (level > max_level)

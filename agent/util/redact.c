@@ -5,6 +5,7 @@
  * longest form of any value of the two sets. Texts are short (one error
  * message, one log line), sets small (a few values, a few forms each).
  */
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
@@ -166,10 +167,13 @@ static int cmp_longest_first(const void *a, const void *b) {
 
 char **redact_forms(const char *value) {
         const unsigned char *v = (const unsigned char *) value;
-        size_t n = strlen(value);
+        size_t n;
         Forms f = { 0 };
         char *once;
 
+        assert(value);
+
+        n = strlen(value);
         if (n == 0)
                 return calloc(1, sizeof(char *));
         if (n < SHORT_VALUE) {
@@ -295,6 +299,8 @@ int redact_set_secrets(const char *const *values, size_t n) {
         SecretSet s;
         int r;
 
+        assert(values || n == 0);
+
         r = set_build(values, n, &s);
         if (r < 0)
                 return r;
@@ -397,8 +403,8 @@ char *redact(const char *s) {
         size_t n;
         char *r;
 
-        if (!s)
-                return NULL;
+        assert(s);
+
         pthread_mutex_lock(&lock);
         r = redact_locked(s, &n);
         pthread_mutex_unlock(&lock);
@@ -409,7 +415,9 @@ size_t redact_buf(char *buf, size_t size) {
         size_t n = 0;
         char *r;
 
-        if (!buf || size == 0)
+        assert(buf);
+
+        if (size == 0)
                 return 0;
         pthread_mutex_lock(&lock);
         r = redact_locked(buf, &n);

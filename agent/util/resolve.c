@@ -6,6 +6,7 @@
  * the loop and the thread and freed by whichever lets go last; the thread
  * touches nothing else.
  */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -118,8 +119,11 @@ int resolve_start(sd_event *event, const char *node, const char *service, const 
         Resolve *q;
         int r;
 
-        if (!event || (!node && !service) || !cb || !ret)
-                return -EINVAL;
+        assert(event);
+        assert(node || service);
+        assert(cb);
+        assert(ret);
+
         q = calloc(1, sizeof *q);
         if (!q)
                 return -ENOMEM;

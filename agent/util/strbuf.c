@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,9 @@ static bool strbuf_reserve(StrBuf *b, size_t extra) {
 }
 
 void strbuf_putn(StrBuf *b, const char *s, size_t n) {
+        assert(b);
+        assert(s || n == 0);
+
         if (!strbuf_reserve(b, n))
                 return;
         memcpy(b->s + b->len, s, n);
@@ -46,16 +50,24 @@ void strbuf_putn(StrBuf *b, const char *s, size_t n) {
 }
 
 void strbuf_putc(StrBuf *b, char c) {
+        assert(b);
+
         strbuf_putn(b, &c, 1);
 }
 
 void strbuf_puts(StrBuf *b, const char *s) {
+        assert(b);
+        assert(s);
+
         strbuf_putn(b, s, strlen(s));
 }
 
 void strbuf_printf(StrBuf *b, const char *format, ...) {
         va_list ap;
         int n;
+
+        assert(b);
+        assert(format);
 
         va_start(ap, format);
         n = vsnprintf(NULL, 0, format, ap);
@@ -73,6 +85,8 @@ void strbuf_printf(StrBuf *b, const char *format, ...) {
 char *strbuf_steal(StrBuf *b) {
         char *s;
 
+        assert(b);
+
         if (b->oom) {
                 strbuf_free(b);
                 return NULL;
@@ -83,6 +97,8 @@ char *strbuf_steal(StrBuf *b) {
 }
 
 void strbuf_free(StrBuf *b) {
+        assert(b);
+
         if (b->wipe && b->s)
                 explicit_bzero(b->s, b->allocated);
         free(b->s);

@@ -5,6 +5,7 @@
  * AT_RANDOM bytes) and a final mix, so a file crafted to make its keys
  * collide cannot turn lookups linear: the seed is not known in advance.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,8 @@ static uint64_t hash_key(uint64_t seed, const char *key) {
 int strindex_new(StrIndex **ret) {
         StrIndex *x = calloc(1, sizeof *x);
 
+        assert(ret);
+
         if (!x)
                 return -ENOMEM;
         x->slots = calloc(16, sizeof *x->slots);
@@ -96,9 +99,15 @@ static int resize(StrIndex *x, size_t cap) {
 }
 
 int strindex_put(StrIndex *x, const char *key, size_t value, size_t *ret_old) {
-        uint64_t h = hash_key(x->seed, key);
-        Slot *s = find_slot(x->slots, x->mask, key, h);
+        uint64_t h;
+        Slot *s;
 
+        assert(x);
+        assert(key);
+        assert(value != STRINDEX_NONE);
+
+        h = hash_key(x->seed, key);
+        s = find_slot(x->slots, x->mask, key, h);
         if (!s->key) {
                 if ((x->n + 1) * 2 > x->mask + 1) {
                         int r = resize(x, (x->mask + 1) * 2);
@@ -131,7 +140,9 @@ int strindex_reserve(StrIndex *x, size_t n) {
 size_t strindex_get(const StrIndex *x, const char *key) {
         const Slot *s;
 
-        if (!x || !key)
+        assert(key);
+
+        if (!x)
                 return STRINDEX_NONE;
         s = find_slot(x->slots, x->mask, key, hash_key(x->seed, key));
         return s->key ? s->value : STRINDEX_NONE;

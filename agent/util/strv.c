@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,8 @@
 
 int strv_push(Strv *l, char *s) {
         char **p;
+
+        assert(l);
 
         if (!s)
                 return -ENOMEM;
@@ -26,10 +29,14 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 void strv_sort(Strv *l) {
+        assert(l);
+
         qsort_safe(l->items, l->n, sizeof *l->items, cmp_str);
 }
 
 void strv_clear(Strv *l) {
+        assert(l);
+
         for (size_t i = 0; i < l->n; i++)
                 wipe_free(l->items[i]);
         free(l->items);

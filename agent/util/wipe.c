@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <cjson/cJSON.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -44,6 +45,8 @@ void *wipe_calloc(size_t n, size_t size) {
 }
 
 char *wipe_strdup(const char *s) {
+        assert(s);
+
         return strdup(s);
 }
 

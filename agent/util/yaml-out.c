@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <stdbool.h>
 #include <math.h>
 #include <string.h>
@@ -120,5 +121,8 @@ static void write_node(FILE *f, const cJSON *j, int indent, bool inline_first) {
 }
 
 void yaml_write(FILE *f, const cJSON *j) {
+        assert(f);
+        assert(j);
+
         write_node(f, j, 0, false);
 }
