@@ -16,6 +16,7 @@
  * and $"..." as "..." (bash translates it only through a message catalog
  * named by TEXTDOMAIN, so it is refused once the file sets TEXTDOMAIN).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,8 @@ static const char *const shell_vars[] = {
 };
 
 bool envfile_is_shell_var(const char *name) {
+        assert(name);
+
         for (size_t i = 0; i < ELEMENTSOF(shell_vars); i++)
                 if (streq(name, shell_vars[i]))
                         return true;
@@ -93,6 +96,8 @@ static void emit(StrBuf *out, char c) {
 }
 
 int envfile_count_expansion(Parser *p, size_t n, Pos at) {
+        assert(p);
+
         p->expanded += n;
         if (p->expanded > ENVFILE_MAX_EXPANDED)
                 return envfile_error(p, at, "do not build values by repeated self-reference",
@@ -447,5 +452,8 @@ static int parse_word(Parser *p, StrBuf *out, WordCtx ctx, Pos open) {
 }
 
 int envfile_parse_word(Parser *p, StrBuf *out, WordCtx ctx, Pos open) {
+        assert(p);
+        assert(ctx <= WORD_BRACE_DQ);
+
         return parse_word(p, out, ctx, open);
 }

@@ -23,6 +23,7 @@
  * `+=` and envfile_get() cost the same in a file of 100k keys as in one of
  * ten: the whole parse is linear in the file.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -58,6 +59,8 @@ static void skip_comment(Parser *p) {
 char *envfile_read_name(Parser *p) {
         StrBuf b = { 0 };
 
+        assert(p);
+
         if (is_name_start(cur(p)))
                 while (is_name_char(cur(p))) {
                         strbuf_putc(&b, (char) cur(p));
@@ -72,6 +75,9 @@ int envfile_error(Parser *p, Pos at, const char *hint, const char *format, ...) 
         va_list ap;
         int r;
 
+        assert(p);
+        assert(format);
+
         va_start(ap, format);
         r = diag_addv(p->diags, DIAG_ERROR, p->path, at.line, at.col, hint, format, ap);
         va_end(ap);
@@ -79,8 +85,15 @@ int envfile_error(Parser *p, Pos at, const char *hint, const char *format, ...) 
 }
 
 const char *envfile_key_hint(const Parser *p, char *buf, size_t size, const char *before, const char *after) {
-        const char *k = p->key && strlen(p->key) <= 64 ? p->key : "KEY";
+        const char *k;
 
+        assert(p);
+        assert(buf);
+        assert(size > 0);
+        assert(before);
+        assert(after);
+
+        k = p->key && strlen(p->key) <= 64 ? p->key : "KEY";
         snprintf(buf, size, "%s%s%s", before, k, after);
         return buf;
 }
@@ -88,6 +101,8 @@ const char *envfile_key_hint(const Parser *p, char *buf, size_t size, const char
 int envfile_metachar_error(Parser *p, int c) {
         char hint[160];
         const char *what;
+
+        assert(p);
 
         switch (c) {
         case '&':
@@ -116,9 +131,13 @@ int envfile_metachar_error(Parser *p, int c) {
  * its arguments before assigning any, so `export A=1 B=$A` reads the old A;
  * a plain `A=1 B=$A` assigns left to right. */
 const EnvEntry *envfile_lookup(const Parser *p, const char *name) {
-        size_t n = p->export_line ? p->line_first_entry : p->file->n_entries;
-        size_t i = strindex_get(p->file->index, name);
+        size_t n, i;
 
+        assert(p);
+        assert(name);
+
+        n = p->export_line ? p->line_first_entry : p->file->n_entries;
+        i = strindex_get(p->file->index, name);
         while (i != STRINDEX_NONE && i >= n)
                 i = p->prev[i];
         return i != STRINDEX_NONE ? &p->file->entries[i] : NULL;
@@ -404,6 +423,10 @@ int envfile_parse(const char *path, const char *text, size_t len, EnvFile **ret,
         Parser p;
         int r;
 
+        assert(text || len == 0);
+        assert(ret);
+        assert(diags);
+
         f = calloc(1, sizeof *f);
         if (!f)
                 return -ENOMEM;
@@ -432,6 +455,10 @@ int envfile_read(const char *path, char **ret, size_t *ret_len, DiagList *diags)
         struct stat st;
         int r;
 
+        assert(path);
+        assert(ret);
+        assert(diags);
+
         /* O_NONBLOCK: opening a FIFO for reading would wait for a writer. */
         fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
@@ -458,6 +485,10 @@ int envfile_load(const char *path, EnvFile **ret, DiagList *diags) {
         size_t len = 0;
         int r;
 
+        assert(path);
+        assert(ret);
+        assert(diags);
+
         r = envfile_read(path, &text, &len, diags);
         if (r < 0)
                 return r;
@@ -469,8 +500,9 @@ int envfile_load(const char *path, EnvFile **ret, DiagList *diags) {
 const EnvEntry *envfile_get(const EnvFile *f, const char *key) {
         size_t i;
 
-        if (!f || !key)
-                return NULL;
+        assert(f);
+        assert(key);
+
         if (f->index) {
                 i = strindex_get(f->index, key);
                 return i != STRINDEX_NONE ? &f->entries[i] : NULL;
@@ -482,8 +514,12 @@ const EnvEntry *envfile_get(const EnvFile *f, const char *key) {
 }
 
 const char *envfile_value(const EnvFile *f, const char *key) {
-        const EnvEntry *e = envfile_get(f, key);
+        const EnvEntry *e;
 
+        assert(f);
+        assert(key);
+
+        e = envfile_get(f, key);
         return e ? e->value : NULL;
 }
 

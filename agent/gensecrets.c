@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <errno.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
@@ -16,12 +17,16 @@ const char *const gensecrets_keys[GENSECRETS_N_KEYS + 1] = {
 };
 
 bool gensecrets_is_placeholder(const char *v) {
+        assert(v);
+
         return !*v || strncasecmp(v, "change-me", 9) == 0 || strncasecmp(v, "changeme", 8) == 0 ||
                strncasecmp(v, "change_me", 9) == 0 || strncmp(v, "demo-only-", 10) == 0;
 }
 
 int gensecrets_random_hex(char ret[65], void *userdata) {
         unsigned char b[32];
+
+        assert(ret);
 
         if (RAND_bytes(b, sizeof b) != 1)
                 return -EIO;
@@ -95,6 +100,12 @@ int gensecrets_fill(const char *text, size_t len, const EnvFile *env, GenSecrets
         size_t n, pos = 0;
         StrBuf b = { 0 };
         int r = 0;
+
+        assert(text || len == 0);
+        assert(env);
+        assert(rnd);
+        assert(ret_text);
+        assert(ret_report);
 
         n = plan(text, len, env, &rep, edits);
         for (size_t i = 0; i < n && r >= 0; i++) {
