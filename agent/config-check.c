@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -28,6 +29,8 @@ static bool is_dns_label(const char *s, size_t max) {
 
 bool is_ip_address(const char *s) {
         unsigned char buf[16];
+
+        assert(s);
 
         return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
@@ -83,6 +86,8 @@ static bool is_url_char(char ch) {
 bool is_http_url(const char *s) {
         const char *host, *end;
         size_t hl;
+
+        assert(s);
 
         if (strncmp(s, "http://", 7) == 0)
                 host = s + 7;
@@ -166,9 +171,14 @@ static int selector_problem(char **ret_problem, const char *pair, size_t n, cons
 
 int node_selector_to_json(const char *s, char **ret_json, char **ret_problem) {
         cJSON *map;
-        size_t len = strlen(s);
+        size_t len;
         int r = 0;
 
+        assert(s);
+        assert(ret_json);
+        assert(ret_problem);
+
+        len = strlen(s);
         if (len == 0) {
                 *ret_json = NULL;
                 return 0;
@@ -413,6 +423,10 @@ static const struct {
 };
 
 void config_check_value(Config *c, ConfigVar *v, CheckKind kind, DiagList *diags) {
+        assert(c);
+        assert(v);
+        assert(diags);
+
         for (size_t i = 0; i < ELEMENTSOF(format_checks); i++)
                 if (format_checks[i].kind == kind) {
                         if (!format_checks[i].valid(v->value))

@@ -83,11 +83,15 @@ size_t config_platform_key_count(void) {
 }
 
 const char *config_platform_key_name(size_t i) {
-        return i < ELEMENTSOF(platform_keys) ? platform_keys[i].name : NULL;
+        assert(i < ELEMENTSOF(platform_keys));
+
+        return platform_keys[i].name;
 }
 
 bool config_platform_key_modules_too(size_t i) {
-        return i < ELEMENTSOF(platform_keys) && platform_keys[i].modules_too;
+        assert(i < ELEMENTSOF(platform_keys));
+
+        return platform_keys[i].modules_too;
 }
 
 /* def, with a leading ${VAR} replaced by that variable's value. */
@@ -110,6 +114,8 @@ int config_platform_key_value(const Config *c, size_t i, char **ret) {
 
         assert(c);
         assert(i < ELEMENTSOF(platform_keys));
+        assert(ret);
+
         k = &platform_keys[i];
         v = config_get(c, k->name);
         if (k->rule == RULE_LDAP && !streq(strempty(config_get(c, "LDAP_ENABLED")) ? "" : config_get(c, "LDAP_ENABLED"),

@@ -7,6 +7,7 @@
  * use; then checks the cross-key rules (NodePort collisions, the
  * APP_PREFIX guard, module combinations).
  */
+#include <assert.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -87,6 +88,8 @@ const char *module_to_string(Module m) {
 }
 
 int module_from_string(const char *s) {
+        assert(s);
+
         for (int m = 0; m < _MODULE_MAX; m++)
                 if (streq(module_names[m], s))
                         return m;
@@ -115,6 +118,8 @@ static bool config_var_from_file(const ConfigVar *v) {
 bool config_key_is_secret(const char *name) {
         static const char *const words[] = { "SECRET", "PASSWORD", "PASSWD", "TOKEN", "KEY", "CREDENTIAL" };
 
+        assert(name);
+
         for (size_t i = 0; i < ELEMENTSOF(key_specs); i++)
                 if (streq(key_specs[i].name, name))
                         return key_specs[i].secret;
@@ -134,11 +139,19 @@ static ConfigVar *config_var_mut(Config *c, const char *name) {
 }
 
 const ConfigVar *config_var(const Config *c, const char *name) {
+        assert(c);
+        assert(name);
+
         return config_var_mut((Config *) c, name);
 }
 
 const char *config_get(const Config *c, const char *name) {
-        const ConfigVar *v = config_var(c, name);
+        const ConfigVar *v;
+
+        assert(c);
+        assert(name);
+
+        v = config_var(c, name);
         return v ? v->value : NULL;
 }
 
@@ -301,14 +314,23 @@ static Toggle toggle_of(const Config *c, const char *name) {
 }
 
 bool config_module_enabled(const Config *c, Module m) {
+        assert(c);
+        assert(m >= 0 && m < _MODULE_MAX);
+
         return c->toggles[m] == TOGGLE_ON;
 }
 
 Toggle config_module_toggle(const Config *c, Module m) {
+        assert(c);
+        assert(m >= 0 && m < _MODULE_MAX);
+
         return c->toggles[m];
 }
 
 bool config_contains_secret(const Config *c, const char *s) {
+        assert(c);
+        assert(s);
+
         for (size_t i = 0; i < c->n_vars; i++) {
                 const ConfigVar *v = &c->vars[i];
                 if (!v->secret || strempty(v->value))
@@ -644,6 +666,10 @@ int config_new(EnvFile *env, Config **ret, DiagList *diags) {
         _cleanup_(config_freep) Config *c = NULL;
         int r;
 
+        assert(env);
+        assert(ret);
+        assert(diags);
+
         c = calloc(1, sizeof *c);
         if (!c)
                 return -ENOMEM;
@@ -696,6 +722,10 @@ int config_load(const char *path, Config **ret, DiagList *diags) {
         size_t len = 0;
         Config *c;
         int r;
+
+        assert(path);
+        assert(ret);
+        assert(diags);
 
         r = envfile_read(path, &text, &len, diags);
         if (r < 0)
