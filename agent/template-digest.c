@@ -6,6 +6,7 @@
  * the digest of a workload taken over from install.sh, held back from its
  * pod template until a secret it reads changes.
  */
+#include <assert.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -75,9 +76,12 @@ static cJSON *pod_template(const DesiredObject *o) {
 }
 
 cJSON *template_secret_digest_annotation(cJSON *obj) {
-        cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "spec"), "template");
-        cJSON *meta = cJSON_GetObjectItemCaseSensitive(tmpl, "metadata");
+        cJSON *tmpl, *meta;
 
+        assert(obj);
+
+        tmpl = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "spec"), "template");
+        meta = cJSON_GetObjectItemCaseSensitive(tmpl, "metadata");
         return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(meta, "annotations"),
                                                 SECRET_DIGEST_ANNOTATION);
 }
@@ -119,9 +123,13 @@ static int digest_input(const DesiredObject *o, const DesiredSet *s, char **ret)
 }
 
 int template_digest_annotate(DesiredObject *o, const DesiredSet *s) {
-        cJSON *tmpl = pod_template(o), *meta, *ann;
+        cJSON *tmpl, *meta, *ann;
         int r;
 
+        assert(o);
+        assert(s);
+
+        tmpl = pod_template(o);
         r = digest_input(o, s, &o->secret_digest_input);
         if (r < 0 || !o->secret_digest_input)
                 return r;
@@ -148,14 +156,20 @@ static const char *template_value(const cJSON *obj) {
 }
 
 const char *template_secret_digest_value(const cJSON *obj) {
-        const char *v = template_value(obj);
+        const char *v;
 
+        assert(obj);
+
+        v = template_value(obj);
         return v ? v : adopted_value(obj);
 }
 
 bool template_secret_digest_held(const cJSON *obj, const char *recorded, const cJSON *live, bool live_read) {
-        const char *value = template_value(obj);
+        const char *value;
 
+        assert(obj);
+
+        value = template_value(obj);
         /* (The stand-in SECRET_DIGEST_PENDING, for `plan --live` before the
          * key exists, equals no recorded value.) */
         if (!value)
@@ -171,14 +185,19 @@ bool template_secret_digest_held(const cJSON *obj, const char *recorded, const c
 }
 
 int template_secret_digest_hold(const cJSON *obj, cJSON **ret) {
-        _cleanup_(cJSON_Deletep) cJSON *copy = cJSON_Duplicate(obj, true);
-        cJSON *spec = cJSON_GetObjectItemCaseSensitive(copy, "spec");
-        cJSON *tmpl_md = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "template"), "metadata");
-        cJSON *tmpl_ann = cJSON_GetObjectItemCaseSensitive(tmpl_md, "annotations");
-        cJSON *md = cJSON_GetObjectItemCaseSensitive(copy, "metadata"), *ann, *value;
+        _cleanup_(cJSON_Deletep) cJSON *copy = NULL;
+        cJSON *spec, *tmpl_md, *tmpl_ann, *md, *ann, *value;
 
+        assert(obj);
+        assert(ret);
+
+        copy = cJSON_Duplicate(obj, true);
         if (!copy)
                 return -ENOMEM;
+        spec = cJSON_GetObjectItemCaseSensitive(copy, "spec");
+        tmpl_md = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "template"), "metadata");
+        tmpl_ann = cJSON_GetObjectItemCaseSensitive(tmpl_md, "annotations");
+        md = cJSON_GetObjectItemCaseSensitive(copy, "metadata");
         value = cJSON_DetachItemFromObjectCaseSensitive(tmpl_ann, SECRET_DIGEST_ANNOTATION);
         if (!cJSON_IsString(value) || !cJSON_IsObject(md)) {
                 cJSON_Delete(value);
@@ -199,6 +218,9 @@ int template_secret_digest_hold(const cJSON *obj, cJSON **ret) {
 }
 
 int template_seal_secret_digests(DesiredSet *s, const void *key, size_t key_len) {
+        assert(s);
+        assert(key);
+
         for (size_t i = 0; i < s->n_objects; i++) {
                 DesiredObject *o = &s->objects[i];
                 cJSON *ann = o->secret_digest_input ? template_secret_digest_annotation(o->body) : NULL;
@@ -220,5 +242,7 @@ int template_seal_secret_digests(DesiredSet *s, const void *key, size_t key_len)
 }
 
 bool template_needs_secret_digest_key(const DesiredObject *o) {
+        assert(o);
+
         return o->secret_digest_input != NULL;
 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <openssl/evp.h>
@@ -30,6 +31,8 @@ typedef struct RenderCtx {
 int kind_rank(const char *kind) {
         static const char *const order[] = { "Namespace", "ServiceAccount", "Secret",    "ConfigMap",
                                              "Service",   "Deployment",     "DaemonSet" };
+
+        assert(kind);
 
         for (size_t i = 0; i < ELEMENTSOF(order); i++)
                 if (streq(order[i], kind))
@@ -315,9 +318,12 @@ static cJSON *canonical_copy(const cJSON *j) {
 }
 
 char *json_canonical(const cJSON *j) {
-        cJSON *c = canonical_copy(j);
+        cJSON *c;
         char *s;
 
+        assert(j);
+
+        c = canonical_copy(j);
         if (!c)
                 return NULL;
         s = cJSON_PrintUnformatted(c);
@@ -649,9 +655,17 @@ static int finish_set(DesiredSet *s) {
 int template_render(const Config *c, const TemplateDirs *dirs, DesiredSet **ret, DiagList *diags) {
         _cleanup_(desired_set_freep) DesiredSet *s = NULL;
         _cleanup_(strv_clear) Strv names = { 0 };
-        const char *dir = dirs->dir, *odir = dirs->override_dir;
+        const char *dir, *odir;
         int r, failed = 0;
 
+        assert(c);
+        assert(dirs);
+        assert(dirs->dir);
+        assert(ret);
+        assert(diags);
+
+        dir = dirs->dir;
+        odir = dirs->override_dir;
         s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
@@ -722,8 +736,12 @@ static void redact_strings(cJSON *j, const Config *c) {
 }
 
 cJSON *desired_object_redacted(const DesiredObject *o, const Config *c) {
-        cJSON *j = cJSON_Duplicate(o->body, true), *d;
+        cJSON *j, *d;
 
+        assert(o);
+        assert(c);
+
+        j = cJSON_Duplicate(o->body, true);
         if (!j)
                 return NULL;
         if (o->holds_secrets) {
