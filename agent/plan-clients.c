@@ -8,6 +8,7 @@
  * stays, which the live plan says. A client the ledger has in another
  * database than the one the rows now go to is registered in the new one.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,9 @@ static void plan_client_digest(const Ledger *l, const DesiredClient *dc, char re
 }
 
 int plan_action_record_client(Ledger *l, const PlanAction *a, const LedgerDatabase *db) {
+        assert(l);
+        assert(a);
+
         if (a->op == PLAN_DELETE) {
                 ledger_forget_client(l, a->client_id);
                 return 0;
@@ -65,11 +69,18 @@ static int add_new_database(PlanAction *a, const Config *c, const LedgerClient *
 
 int plan_desired_client(Plan *p, const DesiredClient *dc, const Config *c, const Ledger *l,
                         const LedgerDatabase *db) {
-        const LedgerClient *e = ledger_find_client(l, dc->id);
-        bool moved = e && ledger_database_moved(&e->database, db);
+        const LedgerClient *e;
+        bool moved;
         char digest[LEDGER_DIGEST_HEX];
         PlanAction *a;
 
+        assert(p);
+        assert(dc);
+        assert(c);
+        assert(l);
+
+        e = ledger_find_client(l, dc->id);
+        moved = e && ledger_database_moved(&e->database, db);
         plan_client_digest(l, dc, digest);
         a = client_action(p, dc, l,
                           !e                                   ? PLAN_CREATE
@@ -158,12 +169,19 @@ static int note_kept_uris(Plan *p, const DesiredClient *dc, const Strv *row, con
 
 int plan_live_client(Plan *p, const DesiredClient *dc, const Config *c, const Ledger *l, const LedgerDatabase *db,
                      PlanLiveClient fetch, void *userdata) {
-        const LedgerClient *e = ledger_find_client(l, dc->id);
+        const LedgerClient *e;
         _cleanup_(strv_clear) Strv row = { 0 }, after = { 0 };
         _cleanup_free_ char *name = NULL;
         PlanAction *a;
         int r;
 
+        assert(p);
+        assert(dc);
+        assert(c);
+        assert(l);
+        assert(fetch);
+
+        e = ledger_find_client(l, dc->id);
         r = fetch(dc->id, &name, &row, userdata);
         if (r < 0)
                 return r;

@@ -14,6 +14,7 @@
  *                 harness showed; the pass reads the object and adds what
  *                 is missing instead, and never removes an entry.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +48,13 @@ static int entry_changes(PlanAction *a, const cJSON *list) {
 }
 
 int plan_kind_from_ledger(Plan *p, PlanAction *a, const LedgerObject *e) {
-        const DesiredObject *o = a->object;
+        const DesiredObject *o;
 
+        assert(p);
+        assert(a);
+        assert(a->object);
+
+        o = a->object;
         if (o->create_only) {
                 a->adopt = false;
                 a->op = !e || (e->pending && streq(e->pending, "apply")) ? PLAN_CREATE : PLAN_UNCHANGED;
@@ -68,9 +74,14 @@ int plan_kind_from_ledger(Plan *p, PlanAction *a, const LedgerObject *e) {
 }
 
 int plan_kind_from_live(Plan *p, PlanAction *a, const cJSON *live) {
-        const DesiredObject *o = a->object;
         _cleanup_(cJSON_Deletep) cJSON *missing = NULL;
+        const DesiredObject *o;
 
+        assert(p);
+        assert(a);
+        assert(a->object);
+
+        o = a->object;
         if (o->create_only) {
                 a->adopt = false;
                 a->op = live ? PLAN_UNCHANGED : PLAN_CREATE;

@@ -10,6 +10,7 @@
  * recorded yet (the first pass, a ledger lost or from an older agent)
  * nothing counts as changed: there is no edit to report, only a baseline.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +35,13 @@ static void digest(const Ledger *l, const char *name, const char *value, char re
 
 int plan_platform_keys_compute(Plan *p, const Config *c, const Ledger *l) {
         size_t n = config_platform_key_count();
-        bool baseline = ledger_platform_keys_recorded(l);
+        bool baseline;
 
+        assert(p);
+        assert(c);
+        assert(l);
+
+        baseline = ledger_platform_keys_recorded(l);
         p->platform_keys = calloc(n, sizeof *p->platform_keys);
         if (!p->platform_keys)
                 return -ENOMEM;
@@ -59,6 +65,8 @@ int plan_platform_keys_compute(Plan *p, const Config *c, const Ledger *l) {
 }
 
 void plan_platform_keys_free(Plan *p) {
+        assert(p);
+
         free(p->platform_keys);
         p->platform_keys = NULL;
         p->n_platform_keys = 0;
@@ -67,6 +75,8 @@ void plan_platform_keys_free(Plan *p) {
 size_t plan_platform_keys_changed(const Plan *p) {
         size_t n = 0;
 
+        assert(p);
+
         for (size_t i = 0; i < p->n_platform_keys; i++)
                 n += p->platform_keys[i].changed;
         return n;
@@ -74,6 +84,9 @@ size_t plan_platform_keys_changed(const Plan *p) {
 
 int plan_platform_key_notice(const PlanPlatformKey *k, char **ret) {
         char *s;
+
+        assert(k);
+        assert(ret);
 
         if (asprintf(&s, "%s changed: the platform's own objects get it only from the platform's installer; run "
                      "`install.sh --manifests-only` to apply it there%s", k->name,
@@ -85,6 +98,9 @@ int plan_platform_key_notice(const PlanPlatformKey *k, char **ret) {
 
 int plan_platform_keys_record(Ledger *l, const Plan *p) {
         int changed = 0;
+
+        assert(l);
+        assert(p);
 
         for (size_t i = 0; i < p->n_platform_keys; i++) {
                 const PlanPlatformKey *k = &p->platform_keys[i];

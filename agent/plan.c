@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -140,10 +141,15 @@ static const char *shown(const char *v) {
 }
 
 int plan_lines_add(char ***lines, size_t *n, const char *format, ...) {
-        char **p = realloc(*lines, (*n + 1) * sizeof *p);
+        char **p;
         va_list ap;
         int r;
 
+        assert(lines);
+        assert(n);
+        assert(format);
+
+        p = realloc(*lines, (*n + 1) * sizeof *p);
         if (!p)
                 return -ENOMEM;
         *lines = p;
@@ -192,8 +198,12 @@ finish:
 /* ---- computing the plan ------------------------------------------------ */
 
 PlanAction *plan_action_add(Plan *p, PlanOp op, bool is_client, const char *module) {
-        PlanAction *n = realloc(p->actions, (p->n_actions + 1) * sizeof *n);
+        PlanAction *n;
 
+        assert(p);
+        assert(module);
+
+        n = realloc(p->actions, (p->n_actions + 1) * sizeof *n);
         if (!n)
                 return NULL;
         p->actions = n;
@@ -203,6 +213,8 @@ PlanAction *plan_action_add(Plan *p, PlanOp op, bool is_client, const char *modu
 }
 
 int plan_strdup_into(char **dst, const char *s) {
+        assert(dst);
+
         if (!s)
                 return 0;
         *dst = strdup(s);
@@ -426,6 +438,11 @@ static int plan_prunes(Plan *p, const DesiredSet *d, const Config *c, const Ledg
 }
 
 int plan_compute(const DesiredSet *desired, const Config *c, const Ledger *l, const LedgerDatabase *db, Plan **ret) {
+        assert(desired);
+        assert(c);
+        assert(l);
+        assert(ret);
+
         return plan_compute_live(desired, c, l, db, NULL, NULL, NULL, ret);
 }
 
@@ -458,6 +475,8 @@ Plan *plan_free(Plan *p) {
 size_t plan_count(const Plan *p, PlanOp op, bool clients) {
         size_t n = 0;
 
+        assert(p);
+
         for (size_t i = 0; i < p->n_actions; i++)
                 if (p->actions[i].op == op && p->actions[i].is_client == clients)
                         n++;
@@ -465,6 +484,8 @@ size_t plan_count(const Plan *p, PlanOp op, bool clients) {
 }
 
 bool plan_has_changes(const Plan *p) {
+        assert(p);
+
         for (size_t i = 0; i < p->n_actions; i++)
                 if (p->actions[i].op != PLAN_UNCHANGED)
                         return true;
@@ -473,6 +494,8 @@ bool plan_has_changes(const Plan *p) {
 
 char *plan_action_id(const PlanAction *a) {
         char *s;
+
+        assert(a);
 
         if (a->is_client)
                 return asprintf(&s, "oauth client \"%s\"", a->client_id) < 0 ? NULL : s;
@@ -483,6 +506,9 @@ char *plan_action_id(const PlanAction *a) {
 
 size_t plan_forget_partials(Ledger *l, const DesiredSet *d) {
         size_t n = 0;
+
+        assert(l);
+        assert(d);
 
         for (size_t i = 0; i < l->n_objects;) {
                 const LedgerObject *e = &l->objects[i];
@@ -503,6 +529,9 @@ static const char *op_word(const PlanAction *a) {
 }
 
 void plan_print(const Plan *p, FILE *f, bool show_unchanged) {
+        assert(p);
+        assert(f);
+
         fprintf(f, "Plan: %zu to create, %zu to update, %zu to delete, %zu unchanged; oauth clients: %zu to register, "
                    "%zu to update, %zu to remove, %zu unchanged\n",
                 plan_count(p, PLAN_CREATE, false), plan_count(p, PLAN_UPDATE, false), plan_count(p, PLAN_DELETE, false),
@@ -539,6 +568,9 @@ void plan_print(const Plan *p, FILE *f, bool show_unchanged) {
 }
 
 int plan_action_record(Ledger *l, const PlanAction *a, const char *resource_version, const char *uid) {
+        assert(l);
+        assert(a);
+
         if (a->is_client)
                 return plan_action_record_client(l, a, NULL);
         if (a->op == PLAN_DELETE) {
@@ -585,6 +617,11 @@ static bool namespace_rendered(const DesiredSet *d, const Config *c, const char 
 }
 
 int plan_check_ledger(const DesiredSet *d, const Config *c, Ledger *l, char **ret_message) {
+        assert(d);
+        assert(c);
+        assert(l);
+        assert(ret_message);
+
         *ret_message = NULL;
         for (size_t i = 0; i < l->n_objects; i++) {
                 LedgerObject *e = &l->objects[i];
@@ -738,9 +775,15 @@ finish:
 
 int plan_compute_live(const DesiredSet *desired, const Config *c, const Ledger *l, const LedgerDatabase *db,
                       PlanLiveFetch fetch, PlanLiveClient fetch_client, void *userdata, Plan **ret) {
-        _cleanup_(plan_freep) Plan *p = calloc(1, sizeof *p);
+        _cleanup_(plan_freep) Plan *p = NULL;
         int r;
 
+        assert(desired);
+        assert(c);
+        assert(l);
+        assert(ret);
+
+        p = calloc(1, sizeof *p);
         if (!p)
                 return -ENOMEM;
         r = plan_prunes(p, desired, c, l);
