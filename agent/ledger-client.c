@@ -7,6 +7,7 @@
  * there). Neither holds a secret: a database is recorded by host, port,
  * name and the server's system identifier, never by its connection string.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@ static char **database_field(const LedgerDatabase *d, size_t i) {
 }
 
 void ledger_database_clear(LedgerDatabase *d) {
+        assert(d);
+
         for (size_t i = 0; i < ELEMENTSOF(database_fields); i++) {
                 free(*database_field(d, i));
                 *database_field(d, i) = NULL;
@@ -38,6 +41,9 @@ void ledger_database_clear(LedgerDatabase *d) {
 
 int ledger_database_copy(LedgerDatabase *dst, const LedgerDatabase *src) {
         LedgerDatabase n = { 0 };
+
+        assert(dst);
+        assert(src);
 
         for (size_t i = 0; i < ELEMENTSOF(database_fields); i++) {
                 const char *v = *database_field(src, i);
@@ -52,6 +58,8 @@ int ledger_database_copy(LedgerDatabase *dst, const LedgerDatabase *src) {
 }
 
 bool ledger_database_known(const LedgerDatabase *d) {
+        assert(d);
+
         return d->host || d->port || d->name;
 }
 
@@ -70,6 +78,9 @@ bool ledger_database_moved(const LedgerDatabase *recorded, const LedgerDatabase 
 
 char *ledger_database_describe(const LedgerDatabase *d, const char *unknown_host) {
         char *s;
+
+        assert(d);
+        assert(unknown_host);
 
         if (asprintf(&s, "\"%s\" at %s:%s%s%s%s", d->name ? d->name : "?", d->host ? d->host : unknown_host,
                      d->port ? d->port : "?", d->system_identifier ? " (system identifier " : "",
@@ -112,14 +123,22 @@ static int owned_add(LedgerClient *c, const char *uri) {
 }
 
 int ledger_client_own_only(LedgerClient *c, const char *uri) {
+        assert(c);
+
         owned_free(c);
         return uri ? owned_add(c, uri) : 0;
 }
 
 int ledger_intend_client_uri(Ledger *l, const char *id, const char *uri, bool *ret_added) {
-        LedgerClient *c = ledger_find_client(l, id);
-        int r = c ? owned_add(c, uri) : 0;
+        LedgerClient *c;
+        int r;
 
+        assert(l);
+        assert(id);
+        assert(uri);
+
+        c = ledger_find_client(l, id);
+        r = c ? owned_add(c, uri) : 0;
         if (r < 0)
                 return r;
         if (ret_added)
@@ -167,16 +186,24 @@ static int parse_database(LedgerDatabase *d, const cJSON *o) {
 }
 
 int ledger_client_parse_extra(LedgerClient *c, const cJSON *o) {
-        int r = parse_owned(c, cJSON_GetObjectItemCaseSensitive(o, "ownedRedirectUris"));
+        int r;
 
+        assert(c);
+        assert(o);
+
+        r = parse_owned(c, cJSON_GetObjectItemCaseSensitive(o, "ownedRedirectUris"));
         if (r < 0)
                 return r;
         return parse_database(&c->database, cJSON_GetObjectItemCaseSensitive(o, "database"));
 }
 
 int ledger_client_add_extra(cJSON *e, const LedgerClient *c) {
-        cJSON *arr = cJSON_AddArrayToObject(e, "ownedRedirectUris"), *d;
+        cJSON *arr, *d;
 
+        assert(e);
+        assert(c);
+
+        arr = cJSON_AddArrayToObject(e, "ownedRedirectUris");
         if (!arr)
                 return -ENOMEM;
         for (size_t i = 0; i < c->n_owned_uris; i++)
@@ -197,6 +224,8 @@ int ledger_client_add_extra(cJSON *e, const LedgerClient *c) {
 }
 
 void ledger_client_extra_free(LedgerClient *c) {
+        assert(c);
+
         owned_free(c);
         ledger_database_clear(&c->database);
 }

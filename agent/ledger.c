@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
@@ -27,6 +28,9 @@ void ledger_now(char *buf, size_t size) {
         struct timespec ts;
         struct tm tm;
 
+        assert(buf);
+        assert(size > 0);
+
         clock_gettime(CLOCK_REALTIME, &ts);
         gmtime_r(&ts.tv_sec, &tm);
         strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -35,6 +39,10 @@ void ledger_now(char *buf, size_t size) {
 void ledger_hmac(const Ledger *l, const void *data, size_t len, char ret[LEDGER_DIGEST_HEX]) {
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned n = 0;
+
+        assert(l);
+        assert(data || len == 0);
+        assert(ret);
 
         HMAC(EVP_sha256(), l->key, sizeof l->key, data, len, md, &n);
         hex_encode(md, 32, ret);
@@ -351,6 +359,9 @@ static void ledger_clear(Ledger *l) {
 }
 
 int ledger_parse(Ledger *l, const char *text) {
+        assert(l);
+        assert(text);
+
         ledger_clear(l);
         return parse_ledger(l, text);
 }
@@ -448,10 +459,16 @@ static int ledger_open_full(const char *dir, bool read_only, Ledger **ret, char 
 }
 
 int ledger_open(const char *dir, Ledger **ret, char **ret_message) {
+        assert(dir);
+        assert(ret);
+
         return ledger_open_full(dir, false, ret, ret_message);
 }
 
 int ledger_open_read_only(const char *dir, Ledger **ret, char **ret_message) {
+        assert(dir);
+        assert(ret);
+
         return ledger_open_full(dir, true, ret, ret_message);
 }
 
@@ -471,6 +488,10 @@ static bool eq_opt(const char *a, const char *b) {
 }
 
 LedgerObject *ledger_find_object(const Ledger *l, const char *kind, const char *namespace, const char *name) {
+        assert(l);
+        assert(kind);
+        assert(name);
+
         for (size_t i = 0; i < l->n_objects; i++) {
                 LedgerObject *o = &l->objects[i];
                 if (streq(o->kind, kind) && streq(o->name, name) && eq_opt(o->namespace, namespace))
@@ -480,16 +501,27 @@ LedgerObject *ledger_find_object(const Ledger *l, const char *kind, const char *
 }
 
 const char *ledger_platform_key(const Ledger *l, const char *name) {
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(l->platform_keys, name);
+        const cJSON *d;
+
+        assert(l);
+        assert(name);
+
+        d = cJSON_GetObjectItemCaseSensitive(l->platform_keys, name);
         return cJSON_IsString(d) ? d->valuestring : NULL;
 }
 
 bool ledger_platform_keys_recorded(const Ledger *l) {
+        assert(l);
+
         return l->platform_keys != NULL;
 }
 
 int ledger_record_platform_key(Ledger *l, const char *name, const char *digest) {
         cJSON *d;
+
+        assert(l);
+        assert(name);
+        assert(digest);
 
         if (!l->platform_keys && !(l->platform_keys = cJSON_CreateObject()))
                 return -ENOMEM;
@@ -505,6 +537,9 @@ int ledger_record_platform_key(Ledger *l, const char *name, const char *digest) 
 }
 
 LedgerClient *ledger_find_client(const Ledger *l, const char *id) {
+        assert(l);
+        assert(id);
+
         for (size_t i = 0; i < l->n_clients; i++)
                 if (streq(l->clients[i].id, id))
                         return &l->clients[i];
@@ -524,9 +559,16 @@ static int set_str(char **dst, const char *s) {
 int ledger_record_object(Ledger *l, const char *api_version, const char *kind, const char *namespace,
                          const char *name, const char *module, const char *digest, const char *resource_version,
                          const char *uid, cJSON *view) {
-        LedgerObject *o = ledger_find_object(l, kind, namespace, name);
+        LedgerObject *o;
         char now[32];
 
+        assert(l);
+        assert(kind);
+        assert(name);
+        assert(module);
+        assert(digest);
+
+        o = ledger_find_object(l, kind, namespace, name);
         if (!o) {
                 LedgerObject *p = realloc(l->objects, (l->n_objects + 1) * sizeof *p);
                 if (!p) {
@@ -554,9 +596,15 @@ int ledger_record_object(Ledger *l, const char *api_version, const char *kind, c
 
 int ledger_record_client(Ledger *l, const char *id, const char *module, const char *name, const char *redirect_uri,
                          const char *digest, const LedgerDatabase *db) {
-        LedgerClient *c = ledger_find_client(l, id);
+        LedgerClient *c;
         char now[32];
 
+        assert(l);
+        assert(id);
+        assert(module);
+        assert(digest);
+
+        c = ledger_find_client(l, id);
         if (!c) {
                 LedgerClient *p = realloc(l->clients, (l->n_clients + 1) * sizeof *p);
                 if (!p)
@@ -577,10 +625,18 @@ int ledger_record_client(Ledger *l, const char *id, const char *module, const ch
 
 int ledger_intend_object(Ledger *l, const char *api_version, const char *kind, const char *namespace,
                          const char *name, const char *module, const char *op, bool *ret_created) {
-        LedgerObject *o = ledger_find_object(l, kind, namespace, name);
-        bool created = !o;
+        LedgerObject *o;
+        bool created;
         int r;
 
+        assert(l);
+        assert(kind);
+        assert(name);
+        assert(module);
+        assert(op);
+
+        o = ledger_find_object(l, kind, namespace, name);
+        created = !o;
         if (!o) {
                 r = ledger_record_object(l, api_version, kind, namespace, name, module, "", NULL, NULL, NULL);
                 if (r < 0)
@@ -597,14 +653,24 @@ int ledger_intend_object(Ledger *l, const char *api_version, const char *kind, c
 
 int ledger_set_adopted_digest(Ledger *l, const char *kind, const char *namespace, const char *name,
                               const char *digest) {
-        LedgerObject *o = ledger_find_object(l, kind, namespace, name);
+        LedgerObject *o;
 
+        assert(l);
+        assert(kind);
+        assert(name);
+
+        o = ledger_find_object(l, kind, namespace, name);
         return o ? set_str(&o->adopted_digest, digest) : -ENOENT;
 }
 
 void ledger_abandon_intent(Ledger *l, const char *kind, const char *namespace, const char *name, bool created) {
-        LedgerObject *o = ledger_find_object(l, kind, namespace, name);
+        LedgerObject *o;
 
+        assert(l);
+        assert(kind);
+        assert(name);
+
+        o = ledger_find_object(l, kind, namespace, name);
         if (!o)
                 return;
         if (created) {
@@ -616,9 +682,14 @@ void ledger_abandon_intent(Ledger *l, const char *kind, const char *namespace, c
 }
 
 void ledger_forget_object(Ledger *l, const char *kind, const char *namespace, const char *name) {
-        LedgerObject *o = ledger_find_object(l, kind, namespace, name);
+        LedgerObject *o;
         size_t i;
 
+        assert(l);
+        assert(kind);
+        assert(name);
+
+        o = ledger_find_object(l, kind, namespace, name);
         if (!o)
                 return;
         i = (size_t) (o - l->objects);
@@ -628,9 +699,13 @@ void ledger_forget_object(Ledger *l, const char *kind, const char *namespace, co
 }
 
 void ledger_forget_client(Ledger *l, const char *id) {
-        LedgerClient *c = ledger_find_client(l, id);
+        LedgerClient *c;
         size_t i;
 
+        assert(l);
+        assert(id);
+
+        c = ledger_find_client(l, id);
         if (!c)
                 return;
         i = (size_t) (c - l->clients);
@@ -642,6 +717,8 @@ void ledger_forget_client(Ledger *l, const char *id) {
 int ledger_set_last_pass(Ledger *l, bool ok, const char *message) {
         _cleanup_free_ char *clean = message ? redact(message) : NULL;
         char now[32];
+
+        assert(l);
 
         if (message && !clean)
                 return -ENOMEM;
@@ -714,6 +791,8 @@ static cJSON *ledger_to_json(const Ledger *l) {
 }
 
 int ledger_commit(Ledger *l) {
+        assert(l);
+
         return ledger_save(l, true);
 }
 
@@ -721,6 +800,8 @@ int ledger_save(Ledger *l, bool durable) {
         cJSON *j;
         char *text;
         int r;
+
+        assert(l);
 
         if (l->read_only)
                 return -EROFS;
