@@ -5,6 +5,7 @@
  * describe pod`: the waiting reason of the current pods' containers and
  * whether the scheduler could place them.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -311,6 +312,9 @@ int rollout_assess(const char *kind, const cJSON *workload, const cJSON *replica
         RolloutAssessment a = { .health = ROLLOUT_PROGRESSING };
         bool deployment;
 
+        assert(kind);
+        assert(ret);
+
         if (!rollout_kind(kind))
                 return -EINVAL;
         deployment = streq(kind, "Deployment");
@@ -342,6 +346,9 @@ int rollout_selector_query(const cJSON *workload, char **ret) {
         const cJSON *l;
         StrBuf b = { 0 };
         bool first = true;
+
+        assert(workload);
+        assert(ret);
 
         strbuf_puts(&b, "labelSelector=");
         cJSON_ArrayForEach(l, JSON_GET(workload, "spec", "selector", "matchLabels")) {
@@ -380,9 +387,12 @@ static void keep_only(cJSON *o, const char *const *keep) {
 void rollout_trim(cJSON *obj) {
         static const char *const spec_keep[] = { "replicas", "selector", "containers", "initContainers", NULL };
         static const char *const container_keep[] = { "name", "image", NULL };
-        cJSON *metadata = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-        cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec"), *c;
+        cJSON *metadata, *spec, *c;
 
+        assert(obj);
+
+        metadata = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+        spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
         cJSON_DeleteItemFromObjectCaseSensitive(metadata, "managedFields");
         cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(metadata, "annotations"),
                                                 "kubectl.kubernetes.io/last-applied-configuration");
