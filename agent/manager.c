@@ -3,6 +3,7 @@
  * See manager.h: the state directory, its lock and the ledger in it, and
  * the connections to the API server and the database.
  */
+#include <assert.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -150,18 +151,25 @@ static int take_lock(Manager *m) {
 }
 
 const char *manager_state_dir_of(const ManagerOptions *opts) {
-        const char *dir = opts->state_dir ? opts->state_dir : getenv("STATE_DIRECTORY");
+        const char *dir;
 
+        assert(opts);
+
+        dir = opts->state_dir ? opts->state_dir : getenv("STATE_DIRECTORY");
         if (dir && strchr(dir, ':')) /* systemd lists several as a:b */
                 dir = NULL;
         return dir ? dir : DEFAULT_STATE_DIR;
 }
 
 int manager_new(const ManagerOptions *opts, Manager **ret) {
-        _cleanup_(manager_freep) Manager *m = calloc(1, sizeof *m);
+        _cleanup_(manager_freep) Manager *m = NULL;
         const char *dir;
         int r;
 
+        assert(opts);
+        assert(ret);
+
+        m = calloc(1, sizeof *m);
         if (!m)
                 return log_error_errno(ENOMEM, "Out of memory");
         m->lock_fd = -1;
@@ -190,6 +198,9 @@ static void drop_kube(Manager *m) {
 }
 
 void manager_kube_requests(const Manager *m, KubeRequests *ret) {
+        assert(m);
+        assert(ret);
+
         *ret = m->requests;
         if (m->kube)
                 kube_requests_add(ret, kube_client_requests(m->kube));
@@ -207,6 +218,8 @@ static void close_connections(Manager *m) {
 }
 
 void manager_idle(Manager *m) {
+        assert(m);
+
         close_connections(m);
         if (m->ledger && !m->options.read_only && ledger_commit(m->ledger) < 0)
                 return; /* keep what could not be saved */
@@ -215,6 +228,9 @@ void manager_idle(Manager *m) {
 
 int manager_ledger(Manager *m, Ledger **ret) {
         int r;
+
+        assert(m);
+        assert(ret);
 
         /* A refused ledger is read again: the operator may have fixed the file. */
         if (m->ledger && m->ledger->refused)
@@ -227,39 +243,57 @@ int manager_ledger(Manager *m, Ledger **ret) {
 }
 
 Ledger *manager_ledger_loaded(const Manager *m) {
+        assert(m);
+
         return m->ledger;
 }
 
 const char *manager_ledger_error(const Manager *m) {
+        assert(m);
+
         return m->ledger_error;
 }
 
 ManagerOptions *manager_options(Manager *m) {
+        assert(m);
+
         return &m->options;
 }
 
 sd_event *manager_event(const Manager *m) {
+        assert(m);
+
         return m->event;
 }
 
 const char *manager_state_dir(const Manager *m) {
+        assert(m);
+
         return m->state_dir;
 }
 
 bool manager_kubeconfig_failed(const Manager *m) {
+        assert(m);
+
         return m->kubeconfig_failed;
 }
 
 const char *manager_last_error(const Manager *m) {
+        assert(m);
+
         return m->last_error;
 }
 
 void manager_clear_error(Manager *m) {
+        assert(m);
+
         m->last_error[0] = 0;
         m->kubeconfig_failed = false;
 }
 
 bool manager_connected(const Manager *m) {
+        assert(m);
+
         return m->kube;
 }
 
@@ -282,6 +316,8 @@ int manager_reload(Manager *m) {
         Ledger *l = NULL;
         int r;
 
+        assert(m);
+
         close_connections(m);
         r = open_ledger(m, &l);
         if (r < 0)
@@ -301,6 +337,9 @@ static int manager_vfail(Manager *m, const char *message_id, int error, const ch
 int manager_fail(Manager *m, int error, const char *format, ...) {
         va_list ap;
         int r;
+
+        assert(m);
+        assert(format);
 
         va_start(ap, format);
         r = manager_vfail(m, NULL, error, format, ap);
@@ -355,6 +394,10 @@ int manager_kube(Manager *m, const Config *c, KubeClient **ret) {
         KubeError err = { 0 };
         int r;
 
+        assert(m);
+        assert(c);
+        assert(ret);
+
         r = locate_kubeconfig(m, c, &path, &skipped);
         if (r == -ENOENT)
                 return kubeconfig_missing(m, r, c);
@@ -384,6 +427,10 @@ int manager_kube(Manager *m, const Config *c, KubeClient **ret) {
 int manager_kubeconfig_path(Manager *m, const Config *c, char **ret) {
         _cleanup_free_ char *skipped = NULL;
 
+        assert(m);
+        assert(c || m->kube_path);
+        assert(ret);
+
         if (m->kube_path)
                 return (*ret = strdup(m->kube_path)) ? 0 : -ENOMEM;
         return locate_kubeconfig(m, c, ret, &skipped);
@@ -393,8 +440,13 @@ int manager_kube_client_new(Manager *m, const Config *c, unsigned max_connection
         _cleanup_(diag_list_clear) DiagList d = { 0 };
         _cleanup_(config_freep) Config *loaded = NULL;
         _cleanup_free_ char *path = NULL;
-        KubeClientOptions o = m->options.kube_options;
+        KubeClientOptions o;
         int r;
+
+        assert(m);
+        assert(ret);
+
+        o = m->options.kube_options;
 
         /* No pass needed the API server yet: values.env names the
          * kubeconfig (its diagnostics were logged by the pass). */
@@ -416,6 +468,9 @@ int manager_kube_client_new(Manager *m, const Config *c, unsigned max_connection
 int manager_db_conninfo(const Config *c, char **ret) {
         const char *url = getenv("DATABASE_URL");
 
+        assert(c);
+        assert(ret);
+
         if (strempty(url))
                 url = config_get(c, "DATABASE_URL");
         if (strempty(url)) {
@@ -426,6 +481,9 @@ int manager_db_conninfo(const Config *c, char **ret) {
 }
 
 char *manager_db_conninfo_for_host(const Config *c, const char *host) {
+        assert(c);
+        assert(host);
+
         return oauth_conninfo_build(config_get(c, "PG_USERNAME"), config_get(c, "PG_PASSWORD"), host, 5432,
                                     config_get(c, "DB_NAME"));
 }
@@ -460,16 +518,25 @@ static int db_make(Manager *m, const char *conninfo, bool private_loop, const ch
 }
 
 int manager_db_for(Manager *m, const char *conninfo, OAuthDb **ret) {
+        assert(m);
+        assert(conninfo);
+        assert(ret);
+
         return db_make(m, conninfo, false, "Failed to connect to the database", ret);
 }
 
 void manager_db_cancel(Manager *m) {
+        assert(m);
+
         if (m->db)
                 oauth_cancel(m->db);
 }
 
 int manager_db_where(const OAuthDb *db, LedgerDatabase *ret) {
         LedgerDatabase d = { 0 };
+
+        assert(db);
+        assert(ret);
 
         if (oauth_db_target(db, &d.host, &d.port, &d.name) < 0)
                 return -ENOMEM;
@@ -507,6 +574,10 @@ int manager_db_target(Manager *m, const Config *c, LedgerDatabase *ret) {
         _cleanup_free_ char *conninfo = NULL;
         LedgerDatabase d = { 0 };
         int r;
+
+        assert(m);
+        assert(c);
+        assert(ret);
 
         r = manager_db_conninfo(c, &conninfo);
         if (r < 0)
@@ -556,6 +627,10 @@ static int pg_service_host(Manager *m, const Config *c, char **ret) {
 int manager_db(Manager *m, const Config *c, OAuthDb **ret) {
         _cleanup_free_ char *conninfo = NULL, *host = NULL;
         int r;
+
+        assert(m);
+        assert(c);
+        assert(ret);
 
         r = manager_db_conninfo(c, &conninfo);
         if (r >= 0 && !conninfo) {
