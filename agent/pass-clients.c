@@ -14,6 +14,7 @@
  * registered are taken out; before a new one is written it is noted in the
  * ledger (saved), so that a write whose answer is lost is still known ours.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,8 @@ static void clients_end(Pass *p) {
 
 void pass_clients_target(Pass *p) {
         int r;
+
+        assert(p);
 
         p->clients.target_known = false;
         if (p->desired->n_clients == 0)
@@ -265,6 +268,9 @@ static void on_pg_service(int r, cJSON *svc, const KubeError *err, void *userdat
 }
 
 bool pass_clients_relevant(const Pass *p, const PlanAction *a) {
+        assert(p);
+        assert(a);
+
         return a->is_client && a->op != PLAN_DELETE &&
                (a->op != PLAN_UNCHANGED || (p->opts.flags & (PASS_RESYNC | PASS_CLIENTS_ONLY)));
 }
@@ -312,6 +318,8 @@ void pass_clients_start(Pass *p) {
         _cleanup_free_ char *conninfo = NULL;
         int r;
 
+        assert(p);
+
         r = p->clients.target_known ? clients_collect(p) : 0;
         if (r < 0 || p->clients.n == 0) {
                 if (r < 0)
@@ -332,6 +340,8 @@ void pass_clients_start(Pass *p) {
 }
 
 void pass_clients_cancel(Pass *p) {
+        assert(p);
+
         kube_op_cancel(p->clients.pg_op);
         p->clients.pg_op = NULL;
         if (p->clients.db_busy)
@@ -341,6 +351,8 @@ void pass_clients_cancel(Pass *p) {
 }
 
 void pass_clients_free(Pass *p) {
+        assert(p);
+
         free(p->clients.actions);
         free(p->clients.synced);
         ledger_database_clear(&p->clients.target);

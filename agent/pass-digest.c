@@ -17,6 +17,7 @@
  * (pass_cache_forget) forgets it, since the kubeconfig may now name another
  * cluster.
  */
+#include <assert.h>
 #include <errno.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -81,6 +82,10 @@ static int keep_key(PassCache *cache, const char *ns, const char *key) {
 }
 
 int pass_seal_digests(const PassCache *cache, const Config *c, DesiredSet *d) {
+        assert(cache);
+        assert(c);
+        assert(d);
+
         if (!cache_has_key(cache, c))
                 return -ENOKEY;
         return template_seal_secret_digests(d, cache->digest_key, strlen(cache->digest_key));
@@ -262,6 +267,10 @@ int pass_digest_key_read(Manager *m, PassCache *cache, const Config *c, bool cre
         DigestKeyOp *op = NULL;
         int r;
 
+        assert(m);
+        assert(cache);
+        assert(c);
+
         if (cache_has_key(cache, c))
                 return 0;
         r = digest_key_start(m, cache, c, create, sync_done, &s, &op);
@@ -295,6 +304,10 @@ static void on_gate(int r, const KubeError *err, void *userdata) {
 }
 
 int digest_gate_start(DigestGate *g, Pass *p, void (*resume)(void *userdata), void *userdata) {
+        assert(g);
+        assert(p);
+        assert(resume);
+
         *g = (DigestGate) { .resume = resume, .userdata = userdata };
         if (cache_has_key(p->cache, p->config))
                 return 0;
@@ -302,6 +315,9 @@ int digest_gate_start(DigestGate *g, Pass *p, void (*resume)(void *userdata), vo
 }
 
 int digest_gate_ready(DigestGate *g, Pass *p) {
+        assert(g);
+        assert(p);
+
         if (!cache_has_key(p->cache, p->config)) {
                 if (g->op) {
                         g->waiting = true;
@@ -313,6 +329,8 @@ int digest_gate_ready(DigestGate *g, Pass *p) {
 }
 
 void digest_gate_cancel(DigestGate *g) {
+        assert(g);
+
         digest_key_op_cancel(g->op);
         g->op = NULL;
         g->waiting = false;

@@ -10,6 +10,7 @@
  * reached for, so the daemon lists again only when one of them changes, on
  * a resync, or after SIGHUP.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,10 @@ int pass_guard_check(Manager *m, PassCache *cache, const Config *c) {
         KubeClient *k;
         int r;
 
+        assert(m);
+        assert(cache);
+        assert(c);
+
         r = manager_kube(m, c, &k);
         if (r < 0)
                 return r; /* logged */
@@ -139,6 +144,8 @@ int pass_guard_start(Pass *p) {
         KubeClient *k;
         int r;
 
+        assert(p);
+
         if ((p->opts.flags & PASS_CLIENTS_ONLY) || !pass_writes(p))
                 return 1;
         r = manager_kube(p->m, p->config, &k);
@@ -156,6 +163,8 @@ int pass_guard_start(Pass *p) {
 }
 
 void pass_guard_cancel(Pass *p) {
+        assert(p);
+
         kube_op_cancel(p->guard.op);
         p->guard.op = NULL;
 }

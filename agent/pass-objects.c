@@ -17,6 +17,7 @@
  * between the read and the delete is refused by the server. One that is
  * not the agent's any more is left in place and dropped from the ledger.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -523,6 +524,9 @@ static void on_deleted(int r, bool existed, const KubeError *err, void *userdata
 bool pass_objects_relevant(const Pass *p, const PlanAction *a) {
         const LedgerObject *e;
 
+        assert(p);
+        assert(a);
+
         if (a->is_client || (p->opts.flags & PASS_CLIENTS_ONLY))
                 return false;
         if (a->op != PLAN_UNCHANGED || (p->opts.flags & PASS_RESYNC))
@@ -574,6 +578,8 @@ static int intents_write(Pass *p) {
 /* The intents of writes that were never sent (an earlier group failed, the
  * deadline came first) are taken back: nothing of theirs can have happened. */
 void pass_objects_abandon_unsent(Pass *p) {
+        assert(p);
+
         for (size_t i = 0; p->objects.actions && i < p->plan->n_actions; i++) {
                 PassAction *pa = &p->objects.actions[i];
                 if (pa->intended && !pa->sent) {
@@ -693,6 +699,8 @@ static void on_key_ready(void *userdata) {
 void pass_objects_start(Pass *p) {
         int r;
 
+        assert(p);
+
         /* (a pass that failed already, e.g. the rows found no kubeconfig, writes nothing: no second try) */
         if (!p->error && !(p->opts.flags & PASS_CLIENTS_ONLY) && needs_digest_key(p, 0, p->plan->n_actions)) {
                 manager_clear_error(p->m);
@@ -706,6 +714,8 @@ void pass_objects_start(Pass *p) {
 }
 
 void pass_objects_cancel(Pass *p) {
+        assert(p);
+
         while (p->objects.tasks)
                 task_free(p->objects.tasks);
         p->objects.in_flight = 0;
@@ -714,6 +724,8 @@ void pass_objects_cancel(Pass *p) {
 }
 
 void pass_objects_free(Pass *p) {
+        assert(p);
+
         free(p->objects.actions);
         p->objects.actions = NULL;
 }

@@ -8,6 +8,7 @@
  * objects (nap-cp), read by name. Runs before the plan of the pass that
  * finds the ledger gone.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +174,8 @@ int pass_rebuild_start(Pass *p) {
         KubeClient *k;
         int r;
 
+        assert(p);
+
         r = manager_kube(p->m, p->config, &k);
         if (r < 0)
                 return r; /* logged */
@@ -188,6 +191,8 @@ int pass_rebuild_start(Pass *p) {
 }
 
 void pass_rebuild_cancel(Pass *p) {
+        assert(p);
+
         while (p->rebuild.lists)
                 list_free(p->rebuild.lists);
 }

@@ -36,6 +36,8 @@
 /* ---- results ------------------------------------------------------------------- */
 
 void pass_result_clear(PassResult *r) {
+        assert(r);
+
         for (size_t i = 0; i < r->n_workloads; i++) {
                 PassWorkload *w = &r->workloads[i];
                 free(w->api_version);
@@ -50,6 +52,8 @@ void pass_result_clear(PassResult *r) {
 }
 
 bool pass_result_wrote(const PassResult *r) {
+        assert(r);
+
         return r->objects_applied || r->objects_deleted || r->clients_changed || r->objects_repaired ||
                r->clients_repaired;
 }
@@ -57,6 +61,8 @@ bool pass_result_wrote(const PassResult *r) {
 int pass_result_add_workload(PassResult *r, const char *module, const cJSON *live) {
         PassWorkload *n, *w;
         KubeRef ref;
+
+        assert(r);
 
         if (!live || kube_ref_from_object(live, &ref) < 0 || !rollout_kind(ref.kind))
                 return 0;
@@ -95,6 +101,8 @@ static void set_status(PassResult *r, const char *format, ...) {
 
 int pass_cache_new(PassCache **ret) {
         PassCache *c = calloc(1, sizeof *c);
+
+        assert(ret);
 
         if (!c)
                 return -ENOMEM;
@@ -135,6 +143,9 @@ static void pass_vfail(Pass *p, int error, const LogFields *fields, const char *
 void pass_fail(Pass *p, int error, const char *format, ...) {
         va_list ap;
 
+        assert(p);
+        assert(format);
+
         va_start(ap, format);
         pass_vfail(p, error, NULL, format, ap);
         va_end(ap);
@@ -142,6 +153,9 @@ void pass_fail(Pass *p, int error, const char *format, ...) {
 
 void pass_fail_fields(Pass *p, int error, const LogFields *fields, const char *format, ...) {
         va_list ap;
+
+        assert(p);
+        assert(format);
 
         va_start(ap, format);
         pass_vfail(p, error, fields, format, ap);
@@ -167,6 +181,8 @@ static void context_leave(Pass *p) {
 }
 
 void pass_failed(Pass *p, int error) {
+        assert(p);
+
         if (p->error == 0) {
                 p->error = -abs(error);
                 snprintf(p->error_line, sizeof p->error_line, "%s", manager_last_error(p->m));
@@ -177,8 +193,11 @@ void pass_failed(Pass *p, int error) {
  * (fsync) for intents, which must be on disk before their writes; what
  * only settles them need not be (see ledger_save). */
 int pass_save(Pass *p, bool durable) {
-        int r = ledger_save(p->ledger, durable);
+        int r;
 
+        assert(p);
+
+        r = ledger_save(p->ledger, durable);
         if (r < 0)
                 pass_fail(p, r, "Failed to save the ledger in '%s': %s (nothing is written until it can be saved)",
                           manager_state_dir(p->m), STRERROR(r));
@@ -196,6 +215,8 @@ static int on_save(sd_event_source *s, void *userdata) {
 /* Each settled write is saved at once, so that a crash loses nothing; the
  * answers that arrive in one loop iteration share one save. */
 void pass_save_soon(Pass *p) {
+        assert(p);
+
         if (!p->save && sd_event_add_defer(manager_event(p->m), &p->save, on_save, p) < 0)
                 (void) pass_save(p, false);
 }
@@ -322,6 +343,8 @@ static void pass_finish(Pass *p) {
 }
 
 void pass_stage_done(Pass *p) {
+        assert(p);
+
         if (p->state == PASS_APPLYING && p->objects.done && p->clients.done)
                 pass_finish(p);
 }
@@ -370,6 +393,8 @@ static void pass_apply(Pass *p) {
 }
 
 void pass_guard_done(Pass *p, int r) {
+        assert(p);
+
         if (r < 0) {
                 pass_failed(p, r); /* logged */
                 pass_finish(p);
@@ -431,6 +456,8 @@ static void pass_plan(Pass *p) {
 }
 
 void pass_rebuild_done(Pass *p) {
+        assert(p);
+
         if (p->error) {
                 pass_finish(p);
                 return;
@@ -484,6 +511,8 @@ int pass_start(Manager *m, PassCache *cache, const PassOptions *opts, PassDone d
         assert(m);
         assert(opts);
         assert(done);
+        assert(ret);
+
         if (manager_options(m)->read_only)
                 return -EROFS;
         p = calloc(1, sizeof *p);
@@ -552,6 +581,10 @@ int pass_run(Manager *m, PassCache *cache, const PassOptions *opts, PassResult *
         SyncPass s = { 0 };
         Pass *p = NULL;
         int r;
+
+        assert(m);
+        assert(opts);
+        assert(ret);
 
         *ret = (PassResult) { 0 };
         r = pass_start(m, cache, opts, sync_done, &s, &p);
@@ -628,9 +661,15 @@ int pass_load_desired(Manager *m, Config **ret_config, DesiredSet **ret_desired,
         _cleanup_(diag_list_clear) DiagList d = { 0 };
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_(desired_set_freep) DesiredSet *s = NULL;
-        const ManagerOptions *o = manager_options(m);
+        const ManagerOptions *o;
         int r;
 
+        assert(m);
+        assert(ret_config);
+        assert(ret_desired);
+        assert(ret_status);
+
+        o = manager_options(m);
         *ret_status = NULL;
         r = config_load(o->values_path, &c, &d);
         if (r < 0 && r != -ENOMEM && !diag_has_errors(&d)) { /* it could not be opened or read */
