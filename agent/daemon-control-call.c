@@ -4,6 +4,7 @@
  * no event loop: it connects, sends its request and waits for the answer
  * with poll(), bounded by the caller's timeout.
  */
+#include <assert.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -19,6 +20,8 @@
 #define MAX_ANSWER (256 * 1024)
 
 void control_answer_clear(ControlAnswer *a) {
+        assert(a);
+
         free(a->refused);
         pass_result_clear(&a->res);
         *a = (ControlAnswer) { 0 };
@@ -125,12 +128,18 @@ static int connect_to(const char *state_dir, int *ret_fd, pid_t *ret_pid) {
 
 int control_call(const char *state_dir, const char *verb, const char *values, const char *kubeconfig,
                  usec_t timeout, ControlAnswer *ret) {
-        _cleanup_free_ char *request = request_text(verb, values, kubeconfig), *buf = NULL;
+        _cleanup_free_ char *request = NULL, *buf = NULL;
         _cleanup_close_ int fd = -1;
         usec_t deadline = now_usec() + timeout;
         ssize_t k;
         int r;
 
+        assert(state_dir);
+        assert(verb);
+        assert(values);
+        assert(ret);
+
+        request = request_text(verb, values, kubeconfig);
         *ret = (ControlAnswer) { 0 };
         if (!request)
                 return -ENOMEM;

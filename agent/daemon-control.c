@@ -6,6 +6,7 @@
  * (waiting for the pass that runs), then answered and closed. A client
  * that goes away is forgotten; the pass it asked for runs all the same.
  */
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -148,12 +149,16 @@ void control_pass_started(Control *c) {
 }
 
 void control_pass_done(Control *c, int r, const PassResult *res) {
+        assert(res);
+
         if (c)
                 answer_all(c, CLIENT_CURRENT, r, res);
 }
 
 int control_set_values(Control *c, const char *values_path) {
         char *p;
+
+        assert(values_path);
 
         if (!c)
                 return 0;
@@ -167,6 +172,8 @@ int control_set_values(Control *c, const char *values_path) {
 
 void control_stop(Control *c, const char *why) {
         PassResult res = { .status = (char *) why };
+
+        assert(why);
 
         if (!c)
                 return;
@@ -383,6 +390,13 @@ Control *control_free(Control *c) {
 int control_new(sd_event *event, const ControlOptions *opts, ControlAsk ask, void *userdata, Control **ret) {
         Control *c = calloc(1, sizeof *c);
         int r = -ENOMEM;
+
+        assert(event);
+        assert(opts);
+        assert(opts->state_dir);
+        assert(opts->values_path);
+        assert(ask);
+        assert(ret);
 
         if (!c)
                 return -ENOMEM;

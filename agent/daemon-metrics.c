@@ -59,6 +59,8 @@ struct Metrics {
 int metrics_new(const char *dir, uint64_t start_usec, uint64_t resync_usec, Metrics **ret) {
         Metrics *m = calloc(1, sizeof *m);
 
+        assert(ret);
+
         if (!m)
                 return -ENOMEM;
         if (dir && asprintf(&m->path, "%s/%s", dir, METRICS_FILE) < 0) {
@@ -80,6 +82,8 @@ Metrics *metrics_free(Metrics *m) {
 }
 
 const char *metrics_path(const Metrics *m) {
+        assert(m);
+
         return m->path;
 }
 
@@ -90,6 +94,8 @@ const char *metrics_default_dir(void) {
 }
 
 void metrics_values_missing(Metrics *m, uint64_t now_usec) {
+        assert(m);
+
         if (!m->have_values || m->values_valid)
                 m->values_since_usec = now_usec;
         m->values_valid = false;
@@ -97,10 +103,14 @@ void metrics_values_missing(Metrics *m, uint64_t now_usec) {
 }
 
 void metrics_pass_done(Metrics *m, const MetricsPass *p) {
-        bool valid = p->result != METRICS_PASS_REFUSED;
+        bool valid;
         size_t b = 0;
 
+        assert(m);
+        assert(p);
         assert(p->result >= 0 && p->result < _METRICS_PASS_RESULT_MAX);
+
+        valid = p->result != METRICS_PASS_REFUSED;
         m->passes[p->result]++;
         if (!m->have_values || valid != m->values_valid)
                 m->values_since_usec = p->end_usec;
@@ -275,6 +285,10 @@ int metrics_format(const Metrics *m, const MetricsSnapshot *s, char **ret) {
         StrBuf b = { 0 };
         char *text;
 
+        assert(m);
+        assert(s);
+        assert(ret);
+
         format_daemon(m, s, &b);
         format_passes(m, &b);
         format_last_pass(m, &b);
@@ -291,6 +305,9 @@ int metrics_format(const Metrics *m, const MetricsSnapshot *s, char **ret) {
 int metrics_write(Metrics *m, const MetricsSnapshot *s) {
         _cleanup_free_ char *text = NULL;
         int r;
+
+        assert(m);
+        assert(s);
 
         if (!m->path)
                 return 0;

@@ -7,6 +7,7 @@
  * health known; the watches and the timer only while it is followed, and
  * the client only while anything is.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -152,6 +153,8 @@ static void set_health(RolloutEntry *e, RolloutHealth h, const char *reason, con
 /* ---- the whole ----------------------------------------------------------------------- */
 
 bool rollouts_busy(const Rollouts *rs) {
+        assert(rs);
+
         for (const RolloutEntry *e = rs->entries; e; e = e->next)
                 if (e->following)
                         return true;
@@ -166,6 +169,9 @@ static void drop_client(Rollouts *rs) {
 }
 
 void rollouts_requests(const Rollouts *rs, KubeRequests *ret) {
+        assert(rs);
+        assert(ret);
+
         *ret = rs->requests;
         if (rs->kube)
                 kube_requests_add(ret, kube_client_requests(rs->kube));
@@ -406,6 +412,9 @@ static int entry_follow(RolloutEntry *e) {
 int rollouts_new(Manager *m, const RolloutsOptions *opts, RolloutsChanged changed, void *userdata, Rollouts **ret) {
         Rollouts *rs = calloc(1, sizeof *rs);
 
+        assert(m);
+        assert(ret);
+
         if (!rs)
                 return -ENOMEM;
         *rs = (Rollouts) { .m = m, .changed = changed, .userdata = userdata };
@@ -447,6 +456,9 @@ static void follow(RolloutEntry *e) {
 }
 
 int rollouts_follow(Rollouts *rs, const PassResult *res) {
+        assert(rs);
+        assert(res);
+
         for (size_t i = 0; i < res->n_workloads; i++) {
                 const PassWorkload *w = &res->workloads[i];
                 RolloutEntry *e = entry_find(rs, w->kind, w->namespace, w->name);
@@ -476,6 +488,9 @@ static bool in_ledger(const Ledger *l, const RolloutEntry *e) {
 }
 
 int rollouts_sync(Rollouts *rs, const Ledger *l, bool check) {
+        assert(rs);
+        assert(l);
+
         for (RolloutEntry *e = rs->entries, *next; e; e = next) {
                 next = e->next;
                 if (!in_ledger(l, e))
@@ -499,6 +514,8 @@ int rollouts_sync(Rollouts *rs, const Ledger *l, bool check) {
 }
 
 void rollouts_stop(Rollouts *rs) {
+        assert(rs);
+
         for (RolloutEntry *e = rs->entries; e; e = e->next)
                 if (e->following) {
                         entry_unfollow(e);
@@ -511,6 +528,10 @@ void rollouts_stop(Rollouts *rs) {
 int rollouts_states(const Rollouts *rs, RolloutState **ret, size_t *ret_n) {
         RolloutState *v;
         size_t n = 0;
+
+        assert(rs);
+        assert(ret);
+        assert(ret_n);
 
         for (const RolloutEntry *e = rs->entries; e; e = e->next)
                 n++;
@@ -526,6 +547,9 @@ int rollouts_states(const Rollouts *rs, RolloutState **ret, size_t *ret_n) {
 }
 
 void rollouts_count(const Rollouts *rs, unsigned ret[_ROLLOUT_HEALTH_MAX]) {
+        assert(rs);
+        assert(ret);
+
         memset(ret, 0, sizeof(unsigned) * _ROLLOUT_HEALTH_MAX);
         for (const RolloutEntry *e = rs->entries; e; e = e->next)
                 ret[e->health]++;
@@ -534,6 +558,9 @@ void rollouts_count(const Rollouts *rs, unsigned ret[_ROLLOUT_HEALTH_MAX]) {
 int rollouts_summary(const Rollouts *rs, char **ret) {
         unsigned n[_ROLLOUT_HEALTH_MAX], total = 0;
         StrBuf b = { 0 };
+
+        assert(rs);
+        assert(ret);
 
         rollouts_count(rs, n);
         for (int i = 0; i < _ROLLOUT_HEALTH_MAX; i++)
@@ -556,6 +583,9 @@ int rollouts_summary(const Rollouts *rs, char **ret) {
 
 int rollouts_failures(const Rollouts *rs, char **ret) {
         StrBuf b = { 0 };
+
+        assert(rs);
+        assert(ret);
 
         for (const RolloutEntry *e = rs->entries; e; e = e->next)
                 if (e->health == ROLLOUT_FAILING || e->health == ROLLOUT_UNKNOWN)
@@ -620,6 +650,8 @@ static int rollouts_save(Rollouts *rs) {
 }
 
 void rollouts_remove_runtime(Rollouts *rs) {
+        assert(rs);
+
         if (rs->runtime_path && unlink(rs->runtime_path) < 0 && errno != ENOENT)
                 log_debug_errno(errno, "Failed to remove '%s': %s", rs->runtime_path, STRERROR(errno));
         free(rs->saved);
@@ -632,6 +664,9 @@ int rollouts_runtime_load(const char *state_dir, cJSON **ret) {
         const cJSON *pid;
         pid_t holder = 0;
         int r;
+
+        assert(state_dir);
+        assert(ret);
 
         *ret = NULL;
         if (asprintf(&path, "%s/%s", state_dir, ROLLOUTS_RUNTIME_FILE) < 0)
@@ -656,6 +691,10 @@ int rollouts_runtime_load(const char *state_dir, cJSON **ret) {
 void rollouts_runtime_lookup(const cJSON *view, const char *kind, const char *namespace, const char *name,
                              RolloutHealthInfo *ret) {
         const cJSON *o;
+
+        assert(kind);
+        assert(name);
+        assert(ret);
 
         *ret = (RolloutHealthInfo) { .health = ROLLOUT_UNKNOWN };
         cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(view, "workloads")) {

@@ -8,6 +8,7 @@
  * same close) are all noted first and judged once, against the identity
  * the path had before.
  */
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -601,6 +602,12 @@ int values_search_new(sd_event *event, const char *const *candidates, ValuesEdit
         ValuesSearch *s = calloc(1, sizeof *s);
         int r = 0;
 
+        assert(event);
+        assert(candidates);
+        assert(edit);
+        assert(switched);
+        assert(ret);
+
         if (!s)
                 return -ENOMEM;
         *s = (ValuesSearch) { .edit = edit, .switched = switched, .userdata = userdata };
@@ -624,12 +631,18 @@ int values_search_new(sd_event *event, const char *const *candidates, ValuesEdit
 }
 
 const char *values_search_current(const ValuesSearch *s) {
+        assert(s);
+
         return s->current >= 0 ? s->c[s->current].path : NULL;
 }
 
 const char *values_search_resolve(ValuesSearch *s) {
-        int now = first_existing(s), before = s->current;
+        int now, before;
 
+        assert(s);
+
+        now = first_existing(s);
+        before = s->current;
         if (now != before) {
                 s->current = now;
                 s->switched(now >= 0 ? s->c[now].path : NULL, before >= 0 ? s->c[before].path : NULL, s->userdata);
@@ -639,6 +652,8 @@ const char *values_search_resolve(ValuesSearch *s) {
 
 int values_search_refresh(ValuesSearch *s) {
         int r = 0;
+
+        assert(s);
 
         for (size_t i = 0; i < s->n; i++) {
                 int k = values_watch_refresh(s->c[i].watch);

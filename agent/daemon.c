@@ -19,6 +19,7 @@
  * and watchdog timers wake it; a while after the last pass it closes its
  * connections, which unloads libcurl and libpq.
  */
+#include <assert.h>
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
@@ -733,10 +734,14 @@ static int setup_values(Loop *l) {
 }
 
 int daemon_run(Manager *m, const DaemonOptions *opts) {
-        Loop l = { .m = m, .opts = opts, .event = manager_event(m) };
+        Loop l = { .m = m, .opts = opts };
         Ledger *ledger;
         int r;
 
+        assert(m);
+        assert(opts);
+
+        l.event = manager_event(m);
         srandom((unsigned) now_usec() ^ (unsigned) getpid());
         if ((r = setup_signals(&l)) < 0 || (r = setup_watchdog(&l)) < 0) {
                 log_error_errno(r, "Failed to set up signals or the watchdog: %s", STRERROR(r));
