@@ -6,6 +6,7 @@
  * service the live Deployment points browsers at), and that the NodePort
  * Service listens where values.env says.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +175,9 @@ static void check_service_oauth(DoctorCtx *ctx, size_t i) {
 
 void doctor_check_oauth(DoctorCtx *ctx) {
         bool any = false;
+
+        assert(ctx);
+        assert(ctx->config);
 
         for (size_t i = 0; i < ELEMENTSOF(services); i++)
                 any = any || config_module_enabled(ctx->config, services[i].module);

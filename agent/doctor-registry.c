@@ -5,6 +5,7 @@
  * ImagePullBackOff, whoever was to make it), is a docker-registry Secret,
  * and the ServiceAccount the module pods run as lists it.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,8 +74,13 @@ static void check_service_account(DoctorCtx *ctx, const char *ns, const char *na
 }
 
 void doctor_check_registry(DoctorCtx *ctx) {
-        const char *name = doctor_cget(ctx, "IMAGE_PULL_SECRET"), *ns = doctor_cget(ctx, "NAMESPACE");
+        const char *name, *ns;
 
+        assert(ctx);
+        assert(ctx->config);
+
+        name = doctor_cget(ctx, "IMAGE_PULL_SECRET");
+        ns = doctor_cget(ctx, "NAMESPACE");
         if (!*name)
                 return; /* no pull secret: nothing to check */
         if (!ctx->kube) {

@@ -5,6 +5,7 @@
  * configured TURN_HOST:TURN_PORT.
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <openssl/rand.h>
@@ -51,6 +52,8 @@ static char *mapped_address(const uint8_t *buf, size_t len) {
 }
 
 char *doctor_stun_mapped_address(const uint8_t *answer, size_t len) {
+        assert(answer || len == 0);
+
         return mapped_address(answer, len);
 }
 
@@ -61,6 +64,8 @@ int doctor_stun_ping(const char *host, unsigned port, unsigned timeout_ms, char 
         char portstr[8];
         uint64_t deadline = now_ms() + (timeout_ms ? timeout_ms : 1000);
         int fd, r = -ETIMEDOUT;
+
+        assert(host);
 
         snprintf(portstr, sizeof portstr, "%u", port);
         if (getaddrinfo(host, portstr, &hints, &ai) != 0 || !ai)

@@ -6,6 +6,7 @@
  * the OpenSandbox installation the sandbox needs (its Service, pods and
  * pod-template ConfigMap).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,10 +100,15 @@ static void check_workload(DoctorCtx *ctx, const char *id, const char *kind, con
 }
 
 void doctor_check_turn(DoctorCtx *ctx) {
-        const char *host = doctor_cget(ctx, "TURN_HOST");
-        unsigned port = (unsigned) strtoul(doctor_cget(ctx, "TURN_PORT"), NULL, 10);
+        const char *host;
+        unsigned port;
         int r;
 
+        assert(ctx);
+        assert(ctx->config);
+
+        host = doctor_cget(ctx, "TURN_HOST");
+        port = (unsigned) strtoul(doctor_cget(ctx, "TURN_PORT"), NULL, 10);
         if (!config_module_enabled(ctx->config, MODULE_BROWSER))
                 return;
         if (!*host) {
@@ -137,6 +143,9 @@ void doctor_check_turn(DoctorCtx *ctx) {
 /* The services' own Deployments, judged as the daemon judges a rollout. */
 void doctor_check_services(DoctorCtx *ctx) {
         _cleanup_free_ char *sandbox = NULL, *browser = NULL;
+
+        assert(ctx);
+        assert(ctx->config);
 
         if (asprintf(&sandbox, "%s-sandbox", doctor_cget(ctx, "APP_PREFIX")) < 0 ||
             asprintf(&browser, "%s-browser", doctor_cget(ctx, "APP_PREFIX")) < 0) {
@@ -271,9 +280,13 @@ static void check_opensandbox_present(DoctorCtx *ctx, const char *url, const cha
 }
 
 void doctor_check_opensandbox(DoctorCtx *ctx) {
-        const char *url = doctor_cget(ctx, "OPENSANDBOX_URL");
+        const char *url;
         char ns[64];
 
+        assert(ctx);
+        assert(ctx->config);
+
+        url = doctor_cget(ctx, "OPENSANDBOX_URL");
         if (!config_module_enabled(ctx->config, MODULE_SANDBOX))
                 return;
         if (!is_http_url(url)) {

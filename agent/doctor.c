@@ -5,6 +5,7 @@
  * the API server and the agent itself are here; the oauth_clients rows and
  * the workloads have files of their own (doctor-internal.h).
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -20,10 +21,17 @@
 #include "util/strbuf.h"
 
 void doctor_add(DoctorCtx *ctx, DoctorStatus st, const char *id, const char *fix, const char *format, ...) {
-        DoctorReport *r = ctx->report;
-        DoctorCheck *c = realloc(r->checks, (r->n_checks + 1) * sizeof *c);
+        DoctorReport *r;
+        DoctorCheck *c;
         va_list ap;
 
+        assert(ctx);
+        assert(st >= DOCTOR_OK && st <= DOCTOR_SKIP);
+        assert(id);
+        assert(format);
+
+        r = ctx->report;
+        c = realloc(r->checks, (r->n_checks + 1) * sizeof *c);
         if (!c) {
                 ctx->error = -ENOMEM;
                 return;
@@ -46,7 +54,12 @@ void doctor_add(DoctorCtx *ctx, DoctorStatus st, const char *id, const char *fix
 }
 
 const char *doctor_cget(DoctorCtx *ctx, const char *name) {
-        const char *v = config_get(ctx->config, name);
+        const char *v;
+
+        assert(ctx);
+        assert(name);
+
+        v = config_get(ctx->config, name);
         return v ? v : "";
 }
 
@@ -318,6 +331,9 @@ int doctor_run(Manager *m, const DoctorOptions *opts, DoctorReport *ret) {
         DoctorOptions defaults = { 0 };
         DoctorCtx ctx = { .m = m, .opts = opts ? opts : &defaults, .report = ret };
 
+        assert(m);
+        assert(ret);
+
         *ret = (DoctorReport) { 0 };
         check_values(&ctx);
         if (ctx.config) {
@@ -335,6 +351,8 @@ int doctor_run(Manager *m, const DoctorOptions *opts, DoctorReport *ret) {
 }
 
 void doctor_report_clear(DoctorReport *r) {
+        assert(r);
+
         for (size_t i = 0; i < r->n_checks; i++) {
                 free(r->checks[i].id);
                 free(r->checks[i].summary);
@@ -345,6 +363,8 @@ void doctor_report_clear(DoctorReport *r) {
 }
 
 bool doctor_report_failed(const DoctorReport *r) {
+        assert(r);
+
         for (size_t i = 0; i < r->n_checks; i++)
                 if (r->checks[i].status == DOCTOR_FAIL)
                         return true;
@@ -358,6 +378,9 @@ static const char *status_word(DoctorStatus s) {
 
 void doctor_print(const DoctorReport *r, FILE *f) {
         size_t counts[4] = { 0 };
+
+        assert(r);
+        assert(f);
 
         for (size_t i = 0; i < r->n_checks; i++) {
                 const DoctorCheck *c = &r->checks[i];
@@ -376,6 +399,8 @@ void doctor_print(const DoctorReport *r, FILE *f) {
 char *doctor_report_json(const DoctorReport *r) {
         cJSON *j = cJSON_CreateObject(), *arr;
         char *s;
+
+        assert(r);
 
         if (!j)
                 return NULL;
