@@ -5,6 +5,7 @@
  * file (values, in `vars`) is escaped C-style: a value may hold control
  * characters meant for a terminal.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,8 @@ int cli_check(CliArgs *a) {
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_(desired_set_freep) DesiredSet *s = NULL;
         int r;
+
+        assert(a);
 
         cli_say_values(a);
         r = load(a, &c, &diags);
@@ -149,6 +152,8 @@ int cli_vars(CliArgs *a) {
         _cleanup_(config_freep) Config *c = NULL;
         bool invalid;
         int r;
+
+        assert(a);
 
         r = load_reported(a, &c, &invalid);
         if (r < 0)
@@ -377,6 +382,8 @@ int cli_render(CliArgs *a) {
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_(desired_set_freep) DesiredSet *s = NULL;
         int r;
+
+        assert(a);
 
         if (cli_load_config(a, &c) < 0)
                 return CLI_EXIT_FAILURE;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `nap-agent doctor [--json]`: see doctor.h. Exit 0 when nothing fails. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -10,8 +11,12 @@
 int cli_doctor(CliArgs *a) {
         _cleanup_(manager_freep) Manager *m = NULL;
         DoctorReport report = { 0 };
-        ManagerOptions o = cli_manager_options(a);
+        ManagerOptions o;
         int r;
+
+        assert(a);
+
+        o = cli_manager_options(a);
 
         /* Short deadlines: a doctor that hangs helps nobody. An API server
          * that refuses connections fails within about 3 s, not after the

@@ -3,6 +3,7 @@
  * The verbs that reconcile: plan, apply, seed, status and run. They run
  * the pass (or its first half) once, in the foreground, or the daemon.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +142,8 @@ int cli_plan(CliArgs *a) {
         _cleanup_(cli_session_clear) CliSession s = { 0 };
         _cleanup_(plan_freep) Plan *p = NULL;
         int r;
+
+        assert(a);
 
         cli_say_values(a);
         if (cli_session_open(a, "nothing would be applied", &s) < 0)
@@ -313,13 +316,19 @@ static int run_pass(const CliArgs *a, unsigned flags) {
 }
 
 int cli_apply(CliArgs *a) {
+        assert(a);
+
         return run_pass(a, a->resync ? PASS_RESYNC : 0);
 }
 
 int cli_run(CliArgs *a) {
         _cleanup_(manager_freep) Manager *m = NULL;
+        DaemonOptions o;
+
+        assert(a);
+
         /* The options say 0 for "never"; inside, that is USEC_INFINITY. */
-        DaemonOptions o = {
+        o = (DaemonOptions) {
                 .values_candidates = a->values_candidates,
                 .values_origin = a->values_origin,
                 .close_wait_usec = (usec_t) a->close_wait_seconds * USEC_PER_SEC,
@@ -337,6 +346,8 @@ int cli_run(CliArgs *a) {
 }
 
 int cli_seed(CliArgs *a) {
+        assert(a);
+
         return run_pass(a, PASS_CLIENTS_ONLY);
 }
 
@@ -470,6 +481,8 @@ int cli_status(CliArgs *a) {
         _cleanup_(cJSON_Deletep) cJSON *view = NULL;
         Ledger *l;
         int r;
+
+        assert(a);
 
         cli_say_values(a);
         if (open_manager(a, true, &m) < 0 || manager_ledger(m, &l) < 0)

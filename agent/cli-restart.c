@@ -10,6 +10,7 @@
  * which does not name it, leaves it alone instead of removing it and
  * rolling the pods a second time. The daemon never does this by itself.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,8 @@ int cli_restart(CliArgs *a) {
         char stamp[64];
         unsigned n = 0, failed = 0;
         KubeClient *k;
+
+        assert(a);
 
         if (cli_session_open(a, "nothing restarted", &s) < 0 || manager_kube(s.m, s.config, &k) < 0) /* logged */
                 return CLI_EXIT_FAILURE;

@@ -8,6 +8,7 @@
  * in its own directory, and the link stays. Prints which keys it filled or
  * appended, never their values.
  */
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -105,6 +106,8 @@ int cli_gen_secrets(CliArgs *a) {
         GenSecretsReport rep;
         size_t len = 0;
         int r, created;
+
+        assert(a);
 
         r = resolve_links(a->values, &target);
         if (r < 0) {

@@ -4,6 +4,7 @@
  * the verb needs, and prints. The CLI (and the manager) are the only places
  * that print diagnostics and decide exit codes.
  */
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -218,6 +219,8 @@ static int parse_args(int argc, char *argv[], CliArgs *a) {
 }
 
 ManagerOptions cli_manager_options(const CliArgs *a) {
+        assert(a);
+
         return (ManagerOptions) {
                 .read_only = true,
                 .values_path = a->values,
@@ -229,9 +232,14 @@ ManagerOptions cli_manager_options(const CliArgs *a) {
 
 int cli_session_open(const CliArgs *a, const char *outcome, CliSession *s) {
         _cleanup_free_ char *why = NULL;
-        ManagerOptions o = cli_manager_options(a);
+        ManagerOptions o;
         int r;
 
+        assert(a);
+        assert(outcome);
+        assert(s);
+
+        o = cli_manager_options(a);
         r = manager_new(&o, &s->m);
         if (r < 0)
                 return r; /* logged */
@@ -244,6 +252,8 @@ int cli_session_open(const CliArgs *a, const char *outcome, CliSession *s) {
 }
 
 void cli_session_clear(CliSession *s) {
+        assert(s);
+
         desired_set_free(s->desired);
         config_free(s->config);
         manager_free(s->m);
@@ -281,6 +291,8 @@ static void cli_find_values(CliArgs *a) {
 }
 
 void cli_say_values(const CliArgs *a) {
+        assert(a);
+
         log_info("values.env: '%s' (%s)", a->values, a->values_origin);
 }
 
@@ -306,6 +318,8 @@ int cli_main(int argc, char *argv[]) {
                 .rollout_timeout_seconds = DAEMON_ROLLOUT_TIMEOUT_DEFAULT_USEC / USEC_PER_SEC,
         };
         int r;
+
+        assert(argv);
 
         log_setup();
         r = parse_args(argc, argv, &a);
