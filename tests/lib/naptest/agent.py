@@ -142,12 +142,6 @@ class NotifySocket:
             time.sleep(0.01)
         raise RuntimeError("the notify socket never received our own datagram")
 
-    def watchdog(self, since=0.0):
-        """(gaps between WATCHDOG=1 datagrams after time since, their count)."""
-        self.sync()
-        dog = [t for t, m in self.snapshot() if m == "WATCHDOG=1" and t >= since]
-        return [b - a for a, b in zip(dog, dog[1:])], len(dog)
-
     def pings(self, start=0):
         """How many WATCHDOG=1 came at or after message index start."""
         return sum(m == "WATCHDOG=1" for _, m in self.snapshot(start))
