@@ -51,21 +51,15 @@ def edit(notify, values, text):
     return w, texts(notify, n)
 
 
-def check_watchdog(notify, since, what):
-    gaps, n = notify.watchdog(since)
-    span = time.monotonic() - since
-    T.check(n >= span / 1.0 and max(gaps or [9]) < 1.0, what,
-            "%d in %.1f s, longest gap %.2f s" % (n, span, max(gaps or [0])))
-
-
 def basic(wd, values, state):
     """Start, edit, invalid edit, fixed edit, SIGHUP, SIGTERM; WATCHDOG=1
-    from WATCHDOG_USEC."""
+    from WATCHDOG_USEC, every quarter of it: read from the timer the loop
+    arms before it sleeps, not from the gaps between pings (those are the
+    machine's as much as the daemon's: printed as a figure)."""
     notify = NotifySocket(wd)
     watching = "; watching %s" % values
     text = example_values(SANDBOX_NODE_PORT="30086")
     write_in_place(values, text)
-    t0 = time.monotonic()
     agent = Agent(wd, values, state, env("KUBECONFIG"), ["--resync=0"], notify=notify,
                   extra_env={"WATCHDOG_USEC": "2000000"})
     try:
@@ -116,18 +110,31 @@ def basic(wd, values, state):
         T.check(ok, "SIGHUP: RELOADING=1 + MONOTONIC_USEC (now), then STATUS=, then READY=1", got)
         T.check(writes(mark) == [], "SIGHUP: no write request when nothing changed")
 
-        # SIGTERM, once a few watchdog periods have passed (the steps above can
-        # take less than one): there are gaps to measure below
-        must_wait("four WATCHDOG=1", lambda: sum(m == "WATCHDOG=1" for _, m in notify.snapshot()) >= 4, 10)
+        # the watchdog: WATCHDOG=1 keeps coming, and right after one the
+        # loop sleeps with the next due within WATCHDOG_USEC/4 (its earliest
+        # timer: with --resync=0 the other is the idle close, in 30 s). The
+        # time left can only be less than the period, however late it is
+        # read; read at once, a longer period would show.
+        n = notify.count()
+        must_wait("four WATCHDOG=1", lambda: notify.pings(n) >= 4, 30)
+        n = notify.count()
+        must_wait("one more WATCHDOG=1", lambda: notify.pings(n) >= 1, 10, 0.005)
+        must_wait("the loop asleep with a timer armed", lambda: agent.asleep() and agent.timers(), 10, 0.005)
+        due = agent.timers()
+        T.check(0 < min(due) <= 0.5 + 0.001, "WATCHDOG=1 every quarter of WATCHDOG_USEC (2 s): the next due "
+                "within 0.5 s of one", due)
+        gap = notify.longest_ping_gap()
+        print("# the longest gap between two WATCHDOG=1: %s" % ("%.2f s" % gap if gap else "-"), flush=True)
+
+        # SIGTERM: STOPPING=1, then exit 0 (within the wait's deadline, 10 s:
+        # nothing is in flight that could hold it)
         n = notify.count()
         rc, took = agent.terminate()
         notify.sync()
         got = texts(notify, n)
-        T.check(rc == 0 and took < 2, "SIGTERM: exit 0 at once", "rc=%s after %.1f s" % (rc, took))
+        print("# exited %.2f s after SIGTERM" % took, flush=True)
+        T.check(rc == 0, "SIGTERM: exit 0", "rc=%s after %.1f s" % (rc, took))
         T.check(got == ["STOPPING=1\nSTATUS=stopping"], "SIGTERM: STOPPING=1", got)
-
-        # the watchdog: every WATCHDOG_USEC/4, so no gap comes near half of it
-        check_watchdog(notify, t0, "WATCHDOG=1 with no gap of 1 s (WATCHDOG_USEC 2 s)")
     finally:
         agent.stop()
         notify.close()
@@ -171,8 +178,9 @@ def resync(wd, values, state):
 
 
 def slow_apply(wd, values, state):
-    """SIGTERM while a PATCH is held by the proxy: the request is
-    cancelled, STOPPING=1, the ledger saved, exit 0 within a bound."""
+    """SIGTERM while a PATCH is held by the proxy (never answered until the
+    test releases it, after the exit): the request is cancelled, STOPPING=1,
+    the ledger saved, exit 0 without its answer."""
     proxy = FaultProxy().start()
     kc = write_kubeconfig(os.path.join(wd, "kubeconfig-proxy"), proxy.url)
     notify = NotifySocket(wd)
@@ -181,14 +189,17 @@ def slow_apply(wd, values, state):
     try:
         check(notify.wait_for(lambda m: "READY=1" in m, 30) is not None, "slow apply: no READY=1")
         gen = int(re.search(r"generation (\d+)", texts(notify)[0]).group(1))
-        proxy.write_delay = 4.0
-        n0 = len(proxy.writes())
+        with open(ledger) as f:
+            before = json.load(f).get("lastPass")
+        proxy.queue({"type": "hold", "methods": ["PATCH"]})
         write_in_place(values, example_values(SANDBOX_NODE_PORT="30089"))
-        must_wait("a PATCH to reach the proxy, which holds it", lambda: len(proxy.writes()) > n0, 10)
+        must_wait("a PATCH to reach the proxy, which holds it", lambda: proxy.stats()["holding"] >= 1, 10)
         rc, took = agent.terminate()
         notify.sync()
         got = texts(notify)
-        T.check(rc == 0 and took < 2.5, "slow apply: SIGTERM cancels the request, exit 0 within 2.5 s",
+        print("# exited %.2f s after SIGTERM" % took, flush=True)
+        T.check(rc == 0 and proxy.stats()["held"] == 1,
+                "slow apply: SIGTERM cancels the held request, exit 0 without its answer",
                 "rc=%s after %.1f s" % (rc, took))
         T.check(len(got) == 3 and got[0].startswith("READY=1\n") and
                 re.fullmatch(r"STATUS=stopping: the pass in progress was cancelled[^\n]*; keeping generation %d; "
@@ -196,13 +207,13 @@ def slow_apply(wd, values, state):
                 "slow apply: READY=1, STATUS= (cancelled), STOPPING=1", got)
         with open(ledger) as f:
             lg = json.load(f)
-        T.check(os.path.getmtime(ledger) >= time.time() - took - 1.5 and lg["generation"] == gen and
+        T.check(before and before.get("result") != "error" and lg["generation"] == gen and
                 lg["lastPass"]["result"] == "error" and "cancel" in lg["lastPass"]["message"].lower(),
-                "slow apply: the ledger is saved (generation kept, the cancelled pass recorded)", lg.get("lastPass"))
+                "slow apply: the ledger is saved at the stop (generation kept, the cancelled pass recorded)",
+                (before, lg.get("lastPass")))
     finally:
         agent.stop()
         notify.close()
-        proxy.write_delay = 0
         proxy.stop()
 
 
@@ -214,16 +225,16 @@ def unreachable(wd, values, state):
     write_in_place(values, example_values(SANDBOX_NODE_PORT="30090"))
     mark = audit().mark()
     notify = NotifySocket(wd)
-    t0 = time.monotonic()
     agent = Agent(wd, values, state, kc, ["--resync=0"], notify=notify)
     proxy = FaultProxy(port=port)
     try:
+        # READY=1 after the first pass failed, before anything listens there
+        # (the proxy starts only below): it did not wait for the server
         i = notify.wait_for(lambda m: "READY=1" in m, 30)
-        took = time.monotonic() - t0
         got = texts(notify)
-        T.check(i == 0 and took < 8 and re.fullmatch(
+        T.check(i == 0 and re.fullmatch(
             r"READY=1\nSTATUS=Failed to (apply|list the Deployments of namespace) [^\n]*[Cc]ouldn't connect to server[^\n]*; keeping generation \d+; watching .*", got[0]),
-            "unreachable: READY=1 within 8 s, STATUS says why", "%r after %.1f s" % (got, took))
+            "unreachable: READY=1 while the server is not there, STATUS says why", got)
         # a second failed pass, after the first backoff, before the server is there
         must_wait("a second failed attempt (the second 'retrying in')",
                   lambda: len(re.findall(r"retrying in [0-9.]+ s", agent.output())) >= 2, 15)

@@ -7,7 +7,7 @@
 #    server-side apply of a Service seen in the audit log, psql with
 #    DATABASE_URL and with the PG* variables; both up at once on distinct ports;
 #    after with-harness.sh returns: no recorded PID alive and DIR gone;
-#  - HARNESS_COMPONENTS=pg alone: quick, no etcd or apiserver;
+#  - HARNESS_COMPONENTS=pg alone: no etcd or apiserver (its time printed);
 #  - with-harness.sh passes on CMD's exit status, and cleans up on SIGTERM;
 #  - a start that fails (KUBE_APISERVER=/bin/false) exits non-zero and leaves
 #    no process behind; stop is idempotent;
@@ -289,10 +289,9 @@ t0=$(date +%s%N)
 rcp=0
 HARNESS_COMPONENTS=pg INNER_MODE=pg "$WITH" "$SELF" --inner "$T/p" >"$T/p.log" 2>&1 || rcp=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
-echo "# pg only, start+checks+stop: $ms ms"
+echo "# pg only, start+checks+stop: $ms ms (a figure: \"no kube\" is checked inside)"
 collect "$T/p"
 check "p: with-harness exit status 0" [ "$rcp" = 0 ]
-check "p: pg only within 15 s" [ "$ms" -lt 15000 ]
 check "p: no recorded PID alive after stop" no_pid_alive "$T/p"
 check "p: DIR removed after stop" dir_gone "$T/p"
 

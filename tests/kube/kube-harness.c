@@ -66,17 +66,3 @@ int kube_harness_done(void) {
 double now(void) {
         return (double) now_usec() / 1e6;
 }
-
-void tick_gap_record(TickGap *g) {
-        double t = now();
-
-        if (g->last > 0 && t - g->last > g->max)
-                g->max = t - g->last;
-        g->last = t;
-}
-
-int tick_gap_rearm(sd_event_source *s) {
-        if (sd_event_source_set_time_relative(s, 50 * 1000) < 0)
-                return -1;
-        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-}

@@ -2,12 +2,9 @@
 /*
  * What tests/harness/with-harness.sh gives the kube integration tests, read
  * once: the API server's URL, a token, its CA (file and base64, for
- * kubeconfigs written by the tests), and a scratch directory; and the
- * loop-blocking probe they share.
+ * kubeconfigs written by the tests), and a scratch directory.
  */
 #pragma once
-
-#include <systemd/sd-event.h>
 
 extern const char *api_url, *token, *ca_file;
 extern char tmpdir[256], ca_b64[8192];
@@ -24,16 +21,6 @@ const char *tmp_path(const char *name);
 /* Removes tmpdir and everything in it; -1 when that fails. */
 int kube_harness_done(void);
 
-/* The monotonic clock in seconds. */
+/* The monotonic clock in seconds: for the deadlines of the tests' waits. */
 double now(void);
 
-/* The longest gap between two firings of a periodic timer: were the loop
- * blocked by a request, a gap would show it. */
-typedef struct TickGap {
-        double last, max;
-} TickGap;
-
-/* Called from the timer's callback: records this firing, and (the return
- * value of the callback) arms the timer again in 50 ms. */
-void tick_gap_record(TickGap *g);
-int tick_gap_rearm(sd_event_source *s);

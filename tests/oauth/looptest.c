@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,7 +13,7 @@
 #include "util/log.h"
 
 sd_event *loop;
-static unsigned n_dispatches, n_blocked;
+static LoopProbe probe; /* every dispatch of every test */
 
 uint64_t now_ms(void) {
         struct timespec ts;
@@ -82,39 +81,6 @@ void stop_backend(pid_t pid) {
         }
 }
 
-
-static void ticker_note(Ticker *t) {
-        uint64_t now = now_ms();
-        if (now - t->last > t->max_gap)
-                t->max_gap = now - t->last;
-        t->last = now;
-}
-
-static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
-        Ticker *t = userdata;
-
-        ticker_note(t);
-        t->n++;
-        if (sd_event_source_set_time_relative(s, 100 * MSEC) < 0)
-                return -EIO;
-        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-}
-
-void ticker_start(Ticker *t) {
-        *t = (Ticker) { .last = now_ms() };
-        ASSERT_OK(sd_event_add_time_relative(loop, &t->s, CLOCK_MONOTONIC, 100 * MSEC, 1 * MSEC, on_tick, t));
-}
-
-void ticker_check(Ticker *t, uint64_t elapsed_ms) {
-        ticker_note(t);
-        t->s = sd_event_source_disable_unref(t->s);
-        if (t->max_gap >= 300)
-                TEST_FAIL("the loop was blocked: %llu ms between two firings of a 100 ms timer",
-                          (unsigned long long) t->max_gap);
-        ASSERT_TRUE(t->n + 2 >= elapsed_ms / 100);
-}
-
-
 static bool in_start;
 
 void on_done(OAuthDb *db, int r, const OAuthChange *changes, const OAuthError *err, void *userdata) {
@@ -143,40 +109,21 @@ void start(OAuthDb *db, const OAuthClientSpec *specs, size_t n, const char *cons
         ASSERT_TRUE(oauth_busy(db));
 }
 
-/* How often this thread gave up the CPU of its own accord: it waited in
- * the kernel (a read, write, connect or poll that had to wait, a sleep, a
- * lock held elsewhere). */
-static long voluntary_switches(void) {
-        struct rusage ru;
+int run_once(uint64_t timeout_us) {
+        int r = loop_probe_run(&probe, loop, timeout_us);
 
-        ASSERT_OK(getrusage(RUSAGE_THREAD, &ru));
-        return ru.ru_nvcsw;
-}
-
-void run_once(uint64_t timeout_us) {
-        long v;
-        int r;
-
-        r = sd_event_prepare(loop);
-        if (r == 0)
-                r = sd_event_wait(loop, timeout_us);
-        if (r > 0) {
-                v = voluntary_switches();
-                r = sd_event_dispatch(loop);
-                v = voluntary_switches() - v;
-                n_dispatches++;
-                if (v > 0) {
-                        n_blocked++;
-                        fprintf(stderr, "dispatch %u waited in the kernel (%ld voluntary context switch(es))\n",
-                                n_dispatches, v);
-                }
-        }
         ASSERT_OK(r);
+        return r;
 }
 
-unsigned dispatches_blocked(unsigned *ret_n) {
-        *ret_n = n_dispatches;
-        return n_blocked;
+void run_until_quiet(void) {
+        for (unsigned i = 0; run_once(0) > 0; i++)
+                if (i >= 10000)
+                        TEST_FAIL("the loop never ran out of things to do");
+}
+
+const LoopProbe *loop_probe(void) {
+        return &probe;
 }
 
 uint64_t run_until_done(const Result *res) {

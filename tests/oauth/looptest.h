@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The asynchronous oauth tests' loop: one sd-event loop like the daemon's,
- * a ticker that proves it keeps turning, operations started and run to
- * their answer with every dispatch watched for waiting in the kernel, and backends
- * stopped with SIGSTOP that are always continued (at exit, and on a fatal
- * or terminating signal).
+ * operations started and run to their answer with every dispatch watched
+ * for waiting in the kernel (tests/loopprobe.h), and backends stopped with
+ * SIGSTOP that are always continued (at exit, and on a fatal or
+ * terminating signal).
  */
 #pragma once
 
@@ -13,6 +13,7 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "loopprobe.h"
 #include "oauth.h"
 
 #define MSEC 1000ULL /* in µs */
@@ -26,18 +27,6 @@ uint64_t now_ms(void);
 void stop_backend(pid_t pid);
 /* Continues every backend stopped so far. */
 void cont_all(void);
-
-/* A 100 ms timer on the loop. */
-typedef struct Ticker {
-        sd_event_source *s;
-        uint64_t last, max_gap; /* ms */
-        unsigned n;
-} Ticker;
-void ticker_start(Ticker *t);
-/* Stops it and fails the test unless the loop turned all along: no gap
- * over 300 ms (the time since the last firing included) and as many
- * firings as elapsed_ms allows. */
-void ticker_check(Ticker *t, uint64_t elapsed_ms);
 
 /* What an operation's callback was given. */
 typedef struct Result {
@@ -55,9 +44,13 @@ void on_done(OAuthDb *db, int r, const OAuthChange *changes, const OAuthError *e
  * yet and left the db busy. */
 void start(OAuthDb *db, const OAuthClientSpec *specs, size_t n, const char *const *del, size_t n_del,
            Result *res);
-/* Runs the loop (one step: up to timeout_us); notes (and says on stderr)
- * when its dispatch made the thread wait in the kernel. */
-void run_once(uint64_t timeout_us);
+/* Runs the loop (one step: up to timeout_us), watched by the probe that
+ * loop_probe() returns; > 0 when it dispatched something, 0 when nothing
+ * came in time. */
+int run_once(uint64_t timeout_us);
+/* Runs the loop until it has nothing left to do at once: an operation
+ * still busy then waits for its server. */
+void run_until_quiet(void);
 /* Runs the loop until res has its one answer, not from inside the start
  * (failing after 20 s); returns the time it took, in ms. */
 uint64_t run_until_done(const Result *res);
@@ -66,7 +59,5 @@ void sync_ok(OAuthDb *db, const OAuthClientSpec *specs, size_t n, const char *co
              Result *res);
 OAuthDb *new_db(const char *conninfo, const OAuthOptions *opts);
 
-/* How many dispatches of the loop so far made the thread wait in the kernel
- * (a voluntary context switch: the thread slept on a socket, a timer or a
- * lock), and in *ret_n how many dispatches there were. */
-unsigned dispatches_blocked(unsigned *ret_n);
+/* Every dispatch of the loop so far, in all the tests of the binary. */
+const LoopProbe *loop_probe(void);

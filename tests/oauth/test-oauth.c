@@ -680,7 +680,11 @@ TEST(options_kept_and_statement_timeout) {
         clock_gettime(CLOCK_MONOTONIC, &t1);
         sql("ROLLBACK");
         secs = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
-        ASSERT_TRUE(secs >= 0.25 && secs < 3.0);
+        printf("  cancelled by statement_timeout after %.2f s\n", secs);
+        /* The server's statement_timeout, by its SQLSTATE, and not before
+         * its 300 ms, less the clock's rounding (a lower bound only: how
+         * soon after is the machine's, not the product's). */
+        ASSERT_TRUE(secs >= 0.25);
         ASSERT_STREQ(err.sqlstate, "57014");
         if (!starts_with(err.message, "PostgreSQL cancelled the statement (statement_timeout 300 ms)"))
                 TEST_FAIL("unexpected message: %s", err.message);

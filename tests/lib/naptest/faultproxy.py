@@ -28,7 +28,10 @@ line {"method", "path", "fault"} in the log file -- except for these faults:
   standing (0: off): `delay` holds every request before forwarding it (a
     slow server); `write_delay` holds every write before forwarding it;
     `answer_delay` forwards a write at once and holds its answer (the write
-    is done, the client does not learn it in time);
+    is done, the client does not learn it in time); `hold` (True: on) holds
+    every request no queued fault takes, as {"type": "hold"} would: a
+    server that answers nothing (release() frees those held; turn it off
+    first, or the next ones are held again);
   queued, one per request (`queue()`, or `POST /__fault__` with a JSON
     list): the first queued fault whose filter matches the request is
     taken. Filter keys, all optional: "methods" (a list), "path" and
@@ -42,9 +45,17 @@ line {"method", "path", "fault"} in the log file -- except for these faults:
       {"type": "hold"}                                  never forwarded;
       {"type": "hold", "when": "after"}                 or forwarded with the
           answer withheld: either way held until release() (`POST
-          /__release__`, at most 60 s), then the connection is closed;
+          /__release__`, at most 60 s, or "limit" seconds), then the
+          connection is closed;
       {"type": "hold", "then": "forward"}               held until release(),
           then forwarded and answered (a server that answers when told);
+    `holding` is how many requests are held now with their client still
+    waiting (one whose client gave up and closed its connection stays held
+    but is no longer counted), `held_at_once` the most that were at the
+    same moment, both since the last reset: requests a client sends at
+    once are all held together, one it sends only after the answer to
+    another never is (a fact, where timing their answers would only
+    suggest it);
   echo (`echo()`, `POST /__echo__` with a rule; it holds until reset):
       {"code": 422, "methods": ["PATCH"], "paths": ["regex", ...],
        "remember": true, "extra": ["text", ...], "form": "base64",
@@ -60,11 +71,12 @@ line {"method", "path", "fault"} in the log file -- except for these faults:
 
 A response without a length (a watch: `watch=1`, chunked) is streamed to
 the client as it comes, never buffered. `GET /__stats__` returns
-{"requests", "connections", "queued", "held", "echoed"}; `POST /__reset__`
-empties the queue, drops the echo rule and what it saw, and zeroes the
-counters. stop() waits for the writes in flight (a held one reaches the
-server after its client left), not for reads: a watch lasts until the
-server ends it.
+{"requests", "connections", "queued", "held", "holding", "held_at_once",
+"echoed"}; `POST /__reset__` empties the queue, drops the echo rule and
+what it saw, and zeroes the counters (a request held at that moment stays
+held until released, no longer counted). stop() waits for the writes in
+flight (a held one reaches the server after its client left), not for
+reads: a watch lasts until the server ends it.
 
 Modes connect, socks5, forward: a JSON line per connection in the log:
 {"mode", "target"} for the proxies (the host:port the client asked for),
@@ -90,6 +102,7 @@ import ipaddress
 import json
 import os
 import re
+import select
 import socket
 import ssl
 import struct
@@ -172,6 +185,16 @@ def echo_status(rule, seen, body, authorization):
     return code, st
 
 
+def client_gone(sock):
+    """Whether the client closed its connection (it sends nothing more
+    while it waits for an answer: HTTP/1.1 without pipelining)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
 def matches(rule, method, path, paths_key="path"):
     if rule.get("methods") and method not in rule["methods"]:
         return False
@@ -237,9 +260,11 @@ class FaultProxy:
         self.port = port
         self.log = JsonLog(log)
         self.delay = self.write_delay = self.answer_delay = 0.0
+        self.hold = False
         self.lock = threading.Lock()
         self.server = None
         self.inflight = 0
+        self.epoch = 0         # reset() starts a new one: what was held before is no longer counted
         self.sockets = set()   # client connections and upstream streams, closed by stop()
         self._release = threading.Event()
         self.reset()
@@ -259,6 +284,8 @@ class FaultProxy:
         with self.lock:
             self.faults, self.echo_rule, self.echo_seen = [], None, []
             self.requests, self.connections, self.held, self.echoed = [], 0, 0, 0
+            self.epoch += 1
+            self.holding = self.held_at_once = 0
 
     def queue(self, *faults):
         with self.lock:
@@ -282,7 +309,8 @@ class FaultProxy:
     def stats(self):
         with self.lock:
             return {"requests": len(self.requests), "connections": self.connections, "queued": len(self.faults),
-                    "held": self.held, "echoed": self.echoed}
+                    "held": self.held, "holding": self.holding, "held_at_once": self.held_at_once,
+                    "echoed": self.echoed}
 
     def stop(self, timeout=15):
         """Stops listening once the writes in flight are done (see above)."""
@@ -345,6 +373,8 @@ class FaultProxy:
     def serve(self, h, body):
         write = h.command in WRITE_METHODS
         echoed, fault = self._take(h.command, h.path, body, h.headers.get("Authorization"))
+        if not echoed and not fault and self.hold:
+            fault = {"type": "hold"}
         self.log.add({"method": h.command, "path": h.path,
                       "fault": "echo" if echoed else (fault or {}).get("type")})
         with self.lock:
@@ -371,43 +401,60 @@ class FaultProxy:
             headers = [("Retry-After", str(fault["retry_after"]))] if "retry_after" in fault else []
             return h.reply(code, status_body(code, "fault-proxy: injected %d" % code,
                                              "ServiceUnavailable" if code == 503 else "TooManyRequests"), headers)
+        limit = fault.get("limit", HOLD_LIMIT)
         if kind == "hold" and fault.get("then") == "forward":
-            self._wait_release()
-            return self._forward(h, body, after, hold=False)
+            self._wait_release(h, limit)
+            return self._forward(h, body, after, hold=None)
         if kind == "hold" and not late:
-            return self._hold(h)
+            return self._hold(h, limit)
         if kind == "delay":
             after, before = (after + fault["seconds"], before) if late else (after, before + fault["seconds"])
         if before:
             time.sleep(before)
-        self._forward(h, body, after, hold=kind == "hold")
+        self._forward(h, body, after, hold=limit if kind == "hold" else None)
 
-    def _wait_release(self):
+    def _wait_release(self, h, limit):
         with self.lock:
             self.held += 1
-            release = self._release
-        release.wait(HOLD_LIMIT)
+            self.holding += 1
+            self.held_at_once = max(self.held_at_once, self.holding)
+            release, epoch = self._release, self.epoch
+        counted, end = True, time.monotonic() + limit
+        try:
+            while not release.wait(max(0.0, min(0.05, end - time.monotonic()))) and time.monotonic() < end:
+                if counted and client_gone(h.connection):
+                    counted = False
+                    self._unhold(epoch)
+        finally:
+            if counted:
+                self._unhold(epoch)
 
-    def _hold(self, h):
-        self._wait_release()
+    def _unhold(self, epoch):
+        with self.lock:
+            if epoch == self.epoch:
+                self.holding -= 1
+
+    def _hold(self, h, limit):
+        self._wait_release(h, limit)
         h.close_connection = True
 
     def _forward(self, h, body, after, hold):
+        """hold: None, or the limit of a hold of the answer."""
         conn = http.client.HTTPSConnection(self.upstream.hostname, self.upstream.port, context=self.ctx, timeout=30)
         headers = {k: v for k, v in h.headers.items() if k.lower() not in ("host", "connection")}
         try:
             conn.request(h.command, h.path, body=body or None, headers=headers)
             resp = conn.getresponse()
             passed = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_HEADERS]
-            if resp.length is None and resp.status not in (204, 304) and not (after or hold):
+            if resp.length is None and resp.status not in (204, 304) and not after and hold is None:
                 return self._stream(h, resp, passed)
             data = resp.read()
         except (OSError, http.client.HTTPException) as e:
             return h.reply(502, status_body(502, "fault-proxy: upstream: %s" % e))
         finally:
             conn.close()
-        if hold:
-            return self._hold(h)
+        if hold is not None:
+            return self._hold(h, hold)
         if after:
             time.sleep(after)
         h.reply(resp.status, data, passed)
