@@ -6,6 +6,7 @@
 
 #include "cli-internal.h"
 #include "doctor.h"
+#include "util/defaults.h"
 #include "util/log.h"
 
 int cli_doctor(CliArgs *a) {
@@ -21,9 +22,9 @@ int cli_doctor(CliArgs *a) {
         /* Short deadlines: a doctor that hangs helps nobody. An API server
          * that refuses connections fails within about 3 s, not after the
          * 30 s of retries a reconcile pass allows itself. */
-        o.kube_options.deadline_ms = 3000;
-        o.kube_options.request_timeout_ms = 2500;
-        o.kube_options.connect_timeout_ms = 1500;
+        o.kube_options.deadline_usec = DEFAULT_DOCTOR_KUBE_DEADLINE_USEC;
+        o.kube_options.request_timeout_usec = DEFAULT_DOCTOR_KUBE_REQUEST_TIMEOUT_USEC;
+        o.kube_options.connect_timeout_usec = DEFAULT_DOCTOR_KUBE_CONNECT_TIMEOUT_USEC;
         o.ledger_reported = true; /* a ledger that cannot be read fails agent.ledger */
         if (manager_new(&o, &m) < 0)
                 return CLI_EXIT_FAILURE;

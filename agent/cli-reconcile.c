@@ -199,7 +199,7 @@ static int wait_rollouts(Manager *m, const CliArgs *a, const PassResult *res) {
         _cleanup_(rollouts_freep) Rollouts *rs = NULL;
         _cleanup_free_ char *failures = NULL;
         RolloutsOptions o = {
-                .timeout_usec = (uint64_t) a->rollout_timeout_seconds * 1000000ULL,
+                .timeout_usec = (usec_t) a->rollout_timeout_seconds * USEC_PER_SEC,
                 .stop_on_supersede = true,
         };
         int r;
@@ -300,7 +300,7 @@ static int run_pass(const CliArgs *a, unsigned flags) {
                 return r;
         if (open_manager(a, false, &m) < 0)
                 return CLI_EXIT_FAILURE;
-        r = pass_run(m, NULL, &(PassOptions) { .flags = flags, .deadline_usec = PASS_DEADLINE_DEFAULT_USEC }, &res);
+        r = pass_run(m, NULL, &(PassOptions) { .flags = flags, .deadline_usec = DEFAULT_PASS_DEADLINE_USEC }, &res);
         if (res.invalid_values && r == -EINVAL)
                 log_error("%s is invalid: nothing applied, nothing deleted; keeping generation %llu", a->values,
                           res.generation);

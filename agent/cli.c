@@ -118,7 +118,7 @@ static int parse_number_option(int c, const char *arg, CliArgs *a) {
         case ARG_SETTLE:
                 return parse_uint(arg, "--settle", 60000, &a->settle_ms);
         case ARG_CLOSE_WAIT:
-                if (parse_uint(arg, "--close-wait", DAEMON_CLOSE_WAIT_MAX_USEC / USEC_PER_SEC, &a->close_wait_seconds) < 0)
+                if (parse_uint(arg, "--close-wait", MAX_DAEMON_CLOSE_WAIT_USEC / USEC_PER_SEC, &a->close_wait_seconds) < 0)
                         return -EINVAL;
                 if (a->close_wait_seconds == 0)
                         return log_error_errno(EINVAL, "--close-wait takes at least 1 s: a file is never read while its "
@@ -311,11 +311,11 @@ static void cli_default_paths(CliArgs *a) {
 int cli_main(int argc, char *argv[]) {
         CliArgs a = {
                 .format = "yaml",
-                .resync_seconds = DAEMON_RESYNC_DEFAULT_USEC / USEC_PER_SEC,
-                .settle_ms = DAEMON_SETTLE_DEFAULT_USEC / USEC_PER_MSEC,
-                .close_wait_seconds = DAEMON_CLOSE_WAIT_DEFAULT_USEC / USEC_PER_SEC,
-                .idle_close_seconds = DAEMON_IDLE_CLOSE_DEFAULT_USEC / USEC_PER_SEC,
-                .rollout_timeout_seconds = DAEMON_ROLLOUT_TIMEOUT_DEFAULT_USEC / USEC_PER_SEC,
+                .resync_seconds = DEFAULT_DAEMON_RESYNC_USEC / USEC_PER_SEC,
+                .settle_ms = DEFAULT_DAEMON_SETTLE_USEC / USEC_PER_MSEC,
+                .close_wait_seconds = DEFAULT_DAEMON_CLOSE_WAIT_USEC / USEC_PER_SEC,
+                .idle_close_seconds = DEFAULT_DAEMON_IDLE_CLOSE_USEC / USEC_PER_SEC,
+                .rollout_timeout_seconds = DEFAULT_ROLLOUT_TIMEOUT_USEC / USEC_PER_SEC,
         };
         int r;
 

@@ -17,6 +17,7 @@
 
 #include "daemon-rollouts.h"
 #include "util/clock.h"
+#include "util/defaults.h"
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/lock.h"
@@ -24,7 +25,6 @@
 #include "util/log.h"
 #include "util/strbuf.h"
 
-#define DEFAULT_TIMEOUT_USEC (300ULL * 1000000ULL)
 
 struct RolloutEntry {
         Rollouts *rs;
@@ -41,7 +41,7 @@ struct RolloutEntry {
         char message[400];
         char since[32];
         usec_t since_usec; /* the same, wall clock (the metrics) */
-        uint64_t started_usec;
+        usec_t started_usec;
         bool following;
         KubeWatch *self, *replicasets, *pods;
         sd_event_source *deadline;
@@ -209,8 +209,8 @@ static void update_soon(Rollouts *rs) {
         (void) sd_event_source_set_enabled(rs->update, SD_EVENT_ONESHOT);
 }
 
-static void format_duration(uint64_t usec, char *buf, size_t size) {
-        uint64_t s = (usec + 500000) / 1000000;
+static void format_duration(usec_t usec, char *buf, size_t size) {
+        usec_t s = (usec + USEC_PER_SEC / 2) / USEC_PER_SEC;
 
         if (s < 60)
                 snprintf(buf, size, "%llu s", (unsigned long long) s);
@@ -383,7 +383,7 @@ static void entry_update(RolloutEntry *e) {
 
 static int entry_follow(RolloutEntry *e) {
         _cleanup_free_ char *query = NULL;
-        uint64_t timeout = e->rs->opts.timeout_usec;
+        usec_t timeout = e->rs->opts.timeout_usec;
         int r;
 
         e->started_usec = now_usec();
@@ -421,7 +421,7 @@ int rollouts_new(Manager *m, const RolloutsOptions *opts, RolloutsChanged change
         if (opts)
                 rs->opts = *opts;
         if (rs->opts.timeout_usec == 0)
-                rs->opts.timeout_usec = DEFAULT_TIMEOUT_USEC;
+                rs->opts.timeout_usec = DEFAULT_ROLLOUT_TIMEOUT_USEC;
         if (rs->opts.runtime_path && !(rs->runtime_path = strdup(rs->opts.runtime_path))) {
                 free(rs);
                 return -ENOMEM;

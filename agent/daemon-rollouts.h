@@ -27,7 +27,7 @@ typedef struct RolloutEntry RolloutEntry;
 typedef void (*RolloutsChanged)(Rollouts *rs, void *userdata);
 
 typedef struct RolloutsOptions {
-        uint64_t timeout_usec;  /* per workload, from the apply; 0: 5 min */
+        usec_t timeout_usec;    /* per workload, from the apply; 0: the default (util/defaults.h) */
         bool stop_on_supersede; /* apply --wait: a generation it did not write ends the wait (failing) */
         const char *runtime_path; /* set: the health of every entry is saved there (status reads it) */
 } RolloutsOptions;

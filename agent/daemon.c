@@ -35,6 +35,7 @@
 #include "daemon.h"
 #include "pass.h"
 #include "util/clock.h"
+#include "util/defaults.h"
 #include "util/log-messages.h"
 #include "util/log.h"
 #include "util/strbuf.h"
@@ -46,9 +47,6 @@
  * edit after a quiet spell is applied at once. */
 #define BURST_USEC (100 * USEC_PER_MSEC)
 #define BACKOFF_MAX_USEC (300 * USEC_PER_SEC)
-/* A pass's deadline: below half the watchdog period, and this without one. */
-#define PASS_DEADLINE_MAX_USEC (30 * USEC_PER_SEC)
-#define PASS_DEADLINE_MIN_USEC (200 * USEC_PER_MSEC)
 
 typedef struct Loop {
         Manager *m;
@@ -63,13 +61,13 @@ typedef struct Loop {
         sd_event_source *close_wait; /* values.env written, not closed: the bound on waiting for the writer */
         usec_t writing_since;        /* the first write not closed yet, or 0 */
         sd_event_source *burst;
-        uint64_t last_edit_usec;
+        usec_t last_edit_usec;
         sd_event_source *retry;
         sd_event_source *resync;
         sd_event_source *idle_close;
         sd_event_source *watchdog;
-        uint64_t watchdog_usec;
-        uint64_t backoff_usec;
+        usec_t watchdog_usec;
+        usec_t backoff_usec;
         bool pending;           /* a pass is asked for while one runs (or while a writer has the file) */
         unsigned pending_flags; /* PASS_* of that pass */
         unsigned passes; /* started */
@@ -87,7 +85,7 @@ typedef struct Loop {
         bool check_rollouts; /* the next pass that succeeds looks at every workload's health */
 } Loop;
 
-static int arm(sd_event_source **s, sd_event *e, uint64_t usec, sd_event_time_handler_t cb, void *userdata) {
+static int arm(sd_event_source **s, sd_event *e, usec_t usec, sd_event_time_handler_t cb, void *userdata) {
         int r;
 
         if (*s) {
@@ -174,14 +172,14 @@ static void on_pass_done(int r, PassResult *res, void *userdata);
 /* A pass failed (why: its status line, what it logged first): the one
  * entry of that event, and the retry. */
 static void schedule_retry(Loop *l, const char *why) {
-        uint64_t jitter;
+        usec_t jitter;
 
         l->backoff_usec = l->backoff_usec ? l->backoff_usec * 2 : BACKOFF_MIN_USEC;
         if (l->backoff_usec > BACKOFF_MAX_USEC)
                 l->backoff_usec = BACKOFF_MAX_USEC;
-        jitter = (uint64_t) random() % (l->backoff_usec / 4 + 1);
+        jitter = (usec_t) random() % (l->backoff_usec / 4 + 1);
         log_struct(LOG_WARNING, 0, LOG_FIELDS(.message_id = NAP_MESSAGE_PASS_FAILED), "pass failed: %s; retrying in %.1f s",
-                   why, (double) (l->backoff_usec + jitter) / 1e6);
+                   why, (double) (l->backoff_usec + jitter) / USEC_PER_SEC);
         (void) arm(&l->retry, l->event, now_usec() + l->backoff_usec + jitter, on_retry, l);
 }
 
@@ -391,7 +389,7 @@ static void writer_done(Loop *l) {
 /* An edit is complete: a pass now, whatever the backoff (or, within a
  * burst of edits, once the burst is over). */
 static void on_edit(Loop *l) {
-        uint64_t now = now_usec();
+        usec_t now = now_usec();
         bool burst = now - l->last_edit_usec < BURST_USEC;
 
         l->last_edit_usec = now;
@@ -635,31 +633,33 @@ static int loop_run(Loop *l) {
 /* Every request and the whole pass end within less than half the
  * watchdog interval (and 30 s without one): a stalled server makes a pass
  * fail and retry, never a silent daemon. */
+static usec_t min_usec(usec_t a, usec_t b) {
+        return a < b ? a : b;
+}
+
 static void set_deadlines(Loop *l) {
         ManagerOptions *o = manager_options(l->m);
-        usec_t pass = PASS_DEADLINE_MAX_USEC;
-        unsigned ms;
+        usec_t pass = DEFAULT_DAEMON_PASS_DEADLINE_USEC;
 
         if (l->watchdog_usec > 0 && l->watchdog_usec * 45 / 100 < pass)
                 pass = l->watchdog_usec * 45 / 100;
-        if (pass < PASS_DEADLINE_MIN_USEC)
-                pass = PASS_DEADLINE_MIN_USEC;
+        if (pass < MIN_DAEMON_PASS_DEADLINE_USEC)
+                pass = MIN_DAEMON_PASS_DEADLINE_USEC;
         l->pass_deadline_usec = pass;
         /* One call, its retries included: a few seconds, then the pass
          * fails and the daemon's own backoff takes over. */
-        ms = (unsigned) (pass / USEC_PER_MSEC);
-        if (!o->kube_options.deadline_ms)
-                o->kube_options.deadline_ms = ms < 5000 ? ms : 5000;
-        if (!o->kube_options.request_timeout_ms)
-                o->kube_options.request_timeout_ms = ms < 10000 ? ms : 10000;
-        if (!o->kube_options.connect_timeout_ms)
-                o->kube_options.connect_timeout_ms = ms < 5000 ? ms : 5000;
-        if (!o->oauth_options.deadline_ms)
-                o->oauth_options.deadline_ms = ms;
-        if (!o->oauth_options.connect_timeout_s)
-                o->oauth_options.connect_timeout_s = ms < 5000 ? (ms + 999) / 1000 : 5;
-        if (!o->oauth_options.statement_timeout_ms)
-                o->oauth_options.statement_timeout_ms = ms < 5000 ? ms : 5000;
+        if (!o->kube_options.deadline_usec)
+                o->kube_options.deadline_usec = min_usec(pass, DEFAULT_DAEMON_KUBE_DEADLINE_USEC);
+        if (!o->kube_options.request_timeout_usec)
+                o->kube_options.request_timeout_usec = min_usec(pass, DEFAULT_KUBE_REQUEST_TIMEOUT_USEC);
+        if (!o->kube_options.connect_timeout_usec)
+                o->kube_options.connect_timeout_usec = min_usec(pass, DEFAULT_KUBE_CONNECT_TIMEOUT_USEC);
+        if (!o->oauth_options.deadline_usec)
+                o->oauth_options.deadline_usec = pass;
+        if (!o->oauth_options.connect_timeout_usec)
+                o->oauth_options.connect_timeout_usec = min_usec(pass, DEFAULT_OAUTH_CONNECT_TIMEOUT_USEC);
+        if (!o->oauth_options.statement_timeout_usec)
+                o->oauth_options.statement_timeout_usec = min_usec(pass, DEFAULT_OAUTH_STATEMENT_TIMEOUT_USEC);
 }
 
 /* Without it the CLI's `apply` refuses beside the daemon, as it did. */

@@ -11,6 +11,7 @@
 
 #include "manager.h"
 #include "util/clock.h"
+#include "util/defaults.h"
 
 typedef struct DaemonOptions {
         const char *const *values_candidates; /* where values.env is looked for, in order (NULL-terminated;
@@ -25,12 +26,6 @@ typedef struct DaemonOptions {
                                       * textfile directory when it exists; "": none */
 } DaemonOptions;
 
-#define DAEMON_CLOSE_WAIT_DEFAULT_USEC (30 * USEC_PER_SEC)
-#define DAEMON_CLOSE_WAIT_MAX_USEC (300 * USEC_PER_SEC)
-#define DAEMON_SETTLE_DEFAULT_USEC (500 * USEC_PER_MSEC)
-#define DAEMON_RESYNC_DEFAULT_USEC (600 * USEC_PER_SEC)
-#define DAEMON_IDLE_CLOSE_DEFAULT_USEC (30 * USEC_PER_SEC)
-#define DAEMON_ROLLOUT_TIMEOUT_DEFAULT_USEC (300 * USEC_PER_SEC)
 
 /* Runs until SIGTERM/SIGINT, then saves the ledger. Returns 0 on a clean
  * stop. */

@@ -20,6 +20,7 @@
 
 #include "doctor.h"
 #include "util/clock.h"
+#include "util/defaults.h"
 
 #define STUN_MAGIC 0x2112A442u
 #define STUN_BINDING_REQUEST 0x0001
@@ -57,12 +58,12 @@ char *doctor_stun_mapped_address(const uint8_t *answer, size_t len) {
         return mapped_address(answer, len);
 }
 
-int doctor_stun_ping(const char *host, unsigned port, unsigned timeout_ms, char **ret_mapped) {
+int doctor_stun_ping(const char *host, unsigned port, usec_t timeout_usec, char **ret_mapped) {
         struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
         struct addrinfo *ai = NULL;
         uint8_t req[20], resp[512];
         char portstr[8];
-        uint64_t deadline = now_ms() + (timeout_ms ? timeout_ms : 1000);
+        usec_t deadline = now_usec() + (timeout_usec ? timeout_usec : DEFAULT_DOCTOR_STUN_TIMEOUT_USEC);
         int fd, r = -ETIMEDOUT;
 
         assert(host);
@@ -84,9 +85,9 @@ int doctor_stun_ping(const char *host, unsigned port, unsigned timeout_ms, char 
                 r = errno ? -errno : -EIO;
                 goto finish;
         }
-        for (uint64_t now; (now = now_ms()) < deadline;) {
+        for (usec_t now; (now = now_usec()) < deadline;) {
                 struct pollfd p = { .fd = fd, .events = POLLIN };
-                int k = poll(&p, 1, (int) (deadline - now));
+                int k = poll(&p, 1, (int) usec_to_ms_ceil(deadline - now));
                 if (k <= 0)
                         continue;
                 ssize_t n = recv(fd, resp, sizeof resp, 0);

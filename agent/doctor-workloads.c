@@ -129,7 +129,7 @@ void doctor_check_turn(DoctorCtx *ctx) {
                 return;
         }
         _cleanup_free_ char *mapped = NULL;
-        r = doctor_stun_ping(host, port, ctx->opts->stun_timeout_ms, &mapped);
+        r = doctor_stun_ping(host, port, ctx->opts->stun_timeout_usec, &mapped);
         if (r < 0)
                 doctor_add(ctx, DOCTOR_FAIL, "turn.stun",
                            "check that coturn runs and that UDP to TURN_HOST:TURN_PORT is open",

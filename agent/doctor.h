@@ -13,6 +13,7 @@
 
 #include "manager.h"
 #include "pass.h"
+#include "util/clock.h"
 
 typedef enum DoctorStatus {
         DOCTOR_OK,
@@ -34,7 +35,7 @@ typedef struct DoctorReport {
 } DoctorReport;
 
 typedef struct DoctorOptions {
-        unsigned stun_timeout_ms; /* 0: 1000 */
+        usec_t stun_timeout_usec; /* 0: the default (util/defaults.h) */
 } DoctorOptions;
 
 /* Runs every check it can; never fails half-way (a check that cannot run
@@ -47,9 +48,10 @@ void doctor_print(const DoctorReport *r, FILE *f);
 char *doctor_report_json(const DoctorReport *r);
 
 /* Sends one STUN Binding request (RFC 5389) to host:port over UDP and waits
- * up to timeout_ms for the matching success response. 0 on an answer,
- * -ETIMEDOUT on none, another negative errno on a local failure. */
-int doctor_stun_ping(const char *host, unsigned port, unsigned timeout_ms, char **ret_mapped);
+ * up to timeout_usec (0: the default) for the matching success response. 0
+ * on an answer, -ETIMEDOUT on none, another negative errno on a local
+ * failure. */
+int doctor_stun_ping(const char *host, unsigned port, usec_t timeout_usec, char **ret_mapped);
 /* "a.b.c.d:port" of the XOR-MAPPED-ADDRESS in a Binding success answer of
  * len bytes (its 20-byte header included), or NULL (none, not IPv4, OOM). */
 char *doctor_stun_mapped_address(const uint8_t *answer, size_t len);

@@ -18,6 +18,7 @@
 #include "kube-config.h"
 #include "nap-config.h"
 #include "util/clock.h"
+#include "util/defaults.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/redact.h"
@@ -61,7 +62,7 @@ struct KubeCall {
         bool too_big;
         char errbuf[CURL_ERROR_SIZE];
         unsigned attempt;
-        uint64_t start_ms, deadline_ms;
+        usec_t start_usec, deadline_usec;
         sd_event_source *retry;
         KubeCallDone done;
         void *userdata;
@@ -191,16 +192,16 @@ int kube_client_new(const char *kubeconfig_path, const KubeClientOptions *opts, 
                 return -ENOMEM;
         if (opts)
                 c->opts = *opts;
-        if (c->opts.request_timeout_ms == 0)
-                c->opts.request_timeout_ms = 10000;
-        if (c->opts.connect_timeout_ms == 0)
-                c->opts.connect_timeout_ms = 5000;
-        if (c->opts.deadline_ms == 0)
-                c->opts.deadline_ms = 30000;
-        if (c->opts.backoff_initial_ms == 0)
-                c->opts.backoff_initial_ms = 200;
-        if (c->opts.backoff_max_ms == 0)
-                c->opts.backoff_max_ms = 5000;
+        if (c->opts.request_timeout_usec == 0)
+                c->opts.request_timeout_usec = DEFAULT_KUBE_REQUEST_TIMEOUT_USEC;
+        if (c->opts.connect_timeout_usec == 0)
+                c->opts.connect_timeout_usec = DEFAULT_KUBE_CONNECT_TIMEOUT_USEC;
+        if (c->opts.deadline_usec == 0)
+                c->opts.deadline_usec = DEFAULT_KUBE_DEADLINE_USEC;
+        if (c->opts.backoff_initial_usec == 0)
+                c->opts.backoff_initial_usec = DEFAULT_KUBE_BACKOFF_INITIAL_USEC;
+        if (c->opts.backoff_max_usec == 0)
+                c->opts.backoff_max_usec = DEFAULT_KUBE_BACKOFF_MAX_USEC;
         if (c->opts.max_connections == 0)
                 c->opts.max_connections = 8;
         c->seed = (unsigned) now_usec() ^ (unsigned) getpid() ^ (unsigned) (uintptr_t) c;
@@ -344,7 +345,7 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp) {
                         (void) sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
                 return 0;
         }
-        at = now_usec() + (uint64_t) timeout_ms * 1000ULL;
+        at = now_usec() + (usec_t) timeout_ms * USEC_PER_MSEC;
         if (c->timer) {
                 r = sd_event_source_set_time(c->timer, at);
                 if (r >= 0)
@@ -442,7 +443,7 @@ static int setup_easy(KubeCall *call) {
         if (strneq(k->server, "https://", 8))
                 ok = ok && sym_curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L) == CURLE_OK;
         ok = ok && sym_curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
-        ok = ok && sym_curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) c->opts.connect_timeout_ms) == CURLE_OK;
+        ok = ok && sym_curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, usec_to_ms_ceil(c->opts.connect_timeout_usec)) == CURLE_OK;
         ok = ok && sym_curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb) == CURLE_OK;
         ok = ok && sym_curl_easy_setopt(h, CURLOPT_WRITEDATA, call) == CURLE_OK;
         ok = ok && sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers[call->body_type]) == CURLE_OK;
@@ -481,10 +482,10 @@ static int setup_easy(KubeCall *call) {
 
 /* Starts one attempt: the transfer joins the multi handle; the loop drives it. */
 static int attempt_start(KubeCall *call) {
-        uint64_t now = now_ms(), left = call->deadline_ms > now ? call->deadline_ms - now : 1;
-        long timeout = (long) (call->on_line || left < call->c->opts.request_timeout_ms
-                                       ? left
-                                       : call->c->opts.request_timeout_ms);
+        usec_t now = now_usec(), left = call->deadline_usec > now ? call->deadline_usec - now : 1;
+        long timeout = usec_to_ms_ceil(call->on_line || left < call->c->opts.request_timeout_usec
+                                               ? left
+                                               : call->c->opts.request_timeout_usec);
 
         call->response.wipe = true;
         strbuf_free(&call->response);
@@ -513,7 +514,7 @@ static void call_complete(KubeCall *call, int r, KubeResponse *resp, const KubeE
 static void call_complete_error(KubeCall *call, int r, KubeError *err) {
         if (call->attempt > 1)
                 kube_error_append(err, " (gave up after %u attempts in %.1f s)", call->attempt,
-                                  (double) (now_ms() - call->start_ms) / 1000.0);
+                                  (double) (now_usec() - call->start_usec) / USEC_PER_SEC);
         call_complete(call, r, NULL, err);
 }
 
@@ -532,18 +533,19 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 /* Capped exponential backoff with "equal jitter": half fixed, half random. */
-static uint64_t backoff_ms(KubeClient *c, unsigned attempt) {
-        uint64_t d = c->opts.backoff_initial_ms;
+static usec_t backoff_usec(KubeClient *c, unsigned attempt) {
+        usec_t d = c->opts.backoff_initial_usec;
 
-        for (unsigned i = 1; i < attempt && d < c->opts.backoff_max_ms; i++)
+        for (unsigned i = 1; i < attempt && d < c->opts.backoff_max_usec; i++)
                 d *= 2;
-        if (d > c->opts.backoff_max_ms)
-                d = c->opts.backoff_max_ms;
-        return d / 2 + (uint64_t) rand_r(&c->seed) % (d / 2 + 1);
+        if (d > c->opts.backoff_max_usec)
+                d = c->opts.backoff_max_usec;
+        return d / 2 + (usec_t) rand_r(&c->seed) % (d / 2 + 1);
 }
 
-/* Retry-After in seconds (the HTTP-date form is not used by the apiserver). */
-static long retry_after_ms(KubeCall *call) {
+/* Retry-After, given in seconds (the HTTP-date form is not used by the
+ * apiserver); -1 when there is none. */
+static int64_t retry_after_usec(KubeCall *call) {
         struct curl_header *h;
         char *end;
         long s;
@@ -553,7 +555,7 @@ static long retry_after_ms(KubeCall *call) {
         s = strtol(h->value, &end, 10);
         if (end == h->value || s < 0 || s > 3600)
                 return -1;
-        return s * 1000;
+        return (int64_t) s * (int64_t) USEC_PER_SEC;
 }
 
 static bool status_retryable(long status, unsigned attempt) {
@@ -566,10 +568,10 @@ static bool status_retryable(long status, unsigned attempt) {
 
 /* Schedules another attempt after delay; false when the deadline does not
  * leave room for it. */
-static bool schedule_retry(KubeCall *call, uint64_t delay) {
-        if (call->on_line || now_ms() + delay >= call->deadline_ms)
+static bool schedule_retry(KubeCall *call, usec_t delay) {
+        if (call->on_line || now_usec() + delay >= call->deadline_usec)
                 return false;
-        if (sd_event_add_time_relative(call->c->event, &call->retry, CLOCK_MONOTONIC, delay * 1000ULL, 1000, on_retry,
+        if (sd_event_add_time_relative(call->c->event, &call->retry, CLOCK_MONOTONIC, delay, USEC_PER_MSEC, on_retry,
                                        call) < 0)
                 return false;
         (void) sd_event_source_set_description(call->retry, "kube-retry");
@@ -580,7 +582,7 @@ static void deliver(KubeCall *call, long status) {
         KubeResponse resp = {
                 .status = status,
                 .attempts = call->attempt,
-                .seconds = (double) (now_ms() - call->start_ms) / 1000.0,
+                .seconds = (double) (now_usec() - call->start_usec) / USEC_PER_SEC,
         };
         KubeError err = { 0 };
 
@@ -602,7 +604,8 @@ static void deliver(KubeCall *call, long status) {
 
 static void call_finished(KubeCall *call, CURLcode cc) {
         KubeClient *c = call->c;
-        long status = 0, connects = 0, after = -1;
+        long status = 0, connects = 0;
+        int64_t after = -1;
         KubeError err = { 0 };
         bool retry;
         int r;
@@ -621,8 +624,8 @@ static void call_finished(KubeCall *call, CURLcode cc) {
                 if (call->on_line && call->lines_pending)
                         return; /* dispatch_lines() hands the rest over, then delivers */
                 if (status_retryable(status, call->attempt)) {
-                        after = status == 429 || status == 503 ? retry_after_ms(call) : -1;
-                        if (schedule_retry(call, after >= 0 ? (uint64_t) after : backoff_ms(c, call->attempt)))
+                        after = status == 429 || status == 503 ? retry_after_usec(call) : -1;
+                        if (schedule_retry(call, after >= 0 ? (usec_t) after : backoff_usec(c, call->attempt)))
                                 return;
                 }
                 deliver(call, status);
@@ -630,7 +633,7 @@ static void call_finished(KubeCall *call, CURLcode cc) {
         }
         r = kube_error_from_curl(cc, call->errbuf[0] ? call->errbuf : sym_curl_easy_strerror(cc), c->config->server,
                                  call->too_big, &retry, &err);
-        if (retry && schedule_retry(call, backoff_ms(c, call->attempt)))
+        if (retry && schedule_retry(call, backoff_usec(c, call->attempt)))
                 return;
         call_complete_error(call, r, &err);
 }
@@ -733,8 +736,8 @@ static int call_new(KubeClient *c, const char *method, const char *path, const K
                 call_free(call);
                 return -ENOMEM;
         }
-        call->start_ms = now_ms();
-        call->deadline_ms = call->start_ms + (opts && opts->deadline_ms ? opts->deadline_ms : c->opts.deadline_ms);
+        call->start_usec = now_usec();
+        call->deadline_usec = call->start_usec + (opts && opts->deadline_usec ? opts->deadline_usec : c->opts.deadline_usec);
         *ret = call;
         return 0;
 }

@@ -70,8 +70,8 @@ typedef int (*KubeCallLine)(KubeCall *call, const char *line, size_t len, void *
 typedef struct KubeCallOptions {
         KubeBody body_type;
         const char *body;        /* copied; NULL: none */
-        KubeCallLine on_line;    /* set: a stream, no retries, no deadline but deadline_ms below */
-        unsigned deadline_ms;    /* 0: the client's */
+        KubeCallLine on_line;    /* set: a stream, no retries, no deadline but deadline_usec below */
+        usec_t deadline_usec;    /* 0: the client's */
 } KubeCallOptions;
 
 /* Starts METHOD path (with its query) against the client's server. The call

@@ -17,6 +17,7 @@
 #include "kube-internal.h"
 #include "kube.h"
 #include "util/clock.h"
+#include "util/defaults.h"
 #include "util/json.h"
 #include "util/log.h"
 
@@ -36,7 +37,7 @@ struct KubeWatch {
         bool need_list;            /* the next request is a list */
         bool expired;              /* the watch in flight said 410 */
         unsigned failures;         /* in a row, for the backoff */
-        uint64_t watch_started_ms;
+        usec_t watch_started_usec;
         unsigned watch_events;     /* lines of the watch in flight */
         int error;                 /* gave up */
         KubeError err;
@@ -162,20 +163,20 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
 /* The next list or watch, after a capped exponential backoff with jitter
  * (none the first time after a success). */
 static void retry_later(KubeWatch *w) {
-        uint64_t d = w->opts.backoff_initial_ms;
+        usec_t d = w->opts.backoff_initial_usec;
         int r;
 
-        for (unsigned i = 1; i < w->failures && d < w->opts.backoff_max_ms; i++)
+        for (unsigned i = 1; i < w->failures && d < w->opts.backoff_max_usec; i++)
                 d *= 2;
-        if (d > w->opts.backoff_max_ms)
-                d = w->opts.backoff_max_ms;
-        d = w->failures == 0 ? 0 : d / 2 + (uint64_t) rand_r(&w->seed) % (d / 2 + 1);
+        if (d > w->opts.backoff_max_usec)
+                d = w->opts.backoff_max_usec;
+        d = w->failures == 0 ? 0 : d / 2 + (usec_t) rand_r(&w->seed) % (d / 2 + 1);
         if (w->retry) {
-                r = sd_event_source_set_time_relative(w->retry, d * 1000ULL);
+                r = sd_event_source_set_time_relative(w->retry, d);
                 if (r >= 0)
                         r = sd_event_source_set_enabled(w->retry, SD_EVENT_ONESHOT);
         } else {
-                r = sd_event_add_time_relative(kube_client_event(w->c), &w->retry, CLOCK_MONOTONIC, d * 1000ULL, 1000,
+                r = sd_event_add_time_relative(kube_client_event(w->c), &w->retry, CLOCK_MONOTONIC, d, USEC_PER_MSEC,
                                                on_retry, w);
                 if (r >= 0)
                         (void) sd_event_source_set_description(w->retry, "kube-watch-retry");
@@ -325,7 +326,7 @@ static int on_line(KubeCall *call, const char *line, size_t len, void *userdata)
 
 static void on_watch_done(KubeCall *call, int r, KubeResponse *resp, const KubeError *err, void *userdata) {
         KubeWatch *w = userdata;
-        uint64_t lasted = now_ms() - w->watch_started_ms;
+        usec_t lasted = now_usec() - w->watch_started_usec;
         bool expired = w->expired || (r >= 0 && resp->status == 410);
 
         w->call = NULL;
@@ -348,9 +349,10 @@ static void on_watch_done(KubeCall *call, int r, KubeResponse *resp, const KubeE
                         return;
                 }
                 log_debug("kube: watch of %s answered %ld, retrying", w->path, resp->status);
-        } else if (r >= 0 && (lasted >= 1000 || w->watch_events > 0)) {
+        } else if (r >= 0 && (lasted >= USEC_PER_SEC || w->watch_events > 0)) {
                 /* Its timeout, or the server closed it: go on from where it was. */
-                log_debug("kube: watch of %s ended after %.1f s, watching again from %s", w->path, lasted / 1000.0,
+                log_debug("kube: watch of %s ended after %.1f s, watching again from %s", w->path,
+                          (double) lasted / USEC_PER_SEC,
                           strna(w->rv));
                 w->failures = 0;
                 retry_later(w);
@@ -372,13 +374,14 @@ static int watch_start(KubeWatch *w) {
                 .on_line = on_line,
                 /* The server ends it after timeoutSeconds; this is for a
                  * server that stopped answering without closing. */
-                .deadline_ms = (w->opts.timeout_s + 30) * 1000,
+                .deadline_usec = w->opts.timeout_usec + 30 * USEC_PER_SEC,
         };
 
-        if (asprintf(&url, "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u%s%s", w->path,
-                     w->rv, w->opts.timeout_s, *w->query ? "&" : "", w->query) < 0)
+        if (asprintf(&url, "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%llu%s%s", w->path,
+                     w->rv, (unsigned long long) (w->opts.timeout_usec / USEC_PER_SEC), *w->query ? "&" : "",
+                     w->query) < 0)
                 return -ENOMEM;
-        w->watch_started_ms = now_ms();
+        w->watch_started_usec = now_usec();
         w->watch_events = 0;
         w->expired = false;
         w->stats.watches++;
@@ -397,12 +400,14 @@ int kube_watch_start(KubeClient *c, const char *path, const char *query, const K
         w->userdata = userdata;
         if (opts)
                 w->opts = *opts;
-        if (w->opts.timeout_s == 0)
-                w->opts.timeout_s = 300;
-        if (w->opts.backoff_initial_ms == 0)
-                w->opts.backoff_initial_ms = 250;
-        if (w->opts.backoff_max_ms == 0)
-                w->opts.backoff_max_ms = 4000;
+        if (w->opts.timeout_usec == 0)
+                w->opts.timeout_usec = DEFAULT_WATCH_TIMEOUT_USEC;
+        if (w->opts.timeout_usec < USEC_PER_SEC) /* timeoutSeconds is whole seconds */
+                w->opts.timeout_usec = USEC_PER_SEC;
+        if (w->opts.backoff_initial_usec == 0)
+                w->opts.backoff_initial_usec = DEFAULT_WATCH_BACKOFF_INITIAL_USEC;
+        if (w->opts.backoff_max_usec == 0)
+                w->opts.backoff_max_usec = DEFAULT_WATCH_BACKOFF_MAX_USEC;
         w->seed = (unsigned) now_usec() ^ (unsigned) (uintptr_t) w;
         w->path = strdup(path);
         w->query = strdup(query ? query : "");

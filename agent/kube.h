@@ -27,6 +27,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "util/clock.h"
 #include "util/macro.h"
 
 /* The field manager of every write the agent makes. */
@@ -58,11 +59,11 @@ void kube_error_clear(KubeError *err);
 int kube_error_setf(KubeError *err, int error, const char *format, ...) _printf_(3, 4);
 
 typedef struct KubeClientOptions {
-        unsigned request_timeout_ms; /* one attempt; 0: 10000 */
-        unsigned connect_timeout_ms; /* 0: 5000 */
-        unsigned deadline_ms;        /* one call, retries included; 0: 30000 */
-        unsigned backoff_initial_ms; /* 0: 200 */
-        unsigned backoff_max_ms;     /* 0: 5000 */
+        usec_t request_timeout_usec; /* one attempt; 0: the default (util/defaults.h) */
+        usec_t connect_timeout_usec;
+        usec_t deadline_usec;        /* one call, retries included */
+        usec_t backoff_initial_usec;
+        usec_t backoff_max_usec;
         unsigned max_connections;    /* per host, when requests cannot share one (HTTP/1.1); 0: 8 */
 } KubeClientOptions;
 
@@ -318,9 +319,9 @@ typedef void (*KubeWatchChanged)(KubeWatch *w, void *userdata);
 
 typedef struct KubeWatchOptions {
         void (*trim)(cJSON *obj);    /* applied to each object received, to keep only what is read; or NULL */
-        unsigned timeout_s;          /* timeoutSeconds of one watch request; 0: 300 */
-        unsigned backoff_initial_ms; /* after a failed list or watch; 0: 250 */
-        unsigned backoff_max_ms;     /* 0: 4000 */
+        usec_t timeout_usec;         /* timeoutSeconds of one watch request (whole seconds); 0: the default */
+        usec_t backoff_initial_usec; /* after a failed list or watch; 0: the default (util/defaults.h) */
+        usec_t backoff_max_usec;
 } KubeWatchOptions;
 
 typedef struct KubeWatchStats {

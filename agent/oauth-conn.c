@@ -12,10 +12,8 @@
 #include <string.h>
 
 #include "oauth-internal.h"
+#include "util/defaults.h"
 
-#define DEFAULT_CONNECT_TIMEOUT_S 5
-#define DEFAULT_STATEMENT_TIMEOUT_MS 5000
-#define DEFAULT_DEADLINE_MS 10000
 
 /* ---------------------------------------------------------------------------
  * The host list: libpq resolves a host name itself, blocking, unless
@@ -176,10 +174,11 @@ static int db_setup(OAuthDb *db, const char *conninfo, const OAuthOptions *opts,
                 return r;
         }
         db->pq_open = true;
-        db->connect_timeout_s = opts && opts->connect_timeout_s ? opts->connect_timeout_s : DEFAULT_CONNECT_TIMEOUT_S;
-        db->statement_timeout_ms = opts && opts->statement_timeout_ms ? opts->statement_timeout_ms
-                                                                      : DEFAULT_STATEMENT_TIMEOUT_MS;
-        db->deadline_ms = opts && opts->deadline_ms ? opts->deadline_ms : DEFAULT_DEADLINE_MS;
+        db->connect_timeout_usec = opts && opts->connect_timeout_usec ? opts->connect_timeout_usec
+                                                                      : DEFAULT_OAUTH_CONNECT_TIMEOUT_USEC;
+        db->statement_timeout_usec = opts && opts->statement_timeout_usec ? opts->statement_timeout_usec
+                                                                          : DEFAULT_OAUTH_STATEMENT_TIMEOUT_USEC;
+        db->deadline_usec = opts && opts->deadline_usec ? opts->deadline_usec : DEFAULT_OAUTH_DEADLINE_USEC;
         r = parse_conninfo(conninfo, &db->parsed, err);
         if (r < 0)
                 return r;
@@ -348,12 +347,13 @@ int oauth_conn_params(const OAuthDb *db, char *host_list, char *addr_list, char 
         }
         if (!user_options)
                 user_options = getenv("PGOPTIONS"); /* which libpq would no longer read */
-        if (asprintf(&p->owned[0], "%s%s-c statement_timeout=%u", strempty(user_options) ? "" : user_options,
-                     strempty(user_options) ? "" : " ", db->statement_timeout_ms) < 0) {
+        if (asprintf(&p->owned[0], "%s%s-c statement_timeout=%ld", strempty(user_options) ? "" : user_options,
+                     strempty(user_options) ? "" : " ", usec_to_ms_ceil(db->statement_timeout_usec)) < 0) {
                 p->owned[0] = NULL;
                 return -ENOMEM;
         }
-        if (asprintf(&p->owned[1], "%u", db->connect_timeout_s) < 0) {
+        if (asprintf(&p->owned[1], "%llu",
+                     (unsigned long long) ((db->connect_timeout_usec + USEC_PER_SEC - 1) / USEC_PER_SEC)) < 0) {
                 p->owned[1] = NULL;
                 return -ENOMEM;
         }

@@ -196,8 +196,8 @@ int oauth_result_error(const OAuthDb *db, const PGresult *res, OAuthError *err) 
                 return -ENODATA;
         }
         if (streq(state, "57014")) {
-                oauth_error(db, err, state, "PostgreSQL cancelled the statement (statement_timeout %u ms): %s",
-                            db->statement_timeout_ms, strna(primary));
+                oauth_error(db, err, state, "PostgreSQL cancelled the statement (statement_timeout %ld ms): %s",
+                            usec_to_ms_ceil(db->statement_timeout_usec), strna(primary));
                 return -ETIMEDOUT;
         }
         oauth_error(db, err, state, "PostgreSQL: %s%s%s (SQLSTATE %s)", strna(primary), detail ? ": " : "",

@@ -80,7 +80,7 @@ struct OAuthDb {
         bool pq_open;              /* this db holds libpq open */
         PQconninfoOption *parsed;  /* the caller's conninfo */
         char *password;            /* from conninfo, only to redact it from messages */
-        unsigned connect_timeout_s, statement_timeout_ms, deadline_ms;
+        usec_t connect_timeout_usec, statement_timeout_usec, deadline_usec;
         OAuthHost *hosts;          /* set only when some entry must be resolved */
         size_t n_hosts;
         char *where_host, *where_port; /* the first host and port, for messages before there is a connection */

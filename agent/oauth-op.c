@@ -363,10 +363,10 @@ static void on_resolved(Resolve *q, int gai_error, int sys_errno, const struct a
         op_step(op, hosts_next(op));
 }
 
-/* Connects (resolving first when needed), within connect_timeout_s and the
+/* Connects (resolving first when needed), within connect_timeout_usec and the
  * operation's deadline, whichever comes first. */
 static int op_connect(OAuthOp *op) {
-        uint64_t limit = now_usec() + op->db->connect_timeout_s * USEC_PER_SEC;
+        usec_t limit = now_usec() + op->db->connect_timeout_usec;
         int r;
 
         r = sd_event_source_set_time(op->timer, limit < op->deadline ? limit : op->deadline);
@@ -457,8 +457,8 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
                 r = op->r;
         } else
                 oauth_error(db, &op->err, NULL,
-                            "no answer from PostgreSQL at %s:%s within %u ms: closed the connection", host, port,
-                            db->deadline_ms);
+                            "no answer from PostgreSQL at %s:%s within %ld ms: closed the connection", host, port,
+                            usec_to_ms_ceil(db->deadline_usec));
         log_debug("oauth: deadline expired, closing the connection to PostgreSQL");
         conn_drop(op);
         op_complete(op, r);
@@ -504,7 +504,7 @@ static int op_new(OAuthDb *db, const OAuthOpHooks *hooks, void *data, OAuthOp in
         op->db = db;
         op->hooks = *hooks;
         op->data = data;
-        op->deadline = now_usec() + db->deadline_ms * USEC_PER_MSEC;
+        op->deadline = now_usec() + db->deadline_usec;
         r = sd_event_add_defer(db->event, &op->defer, on_begin, op);
         if (r >= 0)
                 r = sd_event_add_time(db->event, &op->timer, CLOCK_MONOTONIC, op->deadline, TIMER_ACCURACY_USEC,

@@ -22,7 +22,7 @@
  * OAuthError.message:
  *   -ECONNREFUSED  nothing listens at host:port ("cannot reach PostgreSQL at HOST:PORT: ...")
  *   -EHOSTUNREACH  host unreachable or its name does not resolve (same message)
- *   -ETIMEDOUT     connecting took longer than connect_timeout_s (same message, "timeout expired"),
+ *   -ETIMEDOUT     connecting took longer than connect_timeout_usec (same message, "timeout expired"),
  *                  the server cancelled a statement (statement_timeout), or the operation's deadline
  *                  expired ("no answer from PostgreSQL at HOST:PORT within N ms"): the connection
  *                  is closed and the next operation reconnects
@@ -52,6 +52,7 @@
 #include <stddef.h>
 #include <systemd/sd-event.h>
 
+#include "util/clock.h"
 #include "util/macro.h"
 
 typedef struct OAuthDb OAuthDb;
@@ -62,10 +63,12 @@ typedef struct OAuthError {
 } OAuthError;
 
 typedef struct OAuthOptions {
-        unsigned connect_timeout_s;    /* 0: 5 s; resolving the host name and connecting, all hosts together */
-        unsigned statement_timeout_ms; /* 0: 5000 ms; enforced by the server, per statement */
-        unsigned deadline_ms;          /* 0: 10000 ms; a whole operation (connect and every statement),
-                                          enforced here by a timer on the loop */
+        /* 0: the defaults of util/defaults.h */
+        usec_t connect_timeout_usec;   /* resolving the host name and connecting, all hosts together (whole
+                                          seconds for libpq: rounded up) */
+        usec_t statement_timeout_usec; /* enforced by the server, per statement (milliseconds there) */
+        usec_t deadline_usec;          /* a whole operation (connect and every statement), enforced here by a
+                                          timer on the loop */
 } OAuthOptions;
 
 typedef struct OAuthClientSpec {

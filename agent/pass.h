@@ -17,21 +17,19 @@
 #include "plan.h"
 #include "template.h"
 #include "util/clock.h"
+#include "util/defaults.h"
 
 enum {
         PASS_RESYNC = 1u << 0,       /* re-read every desired object and client, repairing drift */
         PASS_CLIENTS_ONLY = 1u << 1, /* `seed`: only the oauth_clients rows */
 };
 
-/* A pass of the daemon has less than half its watchdog period; a verb's, this. */
-#define PASS_DEADLINE_DEFAULT_USEC (60 * USEC_PER_SEC)
-
 typedef struct PassOptions {
         unsigned flags;      /* PASS_* */
         usec_t deadline_usec; /* the whole pass */
 } PassOptions;
 
-#define PASS_OPTIONS_DEFAULT ((PassOptions) { .deadline_usec = PASS_DEADLINE_DEFAULT_USEC })
+#define PASS_OPTIONS_DEFAULT ((PassOptions) { .deadline_usec = DEFAULT_PASS_DEADLINE_USEC })
 
 /* A workload (Deployment, DaemonSet) a pass created or changed: what the
  * daemon follows (daemon-rollouts.h). */

@@ -29,6 +29,13 @@ static inline uint64_t now_ms(void) {
         return now_usec() / USEC_PER_MSEC;
 }
 
+/* For an API that speaks milliseconds (libcurl's, poll(2)): usec rounded
+ * up, so that a deadline is never cut short; at least 1 for anything above
+ * 0 (0 often means "none" there). */
+static inline long usec_to_ms_ceil(usec_t usec) {
+        return (long) ((usec + USEC_PER_MSEC - 1) / USEC_PER_MSEC);
+}
+
 /* The wall clock (CLOCK_REALTIME) in microseconds since the epoch. */
 static inline usec_t now_realtime_usec(void) {
         struct timespec ts;

@@ -116,7 +116,8 @@ static char *proxy_log(Proxy *p) {
 
 /* GET of a namespace through a client made from kubeconfig at path. */
 static int get_namespace(const char *path, KubeError *err) {
-        KubeClientOptions o = { .deadline_ms = 4000, .connect_timeout_ms = 2000, .request_timeout_ms = 2000 };
+        KubeClientOptions o = { .deadline_usec = 4 * USEC_PER_SEC, .connect_timeout_usec = 2 * USEC_PER_SEC,
+                                .request_timeout_usec = 2 * USEC_PER_SEC };
         KubeClient *c = NULL;
         cJSON *obj = NULL;
         int r;

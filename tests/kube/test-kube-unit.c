@@ -636,7 +636,8 @@ static void never_called(int r, cJSON *obj, const KubeError *err, void *userdata
 }
 
 TEST(client_refused_and_cancelled) {
-        KubeClientOptions opts = { .deadline_ms = 1200, .backoff_initial_ms = 50, .backoff_max_ms = 200 };
+        KubeClientOptions opts = { .deadline_usec = 1200 * USEC_PER_MSEC, .backoff_initial_usec = 50 * USEC_PER_MSEC,
+                                   .backoff_max_usec = 200 * USEC_PER_MSEC };
         KubeRef ref = { "v1", "Service", "nap", "s" };
         KubeClient *c = NULL;
         KubeStats stats;

@@ -213,7 +213,7 @@ TEST(follows_changes) {
 /* A watch the server ends (timeoutSeconds) goes on from its
  * resourceVersion: no new list, and what changed in between is seen. */
 TEST(rewatches_without_listing) {
-        KubeWatchOptions o = { .timeout_s = 1 };
+        KubeWatchOptions o = { .timeout_usec = 1 * USEC_PER_SEC };
         KubeWatchStats st;
         static Seen seen;
         const unsigned three = 3;

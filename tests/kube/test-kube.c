@@ -581,7 +581,7 @@ static KubeClient *proxy_client(const KubeClientOptions *opts) {
 }
 
 TEST(fault_retry_success) {
-        KubeClientOptions opts = { .backoff_initial_ms = 50, .backoff_max_ms = 400 };
+        KubeClientOptions opts = { .backoff_initial_usec = 50 * USEC_PER_MSEC, .backoff_max_usec = 400 * USEC_PER_MSEC };
         KubeClient *c;
         cJSON *cm = configmap("faulty", "a");
         KubeApplyResult res;
@@ -632,8 +632,8 @@ static long gave_up_after(const char *message) {
 /* Each attempt a request of its own at the proxy, and the error says how
  * many there were: what ended them is what the proxy saw, not a clock. */
 TEST(fault_give_up) {
-        KubeClientOptions opts = { .request_timeout_ms = 700, .deadline_ms = 3000, .backoff_initial_ms = 50,
-                                   .backoff_max_ms = 300 };
+        KubeClientOptions opts = { .request_timeout_usec = 700 * USEC_PER_MSEC, .deadline_usec = 3 * USEC_PER_SEC,
+                                   .backoff_initial_usec = 50 * USEC_PER_MSEC, .backoff_max_usec = 300 * USEC_PER_MSEC };
         KubeClient *c = proxy_client(&opts);
         cJSON *cm = configmap("faulty", "b");
         KubeApplyResult res;

@@ -15,12 +15,6 @@
 sd_event *loop;
 static LoopProbe probe; /* every dispatch of every test */
 
-uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
 static pid_t stopped[8];
 static volatile sig_atomic_t n_stopped;
 

@@ -16,11 +16,11 @@
 #include "loopprobe.h"
 #include "oauth.h"
 
-#define MSEC 1000ULL /* in µs */
+#define MSEC USEC_PER_MSEC /* in µs */
 
 extern sd_event *loop;
 
-uint64_t now_ms(void);
+/* now_ms(): util/clock.h */
 
 /* Stops a backend (SIGSTOP) and waits until it is; fails the test when it
  * may not be signalled. */

@@ -345,7 +345,7 @@ TEST(failure_rolls_back) {
  * Deadlines, lost connections, stalls */
 
 TEST(deadline_during_statement) {
-        OAuthOptions opts = { .deadline_ms = 800, .statement_timeout_ms = 60000 };
+        OAuthOptions opts = { .deadline_usec = 800 * USEC_PER_MSEC, .statement_timeout_usec = 60 * USEC_PER_SEC };
         OAuthDb *db = new_db(url_app("nap-test-deadline"), &opts);
         OAuthClientSpec s = SANDBOX;
         char pidbuf[16], want[256];
@@ -423,7 +423,7 @@ TEST(kept_connection_closed_reconnects) {
 }
 
 TEST(stalled_backend) {
-        OAuthOptions opts = { .deadline_ms = 1500 };
+        OAuthOptions opts = { .deadline_usec = 1500 * USEC_PER_MSEC };
         OAuthDb *db = new_db(url_app("nap-test-stall"), &opts);
         OAuthClientSpec s = SANDBOX;
         Result res, cancelled;
@@ -485,7 +485,8 @@ static int listen_silent(unsigned *port) {
 }
 
 TEST(silent_server) {
-        OAuthOptions opts = { .deadline_ms = 1500 }, short_connect = { .connect_timeout_s = 1 };
+        OAuthOptions opts = { .deadline_usec = 1500 * USEC_PER_MSEC },
+                     short_connect = { .connect_timeout_usec = 1 * USEC_PER_SEC };
         char conninfo[256], want[256];
         OAuthError err = { 0 };
         OAuthDb *db, *never = (OAuthDb *) 1;
@@ -507,7 +508,7 @@ TEST(silent_server) {
         close(c);
         oauth_db_free(db);
 
-        /* The synchronous connect is bounded too (connect_timeout_s here:
+        /* The synchronous connect is bounded too (connect_timeout_usec here:
          * libpq's message says its timeout expired; not before 1 s). */
         t0 = now_ms();
         ASSERT_EQ(oauth_db_connect(conninfo, &short_connect, &never, &err), -ETIMEDOUT);

@@ -648,7 +648,7 @@ TEST(failure_half_way_rolls_back) {
 }
 
 TEST(options_kept_and_statement_timeout) {
-        OAuthOptions opts = { .statement_timeout_ms = 300 };
+        OAuthOptions opts = { .statement_timeout_usec = 300 * USEC_PER_MSEC };
         char url[1024];
         OAuthError err = { 0 };
         OAuthChange ch[1];
