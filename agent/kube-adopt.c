@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
@@ -173,12 +174,17 @@ static int split_into(cJSON *mf, cJSON *fields, const cJSON *e, unsigned flags, 
 }
 
 int kube_adopt_patch(const cJSON *live, const char *api_version, unsigned flags, cJSON **ret) {
-        const cJSON *rv = JSON_GET(live, "metadata", "resourceVersion"), *e, *ours = NULL;
+        const cJSON *rv, *e, *ours = NULL;
         _cleanup_(cJSON_Deletep) cJSON *patch = NULL, *fields = NULL;
         cJSON *m, *mf, *entry;
         unsigned taken = 0;
         int r;
 
+        assert(live);
+        assert(api_version);
+        assert(ret);
+
+        rv = JSON_GET(live, "metadata", "resourceVersion");
         *ret = NULL;
         cJSON_ArrayForEach(e, managed_fields(live))
                 if (entry_is_ours(e))
@@ -280,6 +286,9 @@ int kube_adopt_leftovers(cJSON *obj, const cJSON *want, unsigned flags, bool dro
         const cJSON *e;
         int r;
 
+        assert(obj);
+        assert(want);
+
         if (!taken || !others)
                 return -ENOMEM;
         cJSON_ArrayForEach(e, managed_fields(obj)) {
@@ -324,6 +333,9 @@ static bool fields_beyond(const cJSON *fields, const cJSON *want) {
 
 bool kube_owned_beyond(const cJSON *live, const cJSON *want) {
         const cJSON *e;
+
+        assert(live);
+        assert(want);
 
         cJSON_ArrayForEach(e, managed_fields(live))
                 if (entry_is_ours(e))

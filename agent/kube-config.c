@@ -3,6 +3,7 @@
  * kubeconfig loading for the Kubernetes client: libyaml's document API,
  * then a walk from current-context to its cluster and user. See kube-config.h.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -471,6 +472,10 @@ int kube_config_parse(const char *path, const char *text, size_t len, KubeConfig
         Doc d = { .path = path };
         int r;
 
+        assert(path);
+        assert(text || len == 0);
+        assert(ret);
+
         k = calloc(1, sizeof *k);
         if (!k || !(k->path = strdup(path)))
                 return -ENOMEM;
@@ -503,6 +508,9 @@ int kube_config_load(const char *path, KubeConfig **ret, KubeError *err) {
         _cleanup_free_ char *text = NULL;
         size_t len;
         int r;
+
+        assert(path);
+        assert(ret);
 
         r = read_full_file(path, KUBECONFIG_MAX, &text, &len);
         if (r == -ENOENT)
@@ -605,6 +613,8 @@ int kube_config_locate_in(const char *explicit_path, const char *values_kubeconf
         bool skipped = false;
         int r;
 
+        assert(ret_path);
+
         if (!strempty(explicit_path))
                 r = return_path(NULL, explicit_path, &path);
         else if (!strempty(env)) {
@@ -641,6 +651,8 @@ int kube_config_describe_search(const char *values_kubeconfig, const char *value
         StrBuf b = { 0 };
         int r;
 
+        assert(ret);
+
         if (!strempty(values_kubeconfig) && return_path(values_dir, values_kubeconfig, &values_path) < 0)
                 return -ENOMEM;
         if ((r = credential(KUBE_CREDENTIAL, &cred)) < 0 || (r = credential(KUBE_CREDENTIAL_K3S, &k3s)) < 0)
@@ -663,5 +675,8 @@ int kube_config_describe_search(const char *values_kubeconfig, const char *value
 int kube_config_locate(const char *explicit_path, const char *values_kubeconfig, const char *values_dir,
                        char **ret_path, char **ret_skipped) {
         static const char *const defaults[] = { KUBE_K3S_KUBECONFIG, "/etc/kubernetes/admin.conf", NULL };
+
+        assert(ret_path);
+
         return kube_config_locate_in(explicit_path, values_kubeconfig, values_dir, defaults, ret_path, ret_skipped);
 }

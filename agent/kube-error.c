@@ -9,6 +9,7 @@
  * server, an admission webhook or a proxy may echo the request body, which
  * holds the Secret's data, in its message.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -49,6 +50,8 @@ static void error_vset(KubeError *err, long status, const char *reason, const ch
 int kube_error_setf(KubeError *err, int error, const char *format, ...) {
         va_list ap;
 
+        assert(format);
+
         va_start(ap, format);
         error_vset(err, 0, NULL, format, ap);
         va_end(ap);
@@ -69,6 +72,8 @@ void kube_error_append(KubeError *err, const char *format, ...) {
         _cleanup_free_ char *raw = NULL, *clean = NULL;
         va_list ap;
         size_t n;
+
+        assert(format);
 
         if (!err)
                 return;
@@ -186,6 +191,8 @@ bool kube_path_is_secret(const char *path) {
         char seg[5][64];
         size_t n = 0;
 
+        assert(path);
+
         for (const char *p = path; p && *p && *p != '?' && n < ELEMENTSOF(seg);) {
                 size_t l;
                 p += *p == '/';
@@ -267,8 +274,11 @@ int kube_error_from_response(long status, const char *body, KubeError *err) {
 }
 
 int kube_http_failure(const KubeResponse *resp, KubeError *err) {
-        int r = kube_error_from_response_for(resp->status, resp->path, resp->body, err);
+        int r;
 
+        assert(resp);
+
+        r = kube_error_from_response_for(resp->status, resp->path, resp->body, err);
         if (resp->attempts > 1)
                 kube_error_append(err, " (gave up after %u attempts in %.1f s)", resp->attempts, resp->seconds);
         return r;
@@ -276,6 +286,10 @@ int kube_http_failure(const KubeResponse *resp, KubeError *err) {
 
 int kube_error_from_curl(CURLcode cc, const char *detail, const char *server, bool too_big, bool *ret_retry,
                          KubeError *err) {
+        assert(detail);
+        assert(server);
+        assert(ret_retry);
+
         *ret_retry = false;
         switch (cc) {
         case CURLE_OPERATION_TIMEDOUT:

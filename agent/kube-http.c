@@ -7,6 +7,7 @@
  * for its retries; the multi handle's connection cache (and the share
  * handle's TLS sessions) keep connections alive between calls and passes.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,8 +72,8 @@ struct KubeCall {
 /* An answer may hold a Secret's data (a read back, an echo of the request):
  * it is wiped before it is freed, as are the request bodies. */
 void kube_response_clear(KubeResponse *r) {
-        if (!r)
-                return;
+        assert(r);
+
         json_delete_wiped(r->json);
         if (r->body)
                 explicit_bzero(r->body, strlen(r->body));
@@ -187,6 +188,9 @@ int kube_client_new(const char *kubeconfig_path, const KubeClientOptions *opts, 
         char why[256];
         int r;
 
+        assert(kubeconfig_path);
+        assert(ret);
+
         c = calloc(1, sizeof *c);
         if (!c)
                 return -ENOMEM;
@@ -233,22 +237,33 @@ int kube_client_new(const char *kubeconfig_path, const KubeClientOptions *opts, 
 }
 
 const char *kube_client_server(const KubeClient *c) {
+        assert(c);
+
         return c->config->server;
 }
 
 void kube_client_stats(const KubeClient *c, KubeStats *ret) {
+        assert(c);
+        assert(ret);
+
         *ret = c->stats;
 }
 
 const KubeRequests *kube_client_requests(const KubeClient *c) {
+        assert(c);
+
         return &c->requests;
 }
 
 sd_event *kube_client_event(const KubeClient *c) {
+        assert(c);
+
         return c->event;
 }
 
 bool kube_client_idle(const KubeClient *c) {
+        assert(c);
+
         return !c->calls;
 }
 
@@ -746,6 +761,11 @@ int kube_call_start(KubeClient *c, const char *method, const char *path, const K
                     KubeCallDone done, void *userdata, KubeCall **ret) {
         KubeCall *call = NULL;
         int r;
+
+        assert(c);
+        assert(method);
+        assert(path);
+        assert(done);
 
         r = call_new(c, method, path, opts, done, userdata, &call);
         if (r < 0)

@@ -35,15 +35,20 @@ static const KindInfo kinds[] = {
 };
 
 int kube_ref_from_object(const cJSON *obj, KubeRef *ret) {
-        const cJSON *metadata = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-        const cJSON *ns = cJSON_GetObjectItemCaseSensitive(metadata, "namespace");
-        KubeRef ref = {
+        const cJSON *metadata, *ns;
+        KubeRef ref;
+
+        assert(obj);
+        assert(ret);
+
+        metadata = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+        ns = cJSON_GetObjectItemCaseSensitive(metadata, "namespace");
+        ref = (KubeRef) {
                 .api_version = json_string(obj, "apiVersion"),
                 .kind = json_string(obj, "kind"),
                 .namespace = cJSON_IsString(ns) ? ns->valuestring : NULL,
                 .name = json_string(metadata, "name"),
         };
-
         if (!ref.api_version || !ref.kind || !ref.name || (ns && !cJSON_IsString(ns) && !cJSON_IsNull(ns)))
                 return -EINVAL;
         *ret = ref;
@@ -77,10 +82,15 @@ static const char *api_root(const KindInfo *k) {
 }
 
 int kube_collection_path(const char *api_version, const char *kind, const char *namespace, char **ret) {
-        const KindInfo *k = kind_info(api_version, kind);
+        const KindInfo *k;
         char *p;
         int n;
 
+        assert(api_version);
+        assert(kind);
+        assert(ret);
+
+        k = kind_info(api_version, kind);
         if (!k)
                 return -EOPNOTSUPP;
         if (k->namespaced != !strempty(namespace) || (k->namespaced && !valid_name(namespace, true)))
@@ -96,10 +106,17 @@ int kube_collection_path(const char *api_version, const char *kind, const char *
 }
 
 int kube_path(const KubeRef *ref, char **ret) {
-        const KindInfo *k = kind_info(ref->api_version, ref->kind);
+        const KindInfo *k;
         char *p;
         int n;
 
+        assert(ref);
+        assert(ref->api_version);
+        assert(ref->kind);
+        assert(ref->name);
+        assert(ret);
+
+        k = kind_info(ref->api_version, ref->kind);
         if (!k || k->list_only)
                 return -EOPNOTSUPP;
         if (!valid_name(ref->name, false) || (k->namespaced != !strempty(ref->namespace)) ||
@@ -118,8 +135,12 @@ int kube_path(const KubeRef *ref, char **ret) {
 }
 
 int kube_ref_path(const KubeRef *ref, char **ret, KubeError *err) {
-        int r = kube_path(ref, ret);
+        int r;
 
+        assert(ref);
+        assert(ret);
+
+        r = kube_path(ref, ret);
         if (r == -EOPNOTSUPP)
                 return kube_error_setf(err, r, "kind '%s' of apiVersion '%s' is not supported", ref->kind,
                                        ref->api_version);
@@ -150,6 +171,9 @@ const char *kube_kind_at(size_t i) {
 }
 
 void kube_requests_add(KubeRequests *total, const KubeRequests *add) {
+        assert(total);
+        assert(add);
+
         for (size_t v = 0; v < _KUBE_VERB_MAX; v++)
                 for (size_t k = 0; k < KUBE_N_KINDS; k++)
                         total->n[v][k] += add->n[v][k];
@@ -200,9 +224,15 @@ static bool query_has_watch(const char *path) {
 
 void kube_request_classify(const char *method, const char *path, bool apply, KubeVerb *ret_verb, size_t *ret_kind) {
         bool named;
-        size_t kind = path_kind(path, &named);
+        size_t kind;
         KubeVerb v;
 
+        assert(method);
+        assert(path);
+        assert(ret_verb);
+        assert(ret_kind);
+
+        kind = path_kind(path, &named);
         if (streq(method, "GET"))
                 v = query_has_watch(path) ? KUBE_VERB_WATCH : named ? KUBE_VERB_GET : KUBE_VERB_LIST;
         else if (streq(method, "POST"))

@@ -6,6 +6,7 @@
  * daemon uses the asynchronous verbs of kube.c and kube-http.c):
  * kube_client_run_until() refuses with -EDEADLK.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +147,10 @@ int kube_get_path(KubeClient *c, const char *path, cJSON **ret, KubeError *err) 
         KubeOp *op = NULL;
         int r;
 
+        assert(c);
+        assert(path);
+        assert(ret);
+
         r = kube_get_start(c, path, sync_object, &s, &op);
         r = sync_wait(c, r, op, &s, err);
         if (r < 0)
@@ -158,6 +163,10 @@ int kube_get(KubeClient *c, const KubeRef *ref, cJSON **ret, KubeError *err) {
         _cleanup_free_ char *path = NULL;
         int r;
 
+        assert(c);
+        assert(ref);
+        assert(ret);
+
         r = kube_ref_path(ref, &path, err);
         if (r < 0)
                 return r;
@@ -168,6 +177,9 @@ int kube_delete(KubeClient *c, const KubeRef *ref, bool *ret_existed, KubeError 
         Sync s = { 0 };
         KubeOp *op = NULL;
         int r;
+
+        assert(c);
+        assert(ref);
 
         r = kube_delete_start(c, ref, NULL, sync_delete, &s, &op);
         if (r == -EOPNOTSUPP || r == -EINVAL) {
@@ -189,6 +201,10 @@ int kube_apply(KubeClient *c, const cJSON *obj, const char *last_resource_versio
         KubeRef ref;
         int r;
 
+        assert(c);
+        assert(obj);
+        assert(ret);
+
         if (kube_ref_from_object(obj, &ref) < 0)
                 return kube_error_setf(err, -EINVAL, "object without apiVersion, kind or metadata.name");
         r = kube_apply_start(c, obj, last_resource_version, flags, sync_apply, &s, &op);
@@ -204,10 +220,16 @@ int kube_apply(KubeClient *c, const cJSON *obj, const char *last_resource_versio
 }
 
 int kube_create_path(KubeClient *c, const char *path, const cJSON *body, cJSON **ret, KubeError *err) {
-        _cleanup_free_ char *text = cJSON_PrintUnformatted(body);
+        _cleanup_free_ char *text = NULL;
         KubeResponse resp = { 0 };
         int r;
 
+        assert(c);
+        assert(path);
+        assert(body);
+        assert(ret);
+
+        text = cJSON_PrintUnformatted(body);
         if (!text)
                 return -ENOMEM;
         r = kube_call_sync(c, "POST", path, KUBE_BODY_JSON, text, &resp, err);
@@ -228,6 +250,11 @@ int kube_patch(KubeClient *c, const KubeRef *ref, const char *field_manager, con
         _cleanup_free_ char *path = NULL, *query = NULL, *text = NULL;
         KubeResponse resp = { 0 };
         int r;
+
+        assert(c);
+        assert(ref);
+        assert(field_manager);
+        assert(patch);
 
         if (strempty(field_manager) || strspn(field_manager, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
                                                strlen(field_manager))

@@ -9,6 +9,7 @@
  * the stack when it runs. Nothing here wakes the loop but the server's
  * answers and the one backoff timer while a server is away.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,10 +73,14 @@ KubeWatch *kube_watch_free(KubeWatch *w) {
 }
 
 bool kube_watch_synced(const KubeWatch *w) {
+        assert(w);
+
         return w->items && !w->need_list && w->error == 0;
 }
 
 const cJSON *kube_watch_items(const KubeWatch *w) {
+        assert(w);
+
         return w->items;
 }
 
@@ -101,18 +106,27 @@ static int find_index(const KubeWatch *w, const char *name) {
 }
 
 const cJSON *kube_watch_find(const KubeWatch *w, const char *name) {
-        int i = find_index(w, name);
+        int i;
 
+        assert(w);
+        assert(name);
+
+        i = find_index(w, name);
         return i < 0 ? NULL : cJSON_GetArrayItem(w->items, i);
 }
 
 int kube_watch_error(const KubeWatch *w, const KubeError **ret_err) {
+        assert(w);
+
         if (ret_err)
                 *ret_err = w->error ? &w->err : NULL;
         return w->error;
 }
 
 void kube_watch_stats(const KubeWatch *w, KubeWatchStats *ret) {
+        assert(w);
+        assert(ret);
+
         *ret = w->stats;
 }
 
@@ -390,9 +404,15 @@ static int watch_start(KubeWatch *w) {
 
 int kube_watch_start(KubeClient *c, const char *path, const char *query, const KubeWatchOptions *opts,
                      KubeWatchChanged changed, void *userdata, KubeWatch **ret) {
-        _cleanup_(kube_watch_freep) KubeWatch *w = calloc(1, sizeof *w);
+        _cleanup_(kube_watch_freep) KubeWatch *w = NULL;
         int r;
 
+        assert(c);
+        assert(path);
+        assert(changed);
+        assert(ret);
+
+        w = calloc(1, sizeof *w);
         if (!w)
                 return -ENOMEM;
         w->c = c;

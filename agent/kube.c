@@ -6,6 +6,7 @@
  * synchronous wrappers are in kube-sync.c. kube-path.c knows where objects live, kube-adopt.c
  * builds the adoption patch, kube-error.c maps failures.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,10 @@ int kube_get_start(KubeClient *c, const char *path, KubeObjectDone done, void *u
         _cleanup_(op_freep) KubeOp *op = NULL;
         int r;
 
+        assert(c);
+        assert(path);
+        assert(done);
+
         r = op_new(c, OP_GET, path, userdata, &op);
         if (r < 0)
                 return r;
@@ -164,6 +169,10 @@ int kube_create_start(KubeClient *c, const cJSON *obj, KubeObjectDone done, void
         _cleanup_free_ char *path = NULL;
         KubeRef ref;
         int r;
+
+        assert(c);
+        assert(obj);
+        assert(done);
 
         if (kube_ref_from_object(obj, &ref) < 0)
                 return -EINVAL;
@@ -216,6 +225,10 @@ int kube_delete_start(KubeClient *c, const KubeRef *ref, const char *uid, KubeDe
         _cleanup_free_ char *path = NULL, *query = NULL;
         int r;
 
+        assert(c);
+        assert(ref);
+        assert(done);
+
         r = kube_ref_path(ref, &path, NULL);
         if (r < 0)
                 return r;
@@ -250,8 +263,8 @@ static bool same_content(const cJSON *a, const cJSON *b) {
 }
 
 void kube_apply_result_clear(KubeApplyResult *r) {
-        if (!r)
-                return;
+        assert(r);
+
         free(r->resource_version);
         json_delete_wiped(r->live);
         *r = (KubeApplyResult) { 0 };
@@ -434,6 +447,11 @@ int kube_add_entries_start(KubeClient *c, const cJSON *obj, const char *list, Ku
         KubeRef ref;
         int r;
 
+        assert(c);
+        assert(obj);
+        assert(list);
+        assert(done);
+
         if (kube_ref_from_object(obj, &ref) < 0 || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(obj, list)))
                 return -EINVAL;
         r = kube_ref_path(&ref, &path, NULL);
@@ -541,6 +559,10 @@ int kube_apply_choose_start(KubeClient *c, const cJSON *obj, const char *last_re
         KubeRef ref;
         int r;
 
+        assert(c);
+        assert(obj);
+        assert(done);
+
         if (kube_ref_from_object(obj, &ref) < 0)
                 return -EINVAL;
         r = kube_ref_path(&ref, &path, NULL);
@@ -566,6 +588,10 @@ int kube_apply_choose_start(KubeClient *c, const cJSON *obj, const char *last_re
 
 int kube_apply_start(KubeClient *c, const cJSON *obj, const char *last_resource_version, unsigned flags,
                      KubeApplyDone done, void *userdata, KubeOp **ret) {
+        assert(c);
+        assert(obj);
+        assert(done);
+
         return kube_apply_choose_start(c, obj, last_resource_version, flags, NULL, done, userdata, ret);
 }
 

@@ -239,7 +239,8 @@ int kube_patch(KubeClient *c, const KubeRef *ref, const char *field_manager, con
 
 /* ---- asynchronous verbs ----------------------------------------------------
  * Each starts its requests on the client's loop and calls its callback
- * exactly once, from the loop, unless cancelled first. */
+ * exactly once, from the loop, unless cancelled first; *ret (ret may be
+ * NULL) gets the operation, to cancel it until then. */
 
 typedef struct KubeOp KubeOp;
 /* Stops the operation (its request in flight is dropped) and frees it; its

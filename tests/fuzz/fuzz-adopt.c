@@ -13,7 +13,7 @@
 #include "kube-internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        cJSON *live, *patch = NULL;
+        cJSON *live, *nothing, *patch = NULL;
         int r;
 
         if (size > 1024 * 1024)
@@ -21,6 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         live = cJSON_ParseWithLength((const char *) data, size);
         if (!live)
                 return 0;
+        nothing = cJSON_CreateObject();
+        CHECK(nothing);
         for (size_t i = 0; i < 2; i++) {
                 r = kube_adopt_patch(live, i ? "v1" : "apps/v1", i ? KUBE_APPLY_TAKE_PATCHED : 0, &patch);
                 CHECK(r == 0 || r == -ENOMEM);
@@ -29,11 +31,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 patch = NULL;
         }
         /* The object as its own "want" leaves nothing behind; with nothing
-         * wanted, whatever is found is dropped. */
+         * wanted (an empty object: want is never NULL), whatever is found
+         * is dropped. */
         r = kube_adopt_leftovers(live, live, KUBE_APPLY_TAKE_PATCHED, false);
         CHECK(r == 0 || r == -ENOMEM);
-        r = kube_adopt_leftovers(live, NULL, KUBE_APPLY_TAKE_PATCHED, true);
+        r = kube_adopt_leftovers(live, nothing, KUBE_APPLY_TAKE_PATCHED, true);
         CHECK(r >= 0 || r == -ENOMEM);
+        cJSON_Delete(nothing);
         cJSON_Delete(live);
         return 0;
 }
