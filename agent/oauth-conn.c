@@ -6,6 +6,7 @@
  * never resolves a name itself (oauth-op.c resolves it off the loop).
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,8 +194,8 @@ int oauth_db_new(const char *conninfo, const OAuthOptions *opts, sd_event *event
         _cleanup_(oauth_db_freep) OAuthDb *db = NULL;
         int r;
 
-        if (!ret)
-                return -EINVAL;
+        assert(ret);
+
         db = calloc(1, sizeof *db);
         if (!db)
                 return oauth_oom(err);
@@ -240,10 +241,17 @@ OAuthDb *oauth_db_free(OAuthDb *db) {
 }
 
 int oauth_db_target(const OAuthDb *db, char **ret_host, char **ret_port, char **ret_dbname) {
-        const char *host = setting(db, "host", "PGHOST"), *port = setting(db, "port", "PGPORT");
-        const char *dbname = setting(db, "dbname", "PGDATABASE");
+        const char *host, *port, *dbname;
         _cleanup_free_ char *h = NULL, *p = NULL, *d = NULL;
 
+        assert(db);
+        assert(ret_host);
+        assert(ret_port);
+        assert(ret_dbname);
+
+        host = setting(db, "host", "PGHOST");
+        port = setting(db, "port", "PGPORT");
+        dbname = setting(db, "dbname", "PGDATABASE");
         if (strempty(host))
                 host = setting(db, "hostaddr", "PGHOSTADDR");
         if (strempty(dbname))
@@ -263,8 +271,10 @@ char *oauth_db_setting(const OAuthDb *db, const char *keyword) {
         _cleanup_(conninfo_freep) PQconninfoOption *o = NULL;
         const char *v;
 
-        if (!db || !db->conn || !keyword || streq(keyword, "password") ||
-            sym_PQstatus(db->conn) != CONNECTION_OK)
+        assert(db);
+        assert(keyword);
+
+        if (!db->conn || streq(keyword, "password") || sym_PQstatus(db->conn) != CONNECTION_OK)
                 return NULL;
         o = sym_PQconninfo(db->conn);
         v = option_value(o, keyword);
@@ -276,6 +286,8 @@ char *oauth_db_setting(const OAuthDb *db, const char *keyword) {
  * extending it, and the resolved host list. */
 
 void oauth_conn_params_done(OAuthConnParams *p) {
+        assert(p);
+
         free(p->keys);
         free(p->values);
         for (size_t i = 0; i < ELEMENTSOF(p->owned); i++)
@@ -327,6 +339,10 @@ int oauth_conn_params(const OAuthDb *db, char *host_list, char *addr_list, char 
         const char *user_options = NULL;
         bool gssencmode = getenv("PGGSSENCMODE") != NULL;
         size_t n = 0;
+
+        assert(db);
+        assert(db->parsed);
+        assert(p);
 
         *p = (OAuthConnParams) { .owned[2] = host_list, .owned[3] = addr_list, .owned[4] = port_list };
         for (const PQconninfoOption *o = db->parsed; o->keyword; o++)

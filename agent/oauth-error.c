@@ -5,6 +5,7 @@
  * password replaced by <redacted> wherever it occurs, the server's own text
  * included.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -78,6 +79,8 @@ void oauth_error(const OAuthDb *db, OAuthError *err, const char *sqlstate, const
         const char *secrets[2] = { db ? db->password : NULL, db && db->conn ? sym_PQpass(db->conn) : NULL };
         va_list ap;
 
+        assert(format);
+
         va_start(ap, format);
         error_vset(err, secrets, ELEMENTSOF(secrets), sqlstate, format, ap);
         va_end(ap);
@@ -121,10 +124,16 @@ int oauth_connect_error(const OAuthDb *db, OAuthError *err) {
         static const char *const unreach[] = { "No route to host", "Network is unreachable",
                                                "could not translate host name", "Name or service not known",
                                                "Temporary failure in name resolution" };
-        const char *m = sym_PQerrorMessage(db->conn), *d = libpq_detail(m);
-        const char *host = strna(sym_PQhost(db->conn)), *port = strna(sym_PQport(db->conn));
-        const char *user = strna(sym_PQuser(db->conn));
+        const char *m, *d, *host, *port, *user;
 
+        assert(db);
+        assert(db->conn);
+
+        m = sym_PQerrorMessage(db->conn);
+        d = libpq_detail(m);
+        host = strna(sym_PQhost(db->conn));
+        port = strna(sym_PQport(db->conn));
+        user = strna(sym_PQuser(db->conn));
         if (sym_PQconnectionNeedsPassword(db->conn)) {
                 oauth_error(db, err, NULL, "PostgreSQL rejected the credentials for user \"%s\": no password supplied",
                             user);
@@ -171,6 +180,8 @@ int oauth_result_error(const OAuthDb *db, const PGresult *res, OAuthError *err) 
         const char *detail = res ? sym_PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
         const char *column = res ? sym_PQresultErrorField(res, PG_DIAG_COLUMN_NAME) : NULL;
         char name[128];
+
+        assert(db);
 
         if (sym_PQstatus(db->conn) != CONNECTION_OK) {
                 oauth_error(db, err, state, "lost the connection to PostgreSQL at %s:%s: %s",

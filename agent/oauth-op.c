@@ -7,6 +7,7 @@
  * a timer holds the deadline. No call here waits: each dispatch does what
  * the socket allows and returns.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -518,11 +519,20 @@ static int op_new(OAuthDb *db, const OAuthOpHooks *hooks, void *data, OAuthOp in
 }
 
 int oauth_op_start(OAuthDb *db, const OAuthStatement *stmts, size_t n_stmts, const OAuthOpHooks *hooks, void *data) {
+        assert(db);
+        assert(stmts || n_stmts == 0);
+        assert(hooks);
+        assert(hooks->done);
+
         return op_new(db, hooks, data, (OAuthOp) { .stmts = stmts, .n_stmts = n_stmts });
 }
 
 int oauth_op_start_done(OAuthDb *db, int r, const OAuthError *err, const OAuthOpHooks *hooks, void *data) {
         OAuthOp init = { .fixed = true, .r = r };
+
+        assert(db);
+        assert(hooks);
+        assert(hooks->done);
 
         if (err)
                 init.err = *err;
@@ -530,8 +540,11 @@ int oauth_op_start_done(OAuthDb *db, int r, const OAuthError *err, const OAuthOp
 }
 
 void oauth_cancel(OAuthDb *db) {
-        OAuthOp *op = db ? db->op : NULL;
+        OAuthOp *op;
 
+        assert(db);
+
+        op = db->op;
         if (!op)
                 return;
         if (op->phase != PHASE_BEGIN) /* whatever it was waiting for never comes: no PQcancel, which blocks */
@@ -541,5 +554,7 @@ void oauth_cancel(OAuthDb *db) {
 }
 
 bool oauth_busy(const OAuthDb *db) {
-        return db && db->op;
+        assert(db);
+
+        return db->op;
 }

@@ -7,6 +7,7 @@
  * machine that runs an operation are in oauth-conn.c and oauth-op.c; the
  * translation of failures in oauth-error.c.
  */
+#include <assert.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <libpq-fe.h>
@@ -233,8 +234,11 @@ int oauth_sync_start(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs, 
         OAuthError err = { 0 };
         int r;
 
-        if (!db || !cb || (n_specs > 0 && !specs) || (n_delete > 0 && !delete_ids))
-                return -EINVAL;
+        assert(db);
+        assert(specs || n_specs == 0);
+        assert(delete_ids || n_delete == 0);
+        assert(cb);
+
         if (oauth_busy(db))
                 return -EBUSY;
         j = calloc(1, sizeof *j);
@@ -255,7 +259,9 @@ int oauth_sync_start(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs, 
 }
 
 const char *oauth_db_system_identifier(const OAuthDb *db) {
-        return db ? db->system_identifier : NULL;
+        assert(db);
+
+        return db->system_identifier;
 }
 
 /* ---------------------------------------------------------------------------
@@ -325,8 +331,8 @@ int oauth_db_connect(const char *conninfo, const OAuthOptions *opts, OAuthDb **r
         Waiter w = { 0 };
         int r;
 
-        if (!ret)
-                return -EINVAL;
+        assert(ret);
+
         r = oauth_db_new(conninfo, opts, NULL, &db, err);
         if (r < 0)
                 return r;
@@ -354,9 +360,11 @@ int oauth_sync(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs, const 
         Waiter w = { .changes = ret_changes, .n_changes = n_specs + n_delete };
         int r;
 
-        if (!db || (n_specs > 0 && !specs) || (n_delete > 0 && !delete_ids) ||
-            (n_specs + n_delete > 0 && !ret_changes))
-                return -EINVAL;
+        assert(db);
+        assert(specs || n_specs == 0);
+        assert(delete_ids || n_delete == 0);
+        assert(ret_changes || n_specs + n_delete == 0);
+
         r = wait_begin(db, err);
         if (r < 0)
                 return r;
@@ -451,8 +459,10 @@ int oauth_get(OAuthDb *db, const char *id, OAuthClient **ret, OAuthError *err) {
         OAuthClient *c = NULL;
         int r;
 
-        if (!db || !id || !ret)
-                return -EINVAL;
+        assert(db);
+        assert(id);
+        assert(ret);
+
         r = run_read(db, SQL_GET, 1, &id, &res, err);
         if (r < 0)
                 return r;
@@ -471,8 +481,10 @@ int oauth_redirect_uri_matches(OAuthDb *db, const char *id, const char *redirect
         const char *params[] = { id, redirect_uri };
         int r;
 
-        if (!db || !id || !redirect_uri)
-                return -EINVAL;
+        assert(db);
+        assert(id);
+        assert(redirect_uri);
+
         r = run_read(db, SQL_MATCH, 2, params, &res, err);
         if (r < 0)
                 return r;
@@ -484,8 +496,9 @@ int oauth_system_identifier(OAuthDb *db, char **ret, OAuthError *err) {
         Waiter w = { 0 };
         int r;
 
-        if (!db || !ret)
-                return -EINVAL;
+        assert(db);
+        assert(ret);
+
         r = wait_begin(db, err);
         if (r < 0)
                 return r;
@@ -504,8 +517,9 @@ int oauth_admin_user(OAuthDb *db, char **ret_id, OAuthError *err) {
         char *id;
         int r;
 
-        if (!db || !ret_id)
-                return -EINVAL;
+        assert(db);
+        assert(ret_id);
+
         r = run_read(db, SQL_ADMIN, 0, NULL, &res, err);
         if (r < 0)
                 return r;

@@ -132,7 +132,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(OAuthDb *, oauth_db_free);
  * changes and err are valid during the call only. The db is idle again when
  * cb runs: cb may start the next operation, or free db. specs and
  * delete_ids are copied. Returns 0, or -EBUSY when an operation is running,
- * -EINVAL for NULL arguments, -ENOMEM; then cb is never called. */
+ * -ENOMEM; then cb is never called. */
 typedef void (*OAuthSyncDone)(OAuthDb *db, int r, const OAuthChange *changes, const OAuthError *err,
                               void *userdata);
 int oauth_sync_start(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs, const char *const *delete_ids,
