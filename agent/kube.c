@@ -115,14 +115,17 @@ static int op_started(int r, KubeOp **op, KubeOp **ret) {
 
 /* ---- get -------------------------------------------------------------------- */
 
-static void get_finish(KubeOp *op, int r, KubeResponse *resp, const KubeError *err) {
+/* The object a GET (200) or a create (201, or 200) answered, or why not. */
+static void object_finish(KubeOp *op, int r, KubeResponse *resp, const KubeError *err) {
+        bool create = op->kind == OP_CREATE;
         KubeError e = { 0 };
 
-        if (r >= 0 && resp->status != 200) {
-                r = kube_http_failure(resp, &e);
+        if (r >= 0 && resp->status != 200 && !(create && resp->status == 201)) {
+                r = kube_http_failure(resp, &e); /* a create's 409: -EEXIST */
                 err = &e;
         } else if (r >= 0 && !cJSON_IsObject(resp->json)) {
-                r = kube_error_setf(&e, -EBADMSG, "GET %s: the answer is not a JSON object", op->path);
+                r = kube_error_setf(&e, -EBADMSG, "%s %s: the answer is not a JSON object", create ? "POST" : "GET",
+                                    op->path);
                 err = &e;
         }
         if (r < 0)
@@ -147,22 +150,6 @@ int kube_get_start(KubeClient *c, const char *path, KubeObjectDone done, void *u
 }
 
 /* ---- create ----------------------------------------------------------------- */
-
-static void create_finish(KubeOp *op, int r, KubeResponse *resp, const KubeError *err) {
-        KubeError e = { 0 };
-
-        if (r >= 0 && resp->status != 201 && resp->status != 200) {
-                r = kube_http_failure(resp, &e); /* 409: -EEXIST */
-                err = &e;
-        } else if (r >= 0 && !cJSON_IsObject(resp->json)) {
-                r = kube_error_setf(&e, -EBADMSG, "POST %s: the answer is not a JSON object", op->path);
-                err = &e;
-        }
-        if (r < 0)
-                op->object_done(r, NULL, err, op->userdata);
-        else
-                op->object_done(0, TAKE_PTR(resp->json), NULL, op->userdata);
-}
 
 int kube_create_start(KubeClient *c, const cJSON *obj, KubeObjectDone done, void *userdata, KubeOp **ret) {
         _cleanup_(op_freep) KubeOp *op = NULL;
@@ -604,10 +591,8 @@ static void on_call(KubeCall *call, int r, KubeResponse *resp, const KubeError *
         op->call = NULL;
         switch (op->kind) {
         case OP_GET:
-                get_finish(op, r, resp, err);
-                break;
         case OP_CREATE:
-                create_finish(op, r, resp, err);
+                object_finish(op, r, resp, err);
                 break;
         case OP_DELETE:
                 delete_finish(op, r, resp, err);

@@ -221,34 +221,37 @@ static void log_dispatch(int level, int error, const LogFields *fields, const ch
         free(line);
 }
 
-int log_internal(int level, int error, const char *format, ...) {
+/* Both entry points: errno kept, -abs(error) returned, nothing formatted
+ * above the level. */
+static int log_vstruct(int level, int error, const LogFields *fields, const char *format, va_list ap) {
         int saved = errno;
-        va_list ap;
 
         assert(format);
 
         error = abs(error);
         if (level > max_level)
                 return -error;
-        va_start(ap, format);
-        log_dispatch(level, error, NULL, format, ap);
-        va_end(ap);
+        log_dispatch(level, error, fields, format, ap);
         errno = saved;
         return -error;
 }
 
-int log_struct_internal(int level, int error, const LogFields *fields, const char *format, ...) {
-        int saved = errno;
+int log_internal(int level, int error, const char *format, ...) {
         va_list ap;
+        int r;
 
-        assert(format);
-
-        error = abs(error);
-        if (level > max_level)
-                return -error;
         va_start(ap, format);
-        log_dispatch(level, error, fields, format, ap);
+        r = log_vstruct(level, error, NULL, format, ap);
         va_end(ap);
-        errno = saved;
-        return -error;
+        return r;
+}
+
+int log_struct_internal(int level, int error, const LogFields *fields, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = log_vstruct(level, error, fields, format, ap);
+        va_end(ap);
+        return r;
 }
