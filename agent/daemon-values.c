@@ -360,8 +360,19 @@ static int on_inode_event(sd_event_source *s, const struct inotify_event *ev, vo
 
 /* ---- judging ------------------------------------------------------------ */
 
+/* Same device, inode number and type. A file made anew may get the inode
+ * number of the one just removed (ext4, XFS and tmpfs hand freed numbers
+ * out again), so the events say the rest: renewed() below. */
 static bool same_inode(const FileId *a, const FileId *b) {
-        return a->exists && b->exists && a->dev == b->dev && a->ino == b->ino;
+        return a->exists && b->exists && a->dev == b->dev && a->ino == b->ino &&
+               (a->mode & S_IFMT) == (b->mode & S_IFMT);
+}
+
+/* Its last name was made anew since the last look (or events were lost):
+ * whatever it names now is another file than before, whatever its inode
+ * number, and the inode watch of the one before is dead. */
+static bool renewed(const Hints *h) {
+        return h->created || h->overflow;
 }
 
 /* The change the hints and the identity before (old) and now (new) make,
@@ -381,7 +392,7 @@ static int judge(const FileId *old, const FileId *new, const Hints *h, char *why
         } else if (h->close) {
                 reason = "closed after writing";
                 change = VALUES_COMPLETE;
-        } else if (same_inode(old, new)) {
+        } else if (same_inode(old, new) && !renewed(h)) {
                 if (h->modify)
                         change = VALUES_WRITING;
                 else if (h->attrib && (old->mode != new->mode || old->uid != new->uid || old->gid != new->gid)) {
@@ -454,9 +465,12 @@ static bool route_moved(const ValuesWatch *w) {
 }
 
 /* Resolves again; a route unchanged keeps its sources (no event lost),
- * a new one is watched before the old one goes. Returns the identity the
- * file had before in *ret_old. */
-static int route_refresh(ValuesWatch *w, FileId *ret_old) {
+ * a new one is watched before the old one goes. A file renewed loses its
+ * inode watch first: sd-event shares one watch per device and inode
+ * number, and the one of a file removed is dead (or about to be), so the
+ * new file sharing its number must get a watch of its own. Returns the
+ * identity the file had before in *ret_old. */
+static int route_refresh(ValuesWatch *w, bool renew, FileId *ret_old) {
         Route r = { 0 };
         int k;
 
@@ -468,11 +482,13 @@ static int route_refresh(ValuesWatch *w, FileId *ret_old) {
         }
         if (k < 0)
                 log_debug("resolving '%s' stopped: %s", w->path, STRERROR(k));
-        if (route_same(&r, &w->route)) {
+        if (!renew && route_same(&r, &w->route)) {
                 w->route.id = r.id;
                 route_clear(&r);
                 return 0;
         }
+        if (renew)
+                w->route.inode = sd_event_source_disable_unref(w->route.inode);
         route_watch(w, &r);
         route_clear(&w->route);
         w->route = r;
@@ -483,11 +499,11 @@ static int route_refresh(ValuesWatch *w, FileId *ret_old) {
         return 0;
 }
 
-/* Resolves the path again and re-arms the watches, judging nothing. */
+/* Resolves the path again and watches it anew, judging nothing. */
 static int values_watch_refresh(ValuesWatch *w) {
         FileId old;
 
-        return route_refresh(w, &old);
+        return route_refresh(w, true, &old);
 }
 
 static int on_refresh(sd_event_source *s, void *userdata) {
@@ -499,7 +515,7 @@ static int on_refresh(sd_event_source *s, void *userdata) {
 
         w->refresh = sd_event_source_disable_unref(w->refresh);
         w->hints = (Hints) { 0 };
-        if (route_refresh(w, &old) < 0) {
+        if (route_refresh(w, renewed(&h), &old) < 0) {
                 log_warning("Out of memory while following '%s': treating it as an edit", w->path);
                 h.overflow = true;
         }

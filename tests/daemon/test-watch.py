@@ -21,6 +21,12 @@ and the first pass after the daemon saw it, done):
     half a valid file on its own that would change the Service: no half
     is applied, the whole is, once, when the writer closes it.
 
+A file removed and made anew that gets the inode number of the one before
+(as ext4, XFS and tmpfs hand freed numbers out again), both done while
+the daemon is stopped so that it reads the two events at once: it is
+another file all the same (a FIFO so made is refused; a regular file so
+made is watched anew, an edit through a hard link to it is applied).
+
 And with values.env deleted, a directory, a dangling symlink, and not
 readable by the daemon's user (the daemon runs as nobody there): the
 pass's STATUS= and the daemon's journal line name the file and the
@@ -31,6 +37,7 @@ reason, nothing is written, and the file made good again is applied.
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -323,10 +330,81 @@ def unreadable():
         T.check(w.stop() == 0, "unreadable: exit 0 on SIGTERM")
 
 
+def made_anew():
+    """No fence until the end: its rename would put yet another file (and
+    inode watch) there. Each step waits for the STATUS= of its own pass."""
+    d = scratch("anew")
+    os.makedirs(os.path.join(d, "etc"))
+    os.makedirs(os.path.join(d, "elsewhere"))
+    path, link = os.path.join(d, "etc", "values.env"), os.path.join(d, "elsewhere", "values.env.link")
+    q = re.escape(path)
+    write_in_place(path, values(30361))
+    w = Watched(d, path)
+
+    def status(n, what):
+        i = w.notify.wait_for(lambda m: m.startswith("STATUS="), 15, n)
+        check(i is not None, "%s: no pass: %s" % (what, w.notify.snapshot(n)))
+        return w.notify.snapshot()[i][1]
+
+    def anew(what, make, then=lambda: None, again=lambda: None):
+        """The file at path removed and make() made anew while the daemon
+        is stopped, then() once it has the inode number of the one before;
+        the STATUS= of the pass that follows. The file
+        system gives out the lowest free number: when one below was freed
+        meanwhile (by another process), the daemon goes on and sees that
+        file, again() makes a regular file anew, and it is tried again
+        (bounded: 20 tries)."""
+        for _ in range(20):
+            before, n = os.stat(path).st_ino, w.notify.count()
+            os.kill(w.agent.pid, signal.SIGSTOP)
+            try:
+                os.unlink(path)
+                make()
+                same = os.stat(path).st_ino == before
+                if same:
+                    then()
+            finally:
+                os.kill(w.agent.pid, signal.SIGCONT)
+            got = status(n, what)
+            if same:
+                return got
+            again()
+        check(False, "%s: the file system under %s never gave the inode number out again" % (what, d))
+
+    def made_again():
+        n = w.notify.count()
+        os.unlink(path)
+        write_in_place(path, values(30362))
+        status(n, "made a regular file again")
+
+    def relink():
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.link(path, link)
+    try:
+        what = "a file made anew with the inode number of the one before"
+        got = anew(what, lambda: write_in_place(path, values(30362)), relink)
+        T.check(re.match(r"STATUS=(applied|no changes)", got) and node_port() == 30362, "%s: applied" % what,
+                (got, node_port()))
+        what = "then an edit through a hard link to it"
+        n = w.notify.count()
+        write_in_place(link, values(30363))
+        got = status(n, what)
+        T.check(APPLIED.fullmatch(got) and node_port() == 30363, "%s: applied" % what, (got, node_port()))
+        os.unlink(link)  # values.env its last link: removing it frees the inode
+        what = "then a FIFO made anew with that inode number"
+        got = anew(what, lambda: os.mkfifo(path), again=made_again)
+        T.check(re.fullmatch(r"STATUS=%s: not a regular file: nothing applied.*" % q, got), "%s: refused" % what, got)
+        w.expect_one_pass("%s, then a regular file" % what,
+                          lambda: (os.unlink(path), write_in_place(path, values(30364))), 30364)
+    finally:
+        T.check(w.stop() == 0, "anew: exit 0 on SIGTERM")
+
+
 def main():
     init(sys.argv)
     oauth_log_setup()
-    for case in (directory_symlink, data_swap, hard_link, paused_writer, reasons, unreadable):
+    for case in (directory_symlink, data_swap, hard_link, paused_writer, made_anew, reasons, unreadable):
         T.case(case.__name__, case)
     return T.finish()
 
