@@ -375,18 +375,14 @@ int oauth_sync(OAuthDb *db, const OAuthClientSpec *specs, size_t n_specs, const 
 }
 
 /* Runs one statement; *ret gets its result. */
-static int run_read(OAuthDb *db, const char *sql, int n_params, const char *const *params, PGresult **ret,
-                    OAuthError *err) {
-        OAuthStatement st = { .sql = sql, .n_params = n_params };
+static int run_statement(OAuthDb *db, const OAuthStatement *st, PGresult **ret, OAuthError *err) {
         Waiter w = { 0 };
         int r;
 
-        for (int i = 0; i < n_params; i++)
-                st.params[i] = params[i];
         r = wait_begin(db, err);
         if (r < 0)
                 return r;
-        r = oauth_op_start(db, &st, 1, &read_hooks, &w);
+        r = oauth_op_start(db, st, 1, &read_hooks, &w);
         if (r < 0)
                 return oauth_oom(err);
         r = wait_done(db, &w, err);
@@ -396,6 +392,15 @@ static int run_read(OAuthDb *db, const char *sql, int n_params, const char *cons
         }
         *ret = w.res;
         return 0;
+}
+
+static int run_read(OAuthDb *db, const char *sql, int n_params, const char *const *params, PGresult **ret,
+                    OAuthError *err) {
+        OAuthStatement st = { .sql = sql, .n_params = n_params };
+
+        for (int i = 0; i < n_params; i++)
+                st.params[i] = params[i];
+        return run_statement(db, &st, ret, err);
 }
 
 /* ---------------------------------------------------------------------------
@@ -492,23 +497,17 @@ int oauth_redirect_uri_matches(OAuthDb *db, const char *id, const char *redirect
 }
 
 int oauth_system_identifier(OAuthDb *db, char **ret, OAuthError *err) {
-        OAuthStatement st = { .sql = SQL_IDENTITY, .may_refuse = true };
-        Waiter w = { 0 };
+        static const OAuthStatement st = { .sql = SQL_IDENTITY, .may_refuse = true };
+        _cleanup_(pqclearp) PGresult *res = NULL;
         int r;
 
         assert(db);
         assert(ret);
 
-        r = wait_begin(db, err);
+        r = run_statement(db, &st, &res, err);
         if (r < 0)
                 return r;
-        r = oauth_op_start(db, &st, 1, &read_hooks, &w);
-        if (r < 0)
-                return oauth_oom(err);
-        r = wait_done(db, &w, err);
-        if (r >= 0)
-                r = identity_result(w.res, ret);
-        pqclearp(&w.res);
+        r = identity_result(res, ret);
         return r == -ENOMEM ? oauth_oom(err) : r;
 }
 
