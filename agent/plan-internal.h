@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Inside the plan (not for its callers): what plan.c shares with its
- * other files: plan-clients.c (the oauth clients' rows), plan-kinds.c
+ * other files: plan-clients.c (the oauth clients' rows), plan-live.c (the
+ * plan against the cluster), plan-kinds.c
  * (objects not applied by server-side apply) and plan-platform.c (the keys
  * only install.sh applies).
  */
@@ -18,6 +19,23 @@ int plan_strdup_into(char **dst, const char *s);
 int plan_lines_add(char ***lines, size_t *n, const char *format, ...) _printf_(3, 4);
 #define add_change(a, ...) plan_lines_add(&(a)->changes, &(a)->n_changes, __VA_ARGS__)
 #define add_note(p, ...) plan_lines_add(&(p)->notes, &(p)->n_notes, __VA_ARGS__)
+
+/* An object's secret-free view: its body with each secret value replaced
+ * by its keyed digest. NULL without memory. */
+cJSON *plan_object_view(const DesiredObject *o, const Config *c, const Ledger *l);
+/* The keyed digest of what the agent applies of o. */
+void plan_object_digest(const Ledger *l, const DesiredObject *o, char ret[LEDGER_DIGEST_HEX]);
+/* a's changes: the fields that differ between two views. */
+int plan_diff_views(PlanAction *a, const cJSON *old, const cJSON *new);
+
+/* ---- plan-live.c ---- */
+
+/* The action of a desired object against the cluster (fetch gives what a
+ * dry-run apply would make and the live object). */
+int plan_live_object(Plan *p, const DesiredObject *o, const Config *c, const Ledger *l, PlanLiveFetch fetch,
+                     void *userdata);
+/* A note of how many workloads in the cluster the apply restarts. */
+int plan_note_pod_templates(Plan *p);
 
 /* ---- plan-clients.c ---- */
 
