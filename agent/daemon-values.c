@@ -3,10 +3,14 @@
  * See daemon-internal.h (values.env, followed with inotify). A Route is where the path leads now: the
  * directories to watch with the names of interest in each, and the file's
  * identity. Every event only notes what it saw (Hints) and asks for one
- * refresh; the refresh runs at a lower priority than the inotify sources,
- * so the events of one read (the directory's and the inode's view of the
- * same close) are all noted first and judged once, against the identity
- * the path had before.
+ * refresh, which runs REFRESH_USEC after the first of them, so that the
+ * events of one write are all noted first and judged once, against the
+ * identity the path had before. A write through the path is reported
+ * twice, by the directory's watch and by the inode's, and the kernel
+ * queues the two one after the other: waking the daemon with the first
+ * may preempt the writer before it queues the second, so one read can
+ * hold the first alone. Judged apart, the two halves were two passes for
+ * one edit; the wait lets the writer run again and queue the second.
  */
 #include <assert.h>
 #include <errno.h>
@@ -19,10 +23,12 @@
 #include <unistd.h>
 
 #include "daemon-internal.h"
+#include "util/clock.h"
 #include "util/fs.h"
 #include "util/log.h"
 
 #define MAX_HOPS 40 /* symlinks followed on the way, as the kernel's ELOOP */
+#define REFRESH_USEC (2 * USEC_PER_MSEC) /* from the first event of a write to its judgment */
 #define MAX_DIRS 16
 #define MAX_NAMES 8
 #define MAX_WAS_LINKS 16
@@ -506,7 +512,7 @@ static int values_watch_refresh(ValuesWatch *w) {
         return route_refresh(w, true, &old);
 }
 
-static int on_refresh(sd_event_source *s, void *userdata) {
+static int on_refresh(sd_event_source *s, uint64_t usec, void *userdata) {
         ValuesWatch *w = userdata;
         Hints h = w->hints;
         char why[NAME_MAX + 128];
@@ -530,11 +536,12 @@ static int on_refresh(sd_event_source *s, void *userdata) {
         return 0;
 }
 
-/* After the inotify sources: the events of one read are judged together. */
+/* REFRESH_USEC after the first event, after the inotify sources: the
+ * events of one write are judged together (see the top of this file). */
 static void refresh_later(ValuesWatch *w) {
         if (w->refresh)
                 return;
-        if (sd_event_add_defer(w->event, &w->refresh, on_refresh, w) < 0 ||
+        if (sd_event_add_time_relative(w->event, &w->refresh, CLOCK_MONOTONIC, REFRESH_USEC, 1, on_refresh, w) < 0 ||
             sd_event_source_set_priority(w->refresh, SD_EVENT_PRIORITY_IDLE) < 0) {
                 w->refresh = sd_event_source_disable_unref(w->refresh);
                 log_warning("Out of memory while following '%s': treating it as an edit", w->path);
