@@ -5,13 +5,15 @@
 #      and kube-controller-manager (unpacked from $NAP_K8S_PREBUILT_DIR
 #      when it is set, .ci/run's way of handing in prebuilt copies, else
 #      built once from Debian's source package into the harness's cache);
-#   2. gcc, -Werror: every test (unit, golden, integration against real
-#      kube-apiserver + etcd + PostgreSQL, package: unit file, docs, .deb
-#      with lintian, .rpm);
+#   2. gcc, -Werror: every suite but integration (unit, golden, package:
+#      unit file, docs, .deb with lintian, .rpm; script);
 #   3. the systemd end-to-end test (the .deb of 2 installed in a booted
 #      Debian 12 container, driven with systemctl, the daemon against the
 #      harness);
-#   4. gcc with AddressSanitizer + UBSan: unit, golden and integration;
+#   4. gcc with AddressSanitizer + UBSan: unit, golden and integration
+#      (against real kube-apiserver + etcd + PostgreSQL), four integration
+#      tests at a time: they mostly wait on their servers. The integration
+#      suite runs here only, where it also finds what the sanitizers find;
 #   5. the unit suite under valgrind (meson test --setup=valgrind, build 2);
 #   6. clang, -Werror, with ASan + UBSan and libFuzzer: unit and golden;
 #   7. every libFuzzer binary that build 6 made (tests/fuzz/fuzz-*), 30 s
@@ -50,15 +52,16 @@ setup() {
 	meson compile -C "$dir"
 }
 
-# run_tests DIR LOGBASE "SUITES" [MESON TEST OPTIONS...]: meson test, then
+# run_tests DIR LOGBASE "SUITES" JOBS [MESON TEST OPTIONS...]: meson test
+# with JOBS tests at a time, then
 # the checks on what it ran (DIR/meson-logs/LOGBASE.json, or
 # LOGBASE-SETUP.json with --setup): every test OK, and each of SUITES ran
 # at least one.
 run_tests() {
-	local dir=$1 logbase=$2 suites=$3 rc=0 log
-	shift 3
+	local dir=$1 logbase=$2 suites=$3 jobs=$4 rc=0 log
+	shift 4
 	rm -f "$dir/meson-logs/$logbase".json "$dir/meson-logs/$logbase"-*.json
-	meson test -C "$dir" --logbase "$logbase" --print-errorlogs --num-processes 2 "$@" || rc=$?
+	meson test -C "$dir" --logbase "$logbase" --print-errorlogs --num-processes "$jobs" "$@" || rc=$?
 	log=$(ls "$dir/meson-logs/$logbase".json "$dir/meson-logs/$logbase"-*.json 2>/dev/null || true)
 	# shellcheck disable=SC2086  # SUITES is a list
 	python3 - "${log:-$dir/meson-logs/$logbase.json}" $suites <<-'PY' || rc=1
@@ -134,9 +137,9 @@ bash tests/harness/harness.sh deps
 bash tests/harness/harness.sh binaries
 
 build=${NAP_BUILD_DIR:-build-test}
-step "gcc -Werror: every suite ($build)"
+step "gcc -Werror: every suite but integration ($build)"
 setup "$build"
-run_tests "$build" ci-all "unit golden integration package script"
+run_tests "$build" ci-all "unit golden package script" 2 --no-suite integration
 
 step "systemd end-to-end (tests/e2e/run.sh)"
 NAP_E2E_DAEMON=1 bash tests/e2e/run.sh "$build"/tests/package/packages/nap-agent_*.deb
@@ -156,16 +159,16 @@ step "gcc ASan+UBSan: unit, golden, integration ($asan)"
 setup "$asan" -Db_sanitize=address,undefined -Db_lundef=false
 (
 	export ASAN_OPTIONS=$san_options
-	run_tests "$asan" ci-asan "unit golden integration" --suite unit --suite golden --suite integration
+	run_tests "$asan" ci-asan "unit golden integration" 4 --suite unit --suite golden --suite integration
 )
 
 step "valgrind: unit ($build)"
-run_tests "$build" ci-valgrind unit --setup=valgrind --suite unit --no-suite script
+run_tests "$build" ci-valgrind unit 2 --setup=valgrind --suite unit --no-suite script
 
 fuzz=$build-clang-fuzz
 step "clang -Werror, ASan+UBSan, libFuzzer: unit, golden ($fuzz)"
 CC=clang setup "$fuzz" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
-ASAN_OPTIONS=$san_options run_tests "$fuzz" ci-clang "unit golden" --suite unit --suite golden
+ASAN_OPTIONS=$san_options run_tests "$fuzz" ci-clang "unit golden" 2 --suite unit --suite golden
 
 step "libFuzzer: 30 s per fuzzer, two at a time"
 fuzz_all "$fuzz" 30
