@@ -223,6 +223,8 @@ static void log_dispatch(int level, int error, const LogFields *fields, const ch
 
 /* Both entry points: errno kept, -abs(error) returned, nothing formatted
  * above the level. */
+static int log_vstruct(int level, int error, const LogFields *fields, const char *format, va_list ap)
+        _printf_(4, 0);
 static int log_vstruct(int level, int error, const LogFields *fields, const char *format, va_list ap) {
         int saved = errno;
 
