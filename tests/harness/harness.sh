@@ -51,22 +51,44 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 # ---------------------------------------------------------------------------
 # Ports
 
-# free_ports N: print N distinct TCP ports on 127.0.0.1 that were free a moment
-# ago (bound to port 0 together, then released).  A server that still loses
-# the race fails to bind and is restarted on new ports by its caller.
+# free_ports N: print N distinct TCP ports on 127.0.0.1, free a moment ago
+# (each bound, then released), picked at random below the kernel's range
+# of ephemeral ports: no outgoing connection is ever given one of them, so
+# a server stopped for a restart (apiserver-start, PostgreSQL's) finds its
+# port free again even with other harnesses busy beside it. A server that
+# still loses the race fails to bind and is restarted on new ports by its
+# caller.
 free_ports() {
 	local n=$1
 	if command -v python3 >/dev/null 2>&1; then
 		python3 - "$n" <<-'PY'
-			import socket, sys
-			socks = []
-			for _ in range(int(sys.argv[1])):
+			import random, socket, sys
+			n = int(sys.argv[1])
+			try:
+			    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+			except (OSError, ValueError, IndexError):
+			    low = 32768
+			first = 20000 if low > 21024 else 1024
+			socks, ports = [], []
+			for _ in range(1000):
+			    if len(ports) == n:
+			        break
+			    p = random.randrange(first, low)
+			    if p in ports:
+			        continue
 			    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-			    s.bind(("127.0.0.1", 0))
+			    try:
+			        s.bind(("127.0.0.1", p))
+			    except OSError:
+			        s.close()
+			        continue
 			    socks.append(s)
-			print(" ".join(str(s.getsockname()[1]) for s in socks))
+			    ports.append(p)
 			for s in socks:
 			    s.close()
+			if len(ports) < n:
+			    sys.exit("harness: no %d free ports in %d-%d" % (n, first, low - 1))
+			print(" ".join(map(str, ports)))
 		PY
 		return
 	fi

@@ -275,7 +275,7 @@ static void restart_case(bool bump, const char *name) {
         /* Killed as in a crash; with bump, etcd's revision moves while it is
          * away, so the new watch cache starts after what the watch saw. */
         snprintf(cmd, sizeof cmd,
-                 "'%s' apiserver-stop '%s' KILL >/dev/null 2>&1 && %s '%s' apiserver-start '%s' >/dev/null 2>&1",
+                 "'%s' apiserver-stop '%s' KILL >/dev/null && %s '%s' apiserver-start '%s' >/dev/null",
                  HARNESS_SH, getenv("NAP_HARNESS_DIR"),
                  bump ? "ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:$NAP_ETCD_PORT put /nap-test/bump x "
                         ">/dev/null &&"
