@@ -185,11 +185,19 @@ static cJSON *key_secret(const char *ns, const char *key) {
 static int start_create(DigestKeyOp *op) {
         _cleanup_(json_delete_wipedp) cJSON *secret = NULL;
         unsigned char raw[KEY_HEX_LEN / 2];
+        int r;
 
         if (RAND_bytes(raw, sizeof raw) != 1)
                 return -EIO;
         hex_encode(raw, sizeof raw, op->fresh);
         explicit_bzero(raw, sizeof raw);
+        /* Known to the redaction step before it is sent: a server (an
+         * admission webhook) that saw it may quote it in the answer to
+         * another request of this pass, which can come back before this
+         * one's. Kept if another writer's key wins: one value more. */
+        r = redact_pin_secret(op->fresh);
+        if (r < 0)
+                return r;
         secret = key_secret(op->ns, op->fresh);
         if (!secret)
                 return -ENOMEM;
