@@ -6,7 +6,9 @@
 #      when it is set, .ci/run's way of handing in prebuilt copies, else
 #      built once from Debian's source package into the harness's cache);
 #   2. gcc, -Werror: every suite but integration (unit, golden, package:
-#      unit file, docs, .deb with lintian, .rpm; script);
+#      unit file, docs, .deb with lintian, .rpm; script), then the
+#      integration tests whose loop-never-blocked assertion ASan's shared
+#      allocator lock keeps from holding there (tests/loopprobe.c);
 #   3. the systemd end-to-end test (the .deb of 2 installed in a booted
 #      Debian 12 container, driven with systemctl, the daemon against the
 #      harness);
@@ -140,6 +142,11 @@ build=${NAP_BUILD_DIR:-build-test}
 step "gcc -Werror: every suite but integration ($build)"
 setup "$build"
 run_tests "$build" ci-all "unit golden package script" 2 --no-suite integration
+
+# The integration tests that assert the loop is never blocked (tests/
+# loopprobe.h), which ASan's shared allocator lock keeps from asserting it.
+step "gcc -Werror: the loop-probe integration tests ($build)"
+run_tests "$build" ci-loop integration 4 --suite integration oauth oauth-async kube kube-net kube-watch
 
 step "systemd end-to-end (tests/e2e/run.sh)"
 NAP_E2E_DAEMON=1 bash tests/e2e/run.sh "$build"/tests/package/packages/nap-agent_*.deb
