@@ -7,8 +7,8 @@
 #      built once from Debian's source package into the harness's cache);
 #   2. gcc, -Werror: every suite but integration (unit, golden, package:
 #      unit file, docs, .deb with lintian, .rpm; script), then the
-#      integration tests whose loop-never-blocked assertion ASan's shared
-#      allocator lock keeps from holding there (tests/loopprobe.c);
+#      integration tests that use the loop probe, whose waits are only
+#      printed under ASan (tests/loopprobe.c says why);
 #   3. the systemd end-to-end test (the .deb of 2 installed in a booted
 #      Debian 12 container, driven with systemctl, the daemon against the
 #      harness);
@@ -144,7 +144,7 @@ setup "$build"
 run_tests "$build" ci-all "unit golden package script" 2 --no-suite integration
 
 # The integration tests that assert the loop is never blocked (tests/
-# loopprobe.h), which ASan's shared allocator lock keeps from asserting it.
+# loopprobe.h): asserted here, only printed under ASan.
 step "gcc -Werror: the loop-probe integration tests ($build)"
 run_tests "$build" ci-loop integration 4 --suite integration oauth oauth-async kube kube-net kube-watch
 
