@@ -106,7 +106,7 @@ def slow_api_server():
     """The proxy holds every request (never answered until released)."""
     d = Faulty("slow")
     try:
-        n = d.notify.count()
+        n, o = d.notify.count(), len(d.agent.output())
         d.proxy.hold = True
         d.next_port()
         must_wait("the pass's first request to be held", lambda: d.proxy.stats()["holding"] >= 1, 10)
@@ -115,8 +115,14 @@ def slow_api_server():
         T.check(failed is not None and "did not finish within 0.9 s" in d.notify.snapshot()[failed][1],
                 "slow API server: the pass fails at its deadline (0.9 s, under half of WatchdogSec)",
                 d.statuses(n))
-        # failed retries (1 s, 2 s backoff) while no answer comes
-        must_wait("two more failed passes (retries) while nothing is answered", lambda: len(d.statuses(n)) >= 3, 15)
+        # failed retries (1 s, 2 s backoff) while no answer comes: passes
+        # counted in the debug log (a rollout settling meanwhile repeats the
+        # failed pass's STATUS= with its summary)
+        must_wait("two more passes (retries) while nothing is answered",
+                  lambda: len(re.findall(r"pass \d+ done", d.agent.output()[o:])) >= 3, 15)
+        d.notify.sync()
+        T.check(d.statuses(n) and all("did not finish within 0.9 s" in m for m in d.statuses(n)),
+                "slow API server: the retries fail at their deadline too", d.statuses(n))
         n = d.notify.count()
         d.proxy.hold = False
         d.proxy.release()
