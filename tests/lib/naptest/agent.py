@@ -67,7 +67,10 @@ def status_json(state):
 def pass_status(m):
     """A pass's STATUS=, not the summary a rollout followed after it sends
     ("STATUS=generation N applied; ...") nor what the daemon says while
-    there is no values.env ("STATUS=waiting for values.env ...")."""
+    there is no values.env ("STATUS=waiting for values.env ..."). After a
+    failed pass, that summary repeats the pass's line ("LINE; 1/2 workloads
+    available, ...; watching ...") and passes for one here: to count the
+    passes, count "pass N starting" in the daemon's debug log."""
     return m.startswith("STATUS=") and not m.startswith(("STATUS=generation ", "STATUS=waiting for values.env"))
 
 
