@@ -21,8 +21,9 @@ of refusing:
     even reach it. Neither makes a pass (a request of root's, after, is the
     only one).
 
-The passes are counted with the daemon's STATUS= (sent before it answers)
-and its debug log, never with a sleep.
+The passes are counted with the daemon's debug log ("pass N starting"),
+their results read from its STATUS= (sent before it answers), never with
+a sleep.
 
     with-harness.sh test-control.py NAP_AGENT   (HARNESS_COMPONENTS="kube kcm pg")
 """
