@@ -38,7 +38,7 @@ IDLE_CLOSE_S = 2
 COLD_EDITS = 10
 
 from naptest.agent import Agent, NotifySocket, pass_status
-from naptest.audit import Audit, parse_ts
+from naptest.audit import Audit, parse_ts, writes
 from naptest.harness import env, init
 from naptest.kubelet import Kubelet
 from naptest.values import example_values, set_key, write_in_place
@@ -97,15 +97,14 @@ def timed_edit(agent, notify, audit, values, text):
     # the pass's STATUS=, not one of a rollout settling ("generation N applied; ...")
     i = notify.wait_for(pass_status, 10, n)
     t_status = notify.snapshot(i)[0][0] if i is not None else float("nan")
-    w = audit.writes_since(mark)
+    reqs = audit.requests_since(mark)
+    w = writes(reqs)
     last = max((parse_ts(x.time) for x in w), default=None)
     # the apiserver's own time for each of the agent's requests (received
     # to answered), by verb and resource; not the rollouts' watches, which
     # last until the rollout settles
-    served = [(e["verb"], (e.get("objectRef") or {}).get("resource", ""),
-               (parse_ts(e["stageTimestamp"]) - parse_ts(e["requestReceivedTimestamp"])) * 1000)
-              for e in audit.events(mark) if e.get("stage") == "ResponseComplete" and e.get("verb") != "watch" and
-              (e.get("userAgent") or "").startswith("nap-agent/")]
+    served = [(r.verb, r.resource, (parse_ts(r.time) - parse_ts(r.received)) * 1000)
+              for r in reqs if r.verb != "watch"]
     time.sleep(0.15)  # the next edit outside the daemon's burst window
     return (last - t_wall) * 1000 if last else None, (t_status - t_mono) * 1000, len(w), served
 
@@ -204,10 +203,10 @@ def main():
         p = subprocess.run([env("KUBECTL"), "--kubeconfig", env("KUBECONFIG"), "apply", "--server-side",
                             "--force-conflicts", "-f", out_dir], capture_output=True, text=True)
         took = (time.monotonic() - t) * 1000
-        writes = [e for e in audit.events(mark) if e.get("stage") == "ResponseComplete" and
-                  e.get("verb") in ("create", "update", "patch", "delete") and
-                  (e.get("userAgent") or "").startswith("kubectl")]
-        ist.append((kind, took, len(writes), p.returncode))
+        kubectl_writes = [e for e in audit.events(mark) if e.get("stage") == "ResponseComplete" and
+                          e.get("verb") in ("create", "update", "patch", "delete") and
+                          (e.get("userAgent") or "").startswith("kubectl")]
+        ist.append((kind, took, len(kubectl_writes), p.returncode))
 
     # ---- figures -------------------------------------------------------------
     print()

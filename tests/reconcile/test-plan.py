@@ -23,7 +23,7 @@ import re
 import sys
 
 from naptest import agent
-from naptest.audit import WRITE_VERBS, audit, fmt_reqs
+from naptest.audit import audit, fmt_reqs
 from naptest.checks import Results, check
 from naptest.compare import invariant
 from naptest.db import psql
@@ -96,7 +96,7 @@ def case_live_drift(site):
     # the harness has no control plane: its nap-cp cannot be given the public URLs
     check("note: Deployment nap/nap-cp (the platform's own) does not exist" in r.out,
           "plan --live does not say that nap-cp is missing:\n%s" % r.out)
-    writes = [w for w in audit().requests_since(m) if w[0] in WRITE_VERBS and "dryRun" not in w[4]]
+    writes = audit().writes_since(m)
     check(not writes, "plan --live wrote:\n%s" % fmt_reqs(writes))
     r = site.apply("--resync")
     check(r.rc == 0 and "repaired" in r.err, "apply --resync: %r" % r)

@@ -19,8 +19,14 @@ from naptest.kube import api
 
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 
-# One request: (verb, resource, namespace, name) first, so that r[:4] names it.
-Req = collections.namedtuple("Req", "verb resource namespace name uri code time")
+# One request: (verb, resource, namespace, name) first, so that r[:4] names
+# it; time: when it was answered, received: when the apiserver received it.
+Req = collections.namedtuple("Req", "verb resource namespace name uri code time received")
+
+
+def writes(reqs):
+    """The writes among reqs, dry runs left out."""
+    return [r for r in reqs if r.verb in WRITE_VERBS and "dryRun" not in r.uri]
 
 
 def parse_ts(ts):
@@ -83,12 +89,12 @@ class Audit:
             o = e.get("objectRef") or {}
             out.append(Req(e["verb"], o.get("resource", ""), o.get("namespace", ""), o.get("name", ""),
                            e.get("requestURI", ""), (e.get("responseStatus") or {}).get("code"),
-                           e.get("stageTimestamp")))
+                           e.get("stageTimestamp"), e.get("requestReceivedTimestamp")))
         return out
 
     def writes_since(self, mark):
         """The agent's writes since the mark, dry runs left out."""
-        return [r for r in self.requests_since(mark) if r.verb in WRITE_VERBS and "dryRun" not in r.uri]
+        return writes(self.requests_since(mark))
 
 
 _audit = None
